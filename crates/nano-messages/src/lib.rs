@@ -1,0 +1,1 @@
+//! Placeholder: this crate is built by a later issue (see DESIGN.md).
