@@ -1,1 +1,15 @@
-fn main() {}
+//! Entry point of `nano_node`: parse the reference flags, run the command, print a
+//! one-line error and exit non-zero on failure.
+
+use clap::Parser;
+
+fn main() {
+    let args = nano_daemon::cli::Args::parse();
+    match nano_daemon::cli::run(&args) {
+        Ok(out) => print!("{out}"),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            std::process::exit(1);
+        }
+    }
+}

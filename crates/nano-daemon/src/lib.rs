@@ -1,0 +1,6 @@
+//! `nano-daemon` owns the command line of the `nano_node` binary: parsing the reference
+//! node's flag names, choosing the network and data directory, and running the command
+//! that was asked for.
+
+pub mod cli;
+pub mod key_tools;
