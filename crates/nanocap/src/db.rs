@@ -1,0 +1,366 @@
+//! The database writer: opens (or creates) the capture database, applies the schema, owns
+//! the id sequence's run multiplier, and writes row batches in large transactions from a
+//! dedicated thread so decoding never waits on disk. WAL mode lets the web console read
+//! while this writes. Also guards the `max_capture_megabytes` limit.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection};
+
+use crate::schema::{self, Table, INDICES, TABLES};
+use crate::status::Status;
+
+/// Ids of run `n` start at `n * ID_SPAN`, so ids are unique across runs and tables.
+pub const ID_SPAN: i64 = 1_000_000_000;
+
+/// A column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Null,
+    Int(i64),
+    Text(String),
+    Str(&'static str),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::Int(v)
+    }
+}
+impl From<u64> for Val {
+    /// u64 values above i64::MAX are stored bit-cast (SQLite integers are signed).
+    fn from(v: u64) -> Val {
+        Val::Int(v as i64)
+    }
+}
+impl From<u32> for Val {
+    fn from(v: u32) -> Val {
+        Val::Int(i64::from(v))
+    }
+}
+impl From<u16> for Val {
+    fn from(v: u16) -> Val {
+        Val::Int(i64::from(v))
+    }
+}
+impl From<u8> for Val {
+    fn from(v: u8) -> Val {
+        Val::Int(i64::from(v))
+    }
+}
+impl From<bool> for Val {
+    fn from(v: bool) -> Val {
+        Val::Int(i64::from(v))
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Val {
+        Val::Text(v)
+    }
+}
+impl From<&'static str> for Val {
+    fn from(v: &'static str) -> Val {
+        Val::Str(v)
+    }
+}
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(v: Option<T>) -> Val {
+        v.map(Into::into).unwrap_or(Val::Null)
+    }
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Val::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Val::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Val::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Val::Str(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+/// One row for one table; `vals` follow the table's column order, id first. Missing
+/// trailing values are written as NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub table: Table,
+    pub vals: Vec<Val>,
+}
+
+enum Cmd {
+    Rows(Vec<Row>),
+    /// Commit now and answer.
+    Flush(mpsc::Sender<()>),
+    /// Delete every row, start a new run, answer with its multiplier.
+    Destroy(mpsc::Sender<anyhow::Result<i64>>),
+    /// Record libpcap statistics on the current run.
+    RunStats {
+        received: u64,
+        dropped: u64,
+        if_dropped: u64,
+    },
+}
+
+/// Handle to the writer thread.
+pub struct DbWriter {
+    tx: Option<SyncSender<Cmd>>,
+    thread: Option<JoinHandle<()>>,
+    run: i64,
+    path: PathBuf,
+}
+
+/// Opens a database and applies the schema; used by the writer and by tests.
+pub fn open_and_init(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.execute_batch(schema::RUNS_DDL)?;
+    for def in TABLES {
+        conn.execute_batch(&schema::create_table_sql(def))?;
+    }
+    for (name, table, cols) in INDICES {
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {name} ON {table} ({cols})"
+        ))?;
+    }
+    Ok(conn)
+}
+
+fn new_run(conn: &Connection, source: &str) -> anyhow::Result<i64> {
+    conn.execute("INSERT INTO runs (source) VALUES (?1)", params![source])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Rows per transaction before a commit, and the longest a transaction stays open.
+const COMMIT_ROWS: usize = 200_000;
+const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+/// How often (in rows) the file size is compared with the limit.
+const SIZE_CHECK_ROWS: usize = 10_000;
+
+impl DbWriter {
+    /// Opens the database, starts a new run and spawns the writer thread.
+    pub fn start(
+        path: &Path,
+        source: &str,
+        max_bytes: u64,
+        status: Arc<Status>,
+    ) -> anyhow::Result<DbWriter> {
+        let conn = open_and_init(path)?;
+        let run = new_run(&conn, source)?;
+        let (tx, rx) = mpsc::sync_channel::<Cmd>(64);
+        let thread = std::thread::Builder::new()
+            .name("nanocap-db".into())
+            .spawn(move || writer_loop(conn, rx, max_bytes, status))?;
+        Ok(DbWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+            run,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The current run's id multiplier.
+    pub fn run(&self) -> i64 {
+        self.run
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues rows; blocks when the writer is behind (backpressure keeps memory bounded).
+    pub fn write(&self, rows: Vec<Row>) {
+        if rows.is_empty() {
+            return;
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Cmd::Rows(rows));
+        }
+    }
+
+    /// Commits everything queued so far; returns once it is visible to readers.
+    pub fn flush(&self) {
+        if let Some(tx) = &self.tx {
+            let (rtx, rrx) = mpsc::channel();
+            if tx.send(Cmd::Flush(rtx)).is_ok() {
+                let _ = rrx.recv();
+            }
+        }
+    }
+
+    /// Removes all captured rows and starts a new run; returns the new multiplier.
+    pub fn destroy(&mut self) -> anyhow::Result<i64> {
+        let tx = self.tx.as_ref().ok_or_else(|| anyhow::anyhow!("writer closed"))?;
+        let (rtx, rrx) = mpsc::channel();
+        tx.send(Cmd::Destroy(rtx))
+            .map_err(|_| anyhow::anyhow!("writer stopped"))?;
+        let run = rrx.recv().map_err(|_| anyhow::anyhow!("writer stopped"))??;
+        self.run = run;
+        Ok(run)
+    }
+
+    /// Stores libpcap's counters on the run row.
+    pub fn record_capture_stats(&self, received: u64, dropped: u64, if_dropped: u64) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Cmd::RunStats {
+                received,
+                dropped,
+                if_dropped,
+            });
+        }
+    }
+
+    /// Commits and stops the writer thread.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for DbWriter {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn db_size(conn: &Connection) -> u64 {
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap_or(0);
+    let size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap_or(4096);
+    (pages.max(0) as u64).saturating_mul(size.max(0) as u64)
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<Status>) {
+    let inserts: Vec<String> = TABLES.iter().map(schema::insert_sql).collect();
+    let mut in_tx = false;
+    let mut rows_in_tx = 0usize;
+    let mut since_check = 0usize;
+    let mut tx_started = Instant::now();
+    let mut full = false;
+
+    let commit = |in_tx: &mut bool, rows: &mut usize| {
+        if *in_tx {
+            if let Err(e) = conn.execute_batch("COMMIT") {
+                eprintln!("nanocap: commit failed: {e}");
+            }
+            *in_tx = false;
+            *rows = 0;
+        }
+    };
+
+    loop {
+        let cmd = match rx.recv_timeout(COMMIT_INTERVAL) {
+            Ok(c) => Some(c),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        match cmd {
+            None => commit(&mut in_tx, &mut rows_in_tx),
+            Some(Cmd::Rows(rows)) => {
+                status.queue_rows.fetch_sub(rows.len() as u64, Ordering::Relaxed);
+                if full {
+                    continue;
+                }
+                if !in_tx {
+                    if let Err(e) = conn.execute_batch("BEGIN") {
+                        eprintln!("nanocap: begin failed: {e}");
+                        continue;
+                    }
+                    in_tx = true;
+                    tx_started = Instant::now();
+                }
+                for row in &rows {
+                    let sql = &inserts[row.table as usize];
+                    let ncols = row.table.def().columns.len();
+                    let res = conn.prepare_cached(sql).and_then(|mut st| {
+                        let vals = &row.vals[..row.vals.len().min(ncols)];
+                        for (i, v) in vals.iter().enumerate() {
+                            st.raw_bind_parameter(i + 1, v)?;
+                        }
+                        for i in vals.len()..ncols {
+                            st.raw_bind_parameter(i + 1, Val::Null)?;
+                        }
+                        st.raw_execute()
+                    });
+                    if let Err(e) = res {
+                        status.db_errors.fetch_add(1, Ordering::Relaxed);
+                        if status.db_errors.load(Ordering::Relaxed) < 10 {
+                            eprintln!("nanocap: insert into {} failed: {e}", row.table.name());
+                        }
+                    }
+                }
+                rows_in_tx += rows.len();
+                since_check += rows.len();
+                if since_check >= SIZE_CHECK_ROWS {
+                    since_check = 0;
+                    if max_bytes > 0 && db_size(&conn) > max_bytes {
+                        full = true;
+                        status.max_db_size_reached.store(true, Ordering::Relaxed);
+                        commit(&mut in_tx, &mut rows_in_tx);
+                        continue;
+                    }
+                }
+                if rows_in_tx >= COMMIT_ROWS || tx_started.elapsed() >= COMMIT_INTERVAL {
+                    commit(&mut in_tx, &mut rows_in_tx);
+                }
+            }
+            Some(Cmd::Flush(reply)) => {
+                commit(&mut in_tx, &mut rows_in_tx);
+                let _ = reply.send(());
+            }
+            Some(Cmd::Destroy(reply)) => {
+                commit(&mut in_tx, &mut rows_in_tx);
+                let res = (|| -> anyhow::Result<i64> {
+                    conn.execute_batch("BEGIN")?;
+                    for def in TABLES {
+                        conn.execute_batch(&format!("DELETE FROM {}", def.name))?;
+                    }
+                    let run = new_run(&conn, "destroy")?;
+                    conn.execute_batch("COMMIT")?;
+                    Ok(run)
+                })();
+                if res.is_err() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                } else {
+                    full = false;
+                    status.max_db_size_reached.store(false, Ordering::Relaxed);
+                }
+                let _ = reply.send(res);
+            }
+            Some(Cmd::RunStats {
+                received,
+                dropped,
+                if_dropped,
+            }) => {
+                commit(&mut in_tx, &mut rows_in_tx);
+                let _ = conn.execute(
+                    "UPDATE runs SET received = ?1, dropped = ?2, if_dropped = ?3 \
+                     WHERE id_multiplier = (SELECT max(id_multiplier) FROM runs)",
+                    params![received as i64, dropped as i64, if_dropped as i64],
+                );
+            }
+        }
+    }
+    commit(&mut in_tx, &mut rows_in_tx);
+    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+}
