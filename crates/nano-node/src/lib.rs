@@ -1,1 +1,9 @@
-//! Placeholder: this crate is built by a later issue (see DESIGN.md).
+//! `nano-node` owns the running node: its configuration (`config-node.toml`), data
+//! directory, statistics, the event bus the API layer subscribes to, and (as they land)
+//! transports, peering, block processing, elections and bootstrap.
+
+pub mod config;
+pub mod events;
+pub mod stats;
+
+pub use config::{ConfigError, DaemonConfig, NodeConfig};

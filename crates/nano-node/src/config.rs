@@ -1,0 +1,513 @@
+//! `config-node.toml`: the reference node's keys with per-network defaults, file loading,
+//! `--config key=value` overrides (which win over the file), and the documented default
+//! file that `--generate_config node` prints.
+//!
+//! Loading works on TOML trees: defaults for the network are serialised, the file is
+//! merged over them, then the overrides, and the result is deserialised into the typed
+//! structs. Unknown keys are ignored as the reference node does; a value of the wrong type
+//! is an error naming the key.
+
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+
+use nano_core::{Amount, Network};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: invalid TOML: {message}")]
+    Parse { origin: String, message: String },
+    #[error("invalid override {0:?}: expected key=value")]
+    Override(String),
+    #[error("invalid configuration value: {0}")]
+    Invalid(String),
+}
+
+/// The whole `config-node.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DaemonConfig {
+    pub rpc: RpcHostConfig,
+    pub node: NodeConfig,
+}
+
+/// `[rpc]`: whether and how the node hosts the RPC server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RpcHostConfig {
+    pub enable: bool,
+    pub enable_sign_hash: bool,
+    pub child_process: RpcChildProcess,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RpcChildProcess {
+    pub enable: bool,
+    pub rpc_path: String,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeConfig {
+    /// 0 lets the OS choose.
+    pub peering_port: u16,
+    pub enable_voting: bool,
+    pub preconfigured_peers: Vec<String>,
+    pub preconfigured_representatives: Vec<String>,
+    pub work_peers: Vec<String>,
+    /// Raw, as a decimal string (the reference writes big numbers as strings).
+    pub online_weight_minimum: String,
+    pub vote_minimum: String,
+    pub receive_minimum: String,
+    pub representative_vote_weight_minimum: String,
+    pub work_threads: u32,
+    pub allow_local_peers: bool,
+    pub external_address: String,
+    pub external_port: u16,
+    pub bandwidth_limit: u64,
+    pub tcp_io_timeout: u64,
+    pub tcp_incoming_connections_max: u32,
+    pub max_work_generate_multiplier: f64,
+    /// Extension: exchange realtime messages over UDP datagrams on the peering port too.
+    pub enable_udp: bool,
+    /// Extension: write the node's own traffic to this pcap file (empty: off).
+    pub capture_path: String,
+    /// Extension for tests and operators: a representative private key to vote with,
+    /// besides wallet keys (hex; empty: none).
+    pub representative_key: String,
+    pub httpcallback: HttpCallback,
+    pub websocket: WebsocketConfig,
+    pub ipc: IpcConfig,
+    pub lmdb: LmdbConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HttpCallback {
+    pub address: String,
+    pub port: u16,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WebsocketConfig {
+    pub enable: bool,
+    pub address: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IpcConfig {
+    pub tcp: IpcTcp,
+    pub local: IpcLocal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IpcTcp {
+    pub enable: bool,
+    pub port: u16,
+    pub io_timeout: u64,
+    pub allow_unsafe: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IpcLocal {
+    pub enable: bool,
+    pub path: String,
+    pub allow_unsafe: bool,
+    pub io_timeout: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LmdbConfig {
+    pub map_size: u64,
+    pub max_databases: u32,
+    pub sync: String,
+}
+
+fn cores() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+impl DaemonConfig {
+    /// The reference defaults for `network`. On dev, RPC, IPC (TCP) and WebSocket are on
+    /// (bound to localhost) so that a bare `--daemon --network dev` is immediately usable.
+    pub fn defaults(network: Network) -> DaemonConfig {
+        let p = network.params();
+        let dev = network == Network::Dev;
+        let peers = std::env::var("NANO_DEFAULT_PEER")
+            .ok()
+            .or(p.default_peer_host.map(str::to_string))
+            .into_iter()
+            .collect();
+        DaemonConfig {
+            rpc: RpcHostConfig {
+                enable: dev,
+                enable_sign_hash: false,
+                child_process: RpcChildProcess {
+                    enable: false,
+                    rpc_path: "nano_rpc".into(),
+                },
+            },
+            node: NodeConfig {
+                peering_port: p.default_peering_port,
+                enable_voting: dev,
+                preconfigured_peers: peers,
+                preconfigured_representatives: p
+                    .preconfigured_representatives
+                    .iter()
+                    .map(|k| k.encode_account())
+                    .collect(),
+                work_peers: vec![],
+                online_weight_minimum: p.online_weight_minimum.encode_dec(),
+                vote_minimum: Amount::nano(1000).unwrap_or_default().encode_dec(),
+                receive_minimum: Amount::raw(10u128.pow(24)).encode_dec(),
+                representative_vote_weight_minimum: Amount::nano(10)
+                    .unwrap_or_default()
+                    .encode_dec(),
+                work_threads: cores().max(4),
+                allow_local_peers: p.allow_local_peers,
+                external_address: Ipv6Addr::UNSPECIFIED.to_string(),
+                external_port: 0,
+                bandwidth_limit: 10 * 1024 * 1024,
+                tcp_io_timeout: if dev { 5 } else { 15 },
+                tcp_incoming_connections_max: 2048,
+                max_work_generate_multiplier: 64.0,
+                enable_udp: true,
+                capture_path: String::new(),
+                representative_key: String::new(),
+                httpcallback: HttpCallback {
+                    address: String::new(),
+                    port: 0,
+                    target: String::new(),
+                },
+                websocket: WebsocketConfig {
+                    enable: dev,
+                    address: "::1".into(),
+                    port: p.default_websocket_port,
+                },
+                ipc: IpcConfig {
+                    tcp: IpcTcp {
+                        enable: dev,
+                        port: p.default_ipc_port,
+                        io_timeout: 15,
+                        allow_unsafe: false,
+                    },
+                    local: IpcLocal {
+                        enable: false,
+                        path: "/tmp/nano".into(),
+                        allow_unsafe: false,
+                        io_timeout: 15,
+                    },
+                },
+                lmdb: LmdbConfig {
+                    map_size: 256 * 1024 * 1024 * 1024,
+                    max_databases: 128,
+                    sync: "always".into(),
+                },
+            },
+        }
+    }
+
+    /// Defaults, then `config-node.toml` from `data_dir` if present, then `overrides`.
+    pub fn load(
+        network: Network,
+        data_dir: &Path,
+        overrides: &[String],
+    ) -> Result<DaemonConfig, ConfigError> {
+        let path = data_dir.join("config-node.toml");
+        let file = match std::fs::read_to_string(&path) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Self::from_sources(network, file.as_deref(), overrides)
+    }
+
+    /// Builds the config from an optional file text and override lines.
+    pub fn from_sources(
+        network: Network,
+        file: Option<&str>,
+        overrides: &[String],
+    ) -> Result<DaemonConfig, ConfigError> {
+        let defaults = Self::defaults(network);
+        let merged = merge_sources(&defaults, file, "config-node.toml", overrides)?;
+        let cfg: DaemonConfig = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let n = &self.node;
+        for (name, v) in [
+            ("node.online_weight_minimum", &n.online_weight_minimum),
+            ("node.vote_minimum", &n.vote_minimum),
+            ("node.receive_minimum", &n.receive_minimum),
+            (
+                "node.representative_vote_weight_minimum",
+                &n.representative_vote_weight_minimum,
+            ),
+        ] {
+            Amount::decode_dec(v).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
+        }
+        if n.max_work_generate_multiplier < 1.0 {
+            return Err(ConfigError::Invalid(
+                "node.max_work_generate_multiplier must be >= 1".into(),
+            ));
+        }
+        if n.preconfigured_representatives.is_empty() {
+            return Err(ConfigError::Invalid(
+                "node.preconfigured_representatives must not be empty".into(),
+            ));
+        }
+        for r in &n.preconfigured_representatives {
+            nano_core::PublicKey::decode_account(r).map_err(|e| {
+                ConfigError::Invalid(format!("node.preconfigured_representatives {r:?}: {e}"))
+            })?;
+        }
+        if !n.representative_key.is_empty() {
+            nano_core::RawKey::decode_hex(&n.representative_key)
+                .map_err(|e| ConfigError::Invalid(format!("node.representative_key: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub fn amount(s: &str) -> Amount {
+        Amount::decode_dec(s).unwrap_or_default()
+    }
+}
+
+/// Merges defaults ← file ← overrides on TOML trees; shared by the node and RPC configs.
+pub fn merge_sources<T: Serialize>(
+    defaults: &T,
+    file: Option<&str>,
+    origin: &str,
+    overrides: &[String],
+) -> Result<toml::Value, ConfigError> {
+    let mut base = toml::Value::try_from(defaults)
+        .map_err(|e| ConfigError::Invalid(format!("defaults: {e}")))?;
+    if let Some(text) = file {
+        let v: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.message().to_string(),
+        })?;
+        merge(&mut base, v);
+    }
+    for o in overrides {
+        if !o.contains('=') {
+            return Err(ConfigError::Override(o.clone()));
+        }
+        let v: toml::Value = toml::from_str(o).map_err(|e| ConfigError::Parse {
+            origin: format!("override {o:?}"),
+            message: e.message().to_string(),
+        })?;
+        merge(&mut base, v);
+    }
+    Ok(base)
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) if existing.is_table() && v.is_table() => merge(existing, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// Documentation of each key, printed as comments by `--generate_config`.
+const DOCS: &[(&str, &str)] = &[
+    ("rpc.enable", "Enable or disable RPC.\ntype:bool"),
+    (
+        "rpc.enable_sign_hash",
+        "Allow or disallow signing of hashes.\ntype:bool",
+    ),
+    (
+        "rpc.child_process.enable",
+        "Enable or disable RPC child process. If false, an in-process RPC server is used.\ntype:bool",
+    ),
+    (
+        "rpc.child_process.rpc_path",
+        "Path to the nano_rpc executable. Must be set if child process is enabled.\ntype:string,path",
+    ),
+    ("node.peering_port", "Node peering port.\ntype:uint16"),
+    ("node.enable_voting", "Enable or disable voting. Enabling this option requires additional system resources, namely increased CPU, bandwidth and disk usage.\ntype:bool"),
+    ("node.preconfigured_peers", "A list of \"address\" (hostname or ipv6 notation ip address) entries to identify preconfigured peers.\nThe contents of the NANO_DEFAULT_PEER environment variable are added to preconfigured_peers."),
+    ("node.preconfigured_representatives", "A list of representative account addresses used when creating new accounts in internal wallets."),
+    ("node.work_peers", "A list of \"address:port\" entries to identify work peers."),
+    ("node.online_weight_minimum", "When calculating online weight, the node is forced to assume at least this much voting weight is online, thus setting a floor for voting weight to confirm transactions at online_weight_minimum * \"quorum delta\".\ntype:string,amount,raw"),
+    ("node.vote_minimum", "Local representatives do not vote if the delegated weight is under this threshold. Saves on system resources.\ntype:string,amount,raw"),
+    ("node.receive_minimum", "Minimum receive amount. Only affects node wallets. A large amount is recommended to avoid automatic work generation for tiny transactions.\ntype:string,amount,raw"),
+    ("node.representative_vote_weight_minimum", "Minimum weight a representative must have for its votes to be counted.\ntype:string,amount,raw"),
+    ("node.work_threads", "Number of threads dedicated to CPU generated work. Defaults to all available CPU threads.\ntype:uint64"),
+    ("node.allow_local_peers", "Enable or disable local host peering.\ntype:bool"),
+    ("node.external_address", "The external address of this node (NAT). If not set, the node will request this information via UPnP.\ntype:string,ip"),
+    ("node.external_port", "The external port number of this node (NAT). Only used if external_address is set.\ntype:uint16"),
+    ("node.bandwidth_limit", "Outbound traffic limit in bytes/sec after which messages will be dropped.\nNote: changing to unlimited bandwidth (0) is not recommended for limited connections.\ntype:uint64"),
+    ("node.tcp_io_timeout", "Timeout for TCP connect-, read- and write operations.\nWarning: a low value (e.g., below 5 seconds) may result in TCP connections failing.\ntype:seconds"),
+    ("node.tcp_incoming_connections_max", "Maximum number of incoming TCP connections.\ntype:uint64"),
+    ("node.max_work_generate_multiplier", "Maximum allowed difficulty multiplier for work generation.\ntype:double,[1..]"),
+    ("node.enable_udp", "Also exchange realtime messages (keepalive, publish, confirm_req, confirm_ack) as UDP datagrams on the peering port.\ntype:bool"),
+    ("node.capture_path", "Write every message this node sends and receives to this pcap file (empty: off); readable by nanocap.\ntype:string,path"),
+    ("node.representative_key", "A representative private key (hex) the node votes with in addition to wallet keys (empty: none).\ntype:string,hex"),
+    ("node.httpcallback.address", "Callback address.\ntype:string,ip"),
+    ("node.httpcallback.port", "Callback port number.\ntype:uint16"),
+    ("node.httpcallback.target", "Callback target path.\ntype:string,uri"),
+    ("node.websocket.enable", "Enable or disable WebSocket server.\ntype:bool"),
+    ("node.websocket.address", "WebSocket server bind address.\ntype:string,ip"),
+    ("node.websocket.port", "WebSocket server listening port.\ntype:uint16"),
+    ("node.ipc.tcp.enable", "Enable or disable IPC via TCP server.\ntype:bool"),
+    ("node.ipc.tcp.port", "Server listening port.\ntype:uint16"),
+    ("node.ipc.tcp.io_timeout", "Timeout for requests.\ntype:seconds"),
+    ("node.ipc.tcp.allow_unsafe", "If enabled, certain unsafe RPCs can be used. Not recommended for production systems.\ntype:bool"),
+    ("node.ipc.local.enable", "Enable or disable IPC via local domain socket.\ntype:bool"),
+    ("node.ipc.local.path", "Path to the local domain socket.\ntype:string"),
+    ("node.ipc.local.allow_unsafe", "If enabled, certain unsafe RPCs can be used. Not recommended for production systems.\ntype:bool"),
+    ("node.ipc.local.io_timeout", "Timeout for requests.\ntype:seconds"),
+    ("node.lmdb.map_size", "Maximum ledger database map size in bytes.\ntype:uint64"),
+    ("node.lmdb.max_databases", "Maximum open lmdb databases. Increase default if more than 100 wallets is required.\ntype:uint32"),
+    ("node.lmdb.sync", "Sync mode: always, nosync_safe, nosync_unsafe, nosync_unsafe_large_memory.\ntype:string"),
+];
+
+/// Renders a documented TOML file: every key with its comment, values commented out
+/// unless `use_defaults`, in the reference node's style.
+pub fn render_documented<T: Serialize>(
+    value: &T,
+    docs: &[(&str, &str)],
+    use_defaults: bool,
+) -> String {
+    let tree = toml::Value::try_from(value).unwrap_or(toml::Value::Table(Default::default()));
+    let mut out = String::new();
+    render_table(&tree, "", docs, use_defaults, &mut out);
+    out
+}
+
+fn render_table(
+    v: &toml::Value,
+    prefix: &str,
+    docs: &[(&str, &str)],
+    use_defaults: bool,
+    out: &mut String,
+) {
+    let Some(table) = v.as_table() else { return };
+    let comment = if use_defaults { "" } else { "#" };
+    let mut subtables = Vec::new();
+    let mut wrote_header = false;
+    for (k, val) in table {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if val.is_table() {
+            subtables.push((path, val));
+            continue;
+        }
+        if !wrote_header && !prefix.is_empty() {
+            out.push_str(&format!("[{prefix}]\n\n"));
+            wrote_header = true;
+        }
+        if let Some((_, doc)) = docs.iter().find(|(p, _)| *p == path) {
+            for line in doc.lines() {
+                out.push_str(&format!("# {line}\n"));
+            }
+        }
+        out.push_str(&format!("{comment}{k} = {val}\n\n"));
+    }
+    for (path, val) in subtables {
+        render_table(val, &path, docs, use_defaults, out);
+    }
+}
+
+/// `--generate_config node` output.
+pub fn generate_node_config(network: Network, use_defaults: bool) -> String {
+    render_documented(&DaemonConfig::defaults(network), DOCS, use_defaults)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_defaults() {
+        let live = DaemonConfig::defaults(Network::Live);
+        assert_eq!(live.node.peering_port, 7075);
+        assert!(!live.node.allow_local_peers);
+        assert!(!live.rpc.enable);
+        assert_eq!(live.node.preconfigured_representatives.len(), 8);
+        let dev = DaemonConfig::defaults(Network::Dev);
+        assert_eq!(dev.node.peering_port, 44000);
+        assert_eq!(dev.node.websocket.port, 47000);
+        assert!(dev.rpc.enable && dev.node.websocket.enable && dev.node.ipc.tcp.enable);
+        assert_eq!(dev.node.websocket.address, "::1");
+    }
+
+    #[test]
+    fn file_then_overrides_win() {
+        let file =
+            "[node]\npeering_port = 1234\nenable_voting = true\n[node.websocket]\nport = 9\n";
+        let cfg = DaemonConfig::from_sources(
+            Network::Live,
+            Some(file),
+            &["node.peering_port=4321".into(), "rpc.enable=true".into()],
+        )
+        .unwrap();
+        assert_eq!(cfg.node.peering_port, 4321);
+        assert!(cfg.node.enable_voting);
+        assert_eq!(cfg.node.websocket.port, 9);
+        assert!(cfg.rpc.enable);
+        // Keys not mentioned keep their defaults.
+        assert_eq!(cfg.node.websocket.address, "::1");
+    }
+
+    #[test]
+    fn bad_values_name_the_problem() {
+        let e =
+            DaemonConfig::from_sources(Network::Live, Some("[node]\npeering_port = \"x\""), &[])
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("peering_port") || e.contains("invalid"), "{e}");
+        let e = DaemonConfig::from_sources(Network::Live, Some("[node"), &[]).unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { .. }));
+        let e = DaemonConfig::from_sources(Network::Live, None, &["nokey".into()]).unwrap_err();
+        assert!(matches!(e, ConfigError::Override(_)));
+        let e = DaemonConfig::from_sources(
+            Network::Live,
+            None,
+            &["node.receive_minimum=\"12x\"".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("receive_minimum"), "{e}");
+        // Unknown keys are ignored.
+        assert!(
+            DaemonConfig::from_sources(Network::Live, Some("[node]\nno_such_key = 1"), &[]).is_ok()
+        );
+    }
+
+    #[test]
+    fn generated_file_parses_back_to_defaults() {
+        for n in Network::ALL {
+            let text = generate_node_config(n, true);
+            let cfg = DaemonConfig::from_sources(n, Some(&text), &[]).unwrap();
+            assert_eq!(cfg, DaemonConfig::defaults(n));
+            let commented = generate_node_config(n, false);
+            assert!(commented.contains("#peering_port = "));
+            assert!(commented.contains("# Node peering port."));
+            assert!(commented.contains("[node.websocket]"));
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The node's event bus: what happened (block confirmed, vote received, election started
+//! or stopped, telemetry, bootstrap progress, work) published for whoever listens. The API
+//! layer (WebSocket, HTTP callback) subscribes; the node never imports it.
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// How a block came to be confirmed, as the WebSocket `confirmation_type` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmationType {
+    ActiveQuorum,
+    ActiveConfirmationHeight,
+    Inactive,
+}
+
+impl ConfirmationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfirmationType::ActiveQuorum => "active_quorum",
+            ConfirmationType::ActiveConfirmationHeight => "active_confirmation_height",
+            ConfirmationType::Inactive => "inactive",
+        }
+    }
+}
+
+/// One event. Payloads that the API forwards verbatim are carried as JSON already shaped
+/// like the reference node's messages, so subscribers do not re-derive them.
+#[derive(Debug, Clone)]
+pub enum NodeEvent {
+    BlockConfirmed {
+        hash: nano_core::BlockHash,
+        account: nano_core::PublicKey,
+        amount: nano_core::Amount,
+        /// The block JSON with `subtype` for state blocks.
+        block: Value,
+        subtype: String,
+        is_send: bool,
+        confirmation_type: ConfirmationType,
+        height: u64,
+        local_timestamp: u64,
+        /// election_info when confirmed by an election.
+        election: Option<Value>,
+    },
+    Vote {
+        vote: Value,
+        representative: nano_core::PublicKey,
+        /// vote / replay / indeterminate / ignored
+        kind: String,
+    },
+    ElectionStarted {
+        hash: nano_core::BlockHash,
+    },
+    ElectionStopped {
+        hash: nano_core::BlockHash,
+    },
+    NewUnconfirmedBlock {
+        block: Value,
+        hash: nano_core::BlockHash,
+    },
+    Telemetry {
+        message: Value,
+    },
+    Bootstrap {
+        message: Value,
+    },
+    Work {
+        message: Value,
+    },
+}
+
+/// A broadcast bus with bounded history: a slow subscriber loses events (and learns how
+/// many) instead of slowing the node down.
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<NodeEvent>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(65536)
+    }
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        EventBus { tx }
+    }
+    pub fn publish(&self, e: NodeEvent) {
+        // No subscribers is fine: nobody is interested yet.
+        let _ = self.tx.send(e);
+    }
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.tx.subscribe()
+    }
+}
