@@ -1,0 +1,888 @@
+//! The environment, its tables, and the two transaction types. Reads are methods of
+//! [`Store`] taking any transaction (`&impl Txn`), so the ledger reads through its own
+//! write transaction and sees its uncommitted writes; writes are methods of [`WriteTxn`].
+
+use std::collections::HashMap;
+use std::fs;
+use std::net::SocketAddrV6;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+use heed::types::Bytes;
+use heed::{CommitOrAbort, EnvOpenOptions, WithoutTls};
+use nano_core::{Account, Amount, BlockHash, Network, QualifiedRoot};
+
+use crate::codec::{
+    decode_account, decode_amount, decode_endpoint, decode_hash, decode_qualified_root, decode_u64,
+    encode_endpoint, successor_offset, AccountInfo, BlockSideband, ConfirmationHeightInfo,
+    PendingInfo, PendingKey, StoredBlock, UncheckedEntry,
+};
+use crate::upgrade::{upgrade, STORE_VERSION};
+use crate::{Result, StoreError};
+
+type Db = heed::Database<'static, Bytes, Bytes>;
+
+const META_VERSION: &[u8] = b"version";
+const META_NETWORK: &[u8] = b"network";
+const META_GENESIS: &[u8] = b"genesis";
+
+/// How the environment is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Virtual size of the memory map: the largest the file may grow. Only address space
+    /// is reserved, so a generous value costs nothing on 64-bit systems.
+    pub map_size: usize,
+    /// Concurrent read transactions allowed (LMDB reader slots).
+    pub max_readers: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            map_size: if cfg!(target_pointer_width = "64") {
+                64 << 30
+            } else {
+                1 << 30
+            },
+            max_readers: 512,
+        }
+    }
+}
+
+struct Tables {
+    blocks: Db,
+    accounts: Db,
+    pending: Db,
+    confirmation_height: Db,
+    rep_weights: Db,
+    final_votes: Db,
+    online_weight: Db,
+    peers: Db,
+    pruned: Db,
+    unchecked: Db,
+    meta: Db,
+}
+
+const TABLE_NAMES: [&str; 11] = [
+    "blocks",
+    "accounts",
+    "pending",
+    "confirmation_height",
+    "rep_weights",
+    "final_votes",
+    "online_weight",
+    "peers",
+    "pruned",
+    "unchecked",
+    "meta",
+];
+
+/// The node's database. Share it behind an `Arc`: any number of threads may read
+/// concurrently while one writes.
+pub struct Store {
+    env: heed::Env<WithoutTls>,
+    t: Tables,
+    network: Network,
+    weights: RwLock<HashMap<Account, Amount>>,
+    cemented: AtomicU64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.env.path())
+            .field("network", &self.network)
+            .finish()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Either kind of transaction; every read accepts both.
+pub trait Txn: sealed::Sealed {
+    #[doc(hidden)]
+    fn raw(&self) -> &heed::RoTxn<'_>;
+}
+
+/// A consistent snapshot for reading. Cheap to open; do not keep it for long, as LMDB
+/// cannot reuse pages freed after the snapshot while it is alive. It may be sent to
+/// another thread.
+pub struct ReadTxn<'s> {
+    txn: heed::RoTxn<'s, WithoutTls>,
+}
+
+/// The single writer. Nothing it writes is visible to others, or durable, until
+/// [`WriteTxn::commit`]; dropping it aborts. Only one exists at a time: opening a second
+/// one blocks until the first ends (on the same thread, that is a deadlock).
+pub struct WriteTxn<'s> {
+    txn: heed::RwTxn<'s>,
+    store: &'s Store,
+    weights: HashMap<Account, Amount>,
+    cemented_delta: i128,
+}
+
+impl sealed::Sealed for ReadTxn<'_> {}
+impl sealed::Sealed for WriteTxn<'_> {}
+
+impl Txn for ReadTxn<'_> {
+    fn raw(&self) -> &heed::RoTxn<'_> {
+        &self.txn
+    }
+}
+
+impl Txn for WriteTxn<'_> {
+    fn raw(&self) -> &heed::RoTxn<'_> {
+        &self.txn
+    }
+}
+
+fn create_tables(env: &heed::Env<WithoutTls>) -> Result<Tables> {
+    let wtxn = env.write_txn()?;
+    // Committing through heed's database opener yields `'static` table handles: they stay
+    // valid for as long as the environment, which the `Store` owns alongside them.
+    let dbs: [Db; 11] = env
+        .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
+            let mut out = Vec::with_capacity(TABLE_NAMES.len());
+            for name in TABLE_NAMES {
+                out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
+            }
+            let arr: [_; 11] = match out.try_into() {
+                Ok(a) => a,
+                Err(_) => unreachable!("one table per name"),
+            };
+            Ok(CommitOrAbort::<_, ()>::Commit(arr))
+        })?
+        .unwrap_commit();
+    let [blocks, accounts, pending, confirmation_height, rep_weights, final_votes, online_weight, peers, pruned, unchecked, meta] =
+        dbs;
+    Ok(Tables {
+        blocks,
+        accounts,
+        pending,
+        confirmation_height,
+        rep_weights,
+        final_votes,
+        online_weight,
+        peers,
+        pruned,
+        unchecked,
+        meta,
+    })
+}
+
+fn network_from_meta(b: &[u8]) -> String {
+    match <[u8; 2]>::try_from(b).ok().and_then(Network::from_magic) {
+        Some(n) => n.to_string(),
+        None => format!("unknown ({b:02x?})"),
+    }
+}
+
+impl Store {
+    /// Opens or creates the store in directory `path` for `network`.
+    ///
+    /// A store already initialised for another network (or another genesis) is refused,
+    /// so a misconfigured node cannot mix ledgers. A store from an older schema version is
+    /// upgraded in one transaction; a newer one is refused.
+    pub fn open(path: &Path, network: Network, options: &StoreOptions) -> Result<Store> {
+        fs::create_dir_all(path)?;
+        let mut opts = EnvOpenOptions::new().read_txn_without_tls();
+        opts.map_size(options.map_size)
+            .max_dbs(TABLE_NAMES.len() as u32 + 4)
+            .max_readers(options.max_readers);
+        // SAFETY: the memory map is only unsafe if the file is modified behind LMDB's back
+        // (another program writing it, or a network filesystem); LMDB's own lock file
+        // serialises every process that opens it through LMDB.
+        let env = unsafe { opts.open(path)? };
+        let t = create_tables(&env)?;
+        let store = Store {
+            env,
+            t,
+            network,
+            weights: RwLock::new(HashMap::new()),
+            cemented: AtomicU64::new(0),
+        };
+        store.check_identity()?;
+        store.load_caches()?;
+        Ok(store)
+    }
+
+    fn check_identity(&self) -> Result<()> {
+        let params = self.network.params();
+        let mut txn = self.write_txn()?;
+        let Some(found) = self.meta_get(&txn, META_NETWORK)? else {
+            // Fresh store: the ledger initialises it (meta and genesis in one transaction).
+            return Ok(());
+        };
+        if found != self.network.magic() {
+            return Err(StoreError::WrongNetwork {
+                expected: self.network.to_string(),
+                found: network_from_meta(&found),
+            });
+        }
+        if let Some(g) = self.meta_get(&txn, META_GENESIS)? {
+            if g != params.genesis_hash.0 {
+                return Err(StoreError::WrongGenesis {
+                    expected: params.genesis_hash.to_string(),
+                    found: decode_hash("meta", &g)
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|_| format!("{g:02x?}")),
+                });
+            }
+        }
+        let version = self.version(&txn)?.unwrap_or(0);
+        if version > STORE_VERSION {
+            return Err(StoreError::VersionTooNew {
+                found: version,
+                supported: STORE_VERSION,
+            });
+        }
+        if version < STORE_VERSION {
+            upgrade(&mut txn, version)?;
+            txn.commit()?;
+        }
+        Ok(())
+    }
+
+    fn load_caches(&self) -> Result<()> {
+        let txn = self.read_txn()?;
+        let mut w = HashMap::new();
+        for item in self.t.rep_weights.iter(txn.raw())? {
+            let (k, v) = item?;
+            w.insert(
+                decode_account("rep_weights", k)?,
+                decode_amount("rep_weights", v)?,
+            );
+        }
+        let mut cemented = 0u64;
+        for item in self.t.confirmation_height.iter(txn.raw())? {
+            let (_, v) = item?;
+            cemented += ConfirmationHeightInfo::decode(v)?.height;
+        }
+        *self.weights.write().unwrap_or_else(|e| e.into_inner()) = w;
+        self.cemented.store(cemented, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    pub fn path(&self) -> &Path {
+        self.env.path()
+    }
+
+    pub fn read_txn(&self) -> Result<ReadTxn<'_>> {
+        Ok(ReadTxn {
+            txn: self.env.read_txn()?,
+        })
+    }
+
+    pub fn write_txn(&self) -> Result<WriteTxn<'_>> {
+        Ok(WriteTxn {
+            txn: self.env.write_txn()?,
+            store: self,
+            weights: HashMap::new(),
+            cemented_delta: 0,
+        })
+    }
+
+    /// Flushes the OS buffers of the data file (commits already sync; this is for
+    /// backups and shutdown).
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.env.force_sync()?)
+    }
+
+    // ---- meta ----
+
+    fn meta_get<T: Txn>(&self, txn: &T, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.t.meta.get(txn.raw(), key)?.map(|v| v.to_vec()))
+    }
+
+    /// True once the ledger has written the network identity and genesis.
+    pub fn is_initialized<T: Txn>(&self, txn: &T) -> Result<bool> {
+        Ok(self.t.meta.get(txn.raw(), META_NETWORK)?.is_some())
+    }
+
+    /// Schema version recorded in `meta`, `None` for a fresh store.
+    pub fn version<T: Txn>(&self, txn: &T) -> Result<Option<u32>> {
+        match self.t.meta.get(txn.raw(), META_VERSION)? {
+            None => Ok(None),
+            Some(v) if v.len() == 4 => Ok(Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]))),
+            Some(v) => Err(StoreError::Corrupt {
+                table: "meta",
+                detail: format!("version of {} bytes", v.len()),
+            }),
+        }
+    }
+
+    // ---- blocks ----
+
+    pub fn block<T: Txn>(&self, txn: &T, hash: &BlockHash) -> Result<Option<StoredBlock>> {
+        match self.t.blocks.get(txn.raw(), &hash.0)? {
+            Some(v) => Ok(Some(StoredBlock::decode(v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The sideband alone: cheaper than [`Store::block`] when the block is not needed.
+    pub fn block_sideband<T: Txn>(
+        &self,
+        txn: &T,
+        hash: &BlockHash,
+    ) -> Result<Option<BlockSideband>> {
+        match self.t.blocks.get(txn.raw(), &hash.0)? {
+            Some(v) => Ok(Some(StoredBlock::decode_sideband(v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn block_exists<T: Txn>(&self, txn: &T, hash: &BlockHash) -> Result<bool> {
+        Ok(self.t.blocks.get(txn.raw(), &hash.0)?.is_some())
+    }
+
+    pub fn block_count<T: Txn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.t.blocks.len(txn.raw())?)
+    }
+
+    /// Every block in hash order (diagnostics and exports).
+    pub fn iter_blocks<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+    ) -> Result<impl Iterator<Item = Result<(BlockHash, StoredBlock)>> + 't> {
+        Ok(self.t.blocks.iter(txn.raw())?.map(|r| {
+            let (k, v) = r?;
+            Ok((decode_hash("blocks", k)?, StoredBlock::decode(v)?))
+        }))
+    }
+
+    pub fn pruned_exists<T: Txn>(&self, txn: &T, hash: &BlockHash) -> Result<bool> {
+        Ok(self.t.pruned.get(txn.raw(), &hash.0)?.is_some())
+    }
+
+    pub fn pruned_count<T: Txn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.t.pruned.len(txn.raw())?)
+    }
+
+    // ---- accounts ----
+
+    pub fn account<T: Txn>(&self, txn: &T, account: &Account) -> Result<Option<AccountInfo>> {
+        match self.t.accounts.get(txn.raw(), &account.0)? {
+            Some(v) => Ok(Some(AccountInfo::decode(v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn account_count<T: Txn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.t.accounts.len(txn.raw())?)
+    }
+
+    /// Accounts in ascending key order starting at `start` (inclusive): frontier
+    /// requests, ledger RPCs and delegator scans walk this.
+    pub fn accounts_from<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+        start: &Account,
+    ) -> Result<impl Iterator<Item = Result<(Account, AccountInfo)>> + 't> {
+        let range = (Bound::Included(&start.0[..]), Bound::Unbounded);
+        Ok(self.t.accounts.range(txn.raw(), &range)?.map(|r| {
+            let (k, v) = r?;
+            Ok((decode_account("accounts", k)?, AccountInfo::decode(v)?))
+        }))
+    }
+
+    // ---- pending (receivables) ----
+
+    pub fn pending<T: Txn>(&self, txn: &T, key: &PendingKey) -> Result<Option<PendingInfo>> {
+        match self.t.pending.get(txn.raw(), &key.encode())? {
+            Some(v) => Ok(Some(PendingInfo::decode(v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Receivables in key order starting at `start` (inclusive), across accounts.
+    pub fn pending_from<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+        start: &PendingKey,
+    ) -> Result<impl Iterator<Item = Result<(PendingKey, PendingInfo)>> + 't> {
+        let key = start.encode();
+        let range = (Bound::Included(&key[..]), Bound::Unbounded);
+        Ok(self.t.pending.range(txn.raw(), &range)?.map(|r| {
+            let (k, v) = r?;
+            Ok((PendingKey::decode(k)?, PendingInfo::decode(v)?))
+        }))
+    }
+
+    /// The receivables of one account, ordered by send hash.
+    pub fn pending_of<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+        account: &Account,
+    ) -> Result<impl Iterator<Item = Result<(PendingKey, PendingInfo)>> + 't> {
+        Ok(self.t.pending.prefix_iter(txn.raw(), &account.0)?.map(|r| {
+            let (k, v) = r?;
+            Ok((PendingKey::decode(k)?, PendingInfo::decode(v)?))
+        }))
+    }
+
+    pub fn pending_any<T: Txn>(&self, txn: &T, account: &Account) -> Result<bool> {
+        Ok(self
+            .t
+            .pending
+            .prefix_iter(txn.raw(), &account.0)?
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
+    pub fn pending_count<T: Txn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.t.pending.len(txn.raw())?)
+    }
+
+    // ---- confirmation height ----
+
+    /// Height 0 (nothing cemented) for accounts without an entry.
+    pub fn confirmation_height<T: Txn>(
+        &self,
+        txn: &T,
+        account: &Account,
+    ) -> Result<ConfirmationHeightInfo> {
+        match self.t.confirmation_height.get(txn.raw(), &account.0)? {
+            Some(v) => ConfirmationHeightInfo::decode(v),
+            None => Ok(ConfirmationHeightInfo::default()),
+        }
+    }
+
+    pub fn confirmation_heights_from<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+        start: &Account,
+    ) -> Result<impl Iterator<Item = Result<(Account, ConfirmationHeightInfo)>> + 't> {
+        let range = (Bound::Included(&start.0[..]), Bound::Unbounded);
+        Ok(self
+            .t
+            .confirmation_height
+            .range(txn.raw(), &range)?
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((
+                    decode_account("confirmation_height", k)?,
+                    ConfirmationHeightInfo::decode(v)?,
+                ))
+            }))
+    }
+
+    /// Sum of all confirmation heights as of the last commit.
+    pub fn cemented_count(&self) -> u64 {
+        self.cemented.load(Ordering::Acquire)
+    }
+
+    // ---- representative weights ----
+
+    /// Weight as written in `txn` (sees the transaction's own changes).
+    pub fn rep_weight<T: Txn>(&self, txn: &T, rep: &Account) -> Result<Amount> {
+        match self.t.rep_weights.get(txn.raw(), &rep.0)? {
+            Some(v) => decode_amount("rep_weights", v),
+            None => Ok(Amount::ZERO),
+        }
+    }
+
+    /// Weight as of the last commit, from memory: what vote tallying uses.
+    pub fn rep_weight_cached(&self, rep: &Account) -> Amount {
+        self.weights
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(rep)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// A copy of every non-zero weight as of the last commit.
+    pub fn rep_weights_cached(&self) -> HashMap<Account, Amount> {
+        self.weights
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn iter_rep_weights<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+    ) -> Result<impl Iterator<Item = Result<(Account, Amount)>> + 't> {
+        Ok(self.t.rep_weights.iter(txn.raw())?.map(|r| {
+            let (k, v) = r?;
+            Ok((
+                decode_account("rep_weights", k)?,
+                decode_amount("rep_weights", v)?,
+            ))
+        }))
+    }
+
+    // ---- final votes ----
+
+    pub fn final_vote<T: Txn>(&self, txn: &T, root: &QualifiedRoot) -> Result<Option<BlockHash>> {
+        match self.t.final_votes.get(txn.raw(), &root.to_bytes())? {
+            Some(v) => Ok(Some(decode_hash("final_votes", v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn iter_final_votes<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+    ) -> Result<impl Iterator<Item = Result<(QualifiedRoot, BlockHash)>> + 't> {
+        Ok(self.t.final_votes.iter(txn.raw())?.map(|r| {
+            let (k, v) = r?;
+            Ok((decode_qualified_root(k)?, decode_hash("final_votes", v)?))
+        }))
+    }
+
+    pub fn final_vote_count<T: Txn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.t.final_votes.len(txn.raw())?)
+    }
+
+    // ---- peers ----
+
+    /// Known peers with their last-seen time (milliseconds since the Unix epoch).
+    pub fn iter_peers<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+    ) -> Result<impl Iterator<Item = Result<(SocketAddrV6, u64)>> + 't> {
+        Ok(self.t.peers.iter(txn.raw())?.map(|r| {
+            let (k, v) = r?;
+            Ok((decode_endpoint(k)?, decode_u64("peers", v)?))
+        }))
+    }
+
+    pub fn peer_count<T: Txn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.t.peers.len(txn.raw())?)
+    }
+
+    // ---- online weight samples ----
+
+    /// Samples oldest first (keys are timestamps).
+    pub fn iter_online_weight<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+    ) -> Result<impl Iterator<Item = Result<(u64, Amount)>> + 't> {
+        Ok(self.t.online_weight.iter(txn.raw())?.map(|r| {
+            let (k, v) = r?;
+            Ok((
+                decode_u64("online_weight", k)?,
+                decode_amount("online_weight", v)?,
+            ))
+        }))
+    }
+
+    pub fn online_weight_count<T: Txn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.t.online_weight.len(txn.raw())?)
+    }
+
+    // ---- unchecked ----
+
+    /// Blocks waiting for `dependency`.
+    pub fn unchecked<T: Txn>(
+        &self,
+        txn: &T,
+        dependency: &BlockHash,
+    ) -> Result<Vec<UncheckedEntry>> {
+        let mut out = Vec::new();
+        for r in self.t.unchecked.prefix_iter(txn.raw(), &dependency.0)? {
+            let (k, v) = r?;
+            out.push(UncheckedEntry::decode(k, v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn iter_unchecked<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+    ) -> Result<impl Iterator<Item = Result<UncheckedEntry>> + 't> {
+        Ok(self.t.unchecked.iter(txn.raw())?.map(|r| {
+            let (k, v) = r?;
+            UncheckedEntry::decode(k, v)
+        }))
+    }
+
+    pub fn unchecked_count<T: Txn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.t.unchecked.len(txn.raw())?)
+    }
+}
+
+impl<'s> WriteTxn<'s> {
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
+    /// Makes every write durable (fsync) and visible, then publishes the cached weight
+    /// and cemented-count changes.
+    pub fn commit(self) -> Result<()> {
+        let WriteTxn {
+            txn,
+            store,
+            weights,
+            cemented_delta,
+        } = self;
+        txn.commit()?;
+        if !weights.is_empty() {
+            let mut cache = store.weights.write().unwrap_or_else(|e| e.into_inner());
+            for (rep, w) in weights {
+                if w.is_zero() {
+                    cache.remove(&rep);
+                } else {
+                    cache.insert(rep, w);
+                }
+            }
+        }
+        if cemented_delta != 0 {
+            let cur = store.cemented.load(Ordering::Acquire) as i128;
+            store
+                .cemented
+                .store((cur + cemented_delta).max(0) as u64, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Discards every write of this transaction.
+    pub fn abort(self) {
+        self.txn.abort();
+    }
+
+    fn t(&self) -> &'s Tables {
+        &self.store.t
+    }
+
+    // ---- meta ----
+
+    pub(crate) fn put_version(&mut self, version: u32) -> Result<()> {
+        let t = self.t();
+        t.meta
+            .put(&mut self.txn, META_VERSION, &version.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Records the store's network, genesis and schema version; the ledger calls this in
+    /// the same transaction that writes the genesis block.
+    pub fn init_meta(&mut self, genesis: &BlockHash) -> Result<()> {
+        let t = self.t();
+        let magic = self.store.network.magic();
+        t.meta.put(&mut self.txn, META_NETWORK, &magic)?;
+        t.meta.put(&mut self.txn, META_GENESIS, &genesis.0)?;
+        self.put_version(STORE_VERSION)
+    }
+
+    /// Overwrites the schema version; for upgrade tests and tools.
+    pub fn set_version(&mut self, version: u32) -> Result<()> {
+        self.put_version(version)
+    }
+
+    // ---- blocks ----
+
+    pub fn put_block(&mut self, hash: &BlockHash, block: &StoredBlock) -> Result<()> {
+        let t = self.t();
+        t.blocks.put(&mut self.txn, &hash.0, &block.encode())?;
+        Ok(())
+    }
+
+    /// Rewrites only the successor field of a stored block. Returns false if the block
+    /// does not exist.
+    pub fn set_successor(&mut self, hash: &BlockHash, successor: &BlockHash) -> Result<bool> {
+        let t = self.t();
+        let Some(v) = t.blocks.get(&self.txn, &hash.0)? else {
+            return Ok(false);
+        };
+        let mut v = v.to_vec();
+        let t_byte = v.first().copied().unwrap_or(0);
+        let at = nano_core::BlockType::from_u8(t_byte)
+            .filter(|bt| bt.body_size().is_some())
+            .map(successor_offset)
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "blocks",
+                detail: format!("bad type byte {t_byte}"),
+            })?;
+        if v.len() < at + 32 {
+            return Err(StoreError::Corrupt {
+                table: "blocks",
+                detail: "value too short for a sideband".into(),
+            });
+        }
+        v[at..at + 32].copy_from_slice(&successor.0);
+        t.blocks.put(&mut self.txn, &hash.0, &v)?;
+        Ok(true)
+    }
+
+    pub fn del_block(&mut self, hash: &BlockHash) -> Result<bool> {
+        let t = self.t();
+        Ok(t.blocks.delete(&mut self.txn, &hash.0)?)
+    }
+
+    pub fn put_pruned(&mut self, hash: &BlockHash) -> Result<()> {
+        let t = self.t();
+        t.pruned.put(&mut self.txn, &hash.0, &[])?;
+        Ok(())
+    }
+
+    pub fn del_pruned(&mut self, hash: &BlockHash) -> Result<bool> {
+        let t = self.t();
+        Ok(t.pruned.delete(&mut self.txn, &hash.0)?)
+    }
+
+    // ---- accounts ----
+
+    pub fn put_account(&mut self, account: &Account, info: &AccountInfo) -> Result<()> {
+        let t = self.t();
+        t.accounts.put(&mut self.txn, &account.0, &info.encode())?;
+        Ok(())
+    }
+
+    pub fn del_account(&mut self, account: &Account) -> Result<bool> {
+        let t = self.t();
+        Ok(t.accounts.delete(&mut self.txn, &account.0)?)
+    }
+
+    // ---- pending ----
+
+    pub fn put_pending(&mut self, key: &PendingKey, info: &PendingInfo) -> Result<()> {
+        let t = self.t();
+        t.pending
+            .put(&mut self.txn, &key.encode(), &info.encode())?;
+        Ok(())
+    }
+
+    pub fn del_pending(&mut self, key: &PendingKey) -> Result<bool> {
+        let t = self.t();
+        Ok(t.pending.delete(&mut self.txn, &key.encode())?)
+    }
+
+    // ---- confirmation height ----
+
+    /// Sets an account's cemented height; the cemented count follows on commit.
+    pub fn put_confirmation_height(
+        &mut self,
+        account: &Account,
+        info: &ConfirmationHeightInfo,
+    ) -> Result<()> {
+        let old = self.store.confirmation_height(self, account)?.height;
+        let t = self.t();
+        t.confirmation_height
+            .put(&mut self.txn, &account.0, &info.encode())?;
+        self.cemented_delta += info.height as i128 - old as i128;
+        Ok(())
+    }
+
+    pub fn del_confirmation_height(&mut self, account: &Account) -> Result<bool> {
+        let old = self.store.confirmation_height(self, account)?.height;
+        let t = self.t();
+        let existed = t.confirmation_height.delete(&mut self.txn, &account.0)?;
+        self.cemented_delta -= old as i128;
+        Ok(existed)
+    }
+
+    // ---- representative weights ----
+
+    /// Sets a representative's weight; zero removes the row. The in-memory cache follows
+    /// on commit.
+    pub fn put_rep_weight(&mut self, rep: &Account, weight: Amount) -> Result<()> {
+        let t = self.t();
+        if weight.is_zero() {
+            t.rep_weights.delete(&mut self.txn, &rep.0)?;
+        } else {
+            t.rep_weights
+                .put(&mut self.txn, &rep.0, &weight.to_be_bytes())?;
+        }
+        self.weights.insert(*rep, weight);
+        Ok(())
+    }
+
+    // ---- final votes ----
+
+    /// Records that this node final-voted `hash` for `root`. Returns false, writing
+    /// nothing, if a different block was already final-voted for that root.
+    pub fn put_final_vote(&mut self, root: &QualifiedRoot, hash: &BlockHash) -> Result<bool> {
+        let t = self.t();
+        let key = root.to_bytes();
+        if let Some(existing) = t.final_votes.get(&self.txn, &key)? {
+            return Ok(existing == hash.0);
+        }
+        t.final_votes.put(&mut self.txn, &key, &hash.0)?;
+        Ok(true)
+    }
+
+    pub fn del_final_vote(&mut self, root: &QualifiedRoot) -> Result<bool> {
+        let t = self.t();
+        Ok(t.final_votes.delete(&mut self.txn, &root.to_bytes())?)
+    }
+
+    pub fn clear_final_votes(&mut self) -> Result<()> {
+        let t = self.t();
+        t.final_votes.clear(&mut self.txn)?;
+        Ok(())
+    }
+
+    // ---- peers ----
+
+    pub fn put_peer(&mut self, endpoint: &SocketAddrV6, last_seen_ms: u64) -> Result<()> {
+        let t = self.t();
+        t.peers.put(
+            &mut self.txn,
+            &encode_endpoint(endpoint),
+            &last_seen_ms.to_be_bytes(),
+        )?;
+        Ok(())
+    }
+
+    pub fn del_peer(&mut self, endpoint: &SocketAddrV6) -> Result<bool> {
+        let t = self.t();
+        Ok(t.peers.delete(&mut self.txn, &encode_endpoint(endpoint))?)
+    }
+
+    pub fn clear_peers(&mut self) -> Result<()> {
+        let t = self.t();
+        t.peers.clear(&mut self.txn)?;
+        Ok(())
+    }
+
+    // ---- online weight ----
+
+    pub fn put_online_weight(&mut self, timestamp: u64, weight: Amount) -> Result<()> {
+        let t = self.t();
+        t.online_weight.put(
+            &mut self.txn,
+            &timestamp.to_be_bytes(),
+            &weight.to_be_bytes(),
+        )?;
+        Ok(())
+    }
+
+    pub fn del_online_weight(&mut self, timestamp: u64) -> Result<bool> {
+        let t = self.t();
+        Ok(t.online_weight
+            .delete(&mut self.txn, &timestamp.to_be_bytes())?)
+    }
+
+    // ---- unchecked ----
+
+    pub fn put_unchecked(&mut self, entry: &UncheckedEntry) -> Result<()> {
+        let t = self.t();
+        let key = UncheckedEntry::encode_key(&entry.dependency, &entry.block.hash());
+        t.unchecked
+            .put(&mut self.txn, &key, &entry.encode_value())?;
+        Ok(())
+    }
+
+    pub fn del_unchecked(&mut self, dependency: &BlockHash, hash: &BlockHash) -> Result<bool> {
+        let t = self.t();
+        let key = UncheckedEntry::encode_key(dependency, hash);
+        Ok(t.unchecked.delete(&mut self.txn, &key)?)
+    }
+
+    pub fn clear_unchecked(&mut self) -> Result<()> {
+        let t = self.t();
+        t.unchecked.clear(&mut self.txn)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! Store-level behaviour: identity checks, transactions, caches and table round trips.
+
+use std::net::SocketAddrV6;
+
+use nano_core::{Account, Amount, BlockHash, Epoch, Network, QualifiedRoot, Root};
+use nano_store::{
+    AccountInfo, ConfirmationHeightInfo, PendingInfo, PendingKey, Store, StoreError, StoreOptions,
+    UncheckedEntry, STORE_VERSION,
+};
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        map_size: 1 << 30,
+        ..StoreOptions::default()
+    }
+}
+
+fn acct(b: u8) -> Account {
+    Account::from_bytes([b; 32])
+}
+
+#[test]
+fn identity_is_recorded_and_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+        let mut txn = store.write_txn().unwrap();
+        assert!(!store.is_initialized(&txn).unwrap());
+        txn.init_meta(&Network::Dev.params().genesis_hash).unwrap();
+        txn.commit().unwrap();
+        let r = store.read_txn().unwrap();
+        assert!(store.is_initialized(&r).unwrap());
+        assert_eq!(store.version(&r).unwrap(), Some(STORE_VERSION));
+    }
+    let err = Store::open(dir.path(), Network::Live, &opts()).unwrap_err();
+    assert!(matches!(err, StoreError::WrongNetwork { .. }), "{err}");
+    assert!(err.to_string().contains("dev"), "{err}");
+    // Same network reopens fine.
+    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    // A newer schema is refused.
+    let mut txn = store.write_txn().unwrap();
+    txn.set_version(STORE_VERSION + 1).unwrap();
+    txn.commit().unwrap();
+    drop(store);
+    let err = Store::open(dir.path(), Network::Dev, &opts()).unwrap_err();
+    assert!(matches!(err, StoreError::VersionTooNew { .. }), "{err}");
+}
+
+#[test]
+fn older_unknown_version_is_refused_by_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+        let mut txn = store.write_txn().unwrap();
+        txn.init_meta(&Network::Dev.params().genesis_hash).unwrap();
+        txn.set_version(0).unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(dir.path(), Network::Dev, &opts()).unwrap_err();
+    assert!(matches!(err, StoreError::Upgrade { from: 0, .. }), "{err}");
+}
+
+#[test]
+fn aborted_writes_leave_no_trace_and_caches_follow_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    let mut txn = store.write_txn().unwrap();
+    txn.put_rep_weight(&acct(1), Amount(10)).unwrap();
+    txn.put_confirmation_height(
+        &acct(1),
+        &ConfirmationHeightInfo {
+            height: 5,
+            frontier: BlockHash([1; 32]),
+        },
+    )
+    .unwrap();
+    // Visible inside the transaction, not in the cache yet.
+    assert_eq!(store.rep_weight(&txn, &acct(1)).unwrap(), Amount(10));
+    assert_eq!(store.rep_weight_cached(&acct(1)), Amount::ZERO);
+    txn.abort();
+    assert_eq!(store.rep_weight_cached(&acct(1)), Amount::ZERO);
+    assert_eq!(store.cemented_count(), 0);
+    let r = store.read_txn().unwrap();
+    assert_eq!(store.rep_weight(&r, &acct(1)).unwrap(), Amount::ZERO);
+    drop(r);
+
+    let mut txn = store.write_txn().unwrap();
+    txn.put_rep_weight(&acct(1), Amount(10)).unwrap();
+    txn.put_confirmation_height(
+        &acct(1),
+        &ConfirmationHeightInfo {
+            height: 5,
+            frontier: BlockHash([1; 32]),
+        },
+    )
+    .unwrap();
+    txn.commit().unwrap();
+    assert_eq!(store.rep_weight_cached(&acct(1)), Amount(10));
+    assert_eq!(store.cemented_count(), 5);
+    drop(store);
+    // Caches are rebuilt from the tables on open.
+    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    assert_eq!(store.rep_weight_cached(&acct(1)), Amount(10));
+    assert_eq!(store.cemented_count(), 5);
+    let mut txn = store.write_txn().unwrap();
+    txn.put_rep_weight(&acct(1), Amount::ZERO).unwrap();
+    txn.commit().unwrap();
+    assert!(store.rep_weights_cached().is_empty());
+}
+
+#[test]
+fn accounts_iterate_in_key_order_and_pending_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    let mut txn = store.write_txn().unwrap();
+    for b in [9u8, 3, 7, 1] {
+        let info = AccountInfo {
+            block_count: b as u64,
+            epoch: Epoch::Epoch0,
+            ..Default::default()
+        };
+        txn.put_account(&acct(b), &info).unwrap();
+        for h in [2u8, 1] {
+            txn.put_pending(
+                &PendingKey::new(acct(b), BlockHash([h; 32])),
+                &PendingInfo {
+                    source: acct(0),
+                    amount: Amount(h as u128),
+                    epoch: Epoch::Epoch1,
+                },
+            )
+            .unwrap();
+        }
+    }
+    txn.commit().unwrap();
+    let r = store.read_txn().unwrap();
+    let order: Vec<u8> = store
+        .accounts_from(&r, &acct(2))
+        .unwrap()
+        .map(|x| x.unwrap().0 .0[0])
+        .collect();
+    assert_eq!(order, vec![3, 7, 9]);
+    assert_eq!(store.account_count(&r).unwrap(), 4);
+    let p: Vec<_> = store
+        .pending_of(&r, &acct(7))
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect();
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[0].0.hash, BlockHash([1; 32]));
+    assert_eq!(p[1].1.amount, Amount(2));
+    assert!(store.pending_any(&r, &acct(3)).unwrap());
+    assert!(!store.pending_any(&r, &acct(4)).unwrap());
+}
+
+#[test]
+fn misc_tables_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    let mut txn = store.write_txn().unwrap();
+    let ep: SocketAddrV6 = "[::ffff:10.0.0.1]:44000".parse().unwrap();
+    txn.put_peer(&ep, 1234).unwrap();
+    txn.put_online_weight(20, Amount(2)).unwrap();
+    txn.put_online_weight(10, Amount(1)).unwrap();
+    let root = QualifiedRoot {
+        root: Root([1; 32]),
+        previous: BlockHash([2; 32]),
+    };
+    assert!(txn.put_final_vote(&root, &BlockHash([3; 32])).unwrap());
+    assert!(txn.put_final_vote(&root, &BlockHash([3; 32])).unwrap());
+    assert!(!txn.put_final_vote(&root, &BlockHash([4; 32])).unwrap());
+    let genesis = Network::Dev.params().genesis.clone();
+    txn.put_unchecked(&UncheckedEntry {
+        dependency: BlockHash([7; 32]),
+        block: genesis.clone(),
+        arrival: 99,
+    })
+    .unwrap();
+    txn.commit().unwrap();
+    let r = store.read_txn().unwrap();
+    let peers: Vec<_> = store.iter_peers(&r).unwrap().map(|x| x.unwrap()).collect();
+    assert_eq!(peers, vec![(ep, 1234)]);
+    let samples: Vec<_> = store
+        .iter_online_weight(&r)
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect();
+    assert_eq!(samples, vec![(10, Amount(1)), (20, Amount(2))]);
+    assert_eq!(
+        store.final_vote(&r, &root).unwrap(),
+        Some(BlockHash([3; 32]))
+    );
+    let u = store.unchecked(&r, &BlockHash([7; 32])).unwrap();
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0].block, genesis);
+    assert_eq!(u[0].arrival, 99);
+    assert_eq!(store.unchecked_count(&r).unwrap(), 1);
+    assert!(store.unchecked(&r, &BlockHash([8; 32])).unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_readers_see_committed_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path(), Network::Dev, &opts()).unwrap());
+    let before = store.read_txn().unwrap();
+    let mut txn = store.write_txn().unwrap();
+    txn.put_account(&acct(1), &AccountInfo::default()).unwrap();
+    txn.commit().unwrap();
+    // The old snapshot does not see the commit; a new one does, from another thread.
+    assert!(store.account(&before, &acct(1)).unwrap().is_none());
+    let s2 = store.clone();
+    std::thread::spawn(move || {
+        let r = s2.read_txn().unwrap();
+        assert!(s2.account(&r, &acct(1)).unwrap().is_some());
+    })
+    .join()
+    .unwrap();
+}
