@@ -6,6 +6,7 @@
 //! direction byte streams) → [`analyzer`] (framing, decoding, rows) → [`db`] (writer
 //! thread). [`web`] serves the console and REST API over [`query`].
 
+pub mod analyzer;
 pub mod config;
 pub mod db;
 pub mod input;

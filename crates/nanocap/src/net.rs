@@ -34,6 +34,7 @@ pub struct TcpFlags {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
+    pub ack: bool,
 }
 
 /// Transport payload of one frame.
@@ -122,6 +123,7 @@ pub fn parse_frame(link_type: u32, data: &[u8]) -> Result<Option<Segment<'_>>, N
                 syn: tcp.syn(),
                 fin: tcp.fin(),
                 rst: tcp.rst(),
+                ack: tcp.ack(),
             },
             payload: tcp.payload(),
         },
