@@ -9,13 +9,17 @@
 pub mod analyzer;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod input;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod net;
 pub mod query;
 pub mod schema;
 pub mod status;
 pub mod tcp;
 pub mod timefmt;
+pub mod web;
 
 /// Version string shown by `--version` and `/api/v1/status`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
