@@ -252,12 +252,15 @@ pub(crate) fn successor_offset(t: BlockType) -> usize {
 impl StoredBlock {
     /// `type ‖ wire body ‖ sideband`.
     pub fn encode(&self) -> Vec<u8> {
-        let body = self.block.size();
-        let mut v = Vec::with_capacity(1 + body + BlockSideband::SIZE);
-        self.block.serialize_with_type(&mut v);
+        Self::encode_parts(&self.block, &self.sideband)
+    }
+    /// Same as [`StoredBlock::encode`] without needing an owned block.
+    pub fn encode_parts(block: &Block, sideband: &BlockSideband) -> Vec<u8> {
+        let mut v = Vec::with_capacity(1 + block.size() + BlockSideband::SIZE);
+        block.serialize_with_type(&mut v);
         let at = v.len();
         v.resize(at + BlockSideband::SIZE, 0);
-        self.sideband.encode_into(&mut v[at..]);
+        sideband.encode_into(&mut v[at..]);
         v
     }
     pub fn decode(b: &[u8]) -> Result<Self, StoreError> {

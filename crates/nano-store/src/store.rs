@@ -683,8 +683,21 @@ impl<'s> WriteTxn<'s> {
     // ---- blocks ----
 
     pub fn put_block(&mut self, hash: &BlockHash, block: &StoredBlock) -> Result<()> {
+        self.put_block_parts(hash, &block.block, &block.sideband)
+    }
+
+    pub fn put_block_parts(
+        &mut self,
+        hash: &BlockHash,
+        block: &nano_core::Block,
+        sideband: &BlockSideband,
+    ) -> Result<()> {
         let t = self.t();
-        t.blocks.put(&mut self.txn, &hash.0, &block.encode())?;
+        t.blocks.put(
+            &mut self.txn,
+            &hash.0,
+            &StoredBlock::encode_parts(block, sideband),
+        )?;
         Ok(())
     }
 

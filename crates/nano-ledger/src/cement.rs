@@ -1,0 +1,106 @@
+//! Confirmation height (cementing): marking a block and everything it depends on as
+//! final. Cementing a block cements its chain below it and, first, the sends its receives
+//! consumed in other accounts (recursively), so a cemented block never depends on an
+//! uncemented one. The walk uses an explicit stack and only ever moves forward from each
+//! account's current confirmation height, so every block is visited once.
+
+use nano_core::BlockHash;
+use nano_store::{ConfirmationHeightInfo, Txn, WriteTxn};
+
+use crate::rollback::received_from;
+use crate::{Ledger, LedgerError};
+
+impl Ledger {
+    /// Cements `hash` with all its dependencies; returns the newly cemented blocks in the
+    /// order they were cemented (dependencies first, each account in chain order). An
+    /// already cemented block yields an empty list.
+    pub fn confirm(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        hash: &BlockHash,
+    ) -> Result<Vec<BlockHash>, LedgerError> {
+        let mut cemented = Vec::new();
+        let mut targets = vec![*hash];
+        while let Some(&target) = targets.last() {
+            let sb = self
+                .store
+                .block_sideband(txn, &target)?
+                .ok_or(LedgerError::BlockNotFound(target))?;
+            let account = sb.account;
+            let conf = self.store.confirmation_height(txn, &account)?;
+            if sb.height <= conf.height {
+                targets.pop();
+                continue;
+            }
+            // First uncemented block of the account.
+            let mut cur = if conf.height == 0 {
+                self.store
+                    .account(txn, &account)?
+                    .ok_or_else(|| LedgerError::Inconsistent(format!("account {account} missing")))?
+                    .open_block
+            } else {
+                self.store
+                    .block_sideband(txn, &conf.frontier)?
+                    .ok_or_else(|| {
+                        LedgerError::Inconsistent(format!("frontier {} missing", conf.frontier))
+                    })?
+                    .successor
+            };
+            let mut height = conf.height;
+            let mut frontier = conf.frontier;
+            let mut blocked_on = None;
+            loop {
+                let b = self.store.block(txn, &cur)?.ok_or_else(|| {
+                    LedgerError::Inconsistent(format!("chain of {account} broken at {cur}"))
+                })?;
+                if let Some(source) = received_from(&b.block, &b.sideband) {
+                    if !self.source_cemented(txn, &source)? {
+                        blocked_on = Some(source);
+                        break;
+                    }
+                }
+                height += 1;
+                frontier = cur;
+                cemented.push(cur);
+                if cur == target {
+                    break;
+                }
+                cur = b.sideband.successor;
+                if cur.is_zero() {
+                    return Err(LedgerError::Inconsistent(format!(
+                        "{target} not reachable from {account}'s cemented frontier"
+                    )));
+                }
+            }
+            if height > conf.height {
+                txn.put_confirmation_height(
+                    &account,
+                    &ConfirmationHeightInfo { height, frontier },
+                )?;
+            }
+            match blocked_on {
+                Some(source) => targets.push(source),
+                None => {
+                    targets.pop();
+                }
+            }
+        }
+        Ok(cemented)
+    }
+
+    /// A pruned (absent) source counts as cemented: only cemented blocks are pruned.
+    fn source_cemented<T: Txn>(&self, txn: &T, source: &BlockHash) -> Result<bool, LedgerError> {
+        match self.store.block_sideband(txn, source)? {
+            None => Ok(true),
+            Some(sb) => Ok(sb.height <= self.store.confirmation_height(txn, &sb.account)?.height),
+        }
+    }
+
+    /// True if `hash` is at or below its account's confirmation height.
+    pub fn block_confirmed<T: Txn>(&self, txn: &T, hash: &BlockHash) -> Result<bool, LedgerError> {
+        match self.store.block_sideband(txn, hash)? {
+            None => Ok(self.store.pruned_exists(txn, hash)?),
+            Some(sb) => Ok(sb.height <= self.store.confirmation_height(txn, &sb.account)?.height),
+        }
+    }
+}
