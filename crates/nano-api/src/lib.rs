@@ -1,1 +1,14 @@
-//! Placeholder: this crate is built by a later issue (see DESIGN.md).
+//! `nano-api` owns the node's integration surfaces: one action dispatcher with the
+//! reference node's RPC actions and error texts, and the front doors that feed it (HTTP
+//! RPC; IPC, `/api/v2`, WebSocket and callbacks as they land).
+
+pub mod actions;
+pub mod context;
+pub mod error;
+pub mod http;
+pub mod json;
+pub mod rpc_config;
+
+pub use context::ApiContext;
+pub use error::RpcError;
+pub use rpc_config::RpcConfig;

@@ -1,0 +1,142 @@
+//! The action dispatcher: one entry point for every front door (HTTP, IPC, /api/v2). It
+//! applies the reference node's gates (enable_control, unsafe actions) and routes each
+//! `action` name to its handler; handlers return a JSON object or an [`RpcError`].
+
+mod node;
+mod utility;
+
+use serde_json::{Map, Value};
+
+use crate::context::{ApiContext, Origin};
+use crate::error::{msg, RpcError};
+use crate::json::Req;
+
+/// Actions that need `enable_control = true`, as the reference RPC server lists them.
+pub const CONTROL_ACTIONS: &[&str] = &[
+    "account_create",
+    "account_move",
+    "account_remove",
+    "account_representative_set",
+    "accounts_create",
+    "backoff_info",
+    "block_create",
+    "bootstrap_lazy",
+    "confirmation_height_currently_processing",
+    "database_txn_tracker",
+    "epoch_upgrade",
+    "keepalive",
+    "ledger",
+    "node_id",
+    "password_change",
+    "populate_backlog",
+    "receive",
+    "receive_minimum",
+    "receive_minimum_set",
+    "search_pending",
+    "search_pending_all",
+    "search_receivable",
+    "search_receivable_all",
+    "send",
+    "stop",
+    "unchecked_clear",
+    "unopened",
+    "wallet_add",
+    "wallet_add_watch",
+    "wallet_change_seed",
+    "wallet_create",
+    "wallet_destroy",
+    "wallet_lock",
+    "wallet_representative_set",
+    "wallet_republish",
+    "wallet_seed",
+    "wallet_work_get",
+    "work_cancel",
+    "work_generate",
+    "work_get",
+    "work_peer_add",
+    "work_peers",
+    "work_peers_clear",
+    "work_set",
+];
+
+pub type Handler = fn(&ApiContext, &Req) -> Result<Value, RpcError>;
+
+fn handler(action: &str) -> Option<Handler> {
+    Some(match action {
+        // key and unit utilities
+        "key_create" => utility::key_create,
+        "key_expand" => utility::key_expand,
+        "account_get" => utility::account_get,
+        "account_key" => utility::account_key,
+        "deterministic_key" => utility::deterministic_key,
+        "validate_account_number" => utility::validate_account_number,
+        "nano_to_raw" => utility::nano_to_raw,
+        "raw_to_nano" => utility::raw_to_nano,
+        // block and work utilities
+        "block_hash" => utility::block_hash,
+        "block_create" => utility::block_create,
+        "sign" => utility::sign,
+        "work_validate" => utility::work_validate,
+        "work_generate" => utility::work_generate,
+        "work_cancel" => utility::work_cancel,
+        // node
+        "version" => node::version,
+        "uptime" => node::uptime,
+        "stop" => node::stop,
+        "stats" => node::stats,
+        "stats_clear" => node::stats_clear,
+        _ => return None,
+    })
+}
+
+/// Runs one request object and returns the JSON answer (an error object on failure).
+pub fn dispatch(ctx: &ApiContext, req: &Req, origin: Origin) -> Value {
+    match dispatch_inner(ctx, req, origin) {
+        Ok(Value::Object(m)) if m.is_empty() => RpcError::new(msg::EMPTY_RESPONSE).to_json(),
+        Ok(v) => v,
+        Err(e) => e.to_json(),
+    }
+}
+
+fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, RpcError> {
+    let action = match req.get("action") {
+        Some(Value::String(s)) => s.as_str(),
+        _ => return Err(RpcError::new(msg::UNKNOWN_COMMAND)),
+    };
+    let Some(h) = handler(action) else {
+        return Err(RpcError::new(msg::UNKNOWN_COMMAND));
+    };
+    if !origin.control && CONTROL_ACTIONS.contains(&action) {
+        return Err(RpcError::new(msg::CONTROL_DISABLED));
+    }
+    if !origin.control && action == "process" && crate::json::opt_bool(req, "force", false)? {
+        return Err(RpcError::new(msg::CONTROL_DISABLED));
+    }
+    if !origin.control
+        && action == "stats"
+        && crate::json::opt_text(req, "type").as_deref() == Some("objects")
+    {
+        return Err(RpcError::new(msg::CONTROL_DISABLED));
+    }
+    h(ctx, req)
+}
+
+/// Parses a request body (after the size and depth checks of the front door) and runs it.
+pub fn dispatch_text(ctx: &ApiContext, body: &[u8], origin: Origin, max_depth: usize) -> Value {
+    if crate::json::json_depth_exceeds(body, max_depth) {
+        return RpcError::new(msg::MAX_DEPTH).to_json();
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => dispatch(ctx, &m, origin),
+        _ => RpcError::new(msg::UNABLE_TO_PARSE_JSON).to_json(),
+    }
+}
+
+/// Builds a response object from key/value pairs, preserving order.
+pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        m.insert(k.to_string(), v);
+    }
+    Value::Object(m)
+}

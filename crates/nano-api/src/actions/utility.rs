@@ -1,0 +1,383 @@
+//! Actions that need no ledger: key and address helpers, unit conversion, block hashing,
+//! offline block creation and signing (the cold-wallet half of the workflow), and work
+//! generation and validation.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use nano_core::amount::NANO_RATIO;
+use nano_core::blocks::parse_work_hex;
+use nano_core::keys::{KeyPair, RawKey};
+use nano_core::work::{self, from_multiplier, to_multiplier, work_value};
+use nano_core::{
+    Amount, Block, BlockHash, ChangeBlock, Link, OpenBlock, PublicKey, ReceiveBlock, Root,
+    SendBlock, Signature, StateBlock,
+};
+use serde_json::Value;
+
+use super::obj;
+use crate::context::ApiContext;
+use crate::error::{err, msg, RpcError};
+use crate::json::{self, block_out, opt_text, req_str, Req};
+
+fn pair_json(kp: &KeyPair) -> Value {
+    obj([
+        ("private", kp.private().encode_hex().into()),
+        ("public", kp.public().encode_hex().into()),
+        ("account", kp.public().encode_account().into()),
+    ])
+}
+
+pub fn key_create(_: &ApiContext, _: &Req) -> Result<Value, RpcError> {
+    Ok(pair_json(&KeyPair::random()))
+}
+
+pub fn key_expand(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let key =
+        RawKey::decode_hex(req_str(r, "key")?).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?;
+    Ok(pair_json(&KeyPair::from_private(key)))
+}
+
+pub fn account_get(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let key = PublicKey::decode_hex(req_str(r, "key")?)
+        .map_err(|_| RpcError::new(msg::BAD_PUBLIC_KEY))?;
+    Ok(obj([("account", key.encode_account().into())]))
+}
+
+pub fn account_key(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let a = json::account(r, "account")?;
+    Ok(obj([("key", a.encode_hex().into())]))
+}
+
+pub fn deterministic_key(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let seed = RawKey::decode_hex(req_str(r, "seed")?).map_err(|_| RpcError::new(msg::BAD_SEED))?;
+    let index = opt_text(r, "index")
+        .ok_or_else(|| RpcError::new(msg::UNABLE_TO_PARSE_JSON))?
+        .parse::<u32>()
+        .map_err(|_| RpcError::new(msg::INVALID_INDEX))?;
+    Ok(pair_json(&KeyPair::from_private(seed.derive(index))))
+}
+
+pub fn validate_account_number(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let ok = PublicKey::decode_account(req_str(r, "account")?).is_ok();
+    Ok(obj([("valid", if ok { "1" } else { "0" }.into())]))
+}
+
+pub fn nano_to_raw(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let a = json::amount(r, "amount")?;
+    let raw =
+        a.0.checked_mul(NANO_RATIO)
+            .ok_or_else(|| RpcError::new("Amount too big"))?;
+    Ok(obj([("amount", raw.to_string().into())]))
+}
+
+pub fn raw_to_nano(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let a = json::amount(r, "amount")?;
+    // The reference divides as integers: fractions of a nano are dropped.
+    Ok(obj([("amount", (a.0 / NANO_RATIO).to_string().into())]))
+}
+
+pub fn block_hash(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let b = json::block_in(r)?;
+    Ok(obj([("hash", b.hash().encode_hex().into())]))
+}
+
+fn hex_u64(s: &str, bad: &str) -> Result<u64, RpcError> {
+    parse_work_hex(s).map_err(|_| RpcError::new(bad))
+}
+
+/// The difficulty a request asks for: `difficulty` (hex) wins, then `multiplier`
+/// (against the network base), else `default`.
+fn requested_difficulty(ctx: &ApiContext, r: &Req, default: u64) -> Result<u64, RpcError> {
+    if let Some(d) = opt_text(r, "difficulty") {
+        return hex_u64(&d, msg::BAD_DIFFICULTY);
+    }
+    if let Some(m) = opt_text(r, "multiplier") {
+        let m: f64 = m.parse().map_err(|_| RpcError::new(msg::BAD_MULTIPLIER))?;
+        if m.is_nan() || m <= 0.0 || !m.is_finite() {
+            return err(msg::BAD_MULTIPLIER);
+        }
+        return Ok(from_multiplier(m, ctx.params.work.base));
+    }
+    Ok(default)
+}
+
+fn check_version(r: &Req) -> Result<(), RpcError> {
+    match opt_text(r, "version").as_deref() {
+        None | Some("work_1") => Ok(()),
+        Some(_) => err(msg::BAD_WORK_VERSION),
+    }
+}
+
+pub fn work_validate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let root: Root = json::hash(r, "hash")?.into();
+    let w = hex_u64(req_str(r, "work")?, msg::BAD_WORK)?;
+    check_version(r)?;
+    let t = &ctx.params.work;
+    let asked = if r.contains_key("difficulty") || r.contains_key("multiplier") {
+        Some(requested_difficulty(ctx, r, t.base)?)
+    } else {
+        None
+    };
+    let value = work_value(&root, w);
+    let mut out = serde_json::Map::new();
+    if let Some(d) = asked {
+        out.insert("valid".into(), if value >= d { "1" } else { "0" }.into());
+    }
+    out.insert(
+        "valid_all".into(),
+        if value >= t.base { "1" } else { "0" }.into(),
+    );
+    out.insert(
+        "valid_receive".into(),
+        if value >= t.epoch_2_receive { "1" } else { "0" }.into(),
+    );
+    out.insert("difficulty".into(), format!("{value:016x}").into());
+    out.insert(
+        "multiplier".into(),
+        format!("{}", to_multiplier(value, t.base)).into(),
+    );
+    Ok(Value::Object(out))
+}
+
+/// Generates work on the local CPU, registering a cancel flag so `work_cancel` can stop it.
+fn generate_local(ctx: &ApiContext, root: Root, difficulty: u64) -> Result<u64, RpcError> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    ctx.work_in_progress
+        .lock()
+        .map_err(|_| RpcError::new(msg::INTERNAL))?
+        .insert(root, cancel.clone());
+    let result = work::generate(&root, difficulty, ctx.work_threads, &cancel);
+    if let Ok(mut m) = ctx.work_in_progress.lock() {
+        if m.get(&root).is_some_and(|c| Arc::ptr_eq(c, &cancel)) {
+            m.remove(&root);
+        }
+    }
+    result.ok_or_else(|| RpcError::new(msg::WORK_FAILURE))
+}
+
+pub fn work_generate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let hash = json::hash(r, "hash")?;
+    check_version(r)?;
+    let t = &ctx.params.work;
+    let difficulty = requested_difficulty(ctx, r, t.base)?;
+    let max = from_multiplier(ctx.max_work_generate_multiplier, t.base);
+    if difficulty > max || difficulty < t.entry {
+        return err(msg::DIFFICULTY_LIMIT);
+    }
+    let root: Root = hash.into();
+    let w = generate_local(ctx, root, difficulty)?;
+    let value = work_value(&root, w);
+    Ok(obj([
+        ("work", format!("{w:016x}").into()),
+        ("difficulty", format!("{value:016x}").into()),
+        (
+            "multiplier",
+            format!("{}", to_multiplier(value, t.base)).into(),
+        ),
+        ("hash", hash.encode_hex().into()),
+    ]))
+}
+
+pub fn work_cancel(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let root: Root = json::hash(r, "hash")?.into();
+    if let Some(c) = ctx
+        .work_in_progress
+        .lock()
+        .map_err(|_| RpcError::new(msg::INTERNAL))?
+        .get(&root)
+    {
+        c.store(true, Ordering::Relaxed);
+    }
+    Ok(obj([("success", "".into())]))
+}
+
+fn opt_hash(r: &Req, k: &str, bad: &str) -> Result<Option<BlockHash>, RpcError> {
+    match opt_text(r, k) {
+        None => Ok(None),
+        Some(s) if s == "0" => Ok(Some(BlockHash::ZERO)),
+        Some(s) => BlockHash::decode_hex(&s)
+            .map(Some)
+            .map_err(|_| RpcError::new(bad)),
+    }
+}
+
+fn opt_account(r: &Req, k: &str, bad: &str) -> Result<Option<PublicKey>, RpcError> {
+    match opt_text(r, k) {
+        None => Ok(None),
+        Some(s) => PublicKey::decode_account(&s)
+            .map(Some)
+            .map_err(|_| RpcError::new(bad)),
+    }
+}
+
+fn opt_amount(r: &Req, k: &str, bad: &str) -> Result<Option<Amount>, RpcError> {
+    match opt_text(r, k) {
+        None => Ok(None),
+        Some(s) => Amount::decode_dec(&s)
+            .map(Some)
+            .map_err(|_| RpcError::new(bad)),
+    }
+}
+
+/// `block_create` with a private key: builds, signs and (unless `work` is given) works a
+/// block without touching the ledger, as an offline signing node needs. Wallet-based
+/// creation (wallet + account) needs the node's wallets.
+pub fn block_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let kind = opt_text(r, "type").ok_or_else(|| RpcError::new(msg::INVALID_BLOCK_TYPE))?;
+    let key = match opt_text(r, "key") {
+        Some(k) => KeyPair::from_private(
+            RawKey::decode_hex(&k).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?,
+        ),
+        None => return err(msg::KEY_REQUIRED),
+    };
+    if let Some(a) = opt_account(r, "account", msg::BAD_ACCOUNT)? {
+        if a != key.public() {
+            return err(msg::KEY_MISMATCH);
+        }
+    }
+    let work = match opt_text(r, "work") {
+        Some(w) => Some(hex_u64(&w, msg::BAD_WORK)?),
+        None => None,
+    };
+    let previous = opt_hash(r, "previous", msg::BAD_PREVIOUS)?;
+    let representative = opt_account(r, "representative", msg::BAD_REPRESENTATIVE)?;
+    let mut block = match kind.as_str() {
+        "state" => {
+            let balance = opt_amount(r, "balance", msg::INVALID_BALANCE)?;
+            let link = match opt_text(r, "link") {
+                Some(l) => Some(match Link::decode_hex(&l) {
+                    Ok(l) => l,
+                    Err(_) => PublicKey::decode_account(&l)
+                        .map(Link::from)
+                        .map_err(|_| RpcError::new(msg::BAD_LINK))?,
+                }),
+                None => match (opt_text(r, "destination"), opt_text(r, "source")) {
+                    (Some(d), _) => Some(Link::from(
+                        PublicKey::decode_account(&d)
+                            .map_err(|_| RpcError::new(msg::BAD_DESTINATION))?,
+                    )),
+                    (None, Some(s)) => Some(Link::from(
+                        BlockHash::decode_hex(&s).map_err(|_| RpcError::new(msg::BAD_SOURCE))?,
+                    )),
+                    _ => None,
+                },
+            };
+            let (Some(previous), Some(representative), Some(balance), Some(link)) =
+                (previous, representative, balance, link)
+            else {
+                return err(msg::REQ_STATE);
+            };
+            Block::State(StateBlock {
+                account: key.public(),
+                previous,
+                representative,
+                balance,
+                link,
+                signature: Signature::ZERO,
+                work: 0,
+            })
+        }
+        "send" => {
+            let destination = opt_account(r, "destination", msg::BAD_DESTINATION)?;
+            let balance = opt_amount(r, "balance", msg::INVALID_BALANCE)?;
+            let amount = opt_amount(r, "amount", msg::INVALID_AMOUNT)?;
+            let (Some(previous), Some(destination), Some(balance), Some(amount)) =
+                (previous, destination, balance, amount)
+            else {
+                return err(msg::REQ_SEND);
+            };
+            let new_balance = balance
+                .checked_sub(amount)
+                .ok_or_else(|| RpcError::new("Insufficient balance"))?;
+            Block::Send(SendBlock {
+                previous,
+                destination,
+                balance: new_balance,
+                signature: Signature::ZERO,
+                work: 0,
+            })
+        }
+        "receive" => {
+            let source = opt_hash(r, "source", msg::BAD_SOURCE)?;
+            let (Some(previous), Some(source)) = (previous, source) else {
+                return err(msg::REQ_RECEIVE);
+            };
+            Block::Receive(ReceiveBlock {
+                previous,
+                source,
+                signature: Signature::ZERO,
+                work: 0,
+            })
+        }
+        "open" => {
+            let source = opt_hash(r, "source", msg::BAD_SOURCE)?;
+            let (Some(representative), Some(source)) = (representative, source) else {
+                return err(msg::REQ_OPEN);
+            };
+            Block::Open(OpenBlock {
+                source,
+                representative,
+                account: key.public(),
+                signature: Signature::ZERO,
+                work: 0,
+            })
+        }
+        "change" => {
+            let (Some(previous), Some(representative)) = (previous, representative) else {
+                return err(msg::REQ_CHANGE);
+            };
+            Block::Change(ChangeBlock {
+                previous,
+                representative,
+                signature: Signature::ZERO,
+                work: 0,
+            })
+        }
+        _ => return err(msg::INVALID_BLOCK_TYPE),
+    };
+    block.sign(&key);
+    let t = &ctx.params.work;
+    // Without the ledger the subtype and epoch are unknown, so the highest threshold is
+    // used: work that meets it is valid for any block.
+    let difficulty =
+        requested_difficulty(ctx, r, if block.is_state() { t.base } else { t.epoch_1 })?;
+    let w = match work {
+        Some(w) => w,
+        None => generate_local(ctx, block.root(), difficulty)?,
+    };
+    block.set_work(w);
+    let as_obj = json::json_block(r)?;
+    Ok(obj([
+        ("hash", block.hash().encode_hex().into()),
+        (
+            "difficulty",
+            format!("{:016x}", work_value(&block.root(), w)).into(),
+        ),
+        ("block", block_out(block.to_json(), as_obj)),
+    ]))
+}
+
+/// `sign`: signs a block (or, when enabled, a bare hash) with a private key.
+pub fn sign(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let key = match opt_text(r, "key") {
+        Some(k) => KeyPair::from_private(
+            RawKey::decode_hex(&k).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?,
+        ),
+        None => return err(msg::KEY_REQUIRED),
+    };
+    if r.contains_key("hash") && !r.contains_key("block") {
+        if !ctx.enable_sign_hash {
+            return err(msg::SIGN_HASH_DISABLED);
+        }
+        let h = json::hash(r, "hash")?;
+        return Ok(obj([("signature", key.sign(&h.0).encode_hex().into())]));
+    }
+    let mut block = json::block_in(r)?;
+    block.sign(&key);
+    let as_obj = json::json_block(r)?;
+    Ok(obj([
+        ("signature", block.signature().encode_hex().into()),
+        ("block", block_out(block.to_json(), as_obj)),
+    ]))
+}

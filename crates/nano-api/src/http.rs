@@ -1,0 +1,114 @@
+//! The HTTP JSON RPC front door: POST of `{"action": ...}` to any path (as the reference
+//! node accepts), body size and JSON depth limits from `config-rpc.toml`, CORS preflight,
+//! and the reference error texts. Requests run on the blocking pool because some actions
+//! (work generation, ledger reads) are CPU- or disk-bound.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+
+use crate::actions::dispatch_text;
+use crate::context::{ApiContext, Origin};
+use crate::rpc_config::RpcConfig;
+
+#[derive(Clone)]
+struct Shared {
+    ctx: Arc<ApiContext>,
+    origin: Origin,
+    max_depth: usize,
+}
+
+/// The router serving RPC v1 at every path.
+pub fn router(ctx: Arc<ApiContext>, cfg: &RpcConfig) -> Router {
+    let shared = Shared {
+        ctx: ctx.clone(),
+        origin: Origin {
+            control: cfg.enable_control,
+            allow_unsafe: ctx.network == nano_core::Network::Dev,
+        },
+        max_depth: cfg.max_json_depth as usize,
+    };
+    Router::new()
+        .route("/", any(handle))
+        .route("/{*path}", any(handle))
+        .layer(DefaultBodyLimit::max(cfg.max_request_size as usize))
+        .with_state(shared)
+}
+
+fn json_response(v: serde_json::Value) -> Response {
+    let mut resp = (
+        StatusCode::OK,
+        serde_json::to_string(&v).unwrap_or_default(),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+async fn handle(State(s): State<Shared>, method: Method, body: Bytes) -> Response {
+    if method == Method::OPTIONS {
+        let mut resp = StatusCode::OK.into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Accept, Accept-Language, Content-Language, Content-Type"),
+        );
+        return resp;
+    }
+    if method != Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, "Can only POST requests").into_response();
+    }
+    let ctx = s.ctx.clone();
+    let result =
+        tokio::task::spawn_blocking(move || dispatch_text(&ctx, &body, s.origin, s.max_depth))
+            .await;
+    match result {
+        Ok(v) => json_response(v),
+        Err(_) => json_response(crate::error::RpcError::new(crate::error::msg::INTERNAL).to_json()),
+    }
+}
+
+/// Binds the configured address and serves until `shutdown` resolves.
+pub async fn serve(
+    ctx: Arc<ApiContext>,
+    cfg: &RpcConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<SocketAddr> {
+    let addr: std::net::IpAddr = cfg.address.parse().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("rpc address {:?}: {e}", cfg.address),
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(addr, cfg.port)).await?;
+    let local = listener.local_addr()?;
+    let app = router(ctx, cfg);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+    });
+    Ok(local)
+}

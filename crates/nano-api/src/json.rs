@@ -1,0 +1,150 @@
+//! Reading request fields the way the reference node does: values usually arrive as
+//! strings, but numbers and booleans are accepted in either form; a missing required
+//! field is "Unable to parse JSON" as in the reference (its property-tree lookup throws).
+
+use serde_json::{Map, Value};
+
+use crate::error::{err, msg, RpcError};
+use nano_core::{Amount, BlockHash, PublicKey};
+
+pub type Req = Map<String, Value>;
+
+/// A required string field.
+pub fn req_str<'a>(r: &'a Req, k: &str) -> Result<&'a str, RpcError> {
+    match r.get(k) {
+        Some(Value::String(s)) => Ok(s),
+        _ => err(msg::UNABLE_TO_PARSE_JSON),
+    }
+}
+
+/// An optional field as text (strings as-is, numbers and booleans printed).
+pub fn opt_text(r: &Req, k: &str) -> Option<String> {
+    match r.get(k)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Optional boolean: `true`, `"true"`, `"1"` are true (reference accepts both forms).
+pub fn opt_bool(r: &Req, k: &str, default: bool) -> Result<bool, RpcError> {
+    match r.get(k) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) => match s.as_str() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => err(msg::UNABLE_TO_PARSE_JSON),
+        },
+        Some(Value::Number(n)) => Ok(n.as_u64().unwrap_or(0) != 0),
+        _ => err(msg::UNABLE_TO_PARSE_JSON),
+    }
+}
+
+/// Optional unsigned count; a bad value gives `bad` as the error.
+pub fn opt_u64(r: &Req, k: &str, bad: &str) -> Result<Option<u64>, RpcError> {
+    match opt_text(r, k) {
+        None => Ok(None),
+        Some(s) => s.parse::<u64>().map(Some).map_err(|_| RpcError::new(bad)),
+    }
+}
+
+pub fn account(r: &Req, k: &str) -> Result<PublicKey, RpcError> {
+    PublicKey::decode_account(req_str(r, k)?).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))
+}
+
+pub fn hash(r: &Req, k: &str) -> Result<BlockHash, RpcError> {
+    BlockHash::decode_hex(req_str(r, k)?).map_err(|_| RpcError::new(msg::BAD_HASH))
+}
+
+pub fn amount(r: &Req, k: &str) -> Result<Amount, RpcError> {
+    let s = opt_text(r, k).ok_or_else(|| RpcError::new(msg::UNABLE_TO_PARSE_JSON))?;
+    Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::INVALID_AMOUNT))
+}
+
+/// The `json_block` flag: blocks are returned as objects instead of JSON-in-a-string.
+pub fn json_block(r: &Req) -> Result<bool, RpcError> {
+    opt_bool(r, "json_block", false)
+}
+
+/// Renders a block the way the request asked: an object, or its JSON text.
+pub fn block_out(block_json: Value, as_object: bool) -> Value {
+    if as_object {
+        block_json
+    } else {
+        Value::String(serde_json::to_string_pretty(&block_json).unwrap_or_default())
+    }
+}
+
+/// Reads the `block` field: an object when `json_block` is set, else a JSON string
+/// (reference behaviour), tolerating either.
+pub fn block_in(r: &Req) -> Result<nano_core::Block, RpcError> {
+    let v = r
+        .get("block")
+        .ok_or_else(|| RpcError::new(msg::BLOCK_INVALID))?;
+    let parsed;
+    let obj = match v {
+        Value::String(s) => {
+            parsed =
+                serde_json::from_str::<Value>(s).map_err(|_| RpcError::new(msg::BLOCK_INVALID))?;
+            &parsed
+        }
+        other => other,
+    };
+    nano_core::Block::from_json(obj).map_err(|_| RpcError::new(msg::BLOCK_INVALID))
+}
+
+/// Nesting depth of `{`/`[` in a JSON text, ignoring string contents; checked before
+/// parsing so deep input never reaches the parser's recursion.
+pub fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut escaped = false;
+    for &c in body {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_ignores_strings() {
+        assert!(!json_depth_exceeds(br#"{"a":"[[[[[[["}"#, 2));
+        assert!(json_depth_exceeds(br#"{"a":[[[1]]]}"#, 3));
+        assert!(!json_depth_exceeds(br#"{"a":[[[1]]]}"#, 4));
+        assert!(!json_depth_exceeds(br#"{"a":"\"[[[["}"#, 1));
+    }
+
+    #[test]
+    fn bools_in_both_forms() {
+        let r: Req = serde_json::from_str(r#"{"a":"true","b":false,"c":"x"}"#).unwrap();
+        assert!(opt_bool(&r, "a", false).unwrap());
+        assert!(!opt_bool(&r, "b", true).unwrap());
+        assert!(opt_bool(&r, "c", true).is_err());
+        assert!(opt_bool(&r, "zz", true).unwrap());
+    }
+}

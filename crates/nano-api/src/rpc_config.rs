@@ -1,0 +1,123 @@
+//! `config-rpc.toml`: where the HTTP RPC listens and what it allows, with the reference
+//! node's keys and defaults (localhost, control disabled, depth 20, 32 MiB bodies).
+
+use std::path::Path;
+
+use nano_core::Network;
+use nano_node::config::{merge_sources, render_documented, ConfigError};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RpcConfig {
+    pub address: String,
+    pub port: u16,
+    pub enable_control: bool,
+    pub max_json_depth: u32,
+    pub max_request_size: u64,
+    pub process: RpcProcess,
+    pub logging: RpcLogging,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RpcProcess {
+    pub io_threads: u32,
+    pub ipc_address: String,
+    pub ipc_port: u16,
+    pub num_ipc_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RpcLogging {
+    pub log_rpc: bool,
+}
+
+const DOCS: &[(&str, &str)] = &[
+    ("address", "Bind address for the RPC server.\ntype:string,ip"),
+    ("port", "Listening port for the RPC server.\ntype:uint16"),
+    ("enable_control", "Enable or disable control-level requests.\nWARNING: Enabling this gives anyone with RPC access the ability to stop the node and access wallet funds.\ntype:bool"),
+    ("max_json_depth", "Maximum number of levels in JSON requests.\ntype:uint8"),
+    ("max_request_size", "Maximum number of bytes allowed in request bodies.\ntype:uint64"),
+    ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
+    ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
+    ("process.ipc_port", "Listening port of IPC server.\ntype:uint16"),
+    ("process.num_ipc_connections", "Number of IPC connections to establish.\ntype:uint32"),
+    ("logging.log_rpc", "Whether to log RPC calls.\ntype:bool"),
+];
+
+impl RpcConfig {
+    pub fn defaults(network: Network) -> RpcConfig {
+        let p = network.params();
+        RpcConfig {
+            address: "::1".into(),
+            port: p.default_rpc_port,
+            enable_control: false,
+            max_json_depth: 20,
+            max_request_size: 32 * 1024 * 1024,
+            process: RpcProcess {
+                io_threads: std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(1)
+                    .max(4),
+                ipc_address: "::1".into(),
+                ipc_port: p.default_ipc_port,
+                num_ipc_connections: match network {
+                    Network::Live | Network::Test => 8,
+                    Network::Beta => 4,
+                    Network::Dev => 1,
+                },
+            },
+            logging: RpcLogging { log_rpc: true },
+        }
+    }
+
+    pub fn from_sources(
+        network: Network,
+        file: Option<&str>,
+        overrides: &[String],
+    ) -> Result<RpcConfig, ConfigError> {
+        let merged = merge_sources(&Self::defaults(network), file, "config-rpc.toml", overrides)?;
+        merged
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))
+    }
+
+    /// Defaults, then `config-rpc.toml` in `data_dir` if present, then `--rpcconfig`.
+    pub fn load(
+        network: Network,
+        data_dir: &Path,
+        overrides: &[String],
+    ) -> Result<RpcConfig, ConfigError> {
+        let path = data_dir.join("config-rpc.toml");
+        let file = match std::fs::read_to_string(&path) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Self::from_sources(network, file.as_deref(), overrides)
+    }
+
+    /// `--generate_config rpc` output.
+    pub fn generate(network: Network, use_defaults: bool) -> String {
+        render_documented(&Self::defaults(network), DOCS, use_defaults)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c =
+            RpcConfig::from_sources(Network::Live, None, &["enable_control=true".into()]).unwrap();
+        assert!(c.enable_control);
+        assert_eq!(c.port, 7076);
+        assert_eq!(c.address, "::1");
+        assert_eq!(c.max_json_depth, 20);
+        let text = RpcConfig::generate(Network::Dev, true);
+        assert_eq!(
+            RpcConfig::from_sources(Network::Dev, Some(&text), &[]).unwrap(),
+            RpcConfig::defaults(Network::Dev)
+        );
+    }
+}

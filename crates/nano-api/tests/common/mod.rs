@@ -1,0 +1,65 @@
+//! Test helpers: start the HTTP RPC on 127.0.0.1 with an OS-assigned port and post JSON to
+//! it with a minimal HTTP/1.1 client over a plain TCP stream.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+
+use nano_api::{ApiContext, RpcConfig};
+use nano_core::Network;
+use serde_json::Value;
+
+pub struct TestRpc {
+    pub addr: SocketAddr,
+    pub ctx: Arc<ApiContext>,
+    _rt: tokio::runtime::Runtime,
+}
+
+pub fn start(control: bool) -> TestRpc {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cfg = RpcConfig::defaults(Network::Dev);
+    cfg.address = "127.0.0.1".into();
+    cfg.port = 0;
+    cfg.enable_control = control;
+    let ctx = Arc::new(ApiContext::new(Network::Dev));
+    let c2 = ctx.clone();
+    let addr = rt
+        .block_on(nano_api::http::serve(c2, &cfg, std::future::pending()))
+        .unwrap();
+    TestRpc { addr, ctx, _rt: rt }
+}
+
+/// POSTs raw bytes and returns (status, body).
+pub fn post_raw(addr: SocketAddr, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+pub fn post(addr: SocketAddr, req: Value) -> Value {
+    let (status, body) = post_raw(addr, req.to_string().as_bytes());
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
+}

@@ -1,0 +1,317 @@
+//! HTTP RPC: the ledger-free actions checked field by field, each with a bad-input case,
+//! plus the server's gates (control, depth, parse errors, unknown actions).
+
+mod common;
+
+use common::{post, post_raw, start};
+use serde_json::json;
+
+const DEV_KEY: &str = "34F0A37AAD20F4A260F0A5B3CB3D7FB50673212263E58A380BC10474BB039CE4";
+const DEV_ACCOUNT: &str = "nano_3e3j5tkog48pnny9dmfzj1r16pg8t1e76dz5tmac6iq689wyjfpiij4txtdo";
+
+#[test]
+fn key_and_account_utilities() {
+    let rpc = start(false);
+    let a = rpc.addr;
+    let r = post(a, json!({"action": "key_expand", "key": DEV_KEY}));
+    assert_eq!(r["private"], DEV_KEY);
+    assert_eq!(
+        r["public"],
+        "B0311EA55708D6A53C75CDBF88300259C6D018522FE3D4D0A242E431F9E8B6D0"
+    );
+    assert_eq!(r["account"], DEV_ACCOUNT);
+    assert_eq!(
+        post(a, json!({"action": "key_expand", "key": "12"}))["error"],
+        "Bad private key"
+    );
+
+    let r = post(a, json!({"action": "key_create"}));
+    let again = post(a, json!({"action": "key_expand", "key": r["private"]}));
+    assert_eq!(r, again);
+
+    let r = post(a, json!({"action": "account_key", "account": DEV_ACCOUNT}));
+    assert_eq!(
+        r["key"],
+        "B0311EA55708D6A53C75CDBF88300259C6D018522FE3D4D0A242E431F9E8B6D0"
+    );
+    assert_eq!(
+        post(a, json!({"action": "account_key", "account": "nano_1"}))["error"],
+        "Bad account number"
+    );
+
+    let r = post(
+        a,
+        json!({"action": "account_get", "key": "B0311EA55708D6A53C75CDBF88300259C6D018522FE3D4D0A242E431F9E8B6D0"}),
+    );
+    assert_eq!(r["account"], DEV_ACCOUNT);
+    assert_eq!(
+        post(a, json!({"action": "account_get", "key": "zz"}))["error"],
+        "Bad public key"
+    );
+
+    let r = post(
+        a,
+        json!({"action": "deterministic_key", "seed": "0".repeat(64), "index": "0"}),
+    );
+    assert_eq!(
+        r["private"],
+        "9F0E444C69F77A49BD0BE89DB92C38FE713E0963165CCA12FAF5712D7657120F"
+    );
+    assert_eq!(
+        r["public"],
+        "C008B814A7D269A1FA3C6528B19201A24D797912DB9996FF02A1FF356E45552B"
+    );
+    assert_eq!(
+        r["account"],
+        "nano_3i1aq1cchnmbn9x5rsbap8b15akfh7wj7pwskuzi7ahz8oq6cobd99d4r3b7"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "deterministic_key", "seed": "0".repeat(64), "index": "x"})
+        )["error"],
+        "Invalid index"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "deterministic_key", "seed": "0", "index": "1"})
+        )["error"],
+        "Bad seed"
+    );
+
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "validate_account_number", "account": DEV_ACCOUNT})
+        )["valid"],
+        "1"
+    );
+    let mut bad = DEV_ACCOUNT.to_string();
+    bad.pop();
+    bad.push('1');
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "validate_account_number", "account": bad})
+        )["valid"],
+        "0"
+    );
+
+    assert_eq!(
+        post(a, json!({"action": "nano_to_raw", "amount": "1"}))["amount"],
+        "1000000000000000000000000000000"
+    );
+    assert_eq!(
+        post(a, json!({"action": "nano_to_raw", "amount": "1000000000"}))["error"],
+        "Amount too big"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "raw_to_nano", "amount": "2500000000000000000000000000000"})
+        )["amount"],
+        "2"
+    );
+    assert_eq!(
+        post(a, json!({"action": "raw_to_nano", "amount": "-1"}))["error"],
+        "Invalid amount number"
+    );
+}
+
+#[test]
+fn block_hash_and_offline_block_create_and_sign() {
+    let rpc = start(true);
+    let a = rpc.addr;
+    let p = nano_core::Network::Dev.params();
+    // block_hash of the dev genesis in both block encodings.
+    let g = p.genesis.to_json();
+    let r = post(
+        a,
+        json!({"action": "block_hash", "json_block": "true", "block": g}),
+    );
+    assert_eq!(r["hash"], p.genesis_hash.encode_hex());
+    let r = post(a, json!({"action": "block_hash", "block": g.to_string()}));
+    assert_eq!(r["hash"], p.genesis_hash.encode_hex());
+    assert_eq!(
+        post(a, json!({"action": "block_hash", "block": "{}"}))["error"],
+        "Block is invalid"
+    );
+
+    // The cold-wallet step: build and sign a send from genesis with only the private key.
+    let r = post(
+        a,
+        json!({
+            "action": "block_create", "json_block": "true", "type": "state",
+            "balance": "1000", "key": DEV_KEY, "representative": DEV_ACCOUNT,
+            "link": "nano_1111111111111111111111111111111111111111111111111111hifc8npp",
+            "previous": p.genesis_hash.encode_hex(),
+        }),
+    );
+    let block = nano_core::Block::from_json(&r["block"]).expect("valid block JSON");
+    assert_eq!(r["hash"], block.hash().encode_hex());
+    assert!(block.verify_signature(&p.genesis_account));
+    assert!(nano_core::work::work_value(&block.root(), block.work()) >= p.work.base);
+    assert_eq!(r["block"]["subtype"], serde_json::Value::Null);
+    assert_eq!(r["block"]["balance"], "1000");
+    // Same block signed by `sign` gives the same signature.
+    let mut unsigned = r["block"].clone();
+    unsigned["signature"] = json!("0".repeat(128));
+    let s = post(
+        a,
+        json!({"action": "sign", "json_block": "true", "key": DEV_KEY, "block": unsigned}),
+    );
+    assert_eq!(s["signature"], r["block"]["signature"]);
+    // Key that does not own the account, and missing fields.
+    let other = "1".repeat(64);
+    let e = post(
+        a,
+        json!({"action": "block_create", "type": "state", "key": other, "account": DEV_ACCOUNT,
+        "balance": "1", "representative": DEV_ACCOUNT, "link": "0".repeat(64), "previous": "0"}),
+    );
+    assert_eq!(e["error"], "Incorrect key for given account");
+    let e = post(
+        a,
+        json!({"action": "block_create", "type": "state", "key": DEV_KEY}),
+    );
+    assert_eq!(
+        e["error"],
+        "Previous, representative, final balance and link (source or destination) are required"
+    );
+    let e = post(
+        a,
+        json!({"action": "block_create", "type": "bogus", "key": DEV_KEY}),
+    );
+    assert_eq!(e["error"], "Invalid block type");
+    // Legacy send with explicit work: balance 10 − amount 3 = 7, hex in JSON.
+    let r = post(
+        a,
+        json!({"action": "block_create", "json_block": true, "type": "send", "key": DEV_KEY,
+        "previous": p.genesis_hash.encode_hex(), "destination": DEV_ACCOUNT, "balance": "10", "amount": "3",
+        "work": "0000000000000001"}),
+    );
+    assert_eq!(r["block"]["balance"], "00000000000000000000000000000007");
+    assert_eq!(r["block"]["work"], "0000000000000001");
+    // sign with a bare hash is off by default.
+    let e = post(
+        a,
+        json!({"action": "sign", "key": DEV_KEY, "hash": p.genesis_hash.encode_hex()}),
+    );
+    assert_eq!(e["error"], "Signing by block hash is disabled");
+}
+
+#[test]
+fn work_generate_validate_cancel() {
+    let rpc = start(true);
+    let a = rpc.addr;
+    let root = "718CC2121C3E641059BC1C2CFC45666C99E8AE922F7A807B7D07B62C995D79E2";
+    let r = post(a, json!({"action": "work_generate", "hash": root}));
+    let work = r["work"].as_str().unwrap().to_string();
+    assert_eq!(work.len(), 16);
+    assert_eq!(r["hash"], root);
+    let v = post(
+        a,
+        json!({"action": "work_validate", "hash": root, "work": work}),
+    );
+    assert_eq!(v["valid_all"], "1");
+    assert_eq!(v["valid_receive"], "1");
+    assert_eq!(v["difficulty"], r["difficulty"]);
+    let m: f64 = v["multiplier"].as_str().unwrap().parse().unwrap();
+    assert!(m >= 1.0);
+    let v = post(
+        a,
+        json!({"action": "work_validate", "hash": root, "work": work, "difficulty": "ffffffffffffffff"}),
+    );
+    assert_eq!(v["valid"], "0");
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "work_validate", "hash": root, "work": "xyz"})
+        )["error"],
+        "Bad work"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "work_generate", "hash": root, "difficulty": "ffffffffffffffff"})
+        )["error"],
+        "Difficulty above config limit or below publish threshold"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "work_generate", "hash": root, "version": "work_2"})
+        )["error"],
+        "Bad work version"
+    );
+    // Cancelling a generation that can never finish ends it with the reference error.
+    let addr = a;
+    let h = std::thread::spawn(move || {
+        post(
+            addr,
+            json!({"action": "work_generate", "hash": "1".repeat(64), "multiplier": "64"}),
+        )
+    });
+    let mut cancelled = false;
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if rpc.ctx.work_in_progress.lock().unwrap().len() == 1 {
+            post(a, json!({"action": "work_cancel", "hash": "1".repeat(64)}));
+            cancelled = true;
+            break;
+        }
+    }
+    let r = h.join().unwrap();
+    if cancelled {
+        // Either it was cancelled, or (rarely) found before the cancel arrived.
+        assert!(
+            r["error"] == "Work generation cancellation or failure" || r["work"].is_string(),
+            "{r}"
+        );
+    } else {
+        assert!(r["work"].is_string(), "{r}");
+    }
+}
+
+#[test]
+fn gates_and_malformed_requests() {
+    let rpc = start(false);
+    let a = rpc.addr;
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "work_generate", "hash": "0".repeat(64)})
+        )["error"],
+        "RPC control is disabled"
+    );
+    assert_eq!(
+        post(a, json!({"action": "stop"}))["error"],
+        "RPC control is disabled"
+    );
+    assert_eq!(
+        post(a, json!({"action": "block_create", "type": "state"}))["error"],
+        "RPC control is disabled"
+    );
+    assert_eq!(
+        post(a, json!({"action": "no_such_action"}))["error"],
+        "Unknown command"
+    );
+    assert_eq!(post(a, json!({"hello": 1}))["error"], "Unknown command");
+    let (_, body) = post_raw(a, b"{not json");
+    assert_eq!(body, r#"{"error":"Unable to parse JSON"}"#);
+    let deep = format!(
+        "{{\"action\":\"version\",\"x\":{}1{}}}",
+        "[".repeat(30),
+        "]".repeat(30)
+    );
+    let (_, body) = post_raw(a, deep.as_bytes());
+    assert_eq!(body, r#"{"error":"Max JSON depth exceeded"}"#);
+    let r = post(a, json!({"action": "version"}));
+    assert_eq!(r["network"], "dev");
+    assert_eq!(r["protocol_version"], "21");
+    assert_eq!(
+        r["network_identifier"],
+        nano_core::Network::Dev.params().genesis_hash.encode_hex()
+    );
+    assert!(post(a, json!({"action": "uptime"}))["seconds"].is_string());
+}
