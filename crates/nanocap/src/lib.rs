@@ -17,6 +17,7 @@ pub mod net;
 pub mod query;
 pub mod schema;
 pub mod status;
+pub mod synth;
 pub mod tcp;
 pub mod timefmt;
 pub mod web;
