@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod events;
+pub mod interfaces;
 pub mod stats;
 
 pub use config::{ConfigError, DaemonConfig, NodeConfig};
