@@ -159,6 +159,8 @@ impl Wallets {
             opts.flags(EnvFlags::NO_SUB_DIR);
             opts.open(&path)?
         };
+        // Readers left in the lock table by a killed process would pin old pages.
+        env.clear_stale_readers()?;
         let txn = env.write_txn()?;
         let (meta, wallets_db, entries): (Db, Db, Db) = env
             .create_databases_and_commit(txn, |opener, txn| -> Result<_> {
@@ -504,13 +506,18 @@ impl Wallets {
     /// Every account of every wallet, locked or not (`all_local_accounts`, the set the
     /// node watches for receivables and votes with).
     pub fn all_accounts(&self) -> Result<Vec<(WalletId, Account)>> {
+        let ids = self.wallet_ids()?;
         let txn = self.read()?;
         let mut out = Vec::new();
-        for item in self.entries.iter(&txn)? {
-            let (k, _) = item?;
-            if k.len() == 65 && k[32] == TAG_ACCOUNT {
-                let id = WalletId(k[..32].try_into().expect("32 bytes"));
-                out.push((id, Account::from_slice(&k[33..]).expect("32 bytes")));
+        for id in ids {
+            for item in self
+                .entries
+                .prefix_iter(&txn, &tag_prefix(&id, TAG_ACCOUNT))?
+            {
+                let (k, _) = item?;
+                let account = Account::from_slice(&k[33..])
+                    .ok_or_else(|| WalletError::Corrupt("malformed account key".into()))?;
+                out.push((id, account));
             }
         }
         Ok(out)
