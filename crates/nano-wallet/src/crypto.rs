@@ -2,7 +2,7 @@
 //! into a 32-byte password key, AES-256-CTR wraps 32-byte secrets, and a BLAKE2b digest of
 //! the wallet key tells a right password from a wrong one.
 //!
-//! Everything secret lives in [`Secret`], which is wiped on drop.
+//! Every decrypted secret is held in a zeroize-on-drop buffer.
 
 use aes::Aes256;
 use argon2::{Algorithm, Argon2, Params, Version};

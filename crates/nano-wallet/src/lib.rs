@@ -5,7 +5,7 @@
 //! (`wallets.ldb`), separate from the ledger.
 //!
 //! - [`store`]: [`Wallets`], every operation, one committed LMDB transaction each.
-//! - [`format`]: the versioned on-disk layout (documented there) and the public value types.
+//! - [`mod@format`]: the versioned on-disk layout (documented there) and the public value types.
 //! - [`crypto`]: Argon2d password KDF, AES-256-CTR key wrapping, the password check.
 //! - [`export`]: `wallet_export` JSON and importing it back.
 //!
