@@ -243,9 +243,14 @@ impl Message {
         }
     }
 
-    /// Appends only the payload (no header).
+    /// Appends only the payload (no header). On error nothing is appended.
     pub fn encode_payload(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         self.check()?;
+        self.write_payload(out);
+        Ok(())
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) {
         match self {
             Message::Keepalive(k) => k.encode(out),
             Message::Publish(p) => p.block.serialize(out),
@@ -269,7 +274,6 @@ impl Message {
             Message::AscPullReq(a) => a.encode(out),
             Message::AscPullAck(a) => a.encode(out),
         }
-        Ok(())
     }
 
     /// Appends header and payload as the reference node writes them for `network`.
@@ -278,7 +282,8 @@ impl Message {
         self.check()?;
         out.reserve(HEADER_SIZE + self.payload_size());
         out.extend_from_slice(&self.header(network).encode());
-        self.encode_payload(out)
+        self.write_payload(out);
+        Ok(())
     }
 
     pub fn to_bytes(&self, network: Network) -> Result<Vec<u8>, EncodeError> {
