@@ -89,3 +89,80 @@ fn send_receive_change_move_funds_and_weight() {
     assert_eq!(r.blocks, 6);
     assert_eq!(r.accounts, 2);
 }
+
+#[test]
+fn a_ledger_of_another_network_is_refused() {
+    let (dir, ledger) = new_ledger();
+    drop(ledger);
+    let err = nano_ledger::Ledger::open_with(
+        dir.path(),
+        Network::Live,
+        &nano_ledger::StoreOptions {
+            map_size: 1 << 30,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, nano_ledger::StoreError::WrongNetwork { .. }));
+    let msg = err.to_string();
+    assert!(msg.contains("dev") && msg.contains("live"), "{msg}");
+}
+
+#[test]
+fn queries_for_rpc() {
+    let (_dir, ledger) = new_ledger();
+    let mut g = Chain::dev_genesis();
+    let mut a = Chain::unopened(test_key(1));
+    let mut b = Chain::unopened(test_key(2));
+    let s1 = g.send(&a.account, 100);
+    let s2 = g.send(&b.account, 50);
+    let s3 = g.send(&b.account, 5);
+    for blk in [&s1, &s2, &s3] {
+        ok(&ledger, blk);
+    }
+    ok(&ledger, &a.receive(&s1.hash(), 100, Epoch::Epoch0));
+    b.representative = a.account;
+    ok(&ledger, &b.receive(&s2.hash(), 50, Epoch::Epoch0));
+    let txn = ledger.read_txn().unwrap();
+    // Delegators of a: a itself (open with own rep) and b.
+    let mut d = ledger.delegators(&txn, &a.account).unwrap();
+    d.sort();
+    let mut expect = vec![(a.account, Amount(100)), (b.account, Amount(50))];
+    expect.sort();
+    assert_eq!(d, expect);
+    assert_eq!(ledger.weight(&a.account), Amount(150));
+    assert_eq!(
+        ledger.receivable_total(&txn, &b.account).unwrap(),
+        Amount(5)
+    );
+    assert_eq!(
+        ledger.block_account(&txn, &s2.hash()).unwrap(),
+        Some(g.account)
+    );
+    assert_eq!(
+        ledger.balance_at(&txn, &s1.hash()).unwrap(),
+        Some(Amount(u128::MAX - 100))
+    );
+    assert_eq!(ledger.amount(&txn, &s3.hash()).unwrap(), Some(Amount(5)));
+    assert_eq!(ledger.block_height(&txn, &s3.hash()).unwrap(), Some(4));
+    assert_eq!(ledger.successor(&txn, &s3.hash()).unwrap(), None);
+    assert_eq!(ledger.latest(&txn, &g.account).unwrap(), Some(s3.hash()));
+    let f = ledger
+        .frontiers(&txn, &nano_core::Account::ZERO, 10)
+        .unwrap();
+    assert_eq!(f.len(), 3);
+    assert!(f.windows(2).all(|w| w[0].0 < w[1].0));
+    let from_b = ledger.frontiers(&txn, &b.account, 1).unwrap();
+    assert_eq!(from_b, vec![(b.account, b.head)]);
+    assert_eq!(ledger.account_count(&txn).unwrap(), 3);
+    assert_eq!(ledger.block_count(&txn).unwrap(), 6);
+    assert_eq!(ledger.unchecked_count(&txn).unwrap(), 0);
+    assert_eq!(
+        ledger.account_balance(&txn, &b.account).unwrap(),
+        Amount(50)
+    );
+    assert!(ledger
+        .block_info(&txn, &nano_core::BlockHash([1; 32]))
+        .unwrap()
+        .is_none());
+}
