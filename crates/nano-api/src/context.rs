@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nano_core::{Network, NetworkParams, Root};
+use nano_ledger::Ledger;
 use nano_node::stats::Stats;
 use tokio::sync::Notify;
 
@@ -23,6 +24,9 @@ pub struct ApiContext {
     pub stop: Arc<Notify>,
     /// Cancel flags of work being generated, by root, for `work_cancel`.
     pub work_in_progress: Mutex<HashMap<Root, Arc<AtomicBool>>>,
+    /// The ledger, when this API serves a running node (absent for a bare utility
+    /// server); ledger actions answer a clear error without it.
+    pub ledger: Option<Arc<Ledger>>,
 }
 
 impl ApiContext {
@@ -39,7 +43,17 @@ impl ApiContext {
             stats: Arc::new(Stats::new()),
             stop: Arc::new(Notify::new()),
             work_in_progress: Mutex::new(HashMap::new()),
+            ledger: None,
         }
+    }
+}
+
+impl ApiContext {
+    /// The ledger or the error actions give when none is attached.
+    pub fn ledger(&self) -> Result<&Arc<Ledger>, crate::error::RpcError> {
+        self.ledger
+            .as_ref()
+            .ok_or_else(|| crate::error::RpcError::new(crate::error::msg::NODE_UNAVAILABLE))
     }
 }
 

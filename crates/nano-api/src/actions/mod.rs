@@ -2,6 +2,7 @@
 //! applies the reference node's gates (enable_control, unsafe actions) and routes each
 //! `action` name to its handler; handlers return a JSON object or an [`RpcError`].
 
+mod ledger;
 mod node;
 mod utility;
 
@@ -79,6 +80,36 @@ fn handler(action: &str) -> Option<Handler> {
         "work_validate" => utility::work_validate,
         "work_generate" => utility::work_generate,
         "work_cancel" => utility::work_cancel,
+        // ledger queries
+        "account_info" => ledger::account_info,
+        "account_balance" => ledger::account_balance,
+        "accounts_balances" => ledger::accounts_balances,
+        "accounts_frontiers" => ledger::accounts_frontiers,
+        "accounts_representatives" => ledger::accounts_representatives,
+        "account_block_count" => ledger::account_block_count,
+        "account_representative" => ledger::account_representative,
+        "account_weight" => ledger::account_weight,
+        "account_count" | "frontier_count" => ledger::account_count,
+        "account_history" => ledger::account_history,
+        "available_supply" => ledger::available_supply,
+        "block_account" => ledger::block_account,
+        "block_count" => ledger::block_count,
+        "block_info" | "block" => ledger::block_info,
+        "blocks_info" => ledger::blocks_info,
+        "blocks" => ledger::blocks,
+        "chain" => ledger::chain,
+        "successors" => ledger::successors,
+        "frontiers" => ledger::frontiers,
+        "delegators" => ledger::delegators,
+        "delegators_count" => ledger::delegators_count,
+        "representatives" => ledger::representatives,
+        "receivable" => ledger::receivable,
+        "pending" => ledger::pending,
+        "accounts_receivable" => ledger::accounts_receivable,
+        "accounts_pending" => ledger::accounts_pending,
+        "receivable_exists" => ledger::receivable_exists,
+        "pending_exists" => ledger::pending_exists,
+        "ledger" => ledger::ledger_action,
         // node
         "version" => node::version,
         "uptime" => node::uptime,

@@ -18,6 +18,10 @@ pub struct TestRpc {
 }
 
 pub fn start(control: bool) -> TestRpc {
+    start_with(control, None)
+}
+
+pub fn start_with(control: bool, ledger: Option<Arc<nano_ledger::Ledger>>) -> TestRpc {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -27,7 +31,9 @@ pub fn start(control: bool) -> TestRpc {
     cfg.address = "127.0.0.1".into();
     cfg.port = 0;
     cfg.enable_control = control;
-    let ctx = Arc::new(ApiContext::new(Network::Dev));
+    let mut ctx = ApiContext::new(Network::Dev);
+    ctx.ledger = ledger;
+    let ctx = Arc::new(ctx);
     let c2 = ctx.clone();
     let addr = rt
         .block_on(nano_api::http::serve(c2, &cfg, std::future::pending()))

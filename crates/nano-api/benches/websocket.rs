@@ -1,0 +1,1 @@
+fn main() {} // placeholder until the websocket benchmark lands

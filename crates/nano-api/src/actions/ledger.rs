@@ -1,0 +1,964 @@
+//! Read-only ledger actions (account_info, block_info, history, receivables, counts ...)
+//! with the reference node's answer shapes: every number a decimal string, hashes upper
+//! hex, accounts as `nano_` addresses, `"true"`/`"false"` for flags.
+
+use nano_core::{Account, Amount, Block, BlockHash, PublicKey};
+use nano_ledger::{BlockInfo, BlockSubtype, Ledger, ReadTxn};
+use serde_json::{Map, Value};
+
+use super::obj;
+use crate::context::ApiContext;
+use crate::error::{err, msg, RpcError};
+use crate::json::{self, block_out, opt_bool, opt_text, opt_u64, Req};
+
+fn internal<E: std::fmt::Display>(e: E) -> RpcError {
+    tracing::error!("ledger error in RPC: {e}");
+    RpcError::new(msg::INTERNAL)
+}
+
+fn read(ledger: &Ledger) -> Result<ReadTxn<'_>, RpcError> {
+    ledger.read_txn().map_err(internal)
+}
+
+fn tf(b: bool) -> Value {
+    Value::String(if b { "true" } else { "false" }.into())
+}
+
+fn epoch_version(e: nano_core::Epoch) -> &'static str {
+    match e {
+        nano_core::Epoch::Epoch1 => "1",
+        nano_core::Epoch::Epoch2 => "2",
+        _ => "0",
+    }
+}
+
+fn accounts_list(r: &Req) -> Result<Vec<String>, RpcError> {
+    match r.get("accounts") {
+        Some(Value::Array(a)) => Ok(a
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()),
+        _ => err(msg::UNABLE_TO_PARSE_JSON),
+    }
+}
+
+fn hashes_list(r: &Req) -> Result<Vec<String>, RpcError> {
+    match r.get("hashes") {
+        Some(Value::Array(a)) => Ok(a
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()),
+        _ => err(msg::UNABLE_TO_PARSE_JSON),
+    }
+}
+
+/// Balance at the account's confirmed frontier (zero when nothing is confirmed).
+fn confirmed_balance(l: &Ledger, t: &ReadTxn<'_>, a: &Account) -> Result<Amount, RpcError> {
+    let ch = l.store().confirmation_height(t, a).map_err(internal)?;
+    if ch.height == 0 {
+        return Ok(Amount::ZERO);
+    }
+    Ok(l.balance_at(t, &ch.frontier)
+        .map_err(internal)?
+        .unwrap_or_default())
+}
+
+/// Receivable total, optionally counting only sends that are confirmed.
+fn receivable_sum(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    only_confirmed: bool,
+) -> Result<Amount, RpcError> {
+    let mut total = Amount::ZERO;
+    for (hash, info) in l
+        .receivable(t, a, Amount::ZERO, usize::MAX)
+        .map_err(internal)?
+    {
+        if only_confirmed && !l.block_confirmed(t, &hash).map_err(internal)? {
+            continue;
+        }
+        total = total.checked_add(info.amount).unwrap_or(Amount::MAX);
+    }
+    Ok(total)
+}
+
+/// The hash of the nearest block at or before `hash` that names a representative: the
+/// reference's `representative_block`.
+fn representative_block(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    hash: &BlockHash,
+) -> Result<BlockHash, RpcError> {
+    let mut cur = *hash;
+    // Bounded by the chain length; each step moves to an older block.
+    while !cur.is_zero() {
+        let b = l
+            .block(t, &cur)
+            .map_err(internal)?
+            .ok_or_else(|| RpcError::new(msg::INTERNAL))?;
+        if b.block.representative_field().is_some() {
+            return Ok(cur);
+        }
+        cur = b.block.previous();
+    }
+    Err(RpcError::new(msg::INTERNAL))
+}
+
+pub fn account_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let representative = opt_bool(r, "representative", false)?;
+    let weight = opt_bool(r, "weight", false)?;
+    let pending = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
+    let include_confirmed = opt_bool(r, "include_confirmed", false)?;
+    let t = read(l)?;
+    let Some(info) = l.account_info(&t, &a).map_err(internal)? else {
+        return err(msg::ACCOUNT_NOT_FOUND);
+    };
+    let ch = l.store().confirmation_height(&t, &a).map_err(internal)?;
+    let mut m = Map::new();
+    m.insert("frontier".into(), info.head.encode_hex().into());
+    m.insert("open_block".into(), info.open_block.encode_hex().into());
+    let rep_block = representative_block(l, &t, &info.head)?;
+    m.insert("representative_block".into(), rep_block.encode_hex().into());
+    m.insert("balance".into(), info.balance.encode_dec().into());
+    if include_confirmed {
+        m.insert(
+            "confirmed_balance".into(),
+            confirmed_balance(l, &t, &a)?.encode_dec().into(),
+        );
+    }
+    m.insert(
+        "modified_timestamp".into(),
+        info.modified.to_string().into(),
+    );
+    m.insert("block_count".into(), info.block_count.to_string().into());
+    m.insert("account_version".into(), epoch_version(info.epoch).into());
+    if include_confirmed {
+        m.insert("confirmed_height".into(), ch.height.to_string().into());
+        m.insert("confirmed_frontier".into(), ch.frontier.encode_hex().into());
+    } else {
+        m.insert("confirmation_height".into(), ch.height.to_string().into());
+        m.insert(
+            "confirmation_height_frontier".into(),
+            ch.frontier.encode_hex().into(),
+        );
+    }
+    if representative {
+        m.insert(
+            "representative".into(),
+            info.representative.encode_account().into(),
+        );
+        if include_confirmed {
+            let rep = if ch.height == 0 {
+                Value::String(String::new())
+            } else {
+                let rep = l.representative_at(&t, &ch.frontier).map_err(internal)?;
+                rep.encode_account().into()
+            };
+            m.insert("confirmed_representative".into(), rep);
+        }
+    }
+    if weight {
+        m.insert("weight".into(), l.weight(&a).encode_dec().into());
+    }
+    if pending {
+        let total = receivable_sum(l, &t, &a, false)?.encode_dec();
+        m.insert("pending".into(), total.clone().into());
+        m.insert("receivable".into(), total.into());
+        if include_confirmed {
+            let c = receivable_sum(l, &t, &a, true)?.encode_dec();
+            m.insert("confirmed_pending".into(), c.clone().into());
+            m.insert("confirmed_receivable".into(), c.into());
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+fn balance_entry(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    only_confirmed: bool,
+) -> Result<Value, RpcError> {
+    let balance = if only_confirmed {
+        confirmed_balance(l, t, a)?
+    } else {
+        l.account_balance(t, a).map_err(internal)?
+    };
+    let recv = receivable_sum(l, t, a, only_confirmed)?.encode_dec();
+    Ok(obj([
+        ("balance", balance.encode_dec().into()),
+        ("pending", recv.clone().into()),
+        ("receivable", recv.into()),
+    ]))
+}
+
+pub fn account_balance(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let t = read(l)?;
+    balance_entry(l, &t, &a, only_confirmed)
+}
+
+pub fn accounts_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let t = read(l)?;
+    let mut balances = Map::new();
+    let mut errors = Map::new();
+    for s in accounts_list(r)? {
+        match PublicKey::decode_account(&s) {
+            Ok(a) => {
+                balances.insert(s, balance_entry(l, &t, &a, only_confirmed)?);
+            }
+            Err(_) => {
+                errors.insert(s, msg::BAD_ACCOUNT.into());
+            }
+        }
+    }
+    let mut out = Map::new();
+    out.insert("balances".into(), Value::Object(balances));
+    if !errors.is_empty() {
+        out.insert("errors".into(), Value::Object(errors));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Shared by accounts_frontiers and accounts_representatives: one value per account, with
+/// errors for bad or unknown accounts.
+fn per_account(
+    ctx: &ApiContext,
+    r: &Req,
+    key: &str,
+    f: impl Fn(&nano_store::AccountInfo) -> Value,
+) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let t = read(l)?;
+    let mut found = Map::new();
+    let mut errors = Map::new();
+    for s in accounts_list(r)? {
+        match PublicKey::decode_account(&s) {
+            Ok(a) => match l.account_info(&t, &a).map_err(internal)? {
+                Some(info) => {
+                    found.insert(s, f(&info));
+                }
+                None => {
+                    errors.insert(s, msg::ACCOUNT_NOT_FOUND.into());
+                }
+            },
+            Err(_) => {
+                errors.insert(s, msg::BAD_ACCOUNT.into());
+            }
+        }
+    }
+    let mut out = Map::new();
+    out.insert(key.into(), Value::Object(found));
+    if !errors.is_empty() {
+        out.insert("errors".into(), Value::Object(errors));
+    }
+    Ok(Value::Object(out))
+}
+
+pub fn accounts_frontiers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    per_account(ctx, r, "frontiers", |i| i.head.encode_hex().into())
+}
+
+pub fn accounts_representatives(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    per_account(ctx, r, "representatives", |i| {
+        i.representative.encode_account().into()
+    })
+}
+
+pub fn account_block_count(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let t = read(l)?;
+    let info = l
+        .account_info(&t, &a)
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
+    Ok(obj([("block_count", info.block_count.to_string().into())]))
+}
+
+pub fn account_representative(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let t = read(l)?;
+    let info = l
+        .account_info(&t, &a)
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
+    Ok(obj([(
+        "representative",
+        info.representative.encode_account().into(),
+    )]))
+}
+
+pub fn account_weight(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    Ok(obj([("weight", l.weight(&a).encode_dec().into())]))
+}
+
+pub fn account_count(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let t = read(l)?;
+    Ok(obj([(
+        "count",
+        l.account_count(&t).map_err(internal)?.to_string().into(),
+    )]))
+}
+
+pub fn block_count(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let t = read(l)?;
+    Ok(obj([
+        (
+            "count",
+            l.block_count(&t).map_err(internal)?.to_string().into(),
+        ),
+        (
+            "unchecked",
+            l.unchecked_count(&t).map_err(internal)?.to_string().into(),
+        ),
+        ("cemented", l.cemented_count().to_string().into()),
+    ]))
+}
+
+pub fn available_supply(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let p = ctx.params;
+    let t = read(l)?;
+    // Supply minus what genesis, the burn account and the landing/faucet accounts hold;
+    // the reference subtracts genesis balance and burned (receivable + balance of 0).
+    let genesis = l
+        .account_balance(&t, &p.genesis_account)
+        .map_err(internal)?;
+    let burned = receivable_sum(l, &t, &Account::ZERO, false)?;
+    let available = p
+        .genesis_amount
+        .checked_sub(genesis)
+        .and_then(|v| v.checked_sub(burned))
+        .unwrap_or_default();
+    Ok(obj([("available", available.encode_dec().into())]))
+}
+
+pub fn block_account(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let h = json::hash(r, "hash")?;
+    let t = read(l)?;
+    let a = l
+        .block_account(&t, &h)
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new(msg::BLOCK_NOT_FOUND))?;
+    Ok(obj([("account", a.encode_account().into())]))
+}
+
+/// The JSON of a block with `subtype` for state blocks, as block_info's `contents`.
+fn contents(info: &BlockInfo) -> Value {
+    let mut v = info.block.to_json();
+    if info.block.is_state() {
+        if let Value::Object(m) = &mut v {
+            m.insert("subtype".into(), info.subtype.as_str().into());
+        }
+    }
+    v
+}
+
+fn block_info_fields(info: &BlockInfo, json_block: bool) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        "block_account".into(),
+        info.account().encode_account().into(),
+    );
+    m.insert("amount".into(), info.amount.encode_dec().into());
+    m.insert("balance".into(), info.balance().encode_dec().into());
+    m.insert("height".into(), info.height().to_string().into());
+    m.insert(
+        "local_timestamp".into(),
+        info.sideband.timestamp.to_string().into(),
+    );
+    m.insert(
+        "successor".into(),
+        info.sideband.successor.encode_hex().into(),
+    );
+    m.insert("confirmed".into(), tf(info.confirmed));
+    m.insert("contents".into(), block_out(contents(info), json_block));
+    if info.block.is_state() {
+        m.insert("subtype".into(), info.subtype.as_str().into());
+    }
+    m
+}
+
+pub fn block_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let h = json::hash(r, "hash")?;
+    let jb = json::json_block(r)?;
+    let t = read(l)?;
+    let info = l
+        .block_info(&t, &h)
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new(msg::BLOCK_NOT_FOUND))?;
+    Ok(Value::Object(block_info_fields(&info, jb)))
+}
+
+pub fn blocks_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let jb = json::json_block(r)?;
+    let include_not_found = opt_bool(r, "include_not_found", false)?;
+    let want_receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
+    let want_source = opt_bool(r, "source", false)?;
+    let t = read(l)?;
+    let mut blocks = Map::new();
+    let mut not_found = Vec::new();
+    for s in hashes_list(r)? {
+        let h = BlockHash::decode_hex(&s).map_err(|_| RpcError::new(msg::BAD_HASH))?;
+        match l.block_info(&t, &h).map_err(internal)? {
+            Some(info) => {
+                let mut m = block_info_fields(&info, jb);
+                if want_receivable {
+                    let receivable = match info.subtype {
+                        BlockSubtype::Send => {
+                            let dest = match &info.block {
+                                Block::Send(b) => b.destination,
+                                Block::State(b) => b.link.as_account(),
+                                _ => Account::ZERO,
+                            };
+                            l.store()
+                                .pending(
+                                    &t,
+                                    &nano_store::PendingKey {
+                                        account: dest,
+                                        hash: h,
+                                    },
+                                )
+                                .map_err(internal)?
+                                .is_some()
+                        }
+                        _ => false,
+                    };
+                    let v = if receivable { "1" } else { "0" };
+                    m.insert("pending".into(), v.into());
+                    m.insert("receivable".into(), v.into());
+                }
+                if want_source {
+                    let src = match (&info.block, info.subtype) {
+                        (Block::State(b), BlockSubtype::Receive | BlockSubtype::Open) => l
+                            .block_account(&t, &b.link.as_block_hash())
+                            .map_err(internal)?,
+                        (Block::Receive(b), _) => {
+                            l.block_account(&t, &b.source).map_err(internal)?
+                        }
+                        (Block::Open(b), _) => l.block_account(&t, &b.source).map_err(internal)?,
+                        _ => None,
+                    };
+                    m.insert(
+                        "source_account".into(),
+                        src.map(|a| a.encode_account())
+                            .unwrap_or_else(|| "0".into())
+                            .into(),
+                    );
+                }
+                blocks.insert(s, Value::Object(m));
+            }
+            None if include_not_found => not_found.push(Value::String(s)),
+            None => return err(msg::BLOCK_NOT_FOUND),
+        }
+    }
+    let mut out = Map::new();
+    out.insert("blocks".into(), Value::Object(blocks));
+    if include_not_found {
+        out.insert("blocks_not_found".into(), Value::Array(not_found));
+    }
+    Ok(Value::Object(out))
+}
+
+pub fn blocks(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let jb = json::json_block(r)?;
+    let t = read(l)?;
+    let mut blocks = Map::new();
+    for s in hashes_list(r)? {
+        let h = BlockHash::decode_hex(&s).map_err(|_| RpcError::new(msg::BAD_HASH))?;
+        let b = l
+            .block(&t, &h)
+            .map_err(internal)?
+            .ok_or_else(|| RpcError::new(msg::BLOCK_NOT_FOUND))?;
+        blocks.insert(s, block_out(b.block.to_json(), jb));
+    }
+    Ok(obj([("blocks", Value::Object(blocks))]))
+}
+
+/// chain (backwards via previous) and successors (forwards).
+fn walk(ctx: &ApiContext, r: &Req, forward: bool) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let start = json::hash(r, "block")?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?
+        .ok_or_else(|| RpcError::new(msg::INVALID_COUNT))?;
+    let offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
+    let reverse = opt_bool(r, "reverse", false)?;
+    let forward = forward != reverse;
+    let t = read(l)?;
+    let mut out = Vec::new();
+    let mut cur = start;
+    let mut skipped = 0;
+    while (out.len() as u64) < count && !cur.is_zero() {
+        let Some(b) = l.block(&t, &cur).map_err(internal)? else {
+            break;
+        };
+        if skipped < offset {
+            skipped += 1;
+        } else {
+            out.push(Value::String(cur.encode_hex()));
+        }
+        cur = if forward {
+            b.sideband.successor
+        } else {
+            b.block.previous()
+        };
+    }
+    Ok(obj([("blocks", Value::Array(out))]))
+}
+
+pub fn chain(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    walk(ctx, r, false)
+}
+
+pub fn successors(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    walk(ctx, r, true)
+}
+
+pub fn frontiers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let start = json::account(r, "account")?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?
+        .ok_or_else(|| RpcError::new(msg::INVALID_COUNT))?;
+    let t = read(l)?;
+    let mut m = Map::new();
+    for (a, h) in l
+        .frontiers(&t, &start, count.min(usize::MAX as u64) as usize)
+        .map_err(internal)?
+    {
+        m.insert(a.encode_account(), h.encode_hex().into());
+    }
+    Ok(obj([("frontiers", Value::Object(m))]))
+}
+
+pub fn delegators(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let rep = json::account(r, "account")?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(1024);
+    let threshold = match opt_text(r, "threshold") {
+        Some(s) => Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?,
+        None => Amount::ZERO,
+    };
+    let start = match opt_text(r, "start") {
+        Some(s) => {
+            Some(PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?)
+        }
+        None => None,
+    };
+    let t = read(l)?;
+    let mut m = Map::new();
+    for (a, bal) in l.delegators(&t, &rep).map_err(internal)? {
+        if m.len() as u64 >= count {
+            break;
+        }
+        if start.is_some_and(|s| a <= s) || bal < threshold {
+            continue;
+        }
+        m.insert(a.encode_account(), bal.encode_dec().into());
+    }
+    Ok(obj([("delegators", Value::Object(m))]))
+}
+
+pub fn delegators_count(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let rep = json::account(r, "account")?;
+    let t = read(l)?;
+    let n = l.delegators(&t, &rep).map_err(internal)?.len();
+    Ok(obj([("count", n.to_string().into())]))
+}
+
+pub fn representatives(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let sorting = opt_bool(r, "sorting", false)?;
+    let t = read(l)?;
+    let mut reps: std::collections::BTreeMap<Account, Amount> = Default::default();
+    for (a, _) in l
+        .frontiers(&t, &Account::ZERO, usize::MAX)
+        .map_err(internal)?
+    {
+        if let Some(info) = l.account_info(&t, &a).map_err(internal)? {
+            reps.entry(info.representative).or_default();
+        }
+    }
+    let mut list: Vec<(Account, Amount)> = reps
+        .into_keys()
+        .map(|a| (a, l.weight(&a)))
+        .filter(|(_, w)| !w.is_zero())
+        .collect();
+    if sorting {
+        list.sort_by(|a, b| b.1.cmp(&a.1));
+    }
+    let mut m = Map::new();
+    for (a, w) in list.into_iter().take(count.min(usize::MAX as u64) as usize) {
+        m.insert(a.encode_account(), w.encode_dec().into());
+    }
+    Ok(obj([("representatives", Value::Object(m))]))
+}
+
+/// receivable / pending for one account: plain hashes, or hash → amount (threshold),
+/// or hash → {amount, source} (source).
+fn receivable_for(l: &Ledger, t: &ReadTxn<'_>, a: &Account, r: &Req) -> Result<Value, RpcError> {
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let threshold = match opt_text(r, "threshold") {
+        Some(s) => Some(Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?),
+        None => None,
+    };
+    let source = opt_bool(r, "source", false)?;
+    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let sorting = opt_bool(r, "sorting", false)?;
+    let offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
+    let mut entries = Vec::new();
+    for (hash, info) in l
+        .receivable(t, a, threshold.unwrap_or(Amount::ZERO), usize::MAX)
+        .map_err(internal)?
+    {
+        if only_confirmed && !l.block_confirmed(t, &hash).map_err(internal)? {
+            continue;
+        }
+        entries.push((hash, info));
+    }
+    if sorting {
+        entries.sort_by(|x, y| y.1.amount.cmp(&x.1.amount));
+    }
+    let take = entries
+        .into_iter()
+        .skip(offset.min(usize::MAX as u64) as usize)
+        .take(count.min(usize::MAX as u64) as usize);
+    if threshold.is_none() && !source {
+        return Ok(Value::Array(
+            take.map(|(h, _)| Value::String(h.encode_hex())).collect(),
+        ));
+    }
+    let mut m = Map::new();
+    for (h, info) in take {
+        let v = if source {
+            obj([
+                ("amount", info.amount.encode_dec().into()),
+                ("source", info.source.encode_account().into()),
+            ])
+        } else {
+            info.amount.encode_dec().into()
+        };
+        m.insert(h.encode_hex(), v);
+    }
+    // An empty result is an empty string in the reference's property-tree output.
+    if m.is_empty() {
+        return Ok(Value::String(String::new()));
+    }
+    Ok(Value::Object(m))
+}
+
+pub fn receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let t = read(l)?;
+    Ok(obj([("blocks", receivable_for(l, &t, &a, r)?)]))
+}
+
+pub fn pending(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let mut v = receivable(ctx, r)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("deprecated".into(), "1".into());
+    }
+    Ok(v)
+}
+
+pub fn accounts_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let t = read(l)?;
+    let mut blocks = Map::new();
+    for s in accounts_list(r)? {
+        let a = PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?;
+        let v = receivable_for(l, &t, &a, r)?;
+        let empty = match &v {
+            Value::Array(x) => x.is_empty(),
+            Value::String(x) => x.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            blocks.insert(s, v);
+        }
+    }
+    Ok(obj([("blocks", Value::Object(blocks))]))
+}
+
+pub fn accounts_pending(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let mut v = accounts_receivable(ctx, r)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("deprecated".into(), "1".into());
+    }
+    Ok(v)
+}
+
+pub fn receivable_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let h = json::hash(r, "hash")?;
+    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let t = read(l)?;
+    let info = l
+        .block_info(&t, &h)
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new(msg::BLOCK_NOT_FOUND))?;
+    let dest = match (&info.block, info.subtype) {
+        (Block::Send(b), _) => Some(b.destination),
+        (Block::State(b), BlockSubtype::Send) => Some(b.link.as_account()),
+        _ => None,
+    };
+    let mut exists = false;
+    if let Some(dest) = dest {
+        exists = l
+            .store()
+            .pending(
+                &t,
+                &nano_store::PendingKey {
+                    account: dest,
+                    hash: h,
+                },
+            )
+            .map_err(internal)?
+            .is_some();
+        if exists && only_confirmed {
+            exists = info.confirmed;
+        }
+    }
+    Ok(obj([("exists", if exists { "1" } else { "0" }.into())]))
+}
+
+pub fn pending_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let mut v = receivable_exists(ctx, r)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("deprecated".into(), "1".into());
+    }
+    Ok(v)
+}
+
+/// One history entry in the reference's non-raw form; `None` for blocks the
+/// non-raw history skips (change and epoch).
+fn history_entry(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    info: &BlockInfo,
+    raw: bool,
+) -> Result<Option<Value>, RpcError> {
+    let p = l.params();
+    let mut m = Map::new();
+    let (kind, counterparty): (&str, Option<Account>) = match (&info.block, info.subtype) {
+        (Block::Send(b), _) => ("send", Some(b.destination)),
+        (Block::State(b), BlockSubtype::Send) => ("send", Some(b.link.as_account())),
+        (Block::Receive(b), _) => ("receive", l.block_account(t, &b.source).map_err(internal)?),
+        (Block::Open(b), _) => {
+            if info.hash == p.genesis_hash {
+                ("receive", Some(p.genesis_account))
+            } else {
+                ("receive", l.block_account(t, &b.source).map_err(internal)?)
+            }
+        }
+        (Block::State(b), BlockSubtype::Receive | BlockSubtype::Open) => (
+            "receive",
+            l.block_account(t, &b.link.as_block_hash())
+                .map_err(internal)?,
+        ),
+        (Block::Change(_), _) => ("change", None),
+        (Block::State(_), BlockSubtype::Change) => ("change", None),
+        (Block::State(_), BlockSubtype::Epoch) => ("epoch", None),
+    };
+    if raw {
+        let mut v = info.block.to_json();
+        if let Value::Object(bm) = &mut v {
+            if info.block.is_state() {
+                bm.insert("subtype".into(), kind.into());
+                if let Some(c) = counterparty {
+                    bm.insert("account".into(), c.encode_account().into());
+                }
+                bm.insert("amount".into(), info.amount.encode_dec().into());
+            } else {
+                if let Some(c) = counterparty {
+                    bm.insert("account".into(), c.encode_account().into());
+                }
+                if kind != "change" {
+                    bm.insert("amount".into(), info.amount.encode_dec().into());
+                }
+            }
+            m = std::mem::take(bm);
+        }
+    } else {
+        if kind == "change" || kind == "epoch" {
+            return Ok(None);
+        }
+        m.insert("type".into(), kind.into());
+        m.insert(
+            "account".into(),
+            counterparty
+                .map(|a| a.encode_account())
+                .unwrap_or_default()
+                .into(),
+        );
+        m.insert("amount".into(), info.amount.encode_dec().into());
+    }
+    m.insert(
+        "local_timestamp".into(),
+        info.sideband.timestamp.to_string().into(),
+    );
+    m.insert("height".into(), info.height().to_string().into());
+    m.insert("hash".into(), info.hash.encode_hex().into());
+    m.insert("confirmed".into(), tf(info.confirmed));
+    Ok(Some(Value::Object(m)))
+}
+
+pub fn account_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let t = read(l)?;
+    let raw = opt_bool(r, "raw", false)?;
+    let reverse = opt_bool(r, "reverse", false)?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?
+        .ok_or_else(|| RpcError::new(msg::INVALID_COUNT))?;
+    let mut offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
+    let filter: Option<Vec<Account>> = match r.get("account_filter") {
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|v| {
+                    PublicKey::decode_account(v.as_str().unwrap_or_default())
+                        .map_err(|_| RpcError::new(msg::BAD_ACCOUNT))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => None,
+    };
+    let (account, start) = if let Some(head) = opt_text(r, "head") {
+        let h = BlockHash::decode_hex(&head).map_err(|_| RpcError::new(msg::BAD_HASH))?;
+        let a = l
+            .block_account(&t, &h)
+            .map_err(internal)?
+            .ok_or_else(|| RpcError::new(msg::BLOCK_NOT_FOUND))?;
+        (a, h)
+    } else {
+        let a = json::account(r, "account")?;
+        let Some(info) = l.account_info(&t, &a).map_err(internal)? else {
+            return Ok(obj([
+                ("account", a.encode_account().into()),
+                ("history", "".into()),
+            ]));
+        };
+        (a, if reverse { info.open_block } else { info.head })
+    };
+    let mut history = Vec::new();
+    let mut cur = start;
+    while !cur.is_zero() && (history.len() as u64) < count {
+        let Some(info) = l.block_info(&t, &cur).map_err(internal)? else {
+            break;
+        };
+        let next = if reverse {
+            info.sideband.successor
+        } else {
+            info.block.previous()
+        };
+        if let Some(entry) = history_entry(l, &t, &info, raw)? {
+            let passes = filter.as_ref().is_none_or(|f| {
+                entry
+                    .get("account")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| PublicKey::decode_account(s).ok())
+                    .is_some_and(|a| f.contains(&a))
+            });
+            if passes {
+                if offset > 0 {
+                    offset -= 1;
+                } else {
+                    history.push(entry);
+                }
+            }
+        }
+        cur = next;
+    }
+    let mut m = Map::new();
+    m.insert("account".into(), account.encode_account().into());
+    m.insert(
+        "history".into(),
+        if history.is_empty() {
+            Value::String(String::new())
+        } else {
+            Value::Array(history)
+        },
+    );
+    if !cur.is_zero() {
+        m.insert(
+            if reverse { "next" } else { "previous" }.into(),
+            cur.encode_hex().into(),
+        );
+    }
+    Ok(Value::Object(m))
+}
+
+pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let start = match opt_text(r, "account") {
+        Some(s) => PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?,
+        None => Account::ZERO,
+    };
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let representative = opt_bool(r, "representative", false)?;
+    let weight = opt_bool(r, "weight", false)?;
+    let receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
+    let threshold = match opt_text(r, "threshold") {
+        Some(s) => Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?,
+        None => Amount::ZERO,
+    };
+    let modified_since = opt_u64(r, "modified_since", "Invalid modified_since")?.unwrap_or(0);
+    let t = read(l)?;
+    let mut m = Map::new();
+    for (a, _) in l.frontiers(&t, &start, usize::MAX).map_err(internal)? {
+        if m.len() as u64 >= count {
+            break;
+        }
+        let Some(info) = l.account_info(&t, &a).map_err(internal)? else {
+            continue;
+        };
+        if info.modified < modified_since || info.balance < threshold {
+            continue;
+        }
+        let mut e = Map::new();
+        e.insert("frontier".into(), info.head.encode_hex().into());
+        e.insert("open_block".into(), info.open_block.encode_hex().into());
+        let rb = representative_block(l, &t, &info.head)?;
+        e.insert("representative_block".into(), rb.encode_hex().into());
+        e.insert("balance".into(), info.balance.encode_dec().into());
+        e.insert(
+            "modified_timestamp".into(),
+            info.modified.to_string().into(),
+        );
+        e.insert("block_count".into(), info.block_count.to_string().into());
+        if representative {
+            e.insert(
+                "representative".into(),
+                info.representative.encode_account().into(),
+            );
+        }
+        if weight {
+            e.insert("weight".into(), l.weight(&a).encode_dec().into());
+        }
+        if receivable {
+            let total = receivable_sum(l, &t, &a, false)?.encode_dec();
+            e.insert("pending".into(), total.clone().into());
+            e.insert("receivable".into(), total.into());
+        }
+        m.insert(a.encode_account(), Value::Object(e));
+    }
+    Ok(obj([("accounts", Value::Object(m))]))
+}

@@ -1,0 +1,342 @@
+//! HTTP RPC ledger queries on a populated dev ledger: genesis sends to two accounts, one
+//! of them receives, and part of genesis' chain is cemented. Each answer is checked
+//! field by field against what the ledger must hold, with bad-input cases.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{post, start_with};
+use nano_core::{Amount, Epoch};
+use nano_ledger::test_support::{test_key, Chain};
+use nano_ledger::Ledger;
+use serde_json::json;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    ledger: Arc<Ledger>,
+    genesis: Chain,
+    a: Chain,
+    b_account: nano_core::PublicKey,
+    send_a: nano_core::BlockHash,
+    send_b: nano_core::BlockHash,
+    open_a: nano_core::BlockHash,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(Ledger::open(dir.path(), nano_core::Network::Dev).unwrap());
+    let mut genesis = Chain::dev_genesis();
+    let mut a = Chain::unopened(test_key(1));
+    let b = test_key(2);
+    let s1 = genesis.send(&a.account, 1_000);
+    let s2 = genesis.send(&b.public(), 500);
+    let open_a = a.receive(&s1.hash(), 1_000, Epoch::Epoch0);
+    let mut txn = ledger.write_txn().unwrap();
+    for blk in [&s1, &s2, &open_a] {
+        ledger.process(&mut txn, blk).unwrap();
+    }
+    // Cement the first send only.
+    ledger.confirm(&mut txn, &s1.hash()).unwrap();
+    txn.commit().unwrap();
+    Fixture {
+        _dir: dir,
+        ledger,
+        genesis,
+        a,
+        b_account: b.public(),
+        send_a: s1.hash(),
+        send_b: s2.hash(),
+        open_a: open_a.hash(),
+    }
+}
+
+#[test]
+fn account_queries() {
+    let f = fixture();
+    let rpc = start_with(false, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    let g = f.genesis.account.encode_account();
+    let r = post(
+        addr,
+        json!({"action": "account_info", "account": g, "representative": "true",
+        "weight": "true", "receivable": "true"}),
+    );
+    assert_eq!(r["frontier"], f.send_b.encode_hex());
+    assert_eq!(
+        r["open_block"],
+        nano_core::Network::Dev.params().genesis_hash.encode_hex()
+    );
+    assert_eq!(r["balance"], Amount(u128::MAX - 1_500).encode_dec());
+    assert_eq!(r["block_count"], "3");
+    assert_eq!(r["account_version"], "0");
+    assert_eq!(r["confirmation_height"], "2");
+    assert_eq!(r["confirmation_height_frontier"], f.send_a.encode_hex());
+    assert_eq!(r["representative"], g);
+    // Weight: genesis balance plus account A's balance (A delegates to itself, so not).
+    assert_eq!(r["weight"], Amount(u128::MAX - 1_500).encode_dec());
+    assert_eq!(r["receivable"], "0");
+    let r = post(
+        addr,
+        json!({"action": "account_info", "account": g, "include_confirmed": "true"}),
+    );
+    assert_eq!(r["confirmed_height"], "2");
+    assert_eq!(
+        r["confirmed_balance"],
+        Amount(u128::MAX - 1_000).encode_dec()
+    );
+    assert_eq!(r["confirmation_height"], serde_json::Value::Null);
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "account_info", "account": f.b_account.encode_account()})
+        )["error"],
+        "Account not found"
+    );
+    assert_eq!(
+        post(addr, json!({"action": "account_info", "account": "nano_x"}))["error"],
+        "Bad account number"
+    );
+
+    // Balances: B has 500 receivable, but the send to B is not confirmed.
+    let b = f.b_account.encode_account();
+    let r = post(addr, json!({"action": "account_balance", "account": b}));
+    assert_eq!(
+        r,
+        json!({"balance": "0", "pending": "0", "receivable": "0"})
+    );
+    let r = post(
+        addr,
+        json!({"action": "account_balance", "account": b, "include_only_confirmed": "false"}),
+    );
+    assert_eq!(
+        r,
+        json!({"balance": "0", "pending": "500", "receivable": "500"})
+    );
+    let r = post(
+        addr,
+        json!({"action": "accounts_balances", "accounts": [b, "nano_bad"], "include_only_confirmed": false}),
+    );
+    assert_eq!(r["balances"][&b]["receivable"], "500");
+    assert_eq!(r["errors"]["nano_bad"], "Bad account number");
+
+    let r = post(
+        addr,
+        json!({"action": "receivable", "account": b, "include_only_confirmed": "false"}),
+    );
+    assert_eq!(r["blocks"], json!([f.send_b.encode_hex()]));
+    let r = post(
+        addr,
+        json!({"action": "receivable", "account": b, "include_only_confirmed": "false", "source": "true"}),
+    );
+    assert_eq!(r["blocks"][f.send_b.encode_hex()]["amount"], "500");
+    assert_eq!(r["blocks"][f.send_b.encode_hex()]["source"], g);
+    let r = post(
+        addr,
+        json!({"action": "pending", "account": b, "include_only_confirmed": "false", "threshold": "501"}),
+    );
+    assert_eq!(r["blocks"], "");
+    assert_eq!(r["deprecated"], "1");
+    let r = post(
+        addr,
+        json!({"action": "receivable_exists", "hash": f.send_b.encode_hex(), "include_only_confirmed": "false"}),
+    );
+    assert_eq!(r["exists"], "1");
+    let r = post(
+        addr,
+        json!({"action": "receivable_exists", "hash": f.send_a.encode_hex()}),
+    );
+    assert_eq!(r["exists"], "0", "already received");
+
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "10"}),
+    );
+    let h = r["history"].as_array().unwrap();
+    assert_eq!(h.len(), 3);
+    assert_eq!(h[0]["type"], "send");
+    assert_eq!(h[0]["account"], b);
+    assert_eq!(h[0]["amount"], "500");
+    assert_eq!(h[0]["hash"], f.send_b.encode_hex());
+    assert_eq!(h[0]["confirmed"], "false");
+    assert_eq!(h[1]["confirmed"], "true");
+    assert_eq!(h[2]["type"], "receive");
+    assert_eq!(h[2]["height"], "1");
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "1"}),
+    );
+    assert_eq!(r["previous"], f.send_a.encode_hex());
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": f.a.account.encode_account(), "count": "5", "raw": true}),
+    );
+    assert_eq!(r["history"][0]["subtype"], "receive");
+    assert_eq!(r["history"][0]["account"], g);
+    assert_eq!(
+        post(addr, json!({"action": "account_history", "account": g}))["error"],
+        "Invalid count"
+    );
+
+    assert_eq!(
+        post(addr, json!({"action": "account_block_count", "account": g}))["block_count"],
+        "3"
+    );
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "account_representative", "account": f.a.account.encode_account()})
+        )["representative"],
+        f.a.account.encode_account()
+    );
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "account_weight", "account": f.a.account.encode_account()})
+        )["weight"],
+        "1000"
+    );
+    assert_eq!(post(addr, json!({"action": "account_count"}))["count"], "2");
+    let r = post(
+        addr,
+        json!({"action": "accounts_frontiers", "accounts": [g, b]}),
+    );
+    assert_eq!(r["frontiers"][&g], f.send_b.encode_hex());
+    assert_eq!(r["errors"][&b], "Account not found");
+    let r = post(
+        addr,
+        json!({"action": "frontiers", "account": "nano_1111111111111111111111111111111111111111111111111111hifc8npp", "count": "10"}),
+    );
+    assert_eq!(r["frontiers"].as_object().unwrap().len(), 2);
+    let r = post(addr, json!({"action": "delegators", "account": g}));
+    assert_eq!(r["delegators"][&g], Amount(u128::MAX - 1_500).encode_dec());
+    assert_eq!(
+        post(addr, json!({"action": "delegators_count", "account": g}))["count"],
+        "1"
+    );
+    let r = post(
+        addr,
+        json!({"action": "representatives", "sorting": "true"}),
+    );
+    let reps = r["representatives"].as_object().unwrap();
+    assert_eq!(reps.keys().next().unwrap(), &g);
+    assert_eq!(reps[&f.a.account.encode_account()], "1000");
+    // Ledger actions are control-gated where the reference gates them.
+    assert_eq!(
+        post(addr, json!({"action": "ledger"}))["error"],
+        "RPC control is disabled"
+    );
+}
+
+#[test]
+fn block_queries() {
+    let f = fixture();
+    let rpc = start_with(true, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    let r = post(
+        addr,
+        json!({"action": "block_info", "hash": f.send_a.encode_hex(), "json_block": "true"}),
+    );
+    assert_eq!(r["block_account"], f.genesis.account.encode_account());
+    assert_eq!(r["amount"], "1000");
+    assert_eq!(r["balance"], Amount(u128::MAX - 1_000).encode_dec());
+    assert_eq!(r["height"], "2");
+    assert_eq!(r["successor"], f.send_b.encode_hex());
+    assert_eq!(r["confirmed"], "true");
+    assert_eq!(r["subtype"], "send");
+    assert_eq!(r["contents"]["type"], "state");
+    assert_eq!(r["contents"]["subtype"], "send");
+    assert_eq!(
+        r["contents"]["link_as_account"],
+        f.a.account.encode_account()
+    );
+    // Without json_block the contents are a JSON string that parses to the same block.
+    let r2 = post(
+        addr,
+        json!({"action": "block", "hash": f.send_a.encode_hex()}),
+    );
+    let parsed: serde_json::Value = serde_json::from_str(r2["contents"].as_str().unwrap()).unwrap();
+    assert_eq!(parsed, r["contents"]);
+    let r = post(
+        addr,
+        json!({"action": "block_info", "hash": f.send_b.encode_hex()}),
+    );
+    assert_eq!(r["confirmed"], "false");
+    assert_eq!(r["successor"], "0".repeat(64));
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "block_info", "hash": "1".repeat(64)})
+        )["error"],
+        "Block not found"
+    );
+    assert_eq!(
+        post(addr, json!({"action": "block_info", "hash": "xyz"}))["error"],
+        "Bad hash number"
+    );
+
+    let r = post(
+        addr,
+        json!({"action": "blocks_info", "hashes": [f.send_b.encode_hex(), "1".repeat(64)],
+        "include_not_found": "true", "receivable": "true", "source": "true"}),
+    );
+    assert_eq!(r["blocks"][f.send_b.encode_hex()]["receivable"], "1");
+    assert_eq!(r["blocks_not_found"], json!(["1".repeat(64)]));
+    let r = post(
+        addr,
+        json!({"action": "blocks_info", "hashes": [f.open_a.encode_hex()], "source": "true"}),
+    );
+    assert_eq!(
+        r["blocks"][f.open_a.encode_hex()]["source_account"],
+        f.genesis.account.encode_account()
+    );
+    assert_eq!(r["blocks"][f.open_a.encode_hex()]["subtype"], "open");
+    let r = post(
+        addr,
+        json!({"action": "blocks", "hashes": [f.send_a.encode_hex()], "json_block": true}),
+    );
+    assert_eq!(r["blocks"][f.send_a.encode_hex()]["type"], "state");
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "block_account", "hash": f.open_a.encode_hex()})
+        )["account"],
+        f.a.account.encode_account()
+    );
+
+    let r = post(addr, json!({"action": "block_count"}));
+    assert_eq!(r, json!({"count": "4", "unchecked": "0", "cemented": "2"}));
+    let r = post(
+        addr,
+        json!({"action": "chain", "block": f.send_b.encode_hex(), "count": "10"}),
+    );
+    assert_eq!(r["blocks"].as_array().unwrap().len(), 3);
+    let r = post(
+        addr,
+        json!({"action": "successors", "block": f.send_a.encode_hex(), "count": "10"}),
+    );
+    assert_eq!(
+        r["blocks"],
+        json!([f.send_a.encode_hex(), f.send_b.encode_hex()])
+    );
+    let r = post(
+        addr,
+        json!({"action": "chain", "block": f.send_b.encode_hex(), "count": "1", "offset": "1"}),
+    );
+    assert_eq!(r["blocks"], json!([f.send_a.encode_hex()]));
+    let r = post(addr, json!({"action": "available_supply"}));
+    assert_eq!(r["available"], "1500");
+    let r = post(
+        addr,
+        json!({"action": "ledger", "count": "1", "representative": true}),
+    );
+    let accounts = r["accounts"].as_object().unwrap();
+    assert_eq!(accounts.len(), 1);
+}
+
+#[test]
+fn ledger_actions_without_ledger_say_so() {
+    let rpc = common::start(false);
+    let r = post(rpc.addr, json!({"action": "block_count"}));
+    assert!(r["error"].as_str().unwrap().contains("ledger"), "{r}");
+}
