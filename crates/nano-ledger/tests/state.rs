@@ -166,3 +166,9 @@ fn queries_for_rpc() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn ledger_is_shareable() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<nano_ledger::Ledger>();
+}

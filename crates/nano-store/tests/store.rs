@@ -216,3 +216,11 @@ fn concurrent_readers_see_committed_snapshots() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn handles_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Store>();
+    send::<nano_store::ReadTxn<'static>>();
+}
