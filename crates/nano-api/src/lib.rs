@@ -3,11 +3,13 @@
 //! RPC; IPC, `/api/v2`, WebSocket and callbacks as they land).
 
 pub mod actions;
+pub mod callback;
 pub mod context;
 pub mod error;
 pub mod http;
 pub mod json;
 pub mod rpc_config;
+pub mod websocket;
 
 pub use context::ApiContext;
 pub use error::RpcError;
