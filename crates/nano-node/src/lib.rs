@@ -3,8 +3,10 @@
 //! transports, peering, block processing, elections and bootstrap.
 
 pub mod config;
+pub mod consensus;
 pub mod events;
 pub mod interfaces;
+pub mod network;
 pub mod stats;
 
 pub use config::{ConfigError, DaemonConfig, NodeConfig};

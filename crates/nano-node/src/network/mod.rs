@@ -1,0 +1,670 @@
+//! The node's network layer: peering over TCP (and UDP datagrams, a project extension)
+//! on the peering port, wire-compatible with the reference node at protocol 0x15.
+//!
+//! [`NetworkService`] owns the listener, outgoing dials, the node_id handshake, the
+//! registry of realtime channels with their prioritised send queues, keepalive and peer
+//! exchange, persisted peers, the representative crawler, telemetry and the duplicate
+//! filter. Consensus sees it only through [`Outbound`] and receives realtime messages
+//! through the [`Inbound`] set with [`NetworkService::set_inbound`]; legacy bootstrap
+//! connections are handed to a [`BootstrapServer`].
+//!
+//! Sub-modules: [`endpoint`] (address rules), [`node_id`] (identity file), [`channel`]
+//! (channels and queues), `handshake` (syn cookies), `tcp` and `udp` (transports),
+//! `peering` (keepalive, dialling, persistence), [`rep_crawler`], [`telemetry`],
+//! [`filter`], [`bootstrap`] (the hand-off trait).
+
+pub mod bootstrap;
+pub mod channel;
+pub mod endpoint;
+pub mod filter;
+mod handshake;
+mod limiter;
+pub mod node_id;
+mod peering;
+pub mod rep_crawler;
+mod tcp;
+pub mod telemetry;
+mod udp;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use nano_core::{Amount, KeyPair, NetworkParams, PublicKey};
+use nano_ledger::Ledger;
+use nano_messages::{Header, Message};
+use rand::seq::SliceRandom;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::NodeConfig;
+use crate::events::EventBus;
+use crate::interfaces::{ChannelId, ChannelInfo, Inbound, NullInbound, Outbound, TrafficType};
+use crate::stats::Stats;
+
+pub use bootstrap::{BootstrapConnection, BootstrapServer, CloseBootstrap};
+pub use channel::{PeerInfo, Transport};
+pub use node_id::{load_or_create_node_id, NODE_ID_FILE};
+pub use rep_crawler::Representative;
+pub use telemetry::PeerTelemetry;
+
+use channel::{Admit, Channel};
+use filter::DuplicateFilter;
+use handshake::{HandshakeFailure, SynCookies};
+use limiter::TokenBucket;
+
+/// Switches that the config file does not carry: test scenarios and tuning.
+#[derive(Debug, Clone)]
+pub struct NetworkFlags {
+    /// No realtime traffic over TCP (no dials, handshakes refused); bootstrap
+    /// connections are still classified and handed over. With UDP on, peers then talk
+    /// over datagrams only (the reference node's `disable_tcp_realtime`).
+    pub disable_tcp_realtime: bool,
+    pub disable_rep_crawler: bool,
+    pub disable_telemetry: bool,
+    /// Messages per second accepted from one channel (0 = unlimited); a peer exceeding
+    /// it by more than a second's worth within a second is disconnected.
+    pub inbound_messages_per_sec: u64,
+    /// How often the representative crawler queries peers (default: 1 s dev, 7 s else).
+    pub rep_crawler_period: Option<Duration>,
+    /// How often online weight is sampled into the store (default 300 s).
+    pub weight_period: Option<Duration>,
+}
+
+impl Default for NetworkFlags {
+    fn default() -> Self {
+        NetworkFlags {
+            disable_tcp_realtime: false,
+            disable_rep_crawler: false,
+            disable_telemetry: false,
+            inbound_messages_per_sec: 50_000,
+            rep_crawler_period: None,
+            weight_period: None,
+        }
+    }
+}
+
+/// Everything [`NetworkService::new`] needs.
+pub struct NetworkInit {
+    pub params: &'static NetworkParams,
+    pub config: NodeConfig,
+    /// The persistent node-ID key ([`load_or_create_node_id`]).
+    pub node_id: KeyPair,
+    pub ledger: Arc<Ledger>,
+    pub stats: Arc<Stats>,
+    pub events: EventBus,
+    pub flags: NetworkFlags,
+}
+
+/// The network layer. Cheap to clone (all clones are the same service).
+#[derive(Clone)]
+pub struct NetworkService {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    params: &'static NetworkParams,
+    config: NodeConfig,
+    flags: NetworkFlags,
+    key: KeyPair,
+    node_id: PublicKey,
+    ledger: Arc<Ledger>,
+    stats: Arc<Stats>,
+    events: EventBus,
+    inbound: RwLock<Arc<dyn Inbound>>,
+    bootstrap: RwLock<Arc<dyn BootstrapServer>>,
+    channels: Mutex<HashMap<ChannelId, Arc<Channel>>>,
+    next_channel_id: AtomicU64,
+    tcp_cookies: SynCookies,
+    udp_cookies: SynCookies,
+    filter: DuplicateFilter,
+    bandwidth: TokenBucket,
+    udp_handshakes: TokenBucket,
+    port: AtomicU16,
+    udp: OnceLock<Arc<UdpSocket>>,
+    /// Whether the sockets are IPv6 (dual-stack); false after falling back to IPv4.
+    ipv6: std::sync::atomic::AtomicBool,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    started: Instant,
+    inbound_connections: AtomicUsize,
+    outbound_attempts: AtomicUsize,
+    peering: peering::PeeringState,
+    reps: rep_crawler::RepCrawler,
+    telemetry: telemetry::TelemetryState,
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub(crate) fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl NetworkService {
+    pub fn new(init: NetworkInit) -> NetworkService {
+        let params = init.params;
+        let bandwidth = init.config.bandwidth_limit;
+        let inner = Inner {
+            params,
+            node_id: init.node_id.public(),
+            key: init.node_id,
+            flags: init.flags,
+            ledger: init.ledger,
+            stats: init.stats,
+            events: init.events,
+            inbound: RwLock::new(Arc::new(NullInbound)),
+            bootstrap: RwLock::new(Arc::new(CloseBootstrap)),
+            channels: Mutex::new(HashMap::new()),
+            next_channel_id: AtomicU64::new(1),
+            tcp_cookies: SynCookies::new(params.max_peers_per_ip),
+            udp_cookies: SynCookies::new(params.max_peers_per_ip),
+            filter: DuplicateFilter::new(256 * 1024),
+            bandwidth: TokenBucket::new(bandwidth),
+            udp_handshakes: TokenBucket::new(500),
+            port: AtomicU16::new(0),
+            udp: OnceLock::new(),
+            ipv6: std::sync::atomic::AtomicBool::new(true),
+            token: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            started: Instant::now(),
+            inbound_connections: AtomicUsize::new(0),
+            outbound_attempts: AtomicUsize::new(0),
+            peering: peering::PeeringState::default(),
+            reps: rep_crawler::RepCrawler::default(),
+            telemetry: telemetry::TelemetryState::default(),
+            config: init.config,
+        };
+        NetworkService {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Sets where realtime messages from peers go (consensus is built after the network).
+    pub fn set_inbound(&self, inbound: Arc<dyn Inbound>) {
+        *self
+            .inner
+            .inbound
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = inbound;
+    }
+
+    /// Sets who serves legacy bootstrap connections (default: they are closed).
+    pub fn set_bootstrap_server(&self, server: Arc<dyn BootstrapServer>) {
+        *self
+            .inner
+            .bootstrap
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = server;
+    }
+
+    /// Binds the peering port (TCP and, unless disabled, UDP on the same port), then
+    /// starts accepting, dialling stored and preconfigured peers, keepalive, the rep
+    /// crawler and telemetry. Returns once the sockets are bound.
+    pub async fn start(&self) -> io::Result<()> {
+        let inner = &self.inner;
+        let listener = tcp::bind(inner, inner.config.peering_port).await?;
+        let port = listener.local_addr()?.port();
+        inner.port.store(port, Ordering::Relaxed);
+        tracing::info!(port, node_id = %inner.node_id.encode_account(), "peering port bound");
+        inner.tracker.spawn(tcp::listen(inner.clone(), listener));
+        if inner.config.enable_udp {
+            match udp::bind(inner, port).await {
+                Ok(sock) => {
+                    let sock = Arc::new(sock);
+                    let _ = inner.udp.set(sock.clone());
+                    inner.tracker.spawn(udp::receive_loop(inner.clone(), sock));
+                }
+                Err(e) => tracing::warn!(port, error = %e, "UDP disabled: cannot bind"),
+            }
+        }
+        peering::start(inner);
+        if !inner.flags.disable_rep_crawler {
+            inner.tracker.spawn(rep_crawler::crawl_loop(inner.clone()));
+        }
+        inner.tracker.spawn(rep_crawler::sample_loop(inner.clone()));
+        if !inner.flags.disable_telemetry {
+            inner
+                .tracker
+                .spawn(telemetry::broadcast_loop(inner.clone()));
+        }
+        Ok(())
+    }
+
+    /// Stops every task and connection, saving the known peers first; returns when all
+    /// network tasks have ended (bounded by a few seconds).
+    pub async fn stop(&self) {
+        let inner = &self.inner;
+        if !inner.token.is_cancelled() {
+            peering::save_peers(inner).await;
+        }
+        inner.token.cancel();
+        inner.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(5), inner.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("network tasks did not stop within 5 s");
+        }
+        inner.channels_lock().clear();
+    }
+
+    /// The bound peering port (0 before [`Self::start`]).
+    pub fn local_port(&self) -> u16 {
+        self.inner.port.load(Ordering::Relaxed)
+    }
+
+    /// `[::1]:port`, where tests and local tools reach this node.
+    pub fn local_endpoint(&self) -> SocketAddrV6 {
+        SocketAddrV6::new(Ipv6Addr::LOCALHOST, self.local_port(), 0, 0)
+    }
+
+    pub fn node_id(&self) -> PublicKey {
+        self.inner.node_id
+    }
+
+    /// Every live channel (TCP and UDP), for the `peers` RPC.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let mut v: Vec<PeerInfo> = self
+            .inner
+            .all_channels()
+            .iter()
+            .map(|c| c.peer_info())
+            .collect();
+        v.sort_by_key(|p| p.channel);
+        v
+    }
+
+    /// Distinct peers (by node id) with a live channel of any transport.
+    pub fn peer_count(&self) -> usize {
+        self.inner.distinct_channels().len()
+    }
+
+    /// Representatives seen answering (or voting) with weight, newest first.
+    pub fn representatives(&self) -> Vec<Representative> {
+        self.inner.reps.representatives(&self.inner)
+    }
+
+    /// Sum of the weights of representatives seen within the weight period (300 s).
+    pub fn online_weight(&self) -> Amount {
+        self.inner.reps.online_weight(&self.inner)
+    }
+
+    /// max(median of stored online-weight samples, online_weight_minimum): what quorum
+    /// is computed against.
+    pub fn trended_online_weight(&self) -> Amount {
+        self.inner.reps.trended(&self.inner)
+    }
+
+    /// Records an online-weight sample now (normally every weight period).
+    pub fn sample_online_weight(&self) {
+        rep_crawler::sample(&self.inner);
+    }
+
+    /// The latest valid telemetry of each peer, within the cache cutoff.
+    pub fn telemetry(&self) -> Vec<PeerTelemetry> {
+        self.inner.telemetry.snapshot(&self.inner)
+    }
+
+    /// Our own telemetry as we would send it now.
+    pub fn local_telemetry(&self) -> nano_messages::TelemetryData {
+        telemetry::build(&self.inner)
+    }
+
+    /// Queues a connection attempt to `endpoint` (the `keepalive` RPC, tests).
+    pub fn connect(&self, endpoint: SocketAddr) {
+        peering::enqueue(&self.inner, endpoint::normalize(endpoint), true);
+    }
+
+    /// The duplicate filter, so consensus can forget a payload it wants to see again.
+    pub fn duplicate_filter(&self) -> &DuplicateFilter {
+        &self.inner.filter
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.inner.stats
+    }
+}
+
+impl Outbound for NetworkService {
+    fn send(&self, channel: ChannelId, msg: &Message, traffic: TrafficType) -> bool {
+        let Some(ch) = self.inner.channel(channel) else {
+            return false;
+        };
+        let Some(bytes) = self.inner.encode(msg) else {
+            return false;
+        };
+        self.inner
+            .push(&ch, bytes, msg.message_type().as_str(), traffic)
+    }
+
+    fn flood(&self, msg: &Message, min: usize, exclude: Option<ChannelId>) -> usize {
+        let mut list: Vec<Arc<Channel>> = self
+            .inner
+            .distinct_channels()
+            .into_iter()
+            .filter(|c| Some(c.info.id) != exclude)
+            .collect();
+        let n = ((list.len() as f64).sqrt().ceil() as usize)
+            .max(min)
+            .min(list.len());
+        list.shuffle(&mut rand::rng());
+        list.truncate(n);
+        self.inner.send_to_all(&list, msg, TrafficType::Realtime)
+    }
+
+    fn broadcast(&self, msg: &Message) -> usize {
+        let list = self.inner.distinct_channels();
+        self.inner.send_to_all(&list, msg, TrafficType::Realtime)
+    }
+
+    fn channels(&self) -> Vec<ChannelInfo> {
+        self.inner
+            .distinct_channels()
+            .iter()
+            .map(|c| c.info.clone())
+            .collect()
+    }
+}
+
+impl Inner {
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn channels_lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, Arc<Channel>>> {
+        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn channel(&self, id: ChannelId) -> Option<Arc<Channel>> {
+        self.channels_lock().get(&id).cloned()
+    }
+
+    pub(crate) fn all_channels(&self) -> Vec<Arc<Channel>> {
+        self.channels_lock().values().cloned().collect()
+    }
+
+    /// One channel per node id, TCP preferred: what sending and consensus use, so a peer
+    /// reachable over both transports gets each message once.
+    pub(crate) fn distinct_channels(&self) -> Vec<Arc<Channel>> {
+        let mut by_node: HashMap<PublicKey, Arc<Channel>> = HashMap::new();
+        let rank = |c: &Channel| (c.transport == Transport::Udp, c.info.id);
+        for c in self.channels_lock().values() {
+            if c.is_closed() {
+                continue;
+            }
+            let better = by_node
+                .get(&c.info.node_id)
+                .is_none_or(|e| rank(c) < rank(e));
+            if better {
+                by_node.insert(c.info.node_id, c.clone());
+            }
+        }
+        by_node.into_values().collect()
+    }
+
+    pub(crate) fn udp_channel(&self, ep: &SocketAddrV6) -> Option<Arc<Channel>> {
+        self.channels_lock()
+            .values()
+            .find(|c| c.transport == Transport::Udp && c.info.endpoint == *ep)
+            .cloned()
+    }
+
+    pub(crate) fn encode(&self, msg: &Message) -> Option<Bytes> {
+        match msg.to_bytes(self.params.network) {
+            Ok(v) => Some(Bytes::from(v)),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot encode message");
+                self.stats.inc("error", "encode", "out");
+                None
+            }
+        }
+    }
+
+    /// Queues encoded bytes on a channel, applying the bandwidth limit; counts the
+    /// message or the drop.
+    pub(crate) fn push(
+        &self,
+        ch: &Channel,
+        bytes: Bytes,
+        kind: &str,
+        traffic: TrafficType,
+    ) -> bool {
+        if ch.is_closed() {
+            return false;
+        }
+        if !self.bandwidth.try_take(bytes.len() as u64) {
+            self.stats.inc("drop", "bandwidth_limit", "out");
+            return false;
+        }
+        if ch.queue.push(bytes, traffic) {
+            self.stats.inc("message", kind, "out");
+            true
+        } else {
+            self.stats.inc("drop", "queue_full", "out");
+            false
+        }
+    }
+
+    fn send_to_all(&self, list: &[Arc<Channel>], msg: &Message, traffic: TrafficType) -> usize {
+        let Some(bytes) = self.encode(msg) else {
+            return 0;
+        };
+        let kind = msg.message_type().as_str();
+        list.iter()
+            .filter(|c| self.push(c, bytes.clone(), kind, traffic))
+            .count()
+    }
+
+    fn next_id(&self) -> ChannelId {
+        self.next_channel_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Builds a channel for a peer that passed the handshake.
+    pub(crate) fn new_channel(
+        &self,
+        endpoint: SocketAddrV6,
+        node_id: PublicKey,
+        protocol_version: u8,
+        transport: Transport,
+        dialled: bool,
+        peering: Option<SocketAddrV6>,
+    ) -> Arc<Channel> {
+        Arc::new(Channel::new(
+            ChannelInfo {
+                id: self.next_id(),
+                endpoint,
+                node_id,
+                protocol_version,
+            },
+            transport,
+            dialled,
+            peering,
+            self.token.child_token(),
+            self.now_ms(),
+            self.flags.inbound_messages_per_sec,
+        ))
+    }
+
+    /// Adds a handshaken channel, unless one already exists for that node id from the
+    /// same IP. Of two TCP connections between the same pair of nodes, both ends keep
+    /// the one dialled by the node with the smaller node id, so simultaneous dials
+    /// settle on the same connection instead of each end dropping a different one.
+    pub(crate) fn register(&self, ch: &Arc<Channel>) -> Result<(), HandshakeFailure> {
+        let mut map = self.channels_lock();
+        let ip = *ch.info.endpoint.ip();
+        let mut replace = None;
+        for e in map.values() {
+            if e.transport != ch.transport || e.is_closed() {
+                continue;
+            }
+            let same_peer = e.info.node_id == ch.info.node_id && *e.info.endpoint.ip() == ip;
+            if ch.transport == Transport::Udp {
+                if same_peer || e.info.endpoint == ch.info.endpoint {
+                    replace = Some(e.clone());
+                }
+                continue;
+            }
+            if same_peer {
+                let dialer = |c: &Channel| {
+                    if c.dialled {
+                        self.node_id
+                    } else {
+                        c.info.node_id
+                    }
+                };
+                let (new_d, old_d) = (dialer(ch), dialer(e));
+                if new_d < old_d {
+                    replace = Some(e.clone());
+                } else {
+                    return Err(HandshakeFailure::Duplicate);
+                }
+            }
+        }
+        if replace.is_none() && ch.transport == Transport::Tcp {
+            let per_ip = map
+                .values()
+                .filter(|e| e.transport == Transport::Tcp && *e.info.endpoint.ip() == ip)
+                .count();
+            if per_ip >= self.params.max_peers_per_ip {
+                return Err(HandshakeFailure::Refused);
+            }
+        }
+        if let Some(old) = replace {
+            map.remove(&old.info.id);
+            old.closed.cancel();
+        }
+        map.insert(ch.info.id, ch.clone());
+        drop(map);
+        self.stats.inc("channel", ch.transport.as_str(), "new");
+        Ok(())
+    }
+
+    pub(crate) fn remove_channel(&self, ch: &Channel) {
+        ch.closed.cancel();
+        let removed = self.channels_lock().remove(&ch.info.id).is_some();
+        if removed {
+            self.stats.inc("channel", ch.transport.as_str(), "closed");
+            self.telemetry.remove(ch.info.id);
+        }
+    }
+
+    /// Called once a channel is registered: tell the peer our listening port and
+    /// known peers, and offer UDP to TCP peers.
+    pub(crate) fn on_channel_established(&self, ch: &Arc<Channel>) {
+        tracing::debug!(
+            peer = %ch.info.endpoint,
+            transport = ch.transport.as_str(),
+            node_id = %ch.info.node_id.encode_account(),
+            "channel established"
+        );
+        peering::send_keepalive(self, ch);
+        if ch.transport == Transport::Tcp {
+            if let Some(ep) = ch.peering_endpoint() {
+                udp::initiate(self, ep);
+            }
+        }
+    }
+
+    pub(crate) fn fail_handshake(&self, f: HandshakeFailure, peer: &SocketAddrV6) {
+        tracing::debug!(%peer, reason = f.as_str(), "handshake failed");
+        self.stats.inc("handshake", "failed", "");
+        self.stats.inc("handshake_failed", f.as_str(), "");
+    }
+
+    fn deliver(&self, ch: &Channel, msg: Message) {
+        let handler = self
+            .inbound
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        handler.on_message(&ch.info, msg);
+    }
+
+    /// One message received on a realtime channel (either transport), after framing.
+    pub(crate) fn process_realtime(
+        &self,
+        ch: &Arc<Channel>,
+        header: &Header,
+        payload: &[u8],
+        msg: Message,
+    ) {
+        let kind = header.message_type.as_str();
+        self.stats.inc("message", kind, "in");
+        ch.touch_recv(self.now_ms());
+        match msg {
+            Message::Keepalive(k) => peering::on_keepalive(self, ch, &k),
+            Message::Publish(_) | Message::ConfirmAck(_) => {
+                if self.filter.check_and_insert(payload) {
+                    self.stats.inc("drop", "duplicate", "in");
+                    return;
+                }
+                if let Message::ConfirmAck(a) = &msg {
+                    if a.vote.account.is_zero() {
+                        self.stats.inc("drop", "zero_account_vote", "in");
+                        return;
+                    }
+                    self.reps.observe(self, ch, &a.vote);
+                }
+                self.deliver(ch, msg);
+            }
+            Message::ConfirmReq(_) | Message::AscPullReq(_) | Message::AscPullAck(_) => {
+                self.deliver(ch, msg)
+            }
+            Message::TelemetryAck(t) => telemetry::on_ack(self, ch, t),
+            Message::TelemetryReq => {}
+            _ => self.stats.inc("drop", "not_realtime", "in"),
+        }
+    }
+
+    /// Applies the channel's inbound rate; false when the message must not be processed
+    /// (and closes the channel on a flood).
+    pub(crate) fn admit(&self, ch: &Channel) -> bool {
+        match ch.admit(self.now_ms()) {
+            Admit::Accept => true,
+            Admit::Drop => {
+                self.stats.inc("drop", "rate_limited", "in");
+                false
+            }
+            Admit::Disconnect => {
+                self.stats.inc("drop", "rate_limited", "in");
+                self.stats.inc("channel", "flood", "closed");
+                tracing::info!(peer = %ch.info.endpoint, "disconnecting flooding peer");
+                self.remove_channel(ch);
+                false
+            }
+        }
+    }
+
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.tcp_io_timeout.clamp(1, 30))
+    }
+
+    pub(crate) fn io_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.tcp_io_timeout.max(1))
+    }
+
+    /// The endpoint to put in slot 0 of our keepalives.
+    pub(crate) fn self_endpoint(&self) -> SocketAddrV6 {
+        let c = &self.config;
+        if c.external_port != 0 {
+            if let Ok(ip) = c.external_address.parse::<std::net::IpAddr>() {
+                if !ip.is_unspecified() {
+                    return endpoint::normalize(SocketAddr::new(ip, c.external_port));
+                }
+            }
+        }
+        SocketAddrV6::new(
+            Ipv6Addr::UNSPECIFIED,
+            self.port.load(Ordering::Relaxed),
+            0,
+            0,
+        )
+    }
+}

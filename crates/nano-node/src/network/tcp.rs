@@ -1,0 +1,386 @@
+//! TCP on the peering port: the dual-stack listener, outgoing dials, classification of
+//! accepted connections by their first message (handshake → realtime, bootstrap request
+//! → the bootstrap server, anything else → closed), the node_id handshake in both roles,
+//! and the reader and writer tasks of a realtime channel.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{SinkExt, StreamExt};
+use nano_messages::{Frame, Message, MessageCodec};
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_util::codec::{Framed, FramedRead};
+
+use super::bootstrap::BootstrapConnection;
+use super::channel::{Channel, Transport};
+use super::endpoint::{self, from_wire_endpoint};
+use super::handshake::{self, verify_response, HandshakeFailure};
+use super::Inner;
+
+/// Binds `[::]:port` dual-stack (falling back to `0.0.0.0` where IPv6 is unavailable).
+pub(super) async fn bind(inner: &Inner, port: u16) -> std::io::Result<TcpListener> {
+    let v6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port);
+    let sock = match TcpSocket::new_v6() {
+        Ok(s) => s,
+        Err(_) => {
+            inner.ipv6.store(false, Ordering::Relaxed);
+            let s = TcpSocket::new_v4()?;
+            s.set_reuseaddr(true)?;
+            s.bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port))?;
+            return s.listen(1024);
+        }
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(v6)?;
+    sock.listen(1024)
+}
+
+/// Decrements the inbound connection count when a connection task ends.
+struct InboundGuard(Arc<Inner>);
+impl Drop for InboundGuard {
+    fn drop(&mut self) {
+        self.0.inbound_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Decrements the outbound attempt count when a dial task ends.
+struct OutboundGuard(Arc<Inner>, SocketAddrV6);
+impl Drop for OutboundGuard {
+    fn drop(&mut self) {
+        self.0.outbound_attempts.fetch_sub(1, Ordering::Relaxed);
+        self.0.peering.finished(&self.1);
+    }
+}
+
+pub(super) async fn listen(inner: Arc<Inner>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = inner.token.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        let (stream, addr) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors and similar: back off briefly instead of spinning.
+                tracing::debug!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let remote = endpoint::normalize(addr);
+        let max_in = inner.config.tcp_incoming_connections_max as usize;
+        if !endpoint::is_acceptable_ip(remote.ip(), inner.config.allow_local_peers) {
+            inner.stats.inc("tcp", "refused_address", "in");
+            continue;
+        }
+        if inner.inbound_connections.load(Ordering::Relaxed) >= max_in {
+            inner.stats.inc("tcp", "refused_limit", "in");
+            continue;
+        }
+        inner.inbound_connections.fetch_add(1, Ordering::Relaxed);
+        inner.stats.inc("tcp", "accepted", "in");
+        let guard = InboundGuard(inner.clone());
+        inner
+            .tracker
+            .spawn(run_inbound(inner.clone(), stream, remote, guard));
+    }
+}
+
+/// Dials `ep` and runs the connection until it ends. The caller has checked limits and
+/// marked the attempt in progress.
+pub(super) fn spawn_dial(inner: &Arc<Inner>, ep: SocketAddrV6) {
+    inner.outbound_attempts.fetch_add(1, Ordering::Relaxed);
+    let guard = OutboundGuard(inner.clone(), ep);
+    inner.tracker.spawn(run_outbound(inner.clone(), ep, guard));
+}
+
+type Conn = Framed<TcpStream, MessageCodec>;
+
+async fn next_frame(
+    inner: &Inner,
+    conn: &mut Conn,
+    deadline: Instant,
+) -> Result<Frame, HandshakeFailure> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    tokio::select! {
+        _ = inner.token.cancelled() => Err(HandshakeFailure::Refused),
+        r = tokio::time::timeout(left, conn.next()) => match r {
+            Err(_) => Err(HandshakeFailure::Timeout),
+            Ok(Some(Ok(f))) => Ok(f),
+            Ok(Some(Err(e))) => {
+                inner.stats.inc("error", "header", "in");
+                tracing::debug!(error = %e, "bad header during handshake");
+                Err(HandshakeFailure::Unexpected)
+            }
+            Ok(None) => Err(HandshakeFailure::Refused),
+        }
+    }
+}
+
+async fn send_msg(inner: &Inner, conn: &mut Conn, msg: Message) -> Result<(), HandshakeFailure> {
+    let kind = msg.message_type().as_str();
+    match tokio::time::timeout(inner.io_timeout(), conn.send(msg)).await {
+        Ok(Ok(())) => {
+            inner.stats.inc("message", kind, "out");
+            Ok(())
+        }
+        _ => Err(HandshakeFailure::Refused),
+    }
+}
+
+async fn run_outbound(inner: Arc<Inner>, ep: SocketAddrV6, _guard: OutboundGuard) {
+    inner.stats.inc("tcp", "connect", "out");
+    let target = if inner.ipv6.load(Ordering::Relaxed) {
+        SocketAddr::V6(ep)
+    } else {
+        from_wire_endpoint(ep)
+    };
+    let connect = tokio::time::timeout(inner.io_timeout(), TcpStream::connect(target));
+    let stream = tokio::select! {
+        _ = inner.token.cancelled() => return,
+        r = connect => match r {
+            Ok(Ok(s)) => s,
+            _ => {
+                inner.stats.inc("tcp", "connect_failed", "out");
+                return;
+            }
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut conn = Framed::new(stream, MessageCodec::new(inner.params.network));
+    match outbound_handshake(&inner, &mut conn, ep).await {
+        Ok((node_id, version)) => {
+            run_channel(&inner, conn, ep, node_id, version, true, Some(ep)).await;
+        }
+        Err(f) => {
+            inner.tcp_cookies.take(&ep);
+            inner.fail_handshake(f, &ep);
+        }
+    }
+}
+
+async fn outbound_handshake(
+    inner: &Inner,
+    conn: &mut Conn,
+    ep: SocketAddrV6,
+) -> Result<(nano_core::PublicKey, u8), HandshakeFailure> {
+    let deadline = Instant::now() + inner.handshake_timeout();
+    let cookie = inner
+        .tcp_cookies
+        .assign(ep)
+        .ok_or(HandshakeFailure::NoCookie)?;
+    let query = handshake::message(Some(cookie), None);
+    send_msg(inner, conn, Message::NodeIdHandshake(Box::new(query))).await?;
+    let frame = next_frame(inner, conn, deadline).await?;
+    let Ok(Message::NodeIdHandshake(h)) = frame.message else {
+        return Err(HandshakeFailure::Unexpected);
+    };
+    inner.stats.inc("message", "node_id_handshake", "in");
+    let (Some(their_query), Some(resp)) = (h.query, h.response.as_ref()) else {
+        return Err(HandshakeFailure::Unexpected);
+    };
+    let node_id = verify_response(
+        &inner.tcp_cookies,
+        &ep,
+        resp,
+        &inner.node_id,
+        &inner.params.genesis_hash,
+    )?;
+    let ours = handshake::respond(&their_query, h.v2, &inner.key, inner.params.genesis_hash);
+    let reply = handshake::message(None, Some(ours));
+    send_msg(inner, conn, Message::NodeIdHandshake(Box::new(reply))).await?;
+    Ok((node_id, frame.header.version_using))
+}
+
+async fn run_inbound(
+    inner: Arc<Inner>,
+    stream: TcpStream,
+    remote: SocketAddrV6,
+    _guard: InboundGuard,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Framed::new(stream, MessageCodec::new(inner.params.network));
+    let deadline = Instant::now() + inner.handshake_timeout();
+    let frame = match next_frame(&inner, &mut conn, deadline).await {
+        Ok(f) => f,
+        Err(f) => {
+            inner.fail_handshake(f, &remote);
+            return;
+        }
+    };
+    let msg = match frame.message {
+        Ok(m) => m,
+        Err(_) => {
+            inner.stats.inc("drop", "invalid_payload", "in");
+            inner.fail_handshake(HandshakeFailure::Unexpected, &remote);
+            return;
+        }
+    };
+    inner
+        .stats
+        .inc("message", frame.header.message_type.as_str(), "in");
+    match msg {
+        Message::NodeIdHandshake(h) => {
+            if inner.flags.disable_tcp_realtime {
+                inner.fail_handshake(HandshakeFailure::Refused, &remote);
+                return;
+            }
+            match inbound_handshake(&inner, &mut conn, remote, *h, deadline).await {
+                Ok((node_id, version)) => {
+                    run_channel(&inner, conn, remote, node_id, version, false, None).await
+                }
+                Err(f) => {
+                    inner.tcp_cookies.take(&remote);
+                    inner.fail_handshake(f, &remote);
+                }
+            }
+        }
+        Message::BulkPull(_)
+        | Message::BulkPullAccount(_)
+        | Message::BulkPush
+        | Message::FrontierReq(_) => {
+            inner.stats.inc("tcp", "bootstrap", "in");
+            let parts = conn.into_parts();
+            let server = inner
+                .bootstrap
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            server.serve(BootstrapConnection {
+                stream: parts.io,
+                read_buf: parts.read_buf,
+                first: msg,
+                remote,
+            });
+        }
+        _ => inner.stats.inc("tcp", "unexpected_first_message", "in"),
+    }
+}
+
+async fn inbound_handshake(
+    inner: &Inner,
+    conn: &mut Conn,
+    remote: SocketAddrV6,
+    h: nano_messages::NodeIdHandshake,
+    deadline: Instant,
+) -> Result<(nano_core::PublicKey, u8), HandshakeFailure> {
+    let (Some(query), None) = (h.query, &h.response) else {
+        return Err(HandshakeFailure::Unexpected);
+    };
+    let cookie = inner
+        .tcp_cookies
+        .assign(remote)
+        .ok_or(HandshakeFailure::NoCookie)?;
+    let resp = handshake::respond(&query, h.v2, &inner.key, inner.params.genesis_hash);
+    let reply = handshake::message(Some(cookie), Some(resp));
+    send_msg(inner, conn, Message::NodeIdHandshake(Box::new(reply))).await?;
+    let frame = next_frame(inner, conn, deadline).await?;
+    let Ok(Message::NodeIdHandshake(h2)) = frame.message else {
+        return Err(HandshakeFailure::Unexpected);
+    };
+    inner.stats.inc("message", "node_id_handshake", "in");
+    // A second query after the first handshake message aborts the connection.
+    let (None, Some(resp)) = (h2.query, h2.response.as_ref()) else {
+        return Err(HandshakeFailure::Unexpected);
+    };
+    let node_id = verify_response(
+        &inner.tcp_cookies,
+        &remote,
+        resp,
+        &inner.node_id,
+        &inner.params.genesis_hash,
+    )?;
+    Ok((node_id, frame.header.version_using))
+}
+
+/// Registers the handshaken connection as a channel and runs it until it closes.
+async fn run_channel(
+    inner: &Arc<Inner>,
+    conn: Conn,
+    remote: SocketAddrV6,
+    node_id: nano_core::PublicKey,
+    version: u8,
+    dialled: bool,
+    peering: Option<SocketAddrV6>,
+) {
+    let ch = inner.new_channel(remote, node_id, version, Transport::Tcp, dialled, peering);
+    if let Err(f) = inner.register(&ch) {
+        inner.fail_handshake(f, &remote);
+        return;
+    }
+    inner.stats.inc("handshake", "ok", "");
+    let parts = conn.into_parts();
+    let (r, w) = parts.io.into_split();
+    let mut reader = FramedRead::new(r, parts.codec);
+    *reader.read_buffer_mut() = parts.read_buf;
+    inner.tracker.spawn(writer(inner.clone(), ch.clone(), w));
+    inner.on_channel_established(&ch);
+    read_loop(inner, &ch, reader).await;
+    inner.remove_channel(&ch);
+}
+
+async fn read_loop(
+    inner: &Arc<Inner>,
+    ch: &Arc<Channel>,
+    mut reader: FramedRead<OwnedReadHalf, MessageCodec>,
+) {
+    loop {
+        let next = tokio::select! {
+            _ = ch.closed.cancelled() => break,
+            r = reader.next() => r,
+        };
+        match next {
+            None => break,
+            Some(Err(e)) => {
+                inner.stats.inc("error", "header", "in");
+                tracing::debug!(peer = %ch.info.endpoint, error = %e, "closing: unframeable stream");
+                break;
+            }
+            Some(Ok(frame)) => {
+                if !inner.admit(ch) {
+                    if ch.is_closed() {
+                        break;
+                    }
+                    continue;
+                }
+                match frame.message {
+                    Ok(msg) => inner.process_realtime(ch, &frame.header, &frame.payload, msg),
+                    Err(e) => {
+                        inner.stats.inc("drop", "invalid_payload", "in");
+                        tracing::trace!(peer = %ch.info.endpoint, error = %e, "dropping message");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Drains the channel's queue into the socket, batching what is ready into one write.
+async fn writer(inner: Arc<Inner>, ch: Arc<Channel>, w: OwnedWriteHalf) {
+    let mut w = BufWriter::with_capacity(64 * 1024, w);
+    while let Some(first) = ch.queue.pop(&ch.closed).await {
+        let batch = async {
+            w.write_all(&first).await?;
+            let mut written = first.len();
+            while written < 256 * 1024 {
+                let Some(b) = ch.queue.try_pop() else { break };
+                w.write_all(&b).await?;
+                written += b.len();
+            }
+            w.flush().await
+        };
+        match tokio::time::timeout(inner.io_timeout(), batch).await {
+            Ok(Ok(())) => ch.touch_sent(inner.now_ms()),
+            _ => {
+                inner.stats.inc("error", "write", "out");
+                break;
+            }
+        }
+    }
+    ch.closed.cancel();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), w.shutdown()).await;
+}

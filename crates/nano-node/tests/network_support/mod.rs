@@ -1,0 +1,128 @@
+//! Shared helpers for the network tests: dev-network services on loopback with
+//! OS-assigned ports, recording inbound handlers and bounded polling.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nano_core::{KeyPair, Network};
+use nano_ledger::Ledger;
+use nano_messages::Message;
+use nano_node::config::DaemonConfig;
+use nano_node::events::EventBus;
+use nano_node::interfaces::{ChannelInfo, Inbound};
+use nano_node::network::{
+    load_or_create_node_id, NetworkFlags, NetworkInit, NetworkService, Transport,
+};
+use nano_node::stats::Stats;
+use nano_node::NodeConfig;
+
+pub struct TestNode {
+    pub net: NetworkService,
+    pub ledger: Arc<Ledger>,
+    pub stats: Arc<Stats>,
+    pub events: EventBus,
+    pub key: KeyPair,
+}
+
+pub fn dev_config(port: u16, peers: Vec<String>) -> NodeConfig {
+    let mut c = DaemonConfig::defaults(Network::Dev).node;
+    c.peering_port = port;
+    c.preconfigured_peers = peers;
+    c.allow_local_peers = true;
+    c
+}
+
+pub async fn start_node(dir: &Path, config: NodeConfig, flags: NetworkFlags) -> TestNode {
+    let key = load_or_create_node_id(dir).expect("node id");
+    let ledger = Arc::new(Ledger::open(&dir.join("ledger"), Network::Dev).expect("ledger"));
+    let stats = Arc::new(Stats::new());
+    let events = EventBus::default();
+    let net = NetworkService::new(NetworkInit {
+        params: Network::Dev.params(),
+        config,
+        node_id: key.clone(),
+        ledger: ledger.clone(),
+        stats: stats.clone(),
+        events: events.clone(),
+        flags,
+    });
+    net.start().await.expect("start");
+    TestNode {
+        net,
+        ledger,
+        stats,
+        events,
+        key,
+    }
+}
+
+impl TestNode {
+    pub fn peer_string(&self) -> String {
+        format!("[::1]:{}", self.net.local_port())
+    }
+
+    /// Distinct peers reached over TCP.
+    pub fn tcp_peers(&self) -> usize {
+        let mut ids: Vec<_> = self
+            .net
+            .peers()
+            .into_iter()
+            .filter(|p| p.transport == Transport::Tcp)
+            .map(|p| p.node_id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    }
+
+    pub fn udp_peers(&self) -> usize {
+        self.net
+            .peers()
+            .into_iter()
+            .filter(|p| p.transport == Transport::Udp)
+            .count()
+    }
+
+    pub async fn shutdown(self) {
+        self.net.stop().await;
+    }
+}
+
+/// Polls `f` every 20 ms until it holds or `limit` passes.
+pub async fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Records every message handed to consensus.
+#[derive(Default)]
+pub struct Recorder {
+    pub got: Mutex<Vec<(ChannelInfo, Message)>>,
+}
+
+impl Inbound for Recorder {
+    fn on_message(&self, from: &ChannelInfo, msg: Message) {
+        self.got.lock().unwrap().push((from.clone(), msg));
+    }
+}
+
+impl Recorder {
+    pub fn count(&self, f: impl Fn(&Message) -> bool) -> usize {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, m)| f(m))
+            .count()
+    }
+}
