@@ -522,7 +522,8 @@ impl Session {
         }
     }
 
-    fn stop(&self, how: u8) {
+    /// Returns whether this call is the one that stopped the session.
+    fn stop(&self, how: u8) -> bool {
         self.kill.send_if_modified(|v| {
             if *v == RUNNING {
                 *v = how;
@@ -530,7 +531,7 @@ impl Session {
             } else {
                 false
             }
-        });
+        })
     }
 }
 
@@ -582,7 +583,11 @@ impl Shared {
         }
     }
 
+    /// Disconnects a session that stopped reading; counted once per session.
     fn stall(&self, session: &Session) {
+        if !session.stop(KILL_CLOSE) {
+            return;
+        }
         self.counters
             .stalled_disconnects
             .fetch_add(1, Ordering::Relaxed);
@@ -591,7 +596,6 @@ impl Shared {
             session = session.id,
             "websocket: disconnecting a client that stopped reading"
         );
-        session.stop(KILL_CLOSE);
     }
 
     fn remove_all(&self, ids: &[u64]) {
@@ -1058,6 +1062,7 @@ async fn run_session(shared: Arc<Shared>, socket: WebSocket) {
         .sessions_opened
         .fetch_add(1, Ordering::Relaxed);
     let writer = tokio::spawn(write_loop(
+        shared.clone(),
         session.clone(),
         sink,
         rx,
@@ -1106,6 +1111,7 @@ async fn read_loop(
 const WRITE_BATCH: usize = 256;
 
 async fn write_loop(
+    shared: Arc<Shared>,
     session: Arc<Session>,
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Utf8Bytes>,
@@ -1139,11 +1145,7 @@ async fn write_loop(
             None | Some(Ok(Err(_))) => break,
             Some(Ok(Ok(()))) => {}
             Some(Err(_)) => {
-                tracing::info!(
-                    session = session.id,
-                    "websocket: write timed out, disconnecting"
-                );
-                session.stop(KILL_CLOSE);
+                shared.stall(&session);
                 break;
             }
         }

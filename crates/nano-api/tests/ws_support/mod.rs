@@ -1,0 +1,195 @@
+//! Helpers shared by the WebSocket and callback tests: a server on 127.0.0.1 with an
+//! OS-assigned port, a real tokio-tungstenite client, and synthetic node events.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use nano_api::websocket::{WebsocketServer, WebsocketSettings};
+use nano_core::{Amount, BlockHash, Network, PublicKey};
+use nano_node::events::{ConfirmationType, EventBus, NodeEvent};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Generous: the suite runs on a loaded 2-core machine. Only failures wait this long.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub fn settings() -> WebsocketSettings {
+    WebsocketSettings::new(Network::Dev.params())
+}
+
+pub async fn server(bus: &EventBus, settings: WebsocketSettings) -> WebsocketServer {
+    WebsocketServer::bind("127.0.0.1", 0, bus, settings)
+        .await
+        .expect("bind websocket server")
+}
+
+pub async fn connect(server: &WebsocketServer) -> Ws {
+    let url = format!("ws://{}/", server.local_addr());
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connect");
+    ws
+}
+
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.expect("send");
+}
+
+pub async fn send_raw(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text.to_string()))
+        .await
+        .expect("send");
+}
+
+/// The next JSON text frame, or `None` when the connection ended or the deadline passed.
+pub async fn recv(ws: &mut Ws) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
+        match frame.ok()? {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).ok(),
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+/// Subscribes with an ack and waits for it, so the subscription is in force afterwards.
+pub async fn subscribe(ws: &mut Ws, topic: &str, options: Option<Value>) {
+    let mut req = json!({"action": "subscribe", "topic": topic, "ack": true, "id": topic});
+    if let Some(o) = options {
+        req["options"] = o;
+    }
+    send(ws, req).await;
+    let ack = recv(ws).await.expect("subscribe ack");
+    assert_eq!(ack["ack"], "subscribe", "{ack}");
+    assert_eq!(ack["id"], topic);
+}
+
+/// Every message queued for this client before a fence: sends a ping and collects what
+/// arrives before its pong. Call it only once the events of interest have been
+/// dispatched (another client saw a later event), so no timing is involved.
+pub async fn drain(ws: &mut Ws) -> Vec<Value> {
+    send(ws, json!({"action": "ping", "id": "fence"})).await;
+    let mut out = Vec::new();
+    for _ in 0..100_000 {
+        let m = recv(ws).await.expect("message before fence pong");
+        if m["ack"] == "pong" && m["id"] == "fence" {
+            return out;
+        }
+        out.push(m);
+    }
+    panic!("no fence pong");
+}
+
+/// Reads until a message satisfies `pred`, returning everything read (it included).
+pub async fn until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    for _ in 0..100_000 {
+        let m = recv(ws).await.expect("expected message");
+        let done = pred(&m);
+        out.push(m);
+        if done {
+            return out;
+        }
+    }
+    panic!("message never came");
+}
+
+pub fn key(n: u8) -> PublicKey {
+    let mut b = [0u8; 32];
+    b[0] = n;
+    b[31] = 0x5a;
+    PublicKey::from_bytes(b)
+}
+
+pub fn hash(n: u64) -> BlockHash {
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&n.to_be_bytes());
+    b[31] = 1;
+    BlockHash::from_bytes(b)
+}
+
+/// A state block JSON shaped like the node's, `subtype` included.
+pub fn state_block(account: &PublicKey, link: &PublicKey, subtype: &str, padding: usize) -> Value {
+    let mut b = json!({
+        "type": "state",
+        "account": account.encode_account(),
+        "previous": "0".repeat(64),
+        "representative": account.encode_account(),
+        "balance": "1000",
+        "link": link.encode_hex(),
+        "link_as_account": link.encode_account(),
+        "signature": "A".repeat(128),
+        "work": "0000000000000000",
+        "subtype": subtype,
+    });
+    if padding > 0 {
+        b["padding"] = Value::String("x".repeat(padding));
+    }
+    b
+}
+
+/// A legacy send block JSON (no link_as_account).
+pub fn legacy_send(destination: &PublicKey) -> Value {
+    json!({
+        "type": "send",
+        "previous": "0".repeat(64),
+        "destination": destination.encode_account(),
+        "balance": "000000000000000000000000000003E8",
+        "work": "0000000000000000",
+        "signature": "A".repeat(128),
+    })
+}
+
+pub fn confirmed(
+    n: u64,
+    account: &PublicKey,
+    block: Value,
+    confirmation_type: ConfirmationType,
+) -> NodeEvent {
+    let subtype = block["subtype"].as_str().unwrap_or("").to_string();
+    NodeEvent::BlockConfirmed {
+        hash: hash(n),
+        account: *account,
+        amount: Amount::raw(n as u128),
+        is_send: subtype == "send",
+        subtype,
+        block,
+        confirmation_type,
+        height: n,
+        local_timestamp: 1_700_000_000 + n,
+        election: Some(json!({
+            "duration": "10", "time": "1700000000000", "tally": "5", "final": "5",
+            "blocks": "1", "voters": "1", "request_count": "1",
+            "votes": [{"representative": account.encode_account(), "timestamp": "1",
+                        "hash": hash(n).encode_hex(), "weight": "5"}]
+        })),
+    }
+}
+
+pub fn simple(n: u64, account: &PublicKey, ct: ConfirmationType) -> NodeEvent {
+    confirmed(
+        n,
+        account,
+        state_block(account, &key(200), "receive", 0),
+        ct,
+    )
+}
+
+/// Hashes of the confirmation messages in `msgs`, in order.
+pub fn conf_hashes(msgs: &[Value]) -> Vec<String> {
+    msgs.iter()
+        .filter(|m| m["topic"] == "confirmation")
+        .map(|m| m["message"]["hash"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+pub fn h(n: u64) -> String {
+    hash(n).encode_hex()
+}
