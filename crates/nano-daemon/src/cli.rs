@@ -52,6 +52,15 @@ pub struct Args {
     /// An account, for the commands that take one.
     #[arg(long, value_name = "ACCOUNT")]
     pub account: Option<String>,
+    /// Create the data directory and ledger (with the genesis block) and exit.
+    #[arg(long)]
+    pub initialize: bool,
+    /// Print a documented config file: node or rpc.
+    #[arg(long = "generate_config", value_name = "TYPE")]
+    pub generate_config: Option<String>,
+    /// With --generate_config: print the values uncommented.
+    #[arg(long = "use_defaults")]
+    pub use_defaults: bool,
 }
 
 /// The network named on the command line (live when absent, as the reference node).
@@ -71,9 +80,16 @@ pub fn version_string() -> String {
     )
 }
 
+/// The data directory: `--data_path`, else the network's default under $HOME.
+pub fn data_dir_of(args: &Args, network: Network) -> PathBuf {
+    args.data_path
+        .clone()
+        .unwrap_or_else(|| crate::data_dir::default_data_dir(network))
+}
+
 /// Runs the command selected by `args` and returns what it prints on stdout.
 pub fn run(args: &Args) -> Result<String> {
-    let _network = network_of(args)?;
+    let network = network_of(args)?;
     if args.version {
         return Ok(version_string());
     }
@@ -101,8 +117,30 @@ pub fn run(args: &Args) -> Result<String> {
             .ok_or_else(|| anyhow!("account_key command requires one <account> option"))?;
         return key_tools::account_key(acc);
     }
+    if let Some(kind) = &args.generate_config {
+        let header = format!(
+            "# This is an example configuration file for a Nano node.\n# Fields may need to be defined in the context of a [category] above them.\n# The desired configuration changes should be placed in config-{kind}.toml in the node data path.\n# To change a value from its default, uncomment (erasing #) the corresponding field.\n\n"
+        );
+        let body = match kind.as_str() {
+            "node" => nano_node::config::generate_node_config(network, args.use_defaults),
+            "rpc" => nano_api::RpcConfig::generate(network, args.use_defaults),
+            other => bail!("Invalid configuration type {other}. Must be node or rpc."),
+        };
+        return Ok(header + &body);
+    }
+    if args.initialize {
+        let dir = data_dir_of(args, network);
+        crate::daemon::initialize(network, &dir)?;
+        return Ok(String::new());
+    }
     if args.daemon {
-        bail!("--daemon: the node runtime is not built yet in this version");
+        crate::daemon::run(crate::daemon::DaemonOptions {
+            network,
+            data_dir: data_dir_of(args, network),
+            config_overrides: args.config.clone(),
+            rpc_overrides: args.rpcconfig.clone(),
+        })?;
+        return Ok(String::new());
     }
     bail!("Unknown command; see --help")
 }

@@ -3,4 +3,7 @@
 //! that was asked for.
 
 pub mod cli;
+pub mod daemon;
+pub mod data_dir;
 pub mod key_tools;
+pub mod limits;

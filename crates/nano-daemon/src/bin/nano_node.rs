@@ -8,7 +8,7 @@ fn main() {
     match nano_daemon::cli::run(&args) {
         Ok(out) => print!("{out}"),
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("Error: {e:#}");
             std::process::exit(1);
         }
     }
