@@ -126,3 +126,67 @@ impl Recorder {
             .count()
     }
 }
+
+pub type RawConn = tokio_util::codec::Framed<tokio::net::TcpStream, nano_messages::MessageCodec>;
+
+/// Connects to `port` on `[::1]` speaking `network`'s header magic, without handshaking.
+pub async fn raw_connect(port: u16, network: Network) -> RawConn {
+    let s = tokio::net::TcpStream::connect(("::1", port))
+        .await
+        .expect("connect");
+    tokio_util::codec::Framed::new(s, nano_messages::MessageCodec::new(network))
+}
+
+/// Performs the dialler's side of the node_id handshake by hand, answering the node's
+/// cookie with `genesis` in the v2 response. Returns the connection, or None when the
+/// node closed it.
+pub async fn raw_handshake(
+    port: u16,
+    key: &KeyPair,
+    genesis: nano_core::BlockHash,
+) -> Option<RawConn> {
+    use futures::{SinkExt, StreamExt};
+    use nano_messages::{HandshakeResponse, NodeIdHandshake};
+    let mut c = raw_connect(port, Network::Dev).await;
+    c.send(Message::NodeIdHandshake(Box::new(NodeIdHandshake::query(
+        [3; 32],
+    ))))
+    .await
+    .ok()?;
+    let frame = tokio::time::timeout(Duration::from_secs(5), c.next())
+        .await
+        .ok()??
+        .ok()?;
+    let Ok(Message::NodeIdHandshake(h)) = frame.message else {
+        return None;
+    };
+    let resp = HandshakeResponse::sign_v2(&h.query?, [4; 32], genesis, key);
+    c.send(Message::NodeIdHandshake(Box::new(NodeIdHandshake {
+        query: None,
+        response: Some(resp),
+        v2: true,
+    })))
+    .await
+    .ok()?;
+    Some(c)
+}
+
+/// True once the peer has closed `c` (reads until EOF or error, dropping messages).
+pub async fn closed_by_peer(c: &mut RawConn, limit: Duration) -> bool {
+    use futures::StreamExt;
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(end, c.next()).await {
+            Err(_) => return false,
+            Ok(None) | Ok(Some(Err(_))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// A valid dev block (a send from genesis), distinct per `i`.
+pub fn dev_block(i: u32) -> nano_core::Block {
+    let mut chain = nano_ledger::test_support::Chain::dev_genesis();
+    let dest = nano_ledger::test_support::test_key(i).public();
+    chain.send(&dest, 1 + i as u128)
+}
