@@ -24,8 +24,20 @@ struct Shared {
     max_depth: usize,
 }
 
-/// The router serving RPC v1 at every path.
+/// The router serving RPC v1 at every path, and `/api/v2` with the built-in access rules.
 pub fn router(ctx: Arc<ApiContext>, cfg: &RpcConfig) -> Router {
+    router_with_v2(default_v2(ctx), cfg)
+}
+
+fn default_v2(ctx: Arc<ApiContext>) -> Arc<crate::api_v2::V2Service> {
+    let access = crate::access::AccessControl::fixed(Default::default());
+    crate::api_v2::V2Service::new(ctx, Arc::new(access))
+}
+
+/// The router with `/api/v2` served by `v2` (whose access rules come from
+/// `config-access.toml`); RPC v1 uses `v2.ctx`.
+pub fn router_with_v2(v2: Arc<crate::api_v2::V2Service>, cfg: &RpcConfig) -> Router {
+    let ctx = v2.ctx.clone();
     let shared = Shared {
         ctx: ctx.clone(),
         origin: Origin {
@@ -39,6 +51,10 @@ pub fn router(ctx: Arc<ApiContext>, cfg: &RpcConfig) -> Router {
         .route("/{*path}", any(handle))
         .layer(DefaultBodyLimit::max(cfg.max_request_size as usize))
         .with_state(shared)
+        .merge(crate::api_v2::http::routes(
+            v2,
+            cfg.max_request_size as usize,
+        ))
 }
 
 fn json_response(v: serde_json::Value) -> Response {
@@ -96,6 +112,15 @@ pub async fn serve(
     cfg: &RpcConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<SocketAddr> {
+    serve_with_v2(default_v2(ctx), cfg, shutdown).await
+}
+
+/// [`serve`] with `/api/v2` served by `v2`.
+pub async fn serve_with_v2(
+    v2: Arc<crate::api_v2::V2Service>,
+    cfg: &RpcConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<SocketAddr> {
     let addr: std::net::IpAddr = cfg.address.parse().map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -104,7 +129,7 @@ pub async fn serve(
     })?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(addr, cfg.port)).await?;
     let local = listener.local_addr()?;
-    let app = router(ctx, cfg);
+    let app = router_with_v2(v2, cfg);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -2,11 +2,14 @@
 //! reference node's RPC actions and error texts, and the front doors that feed it (HTTP
 //! RPC; IPC, `/api/v2`, WebSocket and callbacks as they land).
 
+pub mod access;
 pub mod actions;
+pub mod api_v2;
 pub mod callback;
 pub mod context;
 pub mod error;
 pub mod http;
+pub mod ipc;
 pub mod json;
 pub mod rpc_config;
 pub mod websocket;

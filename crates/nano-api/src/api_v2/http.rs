@@ -1,0 +1,176 @@
+//! The `/api/v2` HTTP gateway: `POST /api/v2/<MessageName>` with the bare message as the
+//! body, or `POST /api/v2` with a whole envelope. Credentials come from the envelope or
+//! the `Nano-Api-Key` header, the correlation id from the envelope or the
+//! `Nano-Correlation-Id` header (echoed in the answer and its header). Answers are always
+//! envelopes, HTTP 200, failures as `Error` messages.
+//!
+//! [`envelope_from_http`] is shared with the out-of-process `nano_rpc`, which forwards the
+//! same envelope to the node over IPC encoding 4.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::any;
+use axum::Router;
+use serde_json::Value;
+
+use super::{Response, V2Error, V2Service, CODE_GENERIC};
+
+pub const API_KEY_HEADER: &str = "nano-api-key";
+pub const CORRELATION_HEADER: &str = "nano-correlation-id";
+
+/// Builds the JSON envelope of an HTTP request: `name` is the path's message name for
+/// `/api/v2/<name>` (the body is then the message), `None` for `/api/v2` (the body is the
+/// envelope). Header values fill in credentials and correlation id the body leaves out.
+/// On failure the ready `Error` answer is returned.
+pub fn envelope_from_http(
+    name: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, Vec<u8>> {
+    let header = |h: &str| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let corr = header(CORRELATION_HEADER);
+    let fail = |msg: String, corr: Option<String>| {
+        Response::error(&V2Error::new(CODE_GENERIC, msg), corr).to_json()
+    };
+    let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) && name.is_some() {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            fail(
+                format!("Invalid message format: not valid JSON: {e}"),
+                corr.clone(),
+            )
+        })?
+    };
+    let mut env = match name {
+        Some(n) => serde_json::json!({"message_type": n, "message": parsed}),
+        None => parsed,
+    };
+    let Some(obj) = env.as_object_mut() else {
+        return Err(fail(
+            "Invalid message format: the envelope must be a JSON object".into(),
+            corr,
+        ));
+    };
+    if let Some(k) = header(API_KEY_HEADER) {
+        obj.entry("credentials").or_insert(Value::String(k));
+    }
+    if let Some(c) = corr {
+        obj.entry("correlation_id").or_insert(Value::String(c));
+    }
+    Ok(env)
+}
+
+/// The answer as HTTP: JSON body, CORS, and the correlation id echoed in a header.
+pub fn http_answer(body: Vec<u8>) -> HttpResponse {
+    let corr = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+        v.get("correlation_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if let Some(v) = corr.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert(CORRELATION_HEADER, v);
+    }
+    resp
+}
+
+/// Answers a preflight or refuses a non-POST; `None` means go ahead.
+pub fn preflight(method: &Method) -> Option<HttpResponse> {
+    if method == Method::OPTIONS {
+        let mut resp = StatusCode::OK.into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "Accept, Accept-Language, Content-Language, Content-Type, Nano-Api-Key, Nano-Correlation-Id",
+            ),
+        );
+        return Some(resp);
+    }
+    if method != Method::POST {
+        return Some((StatusCode::METHOD_NOT_ALLOWED, "Can only POST requests").into_response());
+    }
+    None
+}
+
+/// Routes `/api/v2` and `/api/v2/{message}` to `service` in this process.
+pub fn routes(service: Arc<V2Service>, max_body: usize) -> Router {
+    Router::new()
+        .route("/api/v2", any(envelope_route))
+        .route("/api/v2/", any(envelope_route))
+        .route("/api/v2/{message}", any(message_route))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(service)
+}
+
+async fn envelope_route(
+    State(s): State<Arc<V2Service>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResponse {
+    run(s, None, method, headers, body).await
+}
+
+async fn message_route(
+    State(s): State<Arc<V2Service>>,
+    Path(name): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResponse {
+    run(s, Some(name), method, headers, body).await
+}
+
+async fn run(
+    s: Arc<V2Service>,
+    name: Option<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResponse {
+    if let Some(r) = preflight(&method) {
+        return r;
+    }
+    let env = match envelope_from_http(name.as_deref(), &headers, &body) {
+        Ok(env) => env,
+        Err(answer) => return http_answer(answer),
+    };
+    let answer = tokio::task::spawn_blocking(move || match super::Request::from_json_value(&env) {
+        Ok(req) => s.handle(&req, None).to_json(),
+        Err((e, corr)) => Response::error(&e, corr).to_json(),
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Response::error(&V2Error::new(CODE_GENERIC, "Internal error"), None).to_json()
+    });
+    http_answer(answer)
+}

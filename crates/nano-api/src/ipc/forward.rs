@@ -1,0 +1,185 @@
+//! The HTTP front of the out-of-process RPC server (`nano_rpc`): the same routes as the
+//! in-process server (RPC v1 at any path, `/api/v2`), but each request is forwarded to
+//! the node over an [`IpcPool`] — v1 with encoding 1, v2 envelopes with encoding 4 — and
+//! the node's answer is returned byte for byte. This process enforces `enable_control`,
+//! the JSON depth limit and the body limit from `config-rpc.toml`, as the reference's RPC
+//! process does; the node trusts its IPC clients.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use serde_json::Value;
+
+use super::client::IpcPool;
+use super::Encoding;
+use crate::actions::CONTROL_ACTIONS;
+use crate::api_v2::http::{envelope_from_http, http_answer, preflight};
+use crate::api_v2::{Response as V2Response, V2Error, CODE_GENERIC};
+use crate::error::{msg, RpcError};
+use crate::rpc_config::RpcConfig;
+
+/// The text of a v1 answer when the node cannot be reached.
+pub const NODE_UNREACHABLE: &str = "Unable to communicate with the node over IPC";
+
+#[derive(Clone)]
+struct Fwd {
+    pool: Arc<IpcPool>,
+    enable_control: bool,
+    max_depth: usize,
+}
+
+/// The router of `nano_rpc`.
+pub fn router(pool: Arc<IpcPool>, cfg: &RpcConfig) -> Router {
+    let st = Fwd {
+        pool,
+        enable_control: cfg.enable_control,
+        max_depth: cfg.max_json_depth as usize,
+    };
+    Router::new()
+        .route("/api/v2", any(v2_envelope))
+        .route("/api/v2/", any(v2_envelope))
+        .route("/api/v2/{message}", any(v2_message))
+        .route("/", any(v1))
+        .route("/{*path}", any(v1))
+        .layer(DefaultBodyLimit::max(cfg.max_request_size as usize))
+        .with_state(st)
+}
+
+fn json_text(body: Vec<u8>) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+fn v1_error(text: &str) -> Response {
+    json_text(RpcError::new(text).to_json().to_string().into_bytes())
+}
+
+/// The reference RPC process's gates, applied before forwarding; may rewrite the body
+/// (a `send` without `id` gets a random one so a retried request cannot pay twice).
+fn gate_v1(
+    body: &[u8],
+    enable_control: bool,
+    max_depth: usize,
+) -> Result<Option<Vec<u8>>, &'static str> {
+    if crate::json::json_depth_exceeds(body, max_depth) {
+        return Err(msg::MAX_DEPTH);
+    }
+    let Ok(Value::Object(mut req)) = serde_json::from_slice::<Value>(body) else {
+        return Err(msg::UNABLE_TO_PARSE_JSON);
+    };
+    let Some(action) = req
+        .get("action")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Err(msg::UNABLE_TO_PARSE_JSON);
+    };
+    if !enable_control {
+        if CONTROL_ACTIONS.contains(&action.as_str()) {
+            return Err(msg::CONTROL_DISABLED);
+        }
+        if action == "stats" && crate::json::opt_text(&req, "type").as_deref() == Some("objects") {
+            return Err(msg::CONTROL_DISABLED);
+        }
+        if action == "process" && crate::json::opt_bool(&req, "force", false).unwrap_or(false) {
+            return Err(msg::CONTROL_DISABLED);
+        }
+    }
+    if action == "send" && !req.contains_key("id") {
+        let id: [u8; 16] = rand::random();
+        req.insert(
+            "id".into(),
+            nano_core::numbers::encode_hex_upper(&id).into(),
+        );
+        return Ok(Some(serde_json::to_vec(&req).unwrap_or_default()));
+    }
+    Ok(None)
+}
+
+async fn v1(State(s): State<Fwd>, method: Method, body: Bytes) -> Response {
+    if let Some(r) = preflight(&method) {
+        return r;
+    }
+    let rewritten = match gate_v1(&body, s.enable_control, s.max_depth) {
+        Ok(r) => r,
+        Err(text) => return v1_error(text),
+    };
+    let payload = rewritten.as_deref().unwrap_or(&body);
+    match s.pool.request(Encoding::JsonV1, payload).await {
+        Ok(answer) => json_text(answer),
+        Err(e) => {
+            tracing::warn!("nano_rpc: IPC request failed: {e}");
+            v1_error(NODE_UNREACHABLE)
+        }
+    }
+}
+
+async fn v2_envelope(
+    State(s): State<Fwd>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    v2(s, None, method, headers, body).await
+}
+
+async fn v2_message(
+    State(s): State<Fwd>,
+    Path(name): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    v2(s, Some(name), method, headers, body).await
+}
+
+async fn v2(
+    s: Fwd,
+    name: Option<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = preflight(&method) {
+        return r;
+    }
+    if crate::json::json_depth_exceeds(&body, s.max_depth) {
+        let e = V2Error::new(CODE_GENERIC, msg::MAX_DEPTH);
+        return http_answer(V2Response::error(&e, None).to_json());
+    }
+    let env = match envelope_from_http(name.as_deref(), &headers, &body) {
+        Ok(env) => env,
+        Err(answer) => return http_answer(answer),
+    };
+    match s
+        .pool
+        .request(Encoding::FlatBuffersJson, env.to_string().as_bytes())
+        .await
+    {
+        Ok(answer) => http_answer(answer),
+        Err(e) => {
+            tracing::warn!("nano_rpc: IPC request failed: {e}");
+            let corr = env
+                .get("correlation_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            http_answer(
+                V2Response::error(&V2Error::new(CODE_GENERIC, NODE_UNREACHABLE), corr).to_json(),
+            )
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The node's IPC listeners (`[node.ipc.tcp]`, `[node.ipc.local]`) and the session loop.
+//!
+//! * TCP binds localhost only (`::1` and `127.0.0.1` on the configured port), as every
+//!   local API of this node does; the reference binds all interfaces, which would expose
+//!   unauthenticated control to the network.
+//! * The Unix socket replaces a stale socket file at start (refusing if a live server
+//!   answers there, or if the path is not a socket) and removes it on stop.
+//! * A session waits without limit for the next preamble; once a request has started, its
+//!   length and payload must arrive within `io_timeout`, and the answer must be taken
+//!   within it too. Bad preambles and oversized lengths close the session.
+//! * RPC v1 requests (encodings 1, 2) run with control enabled: the HTTP front that
+//!   forwards them (`nano_rpc`) enforces `enable_control`, as in the reference, and a
+//!   local IPC client is as trusted as the node's operator. Unsafe actions need encoding 2
+//!   on a transport with `allow_unsafe` (or the dev network, as over HTTP).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{watch, Mutex, Semaphore};
+use tokio::time::timeout;
+
+use super::{parse_preamble, response_frame, Encoding, MAX_PAYLOAD};
+use crate::api_v2::{Response, SessionLink, V2Service};
+use crate::context::Origin;
+
+/// Per-transport settings.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportOptions {
+    pub io_timeout: Duration,
+    pub allow_unsafe: bool,
+}
+
+/// Concurrent sessions per server; further connections are closed at once.
+const MAX_SESSIONS: usize = 1024;
+/// JSON nesting allowed in v1 requests over IPC (the HTTP front checks its own limit).
+const IPC_MAX_JSON_DEPTH: usize = 128;
+/// Events queued per session before further ones are dropped.
+const EVENT_QUEUE: usize = 4096;
+
+/// Running IPC listeners. Dropping it (or [`IpcServer::stop`]) stops accepting, ends the
+/// sessions and removes the Unix socket file.
+pub struct IpcServer {
+    v2: Arc<V2Service>,
+    shutdown: watch::Sender<bool>,
+    sessions: Arc<Semaphore>,
+    tcp: Vec<SocketAddr>,
+    unix: Option<PathBuf>,
+}
+
+impl IpcServer {
+    /// A server with no listeners yet.
+    pub fn new(v2: Arc<V2Service>) -> IpcServer {
+        IpcServer {
+            v2,
+            shutdown: watch::channel(false).0,
+            sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+            tcp: Vec::new(),
+            unix: None,
+        }
+    }
+
+    /// Starts what `[node.ipc]` enables. Must run inside a Tokio runtime.
+    pub async fn start(
+        v2: Arc<V2Service>,
+        cfg: &nano_node::config::IpcConfig,
+    ) -> io::Result<IpcServer> {
+        let mut s = IpcServer::new(v2);
+        if cfg.tcp.enable {
+            let opts = TransportOptions {
+                io_timeout: Duration::from_secs(cfg.tcp.io_timeout.max(1)),
+                allow_unsafe: cfg.tcp.allow_unsafe,
+            };
+            s.bind_localhost(cfg.tcp.port, opts).await?;
+        }
+        #[cfg(unix)]
+        if cfg.local.enable {
+            let opts = TransportOptions {
+                io_timeout: Duration::from_secs(cfg.local.io_timeout.max(1)),
+                allow_unsafe: cfg.local.allow_unsafe,
+            };
+            s.bind_unix(Path::new(&cfg.local.path), opts)?;
+        }
+        Ok(s)
+    }
+
+    /// Binds `::1` and `127.0.0.1` on `port` (0: the OS picks one, shared by both).
+    /// Either family may be missing on the host; at least one must bind.
+    pub async fn bind_localhost(&mut self, port: u16, opts: TransportOptions) -> io::Result<u16> {
+        let v6 = self
+            .bind_tcp(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port), opts)
+            .await;
+        let port = match &v6 {
+            Ok(a) => a.port(),
+            Err(_) => port,
+        };
+        let v4 = self
+            .bind_tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port), opts)
+            .await;
+        match (v6, v4) {
+            (Ok(_), Ok(_)) => Ok(port),
+            (Ok(_), Err(e)) => {
+                tracing::warn!("IPC: 127.0.0.1:{port} not bound: {e}");
+                Ok(port)
+            }
+            (Err(e), Ok(a)) => {
+                tracing::debug!("IPC: [::1]:{port} not bound: {e}");
+                Ok(a.port())
+            }
+            (Err(_), Err(e)) => Err(e),
+        }
+    }
+
+    /// Listens on one TCP address; returns the bound address.
+    pub async fn bind_tcp(
+        &mut self,
+        addr: SocketAddr,
+        opts: TransportOptions,
+    ) -> io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        self.tcp.push(local);
+        let (v2, sessions, mut stop) = (
+            self.v2.clone(),
+            self.sessions.clone(),
+            self.shutdown.subscribe(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    r = listener.accept() => r,
+                    _ = stop.changed() => break,
+                };
+                match accepted {
+                    Ok((stream, _)) => {
+                        let Ok(permit) = sessions.clone().try_acquire_owned() else {
+                            continue;
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let (r, w) = stream.into_split();
+                        let (v2, stop) = (v2.clone(), stop.clone());
+                        tokio::spawn(async move {
+                            session(v2, r, w, opts, stop).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("IPC accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        });
+        Ok(local)
+    }
+
+    /// Listens on a Unix domain socket at `path`.
+    #[cfg(unix)]
+    pub fn bind_unix(&mut self, path: &Path, opts: TransportOptions) -> io::Result<()> {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_socket() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not a socket", path.display()),
+                ));
+            }
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("another server is listening on {}", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = tokio::net::UnixListener::bind(path)?;
+        self.unix = Some(path.to_path_buf());
+        let (v2, sessions, mut stop) = (
+            self.v2.clone(),
+            self.sessions.clone(),
+            self.shutdown.subscribe(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    r = listener.accept() => r,
+                    _ = stop.changed() => break,
+                };
+                match accepted {
+                    Ok((stream, _)) => {
+                        let Ok(permit) = sessions.clone().try_acquire_owned() else {
+                            continue;
+                        };
+                        let (r, w) = stream.into_split();
+                        let (v2, stop) = (v2.clone(), stop.clone());
+                        tokio::spawn(async move {
+                            session(v2, r, w, opts, stop).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("IPC accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// The bound TCP addresses.
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp
+    }
+
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix.as_deref()
+    }
+
+    /// Stops listening, closes sessions at their next request boundary and removes the
+    /// socket file.
+    pub fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(p) = self.unix.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for IpcServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One connection: requests in turn until the peer closes, misbehaves or the server stops.
+pub async fn session<R, W>(
+    v2: Arc<V2Service>,
+    reader: R,
+    writer: W,
+    opts: TransportOptions,
+    mut stop: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let mut reader = BufReader::with_capacity(16 * 1024, reader);
+    let writer = Arc::new(Mutex::new(writer));
+    let event_encoding = Arc::new(AtomicU8::new(Encoding::FlatBuffersJson as u8));
+    let mut link: Option<SessionLink> = None;
+    loop {
+        let mut pre = [0u8; 4];
+        tokio::select! {
+            r = reader.read_exact(&mut pre) => if r.is_err() { break },
+            _ = stop.changed() => break,
+        }
+        let enc = match parse_preamble(pre) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!("IPC: closing session, bad preamble: {e:?}");
+                break;
+            }
+        };
+        let len = match timeout(opts.io_timeout, reader.read_u32()).await {
+            Ok(Ok(n)) => n as usize,
+            _ => break,
+        };
+        if len > MAX_PAYLOAD {
+            tracing::debug!("IPC: closing session, payload of {len} bytes");
+            break;
+        }
+        let mut payload = vec![0u8; len];
+        if !matches!(
+            timeout(opts.io_timeout, reader.read_exact(&mut payload)).await,
+            Ok(Ok(_))
+        ) {
+            break;
+        }
+        let answer = match enc {
+            Encoding::JsonV1 | Encoding::JsonV1Unsafe => {
+                let origin = Origin {
+                    control: true,
+                    allow_unsafe: v2.ctx.network == nano_core::Network::Dev
+                        || (enc == Encoding::JsonV1Unsafe && opts.allow_unsafe),
+                };
+                let ctx = v2.ctx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let v =
+                        crate::actions::dispatch_text(&ctx, &payload, origin, IPC_MAX_JSON_DEPTH);
+                    serde_json::to_vec(&v).unwrap_or_default()
+                })
+                .await
+                .unwrap_or_else(|_| {
+                    crate::error::RpcError::new(crate::error::msg::INTERNAL)
+                        .to_json()
+                        .to_string()
+                        .into_bytes()
+                })
+            }
+            Encoding::FlatBuffers | Encoding::FlatBuffersJson => {
+                event_encoding.store(enc as u8, Ordering::Relaxed);
+                let l = match &link {
+                    Some(l) => l.clone(),
+                    None => {
+                        let (l, rx) = SessionLink::new(EVENT_QUEUE);
+                        spawn_event_writer(
+                            rx,
+                            writer.clone(),
+                            event_encoding.clone(),
+                            opts.io_timeout,
+                        );
+                        link = Some(l.clone());
+                        l
+                    }
+                };
+                let v2c = v2.clone();
+                tokio::task::spawn_blocking(move || {
+                    if enc == Encoding::FlatBuffers {
+                        v2c.handle_flatbuffer(&payload, Some(&l))
+                    } else {
+                        v2c.handle_json(&payload, Some(&l))
+                    }
+                })
+                .await
+                .unwrap_or_default()
+            }
+        };
+        if answer.len() > MAX_PAYLOAD {
+            break;
+        }
+        let frame = response_frame(&answer);
+        let mut w = writer.lock().await;
+        if !matches!(
+            timeout(opts.io_timeout, w.write_all(&frame)).await,
+            Ok(Ok(()))
+        ) {
+            break;
+        }
+    }
+    if let Some(l) = link {
+        v2.broker.remove_session(l.id);
+    }
+}
+
+/// Writes a session's subscribed events between its answers, in the encoding of its latest
+/// IPC 2.0 request. Ends when the session is gone (its link dropped by the broker).
+fn spawn_event_writer<W>(
+    mut rx: tokio::sync::mpsc::Receiver<Response>,
+    writer: Arc<Mutex<W>>,
+    encoding: Arc<AtomicU8>,
+    io_timeout: Duration,
+) where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let body = if encoding.load(Ordering::Relaxed) == Encoding::FlatBuffers as u8 {
+                ev.to_flatbuffer()
+            } else {
+                ev.to_json()
+            };
+            let frame = response_frame(&body);
+            let mut w = writer.lock().await;
+            if !matches!(timeout(io_timeout, w.write_all(&frame)).await, Ok(Ok(()))) {
+                break;
+            }
+        }
+    });
+}
