@@ -236,7 +236,14 @@ impl Emitter {
         self.rows.push(Row { table, vals });
     }
 
-    fn error(&mut self, ctx: &Ctx, flow: Option<&Flow>, d: usize, stage: &'static str, msg: String) {
+    fn error(
+        &mut self,
+        ctx: &Ctx,
+        flow: Option<&Flow>,
+        d: usize,
+        stage: &'static str,
+        msg: String,
+    ) {
         self.status.decode_errors.fetch_add(1, Ordering::Relaxed);
         let id = self.id();
         let (fk, ipvv, s, t) = match flow {
@@ -264,7 +271,14 @@ impl Emitter {
         );
     }
 
-    fn connection_event(&mut self, ctx: &Ctx, flow: &Flow, d: usize, event: String, packet_id: Option<i64>) {
+    fn connection_event(
+        &mut self,
+        ctx: &Ctx,
+        flow: &Flow,
+        d: usize,
+        event: String,
+        packet_id: Option<i64>,
+    ) {
         let id = self.id();
         let (s, t) = flow.endpoints(d);
         self.push(
@@ -483,7 +497,9 @@ impl Emitter {
                             hex(r.node_id.as_bytes()),
                             account(&r.node_id),
                             hex(r.signature.as_bytes()),
-                            r.v2.as_ref().map(|v| nano_core::numbers::encode_hex_upper(&v.salt)).into(),
+                            r.v2.as_ref()
+                                .map(|v| nano_core::numbers::encode_hex_upper(&v.salt))
+                                .into(),
                             r.v2.as_ref().map(|v| v.genesis.encode_hex()).into(),
                             r.v2.is_some().into(),
                         ],
@@ -594,20 +610,31 @@ impl Emitter {
             Message::AscPullReq(r) => {
                 let id = self.id();
                 content = Some(("asc_pull_req", id));
-                let (kind, start, start_type, count): (&'static str, Val, Val, Val) = match &r.payload {
-                    AscPullReqPayload::Blocks {
-                        start,
-                        count,
-                        start_type,
-                    } => ("blocks", hex(&start.0), (*start_type as u8).into(), (*count).into()),
-                    AscPullReqPayload::AccountInfo {
-                        target,
-                        target_type,
-                    } => ("account_info", hex(&target.0), (*target_type as u8).into(), Val::Null),
-                    AscPullReqPayload::Frontiers { start, count } => {
-                        ("frontiers", account(start), Val::Null, (*count).into())
-                    }
-                };
+                let (kind, start, start_type, count): (&'static str, Val, Val, Val) =
+                    match &r.payload {
+                        AscPullReqPayload::Blocks {
+                            start,
+                            count,
+                            start_type,
+                        } => (
+                            "blocks",
+                            hex(&start.0),
+                            (*start_type as u8).into(),
+                            (*count).into(),
+                        ),
+                        AscPullReqPayload::AccountInfo {
+                            target,
+                            target_type,
+                        } => (
+                            "account_info",
+                            hex(&target.0),
+                            (*target_type as u8).into(),
+                            Val::Null,
+                        ),
+                        AscPullReqPayload::Frontiers { start, count } => {
+                            ("frontiers", account(start), Val::Null, (*count).into())
+                        }
+                    };
                 self.push(
                     Table::AscPullReq,
                     vec![
@@ -734,7 +761,12 @@ impl Emitter {
                                 let id = self.id();
                                 self.push(
                                     Table::FrontierResponse,
-                                    vec![id.into(), rid.into(), account(&f.account), hex(f.head.as_bytes())],
+                                    vec![
+                                        id.into(),
+                                        rid.into(),
+                                        account(&f.account),
+                                        hex(f.head.as_bytes()),
+                                    ],
                                 );
                             }
                             self.stream_entry(flow, d);
@@ -772,7 +804,13 @@ impl Emitter {
                             Some(n)
                         }
                         Err(e) => {
-                            self.stream_failed(ctx, flow, d, "first invalid bulk_pull response", e.to_string());
+                            self.stream_failed(
+                                ctx,
+                                flow,
+                                d,
+                                "first invalid bulk_pull response",
+                                e.to_string(),
+                            );
                             Some(0)
                         }
                     }
@@ -799,7 +837,13 @@ impl Emitter {
                             Some(n)
                         }
                         Err(e) => {
-                            self.stream_failed(ctx, flow, d, "first invalid bulk_push entry", e.to_string());
+                            self.stream_failed(
+                                ctx,
+                                flow,
+                                d,
+                                "first invalid bulk_push entry",
+                                e.to_string(),
+                            );
                             Some(0)
                         }
                     }
@@ -827,9 +871,11 @@ impl Emitter {
                                                 (Some(hash), Some(amount), None)
                                             }
                                             PendingEntry::Source(src) => (None, None, Some(src)),
-                                            PendingEntry::HashAmountAndSource { hash, amount, source } => {
-                                                (Some(hash), Some(amount), Some(source))
-                                            }
+                                            PendingEntry::HashAmountAndSource {
+                                                hash,
+                                                amount,
+                                                source,
+                                            } => (Some(hash), Some(amount), Some(source)),
                                         };
                                         self.push(
                                             Table::BulkPullAccountResponseEntry,
@@ -874,13 +920,32 @@ impl Emitter {
         dir.invalid = 0;
         dir.mode = Mode::Messages;
         if self.opts.bootstrap_details {
-            self.connection_event(ctx, flow, d, format!("{what} (valid: {valid}, invalid: {invalid})"), None);
+            self.connection_event(
+                ctx,
+                flow,
+                d,
+                format!("{what} (valid: {valid}, invalid: {invalid})"),
+                None,
+            );
         }
     }
 
-    fn stream_failed(&mut self, ctx: &Ctx, flow: &mut Flow, d: usize, what: &'static str, err: String) {
+    fn stream_failed(
+        &mut self,
+        ctx: &Ctx,
+        flow: &mut Flow,
+        d: usize,
+        what: &'static str,
+        err: String,
+    ) {
         flow.dirs[d].invalid += 1;
-        self.error(ctx, Some(flow), d, "bootstrap stream", format!("{what}: {err}"));
+        self.error(
+            ctx,
+            Some(flow),
+            d,
+            "bootstrap stream",
+            format!("{what}: {err}"),
+        );
         if self.opts.bootstrap_details {
             self.connection_event(ctx, flow, d, what.to_string(), None);
         }
@@ -893,7 +958,13 @@ impl Emitter {
     }
 
     /// One framed message at the front of `rest`, or `None` when more bytes are needed.
-    fn parse_message(&mut self, ctx: &Ctx, flow: &mut Flow, d: usize, rest: &[u8]) -> Option<usize> {
+    fn parse_message(
+        &mut self,
+        ctx: &Ctx,
+        flow: &mut Flow,
+        d: usize,
+        rest: &[u8],
+    ) -> Option<usize> {
         if rest.len() < HEADER_SIZE {
             // A short tail can still be judged if it cannot start a header.
             if rest[0] != b'R' {
@@ -931,7 +1002,14 @@ impl Emitter {
     }
 
     /// Skips to the next byte that could start a header; one error per garbage run.
-    fn skip_garbage(&mut self, ctx: &Ctx, flow: &mut Flow, d: usize, rest: &[u8], why: String) -> usize {
+    fn skip_garbage(
+        &mut self,
+        ctx: &Ctx,
+        flow: &mut Flow,
+        d: usize,
+        rest: &[u8],
+        why: String,
+    ) -> usize {
         if !flow.dirs[d].resync {
             flow.dirs[d].resync = true;
             self.error(ctx, Some(flow), d, "framing", why);
@@ -1026,7 +1104,9 @@ impl Analyzer {
                 let size = HEADER_SIZE + h.payload_size();
                 self.em.message(ctx, &mut flow, 0, &h, &m, size)
             }
-            Err(e) => self.em.error(ctx, Some(&flow), 0, "datagram", e.to_string()),
+            Err(e) => self
+                .em
+                .error(ctx, Some(&flow), 0, "datagram", e.to_string()),
         }
     }
 
@@ -1040,7 +1120,7 @@ impl Analyzer {
         payload: &[u8],
     ) {
         let key = canonical(src, dst);
-        let fresh_syn = flags.syn && !self.flows.get(&key).is_some_and(|f| !f.closed);
+        let fresh_syn = flags.syn && self.flows.get(&key).is_none_or(|f| f.closed);
         if fresh_syn {
             if let Some(old) = self.flows.remove(&key) {
                 if old.closed {
@@ -1060,7 +1140,8 @@ impl Analyzer {
                 (src, dst)
             };
             let flow = Flow::new(client, server, "tcp");
-            self.em.connection_event(ctx, &flow, 0, "open connection".into(), None);
+            self.em
+                .connection_event(ctx, &flow, 0, "open connection".into(), None);
             self.flows.insert(key, flow);
         }
         let Some(flow) = self.flows.get_mut(&key) else {
@@ -1140,7 +1221,13 @@ impl Analyzer {
         let n = flow.dirs[d].buf.len();
         if n > 0 && !flow.dirs[d].resync {
             let what = flow.dirs[d].mode.stream_name();
-            em.error(ctx, Some(flow), d, "tcp", format!("{n} bytes of an incomplete {what} entry at end of stream"));
+            em.error(
+                ctx,
+                Some(flow),
+                d,
+                "tcp",
+                format!("{n} bytes of an incomplete {what} entry at end of stream"),
+            );
         }
         flow.dirs[d].buf = Vec::new();
     }
@@ -1173,4 +1260,3 @@ impl Analyzer {
         }
     }
 }
-

@@ -96,8 +96,9 @@ impl Config {
     /// Loads `path`; a missing file gives the defaults only when `must_exist` is false.
     pub fn load(path: &Path, must_exist: bool) -> anyhow::Result<Config> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::from_json(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+            Ok(text) => {
+                Config::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
                 Ok(Config::default())
             }

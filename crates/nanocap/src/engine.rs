@@ -80,10 +80,7 @@ impl Report {
 
     /// The human-readable summary printed at the end.
     pub fn render(&self) -> String {
-        let mut s = format!(
-            "packets: {}\nmessages: {}\n",
-            self.packets, self.messages
-        );
+        let mut s = format!("packets: {}\nmessages: {}\n", self.packets, self.messages);
         for (name, n) in &self.per_type {
             s.push_str(&format!("  {name}: {n}\n"));
         }
@@ -114,16 +111,21 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the database (new run) and prepares an analyzer.
+    /// Opens the database (new run) and prepares an analyzer. `bulk_import` defers index
+    /// building to the end of [`Engine::import`].
     pub fn new(
         cfg: Config,
         db_path: &Path,
         source: &str,
         status: Arc<Status>,
         stop: Arc<AtomicBool>,
+        bulk_import: bool,
     ) -> anyhow::Result<Engine> {
-        let max = cfg.capture.max_capture_megabytes.saturating_mul(1024 * 1024);
-        let writer = DbWriter::start(db_path, source, max, status.clone())?;
+        let max = cfg
+            .capture
+            .max_capture_megabytes
+            .saturating_mul(1024 * 1024);
+        let writer = DbWriter::start(db_path, source, max, status.clone(), bulk_import)?;
         let opts = Options {
             block_details: cfg.capture.block_details,
             bootstrap_details: cfg.capture.bootstrap_details,
@@ -237,6 +239,7 @@ impl Engine {
         self.analyzer.finish(self.last_ts);
         self.hand_off();
         self.writer.flush();
+        self.writer.create_indices();
         self.status
             .progress_bytes
             .store(counter.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -359,7 +362,7 @@ impl Engine {
 
     #[cfg(feature = "live")]
     fn live_step(&mut self) -> bool {
-        let pkt = match self.live.as_mut().map(|l| l.next()) {
+        let pkt = match self.live.as_mut().map(|l| l.next_packet()) {
             Some(Ok(Some(p))) => p,
             Some(Ok(None)) | None => return false,
             Some(Err(e)) => {
@@ -387,7 +390,8 @@ impl Engine {
             if let Ok(mut g) = self.status.last_capture_stats.lock() {
                 *g = Some((received, dropped, if_dropped));
             }
-            self.writer.record_capture_stats(received, dropped, if_dropped);
+            self.writer
+                .record_capture_stats(received, dropped, if_dropped);
             self.hand_off();
             self.writer.flush();
         }

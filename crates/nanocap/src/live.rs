@@ -34,9 +34,7 @@ fn choose(interface: &str, device_ip: &str) -> anyhow::Result<Device> {
     }
     devices
         .into_iter()
-        .find(|d| {
-            !d.flags.is_loopback() && d.addresses.iter().any(|a| a.addr.is_ipv4())
-        })
+        .find(|d| !d.flags.is_loopback() && d.addresses.iter().any(|a| a.addr.is_ipv4()))
         .ok_or_else(|| anyhow::anyhow!("no usable interface found; set capture.interface"))
 }
 
@@ -77,7 +75,9 @@ impl LiveCapture {
     }
 
     /// Next packet, `Ok(None)` on timeout.
-    pub fn next(&mut self) -> anyhow::Result<Option<LivePacket>> {
+    // time_t and suseconds_t are i64 here but not on every platform.
+    #[allow(clippy::useless_conversion)]
+    pub fn next_packet(&mut self) -> anyhow::Result<Option<LivePacket>> {
         match self.cap.next_packet() {
             Ok(p) => {
                 let ts = p.header.ts;

@@ -84,7 +84,9 @@ fn run() -> anyhow::Result<()> {
         cfg.web.enabled = false;
     }
     if cfg.database.is_empty() || cfg.database == ":memory:" {
-        anyhow::bail!("`database` must name a file (the console reads it through its own connection)");
+        anyhow::bail!(
+            "`database` must name a file (the console reads it through its own connection)"
+        );
     }
     let db_path = PathBuf::from(&cfg.database);
     println!("nanocap {} (protocol 0x15)", nanocap::VERSION);
@@ -95,8 +97,15 @@ fn run() -> anyhow::Result<()> {
         Some(p) => p.display().to_string(),
         None => "live".to_string(),
     };
-    let mut engine = Engine::new(cfg.clone(), &db_path, &source, status.clone(), stop.clone())
-        .with_context(|| format!("opening {}", db_path.display()))?;
+    let mut engine = Engine::new(
+        cfg.clone(),
+        &db_path,
+        &source,
+        status.clone(),
+        stop.clone(),
+        cli.pcap.is_some(),
+    )
+    .with_context(|| format!("opening {}", db_path.display()))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -108,9 +117,9 @@ fn run() -> anyhow::Result<()> {
             let term = async {
                 #[cfg(unix)]
                 {
-                    if let Ok(mut s) = tokio::signal::unix::signal(
-                        tokio::signal::unix::SignalKind::terminate(),
-                    ) {
+                    if let Ok(mut s) =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
                         s.recv().await;
                     }
                 }

@@ -164,7 +164,9 @@ pub fn schema(path: &Path) -> Result<Vec<TableInfo>, String> {
     let mut out = Vec::new();
     for name in names {
         let mut stmt = conn
-            .prepare("SELECT cid, name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)")
+            .prepare(
+                "SELECT cid, name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)",
+            )
             .map_err(|e| e.to_string())?;
         let columns = stmt
             .query_map([&name], |r| {

@@ -327,11 +327,27 @@ pub const INDICES: &[(&str, &str, &str)] = &[
     ("idx_block_open_hash", "block_open", "hash"),
     ("idx_block_change_hash", "block_change", "hash"),
     ("idx_telemetry_nodeid", "telemetry", "nodeid"),
-    ("idx_frontier_response_req", "frontier_response", "frontier_request_id"),
-    ("idx_bulk_pull_response_req", "bulk_pull_response", "bulk_pull_request_id"),
-    ("idx_bpa_entry_req", "bulk_pull_account_response_entry", "bulk_pull_account_request_id"),
+    (
+        "idx_frontier_response_req",
+        "frontier_response",
+        "frontier_request_id",
+    ),
+    (
+        "idx_bulk_pull_response_req",
+        "bulk_pull_response",
+        "bulk_pull_request_id",
+    ),
+    (
+        "idx_bpa_entry_req",
+        "bulk_pull_account_response_entry",
+        "bulk_pull_account_request_id",
+    ),
     ("idx_bulk_push_entry_packet", "bulk_push_entry", "packet_id"),
-    ("idx_asc_pull_ack_block_ack", "asc_pull_ack_block", "asc_pull_ack_id"),
+    (
+        "idx_asc_pull_ack_block_ack",
+        "asc_pull_ack_block",
+        "asc_pull_ack_id",
+    ),
 ];
 
 /// `CREATE TABLE` for one table.
@@ -341,12 +357,20 @@ pub fn create_table_sql(def: &TableDef) -> String {
         .iter()
         .map(|(c, d)| format!("\"{c}\" {d}"))
         .collect();
-    format!("CREATE TABLE IF NOT EXISTS {} ({})", def.name, cols.join(", "))
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} ({})",
+        def.name,
+        cols.join(", ")
+    )
 }
 
 /// `INSERT` with one placeholder per column.
 pub fn insert_sql(def: &TableDef) -> String {
-    let cols: Vec<String> = def.columns.iter().map(|(c, _)| format!("\"{c}\"")).collect();
+    let cols: Vec<String> = def
+        .columns
+        .iter()
+        .map(|(c, _)| format!("\"{c}\""))
+        .collect();
     let marks: Vec<String> = (1..=def.columns.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO {} ({}) VALUES ({})",

@@ -35,13 +35,15 @@ pub fn frame(
     tcp: Option<(u32, Flags)>,
     payload: &[u8],
 ) -> Vec<u8> {
-    let ip_builder = |b: etherparse::PacketBuilderStep<etherparse::IpHeaders>| b;
-    let _ = ip_builder;
     let mut out = Vec::new();
     let ip_step = match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             if link == linktype::ETHERNET {
-                PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(s.octets(), d.octets(), 64)
+                PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
+                    s.octets(),
+                    d.octets(),
+                    64,
+                )
             } else {
                 PacketBuilder::ipv4(s.octets(), d.octets(), 64)
             }
@@ -56,7 +58,11 @@ pub fn frame(
                 IpAddr::V4(v) => v.to_ipv6_mapped(),
             };
             if link == linktype::ETHERNET {
-                PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv6(s6.octets(), d6.octets(), 64)
+                PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv6(
+                    s6.octets(),
+                    d6.octets(),
+                    64,
+                )
             } else {
                 PacketBuilder::ipv6(s6.octets(), d6.octets(), 64)
             }
@@ -84,7 +90,10 @@ pub fn frame(
     if res.is_err() {
         return Vec::new();
     }
-    let is_v4 = out.get(if link == linktype::ETHERNET { 14 } else { 0 }).map(|b| b >> 4) == Some(4);
+    let is_v4 = out
+        .get(if link == linktype::ETHERNET { 14 } else { 0 })
+        .map(|b| b >> 4)
+        == Some(4);
     let ether_type: u16 = if is_v4 { 0x0800 } else { 0x86dd };
     match link {
         linktype::ETHERNET | linktype::RAW | linktype::IPV4 | linktype::IPV6 => out,
@@ -143,7 +152,14 @@ impl CaptureBuilder {
     }
 
     /// Adds a TCP segment.
-    pub fn tcp(&mut self, src: SocketAddr, dst: SocketAddr, seq: u32, flags: Flags, payload: &[u8]) {
+    pub fn tcp(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        flags: Flags,
+        payload: &[u8],
+    ) {
         let f = frame(self.link, src, dst, Some((seq, flags)), payload);
         self.raw(f);
     }
@@ -242,19 +258,40 @@ impl TcpConn {
 
     /// SYN, SYN+ACK, ACK.
     pub fn open(&mut self, b: &mut CaptureBuilder) {
-        let syn = Flags { syn: true, ..Flags::default() };
+        let syn = Flags {
+            syn: true,
+            ..Flags::default()
+        };
         b.tcp(self.client, self.server, self.client_seq, syn, &[]);
-        b.tcp(self.server, self.client, self.server_seq, Flags { ack: true, ..syn }, &[]);
+        b.tcp(
+            self.server,
+            self.client,
+            self.server_seq,
+            Flags { ack: true, ..syn },
+            &[],
+        );
         self.advance(true, 1);
         self.advance(false, 1);
-        b.tcp(self.client, self.server, self.client_seq, Flags { ack: true, ..Flags::default() }, &[]);
+        b.tcp(
+            self.client,
+            self.server,
+            self.client_seq,
+            Flags {
+                ack: true,
+                ..Flags::default()
+            },
+            &[],
+        );
     }
 
     /// Sends `data` as one segment per piece, pieces cut at `cuts` (offsets into `data`).
     pub fn send(&mut self, b: &mut CaptureBuilder, from_client: bool, data: &[u8], cuts: &[usize]) {
         let (s, d, seq) = self.ends(from_client);
         let mut start = 0usize;
-        let ack = Flags { ack: true, ..Flags::default() };
+        let ack = Flags {
+            ack: true,
+            ..Flags::default()
+        };
         for &c in cuts.iter().chain(std::iter::once(&data.len())) {
             let c = c.min(data.len());
             if c > start {
@@ -269,7 +306,16 @@ impl TcpConn {
     /// and retransmission tests); follow with [`TcpConn::skip`].
     pub fn send_at(&self, b: &mut CaptureBuilder, from_client: bool, offset: u32, data: &[u8]) {
         let (s, d, seq) = self.ends(from_client);
-        b.tcp(s, d, seq.wrapping_add(offset), Flags { ack: true, ..Flags::default() }, data);
+        b.tcp(
+            s,
+            d,
+            seq.wrapping_add(offset),
+            Flags {
+                ack: true,
+                ..Flags::default()
+            },
+            data,
+        );
     }
 
     /// Advances a direction's sequence number by `n` bytes already emitted by `send_at`.
@@ -279,7 +325,11 @@ impl TcpConn {
 
     /// FIN from both sides.
     pub fn close(&mut self, b: &mut CaptureBuilder) {
-        let fin = Flags { fin: true, ack: true, ..Flags::default() };
+        let fin = Flags {
+            fin: true,
+            ack: true,
+            ..Flags::default()
+        };
         b.tcp(self.client, self.server, self.client_seq, fin, &[]);
         b.tcp(self.server, self.client, self.server_seq, fin, &[]);
         self.advance(true, 1);
@@ -288,7 +338,16 @@ impl TcpConn {
 
     /// RST from the client.
     pub fn reset(&mut self, b: &mut CaptureBuilder) {
-        b.tcp(self.client, self.server, self.client_seq, Flags { rst: true, ..Flags::default() }, &[]);
+        b.tcp(
+            self.client,
+            self.server,
+            self.client_seq,
+            Flags {
+                rst: true,
+                ..Flags::default()
+            },
+            &[],
+        );
     }
 }
 

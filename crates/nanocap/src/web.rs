@@ -60,8 +60,14 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/capture/query", get(query))
         .route("/api/v1/capture/start", get(|s| control(s, Control::Start)))
         .route("/api/v1/capture/stop", get(|s| control(s, Control::Stop)))
-        .route("/api/v1/capture/toggle", get(|s| control(s, Control::Toggle)))
-        .route("/api/v1/capture/destroy", get(|s| control(s, Control::Destroy)))
+        .route(
+            "/api/v1/capture/toggle",
+            get(|s| control(s, Control::Toggle)),
+        )
+        .route(
+            "/api/v1/capture/destroy",
+            get(|s| control(s, Control::Destroy)),
+        )
         .route("/api/v1/count/packet", get(count_packet))
         .route("/api/v1/count/per-type", get(count_per_type))
         .fallback(get(index))
@@ -152,7 +158,10 @@ async fn query(State(s): State<Shared>, Query(p): Query<QueryParams>) -> Json<Va
     }
 }
 
-async fn control(State(s): State<Shared>, make: fn(Sender<Result<(), String>>) -> Control) -> Response {
+async fn control(
+    State(s): State<Shared>,
+    make: fn(Sender<Result<(), String>>) -> Control,
+) -> Response {
     let Some(tx) = s.control.as_ref() else {
         return Json(json!({"error": "capture control unavailable"})).into_response();
     };
@@ -162,7 +171,10 @@ async fn control(State(s): State<Shared>, make: fn(Sender<Result<(), String>>) -
         .map(|t| t.send(make(rtx)).is_ok())
         .unwrap_or(false);
     if !sent {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "engine stopped"})))
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "engine stopped"})),
+        )
             .into_response();
     }
     let answer = blocking(move || rrx.recv_timeout(std::time::Duration::from_secs(30))).await;

@@ -67,14 +67,25 @@ fn realtime_split_coalesced_retransmitted_and_reordered() {
 
     let imp = import_bytes(&b.to_pcap(), "rt.pcap");
     let db = &imp.db;
-    assert_eq!(rows(db, "decode_error"), 0, "{:?}", strings(db, "select error from decode_error"));
+    assert_eq!(
+        rows(db, "decode_error"),
+        0,
+        "{:?}",
+        strings(db, "select error from decode_error")
+    );
     assert_eq!(rows(db, "packet"), 8);
-    assert_eq!(count(db, "select count(*) from packet where msg_type = 3"), 5);
+    assert_eq!(
+        count(db, "select count(*) from packet where msg_type = 3"),
+        5
+    );
     assert_eq!(rows(db, "block_state"), 5);
     assert_eq!(rows(db, "keepalive_host"), 3);
     assert_eq!(rows(db, "nodeid_query"), 1);
     assert_eq!(count(db, "select blockcount from telemetry"), 42);
-    assert_eq!(count(db, "select count(*) from packet where channel = 'realtime'"), 8);
+    assert_eq!(
+        count(db, "select count(*) from packet where channel = 'realtime'"),
+        8
+    );
     // open + 8 message events + close
     assert_eq!(rows(db, "connection"), 10);
     assert_eq!(
@@ -87,7 +98,13 @@ fn realtime_split_coalesced_retransmitted_and_reordered() {
     );
     // Hashes are the blocks' own.
     let want = synth::state_block(3).hash().encode_hex();
-    assert_eq!(count(db, &format!("select count(*) from block_state where hash = '{want}'")), 1);
+    assert_eq!(
+        count(
+            db,
+            &format!("select count(*) from block_state where hash = '{want}'")
+        ),
+        1
+    );
     // Ids of run 1 start at 1e9 and links resolve.
     assert_eq!(
         count(db, "select count(*) from packet p join block_state b on p.content_table = 'block_state' and b.id = p.content_id"),
@@ -104,7 +121,11 @@ fn small_conversation(link: u32) -> CaptureBuilder {
     c.open(&mut b);
     c.send(&mut b, true, &synth::keepalive(8), &[20]);
     c.close(&mut b);
-    b.udp(ep("192.0.2.1:7075"), ep("192.0.2.2:7075"), &synth::publish(9));
+    b.udp(
+        ep("192.0.2.1:7075"),
+        ep("192.0.2.2:7075"),
+        &synth::publish(9),
+    );
     b
 }
 
@@ -125,8 +146,22 @@ fn every_link_type_in_pcap_and_pcapng_with_ipv6_and_udp() {
             let ctx = format!("link {link} {name}");
             assert_eq!(rows(db, "decode_error"), 0, "{ctx}");
             assert_eq!(rows(db, "packet"), 2, "{ctx}");
-            assert_eq!(count(db, "select count(*) from packet where ipv = 6 and protocol = 'tcp'"), 1, "{ctx}");
-            assert_eq!(count(db, "select count(*) from packet where ipv = 4 and protocol = 'udp'"), 1, "{ctx}");
+            assert_eq!(
+                count(
+                    db,
+                    "select count(*) from packet where ipv = 6 and protocol = 'tcp'"
+                ),
+                1,
+                "{ctx}"
+            );
+            assert_eq!(
+                count(
+                    db,
+                    "select count(*) from packet where ipv = 4 and protocol = 'udp'"
+                ),
+                1,
+                "{ctx}"
+            );
             assert_eq!(rows(db, "keepalive_host"), 8, "{ctx}");
             assert_eq!(
                 strings(db, "select srcip from packet where protocol = 'tcp'"),
@@ -228,26 +263,55 @@ fn legacy_bootstrap_streams_and_ascending_bootstrap() {
     // Ascending bootstrap over a realtime connection.
     let mut c4 = TcpConn::new(ep("10.0.0.7:41003"), ep("10.0.0.6:7075"));
     c4.open(&mut b);
-    c4.send(&mut b, true, &synth::encode(&Message::AscPullReq(AscPullReq {
-        id: 77,
-        payload: AscPullReqPayload::Frontiers { start: PublicKey::default(), count: 2 },
-    })), &[]);
-    c4.send(&mut b, false, &synth::encode(&Message::AscPullAck(AscPullAck {
-        id: 77,
-        payload: AscPullAckPayload::Frontiers(vec![
-            (PublicKey(synth::bytes32(700)), BlockHash(synth::bytes32(701))),
-            (PublicKey(synth::bytes32(702)), BlockHash(synth::bytes32(703))),
-        ]),
-    })), &[30]);
-    c4.send(&mut b, false, &synth::encode(&Message::AscPullAck(AscPullAck {
-        id: 78,
-        payload: AscPullAckPayload::Blocks(vec![synth::state_block(800)]),
-    })), &[]);
+    c4.send(
+        &mut b,
+        true,
+        &synth::encode(&Message::AscPullReq(AscPullReq {
+            id: 77,
+            payload: AscPullReqPayload::Frontiers {
+                start: PublicKey::default(),
+                count: 2,
+            },
+        })),
+        &[],
+    );
+    c4.send(
+        &mut b,
+        false,
+        &synth::encode(&Message::AscPullAck(AscPullAck {
+            id: 77,
+            payload: AscPullAckPayload::Frontiers(vec![
+                (
+                    PublicKey(synth::bytes32(700)),
+                    BlockHash(synth::bytes32(701)),
+                ),
+                (
+                    PublicKey(synth::bytes32(702)),
+                    BlockHash(synth::bytes32(703)),
+                ),
+            ]),
+        })),
+        &[30],
+    );
+    c4.send(
+        &mut b,
+        false,
+        &synth::encode(&Message::AscPullAck(AscPullAck {
+            id: 78,
+            payload: AscPullAckPayload::Blocks(vec![synth::state_block(800)]),
+        })),
+        &[],
+    );
     c4.close(&mut b);
 
     let imp = import_bytes(&b.to_pcapng(), "boot.pcapng");
     let db = &imp.db;
-    assert_eq!(rows(db, "decode_error"), 0, "{:?}", strings(db, "select error from decode_error"));
+    assert_eq!(
+        rows(db, "decode_error"),
+        0,
+        "{:?}",
+        strings(db, "select error from decode_error")
+    );
     assert_eq!(rows(db, "bulk_pull_request"), 1);
     assert_eq!(count(db, "select extended_count from bulk_pull_request"), 3);
     assert_eq!(rows(db, "bulk_pull_response"), 3);
@@ -259,7 +323,10 @@ fn legacy_bootstrap_streams_and_ascending_bootstrap() {
     assert_eq!(rows(db, "frontier_response"), 2);
     assert_eq!(rows(db, "bulk_pull_account_request"), 1);
     assert_eq!(rows(db, "bulk_pull_account_response"), 1);
-    assert_eq!(strings(db, "select balance from bulk_pull_account_response"), vec!["99"]);
+    assert_eq!(
+        strings(db, "select balance from bulk_pull_account_response"),
+        vec!["99"]
+    );
     assert_eq!(rows(db, "bulk_pull_account_response_entry"), 2);
     assert_eq!(rows(db, "bulk_push_entry"), 2);
     assert_eq!(rows(db, "asc_pull_req"), 1);
@@ -270,10 +337,22 @@ fn legacy_bootstrap_streams_and_ascending_bootstrap() {
     assert_eq!(rows(db, "block_state"), 6);
     // Requests are packets; stream entries are not.
     assert_eq!(rows(db, "packet"), 2 + 1 + 1 + 3);
-    assert_eq!(count(db, "select count(*) from packet where channel = 'bootstrap'"), 4);
-    assert_eq!(count(db, "select count(*) from packet where channel = 'realtime'"), 3);
     assert_eq!(
-        count(db, "select count(*) from connection where event like 'end of %'"),
+        count(
+            db,
+            "select count(*) from packet where channel = 'bootstrap'"
+        ),
+        4
+    );
+    assert_eq!(
+        count(db, "select count(*) from packet where channel = 'realtime'"),
+        3
+    );
+    assert_eq!(
+        count(
+            db,
+            "select count(*) from connection where event like 'end of %'"
+        ),
         4
     );
     assert_eq!(imp.report.stream_entries, 3 + 2 + 3 + 2);

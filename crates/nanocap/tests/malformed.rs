@@ -26,7 +26,13 @@ fn truncated_file_keeps_the_packets_before_the_cut() {
     let cut = &bytes[..bytes.len() - 100];
     let imp = import_bytes(cut, "cut.pcap");
     assert_eq!(rows(&imp.db, "packet"), 4);
-    assert_eq!(count(&imp.db, "select count(*) from decode_error where stage = 'file'"), 1);
+    assert_eq!(
+        count(
+            &imp.db,
+            "select count(*) from decode_error where stage = 'file'"
+        ),
+        1
+    );
 
     let ng = b.to_pcapng();
     let imp = import_bytes(&ng[..ng.len() - 30], "cut.pcapng");
@@ -37,7 +43,10 @@ fn truncated_file_keeps_the_packets_before_the_cut() {
 #[test]
 fn not_a_capture_file_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, bytes) in [("empty", vec![]), ("junk", b"hello world, not pcap".to_vec())] {
+    for (name, bytes) in [
+        ("empty", vec![]),
+        ("junk", b"hello world, not pcap".to_vec()),
+    ] {
         let f = dir.path().join(name);
         std::fs::write(&f, bytes).unwrap();
         assert!(nanocap::input::CaptureFile::open(&f).is_err());
@@ -76,13 +85,25 @@ fn garbage_between_messages_is_skipped_once_and_framing_recovers() {
     let mut short_ip = vec![0u8; 12];
     short_ip.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0]);
     b.raw(short_ip);
-    b.udp(ep("10.0.0.3:7075"), ep("10.0.0.4:7075"), b"RC\x15\x15\x14\x02\x00\x00short");
+    b.udp(
+        ep("10.0.0.3:7075"),
+        ep("10.0.0.4:7075"),
+        b"RC\x15\x15\x14\x02\x00\x00short",
+    );
     let imp = import_bytes(&b.to_pcap(), "garbage.pcap");
     let db = &imp.db;
-    assert_eq!(count(db, "select count(*) from packet where msg_type = 2"), 3);
+    assert_eq!(
+        count(db, "select count(*) from packet where msg_type = 2"),
+        3
+    );
     assert_eq!(rows(db, "keepalive_host"), 6);
     // garbage run, refused publish, truncated tail, bad frame, bad datagram
-    assert_eq!(rows(db, "decode_error"), 5, "{:?}", common::strings(db, "select stage || ': ' || error from decode_error"));
+    assert_eq!(
+        rows(db, "decode_error"),
+        5,
+        "{:?}",
+        common::strings(db, "select stage || ': ' || error from decode_error")
+    );
     assert_eq!(imp.report.decode_errors, 5);
 }
 
@@ -90,7 +111,10 @@ fn garbage_between_messages_is_skipped_once_and_framing_recovers() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -119,12 +143,25 @@ fn random_frames_and_payloads_never_panic() {
         let port = 40000 + (rng.next() % 4) as u16;
         let src = SocketAddr::from(([10, 0, 0, 1], port));
         let dst = SocketAddr::from(([10, 0, 0, 2], 7075));
-        let (s, d) = if rng.next() % 2 == 0 { (src, dst) } else { (dst, src) };
+        let (s, d) = if rng.next() % 2 == 0 {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
         let seq = rng.next() as u32 % 2000;
         let frame = synth::frame(linktype::ETHERNET, s, d, Some((seq, flags)), &payload);
         // Random truncation of the frame itself.
-        let cut = if rng.next() % 5 == 0 { (rng.next() as usize) % (frame.len() + 1) } else { frame.len() };
-        for link in [linktype::ETHERNET, linktype::LINUX_SLL2, linktype::NULL, linktype::RAW] {
+        let cut = if rng.next() % 5 == 0 {
+            (rng.next() as usize) % (frame.len() + 1)
+        } else {
+            frame.len()
+        };
+        for link in [
+            linktype::ETHERNET,
+            linktype::LINUX_SLL2,
+            linktype::NULL,
+            linktype::RAW,
+        ] {
             match parse_frame(link, &frame[..cut]) {
                 Ok(Some(seg)) => a.segment(i as i64, &seg),
                 Ok(None) => {}

@@ -20,7 +20,11 @@ use serde_json::Value;
 fn sample_db() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let mut b = CaptureBuilder::new(linktype::ETHERNET);
     for i in 0..7 {
-        b.udp("10.2.0.1:7075".parse().unwrap(), "10.2.0.2:7075".parse().unwrap(), &synth::publish(i));
+        b.udp(
+            "10.2.0.1:7075".parse().unwrap(),
+            "10.2.0.2:7075".parse().unwrap(),
+            &synth::publish(i),
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("s.pcap");
@@ -32,7 +36,12 @@ fn sample_db() -> (tempfile::TempDir, PathBuf, PathBuf) {
 
 /// Starts the console on an OS-assigned localhost port; returns its address.
 fn start_server(rt: &tokio::runtime::Runtime, db: &Path) -> SocketAddr {
-    let state = Arc::new(AppState::new(Arc::new(Status::default()), db.to_path_buf(), 5, None));
+    let state = Arc::new(AppState::new(
+        Arc::new(Status::default()),
+        db.to_path_buf(),
+        5,
+        None,
+    ));
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -46,13 +55,23 @@ fn start_server(rt: &tokio::runtime::Runtime, db: &Path) -> SocketAddr {
 fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     let code = resp.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     // Bodies are small; undo chunked encoding if present.
-    let body = if resp.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if resp
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut rest = body.as_str();
         while let Some((len, tail)) = rest.split_once("\r\n") {
@@ -91,33 +110,77 @@ fn enc(s: &str) -> String {
 #[test]
 fn rest_api_endpoints() {
     let (_dir, _file, db) = sample_db();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let addr = start_server(&rt, &db);
 
     let st = get_json(addr, "/api/v1/status");
-    for k in ["capturing", "importing", "max_db_size_reached", "version", "packet_queue_size", "packet_parse_error_count"] {
+    for k in [
+        "capturing",
+        "importing",
+        "max_db_size_reached",
+        "version",
+        "packet_queue_size",
+        "packet_parse_error_count",
+    ] {
         assert!(st.get(k).is_some(), "status lacks {k}");
     }
     let schema = get_json(addr, "/api/v1/schema");
-    let tables: Vec<&str> = schema.as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
-    for t in ["runs", "packet", "block_state", "vote", "telemetry", "asc_pull_ack"] {
+    let tables: Vec<&str> = schema
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["table"].as_str().unwrap())
+        .collect();
+    for t in [
+        "runs",
+        "packet",
+        "block_state",
+        "vote",
+        "telemetry",
+        "asc_pull_ack",
+    ] {
         assert!(tables.contains(&t), "{t} missing");
     }
     assert_eq!(get_json(addr, "/api/v1/count/packet")["count"], 7);
-    assert_eq!(get_json(addr, "/api/v1/count/per-type").as_array().unwrap().len(), 32);
+    assert_eq!(
+        get_json(addr, "/api/v1/count/per-type")
+            .as_array()
+            .unwrap()
+            .len(),
+        32
+    );
 
-    let q = get_json(addr, &format!("/api/v1/capture/query?query={}", enc("select id, msg_type from packet order by id")));
+    let q = get_json(
+        addr,
+        &format!(
+            "/api/v1/capture/query?query={}",
+            enc("select id, msg_type from packet order by id")
+        ),
+    );
     assert_eq!(q["columns"], serde_json::json!(["id", "msg_type"]));
     assert_eq!(q["rows"].as_array().unwrap().len(), 5, "row cap applies");
     assert_eq!(q["truncated"], true);
     assert_eq!(q["rows"][0][1], "3");
 
-    for bad in ["delete from packet", "attach database 'x.db' as x", "pragma query_only=0", "update packet set msg_type = 0"] {
+    for bad in [
+        "delete from packet",
+        "attach database 'x.db' as x",
+        "pragma query_only=0",
+        "update packet set msg_type = 0",
+    ] {
         let r = get_json(addr, &format!("/api/v1/capture/query?query={}", enc(bad)));
         assert!(r.get("error").is_some(), "{bad} was allowed: {r}");
     }
-    assert!(get_json(addr, "/api/v1/capture/query").get("error").is_some());
-    assert!(get_json(addr, "/api/v1/capture/toggle").get("error").is_some());
+    assert!(get_json(addr, "/api/v1/capture/query")
+        .get("error")
+        .is_some());
+    assert!(get_json(addr, "/api/v1/capture/toggle")
+        .get("error")
+        .is_some());
     assert_eq!(common::rows(&db, "packet"), 7);
 
     let (code, html) = http_get(addr, "/query/some/route");
@@ -144,7 +207,11 @@ fn binary_imports_and_prints_a_summary() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("packets: 7"), "{stdout}");
     assert!(stdout.contains("publish: 7"), "{stdout}");
     assert!(stdout.contains("decode errors: 0"), "{stdout}");
@@ -163,14 +230,20 @@ fn binary_imports_and_prints_a_summary() {
 struct Cdp {
     ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
     next: u64,
+    session: Option<String>,
 }
 
 impl Cdp {
     fn call(&mut self, method: &str, params: Value) -> Value {
         self.next += 1;
         let id = self.next;
-        let msg = serde_json::json!({"id": id, "method": method, "params": params});
-        self.ws.send(tungstenite::Message::text(msg.to_string())).unwrap();
+        let mut msg = serde_json::json!({"id": id, "method": method, "params": params});
+        if let Some(sid) = &self.session {
+            msg["sessionId"] = Value::from(sid.clone());
+        }
+        self.ws
+            .send(tungstenite::Message::text(msg.to_string()))
+            .unwrap();
         for _ in 0..10_000 {
             let m = self.ws.read().unwrap();
             if let tungstenite::Message::Text(t) = m {
@@ -184,7 +257,10 @@ impl Cdp {
     }
 
     fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call("Runtime.evaluate", serde_json::json!({"expression": expr, "returnByValue": true}));
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expr, "returnByValue": true}),
+        );
         r["result"]["result"]["value"].clone()
     }
 
@@ -208,11 +284,25 @@ fn console_in_headless_chromium() {
         return;
     }
     let (dir, _file, db) = sample_db();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let addr = start_server(&rt, &db);
     let mut child = Command::new(chromium)
-        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1"])
-        .arg(format!("--user-data-dir={}", dir.path().join("chrome").display()))
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--remote-debugging-port=0",
+            "--remote-debugging-address=127.0.0.1",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("chrome").display()
+        ))
         .arg("about:blank")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -232,38 +322,63 @@ fn console_in_headless_chromium() {
         // Keep draining stderr so Chromium never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
         let browser_ws = browser_ws.expect("DevTools endpoint");
-        let devtools: SocketAddr = browser_ws
-            .trim_start_matches("ws://")
-            .split('/')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let list: Value = serde_json::from_str(&http_get(devtools, "/json/list").1).unwrap();
-        let page_ws = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["type"] == "page")
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-            .expect("a page target")
+        // Open a page and talk to it through the browser socket (flattened session).
+        let (ws, _) = tungstenite::connect(browser_ws.as_str()).unwrap();
+        let mut cdp = Cdp {
+            ws,
+            next: 0,
+            session: None,
+        };
+        let target = cdp.call(
+            "Target.createTarget",
+            serde_json::json!({"url": "about:blank"}),
+        );
+        let target_id = target["result"]["targetId"]
+            .as_str()
+            .expect("targetId")
             .to_string();
-        let (ws, _) = tungstenite::connect(page_ws.as_str()).unwrap();
-        let mut cdp = Cdp { ws, next: 0 };
-        cdp.call("Page.navigate", serde_json::json!({"url": format!("http://{addr}/")}));
-        assert!(cdp.wait_for("!!document.getElementById('sql') && document.readyState === 'complete'", &Value::Bool(true)));
+        let attached = cdp.call(
+            "Target.attachToTarget",
+            serde_json::json!({"targetId": target_id, "flatten": true}),
+        );
+        cdp.session = Some(
+            attached["result"]["sessionId"]
+                .as_str()
+                .expect("sessionId")
+                .to_string(),
+        );
+        cdp.call(
+            "Page.navigate",
+            serde_json::json!({"url": format!("http://{addr}/")}),
+        );
+        assert!(cdp.wait_for(
+            "!!document.getElementById('sql') && document.readyState === 'complete'",
+            &Value::Bool(true)
+        ));
         // Clear the editor, then type the query as keystrokes would.
         cdp.eval("const t = document.getElementById('sql'); t.value = ''; t.focus(); true");
-        cdp.call("Input.insertText", serde_json::json!({"text": "select hash from block_state order by id limit 3"}));
+        cdp.call(
+            "Input.insertText",
+            serde_json::json!({"text": "select hash from block_state order by id limit 3"}),
+        );
         cdp.eval("document.getElementById('run').click(); true");
         assert!(
-            cdp.wait_for("document.querySelectorAll('#results tbody tr').length", &Value::from(3)),
+            cdp.wait_for(
+                "document.querySelectorAll('#results tbody tr').length",
+                &Value::from(3)
+            ),
             "rows did not appear: {}",
             cdp.eval("document.getElementById('error').textContent")
         );
         let first = cdp.eval("document.querySelector('#results tbody tr td').textContent");
-        assert_eq!(first, Value::from(synth::state_block(0).hash().encode_hex()));
-        assert_eq!(cdp.eval("document.querySelector('#results thead th').textContent"), Value::from("hash"));
+        assert_eq!(
+            first,
+            Value::from(synth::state_block(0).hash().encode_hex())
+        );
+        assert_eq!(
+            cdp.eval("document.querySelector('#results thead th').textContent"),
+            Value::from("hash")
+        );
     }));
     let _ = child.kill();
     let _ = child.wait();

@@ -34,6 +34,7 @@ pub fn import_file(file: &Path, db: &Path, cfg: Config) -> Report {
         &file.display().to_string(),
         status,
         Arc::new(AtomicBool::new(false)),
+        true,
     )
     .unwrap();
     let report = engine.import(file, false, None).unwrap();
