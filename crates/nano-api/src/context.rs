@@ -10,6 +10,7 @@ use std::time::Instant;
 use nano_core::{Network, NetworkParams, Root};
 use nano_ledger::Ledger;
 use nano_node::stats::Stats;
+use nano_wallet::Wallets;
 use tokio::sync::Notify;
 
 pub struct ApiContext {
@@ -27,6 +28,10 @@ pub struct ApiContext {
     /// The ledger, when this API serves a running node (absent for a bare utility
     /// server); ledger actions answer a clear error without it.
     pub ledger: Option<Arc<Ledger>>,
+    /// The node's wallets (`wallets.ldb`), for the wallet actions.
+    pub wallets: Option<Arc<Wallets>>,
+    /// Node-wide receive minimum (raw) for `receive_minimum(_set)` and auto-receive.
+    pub receive_minimum: Mutex<nano_core::Amount>,
 }
 
 impl ApiContext {
@@ -44,11 +49,20 @@ impl ApiContext {
             stop: Arc::new(Notify::new()),
             work_in_progress: Mutex::new(HashMap::new()),
             ledger: None,
+            wallets: None,
+            receive_minimum: Mutex::new(nano_core::Amount::raw(10u128.pow(24))),
         }
     }
 }
 
 impl ApiContext {
+    /// The wallets or the error wallet actions give when none are attached.
+    pub fn wallets(&self) -> Result<&Arc<Wallets>, crate::error::RpcError> {
+        self.wallets.as_ref().ok_or_else(|| {
+            crate::error::RpcError::new("This action needs the node's wallets, which are not open")
+        })
+    }
+
     /// The ledger or the error actions give when none is attached.
     pub fn ledger(&self) -> Result<&Arc<Ledger>, crate::error::RpcError> {
         self.ledger

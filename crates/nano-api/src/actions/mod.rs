@@ -5,6 +5,7 @@
 mod ledger;
 mod node;
 mod utility;
+mod wallet;
 
 use serde_json::{Map, Value};
 
@@ -110,6 +111,40 @@ fn handler(action: &str) -> Option<Handler> {
         "receivable_exists" => ledger::receivable_exists,
         "pending_exists" => ledger::pending_exists,
         "ledger" => ledger::ledger_action,
+        // wallets
+        "wallet_create" => wallet::wallet_create,
+        "wallet_change_seed" => wallet::wallet_change_seed,
+        "wallet_destroy" => wallet::wallet_destroy,
+        "wallet_add" => wallet::wallet_add,
+        "wallet_add_watch" => wallet::wallet_add_watch,
+        "account_create" => wallet::account_create,
+        "accounts_create" => wallet::accounts_create,
+        "account_list" => wallet::account_list,
+        "account_remove" => wallet::account_remove,
+        "account_move" => wallet::account_move,
+        "wallet_contains" => wallet::wallet_contains,
+        "password_change" => wallet::password_change,
+        "password_enter" | "wallet_unlock" => wallet::password_enter,
+        "password_valid" => wallet::password_valid,
+        "wallet_key_valid" => wallet::wallet_key_valid,
+        "wallet_locked" => wallet::wallet_locked,
+        "wallet_lock" => wallet::wallet_lock,
+        "wallet_seed" => wallet::wallet_seed,
+        "wallet_representative" => wallet::wallet_representative,
+        "wallet_representative_set" => wallet::wallet_representative_set,
+        "wallet_export" => wallet::wallet_export,
+        "work_get" => wallet::work_get,
+        "work_set" => wallet::work_set,
+        "wallet_work_get" => wallet::wallet_work_get,
+        "wallet_info" | "wallet_balance_total" => wallet::wallet_info,
+        "wallet_balances" => wallet::wallet_balances,
+        "wallet_frontiers" => wallet::wallet_frontiers,
+        "wallet_receivable" => wallet::wallet_receivable,
+        "wallet_pending" => wallet::wallet_pending,
+        "wallet_ledger" => wallet::wallet_ledger,
+        "wallet_history" => wallet::wallet_history,
+        "receive_minimum" => wallet::receive_minimum,
+        "receive_minimum_set" => wallet::receive_minimum_set,
         // node
         "version" => node::version,
         "uptime" => node::uptime,
@@ -139,6 +174,9 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
     };
     if !origin.control && CONTROL_ACTIONS.contains(&action) {
         return Err(RpcError::new(msg::CONTROL_DISABLED));
+    }
+    if action == "wallet_seed" && !origin.allow_unsafe {
+        return Err(RpcError::new(msg::UNSAFE_NOT_ALLOWED));
     }
     if !origin.control && action == "process" && crate::json::opt_bool(req, "force", false)? {
         return Err(RpcError::new(msg::CONTROL_DISABLED));

@@ -22,6 +22,14 @@ pub fn start(control: bool) -> TestRpc {
 }
 
 pub fn start_with(control: bool, ledger: Option<Arc<nano_ledger::Ledger>>) -> TestRpc {
+    start_full(control, ledger, None)
+}
+
+pub fn start_full(
+    control: bool,
+    ledger: Option<Arc<nano_ledger::Ledger>>,
+    wallets: Option<Arc<nano_wallet::Wallets>>,
+) -> TestRpc {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -33,6 +41,7 @@ pub fn start_with(control: bool, ledger: Option<Arc<nano_ledger::Ledger>>) -> Te
     cfg.enable_control = control;
     let mut ctx = ApiContext::new(Network::Dev);
     ctx.ledger = ledger;
+    ctx.wallets = wallets;
     let ctx = Arc::new(ctx);
     let c2 = ctx.clone();
     let addr = rt

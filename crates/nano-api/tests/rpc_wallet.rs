@@ -1,0 +1,234 @@
+//! HTTP RPC wallet actions over real wallet and ledger stores: creation from a seed with
+//! the restore scan, accounts, passwords and locking, balances and receivables, work
+//! cache, export, the unsafe gate of wallet_seed, and error texts.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{post, start_full};
+use nano_core::Epoch;
+use nano_ledger::test_support::Chain;
+use nano_ledger::Ledger;
+use nano_wallet::{Wallets, WalletsConfig};
+use serde_json::json;
+
+const SEED0_ACCOUNT: &str = "nano_3i1aq1cchnmbn9x5rsbap8b15akfh7wj7pwskuzi7ahz8oq6cobd99d4r3b7";
+
+#[test]
+fn wallet_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger =
+        Arc::new(Ledger::open(&dir.path().join("ledger"), nano_core::Network::Dev).unwrap());
+    let wallets = Arc::new(Wallets::open(dir.path(), WalletsConfig::dev()).unwrap());
+    // Give seed-0 account 0 a receivable so the restore scan finds it.
+    let seed0_index0 = nano_core::PublicKey::decode_account(SEED0_ACCOUNT).unwrap();
+    let mut genesis = Chain::dev_genesis();
+    let send = genesis.send(&seed0_index0, 777);
+    let mut txn = ledger.write_txn().unwrap();
+    ledger.process(&mut txn, &send).unwrap();
+    ledger.confirm(&mut txn, &send.hash()).unwrap();
+    txn.commit().unwrap();
+    let rpc = start_full(true, Some(ledger.clone()), Some(wallets.clone()));
+    let a = rpc.addr;
+
+    let r = post(
+        a,
+        json!({"action": "wallet_create", "seed": "0".repeat(64)}),
+    );
+    let wid = r["wallet"].as_str().unwrap().to_string();
+    assert_eq!(wid.len(), 64);
+    assert_eq!(r["last_restored_account"], SEED0_ACCOUNT);
+    assert_eq!(r["restored_count"], "1");
+    let r = post(a, json!({"action": "account_list", "wallet": wid}));
+    assert_eq!(r["accounts"], json!([SEED0_ACCOUNT]));
+    let r = post(
+        a,
+        json!({"action": "accounts_create", "wallet": wid, "count": "2"}),
+    );
+    assert_eq!(r["accounts"].as_array().unwrap().len(), 2);
+    let r = post(
+        a,
+        json!({"action": "wallet_add", "wallet": wid, "key": "1".repeat(64)}),
+    );
+    let adhoc = r["account"].as_str().unwrap().to_string();
+    let r = post(a, json!({"action": "wallet_info", "wallet": wid}));
+    assert_eq!(r["accounts_count"], "4");
+    assert_eq!(r["adhoc_count"], "1");
+    assert_eq!(r["deterministic_count"], "3");
+    assert_eq!(r["deterministic_index"], "3");
+    assert_eq!(r["receivable"], "777");
+    assert_eq!(r["balance"], "0");
+    let r = post(
+        a,
+        json!({"action": "wallet_receivable", "wallet": wid, "source": "true"}),
+    );
+    assert_eq!(
+        r["blocks"][SEED0_ACCOUNT][send.hash().encode_hex()]["amount"],
+        "777"
+    );
+    let r = post(a, json!({"action": "wallet_balances", "wallet": wid}));
+    assert_eq!(r["balances"][SEED0_ACCOUNT]["receivable"], "777");
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "wallet_contains", "wallet": wid, "account": adhoc})
+        )["exists"],
+        "1"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "account_remove", "wallet": wid, "account": adhoc})
+        )["removed"],
+        "1"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "wallet_contains", "wallet": wid, "account": adhoc})
+        )["exists"],
+        "0"
+    );
+
+    // Work cache.
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "work_set", "wallet": wid, "account": SEED0_ACCOUNT, "work": "00000000000000ab"})
+        )["success"],
+        ""
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "work_get", "wallet": wid, "account": SEED0_ACCOUNT})
+        )["work"],
+        "00000000000000ab"
+    );
+    assert_eq!(
+        post(a, json!({"action": "wallet_work_get", "wallet": wid}))["works"][SEED0_ACCOUNT],
+        "00000000000000ab"
+    );
+
+    // Passwords and locking.
+    assert_eq!(
+        post(a, json!({"action": "password_valid", "wallet": wid}))["valid"],
+        "1"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "password_change", "wallet": wid, "password": "hunter2"})
+        )["changed"],
+        "1"
+    );
+    assert_eq!(
+        post(a, json!({"action": "wallet_lock", "wallet": wid}))["locked"],
+        "1"
+    );
+    assert_eq!(
+        post(a, json!({"action": "wallet_locked", "wallet": wid}))["locked"],
+        "1"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "password_enter", "wallet": wid, "password": "wrong"})
+        )["valid"],
+        "0"
+    );
+    assert_eq!(
+        post(a, json!({"action": "wallet_locked", "wallet": wid}))["locked"],
+        "1"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "password_enter", "wallet": wid, "password": "hunter2"})
+        )["valid"],
+        "1"
+    );
+    assert_eq!(
+        post(a, json!({"action": "wallet_locked", "wallet": wid}))["locked"],
+        "0"
+    );
+
+    // Representative.
+    let g = nano_core::Network::Dev
+        .params()
+        .genesis_account
+        .encode_account();
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "wallet_representative_set", "wallet": wid, "representative": g})
+        )["set"],
+        "1"
+    );
+    assert_eq!(
+        post(a, json!({"action": "wallet_representative", "wallet": wid}))["representative"],
+        g
+    );
+
+    // wallet_seed is unsafe: HTTP on dev allows it (the reference's dev exception).
+    assert_eq!(
+        post(a, json!({"action": "wallet_seed", "wallet": wid}))["seed"],
+        "0".repeat(64)
+    );
+    let r = post(a, json!({"action": "wallet_export", "wallet": wid}));
+    assert!(
+        serde_json::from_str::<serde_json::Value>(r["json"].as_str().unwrap())
+            .unwrap()
+            .is_object()
+    );
+
+    // Errors.
+    assert_eq!(
+        post(a, json!({"action": "account_list", "wallet": "zz"}))["error"],
+        "Bad wallet number"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "account_list", "wallet": "0".repeat(64)})
+        )["error"],
+        "Wallet not found"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "work_get", "wallet": wid, "account": g})
+        )["error"],
+        "Account not found in wallet"
+    );
+    assert_eq!(
+        post(a, json!({"action": "wallet_destroy", "wallet": wid}))["destroyed"],
+        "1"
+    );
+    assert_eq!(
+        post(a, json!({"action": "account_list", "wallet": wid}))["error"],
+        "Wallet not found"
+    );
+    let _ = Epoch::Epoch0;
+}
+
+#[test]
+fn wallet_control_actions_are_gated() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallets = Arc::new(Wallets::open(dir.path(), WalletsConfig::dev()).unwrap());
+    let rpc = start_full(false, None, Some(wallets));
+    for action in [
+        "wallet_create",
+        "account_create",
+        "wallet_seed",
+        "password_change",
+        "work_set",
+    ] {
+        assert_eq!(
+            post(rpc.addr, json!({"action": action}))["error"],
+            "RPC control is disabled",
+            "{action}"
+        );
+    }
+}
