@@ -14,6 +14,7 @@
 //! [`filter`], [`bootstrap`] (the hand-off trait).
 
 pub mod bootstrap;
+mod capture;
 pub mod channel;
 pub mod endpoint;
 pub mod filter;
@@ -127,6 +128,7 @@ pub(crate) struct Inner {
     udp_handshakes: TokenBucket,
     port: AtomicU16,
     udp: OnceLock<Arc<UdpSocket>>,
+    capture: OnceLock<capture::Capture>,
     /// Whether the sockets are IPv6 (dual-stack); false after falling back to IPv4.
     ipv6: std::sync::atomic::AtomicBool,
     token: CancellationToken,
@@ -170,6 +172,7 @@ impl NetworkService {
             udp_handshakes: TokenBucket::new(500),
             port: AtomicU16::new(0),
             udp: OnceLock::new(),
+            capture: OnceLock::new(),
             ipv6: std::sync::atomic::AtomicBool::new(true),
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -209,6 +212,10 @@ impl NetworkService {
     /// crawler and telemetry. Returns once the sockets are bound.
     pub async fn start(&self) -> io::Result<()> {
         let inner = &self.inner;
+        if !inner.config.capture_path.is_empty() {
+            let cap = capture::Capture::open(std::path::Path::new(&inner.config.capture_path))?;
+            let _ = inner.capture.set(cap);
+        }
         let listener = tcp::bind(inner, inner.config.peering_port).await?;
         let port = listener.local_addr()?.port();
         inner.port.store(port, Ordering::Relaxed);
@@ -253,6 +260,9 @@ impl NetworkService {
             tracing::warn!("network tasks did not stop within 5 s");
         }
         inner.channels_lock().clear();
+        if let Some(c) = inner.capture.get() {
+            c.close();
+        }
     }
 
     /// The bound peering port (0 before [`Self::start`]).

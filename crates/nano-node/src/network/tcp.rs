@@ -100,6 +100,20 @@ pub(super) fn spawn_dial(inner: &Arc<Inner>, ep: SocketAddrV6) {
 
 type Conn = Framed<TcpStream, MessageCodec>;
 
+/// (local, remote) endpoints of a connection, for the capture file.
+fn link_of(s: &TcpStream) -> Option<(SocketAddrV6, SocketAddrV6)> {
+    Some((
+        endpoint::normalize(s.local_addr().ok()?),
+        endpoint::normalize(s.peer_addr().ok()?),
+    ))
+}
+
+fn frame_bytes(frame: &Frame) -> Vec<u8> {
+    let mut v = frame.header.encode().to_vec();
+    v.extend_from_slice(&frame.payload);
+    v
+}
+
 async fn next_frame(
     inner: &Inner,
     conn: &mut Conn,
@@ -110,7 +124,12 @@ async fn next_frame(
         _ = inner.token.cancelled() => Err(HandshakeFailure::Refused),
         r = tokio::time::timeout(left, conn.next()) => match r {
             Err(_) => Err(HandshakeFailure::Timeout),
-            Ok(Some(Ok(f))) => Ok(f),
+            Ok(Some(Ok(f))) => {
+                if let (Some(c), Some((l, r))) = (inner.capture.get(), link_of(conn.get_ref())) {
+                    c.tcp(r, l, &frame_bytes(&f));
+                }
+                Ok(f)
+            }
             Ok(Some(Err(e))) => {
                 inner.stats.inc("error", "header", "in");
                 tracing::debug!(error = %e, "bad header during handshake");
@@ -123,8 +142,17 @@ async fn next_frame(
 
 async fn send_msg(inner: &Inner, conn: &mut Conn, msg: Message) -> Result<(), HandshakeFailure> {
     let kind = msg.message_type().as_str();
+    let captured = inner
+        .capture
+        .get()
+        .and_then(|_| msg.to_bytes(inner.params.network).ok());
     match tokio::time::timeout(inner.io_timeout(), conn.send(msg)).await {
         Ok(Ok(())) => {
+            if let (Some(c), Some(b), Some((l, r))) =
+                (inner.capture.get(), captured, link_of(conn.get_ref()))
+            {
+                c.tcp(l, r, &b);
+            }
             inner.stats.inc("message", kind, "out");
             Ok(())
         }
@@ -151,6 +179,9 @@ async fn run_outbound(inner: Arc<Inner>, ep: SocketAddrV6, _guard: OutboundGuard
         }
     };
     let _ = stream.set_nodelay(true);
+    if let (Some(c), Some((l, r))) = (inner.capture.get(), link_of(&stream)) {
+        c.tcp_open(l, r);
+    }
     let mut conn = Framed::new(stream, MessageCodec::new(inner.params.network));
     match outbound_handshake(&inner, &mut conn, ep).await {
         Ok((node_id, version)) => {
@@ -203,6 +234,9 @@ async fn run_inbound(
     _guard: InboundGuard,
 ) {
     let _ = stream.set_nodelay(true);
+    if let (Some(c), Some((l, r))) = (inner.capture.get(), link_of(&stream)) {
+        c.tcp_open(r, l);
+    }
     let mut conn = Framed::new(stream, MessageCodec::new(inner.params.network));
     let deadline = Instant::now() + inner.handshake_timeout();
     let frame = match next_frame(&inner, &mut conn, deadline).await {
@@ -313,20 +347,27 @@ async fn run_channel(
         return;
     }
     inner.stats.inc("handshake", "ok", "");
+    let link = link_of(conn.get_ref());
     let parts = conn.into_parts();
     let (r, w) = parts.io.into_split();
     let mut reader = FramedRead::new(r, parts.codec);
     *reader.read_buffer_mut() = parts.read_buf;
-    inner.tracker.spawn(writer(inner.clone(), ch.clone(), w));
+    inner
+        .tracker
+        .spawn(writer(inner.clone(), ch.clone(), w, link));
     inner.on_channel_established(&ch);
-    read_loop(inner, &ch, reader).await;
+    read_loop(inner, &ch, reader, link).await;
     inner.remove_channel(&ch);
+    if let (Some(c), Some((l, r))) = (inner.capture.get(), link) {
+        c.tcp_close(l, r);
+    }
 }
 
 async fn read_loop(
     inner: &Arc<Inner>,
     ch: &Arc<Channel>,
     mut reader: FramedRead<OwnedReadHalf, MessageCodec>,
+    link: Option<(SocketAddrV6, SocketAddrV6)>,
 ) {
     loop {
         let next = tokio::select! {
@@ -341,6 +382,9 @@ async fn read_loop(
                 break;
             }
             Some(Ok(frame)) => {
+                if let (Some(c), Some((l, r))) = (inner.capture.get(), link) {
+                    c.tcp(r, l, &frame_bytes(&frame));
+                }
                 if !inner.admit(ch) {
                     if ch.is_closed() {
                         break;
@@ -360,14 +404,26 @@ async fn read_loop(
 }
 
 /// Drains the channel's queue into the socket, batching what is ready into one write.
-async fn writer(inner: Arc<Inner>, ch: Arc<Channel>, w: OwnedWriteHalf) {
+async fn writer(
+    inner: Arc<Inner>,
+    ch: Arc<Channel>,
+    w: OwnedWriteHalf,
+    link: Option<(SocketAddrV6, SocketAddrV6)>,
+) {
+    let cap = |b: &[u8]| {
+        if let (Some(c), Some((l, r))) = (inner.capture.get(), link) {
+            c.tcp(l, r, b);
+        }
+    };
     let mut w = BufWriter::with_capacity(64 * 1024, w);
     while let Some(first) = ch.queue.pop(&ch.closed).await {
         let batch = async {
+            cap(&first);
             w.write_all(&first).await?;
             let mut written = first.len();
             while written < 256 * 1024 {
                 let Some(b) = ch.queue.try_pop() else { break };
+                cap(&b);
                 w.write_all(&b).await?;
                 written += b.len();
             }

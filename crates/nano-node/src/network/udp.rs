@@ -38,9 +38,12 @@ fn send_now(inner: &Inner, ep: SocketAddrV6, msg: &Message) {
         return;
     };
     match sock.try_send_to(&bytes, target(inner, ep)) {
-        Ok(_) => inner
-            .stats
-            .inc("message", msg.message_type().as_str(), "out"),
+        Ok(_) => {
+            capture(inner, local(inner), ep, &bytes);
+            inner
+                .stats
+                .inc("message", msg.message_type().as_str(), "out")
+        }
         Err(_) => inner.stats.inc("drop", "udp_send", "out"),
     }
 }
@@ -74,7 +77,23 @@ pub(super) async fn receive_loop(inner: Arc<Inner>, sock: Arc<UdpSocket>) {
     }
 }
 
+fn local(inner: &Inner) -> SocketAddrV6 {
+    SocketAddrV6::new(
+        Ipv6Addr::UNSPECIFIED,
+        inner.port.load(Ordering::Relaxed),
+        0,
+        0,
+    )
+}
+
+fn capture(inner: &Inner, src: SocketAddrV6, dst: SocketAddrV6, bytes: &[u8]) {
+    if let Some(c) = inner.capture.get() {
+        c.udp(src, dst, bytes);
+    }
+}
+
 fn on_datagram(inner: &Arc<Inner>, data: &[u8], from: SocketAddrV6) {
+    capture(inner, from, local(inner), data);
     if !endpoint::is_acceptable_endpoint(&from, inner.config.allow_local_peers) {
         inner.stats.inc("drop", "udp_address", "in");
         return;
@@ -165,6 +184,7 @@ async fn writer(inner: Arc<Inner>, ch: Arc<Channel>) {
         if sock.send_to(&bytes, dest).await.is_err() {
             inner.stats.inc("error", "udp_send", "out");
         } else {
+            capture(&inner, local(&inner), ch.info.endpoint, &bytes);
             ch.touch_sent(inner.now_ms());
         }
     }
