@@ -93,4 +93,8 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.tx.subscribe()
     }
+    /// Whether anyone listens: publishers skip building costly payloads when nobody does.
+    pub fn has_subscribers(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
 }

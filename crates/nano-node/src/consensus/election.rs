@@ -1,0 +1,570 @@
+//! Elections: one per qualified root (the slot competing forks share), holding the
+//! candidate blocks, each representative's latest vote, and the tallies that decide them
+//! (fact sheet §8). [`ActiveElections`] bounds how many run at once, evicting the
+//! lowest-priority election when a more important one needs the room, and remembers
+//! recently confirmed elections for `confirmation_history`.
+//!
+//! This module is pure bookkeeping with no I/O: callers pass weights and the quorum delta
+//! in and act on what the methods report (send final votes, cement a winner).
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use nano_core::{Account, Amount, Block, BlockHash, QualifiedRoot};
+use nano_messages::Vote;
+
+/// Candidate blocks kept per election; more forks than this are ignored.
+pub const MAX_CANDIDATES: usize = 10;
+
+/// Higher is more important: balance first, then earlier arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Priority {
+    pub balance: Amount,
+    pub arrival: Reverse<u64>,
+}
+
+/// A representative's latest vote in one election.
+#[derive(Debug, Clone, Copy)]
+pub struct VoteEntry {
+    pub hash: BlockHash,
+    pub timestamp: u64,
+    pub weight: Amount,
+    pub received: Instant,
+}
+
+impl VoteEntry {
+    pub fn is_final(&self) -> bool {
+        self.timestamp == Vote::FINAL_TIMESTAMP
+    }
+}
+
+/// What applying a vote did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteOutcome {
+    /// Counted (new or newer than the representative's previous vote).
+    Vote,
+    /// Older than, or the same as, what the representative already said.
+    Replay,
+}
+
+/// What the tallies say after a change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// Normal votes put this block ahead by the quorum delta: local representatives
+    /// should now final-vote it.
+    pub want_final: Option<BlockHash>,
+    /// Final votes for this block reached the quorum delta: it is confirmed.
+    pub confirmed: Option<BlockHash>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Election {
+    pub id: u64,
+    pub qualified_root: QualifiedRoot,
+    pub blocks: HashMap<BlockHash, Block>,
+    pub winner: BlockHash,
+    pub votes: HashMap<Account, VoteEntry>,
+    pub started: Instant,
+    pub started_ms: u64,
+    pub request_count: u32,
+    pub last_request: Option<Instant>,
+    pub last_broadcast: Instant,
+    /// Local representatives already voted (normal / final) in this election.
+    pub voted: bool,
+    pub final_voted: bool,
+    pub priority: Priority,
+    pub confirmed: bool,
+}
+
+/// Per-candidate tallies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub hash: BlockHash,
+    pub tally: Amount,
+    pub final_tally: Amount,
+}
+
+fn add(a: Amount, b: Amount) -> Amount {
+    a.checked_add(b).unwrap_or(Amount::MAX)
+}
+
+impl Election {
+    pub fn new(id: u64, winner: Block, priority: Priority) -> Election {
+        let hash = winner.hash();
+        let now = Instant::now();
+        Election {
+            id,
+            qualified_root: winner.qualified_root(),
+            blocks: HashMap::from([(hash, winner)]),
+            winner: hash,
+            votes: HashMap::new(),
+            started: now,
+            started_ms: now_ms(),
+            request_count: 0,
+            last_request: None,
+            last_broadcast: now,
+            voted: false,
+            final_voted: false,
+            priority,
+            confirmed: false,
+        }
+    }
+
+    /// Applies `rep`'s vote for `hash` (a candidate of this election). Votes are ordered
+    /// by timestamp; at equal timestamps only a greater hash replaces; a final vote is
+    /// never replaced.
+    pub fn vote(
+        &mut self,
+        rep: Account,
+        weight: Amount,
+        timestamp: u64,
+        hash: BlockHash,
+    ) -> VoteOutcome {
+        if let Some(prev) = self.votes.get(&rep) {
+            if prev.is_final()
+                || timestamp < prev.timestamp
+                || (timestamp == prev.timestamp && hash <= prev.hash)
+            {
+                return VoteOutcome::Replay;
+            }
+        }
+        self.votes.insert(
+            rep,
+            VoteEntry {
+                hash,
+                timestamp,
+                weight,
+                received: Instant::now(),
+            },
+        );
+        VoteOutcome::Vote
+    }
+
+    /// Tallies of every candidate, highest normal tally first.
+    pub fn tallies(&self) -> Vec<Tally> {
+        let mut t: HashMap<BlockHash, Tally> = self
+            .blocks
+            .keys()
+            .map(|h| {
+                (
+                    *h,
+                    Tally {
+                        hash: *h,
+                        tally: Amount::ZERO,
+                        final_tally: Amount::ZERO,
+                    },
+                )
+            })
+            .collect();
+        for v in self.votes.values() {
+            if let Some(e) = t.get_mut(&v.hash) {
+                e.tally = add(e.tally, v.weight);
+                if v.is_final() {
+                    e.final_tally = add(e.final_tally, v.weight);
+                }
+            }
+        }
+        let mut out: Vec<Tally> = t.into_values().collect();
+        out.sort_by(|a, b| b.tally.cmp(&a.tally).then(a.hash.cmp(&b.hash)));
+        out
+    }
+
+    /// Re-evaluates after votes changed: the leader replaces the winner once the total
+    /// tally reaches `delta`; a lead of `delta` asks for final votes; a final tally of
+    /// `delta` confirms.
+    pub fn evaluate(&mut self, delta: Amount) -> Evaluation {
+        let mut ev = Evaluation::default();
+        if self.confirmed {
+            return ev;
+        }
+        let t = self.tallies();
+        let Some(top) = t.first().copied() else {
+            return ev;
+        };
+        let total = t.iter().fold(Amount::ZERO, |a, x| add(a, x.tally));
+        if top.hash != self.winner && total >= delta && top.tally > Amount::ZERO {
+            self.winner = top.hash;
+        }
+        let second = t.get(1).map_or(Amount::ZERO, |x| x.tally);
+        if top.hash == self.winner && top.tally.checked_sub(second).unwrap_or_default() >= delta {
+            ev.want_final = Some(self.winner);
+        }
+        if let Some(f) = t
+            .iter()
+            .find(|x| x.final_tally >= delta && !x.final_tally.is_zero())
+        {
+            self.winner = f.hash;
+            self.confirmed = true;
+            ev.confirmed = Some(f.hash);
+        }
+        ev
+    }
+
+    /// The summary kept in history and sent with confirmation events.
+    pub fn summary(&self) -> ElectionSummary {
+        let t = self.tallies();
+        let winner = t.iter().find(|x| x.hash == self.winner).copied();
+        ElectionSummary {
+            id: self.id,
+            qualified_root: self.qualified_root,
+            winner: self.winner,
+            tally: winner.map_or(Amount::ZERO, |x| x.tally),
+            final_tally: winner.map_or(Amount::ZERO, |x| x.final_tally),
+            blocks: self.blocks.len(),
+            voters: self.votes.len(),
+            request_count: self.request_count,
+            started_ms: self.started_ms,
+            duration: self.started.elapsed(),
+            confirmed: self.confirmed,
+            tallies: t,
+            votes: self
+                .votes
+                .iter()
+                .map(|(r, v)| (*r, v.hash, v.timestamp, v.weight))
+                .collect(),
+        }
+    }
+}
+
+/// A snapshot of an election for RPC, history and events.
+#[derive(Debug, Clone)]
+pub struct ElectionSummary {
+    pub id: u64,
+    pub qualified_root: QualifiedRoot,
+    pub winner: BlockHash,
+    pub tally: Amount,
+    pub final_tally: Amount,
+    pub blocks: usize,
+    pub voters: usize,
+    pub request_count: u32,
+    /// Wall-clock start, ms since the Unix epoch.
+    pub started_ms: u64,
+    pub duration: Duration,
+    pub confirmed: bool,
+    pub tallies: Vec<Tally>,
+    /// (representative, hash, timestamp, weight) of each latest vote.
+    pub votes: Vec<(Account, BlockHash, u64, Amount)>,
+}
+
+impl ElectionSummary {
+    /// The `election_info` object of confirmation notifications.
+    pub fn election_info_json(&self) -> serde_json::Value {
+        let votes: Vec<serde_json::Value> = self
+            .votes
+            .iter()
+            .map(|(r, h, ts, w)| {
+                serde_json::json!({
+                    "representative": r.encode_account(),
+                    "timestamp": ts.to_string(),
+                    "hash": h.encode_hex(),
+                    "weight": w.encode_dec(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "duration": self.duration.as_millis().to_string(),
+            "time": (self.started_ms + self.duration.as_millis() as u64).to_string(),
+            "tally": self.tally.encode_dec(),
+            "final": self.final_tally.encode_dec(),
+            "blocks": self.blocks.to_string(),
+            "voters": self.voters.to_string(),
+            "request_count": self.request_count.to_string(),
+            "votes": votes,
+        })
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What [`ActiveElections::insert`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// A new election; `evicted` lists the winners of elections dropped to make room.
+    Started { evicted: Vec<BlockHash> },
+    /// The block joined an existing election as a fork candidate.
+    AddedCandidate,
+    /// The block is already a candidate.
+    Existing,
+    /// No room, and the block is not more important than any running election.
+    Full,
+    /// The root's election was confirmed recently; nothing to do.
+    RecentlyConfirmed,
+}
+
+/// The set of running elections, indexed by root and by candidate hash.
+#[derive(Debug)]
+pub struct ActiveElections {
+    roots: HashMap<QualifiedRoot, Election>,
+    by_hash: HashMap<BlockHash, QualifiedRoot>,
+    max: usize,
+    next_id: u64,
+    arrival: u64,
+    history: VecDeque<ElectionSummary>,
+    history_max: usize,
+    recent: HashSet<BlockHash>,
+    recent_roots: HashSet<QualifiedRoot>,
+    recent_order: VecDeque<(BlockHash, QualifiedRoot)>,
+    recent_max: usize,
+}
+
+impl ActiveElections {
+    pub fn new(max: usize, history_max: usize) -> Self {
+        ActiveElections {
+            roots: HashMap::new(),
+            by_hash: HashMap::new(),
+            max: max.max(1),
+            next_id: 1,
+            arrival: 0,
+            history: VecDeque::new(),
+            history_max: history_max.max(1),
+            recent: HashSet::new(),
+            recent_roots: HashSet::new(),
+            recent_order: VecDeque::new(),
+            recent_max: 65536,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.roots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.max
+    }
+
+    pub fn vacancy(&self) -> usize {
+        self.max.saturating_sub(self.roots.len())
+    }
+
+    pub fn get(&self, root: &QualifiedRoot) -> Option<&Election> {
+        self.roots.get(root)
+    }
+
+    pub fn get_mut(&mut self, root: &QualifiedRoot) -> Option<&mut Election> {
+        self.roots.get_mut(root)
+    }
+
+    pub fn root_of(&self, hash: &BlockHash) -> Option<QualifiedRoot> {
+        self.by_hash.get(hash).copied()
+    }
+
+    pub fn contains_hash(&self, hash: &BlockHash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    pub fn recently_confirmed(&self, hash: &BlockHash) -> bool {
+        self.recent.contains(hash)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Election> {
+        self.roots.values()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Election> {
+        self.roots.values_mut()
+    }
+
+    /// Starts an election for `block` or adds it to its root's election as a fork.
+    pub fn insert(&mut self, block: Block, balance: Amount) -> InsertOutcome {
+        let hash = block.hash();
+        if self.by_hash.contains_key(&hash) {
+            return InsertOutcome::Existing;
+        }
+        let root = block.qualified_root();
+        if self.recent.contains(&hash) || self.recent_roots.contains(&root) {
+            return InsertOutcome::RecentlyConfirmed;
+        }
+        if let Some(e) = self.roots.get_mut(&root) {
+            if e.blocks.len() >= MAX_CANDIDATES || e.confirmed {
+                return InsertOutcome::Full;
+            }
+            e.blocks.insert(hash, block);
+            self.by_hash.insert(hash, root);
+            return InsertOutcome::AddedCandidate;
+        }
+        self.arrival += 1;
+        let priority = Priority {
+            balance,
+            arrival: Reverse(self.arrival),
+        };
+        let mut evicted = Vec::new();
+        if self.roots.len() >= self.max {
+            let lowest = self
+                .roots
+                .values()
+                .filter(|e| !e.confirmed)
+                .min_by_key(|e| e.priority)
+                .map(|e| (e.qualified_root, e.priority));
+            match lowest {
+                Some((r, p)) if p < priority => {
+                    if let Some(e) = self.remove(&r) {
+                        evicted.push(e.winner);
+                    }
+                }
+                _ => return InsertOutcome::Full,
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_hash.insert(hash, root);
+        self.roots.insert(root, Election::new(id, block, priority));
+        InsertOutcome::Started { evicted }
+    }
+
+    /// Removes an election (capacity, expiry, rollback, or confirmation).
+    pub fn remove(&mut self, root: &QualifiedRoot) -> Option<Election> {
+        let e = self.roots.remove(root)?;
+        for h in e.blocks.keys() {
+            self.by_hash.remove(h);
+        }
+        Some(e)
+    }
+
+    /// Moves a confirmed election to history and remembers its root as settled.
+    pub fn finish(&mut self, root: &QualifiedRoot) -> Option<ElectionSummary> {
+        let e = self.remove(root)?;
+        let s = e.summary();
+        self.remember(s.winner, s.qualified_root);
+        self.history.push_back(s.clone());
+        while self.history.len() > self.history_max {
+            self.history.pop_front();
+        }
+        Some(s)
+    }
+
+    /// Remembers a cemented block so late votes and re-publishes are recognised cheaply.
+    pub fn remember(&mut self, hash: BlockHash, root: QualifiedRoot) {
+        if self.recent.insert(hash) {
+            self.recent_roots.insert(root);
+            self.recent_order.push_back((hash, root));
+            while self.recent_order.len() > self.recent_max {
+                if let Some((h, r)) = self.recent_order.pop_front() {
+                    self.recent.remove(&h);
+                    self.recent_roots.remove(&r);
+                }
+            }
+        }
+    }
+
+    /// Forgets a settled root (after a forced rollback, its slot is open again).
+    pub fn forget_root(&mut self, root: &QualifiedRoot) {
+        self.recent_roots.remove(root);
+    }
+
+    pub fn history(&self) -> Vec<ElectionSummary> {
+        self.history.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nano_ledger::test_support::{test_key, Chain};
+
+    fn rep(i: u8) -> Account {
+        Account::from_bytes([i; 32])
+    }
+
+    #[test]
+    fn final_votes_confirm_and_replays_do_not_count() {
+        let mut c = Chain::dev_genesis();
+        let b = c.send(&test_key(1).public(), 1);
+        let h = b.hash();
+        let mut e = Election::new(
+            1,
+            b,
+            Priority {
+                balance: Amount::ZERO,
+                arrival: Reverse(0),
+            },
+        );
+        assert_eq!(e.vote(rep(1), Amount(60), 10, h), VoteOutcome::Vote);
+        assert_eq!(e.vote(rep(1), Amount(60), 9, h), VoteOutcome::Replay);
+        let ev = e.evaluate(Amount(50));
+        assert_eq!(ev.want_final, Some(h));
+        assert_eq!(ev.confirmed, None);
+        assert_eq!(
+            e.vote(rep(1), Amount(60), Vote::FINAL_TIMESTAMP, h),
+            VoteOutcome::Vote
+        );
+        assert_eq!(e.evaluate(Amount(50)).confirmed, Some(h));
+        // A zero-weight representative never confirms.
+        let mut c2 = Chain::dev_genesis();
+        let b2 = c2.send(&test_key(2).public(), 1);
+        let h2 = b2.hash();
+        let mut e2 = Election::new(
+            2,
+            b2,
+            Priority {
+                balance: Amount::ZERO,
+                arrival: Reverse(0),
+            },
+        );
+        e2.vote(rep(2), Amount::ZERO, Vote::FINAL_TIMESTAMP, h2);
+        assert_eq!(e2.evaluate(Amount(1)), Evaluation::default());
+    }
+
+    #[test]
+    fn fork_leader_replaces_winner() {
+        let mut c = Chain::dev_genesis();
+        let mut c2 = c.clone();
+        let a = c.send(&test_key(1).public(), 1);
+        let b = c2.send(&test_key(2).public(), 1);
+        let mut active = ActiveElections::new(10, 10);
+        assert!(matches!(
+            active.insert(a.clone(), Amount(1)),
+            InsertOutcome::Started { .. }
+        ));
+        assert_eq!(
+            active.insert(b.clone(), Amount(1)),
+            InsertOutcome::AddedCandidate
+        );
+        let root = a.qualified_root();
+        let e = active.get_mut(&root).unwrap();
+        e.vote(rep(1), Amount(100), Vote::FINAL_TIMESTAMP, b.hash());
+        let ev = e.evaluate(Amount(67));
+        assert_eq!(ev.confirmed, Some(b.hash()));
+        assert_eq!(e.winner, b.hash());
+        let s = active.finish(&root).unwrap();
+        assert_eq!(s.winner, b.hash());
+        assert_eq!(
+            active.insert(a, Amount(1)),
+            InsertOutcome::RecentlyConfirmed
+        );
+    }
+
+    #[test]
+    fn capacity_evicts_lowest_priority() {
+        let mut active = ActiveElections::new(2, 10);
+        let mut c = Chain::dev_genesis();
+        let blocks: Vec<Block> = (0..3).map(|i| c.send(&test_key(i).public(), 1)).collect();
+        assert!(matches!(
+            active.insert(blocks[0].clone(), Amount(5)),
+            InsertOutcome::Started { .. }
+        ));
+        assert!(matches!(
+            active.insert(blocks[1].clone(), Amount(1)),
+            InsertOutcome::Started { .. }
+        ));
+        match active.insert(blocks[2].clone(), Amount(3)) {
+            InsertOutcome::Started { evicted } => assert_eq!(evicted, vec![blocks[1].hash()]),
+            o => panic!("{o:?}"),
+        }
+        let mut c3 = Chain::dev_genesis();
+        for i in 0..4 {
+            c3.send(&test_key(i).public(), 1);
+        }
+        let low = c3.send(&test_key(9).public(), 1);
+        assert_eq!(active.insert(low, Amount(0)), InsertOutcome::Full);
+    }
+}

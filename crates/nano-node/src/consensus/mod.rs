@@ -1,0 +1,652 @@
+//! Consensus owns everything between "a block arrived" and "a block is cemented":
+//!
+//! * [`block_processor`]: the single ledger writer. A bounded queue with per-source round
+//!   robin (local submissions, each peer, retried gap blocks), entry checks (work,
+//!   batched signature verification) outside the write transaction, many blocks per
+//!   write transaction, gap blocks parked in [`unchecked`], forks handed to elections,
+//!   cementing of confirmed elections and forced fork resolution (rollback + process).
+//! * [`election`]: elections per qualified root with vote tallies and the quorum rules.
+//! * [`voting`]: vote processing (batched verification, vote cache, relaying), the vote
+//!   generator of local representatives (batched normal and final votes, final votes
+//!   persisted per root), answers to confirm_req, and the periodic election work
+//!   (confirm_req, block rebroadcast, expiry, backlog activation, online weight).
+//! * [`online`]: online weight, trended weight and the quorum delta.
+//!
+//! Chains are confirmed by their heads: after each batch the processor starts one
+//! election per touched account, for its newest block; cementing that block cements
+//! everything below it (and the sends it received), so a 10,000-block chain needs a
+//! handful of elections rather than 10,000 sequential ones.
+//!
+//! Two threads run per node: the writer and the consensus loop. Network threads only
+//! enqueue ([`Inbound::on_message`] never blocks on the ledger).
+
+pub mod block_processor;
+pub mod election;
+mod gap_fetch;
+pub mod loopback;
+pub mod online;
+pub mod unchecked;
+pub mod vote_cache;
+pub mod voting;
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nano_core::{
+    Account, Amount, Block, BlockHash, KeyPair, Network, NetworkParams, QualifiedRoot,
+};
+use nano_ledger::{BlockStatus, Ledger};
+use nano_messages::{Message, Vote};
+
+use crate::config::NodeConfig;
+use crate::events::{EventBus, NodeEvent};
+use crate::interfaces::{ChannelId, ChannelInfo, Inbound, Outbound};
+use crate::stats::Stats;
+
+pub use election::{ElectionSummary, Tally};
+pub use online::{OnlineWeightSource, QuorumInfo};
+
+use block_processor::{Entry, WriterQueue};
+use election::ActiveElections;
+use unchecked::Unchecked;
+use vote_cache::VoteCache;
+use voting::{Generator, Inbox, OnlineState};
+
+/// Where a block came from; the block processor serves sources round robin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlockSource {
+    /// RPC / wallet: published with the originator flag on success.
+    Local,
+    /// A realtime peer (publish).
+    Peer(ChannelId),
+    /// A gap block whose dependency arrived.
+    Unchecked,
+    /// Bootstrap or other bulk sources.
+    Bootstrap,
+}
+
+/// Why a submitted block got no ledger status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("block processor queue is full")]
+    Overloaded,
+    #[error("node is stopping")]
+    Stopped,
+    #[error("store error: {0}")]
+    Store(String),
+}
+
+/// What the block processor says about a submitted block.
+pub type ProcessStatus = Result<BlockStatus, SubmitError>;
+
+/// Called once with the outcome of a submitted block.
+pub type Done = Box<dyn FnOnce(ProcessStatus) + Send>;
+
+/// Supplies the node's representative keys (wallet keys); consulted periodically.
+pub type RepProvider = Arc<dyn Fn() -> Vec<KeyPair> + Send + Sync>;
+
+/// Tunables; [`ConsensusConfig::for_network`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct ConsensusConfig {
+    pub network: Network,
+    pub enable_voting: bool,
+    pub online_weight_minimum: Amount,
+    /// Wallet representatives below this weight do not vote.
+    pub vote_minimum: Amount,
+    /// Keys that always vote (config `representative_key`).
+    pub representative_keys: Vec<KeyPair>,
+    pub max_elections: usize,
+    /// Queue bound per peer source; local submissions get `local_queue_max`.
+    pub peer_queue_max: usize,
+    pub local_queue_max: usize,
+    /// Most blocks per write transaction, and the longest one may be held.
+    pub batch_max: usize,
+    pub batch_max_time: Duration,
+    pub vote_generator_delay: Duration,
+    /// How often an unconfirmed election asks representatives again.
+    pub request_interval: Duration,
+    /// How often an unconfirmed election's winner is re-published.
+    pub rebroadcast_interval: Duration,
+    pub election_expiry: Duration,
+    pub unchecked_max: usize,
+    pub vote_cache_max: usize,
+    pub history_max: usize,
+    /// Answer peers' asc_pull_req from the ledger (off when a bootstrap server does).
+    pub serve_asc_pull: bool,
+}
+
+impl ConsensusConfig {
+    pub fn for_network(network: Network) -> Self {
+        let p = network.params();
+        let dev = network == Network::Dev;
+        ConsensusConfig {
+            network,
+            enable_voting: dev,
+            online_weight_minimum: p.online_weight_minimum,
+            vote_minimum: Amount::nano(1000).unwrap_or_default(),
+            representative_keys: Vec::new(),
+            max_elections: 5000,
+            peer_queue_max: 16 * 1024,
+            local_queue_max: 64 * 1024,
+            batch_max: 4096,
+            batch_max_time: Duration::from_millis(500),
+            vote_generator_delay: Duration::from_millis(100),
+            request_interval: if dev {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(5)
+            },
+            rebroadcast_interval: if dev {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(15)
+            },
+            election_expiry: Duration::from_secs(300),
+            unchecked_max: 64 * 1024,
+            vote_cache_max: 64 * 1024,
+            history_max: 2048,
+            serve_asc_pull: true,
+        }
+    }
+
+    /// Defaults for `network` with the `[node]` settings applied. An unparsable
+    /// `representative_key` is ignored (config validation reports it earlier).
+    pub fn from_node_config(cfg: &NodeConfig, network: Network) -> Self {
+        let mut c = Self::for_network(network);
+        c.enable_voting = cfg.enable_voting;
+        if let Ok(a) = Amount::decode_dec(&cfg.online_weight_minimum) {
+            c.online_weight_minimum = a;
+        }
+        if let Ok(a) = Amount::decode_dec(&cfg.vote_minimum) {
+            c.vote_minimum = a;
+        }
+        if !cfg.representative_key.is_empty() {
+            if let Ok(k) = nano_core::RawKey::decode_hex(&cfg.representative_key) {
+                c.representative_keys.push(KeyPair::from_private(k));
+            }
+        }
+        c
+    }
+}
+
+/// What `block_confirm` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockConfirmOutcome {
+    /// An election was started (or was already running).
+    Started,
+    /// The block was already cemented; an `inactive` confirmation was reported.
+    AlreadyConfirmed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsensusError {
+    #[error("Block not found")]
+    BlockNotFound,
+    #[error("store error: {0}")]
+    Store(String),
+}
+
+/// A running election, as `confirmation_active` / `confirmation_info` show it.
+pub type ActiveElectionInfo = ElectionSummary;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Bounded set of recently seen items (vote hashes), oldest forgotten first.
+pub(crate) struct RecentSet {
+    set: HashSet<BlockHash>,
+    order: VecDeque<BlockHash>,
+    max: usize,
+}
+
+impl RecentSet {
+    pub(crate) fn new(max: usize) -> Self {
+        RecentSet {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            max,
+        }
+    }
+    /// True if `h` was not seen before.
+    pub(crate) fn insert(&mut self, h: BlockHash) -> bool {
+        if !self.set.insert(h) {
+            return false;
+        }
+        self.order.push_back(h);
+        while self.order.len() > self.max {
+            if let Some(o) = self.order.pop_front() {
+                self.set.remove(&o);
+            }
+        }
+        true
+    }
+}
+
+/// State shared by the writer thread, the consensus thread and callers.
+pub(crate) struct Shared {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) params: &'static NetworkParams,
+    pub(crate) config: ConsensusConfig,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) events: EventBus,
+    pub(crate) outbound: RwLock<Option<Arc<dyn Outbound>>>,
+    pub(crate) online_source: RwLock<Option<Arc<dyn OnlineWeightSource>>>,
+    pub(crate) rep_provider: RwLock<Option<RepProvider>>,
+    pub(crate) reps: RwLock<Arc<Vec<KeyPair>>>,
+    pub(crate) active: Mutex<ActiveElections>,
+    pub(crate) vote_cache: Mutex<VoteCache>,
+    pub(crate) unchecked: Mutex<Unchecked>,
+    pub(crate) queue: Mutex<WriterQueue>,
+    pub(crate) writer_cv: Condvar,
+    pub(crate) inbox: Mutex<Inbox>,
+    pub(crate) inbox_cv: Condvar,
+    pub(crate) generator: Mutex<Generator>,
+    pub(crate) online: Mutex<OnlineState>,
+    pub(crate) unconfirmed_accounts: Mutex<HashSet<Account>>,
+    pub(crate) seen_votes: Mutex<RecentSet>,
+    pub(crate) gap_fetch: Mutex<gap_fetch::GapFetch>,
+    pub(crate) stopped: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn outbound(&self) -> Option<Arc<dyn Outbound>> {
+        self.outbound.read().ok().and_then(|o| o.clone())
+    }
+
+    pub(crate) fn reps(&self) -> Arc<Vec<KeyPair>> {
+        self.reps
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn publish(&self, e: NodeEvent) {
+        self.events.publish(e);
+    }
+
+    /// Current quorum delta (recomputed by the consensus loop every second).
+    pub(crate) fn quorum_delta(&self) -> Amount {
+        lock(&self.online).info.quorum_delta
+    }
+}
+
+/// The consensus service of one node. Create with [`Consensus::new`], attach the network
+/// with [`Consensus::set_outbound`] and give it to the network as its [`Inbound`], then
+/// [`Consensus::start`].
+pub struct Consensus {
+    pub(crate) shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Consensus {
+    pub fn new(
+        ledger: Arc<Ledger>,
+        config: ConsensusConfig,
+        stats: Arc<Stats>,
+        events: EventBus,
+    ) -> Arc<Consensus> {
+        let params = ledger.params();
+        let online = OnlineState::load(&ledger, config.online_weight_minimum);
+        let shared = Shared {
+            params,
+            stats,
+            events,
+            outbound: RwLock::new(None),
+            online_source: RwLock::new(None),
+            rep_provider: RwLock::new(None),
+            reps: RwLock::new(Arc::new(Vec::new())),
+            active: Mutex::new(ActiveElections::new(
+                config.max_elections,
+                config.history_max,
+            )),
+            vote_cache: Mutex::new(VoteCache::new(config.vote_cache_max, 64)),
+            unchecked: Mutex::new(Unchecked::new(config.unchecked_max)),
+            queue: Mutex::new(WriterQueue::default()),
+            writer_cv: Condvar::new(),
+            inbox: Mutex::new(Inbox::default()),
+            inbox_cv: Condvar::new(),
+            generator: Mutex::new(Generator::default()),
+            online: Mutex::new(online),
+            unconfirmed_accounts: Mutex::new(HashSet::new()),
+            seen_votes: Mutex::new(RecentSet::new(256 * 1024)),
+            gap_fetch: Mutex::new(gap_fetch::GapFetch::default()),
+            stopped: AtomicBool::new(false),
+            ledger,
+            config,
+        };
+        let shared = Arc::new(shared);
+        shared.refresh_reps();
+        Arc::new(Consensus {
+            shared,
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Attaches (or replaces) the network's sending side.
+    pub fn set_outbound(&self, outbound: Arc<dyn Outbound>) {
+        if let Ok(mut o) = self.shared.outbound.write() {
+            *o = Some(outbound);
+        }
+    }
+
+    /// Adds the network's view of online weight (rep crawler).
+    pub fn set_online_weight_source(&self, source: Arc<dyn OnlineWeightSource>) {
+        if let Ok(mut o) = self.shared.online_source.write() {
+            *o = Some(source);
+        }
+    }
+
+    /// Wallet representatives: consulted now and every few seconds.
+    pub fn set_rep_provider(&self, provider: RepProvider) {
+        if let Ok(mut o) = self.shared.rep_provider.write() {
+            *o = Some(provider);
+        }
+        self.shared.refresh_reps();
+    }
+
+    /// The keys this node votes with right now.
+    pub fn representatives(&self) -> Vec<Account> {
+        self.shared.reps().iter().map(|k| k.public()).collect()
+    }
+
+    /// Starts the writer and consensus threads; also schedules accounts with uncemented
+    /// blocks left from a previous run.
+    pub fn start(&self) -> std::io::Result<()> {
+        self.shared.load_unconfirmed_accounts();
+        let mut t = lock(&self.threads);
+        if !t.is_empty() {
+            return Ok(());
+        }
+        let s = self.shared.clone();
+        t.push(
+            std::thread::Builder::new()
+                .name("block_processor".into())
+                .spawn(move || s.run_writer())?,
+        );
+        let s = self.shared.clone();
+        t.push(
+            std::thread::Builder::new()
+                .name("consensus".into())
+                .spawn(move || s.run_consensus())?,
+        );
+        Ok(())
+    }
+
+    /// Stops both threads; queued submissions are answered with [`SubmitError::Stopped`].
+    pub fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::Release);
+        self.shared.writer_cv.notify_all();
+        self.shared.inbox_cv.notify_all();
+        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        self.shared.fail_queued();
+    }
+
+    /// Queues a block; `done` (if any) receives the outcome. Returns false (after calling
+    /// `done` with the reason) when the block could not be queued.
+    pub fn submit(&self, block: Block, source: BlockSource, done: Option<Done>) -> bool {
+        self.shared.submit(block, source, done)
+    }
+
+    /// Processes a locally created block with priority; on success it is published to
+    /// peers with the originator flag. Resolves to the ledger status.
+    pub fn process_local(
+        &self,
+        block: Block,
+    ) -> impl Future<Output = ProcessStatus> + Send + 'static {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(
+            block,
+            BlockSource::Local,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        async move { rx.await.unwrap_or(Err(SubmitError::Stopped)) }
+    }
+
+    /// Blocking variant of [`Consensus::process_local`] for non-async callers.
+    pub fn process_local_blocking(&self, block: Block, timeout: Duration) -> ProcessStatus {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.submit(
+            block,
+            BlockSource::Local,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        rx.recv_timeout(timeout)
+            .unwrap_or(Err(SubmitError::Overloaded))
+    }
+
+    /// RPC `process` with `force`: the block replaces whatever the ledger holds at its
+    /// root (which is rolled back with its dependents, unless cemented).
+    pub fn process_forced(
+        &self,
+        block: Block,
+    ) -> impl Future<Output = ProcessStatus> + Send + 'static {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.shared.force(
+            block,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+            None,
+        );
+        async move { rx.await.unwrap_or(Err(SubmitError::Stopped)) }
+    }
+
+    /// RPC `block_confirm`: starts an election for a block in the ledger, or reports an
+    /// already cemented block as an `inactive` confirmation.
+    pub fn block_confirm(&self, hash: &BlockHash) -> Result<BlockConfirmOutcome, ConsensusError> {
+        self.shared.block_confirm(hash)
+    }
+
+    /// Snapshot of the running elections.
+    pub fn active_elections(&self) -> Vec<ActiveElectionInfo> {
+        lock(&self.shared.active)
+            .iter()
+            .map(|e| e.summary())
+            .collect()
+    }
+
+    /// The running election for `root`, if any.
+    pub fn election(&self, root: &QualifiedRoot) -> Option<ActiveElectionInfo> {
+        lock(&self.shared.active).get(root).map(|e| e.summary())
+    }
+
+    /// Whether an election is running for `hash` (as a candidate).
+    pub fn election_active(&self, hash: &BlockHash) -> bool {
+        lock(&self.shared.active).contains_hash(hash)
+    }
+
+    /// Recently confirmed elections, oldest first.
+    pub fn confirmation_history(&self) -> Vec<ElectionSummary> {
+        lock(&self.shared.active).history()
+    }
+
+    /// The numbers behind the quorum.
+    pub fn confirmation_quorum(&self) -> QuorumInfo {
+        lock(&self.shared.online).info
+    }
+
+    /// Blocks waiting in the processor queue.
+    pub fn queue_len(&self) -> usize {
+        lock(&self.shared.queue).total()
+    }
+
+    /// Gap blocks waiting for a dependency.
+    pub fn unchecked_len(&self) -> usize {
+        lock(&self.shared.unchecked).len()
+    }
+
+    /// Drops every gap block (RPC `unchecked_clear`).
+    pub fn unchecked_clear(&self) {
+        lock(&self.shared.unchecked).clear();
+    }
+
+    /// Accepts a vote as if it came from the network (tests, RPC tools).
+    pub fn process_vote(&self, vote: Vote, from: Option<ChannelId>) {
+        self.shared.enqueue_vote(vote, from);
+    }
+}
+
+impl Drop for Consensus {
+    fn drop(&mut self) {
+        if !lock(&self.threads).is_empty() {
+            self.stop();
+        }
+    }
+}
+
+impl Inbound for Consensus {
+    fn on_message(&self, from: &ChannelInfo, msg: Message) {
+        let s = &self.shared;
+        match msg {
+            Message::Publish(p) => {
+                s.stats.inc("message", "publish", "in");
+                s.submit(p.block, BlockSource::Peer(from.id), None);
+            }
+            Message::ConfirmReq(r) => {
+                s.stats.inc("message", "confirm_req", "in");
+                s.enqueue_request(from.id, r.pairs);
+            }
+            Message::ConfirmAck(a) => {
+                s.stats.inc("message", "confirm_ack", "in");
+                s.enqueue_vote(a.vote, Some(from.id));
+            }
+            Message::AscPullReq(r) => s.serve_asc_pull(from.id, r),
+            Message::AscPullAck(a) => s.on_asc_pull_ack(from.id, a),
+            _ => {}
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn submit(&self, block: Block, source: BlockSource, done: Option<Done>) -> bool {
+        if self.is_stopped() {
+            if let Some(d) = done {
+                d(Err(SubmitError::Stopped));
+            }
+            return false;
+        }
+        let cap = match source {
+            BlockSource::Local => self.config.local_queue_max,
+            BlockSource::Unchecked => self.config.unchecked_max,
+            _ => self.config.peer_queue_max,
+        };
+        let pushed = lock(&self.queue).push(
+            Entry {
+                block,
+                source,
+                done,
+            },
+            cap,
+        );
+        match pushed {
+            Ok(()) => {
+                self.writer_cv.notify_one();
+                true
+            }
+            Err(entry) => {
+                self.stats.inc("blockprocessor", "overfill", "in");
+                if let Some(d) = entry.done {
+                    d(Err(SubmitError::Overloaded));
+                }
+                false
+            }
+        }
+    }
+
+    fn fail_queued(&self) {
+        let (entries, forced) = lock(&self.queue).drain_all();
+        for e in entries {
+            if let Some(d) = e.done {
+                d(Err(SubmitError::Stopped));
+            }
+        }
+        for f in forced {
+            if let Some(d) = f.done {
+                d(Err(SubmitError::Stopped));
+            }
+        }
+    }
+
+    /// Rebuilds the voting key list: config keys plus wallet keys with enough weight.
+    pub(crate) fn refresh_reps(&self) {
+        if !self.config.enable_voting {
+            return;
+        }
+        let mut keys: Vec<KeyPair> = self.config.representative_keys.clone();
+        let provider = self.rep_provider.read().ok().and_then(|p| p.clone());
+        if let Some(p) = provider {
+            for k in p() {
+                if self.ledger.weight(&k.public()) >= self.config.vote_minimum
+                    && !keys.iter().any(|x| x.public() == k.public())
+                {
+                    keys.push(k);
+                }
+            }
+        }
+        if let Ok(mut r) = self.reps.write() {
+            *r = Arc::new(keys);
+        }
+    }
+
+    /// Accounts whose chains are not fully cemented (from a previous run), so the backlog
+    /// activation starts elections for them. Bounded scan.
+    fn load_unconfirmed_accounts(&self) {
+        let Ok(txn) = self.ledger.read_txn() else {
+            return;
+        };
+        let store = self.ledger.store();
+        let Ok(iter) = store.accounts_from(&txn, &Account::ZERO) else {
+            return;
+        };
+        let mut set = lock(&self.unconfirmed_accounts);
+        for item in iter.take(1_000_000) {
+            let Ok((account, info)) = item else { break };
+            let conf = store
+                .confirmation_height(&txn, &account)
+                .map(|c| c.height)
+                .unwrap_or(0);
+            if conf < info.block_count {
+                set.insert(account);
+            }
+        }
+    }
+}
+
+/// Convenience for tests and the node: the dev network's default configuration with the
+/// dev genesis key voting.
+pub fn dev_voting_config() -> ConsensusConfig {
+    let mut c = ConsensusConfig::for_network(Network::Dev);
+    c.enable_voting = true;
+    c.representative_keys = vec![nano_ledger::test_support::dev_genesis_key()];
+    c
+}
+
+/// Waits (polling) until `f` is true or `timeout` passes; for tests and tools.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

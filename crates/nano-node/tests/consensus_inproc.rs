@@ -1,0 +1,314 @@
+//! Consensus over the in-memory loopback transport: several consensus instances with
+//! their own ledgers in one process, the dev genesis key voting on node A (slot 0).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nano_core::{Block, BlockHash, KeyPair, Network};
+use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
+use nano_ledger::{BlockStatus, Ledger};
+use nano_messages::Vote;
+use nano_node::consensus::loopback::{LoopbackHub, LoopbackOutbound};
+use nano_node::consensus::{dev_voting_config, wait_until, Consensus, ConsensusConfig};
+use nano_node::events::{ConfirmationType, EventBus, NodeEvent};
+use nano_node::stats::Stats;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct TestNode {
+    dir: PathBuf,
+    ledger: Arc<Ledger>,
+    consensus: Arc<Consensus>,
+    events: EventBus,
+    stats: Arc<Stats>,
+    slot: usize,
+}
+
+impl TestNode {
+    fn start(hub: &Arc<LoopbackHub>, slot: Option<usize>, dir: PathBuf, voting: bool) -> TestNode {
+        let ledger = Arc::new(Ledger::open(&dir, Network::Dev).unwrap());
+        let config = if voting {
+            dev_voting_config()
+        } else {
+            ConsensusConfig::for_network(Network::Dev)
+        };
+        let events = EventBus::default();
+        let stats = Arc::new(Stats::new());
+        let c = Consensus::new(ledger.clone(), config, stats.clone(), events.clone());
+        // A restarted node takes over its old slot.
+        let out = match slot {
+            Some(s) => Arc::new(LoopbackOutbound::for_slot(hub, s)),
+            None => hub.join(),
+        };
+        let slot = out.slot();
+        c.set_outbound(out);
+        hub.attach(slot, c.clone());
+        c.start().unwrap();
+        TestNode {
+            dir,
+            ledger,
+            consensus: c,
+            events,
+            stats,
+            slot,
+        }
+    }
+
+    fn cemented(&self, h: &BlockHash) -> bool {
+        let txn = self.ledger.read_txn().unwrap();
+        self.ledger.block_confirmed(&txn, h).unwrap_or(false)
+            && self.ledger.block_exists(&txn, h).unwrap_or(false)
+    }
+
+    fn exists(&self, h: &BlockHash) -> bool {
+        let txn = self.ledger.read_txn().unwrap();
+        self.ledger.block_exists(&txn, h).unwrap()
+    }
+
+    fn process(&self, b: Block) -> BlockStatus {
+        self.consensus
+            .process_local_blocking(b, DEADLINE)
+            .expect("processed")
+    }
+}
+
+fn cluster(n: usize) -> (tempfile::TempDir, Arc<LoopbackHub>, Vec<TestNode>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = LoopbackHub::new();
+    let nodes = (0..n)
+        .map(|i| TestNode::start(&hub, None, tmp.path().join(format!("n{i}")), i == 0))
+        .collect();
+    (tmp, hub, nodes)
+}
+
+fn chain_blocks(n: usize) -> Vec<Block> {
+    let mut g = Chain::dev_genesis();
+    let dest = test_key(1).public();
+    (0..n).map(|_| g.send(&dest, 1)).collect()
+}
+
+#[test]
+fn single_node_confirms_with_dev_genesis_vote() {
+    let (_tmp, _hub, nodes) = cluster(1);
+    let a = &nodes[0];
+    let mut rx = a.events.subscribe();
+    let blocks = chain_blocks(3);
+    for b in &blocks {
+        assert_eq!(a.process(b.clone()), BlockStatus::Progress);
+    }
+    assert_eq!(a.process(blocks[0].clone()), BlockStatus::Old);
+    let head = blocks[2].hash();
+    assert!(
+        wait_until(DEADLINE, || a.cemented(&head)),
+        "head not cemented"
+    );
+    assert_eq!(a.ledger.cemented_count(), 4);
+    // Events: new blocks, election started, confirmations with the right types.
+    let mut quorum = 0;
+    let mut height = 0;
+    let mut new_blocks = 0;
+    let mut started = 0;
+    let ok = wait_until(DEADLINE, || {
+        while let Ok(e) = rx.try_recv() {
+            match e {
+                NodeEvent::BlockConfirmed {
+                    confirmation_type, ..
+                } => match confirmation_type {
+                    ConfirmationType::ActiveQuorum => quorum += 1,
+                    ConfirmationType::ActiveConfirmationHeight => height += 1,
+                    ConfirmationType::Inactive => {}
+                },
+                NodeEvent::NewUnconfirmedBlock { .. } => new_blocks += 1,
+                NodeEvent::ElectionStarted { .. } => started += 1,
+                _ => {}
+            }
+        }
+        quorum + height == 3
+    });
+    assert!(ok, "quorum {quorum} height {height}");
+    assert!(quorum >= 1);
+    assert_eq!(new_blocks, 3);
+    assert!(started >= 1);
+    assert!(!a.consensus.confirmation_history().is_empty());
+    let q = a.consensus.confirmation_quorum();
+    assert!(q.quorum_delta > nano_core::Amount::ZERO);
+    // block_confirm on a cemented block reports an inactive confirmation.
+    assert_eq!(
+        a.consensus.block_confirm(&head).unwrap(),
+        nano_node::consensus::BlockConfirmOutcome::AlreadyConfirmed
+    );
+    assert!(a.consensus.block_confirm(&BlockHash([7; 32])).is_err());
+}
+
+#[test]
+fn bad_blocks_are_rejected_before_the_ledger() {
+    let (_tmp, _hub, nodes) = cluster(1);
+    let a = &nodes[0];
+    let mut blocks = chain_blocks(2);
+    let mut bad_sig = blocks[0].clone();
+    bad_sig.set_signature(nano_core::Signature([1; 64]));
+    assert_eq!(a.process(bad_sig), BlockStatus::BadSignature);
+    let mut bad_work = blocks[0].clone();
+    bad_work.set_work(nano_ledger::test_support::bad_work(
+        &bad_work.root(),
+        Network::Dev.params().work.entry,
+    ));
+    assert_eq!(a.process(bad_work), BlockStatus::InsufficientWork);
+    // Out of order: the second block waits as unchecked and goes in after the first.
+    let second = blocks.pop().unwrap();
+    let first = blocks.pop().unwrap();
+    assert_eq!(a.process(second.clone()), BlockStatus::GapPrevious);
+    assert_eq!(a.consensus.unchecked_len(), 1);
+    assert_eq!(a.process(first), BlockStatus::Progress);
+    let h = second.hash();
+    assert!(wait_until(DEADLINE, || a.cemented(&h)));
+    assert_eq!(a.consensus.unchecked_len(), 0);
+}
+
+#[test]
+fn send_on_b_is_cemented_on_all_three() {
+    let (_tmp, _hub, nodes) = cluster(3);
+    let b = chain_blocks(1).remove(0);
+    let h = b.hash();
+    assert_eq!(nodes[1].process(b), BlockStatus::Progress);
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(wait_until(DEADLINE, || n.cemented(&h)), "node {i}");
+    }
+}
+
+#[test]
+fn burst_of_1000_is_cemented_everywhere() {
+    let (_tmp, _hub, nodes) = cluster(3);
+    // A chain from genesis plus opens and sends over a few accounts.
+    let mut g = Chain::dev_genesis();
+    let mut blocks = Vec::new();
+    let mut accounts: Vec<Chain> = (0..10)
+        .map(|i| Chain::unopened(test_key(100 + i)))
+        .collect();
+    for acc in accounts.iter_mut() {
+        let s = g.send(&acc.account, 1000);
+        let h = s.hash();
+        blocks.push(s);
+        blocks.push(acc.receive(&h, 1000, nano_core::Epoch::Epoch0));
+    }
+    while blocks.len() < 1000 {
+        let i = blocks.len() % 10;
+        blocks.push(accounts[i].send(&g.account, 1));
+    }
+    let last: Vec<BlockHash> = accounts.iter().map(|a| a.head).chain([g.head]).collect();
+    let c = nodes[1].consensus.clone();
+    for b in blocks {
+        assert!(c.submit(b, nano_node::consensus::BlockSource::Local, None));
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(
+            wait_until(DEADLINE, || last.iter().all(|h| n.cemented(h))),
+            "node {i}: cemented {}",
+            n.ledger.cemented_count()
+        );
+        assert_eq!(n.ledger.cemented_count(), 1001);
+    }
+}
+
+#[test]
+fn fork_resolves_to_one_winner_everywhere() {
+    let (_tmp, _hub, nodes) = cluster(3);
+    let g = Chain::dev_genesis();
+    let (mut g1, mut g2) = (g.clone(), g);
+    let s1 = g1.send(&test_key(1).public(), 10);
+    let s2 = g2.send(&test_key(2).public(), 20);
+    // Both sides submitted at once on B and C.
+    let (c1, c2) = (nodes[1].consensus.clone(), nodes[2].consensus.clone());
+    let (b1, b2) = (s1.clone(), s2.clone());
+    let t1 = std::thread::spawn(move || c1.process_local_blocking(b1, DEADLINE));
+    let t2 = std::thread::spawn(move || c2.process_local_blocking(b2, DEADLINE));
+    let _ = t1.join().unwrap();
+    let _ = t2.join().unwrap();
+    let (h1, h2) = (s1.hash(), s2.hash());
+    let ok = wait_until(DEADLINE, || {
+        let w1 = nodes.iter().all(|n| n.cemented(&h1) && !n.exists(&h2));
+        let w2 = nodes.iter().all(|n| n.cemented(&h2) && !n.exists(&h1));
+        w1 || w2
+    });
+    for (i, n) in nodes.iter().enumerate() {
+        eprintln!("node {i}: s1 {} s2 {}", n.exists(&h1), n.exists(&h2));
+    }
+    assert!(ok, "no single winner everywhere");
+    for n in &nodes {
+        let txn = n.ledger.read_txn().unwrap();
+        n.ledger.check_consistency(&txn).expect("consistent ledger");
+    }
+}
+
+#[test]
+fn votes_without_weight_confirm_nothing() {
+    let (_tmp, _hub, nodes) = cluster(2);
+    // Node B has no representative; A is the only rep: detach A's voting by using B alone.
+    let b = &nodes[1];
+    nodes[0].consensus.stop();
+    let block = chain_blocks(1).remove(0);
+    let h = block.hash();
+    assert_eq!(b.process(block), BlockStatus::Progress);
+    let nobody = KeyPair::random();
+    for _ in 0..5 {
+        b.consensus
+            .process_vote(Vote::new_final(&nobody, vec![h]), Some(0));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        b.consensus
+            .process_vote(Vote::new_signed(&nobody, now, 9, vec![h]), Some(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!b.cemented(&h));
+    // The genesis representative's final vote does confirm it.
+    b.consensus
+        .process_vote(Vote::new_final(&dev_genesis_key(), vec![h]), Some(0));
+    let ok = wait_until(Duration::from_secs(5), || b.cemented(&h));
+    eprintln!("elections {:?}", b.consensus.active_elections());
+    eprintln!("quorum {:?}", b.consensus.confirmation_quorum());
+    eprintln!("stats {:?}", b.stats.snapshot());
+    assert!(ok);
+}
+
+#[test]
+fn restarted_node_catches_up() {
+    let (tmp, hub, mut nodes) = cluster(3);
+    let blocks = chain_blocks(300);
+    let c = nodes[1].consensus.clone();
+    for b in &blocks[..100] {
+        c.submit(b.clone(), nano_node::consensus::BlockSource::Local, None);
+    }
+    // Stop C in the middle of the burst.
+    std::thread::sleep(Duration::from_millis(50));
+    let stopped = nodes.remove(2);
+    hub.detach(stopped.slot);
+    stopped.consensus.stop();
+    let dir = stopped.dir.clone();
+    drop(stopped);
+    for b in &blocks[100..] {
+        c.submit(b.clone(), nano_node::consensus::BlockSource::Local, None);
+    }
+    let head = blocks.last().unwrap().hash();
+    assert!(wait_until(DEADLINE, || nodes[1].cemented(&head)));
+    // Restart C on the same ledger; one more block makes it notice the gap.
+    let restarted = TestNode::start(&hub, Some(2), dir, false);
+    let mut g = Chain::dev_genesis();
+    for _ in 0..300 {
+        g.send(&test_key(1).public(), 1);
+    }
+    let extra = g.send(&test_key(1).public(), 1);
+    let eh = extra.hash();
+    assert_eq!(nodes[1].process(extra), BlockStatus::Progress);
+    let ok = wait_until(DEADLINE, || restarted.cemented(&eh));
+    eprintln!(
+        "restarted node: cemented {} unchecked {}",
+        restarted.ledger.cemented_count(),
+        restarted.consensus.unchecked_len()
+    );
+    assert!(ok, "restarted node did not catch up");
+    drop(tmp);
+}
