@@ -30,6 +30,10 @@ pub struct ApiContext {
     pub ledger: Option<Arc<Ledger>>,
     /// The node's wallets (`wallets.ldb`), for the wallet actions.
     pub wallets: Option<Arc<Wallets>>,
+    /// The running node (block processing, network, elections), when attached.
+    pub node: Option<Arc<dyn NodeHandle>>,
+    /// Latency of every RPC request, for `/metrics`.
+    pub rpc_latency: crate::metrics::LatencyHistogram,
     /// Node-wide receive minimum (raw) for `receive_minimum(_set)` and auto-receive.
     pub receive_minimum: Mutex<nano_core::Amount>,
 }
@@ -50,6 +54,8 @@ impl ApiContext {
             work_in_progress: Mutex::new(HashMap::new()),
             ledger: None,
             wallets: None,
+            node: None,
+            rpc_latency: Default::default(),
             receive_minimum: Mutex::new(nano_core::Amount::raw(10u128.pow(24))),
         }
     }
@@ -69,6 +75,41 @@ impl ApiContext {
             .as_ref()
             .ok_or_else(|| crate::error::RpcError::new(crate::error::msg::NODE_UNAVAILABLE))
     }
+}
+
+/// A summary of the node's moving parts for `/metrics` and status actions.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStatus {
+    pub peers: usize,
+    pub active_elections: usize,
+    pub block_queue: usize,
+}
+
+/// What the API needs from a running node beyond the ledger and wallets. Implemented by
+/// the node glue so this crate's actions stay testable without a network.
+pub trait NodeHandle: Send + Sync {
+    fn status(&self) -> NodeStatus;
+    /// Runs a block through the block processor (waiting for the result) and publishes
+    /// it on success. `Err` carries the ledger status name (`"fork"`, `"old"`, ...).
+    fn process(&self, block: nano_core::Block, force: bool)
+        -> Result<nano_core::BlockHash, String>;
+    /// Starts (or reports) an election for a block in the ledger.
+    fn block_confirm(&self, hash: nano_core::BlockHash) -> bool;
+    /// `peers` entries: endpoint text → (protocol_version, node_id, type).
+    fn peers(&self) -> Vec<(String, u8, nano_core::PublicKey, &'static str)>;
+    /// Representatives seen voting recently, with weight.
+    fn representatives_online(&self) -> Vec<(nano_core::PublicKey, nano_core::Amount)>;
+    /// The `confirmation_quorum` answer.
+    fn confirmation_quorum(&self) -> serde_json::Value;
+    /// Telemetry of peers as reference JSON entries (with address and port).
+    fn telemetry(&self) -> Vec<serde_json::Value>;
+    fn node_id(&self) -> nano_core::PublicKey;
+    /// Re-sends blocks to peers.
+    fn republish(&self, blocks: Vec<nano_core::Block>);
+    /// `confirmation_history` entries (most recent first).
+    fn confirmation_history(&self) -> Vec<serde_json::Value>;
+    /// `confirmation_active` roots.
+    fn active_roots(&self) -> Vec<String>;
 }
 
 /// Where a request came from decides what it may do.

@@ -47,6 +47,7 @@ pub fn router_with_v2(v2: Arc<crate::api_v2::V2Service>, cfg: &RpcConfig) -> Rou
         max_depth: cfg.max_json_depth as usize,
     };
     Router::new()
+        .route("/metrics", axum::routing::get(metrics))
         .route("/", any(handle))
         .route("/{*path}", any(handle))
         .layer(DefaultBodyLimit::max(cfg.max_request_size as usize))
@@ -75,6 +76,19 @@ fn json_response(v: serde_json::Value) -> Response {
     resp
 }
 
+async fn metrics(State(s): State<Shared>) -> Response {
+    let ctx = s.ctx.clone();
+    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&ctx))
+        .await
+        .unwrap_or_default();
+    let mut resp = (StatusCode::OK, text).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
+}
+
 async fn handle(State(s): State<Shared>, method: Method, body: Bytes) -> Response {
     if method == Method::OPTIONS {
         let mut resp = StatusCode::OK.into_response();
@@ -97,9 +111,11 @@ async fn handle(State(s): State<Shared>, method: Method, body: Bytes) -> Respons
         return (StatusCode::METHOD_NOT_ALLOWED, "Can only POST requests").into_response();
     }
     let ctx = s.ctx.clone();
+    let started = std::time::Instant::now();
     let result =
         tokio::task::spawn_blocking(move || dispatch_text(&ctx, &body, s.origin, s.max_depth))
             .await;
+    s.ctx.rpc_latency.record(started.elapsed());
     match result {
         Ok(v) => json_response(v),
         Err(_) => json_response(crate::error::RpcError::new(crate::error::msg::INTERNAL).to_json()),

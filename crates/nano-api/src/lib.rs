@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ipc;
 pub mod json;
+pub mod metrics;
 pub mod rpc_config;
 pub mod websocket;
 

@@ -315,3 +315,26 @@ fn gates_and_malformed_requests() {
     );
     assert!(post(a, json!({"action": "uptime"}))["seconds"].is_string());
 }
+
+#[test]
+fn metrics_endpoint_reports_counts_and_latency() {
+    use std::io::{Read, Write};
+    let rpc = start(false);
+    post(rpc.addr, json!({"action": "version"}));
+    rpc.ctx.stats.add("message", "publish", "in", 3);
+    let mut s = std::net::TcpStream::connect(rpc.addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("nano_stat{type=\"message\",detail=\"publish\",dir=\"in\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nano_rpc_request_duration_seconds_count 1"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE nano_uptime_seconds gauge"));
+}
