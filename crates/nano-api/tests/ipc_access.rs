@@ -1,0 +1,286 @@
+//! config-access.toml applied to IPC encodings 3 and 4 and to `/api/v2`: the default
+//! user, a bare user, a user whose role grants what its deny takes back, unknown
+//! credentials; reloading changes what an already connected client may do; the HTTP
+//! gateway's headers, envelope forms and missing-field errors.
+
+mod ipc_common;
+
+use std::time::Duration;
+
+use nano_api::api_v2::{flatbuffer_request, Response};
+use nano_api::ipc::client::IpcClient;
+use nano_api::ipc::Encoding;
+use serde_json::{json, Value};
+
+const DEV_ACCOUNT: &str = "nano_3e3j5tkog48pnny9dmfzj1r16pg8t1e76dz5tmac6iq689wyjfpiij4txtdo";
+
+const ACCESS: &str = r#"
+[[role]]
+id = "service_admin"
+allow = "api_service_register, api_service_stop, api_topic_service_stop, api_account_weight"
+
+[[user]]
+id = "admin"
+roles = "service_admin"
+deny = "api_account_weight"
+
+[[user]]
+id = "viewer"
+allow = "account_query"
+bare = true
+
+[[user]]
+id = "bare-nothing"
+bare = true
+"#;
+
+/// Whether the answer is something other than "Access denied".
+fn allowed(r: &Value) -> bool {
+    !(r["message_type"] == "Error" && r["message"]["code"] == 3)
+}
+
+async fn ask(c: &mut IpcClient, user: Option<&str>, message_type: &str, message: Value) -> Value {
+    let mut env = json!({"message_type": message_type, "message": message});
+    if let Some(u) = user {
+        env["credentials"] = u.into();
+    }
+    c.json_v2(&env).await.unwrap()
+}
+
+async fn ask_fb(
+    c: &mut IpcClient,
+    user: Option<&str>,
+    message_type: &str,
+    message: Value,
+) -> Value {
+    let req = flatbuffer_request(message_type, message, user, None).unwrap();
+    let r =
+        Response::from_flatbuffer(&c.request(Encoding::FlatBuffers, &req).await.unwrap()).unwrap();
+    json!({"message_type": r.message_type, "message": r.message})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_matrix() {
+    let node = ipc_common::start(Some(ACCESS), Duration::from_secs(5)).await;
+    let mut c = IpcClient::connect_unix(&node.unix).await.unwrap();
+    let weight = json!({"account": DEV_ACCOUNT});
+    let register = json!({"service_name": "svc"});
+    let stop = json!({"service_name": "svc"});
+    let topic = json!({});
+    // (user, IsAlive, AccountWeight, ServiceRegister, ServiceStop, TopicServiceStop, TopicConfirmation)
+    let matrix: [(Option<&str>, [bool; 6]); 5] = [
+        (None, [true, true, false, false, false, false]),
+        (Some("admin"), [true, false, true, true, true, false]),
+        (Some("viewer"), [true, true, false, false, false, false]),
+        (
+            Some("bare-nothing"),
+            [true, false, false, false, false, false],
+        ),
+        (Some("stranger"), [true, false, false, false, false, false]),
+    ];
+    for (user, expect) in matrix {
+        let calls = [
+            ("IsAlive", json!({})),
+            ("AccountWeight", weight.clone()),
+            ("ServiceRegister", register.clone()),
+            ("ServiceStop", stop.clone()),
+            ("TopicServiceStop", topic.clone()),
+            ("TopicConfirmation", topic.clone()),
+        ];
+        for ((mt, msg), want) in calls.into_iter().zip(expect) {
+            let r = ask(&mut c, user, mt, msg.clone()).await;
+            assert_eq!(allowed(&r), want, "json {user:?} {mt}: {r}");
+            let r = ask_fb(&mut c, user, mt, msg).await;
+            assert_eq!(allowed(&r), want, "fb {user:?} {mt}: {r}");
+            if !want {
+                assert_eq!(r["message"]["message"], "Access denied");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_changes_a_connected_clients_rights() {
+    let node = ipc_common::start(Some(ACCESS), Duration::from_secs(5)).await;
+    let path = node.dir.path().join("config-access.toml");
+    let mut c = IpcClient::connect_tcp("127.0.0.1", node.tcp.port())
+        .await
+        .unwrap();
+    let stop = json!({"service_name": "svc"});
+    assert!(!allowed(
+        &ask(&mut c, Some("viewer"), "ServiceStop", stop.clone()).await
+    ));
+    assert!(allowed(
+        &ask(
+            &mut c,
+            None,
+            "AccountWeight",
+            json!({"account": DEV_ACCOUNT})
+        )
+        .await
+    ));
+
+    std::fs::write(
+        &path,
+        "[[user]]\nbare = true\n[[user]]\nid = \"viewer\"\nallow = \"service\"\n",
+    )
+    .unwrap();
+    node.access.reload().unwrap();
+    assert!(allowed(
+        &ask(&mut c, Some("viewer"), "ServiceStop", stop.clone()).await
+    ));
+    assert!(!allowed(
+        &ask(
+            &mut c,
+            None,
+            "AccountWeight",
+            json!({"account": DEV_ACCOUNT})
+        )
+        .await
+    ));
+
+    // A broken file is refused and the rules in force stay.
+    std::fs::write(&path, "[[role]]\nid = \"r\"\ndeny = \"wallet\"\n").unwrap();
+    assert!(node.access.reload().is_err());
+    std::fs::write(&path, "this is not toml [").unwrap();
+    assert!(node.access.reload().is_err());
+    assert!(allowed(
+        &ask(&mut c, Some("viewer"), "ServiceStop", stop).await
+    ));
+
+    // Removing the file restores the built-in defaults.
+    std::fs::remove_file(&path).unwrap();
+    node.access.reload().unwrap();
+    assert!(allowed(
+        &ask(
+            &mut c,
+            None,
+            "AccountWeight",
+            json!({"account": DEV_ACCOUNT})
+        )
+        .await
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_stop_event_reaches_the_registered_service() {
+    let node = ipc_common::start(Some(ACCESS), Duration::from_secs(5)).await;
+    let mut service = IpcClient::connect_unix(&node.unix).await.unwrap();
+    let r = ask(
+        &mut service,
+        Some("admin"),
+        "ServiceRegister",
+        json!({"service_name": "svc"}),
+    )
+    .await;
+    assert_eq!(r["message_type"], "Success");
+    let r = ask(&mut service, Some("admin"), "TopicServiceStop", json!({})).await;
+    assert_eq!(r["message_type"], "EventAck");
+
+    let mut admin = IpcClient::connect_tcp("127.0.0.1", node.tcp.port())
+        .await
+        .unwrap();
+    let r = ask_fb(
+        &mut admin,
+        Some("admin"),
+        "ServiceStop",
+        json!({"service_name": "svc"}),
+    )
+    .await;
+    assert_eq!(r["message_type"], "Success");
+    service.set_timeout(Duration::from_secs(10));
+    let ev: Value = serde_json::from_slice(&service.read_frame().await.unwrap()).unwrap();
+    assert_eq!(ev["message_type"], "EventServiceStop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_v2_over_http() {
+    let node = ipc_common::start(Some(ACCESS), Duration::from_secs(5)).await;
+    let mut h = ipc_common::Http::connect(node.http).await;
+
+    let a = h
+        .post("/api/v2/IsAlive", &[("Nano-Correlation-Id", "corr-7")], b"")
+        .await;
+    assert_eq!(a.status, 200);
+    let r = a.json();
+    assert_eq!(r["message_type"], "IsAlive");
+    assert_eq!(r["correlation_id"], "corr-7");
+    assert!(r["time"].as_u64().unwrap() > 0);
+    assert_eq!(a.header("nano-correlation-id"), Some("corr-7"));
+
+    // Credentials from the header.
+    let body = json!({"service_name": "svc"}).to_string();
+    let r = h
+        .post("/api/v2/ServiceStop", &[], body.as_bytes())
+        .await
+        .json();
+    assert_eq!(r["message"]["message"], "Access denied");
+    let r = h
+        .post(
+            "/api/v2/ServiceStop",
+            &[("Nano-Api-Key", "admin")],
+            body.as_bytes(),
+        )
+        .await
+        .json();
+    assert_eq!(r["message_type"], "Success", "{r}");
+
+    // The whole envelope at /api/v2.
+    let env = json!({"message_type": "AccountWeight", "credentials": "admin", "correlation_id": "x",
+        "message": {"account": DEV_ACCOUNT}});
+    let r = h.post_json("/api/v2", &env).await;
+    assert_eq!(
+        r["message"]["code"], 3,
+        "admin's deny wins over its role: {r}"
+    );
+    assert_eq!(r["correlation_id"], "x");
+    let env = json!({"message_type": "AccountWeight", "message": {"account": DEV_ACCOUNT}});
+    let r = h.post_json("/api/v2", &env).await;
+    assert!(allowed(&r), "{r}");
+
+    // Missing fields are named.
+    let r = h.post_json("/api/v2/AccountWeight", &json!({})).await;
+    assert_eq!(r["message_type"], "Error");
+    assert!(
+        r["message"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'account'"),
+        "{r}"
+    );
+    let r = h.post_json("/api/v2", &json!({"message": {}})).await;
+    assert!(
+        r["message"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'message_type'"),
+        "{r}"
+    );
+    let r = h.post("/api/v2/AccountWeight", &[], b"{oops").await.json();
+    assert_eq!(r["message_type"], "Error");
+    let r = h.post_json("/api/v2/NoSuchThing", &json!({})).await;
+    assert_eq!(r["message_type"], "Error");
+    // Subscriptions need an IPC session.
+    let r = h
+        .post(
+            "/api/v2/TopicServiceStop",
+            &[("Nano-Api-Key", "admin")],
+            b"{}",
+        )
+        .await
+        .json();
+    assert_eq!(r["message_type"], "Error");
+    assert!(r["message"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("IPC session"));
+
+    // RPC v1 still answers at / on the same server.
+    let r = h
+        .post_json(
+            "/",
+            &json!({"action": "account_key", "account": DEV_ACCOUNT}),
+        )
+        .await;
+    assert!(r["key"].is_string());
+}
