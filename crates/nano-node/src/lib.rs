@@ -7,6 +7,7 @@ pub mod consensus;
 pub mod events;
 pub mod interfaces;
 pub mod network;
+pub mod node;
 pub mod stats;
 
 pub use config::{ConfigError, DaemonConfig, NodeConfig};

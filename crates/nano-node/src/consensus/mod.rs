@@ -338,6 +338,20 @@ impl Consensus {
         }
     }
 
+    /// Drops the links to the network and wallets (they refer back to consensus; a
+    /// stopped node breaks the cycle so its ledger and wallets close).
+    pub fn detach(&self) {
+        if let Ok(mut o) = self.shared.outbound.write() {
+            *o = None;
+        }
+        if let Ok(mut o) = self.shared.online_source.write() {
+            *o = None;
+        }
+        if let Ok(mut o) = self.shared.rep_provider.write() {
+            *o = None;
+        }
+    }
+
     /// Adds the network's view of online weight (rep crawler).
     pub fn set_online_weight_source(&self, source: Arc<dyn OnlineWeightSource>) {
         if let Ok(mut o) = self.shared.online_source.write() {

@@ -1,0 +1,193 @@
+//! Consensus between real nodes on 127.0.0.1 (TCP peering, OS-assigned ports), the dev
+//! genesis key voting on node A through `representative_key`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nano_core::network::DEV_GENESIS_PRIVATE_KEY;
+use nano_core::{Block, BlockHash, Network};
+use nano_ledger::test_support::{test_key, Chain};
+use nano_ledger::BlockStatus;
+use nano_node::node::{Node, NodeOptions};
+use nano_node::DaemonConfig;
+
+const DEADLINE: Duration = Duration::from_secs(40);
+
+async fn start(dir: &Path, peers: Vec<String>, voting: bool) -> Arc<Node> {
+    let mut c = DaemonConfig::defaults(Network::Dev).node;
+    c.peering_port = 0;
+    c.preconfigured_peers = peers;
+    c.allow_local_peers = true;
+    c.enable_udp = false;
+    c.enable_voting = voting;
+    if voting {
+        c.representative_key = DEV_GENESIS_PRIVATE_KEY.into();
+    }
+    Node::start_with(NodeOptions::new(c, Network::Dev, dir))
+        .await
+        .expect("node starts")
+}
+
+fn peer_of(n: &Node) -> String {
+    format!("127.0.0.1:{}", n.local_endpoint().expect("network").port())
+}
+
+async fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}
+
+fn cemented(n: &Node, h: &BlockHash) -> bool {
+    let txn = n.ledger.read_txn().unwrap();
+    n.ledger.block_exists(&txn, h).unwrap_or(false)
+        && n.ledger.block_confirmed(&txn, h).unwrap_or(false)
+}
+
+fn exists(n: &Node, h: &BlockHash) -> bool {
+    let txn = n.ledger.read_txn().unwrap();
+    n.ledger.block_exists(&txn, h).unwrap_or(false)
+}
+
+/// A (voting), B and C, all peered with A and, through keepalives, with each other.
+async fn cluster(dirs: &[tempfile::TempDir; 3]) -> Vec<Arc<Node>> {
+    let a = start(dirs[0].path(), vec![], true).await;
+    let b = start(dirs[1].path(), vec![peer_of(&a)], false).await;
+    let c = start(dirs[2].path(), vec![peer_of(&a), peer_of(&b)], false).await;
+    let nodes = vec![a, b, c];
+    assert!(
+        wait_for(DEADLINE, || nodes.iter().all(|n| n.peers().len() >= 2)).await,
+        "mesh: {:?}",
+        nodes.iter().map(|n| n.peers().len()).collect::<Vec<_>>()
+    );
+    nodes
+}
+
+fn dirs() -> [tempfile::TempDir; 3] {
+    [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    ]
+}
+
+async fn stop_all(nodes: &[Arc<Node>]) {
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_and_burst_are_cemented_on_three_nodes() {
+    let d = dirs();
+    let nodes = cluster(&d).await;
+    let mut g = Chain::dev_genesis();
+    let dest = test_key(1).public();
+    // One send on B.
+    let s = g.send(&dest, 1);
+    let h = s.hash();
+    assert_eq!(nodes[1].process_local(s).await, Ok(BlockStatus::Progress));
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(
+            wait_for(DEADLINE, || cemented(n, &h)).await,
+            "send on node {i}"
+        );
+    }
+    // A burst of 1,000 chained sends on B.
+    let blocks: Vec<Block> = (0..1000).map(|_| g.send(&dest, 1)).collect();
+    let head = blocks.last().unwrap().hash();
+    let pending: Vec<_> = blocks
+        .into_iter()
+        .map(|b| nodes[1].process_local(b))
+        .collect();
+    for p in pending {
+        assert_eq!(p.await, Ok(BlockStatus::Progress));
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let ok = wait_for(DEADLINE, || cemented(n, &head)).await;
+        assert!(
+            ok,
+            "burst on node {i}: cemented {}",
+            n.ledger.cemented_count()
+        );
+        assert_eq!(n.ledger.cemented_count(), 1002);
+    }
+    stop_all(&nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_ends_with_one_winner_everywhere() {
+    let d = dirs();
+    let nodes = cluster(&d).await;
+    let g = Chain::dev_genesis();
+    let (mut g1, mut g2) = (g.clone(), g);
+    let s1 = g1.send(&test_key(1).public(), 10);
+    let s2 = g2.send(&test_key(2).public(), 20);
+    let (h1, h2) = (s1.hash(), s2.hash());
+    let (r1, r2) = tokio::join!(nodes[1].process_local(s1), nodes[2].process_local(s2));
+    assert!(r1.is_ok() && r2.is_ok());
+    let ok = wait_for(DEADLINE, || {
+        nodes.iter().all(|n| cemented(n, &h1) && !exists(n, &h2))
+            || nodes.iter().all(|n| cemented(n, &h2) && !exists(n, &h1))
+    })
+    .await;
+    assert!(
+        ok,
+        "{:?}",
+        nodes
+            .iter()
+            .map(|n| (exists(n, &h1), exists(n, &h2)))
+            .collect::<Vec<_>>()
+    );
+    stop_all(&nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_node_catches_up_after_a_burst() {
+    let d = dirs();
+    let mut nodes = cluster(&d).await;
+    let mut g = Chain::dev_genesis();
+    let dest = test_key(1).public();
+    let blocks: Vec<Block> = (0..400).map(|_| g.send(&dest, 1)).collect();
+    let mut pending = Vec::new();
+    for b in &blocks[..150] {
+        pending.push(nodes[1].process_local(b.clone()));
+    }
+    // C goes down in the middle of the burst.
+    let c = nodes.pop().unwrap();
+    c.stop().await;
+    drop(c);
+    for b in &blocks[150..] {
+        pending.push(nodes[1].process_local(b.clone()));
+    }
+    for p in pending {
+        assert_eq!(p.await, Ok(BlockStatus::Progress));
+    }
+    let head = blocks.last().unwrap().hash();
+    assert!(wait_for(DEADLINE, || cemented(&nodes[1], &head)).await);
+    // C restarts on its ledger; the next block reveals the gap and it fetches the rest.
+    let c = start(
+        d[2].path(),
+        vec![peer_of(&nodes[0]), peer_of(&nodes[1])],
+        false,
+    )
+    .await;
+    assert!(wait_for(DEADLINE, || c.peers().len() >= 2).await);
+    let extra = g.send(&dest, 1);
+    let eh = extra.hash();
+    assert_eq!(
+        nodes[1].process_local(extra).await,
+        Ok(BlockStatus::Progress)
+    );
+    let ok = wait_for(DEADLINE, || cemented(&c, &eh)).await;
+    assert!(ok, "restarted node: cemented {}", c.ledger.cemented_count());
+    assert_eq!(c.ledger.cemented_count(), 402);
+    nodes.push(c);
+    stop_all(&nodes).await;
+}
