@@ -183,3 +183,27 @@ async fn v2(
         }
     }
 }
+
+/// Binds `cfg.address:cfg.port` and serves [`router`] until `shutdown` resolves; returns
+/// the bound address.
+pub async fn serve(
+    pool: Arc<IpcPool>,
+    cfg: &RpcConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<std::net::SocketAddr> {
+    let ip: std::net::IpAddr = cfg.address.parse().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("rpc address {:?}: {e}", cfg.address),
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::new(ip, cfg.port)).await?;
+    let local = listener.local_addr()?;
+    let app = router(pool, cfg);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+    });
+    Ok(local)
+}
