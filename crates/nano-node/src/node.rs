@@ -40,6 +40,9 @@ pub enum NodeError {
     Io(#[from] std::io::Error),
 }
 
+/// Adjusts consensus tunables before the node starts.
+pub type ConsensusTuner = Arc<dyn Fn(&mut ConsensusConfig) + Send + Sync>;
+
 /// How to start a node beyond `config-node.toml`: for tests and tools.
 #[derive(Clone)]
 pub struct NodeOptions {
@@ -50,7 +53,7 @@ pub struct NodeOptions {
     pub enable_network: bool,
     pub network_flags: NetworkFlags,
     /// Overrides of consensus tunables (applied after the config's values).
-    pub tune: Option<Arc<dyn Fn(&mut ConsensusConfig) + Send + Sync>>,
+    pub tune: Option<ConsensusTuner>,
 }
 
 impl NodeOptions {

@@ -69,11 +69,12 @@ impl WriterQueue {
         self.total == 0 && self.cement.is_empty() && self.forced.is_empty()
     }
 
-    /// Queues `e` unless its source already holds `cap` blocks.
-    pub fn push(&mut self, e: Entry, cap: usize) -> Result<(), Entry> {
+    /// Queues `e` unless its source already holds `cap` blocks (then its callback is
+    /// handed back).
+    pub fn push(&mut self, e: Entry, cap: usize) -> Result<(), Option<Done>> {
         let q = self.sources.entry(e.source).or_default();
         if q.len() >= cap {
-            return Err(e);
+            return Err(e.done);
         }
         if q.is_empty() {
             self.rr.push_back(e.source);
@@ -173,6 +174,10 @@ fn ledger_block_at_root<T: nano_ledger::Txn>(
 
 /// Outcome of a processed entry.
 type Outcome = Result<Processed, BlockStatus>;
+
+/// A cementing result: the election that decided it (if any), its winner, and every
+/// block newly cemented, dependencies first.
+type Cemented = (Option<ElectionSummary>, BlockHash, Vec<BlockHash>);
 
 impl Shared {
     pub(crate) fn run_writer(&self) {
@@ -338,10 +343,7 @@ impl Shared {
         &self,
         txn: &mut WriteTxn<'_>,
         cement: Vec<Confirmed>,
-    ) -> (
-        Vec<(Option<ElectionSummary>, BlockHash, Vec<BlockHash>)>,
-        Vec<Forced>,
-    ) {
+    ) -> (Vec<Cemented>, Vec<Forced>) {
         let mut done = Vec::new();
         let mut forced = Vec::new();
         for c in cement {
@@ -447,8 +449,6 @@ impl Shared {
             self.stats.add("blockprocessor", "progress", "in", progress);
         }
         for item in released {
-            // The original source is kept for fairness accounting of the retry.
-            let _ = item.source;
             self.submit(item.block, BlockSource::Unchecked, None);
         }
         {
@@ -517,24 +517,22 @@ impl Shared {
     }
 
     /// Events and bookkeeping for newly cemented blocks.
-    fn after_cement(&self, cemented: Vec<(Option<ElectionSummary>, BlockHash, Vec<BlockHash>)>) {
+    fn after_cement(&self, cemented: Vec<Cemented>) {
         if cemented.is_empty() {
             return;
         }
         let notify = self.events.has_subscribers();
         let txn = self.ledger.read_txn().ok();
         let mut accounts: HashMap<Account, ()> = HashMap::new();
-        let mut removed = Vec::new();
         let mut total = 0u64;
         for (summary, winner, list) in &cemented {
             total += list.len() as u64;
             {
                 let mut active = lock(&self.active);
                 for h in list {
+                    // Elections of blocks cemented below a winner are settled too.
                     if let Some(root) = active.root_of(h) {
-                        if let Some(e) = active.remove(&root) {
-                            removed.push(e.winner);
-                        }
+                        active.remove(&root);
                         active.remember(*h, root);
                     } else if h == winner {
                         if let Some(s) = summary {
@@ -586,7 +584,6 @@ impl Shared {
                 }
             }
         }
-        let _ = removed;
     }
 
     /// Queues forced processing of `block` (see [`Forced`]).

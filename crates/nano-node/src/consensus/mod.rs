@@ -573,9 +573,9 @@ impl Shared {
                 self.writer_cv.notify_one();
                 true
             }
-            Err(entry) => {
+            Err(done) => {
                 self.stats.inc("blockprocessor", "overfill", "in");
-                if let Some(d) = entry.done {
+                if let Some(d) = done {
                     d(Err(SubmitError::Overloaded));
                 }
                 false
