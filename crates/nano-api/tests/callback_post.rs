@@ -11,7 +11,7 @@ use nano_api::callback::{callback_body, CallbackSettings, HttpCallbackClient};
 use nano_node::config::HttpCallback;
 use nano_node::events::{ConfirmationType::*, EventBus, NodeEvent};
 use nano_node::stats::Stats;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use ws_support::*;
