@@ -191,3 +191,54 @@ async fn restarted_node_catches_up_after_a_burst() {
     nodes.push(c);
     stop_all(&nodes).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_representative_votes_and_rpc_views_work() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = DaemonConfig::defaults(Network::Dev).node;
+    c.enable_voting = true;
+    let mut opts = NodeOptions::new(c, Network::Dev, d.path());
+    opts.enable_network = false;
+    let node = Node::start_with(opts).await.expect("node starts");
+    assert!(node.local_representatives().is_empty());
+    // The genesis key in an unlocked wallet makes the node a voting representative.
+    let genesis = nano_ledger::test_support::dev_genesis_key();
+    let id = node.wallets.create(genesis.public()).unwrap();
+    node.wallets.insert_adhoc(id, genesis.private()).unwrap();
+    let mut events = node.events.subscribe();
+    let mut g = Chain::dev_genesis();
+    let s = g.send(&test_key(1).public(), 1);
+    let h = s.hash();
+    assert_eq!(node.process_local(s).await, Ok(BlockStatus::Progress));
+    // The election exists when the submitter hears back (no representative yet).
+    assert!(node.active_elections().iter().any(|e| e.winner == h));
+    // Wallet representatives are picked up within a few seconds.
+    assert!(wait_for(DEADLINE, || cemented(&node, &h)).await);
+    assert_eq!(node.local_representatives(), vec![genesis.public()]);
+    let history = node.confirmation_history();
+    assert!(history
+        .iter()
+        .any(|e| e.winner == h && e.final_tally > nano_core::Amount::ZERO));
+    let q = node.confirmation_quorum();
+    assert!(q.online_weight_minimum > nano_core::Amount::ZERO);
+    let mut saw_quorum = false;
+    let mut saw_vote = false;
+    while let Ok(e) = events.try_recv() {
+        match e {
+            nano_node::events::NodeEvent::BlockConfirmed {
+                hash,
+                confirmation_type,
+                election,
+                ..
+            } if hash == h => {
+                saw_quorum = confirmation_type == nano_node::events::ConfirmationType::ActiveQuorum
+                    && election.is_some();
+            }
+            nano_node::events::NodeEvent::Vote { kind, .. } if kind == "vote" => saw_vote = true,
+            _ => {}
+        }
+    }
+    assert!(saw_quorum && saw_vote);
+    assert!(node.peers().is_empty());
+    node.stop().await;
+}

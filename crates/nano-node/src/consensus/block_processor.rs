@@ -380,6 +380,9 @@ impl Shared {
         let notify = self.events.has_subscribers();
         let mut released = Vec::new();
         let mut progress = 0u64;
+        // Submitters hear back after elections started, so an RPC caller that asks about
+        // the block next finds its election.
+        let mut replies: Vec<(Done, BlockStatus)> = Vec::new();
         for (entry, outcome) in results {
             let status = match &outcome {
                 Ok(_) => BlockStatus::Progress,
@@ -405,7 +408,7 @@ impl Shared {
                 }
             }
             if let Some(d) = done {
-                d(Ok(status));
+                replies.push((d, status));
             }
             match outcome {
                 Ok(p) => {
@@ -488,6 +491,9 @@ impl Shared {
             self.handle_forks(forks, delta, &mut fx);
         }
         self.dispatch(fx);
+        for (d, status) in replies {
+            d(Ok(status));
+        }
     }
 
     /// A fork joins the election of its root (started with the ledger's block as winner).
