@@ -12,6 +12,7 @@ pub mod http;
 pub mod ipc;
 pub mod json;
 pub mod metrics;
+pub mod node_glue;
 pub mod rpc_config;
 pub mod websocket;
 

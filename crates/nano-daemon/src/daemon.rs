@@ -82,25 +82,46 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         opts.network,
         opts.data_dir.display()
     );
-    let ledger = initialize(opts.network, &opts.data_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("nano")
         .build()?;
     rt.block_on(async move {
+        let node = nano_node::node::Node::start(&config.node, opts.network, &opts.data_dir)
+            .await
+            .with_context(|| format!("cannot start the node in {}", opts.data_dir.display()))?;
+        if let Some(ep) = node.local_endpoint() {
+            tracing::info!("peering on {ep}");
+        }
         let mut ctx = ApiContext::new(opts.network);
-        ctx.ledger = Some(ledger.clone());
+        ctx.ledger = Some(node.ledger.clone());
+        ctx.wallets = Some(node.wallets.clone());
+        ctx.stats = node.stats.clone();
+        ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(node.clone())));
         ctx.enable_sign_hash = config.rpc.enable_sign_hash;
         ctx.work_threads = config.node.work_threads.max(1) as usize;
         ctx.max_work_generate_multiplier = config.node.max_work_generate_multiplier;
+        if let Ok(m) = nano_core::Amount::decode_dec(&config.node.receive_minimum) {
+            if let Ok(mut g) = ctx.receive_minimum.lock() {
+                *g = m;
+            }
+        }
         let ctx = Arc::new(ctx);
+        let access = Arc::new(
+            nano_api::access::AccessControl::load(&opts.data_dir)
+                .map_err(|e| anyhow::anyhow!("config-access.toml: {e}"))?,
+        );
+        if let Err(e) = nano_api::access::spawn_sighup_reloader(access.clone()) {
+            tracing::warn!("SIGHUP reload of config-access.toml unavailable: {e}");
+        }
+        let v2 = nano_api::api_v2::V2Service::new(ctx.clone(), access);
+
         let shutdown = Arc::new(tokio::sync::Notify::new());
         let mut child = None;
         if config.rpc.enable {
             if config.rpc.child_process.enable {
                 let path = resolve_rpc_path(&config.rpc.child_process.rpc_path);
                 let c = tokio::process::Command::new(&path)
-                    .arg("--daemon")
                     .arg("--network")
                     .arg(opts.network.as_str())
                     .arg("--data_path")
@@ -119,28 +140,69 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
                 child = Some(c);
             } else {
                 let s = shutdown.clone();
-                let addr =
-                    nano_api::http::serve(
-                        ctx.clone(),
-                        &rpc_config,
-                        async move { s.notified().await },
+                let addr = nano_api::http::serve_with_v2(v2.clone(), &rpc_config, async move {
+                    s.notified().await
+                })
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot start RPC server on [{}]:{}",
+                        rpc_config.address, rpc_config.port
                     )
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot start RPC server on [{}]:{}",
-                            rpc_config.address, rpc_config.port
-                        )
-                    })?;
+                })?;
                 tracing::info!("RPC server listening on {addr}");
             }
         }
+        let mut ipc = nano_api::ipc::server::IpcServer::start(v2.clone(), &config.node.ipc)
+            .await
+            .context("cannot start the IPC server")?;
+        for a in ipc.tcp_addrs() {
+            tracing::info!("IPC listening on {a}");
+        }
+        let mut ws_settings = nano_api::websocket::WebsocketSettings::new(node.params);
+        ws_settings.stats = Some(node.stats.clone());
+        let wallets = node.wallets.clone();
+        ws_settings.local_accounts = Some(Arc::new(move || {
+            wallets
+                .all_accounts()
+                .map(|v| v.into_iter().map(|(_, a)| a).collect())
+                .unwrap_or_default()
+        }));
+        let ws = nano_api::websocket::WebsocketServer::start(
+            &config.node.websocket,
+            &node.events,
+            ws_settings,
+        )
+        .await
+        .context("cannot start the WebSocket server")?;
+        if let Some(w) = &ws {
+            tracing::info!("WebSocket listening on {}", w.local_addr());
+        }
+        let callback = nano_api::callback::HttpCallbackClient::start(
+            &config.node.httpcallback,
+            &node.events,
+            nano_api::callback::CallbackSettings {
+                stats: Some(node.stats.clone()),
+                ..Default::default()
+            },
+        );
+        let auto_receive = crate::auto_receive::spawn(ctx.clone(), node.events.clone());
+
         let why = wait_for_stop(ctx.clone()).await;
         tracing::info!("stopping node ({why})");
+        auto_receive.abort();
         shutdown.notify_waiters();
+        ipc.stop();
+        if let Some(w) = ws {
+            w.shutdown().await;
+        }
+        if let Some(c) = callback {
+            c.shutdown().await;
+        }
         if let Some(mut c) = child {
             let _ = c.kill().await;
         }
+        node.stop().await;
         anyhow::Ok(())
     })?;
     drop(rt);

@@ -2,6 +2,7 @@
 //! node's flag names, choosing the network and data directory, and running the command
 //! that was asked for.
 
+pub mod auto_receive;
 pub mod cli;
 pub mod daemon;
 pub mod data_dir;

@@ -4,9 +4,11 @@
 
 mod ledger;
 mod node;
+mod node_ops;
 mod utility;
 mod wallet;
 
+pub use node_ops::receive_all;
 use serde_json::{Map, Value};
 
 use crate::context::{ApiContext, Origin};
@@ -145,6 +147,23 @@ fn handler(action: &str) -> Option<Handler> {
         "wallet_history" => wallet::wallet_history,
         "receive_minimum" => wallet::receive_minimum,
         "receive_minimum_set" => wallet::receive_minimum_set,
+        // node-backed: blocks, wallets publishing, elections, network
+        "process" => node_ops::process,
+        "send" => node_ops::send,
+        "receive" => node_ops::receive,
+        "account_representative_set" => node_ops::account_representative_set,
+        "search_receivable" | "search_pending" => node_ops::search_receivable,
+        "search_receivable_all" | "search_pending_all" => node_ops::search_receivable_all,
+        "wallet_republish" => node_ops::wallet_republish,
+        "republish" => node_ops::republish,
+        "block_confirm" => node_ops::block_confirm,
+        "confirmation_quorum" => node_ops::confirmation_quorum,
+        "confirmation_history" => node_ops::confirmation_history,
+        "confirmation_active" => node_ops::confirmation_active,
+        "peers" => node_ops::peers,
+        "representatives_online" => node_ops::representatives_online,
+        "node_id" => node_ops::node_id,
+        "telemetry" => node_ops::telemetry,
         // node
         "version" => node::version,
         "uptime" => node::uptime,

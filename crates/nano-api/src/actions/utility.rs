@@ -141,7 +141,11 @@ pub fn work_validate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 }
 
 /// Generates work on the local CPU, registering a cancel flag so `work_cancel` can stop it.
-fn generate_local(ctx: &ApiContext, root: Root, difficulty: u64) -> Result<u64, RpcError> {
+pub(crate) fn generate_local(
+    ctx: &ApiContext,
+    root: Root,
+    difficulty: u64,
+) -> Result<u64, RpcError> {
     let cancel = Arc::new(AtomicBool::new(false));
     ctx.work_in_progress
         .lock()

@@ -1,0 +1,700 @@
+//! Actions that need the running node: publishing blocks (`process`), wallet sends,
+//! receives and representative changes (which build, work, sign and publish a block),
+//! elections (`block_confirm`, `confirmation_*`) and the network (`peers`, `telemetry`,
+//! `representatives_online`, `republish`).
+
+use nano_core::{Account, Amount, Block, BlockHash, Epoch, KeyPair, Link, Signature, StateBlock};
+use nano_ledger::Ledger;
+use nano_wallet::WalletId;
+use serde_json::{json, Map, Value};
+
+use super::obj;
+use super::utility::generate_local;
+use super::wallet::{wallet_id, werr};
+use crate::context::{ApiContext, NodeHandle};
+use crate::error::{err, msg, RpcError};
+use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
+
+fn node(ctx: &ApiContext) -> Result<&dyn NodeHandle, RpcError> {
+    ctx.node
+        .as_deref()
+        .ok_or_else(|| RpcError::new("This action needs the running node, which is not attached"))
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> RpcError {
+    tracing::error!("error in RPC: {e}");
+    RpcError::new(msg::INTERNAL)
+}
+
+/// The reference `process` error text for a ledger status name.
+fn process_error(status: &str) -> RpcError {
+    RpcError::new(match status {
+        "bad_signature" => "Bad signature",
+        "old" => "Old block",
+        "negative_spend" => "Negative spend",
+        "fork" => "Fork",
+        "unreceivable" => "Unreceivable",
+        "gap_previous" => "Gap previous block",
+        "gap_source" => "Gap source block",
+        "opened_burn_account" => "Burning account",
+        "balance_mismatch" => "Balance and amount delta do not match",
+        "block_position" => "This block cannot follow the previous block",
+        "insufficient_work" => "Block work is insufficient",
+        _ => "Error processing block",
+    })
+}
+
+/// Checks a state block against the `subtype` the caller claims, as the reference does
+/// before publishing: a wrong claim is refused instead of silently published.
+fn check_subtype(ctx: &ApiContext, block: &Block, subtype: &str) -> Result<(), RpcError> {
+    let Block::State(b) = block else {
+        return Ok(());
+    };
+    let l = ctx.ledger()?;
+    let t = l.read_txn().map_err(internal)?;
+    let prev_balance = if b.previous.is_zero() {
+        None
+    } else {
+        l.balance_at(&t, &b.previous).map_err(internal)?
+    };
+    let epoch_link = ctx.params.epoch_of_link(&b.link).is_some();
+    match subtype {
+        "send" => match prev_balance {
+            Some(p) if b.balance < p => Ok(()),
+            Some(_) => err(msg::INVALID_SUBTYPE_BALANCE),
+            None => err(msg::INVALID_SUBTYPE_PREVIOUS),
+        },
+        "receive" => match prev_balance {
+            Some(p) if b.balance > p => Ok(()),
+            Some(_) => err(msg::INVALID_SUBTYPE_BALANCE),
+            None => err(msg::INVALID_SUBTYPE_PREVIOUS),
+        },
+        "open" => {
+            if b.previous.is_zero() {
+                Ok(())
+            } else {
+                err(msg::INVALID_SUBTYPE_PREVIOUS)
+            }
+        }
+        "change" => match prev_balance {
+            Some(p) if b.balance == p => Ok(()),
+            Some(_) => err(msg::INVALID_SUBTYPE_BALANCE),
+            None => err(msg::INVALID_SUBTYPE_PREVIOUS),
+        },
+        "epoch" => {
+            if !epoch_link {
+                return err(msg::INVALID_SUBTYPE_EPOCH_LINK);
+            }
+            if prev_balance.unwrap_or(Amount::ZERO) != b.balance {
+                return err(msg::INVALID_SUBTYPE_BALANCE);
+            }
+            Ok(())
+        }
+        _ => err(msg::INVALID_SUBTYPE),
+    }
+}
+
+pub fn process(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let block = json::block_in(r)?;
+    let force = opt_bool(r, "force", false)?;
+    let is_async = opt_bool(r, "async", false)?;
+    if !ctx
+        .params
+        .work
+        .validate_entry(&block.root(), block.work(), block.is_state())
+    {
+        return err("Block work is less than threshold");
+    }
+    if let Some(st) = opt_text(r, "subtype") {
+        check_subtype(ctx, &block, &st)?;
+    }
+    if is_async {
+        let hash = block.hash();
+        let _ = hash;
+        // Queue it and answer at once; the outcome reaches the block processor's stats.
+        let n2 = ctx.node.clone();
+        std::thread::spawn(move || {
+            if let Some(n) = n2 {
+                let _ = n.process(block, force);
+            }
+        });
+        return Ok(obj([("started", "1".into())]));
+    }
+    match n.process(block, force) {
+        Ok(hash) => Ok(obj([("hash", hash.encode_hex().into())])),
+        Err(status) => Err(process_error(&status)),
+    }
+}
+
+/// Work for `root` at `threshold`: the wallet's cached value when it is good enough,
+/// else freshly generated.
+fn work_for(
+    ctx: &ApiContext,
+    id: WalletId,
+    account: &Account,
+    root: nano_core::Root,
+    threshold: u64,
+    given: Option<u64>,
+) -> Result<u64, RpcError> {
+    if let Some(w) = given {
+        if nano_core::work::work_value(&root, w) < threshold {
+            return err("Invalid work");
+        }
+        return Ok(w);
+    }
+    if let Some(ws) = &ctx.wallets {
+        if let Ok(w) = ws.work_get(id, account) {
+            if w != 0 && nano_core::work::work_value(&root, w) >= threshold {
+                return Ok(w);
+            }
+        }
+    }
+    generate_local(ctx, root, threshold)
+}
+
+fn given_work(r: &Req) -> Result<Option<u64>, RpcError> {
+    match opt_text(r, "work") {
+        Some(w) => Ok(Some(
+            nano_core::blocks::parse_work_hex(&w).map_err(|_| RpcError::new(msg::BAD_WORK))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn signer(ctx: &ApiContext, id: WalletId, account: &Account) -> Result<KeyPair, RpcError> {
+    let w = ctx.wallets()?;
+    if !w.contains(id, account).map_err(werr)? {
+        return err("Account not found in wallet");
+    }
+    w.key_pair(id, account).map_err(werr)
+}
+
+/// Builds, works, signs and publishes one state block for a wallet account.
+#[allow(clippy::too_many_arguments)]
+fn publish_state(
+    ctx: &ApiContext,
+    id: WalletId,
+    key: &KeyPair,
+    previous: BlockHash,
+    representative: Account,
+    balance: Amount,
+    link: Link,
+    threshold: u64,
+    given: Option<u64>,
+) -> Result<Block, RpcError> {
+    let account = key.public();
+    let root: nano_core::Root = if previous.is_zero() {
+        account.into()
+    } else {
+        previous.into()
+    };
+    let work = work_for(ctx, id, &account, root, threshold, given)?;
+    let mut block = Block::State(StateBlock {
+        account,
+        previous,
+        representative,
+        balance,
+        link,
+        signature: Signature::ZERO,
+        work,
+    });
+    block.sign(key);
+    Ok(block)
+}
+
+fn submit(ctx: &ApiContext, block: Block) -> Result<BlockHash, RpcError> {
+    node(ctx)?
+        .process(block, false)
+        .map_err(|s| process_error(&s))
+}
+
+pub fn send(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?;
+    let w = ctx.wallets()?;
+    let l = ctx.ledger()?;
+    let id = wallet_id(w, r)?;
+    let source = json::account(r, "source")?;
+    let destination = nano_core::PublicKey::decode_account(req_str(r, "destination")?)
+        .map_err(|_| RpcError::new(msg::BAD_DESTINATION))?;
+    let amount = json::amount(r, "amount")?;
+    let given = given_work(r)?;
+    let key = signer(ctx, id, &source)?;
+    let build = || -> Result<(BlockHash, Vec<u8>), RpcError> {
+        let t = l.read_txn().map_err(internal)?;
+        let info = l
+            .account_info(&t, &source)
+            .map_err(internal)?
+            .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
+        drop(t);
+        let balance = info
+            .balance
+            .checked_sub(amount)
+            .ok_or_else(|| RpcError::new("Insufficient balance"))?;
+        let threshold = ctx.params.work.threshold(info.epoch, false);
+        let block = publish_state(
+            ctx,
+            id,
+            &key,
+            info.head,
+            info.representative,
+            balance,
+            destination.into(),
+            threshold,
+            given,
+        )?;
+        Ok((block.hash(), block.to_bytes()))
+    };
+    let (hash, bytes, fresh) = match opt_text(r, "id") {
+        Some(send_id) => {
+            let once = w
+                .send_once(id, &send_id, || build().map_err(SendErr::Rpc))
+                .map_err(|e| match e {
+                    SendErr::Rpc(e) => e,
+                    SendErr::Wallet(e) => werr(e),
+                })?;
+            (once.hash, once.payload, once.fresh)
+        }
+        None => {
+            let (h, b) = build()?;
+            (h, b, true)
+        }
+    };
+    let block = Block::deserialize(nano_core::BlockType::State, &bytes).map_err(internal)?;
+    if fresh {
+        submit(ctx, block)?;
+    } else {
+        // A repeated id: the block was built before; make sure it reached the ledger.
+        let known = l
+            .read_txn()
+            .ok()
+            .map(|t| l.block_exists(&t, &hash).unwrap_or(false))
+            .unwrap_or(false);
+        if !known {
+            submit(ctx, block)?;
+        }
+    }
+    Ok(obj([("block", hash.encode_hex().into())]))
+}
+
+/// `send_once` needs an error type that wallet errors convert into.
+enum SendErr {
+    Rpc(RpcError),
+    Wallet(nano_wallet::WalletError),
+}
+impl From<nano_wallet::WalletError> for SendErr {
+    fn from(e: nano_wallet::WalletError) -> Self {
+        SendErr::Wallet(e)
+    }
+}
+
+/// Receives one receivable send into a wallet account (opening it if needed).
+fn receive_one(
+    ctx: &ApiContext,
+    l: &Ledger,
+    id: WalletId,
+    account: &Account,
+    send_hash: BlockHash,
+    given: Option<u64>,
+) -> Result<BlockHash, RpcError> {
+    let key = signer(ctx, id, account)?;
+    let t = l.read_txn().map_err(internal)?;
+    let pending = l
+        .store()
+        .pending(
+            &t,
+            &nano_store::PendingKey {
+                account: *account,
+                hash: send_hash,
+            },
+        )
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new("Block is not available to receive"))?;
+    let info = l.account_info(&t, account).map_err(internal)?;
+    drop(t);
+    let (previous, rep, balance, epoch) = match info {
+        Some(i) => (i.head, i.representative, i.balance, i.epoch),
+        None => (
+            BlockHash::ZERO,
+            ctx.wallets()?.representative(id).map_err(werr)?,
+            Amount::ZERO,
+            Epoch::Epoch0,
+        ),
+    };
+    let new_balance = balance
+        .checked_add(pending.amount)
+        .ok_or_else(|| RpcError::new(msg::INTERNAL))?;
+    let threshold = ctx.params.work.threshold(epoch.max(pending.epoch), true);
+    let block = publish_state(
+        ctx,
+        id,
+        &key,
+        previous,
+        rep,
+        new_balance,
+        send_hash.into(),
+        threshold,
+        given,
+    )?;
+    submit(ctx, block)
+}
+
+pub fn receive(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?;
+    let w = ctx.wallets()?;
+    let l = ctx.ledger()?;
+    let id = wallet_id(w, r)?;
+    let account = json::account(r, "account")?;
+    let send_hash = json::hash(r, "block")?;
+    {
+        let t = l.read_txn().map_err(internal)?;
+        if !l.block_exists(&t, &send_hash).map_err(internal)? {
+            return err(msg::BLOCK_NOT_FOUND);
+        }
+    }
+    let hash = receive_one(ctx, l, id, &account, send_hash, given_work(r)?)?;
+    Ok(obj([("block", hash.encode_hex().into())]))
+}
+
+pub fn account_representative_set(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?;
+    let w = ctx.wallets()?;
+    let l = ctx.ledger()?;
+    let id = wallet_id(w, r)?;
+    let account = json::account(r, "account")?;
+    let rep = nano_core::PublicKey::decode_account(req_str(r, "representative")?)
+        .map_err(|_| RpcError::new(msg::BAD_REPRESENTATIVE))?;
+    let key = signer(ctx, id, &account)?;
+    let t = l.read_txn().map_err(internal)?;
+    let info = l
+        .account_info(&t, &account)
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
+    drop(t);
+    let threshold = ctx.params.work.threshold(info.epoch, false);
+    let block = publish_state(
+        ctx,
+        id,
+        &key,
+        info.head,
+        rep,
+        info.balance,
+        Link::ZERO,
+        threshold,
+        given_work(r)?,
+    )?;
+    let hash = submit(ctx, block)?;
+    Ok(obj([("block", hash.encode_hex().into())]))
+}
+
+/// Receives every confirmed receivable at or above the receive minimum for the wallet's
+/// accounts; returns how many blocks were created.
+pub fn receive_all(ctx: &ApiContext, id: WalletId) -> Result<usize, RpcError> {
+    let w = ctx.wallets()?;
+    let l = ctx.ledger()?;
+    let minimum = *ctx
+        .receive_minimum
+        .lock()
+        .map_err(|_| RpcError::new(msg::INTERNAL))?;
+    if w.locked(id).map_err(werr)? {
+        return err("Wallet is locked");
+    }
+    let mut todo = Vec::new();
+    {
+        let t = l.read_txn().map_err(internal)?;
+        for a in w.accounts(id).map_err(werr)? {
+            for (h, _) in l
+                .receivable(&t, &a, minimum, usize::MAX)
+                .map_err(internal)?
+            {
+                if l.block_confirmed(&t, &h).map_err(internal)? {
+                    todo.push((a, h));
+                }
+            }
+        }
+    }
+    let mut done = 0;
+    for (a, h) in todo {
+        if receive_one(ctx, l, id, &a, h, None).is_ok() {
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+pub fn search_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?;
+    let w = ctx.wallets()?;
+    let id = wallet_id(w, r)?;
+    receive_all(ctx, id)?;
+    Ok(obj([("started", "1".into())]))
+}
+
+pub fn search_receivable_all(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?;
+    let w = ctx.wallets()?;
+    for id in w.wallet_ids().map_err(werr)? {
+        let _ = receive_all(ctx, id);
+    }
+    Ok(obj([("success", "".into())]))
+}
+
+pub fn wallet_republish(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let w = ctx.wallets()?;
+    let l = ctx.ledger()?;
+    let id = wallet_id(w, r)?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?
+        .ok_or_else(|| RpcError::new(msg::INVALID_COUNT))?;
+    let t = l.read_txn().map_err(internal)?;
+    let mut hashes = Vec::new();
+    let mut blocks = Vec::new();
+    for a in w.accounts(id).map_err(werr)? {
+        for info in l
+            .history(&t, &a, None, count as usize, false)
+            .map_err(internal)?
+        {
+            hashes.push(Value::String(info.hash.encode_hex()));
+            blocks.push(info.block);
+        }
+    }
+    n.republish(blocks);
+    Ok(obj([("blocks", Value::Array(hashes))]))
+}
+
+pub fn republish(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let l = ctx.ledger()?;
+    let start = json::hash(r, "hash")?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(1024);
+    let t = l.read_txn().map_err(internal)?;
+    let mut cur = start;
+    let mut hashes = Vec::new();
+    let mut blocks = Vec::new();
+    if !l.block_exists(&t, &start).map_err(internal)? {
+        return err(msg::BLOCK_NOT_FOUND);
+    }
+    while !cur.is_zero() && (blocks.len() as u64) < count {
+        let Some(b) = l.block(&t, &cur).map_err(internal)? else {
+            break;
+        };
+        hashes.push(Value::String(cur.encode_hex()));
+        cur = b.sideband.successor;
+        blocks.push(b.block);
+    }
+    n.republish(blocks);
+    Ok(obj([
+        ("success", "".into()),
+        ("blocks", Value::Array(hashes)),
+    ]))
+}
+
+pub fn block_confirm(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let h = json::hash(r, "hash")?;
+    if !n.block_confirm(h) {
+        return err(msg::BLOCK_NOT_FOUND);
+    }
+    Ok(obj([("started", "1".into())]))
+}
+
+pub fn confirmation_quorum(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let mut v = n.confirmation_quorum();
+    if opt_bool(r, "peer_details", false)? {
+        let peers: Vec<Value> = n
+            .representatives_online()
+            .into_iter()
+            .map(|(a, w)| json!({"account": a.encode_account(), "weight": w.encode_dec()}))
+            .collect();
+        if let Value::Object(m) = &mut v {
+            m.insert("peers".into(), Value::Array(peers));
+        }
+    }
+    Ok(v)
+}
+
+pub fn confirmation_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let filter = match opt_text(r, "hash") {
+        Some(h) => Some(
+            BlockHash::decode_hex(&h)
+                .map_err(|_| RpcError::new(msg::BAD_HASH))?
+                .encode_hex(),
+        ),
+        None => None,
+    };
+    let list: Vec<Value> = n
+        .confirmation_history()
+        .into_iter()
+        .filter(|e| filter.as_ref().is_none_or(|f| e["hash"] == f.as_str()))
+        .collect();
+    let count = list.len();
+    let total: u64 = list
+        .iter()
+        .filter_map(|e| e["duration"].as_str().and_then(|d| d.parse::<u64>().ok()))
+        .sum();
+    let average = if count > 0 { total / count as u64 } else { 0 };
+    Ok(obj([
+        (
+            "confirmation_stats",
+            obj([
+                ("count", count.to_string().into()),
+                ("average", average.to_string().into()),
+            ]),
+        ),
+        (
+            "confirmations",
+            if list.is_empty() {
+                Value::String(String::new())
+            } else {
+                Value::Array(list)
+            },
+        ),
+    ]))
+}
+
+pub fn confirmation_active(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let roots = n.active_roots();
+    let count = roots.len();
+    Ok(obj([
+        (
+            "confirmations",
+            if roots.is_empty() {
+                Value::String(String::new())
+            } else {
+                Value::Array(roots.into_iter().map(Value::String).collect())
+            },
+        ),
+        ("unconfirmed", count.to_string().into()),
+        ("confirmed", "0".into()),
+    ]))
+}
+
+pub fn peers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let details = opt_bool(r, "peer_details", false)?;
+    let mut m = Map::new();
+    for (ep, version, node_id, kind) in n.peers() {
+        let v = if details {
+            obj([
+                ("protocol_version", version.to_string().into()),
+                ("node_id", node_id.encode_node_id().into()),
+                ("type", kind.into()),
+            ])
+        } else {
+            version.to_string().into()
+        };
+        m.insert(ep, v);
+    }
+    Ok(obj([(
+        "peers",
+        if m.is_empty() {
+            Value::String(String::new())
+        } else {
+            Value::Object(m)
+        },
+    )]))
+}
+
+pub fn representatives_online(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let weight = opt_bool(r, "weight", false)?;
+    let filter: Option<Vec<Account>> = match r.get("accounts") {
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|v| {
+                    nano_core::PublicKey::decode_account(v.as_str().unwrap_or_default())
+                        .map_err(|_| RpcError::new(msg::BAD_ACCOUNT))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => None,
+    };
+    let reps: Vec<(Account, Amount)> = n
+        .representatives_online()
+        .into_iter()
+        .filter(|(a, _)| filter.as_ref().is_none_or(|f| f.contains(a)))
+        .collect();
+    if weight {
+        let mut m = Map::new();
+        for (a, w) in reps {
+            m.insert(a.encode_account(), obj([("weight", w.encode_dec().into())]));
+        }
+        return Ok(obj([("representatives", Value::Object(m))]));
+    }
+    Ok(obj([(
+        "representatives",
+        Value::Array(
+            reps.into_iter()
+                .map(|(a, _)| a.encode_account().into())
+                .collect(),
+        ),
+    )]))
+}
+
+pub fn node_id(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let id = node(ctx)?.node_id();
+    Ok(obj([
+        ("public", id.encode_hex().into()),
+        ("as_account", id.encode_account().into()),
+        ("node_id", id.encode_node_id().into()),
+    ]))
+}
+
+pub fn telemetry(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let entries = n.telemetry();
+    let address = opt_text(r, "address");
+    let port = opt_text(r, "port");
+    if let (Some(a), Some(p)) = (&address, &port) {
+        return entries
+            .into_iter()
+            .find(|e| {
+                e["address"]
+                    .as_str()
+                    .is_some_and(|x| x.trim_matches(['[', ']']) == a.trim_matches(['[', ']']))
+                    && e["port"] == p.as_str()
+            })
+            .ok_or_else(|| RpcError::new("Peer not found"));
+    }
+    if address.is_some() || port.is_some() {
+        return err("Both port and address required");
+    }
+    if opt_bool(r, "raw", false)? {
+        return Ok(obj([("metrics", Value::Array(entries))]));
+    }
+    if entries.is_empty() {
+        return err("Peer not found");
+    }
+    // Aggregate as the reference does: averages of counts, the most common version.
+    let numeric = [
+        "block_count",
+        "cemented_count",
+        "unchecked_count",
+        "account_count",
+        "bandwidth_cap",
+        "peer_count",
+        "uptime",
+        "timestamp",
+    ];
+    let mut out = entries[0].clone();
+    if let Value::Object(m) = &mut out {
+        for k in numeric {
+            let vals: Vec<u128> = entries
+                .iter()
+                .filter_map(|e| e[k].as_str().and_then(|s| s.parse::<u128>().ok()))
+                .collect();
+            if !vals.is_empty() {
+                let avg = vals.iter().sum::<u128>() / vals.len() as u128;
+                m.insert(k.into(), avg.to_string().into());
+            }
+        }
+        m.remove("address");
+        m.remove("port");
+        m.remove("signature");
+        m.remove("node_id");
+    }
+    Ok(out)
+}

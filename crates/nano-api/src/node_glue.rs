@@ -1,0 +1,146 @@
+//! [`NodeHandle`] for the real [`nano_node::node::Node`]: how the API's node-backed
+//! actions reach block processing, the network and elections.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nano_core::{Account, Amount, Block, BlockHash, PublicKey};
+use nano_ledger::BlockStatus;
+use nano_node::node::Node;
+use serde_json::{json, Value};
+
+use crate::context::{NodeHandle, NodeStatus};
+
+/// How long an RPC waits for the block processor before giving up.
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct NodeGlue(pub Arc<Node>);
+
+fn status_result(
+    hash: BlockHash,
+    r: nano_node::consensus::ProcessStatus,
+) -> Result<BlockHash, String> {
+    match r {
+        Ok(BlockStatus::Progress) => Ok(hash),
+        Ok(s) => Err(s.as_str().to_string()),
+        Err(e) => Err(format!("submit:{e}")),
+    }
+}
+
+impl NodeHandle for NodeGlue {
+    fn status(&self) -> NodeStatus {
+        NodeStatus {
+            peers: self.0.peers().len(),
+            active_elections: self.0.active_elections().len(),
+            block_queue: self.0.consensus.queue_len(),
+        }
+    }
+
+    fn process(&self, block: Block, force: bool) -> Result<BlockHash, String> {
+        let hash = block.hash();
+        if force {
+            let fut = self.0.process_forced(block);
+            let r = match tokio::runtime::Handle::try_current() {
+                Ok(h) => h.block_on(fut),
+                Err(_) => return Err("submit:no runtime".into()),
+            };
+            return status_result(hash, r);
+        }
+        status_result(hash, self.0.process_local_blocking(block, PROCESS_TIMEOUT))
+    }
+
+    fn block_confirm(&self, hash: BlockHash) -> bool {
+        self.0.block_confirm(&hash).is_ok()
+    }
+
+    fn peers(&self) -> Vec<(String, u8, PublicKey, &'static str)> {
+        self.0
+            .peers()
+            .into_iter()
+            .map(|p| {
+                let ep = p.peering_endpoint.unwrap_or(p.endpoint);
+                (
+                    format!("[{}]:{}", ep.ip(), ep.port()),
+                    p.protocol_version,
+                    p.node_id,
+                    p.transport.as_str(),
+                )
+            })
+            .collect()
+    }
+
+    fn representatives_online(&self) -> Vec<(Account, Amount)> {
+        self.0
+            .representatives_online()
+            .into_iter()
+            .map(|r| (r.account, r.weight))
+            .collect()
+    }
+
+    fn confirmation_quorum(&self) -> Value {
+        let q = self.0.confirmation_quorum();
+        json!({
+            "quorum_delta": q.quorum_delta.encode_dec(),
+            "online_weight_quorum_percent": q.online_weight_quorum_percent.to_string(),
+            "online_weight_minimum": q.online_weight_minimum.encode_dec(),
+            "online_stake_total": q.online_stake_total.encode_dec(),
+            "trended_stake_total": q.trended_stake_total.encode_dec(),
+            "peers_stake_total": q.peers_stake_total.encode_dec(),
+        })
+    }
+
+    fn telemetry(&self) -> Vec<Value> {
+        self.0.telemetry().iter().map(|t| t.to_json()).collect()
+    }
+
+    fn node_id(&self) -> PublicKey {
+        self.0
+            .network
+            .as_ref()
+            .map(|n| n.node_id())
+            .unwrap_or(PublicKey::ZERO)
+    }
+
+    fn republish(&self, blocks: Vec<Block>) {
+        if let Some(n) = &self.0.network {
+            use nano_node::interfaces::Outbound;
+            for b in blocks {
+                let msg = nano_messages::Message::Publish(Box::new(nano_messages::Publish {
+                    block: b,
+                    originator: false,
+                }));
+                n.flood(&msg, 1, None);
+            }
+        }
+    }
+
+    fn confirmation_history(&self) -> Vec<Value> {
+        let mut out: Vec<Value> = self
+            .0
+            .confirmation_history()
+            .into_iter()
+            .map(|e| {
+                json!({
+                    "hash": e.winner.encode_hex(),
+                    "duration": e.duration.as_millis().to_string(),
+                    "time": (e.started_ms + e.duration.as_millis() as u64).to_string(),
+                    "tally": e.tally.encode_dec(),
+                    "final": e.final_tally.encode_dec(),
+                    "blocks": e.blocks.to_string(),
+                    "voters": e.voters.to_string(),
+                    "request_count": e.request_count.to_string(),
+                })
+            })
+            .collect();
+        out.reverse();
+        out
+    }
+
+    fn active_roots(&self) -> Vec<String> {
+        self.0
+            .active_elections()
+            .into_iter()
+            .map(|e| e.qualified_root.encode_hex())
+            .collect()
+    }
+}
