@@ -171,17 +171,17 @@ pub(super) fn send_keepalive(inner: &Inner, ch: &Channel) {
 
 pub(super) fn on_keepalive(inner: &Inner, ch: &Channel, k: &Keepalive) {
     let first = k.peers[0];
-    if first.ip().is_unspecified() && first.port() != 0 {
-        if ch.transport == Transport::Tcp && !ch.dialled {
-            ch.set_peering_endpoint(SocketAddrV6::new(
-                *ch.info.endpoint.ip(),
-                first.port(),
-                0,
-                0,
-            ));
+    let learn = first.ip().is_unspecified()
+        && first.port() != 0
+        && ch.transport == Transport::Tcp
+        && !ch.dialled;
+    if learn {
+        let ep = SocketAddrV6::new(*ch.info.endpoint.ip(), first.port(), 0, 0);
+        if ch.peering_endpoint() != Some(ep) {
+            ch.set_peering_endpoint(ep);
+            // Newly learned: offer UDP as well (dialled channels did so on creation).
+            udp::initiate(inner, ep);
         }
-    } else if first.port() != 0 && ch.peering_endpoint().is_none() {
-        ch.set_peering_endpoint(first);
     }
     for ep in k.peers.iter().skip(1) {
         if !ep.ip().is_unspecified() {
@@ -190,11 +190,6 @@ pub(super) fn on_keepalive(inner: &Inner, ch: &Channel, k: &Keepalive) {
     }
     if first.port() != 0 && !first.ip().is_unspecified() {
         enqueue(inner, first, false);
-    }
-    if let Some(ep) = ch.peering_endpoint() {
-        if ch.transport == Transport::Tcp && inner.udp_channel(&ep).is_none() {
-            udp::initiate(inner, ep);
-        }
     }
 }
 

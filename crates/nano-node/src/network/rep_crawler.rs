@@ -95,7 +95,7 @@ impl RepCrawler {
             .filter(|r| live.contains(&r.channel.id))
             .cloned()
             .collect();
-        v.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        v.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
         v
     }
 
