@@ -287,19 +287,7 @@ pub async fn session<R, W>(
                     allow_unsafe: v2.ctx.network == nano_core::Network::Dev
                         || (enc == Encoding::JsonV1Unsafe && opts.allow_unsafe),
                 };
-                let ctx = v2.ctx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let v =
-                        crate::actions::dispatch_text(&ctx, &payload, origin, IPC_MAX_JSON_DEPTH);
-                    serde_json::to_vec(&v).unwrap_or_default()
-                })
-                .await
-                .unwrap_or_else(|_| {
-                    crate::error::RpcError::new(crate::error::msg::INTERNAL)
-                        .to_json()
-                        .to_string()
-                        .into_bytes()
-                })
+                run_v1(&v2, payload, origin).await
             }
             Encoding::FlatBuffers | Encoding::FlatBuffersJson => {
                 event_encoding.store(enc as u8, Ordering::Relaxed);
@@ -317,16 +305,7 @@ pub async fn session<R, W>(
                         l
                     }
                 };
-                let v2c = v2.clone();
-                tokio::task::spawn_blocking(move || {
-                    if enc == Encoding::FlatBuffers {
-                        v2c.handle_flatbuffer(&payload, Some(&l))
-                    } else {
-                        v2c.handle_json(&payload, Some(&l))
-                    }
-                })
-                .await
-                .unwrap_or_default()
+                run_v2(&v2, enc, payload, l).await
             }
         };
         if answer.len() > MAX_PAYLOAD {
@@ -344,6 +323,88 @@ pub async fn session<R, W>(
     if let Some(l) = link {
         v2.broker.remove_session(l.id);
     }
+}
+
+/// IPC 2.0: parsed on the session's task; only messages that may touch the ledger go to
+/// the blocking pool.
+async fn run_v2(
+    v2: &Arc<V2Service>,
+    enc: Encoding,
+    payload: Vec<u8>,
+    link: SessionLink,
+) -> Vec<u8> {
+    let fb = enc == Encoding::FlatBuffers;
+    let parsed = if fb {
+        crate::api_v2::Request::from_flatbuffer(&payload)
+    } else {
+        crate::api_v2::Request::from_json(&payload)
+    };
+    let encode = move |r: Response| if fb { r.to_flatbuffer() } else { r.to_json() };
+    let req = match parsed {
+        Ok(req) => req,
+        Err((e, corr)) => return encode(Response::error(&e, corr)),
+    };
+    if req.message_type != "AccountWeight" {
+        return encode(v2.handle(&req, Some(&link)));
+    }
+    let v2 = v2.clone();
+    tokio::task::spawn_blocking(move || encode(v2.handle(&req, Some(&link))))
+        .await
+        .unwrap_or_default()
+}
+
+/// Actions that only compute a little in memory (no ledger, wallet, disk or proof of
+/// work): they run on the session's task. Everything else goes to the blocking pool, as
+/// over HTTP, so a slow action never stalls the runtime's workers.
+const INLINE_ACTIONS: &[&str] = &[
+    "account_get",
+    "account_key",
+    "key_expand",
+    "validate_account_number",
+    "nano_to_raw",
+    "raw_to_nano",
+    "version",
+    "uptime",
+    "block_hash",
+    "deterministic_key",
+];
+
+async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin) -> Vec<u8> {
+    use crate::error::{msg, RpcError};
+    if crate::json::json_depth_exceeds(&payload, IPC_MAX_JSON_DEPTH) {
+        return RpcError::new(msg::MAX_DEPTH)
+            .to_json()
+            .to_string()
+            .into_bytes();
+    }
+    let req = match serde_json::from_slice::<serde_json::Value>(&payload) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => {
+            return RpcError::new(msg::UNABLE_TO_PARSE_JSON)
+                .to_json()
+                .to_string()
+                .into_bytes()
+        }
+    };
+    let inline = req
+        .get("action")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|a| INLINE_ACTIONS.contains(&a));
+    if inline {
+        let v = crate::actions::dispatch(&v2.ctx, &req, origin);
+        return serde_json::to_vec(&v).unwrap_or_default();
+    }
+    let ctx = v2.ctx.clone();
+    tokio::task::spawn_blocking(move || {
+        serde_json::to_vec(&crate::actions::dispatch(&ctx, &req, origin)).unwrap_or_default()
+    })
+    .await
+    .unwrap_or_else(|_| {
+        RpcError::new(msg::INTERNAL)
+            .to_json()
+            .to_string()
+            .into_bytes()
+    })
 }
 
 /// Writes a session's subscribed events between its answers, in the encoding of its latest
