@@ -284,3 +284,46 @@ async fn api_v2_over_http() {
         .await;
     assert!(r["key"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmation_events_follow_the_subscription_options() {
+    let node = ipc_common::start(
+        Some("[[user]]\nid = \"watcher\"\nallow = \"api_topic_confirmation\"\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let mut c = IpcClient::connect_unix(&node.unix).await.unwrap();
+    let sub = json!({"options": {"accounts": [DEV_ACCOUNT], "include_block": false}});
+    let r = ask(&mut c, Some("watcher"), "TopicConfirmation", sub).await;
+    assert_eq!(r["message_type"], "EventAck");
+    let event = |account: &str| {
+        json!({"confirmation_type": "active_quorum", "account": account, "amount": "1",
+            "hash": "AB", "block_type": "BlockState", "block": {"hash": "AB"}})
+        .as_object()
+        .cloned()
+        .unwrap()
+    };
+    let other = "nano_1111111111111111111111111111111111111111111111111111hifc8npp";
+    node.v2.broker.publish_confirmation(&event(other));
+    node.v2.broker.publish_confirmation(&event(DEV_ACCOUNT));
+    c.set_timeout(Duration::from_secs(10));
+    let ev: Value = serde_json::from_slice(&c.read_frame().await.unwrap()).unwrap();
+    assert_eq!(ev["message_type"], "EventConfirmation");
+    assert_eq!(ev["message"]["account"], DEV_ACCOUNT, "filtered by account");
+    assert!(
+        ev["message"].get("block").is_none(),
+        "include_block = false"
+    );
+    // Unsubscribing stops the events; the next frame is the answer to IsAlive.
+    let r = ask(
+        &mut c,
+        Some("watcher"),
+        "TopicConfirmation",
+        json!({"unsubscribe": true}),
+    )
+    .await;
+    assert_eq!(r["message_type"], "EventAck");
+    node.v2.broker.publish_confirmation(&event(DEV_ACCOUNT));
+    let r = ask(&mut c, None, "IsAlive", json!({})).await;
+    assert_eq!(r["message_type"], "IsAlive");
+}
