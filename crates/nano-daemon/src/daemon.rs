@@ -115,6 +115,7 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
             tracing::warn!("SIGHUP reload of config-access.toml unavailable: {e}");
         }
         let v2 = nano_api::api_v2::V2Service::new(ctx.clone(), access);
+        v2.broker.forward_node_events(&node.events);
 
         let shutdown = Arc::new(tokio::sync::Notify::new());
         let mut child = None;

@@ -1,0 +1,225 @@
+//! End-to-end flows across real `nano_node` processes: the cold-wallet workflow of the
+//! operator docs (a hot node publishes what an offline node signed, and it is
+//! confirmed), wallet send/receive with an idempotent id and auto-receive, and the RPC
+//! served by a `nano_rpc` child process answering like the in-process server.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn voting_rep() -> Vec<String> {
+    vec![
+        "--config".into(),
+        format!("node.representative_key=\"{DEV_KEY}\""),
+        "--config".into(),
+        "node.peering_port=0".into(),
+    ]
+}
+
+#[test]
+fn cold_wallet_workflow() {
+    let hot_dir = tempfile::tempdir().unwrap();
+    let cold_dir = tempfile::tempdir().unwrap();
+    let hot = start_daemon(hot_dir.path(), true, &voting_rep());
+    let cold = start_daemon(
+        cold_dir.path(),
+        true,
+        &["--config".into(), "node.peering_port=0".into()],
+    );
+    // 1. HOT: account_info of the account to spend from.
+    let info = rpc(
+        hot.rpc,
+        json!({"action": "account_info", "account": DEV_ACCOUNT, "representative": "true"}),
+    );
+    let frontier = info["frontier"].as_str().unwrap().to_string();
+    let balance: u128 = info["balance"].as_str().unwrap().parse().unwrap();
+    // 2. HOT: block_info of the frontier.
+    let head = rpc(
+        hot.rpc,
+        json!({"action": "block_info", "hash": frontier, "json_block": "true"}),
+    );
+    // 3. COLD: recompute the head's hash from its contents; never trust HOT.
+    let h = rpc(
+        cold.rpc,
+        json!({"action": "block_hash", "json_block": "true", "block": head["contents"]}),
+    );
+    assert_eq!(h["hash"], frontier);
+    // 4. COLD: derive the destination key offline.
+    let dest = rpc(
+        cold.rpc,
+        json!({"action": "deterministic_key", "seed": "0".repeat(64), "index": "0"}),
+    );
+    assert_eq!(
+        rpc(
+            cold.rpc,
+            json!({"action": "validate_account_number", "account": dest["account"]})
+        )["valid"],
+        "1"
+    );
+    // 5. COLD: build and sign the send with the private key.
+    let amount = 1_000_000u128;
+    let created = rpc(
+        cold.rpc,
+        json!({
+            "action": "block_create", "json_block": "true", "type": "state", "key": DEV_KEY,
+            "account": DEV_ACCOUNT, "previous": frontier, "representative": info["representative"],
+            "balance": (balance - amount).to_string(), "link": dest["account"],
+        }),
+    );
+    assert!(created["error"].is_null(), "{created}");
+    // 6. HOT: check the work, then publish with process (subtype send).
+    let work = rpc(
+        hot.rpc,
+        json!({"action": "work_validate", "hash": frontier, "work": created["block"]["work"]}),
+    );
+    assert_eq!(work["valid_all"], "1");
+    let p = rpc(
+        hot.rpc,
+        json!({"action": "process", "json_block": "true", "subtype": "send", "block": created["block"]}),
+    );
+    assert_eq!(p["hash"], created["hash"], "{p}");
+    // A wrong subtype claim is refused before publishing.
+    let wrong = rpc(
+        hot.rpc,
+        json!({"action": "process", "json_block": "true", "subtype": "receive", "block": created["block"]}),
+    );
+    assert_eq!(wrong["error"], "Invalid block balance for given subtype");
+    // 7. Track confirmation.
+    let hash = created["hash"].as_str().unwrap().to_string();
+    assert!(
+        wait_until(60, || rpc(
+            hot.rpc,
+            json!({"action": "block_info", "hash": hash})
+        )["confirmed"]
+            == "true"),
+        "send was not confirmed"
+    );
+    let r = rpc(
+        hot.rpc,
+        json!({"action": "receivable", "account": dest["account"]}),
+    );
+    assert_eq!(r["blocks"], json!([hash]));
+    // Republishing the same block is "Old block".
+    let again = rpc(
+        hot.rpc,
+        json!({"action": "process", "json_block": "true", "block": created["block"]}),
+    );
+    assert_eq!(again["error"], "Old block");
+}
+
+#[test]
+fn wallet_send_is_idempotent_and_auto_receive_picks_it_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_daemon(dir.path(), true, &voting_rep());
+    let w = rpc(node.rpc, json!({"action": "wallet_create"}))["wallet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let added = rpc(
+        node.rpc,
+        json!({"action": "wallet_add", "wallet": w, "key": DEV_KEY}),
+    );
+    assert_eq!(added["account"], DEV_ACCOUNT);
+    let dest = rpc(node.rpc, json!({"action": "account_create", "wallet": w}))["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Amounts below the receive minimum (10^24 raw by default) are not auto-received.
+    assert_eq!(
+        rpc(node.rpc, json!({"action": "receive_minimum"}))["amount"],
+        "1000000000000000000000000"
+    );
+    assert_eq!(
+        rpc(
+            node.rpc,
+            json!({"action": "receive_minimum_set", "amount": "1000"})
+        )["success"],
+        ""
+    );
+    let send = json!({"action": "send", "wallet": w, "source": DEV_ACCOUNT, "destination": dest, "amount": "1000", "id": "payout-1"});
+    let first = rpc(node.rpc, send.clone());
+    let hash = first["block"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let second = rpc(node.rpc, send);
+    assert_eq!(second["block"], hash, "same id sends once");
+    assert!(
+        wait_until(60, || {
+            rpc(
+                node.rpc,
+                json!({"action": "account_balance", "account": dest}),
+            )["balance"]
+                == "1000"
+        }),
+        "auto-receive did not receive the confirmed send"
+    );
+    let hist = rpc(
+        node.rpc,
+        json!({"action": "account_history", "account": DEV_ACCOUNT, "count": "5"}),
+    );
+    let sends = hist["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "send")
+        .count();
+    assert_eq!(sends, 1, "exactly one send block: {hist}");
+    let e = rpc(
+        node.rpc,
+        json!({"action": "send", "wallet": w, "source": dest, "destination": DEV_ACCOUNT, "amount": "1000000"}),
+    );
+    assert_eq!(e["error"], "Insufficient balance");
+}
+
+#[test]
+fn child_process_rpc_answers_like_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let ipc_port = free_port();
+    let queries = [
+        json!({"action": "block_count"}),
+        json!({"action": "account_info", "account": DEV_ACCOUNT}),
+        json!({"action": "key_expand", "key": DEV_KEY}),
+        json!({"action": "account_history", "account": DEV_ACCOUNT, "count": "3"}),
+        json!({"action": "stop_no_such_action"}),
+    ];
+    let ipc = |extra: &mut Vec<String>| {
+        extra.extend([
+            "--config".into(),
+            "node.ipc.tcp.enable=true".into(),
+            "--config".into(),
+            format!("node.ipc.tcp.port={ipc_port}"),
+            "--rpcconfig".into(),
+            format!("process.ipc_port={ipc_port}"),
+            "--rpcconfig".into(),
+            "process.ipc_address=\"127.0.0.1\"".into(),
+        ]);
+    };
+    let in_process: Vec<serde_json::Value> = {
+        let mut extra = vec!["--config".into(), "node.peering_port=0".into()];
+        ipc(&mut extra);
+        let node = start_daemon(dir.path(), false, &extra);
+        queries.iter().map(|q| rpc(node.rpc, q.clone())).collect()
+    };
+    let mut extra = vec![
+        "--config".into(),
+        "node.peering_port=0".into(),
+        "--config".into(),
+        "rpc.child_process.enable=true".into(),
+        "--config".into(),
+        format!(
+            "rpc.child_process.rpc_path=\"{}\"",
+            env!("CARGO_BIN_EXE_nano_rpc")
+        ),
+    ];
+    ipc(&mut extra);
+    let node = start_daemon(dir.path(), false, &extra);
+    for (q, expected) in queries.iter().zip(in_process) {
+        assert_eq!(rpc(node.rpc, q.clone()), expected, "{q}");
+    }
+    assert_eq!(
+        rpc(node.rpc, json!({"action": "stop"}))["error"],
+        "RPC control is disabled"
+    );
+}
