@@ -504,12 +504,17 @@ async fn simple_topics_and_active_difficulty() {
     assert!(until_end(&mut ws).await);
 }
 
-/// True when the server ended the connection (close frame or EOF) before the deadline.
+/// True when the server ended the connection (close frame, error or EOF) before the
+/// deadline; false when it stayed open.
 async fn until_end(ws: &mut Ws) -> bool {
-    for _ in 0..10_000 {
-        if recv(ws).await.is_none() {
-            return true;
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return false,
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => continue,
         }
     }
-    false
 }
