@@ -34,6 +34,9 @@ pub struct ApiContext {
     pub node: Option<Arc<dyn NodeHandle>>,
     /// Latency of every RPC request, for `/metrics`.
     pub rpc_latency: crate::metrics::LatencyHistogram,
+    /// Work servers for `work_generate` with `use_peers` (`node.work_peers`, RPC
+    /// `work_peer_add`).
+    pub work_peers: Mutex<Vec<(String, u16)>>,
     /// Node-wide receive minimum (raw) for `receive_minimum(_set)` and auto-receive.
     pub receive_minimum: Mutex<nano_core::Amount>,
 }
@@ -56,12 +59,18 @@ impl ApiContext {
             wallets: None,
             node: None,
             rpc_latency: Default::default(),
+            work_peers: Mutex::new(Vec::new()),
             receive_minimum: Mutex::new(nano_core::Amount::raw(10u128.pow(24))),
         }
     }
 }
 
 impl ApiContext {
+    /// Requests served over HTTP so far (tests and diagnostics).
+    pub fn rpc_latency_count(&self) -> u64 {
+        self.rpc_latency.count()
+    }
+
     /// The wallets or the error wallet actions give when none are attached.
     pub fn wallets(&self) -> Result<&Arc<Wallets>, crate::error::RpcError> {
         self.wallets.as_ref().ok_or_else(|| {
@@ -110,6 +119,16 @@ pub trait NodeHandle: Send + Sync {
     fn confirmation_history(&self) -> Vec<serde_json::Value>;
     /// `confirmation_active` roots.
     fn active_roots(&self) -> Vec<String>;
+    /// `confirmation_info` for a qualified root (hex of root ‖ previous).
+    fn election_info(&self, qualified_root: &nano_core::QualifiedRoot)
+        -> Option<serde_json::Value>;
+    /// Ages (ms) of the active elections, for `election_statistics`.
+    fn election_ages_ms(&self) -> Vec<u64>;
+    /// Dials a peer (RPC `keepalive`).
+    fn connect(&self, endpoint: std::net::SocketAddr);
+    /// Number of blocks waiting for a dependency, and clearing them.
+    fn unchecked_count(&self) -> usize;
+    fn unchecked_clear(&self);
 }
 
 /// Where a request came from decides what it may do.

@@ -35,6 +35,10 @@ impl LatencyHistogram {
         self.total.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn count(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
     fn render(&self, name: &str, out: &mut String) {
         let _ = writeln!(out, "# HELP {name} RPC request latency in seconds.");
         let _ = writeln!(out, "# TYPE {name} histogram");

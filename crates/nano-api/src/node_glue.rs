@@ -143,4 +143,51 @@ impl NodeHandle for NodeGlue {
             .map(|e| e.qualified_root.encode_hex())
             .collect()
     }
+
+    fn election_info(&self, qr: &nano_core::QualifiedRoot) -> Option<Value> {
+        let e = self.0.election(qr)?;
+        let mut blocks = serde_json::Map::new();
+        for t in &e.tallies {
+            blocks.insert(
+                t.hash.encode_hex(),
+                json!({"tally": t.tally.encode_dec(), "final_tally": t.final_tally.encode_dec()}),
+            );
+        }
+        let total = e.tallies.iter().fold(Amount::ZERO, |a, t| {
+            a.checked_add(t.tally).unwrap_or(Amount::MAX)
+        });
+        let total_final = e.tallies.iter().fold(Amount::ZERO, |a, t| {
+            a.checked_add(t.final_tally).unwrap_or(Amount::MAX)
+        });
+        Some(json!({
+            "announcements": e.request_count.to_string(),
+            "voters": e.voters.to_string(),
+            "last_winner": e.winner.encode_hex(),
+            "total_tally": total.encode_dec(),
+            "final_tally": total_final.encode_dec(),
+            "blocks": Value::Object(blocks),
+        }))
+    }
+
+    fn election_ages_ms(&self) -> Vec<u64> {
+        self.0
+            .active_elections()
+            .iter()
+            .map(|e| e.duration.as_millis() as u64)
+            .collect()
+    }
+
+    fn connect(&self, endpoint: std::net::SocketAddr) {
+        if let Some(n) = &self.0.network {
+            n.connect(endpoint);
+        }
+    }
+
+    fn unchecked_count(&self) -> usize {
+        self.0.consensus.unchecked_len()
+    }
+
+    fn unchecked_clear(&self) {
+        self.0.consensus.unchecked_clear()
+    }
 }

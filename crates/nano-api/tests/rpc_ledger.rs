@@ -335,6 +335,49 @@ fn block_queries() {
 }
 
 #[test]
+fn remaining_catalogue_actions() {
+    let f = fixture();
+    let rpc = start_with(true, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    // B has a receivable but no account yet.
+    let r = post(addr, json!({"action": "unopened"}));
+    assert_eq!(r["accounts"][f.b_account.encode_account()], "500");
+    assert_eq!(r["accounts"].as_object().unwrap().len(), 1);
+    let r = post(addr, json!({"action": "unopened", "threshold": "501"}));
+    assert_eq!(r["accounts"], json!({}));
+    let r = post(
+        addr,
+        json!({"action": "history", "hash": f.send_b.encode_hex(), "count": "1"}),
+    );
+    assert_eq!(r["deprecated"], "1");
+    assert_eq!(r["history"][0]["hash"], f.send_b.encode_hex());
+    let r = post(addr, json!({"action": "active_difficulty"}));
+    assert_eq!(r["network_minimum"], "ffc0000000000000");
+    assert_eq!(r["multiplier"], "1");
+    assert_eq!(
+        post(addr, json!({"action": "node_id_delete"}))["deprecated"],
+        "1"
+    );
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "pruned_exists", "hash": f.send_a.encode_hex()})
+        )["error"],
+        "Pruning is disabled"
+    );
+    assert_eq!(
+        post(addr, json!({"action": "database_txn_tracker"}))["error"],
+        "Database transaction tracking is not enabled in the config"
+    );
+    // Node-backed actions without a node say so.
+    let e = post(addr, json!({"action": "peers"}))["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("running node"), "{e}");
+}
+
+#[test]
 fn ledger_actions_without_ledger_say_so() {
     let rpc = common::start(false);
     let r = post(rpc.addr, json!({"action": "block_count"}));

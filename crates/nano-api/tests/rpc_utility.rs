@@ -338,3 +338,50 @@ fn metrics_endpoint_reports_counts_and_latency() {
     );
     assert!(text.contains("# TYPE nano_uptime_seconds gauge"));
 }
+
+#[test]
+fn work_peers_produce_valid_work() {
+    // Node B is a work peer of node A: A races its own CPU against B. Whichever wins, the
+    // work must be valid, and B must have been asked (its request counter moves).
+    let a = start(true);
+    let b = start(true);
+    let root = "5".repeat(64);
+    let r = post(
+        a.addr,
+        json!({"action": "work_peer_add", "address": "127.0.0.1", "port": b.addr.port().to_string()}),
+    );
+    assert_eq!(r["success"], "");
+    assert_eq!(
+        post(a.addr, json!({"action": "work_peers"}))["work_peers"],
+        json!([format!("127.0.0.1:{}", b.addr.port())])
+    );
+    let before = b.ctx.rpc_latency_count();
+    let r = post(
+        a.addr,
+        json!({"action": "work_generate", "hash": root, "use_peers": "true"}),
+    );
+    let work = r["work"].as_str().unwrap();
+    let v = post(
+        a.addr,
+        json!({"action": "work_validate", "hash": root, "work": work}),
+    );
+    assert_eq!(v["valid_all"], "1");
+    // B received the forwarded work_generate (and then a work_cancel).
+    let mut asked = false;
+    for _ in 0..100 {
+        if b.ctx.rpc_latency_count() > before {
+            asked = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(asked, "the work peer was never asked");
+    assert_eq!(
+        post(a.addr, json!({"action": "work_peers_clear"}))["success"],
+        ""
+    );
+    assert_eq!(
+        post(a.addr, json!({"action": "work_peers"}))["work_peers"],
+        ""
+    );
+}

@@ -106,6 +106,17 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
                 *g = m;
             }
         }
+        if let Ok(mut wp) = ctx.work_peers.lock() {
+            for p in &config.node.work_peers {
+                match p
+                    .rsplit_once(':')
+                    .and_then(|(h, port)| Some((h.to_string(), port.parse::<u16>().ok()?)))
+                {
+                    Some(entry) => wp.push(entry),
+                    None => tracing::warn!("ignoring work peer {p:?}: expected address:port"),
+                }
+            }
+        }
         let ctx = Arc::new(ctx);
         let access = Arc::new(
             nano_api::access::AccessControl::load(&opts.data_dir)

@@ -3,6 +3,7 @@
 //! `action` name to its handler; handlers return a JSON object or an [`RpcError`].
 
 mod ledger;
+mod misc;
 mod node;
 mod node_ops;
 mod utility;
@@ -164,6 +165,23 @@ fn handler(action: &str) -> Option<Handler> {
         "representatives_online" => node_ops::representatives_online,
         "node_id" => node_ops::node_id,
         "telemetry" => node_ops::telemetry,
+        // the rest of the catalogue
+        "confirmation_info" => misc::confirmation_info,
+        "election_statistics" => misc::election_statistics,
+        "pruned_exists" => misc::pruned_exists,
+        "database_txn_tracker" => misc::database_txn_tracker,
+        "unchecked" | "unchecked_keys" => misc::unchecked,
+        "unchecked_get" => misc::unchecked_get,
+        "unchecked_clear" => misc::unchecked_clear,
+        "unopened" => misc::unopened,
+        "keepalive" => misc::keepalive,
+        "epoch_upgrade" => misc::epoch_upgrade,
+        "active_difficulty" => misc::active_difficulty,
+        "history" => misc::history,
+        "node_id_delete" => misc::node_id_delete,
+        "work_peers" => misc::work_peers,
+        "work_peer_add" => misc::work_peer_add,
+        "work_peers_clear" => misc::work_peers_clear,
         // node
         "version" => node::version,
         "uptime" => node::uptime,

@@ -170,7 +170,32 @@ pub fn work_generate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         return err(msg::DIFFICULTY_LIMIT);
     }
     let root: Root = hash.into();
-    let w = generate_local(ctx, root, difficulty)?;
+    let peers = ctx
+        .work_peers
+        .lock()
+        .map_err(|_| RpcError::new(msg::INTERNAL))?
+        .clone();
+    let w = if json::opt_bool(r, "use_peers", false)? && !peers.is_empty() {
+        let cancel = Arc::new(AtomicBool::new(false));
+        ctx.work_in_progress
+            .lock()
+            .map_err(|_| RpcError::new(msg::INTERNAL))?
+            .insert(root, cancel.clone());
+        let found = crate::work_peers::generate(
+            root,
+            difficulty,
+            ctx.work_threads,
+            &peers,
+            cancel,
+            std::time::Duration::from_secs(60),
+        );
+        if let Ok(mut m) = ctx.work_in_progress.lock() {
+            m.remove(&root);
+        }
+        found.ok_or_else(|| RpcError::new(msg::WORK_FAILURE))?
+    } else {
+        generate_local(ctx, root, difficulty)?
+    };
     let value = work_value(&root, w);
     Ok(obj([
         ("work", format!("{w:016x}").into()),

@@ -1,0 +1,299 @@
+//! The remaining catalogue actions: election statistics, unchecked blocks, unopened
+//! accounts, keepalive, epoch upgrades, work peers, and the deprecated aliases. Where
+//! this node has no such state (pruning, transaction tracking) they answer the same error
+//! the reference node gives when that feature is off.
+
+use std::net::SocketAddr;
+
+use nano_core::{
+    Account, Amount, Block, BlockHash, KeyPair, QualifiedRoot, RawKey, Signature, StateBlock,
+};
+use serde_json::{Map, Value};
+
+use super::obj;
+use crate::context::{ApiContext, NodeHandle};
+use crate::error::{err, msg, RpcError};
+use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
+
+fn node(ctx: &ApiContext) -> Result<&dyn NodeHandle, RpcError> {
+    ctx.node
+        .as_deref()
+        .ok_or_else(|| RpcError::new("This action needs the running node, which is not attached"))
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> RpcError {
+    tracing::error!("error in RPC: {e}");
+    RpcError::new(msg::INTERNAL)
+}
+
+pub fn confirmation_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let text = req_str(r, "root")?;
+    let mut bytes = [0u8; 64];
+    nano_core::numbers::decode_hex_into(text, &mut bytes)
+        .map_err(|_| RpcError::new("Invalid root hash"))?;
+    let qr = QualifiedRoot::from_bytes(&bytes);
+    n.election_info(&qr)
+        .ok_or_else(|| RpcError::new("Active confirmation not found"))
+}
+
+pub fn election_statistics(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let ages = n.election_ages_ms();
+    let total = ages.len();
+    let max = ages.iter().copied().max().unwrap_or(0);
+    let avg = if total > 0 {
+        ages.iter().sum::<u64>() / total as u64
+    } else {
+        0
+    };
+    // The active-election container holds 5000 (reference default size).
+    let utilization = total as f64 * 100.0 / 5000.0;
+    Ok(obj([
+        ("normal", total.to_string().into()),
+        ("priority", total.to_string().into()),
+        ("hinted", "0".into()),
+        ("optimistic", "0".into()),
+        ("total", total.to_string().into()),
+        (
+            "aec_utilization_percentage",
+            format!("{utilization:.2}").into(),
+        ),
+        ("max_election_age", max.to_string().into()),
+        ("average_election_age", avg.to_string().into()),
+    ]))
+}
+
+pub fn pruned_exists(_ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    json::hash(r, "hash")?;
+    err("Pruning is disabled")
+}
+
+pub fn database_txn_tracker(_ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    err("Database transaction tracking is not enabled in the config")
+}
+
+pub fn unchecked_clear(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?.unchecked_clear();
+    Ok(obj([("success", "".into())]))
+}
+
+/// `unchecked`: this node keeps gap blocks in memory by dependency and exposes only their
+/// count; listing them is not supported yet, and the answer says so instead of faking
+/// an empty list.
+pub fn unchecked(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?.unchecked_count();
+    if n == 0 {
+        return Ok(obj([("blocks", "".into())]));
+    }
+    err("Listing unchecked blocks is not supported by this node (see block_count for the count)")
+}
+
+pub fn unchecked_get(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    json::hash(r, "hash")?;
+    node(ctx)?;
+    err("Listing unchecked blocks is not supported by this node (see block_count for the count)")
+}
+
+pub fn unopened(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let start = match opt_text(r, "account") {
+        Some(s) => {
+            nano_core::PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?
+        }
+        None => Account::ZERO,
+    };
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let threshold = match opt_text(r, "threshold") {
+        Some(s) => Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?,
+        None => Amount::ZERO,
+    };
+    let t = l.read_txn().map_err(internal)?;
+    let mut totals: Vec<(Account, Amount)> = Vec::new();
+    let from = nano_store::PendingKey {
+        account: start,
+        hash: BlockHash::ZERO,
+    };
+    for item in l.store().pending_from(&t, &from).map_err(internal)? {
+        let (k, v) = item.map_err(internal)?;
+        match totals.last_mut() {
+            Some((a, total)) if *a == k.account => {
+                *total = total.checked_add(v.amount).unwrap_or(Amount::MAX)
+            }
+            _ => {
+                if totals.len() as u64 > count {
+                    break;
+                }
+                totals.push((k.account, v.amount));
+            }
+        }
+    }
+    let mut m = Map::new();
+    for (a, total) in totals {
+        if m.len() as u64 >= count {
+            break;
+        }
+        if total < threshold || l.account_info(&t, &a).map_err(internal)?.is_some() {
+            continue;
+        }
+        m.insert(a.encode_account(), total.encode_dec().into());
+    }
+    Ok(obj([("accounts", Value::Object(m))]))
+}
+
+pub fn keepalive(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let (Some(address), Some(port)) = (opt_text(r, "address"), opt_text(r, "port")) else {
+        return err("Both port and address required");
+    };
+    let port: u16 = port.parse().map_err(|_| RpcError::new("Invalid port"))?;
+    let ip: std::net::IpAddr = address
+        .trim_matches(['[', ']'])
+        .parse()
+        .map_err(|_| RpcError::new("Invalid IP address"))?;
+    n.connect(SocketAddr::new(ip, port));
+    Ok(obj([("started", "1".into())]))
+}
+
+/// `epoch_upgrade`: signs an epoch block for every opened account below `epoch` (one step
+/// at a time, as the ledger requires) with the epoch signer's key, in the background.
+/// Unopened accounts with receivables (epoch opens) are not upgraded by this node yet.
+pub fn epoch_upgrade(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = ctx.node.clone().ok_or_else(|| {
+        RpcError::new("This action needs the running node, which is not attached")
+    })?;
+    let l = ctx.ledger()?.clone();
+    let epoch = match opt_text(r, "epoch").as_deref() {
+        Some("1") => nano_core::Epoch::Epoch1,
+        Some("2") => nano_core::Epoch::Epoch2,
+        _ => return err("Invalid epoch number"),
+    };
+    let key = KeyPair::from_private(
+        RawKey::decode_hex(req_str(r, "key")?).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?,
+    );
+    if ctx.params.epoch_signer(epoch) != Some(key.public()) {
+        return err("Incorrect epoch signer");
+    }
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let link = ctx
+        .params
+        .epoch_link(epoch)
+        .ok_or_else(|| RpcError::new("Invalid epoch number"))?;
+    let threshold = ctx.params.work.threshold(epoch, true);
+    let params = ctx.params;
+    let threads = ctx.work_threads;
+    std::thread::spawn(move || {
+        let Ok(t) = l.read_txn() else { return };
+        let accounts = l
+            .frontiers(&t, &Account::ZERO, usize::MAX)
+            .unwrap_or_default();
+        let mut todo = Vec::new();
+        for (a, _) in accounts {
+            if let Ok(Some(info)) = l.account_info(&t, &a) {
+                if info.epoch.next() == Some(epoch) {
+                    todo.push((a, info));
+                }
+            }
+        }
+        drop(t);
+        for (a, info) in todo.into_iter().take(count.min(usize::MAX as u64) as usize) {
+            let cancel = std::sync::atomic::AtomicBool::new(false);
+            let root: nano_core::Root = info.head.into();
+            let Some(work) = nano_core::work::generate(&root, threshold, threads, &cancel) else {
+                continue;
+            };
+            let mut b = Block::State(StateBlock {
+                account: a,
+                previous: info.head,
+                representative: info.representative,
+                balance: info.balance,
+                link,
+                signature: Signature::ZERO,
+                work,
+            });
+            b.sign(&key);
+            if let Err(status) = n.process(b, false) {
+                tracing::info!("epoch upgrade of {}: {status}", a.encode_account());
+            }
+        }
+        let _ = params;
+    });
+    Ok(obj([("started", "1".into())]))
+}
+
+pub fn active_difficulty(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let t = &ctx.params.work;
+    // No congestion tracking: current difficulty equals the minimum, multiplier 1.
+    let mut m = Map::new();
+    m.insert("deprecated".into(), "1".into());
+    m.insert("network_minimum".into(), format!("{:016x}", t.base).into());
+    m.insert(
+        "network_receive_minimum".into(),
+        format!("{:016x}", t.epoch_2_receive).into(),
+    );
+    m.insert("network_current".into(), format!("{:016x}", t.base).into());
+    m.insert(
+        "network_receive_current".into(),
+        format!("{:016x}", t.epoch_2_receive).into(),
+    );
+    m.insert("multiplier".into(), "1".into());
+    if opt_bool(r, "include_trend", false)? {
+        m.insert("difficulty_trend".into(), Value::Array(vec!["1".into()]));
+    }
+    Ok(Value::Object(m))
+}
+
+pub fn history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let mut req = r.clone();
+    let head = req_str(r, "hash")?.to_string();
+    req.insert("head".into(), head.into());
+    let mut v = super::ledger::account_history(ctx, &req)?;
+    if let Value::Object(m) = &mut v {
+        m.remove("account");
+        m.insert("deprecated".into(), "1".into());
+    }
+    Ok(v)
+}
+
+pub fn node_id_delete(_ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    Ok(obj([("deprecated", "1".into())]))
+}
+
+pub fn work_peers(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let peers = ctx
+        .work_peers
+        .lock()
+        .map_err(|_| RpcError::new(msg::INTERNAL))?;
+    let list: Vec<Value> = peers
+        .iter()
+        .map(|(h, p)| format!("{h}:{p}").into())
+        .collect();
+    Ok(obj([(
+        "work_peers",
+        if list.is_empty() {
+            Value::String(String::new())
+        } else {
+            Value::Array(list)
+        },
+    )]))
+}
+
+pub fn work_peer_add(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let (Some(address), Some(port)) = (opt_text(r, "address"), opt_text(r, "port")) else {
+        return err("Both port and address required");
+    };
+    let port: u16 = port.parse().map_err(|_| RpcError::new("Invalid port"))?;
+    ctx.work_peers
+        .lock()
+        .map_err(|_| RpcError::new(msg::INTERNAL))?
+        .push((address, port));
+    Ok(obj([("success", "".into())]))
+}
+
+pub fn work_peers_clear(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    ctx.work_peers
+        .lock()
+        .map_err(|_| RpcError::new(msg::INTERNAL))?
+        .clear();
+    Ok(obj([("success", "".into())]))
+}
