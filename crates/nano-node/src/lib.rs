@@ -2,6 +2,7 @@
 //! directory, statistics, the event bus the API layer subscribes to, and (as they land)
 //! transports, peering, block processing, elections and bootstrap.
 
+pub mod bootstrap;
 pub mod config;
 pub mod consensus;
 pub mod events;

@@ -16,13 +16,14 @@ use nano_core::{Amount, Block, BlockHash, Network, NetworkParams, QualifiedRoot}
 use nano_ledger::{Ledger, StoreOptions};
 use nano_wallet::{Wallets, WalletsConfig};
 
+use crate::bootstrap::{Bootstrap, BootstrapConfig};
 use crate::config::NodeConfig;
 use crate::consensus::{
     ActiveElectionInfo, BlockConfirmOutcome, Consensus, ConsensusConfig, ConsensusError,
     ElectionSummary, OnlineWeightSource, ProcessStatus, QuorumInfo,
 };
 use crate::events::EventBus;
-use crate::interfaces::NullInbound;
+use crate::interfaces::{InboundFanout, NullInbound};
 use crate::network::{
     load_or_create_node_id, NetworkFlags, NetworkInit, NetworkService, PeerInfo, PeerTelemetry,
     Representative,
@@ -54,17 +55,21 @@ pub struct NodeOptions {
     pub network_flags: NetworkFlags,
     /// Overrides of consensus tunables (applied after the config's values).
     pub tune: Option<ConsensusTuner>,
+    /// Bootstrap settings (`node.bootstrap_ascending.enable` → `enable_ascending`;
+    /// the daemon applies the config file with [`BootstrapConfig::apply_toml`]).
+    pub bootstrap: BootstrapConfig,
 }
 
 impl NodeOptions {
     pub fn new(config: NodeConfig, network: Network, data_dir: &Path) -> Self {
         NodeOptions {
-            config,
             network,
             data_dir: data_dir.to_path_buf(),
             enable_network: true,
             network_flags: NetworkFlags::default(),
             tune: None,
+            bootstrap: BootstrapConfig::from_node_config(&config, network),
+            config,
         }
     }
 }
@@ -95,6 +100,8 @@ pub struct Node {
     pub consensus: Arc<Consensus>,
     /// The peering service (absent when started without network).
     pub network: Option<NetworkService>,
+    /// Bootstrap client and server (absent when started without network).
+    pub bootstrap: Option<Arc<Bootstrap>>,
     pub started: Instant,
 }
 
@@ -117,6 +124,7 @@ impl Node {
             enable_network,
             network_flags,
             tune,
+            bootstrap: bootstrap_config,
         } = options;
         std::fs::create_dir_all(&data_dir)?;
         let params = network.params();
@@ -166,12 +174,29 @@ impl Node {
                 events: events.clone(),
                 flags: network_flags,
             });
-            service.set_inbound(consensus.clone());
+            let bootstrap = Bootstrap::new(
+                bootstrap_config,
+                ledger.clone(),
+                consensus.clone(),
+                service.clone(),
+                stats.clone(),
+                events.clone(),
+                data_dir.clone(),
+            );
+            service.set_inbound(Arc::new(InboundFanout(vec![
+                consensus.clone(),
+                bootstrap.clone(),
+            ])));
+            service.set_bootstrap_server(bootstrap.server());
             consensus.set_outbound(Arc::new(service.clone()));
             consensus.set_online_weight_source(Arc::new(NetworkOnline(service.clone())));
-            Some(service)
+            Some((service, bootstrap))
         } else {
             None
+        };
+        let (net, bootstrap) = match net {
+            Some((n, b)) => (Some(n), Some(b)),
+            None => (None, None),
         };
         consensus.start()?;
         if let Some(n) = &net {
@@ -179,6 +204,9 @@ impl Node {
                 consensus.stop();
                 return Err(e.into());
             }
+        }
+        if let Some(b) = &bootstrap {
+            b.start();
         }
         Ok(Arc::new(Node {
             config,
@@ -190,6 +218,7 @@ impl Node {
             events,
             consensus,
             network: net,
+            bootstrap,
             started: Instant::now(),
         }))
     }
@@ -197,6 +226,9 @@ impl Node {
     /// Stops the network (no new messages), then consensus (queued submissions are
     /// answered "stopped"), then flushes the ledger.
     pub async fn stop(&self) {
+        if let Some(b) = &self.bootstrap {
+            b.stop().await;
+        }
         if let Some(n) = &self.network {
             n.stop().await;
             n.set_inbound(Arc::new(NullInbound));

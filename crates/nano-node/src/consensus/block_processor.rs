@@ -419,7 +419,11 @@ impl Shared {
                             hash: p.hash,
                         });
                     }
-                    if let Some(out) = &outbound {
+                    // Bootstrapped blocks are old news to peers: not republished.
+                    let relay = outbound
+                        .as_ref()
+                        .filter(|_| entry.source != BlockSource::Bootstrap);
+                    if let Some(out) = relay {
                         let (originator, exclude) = match entry.source {
                             BlockSource::Local => (true, None),
                             BlockSource::Peer(c) => (false, Some(c)),

@@ -1,0 +1,781 @@
+//! The ascending bootstrap client (asc_pull over realtime channels).
+//!
+//! One round: a frontier scan asks a peer for 1000 (account, head) pairs at a time and
+//! queues every account whose head we do not have; queued accounts are pulled forward
+//! from our head (or from the open block) 128 blocks per request, a full answer being
+//! followed at once by the next request from its last block, spread over all good
+//! channels (at most `channel_limit` unanswered per channel, `max_requests` overall),
+//! and only while the block processor has room. A receive whose source is missing blocks
+//! its account; the dependency walker asks a peer which account holds the source
+//! (account_info by block hash) and queues that account; once the source is in the
+//! ledger the blocked account is queued again.
+//!
+//! Answers are checked before anything is submitted: they must start where asked and
+//! chain (each block's previous is the one before). A peer that breaks that, or whose
+//! blocks fail the signature or work checks, is excluded.
+//!
+//! The scan position and the queued/blocked accounts are saved to
+//! `<data_dir>/bootstrap_ascending.json` every few seconds and when the round ends, so a
+//! restarted node continues the scan where it stopped; pulls always start from the
+//! local head, so nothing the ledger holds is fetched again.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nano_core::{Account, Block, BlockHash};
+use nano_ledger::BlockStatus;
+use nano_messages::{
+    AscPullAck, AscPullAckPayload, AscPullReq, AscPullReqPayload, HashOrAccount, HashType, Message,
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{lock, next_account, AttemptInfo, ProgressLog, Shared};
+use crate::consensus::{ProcessStatus, SubmitError};
+use crate::interfaces::{ChannelId, ChannelInfo, Outbound, TrafficType};
+
+const FRONTIERS_PER_REQUEST: u16 = 1000;
+/// The scan pauses while this many accounts wait to be pulled.
+const QUEUE_HIGH: usize = 16_384;
+/// A round ends when nothing moved for this long (peers gone, dependencies unknown).
+const IDLE_END: Duration = Duration::from_secs(30);
+/// Blocked accounts may wait this long without progress before the round ends.
+const BLOCKED_GRACE: Duration = Duration::from_secs(4);
+const STATE_FILE: &str = "bootstrap_ascending.json";
+/// Pull retries for an account whose pulls end short of the scanned head.
+const MAX_TRIES: u8 = 4;
+
+#[derive(Debug, Clone, Copy)]
+struct Pull {
+    account: Account,
+    /// Continue from this block (inclusive on the wire; we skip it); `None`: from the
+    /// local head, or the open block when the account is new.
+    from: Option<BlockHash>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Account,
+    Hash(BlockHash),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Blocks { account: Account, start: Start },
+    Info,
+    Frontiers { start: Account },
+}
+
+struct Req {
+    channel: ChannelId,
+    kind: Kind,
+    sent: Instant,
+}
+
+struct Outcome {
+    account: Account,
+    channel: ChannelId,
+    /// What a receive of this block needs (link / source), for gap_source.
+    dep: Option<BlockHash>,
+    status: ProcessStatus,
+}
+
+struct Asc<'a> {
+    sh: &'a Arc<Shared>,
+    queue: VecDeque<Pull>,
+    queued: HashSet<Account>,
+    busy: HashSet<Account>,
+    targets: HashMap<Account, BlockHash>,
+    tries: HashMap<Account, u8>,
+    blocked: HashMap<Account, BlockHash>,
+    deps: VecDeque<BlockHash>,
+    dep_asked: HashMap<BlockHash, Instant>,
+    requests: HashMap<u64, Req>,
+    per_channel: HashMap<ChannelId, usize>,
+    channels: Vec<ChannelInfo>,
+    channels_at: Instant,
+    rr: usize,
+    cursor: Option<Account>,
+    frontier_inflight: bool,
+    out_tx: mpsc::UnboundedSender<Outcome>,
+    out_rx: mpsc::UnboundedReceiver<Outcome>,
+    last_activity: Instant,
+    last_progress: Instant,
+    last_maintain: Instant,
+    last_unblock: Instant,
+    last_save: Instant,
+    next_id: u64,
+}
+
+/// Runs one ascending round until it has nothing left to do, is idle, or is cancelled.
+pub(crate) async fn run(
+    sh: &Arc<Shared>,
+    acks: &mut mpsc::Receiver<(ChannelId, AscPullAck)>,
+    attempt: &AttemptInfo,
+) {
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let now = Instant::now();
+    let mut a = Asc {
+        sh,
+        queue: VecDeque::new(),
+        queued: HashSet::new(),
+        busy: HashSet::new(),
+        targets: HashMap::new(),
+        tries: HashMap::new(),
+        blocked: HashMap::new(),
+        deps: VecDeque::new(),
+        dep_asked: HashMap::new(),
+        requests: HashMap::new(),
+        per_channel: HashMap::new(),
+        channels: Vec::new(),
+        channels_at: now - Duration::from_secs(10),
+        rr: 0,
+        cursor: Some(Account::ZERO),
+        frontier_inflight: false,
+        out_tx,
+        out_rx,
+        last_activity: now,
+        last_progress: now,
+        last_maintain: now,
+        last_unblock: now,
+        last_save: now,
+        next_id: rand::random::<u64>() | 1,
+    };
+    a.load_state();
+    let mut log = ProgressLog::new();
+    loop {
+        tokio::select! {
+            _ = sh.cancel.cancelled() => break,
+            m = acks.recv() => match m {
+                Some((ch, ack)) => a.on_ack(ch, ack),
+                None => break,
+            },
+            o = a.out_rx.recv() => if let Some(o) = o { a.on_outcome(o) },
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+        for _ in 0..1024 {
+            match acks.try_recv() {
+                Ok((ch, ack)) => a.on_ack(ch, ack),
+                Err(_) => break,
+            }
+        }
+        for _ in 0..65_536 {
+            match a.out_rx.try_recv() {
+                Ok(o) => a.on_outcome(o),
+                Err(_) => break,
+            }
+        }
+        a.maintain();
+        a.dispatch();
+        log.tick(sh, attempt);
+        if a.finished() {
+            break;
+        }
+    }
+    a.save_state();
+    sh.counters.priorities.store(0, Ordering::Relaxed);
+    sh.counters.blocked.store(0, Ordering::Relaxed);
+}
+
+/// The dependency a receive (or open) names.
+fn dependency_of(b: &Block) -> Option<BlockHash> {
+    match b {
+        Block::State(s) => Some(s.link.as_block_hash()),
+        _ => b.source_field(),
+    }
+}
+
+impl Asc<'_> {
+    fn enqueue(&mut self, p: Pull, front: bool) {
+        if self.busy.contains(&p.account) {
+            return;
+        }
+        if !self.queued.insert(p.account) {
+            // Already queued: a continuation wins over a fresh start.
+            if p.from.is_some() {
+                if let Some(q) = self.queue.iter_mut().find(|q| q.account == p.account) {
+                    q.from = p.from;
+                }
+            }
+            return;
+        }
+        if self.queue.len() >= self.sh.config.priorities_max {
+            self.queued.remove(&p.account);
+            return;
+        }
+        if front {
+            self.queue.push_front(p);
+        } else {
+            self.queue.push_back(p);
+        }
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id = self.next_id.wrapping_add(2);
+        self.next_id
+    }
+
+    fn refresh_channels(&mut self) {
+        if self.channels_at.elapsed() >= Duration::from_millis(500) {
+            self.channels = self.sh.channels();
+            self.channels_at = Instant::now();
+            let live: HashSet<ChannelId> = self.channels.iter().map(|c| c.id).collect();
+            self.per_channel.retain(|c, _| live.contains(c));
+        }
+    }
+
+    /// A good channel with room, round robin.
+    fn pick_channel(&mut self) -> Option<ChannelId> {
+        let n = self.channels.len();
+        for _ in 0..n {
+            self.rr = (self.rr + 1) % n;
+            let c = self.channels[self.rr].id;
+            if self.per_channel.get(&c).copied().unwrap_or(0) < self.sh.config.channel_limit {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn send(&mut self, ch: ChannelId, payload: AscPullReqPayload, kind: Kind) -> bool {
+        let id = self.new_id();
+        let msg = Message::AscPullReq(AscPullReq { id, payload });
+        if !self.sh.network.send(ch, &msg, TrafficType::Bootstrap) {
+            return false;
+        }
+        self.sh.counters.requests.fetch_add(1, Ordering::Relaxed);
+        *self.per_channel.entry(ch).or_default() += 1;
+        self.requests.insert(
+            id,
+            Req {
+                channel: ch,
+                kind,
+                sent: Instant::now(),
+            },
+        );
+        true
+    }
+
+    fn dispatch(&mut self) {
+        self.refresh_channels();
+        if self.channels.is_empty() {
+            return;
+        }
+        let max = self.sh.config.max_requests;
+        // The frontier scan, one request at a time, paced by the queue.
+        if let (Some(start), false) = (self.cursor, self.frontier_inflight) {
+            if self.queue.len() < QUEUE_HIGH {
+                if let Some(ch) = self.pick_channel() {
+                    let p = AscPullReqPayload::Frontiers {
+                        start,
+                        count: FRONTIERS_PER_REQUEST,
+                    };
+                    if self.send(ch, p, Kind::Frontiers { start }) {
+                        self.frontier_inflight = true;
+                    }
+                }
+            }
+        }
+        // Dependencies: which account holds a missing source.
+        while self.requests.len() < max {
+            let Some(dep) = self.deps.pop_front() else {
+                break;
+            };
+            let Some(ch) = self.pick_channel() else {
+                self.deps.push_front(dep);
+                break;
+            };
+            let p = AscPullReqPayload::AccountInfo {
+                target: HashOrAccount(dep.0),
+                target_type: HashType::Block,
+            };
+            self.send(ch, p, Kind::Info);
+        }
+        // Pulls, while the block processor keeps up.
+        let txn = match self.sh.ledger.read_txn() {
+            Ok(t) => t,
+            Err(_) => return,
+        };
+        while self.requests.len() < max && !self.sh.submitter.saturated() {
+            let Some(p) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued.remove(&p.account);
+            if self.busy.contains(&p.account) || self.blocked.contains_key(&p.account) {
+                continue;
+            }
+            let start = match p.from {
+                Some(h) => Start::Hash(h),
+                None => match self.sh.ledger.account_info(&txn, &p.account) {
+                    Ok(Some(info)) => Start::Hash(info.head),
+                    _ => Start::Account,
+                },
+            };
+            if let (Start::Hash(h), Some(t)) = (start, self.targets.get(&p.account)) {
+                if h == *t {
+                    self.targets.remove(&p.account);
+                    self.tries.remove(&p.account);
+                    continue;
+                }
+            }
+            let Some(ch) = self.pick_channel() else {
+                self.queue.push_front(p);
+                self.queued.insert(p.account);
+                break;
+            };
+            let (s, ty) = match start {
+                Start::Hash(h) => (HashOrAccount(h.0), HashType::Block),
+                Start::Account => (HashOrAccount(p.account.0), HashType::Account),
+            };
+            let payload = AscPullReqPayload::Blocks {
+                start: s,
+                count: self.sh.config.max_pull_count,
+                start_type: ty,
+            };
+            let kind = Kind::Blocks {
+                account: p.account,
+                start,
+            };
+            if self.send(ch, payload, kind) {
+                self.busy.insert(p.account);
+            } else {
+                self.queue.push_front(p);
+                self.queued.insert(p.account);
+                break;
+            }
+        }
+        let c = &self.sh.counters;
+        c.priorities.store(self.queue.len(), Ordering::Relaxed);
+        c.blocked.store(self.blocked.len(), Ordering::Relaxed);
+        c.in_flight.store(self.requests.len(), Ordering::Relaxed);
+    }
+
+    fn punish(&mut self, ch: ChannelId, why: &str) {
+        self.sh.punish_channel(ch, why);
+        self.channels.retain(|c| c.id != ch);
+        // Everything asked of that peer is asked again elsewhere.
+        let ids: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.channel == ch)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(r) = self.requests.remove(&id) {
+                self.retry(r.kind);
+            }
+        }
+        self.per_channel.remove(&ch);
+    }
+
+    /// Puts the work of a lost request back.
+    fn retry(&mut self, kind: Kind) {
+        match kind {
+            Kind::Blocks { account, start } => {
+                self.busy.remove(&account);
+                let from = match start {
+                    Start::Hash(h) => Some(h),
+                    Start::Account => None,
+                };
+                self.enqueue(Pull { account, from }, true);
+            }
+            Kind::Frontiers { .. } => self.frontier_inflight = false,
+            Kind::Info => {}
+        }
+    }
+
+    fn on_ack(&mut self, ch: ChannelId, ack: AscPullAck) {
+        let Some(req) = self.requests.remove(&ack.id) else {
+            return;
+        };
+        if req.channel != ch {
+            // Someone else echoed our id: not an answer.
+            self.requests.insert(ack.id, req);
+            return;
+        }
+        if let Some(n) = self.per_channel.get_mut(&ch) {
+            *n = n.saturating_sub(1);
+        }
+        self.last_activity = Instant::now();
+        match (req.kind, ack.payload) {
+            (Kind::Blocks { account, start }, AscPullAckPayload::Blocks(blocks)) => {
+                self.on_blocks(ch, account, start, blocks)
+            }
+            (Kind::Info, AscPullAckPayload::AccountInfo(info)) => {
+                if !info.account.is_zero() {
+                    let have = self
+                        .sh
+                        .ledger
+                        .read_txn()
+                        .ok()
+                        .and_then(|t| self.sh.ledger.block_exists(&t, &info.head).ok())
+                        .unwrap_or(false);
+                    if !have && !info.head.is_zero() {
+                        self.targets.entry(info.account).or_insert(info.head);
+                        self.enqueue(
+                            Pull {
+                                account: info.account,
+                                from: None,
+                            },
+                            true,
+                        );
+                    }
+                }
+            }
+            (Kind::Frontiers { start }, AscPullAckPayload::Frontiers(list)) => {
+                self.on_frontiers(ch, start, list)
+            }
+            (kind, _) => {
+                self.retry(kind);
+                self.punish(ch, "answer of the wrong type");
+            }
+        }
+    }
+
+    fn on_frontiers(&mut self, ch: ChannelId, start: Account, list: Vec<(Account, BlockHash)>) {
+        self.frontier_inflight = false;
+        let ordered = list.first().is_none_or(|(a, _)| *a >= start)
+            && list.windows(2).all(|w| w[0].0 < w[1].0)
+            && list.len() <= FRONTIERS_PER_REQUEST as usize;
+        if !ordered {
+            self.punish(ch, "frontiers out of order");
+            return;
+        }
+        self.sh
+            .counters
+            .frontiers
+            .fetch_add(list.len() as u64, Ordering::Relaxed);
+        if let Ok(txn) = self.sh.ledger.read_txn() {
+            for (account, head) in &list {
+                if self.sh.ledger.block_exists(&txn, head).unwrap_or(true) {
+                    continue;
+                }
+                self.targets.insert(*account, *head);
+                self.enqueue(
+                    Pull {
+                        account: *account,
+                        from: None,
+                    },
+                    false,
+                );
+            }
+        }
+        self.cursor = if list.len() >= FRONTIERS_PER_REQUEST as usize {
+            list.last().and_then(|(a, _)| next_account(a))
+        } else {
+            None
+        };
+    }
+
+    fn on_blocks(&mut self, ch: ChannelId, account: Account, start: Start, blocks: Vec<Block>) {
+        self.busy.remove(&account);
+        let max = self.sh.config.max_pull_count as usize;
+        let mut skip = 0;
+        let mut ok = blocks.len() <= max;
+        match start {
+            Start::Hash(h) => {
+                if let Some(first) = blocks.first() {
+                    ok &= first.hash() == h;
+                    skip = 1;
+                }
+            }
+            Start::Account => {
+                if let Some(first) = blocks.first() {
+                    ok &= first.previous().is_zero() && first.account_field() == Some(account);
+                }
+            }
+        }
+        ok &= blocks.windows(2).all(|w| w[1].previous() == w[0].hash());
+        ok &= blocks
+            .iter()
+            .all(|b| b.account_field().is_none_or(|a| a == account));
+        if !ok {
+            let from = match start {
+                Start::Hash(h) => Some(h),
+                Start::Account => None,
+            };
+            self.enqueue(Pull { account, from }, true);
+            self.punish(ch, "blocks do not chain from the requested start");
+            return;
+        }
+        let full = blocks.len() >= max;
+        let last = blocks.last().map(|b| b.hash()).or(match start {
+            Start::Hash(h) => Some(h),
+            Start::Account => None,
+        });
+        let fresh = blocks.len().saturating_sub(skip);
+        self.sh
+            .counters
+            .received
+            .fetch_add(fresh as u64, Ordering::Relaxed);
+        for b in blocks.into_iter().skip(skip) {
+            let dep = dependency_of(&b);
+            let tx = self.out_tx.clone();
+            self.sh.submitter.submit(
+                b,
+                Some(Box::new(move |status| {
+                    let _ = tx.send(Outcome {
+                        account,
+                        channel: ch,
+                        dep,
+                        status,
+                    });
+                })),
+            );
+        }
+        if full {
+            if !self.blocked.contains_key(&account) {
+                self.enqueue(
+                    Pull {
+                        account,
+                        from: last,
+                    },
+                    true,
+                );
+            }
+            return;
+        }
+        // The peer has nothing beyond `last`.
+        match self.targets.get(&account) {
+            Some(t) if Some(*t) != last => {
+                let tries = self.tries.entry(account).or_default();
+                *tries += 1;
+                if *tries < MAX_TRIES {
+                    // Maybe another peer has more.
+                    self.enqueue(
+                        Pull {
+                            account,
+                            from: last,
+                        },
+                        false,
+                    );
+                } else {
+                    self.targets.remove(&account);
+                    self.tries.remove(&account);
+                }
+            }
+            _ => {
+                self.targets.remove(&account);
+                self.tries.remove(&account);
+            }
+        }
+    }
+
+    fn on_outcome(&mut self, o: Outcome) {
+        let c = &self.sh.counters;
+        match o.status {
+            Ok(BlockStatus::Progress) => {
+                c.processed.fetch_add(1, Ordering::Relaxed);
+                self.last_progress = Instant::now();
+                self.last_activity = self.last_progress;
+            }
+            Ok(BlockStatus::Old) => {
+                c.duplicate.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(BlockStatus::GapSource) => {
+                if let Some(dep) = o.dep {
+                    if self.blocked.len() < self.sh.config.blocking_max {
+                        self.blocked.insert(o.account, dep);
+                    }
+                    self.ask_dependency(dep);
+                }
+            }
+            Ok(BlockStatus::GapPrevious) | Ok(BlockStatus::GapEpochOpenPending) => {}
+            Ok(st @ (BlockStatus::BadSignature | BlockStatus::InsufficientWork)) => {
+                c.rejected.fetch_add(1, Ordering::Relaxed);
+                self.punish(o.channel, st.as_str());
+            }
+            Ok(_) => {
+                c.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(SubmitError::Overloaded) => {
+                self.enqueue(
+                    Pull {
+                        account: o.account,
+                        from: None,
+                    },
+                    false,
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn ask_dependency(&mut self, dep: BlockHash) {
+        let now = Instant::now();
+        if self
+            .dep_asked
+            .get(&dep)
+            .is_some_and(|t| now.duration_since(*t) < self.sh.config.cooldown)
+        {
+            return;
+        }
+        self.dep_asked.insert(dep, now);
+        if self.deps.len() < 4096 {
+            self.deps.push_back(dep);
+        }
+    }
+
+    fn maintain(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_maintain) >= Duration::from_millis(100) {
+            self.last_maintain = now;
+            let timeout = self.sh.config.request_timeout;
+            let expired: Vec<u64> = self
+                .requests
+                .iter()
+                .filter(|(_, r)| now.duration_since(r.sent) > timeout)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in expired {
+                if let Some(r) = self.requests.remove(&id) {
+                    self.sh.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                    if let Some(n) = self.per_channel.get_mut(&r.channel) {
+                        *n = n.saturating_sub(1);
+                    }
+                    self.retry(r.kind);
+                }
+            }
+            let cooldown = self.sh.config.cooldown;
+            if self.dep_asked.len() > 65_536 {
+                self.dep_asked
+                    .retain(|_, t| now.duration_since(*t) < cooldown);
+            }
+        }
+        if now.duration_since(self.last_unblock) >= Duration::from_millis(250) {
+            self.last_unblock = now;
+            self.unblock();
+        }
+        if now.duration_since(self.last_save) >= Duration::from_secs(5) {
+            self.last_save = now;
+            self.save_state();
+        }
+    }
+
+    /// Accounts whose dependency arrived are queued again; the others ask again.
+    fn unblock(&mut self) {
+        if self.blocked.is_empty() {
+            return;
+        }
+        let Ok(txn) = self.sh.ledger.read_txn() else {
+            return;
+        };
+        let mut ready = Vec::new();
+        let mut waiting = Vec::new();
+        for (account, dep) in self.blocked.iter().take(8192) {
+            if self.sh.ledger.block_exists(&txn, dep).unwrap_or(false) {
+                ready.push(*account);
+            } else {
+                waiting.push(*dep);
+            }
+        }
+        drop(txn);
+        for a in ready {
+            self.blocked.remove(&a);
+            self.enqueue(
+                Pull {
+                    account: a,
+                    from: None,
+                },
+                true,
+            );
+        }
+        for d in waiting.into_iter().take(256) {
+            self.ask_dependency(d);
+        }
+    }
+
+    fn finished(&self) -> bool {
+        if self.last_activity.elapsed() > IDLE_END {
+            return true;
+        }
+        let drained = self.cursor.is_none()
+            && !self.frontier_inflight
+            && self.queue.is_empty()
+            && self.requests.is_empty()
+            && self.sh.submitter.outstanding() == 0;
+        drained
+            && (self.blocked.is_empty() || self.last_progress.elapsed() > BLOCKED_GRACE)
+            && self.deps.is_empty()
+    }
+
+    fn state_path(&self) -> std::path::PathBuf {
+        self.sh.data_dir.join(STATE_FILE)
+    }
+
+    /// Saves the scan position and the accounts still to pull (bounded).
+    fn save_state(&self) {
+        let mut pending: Vec<String> = Vec::new();
+        let accounts = self
+            .queue
+            .iter()
+            .map(|p| p.account)
+            .chain(self.busy.iter().copied())
+            .chain(self.blocked.keys().copied());
+        for a in accounts.take(65_536) {
+            pending.push(a.encode_hex());
+        }
+        let v = json!({
+            "cursor": self.cursor.map(|c| c.encode_hex()),
+            "pending": pending,
+        });
+        let path = self.state_path();
+        let tmp = path.with_extension("json.tmp");
+        if std::fs::write(&tmp, v.to_string()).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+        let snapshot = (
+            self.queue.iter().take(4096).map(|p| p.account).collect(),
+            self.blocked
+                .iter()
+                .take(4096)
+                .map(|(a, d)| (*a, *d))
+                .collect(),
+        );
+        *lock(&self.sh.priority_snapshot) = snapshot;
+    }
+
+    /// Continues an interrupted scan: its position and queued accounts.
+    fn load_state(&mut self) {
+        let Ok(text) = std::fs::read_to_string(self.state_path()) else {
+            return;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return;
+        };
+        let cursor = v
+            .get("cursor")
+            .and_then(|c| c.as_str())
+            .and_then(|s| Account::decode_hex(s).ok());
+        let pending: Vec<Account> = v
+            .get("pending")
+            .and_then(|p| p.as_array())
+            .map(|a| {
+                a.iter()
+                    .take(65_536)
+                    .filter_map(|x| x.as_str().and_then(|s| Account::decode_hex(s).ok()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if cursor.is_none() && pending.is_empty() {
+            // The last round finished: scan everything again.
+            return;
+        }
+        tracing::info!(
+            "bootstrap: continuing the previous round ({} accounts queued)",
+            pending.len()
+        );
+        self.cursor = cursor;
+        for account in pending {
+            self.enqueue(
+                Pull {
+                    account,
+                    from: None,
+                },
+                false,
+            );
+        }
+    }
+}
