@@ -57,6 +57,10 @@ async fn sync(ascending: bool) {
             _ => {}
         }
     }
+    eprintln!(
+        "exited event after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let m = exited.expect("an exited bootstrap event");
     assert_eq!(m["mode"], if ascending { "ascending" } else { "legacy" });
     assert!(m["id"].as_str().is_some_and(|s| !s.is_empty()));
@@ -64,7 +68,15 @@ async fn sync(ascending: bool) {
     let total: u64 = m["total_blocks"].as_str().unwrap().parse().unwrap();
     assert!(total > 0);
     client.stop().await;
+    eprintln!(
+        "client stopped after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     server.stop().await;
+    eprintln!(
+        "server stopped after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

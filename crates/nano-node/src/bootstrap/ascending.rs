@@ -32,7 +32,7 @@ use nano_messages::{
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{lock, next_account, AttemptInfo, ProgressLog, Shared};
+use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
 use crate::consensus::{ProcessStatus, SubmitError};
 use crate::interfaces::{ChannelId, ChannelInfo, Outbound, TrafficType};
 
@@ -90,7 +90,19 @@ struct Asc<'a> {
     targets: HashMap<Account, BlockHash>,
     tries: HashMap<Account, u8>,
     blocked: HashMap<Account, BlockHash>,
+    /// The last block received for each account being pulled: after a dependency
+    /// arrives, the block processor releases what waited for it by itself, so the pull
+    /// continues from here instead of fetching those blocks again.
+    pulled_to: HashMap<Account, BlockHash>,
+    /// Unblocked accounts to look at again once released blocks had time to land:
+    /// (account, when, local head at the previous look).
+    recheck: VecDeque<(Account, Instant, Option<BlockHash>)>,
     deps: VecDeque<BlockHash>,
+    settle: Settle,
+    settled: bool,
+    /// Accounts pulled to the end this round: the dependency walker leaves them alone
+    /// (their blocks may still be on the way through the processor).
+    done: HashSet<Account>,
     dep_asked: HashMap<BlockHash, Instant>,
     requests: HashMap<u64, Req>,
     per_channel: HashMap<ChannelId, usize>,
@@ -125,7 +137,12 @@ pub(crate) async fn run(
         targets: HashMap::new(),
         tries: HashMap::new(),
         blocked: HashMap::new(),
+        pulled_to: HashMap::new(),
+        recheck: VecDeque::new(),
         deps: VecDeque::new(),
+        settle: Settle::new(),
+        settled: false,
+        done: HashSet::new(),
         dep_asked: HashMap::new(),
         requests: HashMap::new(),
         per_channel: HashMap::new(),
@@ -404,7 +421,11 @@ impl Asc<'_> {
                 self.on_blocks(ch, account, start, blocks)
             }
             (Kind::Info, AscPullAckPayload::AccountInfo(info)) => {
-                if !info.account.is_zero() {
+                let busy = self.busy.contains(&info.account)
+                    || self.queued.contains(&info.account)
+                    || self.done.contains(&info.account)
+                    || self.pulled_to.contains_key(&info.account);
+                if !info.account.is_zero() && !busy {
                     let have = self
                         .sh
                         .ledger
@@ -506,6 +527,9 @@ impl Asc<'_> {
             Start::Account => None,
         });
         let fresh = blocks.len().saturating_sub(skip);
+        if let (true, Some(l)) = (fresh > 0, last) {
+            self.pulled_to.insert(account, l);
+        }
         self.sh
             .counters
             .received
@@ -552,14 +576,20 @@ impl Asc<'_> {
                         false,
                     );
                 } else {
-                    self.targets.remove(&account);
-                    self.tries.remove(&account);
+                    self.forget(&account);
                 }
             }
-            _ => {
-                self.targets.remove(&account);
-                self.tries.remove(&account);
-            }
+            _ => self.forget(&account),
+        }
+    }
+
+    /// The account is as complete as peers can make it.
+    fn forget(&mut self, account: &Account) {
+        self.targets.remove(account);
+        self.tries.remove(account);
+        self.done.insert(*account);
+        if !self.blocked.contains_key(account) {
+            self.pulled_to.remove(account);
         }
     }
 
@@ -622,6 +652,7 @@ impl Asc<'_> {
         let now = Instant::now();
         if now.duration_since(self.last_maintain) >= Duration::from_millis(100) {
             self.last_maintain = now;
+            self.settled = self.settle.settled(self.sh);
             let timeout = self.sh.config.request_timeout;
             let expired: Vec<u64> = self
                 .requests
@@ -647,6 +678,7 @@ impl Asc<'_> {
         if now.duration_since(self.last_unblock) >= Duration::from_millis(250) {
             self.last_unblock = now;
             self.unblock();
+            self.recheck_due();
         }
         if now.duration_since(self.last_save) >= Duration::from_secs(5) {
             self.last_save = now;
@@ -672,19 +704,75 @@ impl Asc<'_> {
             }
         }
         drop(txn);
+        let soon = Instant::now() + Duration::from_millis(500);
         for a in ready {
             self.blocked.remove(&a);
-            self.enqueue(
-                Pull {
-                    account: a,
-                    from: None,
-                },
-                true,
-            );
+            self.recheck.push_back((a, soon, None));
         }
         for d in waiting.into_iter().take(256) {
             self.ask_dependency(d);
         }
+    }
+
+    /// Unblocked accounts whose released blocks had time to be processed: continue
+    /// from the last block received if it landed; while the head still moves, wait;
+    /// otherwise pull from the local head.
+    fn recheck_due(&mut self) {
+        let now = Instant::now();
+        if self.recheck.front().is_none_or(|(_, t, _)| *t > now) {
+            return;
+        }
+        let Ok(txn) = self.sh.ledger.read_txn() else {
+            return;
+        };
+        let idle = self.settled;
+        let mut later = Vec::new();
+        let mut pulls = Vec::new();
+        while let Some(&(account, t, seen)) = self.recheck.front() {
+            if t > now {
+                break;
+            }
+            self.recheck.pop_front();
+            if self.blocked.contains_key(&account) || self.busy.contains(&account) {
+                continue;
+            }
+            let head = self.sh.ledger.latest(&txn, &account).ok().flatten();
+            let landed = self
+                .pulled_to
+                .get(&account)
+                .copied()
+                .filter(|p| self.sh.ledger.block_exists(&txn, p).unwrap_or(false));
+            match landed {
+                Some(p) => {
+                    if self.targets.get(&account).is_some_and(|t| *t != p) {
+                        pulls.push(Pull {
+                            account,
+                            from: Some(p),
+                        });
+                    } else {
+                        self.forget(&account);
+                    }
+                }
+                // First look, the processor is still busy, or the head moved since
+                // the last look: give it time.
+                None if seen != Some(head.unwrap_or(BlockHash::ZERO)) || !idle => {
+                    later.push((
+                        account,
+                        now + Duration::from_millis(500),
+                        Some(head.unwrap_or(BlockHash::ZERO)),
+                    ));
+                }
+                None => pulls.push(Pull {
+                    account,
+                    from: None,
+                }),
+            }
+        }
+        drop(txn);
+        for p in pulls {
+            self.enqueue(p, true);
+        }
+        self.recheck.extend(later);
     }
 
     fn finished(&self) -> bool {
@@ -694,6 +782,7 @@ impl Asc<'_> {
         let drained = self.cursor.is_none()
             && !self.frontier_inflight
             && self.queue.is_empty()
+            && self.recheck.is_empty()
             && self.requests.is_empty()
             && self.sh.submitter.outstanding() == 0;
         drained

@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 use tokio_util::codec::Decoder;
 
-use super::{AttemptInfo, ProgressLog, Shared};
+use super::{AttemptInfo, ProgressLog, Settle, Shared};
 
 const MAX_PASSES: usize = 4;
 const FRONTIER_BATCH: usize = 512;
@@ -78,8 +78,9 @@ pub(crate) async fn run(sh: &Arc<Shared>, attempt: &AttemptInfo, peer: Option<So
 }
 
 async fn wait_idle(sh: &Shared) {
+    let mut settle = Settle::new();
     for _ in 0..6000 {
-        if sh.submitter.outstanding() == 0 || sh.cancel.is_cancelled() {
+        if settle.settled(sh) || sh.cancel.is_cancelled() {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -167,12 +168,12 @@ async fn pass(
     let mut pulls = 0usize;
     let mut last: Option<Account> = None;
     let mut result = Ok(());
+    let mut ended = false;
     'read: loop {
         if sh.cancel.is_cancelled() || state.bad.load(Ordering::Acquire) {
             break;
         }
         // Decode what is buffered.
-        let mut ended = false;
         while let Ok(Some(item)) = codec.decode(&mut buf) {
             match item {
                 StreamItem::Item(f) => {

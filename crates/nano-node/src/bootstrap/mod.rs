@@ -284,6 +284,12 @@ impl Submitter {
         self.outstanding.load(Ordering::Acquire)
     }
 
+    /// Nothing of ours unanswered and nothing queued in the block processor (blocks
+    /// released from the gap table included).
+    pub fn processor_idle(&self) -> bool {
+        self.outstanding() == 0 && self.consensus.queue_len() == 0
+    }
+
     pub fn saturated(&self) -> bool {
         self.outstanding() >= self.threshold
     }
@@ -312,6 +318,40 @@ impl Submitter {
                 }
             })),
         )
+    }
+}
+
+/// Tells when the block processor has settled: nothing of ours unanswered, nothing
+/// queued, and the block count unchanged for a while (a batch in the writer may still
+/// release gap blocks even when the queue looks empty).
+pub(crate) struct Settle {
+    count: u64,
+    changed: Instant,
+}
+
+impl Settle {
+    pub const QUIET: Duration = Duration::from_millis(300);
+
+    pub fn new() -> Self {
+        Settle {
+            count: 0,
+            changed: Instant::now(),
+        }
+    }
+
+    /// Samples the ledger; true when settled.
+    pub fn settled(&mut self, sh: &Shared) -> bool {
+        let n = sh
+            .ledger
+            .read_txn()
+            .ok()
+            .and_then(|t| sh.ledger.block_count(&t).ok())
+            .unwrap_or(0);
+        if n != self.count {
+            self.count = n;
+            self.changed = Instant::now();
+        }
+        sh.submitter.processor_idle() && self.changed.elapsed() >= Self::QUIET
     }
 }
 
