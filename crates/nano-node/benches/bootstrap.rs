@@ -116,7 +116,7 @@ async fn run(blocks: u64, ascending: bool) {
     let got = count(&client);
     let st = client.bootstrap.as_ref().unwrap().status();
     println!(
-        "bootstrap {:9} {:>8} blocks: {} synced in {:.2} s = {:.0} blocks/s (received {}, duplicates {}, rejected {}){}",
+        "bootstrap {:9} {:>8} blocks: {} synced in {:.2} s = {:.0} blocks/s (received {}, duplicates {}, rejected {}, processor overfill {}, gap_source {}){}",
         if ascending { "ascending" } else { "legacy" },
         total,
         got,
@@ -125,6 +125,8 @@ async fn run(blocks: u64, ascending: bool) {
         st.blocks_received,
         st.blocks_duplicate,
         st.blocks_rejected,
+        client.stats.get("blockprocessor", "overfill", "in"),
+        client.stats.get("ledger", "gap_source", "in"),
         if got < total { " INCOMPLETE" } else { "" }
     );
     client.stop().await;
@@ -138,8 +140,8 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let modes = std::env::var("NANO_BOOTSTRAP_BENCH_MODES")
-        .unwrap_or_else(|_| "ascending,legacy".into());
+    let modes =
+        std::env::var("NANO_BOOTSTRAP_BENCH_MODES").unwrap_or_else(|_| "ascending,legacy".into());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -409,9 +409,12 @@ pub(crate) struct Shared {
     /// Peers excluded from bootstrap: channel or endpoint → when.
     pub bad_channels: Mutex<HashMap<ChannelId, Instant>>,
     pub bad_endpoints: Mutex<HashMap<SocketAddr, Instant>>,
-    pub priority_snapshot: Mutex<(Vec<Account>, Vec<(Account, BlockHash)>)>,
+    pub priority_snapshot: Mutex<PrioritySnapshot>,
     running: AtomicBool,
 }
+
+/// Accounts queued for pulling, and accounts blocked on a dependency.
+pub type PrioritySnapshot = (Vec<Account>, Vec<(Account, BlockHash)>);
 
 /// How long a misbehaving peer stays excluded.
 pub(crate) const BAN: Duration = Duration::from_secs(600);
@@ -424,7 +427,7 @@ impl Shared {
         self.network
             .channels()
             .into_iter()
-            .filter(|c| !bad.get(&c.id).is_some_and(|t| now.duration_since(*t) < BAN))
+            .filter(|c| bad.get(&c.id).is_none_or(|t| now.duration_since(*t) >= BAN))
             .collect()
     }
 
@@ -720,7 +723,7 @@ impl Bootstrap {
 
     /// RPC `debug_bootstrap_priority_info`: accounts queued for pulling and accounts
     /// blocked on a dependency (a snapshot, at most a few thousand of each).
-    pub fn priority_info(&self) -> (Vec<Account>, Vec<(Account, BlockHash)>) {
+    pub fn priority_info(&self) -> PrioritySnapshot {
         lock(&self.shared.priority_snapshot).clone()
     }
 }

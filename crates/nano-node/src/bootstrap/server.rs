@@ -442,9 +442,8 @@ impl LegacyServer {
             .pending_from(&txn, &key)
             .map_err(|e| err(e.to_string()))?;
         let mut out = Vec::new();
-        let mut scanned = 0;
         let mut next = None;
-        for item in iter {
+        for (scanned, item) in iter.enumerate() {
             let (k, v) = item.map_err(|e| err(e.to_string()))?;
             if k.account != r.account {
                 break;
@@ -453,7 +452,6 @@ impl LegacyServer {
                 next = Some(k.hash);
                 break;
             }
-            scanned += 1;
             if v.amount >= r.minimum_amount {
                 out.push((k.hash, v.amount, v.source));
             }
