@@ -200,7 +200,7 @@ impl HttpCallbackClient {
 
 async fn run(
     shared: Arc<Shared>,
-    mut events: broadcast::Receiver<NodeEvent>,
+    mut events: nano_node::events::EventReceiver,
     mut stop: watch::Receiver<bool>,
 ) {
     let permits = shared.settings.max_in_flight.max(1);

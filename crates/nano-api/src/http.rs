@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 
-use crate::actions::dispatch_text;
 use crate::context::{ApiContext, Origin};
 use crate::rpc_config::RpcConfig;
 
@@ -112,9 +111,14 @@ async fn handle(State(s): State<Shared>, method: Method, body: Bytes) -> Respons
     }
     let ctx = s.ctx.clone();
     let started = std::time::Instant::now();
-    let result =
-        tokio::task::spawn_blocking(move || dispatch_text(&ctx, &body, s.origin, s.max_depth))
-            .await;
+    let result = match crate::actions::parse_request(&body, s.max_depth) {
+        Err(e) => Ok(e),
+        Ok(req) if crate::actions::is_slow(&req) => {
+            tokio::task::spawn_blocking(move || crate::actions::dispatch(&ctx, &req, s.origin))
+                .await
+        }
+        Ok(req) => Ok(crate::actions::dispatch(&ctx, &req, s.origin)),
+    };
     s.ctx.rpc_latency.record(started.elapsed());
     match result {
         Ok(v) => json_response(v),

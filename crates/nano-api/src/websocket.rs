@@ -998,7 +998,7 @@ impl WebsocketServer {
 
 async fn run_dispatcher(
     shared: Arc<Shared>,
-    mut events: broadcast::Receiver<NodeEvent>,
+    mut events: nano_node::events::EventReceiver,
     mut stop: watch::Receiver<bool>,
 ) {
     let stall = shared.settings.stall_timeout;

@@ -229,12 +229,72 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
 
 /// Parses a request body (after the size and depth checks of the front door) and runs it.
 pub fn dispatch_text(ctx: &ApiContext, body: &[u8], origin: Origin, max_depth: usize) -> Value {
+    match parse_request(body, max_depth) {
+        Ok(m) => dispatch(ctx, &m, origin),
+        Err(e) => e,
+    }
+}
+
+/// The request object, or the reference error answer for a body that is too deep or not
+/// a JSON object.
+pub fn parse_request(body: &[u8], max_depth: usize) -> Result<Req, Value> {
     if crate::json::json_depth_exceeds(body, max_depth) {
-        return RpcError::new(msg::MAX_DEPTH).to_json();
+        return Err(RpcError::new(msg::MAX_DEPTH).to_json());
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => dispatch(ctx, &m, origin),
-        _ => RpcError::new(msg::UNABLE_TO_PARSE_JSON).to_json(),
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(RpcError::new(msg::UNABLE_TO_PARSE_JSON).to_json()),
+    }
+}
+
+/// Actions that may block for long (work, key derivation, waiting for the block
+/// processor, whole-ledger scans): front doors run them on the blocking pool and answer
+/// everything else inline, which keeps cheap queries at a few microseconds.
+pub fn is_slow(req: &Req) -> bool {
+    const SLOW: &[&str] = &[
+        "work_generate",
+        "block_create",
+        "send",
+        "receive",
+        "account_representative_set",
+        "process",
+        "search_receivable",
+        "search_pending",
+        "search_receivable_all",
+        "search_pending_all",
+        "wallet_create",
+        "wallet_change_seed",
+        "password_change",
+        "password_enter",
+        "wallet_unlock",
+        "wallet_republish",
+        "republish",
+        "epoch_upgrade",
+        "ledger",
+        "representatives",
+        "delegators",
+        "delegators_count",
+        "unopened",
+        "wallet_history",
+        "wallet_ledger",
+        "wallet_info",
+        "wallet_balances",
+        "wallet_receivable",
+        "wallet_pending",
+        "accounts_create",
+        "wallet_add",
+        "account_create",
+        "frontiers",
+        "account_history",
+        "accounts_balances",
+        "accounts_receivable",
+        "accounts_pending",
+        "blocks_info",
+        "available_supply",
+    ];
+    match req.get("action") {
+        Some(Value::String(a)) => SLOW.contains(&a.as_str()),
+        _ => false,
     }
 }
 
