@@ -129,6 +129,19 @@ pub trait NodeHandle: Send + Sync {
     /// Number of blocks waiting for a dependency, and clearing them.
     fn unchecked_count(&self) -> usize;
     fn unchecked_clear(&self);
+    /// Starts a legacy bootstrap (from one peer, or from any); false without bootstrap.
+    fn bootstrap_legacy(&self, peer: Option<std::net::SocketAddr>, id: Option<String>) -> bool;
+    /// Starts an ascending bootstrap round; false without bootstrap.
+    fn bootstrap_ascending(&self) -> bool;
+    /// The `bootstrap_status` answer, `None` without bootstrap.
+    fn bootstrap_status(&self) -> Option<serde_json::Value>;
+    /// Prioritised accounts and blocked (account, dependency) pairs.
+    fn bootstrap_priorities(
+        &self,
+    ) -> Option<(
+        Vec<nano_core::Account>,
+        Vec<(nano_core::Account, nano_core::BlockHash)>,
+    )>;
 }
 
 /// Where a request came from decides what it may do.

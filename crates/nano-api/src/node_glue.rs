@@ -190,4 +190,26 @@ impl NodeHandle for NodeGlue {
     fn unchecked_clear(&self) {
         self.0.consensus.unchecked_clear()
     }
+
+    fn bootstrap_legacy(&self, peer: Option<std::net::SocketAddr>, id: Option<String>) -> bool {
+        self.0
+            .bootstrap
+            .as_ref()
+            .is_some_and(|b| b.bootstrap_legacy(peer, id))
+    }
+
+    fn bootstrap_ascending(&self) -> bool {
+        self.0
+            .bootstrap
+            .as_ref()
+            .is_some_and(|b| b.bootstrap_ascending())
+    }
+
+    fn bootstrap_status(&self) -> Option<Value> {
+        self.0.bootstrap.as_ref().map(|b| b.status().to_json())
+    }
+
+    fn bootstrap_priorities(&self) -> Option<(Vec<Account>, Vec<(Account, BlockHash)>)> {
+        self.0.bootstrap.as_ref().map(|b| b.priority_info())
+    }
 }

@@ -223,3 +223,79 @@ fn child_process_rpc_answers_like_in_process() {
         "RPC control is disabled"
     );
 }
+
+#[test]
+fn send_and_receive_between_two_nodes() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let a_peering = free_port();
+    let a = start_daemon(
+        a_dir.path(),
+        true,
+        &[
+            "--config".into(),
+            format!("node.representative_key=\"{DEV_KEY}\""),
+            "--config".into(),
+            format!("node.peering_port={a_peering}"),
+        ],
+    );
+    let b = start_daemon(
+        b_dir.path(),
+        true,
+        &[
+            "--config".into(),
+            "node.peering_port=0".into(),
+            "--config".into(),
+            format!("node.preconfigured_peers=[\"[::1]:{a_peering}\"]"),
+        ],
+    );
+    assert!(
+        wait_until(30, || rpc(b.rpc, json!({"action": "peers"}))["peers"]
+            .is_object()),
+        "B never connected to A"
+    );
+    let wa = rpc(a.rpc, json!({"action": "wallet_create"}))["wallet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    rpc(
+        a.rpc,
+        json!({"action": "wallet_add", "wallet": wa, "key": DEV_KEY}),
+    );
+    let wb = rpc(b.rpc, json!({"action": "wallet_create"}))["wallet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dest = rpc(b.rpc, json!({"action": "account_create", "wallet": wb}))["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let one_nano = "1000000000000000000000000000000";
+    let sent = rpc(
+        a.rpc,
+        json!({"action": "send", "wallet": wa, "source": DEV_ACCOUNT, "destination": dest, "amount": one_nano}),
+    );
+    assert!(sent["block"].is_string(), "{sent}");
+    // B learns the send, sees it confirmed by A's votes and receives it automatically;
+    // A then learns and confirms B's receive.
+    assert!(
+        wait_until(60, || rpc(
+            b.rpc,
+            json!({"action": "account_balance", "account": dest})
+        )["balance"]
+            == one_nano),
+        "B did not receive the send"
+    );
+    assert!(
+        wait_until(60, || rpc(
+            a.rpc,
+            json!({"action": "account_balance", "account": dest})
+        )["balance"]
+            == one_nano),
+        "A never confirmed B's receive"
+    );
+    let info = rpc(b.rpc, json!({"action": "account_info", "account": dest}));
+    assert_eq!(info["block_count"], "1");
+    let status = rpc(b.rpc, json!({"action": "bootstrap_status"}));
+    assert!(status.is_object() && status["error"].is_null(), "{status}");
+}

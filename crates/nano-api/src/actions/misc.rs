@@ -297,3 +297,74 @@ pub fn work_peers_clear(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
         .clear();
     Ok(obj([("success", "".into())]))
 }
+
+fn peer_addr(r: &Req) -> Result<Option<SocketAddr>, RpcError> {
+    match (opt_text(r, "address"), opt_text(r, "port")) {
+        (Some(a), Some(p)) => {
+            let port: u16 = p.parse().map_err(|_| RpcError::new("Invalid port"))?;
+            let ip: std::net::IpAddr = a
+                .trim_matches(['[', ']'])
+                .parse()
+                .map_err(|_| RpcError::new("Invalid IP address"))?;
+            Ok(Some(SocketAddr::new(ip, port)))
+        }
+        (None, None) => Ok(None),
+        _ => err("Both port and address required"),
+    }
+}
+
+/// `bootstrap`: a legacy bootstrap from the given peer.
+pub fn bootstrap(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let peer = peer_addr(r)?.ok_or_else(|| RpcError::new("Both port and address required"))?;
+    if !n.bootstrap_legacy(Some(peer), opt_text(r, "id")) {
+        return err("Legacy bootstrap is disabled");
+    }
+    Ok(obj([("success", "".into())]))
+}
+
+/// `bootstrap_any`: a legacy bootstrap from any peer (the `account` option starts an
+/// ascending round, which prioritises what peers know).
+pub fn bootstrap_any(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let n = node(ctx)?;
+    let ok = if r.contains_key("account") {
+        json::account(r, "account")?;
+        n.bootstrap_ascending()
+    } else {
+        n.bootstrap_legacy(None, opt_text(r, "id"))
+    };
+    if !ok {
+        return err("Legacy bootstrap is disabled");
+    }
+    Ok(obj([("success", "".into())]))
+}
+
+pub fn bootstrap_lazy(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?;
+    json::hash(r, "hash")?;
+    err("Lazy bootstrap is disabled")
+}
+
+pub fn bootstrap_status(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?
+        .bootstrap_status()
+        .ok_or_else(|| RpcError::new("Bootstrap is not running on this node (no network)"))
+}
+
+pub fn debug_bootstrap_priority_info(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let (priorities, blocking) = node(ctx)?
+        .bootstrap_priorities()
+        .ok_or_else(|| RpcError::new("Bootstrap is not running on this node (no network)"))?;
+    let mut p = Map::new();
+    for a in priorities {
+        p.insert(a.encode_account(), "1".into());
+    }
+    let mut b = Map::new();
+    for (a, dep) in blocking {
+        b.insert(a.encode_account(), dep.encode_hex().into());
+    }
+    Ok(obj([
+        ("priorities", Value::Object(p)),
+        ("blocking", Value::Object(b)),
+    ]))
+}

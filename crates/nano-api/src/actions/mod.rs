@@ -182,6 +182,11 @@ fn handler(action: &str) -> Option<Handler> {
         "work_peers" => misc::work_peers,
         "work_peer_add" => misc::work_peer_add,
         "work_peers_clear" => misc::work_peers_clear,
+        "bootstrap" => misc::bootstrap,
+        "bootstrap_any" => misc::bootstrap_any,
+        "bootstrap_lazy" => misc::bootstrap_lazy,
+        "bootstrap_status" => misc::bootstrap_status,
+        "debug_bootstrap_priority_info" => misc::debug_bootstrap_priority_info,
         // node
         "version" => node::version,
         "uptime" => node::uptime,
