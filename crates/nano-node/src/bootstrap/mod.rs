@@ -491,6 +491,7 @@ impl Shared {
         self.counters.attempts.fetch_add(1, Ordering::Relaxed);
         *lock(&self.attempt) = Some(a.clone());
         self.running.store(true, Ordering::Release);
+        self.submitter.consensus.set_gap_fetch_paused(true);
         tracing::info!("bootstrap: {} attempt {} started", mode.as_str(), a.id);
         self.events.publish(NodeEvent::Bootstrap {
             message: json!({"reason": "started", "id": a.id, "mode": mode.as_str()}),
@@ -521,6 +522,7 @@ impl Shared {
         *lock(&self.attempt) = None;
         *lock(&self.last_attempt) = Some((a.clone(), dur, total));
         self.running.store(false, Ordering::Release);
+        self.submitter.consensus.set_gap_fetch_paused(false);
         self.counters.in_flight.store(0, Ordering::Relaxed);
     }
 }

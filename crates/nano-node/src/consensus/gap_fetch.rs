@@ -63,6 +63,12 @@ impl Shared {
 
     /// Periodic: asks peers for the dependencies of waiting gap blocks.
     pub(crate) fn request_gaps(&self) {
+        if self
+            .gap_fetch_paused
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return;
+        }
         let waiting = lock(&self.unchecked).waiting(PER_TICK * 4);
         if waiting.is_empty() {
             return;

@@ -250,6 +250,9 @@ pub(crate) struct Shared {
     pub(crate) unconfirmed_accounts: Mutex<HashSet<Account>>,
     pub(crate) seen_votes: Mutex<RecentSet>,
     pub(crate) gap_fetch: Mutex<gap_fetch::GapFetch>,
+    /// Set while a bootstrap round runs: it fetches what is missing itself, and two
+    /// fetchers feeding one block processor only overfill it.
+    pub(crate) gap_fetch_paused: AtomicBool,
     pub(crate) stopped: AtomicBool,
 }
 
@@ -288,6 +291,14 @@ pub struct Consensus {
 }
 
 impl Consensus {
+    /// Pauses (or resumes) fetching gap dependencies from peers; bootstrap pauses it
+    /// for the length of a round.
+    pub fn set_gap_fetch_paused(&self, paused: bool) {
+        self.shared
+            .gap_fetch_paused
+            .store(paused, std::sync::atomic::Ordering::Release);
+    }
+
     pub fn new(
         ledger: Arc<Ledger>,
         config: ConsensusConfig,
@@ -319,6 +330,7 @@ impl Consensus {
             unconfirmed_accounts: Mutex::new(HashSet::new()),
             seen_votes: Mutex::new(RecentSet::new(256 * 1024)),
             gap_fetch: Mutex::new(gap_fetch::GapFetch::default()),
+            gap_fetch_paused: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             ledger,
             config,
