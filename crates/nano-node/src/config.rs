@@ -78,10 +78,28 @@ pub struct NodeConfig {
     /// Extension for tests and operators: a representative private key to vote with,
     /// besides wallet keys (hex; empty: none).
     pub representative_key: String,
+    /// Outbound legacy bootstrap connections.
+    pub bootstrap_connections: u32,
+    /// Inbound legacy bootstrap connections served.
+    pub bootstrap_connections_max: u32,
+    pub bootstrap_ascending: BootstrapAscendingConfig,
     pub httpcallback: HttpCallback,
     pub websocket: WebsocketConfig,
     pub ipc: IpcConfig,
     pub lmdb: LmdbConfig,
+}
+
+/// `[node.bootstrap_ascending]`: the main sync strategy and its limits; `enable = false`
+/// selects legacy bootstrap (frontier scan, then bulk_pull).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BootstrapAscendingConfig {
+    pub enable: bool,
+    pub channel_limit: u32,
+    pub max_requests: u32,
+    pub max_pull_count: u32,
+    /// Milliseconds.
+    pub request_timeout: u64,
+    pub block_processor_threshold: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -180,6 +198,16 @@ impl DaemonConfig {
                 enable_udp: true,
                 capture_path: String::new(),
                 representative_key: String::new(),
+                bootstrap_connections: 4,
+                bootstrap_connections_max: 64,
+                bootstrap_ascending: BootstrapAscendingConfig {
+                    enable: true,
+                    channel_limit: 16,
+                    max_requests: 1024,
+                    max_pull_count: 128,
+                    request_timeout: 5000,
+                    block_processor_threshold: 8192,
+                },
                 httpcallback: HttpCallback {
                     address: String::new(),
                     port: 0,
@@ -363,6 +391,14 @@ const DOCS: &[(&str, &str)] = &[
     ("node.enable_udp", "Also exchange realtime messages (keepalive, publish, confirm_req, confirm_ack) as UDP datagrams on the peering port.\ntype:bool"),
     ("node.capture_path", "Write every message this node sends and receives to this pcap file (empty: off); readable by nanocap.\ntype:string,path"),
     ("node.representative_key", "A representative private key (hex) the node votes with in addition to wallet keys (empty: none).\ntype:string,hex"),
+    ("node.bootstrap_connections", "Number of outbound legacy bootstrap connections.\ntype:uint64"),
+    ("node.bootstrap_connections_max", "Maximum number of inbound bootstrap connections.\ntype:uint64"),
+    ("node.bootstrap_ascending.enable", "Enable ascending bootstrap (the main sync strategy); false selects legacy bootstrap.\ntype:bool"),
+    ("node.bootstrap_ascending.channel_limit", "Maximum number of un-responded requests per channel.\ntype:uint64"),
+    ("node.bootstrap_ascending.max_requests", "Maximum number of requests in flight.\ntype:uint64"),
+    ("node.bootstrap_ascending.max_pull_count", "Number of blocks requested per pull (1..128).\ntype:uint64"),
+    ("node.bootstrap_ascending.request_timeout", "Timeout in milliseconds for an unanswered request.\ntype:milliseconds"),
+    ("node.bootstrap_ascending.block_processor_threshold", "Pause requests while the block processor holds more than this many bootstrap blocks.\ntype:uint64"),
     ("node.httpcallback.address", "Callback address.\ntype:string,ip"),
     ("node.httpcallback.port", "Callback port number.\ntype:uint16"),
     ("node.httpcallback.target", "Callback target path.\ntype:string,uri"),

@@ -125,6 +125,15 @@ impl BootstrapConfig {
     pub fn from_node_config(cfg: &NodeConfig, network: Network) -> Self {
         let mut c = Self::for_network(network);
         c.io_timeout = Duration::from_secs(cfg.tcp_io_timeout.max(1));
+        c.legacy_connections = (cfg.bootstrap_connections as usize).clamp(1, 64);
+        c.connections_max = cfg.bootstrap_connections_max as usize;
+        let a = &cfg.bootstrap_ascending;
+        c.enable_ascending = a.enable;
+        c.channel_limit = (a.channel_limit as usize).max(1);
+        c.max_requests = (a.max_requests as usize).max(1);
+        c.max_pull_count = a.max_pull_count.clamp(1, 128) as u8;
+        c.request_timeout = Duration::from_millis(a.request_timeout.max(100));
+        c.block_processor_threshold = (a.block_processor_threshold as usize).max(128);
         c
     }
 
