@@ -62,9 +62,7 @@ async fn start(dir: &Path, peers: Vec<String>, voting: bool) -> Arc<Node> {
         }
     });
     opts.tune = Some(tune);
-    Node::start_with(opts)
-        .await
-        .expect("node starts")
+    Node::start_with(opts).await.expect("node starts")
 }
 
 fn port(n: &Node) -> u16 {
@@ -169,9 +167,11 @@ async fn node_captures_import_cleanly_and_match_the_node_counters() {
     }
     // At least one telemetry round everywhere.
     assert!(
-        wait_for(DEADLINE, || nodes
-            .iter()
-            .all(|n| n.stats.get("message", "telemetry_ack", "in") >= 2))
+        wait_for(DEADLINE, || nodes.iter().all(|n| n.stats.get(
+            "message",
+            "telemetry_ack",
+            "in"
+        ) >= 2))
         .await
     );
 
@@ -188,8 +188,23 @@ async fn node_captures_import_cleanly_and_match_the_node_counters() {
             &db,
             "SELECT stage || ': ' || error FROM decode_error ORDER BY id LIMIT 10",
         );
-        assert_eq!(report.decode_errors, 0, "node {i} decode errors: {errors:?}");
+        assert_eq!(
+            report.decode_errors, 0,
+            "node {i} decode errors: {errors:?}"
+        );
         assert!(errors.is_empty(), "node {i}: {errors:?}");
+
+        // Every connection the node opened is also closed in the file (FIN both ways).
+        let opened = common::count(
+            &db,
+            "SELECT count(*) FROM connection WHERE event = 'open connection'",
+        );
+        let closed = common::count(
+            &db,
+            "SELECT count(*) FROM connection WHERE event LIKE 'close connection%'",
+        );
+        assert!(opened >= 2, "node {i}: {opened} connections");
+        assert_eq!(opened, closed, "node {i}: connections opened vs closed");
 
         let from_db = db_counts(&db, listeners[i], &listeners);
         let mut from_stats = stat_counts(n);

@@ -84,7 +84,12 @@ impl Capture {
         for chunk in bytes.chunks(MAX_SEGMENT) {
             let seq = {
                 let mut m = lock(&self.seq);
-                let s = m.entry((src, dst)).or_insert(1);
+                // No entry: the connection was already closed in the file (a writer
+                // finishing after the reader); bytes after the FIN would be dropped by
+                // any reassembler, and restarting at 1 would overlap earlier data.
+                let Some(s) = m.get_mut(&(src, dst)) else {
+                    return;
+                };
                 let cur = *s;
                 *s = s.wrapping_add(chunk.len() as u32);
                 cur
@@ -99,17 +104,24 @@ impl Capture {
         }
     }
 
-    /// The end of a TCP connection (FIN from `src`).
+    /// The end of a TCP connection: the node closes its socket, so a FIN is written in
+    /// each direction (a reassembler closes a flow only when both directions ended).
     pub(crate) fn tcp_close(&self, src: SocketAddrV6, dst: SocketAddrV6) {
-        let seq = lock(&self.seq).remove(&(src, dst)).unwrap_or(1);
-        lock(&self.seq).remove(&(dst, src));
-        let mut out = Vec::new();
-        let _ = Self::builder(&src, &dst)
-            .tcp(src.port(), dst.port(), seq, 65535)
-            .fin()
-            .ack(1)
-            .write(&mut out, &[]);
-        self.write(&out);
+        let (fwd, back) = {
+            let mut m = lock(&self.seq);
+            (m.remove(&(src, dst)), m.remove(&(dst, src)))
+        };
+        for (from, to, seq, ack) in [(src, dst, fwd, back), (dst, src, back, fwd)] {
+            // Already closed (or never opened): nothing to end.
+            let Some(seq) = seq else { continue };
+            let mut out = Vec::new();
+            let _ = Self::builder(&from, &to)
+                .tcp(from.port(), to.port(), seq, 65535)
+                .fin()
+                .ack(ack.unwrap_or(1))
+                .write(&mut out, &[]);
+            self.write(&out);
+        }
     }
 
     /// One datagram.
