@@ -86,6 +86,12 @@ impl ApiContext {
     }
 }
 
+/// Accounts queued for bootstrap, and blocked (account, missing dependency) pairs.
+pub type BootstrapPriorities = (
+    Vec<nano_core::Account>,
+    Vec<(nano_core::Account, nano_core::BlockHash)>,
+);
+
 /// A summary of the node's moving parts for `/metrics` and status actions.
 #[derive(Debug, Clone, Default)]
 pub struct NodeStatus {
@@ -136,12 +142,7 @@ pub trait NodeHandle: Send + Sync {
     /// The `bootstrap_status` answer, `None` without bootstrap.
     fn bootstrap_status(&self) -> Option<serde_json::Value>;
     /// Prioritised accounts and blocked (account, dependency) pairs.
-    fn bootstrap_priorities(
-        &self,
-    ) -> Option<(
-        Vec<nano_core::Account>,
-        Vec<(nano_core::Account, nano_core::BlockHash)>,
-    )>;
+    fn bootstrap_priorities(&self) -> Option<BootstrapPriorities>;
 }
 
 /// Where a request came from decides what it may do.

@@ -209,7 +209,7 @@ impl NodeHandle for NodeGlue {
         self.0.bootstrap.as_ref().map(|b| b.status().to_json())
     }
 
-    fn bootstrap_priorities(&self) -> Option<(Vec<Account>, Vec<(Account, BlockHash)>)> {
+    fn bootstrap_priorities(&self) -> Option<crate::context::BootstrapPriorities> {
         self.0.bootstrap.as_ref().map(|b| b.priority_info())
     }
 }

@@ -41,6 +41,11 @@ fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     let t = WorkThresholds::LIVE;
-    run("live_receive", t.epoch_2_receive, env("WORK_BENCH_RECEIVE", 20), threads);
+    run(
+        "live_receive",
+        t.epoch_2_receive,
+        env("WORK_BENCH_RECEIVE", 20),
+        threads,
+    );
     run("live_send", t.epoch_2, env("WORK_BENCH_SEND", 3), threads);
 }

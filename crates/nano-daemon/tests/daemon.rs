@@ -44,7 +44,7 @@ impl Drop for Node {
 fn start(control: bool) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_nano_node"))
+    let spawned = Command::new(env!("CARGO_BIN_EXE_nano_node"))
         .args(["--daemon", "--network", "dev", "--data_path"])
         .arg(dir.path())
         .args([
@@ -66,14 +66,16 @@ fn start(control: bool) -> Node {
         .spawn()
         .unwrap();
     let rpc: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Owned by `Node` from here on, so the child is killed and reaped on every path.
+    let node = Node {
+        child: spawned,
+        rpc,
+        _dir: dir,
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if post(rpc, r#"{"action":"version"}"#).is_some() {
-            return Node {
-                child,
-                rpc,
-                _dir: dir,
-            };
+            return node;
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -603,7 +603,7 @@ pub fn representatives(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         .filter(|(_, w)| !w.is_zero())
         .collect();
     if sorting {
-        list.sort_by(|a, b| b.1.cmp(&a.1));
+        list.sort_by_key(|x| std::cmp::Reverse(x.1));
     }
     let mut m = Map::new();
     for (a, w) in list.into_iter().take(count.min(usize::MAX as u64) as usize) {
@@ -635,7 +635,7 @@ fn receivable_for(l: &Ledger, t: &ReadTxn<'_>, a: &Account, r: &Req) -> Result<V
         entries.push((hash, info));
     }
     if sorting {
-        entries.sort_by(|x, y| y.1.amount.cmp(&x.1.amount));
+        entries.sort_by_key(|x| std::cmp::Reverse(x.1.amount));
     }
     let take = entries
         .into_iter()

@@ -590,7 +590,7 @@ pub fn wallet_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             ));
         }
     }
-    entries.sort_by(|x, y| y.0.cmp(&x.0));
+    entries.sort_by_key(|x| std::cmp::Reverse(x.0));
     Ok(obj([(
         "history",
         Value::Array(entries.into_iter().map(|(_, v)| v).collect()),
