@@ -156,6 +156,44 @@ fn challenge(sig: &Signature, key: &PublicKey, msg: &[u8]) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&blake2b_512(&[&sig.0[..32], &key.0, msg]))
 }
 
+/// 2^255 − 19 in little-endian bytes.
+const P_LE: [u8; 32] = {
+    let mut p = [0xffu8; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    p
+};
+
+/// Whether a point encoding is the one `compress` would produce: `y < p`, and no sign bit
+/// on the two points whose `x` is zero (`y = ±1`). Cheaper than re-compressing, which
+/// costs a field inversion.
+fn is_canonical_encoding(b: &[u8; 32]) -> bool {
+    let mut y = *b;
+    let sign = y[31] >> 7;
+    y[31] &= 0x7f;
+    // y < p, compared from the most significant byte down.
+    let mut less = false;
+    for i in (0..32).rev() {
+        if y[i] != P_LE[i] {
+            less = y[i] < P_LE[i];
+            break;
+        }
+    }
+    if !less {
+        return false;
+    }
+    if sign == 1 {
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        let mut minus_one = P_LE;
+        minus_one[0] -= 1;
+        if y == one || y == minus_one {
+            return false;
+        }
+    }
+    true
+}
+
 /// True when `sig` is `key`'s signature of `msg` under the reference node's rules.
 pub fn verify(key: &PublicKey, msg: &[u8], sig: &Signature) -> bool {
     let Some(a) = CompressedEdwardsY(key.0).decompress() else {
@@ -209,7 +247,7 @@ pub fn verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {
             continue;
         };
         // Single verification compares encodings, so a non-canonical R can never pass.
-        if r.compress().to_bytes() != rb {
+        if !is_canonical_encoding(&rb) {
             continue;
         }
         let k = challenge(it.sig, it.key, it.msg);
@@ -243,6 +281,36 @@ pub fn verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_encoding_matches_recompression() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let mut cases: Vec<[u8; 32]> = vec![P_LE, [0xff; 32], [0; 32]];
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        cases.push(one);
+        let mut neg_zero = one;
+        neg_zero[31] |= 0x80;
+        cases.push(neg_zero);
+        let mut p_plus_one = P_LE;
+        p_plus_one[0] += 1; // y = p + 1 ≡ 1, non-canonical
+        cases.push(p_plus_one);
+        for i in 0..200u8 {
+            cases.push(KeyPair::from_private(RawKey([i; 32])).public().0);
+            let mut b = [i; 32];
+            b[31] = i.wrapping_mul(37);
+            cases.push(b);
+        }
+        for b in cases {
+            if let Some(pt) = CompressedEdwardsY(b).decompress() {
+                assert_eq!(
+                    is_canonical_encoding(&b),
+                    pt.compress().to_bytes() == b,
+                    "{b:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn zero_private_key_vector() {
