@@ -203,6 +203,20 @@ fn publish_state(
     Ok(block)
 }
 
+/// Pre-computes work for the next block of a wallet account in the background (one
+/// thread, at the network's highest threshold so it fits any next block), so the next
+/// send or receive from that account is immediate.
+fn precompute_next(ctx: &ApiContext, id: WalletId, account: Account, head: BlockHash) {
+    let Some(w) = ctx.wallets.clone() else { return };
+    let threshold = ctx.params.work.base;
+    std::thread::spawn(move || {
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        if let Some(work) = nano_core::work::generate(&head.into(), threshold, 1, &cancel) {
+            let _ = w.work_set(id, &account, work);
+        }
+    });
+}
+
 fn submit(ctx: &ApiContext, block: Block) -> Result<BlockHash, RpcError> {
     node(ctx)?
         .process(block, false)
@@ -263,6 +277,7 @@ pub fn send(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let block = Block::deserialize(nano_core::BlockType::State, &bytes).map_err(internal)?;
     if fresh {
         submit(ctx, block)?;
+        precompute_next(ctx, id, source, hash);
     } else {
         // A repeated id: the block was built before; make sure it reached the ledger.
         let known = l
@@ -336,7 +351,9 @@ fn receive_one(
         threshold,
         given,
     )?;
-    submit(ctx, block)
+    let hash = submit(ctx, block)?;
+    precompute_next(ctx, id, *account, hash);
+    Ok(hash)
 }
 
 pub fn receive(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
@@ -384,6 +401,7 @@ pub fn account_representative_set(ctx: &ApiContext, r: &Req) -> Result<Value, Rp
         given_work(r)?,
     )?;
     let hash = submit(ctx, block)?;
+    precompute_next(ctx, id, account, hash);
     Ok(obj([("block", hash.encode_hex().into())]))
 }
 
