@@ -143,6 +143,8 @@ pub trait NodeHandle: Send + Sync {
     fn bootstrap_status(&self) -> Option<serde_json::Value>;
     /// Prioritised accounts and blocked (account, dependency) pairs.
     fn bootstrap_priorities(&self) -> Option<BootstrapPriorities>;
+    /// Rescans the ledger for uncemented chains to start elections for.
+    fn populate_backlog(&self);
 }
 
 /// Where a request came from decides what it may do.

@@ -212,4 +212,8 @@ impl NodeHandle for NodeGlue {
     fn bootstrap_priorities(&self) -> Option<crate::context::BootstrapPriorities> {
         self.0.bootstrap.as_ref().map(|b| b.priority_info())
     }
+
+    fn populate_backlog(&self) {
+        self.0.consensus.populate_backlog()
+    }
 }

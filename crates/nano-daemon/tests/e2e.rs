@@ -298,4 +298,35 @@ fn send_and_receive_between_two_nodes() {
     assert_eq!(info["block_count"], "1");
     let status = rpc(b.rpc, json!({"action": "bootstrap_status"}));
     assert!(status.is_object() && status["error"].is_null(), "{status}");
+    // Network and election views of node B.
+    let peers = rpc(b.rpc, json!({"action": "peers", "peer_details": "true"}));
+    let (_, first) = peers["peers"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(first["protocol_version"], "21");
+    assert!(first["node_id"].as_str().unwrap().starts_with("node_"));
+    let reps = rpc(
+        b.rpc,
+        json!({"action": "representatives_online", "weight": "true"}),
+    );
+    assert!(
+        reps["representatives"][DEV_ACCOUNT]["weight"].is_string(),
+        "{reps}"
+    );
+    let q = rpc(b.rpc, json!({"action": "confirmation_quorum"}));
+    assert_eq!(q["online_weight_quorum_percent"], "67");
+    assert_eq!(
+        rpc(b.rpc, json!({"action": "populate_backlog"}))["success"],
+        ""
+    );
+    let id = rpc(b.rpc, json!({"action": "node_id"}));
+    assert!(id["node_id"].as_str().unwrap().starts_with("node_"));
+    let hist = rpc(a.rpc, json!({"action": "confirmation_history"}));
+    assert!(
+        hist["confirmation_stats"]["count"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1,
+        "{hist}"
+    );
 }

@@ -368,3 +368,8 @@ pub fn debug_bootstrap_priority_info(ctx: &ApiContext, _r: &Req) -> Result<Value
         ("blocking", Value::Object(b)),
     ]))
 }
+
+pub fn populate_backlog(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    node(ctx)?.populate_backlog();
+    Ok(obj([("success", "".into())]))
+}

@@ -182,6 +182,7 @@ fn handler(action: &str) -> Option<Handler> {
         "work_peers" => misc::work_peers,
         "work_peer_add" => misc::work_peer_add,
         "work_peers_clear" => misc::work_peers_clear,
+        "populate_backlog" => misc::populate_backlog,
         "bootstrap" => misc::bootstrap,
         "bootstrap_any" => misc::bootstrap_any,
         "bootstrap_lazy" => misc::bootstrap_lazy,

@@ -291,6 +291,12 @@ pub struct Consensus {
 }
 
 impl Consensus {
+    /// Rescans the ledger for accounts with uncemented blocks so the backlog activation
+    /// starts elections for them (RPC `populate_backlog`).
+    pub fn populate_backlog(&self) {
+        self.shared.load_unconfirmed_accounts();
+    }
+
     /// Pauses (or resumes) fetching gap dependencies from peers; bootstrap pauses it
     /// for the length of a round.
     pub fn set_gap_fetch_paused(&self, paused: bool) {
