@@ -61,6 +61,64 @@ pub struct Args {
     /// With --generate_config: print the values uncommented.
     #[arg(long = "use_defaults")]
     pub use_defaults: bool,
+    /// Self-test of hashing, key derivation and work.
+    #[arg(long)]
+    pub diagnostics: bool,
+    /// Delete the stored peers.
+    #[arg(long = "peer_clear")]
+    pub peer_clear: bool,
+    /// Delete the unchecked blocks table.
+    #[arg(long = "unchecked_clear")]
+    pub unchecked_clear: bool,
+    /// Delete the online weight samples.
+    #[arg(long = "online_weight_clear")]
+    pub online_weight_clear: bool,
+    /// Delete stored final votes (--root ROOT or --all).
+    #[arg(long = "final_vote_clear")]
+    pub final_vote_clear: bool,
+    /// Reset confirmation heights (--account ACCOUNT or --account all).
+    #[arg(long = "confirmation_height_clear")]
+    pub confirmation_height_clear: bool,
+    /// Roll back an uncemented block and its dependents (--hash).
+    #[arg(long)]
+    pub rollback: bool,
+    /// Create a wallet (optionally --seed, --password) and print its id.
+    #[arg(long = "wallet_create")]
+    pub wallet_create: bool,
+    /// List wallets and their accounts.
+    #[arg(long = "wallet_list")]
+    pub wallet_list: bool,
+    /// Destroy --wallet.
+    #[arg(long = "wallet_destroy")]
+    pub wallet_destroy: bool,
+    /// Insert --key into --wallet.
+    #[arg(long = "wallet_add_adhoc")]
+    pub wallet_add_adhoc: bool,
+    /// Print the seed and private keys of --wallet.
+    #[arg(long = "wallet_decrypt_unsafe")]
+    pub wallet_decrypt_unsafe: bool,
+    /// Print the representative of --wallet.
+    #[arg(long = "wallet_representative_get")]
+    pub wallet_representative_get: bool,
+    /// Set --account as the representative of --wallet.
+    #[arg(long = "wallet_representative_set")]
+    pub wallet_representative_set: bool,
+    /// Insert the next deterministic key into --wallet.
+    #[arg(long = "account_create")]
+    pub account_create: bool,
+    #[arg(long, value_name = "WALLET_ID")]
+    pub wallet: Option<String>,
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<String>,
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    #[arg(long, value_name = "HASH")]
+    pub hash: Option<String>,
+    #[arg(long, value_name = "ROOT")]
+    pub root: Option<String>,
+    /// With --final_vote_clear: every root.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// The network named on the command line (live when absent, as the reference node).
@@ -127,6 +185,82 @@ pub fn run(args: &Args) -> Result<String> {
             other => bail!("Invalid configuration type {other}. Must be node or rpc."),
         };
         return Ok(header + &body);
+    }
+    let dir = || data_dir_of(args, network);
+    use crate::maintenance as m;
+    if args.diagnostics {
+        return m::diagnostics(network);
+    }
+    if args.peer_clear {
+        return m::peer_clear(network, &dir());
+    }
+    if args.unchecked_clear {
+        return m::unchecked_clear(network, &dir());
+    }
+    if args.online_weight_clear {
+        return m::online_weight_clear(network, &dir());
+    }
+    if args.final_vote_clear {
+        return m::final_vote_clear(network, &dir(), args.root.as_deref(), args.all);
+    }
+    if args.confirmation_height_clear {
+        let acc = args.account.as_deref().ok_or_else(|| {
+            anyhow!("confirmation_height_clear command requires one <account> option that may contain an account or the value 'all'")
+        })?;
+        return m::confirmation_height_clear(network, &dir(), acc);
+    }
+    if args.rollback {
+        let h = args
+            .hash
+            .as_deref()
+            .ok_or_else(|| anyhow!("rollback command requires one <hash> option"))?;
+        return m::rollback(network, &dir(), h);
+    }
+    if args.wallet_create {
+        let seed = args.seed.as_deref().or(args.key.as_deref());
+        return m::wallet_create(network, &dir(), seed, args.password.as_deref());
+    }
+    if args.wallet_list {
+        return m::wallet_list(network, &dir());
+    }
+    if args.wallet_destroy {
+        return m::wallet_destroy(network, &dir(), args.wallet.as_deref());
+    }
+    if args.wallet_add_adhoc {
+        return m::wallet_add_adhoc(
+            network,
+            &dir(),
+            args.wallet.as_deref(),
+            args.key.as_deref(),
+            args.password.as_deref(),
+        );
+    }
+    if args.wallet_decrypt_unsafe {
+        return m::wallet_decrypt_unsafe(
+            network,
+            &dir(),
+            args.wallet.as_deref(),
+            args.password.as_deref(),
+        );
+    }
+    if args.wallet_representative_get {
+        return m::wallet_representative_get(network, &dir(), args.wallet.as_deref());
+    }
+    if args.wallet_representative_set {
+        return m::wallet_representative_set(
+            network,
+            &dir(),
+            args.wallet.as_deref(),
+            args.account.as_deref(),
+        );
+    }
+    if args.account_create {
+        return m::account_create(
+            network,
+            &dir(),
+            args.wallet.as_deref(),
+            args.password.as_deref(),
+        );
     }
     if args.initialize {
         let dir = data_dir_of(args, network);

@@ -8,3 +8,4 @@ pub mod daemon;
 pub mod data_dir;
 pub mod key_tools;
 pub mod limits;
+pub mod maintenance;
