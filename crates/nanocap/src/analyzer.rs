@@ -128,12 +128,18 @@ struct Flow {
     channel: Channel,
     closed: bool,
     protocol: &'static str,
+    /// The client's and the server's IP address as text, rendered once per flow.
+    ips: [Arc<str>; 2],
 }
 
 impl Flow {
     fn new(client: SocketAddr, server: SocketAddr, protocol: &'static str) -> Flow {
         Flow {
             key: flow_key(client, server),
+            ips: [
+                Arc::from(client.ip().to_string()),
+                Arc::from(server.ip().to_string()),
+            ],
             client,
             server,
             dirs: [Dir::default(), Dir::default()],
@@ -141,6 +147,14 @@ impl Flow {
             closed: false,
             protocol,
         }
+    }
+
+    /// Source and destination IP text of direction `d`.
+    fn ip_texts(&self, d: usize) -> (Val, Val) {
+        (
+            Val::Shared(self.ips[d].clone()),
+            Val::Shared(self.ips[1 - d].clone()),
+        )
     }
 
     fn endpoints(&self, d: usize) -> (SocketAddr, SocketAddr) {
@@ -194,7 +208,7 @@ struct Emitter {
     next_id: i64,
     rows: Vec<Row>,
     cached_sec: i64,
-    cached_time: String,
+    cached_time: Option<Arc<str>>,
 }
 
 fn ipv(a: SocketAddr) -> i64 {
@@ -202,6 +216,17 @@ fn ipv(a: SocketAddr) -> i64 {
         4
     } else {
         6
+    }
+}
+
+/// `packet.network`: the second magic byte as a one-letter string.
+fn network_letter(b: u8) -> Val {
+    match b {
+        b'A' => Val::Str("A"),
+        b'B' => Val::Str("B"),
+        b'C' => Val::Str("C"),
+        b'X' => Val::Str("X"),
+        other => Val::Text((other as char).to_string()),
     }
 }
 
@@ -222,12 +247,17 @@ impl Emitter {
 
     fn ctx(&mut self, ts_usec: i64) -> Ctx {
         let sec = ts_usec.div_euclid(1_000_000);
-        if sec != self.cached_sec || self.cached_time.is_empty() {
-            self.cached_sec = sec;
-            self.cached_time = timefmt::utc(sec);
-        }
+        let time = match &self.cached_time {
+            Some(t) if sec == self.cached_sec => t.clone(),
+            _ => {
+                let t: Arc<str> = Arc::from(timefmt::utc(sec));
+                self.cached_sec = sec;
+                self.cached_time = Some(t.clone());
+                t
+            }
+        };
         Ctx {
-            time: Val::Text(self.cached_time.clone()),
+            time: Val::Shared(time),
             usec: ts_usec.rem_euclid(1_000_000),
         }
     }
@@ -276,19 +306,20 @@ impl Emitter {
         ctx: &Ctx,
         flow: &Flow,
         d: usize,
-        event: String,
+        event: Val,
         packet_id: Option<i64>,
     ) {
         let id = self.id();
         let (s, t) = flow.endpoints(d);
+        let (sip, tip) = flow.ip_texts(d);
         self.push(
             Table::Connection,
             vec![
                 id.into(),
                 ipv(s).into(),
-                s.ip().to_string().into(),
+                sip,
                 s.port().into(),
-                t.ip().to_string().into(),
+                tip,
                 t.port().into(),
                 flow.key.into(),
                 event.into(),
@@ -707,6 +738,7 @@ impl Emitter {
             }
         }
         let (s, t) = flow.endpoints(d);
+        let (sip, tip) = flow.ip_texts(d);
         let network = header.network.magic()[1];
         self.push(
             Table::Packet,
@@ -721,14 +753,14 @@ impl Emitter {
                 header.extensions.into(),
                 content.map(|c| c.0).into(),
                 content.map(|c| c.1).into(),
-                s.ip().to_string().into(),
+                sip,
                 s.port().into(),
-                t.ip().to_string().into(),
+                tip,
                 t.port().into(),
                 ctx.time.clone(),
                 ctx.usec.into(),
                 header.version_max.into(),
-                Val::Text((network as char).to_string()),
+                network_letter(network),
                 mt.as_str().into(),
                 flow.protocol.into(),
                 if flow.protocol == "udp" {
@@ -740,7 +772,7 @@ impl Emitter {
             ],
         );
         if self.opts.connection_details && flow.protocol == "tcp" {
-            self.connection_event(ctx, flow, d, mt.as_str().to_string(), Some(packet_id));
+            self.connection_event(ctx, flow, d, mt.as_str().into(), Some(packet_id));
         }
     }
 
@@ -924,7 +956,7 @@ impl Emitter {
                 ctx,
                 flow,
                 d,
-                format!("{what} (valid: {valid}, invalid: {invalid})"),
+                format!("{what} (valid: {valid}, invalid: {invalid})").into(),
                 None,
             );
         }
@@ -947,7 +979,7 @@ impl Emitter {
             format!("{what}: {err}"),
         );
         if self.opts.bootstrap_details {
-            self.connection_event(ctx, flow, d, what.to_string(), None);
+            self.connection_event(ctx, flow, d, what.into(), None);
         }
         // The stream cannot be framed any more; look for messages again.
         let dir = &mut flow.dirs[d];
@@ -1051,7 +1083,7 @@ impl Analyzer {
                 next_id: run * ID_SPAN + 1,
                 rows: Vec::new(),
                 cached_sec: i64::MIN,
-                cached_time: String::new(),
+                cached_time: None,
             },
             closed_flows: 0,
         }
@@ -1141,7 +1173,7 @@ impl Analyzer {
             };
             let flow = Flow::new(client, server, "tcp");
             self.em
-                .connection_event(ctx, &flow, 0, "open connection".into(), None);
+                .connection_event(ctx, &flow, 0, Val::Str("open connection"), None);
             self.flows.insert(key, flow);
         }
         let Some(flow) = self.flows.get_mut(&key) else {
@@ -1200,7 +1232,7 @@ impl Analyzer {
         );
     }
 
-    fn close(em: &mut Emitter, ctx: &Ctx, flow: &mut Flow, d: usize, event: &str) {
+    fn close(em: &mut Emitter, ctx: &Ctx, flow: &mut Flow, d: usize, event: &'static str) {
         for dd in 0..2 {
             let delivery = flow.dirs[dd].stream.flush();
             for chunk in &delivery.chunks {
@@ -1213,7 +1245,7 @@ impl Analyzer {
             Self::leftover(em, ctx, flow, dd);
         }
         flow.closed = true;
-        em.connection_event(ctx, flow, d, event.into(), None);
+        em.connection_event(ctx, flow, d, Val::Str(event), None);
     }
 
     /// Bytes left in a direction when it ends are an incomplete message.

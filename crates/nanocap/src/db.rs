@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Statement};
 
 use crate::schema::{self, Table, INDICES, TABLES};
 use crate::status::Status;
@@ -25,6 +25,8 @@ pub enum Val {
     Int(i64),
     Text(String),
     Str(&'static str),
+    /// Text shared by many rows (a flow's addresses, the current second's time).
+    Shared(Arc<str>),
 }
 
 impl From<i64> for Val {
@@ -63,6 +65,11 @@ impl From<String> for Val {
         Val::Text(v)
     }
 }
+impl From<Arc<str>> for Val {
+    fn from(v: Arc<str>) -> Val {
+        Val::Shared(v)
+    }
+}
 impl From<&'static str> for Val {
     fn from(v: &'static str) -> Val {
         Val::Str(v)
@@ -82,6 +89,7 @@ impl rusqlite::ToSql for Val {
             Val::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
             Val::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Val::Str(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Val::Shared(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         })
     }
 }
@@ -287,8 +295,92 @@ fn db_size(conn: &Connection) -> u64 {
     (pages.max(0) as u64).saturating_mul(size.max(0) as u64)
 }
 
+/// Rows per multi-row `INSERT` (one statement step writes this many rows).
+const MULTI_ROWS: usize = 32;
+
+/// The insert statements, prepared once: per table one single-row and one
+/// [`MULTI_ROWS`]-row statement. A batch is written table by table (ids are explicit, so
+/// the order of rows within a transaction does not matter).
+struct Inserter<'c> {
+    single: Vec<Statement<'c>>,
+    multi: Vec<Statement<'c>>,
+    /// Row indices of the current batch, per table (reused between batches).
+    by_table: Vec<Vec<u32>>,
+}
+
+impl<'c> Inserter<'c> {
+    fn new(conn: &'c Connection) -> rusqlite::Result<Inserter<'c>> {
+        let mut single = Vec::with_capacity(TABLES.len());
+        let mut multi = Vec::with_capacity(TABLES.len());
+        for def in TABLES {
+            single.push(conn.prepare(&schema::insert_sql_rows(def, 1))?);
+            multi.push(conn.prepare(&schema::insert_sql_rows(def, MULTI_ROWS))?);
+        }
+        Ok(Inserter {
+            single,
+            multi,
+            by_table: vec![Vec::new(); TABLES.len()],
+        })
+    }
+
+    /// Inserts every row; on failure returns the table of the first failed statement
+    /// (the other statements still run).
+    fn insert(&mut self, rows: &[Row]) -> Result<(), (Table, rusqlite::Error)> {
+        for (i, r) in rows.iter().enumerate() {
+            self.by_table[r.table as usize].push(i as u32);
+        }
+        let mut first_err = None;
+        for (t, idx) in self.by_table.iter_mut().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let table = Table::ALL[t];
+            let ncols = table.def().columns.len();
+            let mut chunks = idx.chunks_exact(MULTI_ROWS);
+            for chunk in &mut chunks {
+                if let Err(e) = bind_and_run(&mut self.multi[t], ncols, chunk, rows) {
+                    first_err.get_or_insert((table, e));
+                }
+            }
+            for &i in chunks.remainder() {
+                if let Err(e) = bind_and_run(&mut self.single[t], ncols, &[i], rows) {
+                    first_err.get_or_insert((table, e));
+                }
+            }
+            idx.clear();
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+fn bind_and_run(
+    st: &mut Statement<'_>,
+    ncols: usize,
+    which: &[u32],
+    rows: &[Row],
+) -> rusqlite::Result<()> {
+    for (k, &i) in which.iter().enumerate() {
+        let vals = &rows[i as usize].vals;
+        let vals = &vals[..vals.len().min(ncols)];
+        let base = k * ncols + 1;
+        for (c, v) in vals.iter().enumerate() {
+            st.raw_bind_parameter(base + c, v)?;
+        }
+        for c in vals.len()..ncols {
+            st.raw_bind_parameter(base + c, Val::Null)?;
+        }
+    }
+    st.raw_execute().map(|_| ())
+}
+
 fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<Status>) {
-    let inserts: Vec<String> = TABLES.iter().map(schema::insert_sql).collect();
+    let mut ins = match Inserter::new(&conn) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("nanocap: preparing inserts failed: {e}");
+            return;
+        }
+    };
     let mut in_tx = false;
     let mut rows_in_tx = 0usize;
     let mut since_check = 0usize;
@@ -328,24 +420,10 @@ fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<
                     in_tx = true;
                     tx_started = Instant::now();
                 }
-                for row in &rows {
-                    let sql = &inserts[row.table as usize];
-                    let ncols = row.table.def().columns.len();
-                    let res = conn.prepare_cached(sql).and_then(|mut st| {
-                        let vals = &row.vals[..row.vals.len().min(ncols)];
-                        for (i, v) in vals.iter().enumerate() {
-                            st.raw_bind_parameter(i + 1, v)?;
-                        }
-                        for i in vals.len()..ncols {
-                            st.raw_bind_parameter(i + 1, Val::Null)?;
-                        }
-                        st.raw_execute()
-                    });
-                    if let Err(e) = res {
-                        status.db_errors.fetch_add(1, Ordering::Relaxed);
-                        if status.db_errors.load(Ordering::Relaxed) < 10 {
-                            eprintln!("nanocap: insert into {} failed: {e}", row.table.name());
-                        }
+                if let Err((t, e)) = ins.insert(&rows) {
+                    status.db_errors.fetch_add(1, Ordering::Relaxed);
+                    if status.db_errors.load(Ordering::Relaxed) < 10 {
+                        eprintln!("nanocap: insert into {} failed: {e}", t.name());
                     }
                 }
                 rows_in_tx += rows.len();

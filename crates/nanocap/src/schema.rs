@@ -366,17 +366,29 @@ pub fn create_table_sql(def: &TableDef) -> String {
 
 /// `INSERT` with one placeholder per column.
 pub fn insert_sql(def: &TableDef) -> String {
+    insert_sql_rows(def, 1)
+}
+
+/// `INSERT` of `rows` rows at once (`VALUES (?1, …), (?n+1, …)`), placeholders numbered
+/// row by row.
+pub fn insert_sql_rows(def: &TableDef, rows: usize) -> String {
     let cols: Vec<String> = def
         .columns
         .iter()
         .map(|(c, _)| format!("\"{c}\""))
         .collect();
-    let marks: Vec<String> = (1..=def.columns.len()).map(|i| format!("?{i}")).collect();
+    let n = def.columns.len();
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=n).map(|i| format!("?{}", r * n + i)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
     format!(
-        "INSERT INTO {} ({}) VALUES ({})",
+        "INSERT INTO {} ({}) VALUES {}",
         def.name,
         cols.join(", "),
-        marks.join(", ")
+        tuples.join(", ")
     )
 }
 
