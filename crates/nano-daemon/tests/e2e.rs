@@ -330,3 +330,284 @@ fn send_and_receive_between_two_nodes() {
         "{hist}"
     );
 }
+
+/// The node-backed actions not covered by the flows above, each with a checked answer
+/// and a bad-input case, on a voting dev node with one peer.
+#[test]
+fn node_actions_on_a_live_pair() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let a_peering = free_port();
+    let a = start_daemon(
+        a_dir.path(),
+        true,
+        &[
+            "--config".into(),
+            format!("node.representative_key=\"{DEV_KEY}\""),
+            "--config".into(),
+            format!("node.peering_port={a_peering}"),
+        ],
+    );
+    let b = start_daemon(
+        b_dir.path(),
+        true,
+        &["--config".into(), "node.peering_port=0".into()],
+    );
+    // keepalive dials a peer.
+    assert_eq!(
+        rpc(
+            b.rpc,
+            json!({"action": "keepalive", "address": "::1", "port": a_peering.to_string()})
+        )["started"],
+        "1"
+    );
+    assert_eq!(
+        rpc(b.rpc, json!({"action": "keepalive", "address": "::1"}))["error"],
+        "Both port and address required"
+    );
+    assert_eq!(
+        rpc(
+            b.rpc,
+            json!({"action": "keepalive", "address": "nope", "port": "1"})
+        )["error"],
+        "Invalid IP address"
+    );
+    assert!(
+        wait_until(30, || rpc(b.rpc, json!({"action": "peers"}))["peers"]
+            .is_object()),
+        "keepalive did not connect"
+    );
+
+    // A wallet with the genesis key on A: change representative, receive explicitly.
+    let w = rpc(a.rpc, json!({"action": "wallet_create"}))["wallet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    rpc(
+        a.rpc,
+        json!({"action": "wallet_add", "wallet": w, "key": DEV_KEY}),
+    );
+    let dest = rpc(a.rpc, json!({"action": "account_create", "wallet": w}))["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Keep auto-receive out of the way: amounts below the receive minimum.
+    let send = rpc(
+        a.rpc,
+        json!({"action": "send", "wallet": w, "source": DEV_ACCOUNT, "destination": dest, "amount": "5"}),
+    );
+    let send_hash = send["block"].as_str().unwrap().to_string();
+    let r = rpc(
+        a.rpc,
+        json!({"action": "receive", "wallet": w, "account": dest, "block": send_hash}),
+    );
+    let recv_hash = r["block"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    let again = rpc(
+        a.rpc,
+        json!({"action": "receive", "wallet": w, "account": dest, "block": send_hash}),
+    );
+    assert_eq!(again["error"], "Block is not available to receive");
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "receive", "wallet": w, "account": dest, "block": "1".repeat(64)})
+        )["error"],
+        "Block not found"
+    );
+    let change = rpc(
+        a.rpc,
+        json!({"action": "account_representative_set", "wallet": w, "account": dest, "representative": DEV_ACCOUNT}),
+    );
+    let change_hash = change["block"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{change}"))
+        .to_string();
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "account_representative", "account": dest})
+        )["representative"],
+        DEV_ACCOUNT
+    );
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "account_representative_set", "wallet": w, "account": dest, "representative": "x"})
+        )["error"],
+        "Bad representative number"
+    );
+
+    // Everything reaches B and is confirmed there.
+    assert!(
+        wait_until(60, || rpc(
+            b.rpc,
+            json!({"action": "block_info", "hash": change_hash})
+        )["confirmed"]
+            == "true"),
+        "B did not confirm A's blocks"
+    );
+    assert_eq!(
+        rpc(b.rpc, json!({"action": "block_info", "hash": recv_hash}))["subtype"],
+        "open"
+    );
+
+    // block_confirm on a cemented block; on an unknown block.
+    assert_eq!(
+        rpc(a.rpc, json!({"action": "block_confirm", "hash": recv_hash}))["started"],
+        "1"
+    );
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "block_confirm", "hash": "2".repeat(64)})
+        )["error"],
+        "Block not found"
+    );
+    // republish and wallet_republish list what they sent.
+    let r = rpc(a.rpc, json!({"action": "republish", "hash": send_hash}));
+    assert_eq!(r["blocks"][0], send_hash);
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "republish", "hash": "3".repeat(64)})
+        )["error"],
+        "Block not found"
+    );
+    let r = rpc(
+        a.rpc,
+        json!({"action": "wallet_republish", "wallet": w, "count": "1"}),
+    );
+    assert_eq!(r["blocks"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(
+        rpc(a.rpc, json!({"action": "wallet_republish", "wallet": w}))["error"],
+        "Invalid count"
+    );
+    // search_receivable: nothing left to receive above the minimum, but it runs.
+    assert_eq!(
+        rpc(a.rpc, json!({"action": "search_receivable", "wallet": w}))["started"],
+        "1"
+    );
+    assert_eq!(
+        rpc(a.rpc, json!({"action": "search_receivable_all"}))["success"],
+        ""
+    );
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "search_receivable", "wallet": "zz"})
+        )["error"],
+        "Bad wallet number"
+    );
+
+    // Elections and telemetry views.
+    let s = rpc(a.rpc, json!({"action": "election_statistics"}));
+    assert!(s["total"].as_str().unwrap().parse::<u64>().is_ok(), "{s}");
+    let c = rpc(a.rpc, json!({"action": "confirmation_active"}));
+    assert!(c["unconfirmed"].is_string(), "{c}");
+    assert_eq!(
+        rpc(a.rpc, json!({"action": "confirmation_info", "root": "zz"}))["error"],
+        "Invalid root hash"
+    );
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "confirmation_info", "root": "0".repeat(128)})
+        )["error"],
+        "Active confirmation not found"
+    );
+    assert!(
+        wait_until(30, || rpc(
+            b.rpc,
+            json!({"action": "telemetry", "raw": "true"})
+        )["metrics"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())),
+        "no telemetry from A on B"
+    );
+    let t = rpc(b.rpc, json!({"action": "telemetry"}));
+    assert_eq!(
+        t["genesis_block"],
+        nano_core::Network::Dev.params().genesis_hash.encode_hex()
+    );
+    assert_eq!(
+        rpc(b.rpc, json!({"action": "telemetry", "address": "::1"}))["error"],
+        "Both port and address required"
+    );
+
+    // Bootstrap controls.
+    assert_eq!(
+        rpc(b.rpc, json!({"action": "bootstrap_any"}))["success"],
+        ""
+    );
+    assert_eq!(
+        rpc(
+            b.rpc,
+            json!({"action": "bootstrap", "address": "::1", "port": a_peering.to_string()})
+        )["success"],
+        ""
+    );
+    assert_eq!(
+        rpc(b.rpc, json!({"action": "bootstrap", "address": "::1"}))["error"],
+        "Both port and address required"
+    );
+    assert!(
+        rpc(b.rpc, json!({"action": "debug_bootstrap_priority_info"}))["priorities"].is_object()
+    );
+    assert_eq!(
+        rpc(
+            b.rpc,
+            json!({"action": "bootstrap_lazy", "hash": send_hash})
+        )["error"],
+        "Lazy bootstrap is disabled"
+    );
+
+    // Unchecked blocks: none waiting on A.
+    assert_eq!(rpc(a.rpc, json!({"action": "unchecked"}))["blocks"], "");
+    assert_eq!(
+        rpc(a.rpc, json!({"action": "unchecked_clear"}))["success"],
+        ""
+    );
+
+    // Counters.
+    let st = rpc(a.rpc, json!({"action": "stats", "type": "counters"}));
+    assert!(!st["entries"].as_array().unwrap().is_empty(), "{st}");
+    assert_eq!(
+        rpc(a.rpc, json!({"action": "stats", "type": "bogus"}))["error"],
+        "Invalid or missing type argument"
+    );
+    assert_eq!(rpc(a.rpc, json!({"action": "stats_clear"}))["success"], "");
+
+    // epoch_upgrade: only the epoch signer may, and it upgrades opened accounts.
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "epoch_upgrade", "epoch": "1", "key": "1".repeat(64)})
+        )["error"],
+        "Incorrect epoch signer"
+    );
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "epoch_upgrade", "epoch": "3", "key": DEV_KEY})
+        )["error"],
+        "Invalid epoch number"
+    );
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "epoch_upgrade", "epoch": "1", "key": DEV_KEY})
+        )["started"],
+        "1"
+    );
+    assert!(
+        wait_until(60, || rpc(
+            a.rpc,
+            json!({"action": "account_info", "account": dest})
+        )["account_version"]
+            == "1"),
+        "epoch upgrade did not reach the account"
+    );
+}
