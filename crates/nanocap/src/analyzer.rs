@@ -322,7 +322,7 @@ impl Emitter {
                 tip,
                 t.port().into(),
                 flow.key.into(),
-                event.into(),
+                event,
                 ctx.time.clone(),
                 ctx.usec.into(),
                 flow.channel.as_str().into(),
