@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nano_core::keys::{verify, verify_batch, KeyPair, VerifyItem};
+use nano_core::keys::{clear_key_cache, verify, verify_batch, KeyPair, VerifyItem};
 use nano_core::numbers::{BlockHash, Link, PublicKey, Root};
 use nano_core::work::search_range;
 use nano_core::{Amount, Block, StateBlock};
@@ -30,11 +30,35 @@ fn signatures(c: &mut Criterion) {
         b.iter(|| {
             let (k, m, s) = &set[i % set.len()];
             i += 1;
+            clear_key_cache();
+            assert!(verify(black_box(k), black_box(m), black_box(s)));
+        })
+    });
+    g.bench_function("verify_single_known_key", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let (k, m, s) = &set[i % set.len()];
+            i += 1;
             assert!(verify(black_box(k), black_box(m), black_box(s)));
         })
     });
     g.throughput(Throughput::Elements(64));
     g.bench_function("verify_batch_64", |b| {
+        let items: Vec<VerifyItem> = set
+            .iter()
+            .map(|(k, m, s)| VerifyItem {
+                key: k,
+                msg: m,
+                sig: s,
+            })
+            .collect();
+        b.iter(|| {
+            clear_key_cache();
+            let r = verify_batch(black_box(&items));
+            assert!(r.iter().all(|v| *v));
+        })
+    });
+    g.bench_function("verify_batch_64_known_keys", |b| {
         let items: Vec<VerifyItem> = set
             .iter()
             .map(|(k, m, s)| VerifyItem {

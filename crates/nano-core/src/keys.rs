@@ -156,6 +156,39 @@ fn challenge(sig: &Signature, key: &PublicKey, msg: &[u8]) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&blake2b_512(&[&sig.0[..32], &key.0, msg]))
 }
 
+/// Decompressed public keys, most recently used kept. Decompression is a square root
+/// (about a quarter of a verification), and the same keys sign again and again:
+/// representatives voting, accounts extending their chains. Bounded: cleared when full.
+static KEY_CACHE: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], EdwardsPoint>>,
+> = std::sync::LazyLock::new(|| std::sync::Mutex::new(std::collections::HashMap::new()));
+const KEY_CACHE_MAX: usize = 16_384;
+
+/// The public key as a curve point, from the cache when possible; `None` for bytes that
+/// are not a point (never cached).
+fn decompress_key(key: &PublicKey) -> Option<EdwardsPoint> {
+    if let Ok(c) = KEY_CACHE.lock() {
+        if let Some(p) = c.get(&key.0) {
+            return Some(*p);
+        }
+    }
+    let p = CompressedEdwardsY(key.0).decompress()?;
+    if let Ok(mut c) = KEY_CACHE.lock() {
+        if c.len() >= KEY_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(key.0, p);
+    }
+    Some(p)
+}
+
+/// Forgets cached keys; for benchmarks that measure verification with unseen keys.
+pub fn clear_key_cache() {
+    if let Ok(mut c) = KEY_CACHE.lock() {
+        c.clear();
+    }
+}
+
 /// 2^255 − 19 in little-endian bytes.
 const P_LE: [u8; 32] = {
     let mut p = [0xffu8; 32];
@@ -196,7 +229,7 @@ fn is_canonical_encoding(b: &[u8; 32]) -> bool {
 
 /// True when `sig` is `key`'s signature of `msg` under the reference node's rules.
 pub fn verify(key: &PublicKey, msg: &[u8], sig: &Signature) -> bool {
-    let Some(a) = CompressedEdwardsY(key.0).decompress() else {
+    let Some(a) = decompress_key(key) else {
         return false;
     };
     let Some(s) = s_scalar(sig) else {
@@ -235,7 +268,7 @@ pub fn verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {
     let mut b_coeff = Scalar::ZERO;
     let mut in_batch = Vec::with_capacity(items.len());
     for (i, it) in items.iter().enumerate() {
-        let Some(a) = CompressedEdwardsY(it.key.0).decompress() else {
+        let Some(a) = decompress_key(it.key) else {
             continue;
         };
         let Some(s) = s_scalar(it.sig) else {
