@@ -545,6 +545,17 @@ impl Inner {
             if per_ip >= self.params.max_peers_per_ip {
                 return Err(HandshakeFailure::Refused);
             }
+            let subnet = subnetwork(&ip);
+            let per_subnet = map
+                .values()
+                .filter(|e| {
+                    e.transport == Transport::Tcp && subnetwork(e.info.endpoint.ip()) == subnet
+                })
+                .count();
+            if per_subnet >= self.params.max_peers_per_subnetwork {
+                self.stats.inc("tcp", "refused_subnetwork_limit", "in");
+                return Err(HandshakeFailure::Refused);
+            }
         }
         if let Some(old) = replace {
             map.remove(&old.info.id);
@@ -676,5 +687,37 @@ impl Inner {
             0,
             0,
         )
+    }
+}
+
+/// The subnetwork an address counts against for `max_peers_per_subnetwork`: the /64 for
+/// IPv6, the /24 (as /120 of the mapped form) for IPv4-mapped addresses, so one operator
+/// with a block of addresses cannot take every slot.
+pub(crate) fn subnetwork(ip: &std::net::Ipv6Addr) -> [u8; 16] {
+    let mut b = ip.octets();
+    let keep = if ip.to_ipv4_mapped().is_some() { 15 } else { 8 };
+    for x in b.iter_mut().skip(keep) {
+        *x = 0;
+    }
+    b
+}
+
+#[cfg(test)]
+mod subnetwork_tests {
+    use super::subnetwork;
+    use std::net::Ipv6Addr;
+
+    #[test]
+    fn v6_by_64_and_v4_by_24() {
+        let a: Ipv6Addr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: Ipv6Addr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: Ipv6Addr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(subnetwork(&a), subnetwork(&b));
+        assert_ne!(subnetwork(&a), subnetwork(&c));
+        let d: Ipv6Addr = "::ffff:10.0.0.1".parse().unwrap();
+        let e: Ipv6Addr = "::ffff:10.0.0.200".parse().unwrap();
+        let f: Ipv6Addr = "::ffff:10.0.1.1".parse().unwrap();
+        assert_eq!(subnetwork(&d), subnetwork(&e));
+        assert_ne!(subnetwork(&d), subnetwork(&f));
     }
 }
