@@ -219,7 +219,7 @@ impl NetworkService {
         let listener = tcp::bind(inner, inner.config.peering_port).await?;
         let port = listener.local_addr()?.port();
         inner.port.store(port, Ordering::Relaxed);
-        tracing::info!(port, node_id = %inner.node_id.encode_account(), "peering port bound");
+        tracing::info!(port, node_id = %inner.node_id.encode_node_id(), "peering port bound");
         inner.tracker.spawn(tcp::listen(inner.clone(), listener));
         if inner.config.enable_udp {
             match udp::bind(inner, port).await {
