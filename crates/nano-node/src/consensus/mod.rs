@@ -547,15 +547,15 @@ impl Inbound for Consensus {
         let s = &self.shared;
         match msg {
             Message::Publish(p) => {
-                s.stats.inc("message", "publish", "in");
+                s.stats.inc("consensus", "publish", "in");
                 s.submit(p.block, BlockSource::Peer(from.id), None);
             }
             Message::ConfirmReq(r) => {
-                s.stats.inc("message", "confirm_req", "in");
+                s.stats.inc("consensus", "confirm_req", "in");
                 s.enqueue_request(from.id, r.pairs);
             }
             Message::ConfirmAck(a) => {
-                s.stats.inc("message", "confirm_ack", "in");
+                s.stats.inc("consensus", "confirm_ack", "in");
                 s.enqueue_vote(a.vote, Some(from.id));
             }
             Message::AscPullReq(r) => s.serve_asc_pull(from.id, r),
