@@ -44,16 +44,23 @@ async fn restarted_node_continues_without_refetching() {
         "first run: received {} (ledger {had}); second run: needed {needed}, received {}, duplicates {}",
         first.blocks_received, second.blocks_received, second.blocks_duplicate
     );
-    // What the ledger held is not fetched again: the second run receives what was
-    // missing (blocks that waited in the in-memory gap table at the stop are missing
-    // too; consensus' gap fetch may bring a few of them), with a small allowance for
-    // requests racing the processor.
+    // What the ledger held is not fetched again: blocks that arrive and turn out to be
+    // in the ledger already are counted as duplicates, and there are next to none.
     assert!(
-        second.blocks_received <= needed + needed / 20 + 128,
+        second.blocks_duplicate <= needed / 20 + 128,
+        "{} duplicates for {needed} needed",
+        second.blocks_duplicate
+    );
+    // Total traffic stays close to what was missing. Some blocks are pulled twice
+    // within the second run: a chain whose receive waited in the in-memory gap table
+    // for its source can be pulled again from the ledger head before the released block
+    // lands (seen: up to ~8% over). The allowance covers that, not refetching the
+    // ledger: a refetch of what the first run stored would exceed it by far (6k+ blocks).
+    assert!(
+        second.blocks_received <= needed + needed * 3 / 20 + 128,
         "received {} for {needed} needed",
         second.blocks_received
     );
-    assert!(second.blocks_duplicate <= needed / 20 + 128);
     assert_same_ledger(&server, &client);
     client.stop().await;
     server.stop().await;

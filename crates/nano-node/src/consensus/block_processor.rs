@@ -373,7 +373,11 @@ impl Shared {
 
     /// Publishing, unchecked release, elections and events for a committed batch.
     fn after_batch(&self, results: Vec<(Entry, Outcome)>) {
-        let mut heads: HashMap<Account, (Block, Amount, u64)> = HashMap::new();
+        // Per account: the newest block, its balance and height, and whether any of its
+        // new blocks came from somewhere other than bootstrap (only those start an
+        // election right away; bootstrapped chains wait for the backlog activation,
+        // which paces them to the election capacity).
+        let mut heads: HashMap<Account, (Block, Amount, u64, bool)> = HashMap::new();
         let mut new_hashes = Vec::new();
         let mut forks = Vec::new();
         let outbound = self.outbound();
@@ -438,10 +442,15 @@ impl Shared {
                     released.extend(lock(&self.unchecked).take(&p.hash));
                     new_hashes.push(p.hash);
                     let h = p.sideband.height;
-                    match heads.get(&p.account) {
-                        Some((_, _, old)) if *old >= h => {}
-                        _ => {
-                            heads.insert(p.account, (entry.block, p.sideband.balance, h));
+                    let live = entry.source != BlockSource::Bootstrap;
+                    match heads.get_mut(&p.account) {
+                        Some((_, _, old, l)) if *old >= h => *l |= live,
+                        Some(e) => {
+                            let l = e.3 || live;
+                            *e = (entry.block, p.sideband.balance, h, l);
+                        }
+                        None => {
+                            heads.insert(p.account, (entry.block, p.sideband.balance, h, live));
                         }
                     }
                 }
@@ -468,8 +477,10 @@ impl Shared {
         let mut fx = Effects::default();
         {
             let mut active = lock(&self.active);
-            for (_, (block, balance, _)) in heads {
-                self.start_election_locked(&mut active, block, balance, delta, &mut fx);
+            for (_, (block, balance, _, live)) in heads {
+                if live {
+                    self.start_election_locked(&mut active, block, balance, delta, &mut fx);
+                }
             }
             // Blocks that votes already named get their own election so those votes
             // count (they may be below the head).
