@@ -4,6 +4,7 @@
 //! bytes per packet.
 //!
 //! `cargo run --release -p nanocap --example bench_import -- [packets]`
+//! (`NANOCAP_BENCH_KEEP_PCAP=path` keeps a copy of the generated file.)
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -84,6 +85,10 @@ fn main() -> anyhow::Result<()> {
         t.elapsed()
     );
     drop(b);
+    // Keep a copy for other tools (e.g. `tshark -r`) to decode the same file.
+    if let Ok(keep) = std::env::var("NANOCAP_BENCH_KEEP_PCAP") {
+        std::fs::copy(&pcap, &keep)?;
+    }
 
     let status = Arc::new(Status::default());
     let started = Instant::now();
