@@ -6,15 +6,10 @@ use nano_core::{Account, Amount, Block, BlockHash, PublicKey};
 use nano_ledger::{BlockInfo, BlockSubtype, Ledger, ReadTxn};
 use serde_json::{Map, Value};
 
-use super::obj;
+use super::{internal, obj};
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, block_out, opt_bool, opt_text, opt_u64, Req};
-
-fn internal<E: std::fmt::Display>(e: E) -> RpcError {
-    tracing::error!("ledger error in RPC: {e}");
-    RpcError::new(msg::INTERNAL)
-}
 
 fn read(ledger: &Ledger) -> Result<ReadTxn<'_>, RpcError> {
     ledger.read_txn().map_err(internal)

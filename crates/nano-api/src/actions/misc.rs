@@ -10,21 +10,10 @@ use nano_core::{
 };
 use serde_json::{Map, Value};
 
-use super::obj;
-use crate::context::{ApiContext, NodeHandle};
+use super::{internal, node, obj};
+use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
-
-fn node(ctx: &ApiContext) -> Result<&dyn NodeHandle, RpcError> {
-    ctx.node
-        .as_deref()
-        .ok_or_else(|| RpcError::new("This action needs the running node, which is not attached"))
-}
-
-fn internal<E: std::fmt::Display>(e: E) -> RpcError {
-    tracing::error!("error in RPC: {e}");
-    RpcError::new(msg::INTERNAL)
-}
 
 pub fn confirmation_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;

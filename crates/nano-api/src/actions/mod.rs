@@ -304,6 +304,19 @@ pub fn is_slow(req: &Req) -> bool {
     }
 }
 
+/// Logs an unexpected store or ledger failure and answers the reference's generic text.
+pub(crate) fn internal<E: std::fmt::Display>(e: E) -> RpcError {
+    tracing::error!("error in RPC: {e}");
+    RpcError::new(msg::INTERNAL)
+}
+
+/// The attached node, or the error node-backed actions answer without one.
+pub(crate) fn node(ctx: &ApiContext) -> Result<&dyn crate::context::NodeHandle, RpcError> {
+    ctx.node
+        .as_deref()
+        .ok_or_else(|| RpcError::new("This action needs the running node, which is not attached"))
+}
+
 /// Builds a response object from key/value pairs, preserving order.
 pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     let mut m = Map::new();

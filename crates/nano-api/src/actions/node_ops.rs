@@ -8,23 +8,12 @@ use nano_ledger::Ledger;
 use nano_wallet::WalletId;
 use serde_json::{json, Map, Value};
 
-use super::obj;
 use super::utility::generate_local;
 use super::wallet::{wallet_id, werr};
-use crate::context::{ApiContext, NodeHandle};
+use super::{internal, node, obj};
+use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
-
-fn node(ctx: &ApiContext) -> Result<&dyn NodeHandle, RpcError> {
-    ctx.node
-        .as_deref()
-        .ok_or_else(|| RpcError::new("This action needs the running node, which is not attached"))
-}
-
-fn internal<E: std::fmt::Display>(e: E) -> RpcError {
-    tracing::error!("error in RPC: {e}");
-    RpcError::new(msg::INTERNAL)
-}
 
 /// The reference `process` error text for a ledger status name.
 fn process_error(status: &str) -> RpcError {

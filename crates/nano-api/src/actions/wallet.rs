@@ -7,7 +7,7 @@ use nano_ledger::{BlockSubtype, Ledger, ReadTxn};
 use nano_wallet::{Restore, WalletError, WalletId, Wallets};
 use serde_json::{Map, Value};
 
-use super::obj;
+use super::{internal, obj};
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
@@ -26,11 +26,6 @@ pub(crate) fn werr(e: WalletError) -> RpcError {
             msg::INTERNAL
         }
     })
-}
-
-fn internal<E: std::fmt::Display>(e: E) -> RpcError {
-    tracing::error!("ledger error in RPC: {e}");
-    RpcError::new(msg::INTERNAL)
 }
 
 /// The `wallet` field: a known wallet id.
