@@ -928,32 +928,46 @@ pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         if info.modified < modified_since || info.balance < threshold {
             continue;
         }
-        let mut e = Map::new();
-        e.insert("frontier".into(), info.head.encode_hex().into());
-        e.insert("open_block".into(), info.open_block.encode_hex().into());
-        let rb = representative_block(l, &t, &info.head)?;
-        e.insert("representative_block".into(), rb.encode_hex().into());
-        e.insert("balance".into(), info.balance.encode_dec().into());
-        e.insert(
-            "modified_timestamp".into(),
-            info.modified.to_string().into(),
-        );
-        e.insert("block_count".into(), info.block_count.to_string().into());
-        if representative {
-            e.insert(
-                "representative".into(),
-                info.representative.encode_account().into(),
-            );
-        }
-        if weight {
-            e.insert("weight".into(), l.weight(&a).encode_dec().into());
-        }
-        if receivable {
-            let total = receivable_sum(l, &t, &a, false)?.encode_dec();
-            e.insert("pending".into(), total.clone().into());
-            e.insert("receivable".into(), total.into());
-        }
-        m.insert(a.encode_account(), Value::Object(e));
+        let e = ledger_entry(l, &t, &a, &info, representative, weight, receivable)?;
+        m.insert(a.encode_account(), e);
     }
     Ok(obj([("accounts", Value::Object(m))]))
+}
+
+/// One account of the `ledger` and `wallet_ledger` answers.
+pub(crate) fn ledger_entry(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    info: &nano_store::AccountInfo,
+    representative: bool,
+    weight: bool,
+    receivable: bool,
+) -> Result<Value, RpcError> {
+    let mut e = Map::new();
+    e.insert("frontier".into(), info.head.encode_hex().into());
+    e.insert("open_block".into(), info.open_block.encode_hex().into());
+    let rb = representative_block(l, t, &info.head)?;
+    e.insert("representative_block".into(), rb.encode_hex().into());
+    e.insert("balance".into(), info.balance.encode_dec().into());
+    e.insert(
+        "modified_timestamp".into(),
+        info.modified.to_string().into(),
+    );
+    e.insert("block_count".into(), info.block_count.to_string().into());
+    if representative {
+        e.insert(
+            "representative".into(),
+            info.representative.encode_account().into(),
+        );
+    }
+    if weight {
+        e.insert("weight".into(), l.weight(a).encode_dec().into());
+    }
+    if receivable {
+        let total = receivable_sum(l, t, a, false)?.encode_dec();
+        e.insert("pending".into(), total.clone().into());
+        e.insert("receivable".into(), total.into());
+    }
+    Ok(Value::Object(e))
 }

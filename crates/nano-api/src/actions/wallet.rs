@@ -503,31 +503,8 @@ pub fn wallet_ledger(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         if info.modified < modified_since {
             continue;
         }
-        let mut e = Map::new();
-        e.insert("frontier".into(), info.head.encode_hex().into());
-        e.insert("open_block".into(), info.open_block.encode_hex().into());
-        e.insert("representative_block".into(), info.head.encode_hex().into());
-        e.insert("balance".into(), info.balance.encode_dec().into());
-        e.insert(
-            "modified_timestamp".into(),
-            info.modified.to_string().into(),
-        );
-        e.insert("block_count".into(), info.block_count.to_string().into());
-        if representative {
-            e.insert(
-                "representative".into(),
-                info.representative.encode_account().into(),
-            );
-        }
-        if weight {
-            e.insert("weight".into(), l.weight(&a).encode_dec().into());
-        }
-        if receivable {
-            let total = l.receivable_total(&t, &a).map_err(internal)?.encode_dec();
-            e.insert("pending".into(), total.clone().into());
-            e.insert("receivable".into(), total.into());
-        }
-        m.insert(a.encode_account(), Value::Object(e));
+        let e = super::ledger::ledger_entry(l, &t, &a, &info, representative, weight, receivable)?;
+        m.insert(a.encode_account(), e);
     }
     Ok(obj([("accounts", Value::Object(m))]))
 }
