@@ -25,6 +25,9 @@ pub struct Flags {
     pub ack: bool,
     pub fin: bool,
     pub rst: bool,
+    /// Acknowledgment number written when `ack` is set: the peer's next sequence
+    /// number, so other tools (tshark) see a consistent conversation.
+    pub ack_no: u32,
 }
 
 /// Builds one frame of `link` carrying a TCP segment (`Some(flags)`) or a UDP datagram.
@@ -75,7 +78,7 @@ pub fn frame(
                 t = t.syn();
             }
             if f.ack {
-                t = t.ack(1);
+                t = t.ack(f.ack_no);
             }
             if f.fin {
                 t = t.fin();
@@ -248,6 +251,15 @@ impl TcpConn {
         }
     }
 
+    /// The other side's next sequence number: what a segment from this side acknowledges.
+    fn peer_seq(&self, from_client: bool) -> u32 {
+        if from_client {
+            self.server_seq
+        } else {
+            self.client_seq
+        }
+    }
+
     fn advance(&mut self, from_client: bool, n: u32) {
         if from_client {
             self.client_seq = self.client_seq.wrapping_add(n);
@@ -267,7 +279,11 @@ impl TcpConn {
             self.server,
             self.client,
             self.server_seq,
-            Flags { ack: true, ..syn },
+            Flags {
+                ack: true,
+                ack_no: self.client_seq.wrapping_add(1),
+                ..syn
+            },
             &[],
         );
         self.advance(true, 1);
@@ -278,6 +294,7 @@ impl TcpConn {
             self.client_seq,
             Flags {
                 ack: true,
+                ack_no: self.server_seq,
                 ..Flags::default()
             },
             &[],
@@ -290,6 +307,7 @@ impl TcpConn {
         let mut start = 0usize;
         let ack = Flags {
             ack: true,
+            ack_no: self.peer_seq(from_client),
             ..Flags::default()
         };
         for &c in cuts.iter().chain(std::iter::once(&data.len())) {
@@ -312,6 +330,7 @@ impl TcpConn {
             seq.wrapping_add(offset),
             Flags {
                 ack: true,
+                ack_no: self.peer_seq(from_client),
                 ..Flags::default()
             },
             data,
@@ -330,8 +349,16 @@ impl TcpConn {
             ack: true,
             ..Flags::default()
         };
-        b.tcp(self.client, self.server, self.client_seq, fin, &[]);
-        b.tcp(self.server, self.client, self.server_seq, fin, &[]);
+        let client_fin = Flags {
+            ack_no: self.server_seq,
+            ..fin
+        };
+        b.tcp(self.client, self.server, self.client_seq, client_fin, &[]);
+        let server_fin = Flags {
+            ack_no: self.client_seq.wrapping_add(1),
+            ..fin
+        };
+        b.tcp(self.server, self.client, self.server_seq, server_fin, &[]);
         self.advance(true, 1);
         self.advance(false, 1);
     }

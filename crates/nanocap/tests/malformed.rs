@@ -139,6 +139,7 @@ fn random_frames_and_payloads_never_panic() {
             ack: true,
             fin: rng.next() % 31 == 0,
             rst: rng.next() % 53 == 0,
+            ack_no: rng.next() as u32,
         };
         let port = 40000 + (rng.next() % 4) as u16;
         let src = SocketAddr::from(([10, 0, 0, 1], port));
