@@ -667,14 +667,6 @@ pub fn receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("blocks", receivable_for(l, &t, &a, r)?)]))
 }
 
-pub fn pending(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let mut v = receivable(ctx, r)?;
-    if let Value::Object(m) = &mut v {
-        m.insert("deprecated".into(), "1".into());
-    }
-    Ok(v)
-}
-
 pub fn accounts_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let t = read(l)?;
@@ -692,14 +684,6 @@ pub fn accounts_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError>
         }
     }
     Ok(obj([("blocks", Value::Object(blocks))]))
-}
-
-pub fn accounts_pending(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let mut v = accounts_receivable(ctx, r)?;
-    if let Value::Object(m) = &mut v {
-        m.insert("deprecated".into(), "1".into());
-    }
-    Ok(v)
 }
 
 pub fn receivable_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
@@ -734,14 +718,6 @@ pub fn receivable_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         }
     }
     Ok(obj([("exists", if exists { "1" } else { "0" }.into())]))
-}
-
-pub fn pending_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let mut v = receivable_exists(ctx, r)?;
-    if let Value::Object(m) = &mut v {
-        m.insert("deprecated".into(), "1".into());
-    }
-    Ok(v)
 }
 
 /// One history entry in the reference's non-raw form; `None` for blocks the

@@ -214,7 +214,6 @@ pub fn active_difficulty(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let t = &ctx.params.work;
     // No congestion tracking: current difficulty equals the minimum, multiplier 1.
     let mut m = Map::new();
-    m.insert("deprecated".into(), "1".into());
     m.insert("network_minimum".into(), format!("{:016x}", t.base).into());
     m.insert(
         "network_receive_minimum".into(),
@@ -239,7 +238,6 @@ pub fn history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let mut v = super::ledger::account_history(ctx, &req)?;
     if let Value::Object(m) = &mut v {
         m.remove("account");
-        m.insert("deprecated".into(), "1".into());
     }
     Ok(v)
 }

@@ -64,6 +64,20 @@ pub const CONTROL_ACTIONS: &[&str] = &[
     "work_set",
 ];
 
+/// Deprecated names the reference still answers, adding `"deprecated": "1"`; most are
+/// aliases of their successors, so the mark is added here rather than in each handler.
+pub const DEPRECATED_ACTIONS: &[&str] = &[
+    "accounts_pending",
+    "active_difficulty",
+    "history",
+    "node_id_delete",
+    "pending",
+    "pending_exists",
+    "search_pending",
+    "search_pending_all",
+    "wallet_pending",
+];
+
 pub type Handler = fn(&ApiContext, &Req) -> Result<Value, RpcError>;
 
 fn handler(action: &str) -> Option<Handler> {
@@ -108,11 +122,11 @@ fn handler(action: &str) -> Option<Handler> {
         "delegators_count" => ledger::delegators_count,
         "representatives" => ledger::representatives,
         "receivable" => ledger::receivable,
-        "pending" => ledger::pending,
+        "pending" => ledger::receivable,
         "accounts_receivable" => ledger::accounts_receivable,
-        "accounts_pending" => ledger::accounts_pending,
+        "accounts_pending" => ledger::accounts_receivable,
         "receivable_exists" => ledger::receivable_exists,
-        "pending_exists" => ledger::pending_exists,
+        "pending_exists" => ledger::receivable_exists,
         "ledger" => ledger::ledger_action,
         // wallets
         "wallet_create" => wallet::wallet_create,
@@ -143,7 +157,7 @@ fn handler(action: &str) -> Option<Handler> {
         "wallet_balances" => wallet::wallet_balances,
         "wallet_frontiers" => wallet::wallet_frontiers,
         "wallet_receivable" => wallet::wallet_receivable,
-        "wallet_pending" => wallet::wallet_pending,
+        "wallet_pending" => wallet::wallet_receivable,
         "wallet_ledger" => wallet::wallet_ledger,
         "wallet_history" => wallet::wallet_history,
         "receive_minimum" => wallet::receive_minimum,
@@ -230,7 +244,13 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
     {
         return Err(RpcError::new(msg::CONTROL_DISABLED));
     }
-    h(ctx, req)
+    let mut answer = h(ctx, req)?;
+    if DEPRECATED_ACTIONS.contains(&action) {
+        if let Value::Object(m) = &mut answer {
+            m.insert("deprecated".into(), "1".into());
+        }
+    }
+    Ok(answer)
 }
 
 /// Parses a request body (after the size and depth checks of the front door) and runs it.

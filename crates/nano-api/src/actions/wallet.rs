@@ -478,14 +478,6 @@ pub fn wallet_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("blocks", Value::Object(m))]))
 }
 
-pub fn wallet_pending(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let mut v = wallet_receivable(ctx, r)?;
-    if let Value::Object(m) = &mut v {
-        m.insert("deprecated".into(), "1".into());
-    }
-    Ok(v)
-}
-
 pub fn wallet_ledger(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let w = ctx.wallets()?;
     let l = ctx.ledger()?;
