@@ -89,25 +89,9 @@ async fn metrics(State(s): State<Shared>) -> Response {
 }
 
 async fn handle(State(s): State<Shared>, method: Method, body: Bytes) -> Response {
-    if method == Method::OPTIONS {
-        let mut resp = StatusCode::OK.into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("POST, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Accept, Accept-Language, Content-Language, Content-Type"),
-        );
+    // CORS preflight and method check are shared with /api/v2 (same port).
+    if let Some(resp) = crate::api_v2::http::preflight(&method) {
         return resp;
-    }
-    if method != Method::POST {
-        return (StatusCode::METHOD_NOT_ALLOWED, "Can only POST requests").into_response();
     }
     let ctx = s.ctx.clone();
     let started = std::time::Instant::now();

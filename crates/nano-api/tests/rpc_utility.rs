@@ -385,3 +385,24 @@ fn work_peers_produce_valid_work() {
         ""
     );
 }
+
+#[test]
+fn cors_preflight_and_method_check() {
+    use std::io::{Read, Write};
+    let rpc = start(false);
+    let req = |head: &str| {
+        let mut s = std::net::TcpStream::connect(rpc.addr).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text.to_ascii_lowercase()
+    };
+    let pre = req("OPTIONS / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(pre.starts_with("http/1.1 200"), "{pre}");
+    assert!(
+        pre.contains("access-control-allow-methods: post, options"),
+        "{pre}"
+    );
+    let get = req("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(get.starts_with("http/1.1 405"), "{get}");
+}
