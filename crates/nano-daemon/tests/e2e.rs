@@ -17,6 +17,45 @@ fn voting_rep() -> Vec<String> {
     ]
 }
 
+/// A voting node A (dev genesis key) on a known peering port, and a node B that knows A
+/// as a preconfigured peer or (with `preconfigured = false`) knows nobody.
+struct Pair {
+    a: Daemon,
+    b: Daemon,
+    a_peering: u16,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn start_pair(preconfigured: bool) -> Pair {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let a_peering = free_port();
+    let a = start_daemon(
+        a_dir.path(),
+        true,
+        &[
+            "--config".into(),
+            format!("node.representative_key=\"{DEV_KEY}\""),
+            "--config".into(),
+            format!("node.peering_port={a_peering}"),
+        ],
+    );
+    let mut b_args = vec!["--config".into(), "node.peering_port=0".into()];
+    if preconfigured {
+        b_args.extend([
+            "--config".into(),
+            format!("node.preconfigured_peers=[\"[::1]:{a_peering}\"]"),
+        ]);
+    }
+    let b = start_daemon(b_dir.path(), true, &b_args);
+    Pair {
+        a,
+        b,
+        a_peering,
+        _dirs: (a_dir, b_dir),
+    }
+}
+
 #[test]
 fn cold_wallet_workflow() {
     let hot_dir = tempfile::tempdir().unwrap();
@@ -226,29 +265,9 @@ fn child_process_rpc_answers_like_in_process() {
 
 #[test]
 fn send_and_receive_between_two_nodes() {
-    let a_dir = tempfile::tempdir().unwrap();
-    let b_dir = tempfile::tempdir().unwrap();
-    let a_peering = free_port();
-    let a = start_daemon(
-        a_dir.path(),
-        true,
-        &[
-            "--config".into(),
-            format!("node.representative_key=\"{DEV_KEY}\""),
-            "--config".into(),
-            format!("node.peering_port={a_peering}"),
-        ],
-    );
-    let b = start_daemon(
-        b_dir.path(),
-        true,
-        &[
-            "--config".into(),
-            "node.peering_port=0".into(),
-            "--config".into(),
-            format!("node.preconfigured_peers=[\"[::1]:{a_peering}\"]"),
-        ],
-    );
+    // Keep the whole pair alive: its data directories must outlive the daemons.
+    let pair = start_pair(true);
+    let (a, b) = (&pair.a, &pair.b);
     assert!(
         wait_until(30, || rpc(b.rpc, json!({"action": "peers"}))["peers"]
             .is_object()),
@@ -335,24 +354,9 @@ fn send_and_receive_between_two_nodes() {
 /// and a bad-input case, on a voting dev node with one peer.
 #[test]
 fn node_actions_on_a_live_pair() {
-    let a_dir = tempfile::tempdir().unwrap();
-    let b_dir = tempfile::tempdir().unwrap();
-    let a_peering = free_port();
-    let a = start_daemon(
-        a_dir.path(),
-        true,
-        &[
-            "--config".into(),
-            format!("node.representative_key=\"{DEV_KEY}\""),
-            "--config".into(),
-            format!("node.peering_port={a_peering}"),
-        ],
-    );
-    let b = start_daemon(
-        b_dir.path(),
-        true,
-        &["--config".into(), "node.peering_port=0".into()],
-    );
+    let Pair {
+        a, b, a_peering, ..
+    } = start_pair(false);
     // keepalive dials a peer.
     assert_eq!(
         rpc(
