@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, Statement};
+use rusqlite::{params, Connection};
 
 use crate::schema::{self, Table, INDICES, TABLES};
+use crate::sqlraw::{configure_sqlite, Bind, RawStatement};
 use crate::status::Status;
 
 /// Ids of run `n` start at `n * ID_SPAN`, so ids are unique across runs and tables.
@@ -145,6 +146,7 @@ pub fn create_indices(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Opens a database and creates the tables (not the indices).
 fn open_tables(path: &Path) -> anyhow::Result<Connection> {
+    configure_sqlite();
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     // Larger pages: fewer B-tree splits for these wide rows (only applies to new files).
@@ -153,6 +155,10 @@ fn open_tables(path: &Path) -> anyhow::Result<Connection> {
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Index builds after a bulk import sort with helper threads (the analyzer is idle
+    // by then, so its core is free).
+    let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    conn.pragma_update(None, "threads", helpers as i64)?;
     conn.execute_batch(schema::RUNS_DDL)?;
     for def in TABLES {
         conn.execute_batch(&schema::create_table_sql(def))?;
@@ -302,19 +308,25 @@ const MULTI_ROWS: usize = 32;
 /// [`MULTI_ROWS`]-row statement. A batch is written table by table (ids are explicit, so
 /// the order of rows within a transaction does not matter).
 struct Inserter<'c> {
-    single: Vec<Statement<'c>>,
-    multi: Vec<Statement<'c>>,
+    single: Vec<RawStatement<'c>>,
+    multi: Vec<RawStatement<'c>>,
     /// Row indices of the current batch, per table (reused between batches).
     by_table: Vec<Vec<u32>>,
 }
 
 impl<'c> Inserter<'c> {
-    fn new(conn: &'c Connection) -> rusqlite::Result<Inserter<'c>> {
+    fn new(conn: &'c Connection) -> Result<Inserter<'c>, String> {
         let mut single = Vec::with_capacity(TABLES.len());
         let mut multi = Vec::with_capacity(TABLES.len());
         for def in TABLES {
-            single.push(conn.prepare(&schema::insert_sql_rows(def, 1))?);
-            multi.push(conn.prepare(&schema::insert_sql_rows(def, MULTI_ROWS))?);
+            single.push(RawStatement::prepare(
+                conn,
+                &schema::insert_sql_rows(def, 1),
+            )?);
+            multi.push(RawStatement::prepare(
+                conn,
+                &schema::insert_sql_rows(def, MULTI_ROWS),
+            )?);
         }
         Ok(Inserter {
             single,
@@ -325,7 +337,7 @@ impl<'c> Inserter<'c> {
 
     /// Inserts every row; on failure returns the table of the first failed statement
     /// (the other statements still run).
-    fn insert(&mut self, rows: &[Row]) -> Result<(), (Table, rusqlite::Error)> {
+    fn insert(&mut self, rows: &[Row]) -> Result<(), (Table, String)> {
         for (i, r) in rows.iter().enumerate() {
             self.by_table[r.table as usize].push(i as u32);
         }
@@ -353,24 +365,37 @@ impl<'c> Inserter<'c> {
     }
 }
 
+impl Val {
+    fn bind(&self) -> Bind<'_> {
+        match self {
+            Val::Null => Bind::Null,
+            Val::Int(i) => Bind::Int(*i),
+            Val::Text(s) => Bind::Text(s),
+            Val::Str(s) => Bind::Text(s),
+            Val::Shared(s) => Bind::Text(s),
+        }
+    }
+}
+
 fn bind_and_run(
-    st: &mut Statement<'_>,
+    st: &mut RawStatement<'_>,
     ncols: usize,
     which: &[u32],
     rows: &[Row],
-) -> rusqlite::Result<()> {
+) -> Result<(), String> {
     for (k, &i) in which.iter().enumerate() {
         let vals = &rows[i as usize].vals;
         let vals = &vals[..vals.len().min(ncols)];
         let base = k * ncols + 1;
         for (c, v) in vals.iter().enumerate() {
-            st.raw_bind_parameter(base + c, v)?;
+            st.bind(base + c, v.bind())?;
         }
         for c in vals.len()..ncols {
-            st.raw_bind_parameter(base + c, Val::Null)?;
+            st.bind(base + c, Bind::Null)?;
         }
     }
-    st.raw_execute().map(|_| ())
+    // The rows (and so the bound text) live until after this returns.
+    st.execute()
 }
 
 fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<Status>) {

@@ -16,6 +16,7 @@ pub mod live;
 pub mod net;
 pub mod query;
 pub mod schema;
+pub mod sqlraw;
 pub mod status;
 pub mod synth;
 pub mod tcp;

@@ -77,6 +77,7 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
 
 /// Opens the capture database for reading with every guard in place.
 pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    crate::sqlraw::configure_sqlite();
     let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
