@@ -23,12 +23,13 @@ use crate::status::Status;
 use crate::tcp::{Chunk, Stream};
 use crate::timefmt;
 
-/// What to write besides packets (the reference's `capture.*_details` switches).
+/// What to write besides packets (the reference's `capture.*_details` switches;
+/// `connection_details` shapes the `connection` view instead, see
+/// [`crate::schema::connection_view_sql`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub block_details: bool,
     pub bootstrap_details: bool,
-    pub connection_details: bool,
 }
 
 impl Default for Options {
@@ -36,7 +37,6 @@ impl Default for Options {
         Options {
             block_details: true,
             bootstrap_details: true,
-            connection_details: true,
         }
     }
 }
@@ -313,7 +313,7 @@ impl Emitter {
         let (s, t) = flow.endpoints(d);
         let (sip, tip) = flow.ip_texts(d);
         self.push(
-            Table::Connection,
+            Table::ConnectionEvent,
             vec![
                 id.into(),
                 ipv(s).into(),
@@ -771,9 +771,6 @@ impl Emitter {
                 ((size - HEADER_SIZE) as i64).into(),
             ],
         );
-        if self.opts.connection_details && flow.protocol == "tcp" {
-            self.connection_event(ctx, flow, d, mt.as_str().into(), Some(packet_id));
-        }
     }
 
     /// Frames and decodes as much of `bytes` as is complete; returns bytes consumed.

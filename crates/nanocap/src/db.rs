@@ -127,9 +127,10 @@ pub struct DbWriter {
     path: PathBuf,
 }
 
-/// Opens a database and applies the schema with its indices; used by tests and tools.
+/// Opens a database and applies the schema with its indices (and the `connection` view
+/// with message events); used by tests and tools.
 pub fn open_and_init(path: &Path) -> anyhow::Result<Connection> {
-    let conn = open_tables(path)?;
+    let conn = open_tables(path, true)?;
     create_indices(&conn)?;
     Ok(conn)
 }
@@ -144,8 +145,8 @@ pub fn create_indices(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Opens a database and creates the tables (not the indices).
-fn open_tables(path: &Path) -> anyhow::Result<Connection> {
+/// Opens a database and creates the tables (not the indices) and the `connection` view.
+fn open_tables(path: &Path, connection_details: bool) -> anyhow::Result<Connection> {
     configure_sqlite();
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -160,10 +161,43 @@ fn open_tables(path: &Path) -> anyhow::Result<Connection> {
     let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     conn.pragma_update(None, "threads", helpers as i64)?;
     conn.execute_batch(schema::RUNS_DDL)?;
-    for def in TABLES {
-        conn.execute_batch(&schema::create_table_sql(def))?;
+    conn.execute_batch("BEGIN")?;
+    let res = (|| -> rusqlite::Result<()> {
+        for def in TABLES {
+            conn.execute_batch(&schema::create_table_sql(def))?;
+        }
+        migrate_connection_table(&conn)?;
+        conn.execute_batch("DROP VIEW IF EXISTS connection")?;
+        conn.execute_batch(&schema::connection_view_sql(connection_details))
+    })();
+    match res {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
     }
     Ok(conn)
+}
+
+/// Databases written before `connection` became a view hold it as a table, with one row
+/// per message besides the flow events. The flow events move to `connection_event`;
+/// the message rows are dropped because the view derives them from `packet`.
+fn migrate_connection_table(conn: &Connection) -> rusqlite::Result<()> {
+    let kind: Option<String> = conn
+        .query_row(
+            "SELECT type FROM sqlite_master WHERE name = 'connection'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if kind.as_deref() == Some("table") {
+        conn.execute_batch(
+            "INSERT INTO connection_event SELECT * FROM connection WHERE packet_id IS NULL; \
+             DROP TABLE connection;",
+        )?;
+    }
+    Ok(())
 }
 
 fn new_run(conn: &Connection, source: &str) -> anyhow::Result<i64> {
@@ -187,8 +221,9 @@ impl DbWriter {
         max_bytes: u64,
         status: Arc<Status>,
         defer_indices: bool,
+        connection_details: bool,
     ) -> anyhow::Result<DbWriter> {
-        let conn = open_tables(path)?;
+        let conn = open_tables(path, connection_details)?;
         if !defer_indices {
             create_indices(&conn)?;
         }
@@ -512,4 +547,105 @@ fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<
     }
     commit(&mut in_tx, &mut rows_in_tx);
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut st = conn.prepare(sql).unwrap();
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    /// One flow: an open event and one TCP packet, plus one UDP packet.
+    fn populate(conn: &Connection) {
+        conn.execute_batch(
+            "INSERT INTO connection_event (id, ipv, srcip, srcport, dstip, dstport, flowkey, event) \
+             VALUES (1, 4, '10.0.0.1', 1, '10.0.0.2', 7075, 77, 'open connection'); \
+             INSERT INTO packet (id, flow_key, ipv, msg_type, srcip, srcport, dstip, dstport, msg_name, protocol, channel) \
+             VALUES (2, 77, 4, 3, '10.0.0.1', 1, '10.0.0.2', 7075, 'publish', 'tcp', 'realtime'), \
+                    (3, 78, 4, 2, '10.0.0.3', 7075, '10.0.0.2', 7075, 'keepalive', 'udp', 'udp');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn connection_view_derives_message_events_only_with_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let conn = open_tables(&path, true).unwrap();
+        populate(&conn);
+        assert_eq!(
+            strings(&conn, "SELECT event FROM connection ORDER BY id"),
+            vec!["open connection", "publish"]
+        );
+        let packet_id: i64 = conn
+            .query_row(
+                "SELECT packet_id FROM connection WHERE event = 'publish'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(packet_id, 2);
+        drop(conn);
+        // Reopened without details: the same data, only the flow events.
+        let conn = open_tables(&path, false).unwrap();
+        assert_eq!(
+            strings(&conn, "SELECT event FROM connection ORDER BY id"),
+            vec!["open connection"]
+        );
+    }
+
+    #[test]
+    fn flow_trace_uses_both_indices() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_and_init(&dir.path().join("p.db")).unwrap();
+        let mut st = conn
+            .prepare("EXPLAIN QUERY PLAN SELECT * FROM connection WHERE flowkey = 77 ORDER BY id")
+            .unwrap();
+        let plan: Vec<String> = st
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("idx_connection_flow"), "{plan}");
+        assert!(plan.contains("idx_packet_flow"), "{plan}");
+    }
+
+    #[test]
+    fn legacy_connection_table_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE connection (id INTEGER PRIMARY KEY, ipv INTEGER NOT NULL, \
+                 srcip TEXT NOT NULL, srcport INTEGER NOT NULL, dstip TEXT NOT NULL, \
+                 dstport INTEGER NOT NULL, flowkey INTEGER NOT NULL, event TEXT NOT NULL, \
+                 time TIMESTAMP, time_usec INTEGER DEFAULT 0, channel TEXT, packet_id INTEGER); \
+                 CREATE INDEX idx_connection_flow ON connection (flowkey); \
+                 INSERT INTO connection (id, ipv, srcip, srcport, dstip, dstport, flowkey, event, packet_id) VALUES \
+                 (1, 4, 'a', 1, 'b', 2, 77, 'open connection', NULL), \
+                 (4, 4, 'a', 1, 'b', 2, 77, 'publish', 2), \
+                 (5, 4, 'a', 1, 'b', 2, 77, 'close connection', NULL);",
+            )
+            .unwrap();
+        }
+        let conn = open_and_init(&path).unwrap();
+        let kind: String = conn
+            .query_row(
+                "SELECT type FROM sqlite_master WHERE name = 'connection'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kind, "view");
+        assert_eq!(
+            strings(&conn, "SELECT event FROM connection_event ORDER BY id"),
+            vec!["open connection", "close connection"]
+        );
+    }
 }

@@ -125,11 +125,17 @@ impl Engine {
             .capture
             .max_capture_megabytes
             .saturating_mul(1024 * 1024);
-        let writer = DbWriter::start(db_path, source, max, status.clone(), bulk_import)?;
+        let writer = DbWriter::start(
+            db_path,
+            source,
+            max,
+            status.clone(),
+            bulk_import,
+            cfg.capture.connection_details,
+        )?;
         let opts = Options {
             block_details: cfg.capture.block_details,
             bootstrap_details: cfg.capture.bootstrap_details,
-            connection_details: cfg.capture.connection_details,
         };
         let analyzer = Analyzer::new(opts, status.clone(), writer.run());
         Ok(Engine {

@@ -159,7 +159,7 @@ pub struct TableInfo {
 pub fn schema(path: &Path) -> Result<Vec<TableInfo>, String> {
     let conn = open_read_only(path).map_err(|e| e.to_string())?;
     let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
+        .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();

@@ -53,7 +53,7 @@ tables! {
         "channel": "TEXT",
         "size": "INTEGER",
     }
-    Connection => "connection" {
+    ConnectionEvent => "connection_event" {
         "id": "INTEGER PRIMARY KEY",
         "ipv": "INTEGER NOT NULL",
         "srcip": "TEXT NOT NULL",
@@ -312,11 +312,29 @@ pub const RUNS_DDL: &str = "CREATE TABLE IF NOT EXISTS runs (\
     source TEXT, received INTEGER, dropped INTEGER, if_dropped INTEGER)";
 
 /// Indices: the ones the README's example queries need, and the joins the console follows.
+/// The reference's `connection` table, as a view: flow events (open, close, stream
+/// summaries) are stored in `connection_event`; with `connection_details` the view adds
+/// one event per TCP message, derived from its `packet` row (id, time, endpoints, flow,
+/// channel and message name are the same values the reference wrote a second time).
+/// Deriving instead of copying saves a row and an index entry per message.
+pub fn connection_view_sql(connection_details: bool) -> String {
+    const COLS: &str = "id, ipv, srcip, srcport, dstip, dstport, flowkey, event, time, \
+        time_usec, channel, packet_id";
+    let mut sql = format!("CREATE VIEW connection AS SELECT {COLS} FROM connection_event");
+    if connection_details {
+        sql.push_str(
+            " UNION ALL SELECT id, ipv, srcip, srcport, dstip, dstport, flow_key, msg_name, \
+             time, time_usec, channel, id FROM packet WHERE protocol = 'tcp'",
+        );
+    }
+    sql
+}
+
 pub const INDICES: &[(&str, &str, &str)] = &[
     ("idx_msg_type", "packet", "msg_type"),
     ("idx_packet_flow", "packet", "flow_key"),
     ("idx_packet_srcip", "packet", "srcip"),
-    ("idx_connection_flow", "connection", "flowkey"),
+    ("idx_connection_flow", "connection_event", "flowkey"),
     ("idx_keepalive_host_addr", "keepalive_host", "address, port"),
     ("idx_vote_account", "vote", "account"),
     ("idx_confirm_req_hash", "confirm_req_pair", "hash"),

@@ -96,6 +96,22 @@ fn realtime_split_coalesced_retransmitted_and_reordered() {
         strings(db, "select event from connection order by id desc limit 1"),
         vec!["close connection"]
     );
+    // The message events are the packets themselves, in capture order, linked by id.
+    let mut want_events = vec!["open connection", "node_id_handshake", "keepalive"];
+    want_events.extend(["publish"; 5]);
+    want_events.extend(["telemetry_ack", "close connection"]);
+    assert_eq!(
+        strings(db, "select event from connection order by id"),
+        want_events
+    );
+    assert_eq!(
+        count(
+            db,
+            "select count(*) from connection c join packet p on p.id = c.packet_id \
+             where c.event = p.msg_name and c.flowkey = p.flow_key and c.time = p.time"
+        ),
+        8
+    );
     // Hashes are the blocks' own.
     let want = synth::state_block(3).hash().encode_hex();
     assert_eq!(
