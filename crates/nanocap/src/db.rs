@@ -130,7 +130,7 @@ pub struct DbWriter {
 /// Opens a database and applies the schema with its indices (and the `connection` view
 /// with message events); used by tests and tools.
 pub fn open_and_init(path: &Path) -> anyhow::Result<Connection> {
-    let conn = open_tables(path, true)?;
+    let conn = open_tables(path, true, false)?;
     create_indices(&conn)?;
     Ok(conn)
 }
@@ -145,14 +145,28 @@ pub fn create_indices(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// How long the writer waits for a lock. Readers never block a WAL writer; during a bulk
+/// import (rollback journal, see [`open_tables`]) a commit waits for running console
+/// queries, which stop after [`crate::query::QUERY_TIME_LIMIT`].
+const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Opens a database and creates the tables (not the indices) and the `connection` view.
-fn open_tables(path: &Path, connection_details: bool) -> anyhow::Result<Connection> {
+///
+/// `bulk` (a file import) uses a rollback journal instead of WAL while rows are written:
+/// an import only appends pages, and a rollback journal saves only pages that existed
+/// before the transaction, so almost nothing is written twice, where WAL writes every
+/// page to the log and again at the checkpoint. A killed import still rolls back to the
+/// last commit. Console queries keep working; they wait while a commit writes (well
+/// under a second). [`DbWriter::create_indices`] switches back to WAL.
+fn open_tables(path: &Path, connection_details: bool, bulk: bool) -> anyhow::Result<Connection> {
     configure_sqlite();
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(WRITER_BUSY_TIMEOUT)?;
     // Larger pages: fewer B-tree splits for these wide rows (only applies to new files).
     conn.pragma_update(None, "page_size", 16384)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // If another process holds the file open the mode cannot change; the import then
+    // simply runs in WAL mode.
+    set_journal_mode(&conn, if bulk { "delete" } else { "wal" });
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -200,6 +214,42 @@ fn migrate_connection_table(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Asks for a journal mode and returns whether SQLite switched to it (it keeps the old
+/// mode while other connections hold the file open).
+fn set_journal_mode(conn: &Connection, mode: &str) -> bool {
+    conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| {
+        r.get::<_, String>(0)
+    })
+    .map(|m| m.eq_ignore_ascii_case(mode))
+    .unwrap_or(false)
+}
+
+/// Commits the open transaction. A failed commit leaves the transaction open, so it is
+/// retried; if it still fails the batch is rolled back and counted, never silently lost
+/// or left to break the next `BEGIN`.
+fn commit_tx(conn: &Connection, status: &Status) {
+    if conn.is_autocommit() {
+        return;
+    }
+    let mut last = None;
+    for _ in 0..3 {
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => return,
+            Err(e) => last = Some(e),
+        }
+        if conn.is_autocommit() {
+            break;
+        }
+    }
+    status.db_errors.fetch_add(1, Ordering::Relaxed);
+    if let Some(e) = last {
+        eprintln!("nanocap: commit failed, rows of this transaction discarded: {e}");
+    }
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
 fn new_run(conn: &Connection, source: &str) -> anyhow::Result<i64> {
     conn.execute("INSERT INTO runs (source) VALUES (?1)", params![source])?;
     Ok(conn.last_insert_rowid())
@@ -214,7 +264,8 @@ const SIZE_CHECK_ROWS: usize = 10_000;
 impl DbWriter {
     /// Opens the database, starts a new run and spawns the writer thread. With
     /// `defer_indices` (bulk import) indices are built by [`DbWriter::create_indices`]
-    /// at the end, which is several times faster than maintaining them row by row.
+    /// at the end, which is several times faster than maintaining them row by row, and
+    /// rows are written under a rollback journal until then (see [`open_tables`]).
     pub fn start(
         path: &Path,
         source: &str,
@@ -223,7 +274,7 @@ impl DbWriter {
         defer_indices: bool,
         connection_details: bool,
     ) -> anyhow::Result<DbWriter> {
-        let conn = open_tables(path, connection_details)?;
+        let conn = open_tables(path, connection_details, defer_indices)?;
         if !defer_indices {
             create_indices(&conn)?;
         }
@@ -449,9 +500,7 @@ fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<
 
     let commit = |in_tx: &mut bool, rows: &mut usize| {
         if *in_tx {
-            if let Err(e) = conn.execute_batch("COMMIT") {
-                eprintln!("nanocap: commit failed: {e}");
-            }
+            commit_tx(&conn, &status);
             *in_tx = false;
             *rows = 0;
         }
@@ -505,6 +554,18 @@ fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<
                 commit(&mut in_tx, &mut rows_in_tx);
                 if let Err(e) = create_indices(&conn) {
                     eprintln!("nanocap: creating indices failed: {e}");
+                }
+                // Back to WAL for whatever comes next (a live capture from the console).
+                // A console query holding the file can delay the switch; the writer then
+                // stays on the rollback journal, which is correct, only slower to share.
+                let wal = (0..10).any(|i| {
+                    if i > 0 {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    set_journal_mode(&conn, "wal")
+                });
+                if !wal {
+                    eprintln!("nanocap: could not switch the database back to WAL mode");
                 }
                 let _ = reply.send(());
             }
@@ -575,7 +636,7 @@ mod tests {
     fn connection_view_derives_message_events_only_with_details() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let conn = open_tables(&path, true).unwrap();
+        let conn = open_tables(&path, true, false).unwrap();
         populate(&conn);
         assert_eq!(
             strings(&conn, "SELECT event FROM connection ORDER BY id"),
@@ -591,7 +652,7 @@ mod tests {
         assert_eq!(packet_id, 2);
         drop(conn);
         // Reopened without details: the same data, only the flow events.
-        let conn = open_tables(&path, false).unwrap();
+        let conn = open_tables(&path, false, false).unwrap();
         assert_eq!(
             strings(&conn, "SELECT event FROM connection ORDER BY id"),
             vec!["open connection"]
@@ -647,5 +708,65 @@ mod tests {
             strings(&conn, "SELECT event FROM connection_event ORDER BY id"),
             vec!["open connection", "close connection"]
         );
+    }
+
+    fn journal_mode(path: &Path) -> String {
+        let c = Connection::open(path).unwrap();
+        c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn decode_error_row(id: i64) -> Row {
+        Row {
+            table: Table::DecodeError,
+            vals: vec![
+                id.into(),
+                Val::Null,
+                Val::Null,
+                Val::Null,
+                Val::Null,
+                Val::Null,
+                Val::Null,
+                Val::Null,
+                0i64.into(),
+                "test".into(),
+                Val::Text(format!("row {id}")),
+            ],
+        }
+    }
+
+    #[test]
+    fn bulk_import_uses_a_rollback_journal_waits_for_readers_and_ends_in_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bulk.db");
+        let status = Arc::new(Status::default());
+        let w = DbWriter::start(&path, "t", 0, status.clone(), true, true).unwrap();
+        assert_eq!(journal_mode(&path), "delete");
+        w.write((1..=100).map(decode_error_row).collect());
+        w.flush();
+        // A reader holds a read transaction while the writer commits more rows: the
+        // commit waits for it instead of failing.
+        let reader = Connection::open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let seen: i64 = reader
+            .query_row("SELECT count(*) FROM decode_error", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 100);
+        w.write((101..=200).map(decode_error_row).collect());
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            reader.execute_batch("COMMIT").unwrap();
+        });
+        w.flush();
+        releaser.join().unwrap();
+        w.create_indices();
+        assert_eq!(journal_mode(&path), "wal");
+        w.close();
+        let c = Connection::open(&path).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM decode_error", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 200);
+        assert_eq!(status.db_errors.load(Ordering::Relaxed), 0);
     }
 }
