@@ -122,6 +122,10 @@ enum Cmd {
 /// Handle to the writer thread.
 pub struct DbWriter {
     tx: Option<SyncSender<Cmd>>,
+    /// Written batches come back here to be freed by the producer: freeing millions of
+    /// small strings is a sizeable share of the work, and the writer thread is the
+    /// bottleneck while the producer has time to spare.
+    spent: Receiver<Vec<Row>>,
     thread: Option<JoinHandle<()>>,
     run: i64,
     path: PathBuf,
@@ -280,11 +284,13 @@ impl DbWriter {
         }
         let run = new_run(&conn, source)?;
         let (tx, rx) = mpsc::sync_channel::<Cmd>(64);
+        let (spent_tx, spent) = mpsc::sync_channel::<Vec<Row>>(SPENT_BATCHES);
         let thread = std::thread::Builder::new()
             .name("nanocap-db".into())
-            .spawn(move || writer_loop(conn, rx, max_bytes, status))?;
+            .spawn(move || writer_loop(conn, rx, spent_tx, max_bytes, status))?;
         Ok(DbWriter {
             tx: Some(tx),
+            spent,
             thread: Some(thread),
             run,
             path: path.to_path_buf(),
@@ -303,6 +309,9 @@ impl DbWriter {
 
     /// Queues rows; blocks when the writer is behind (backpressure keeps memory bounded).
     pub fn write(&self, rows: Vec<Row>) {
+        while let Ok(done) = self.spent.try_recv() {
+            drop(done);
+        }
         if rows.is_empty() {
             return;
         }
@@ -484,7 +493,17 @@ fn bind_and_run(
     st.execute()
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<Status>) {
+/// Written batches waiting to be freed by the producer; beyond this the writer frees
+/// them itself (a producer that stopped writing never blocks the writer).
+const SPENT_BATCHES: usize = 64;
+
+fn writer_loop(
+    conn: Connection,
+    rx: Receiver<Cmd>,
+    spent: SyncSender<Vec<Row>>,
+    max_bytes: u64,
+    status: Arc<Status>,
+) {
     let mut ins = match Inserter::new(&conn) {
         Ok(i) => i,
         Err(e) => {
@@ -537,6 +556,7 @@ fn writer_loop(conn: Connection, rx: Receiver<Cmd>, max_bytes: u64, status: Arc<
                 }
                 rows_in_tx += rows.len();
                 since_check += rows.len();
+                let _ = spent.try_send(rows);
                 if since_check >= SIZE_CHECK_ROWS {
                     since_check = 0;
                     if max_bytes > 0 && db_size(&conn) > max_bytes {
