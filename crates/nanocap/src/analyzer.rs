@@ -209,6 +209,32 @@ struct Emitter {
     rows: Vec<Row>,
     cached_sec: i64,
     cached_time: Option<Arc<str>>,
+    accounts: AccountNames,
+}
+
+/// `nano_` addresses of recently seen keys. Representatives sign most votes and appear
+/// in most blocks, and an address costs a BLAKE2b checksum and a base-32 encoding, so a
+/// small cache of shared strings saves both the work and the allocation.
+#[derive(Default)]
+struct AccountNames(std::cell::RefCell<HashMap<[u8; 32], Arc<str>>>);
+
+/// Distinct keys kept; past this the cache starts over (bounded memory, no eviction
+/// bookkeeping).
+const ACCOUNT_CACHE: usize = 4096;
+
+impl AccountNames {
+    fn get(&self, k: &PublicKey) -> Val {
+        let mut map = self.0.borrow_mut();
+        if let Some(s) = map.get(k.as_bytes()) {
+            return Val::Shared(s.clone());
+        }
+        if map.len() >= ACCOUNT_CACHE {
+            map.clear();
+        }
+        let s: Arc<str> = Arc::from(k.encode_account());
+        map.insert(*k.as_bytes(), s.clone());
+        Val::Shared(s)
+    }
 }
 
 fn ipv(a: SocketAddr) -> i64 {
@@ -232,10 +258,6 @@ fn network_letter(b: u8) -> Val {
 
 fn hex(b: &[u8]) -> Val {
     Val::Text(nano_core::numbers::encode_hex_upper(b))
-}
-
-fn account(k: &PublicKey) -> Val {
-    Val::Text(k.encode_account())
 }
 
 impl Emitter {
@@ -347,9 +369,9 @@ impl Emitter {
                     id.into(),
                     packet_id.into(),
                     hash,
-                    account(&b.account),
+                    self.accounts.get(&b.account),
                     hex(b.previous.as_bytes()),
-                    account(&b.representative),
+                    self.accounts.get(&b.representative),
                     Val::Text(b.balance.encode_dec()),
                     hex(b.link.as_bytes()),
                     sig,
@@ -363,7 +385,7 @@ impl Emitter {
                     packet_id.into(),
                     hash,
                     hex(b.previous.as_bytes()),
-                    account(&b.destination),
+                    self.accounts.get(&b.destination),
                     Val::Text(b.balance.encode_dec()),
                     sig,
                     work,
@@ -388,8 +410,8 @@ impl Emitter {
                     packet_id.into(),
                     hash,
                     hex(b.source.as_bytes()),
-                    account(&b.representative),
-                    account(&b.account),
+                    self.accounts.get(&b.representative),
+                    self.accounts.get(&b.account),
                     sig,
                     work,
                 ],
@@ -401,7 +423,7 @@ impl Emitter {
                     packet_id.into(),
                     hash,
                     hex(b.previous.as_bytes()),
-                    account(&b.representative),
+                    self.accounts.get(&b.representative),
                     sig,
                     work,
                 ],
@@ -493,7 +515,7 @@ impl Emitter {
                         Val::Null,
                         (v.hashes.len() as i64).into(),
                         1i64.into(),
-                        account(&v.account),
+                        self.accounts.get(&v.account),
                         hex(v.signature.as_bytes()),
                         Val::from(v.timestamp),
                         hashes.join(",").into(),
@@ -526,7 +548,7 @@ impl Emitter {
                             id.into(),
                             packet_id.into(),
                             hex(r.node_id.as_bytes()),
-                            account(&r.node_id),
+                            self.accounts.get(&r.node_id),
                             hex(r.signature.as_bytes()),
                             r.v2.as_ref()
                                 .map(|v| nano_core::numbers::encode_hex_upper(&v.salt))
@@ -549,7 +571,7 @@ impl Emitter {
                             packet_id.into(),
                             hex(t.signature.as_bytes()),
                             hex(t.node_id.as_bytes()),
-                            account(&t.node_id),
+                            self.accounts.get(&t.node_id),
                             t.block_count.into(),
                             t.cemented_count.into(),
                             t.unchecked_count.into(),
@@ -583,7 +605,7 @@ impl Emitter {
                     vec![
                         id.into(),
                         packet_id.into(),
-                        account(&f.start),
+                        self.accounts.get(&f.start),
                         f.age.into(),
                         f.count.into(),
                         f.only_confirmed.into(),
@@ -622,7 +644,7 @@ impl Emitter {
                     vec![
                         id.into(),
                         packet_id.into(),
-                        account(&b.account),
+                        self.accounts.get(&b.account),
                         Val::Text(b.minimum_amount.encode_dec()),
                         (b.flags as u8).into(),
                     ],
@@ -662,9 +684,12 @@ impl Emitter {
                             (*target_type as u8).into(),
                             Val::Null,
                         ),
-                        AscPullReqPayload::Frontiers { start, count } => {
-                            ("frontiers", account(start), Val::Null, (*count).into())
-                        }
+                        AscPullReqPayload::Frontiers { start, count } => (
+                            "frontiers",
+                            self.accounts.get(start),
+                            Val::Null,
+                            (*count).into(),
+                        ),
                     };
                 self.push(
                     Table::AscPullReq,
@@ -716,7 +741,7 @@ impl Emitter {
                             vec![
                                 lid.into(),
                                 id.into(),
-                                account(&info.account),
+                                self.accounts.get(&info.account),
                                 hex(info.open.as_bytes()),
                                 hex(info.head.as_bytes()),
                                 info.block_count.into(),
@@ -730,7 +755,12 @@ impl Emitter {
                             let lid = self.id();
                             self.push(
                                 Table::AscPullAckFrontier,
-                                vec![lid.into(), id.into(), account(acc), hex(head.as_bytes())],
+                                vec![
+                                    lid.into(),
+                                    id.into(),
+                                    self.accounts.get(acc),
+                                    hex(head.as_bytes()),
+                                ],
                             );
                         }
                     }
@@ -793,7 +823,7 @@ impl Emitter {
                                     vec![
                                         id.into(),
                                         rid.into(),
-                                        account(&f.account),
+                                        self.accounts.get(&f.account),
                                         hex(f.head.as_bytes()),
                                     ],
                                 );
@@ -1081,6 +1111,7 @@ impl Analyzer {
                 rows: Vec::new(),
                 cached_sec: i64::MIN,
                 cached_time: None,
+                accounts: AccountNames::default(),
             },
             closed_flows: 0,
         }
@@ -1287,5 +1318,38 @@ impl Analyzer {
                 Self::leftover(&mut self.em, &ctx, flow, d);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u32) -> PublicKey {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&i.to_le_bytes());
+        PublicKey(b)
+    }
+
+    fn text(v: &Val) -> &str {
+        match v {
+            Val::Text(s) => s,
+            Val::Shared(s) => s,
+            Val::Str(s) => s,
+            other => panic!("not text: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn account_cache_answers_the_encoding_before_and_after_it_starts_over() {
+        let names = AccountNames::default();
+        for i in 0..(ACCOUNT_CACHE as u32 * 2 + 7) {
+            let want = key(i).encode_account();
+            assert_eq!(text(&names.get(&key(i))), want, "key {i}");
+            // A second lookup is served from the cache (or re-encoded after a reset)
+            // and still agrees.
+            assert_eq!(text(&names.get(&key(i))), want);
+        }
+        assert!(names.0.borrow().len() <= ACCOUNT_CACHE);
     }
 }
