@@ -149,6 +149,13 @@ pub fn create_indices(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Bytes of the database file read through a memory map instead of `pread` copies.
+/// Building the indices after an import scans every table once per index, and reading
+/// pages in place makes that phase about a fifth faster. SQLite caps the value at its
+/// compile-time maximum (2 GiB on 64-bit Linux); pages beyond it are read normally. Only
+/// reads use the map, so a full disk still surfaces as an ordinary write error.
+pub const MMAP_SIZE: i64 = 1 << 31;
+
 /// How long the writer waits for a lock. Readers never block a WAL writer; during a bulk
 /// import (rollback journal, see [`open_tables`]) a commit waits for running console
 /// queries, which stop after [`crate::query::QUERY_TIME_LIMIT`].
@@ -174,6 +181,7 @@ fn open_tables(path: &Path, connection_details: bool, bulk: bool) -> anyhow::Res
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
     // Index builds after a bulk import sort with helper threads (the analyzer is idle
     // by then, so its core is free).
     let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));

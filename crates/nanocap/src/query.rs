@@ -83,6 +83,7 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "mmap_size", crate::db::MMAP_SIZE)?;
     conn.pragma_update(None, "query_only", true)?;
     let start = Instant::now();
     conn.progress_handler(10_000, Some(move || start.elapsed() > QUERY_TIME_LIMIT))?;
