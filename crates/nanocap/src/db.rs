@@ -149,11 +149,14 @@ pub fn create_indices(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Bytes of the database file read through a memory map instead of `pread` copies.
-/// Building the indices after an import scans every table once per index, and reading
-/// pages in place makes that phase about a fifth faster. SQLite caps the value at its
-/// compile-time maximum (2 GiB on 64-bit Linux); pages beyond it are read normally. Only
-/// reads use the map, so a full disk still surfaces as an ordinary write error.
+/// Bytes of the database file read through a memory map instead of `pread` copies, by
+/// the index build after an import and by console queries. An index build scans every
+/// table once per index, and reading pages in place makes that phase about a fifth
+/// faster. SQLite caps the value at its compile-time maximum (2 GiB on 64-bit Linux);
+/// pages beyond it are read normally. Only reads use the map, so a full disk still
+/// surfaces as an ordinary write error. Mapped pages are the OS's file cache, but they
+/// count in the process's resident size while mapped, so the writer maps only during
+/// the index build.
 pub const MMAP_SIZE: i64 = 1 << 31;
 
 /// How long the writer waits for a lock. Readers never block a WAL writer; during a bulk
@@ -181,7 +184,6 @@ fn open_tables(path: &Path, connection_details: bool, bulk: bool) -> anyhow::Res
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
     // Index builds after a bulk import sort with helper threads (the analyzer is idle
     // by then, so its core is free).
     let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
@@ -580,9 +582,12 @@ fn writer_loop(
             }
             Some(Cmd::CreateIndices(reply)) => {
                 commit(&mut in_tx, &mut rows_in_tx);
+                // Index builds scan every table once per index: read them in place.
+                let _ = conn.pragma_update(None, "mmap_size", MMAP_SIZE);
                 if let Err(e) = create_indices(&conn) {
                     eprintln!("nanocap: creating indices failed: {e}");
                 }
+                let _ = conn.pragma_update(None, "mmap_size", 0);
                 // Back to WAL for whatever comes next (a live capture from the console).
                 // A console query holding the file can delay the switch; the writer then
                 // stays on the rollback journal, which is correct, only slower to share.
