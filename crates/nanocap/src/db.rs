@@ -183,7 +183,11 @@ fn open_tables(path: &Path, connection_details: bool, bulk: bool) -> anyhow::Res
     set_journal_mode(&conn, if bulk { "delete" } else { "wal" });
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -65536)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The writer's only temporary data is the index build's sort. With temporary storage
+    // on "file" SQLite sorts in large arena buffers (spilling to temporary files only
+    // past the cache size) instead of one allocation per key, which made the index build
+    // about a quarter faster.
+    conn.pragma_update(None, "temp_store", "FILE")?;
     // Index builds after a bulk import sort with helper threads (the analyzer is idle
     // by then, so its core is free).
     let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
