@@ -8,4 +8,6 @@ pub mod daemon;
 pub mod data_dir;
 pub mod key_tools;
 pub mod limits;
+pub mod log_config;
+pub mod log_file;
 pub mod maintenance;
