@@ -28,7 +28,7 @@ pub struct Args {
     /// Directory for the ledger, wallets and config files.
     #[arg(long = "data_path", value_name = "PATH")]
     pub data_path: Option<PathBuf>,
-    /// Override a config-node.toml value (repeatable): key=value.
+    /// Override a config-node.toml value, or a config-log.toml `log.` value (repeatable): key=value.
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub config: Vec<String>,
     /// Override a config-rpc.toml value (repeatable): key=value.
@@ -55,7 +55,7 @@ pub struct Args {
     /// Create the data directory and ledger (with the genesis block) and exit.
     #[arg(long)]
     pub initialize: bool,
-    /// Print a documented config file: node or rpc.
+    /// Print a documented config file: node, rpc or log.
     #[arg(long = "generate_config", value_name = "TYPE")]
     pub generate_config: Option<String>,
     /// With --generate_config: print the values uncommented.
@@ -182,7 +182,8 @@ pub fn run(args: &Args) -> Result<String> {
         let body = match kind.as_str() {
             "node" => nano_node::config::generate_node_config(network, args.use_defaults),
             "rpc" => nano_api::RpcConfig::generate(network, args.use_defaults),
-            other => bail!("Invalid configuration type {other}. Must be node or rpc."),
+            "log" => crate::log_config::generate(args.use_defaults),
+            other => bail!("Invalid configuration type {other}. Must be node, rpc or log."),
         };
         return Ok(header + &body);
     }

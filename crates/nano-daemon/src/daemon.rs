@@ -1,6 +1,7 @@
-//! `nano_node --daemon`: loads the configs, raises the open-file limit, opens the node's
-//! stores, starts the RPC server (in process, or `nano_rpc` as a child process) and runs
-//! until SIGINT, SIGTERM or the `stop` action, then shuts down in order.
+//! `nano_node --daemon`: sets up logging from `config-log.toml`, loads the other configs,
+//! raises the open-file limit, opens the node's stores, starts the RPC server (in process,
+//! or `nano_rpc` as a child process) and runs until SIGINT, SIGTERM or the `stop` action,
+//! then shuts down in order.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,16 +37,6 @@ pub fn initialize(network: Network, data_dir: &Path) -> Result<Arc<Ledger>> {
     Ok(Arc::new(ledger))
 }
 
-fn init_logging() {
-    let filter = std::env::var("NANO_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_target(false)
-        .try_init();
-}
-
 async fn wait_for_stop(ctx: Arc<ApiContext>) -> &'static str {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -65,9 +56,13 @@ async fn wait_for_stop(ctx: Arc<ApiContext>) -> &'static str {
 
 /// Runs the node until it is asked to stop.
 pub fn run(opts: DaemonOptions) -> Result<()> {
-    init_logging();
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("cannot create data directory {}", opts.data_dir.display()))?;
+    crate::logging::init(
+        crate::logging::Program::Node,
+        &opts.data_dir,
+        &opts.config_overrides,
+    )?;
     let config = DaemonConfig::load(opts.network, &opts.data_dir, &opts.config_overrides)?;
     let rpc_config = RpcConfig::load(opts.network, &opts.data_dir, &opts.rpc_overrides)?;
     match raise_open_file_limit() {

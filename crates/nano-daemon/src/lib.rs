@@ -10,4 +10,5 @@ pub mod key_tools;
 pub mod limits;
 pub mod log_config;
 pub mod log_file;
+pub mod logging;
 pub mod maintenance;

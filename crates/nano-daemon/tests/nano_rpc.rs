@@ -157,5 +157,15 @@ fn nano_rpc_forwards_over_ipc_like_the_in_process_server() {
             "B0311EA55708D6A53C75CDBF88300259C6D018522FE3D4D0A242E431F9E8B6D0"
         );
     }
+    // config-log.toml defaults: nano_rpc also logs to <data_path>/log/rpc.log.
+    let log = dir.path().join("log").join("rpc.log");
+    let logged = (0..100).any(|_| {
+        let found = std::fs::read_to_string(&log).is_ok_and(|t| t.contains("RPC on "));
+        if !found {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        found
+    });
+    assert!(logged, "startup line in {}", log.display());
     drop(child);
 }

@@ -1,5 +1,6 @@
-//! `nano_rpc`: the RPC server as its own process. It reads `config-rpc.toml` (data
-//! directory from `--data_path`/`--network`, overrides from `--rpcconfig key=value`),
+//! `nano_rpc`: the RPC server as its own process. It reads `config-rpc.toml` and
+//! `config-log.toml` (data directory from `--data_path`/`--network`, overrides from
+//! `--rpcconfig key=value`; logs go to standard error and `log/rpc.log` by default),
 //! serves HTTP RPC v1 and `/api/v2`, and forwards every request to the node over IPC TCP
 //! (`process.ipc_address`/`process.ipc_port`) through `process.num_ipc_connections`
 //! persistent connections, enforcing `enable_control` itself. It prints
@@ -44,13 +45,6 @@ fn main() {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("NANO_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
     let network: Network = match &args.network {
         Some(n) => n
             .parse()
@@ -61,6 +55,11 @@ fn run() -> Result<()> {
         .data_path
         .clone()
         .unwrap_or_else(|| nano_daemon::data_dir::default_data_dir(network));
+    nano_daemon::logging::init(
+        nano_daemon::logging::Program::Rpc,
+        &data_dir,
+        &args.rpcconfig,
+    )?;
     let cfg = RpcConfig::load(network, &data_dir, &args.rpcconfig)
         .with_context(|| format!("loading config-rpc.toml from {}", data_dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
