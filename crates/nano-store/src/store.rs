@@ -174,6 +174,40 @@ fn create_tables(env: &heed::Env<WithoutTls>) -> Result<Tables> {
     })
 }
 
+fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env<WithoutTls>> {
+    fs::create_dir_all(path)?;
+    let mut opts = EnvOpenOptions::new().read_txn_without_tls();
+    opts.map_size(options.map_size)
+        .max_dbs(TABLE_NAMES.len() as u32 + 4)
+        .max_readers(options.max_readers);
+    // SAFETY: the memory map is only unsafe if the file is modified behind LMDB's back
+    // (another program writing it, or a network filesystem); LMDB's own lock file
+    // serialises every process that opens it through LMDB.
+    Ok(unsafe { opts.open(path)? })
+}
+
+impl Tables {
+    /// Every table, in [`TABLE_NAMES`] order.
+    fn all(&self) -> [&Db; 11] {
+        [
+            &self.blocks,
+            &self.accounts,
+            &self.pending,
+            &self.confirmation_height,
+            &self.rep_weights,
+            &self.final_votes,
+            &self.online_weight,
+            &self.peers,
+            &self.pruned,
+            &self.unchecked,
+            &self.meta,
+        ]
+    }
+}
+
+/// Rows written per transaction by [`Store::rebuild_into`].
+const REBUILD_BATCH: u64 = 65_536;
+
 fn network_from_meta(b: &[u8]) -> String {
     match <[u8; 2]>::try_from(b).ok().and_then(Network::from_magic) {
         Some(n) => n.to_string(),
@@ -188,15 +222,7 @@ impl Store {
     /// so a misconfigured node cannot mix ledgers. A store from an older schema version is
     /// upgraded in one transaction; a newer one is refused.
     pub fn open(path: &Path, network: Network, options: &StoreOptions) -> Result<Store> {
-        fs::create_dir_all(path)?;
-        let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-        opts.map_size(options.map_size)
-            .max_dbs(TABLE_NAMES.len() as u32 + 4)
-            .max_readers(options.max_readers);
-        // SAFETY: the memory map is only unsafe if the file is modified behind LMDB's back
-        // (another program writing it, or a network filesystem); LMDB's own lock file
-        // serialises every process that opens it through LMDB.
-        let env = unsafe { opts.open(path)? };
+        let env = open_env(path, options)?;
         let t = create_tables(&env)?;
         let store = Store {
             env,
@@ -294,6 +320,65 @@ impl Store {
     /// backups and shutdown).
     pub fn sync(&self) -> Result<()> {
         Ok(self.env.force_sync()?)
+    }
+
+    /// Size in bytes of the data file (`data.mdb`) on disk.
+    pub fn file_size(&self) -> Result<u64> {
+        Ok(self.env.real_disk_size()?)
+    }
+
+    /// Writes a compacted copy of the whole store to the file `dest` (conventionally
+    /// `<dir>/data.mdb`, so that `<dir>` opens as a store): only pages in use are
+    /// copied, renumbered in order, so space freed by deletions is left behind. The copy
+    /// is a consistent snapshot (it reads in one read transaction, so it may run while
+    /// others write) and is flushed to disk before this returns. An existing `dest` is
+    /// overwritten; on failure `dest` is removed. Returns the size of the copy.
+    pub fn copy_compacted(&self, dest: &Path) -> Result<u64> {
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let file = self
+            .env
+            .copy_to_path(dest, heed::CompactionOption::Enabled)?;
+        file.sync_all()?;
+        Ok(file.metadata()?.len())
+    }
+
+    /// Writes every row of every table, in key order, into a new store in directory
+    /// `dest`, appending (so B-tree pages are filled completely instead of being left
+    /// half full by random inserts). `dest` must not hold a store yet. Commits every
+    /// few tens of thousands of rows, so memory stays bounded; the result may hold a
+    /// few free pages, which a [`Store::copy_compacted`] of it drops. Returns the
+    /// number of rows written.
+    pub fn rebuild_into(&self, dest: &Path, options: &StoreOptions) -> Result<u64> {
+        if dest.join("data.mdb").exists() {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} already holds a store", dest.display()),
+            )));
+        }
+        let env = open_env(dest, options)?;
+        let out = create_tables(&env)?;
+        let src = self.read_txn()?;
+        let mut rows = 0u64;
+        for (from, to) in self.t.all().into_iter().zip(out.all()) {
+            let mut txn = env.write_txn()?;
+            let mut in_txn = 0u64;
+            for item in from.iter(src.raw())? {
+                let (k, v) = item?;
+                to.put_with_flags(&mut txn, heed::PutFlags::APPEND, k, v)?;
+                rows += 1;
+                in_txn += 1;
+                if in_txn == REBUILD_BATCH {
+                    txn.commit()?;
+                    txn = env.write_txn()?;
+                    in_txn = 0;
+                }
+            }
+            txn.commit()?;
+        }
+        env.force_sync()?;
+        Ok(rows)
     }
 
     // ---- meta ----

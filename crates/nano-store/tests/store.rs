@@ -224,3 +224,104 @@ fn handles_can_be_shared_across_threads() {
     send_sync::<Store>();
     send::<nano_store::ReadTxn<'static>>();
 }
+
+/// A store with `n` accounts and `n` online weight samples, of which all but every
+/// tenth are then deleted again: the file keeps its size, holding mostly free pages.
+fn store_with_deletions(dir: &std::path::Path, n: u8) -> Store {
+    let store = Store::open(dir, Network::Dev, &opts()).unwrap();
+    let mut txn = store.write_txn().unwrap();
+    txn.init_meta(&Network::Dev.params().genesis_hash).unwrap();
+    for i in 0..n as u32 * 100 {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&i.to_be_bytes());
+        let info = AccountInfo {
+            block_count: i as u64,
+            ..AccountInfo::default()
+        };
+        txn.put_account(&Account::from_bytes(k), &info).unwrap();
+        txn.put_online_weight(i as u64, Amount(i as u128)).unwrap();
+    }
+    txn.commit().unwrap();
+    let mut txn = store.write_txn().unwrap();
+    for i in 0..n as u32 * 100 {
+        if i % 10 != 0 {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            txn.del_account(&Account::from_bytes(k)).unwrap();
+            txn.del_online_weight(i as u64).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+    store
+}
+
+type Rows = (Vec<(Account, AccountInfo)>, Vec<(u64, Amount)>);
+
+fn rows(store: &Store) -> Rows {
+    let r = store.read_txn().unwrap();
+    let a = store
+        .accounts_from(&r, &Account::ZERO)
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect();
+    let w = store
+        .iter_online_weight(&r)
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect();
+    (a, w)
+}
+
+#[test]
+fn compacted_copy_drops_free_pages_and_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_deletions(&dir.path().join("src"), 200);
+    let before = store.file_size().unwrap();
+    let dest = dir.path().join("copy").join("data.mdb");
+    let copied = store.copy_compacted(&dest).unwrap();
+    assert_eq!(copied, std::fs::metadata(&dest).unwrap().len());
+    assert!(
+        copied * 2 < before,
+        "copy {copied} bytes should be far smaller than {before}"
+    );
+    let expected = rows(&store);
+    assert_eq!(expected.0.len(), 2000);
+    drop(store);
+    // The copy is a store of its own, with the same identity and rows.
+    let copy = Store::open(&dir.path().join("copy"), Network::Dev, &opts()).unwrap();
+    let r = copy.read_txn().unwrap();
+    assert!(copy.is_initialized(&r).unwrap());
+    assert_eq!(copy.version(&r).unwrap(), Some(STORE_VERSION));
+    drop(r);
+    assert_eq!(rows(&copy), expected);
+    // Copying over an existing file replaces it.
+    let again = copy
+        .copy_compacted(&dir.path().join("copy2").join("data.mdb"))
+        .unwrap();
+    assert!(again <= copied);
+}
+
+#[test]
+fn rebuild_writes_every_row_densely_and_refuses_an_existing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_deletions(&dir.path().join("src"), 200);
+    let before = store.file_size().unwrap();
+    let dest = dir.path().join("rebuilt");
+    let n = store.rebuild_into(&dest, &opts()).unwrap();
+    // 2000 accounts + 2000 samples + 3 meta rows.
+    assert_eq!(n, 4003);
+    let expected = rows(&store);
+    let err = store.rebuild_into(&dest, &opts()).unwrap_err();
+    assert!(err.to_string().contains("already holds a store"), "{err}");
+    drop(store);
+    let rebuilt = Store::open(&dest, Network::Dev, &opts()).unwrap();
+    assert!(rebuilt.file_size().unwrap() < before);
+    assert_eq!(rows(&rebuilt), expected);
+    // A rebuilt store is an ordinary store: it takes writes.
+    let mut txn = rebuilt.write_txn().unwrap();
+    txn.put_online_weight(1, Amount(5)).unwrap();
+    txn.commit().unwrap();
+    // And a store of another network refuses to open it.
+    drop(rebuilt);
+    assert!(Store::open(&dest, Network::Live, &opts()).is_err());
+}
