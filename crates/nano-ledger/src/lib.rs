@@ -14,6 +14,7 @@ mod process;
 mod queries;
 mod rollback;
 pub mod test_support;
+mod validate;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,6 +27,7 @@ pub use nano_store::{
 
 pub use check::ConsistencyReport;
 pub use queries::BlockInfo;
+pub use validate::{Problem, Subject, ValidationSummary};
 
 /// The outcome of processing a block, with the reference node's names and order. Never
 /// on the wire; RPC and logs print [`BlockStatus::as_str`].
