@@ -425,9 +425,19 @@ pub fn render_documented<T: Serialize>(
     docs: &[(&str, &str)],
     use_defaults: bool,
 ) -> String {
+    render_documented_with(value, docs, &|_| !use_defaults)
+}
+
+/// As [`render_documented`], with `commented(key path)` choosing for each key (such as
+/// `node.ipc.tcp.port`) whether its value is commented out.
+pub fn render_documented_with<T: Serialize>(
+    value: &T,
+    docs: &[(&str, &str)],
+    commented: &dyn Fn(&str) -> bool,
+) -> String {
     let tree = toml::Value::try_from(value).unwrap_or(toml::Value::Table(Default::default()));
     let mut out = String::new();
-    render_table(&tree, "", docs, use_defaults, &mut out);
+    render_table(&tree, "", docs, commented, &mut out);
     out
 }
 
@@ -435,11 +445,10 @@ fn render_table(
     v: &toml::Value,
     prefix: &str,
     docs: &[(&str, &str)],
-    use_defaults: bool,
+    commented: &dyn Fn(&str) -> bool,
     out: &mut String,
 ) {
     let Some(table) = v.as_table() else { return };
-    let comment = if use_defaults { "" } else { "#" };
     let mut subtables = Vec::new();
     let mut wrote_header = false;
     for (k, val) in table {
@@ -461,16 +470,23 @@ fn render_table(
                 out.push_str(&format!("# {line}\n"));
             }
         }
+        let comment = if commented(&path) { "#" } else { "" };
         out.push_str(&format!("{comment}{k} = {val}\n\n"));
     }
     for (path, val) in subtables {
-        render_table(val, &path, docs, use_defaults, out);
+        render_table(val, &path, docs, commented, out);
     }
 }
 
 /// `--generate_config node` output.
 pub fn generate_node_config(network: Network, use_defaults: bool) -> String {
     render_documented(&DaemonConfig::defaults(network), DOCS, use_defaults)
+}
+
+/// `config` as a documented config-node.toml (`--update_config`): `commented(key path)`
+/// chooses which values are written commented out.
+pub fn render_node_config(config: &DaemonConfig, commented: &dyn Fn(&str) -> bool) -> String {
+    render_documented_with(config, DOCS, commented)
 }
 
 #[cfg(test)]
