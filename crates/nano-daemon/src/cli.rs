@@ -1,6 +1,7 @@
 //! Command-line parsing with the reference node's long flag names (`--key_create`,
 //! `--data_path`, ...), and dispatch to the command asked for.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
@@ -119,6 +120,98 @@ pub struct Args {
     /// With --final_vote_clear: every root.
     #[arg(long)]
     pub all: bool,
+    /// Compact the ledger into a copy and swap it in (the old file is kept as
+    /// backup.vacuum.ldb/data.mdb); with the cleanup flags, cleans the copy on the way.
+    #[arg(long)]
+    pub vacuum: bool,
+    /// Write a compacted copy of the ledger to snapshot.ldb/data.mdb (cleanup flags apply
+    /// to the copy only).
+    #[arg(long)]
+    pub snapshot: bool,
+    /// Rebuild every table in key order, then vacuum.
+    #[arg(long = "rebuild_database")]
+    pub rebuild_database: bool,
+    /// Delete stored send ids (not supported: they live in the wallet store).
+    #[arg(long = "clear_send_ids")]
+    pub clear_send_ids: bool,
+    /// Print config-node.toml with missing keys added (commented defaults) and unknown
+    /// keys dropped.
+    #[arg(long = "update_config")]
+    pub update_config: bool,
+    /// Print the number of blocks in the ledger.
+    #[arg(long = "debug_block_count")]
+    pub debug_block_count: bool,
+    /// Print the number of accounts in the ledger.
+    #[arg(long = "debug_account_count")]
+    pub debug_account_count: bool,
+    /// Print the number of cemented blocks.
+    #[arg(long = "debug_cemented_block_count")]
+    pub debug_cemented_block_count: bool,
+    /// Print every block, one JSON object per line.
+    #[arg(long = "debug_block_dump")]
+    pub debug_block_dump: bool,
+    /// Print representatives and their weights, heaviest first.
+    #[arg(long = "debug_dump_representatives")]
+    pub debug_dump_representatives: bool,
+    /// Count accounts (and unopened accounts with receivables) per epoch version.
+    #[arg(long = "debug_account_versions")]
+    pub debug_account_versions: bool,
+    /// Check every block's hash, signature, work and links, and confirmation heights.
+    #[arg(long = "validate_blocks", alias = "debug_validate_blocks")]
+    pub validate_blocks: bool,
+    /// Worker threads for --validate_blocks (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// With --validate_blocks: print only the summary.
+    #[arg(long)]
+    pub silent: bool,
+}
+
+/// The cleanup flags given with --vacuum or --snapshot.
+fn cleanup_of(args: &Args) -> Result<crate::vacuum::Cleanup> {
+    if args.clear_send_ids {
+        bail!(SEND_IDS_UNSUPPORTED);
+    }
+    let confirmation_height = if args.confirmation_height_clear {
+        Some(
+            args.account
+                .clone()
+                .ok_or_else(|| anyhow!(CONF_HEIGHT_ACCOUNT))?,
+        )
+    } else {
+        None
+    };
+    Ok(crate::vacuum::Cleanup {
+        unchecked: args.unchecked_clear,
+        online_weight: args.online_weight_clear,
+        peers: args.peer_clear,
+        confirmation_height,
+    })
+}
+
+const CONF_HEIGHT_ACCOUNT: &str = "confirmation_height_clear command requires one <account> option that may contain an account or the value 'all'";
+
+const SEND_IDS_UNSUPPORTED: &str = "--clear_send_ids is not supported: send ids are kept in the wallet store (wallets.ldb), not in the ledger";
+
+/// Runs a command that streams its output to stdout (a broken pipe, as in `| head`, ends
+/// it quietly).
+fn streamed(f: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<String> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let r = f(&mut out).and_then(|_| out.flush().map_err(Into::into));
+    match r {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(String::new())
+        }
+        Err(e) => {
+            let _ = out.flush();
+            Err(e)
+        }
+        Ok(()) => Ok(String::new()),
+    }
 }
 
 /// The network named on the command line (live when absent, as the reference node).
@@ -188,6 +281,42 @@ pub fn run(args: &Args) -> Result<String> {
         return Ok(header + &body);
     }
     let dir = || data_dir_of(args, network);
+    if args.update_config {
+        return crate::update_config::update_config(network, &dir(), &args.config);
+    }
+    if args.vacuum || args.rebuild_database {
+        let cleanup = cleanup_of(args)?;
+        return crate::vacuum::vacuum(network, &dir(), &cleanup, args.rebuild_database);
+    }
+    if args.snapshot {
+        let cleanup = cleanup_of(args)?;
+        return crate::vacuum::snapshot(network, &dir(), &cleanup);
+    }
+    if args.clear_send_ids {
+        bail!(SEND_IDS_UNSUPPORTED);
+    }
+    use crate::debug as d;
+    if args.debug_block_count {
+        return streamed(|o| d::block_count(network, &dir(), o));
+    }
+    if args.debug_account_count {
+        return streamed(|o| d::account_count(network, &dir(), o));
+    }
+    if args.debug_cemented_block_count {
+        return streamed(|o| d::cemented_block_count(network, &dir(), o));
+    }
+    if args.debug_block_dump {
+        return streamed(|o| d::block_dump(network, &dir(), o));
+    }
+    if args.debug_dump_representatives {
+        return streamed(|o| d::dump_representatives(network, &dir(), o));
+    }
+    if args.debug_account_versions {
+        return streamed(|o| d::account_versions(network, &dir(), o));
+    }
+    if args.validate_blocks {
+        return streamed(|o| d::validate_blocks(network, &dir(), args.threads, args.silent, o));
+    }
     use crate::maintenance as m;
     if args.diagnostics {
         return m::diagnostics(network);
@@ -205,9 +334,10 @@ pub fn run(args: &Args) -> Result<String> {
         return m::final_vote_clear(network, &dir(), args.root.as_deref(), args.all);
     }
     if args.confirmation_height_clear {
-        let acc = args.account.as_deref().ok_or_else(|| {
-            anyhow!("confirmation_height_clear command requires one <account> option that may contain an account or the value 'all'")
-        })?;
+        let acc = args
+            .account
+            .as_deref()
+            .ok_or_else(|| anyhow!(CONF_HEIGHT_ACCOUNT))?;
         return m::confirmation_height_clear(network, &dir(), acc);
     }
     if args.rollback {

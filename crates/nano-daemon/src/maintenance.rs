@@ -1,18 +1,43 @@
 //! Offline ledger and wallet commands of `nano_node` (`--peer_clear`, `--rollback`,
 //! `--wallet_create`, ...): they open the stores of the data directory directly, do one
 //! thing in one transaction, and print what they did in the reference node's words.
+//! The ledger commands refuse to run while another process (a running node) has the
+//! ledger open; see [`crate::ledger_lock`].
 
 use std::path::Path;
+use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nano_core::{Account, BlockHash, Network, PublicKey, QualifiedRoot, RawKey};
 use nano_ledger::Ledger;
 use nano_wallet::{Restore, WalletId, Wallets, WalletsConfig};
 
-use crate::daemon::initialize;
+use crate::daemon::{initialize, ledger_path};
+use crate::ledger_lock::LedgerLock;
 
-fn open_ledger(network: Network, dir: &Path) -> Result<std::sync::Arc<Ledger>> {
-    initialize(network, dir)
+/// Opens the ledger (creating it if needed, as the reference's write commands do) after
+/// making sure no other process has it open; the returned lock must be kept until the
+/// ledger is dropped.
+pub(crate) fn open_ledger_for_writing(
+    network: Network,
+    dir: &Path,
+) -> Result<(LedgerLock, Arc<Ledger>)> {
+    let ledger_dir = ledger_path(dir);
+    std::fs::create_dir_all(&ledger_dir)
+        .with_context(|| format!("cannot create {}", ledger_dir.display()))?;
+    let lock = LedgerLock::acquire(&ledger_dir)?;
+    let ledger = initialize(network, dir)?;
+    Ok((lock, ledger))
+}
+
+/// Opens an existing ledger in directory `ledger_dir` (`<data_path>/data.ldb` or a copy
+/// of one); a missing ledger is an error, not created.
+pub(crate) fn open_existing(network: Network, ledger_dir: &Path) -> Result<Ledger> {
+    if !ledger_dir.join("data.mdb").is_file() {
+        bail!("No ledger found in {}", ledger_dir.display());
+    }
+    Ledger::open(ledger_dir, network)
+        .with_context(|| format!("cannot open the ledger in {}", ledger_dir.display()))
 }
 
 fn open_wallets(network: Network, dir: &Path) -> Result<Wallets> {
@@ -25,24 +50,24 @@ fn open_wallets(network: Network, dir: &Path) -> Result<Wallets> {
     Wallets::open(dir, cfg).map_err(|e| anyhow!("cannot open wallets in {}: {e}", dir.display()))
 }
 
-pub fn peer_clear(network: Network, dir: &Path) -> Result<String> {
-    let l = open_ledger(network, dir)?;
+/// Empties the peers table; returns what to print.
+pub(crate) fn clear_peers(l: &Ledger) -> Result<String> {
     let mut t = l.write_txn()?;
     t.clear_peers()?;
     t.commit()?;
     Ok("Database peers are removed\n".into())
 }
 
-pub fn unchecked_clear(network: Network, dir: &Path) -> Result<String> {
-    let l = open_ledger(network, dir)?;
+/// Empties the unchecked table; returns what to print.
+pub(crate) fn clear_unchecked(l: &Ledger) -> Result<String> {
     let mut t = l.write_txn()?;
     t.clear_unchecked()?;
     t.commit()?;
     Ok("Unchecked blocks deleted\n".into())
 }
 
-pub fn online_weight_clear(network: Network, dir: &Path) -> Result<String> {
-    let l = open_ledger(network, dir)?;
+/// Deletes every online weight sample; returns what to print.
+pub(crate) fn clear_online_weight(l: &Ledger) -> Result<String> {
     let mut t = l.write_txn()?;
     let keys: Vec<u64> = l
         .store()
@@ -56,36 +81,10 @@ pub fn online_weight_clear(network: Network, dir: &Path) -> Result<String> {
     Ok("Online weight records are removed\n".into())
 }
 
-pub fn final_vote_clear(
-    network: Network,
-    dir: &Path,
-    root: Option<&str>,
-    all: bool,
-) -> Result<String> {
-    let l = open_ledger(network, dir)?;
-    let mut t = l.write_txn()?;
-    if let Some(root) = root {
-        let mut b = [0u8; 64];
-        nano_core::numbers::decode_hex_into(root, &mut b).map_err(|_| anyhow!("Invalid root"))?;
-        t.del_final_vote(&QualifiedRoot::from_bytes(&b))?;
-    } else if all {
-        t.clear_final_votes()?;
-    } else {
-        bail!("Either specify a single --root to clear or --all to clear all final votes (not recommended)");
-    }
-    t.commit()?;
-    Ok(if all {
-        "All final votes are cleared\n"
-    } else {
-        "Successfully cleared final votes\n"
-    }
-    .into())
-}
-
-/// Resets confirmation heights to 0 (the genesis account to 1), for one account or all.
-pub fn confirmation_height_clear(network: Network, dir: &Path, account: &str) -> Result<String> {
-    let l = open_ledger(network, dir)?;
-    let p = network.params();
+/// Resets confirmation heights to 0 (the genesis account to 1), for one account or
+/// `all`; returns what to print.
+pub(crate) fn clear_confirmation_heights(l: &Ledger, account: &str) -> Result<String> {
+    let p = l.params();
     let mut t = l.write_txn()?;
     let targets: Vec<Account> = if account == "all" {
         l.store()
@@ -125,9 +124,57 @@ pub fn confirmation_height_clear(network: Network, dir: &Path, account: &str) ->
     })
 }
 
+pub fn peer_clear(network: Network, dir: &Path) -> Result<String> {
+    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+    clear_peers(&l)
+}
+
+pub fn unchecked_clear(network: Network, dir: &Path) -> Result<String> {
+    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+    clear_unchecked(&l)
+}
+
+pub fn online_weight_clear(network: Network, dir: &Path) -> Result<String> {
+    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+    clear_online_weight(&l)
+}
+
+pub fn final_vote_clear(
+    network: Network,
+    dir: &Path,
+    root: Option<&str>,
+    all: bool,
+) -> Result<String> {
+    if root.is_none() && !all {
+        bail!("Either specify a single --root to clear or --all to clear all final votes (not recommended)");
+    }
+    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+    let mut t = l.write_txn()?;
+    if let Some(root) = root {
+        let mut b = [0u8; 64];
+        nano_core::numbers::decode_hex_into(root, &mut b).map_err(|_| anyhow!("Invalid root"))?;
+        t.del_final_vote(&QualifiedRoot::from_bytes(&b))?;
+    } else {
+        t.clear_final_votes()?;
+    }
+    t.commit()?;
+    Ok(if all {
+        "All final votes are cleared\n"
+    } else {
+        "Successfully cleared final votes\n"
+    }
+    .into())
+}
+
+/// Resets confirmation heights to 0 (the genesis account to 1), for one account or all.
+pub fn confirmation_height_clear(network: Network, dir: &Path, account: &str) -> Result<String> {
+    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+    clear_confirmation_heights(&l, account)
+}
+
 pub fn rollback(network: Network, dir: &Path, hash: &str) -> Result<String> {
     let h = BlockHash::decode_hex(hash).map_err(|_| anyhow!("Invalid block hash"))?;
-    let l = open_ledger(network, dir)?;
+    let (_lock, l) = open_ledger_for_writing(network, dir)?;
     let mut t = l.write_txn()?;
     if !l.block_exists(&t, &h)? {
         bail!("Block not found in ledger");
