@@ -294,7 +294,7 @@ impl DbWriter {
             create_indices(&conn)?;
         }
         let run = new_run(&conn, source)?;
-        let (tx, rx) = mpsc::sync_channel::<Cmd>(64);
+        let (tx, rx) = mpsc::sync_channel::<Cmd>(QUEUED_BATCHES);
         let (spent_tx, spent) = mpsc::sync_channel::<Vec<Row>>(SPENT_BATCHES);
         let thread = std::thread::Builder::new()
             .name("nanocap-db".into())
@@ -504,9 +504,16 @@ fn bind_and_run(
     st.execute()
 }
 
+/// Row batches queued for the writer before the producer blocks. A batch is a couple
+/// of thousand packets' rows (a few MB; several seconds of live traffic). A short queue
+/// is enough to keep both threads busy; a long one only holds memory: with 64 queued
+/// and 64 spent batches a million-packet import peaked at 340 MB resident, with 6 and 4
+/// at 159 MB, and ran about 10% faster (a smaller working set).
+const QUEUED_BATCHES: usize = 6;
+
 /// Written batches waiting to be freed by the producer; beyond this the writer frees
 /// them itself (a producer that stopped writing never blocks the writer).
-const SPENT_BATCHES: usize = 64;
+const SPENT_BATCHES: usize = 4;
 
 fn writer_loop(
     conn: Connection,
