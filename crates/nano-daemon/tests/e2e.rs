@@ -614,4 +614,51 @@ fn node_actions_on_a_live_pair() {
             == "1"),
         "epoch upgrade did not reach the account"
     );
+
+    // wallet_representative_set with update_existing_accounts changes every opened
+    // account of the wallet (both are now epoch 1 accounts).
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "wallet_representative_set", "wallet": w, "representative": dest, "update_existing_accounts": "true"})
+        )["set"],
+        "1"
+    );
+    for acc in [DEV_ACCOUNT, dest.as_str()] {
+        assert_eq!(
+            rpc(
+                a.rpc,
+                json!({"action": "account_representative", "account": acc})
+            )["representative"],
+            dest.as_str(),
+            "{acc}"
+        );
+    }
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "wallet_representative", "wallet": w})
+        )["representative"],
+        dest.as_str()
+    );
+    // A locked wallet cannot change its accounts, and nothing is changed.
+    rpc(
+        a.rpc,
+        json!({"action": "password_change", "wallet": w, "password": "pw"}),
+    );
+    rpc(a.rpc, json!({"action": "wallet_lock", "wallet": w}));
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "wallet_representative_set", "wallet": w, "representative": DEV_ACCOUNT, "update_existing_accounts": "true"})
+        )["error"],
+        "Wallet is locked"
+    );
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "wallet_representative", "wallet": w})
+        )["representative"],
+        dest.as_str()
+    );
 }

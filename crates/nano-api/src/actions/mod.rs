@@ -283,6 +283,7 @@ pub fn is_slow(req: &Req) -> bool {
         "send",
         "receive",
         "account_representative_set",
+        "wallet_representative_set",
         "process",
         "search_receivable",
         "search_pending",

@@ -365,15 +365,27 @@ pub fn receive(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 pub fn account_representative_set(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     node(ctx)?;
     let w = ctx.wallets()?;
-    let l = ctx.ledger()?;
     let id = wallet_id(w, r)?;
     let account = json::account(r, "account")?;
     let rep = nano_core::PublicKey::decode_account(req_str(r, "representative")?)
         .map_err(|_| RpcError::new(msg::BAD_REPRESENTATIVE))?;
-    let key = signer(ctx, id, &account)?;
+    let hash = change_representative(ctx, id, &account, rep, given_work(r)?)?;
+    Ok(obj([("block", hash.encode_hex().into())]))
+}
+
+/// Publishes a change (state) block moving `account`'s weight to `rep`.
+fn change_representative(
+    ctx: &ApiContext,
+    id: WalletId,
+    account: &Account,
+    rep: Account,
+    work: Option<u64>,
+) -> Result<BlockHash, RpcError> {
+    let l = ctx.ledger()?;
+    let key = signer(ctx, id, account)?;
     let t = l.read_txn().map_err(internal)?;
     let info = l
-        .account_info(&t, &account)
+        .account_info(&t, account)
         .map_err(internal)?
         .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
     drop(t);
@@ -387,11 +399,49 @@ pub fn account_representative_set(ctx: &ApiContext, r: &Req) -> Result<Value, Rp
         info.balance,
         Link::ZERO,
         threshold,
-        given_work(r)?,
+        work,
     )?;
     let hash = submit(ctx, block)?;
-    precompute_next(ctx, id, account, hash);
-    Ok(obj([("block", hash.encode_hex().into())]))
+    precompute_next(ctx, id, *account, hash);
+    Ok(hash)
+}
+
+/// `wallet_representative_set` with `update_existing_accounts`: every opened account of
+/// the wallet whose ledger representative differs gets a change block, as the reference
+/// node does. A failure on one account is logged and the others still change (the
+/// reference queues them and ignores failures too). Returns how many blocks were
+/// published.
+pub(crate) fn change_wallet_representatives(
+    ctx: &ApiContext,
+    id: WalletId,
+    rep: Account,
+) -> Result<usize, RpcError> {
+    node(ctx)?;
+    let w = ctx.wallets()?;
+    let l = ctx.ledger()?;
+    let mut todo = Vec::new();
+    {
+        let t = l.read_txn().map_err(internal)?;
+        for a in w.accounts(id).map_err(werr)? {
+            if let Some(info) = l.account_info(&t, &a).map_err(internal)? {
+                if info.representative != rep {
+                    todo.push(a);
+                }
+            }
+        }
+    }
+    let mut changed = 0;
+    for a in todo {
+        match change_representative(ctx, id, &a, rep, None) {
+            Ok(_) => changed += 1,
+            Err(e) => tracing::warn!(
+                "wallet_representative_set: changing {} failed: {}",
+                a.encode_account(),
+                e.0
+            ),
+        }
+    }
+    Ok(changed)
 }
 
 /// Receives every confirmed receivable at or above the receive minimum for the wallet's

@@ -283,10 +283,15 @@ pub fn wallet_representative_set(ctx: &ApiContext, r: &Req) -> Result<Value, Rpc
     let id = wallet_id(w, r)?;
     let rep = PublicKey::decode_account(req_str(r, "representative")?)
         .map_err(|_| RpcError::new(msg::BAD_REPRESENTATIVE))?;
-    if opt_bool(r, "update_existing_accounts", false)? {
-        return err("update_existing_accounts is not supported by this node yet");
+    let update = opt_bool(r, "update_existing_accounts", false)?;
+    // Changing accounts needs their keys: refuse before changing anything.
+    if update && w.locked(id).map_err(werr)? {
+        return err("Wallet is locked");
     }
     w.representative_set(id, &rep).map_err(werr)?;
+    if update {
+        super::node_ops::change_wallet_representatives(ctx, id, rep)?;
+    }
     Ok(obj([("set", "1".into())]))
 }
 
