@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nano_core::{
-    Account, Amount, Block, BlockHash, KeyPair, Network, NetworkParams, QualifiedRoot,
+    Account, Amount, Block, BlockHash, KeyPair, Network, NetworkParams, QualifiedRoot, Root,
 };
 use nano_ledger::{BlockStatus, Ledger};
 use nano_messages::{Message, Vote};
@@ -521,6 +521,17 @@ impl Consensus {
     /// Gap blocks waiting for a dependency.
     pub fn unchecked_len(&self) -> usize {
         lock(&self.shared.unchecked).len()
+    }
+
+    /// What the gap block built on `root` (a chain's head block, or an account without
+    /// blocks) waits for, if one waits in the gap table.
+    pub fn unchecked_dependency_at(&self, root: &Root) -> Option<BlockHash> {
+        lock(&self.shared.unchecked).dependency_at(root)
+    }
+
+    /// Whether the block `hash` waits in the gap table.
+    pub fn unchecked_contains(&self, hash: &BlockHash) -> bool {
+        lock(&self.shared.unchecked).contains(hash)
     }
 
     /// Drops every gap block (RPC `unchecked_clear`).

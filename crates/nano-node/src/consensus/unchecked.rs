@@ -2,10 +2,13 @@
 //! a receive consumes). They wait here in memory, keyed by the missing hash, and go back to
 //! the block processor when that hash is accepted. The map is bounded: when full, the
 //! oldest entries are dropped (a peer can always send them again, and bootstrap refetches).
+//! A second index by root (previous block, or account for an open) tells what the block
+//! built on a chain's head waits for, so bootstrap can wait for that dependency instead
+//! of pulling again blocks that are parked here.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use nano_core::{Block, BlockHash};
+use nano_core::{Block, BlockHash, Root};
 
 use super::BlockSource;
 
@@ -24,6 +27,9 @@ pub struct Unchecked {
     /// entries already released, which eviction skips.
     order: VecDeque<(BlockHash, BlockHash)>,
     hashes: HashSet<BlockHash>,
+    /// Root of each waiting block → (its hash, its dependency); one block per root (a
+    /// fork's later arrival takes the slot).
+    by_root: HashMap<Root, (BlockHash, BlockHash)>,
     max: usize,
 }
 
@@ -33,6 +39,7 @@ impl Unchecked {
             by_dependency: HashMap::new(),
             order: VecDeque::new(),
             hashes: HashSet::new(),
+            by_root: HashMap::new(),
             max: max.max(1),
         }
     }
@@ -57,6 +64,7 @@ impl Unchecked {
             };
             self.remove_one(&dep, &h);
         }
+        self.by_root.insert(item.block.root(), (hash, dependency));
         self.by_dependency.entry(dependency).or_default().push(item);
         self.order.push_back((dependency, hash));
         // Stale pairs accumulate only as fast as entries are released; trim them when the
@@ -72,6 +80,14 @@ impl Unchecked {
         if !self.hashes.remove(hash) {
             return;
         }
+        let root = self
+            .by_dependency
+            .get(dep)
+            .and_then(|v| v.iter().find(|i| i.block.hash() == *hash))
+            .map(|i| i.block.root());
+        if let Some(root) = root {
+            self.unindex(&root, hash);
+        }
         if let Some(v) = self.by_dependency.get_mut(dep) {
             v.retain(|i| i.block.hash() != *hash);
             if v.is_empty() {
@@ -84,9 +100,28 @@ impl Unchecked {
     pub fn take(&mut self, dependency: &BlockHash) -> Vec<UncheckedItem> {
         let items = self.by_dependency.remove(dependency).unwrap_or_default();
         for i in &items {
-            self.hashes.remove(&i.block.hash());
+            let hash = i.block.hash();
+            self.hashes.remove(&hash);
+            self.unindex(&i.block.root(), &hash);
         }
         items
+    }
+
+    fn unindex(&mut self, root: &Root, hash: &BlockHash) {
+        if self.by_root.get(root).is_some_and(|(h, _)| h == hash) {
+            self.by_root.remove(root);
+        }
+    }
+
+    /// Whether the block `hash` waits here.
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.hashes.contains(hash)
+    }
+
+    /// What the waiting block built on `root` (a chain's head block, or an account
+    /// without blocks) waits for, if such a block waits here.
+    pub fn dependency_at(&self, root: &Root) -> Option<BlockHash> {
+        self.by_root.get(root).map(|(_, dep)| *dep)
     }
 
     /// Up to `max` missing hashes with one block waiting for each (to re-request them).
@@ -102,6 +137,7 @@ impl Unchecked {
         self.by_dependency.clear();
         self.order.clear();
         self.hashes.clear();
+        self.by_root.clear();
     }
 }
 
@@ -128,5 +164,42 @@ mod tests {
         let got = u.take(&blocks[4].previous());
         assert_eq!(got.len(), 1);
         assert_eq!(u.len(), 2);
+    }
+
+    #[test]
+    fn dependency_at_the_root_follows_insert_release_and_eviction() {
+        let mut g = Chain::dev_genesis();
+        let mut a = Chain::unopened(test_key(1));
+        let s1 = g.send(&a.account, 10);
+        let s2 = g.send(&a.account, 10);
+        let open = a.receive(&s1.hash(), 10, g.epoch);
+        let r2 = a.receive(&s2.hash(), 10, g.epoch);
+        let item = |b: &Block| UncheckedItem {
+            block: b.clone(),
+            source: BlockSource::Bootstrap,
+        };
+        let mut u = Unchecked::new(2);
+        // An open waits at the account, a receive at its previous block.
+        assert!(u.insert(s1.hash(), item(&open)));
+        assert!(u.insert(s2.hash(), item(&r2)));
+        assert_eq!(u.dependency_at(&a.account.into()), Some(s1.hash()));
+        assert_eq!(u.dependency_at(&open.hash().into()), Some(s2.hash()));
+        assert_eq!(u.dependency_at(&r2.hash().into()), None);
+        assert!(u.contains(&r2.hash()) && !u.contains(&s2.hash()));
+        // Released: gone from the index.
+        assert_eq!(u.take(&s1.hash()).len(), 1);
+        assert_eq!(u.dependency_at(&a.account.into()), None);
+        // Evicted: gone too.
+        let s3 = g.send(&a.account, 10);
+        let other = Chain::unopened(test_key(2)).receive(&s3.hash(), 10, g.epoch);
+        let s4 = g.send(&a.account, 10);
+        let other2 = Chain::unopened(test_key(3)).receive(&s4.hash(), 10, g.epoch);
+        assert!(u.insert(s3.hash(), item(&other)));
+        assert!(u.insert(s4.hash(), item(&other2)));
+        assert_eq!(u.len(), 2);
+        assert_eq!(u.dependency_at(&open.hash().into()), None);
+        assert!(!u.contains(&r2.hash()));
+        u.clear();
+        assert_eq!(u.dependency_at(&test_key(2).public().into()), None);
     }
 }
