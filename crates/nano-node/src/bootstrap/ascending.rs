@@ -8,7 +8,13 @@
 //! and only while the block processor has room. A receive whose source is missing blocks
 //! its account; the dependency walker asks a peer which account holds the source
 //! (account_info by block hash) and queues that account; once the source is in the
-//! ledger the blocked account is queued again.
+//! ledger the block processor releases what waited for it in its gap table, and the
+//! account is looked at again when that has landed. Blocks received once are not asked
+//! for again while they are on their way: a chain whose released blocks stopped at a
+//! further receive with a missing source (its next block parked on the ledger head)
+//! blocks on that source; the scan skips accounts the walker already pulled; only a
+//! chain whose last block received is nowhere (the bounded gap table dropped it) is
+//! pulled from its ledger head again, once the processor has settled.
 //!
 //! Answers are checked before anything is submitted: they must start where asked and
 //! chain (each block's previous is the one before). A peer that breaks that, or whose
@@ -24,7 +30,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nano_core::{Account, Block, BlockHash};
+use nano_core::{Account, Block, BlockHash, Root};
 use nano_ledger::BlockStatus;
 use nano_messages::{
     AscPullAck, AscPullAckPayload, AscPullReq, AscPullReqPayload, HashOrAccount, HashType, Message,
@@ -63,9 +69,17 @@ enum Start {
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Blocks { account: Account, start: Start },
-    Info,
-    Frontiers { start: Account },
+    Blocks {
+        account: Account,
+        start: Start,
+    },
+    /// Which account holds `dep`.
+    Info {
+        dep: BlockHash,
+    },
+    Frontiers {
+        start: Account,
+    },
 }
 
 struct Req {
@@ -90,10 +104,16 @@ struct Asc<'a> {
     targets: HashMap<Account, BlockHash>,
     tries: HashMap<Account, u8>,
     blocked: HashMap<Account, BlockHash>,
+    /// The blocked accounts in the order they are looked at (a window per tick, so
+    /// every one is looked at however many there are).
+    blocked_order: VecDeque<Account>,
     /// The last block received for each account being pulled: after a dependency
     /// arrives, the block processor releases what waited for it by itself, so the pull
     /// continues from here instead of fetching those blocks again.
     pulled_to: HashMap<Account, BlockHash>,
+    /// Blocks submitted and not yet answered, per account. `pulled_to` is kept while
+    /// any are out: a gap answer may still block the account.
+    outstanding: HashMap<Account, u32>,
     /// Unblocked accounts to look at again once released blocks had time to land:
     /// (account, when, local head at the previous look).
     recheck: VecDeque<(Account, Instant, Option<BlockHash>)>,
@@ -137,7 +157,9 @@ pub(crate) async fn run(
         targets: HashMap::new(),
         tries: HashMap::new(),
         blocked: HashMap::new(),
+        blocked_order: VecDeque::new(),
         pulled_to: HashMap::new(),
+        outstanding: HashMap::new(),
         recheck: VecDeque::new(),
         deps: VecDeque::new(),
         settle: Settle::new(),
@@ -308,7 +330,7 @@ impl Asc<'_> {
                 target: HashOrAccount(dep.0),
                 target_type: HashType::Block,
             };
-            self.send(ch, p, Kind::Info);
+            self.send(ch, p, Kind::Info { dep });
         }
         // Pulls, while the block processor keeps up.
         let txn = match self.sh.ledger.read_txn() {
@@ -399,7 +421,7 @@ impl Asc<'_> {
                 self.enqueue(Pull { account, from }, true);
             }
             Kind::Frontiers { .. } => self.frontier_inflight = false,
-            Kind::Info => {}
+            Kind::Info { .. } => {}
         }
     }
 
@@ -420,12 +442,27 @@ impl Asc<'_> {
             (Kind::Blocks { account, start }, AscPullAckPayload::Blocks(blocks)) => {
                 self.on_blocks(ch, account, start, blocks)
             }
-            (Kind::Info, AscPullAckPayload::AccountInfo(info)) => {
-                let busy = self.busy.contains(&info.account)
-                    || self.queued.contains(&info.account)
-                    || self.done.contains(&info.account)
-                    || self.pulled_to.contains_key(&info.account);
-                if !info.account.is_zero() && !busy {
+            (Kind::Info { dep }, AscPullAckPayload::AccountInfo(info)) => {
+                let pulling =
+                    self.busy.contains(&info.account) || self.queued.contains(&info.account);
+                let pulled =
+                    self.done.contains(&info.account) || self.pulled_to.contains_key(&info.account);
+                // Pulled this round, yet the block asked for is neither in the ledger nor
+                // parked in the gap table, and nothing moves: the bounded gap table
+                // dropped it, so that chain is fetched again from the ledger head.
+                let lost = || {
+                    self.settled
+                        && !self.blocked.contains_key(&info.account)
+                        && !self.sh.submitter.parked(&dep)
+                        && self
+                            .sh
+                            .ledger
+                            .read_txn()
+                            .ok()
+                            .and_then(|t| self.sh.ledger.block_exists(&t, &dep).ok())
+                            == Some(false)
+                };
+                if !info.account.is_zero() && !pulling && (!pulled || lost()) {
                     let have = self
                         .sh
                         .ledger
@@ -471,6 +508,13 @@ impl Asc<'_> {
         if let Ok(txn) = self.sh.ledger.read_txn() {
             for (account, head) in &list {
                 if self.sh.ledger.block_exists(&txn, head).unwrap_or(true) {
+                    continue;
+                }
+                // Pulled already this round (found as a dependency before the scan
+                // got here) and its blocks are on their way or parked: pulling again
+                // from the ledger head would fetch them twice. (When the last block
+                // received is nowhere, the gap table dropped it: pull again.)
+                if self.on_the_way(account) {
                     continue;
                 }
                 self.targets.insert(*account, *head);
@@ -529,6 +573,7 @@ impl Asc<'_> {
         let fresh = blocks.len().saturating_sub(skip);
         if let (true, Some(l)) = (fresh > 0, last) {
             self.pulled_to.insert(account, l);
+            *self.outstanding.entry(account).or_default() += fresh as u32;
         }
         self.sh
             .counters
@@ -583,19 +628,50 @@ impl Asc<'_> {
         }
     }
 
+    /// Whether the blocks pulled for `account` this round are still to come: some
+    /// unanswered, or the last one received parked in the gap table.
+    fn on_the_way(&self, account: &Account) -> bool {
+        self.outstanding.contains_key(account)
+            || self
+                .pulled_to
+                .get(account)
+                .is_some_and(|p| self.sh.submitter.parked(p))
+    }
+
     /// The account is as complete as peers can make it.
     fn forget(&mut self, account: &Account) {
         self.targets.remove(account);
         self.tries.remove(account);
         self.done.insert(*account);
-        if !self.blocked.contains_key(account) {
+        if !self.blocked.contains_key(account) && !self.outstanding.contains_key(account) {
+            self.pulled_to.remove(account);
+        }
+    }
+
+    /// Every block submitted for `account` has been answered.
+    fn all_answered(&mut self, account: &Account) {
+        let idle = !self.blocked.contains_key(account)
+            && !self.busy.contains(account)
+            && !self.queued.contains(account);
+        if idle && self.done.contains(account) {
             self.pulled_to.remove(account);
         }
     }
 
     fn on_outcome(&mut self, o: Outcome) {
+        self.count_outcome(&o);
+        if let Some(n) = self.outstanding.get_mut(&o.account) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.outstanding.remove(&o.account);
+                self.all_answered(&o.account);
+            }
+        }
+    }
+
+    fn count_outcome(&mut self, o: &Outcome) {
         let c = &self.sh.counters;
-        match o.status {
+        match &o.status {
             Ok(BlockStatus::Progress) => {
                 c.processed.fetch_add(1, Ordering::Relaxed);
                 self.last_progress = Instant::now();
@@ -606,9 +682,7 @@ impl Asc<'_> {
             }
             Ok(BlockStatus::GapSource) => {
                 if let Some(dep) = o.dep {
-                    if self.blocked.len() < self.sh.config.blocking_max {
-                        self.blocked.insert(o.account, dep);
-                    }
+                    self.block_on(o.account, dep);
                     self.ask_dependency(dep);
                 }
             }
@@ -686,7 +760,20 @@ impl Asc<'_> {
         }
     }
 
-    /// Accounts whose dependency arrived are queued again; the others ask again.
+    /// Blocks `account` on `dep`; false when `blocking_max` accounts are blocked already.
+    fn block_on(&mut self, account: Account, dep: BlockHash) -> bool {
+        if self.blocked.len() >= self.sh.config.blocking_max && !self.blocked.contains_key(&account)
+        {
+            return false;
+        }
+        if self.blocked.insert(account, dep).is_none() {
+            self.blocked_order.push_back(account);
+        }
+        true
+    }
+
+    /// Accounts whose dependency arrived are queued again; the others ask again (a
+    /// window of them per call, in turn).
     fn unblock(&mut self) {
         if self.blocked.is_empty() {
             return;
@@ -696,11 +783,18 @@ impl Asc<'_> {
         };
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
-        for (account, dep) in self.blocked.iter().take(8192) {
+        for _ in 0..self.blocked_order.len().min(8192) {
+            let Some(account) = self.blocked_order.pop_front() else {
+                break;
+            };
+            let Some(dep) = self.blocked.get(&account) else {
+                continue;
+            };
             if self.sh.ledger.block_exists(&txn, dep).unwrap_or(false) {
-                ready.push(*account);
+                ready.push(account);
             } else {
                 waiting.push(*dep);
+                self.blocked_order.push_back(account);
             }
         }
         drop(txn);
@@ -728,6 +822,7 @@ impl Asc<'_> {
         let idle = self.settled;
         let mut later = Vec::new();
         let mut pulls = Vec::new();
+        let mut waits = Vec::new();
         while let Some(&(account, t, seen)) = self.recheck.front() {
             if t > now {
                 break;
@@ -737,6 +832,20 @@ impl Asc<'_> {
                 continue;
             }
             let head = self.sh.ledger.latest(&txn, &account).ok().flatten();
+            let seen_now = Some(head.unwrap_or(BlockHash::ZERO));
+            // The released blocks stopped at a receive whose source is missing too: its
+            // block waits in the gap table on the head. Wait for that source rather than
+            // pull again what the gap table holds.
+            let root: Root = head.map(Root::from).unwrap_or(account.into());
+            if let Some(dep) = self.sh.submitter.waiting_at(&root) {
+                if self.sh.ledger.block_exists(&txn, &dep).unwrap_or(false) {
+                    // Being released: look again once it landed.
+                    later.push((account, now + Duration::from_millis(500), seen_now));
+                } else {
+                    waits.push((account, dep));
+                }
+                continue;
+            }
             let landed = self
                 .pulled_to
                 .get(&account)
@@ -755,13 +864,12 @@ impl Asc<'_> {
                 }
                 // First look, the processor is still busy, or the head moved since
                 // the last look: give it time.
-                None if seen != Some(head.unwrap_or(BlockHash::ZERO)) || !idle => {
-                    later.push((
-                        account,
-                        now + Duration::from_millis(500),
-                        Some(head.unwrap_or(BlockHash::ZERO)),
-                    ));
+                None if seen != seen_now || !idle => {
+                    later.push((account, now + Duration::from_millis(500), seen_now));
                 }
+                // Nothing waits on the head, nothing moves and the last block
+                // received is not in the ledger: what was parked has been dropped
+                // (the gap table is bounded), so fetch it again.
                 None => pulls.push(Pull {
                     account,
                     from: None,
@@ -769,6 +877,14 @@ impl Asc<'_> {
             }
         }
         drop(txn);
+        // Their sources are asked for by `unblock` in turn, not all at once here: that
+        // pulls many more accounts early, whose own receives then crowd the gap table
+        // (at 1M blocks: about a third more blocks dropped and fetched again).
+        for (account, dep) in waits {
+            if !self.block_on(account, dep) {
+                later.push((account, now + Duration::from_millis(500), None));
+            }
+        }
         for p in pulls {
             self.enqueue(p, true);
         }

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nano_core::{Account, Block, BlockHash, Network};
+use nano_core::{Account, Block, BlockHash, Network, Root};
 use nano_ledger::Ledger;
 use nano_messages::{AscPullAck, Message};
 use serde_json::{json, Value};
@@ -297,6 +297,17 @@ impl Submitter {
     /// released from the gap table included).
     pub fn processor_idle(&self) -> bool {
         self.outstanding() == 0 && self.consensus.queue_len() == 0
+    }
+
+    /// What the gap block built on `root` waits for (see
+    /// [`Consensus::unchecked_dependency_at`]).
+    pub fn waiting_at(&self, root: &Root) -> Option<BlockHash> {
+        self.consensus.unchecked_dependency_at(root)
+    }
+
+    /// Whether the block `hash` waits in the gap table.
+    pub fn parked(&self, hash: &BlockHash) -> bool {
+        self.consensus.unchecked_contains(hash)
     }
 
     pub fn saturated(&self) -> bool {
