@@ -134,6 +134,17 @@ pub trait NodeHandle: Send + Sync {
     fn connect(&self, endpoint: std::net::SocketAddr);
     /// Number of blocks waiting for a dependency, and clearing them.
     fn unchecked_count(&self) -> usize;
+    /// Waiting blocks from dependency `start` on, in key order (`unchecked`,
+    /// `unchecked_keys`), and one by hash (`unchecked_get`).
+    fn unchecked_entries(
+        &self,
+        start: &nano_core::BlockHash,
+        max: usize,
+    ) -> Vec<nano_node::consensus::UncheckedEntry>;
+    fn unchecked_entry(
+        &self,
+        hash: &nano_core::BlockHash,
+    ) -> Option<nano_node::consensus::UncheckedEntry>;
     fn unchecked_clear(&self);
     /// Starts a legacy bootstrap (from one peer, or from any); false without bootstrap.
     fn bootstrap_legacy(&self, peer: Option<std::net::SocketAddr>, id: Option<String>) -> bool;

@@ -68,13 +68,21 @@ pub fn json_block(r: &Req) -> Result<bool, RpcError> {
     opt_bool(r, "json_block", false)
 }
 
-/// Renders a block the way the request asked: an object, or its JSON text.
+/// Renders a block the way the request asked: an object, or its JSON text as the
+/// reference's property-tree writer prints it (4-space indent, trailing newline).
 pub fn block_out(block_json: Value, as_object: bool) -> Value {
     if as_object {
-        block_json
-    } else {
-        Value::String(serde_json::to_string_pretty(&block_json).unwrap_or_default())
+        return block_json;
     }
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    if block_json.serialize(&mut ser).is_err() {
+        return Value::String(String::new());
+    }
+    out.push(b'\n');
+    Value::String(String::from_utf8(out).unwrap_or_default())
 }
 
 /// Reads the `block` field: an object when `json_block` is set, else a JSON string

@@ -191,6 +191,21 @@ impl NodeHandle for NodeGlue {
         self.0.consensus.unchecked_clear()
     }
 
+    fn unchecked_entries(
+        &self,
+        start: &nano_core::BlockHash,
+        max: usize,
+    ) -> Vec<nano_node::consensus::UncheckedEntry> {
+        self.0.consensus.unchecked_entries(start, max)
+    }
+
+    fn unchecked_entry(
+        &self,
+        hash: &nano_core::BlockHash,
+    ) -> Option<nano_node::consensus::UncheckedEntry> {
+        self.0.consensus.unchecked_entry(hash)
+    }
+
     fn bootstrap_legacy(&self, peer: Option<std::net::SocketAddr>, id: Option<String>) -> bool {
         self.0
             .bootstrap

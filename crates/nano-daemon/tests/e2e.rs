@@ -662,3 +662,106 @@ fn node_actions_on_a_live_pair() {
         dest.as_str()
     );
 }
+
+#[test]
+fn unchecked_lists_gap_blocks_until_their_dependency_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = start_daemon(dir.path(), true, &voting_rep());
+    let info = rpc(
+        n.rpc,
+        json!({"action": "account_info", "account": DEV_ACCOUNT, "representative": "true"}),
+    );
+    let frontier = info["frontier"].as_str().unwrap().to_string();
+    let balance: u128 = info["balance"].as_str().unwrap().parse().unwrap();
+    let create = |previous: &str, balance: u128| {
+        let c = rpc(
+            n.rpc,
+            json!({
+                "action": "block_create", "json_block": "true", "type": "state", "key": DEV_KEY,
+                "account": DEV_ACCOUNT, "previous": previous, "representative": info["representative"],
+                "balance": balance.to_string(), "link": DEV_ACCOUNT,
+            }),
+        );
+        assert!(c["error"].is_null(), "{c}");
+        (c["hash"].as_str().unwrap().to_string(), c["block"].clone())
+    };
+    let (h1, b1) = create(&frontier, balance - 1);
+    let (h2, b2) = create(&h1, balance - 2);
+
+    // Nothing waits yet: the reference's empty answers.
+    assert_eq!(rpc(n.rpc, json!({"action": "unchecked"}))["blocks"], "");
+    assert_eq!(
+        rpc(n.rpc, json!({"action": "unchecked_keys"}))["unchecked"],
+        ""
+    );
+    // The second send arrives first: it waits for the first.
+    let p = rpc(
+        n.rpc,
+        json!({"action": "process", "json_block": "true", "block": b2}),
+    );
+    assert_eq!(p["error"], "Gap previous block", "{p}");
+    let listed = rpc(
+        n.rpc,
+        json!({"action": "unchecked", "json_block": "true", "count": "10"}),
+    );
+    assert_eq!(
+        listed["blocks"],
+        json!({ h2.clone(): b2.clone() }),
+        "{listed}"
+    );
+    // Without json_block the contents are the block's JSON text.
+    let text = rpc(n.rpc, json!({"action": "unchecked"}));
+    let parsed: serde_json::Value =
+        serde_json::from_str(text["blocks"][&h2].as_str().unwrap()).unwrap();
+    assert_eq!(parsed, b2);
+    let got = rpc(
+        n.rpc,
+        json!({"action": "unchecked_get", "hash": h2, "json_block": "true"}),
+    );
+    assert_eq!(got["contents"], b2);
+    let ts: u64 = got["modified_timestamp"].as_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(ts <= now && now - ts < 120, "{ts} vs {now}");
+    let keys = rpc(
+        n.rpc,
+        json!({"action": "unchecked_keys", "key": h1, "count": "1", "json_block": "true"}),
+    );
+    assert_eq!(
+        keys["unchecked"],
+        json!([{"key": h1, "hash": h2, "modified_timestamp": ts.to_string(), "contents": b2}])
+    );
+    // Errors.
+    assert_eq!(
+        rpc(
+            n.rpc,
+            json!({"action": "unchecked_get", "hash": "1".repeat(64)})
+        )["error"],
+        "Unchecked block not found"
+    );
+    assert_eq!(
+        rpc(n.rpc, json!({"action": "unchecked_keys", "key": "zz"}))["error"],
+        "Bad key"
+    );
+    assert_eq!(
+        rpc(n.rpc, json!({"action": "unchecked", "count": "x"}))["error"],
+        "Invalid count"
+    );
+    // The missing block arrives: the waiting one is released into the ledger.
+    let p = rpc(
+        n.rpc,
+        json!({"action": "process", "json_block": "true", "block": b1}),
+    );
+    assert_eq!(p["hash"], h1.as_str(), "{p}");
+    assert!(
+        wait_until(30, || rpc(
+            n.rpc,
+            json!({"action": "block_info", "hash": h2})
+        )["contents"]
+            .is_string()),
+        "the gap block was not released"
+    );
+    assert_eq!(rpc(n.rpc, json!({"action": "unchecked"}))["blocks"], "");
+}

@@ -146,8 +146,9 @@ pub fn account_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             info.representative.encode_account().into(),
         );
         if include_confirmed {
+            // Nothing confirmed: the reference prints the zero account.
             let rep = if ch.height == 0 {
-                Value::String(String::new())
+                Account::ZERO.encode_account().into()
             } else {
                 let rep = l.representative_at(&t, &ch.frontier).map_err(internal)?;
                 rep.encode_account().into()
@@ -215,7 +216,9 @@ pub fn accounts_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         }
     }
     let mut out = Map::new();
-    out.insert("balances".into(), Value::Object(balances));
+    if !balances.is_empty() {
+        out.insert("balances".into(), Value::Object(balances));
+    }
     if !errors.is_empty() {
         out.insert("errors".into(), Value::Object(errors));
     }
@@ -224,10 +227,13 @@ pub fn accounts_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 
 /// Shared by accounts_frontiers and accounts_representatives: one value per account, with
 /// errors for bad or unknown accounts.
+/// `normalized_keys`: key found entries by the `nano_` address (accounts_frontiers) rather
+/// than by the text of the request (accounts_representatives); errors always use the text.
 fn per_account(
     ctx: &ApiContext,
     r: &Req,
     key: &str,
+    normalized_keys: bool,
     f: impl Fn(&nano_store::AccountInfo) -> Value,
 ) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
@@ -238,7 +244,8 @@ fn per_account(
         match PublicKey::decode_account(&s) {
             Ok(a) => match l.account_info(&t, &a).map_err(internal)? {
                 Some(info) => {
-                    found.insert(s, f(&info));
+                    let k = if normalized_keys { a.encode_account() } else { s };
+                    found.insert(k, f(&info));
                 }
                 None => {
                     errors.insert(s, msg::ACCOUNT_NOT_FOUND.into());
@@ -250,7 +257,9 @@ fn per_account(
         }
     }
     let mut out = Map::new();
-    out.insert(key.into(), Value::Object(found));
+    if !found.is_empty() {
+        out.insert(key.into(), Value::Object(found));
+    }
     if !errors.is_empty() {
         out.insert("errors".into(), Value::Object(errors));
     }
@@ -258,11 +267,11 @@ fn per_account(
 }
 
 pub fn accounts_frontiers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    per_account(ctx, r, "frontiers", |i| i.head.encode_hex().into())
+    per_account(ctx, r, "frontiers", true, |i| i.head.encode_hex().into())
 }
 
 pub fn accounts_representatives(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    per_account(ctx, r, "representatives", |i| {
+    per_account(ctx, r, "representatives", false, |i| {
         i.representative.encode_account().into()
     })
 }
@@ -352,16 +361,6 @@ pub fn block_account(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("account", a.encode_account().into())]))
 }
 
-/// The JSON of a block with `subtype` for state blocks, as block_info's `contents`.
-fn contents(info: &BlockInfo) -> Value {
-    let mut v = info.block.to_json();
-    if info.block.is_state() {
-        if let Value::Object(m) = &mut v {
-            m.insert("subtype".into(), info.subtype.as_str().into());
-        }
-    }
-    v
-}
 
 fn block_info_fields(info: &BlockInfo, json_block: bool) -> Map<String, Value> {
     let mut m = Map::new();
@@ -381,7 +380,7 @@ fn block_info_fields(info: &BlockInfo, json_block: bool) -> Map<String, Value> {
         info.sideband.successor.encode_hex().into(),
     );
     m.insert("confirmed".into(), tf(info.confirmed));
-    m.insert("contents".into(), block_out(contents(info), json_block));
+    m.insert("contents".into(), block_out(info.block.to_json(), json_block));
     if info.block.is_state() {
         m.insert("subtype".into(), info.subtype.as_str().into());
     }
@@ -400,12 +399,46 @@ pub fn block_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(Value::Object(block_info_fields(&info, jb)))
 }
 
+/// The block of `account` that received the send `send`, walking its chain from the head
+/// (the reference's find_receive_block_by_send_hash).
+fn receive_block_of(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    account: &Account,
+    send: &BlockHash,
+) -> Result<Option<BlockHash>, RpcError> {
+    let Some(info) = l.account_info(t, account).map_err(internal)? else {
+        return Ok(None);
+    };
+    let mut cur = info.head;
+    // Bounded by the chain length; each step moves to an older block.
+    while !cur.is_zero() {
+        let Some(b) = l.block_info(t, &cur).map_err(internal)? else {
+            break;
+        };
+        let source = match (&b.block, b.subtype) {
+            (Block::Receive(x), _) => Some(x.source),
+            (Block::Open(x), _) => Some(x.source),
+            (Block::State(x), BlockSubtype::Receive | BlockSubtype::Open) => {
+                Some(x.link.as_block_hash())
+            }
+            _ => None,
+        };
+        if source == Some(*send) {
+            return Ok(Some(cur));
+        }
+        cur = b.block.previous();
+    }
+    Ok(None)
+}
+
 pub fn blocks_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let jb = json::json_block(r)?;
     let include_not_found = opt_bool(r, "include_not_found", false)?;
     let want_receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
     let want_source = opt_bool(r, "source", false)?;
+    let want_receive_hash = opt_bool(r, "receive_hash", false)?;
     let t = read(l)?;
     let mut blocks = Map::new();
     let mut not_found = Vec::new();
@@ -414,30 +447,30 @@ pub fn blocks_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         match l.block_info(&t, &h).map_err(internal)? {
             Some(info) => {
                 let mut m = block_info_fields(&info, jb);
-                if want_receivable {
-                    let receivable = match info.subtype {
-                        BlockSubtype::Send => {
-                            let dest = match &info.block {
-                                Block::Send(b) => b.destination,
-                                Block::State(b) => b.link.as_account(),
-                                _ => Account::ZERO,
-                            };
-                            l.store()
-                                .pending(
-                                    &t,
-                                    &nano_store::PendingKey {
-                                        account: dest,
-                                        hash: h,
-                                    },
-                                )
-                                .map_err(internal)?
-                                .is_some()
-                        }
-                        _ => false,
+                if want_receivable || want_receive_hash {
+                    let dest = match (&info.block, info.subtype) {
+                        (Block::Send(b), _) => Some(b.destination),
+                        (Block::State(b), BlockSubtype::Send) => Some(b.link.as_account()),
+                        _ => None,
                     };
-                    let v = if receivable { "1" } else { "0" };
-                    m.insert("pending".into(), v.into());
-                    m.insert("receivable".into(), v.into());
+                    let key = dest.map(|account| nano_store::PendingKey { account, hash: h });
+                    let receivable = match &key {
+                        Some(k) => l.store().pending(&t, k).map_err(internal)?.is_some(),
+                        None => false,
+                    };
+                    if want_receivable {
+                        let v = if receivable { "1" } else { "0" };
+                        m.insert("pending".into(), v.into());
+                        m.insert("receivable".into(), v.into());
+                    }
+                    if want_receive_hash {
+                        let found = match dest {
+                            Some(d) if !receivable => receive_block_of(l, &t, &d, &h)?,
+                            _ => None,
+                        };
+                        let rh = found.unwrap_or(BlockHash::ZERO);
+                        m.insert("receive_hash".into(), rh.encode_hex().into());
+                    }
                 }
                 if want_source {
                     let src = match (&info.block, info.subtype) {
@@ -491,8 +524,7 @@ pub fn blocks(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 fn walk(ctx: &ApiContext, r: &Req, forward: bool) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let start = json::hash(r, "block")?;
-    let count = opt_u64(r, "count", msg::INVALID_COUNT)?
-        .ok_or_else(|| RpcError::new(msg::INVALID_COUNT))?;
+    let count = required_count(r)?;
     let offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
     let reverse = opt_bool(r, "reverse", false)?;
     let forward = forward != reverse;
@@ -529,8 +561,7 @@ pub fn successors(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 pub fn frontiers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let start = json::account(r, "account")?;
-    let count = opt_u64(r, "count", msg::INVALID_COUNT)?
-        .ok_or_else(|| RpcError::new(msg::INVALID_COUNT))?;
+    let count = required_count(r)?;
     let t = read(l)?;
     let mut m = Map::new();
     for (a, h) in l
@@ -607,55 +638,102 @@ pub fn representatives(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("representatives", Value::Object(m))]))
 }
 
-/// receivable / pending for one account: plain hashes, or hash → amount (threshold),
-/// or hash → {amount, source} (source).
-fn receivable_for(l: &Ledger, t: &ReadTxn<'_>, a: &Account, r: &Req) -> Result<Value, RpcError> {
-    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
-    let threshold = match opt_text(r, "threshold") {
-        Some(s) => Some(Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?),
-        None => None,
-    };
-    let source = opt_bool(r, "source", false)?;
+/// One receivable entry beyond the plain hash: the amount alone, or an object with the
+/// amount and the asked-for `source` / `min_version`.
+fn receivable_value(info: &nano_store::PendingInfo, source: bool, min_version: bool) -> Value {
+    if !source && !min_version {
+        return info.amount.encode_dec().into();
+    }
+    let mut m = Map::new();
+    m.insert("amount".into(), info.amount.encode_dec().into());
+    if source {
+        m.insert("source".into(), info.source.encode_account().into());
+    }
+    if min_version {
+        m.insert("min_version".into(), epoch_version(info.epoch).into());
+    }
+    Value::Object(m)
+}
+
+/// The receivable sends of `a` that pass the include_only_confirmed filter, in the
+/// store's order (by send hash).
+fn receivable_confirmed(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    r: &Req,
+) -> Result<Vec<(BlockHash, nano_store::PendingInfo)>, RpcError> {
     let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
-    let sorting = opt_bool(r, "sorting", false)?;
-    let offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
-    let mut entries = Vec::new();
+    let mut out = Vec::new();
     for (hash, info) in l
-        .receivable(t, a, threshold.unwrap_or(Amount::ZERO), usize::MAX)
+        .receivable(t, a, Amount::ZERO, usize::MAX)
         .map_err(internal)?
     {
         if only_confirmed && !l.block_confirmed(t, &hash).map_err(internal)? {
             continue;
         }
-        entries.push((hash, info));
+        out.push((hash, info));
     }
-    if sorting {
-        entries.sort_by_key(|x| std::cmp::Reverse(x.1.amount));
+    Ok(out)
+}
+
+fn opt_threshold(r: &Req) -> Result<Amount, RpcError> {
+    match opt_text(r, "threshold") {
+        Some(s) => Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD)),
+        None => Ok(Amount::ZERO),
     }
-    let take = entries
-        .into_iter()
-        .skip(offset.min(usize::MAX as u64) as usize)
-        .take(count.min(usize::MAX as u64) as usize);
-    if threshold.is_none() && !source {
-        return Ok(Value::Array(
-            take.map(|(h, _)| Value::String(h.encode_hex())).collect(),
-        ));
+}
+
+/// The `blocks` of receivable / pending, as the reference builds it: a list of hashes
+/// unless a non-zero threshold, source, min_version or sorting asks for hash → amount (or
+/// hash → {amount, source, min_version}). Without sorting, `offset` skips receivables
+/// before the threshold filter and `count` limits what is listed; with sorting, both
+/// apply to the list sorted by amount.
+fn receivable_for(l: &Ledger, t: &ReadTxn<'_>, a: &Account, r: &Req) -> Result<Value, RpcError> {
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
+    let threshold = opt_threshold(r)?;
+    let source = opt_bool(r, "source", false)?;
+    let min_version = opt_bool(r, "min_version", false)?;
+    let sorting = opt_bool(r, "sorting", false)?;
+    let simple = threshold.is_zero() && !source && !min_version && !sorting;
+    let entries = receivable_confirmed(l, t, a, r)?;
+    if simple {
+        let list = entries
+            .into_iter()
+            .skip(offset.min(usize::MAX as u64) as usize)
+            .take(count.min(usize::MAX as u64) as usize)
+            .map(|(h, _)| Value::String(h.encode_hex()))
+            .collect();
+        return Ok(Value::Array(list));
     }
     let mut m = Map::new();
-    for (h, info) in take {
-        let v = if source {
-            obj([
-                ("amount", info.amount.encode_dec().into()),
-                ("source", info.source.encode_account().into()),
-            ])
-        } else {
-            info.amount.encode_dec().into()
-        };
-        m.insert(h.encode_hex(), v);
-    }
-    // An empty result is an empty string in the reference's property-tree output.
-    if m.is_empty() {
-        return Ok(Value::String(String::new()));
+    if sorting {
+        let mut kept: Vec<_> = entries
+            .into_iter()
+            .filter(|(_, i)| i.amount >= threshold)
+            .collect();
+        // Stable: equal amounts keep the store's order, as the reference's stable_sort.
+        kept.sort_by_key(|x| std::cmp::Reverse(x.1.amount));
+        for (h, info) in kept
+            .into_iter()
+            .skip(offset.min(usize::MAX as u64) as usize)
+            .take(count.min(usize::MAX as u64) as usize)
+        {
+            m.insert(h.encode_hex(), receivable_value(&info, source, min_version));
+        }
+    } else {
+        for (h, info) in entries
+            .into_iter()
+            .skip(offset.min(usize::MAX as u64) as usize)
+        {
+            if m.len() as u64 >= count {
+                break;
+            }
+            if info.amount >= threshold {
+                m.insert(h.encode_hex(), receivable_value(&info, source, min_version));
+            }
+        }
     }
     Ok(Value::Object(m))
 }
@@ -667,21 +745,55 @@ pub fn receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("blocks", receivable_for(l, &t, &a, r)?)]))
 }
 
+/// accounts_receivable / accounts_pending: like receivable per account but without
+/// offset and min_version; `count` limits each account's list before sorting (the
+/// reference sorts only what it collected); accounts without receivables are left out
+/// and the others are keyed by their `nano_` address.
 pub fn accounts_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let threshold = opt_threshold(r)?;
+    let source = opt_bool(r, "source", false)?;
+    let sorting = opt_bool(r, "sorting", false)?;
+    let simple = threshold.is_zero() && !source && !sorting;
     let t = read(l)?;
     let mut blocks = Map::new();
     for s in accounts_list(r)? {
         let a = PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?;
-        let v = receivable_for(l, &t, &a, r)?;
-        let empty = match &v {
-            Value::Array(x) => x.is_empty(),
-            Value::String(x) => x.is_empty(),
-            _ => false,
+        let entries = receivable_confirmed(l, &t, &a, r)?;
+        let v = if simple {
+            let list: Vec<Value> = entries
+                .into_iter()
+                .take(count.min(usize::MAX as u64) as usize)
+                .map(|(h, _)| Value::String(h.encode_hex()))
+                .collect();
+            if list.is_empty() {
+                continue;
+            }
+            Value::Array(list)
+        } else {
+            let mut kept = Vec::new();
+            for (h, info) in entries {
+                if kept.len() as u64 >= count {
+                    break;
+                }
+                if info.amount >= threshold {
+                    kept.push((h, info));
+                }
+            }
+            if kept.is_empty() {
+                continue;
+            }
+            if sorting {
+                kept.sort_by_key(|x| std::cmp::Reverse(x.1.amount));
+            }
+            let mut m = Map::new();
+            for (h, info) in kept {
+                m.insert(h.encode_hex(), receivable_value(&info, source, false));
+            }
+            Value::Object(m)
         };
-        if !empty {
-            blocks.insert(s, v);
-        }
+        blocks.insert(a.encode_account(), v);
     }
     Ok(obj([("blocks", Value::Object(blocks))]))
 }
@@ -720,68 +832,132 @@ pub fn receivable_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("exists", if exists { "1" } else { "0" }.into())]))
 }
 
-/// One history entry in the reference's non-raw form; `None` for blocks the
-/// non-raw history skips (change and epoch).
+/// One account_history entry as the reference's history visitor writes it; `None` when
+/// the visitor writes nothing (change and epoch blocks outside raw mode, blocks whose
+/// counterparty the account filter excludes), which the history skips. Raw entries carry
+/// the block's own fields in the reference's order, not the block JSON.
 fn history_entry(
     l: &Ledger,
     t: &ReadTxn<'_>,
     info: &BlockInfo,
     raw: bool,
-) -> Result<Option<Value>, RpcError> {
+    filter: &[Account],
+) -> Result<Option<Map<String, Value>>, RpcError> {
     let p = l.params();
+    let ignored = |a: &Account| !filter.is_empty() && !filter.contains(a);
     let mut m = Map::new();
-    let (kind, counterparty): (&str, Option<Account>) = match (&info.block, info.subtype) {
-        (Block::Send(b), _) => ("send", Some(b.destination)),
-        (Block::State(b), BlockSubtype::Send) => ("send", Some(b.link.as_account())),
-        (Block::Receive(b), _) => ("receive", l.block_account(t, &b.source).map_err(internal)?),
-        (Block::Open(b), _) => {
-            if info.hash == p.genesis_hash {
-                ("receive", Some(p.genesis_account))
-            } else {
-                ("receive", l.block_account(t, &b.source).map_err(internal)?)
-            }
-        }
-        (Block::State(b), BlockSubtype::Receive | BlockSubtype::Open) => (
-            "receive",
-            l.block_account(t, &b.link.as_block_hash())
-                .map_err(internal)?,
-        ),
-        (Block::Change(_), _) => ("change", None),
-        (Block::State(_), BlockSubtype::Change) => ("change", None),
-        (Block::State(_), BlockSubtype::Epoch) => ("epoch", None),
+    let mut put = |k: &str, v: String| {
+        m.insert(k.into(), Value::String(v));
     };
-    if raw {
-        let mut v = info.block.to_json();
-        if let Value::Object(bm) = &mut v {
-            if info.block.is_state() {
-                bm.insert("subtype".into(), kind.into());
-                if let Some(c) = counterparty {
-                    bm.insert("account".into(), c.encode_account().into());
-                }
-                bm.insert("amount".into(), info.amount.encode_dec().into());
+    let amount = info.amount.encode_dec();
+    match (&info.block, info.subtype) {
+        (Block::Send(b), _) => {
+            if ignored(&b.destination) {
+                return Ok(None);
+            }
+            put("type", "send".into());
+            put("account", b.destination.encode_account());
+            put("amount", amount);
+            if raw {
+                put("destination", b.destination.encode_account());
+                put("balance", b.balance.encode_dec());
+                put("previous", b.previous.encode_hex());
+            }
+        }
+        // The reference does not filter legacy receive and open blocks.
+        (Block::Receive(b), _) => {
+            put("type", "receive".into());
+            if let Some(src) = l.block_account(t, &b.source).map_err(internal)? {
+                put("account", src.encode_account());
+            }
+            put("amount", amount);
+            if raw {
+                put("source", b.source.encode_hex());
+                put("previous", b.previous.encode_hex());
+            }
+        }
+        (Block::Open(b), _) => {
+            if raw {
+                put("type", "open".into());
+                put("representative", b.representative.encode_account());
+                put("source", b.source.encode_hex());
+                put("opened", b.account.encode_account());
             } else {
-                if let Some(c) = counterparty {
-                    bm.insert("account".into(), c.encode_account().into());
+                put("type", "receive".into());
+            }
+            if info.hash == p.genesis_hash {
+                put("account", p.genesis_account.encode_account());
+                put("amount", p.genesis_amount.encode_dec());
+            } else {
+                if let Some(src) = l.block_account(t, &b.source).map_err(internal)? {
+                    put("account", src.encode_account());
                 }
-                if kind != "change" {
-                    bm.insert("amount".into(), info.amount.encode_dec().into());
+                put("amount", amount);
+            }
+        }
+        (Block::Change(b), _) => {
+            if !raw || !filter.is_empty() {
+                return Ok(None);
+            }
+            put("type", "change".into());
+            put("representative", b.representative.encode_account());
+            put("previous", b.previous.encode_hex());
+        }
+        (Block::State(b), subtype) => {
+            let kind = if raw { "subtype" } else { "type" };
+            let mut fields: Vec<(&str, String)> = Vec::new();
+            if raw {
+                fields.push(("type", "state".into()));
+                fields.push(("representative", b.representative.encode_account()));
+                fields.push(("link", b.link.encode_hex()));
+                fields.push(("balance", b.balance.encode_dec()));
+                fields.push(("previous", b.previous.encode_hex()));
+            }
+            match subtype {
+                BlockSubtype::Send => {
+                    let dest = b.link.as_account();
+                    if ignored(&dest) {
+                        return Ok(None);
+                    }
+                    fields.push((kind, "send".into()));
+                    fields.push(("account", dest.encode_account()));
+                    fields.push(("amount", amount));
+                }
+                BlockSubtype::Change => {
+                    if raw && filter.is_empty() {
+                        fields.push(("subtype", "change".into()));
+                    }
+                }
+                BlockSubtype::Epoch => {
+                    if raw && filter.is_empty() {
+                        fields.push(("subtype", "epoch".into()));
+                        let signer = p.epoch_of_link(&b.link).and_then(|e| p.epoch_signer(e));
+                        if let Some(signer) = signer {
+                            fields.push(("account", signer.encode_account()));
+                        }
+                    }
+                }
+                BlockSubtype::Receive | BlockSubtype::Open => {
+                    let src = l
+                        .block_account(t, &b.link.as_block_hash())
+                        .map_err(internal)?;
+                    if src.as_ref().is_some_and(&ignored) {
+                        return Ok(None);
+                    }
+                    fields.push((kind, "receive".into()));
+                    if let Some(src) = src {
+                        fields.push(("account", src.encode_account()));
+                    }
+                    fields.push(("amount", amount));
                 }
             }
-            m = std::mem::take(bm);
+            if fields.is_empty() {
+                return Ok(None);
+            }
+            for (k, v) in fields {
+                put(k, v);
+            }
         }
-    } else {
-        if kind == "change" || kind == "epoch" {
-            return Ok(None);
-        }
-        m.insert("type".into(), kind.into());
-        m.insert(
-            "account".into(),
-            counterparty
-                .map(|a| a.encode_account())
-                .unwrap_or_default()
-                .into(),
-        );
-        m.insert("amount".into(), info.amount.encode_dec().into());
     }
     m.insert(
         "local_timestamp".into(),
@@ -790,28 +966,42 @@ fn history_entry(
     m.insert("height".into(), info.height().to_string().into());
     m.insert("hash".into(), info.hash.encode_hex().into());
     m.insert("confirmed".into(), tf(info.confirmed));
-    Ok(Some(Value::Object(m)))
+    if raw {
+        m.insert("work".into(), format!("{:016x}", info.block.work()).into());
+        m.insert("signature".into(), info.block.signature().encode_hex().into());
+    }
+    Ok(Some(m))
 }
 
+/// A required count as the reference reads it: missing, malformed or zero is
+/// "Invalid count".
+fn required_count(r: &Req) -> Result<u64, RpcError> {
+    match opt_u64(r, "count", msg::INVALID_COUNT)? {
+        Some(n) if n > 0 => Ok(n),
+        _ => err(msg::INVALID_COUNT),
+    }
+}
+
+/// account_history: `offset` skips blocks (whether or not they would be listed), `count`
+/// limits listed entries; `previous` (or `next` when reversed) names the block after the
+/// last one visited.
 pub fn account_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let t = read(l)?;
     let raw = opt_bool(r, "raw", false)?;
     let reverse = opt_bool(r, "reverse", false)?;
-    let count = opt_u64(r, "count", msg::INVALID_COUNT)?
-        .ok_or_else(|| RpcError::new(msg::INVALID_COUNT))?;
-    let mut offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
-    let filter: Option<Vec<Account>> = match r.get("account_filter") {
-        Some(Value::Array(a)) => Some(
-            a.iter()
-                .map(|v| {
-                    PublicKey::decode_account(v.as_str().unwrap_or_default())
-                        .map_err(|_| RpcError::new(msg::BAD_ACCOUNT))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        _ => None,
+    let filter: Vec<Account> = match r.get("account_filter") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                PublicKey::decode_account(v.as_str().unwrap_or_default())
+                    .map_err(|_| RpcError::new(msg::BAD_ACCOUNT))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
     };
+    let mut count = required_count(r)?;
+    let mut offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
     let (account, start) = if let Some(head) = opt_text(r, "head") {
         let h = BlockHash::decode_hex(&head).map_err(|_| RpcError::new(msg::BAD_HASH))?;
         let a = l
@@ -821,53 +1011,33 @@ pub fn account_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         (a, h)
     } else {
         let a = json::account(r, "account")?;
-        let Some(info) = l.account_info(&t, &a).map_err(internal)? else {
-            return Ok(obj([
-                ("account", a.encode_account().into()),
-                ("history", "".into()),
-            ]));
-        };
-        (a, if reverse { info.open_block } else { info.head })
+        match l.account_info(&t, &a).map_err(internal)? {
+            Some(info) => (a, if reverse { info.open_block } else { info.head }),
+            None if reverse => return err(msg::ACCOUNT_NOT_FOUND),
+            None => (a, BlockHash::ZERO),
+        }
     };
     let mut history = Vec::new();
     let mut cur = start;
-    while !cur.is_zero() && (history.len() as u64) < count {
+    while count > 0 && !cur.is_zero() {
         let Some(info) = l.block_info(&t, &cur).map_err(internal)? else {
             break;
         };
-        let next = if reverse {
+        if offset > 0 {
+            offset -= 1;
+        } else if let Some(entry) = history_entry(l, &t, &info, raw, &filter)? {
+            history.push(Value::Object(entry));
+            count -= 1;
+        }
+        cur = if reverse {
             info.sideband.successor
         } else {
             info.block.previous()
         };
-        if let Some(entry) = history_entry(l, &t, &info, raw)? {
-            let passes = filter.as_ref().is_none_or(|f| {
-                entry
-                    .get("account")
-                    .and_then(|v| v.as_str())
-                    .and_then(|s| PublicKey::decode_account(s).ok())
-                    .is_some_and(|a| f.contains(&a))
-            });
-            if passes {
-                if offset > 0 {
-                    offset -= 1;
-                } else {
-                    history.push(entry);
-                }
-            }
-        }
-        cur = next;
     }
     let mut m = Map::new();
     m.insert("account".into(), account.encode_account().into());
-    m.insert(
-        "history".into(),
-        if history.is_empty() {
-            Value::String(String::new())
-        } else {
-            Value::Array(history)
-        },
-    );
+    m.insert("history".into(), Value::Array(history));
     if !cur.is_zero() {
         m.insert(
             if reverse { "next" } else { "previous" }.into(),
@@ -877,34 +1047,52 @@ pub fn account_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(Value::Object(m))
 }
 
+/// ledger: accounts from `account` on in key order, or by balance (descending) with
+/// `sorting`; with `receivable` the threshold applies to balance + receivable.
 pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let threshold = opt_threshold(r)?;
     let start = match opt_text(r, "account") {
         Some(s) => PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?,
         None => Account::ZERO,
     };
-    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let modified_since = opt_u64(r, "modified_since", "Invalid timestamp")?.unwrap_or(0);
+    let sorting = opt_bool(r, "sorting", false)?;
     let representative = opt_bool(r, "representative", false)?;
     let weight = opt_bool(r, "weight", false)?;
     let receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
-    let threshold = match opt_text(r, "threshold") {
-        Some(s) => Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?,
-        None => Amount::ZERO,
-    };
-    let modified_since = opt_u64(r, "modified_since", "Invalid modified_since")?.unwrap_or(0);
     let t = read(l)?;
-    let mut m = Map::new();
+    let mut candidates = Vec::new();
     for (a, _) in l.frontiers(&t, &start, usize::MAX).map_err(internal)? {
+        if let Some(info) = l.account_info(&t, &a).map_err(internal)? {
+            if info.modified >= modified_since {
+                candidates.push((a, info));
+            }
+        }
+    }
+    if sorting {
+        // The reference sorts (balance, account) pairs and reverses them.
+        candidates.sort_by(|x, y| (y.1.balance, y.0).cmp(&(x.1.balance, x.0)));
+    }
+    let mut m = Map::new();
+    for (a, info) in candidates {
         if m.len() as u64 >= count {
             break;
         }
-        let Some(info) = l.account_info(&t, &a).map_err(internal)? else {
-            continue;
-        };
-        if info.modified < modified_since || info.balance < threshold {
+        if !receivable && info.balance < threshold {
             continue;
         }
         let e = ledger_entry(l, &t, &a, &info, representative, weight, receivable)?;
+        if receivable {
+            let total = e["receivable"]
+                .as_str()
+                .and_then(|x| Amount::decode_dec(x).ok())
+                .unwrap_or_default();
+            if info.balance.checked_add(total).unwrap_or(Amount::MAX) < threshold {
+                continue;
+            }
+        }
         m.insert(a.encode_account(), e);
     }
     Ok(obj([("accounts", Value::Object(m))]))
@@ -921,6 +1109,12 @@ pub(crate) fn ledger_entry(
     receivable: bool,
 ) -> Result<Value, RpcError> {
     let mut e = Map::new();
+    // The reference puts the receivable total first.
+    if receivable {
+        let total = receivable_sum(l, t, a, false)?.encode_dec();
+        e.insert("pending".into(), total.clone().into());
+        e.insert("receivable".into(), total.into());
+    }
     e.insert("frontier".into(), info.head.encode_hex().into());
     e.insert("open_block".into(), info.open_block.encode_hex().into());
     let rb = representative_block(l, t, &info.head)?;
@@ -939,11 +1133,6 @@ pub(crate) fn ledger_entry(
     }
     if weight {
         e.insert("weight".into(), l.weight(a).encode_dec().into());
-    }
-    if receivable {
-        let total = receivable_sum(l, t, a, false)?.encode_dec();
-        e.insert("pending".into(), total.clone().into());
-        e.insert("receivable".into(), total.into());
     }
     Ok(Value::Object(e))
 }

@@ -184,7 +184,8 @@ fn handler(action: &str) -> Option<Handler> {
         "election_statistics" => misc::election_statistics,
         "pruned_exists" => misc::pruned_exists,
         "database_txn_tracker" => misc::database_txn_tracker,
-        "unchecked" | "unchecked_keys" => misc::unchecked,
+        "unchecked" => misc::unchecked,
+        "unchecked_keys" => misc::unchecked_keys,
         "unchecked_get" => misc::unchecked_get,
         "unchecked_clear" => misc::unchecked_clear,
         "unopened" => misc::unopened,
@@ -212,8 +213,32 @@ fn handler(action: &str) -> Option<Handler> {
     })
 }
 
-/// Runs one request object and returns the JSON answer (an error object on failure).
+/// Runs one request object and returns the JSON answer (an error object on failure), in
+/// the reference's v1 rendering: its property-tree writer prints an empty list or object
+/// as `""`, so every empty array or object inside the answer becomes an empty string.
 pub fn dispatch(ctx: &ApiContext, req: &Req, origin: Origin) -> Value {
+    let mut v = dispatch_structured(ctx, req, origin);
+    if let Value::Object(m) = &mut v {
+        for x in m.values_mut() {
+            empties_as_strings(x);
+        }
+    }
+    v
+}
+
+fn empties_as_strings(v: &mut Value) {
+    match v {
+        Value::Array(a) if a.is_empty() => *v = Value::String(String::new()),
+        Value::Object(m) if m.is_empty() => *v = Value::String(String::new()),
+        Value::Array(a) => a.iter_mut().for_each(empties_as_strings),
+        Value::Object(m) => m.values_mut().for_each(empties_as_strings),
+        _ => {}
+    }
+}
+
+/// [`dispatch`] without the v1 rendering of empty containers, for front doors (the
+/// /api/v2 gateway) that convert the answer themselves.
+pub fn dispatch_structured(ctx: &ApiContext, req: &Req, origin: Origin) -> Value {
     match dispatch_inner(ctx, req, origin) {
         Ok(Value::Object(m)) if m.is_empty() => RpcError::new(msg::EMPTY_RESPONSE).to_json(),
         Ok(v) => v,

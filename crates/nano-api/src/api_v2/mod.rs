@@ -567,7 +567,7 @@ impl V2Service {
                     control: false,
                     allow_unsafe: false,
                 };
-                let answer = crate::actions::dispatch(&self.ctx, &q, origin);
+                let answer = crate::actions::dispatch_structured(&self.ctx, &q, origin);
                 match answer.get("weight").and_then(Value::as_str) {
                     Some(w) => Ok(("AccountWeightResponse", json!({"voting_weight": w}))),
                     None => {

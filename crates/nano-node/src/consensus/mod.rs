@@ -53,6 +53,7 @@ pub use online::{OnlineWeightSource, QuorumInfo};
 use block_processor::{Entry, WriterQueue};
 use election::ActiveElections;
 use unchecked::Unchecked;
+pub use unchecked::UncheckedEntry;
 use vote_cache::VoteCache;
 use voting::{Generator, Inbox, OnlineState};
 
@@ -532,6 +533,17 @@ impl Consensus {
     /// Whether the block `hash` waits in the gap table.
     pub fn unchecked_contains(&self, hash: &BlockHash) -> bool {
         lock(&self.shared.unchecked).contains(hash)
+    }
+
+    /// Gap blocks from dependency `start` on, in key order (RPC `unchecked`,
+    /// `unchecked_keys`).
+    pub fn unchecked_entries(&self, start: &BlockHash, max: usize) -> Vec<UncheckedEntry> {
+        lock(&self.shared.unchecked).entries(start, max)
+    }
+
+    /// The gap block `hash`, if it waits (RPC `unchecked_get`).
+    pub fn unchecked_entry(&self, hash: &BlockHash) -> Option<UncheckedEntry> {
+        lock(&self.shared.unchecked).entry(hash)
     }
 
     /// Drops every gap block (RPC `unchecked_clear`).

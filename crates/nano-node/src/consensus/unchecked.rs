@@ -19,6 +19,16 @@ pub struct UncheckedItem {
     pub source: BlockSource,
 }
 
+/// One gap block as the RPC lists it: what it waits for, its hash, the block, and when
+/// it arrived (Unix seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UncheckedEntry {
+    pub dependency: BlockHash,
+    pub hash: BlockHash,
+    pub block: Block,
+    pub arrived: u64,
+}
+
 /// Bounded in-memory map of gap blocks by the hash they wait for.
 #[derive(Debug)]
 pub struct Unchecked {
@@ -30,6 +40,9 @@ pub struct Unchecked {
     /// Root of each waiting block → (its hash, its dependency); one block per root (a
     /// fork's later arrival takes the slot).
     by_root: HashMap<Root, (BlockHash, BlockHash)>,
+    /// Arrival time (Unix seconds) of each waiting block, for the RPC's
+    /// `modified_timestamp`.
+    arrived: HashMap<BlockHash, u64>,
     max: usize,
 }
 
@@ -40,6 +53,7 @@ impl Unchecked {
             order: VecDeque::new(),
             hashes: HashSet::new(),
             by_root: HashMap::new(),
+            arrived: HashMap::new(),
             max: max.max(1),
         }
     }
@@ -64,6 +78,7 @@ impl Unchecked {
             };
             self.remove_one(&dep, &h);
         }
+        self.arrived.insert(hash, unix_now());
         self.by_root.insert(item.block.root(), (hash, dependency));
         self.by_dependency.entry(dependency).or_default().push(item);
         self.order.push_back((dependency, hash));
@@ -80,6 +95,7 @@ impl Unchecked {
         if !self.hashes.remove(hash) {
             return;
         }
+        self.arrived.remove(hash);
         let root = self
             .by_dependency
             .get(dep)
@@ -102,6 +118,7 @@ impl Unchecked {
         for i in &items {
             let hash = i.block.hash();
             self.hashes.remove(&hash);
+            self.arrived.remove(&hash);
             self.unindex(&i.block.root(), &hash);
         }
         items
@@ -133,7 +150,48 @@ impl Unchecked {
             .collect()
     }
 
+    /// Up to `max` waiting blocks whose dependency is at or after `start`, ordered by
+    /// (dependency, hash) like the reference node's unchecked table.
+    pub fn entries(&self, start: &BlockHash, max: usize) -> Vec<UncheckedEntry> {
+        let mut keys: Vec<(BlockHash, BlockHash, &UncheckedItem)> = self
+            .by_dependency
+            .iter()
+            .filter(|(d, _)| d.as_bytes() >= start.as_bytes())
+            .flat_map(|(d, v)| v.iter().map(move |i| (*d, i.block.hash(), i)))
+            .collect();
+        keys.sort_unstable_by(|a, b| {
+            (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes()))
+        });
+        keys.into_iter()
+            .take(max)
+            .map(|(dependency, hash, i)| UncheckedEntry {
+                dependency,
+                hash,
+                block: i.block.clone(),
+                arrived: self.arrived.get(&hash).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// The waiting block `hash`, if any.
+    pub fn entry(&self, hash: &BlockHash) -> Option<UncheckedEntry> {
+        if !self.hashes.contains(hash) {
+            return None;
+        }
+        self.by_dependency.iter().find_map(|(d, v)| {
+            v.iter()
+                .find(|i| i.block.hash() == *hash)
+                .map(|i| UncheckedEntry {
+                    dependency: *d,
+                    hash: *hash,
+                    block: i.block.clone(),
+                    arrived: self.arrived.get(hash).copied().unwrap_or(0),
+                })
+        })
+    }
+
     pub fn clear(&mut self) {
+        self.arrived.clear();
         self.by_dependency.clear();
         self.order.clear();
         self.hashes.clear();
@@ -141,10 +199,57 @@ impl Unchecked {
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use nano_ledger::test_support::{test_key, Chain};
+
+    #[test]
+    fn entries_are_listed_in_key_order_from_a_start_and_found_by_hash() {
+        let mut c = Chain::dev_genesis();
+        let blocks: Vec<Block> = (0..6).map(|i| c.send(&test_key(i).public(), 1)).collect();
+        let mut u = Unchecked::new(16);
+        let before = unix_now();
+        // Each block waits for its previous block.
+        for b in &blocks {
+            let item = UncheckedItem {
+                block: b.clone(),
+                source: BlockSource::Local,
+            };
+            assert!(u.insert(b.previous(), item));
+        }
+        let all = u.entries(&BlockHash::ZERO, usize::MAX);
+        assert_eq!(all.len(), 6);
+        let mut want: Vec<(BlockHash, BlockHash)> =
+            blocks.iter().map(|b| (b.previous(), b.hash())).collect();
+        want.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let got: Vec<(BlockHash, BlockHash)> = all.iter().map(|e| (e.dependency, e.hash)).collect();
+        assert_eq!(got, want);
+        assert!(all
+            .iter()
+            .all(|e| e.arrived >= before && e.arrived <= unix_now()));
+        assert!(all.iter().all(|e| e.block.hash() == e.hash));
+        // From the third key on, at most two.
+        let from = u.entries(&want[2].0, 2);
+        assert_eq!(
+            from.iter().map(|e| e.hash).collect::<Vec<_>>(),
+            vec![want[2].1, want[3].1]
+        );
+        // Lookup by hash; released blocks are gone from every view.
+        let e = u.entry(&blocks[3].hash()).unwrap();
+        assert_eq!(e.dependency, blocks[3].previous());
+        assert_eq!(u.take(&blocks[3].previous()).len(), 1);
+        assert!(u.entry(&blocks[3].hash()).is_none());
+        assert_eq!(u.entries(&BlockHash::ZERO, usize::MAX).len(), 5);
+        u.clear();
+        assert!(u.entries(&BlockHash::ZERO, usize::MAX).is_empty());
+    }
 
     #[test]
     fn bounded_and_released_by_dependency() {
