@@ -245,7 +245,8 @@ fn block_queries() {
     assert_eq!(r["confirmed"], "true");
     assert_eq!(r["subtype"], "send");
     assert_eq!(r["contents"]["type"], "state");
-    assert_eq!(r["contents"]["subtype"], "send");
+    // The reference's contents are the block alone; subtype sits beside them.
+    assert!(r["contents"].get("subtype").is_none());
     assert_eq!(
         r["contents"]["link_as_account"],
         f.a.account.encode_account()
@@ -344,7 +345,8 @@ fn remaining_catalogue_actions() {
     assert_eq!(r["accounts"][f.b_account.encode_account()], "500");
     assert_eq!(r["accounts"].as_object().unwrap().len(), 1);
     let r = post(addr, json!({"action": "unopened", "threshold": "501"}));
-    assert_eq!(r["accounts"], json!({}));
+    // An empty list prints as "" in the reference's property-tree JSON.
+    assert_eq!(r["accounts"], "");
     let r = post(
         addr,
         json!({"action": "history", "hash": f.send_b.encode_hex(), "count": "1"}),
@@ -382,4 +384,291 @@ fn ledger_actions_without_ledger_say_so() {
     let rpc = common::start(false);
     let r = post(rpc.addr, json!({"action": "block_count"}));
     assert!(r["error"].as_str().unwrap().contains("ledger"), "{r}");
+}
+
+/// The keys of an answer object, in order.
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(|k| k.as_str()).collect()
+}
+
+#[test]
+fn account_history_matches_reference_shape() {
+    let f = fixture();
+    let rpc = start_with(false, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    let p = nano_core::Network::Dev.params();
+    let g = f.genesis.account.encode_account();
+    let a = f.a.account.encode_account();
+    let b = f.b_account.encode_account();
+    // Raw state send: the block's fields in the reference's order, not the block JSON.
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "1", "raw": "true"}),
+    );
+    let e = &r["history"][0];
+    assert_eq!(
+        keys(e),
+        [
+            "type",
+            "representative",
+            "link",
+            "balance",
+            "previous",
+            "subtype",
+            "account",
+            "amount",
+            "local_timestamp",
+            "height",
+            "hash",
+            "confirmed",
+            "work",
+            "signature"
+        ]
+    );
+    assert_eq!(e["type"], "state");
+    assert_eq!(e["subtype"], "send");
+    assert_eq!(e["account"], b);
+    assert_eq!(e["amount"], "500");
+    assert_eq!(e["previous"], f.send_a.encode_hex());
+    assert_eq!(r["previous"], f.send_a.encode_hex());
+    // Raw legacy open (genesis): type open, the opened account, the genesis amount.
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "1", "offset": "2", "raw": true}),
+    );
+    let e = &r["history"][0];
+    assert_eq!(
+        keys(e)[..6],
+        [
+            "type",
+            "representative",
+            "source",
+            "opened",
+            "account",
+            "amount"
+        ]
+    );
+    assert_eq!(e["type"], "open");
+    assert_eq!(e["opened"], g);
+    assert_eq!(e["amount"], p.genesis_amount.encode_dec());
+    assert!(r.get("previous").is_none(), "{r}");
+    // Non-raw entries.
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "1"}),
+    );
+    assert_eq!(
+        keys(&r["history"][0]),
+        [
+            "type",
+            "account",
+            "amount",
+            "local_timestamp",
+            "height",
+            "hash",
+            "confirmed"
+        ]
+    );
+    // offset counts blocks, whether or not the filter lists them; the filter does not
+    // apply to legacy opens (reference visitor), so the genesis open still shows.
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "10", "offset": "1",
+        "account_filter": [a]}),
+    );
+    let h = r["history"].as_array().unwrap();
+    assert_eq!(h.len(), 2, "{r}");
+    assert_eq!(h[0]["hash"], f.send_a.encode_hex());
+    assert_eq!(h[1]["type"], "receive");
+    assert_eq!(h[1]["height"], "1");
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "10", "account_filter": [b]}),
+    );
+    assert_eq!(r["history"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["history"][0]["hash"], f.send_b.encode_hex());
+    // count 0 is refused; reverse on an unknown account is "Account not found"; an
+    // unknown account otherwise answers an empty history.
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "account_history", "account": g, "count": "0"})
+        )["error"],
+        "Invalid count"
+    );
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "account_history", "account": b, "count": "1", "reverse": true})
+        )["error"],
+        "Account not found"
+    );
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "account_history", "account": b, "count": "1"})
+        ),
+        json!({"account": b, "history": ""})
+    );
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "2", "reverse": true}),
+    );
+    assert_eq!(r["history"][1]["hash"], f.send_a.encode_hex());
+    assert_eq!(r["next"], f.send_b.encode_hex());
+}
+
+#[test]
+fn receivable_and_account_lists_match_reference_shape() {
+    let f = fixture();
+    let rpc = start_with(false, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    let g = f.genesis.account.encode_account();
+    let b = f.b_account.encode_account();
+    let sb = f.send_b.encode_hex();
+    let recv = |extra: serde_json::Value| {
+        let mut req =
+            json!({"action": "receivable", "account": b, "include_only_confirmed": "false"});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        post(addr, req)["blocks"].clone()
+    };
+    // A zero threshold keeps the plain list; sorting or min_version ask for amounts.
+    assert_eq!(recv(json!({"threshold": "0"})), json!([sb]));
+    assert_eq!(recv(json!({"sorting": "true"})), json!({sb.clone(): "500"}));
+    assert_eq!(
+        recv(json!({"min_version": "true"})),
+        json!({sb.clone(): {"amount": "500", "min_version": "0"}})
+    );
+    let v = recv(json!({"source": "true", "min_version": "true"}));
+    assert_eq!(keys(&v[&sb]), ["amount", "source", "min_version"]);
+    assert_eq!(recv(json!({"offset": "1"})), "");
+    // Unconfirmed sends are left out by default: an empty list prints as "".
+    assert_eq!(
+        post(addr, json!({"action": "receivable", "account": b}))["blocks"],
+        ""
+    );
+    // accounts_receivable keys accounts by their nano_ address and leaves out empty ones.
+    let xrb_b = b.replacen("nano_", "xrb_", 1);
+    let r = post(
+        addr,
+        json!({"action": "accounts_receivable", "accounts": [xrb_b, g],
+        "include_only_confirmed": "false", "sorting": "true"}),
+    );
+    assert_eq!(r["blocks"], json!({b.clone(): {sb.clone(): "500"}}));
+    let r = post(
+        addr,
+        json!({"action": "accounts_receivable", "accounts": [b], "threshold": "0",
+        "include_only_confirmed": "false"}),
+    );
+    assert_eq!(r["blocks"], json!({b.clone(): [sb.clone()]}));
+    // accounts_frontiers keys found accounts by nano_ address; lists with nothing found
+    // are left out, as in the reference.
+    let xrb_g = g.replacen("nano_", "xrb_", 1);
+    let r = post(
+        addr,
+        json!({"action": "accounts_frontiers", "accounts": [xrb_g]}),
+    );
+    assert_eq!(r, json!({"frontiers": {g.clone(): f.send_b.encode_hex()}}));
+    let r = post(
+        addr,
+        json!({"action": "accounts_frontiers", "accounts": [b]}),
+    );
+    assert_eq!(r, json!({"errors": {b.clone(): "Account not found"}}));
+    let r = post(
+        addr,
+        json!({"action": "accounts_balances", "accounts": ["nano_bad"]}),
+    );
+    assert_eq!(r, json!({"errors": {"nano_bad": "Bad account number"}}));
+    let r = post(
+        addr,
+        json!({"action": "accounts_representatives", "accounts": [b]}),
+    );
+    assert_eq!(r, json!({"errors": {b.clone(): "Account not found"}}));
+    // Nothing confirmed on A: the confirmed representative is the zero account.
+    let r = post(
+        addr,
+        json!({"action": "account_info", "account": f.a.account.encode_account(),
+        "representative": "true", "include_confirmed": "true"}),
+    );
+    assert_eq!(
+        r["confirmed_representative"],
+        "nano_1111111111111111111111111111111111111111111111111111hifc8npp"
+    );
+    assert_eq!(r["confirmed_height"], "0");
+}
+
+#[test]
+fn blocks_and_ledger_match_reference_shape() {
+    let f = fixture();
+    let rpc = start_with(true, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    let g = f.genesis.account.encode_account();
+    // contents as text: the property-tree writer's 4-space indent and final newline.
+    let r = post(
+        addr,
+        json!({"action": "block_info", "hash": f.send_a.encode_hex()}),
+    );
+    let text = r["contents"].as_str().unwrap();
+    assert!(
+        text.starts_with("{\n    \"type\": \"state\",\n    \"account\": "),
+        "{text}"
+    );
+    assert!(text.ends_with("\"\n}\n"), "{text}");
+    // receive_hash: the receiving block of a received send, zero for a receivable one.
+    let r = post(
+        addr,
+        json!({"action": "blocks_info", "hashes": [f.send_a.encode_hex(), f.send_b.encode_hex()],
+        "receive_hash": "true", "include_not_found": "true"}),
+    );
+    assert_eq!(
+        r["blocks"][f.send_a.encode_hex()]["receive_hash"],
+        f.open_a.encode_hex()
+    );
+    assert_eq!(
+        r["blocks"][f.send_b.encode_hex()]["receive_hash"],
+        "0".repeat(64)
+    );
+    assert!(r["blocks"][f.send_b.encode_hex()]
+        .get("receivable")
+        .is_none());
+    assert_eq!(r["blocks_not_found"], "");
+    // chain: count 0 is refused; an unknown start answers an empty list as "".
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "chain", "block": f.send_b.encode_hex(), "count": "0"})
+        )["error"],
+        "Invalid count"
+    );
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "chain", "block": "1".repeat(64), "count": "1"})
+        ),
+        json!({"blocks": ""})
+    );
+    // ledger: the receivable total comes first; the threshold then counts balance plus
+    // receivable; sorting orders by balance.
+    let r = post(
+        addr,
+        json!({"action": "ledger", "receivable": "true", "threshold": "1000"}),
+    );
+    let accounts = r["accounts"].as_object().unwrap();
+    let a = f.a.account.encode_account();
+    assert_eq!(accounts.len(), 2, "{r}");
+    assert_eq!(
+        keys(&accounts[&a])[..3],
+        ["pending", "receivable", "frontier"]
+    );
+    let r = post(addr, json!({"action": "ledger", "sorting": "true"}));
+    let order: Vec<&String> = r["accounts"].as_object().unwrap().keys().collect();
+    assert_eq!(order, [&g, &a]);
+    let r = post(addr, json!({"action": "ledger", "threshold": "1001"}));
+    assert_eq!(r["accounts"].as_object().unwrap().len(), 1);
+    assert_eq!(
+        post(addr, json!({"action": "ledger", "modified_since": "x"}))["error"],
+        "Invalid timestamp"
+    );
 }

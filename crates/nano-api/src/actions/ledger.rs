@@ -244,7 +244,11 @@ fn per_account(
         match PublicKey::decode_account(&s) {
             Ok(a) => match l.account_info(&t, &a).map_err(internal)? {
                 Some(info) => {
-                    let k = if normalized_keys { a.encode_account() } else { s };
+                    let k = if normalized_keys {
+                        a.encode_account()
+                    } else {
+                        s
+                    };
                     found.insert(k, f(&info));
                 }
                 None => {
@@ -361,7 +365,6 @@ pub fn block_account(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("account", a.encode_account().into())]))
 }
 
-
 fn block_info_fields(info: &BlockInfo, json_block: bool) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(
@@ -380,7 +383,10 @@ fn block_info_fields(info: &BlockInfo, json_block: bool) -> Map<String, Value> {
         info.sideband.successor.encode_hex().into(),
     );
     m.insert("confirmed".into(), tf(info.confirmed));
-    m.insert("contents".into(), block_out(info.block.to_json(), json_block));
+    m.insert(
+        "contents".into(),
+        block_out(info.block.to_json(), json_block),
+    );
     if info.block.is_state() {
         m.insert("subtype".into(), info.subtype.as_str().into());
     }
@@ -640,7 +646,11 @@ pub fn representatives(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 
 /// One receivable entry beyond the plain hash: the amount alone, or an object with the
 /// amount and the asked-for `source` / `min_version`.
-fn receivable_value(info: &nano_store::PendingInfo, source: bool, min_version: bool) -> Value {
+pub(crate) fn receivable_value(
+    info: &nano_store::PendingInfo,
+    source: bool,
+    min_version: bool,
+) -> Value {
     if !source && !min_version {
         return info.amount.encode_dec().into();
     }
@@ -968,7 +978,10 @@ fn history_entry(
     m.insert("confirmed".into(), tf(info.confirmed));
     if raw {
         m.insert("work".into(), format!("{:016x}", info.block.work()).into());
-        m.insert("signature".into(), info.block.signature().encode_hex().into());
+        m.insert(
+            "signature".into(),
+            info.block.signature().encode_hex().into(),
+        );
     }
     Ok(Some(m))
 }
@@ -1073,7 +1086,7 @@ pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     }
     if sorting {
         // The reference sorts (balance, account) pairs and reverses them.
-        candidates.sort_by(|x, y| (y.1.balance, y.0).cmp(&(x.1.balance, x.0)));
+        candidates.sort_by_key(|x| std::cmp::Reverse((x.1.balance, x.0)));
     }
     let mut m = Map::new();
     for (a, info) in candidates {
@@ -1083,17 +1096,21 @@ pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         if !receivable && info.balance < threshold {
             continue;
         }
-        let e = ledger_entry(l, &t, &a, &info, representative, weight, receivable)?;
+        let mut e = Map::new();
+        // `ledger` (unlike wallet_ledger) puts the receivable total first.
         if receivable {
-            let total = e["receivable"]
-                .as_str()
-                .and_then(|x| Amount::decode_dec(x).ok())
-                .unwrap_or_default();
+            let total = receivable_sum(l, &t, &a, false)?;
             if info.balance.checked_add(total).unwrap_or(Amount::MAX) < threshold {
                 continue;
             }
+            e.insert("pending".into(), total.encode_dec().into());
+            e.insert("receivable".into(), total.encode_dec().into());
         }
-        m.insert(a.encode_account(), e);
+        if let Value::Object(rest) = ledger_entry(l, &t, &a, &info, representative, weight, false)?
+        {
+            e.extend(rest);
+        }
+        m.insert(a.encode_account(), Value::Object(e));
     }
     Ok(obj([("accounts", Value::Object(m))]))
 }
@@ -1109,12 +1126,6 @@ pub(crate) fn ledger_entry(
     receivable: bool,
 ) -> Result<Value, RpcError> {
     let mut e = Map::new();
-    // The reference puts the receivable total first.
-    if receivable {
-        let total = receivable_sum(l, t, a, false)?.encode_dec();
-        e.insert("pending".into(), total.clone().into());
-        e.insert("receivable".into(), total.into());
-    }
     e.insert("frontier".into(), info.head.encode_hex().into());
     e.insert("open_block".into(), info.open_block.encode_hex().into());
     let rb = representative_block(l, t, &info.head)?;
@@ -1133,6 +1144,11 @@ pub(crate) fn ledger_entry(
     }
     if weight {
         e.insert("weight".into(), l.weight(a).encode_dec().into());
+    }
+    if receivable {
+        let total = receivable_sum(l, t, a, false)?.encode_dec();
+        e.insert("pending".into(), total.clone().into());
+        e.insert("receivable".into(), total.into());
     }
     Ok(Value::Object(e))
 }

@@ -88,18 +88,26 @@ fn hex_u64(s: &str, bad: &str) -> Result<u64, RpcError> {
 
 /// The difficulty a request asks for: `difficulty` (hex) wins, then `multiplier`
 /// (against the network base), else `default`.
+/// The difficulty asked for: `difficulty` (hex), then `multiplier` (relative to the base
+/// threshold), which wins when both are given, as in the reference.
 fn requested_difficulty(ctx: &ApiContext, r: &Req, default: u64) -> Result<u64, RpcError> {
+    let mut difficulty = default;
     if let Some(d) = opt_text(r, "difficulty") {
-        return hex_u64(&d, msg::BAD_DIFFICULTY);
+        difficulty = hex_u64(&d, msg::BAD_DIFFICULTY)?;
     }
     if let Some(m) = opt_text(r, "multiplier") {
         let m: f64 = m.parse().map_err(|_| RpcError::new(msg::BAD_MULTIPLIER))?;
         if m.is_nan() || m <= 0.0 || !m.is_finite() {
             return err(msg::BAD_MULTIPLIER);
         }
-        return Ok(from_multiplier(m, ctx.params.work.base));
+        difficulty = from_multiplier(m, ctx.params.work.base);
     }
-    Ok(default)
+    Ok(difficulty)
+}
+
+/// A multiplier as the reference prints it: fixed notation with 15 decimals.
+fn multiplier_text(difficulty: u64, base: u64) -> String {
+    format!("{:.15}", to_multiplier(difficulty, base))
 }
 
 fn check_version(r: &Req) -> Result<(), RpcError> {
@@ -114,11 +122,9 @@ pub fn work_validate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let w = hex_u64(req_str(r, "work")?, msg::BAD_WORK)?;
     check_version(r)?;
     let t = &ctx.params.work;
-    let asked = if r.contains_key("difficulty") || r.contains_key("multiplier") {
-        Some(requested_difficulty(ctx, r, t.base)?)
-    } else {
-        None
-    };
+    let asked = requested_difficulty(ctx, r, t.base)?;
+    // `valid` only answers an explicit difficulty (not a multiplier), as the reference.
+    let asked = r.contains_key("difficulty").then_some(asked);
     let value = work_value(&root, w);
     let mut out = serde_json::Map::new();
     if let Some(d) = asked {
@@ -133,10 +139,7 @@ pub fn work_validate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         if value >= t.epoch_2_receive { "1" } else { "0" }.into(),
     );
     out.insert("difficulty".into(), format!("{value:016x}").into());
-    out.insert(
-        "multiplier".into(),
-        format!("{}", to_multiplier(value, t.base)).into(),
-    );
+    out.insert("multiplier".into(), multiplier_text(value, t.base).into());
     Ok(Value::Object(out))
 }
 
@@ -160,14 +163,76 @@ pub(crate) fn generate_local(
     result.ok_or_else(|| RpcError::new(msg::WORK_FAILURE))
 }
 
-pub fn work_generate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let hash = json::hash(r, "hash")?;
-    check_version(r)?;
+/// The ledger difficulty for an optional `block` of work_generate (the reference's
+/// difficulty_ledger): the threshold of its epoch and kind when the previous block or the
+/// receivable it links to is known, else the base threshold.
+fn ledger_difficulty(ctx: &ApiContext, block: &Block) -> Result<u64, RpcError> {
     let t = &ctx.params.work;
-    let difficulty = requested_difficulty(ctx, r, t.base)?;
+    let Ok(l) = ctx.ledger() else {
+        return Ok(t.base);
+    };
+    let txn = l.read_txn().map_err(super::internal)?;
+    let mut epoch = nano_core::Epoch::Epoch0;
+    let mut is_send = false;
+    let mut is_receive = false;
+    let mut found = false;
+    let previous = block.previous();
+    if !previous.is_zero() {
+        if let Some(prev) = l.block_info(&txn, &previous).map_err(super::internal)? {
+            let balance = block.balance_field().unwrap_or_default();
+            is_send = prev.balance() > balance;
+            epoch = prev.sideband.details.epoch;
+            found = true;
+        }
+    }
+    if let (Some(link), Some(account)) = (block.link_field(), block.account_field()) {
+        if !link.is_zero() && !is_send {
+            let src = link.as_block_hash();
+            let key = nano_store::PendingKey { account, hash: src };
+            let source = l.block_info(&txn, &src).map_err(super::internal)?;
+            if let Some(source) = source {
+                if l.store()
+                    .pending(&txn, &key)
+                    .map_err(super::internal)?
+                    .is_some()
+                {
+                    epoch = epoch.max(source.sideband.details.epoch);
+                    is_receive = true;
+                    found = true;
+                }
+            }
+        }
+    }
+    Ok(if found {
+        t.threshold(epoch, is_receive)
+    } else {
+        t.base
+    })
+}
+
+pub fn work_generate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    check_version(r)?;
+    if let Some(a) = opt_text(r, "account") {
+        PublicKey::decode_account(&a).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?;
+    }
+    let hash = json::hash(r, "hash")?;
+    let t = &ctx.params.work;
+    let mut difficulty = requested_difficulty(ctx, r, t.base)?;
     let max = from_multiplier(ctx.max_work_generate_multiplier, t.base);
     if difficulty > max || difficulty < t.entry {
         return err(msg::DIFFICULTY_LIMIT);
+    }
+    if r.contains_key("block") {
+        let block = json::block_in(r)?;
+        if block.root().0 != hash.0 {
+            return err("Root mismatch for block");
+        }
+        if !r.contains_key("difficulty") && !r.contains_key("multiplier") {
+            difficulty = ledger_difficulty(ctx, &block)?;
+        }
+        if work_value(&block.root(), block.work()) >= difficulty {
+            return err(msg::BLOCK_WORK_ENOUGH);
+        }
     }
     let root: Root = hash.into();
     let peers = ctx
@@ -175,6 +240,7 @@ pub fn work_generate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         .lock()
         .map_err(|_| RpcError::new(msg::INTERNAL))?
         .clone();
+    // A generation that ends without work (work_cancel) answers "Cancelled".
     let w = if json::opt_bool(r, "use_peers", false)? && !peers.is_empty() {
         let cancel = Arc::new(AtomicBool::new(false));
         ctx.work_in_progress
@@ -192,19 +258,16 @@ pub fn work_generate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         if let Ok(mut m) = ctx.work_in_progress.lock() {
             m.remove(&root);
         }
-        found.ok_or_else(|| RpcError::new(msg::WORK_FAILURE))?
+        found.ok_or_else(|| RpcError::new("Cancelled"))?
     } else {
-        generate_local(ctx, root, difficulty)?
+        generate_local(ctx, root, difficulty).map_err(|_| RpcError::new("Cancelled"))?
     };
     let value = work_value(&root, w);
     Ok(obj([
+        ("hash", hash.encode_hex().into()),
         ("work", format!("{w:016x}").into()),
         ("difficulty", format!("{value:016x}").into()),
-        (
-            "multiplier",
-            format!("{}", to_multiplier(value, t.base)).into(),
-        ),
-        ("hash", hash.encode_hex().into()),
+        ("multiplier", multiplier_text(value, t.base).into()),
     ]))
 }
 

@@ -376,14 +376,14 @@ pub fn wallet_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         ("pending", receivable.encode_dec().into()),
         ("receivable", receivable.encode_dec().into()),
         ("accounts_count", entries.len().to_string().into()),
-        ("adhoc_count", adhoc.to_string().into()),
+        ("accounts_block_count", blocks.to_string().into()),
+        ("accounts_cemented_block_count", cemented.to_string().into()),
         ("deterministic_count", det.to_string().into()),
+        ("adhoc_count", adhoc.to_string().into()),
         (
             "deterministic_index",
             w.deterministic_index(id).map_err(werr)?.to_string().into(),
         ),
-        ("accounts_block_count", blocks.to_string().into()),
-        ("accounts_cemented_block_count", cemented.to_string().into()),
     ]))
 }
 
@@ -429,23 +429,29 @@ pub fn wallet_frontiers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("frontiers", Value::Object(m))]))
 }
 
+/// wallet_receivable / wallet_pending: per wallet account, a list of hashes unless a
+/// non-zero threshold or `source` asks for hash → amount (or an object with `source` and
+/// `min_version`); accounts without receivables are left out.
 pub fn wallet_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let w = ctx.wallets()?;
     let l = ctx.ledger()?;
     let id = wallet_id(w, r)?;
     let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
     let threshold = match opt_text(r, "threshold") {
-        Some(s) => Some(Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?),
-        None => None,
+        Some(s) => Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?,
+        None => Amount::ZERO,
     };
     let source = opt_bool(r, "source", false)?;
+    let min_version = opt_bool(r, "min_version", false)?;
     let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    // The reference checks only threshold and source here (not min_version).
+    let simple = threshold.is_zero() && !source;
     let t = l.read_txn().map_err(internal)?;
     let mut m = Map::new();
     for a in w.accounts(id).map_err(werr)? {
         let mut items = Vec::new();
         for (h, info) in l
-            .receivable(&t, &a, threshold.unwrap_or(Amount::ZERO), usize::MAX)
+            .receivable(&t, &a, threshold, usize::MAX)
             .map_err(internal)?
         {
             if items.len() as u64 >= count {
@@ -459,28 +465,31 @@ pub fn wallet_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         if items.is_empty() {
             continue;
         }
-        let v = if threshold.is_none() && !source {
+        let v = if simple {
             Value::Array(items.iter().map(|(h, _)| h.encode_hex().into()).collect())
         } else {
             let mut o = Map::new();
             for (h, info) in items {
-                o.insert(
-                    h.encode_hex(),
-                    if source {
-                        obj([
-                            ("amount", info.amount.encode_dec().into()),
-                            ("source", info.source.encode_account().into()),
-                        ])
-                    } else {
-                        info.amount.encode_dec().into()
-                    },
-                );
+                let e = super::ledger::receivable_value(&info, source, min_version);
+                o.insert(h.encode_hex(), e);
             }
             Value::Object(o)
         };
         m.insert(a.encode_account(), v);
     }
     Ok(obj([("blocks", Value::Object(m))]))
+}
+
+/// The leading decimal digits of `modified_since` as C's strtoul reads them (the
+/// reference's wallet_ledger never rejects the value).
+fn lenient_u64(r: &Req, k: &str) -> u64 {
+    let text = opt_text(r, k).unwrap_or_default();
+    let digits: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().unwrap_or(0)
 }
 
 pub fn wallet_ledger(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
@@ -490,7 +499,7 @@ pub fn wallet_ledger(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let representative = opt_bool(r, "representative", false)?;
     let weight = opt_bool(r, "weight", false)?;
     let receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
-    let modified_since = opt_u64(r, "modified_since", "Invalid modified_since")?.unwrap_or(0);
+    let modified_since = lenient_u64(r, "modified_since");
     let t = l.read_txn().map_err(internal)?;
     let mut m = Map::new();
     for a in w.accounts(id).map_err(werr)? {
@@ -510,7 +519,8 @@ pub fn wallet_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let w = ctx.wallets()?;
     let l = ctx.ledger()?;
     let id = wallet_id(w, r)?;
-    let modified_since = opt_u64(r, "modified_since", "Invalid modified_since")?.unwrap_or(0);
+    // The reference's default is 1, and a bad value is "Invalid timestamp".
+    let modified_since = opt_u64(r, "modified_since", "Invalid timestamp")?.unwrap_or(1);
     let t = l.read_txn().map_err(internal)?;
     let mut entries: Vec<(u64, Value)> = Vec::new();
     for a in w.accounts(id).map_err(werr)? {
