@@ -672,3 +672,44 @@ fn blocks_and_ledger_match_reference_shape() {
         "Invalid timestamp"
     );
 }
+
+#[test]
+fn process_checks_subtype_like_the_reference() {
+    let mut f = fixture();
+    let rpc = start_with(false, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    let send = f.genesis.send(&f.b_account, 1);
+    let process = |block: serde_json::Value, extra: serde_json::Value| {
+        let mut req = json!({"action": "process", "json_block": "true", "block": block});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        post(addr, req)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // The subtype is checked against the account's balance: a send is not a receive.
+    assert_eq!(
+        process(send.to_json(), json!({"subtype": "receive"})),
+        "Invalid block balance for given subtype"
+    );
+    assert_eq!(
+        process(send.to_json(), json!({"subtype": "change"})),
+        "Invalid block balance for given subtype"
+    );
+    assert_eq!(
+        process(send.to_json(), json!({"subtype": "bogus"})),
+        "Invalid block subtype"
+    );
+    // A right subtype passes the checks and only then needs the node.
+    let e = process(send.to_json(), json!({"subtype": "send"}));
+    assert!(e.contains("running node"), "{e}");
+    // An unknown previous is a gap before any subtype rule.
+    let mut gap = send.to_json();
+    gap["previous"] = "1".repeat(64).into();
+    assert_eq!(
+        process(gap, json!({"subtype": "open"})),
+        "Gap previous block"
+    );
+}

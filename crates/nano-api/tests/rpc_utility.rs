@@ -450,3 +450,34 @@ fn work_answers_match_reference_shape() {
         "Provided work is already enough for given difficulty"
     );
 }
+
+#[test]
+fn utility_quirks_match_reference() {
+    let rpc = start(false);
+    let a = rpc.addr;
+    // The reference refuses 0 in nano_to_raw (its product is not above the amount).
+    assert_eq!(
+        post(a, json!({"action": "nano_to_raw", "amount": "0"}))["error"],
+        "Amount too big"
+    );
+    // Hyphenated addresses work but are marked, ahead of the answer.
+    let acc = post(
+        a,
+        json!({"action": "account_get", "key": "0".repeat(63) + "1"}),
+    )["account"]
+        .as_str()
+        .unwrap()
+        .replacen("nano_", "nano-", 1);
+    let r = post(
+        a,
+        json!({"action": "validate_account_number", "account": acc}),
+    );
+    assert_eq!(r, json!({"deprecated_account_format": "1", "valid": "1"}));
+    let keys: Vec<String> = r.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["deprecated_account_format", "valid"]);
+    let r = post(
+        a,
+        json!({"action": "account_key", "account": acc.replacen("nano-", "nano_", 1)}),
+    );
+    assert!(r.get("deprecated_account_format").is_none(), "{r}");
+}

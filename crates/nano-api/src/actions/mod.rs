@@ -270,12 +270,38 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
         return Err(RpcError::new(msg::CONTROL_DISABLED));
     }
     let mut answer = h(ctx, req)?;
+    // The reference puts these marks before anything else in the answer.
+    let mut marks = Vec::new();
     if DEPRECATED_ACTIONS.contains(&action) {
-        if let Value::Object(m) = &mut answer {
-            m.insert("deprecated".into(), "1".into());
+        marks.push("deprecated");
+    }
+    if uses_hyphen_address(req) {
+        marks.push("deprecated_account_format");
+    }
+    if let (Value::Object(m), false) = (&mut answer, marks.is_empty()) {
+        let rest = std::mem::take(m);
+        for k in marks {
+            m.insert(k.into(), "1".into());
         }
+        m.extend(rest);
     }
     Ok(answer)
+}
+
+/// True when `account` (or an entry of `accounts`) is a valid address in the deprecated
+/// `nano-` / `xrb-` form, which the reference marks with `"deprecated_account_format"`.
+fn uses_hyphen_address(req: &Req) -> bool {
+    let hyphen = |v: &Value| {
+        v.as_str().is_some_and(|s| {
+            (s.starts_with("nano-") || s.starts_with("xrb-"))
+                && nano_core::PublicKey::decode_account(s).is_ok()
+        })
+    };
+    let in_list = match req.get("accounts") {
+        Some(Value::Array(a)) => a.iter().any(hyphen),
+        _ => false,
+    };
+    req.get("account").is_some_and(hyphen) || in_list
 }
 
 /// Parses a request body (after the size and depth checks of the front door) and runs it.

@@ -35,59 +35,41 @@ fn process_error(status: &str) -> RpcError {
 
 /// Checks a state block against the `subtype` the caller claims, as the reference does
 /// before publishing: a wrong claim is refused instead of silently published.
+/// The reference's `subtype` check for state blocks: against the account's current
+/// balance (not the previous block's), after a gap check on `previous`; legacy blocks
+/// are not checked.
 fn check_subtype(ctx: &ApiContext, block: &Block, subtype: &str) -> Result<(), RpcError> {
     let Block::State(b) = block else {
         return Ok(());
     };
     let l = ctx.ledger()?;
     let t = l.read_txn().map_err(internal)?;
-    let prev_balance = if b.previous.is_zero() {
-        None
-    } else {
-        l.balance_at(&t, &b.previous).map_err(internal)?
-    };
-    let epoch_link = ctx.params.epoch_of_link(&b.link).is_some();
+    if !b.previous.is_zero() && l.block(&t, &b.previous).map_err(internal)?.is_none() {
+        return err("Gap previous block");
+    }
+    let balance = l.account_balance(&t, &b.account).map_err(internal)?;
     match subtype {
-        "send" => match prev_balance {
-            Some(p) if b.balance < p => Ok(()),
-            Some(_) => err(msg::INVALID_SUBTYPE_BALANCE),
-            None => err(msg::INVALID_SUBTYPE_PREVIOUS),
-        },
-        "receive" => match prev_balance {
-            Some(p) if b.balance > p => Ok(()),
-            Some(_) => err(msg::INVALID_SUBTYPE_BALANCE),
-            None => err(msg::INVALID_SUBTYPE_PREVIOUS),
-        },
-        "open" => {
-            if b.previous.is_zero() {
-                Ok(())
-            } else {
-                err(msg::INVALID_SUBTYPE_PREVIOUS)
-            }
+        "send" if balance <= b.balance => err(msg::INVALID_SUBTYPE_BALANCE),
+        "receive" if balance > b.balance => err(msg::INVALID_SUBTYPE_BALANCE),
+        "open" if !b.previous.is_zero() => err(msg::INVALID_SUBTYPE_PREVIOUS),
+        "change" | "epoch" if balance != b.balance => err(msg::INVALID_SUBTYPE_BALANCE),
+        "change" if b.previous.is_zero() => err(msg::INVALID_SUBTYPE_PREVIOUS),
+        "epoch" if ctx.params.epoch_of_link(&b.link).is_none() => {
+            err(msg::INVALID_SUBTYPE_EPOCH_LINK)
         }
-        "change" => match prev_balance {
-            Some(p) if b.balance == p => Ok(()),
-            Some(_) => err(msg::INVALID_SUBTYPE_BALANCE),
-            None => err(msg::INVALID_SUBTYPE_PREVIOUS),
-        },
-        "epoch" => {
-            if !epoch_link {
-                return err(msg::INVALID_SUBTYPE_EPOCH_LINK);
-            }
-            if prev_balance.unwrap_or(Amount::ZERO) != b.balance {
-                return err(msg::INVALID_SUBTYPE_BALANCE);
-            }
-            Ok(())
-        }
+        "send" | "receive" | "open" | "change" | "epoch" => Ok(()),
         _ => err(msg::INVALID_SUBTYPE),
     }
 }
 
 pub fn process(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let n = node(ctx)?;
     let block = json::block_in(r)?;
     let force = opt_bool(r, "force", false)?;
     let is_async = opt_bool(r, "async", false)?;
+    // The reference checks the subtype first, then the work.
+    if let Some(st) = opt_text(r, "subtype").filter(|s| !s.is_empty()) {
+        check_subtype(ctx, &block, &st)?;
+    }
     if !ctx
         .params
         .work
@@ -95,12 +77,11 @@ pub fn process(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     {
         return err("Block work is less than threshold");
     }
-    if let Some(st) = opt_text(r, "subtype") {
-        check_subtype(ctx, &block, &st)?;
-    }
     if is_async {
-        let hash = block.hash();
-        let _ = hash;
+        if !block.is_state() {
+            return err("Must be a state block");
+        }
+        node(ctx)?;
         // Queue it and answer at once; the outcome reaches the block processor's stats.
         let n2 = ctx.node.clone();
         std::thread::spawn(move || {
@@ -110,7 +91,7 @@ pub fn process(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         });
         return Ok(obj([("started", "1".into())]));
     }
-    match n.process(block, force) {
+    match node(ctx)?.process(block, force) {
         Ok(hash) => Ok(obj([("hash", hash.encode_hex().into())])),
         Err(status) => Err(process_error(&status)),
     }

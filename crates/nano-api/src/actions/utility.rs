@@ -65,8 +65,10 @@ pub fn validate_account_number(_: &ApiContext, r: &Req) -> Result<Value, RpcErro
 
 pub fn nano_to_raw(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let a = json::amount(r, "amount")?;
+    // The reference refuses any product not above the amount, which includes zero.
     let raw =
         a.0.checked_mul(NANO_RATIO)
+            .filter(|&x| x > a.0)
             .ok_or_else(|| RpcError::new("Amount too big"))?;
     Ok(obj([("amount", raw.to_string().into())]))
 }
