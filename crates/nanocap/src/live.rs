@@ -3,6 +3,7 @@
 //! reported when a capture stops.
 
 use std::collections::HashMap;
+use std::os::unix::io::AsRawFd;
 
 use pcap::{Active, BpfProgram, Capture, Device, Linktype};
 
@@ -53,7 +54,10 @@ pub struct LivePacket {
 }
 
 impl LiveCapture {
-    /// Opens the chosen interface with a 100 ms read timeout so stop requests are seen.
+    /// Opens the chosen interface in non-blocking mode. A blocking read cannot be relied
+    /// on to return: with TPACKET_V3, libpcap on Linux ignores the read timeout and waits
+    /// in `poll` until a packet arrives, so an idle interface never saw a stop request.
+    /// [`LiveCapture::next_packet`] waits on the descriptor itself, with a bound.
     pub fn open(interface: &str, device_ip: &str, filter: &str) -> anyhow::Result<LiveCapture> {
         let dev = choose(interface, device_ip)?;
         let name = dev.name.clone();
@@ -62,7 +66,8 @@ impl LiveCapture {
             .timeout(100)
             .immediate_mode(true)
             .buffer_size(16 << 20)
-            .open()?;
+            .open()?
+            .setnonblock()?;
         if !filter.trim().is_empty() {
             cap.filter(filter, true)?;
         }
@@ -74,10 +79,31 @@ impl LiveCapture {
         })
     }
 
-    /// Next packet, `Ok(None)` on timeout.
+    /// Next packet; `Ok(None)` when none arrived within [`WAIT_MS`].
     // time_t and suseconds_t are i64 here but not on every platform.
     #[allow(clippy::useless_conversion)]
     pub fn next_packet(&mut self) -> anyhow::Result<Option<LivePacket>> {
+        if let Some(p) = self.try_packet()? {
+            return Ok(Some(p));
+        }
+        let mut pfd = libc::pollfd {
+            fd: self.cap.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let rc = unsafe { libc::poll(&mut pfd, 1, WAIT_MS) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e.into());
+            }
+        }
+        self.try_packet()
+    }
+
+    #[allow(clippy::useless_conversion)]
+    fn try_packet(&mut self) -> anyhow::Result<Option<LivePacket>> {
         match self.cap.next_packet() {
             Ok(p) => {
                 let ts = p.header.ts;
@@ -104,6 +130,9 @@ impl LiveCapture {
         }
     }
 }
+
+/// Longest wait for a packet before the capture loop looks at stop requests again.
+pub const WAIT_MS: i32 = 100;
 
 /// A BPF filter applied to file input, compiled once per link type.
 pub struct FileFilter {
