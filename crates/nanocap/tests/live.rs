@@ -177,3 +177,18 @@ fn live_capture_on_loopback_keeps_filtered_traffic_and_reports_pcap_counters() {
     assert!(received >= 6, "received {received}");
     assert_eq!(dropped, 0);
 }
+
+#[test]
+fn if_lists_the_loopback_interface() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nanocap"))
+        .arg("--if")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lo = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("lo"))
+        .unwrap_or_else(|| panic!("no lo in {text}"));
+    assert!(lo.contains("127.0.0.1"), "{lo}");
+}
