@@ -100,6 +100,18 @@ pub struct NodeStatus {
     pub block_queue: usize,
 }
 
+/// One connected peer as `peers` shows it: the channel's remote endpoint (the key, in the
+/// reference's `[ip]:port` form) and where the peer accepts connections (`peering`, the
+/// remote endpoint until the peer has told its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerEntry {
+    pub endpoint: String,
+    pub peering: String,
+    pub protocol_version: u8,
+    pub node_id: nano_core::PublicKey,
+    pub transport: &'static str,
+}
+
 /// What the API needs from a running node beyond the ledger and wallets. Implemented by
 /// the node glue so this crate's actions stay testable without a network.
 pub trait NodeHandle: Send + Sync {
@@ -110,10 +122,13 @@ pub trait NodeHandle: Send + Sync {
         -> Result<nano_core::BlockHash, String>;
     /// Starts (or reports) an election for a block in the ledger.
     fn block_confirm(&self, hash: nano_core::BlockHash) -> bool;
-    /// `peers` entries: endpoint text → (protocol_version, node_id, type).
-    fn peers(&self) -> Vec<(String, u8, nano_core::PublicKey, &'static str)>;
+    /// `peers` entries, sorted by remote endpoint as the reference lists them.
+    fn peers(&self) -> Vec<PeerEntry>;
     /// Representatives seen voting recently, with weight.
     fn representatives_online(&self) -> Vec<(nano_core::PublicKey, nano_core::Amount)>;
+    /// Representatives with the remote endpoint of their channel (`confirmation_quorum`
+    /// peer details).
+    fn representative_peers(&self) -> Vec<(nano_core::PublicKey, String)>;
     /// The `confirmation_quorum` answer.
     fn confirmation_quorum(&self) -> serde_json::Value;
     /// Telemetry of peers as reference JSON entries (with address and port).

@@ -53,18 +53,29 @@ impl NodeHandle for NodeGlue {
         self.0.block_confirm(&hash).is_ok()
     }
 
-    fn peers(&self) -> Vec<(String, u8, PublicKey, &'static str)> {
-        self.0
-            .peers()
+    fn peers(&self) -> Vec<crate::context::PeerEntry> {
+        let text = |ep: std::net::SocketAddrV6| format!("[{}]:{}", ep.ip(), ep.port());
+        let mut peers = self.0.peers();
+        peers.sort_by_key(|p| p.endpoint);
+        peers
             .into_iter()
-            .map(|p| {
-                let ep = p.peering_endpoint.unwrap_or(p.endpoint);
-                (
-                    format!("[{}]:{}", ep.ip(), ep.port()),
-                    p.protocol_version,
-                    p.node_id,
-                    p.transport.as_str(),
-                )
+            .map(|p| crate::context::PeerEntry {
+                endpoint: text(p.endpoint),
+                peering: text(p.peering_endpoint.unwrap_or(p.endpoint)),
+                protocol_version: p.protocol_version,
+                node_id: p.node_id,
+                transport: p.transport.as_str(),
+            })
+            .collect()
+    }
+
+    fn representative_peers(&self) -> Vec<(Account, String)> {
+        self.0
+            .representatives_online()
+            .into_iter()
+            .map(|r| {
+                let ep = r.channel.endpoint;
+                (r.account, format!("[{}]:{}", ep.ip(), ep.port()))
             })
             .collect()
     }

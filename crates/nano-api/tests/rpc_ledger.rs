@@ -713,3 +713,147 @@ fn process_checks_subtype_like_the_reference() {
         "Gap previous block"
     );
 }
+
+/// A node double for the node-backed answers: two peers, one representative, and
+/// two recent elections.
+struct FakeNode {
+    rep: nano_core::PublicKey,
+    elections: Vec<serde_json::Value>,
+}
+
+impl nano_api::context::NodeHandle for FakeNode {
+    fn status(&self) -> nano_api::context::NodeStatus {
+        Default::default()
+    }
+    fn process(&self, _: nano_core::Block, _: bool) -> Result<nano_core::BlockHash, String> {
+        Err("other".into())
+    }
+    fn block_confirm(&self, _: nano_core::BlockHash) -> bool {
+        false
+    }
+    fn peers(&self) -> Vec<nano_api::context::PeerEntry> {
+        let peer = |ep: &str, peering: &str| nano_api::context::PeerEntry {
+            endpoint: ep.into(),
+            peering: peering.into(),
+            protocol_version: 21,
+            node_id: nano_core::PublicKey::ZERO,
+            transport: "tcp",
+        };
+        vec![
+            peer("[::ffff:10.0.0.1]:7075", "[::ffff:10.0.0.1]:7075"),
+            peer("[::ffff:10.0.0.2]:50123", "[::ffff:10.0.0.2]:7075"),
+        ]
+    }
+    fn representatives_online(&self) -> Vec<(nano_core::PublicKey, Amount)> {
+        vec![(self.rep, Amount(1))]
+    }
+    fn representative_peers(&self) -> Vec<(nano_core::PublicKey, String)> {
+        vec![(self.rep, "[::ffff:10.0.0.1]:7075".into())]
+    }
+    fn confirmation_quorum(&self) -> serde_json::Value {
+        json!({"quorum_delta": "0"})
+    }
+    fn telemetry(&self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+    fn node_id(&self) -> nano_core::PublicKey {
+        nano_core::PublicKey::ZERO
+    }
+    fn republish(&self, _: Vec<nano_core::Block>) {}
+    fn confirmation_history(&self) -> Vec<serde_json::Value> {
+        self.elections.clone()
+    }
+    fn active_roots(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn election_info(&self, _: &nano_core::QualifiedRoot) -> Option<serde_json::Value> {
+        None
+    }
+    fn election_ages_ms(&self) -> Vec<u64> {
+        Vec::new()
+    }
+    fn connect(&self, _: std::net::SocketAddr) {}
+    fn unchecked_count(&self) -> usize {
+        0
+    }
+    fn unchecked_entries(
+        &self,
+        _: &nano_core::BlockHash,
+        _: usize,
+    ) -> Vec<nano_node::consensus::UncheckedEntry> {
+        Vec::new()
+    }
+    fn unchecked_entry(
+        &self,
+        _: &nano_core::BlockHash,
+    ) -> Option<nano_node::consensus::UncheckedEntry> {
+        None
+    }
+    fn unchecked_clear(&self) {}
+    fn bootstrap_legacy(&self, _: Option<std::net::SocketAddr>, _: Option<String>) -> bool {
+        false
+    }
+    fn bootstrap_ascending(&self) -> bool {
+        false
+    }
+    fn bootstrap_status(&self) -> Option<serde_json::Value> {
+        None
+    }
+    fn bootstrap_priorities(&self) -> Option<nano_api::context::BootstrapPriorities> {
+        None
+    }
+    fn populate_backlog(&self) {}
+}
+
+#[test]
+fn node_answers_match_reference_shape() {
+    let f = fixture();
+    let g = f.genesis.account;
+    let election = |hash: &nano_core::BlockHash, ms: u64| {
+        json!({"hash": hash.encode_hex(), "duration": ms.to_string(), "time": "0",
+        "tally": "1", "final": "1", "blocks": "1", "voters": "1", "request_count": "0"})
+    };
+    let node = FakeNode {
+        rep: g,
+        elections: vec![election(&f.send_a, 100), election(&f.send_b, 300)],
+    };
+    let rpc = common::start_node(false, Some(f.ledger.clone()), None, Some(Arc::new(node)));
+    let addr = rpc.addr;
+    // peers: keyed by the channel's remote endpoint, with the peering endpoint.
+    let r = post(addr, json!({"action": "peers", "peer_details": "true"}));
+    let p = &r["peers"]["[::ffff:10.0.0.2]:50123"];
+    assert_eq!(keys(p), ["protocol_version", "node_id", "type", "peering"]);
+    assert_eq!(p["peering"], "[::ffff:10.0.0.2]:7075");
+    assert_eq!(
+        post(addr, json!({"action": "peers"}))["peers"]["[::ffff:10.0.0.1]:7075"],
+        "21"
+    );
+    // confirmation_quorum peer details: account, the channel's address, ledger weight.
+    let r = post(
+        addr,
+        json!({"action": "confirmation_quorum", "peer_details": "true"}),
+    );
+    assert_eq!(
+        r["peers"],
+        json!([{"account": g.encode_account(), "ip": "[::ffff:10.0.0.1]:7075",
+        "weight": Amount(u128::MAX - 1_500).encode_dec()}])
+    );
+    // confirmation_history: the average divides the total of all recent elections by
+    // the number listed, and is absent when nothing is listed.
+    let r = post(
+        addr,
+        json!({"action": "confirmation_history", "hash": f.send_a.encode_hex()}),
+    );
+    assert_eq!(
+        r["confirmation_stats"],
+        json!({"count": "1", "average": "400"})
+    );
+    let r = post(
+        addr,
+        json!({"action": "confirmation_history", "hash": "1".repeat(64)}),
+    );
+    assert_eq!(
+        r,
+        json!({"confirmation_stats": {"count": "0"}, "confirmations": ""})
+    );
+}

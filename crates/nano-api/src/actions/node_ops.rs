@@ -540,10 +540,14 @@ pub fn confirmation_quorum(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError>
     let n = node(ctx)?;
     let mut v = n.confirmation_quorum();
     if opt_bool(r, "peer_details", false)? {
+        let l = ctx.ledger()?;
         let peers: Vec<Value> = n
-            .representatives_online()
+            .representative_peers()
             .into_iter()
-            .map(|(a, w)| json!({"account": a.encode_account(), "weight": w.encode_dec()}))
+            .map(|(a, ip)| {
+                let w = l.weight(&a).encode_dec();
+                json!({"account": a.encode_account(), "ip": ip, "weight": w})
+            })
             .collect();
         if let Value::Object(m) = &mut v {
             m.insert("peers".into(), Value::Array(peers));
@@ -568,19 +572,20 @@ pub fn confirmation_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError
         .filter(|e| filter.as_ref().is_none_or(|f| e["hash"] == f.as_str()))
         .collect();
     let count = list.len();
-    let total: u64 = list
-        .iter()
-        .filter_map(|e| e["duration"].as_str().and_then(|d| d.parse::<u64>().ok()))
-        .sum();
-    let average = if count > 0 { total / count as u64 } else { 0 };
+    let mut stats = Map::new();
+    stats.insert("count".into(), count.to_string().into());
+    // The reference sums the durations of every recent election, filtered or not, and
+    // gives an average only when something is listed.
+    if count > 0 {
+        let total: u64 = n
+            .confirmation_history()
+            .iter()
+            .filter_map(|e| e["duration"].as_str().and_then(|d| d.parse::<u64>().ok()))
+            .sum();
+        stats.insert("average".into(), (total / count as u64).to_string().into());
+    }
     Ok(obj([
-        (
-            "confirmation_stats",
-            obj([
-                ("count", count.to_string().into()),
-                ("average", average.to_string().into()),
-            ]),
-        ),
+        ("confirmation_stats", Value::Object(stats)),
         (
             "confirmations",
             if list.is_empty() {
@@ -614,17 +619,18 @@ pub fn peers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;
     let details = opt_bool(r, "peer_details", false)?;
     let mut m = Map::new();
-    for (ep, version, node_id, kind) in n.peers() {
+    for p in n.peers() {
         let v = if details {
             obj([
-                ("protocol_version", version.to_string().into()),
-                ("node_id", node_id.encode_node_id().into()),
-                ("type", kind.into()),
+                ("protocol_version", p.protocol_version.to_string().into()),
+                ("node_id", p.node_id.encode_node_id().into()),
+                ("type", p.transport.into()),
+                ("peering", p.peering.into()),
             ])
         } else {
-            version.to_string().into()
+            p.protocol_version.to_string().into()
         };
-        m.insert(ep, v);
+        m.insert(p.endpoint, v);
     }
     Ok(obj([(
         "peers",

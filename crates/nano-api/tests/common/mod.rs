@@ -30,6 +30,16 @@ pub fn start_full(
     ledger: Option<Arc<nano_ledger::Ledger>>,
     wallets: Option<Arc<nano_wallet::Wallets>>,
 ) -> TestRpc {
+    start_node(control, ledger, wallets, None)
+}
+
+/// Like [`start_full`], with a node handle (a test double) attached.
+pub fn start_node(
+    control: bool,
+    ledger: Option<Arc<nano_ledger::Ledger>>,
+    wallets: Option<Arc<nano_wallet::Wallets>>,
+    node: Option<Arc<dyn nano_api::context::NodeHandle>>,
+) -> TestRpc {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -42,6 +52,7 @@ pub fn start_full(
     let mut ctx = ApiContext::new(Network::Dev);
     ctx.ledger = ledger;
     ctx.wallets = wallets;
+    ctx.node = node;
     let ctx = Arc::new(ctx);
     let c2 = ctx.clone();
     let addr = rt
