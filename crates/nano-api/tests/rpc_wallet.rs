@@ -232,3 +232,87 @@ fn wallet_control_actions_are_gated() {
         );
     }
 }
+
+#[test]
+fn wallet_answers_match_reference_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger =
+        Arc::new(Ledger::open(&dir.path().join("ledger"), nano_core::Network::Dev).unwrap());
+    let wallets = Arc::new(Wallets::open(dir.path(), WalletsConfig::dev()).unwrap());
+    let seed0_index0 = nano_core::PublicKey::decode_account(SEED0_ACCOUNT).unwrap();
+    let mut genesis = Chain::dev_genesis();
+    let send = genesis.send(&seed0_index0, 777);
+    let mut txn = ledger.write_txn().unwrap();
+    ledger.process(&mut txn, &send).unwrap();
+    ledger.confirm(&mut txn, &send.hash()).unwrap();
+    txn.commit().unwrap();
+    let rpc = start_full(true, Some(ledger.clone()), Some(wallets.clone()));
+    let a = rpc.addr;
+    let wid = post(
+        a,
+        json!({"action": "wallet_create", "seed": "0".repeat(64)}),
+    )["wallet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post(a, json!({"action": "wallet_info", "wallet": wid}));
+    let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "balance",
+            "pending",
+            "receivable",
+            "accounts_count",
+            "accounts_block_count",
+            "accounts_cemented_block_count",
+            "deterministic_count",
+            "adhoc_count",
+            "deterministic_index"
+        ]
+    );
+    // wallet_receivable: a zero threshold keeps the plain list; min_version adds the epoch.
+    let h = send.hash().encode_hex();
+    let r = post(
+        a,
+        json!({"action": "wallet_receivable", "wallet": wid, "threshold": "0"}),
+    );
+    assert_eq!(r["blocks"], json!({SEED0_ACCOUNT: [h.clone()]}));
+    let r = post(
+        a,
+        json!({"action": "wallet_receivable", "wallet": wid, "threshold": "1", "min_version": "true"}),
+    );
+    assert_eq!(
+        r["blocks"],
+        json!({SEED0_ACCOUNT: {h.clone(): {"amount": "777", "min_version": "0"}}})
+    );
+    // send: a zero amount and a bad source have the reference's texts.
+    let send_req = |amount: &str, source: &str| {
+        post(
+            a,
+            json!({"action": "send", "wallet": wid, "source": source,
+            "destination": SEED0_ACCOUNT, "amount": amount}),
+        )["error"]
+            .clone()
+    };
+    assert_eq!(send_req("0", SEED0_ACCOUNT), "Invalid amount number");
+    assert_eq!(send_req("1", "nano_bad"), "Bad source");
+    // receive checks the wallet account before the block.
+    let other = genesis.account.encode_account();
+    let r = post(
+        a,
+        json!({"action": "receive", "wallet": wid, "account": other, "block": "1".repeat(64)}),
+    );
+    assert_eq!(r["error"], "Account not found in wallet");
+    // wallet_ledger reads modified_since like strtoul; wallet_history refuses a bad one.
+    let r = post(
+        a,
+        json!({"action": "wallet_ledger", "wallet": wid, "modified_since": "x"}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let r = post(
+        a,
+        json!({"action": "wallet_history", "wallet": wid, "modified_since": "x"}),
+    );
+    assert_eq!(r["error"], "Invalid timestamp");
+}

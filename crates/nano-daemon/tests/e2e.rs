@@ -413,7 +413,7 @@ fn node_actions_on_a_live_pair() {
         a.rpc,
         json!({"action": "receive", "wallet": w, "account": dest, "block": send_hash}),
     );
-    assert_eq!(again["error"], "Block is not available to receive");
+    assert_eq!(again["error"], "Unreceivable");
     assert_eq!(
         rpc(
             a.rpc,

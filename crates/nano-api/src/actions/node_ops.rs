@@ -194,15 +194,21 @@ fn submit(ctx: &ApiContext, block: Block) -> Result<BlockHash, RpcError> {
 }
 
 pub fn send(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    node(ctx)?;
     let w = ctx.wallets()?;
     let l = ctx.ledger()?;
     let id = wallet_id(w, r)?;
-    let source = json::account(r, "source")?;
+    // The reference's order and texts: a zero amount is invalid (state blocks cannot
+    // send nothing), a bad source is "Bad source".
+    let amount = json::amount(r, "amount")?;
+    if amount.is_zero() {
+        return err(msg::INVALID_AMOUNT);
+    }
+    let source = nano_core::PublicKey::decode_account(req_str(r, "source")?)
+        .map_err(|_| RpcError::new(msg::BAD_SOURCE))?;
     let destination = nano_core::PublicKey::decode_account(req_str(r, "destination")?)
         .map_err(|_| RpcError::new(msg::BAD_DESTINATION))?;
-    let amount = json::amount(r, "amount")?;
     let given = given_work(r)?;
+    node(ctx)?;
     let key = signer(ctx, id, &source)?;
     let build = || -> Result<(BlockHash, Vec<u8>), RpcError> {
         let t = l.read_txn().map_err(internal)?;
@@ -294,7 +300,7 @@ fn receive_one(
             },
         )
         .map_err(internal)?
-        .ok_or_else(|| RpcError::new("Block is not available to receive"))?;
+        .ok_or_else(|| RpcError::new("Unreceivable"))?;
     let info = l.account_info(&t, account).map_err(internal)?;
     drop(t);
     let (previous, rep, balance, epoch) = match info {
@@ -327,12 +333,14 @@ fn receive_one(
 }
 
 pub fn receive(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    node(ctx)?;
     let w = ctx.wallets()?;
     let l = ctx.ledger()?;
     let id = wallet_id(w, r)?;
     let account = json::account(r, "account")?;
     let send_hash = json::hash(r, "block")?;
+    // As the reference: the wallet account is checked before the block.
+    signer(ctx, id, &account)?;
+    node(ctx)?;
     {
         let t = l.read_txn().map_err(internal)?;
         if !l.block_exists(&t, &send_hash).map_err(internal)? {
