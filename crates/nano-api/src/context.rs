@@ -133,6 +133,9 @@ pub trait NodeHandle: Send + Sync {
     fn confirmation_quorum(&self) -> serde_json::Value;
     /// Telemetry of peers as reference JSON entries (with address and port).
     fn telemetry(&self) -> Vec<serde_json::Value>;
+    /// This node's own telemetry as the reference JSON (without address and port), which
+    /// `telemetry` answers by default; `None` without networking.
+    fn local_telemetry(&self) -> Option<serde_json::Value>;
     fn node_id(&self) -> nano_core::PublicKey;
     /// Re-sends blocks to peers.
     fn republish(&self, blocks: Vec<nano_core::Block>);

@@ -104,6 +104,22 @@ impl NodeHandle for NodeGlue {
         self.0.telemetry().iter().map(|t| t.to_json()).collect()
     }
 
+    fn local_telemetry(&self) -> Option<Value> {
+        let n = self.0.network.as_ref()?;
+        let own = nano_node::interfaces::ChannelInfo {
+            id: Default::default(),
+            endpoint: std::net::SocketAddrV6::new(std::net::Ipv6Addr::LOCALHOST, 0, 0, 0),
+            node_id: n.node_id(),
+            protocol_version: nano_core::network::PROTOCOL_VERSION,
+        };
+        let mut v = nano_node::network::telemetry::to_json(&n.local_telemetry(), &own);
+        if let Value::Object(m) = &mut v {
+            m.shift_remove("address");
+            m.shift_remove("port");
+        }
+        Some(v)
+    }
+
     fn node_id(&self) -> PublicKey {
         self.0
             .network

@@ -754,7 +754,13 @@ impl nano_api::context::NodeHandle for FakeNode {
         json!({"quorum_delta": "0"})
     }
     fn telemetry(&self) -> Vec<serde_json::Value> {
-        Vec::new()
+        vec![
+            json!({"block_count": "7", "node_id": "node_peer", "signature": "00",
+        "address": "::ffff:10.0.0.2", "port": "7075"}),
+        ]
+    }
+    fn local_telemetry(&self) -> Option<serde_json::Value> {
+        Some(json!({"block_count": "4", "node_id": "node_self", "signature": "11"}))
     }
     fn node_id(&self) -> nano_core::PublicKey {
         nano_core::PublicKey::ZERO
@@ -855,5 +861,36 @@ fn node_answers_match_reference_shape() {
     assert_eq!(
         r,
         json!({"confirmation_stats": {"count": "0"}, "confirmations": ""})
+    );
+    // telemetry: this node's own by default; a peer's without address and port.
+    assert_eq!(
+        post(addr, json!({"action": "telemetry"})),
+        json!({"block_count": "4", "node_id": "node_self", "signature": "11"})
+    );
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "telemetry", "address": "10.0.0.2", "port": "7075"})
+        ),
+        json!({"block_count": "7", "node_id": "node_peer", "signature": "00"})
+    );
+    let r = post(addr, json!({"action": "telemetry", "raw": "true"}));
+    assert_eq!(r["metrics"][0]["port"], "7075");
+    let tele_err = |req: serde_json::Value| post(addr, req)["error"].clone();
+    assert_eq!(
+        tele_err(json!({"action": "telemetry", "address": "10.0.0.2"})),
+        "Both port and address required"
+    );
+    assert_eq!(
+        tele_err(json!({"action": "telemetry", "address": "10.0.0.2", "port": "x"})),
+        "Invalid port"
+    );
+    assert_eq!(
+        tele_err(json!({"action": "telemetry", "address": "nowhere", "port": "1"})),
+        "Invalid IP address"
+    );
+    assert_eq!(
+        tele_err(json!({"action": "telemetry", "address": "10.0.0.3", "port": "7075"})),
+        "Peer not found"
     );
 }

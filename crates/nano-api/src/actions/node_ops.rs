@@ -695,58 +695,43 @@ pub fn node_id(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
     ]))
 }
 
+/// telemetry as the reference answers it: by default this node's own telemetry; with
+/// `raw`, every peer's entry with its address and port; with `address` and `port`, that
+/// peer's telemetry (without address and port).
 pub fn telemetry(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;
-    let entries = n.telemetry();
     let address = opt_text(r, "address");
     let port = opt_text(r, "port");
-    if let (Some(a), Some(p)) = (&address, &port) {
-        return entries
-            .into_iter()
-            .find(|e| {
-                e["address"]
-                    .as_str()
-                    .is_some_and(|x| x.trim_matches(['[', ']']) == a.trim_matches(['[', ']']))
-                    && e["port"] == p.as_str()
-            })
-            .ok_or_else(|| RpcError::new("Peer not found"));
-    }
     if address.is_some() || port.is_some() {
-        return err("Both port and address required");
+        let (Some(a), Some(p)) = (&address, &port) else {
+            return err("Both port and address required");
+        };
+        let port: u16 = p.parse().map_err(|_| RpcError::new("Invalid port"))?;
+        let ip: std::net::IpAddr = a
+            .trim_matches(['[', ']'])
+            .parse()
+            .map_err(|_| RpcError::new("Invalid IP address"))?;
+        let v6 = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            std::net::IpAddr::V6(v6) => v6,
+        };
+        let found = n.telemetry().into_iter().find(|e| {
+            let same_ip = e["address"]
+                .as_str()
+                .and_then(|x| x.parse::<std::net::Ipv6Addr>().ok())
+                .is_some_and(|x| x == v6);
+            same_ip && e["port"] == port.to_string().as_str()
+        });
+        let Some(Value::Object(mut m)) = found else {
+            return err("Peer not found");
+        };
+        m.shift_remove("address");
+        m.shift_remove("port");
+        return Ok(Value::Object(m));
     }
     if opt_bool(r, "raw", false)? {
-        return Ok(obj([("metrics", Value::Array(entries))]));
+        return Ok(obj([("metrics", Value::Array(n.telemetry()))]));
     }
-    if entries.is_empty() {
-        return err("Peer not found");
-    }
-    // Aggregate as the reference does: averages of counts, the most common version.
-    let numeric = [
-        "block_count",
-        "cemented_count",
-        "unchecked_count",
-        "account_count",
-        "bandwidth_cap",
-        "peer_count",
-        "uptime",
-        "timestamp",
-    ];
-    let mut out = entries[0].clone();
-    if let Value::Object(m) = &mut out {
-        for k in numeric {
-            let vals: Vec<u128> = entries
-                .iter()
-                .filter_map(|e| e[k].as_str().and_then(|s| s.parse::<u128>().ok()))
-                .collect();
-            if !vals.is_empty() {
-                let avg = vals.iter().sum::<u128>() / vals.len() as u128;
-                m.insert(k.into(), avg.to_string().into());
-            }
-        }
-        m.remove("address");
-        m.remove("port");
-        m.remove("signature");
-        m.remove("node_id");
-    }
-    Ok(out)
+    n.local_telemetry()
+        .ok_or_else(|| RpcError::new(msg::EMPTY_RESPONSE))
 }
