@@ -481,3 +481,30 @@ fn utility_quirks_match_reference() {
     );
     assert!(r.get("deprecated_account_format").is_none(), "{r}");
 }
+
+#[test]
+fn stats_match_reference_shape() {
+    let rpc = start(false);
+    let a = rpc.addr;
+    let r = post(a, json!({"action": "stats", "type": "counters"}));
+    let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["type", "created", "entries", "stat_duration_seconds"]
+    );
+    // created: "YYYY.MM.DD HH:MM:SS" as the reference's stats writer prints it.
+    let created = r["created"].as_str().unwrap();
+    let b = created.as_bytes();
+    assert_eq!(created.len(), 19, "{created}");
+    assert_eq!(
+        (b[4], b[7], b[10], b[13], b[16]),
+        (b'.', b'.', b' ', b':', b':')
+    );
+    let r = post(a, json!({"action": "stats", "type": "samples"}));
+    assert_eq!(r["type"], "samples");
+    assert_eq!(r["entries"], "");
+    assert_eq!(
+        post(a, json!({"action": "stats", "type": "nope"}))["error"],
+        "Invalid or missing type argument"
+    );
+}

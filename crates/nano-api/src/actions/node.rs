@@ -45,7 +45,31 @@ pub fn stop(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("success", "".into())]))
 }
 
+/// The wall clock as the reference's stats writer prints it: `YYYY.MM.DD HH:MM:SS` for
+/// `created` and `HH:MM:SS` for each entry (UTC here; the reference uses local time).
+fn stats_clock() -> (String, String) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let time = format!("{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60);
+    (format!("{year:04}.{month:02}.{day:02} {time}"), time)
+}
+
 pub fn stats(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let (created, time) = stats_clock();
+    let duration = ctx.started.elapsed().as_secs().to_string();
     match opt_text(r, "type").as_deref() {
         Some("counters") => {
             let entries: Vec<Value> = ctx
@@ -53,19 +77,23 @@ pub fn stats(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
                 .snapshot()
                 .into_iter()
                 .map(|(t, d, dir, v)| {
-                    json!({"time": "", "type": t, "detail": d, "dir": dir, "value": v.to_string()})
+                    json!({"time": time, "type": t, "detail": d, "dir": dir, "value": v.to_string()})
                 })
                 .collect();
             Ok(obj([
                 ("type", "counters".into()),
-                ("created", "".into()),
+                ("created", created.into()),
                 ("entries", Value::Array(entries)),
-                (
-                    "stat_duration_seconds",
-                    ctx.started.elapsed().as_secs().to_string().into(),
-                ),
+                ("stat_duration_seconds", duration.into()),
             ]))
         }
+        // No samplers are kept, so the sample list is empty.
+        Some("samples") => Ok(obj([
+            ("type", "samples".into()),
+            ("created", created.into()),
+            ("entries", Value::Array(Vec::new())),
+            ("stat_duration_seconds", duration.into()),
+        ])),
         _ => Err(RpcError::new("Invalid or missing type argument")),
     }
 }
