@@ -894,3 +894,23 @@ fn node_answers_match_reference_shape() {
         "Peer not found"
     );
 }
+
+#[test]
+fn deprecated_actions_match_reference_shape() {
+    let f = fixture();
+    let rpc = start_with(false, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    // history is account_history from head = hash, account included, marked first.
+    let r = post(
+        addr,
+        json!({"action": "history", "hash": f.send_b.encode_hex(), "count": "1"}),
+    );
+    assert_eq!(keys(&r)[..3], ["deprecated", "account", "history"]);
+    assert_eq!(r["account"], f.genesis.account.encode_account());
+    let r = post(
+        addr,
+        json!({"action": "active_difficulty", "include_trend": "true"}),
+    );
+    assert_eq!(keys(&r)[0], "deprecated");
+    assert_eq!(r["difficulty_trend"], json!(["1.000000000000000"]));
+}

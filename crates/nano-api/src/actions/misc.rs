@@ -271,7 +271,9 @@ pub fn active_difficulty(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     );
     m.insert("multiplier".into(), "1".into());
     if opt_bool(r, "include_trend", false)? {
-        m.insert("difficulty_trend".into(), Value::Array(vec!["1".into()]));
+        // The reference's fixed backwards-compatible trend entry.
+        let trend = vec!["1.000000000000000".into()];
+        m.insert("difficulty_trend".into(), Value::Array(trend));
     }
     Ok(Value::Object(m))
 }
@@ -280,11 +282,8 @@ pub fn history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let mut req = r.clone();
     let head = req_str(r, "hash")?.to_string();
     req.insert("head".into(), head.into());
-    let mut v = super::ledger::account_history(ctx, &req)?;
-    if let Value::Object(m) = &mut v {
-        m.remove("account");
-    }
-    Ok(v)
+    // The reference runs account_history with head = hash, "account" included.
+    super::ledger::account_history(ctx, &req)
 }
 
 pub fn node_id_delete(_ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
