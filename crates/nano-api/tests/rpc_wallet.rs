@@ -315,4 +315,35 @@ fn wallet_answers_match_reference_shape() {
         json!({"action": "wallet_history", "wallet": wid, "modified_since": "x"}),
     );
     assert_eq!(r["error"], "Invalid timestamp");
+    // wallet_history entries: the visitor's type, account, amount, then block_account,
+    // hash and local_timestamp.
+    let genesis_key = nano_ledger::test_support::dev_genesis_key();
+    post(
+        a,
+        json!({"action": "wallet_add", "wallet": wid, "key": genesis_key.private().encode_hex()}),
+    );
+    let r = post(
+        a,
+        json!({"action": "wallet_history", "wallet": wid, "modified_since": "0"}),
+    );
+    let e = &r["history"][0];
+    let keys: Vec<&str> = e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "type",
+            "account",
+            "amount",
+            "block_account",
+            "hash",
+            "local_timestamp"
+        ]
+    );
+    assert_eq!(e["type"], "send");
+    assert_eq!(e["account"], SEED0_ACCOUNT);
+    assert_eq!(e["amount"], "777");
+    assert_eq!(e["block_account"], other);
+    let open = r["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(open["type"], "receive");
+    assert_eq!(open["account"], other);
 }

@@ -846,7 +846,7 @@ pub fn receivable_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 /// the visitor writes nothing (change and epoch blocks outside raw mode, blocks whose
 /// counterparty the account filter excludes), which the history skips. Raw entries carry
 /// the block's own fields in the reference's order, not the block JSON.
-fn history_entry(
+pub(crate) fn history_entry(
     l: &Ledger,
     t: &ReadTxn<'_>,
     info: &BlockInfo,

@@ -3,7 +3,7 @@
 //! receive, representative changes) live with block processing.
 
 use nano_core::{Account, Amount, PublicKey, RawKey};
-use nano_ledger::{BlockSubtype, Ledger, ReadTxn};
+use nano_ledger::{Ledger, ReadTxn};
 use nano_wallet::{Restore, WalletError, WalletId, Wallets};
 use serde_json::{Map, Value};
 
@@ -532,41 +532,24 @@ pub fn wallet_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             if info.sideband.timestamp < modified_since {
                 break;
             }
-            let (kind, other) = match (&info.block, info.subtype) {
-                (nano_core::Block::Send(b), _) => ("send", Some(b.destination)),
-                (nano_core::Block::State(b), BlockSubtype::Send) => {
-                    ("send", Some(b.link.as_account()))
-                }
-                (nano_core::Block::State(b), BlockSubtype::Receive | BlockSubtype::Open) => (
-                    "receive",
-                    l.block_account(&t, &b.link.as_block_hash())
-                        .map_err(internal)?,
-                ),
-                (nano_core::Block::Receive(b), _) => {
-                    ("receive", l.block_account(&t, &b.source).map_err(internal)?)
-                }
-                (nano_core::Block::Open(b), _) => {
-                    ("receive", l.block_account(&t, &b.source).map_err(internal)?)
-                }
-                _ => continue,
+            // The reference's history visitor (non-raw, no filter): type, account and
+            // amount, or nothing for change and epoch blocks.
+            let Some(mut e) = super::ledger::history_entry(l, &t, &info, false, &[])? else {
+                continue;
             };
-            entries.push((
-                info.sideband.timestamp,
-                obj([
-                    ("type", kind.into()),
-                    (
-                        "account",
-                        other.map(|x| x.encode_account()).unwrap_or_default().into(),
-                    ),
-                    ("amount", info.amount.encode_dec().into()),
-                    ("block_account", a.encode_account().into()),
-                    ("hash", info.hash.encode_hex().into()),
-                    (
-                        "local_timestamp",
-                        info.sideband.timestamp.to_string().into(),
-                    ),
-                ]),
-            ));
+            let mut m = serde_json::Map::new();
+            for k in ["type", "account", "amount"] {
+                if let Some(v) = e.shift_remove(k) {
+                    m.insert(k.into(), v);
+                }
+            }
+            m.insert("block_account".into(), a.encode_account().into());
+            m.insert("hash".into(), info.hash.encode_hex().into());
+            m.insert(
+                "local_timestamp".into(),
+                info.sideband.timestamp.to_string().into(),
+            );
+            entries.push((info.sideband.timestamp, Value::Object(m)));
         }
     }
     entries.sort_by_key(|x| std::cmp::Reverse(x.0));
