@@ -914,3 +914,34 @@ fn deprecated_actions_match_reference_shape() {
     assert_eq!(keys(&r)[0], "deprecated");
     assert_eq!(r["difficulty_trend"], json!(["1.000000000000000"]));
 }
+
+#[test]
+fn include_linked_account_as_documented() {
+    let f = fixture();
+    let rpc = start_with(false, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    let g = f.genesis.account.encode_account();
+    let a = f.a.account.encode_account();
+    let r = post(
+        addr,
+        json!({"action": "block_info", "hash": f.send_a.encode_hex(), "include_linked_account": "true"}),
+    );
+    assert_eq!(r["linked_account"], a);
+    let r = post(
+        addr,
+        json!({"action": "blocks_info", "hashes": [f.open_a.encode_hex()], "include_linked_account": true}),
+    );
+    assert_eq!(r["blocks"][f.open_a.encode_hex()]["linked_account"], g);
+    let r = post(
+        addr,
+        json!({"action": "account_history", "account": g, "count": "3", "include_linked_account": "true"}),
+    );
+    assert_eq!(r["history"][1]["linked_account"], a);
+    // The genesis open has no sender in the ledger.
+    assert_eq!(r["history"][2]["linked_account"], "0");
+    let r = post(
+        addr,
+        json!({"action": "block_info", "hash": f.send_a.encode_hex()}),
+    );
+    assert!(r.get("linked_account").is_none());
+}

@@ -393,6 +393,24 @@ fn block_info_fields(info: &BlockInfo, json_block: bool) -> Map<String, Value> {
     m
 }
 
+/// The `linked_account` of the documented `include_linked_account` option (v28): the
+/// destination of a send, the sender of a receive, "0" otherwise or when unknown.
+fn linked_account(l: &Ledger, t: &ReadTxn<'_>, info: &BlockInfo) -> Result<Value, RpcError> {
+    let a = match (&info.block, info.subtype) {
+        (Block::Send(b), _) => Some(b.destination),
+        (Block::State(b), BlockSubtype::Send) => Some(b.link.as_account()),
+        (Block::Receive(b), _) => l.block_account(t, &b.source).map_err(internal)?,
+        (Block::Open(b), _) => l.block_account(t, &b.source).map_err(internal)?,
+        (Block::State(b), BlockSubtype::Receive | BlockSubtype::Open) => l
+            .block_account(t, &b.link.as_block_hash())
+            .map_err(internal)?,
+        _ => None,
+    };
+    Ok(a.map(|a| a.encode_account())
+        .unwrap_or_else(|| "0".into())
+        .into())
+}
+
 pub fn block_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let h = json::hash(r, "hash")?;
@@ -402,7 +420,11 @@ pub fn block_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         .block_info(&t, &h)
         .map_err(internal)?
         .ok_or_else(|| RpcError::new(msg::BLOCK_NOT_FOUND))?;
-    Ok(Value::Object(block_info_fields(&info, jb)))
+    let mut m = block_info_fields(&info, jb);
+    if opt_bool(r, "include_linked_account", false)? {
+        m.insert("linked_account".into(), linked_account(l, &t, &info)?);
+    }
+    Ok(Value::Object(m))
 }
 
 /// The block of `account` that received the send `send`, walking its chain from the head
@@ -445,6 +467,7 @@ pub fn blocks_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let want_receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
     let want_source = opt_bool(r, "source", false)?;
     let want_receive_hash = opt_bool(r, "receive_hash", false)?;
+    let want_linked = opt_bool(r, "include_linked_account", false)?;
     let t = read(l)?;
     let mut blocks = Map::new();
     let mut not_found = Vec::new();
@@ -495,6 +518,9 @@ pub fn blocks_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
                             .unwrap_or_else(|| "0".into())
                             .into(),
                     );
+                }
+                if want_linked {
+                    m.insert("linked_account".into(), linked_account(l, &t, &info)?);
                 }
                 blocks.insert(s, Value::Object(m));
             }
@@ -1003,6 +1029,7 @@ pub fn account_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let t = read(l)?;
     let raw = opt_bool(r, "raw", false)?;
     let reverse = opt_bool(r, "reverse", false)?;
+    let linked = opt_bool(r, "include_linked_account", false)?;
     let filter: Vec<Account> = match r.get("account_filter") {
         Some(Value::Array(a)) => a
             .iter()
@@ -1038,7 +1065,10 @@ pub fn account_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         };
         if offset > 0 {
             offset -= 1;
-        } else if let Some(entry) = history_entry(l, &t, &info, raw, &filter)? {
+        } else if let Some(mut entry) = history_entry(l, &t, &info, raw, &filter)? {
+            if linked {
+                entry.insert("linked_account".into(), linked_account(l, &t, &info)?);
+            }
             history.push(Value::Object(entry));
             count -= 1;
         }
