@@ -21,6 +21,8 @@ pub struct ApiContext {
     pub max_work_generate_multiplier: f64,
     pub started: Instant,
     pub stats: Arc<Stats>,
+    /// When `stats_clear` last ran; `stat_duration_seconds` counts from it (or from start).
+    pub stats_reset: Mutex<Option<Instant>>,
     /// Notified by the `stop` action; the daemon waits on it to shut down cleanly.
     pub stop: Arc<Notify>,
     /// Cancel flags of work being generated, by root, for `work_cancel`.
@@ -53,6 +55,7 @@ impl ApiContext {
             max_work_generate_multiplier: 64.0,
             started: Instant::now(),
             stats: Arc::new(Stats::new()),
+            stats_reset: Mutex::new(None),
             stop: Arc::new(Notify::new()),
             work_in_progress: Mutex::new(HashMap::new()),
             ledger: None,

@@ -507,4 +507,11 @@ fn stats_match_reference_shape() {
         post(a, json!({"action": "stats", "type": "nope"}))["error"],
         "Invalid or missing type argument"
     );
+    // stat_duration_seconds counts from the last stats_clear.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let before = post(a, json!({"action": "stats", "type": "counters"}));
+    assert_ne!(before["stat_duration_seconds"], "0");
+    post(a, json!({"action": "stats_clear"}));
+    let after = post(a, json!({"action": "stats", "type": "counters"}));
+    assert_eq!(after["stat_duration_seconds"], "0");
 }

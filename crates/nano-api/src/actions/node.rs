@@ -69,7 +69,14 @@ fn stats_clock() -> (String, String) {
 
 pub fn stats(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let (created, time) = stats_clock();
-    let duration = ctx.started.elapsed().as_secs().to_string();
+    // Seconds since start or the last stats_clear, as the reference.
+    let since = ctx
+        .stats_reset
+        .lock()
+        .ok()
+        .and_then(|g| *g)
+        .unwrap_or(ctx.started);
+    let duration = since.elapsed().as_secs().to_string();
     match opt_text(r, "type").as_deref() {
         Some("counters") => {
             let entries: Vec<Value> = ctx
@@ -100,5 +107,8 @@ pub fn stats(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 
 pub fn stats_clear(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
     ctx.stats.clear();
+    if let Ok(mut g) = ctx.stats_reset.lock() {
+        *g = Some(std::time::Instant::now());
+    }
     Ok(obj([("success", "".into())]))
 }
