@@ -27,19 +27,24 @@ pub fn opt_text(r: &Req, k: &str) -> Option<String> {
     }
 }
 
-/// Optional boolean: `true`, `"true"`, `"1"` are true (reference accepts both forms).
+/// Optional boolean as the reference's property tree reads it with a default: `true`,
+/// `"true"`, `1`, `"1"` are true, `false`, `"false"`, `0`, `"0"` false, and anything
+/// else quietly gives the default (no error).
 pub fn opt_bool(r: &Req, k: &str, default: bool) -> Result<bool, RpcError> {
-    match r.get(k) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(*b),
+    Ok(match r.get(k) {
+        Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => match s.as_str() {
-            "true" | "1" => Ok(true),
-            "false" | "0" => Ok(false),
-            _ => err(msg::UNABLE_TO_PARSE_JSON),
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => default,
         },
-        Some(Value::Number(n)) => Ok(n.as_u64().unwrap_or(0) != 0),
-        _ => err(msg::UNABLE_TO_PARSE_JSON),
-    }
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(1) => true,
+            Some(0) => false,
+            _ => default,
+        },
+        _ => default,
+    })
 }
 
 /// Optional unsigned count; a bad value gives `bad` as the error.
@@ -152,7 +157,9 @@ mod tests {
         let r: Req = serde_json::from_str(r#"{"a":"true","b":false,"c":"x"}"#).unwrap();
         assert!(opt_bool(&r, "a", false).unwrap());
         assert!(!opt_bool(&r, "b", true).unwrap());
-        assert!(opt_bool(&r, "c", true).is_err());
+        // An unreadable value gives the default, as the reference's ptree lookup.
+        assert!(opt_bool(&r, "c", true).unwrap());
+        assert!(!opt_bool(&r, "c", false).unwrap());
         assert!(opt_bool(&r, "zz", true).unwrap());
     }
 }

@@ -945,3 +945,25 @@ fn include_linked_account_as_documented() {
     );
     assert!(r.get("linked_account").is_none());
 }
+
+#[test]
+fn unreadable_flags_take_their_default() {
+    let f = fixture();
+    let rpc = start_with(false, Some(f.ledger.clone()));
+    let addr = rpc.addr;
+    // The reference reads flags with a default and keeps it when the text is no boolean.
+    let r = post(
+        addr,
+        json!({"action": "block_info", "hash": f.send_a.encode_hex(), "json_block": "yes"}),
+    );
+    assert!(r["contents"].is_string(), "{r}");
+    let r = post(
+        addr,
+        json!({"action": "account_balance", "account": f.b_account.encode_account(),
+        "include_only_confirmed": "maybe"}),
+    );
+    assert_eq!(
+        r["receivable"], "0",
+        "default true: the send to B is unconfirmed"
+    );
+}
