@@ -423,6 +423,9 @@ fn work_answers_match_reference_shape() {
     );
     assert!(v.get("valid").is_none(), "{v}");
     assert_eq!(v["valid_all"], "1");
+    // A missing work is validated as 0 (the reference reads it as optional).
+    let v = post(a, json!({"action": "work_validate", "hash": root}));
+    assert_eq!(v["valid_all"], "0", "{v}");
     // A multiplier given with a difficulty wins (the reference reads it last).
     let v = post(
         a,

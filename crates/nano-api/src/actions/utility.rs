@@ -121,7 +121,11 @@ fn check_version(r: &Req) -> Result<(), RpcError> {
 
 pub fn work_validate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let root: Root = json::hash(r, "hash")?.into();
-    let w = hex_u64(req_str(r, "work")?, msg::BAD_WORK)?;
+    // `work` is optional in the reference (a missing one is validated as 0).
+    let w = match opt_text(r, "work") {
+        Some(w) => hex_u64(&w, msg::BAD_WORK)?,
+        None => 0,
+    };
     check_version(r)?;
     let t = &ctx.params.work;
     let asked = requested_difficulty(ctx, r, t.base)?;
