@@ -862,6 +862,17 @@ fn node_answers_match_reference_shape() {
         r,
         json!({"confirmation_stats": {"count": "0"}, "confirmations": ""})
     );
+    // representatives_online with weight: the ledger's weight, not the one last seen.
+    let r = post(
+        addr,
+        json!({"action": "representatives_online", "weight": "true"}),
+    );
+    assert_eq!(
+        r["representatives"][g.encode_account()]["weight"],
+        Amount(u128::MAX - 1_500).encode_dec()
+    );
+    let r = post(addr, json!({"action": "representatives_online"}));
+    assert_eq!(r["representatives"], json!([g.encode_account()]));
     // telemetry: this node's own by default; a peer's without address and port.
     assert_eq!(
         post(addr, json!({"action": "telemetry"})),

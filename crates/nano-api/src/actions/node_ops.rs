@@ -672,6 +672,8 @@ pub fn representatives_online(ctx: &ApiContext, r: &Req) -> Result<Value, RpcErr
     if weight {
         let mut m = Map::new();
         for (a, w) in reps {
+            // The reference reports the ledger's current weight.
+            let w = ctx.ledger.as_ref().map(|l| l.weight(&a)).unwrap_or(w);
             m.insert(a.encode_account(), obj([("weight", w.encode_dec().into())]));
         }
         return Ok(obj([("representatives", Value::Object(m))]));
