@@ -719,6 +719,7 @@ fn process_checks_subtype_like_the_reference() {
 struct FakeNode {
     rep: nano_core::PublicKey,
     elections: Vec<serde_json::Value>,
+    active: Vec<String>,
 }
 
 impl nano_api::context::NodeHandle for FakeNode {
@@ -770,7 +771,7 @@ impl nano_api::context::NodeHandle for FakeNode {
         self.elections.clone()
     }
     fn active_roots(&self) -> Vec<String> {
-        Vec::new()
+        self.active.clone()
     }
     fn election_info(&self, _: &nano_core::QualifiedRoot) -> Option<serde_json::Value> {
         None
@@ -819,9 +820,16 @@ fn node_answers_match_reference_shape() {
         json!({"hash": hash.encode_hex(), "duration": ms.to_string(), "time": "0",
         "tally": "1", "final": "1", "blocks": "1", "voters": "1", "request_count": "0"})
     };
+    // The send to B (unconfirmed) is in an active election.
+    let send_b_root = {
+        let t = f.ledger.read_txn().unwrap();
+        let b = f.ledger.block(&t, &f.send_b).unwrap().unwrap();
+        b.block.qualified_root().encode_hex()
+    };
     let node = FakeNode {
         rep: g,
         elections: vec![election(&f.send_a, 100), election(&f.send_b, 300)],
+        active: vec![send_b_root],
     };
     let rpc = common::start_node(false, Some(f.ledger.clone()), None, Some(Arc::new(node)));
     let addr = rpc.addr;
@@ -862,6 +870,26 @@ fn node_answers_match_reference_shape() {
         r,
         json!({"confirmation_stats": {"count": "0"}, "confirmations": ""})
     );
+    // include_only_confirmed false leaves out sends in active elections unless
+    // include_active is set (the reference's block_confirmed filter).
+    let b = f.b_account.encode_account();
+    let r = post(
+        addr,
+        json!({"action": "receivable", "account": b, "include_only_confirmed": "false"}),
+    );
+    assert_eq!(r["blocks"], "");
+    let r = post(
+        addr,
+        json!({"action": "receivable", "account": b, "include_only_confirmed": "false",
+        "include_active": "true"}),
+    );
+    assert_eq!(r["blocks"], json!([f.send_b.encode_hex()]));
+    let r = post(
+        addr,
+        json!({"action": "receivable_exists", "hash": f.send_b.encode_hex(),
+        "include_only_confirmed": "false"}),
+    );
+    assert_eq!(r["exists"], "0");
     // representatives_online with weight: the ledger's weight, not the one last seen.
     let r = post(
         addr,

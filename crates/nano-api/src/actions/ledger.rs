@@ -691,24 +691,70 @@ pub(crate) fn receivable_value(
     Value::Object(m)
 }
 
-/// The receivable sends of `a` that pass the include_only_confirmed filter, in the
-/// store's order (by send hash).
+/// The reference's block_confirmed filter of the receivable actions, from
+/// `include_only_confirmed` (default true) and `include_active` (default false):
+/// confirmed sends always pass; with include_only_confirmed false, so do sends not in an
+/// active election, or every send when include_active is also set.
+pub(crate) struct ConfirmedFilter {
+    only_confirmed: bool,
+    include_active: bool,
+    /// Qualified roots (hex) of the active elections, when they matter.
+    active: std::collections::HashSet<String>,
+}
+
+impl ConfirmedFilter {
+    pub(crate) fn new(ctx: &ApiContext, r: &Req) -> Result<Self, RpcError> {
+        let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+        let include_active = opt_bool(r, "include_active", false)?;
+        let active = match &ctx.node {
+            Some(n) if !only_confirmed && !include_active => n.active_roots().into_iter().collect(),
+            _ => Default::default(),
+        };
+        Ok(ConfirmedFilter {
+            only_confirmed,
+            include_active,
+            active,
+        })
+    }
+
+    pub(crate) fn passes(
+        &self,
+        l: &Ledger,
+        t: &ReadTxn<'_>,
+        hash: &BlockHash,
+    ) -> Result<bool, RpcError> {
+        if self.include_active && !self.only_confirmed {
+            return Ok(true);
+        }
+        if l.block_confirmed(t, hash).map_err(internal)? {
+            return Ok(true);
+        }
+        if self.only_confirmed {
+            return Ok(false);
+        }
+        Ok(match l.block(t, hash).map_err(internal)? {
+            Some(b) => !self.active.contains(&b.block.qualified_root().encode_hex()),
+            None => false,
+        })
+    }
+}
+
+/// The receivable sends of `a` that pass the confirmation filter, in the store's order
+/// (by send hash).
 fn receivable_confirmed(
     l: &Ledger,
     t: &ReadTxn<'_>,
     a: &Account,
-    r: &Req,
+    filter: &ConfirmedFilter,
 ) -> Result<Vec<(BlockHash, nano_store::PendingInfo)>, RpcError> {
-    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
     let mut out = Vec::new();
     for (hash, info) in l
         .receivable(t, a, Amount::ZERO, usize::MAX)
         .map_err(internal)?
     {
-        if only_confirmed && !l.block_confirmed(t, &hash).map_err(internal)? {
-            continue;
+        if filter.passes(l, t, &hash)? {
+            out.push((hash, info));
         }
-        out.push((hash, info));
     }
     Ok(out)
 }
@@ -725,7 +771,13 @@ fn opt_threshold(r: &Req) -> Result<Amount, RpcError> {
 /// hash → {amount, source, min_version}). Without sorting, `offset` skips receivables
 /// before the threshold filter and `count` limits what is listed; with sorting, both
 /// apply to the list sorted by amount.
-fn receivable_for(l: &Ledger, t: &ReadTxn<'_>, a: &Account, r: &Req) -> Result<Value, RpcError> {
+fn receivable_for(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    r: &Req,
+    filter: &ConfirmedFilter,
+) -> Result<Value, RpcError> {
     let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
     let offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
     let threshold = opt_threshold(r)?;
@@ -733,7 +785,7 @@ fn receivable_for(l: &Ledger, t: &ReadTxn<'_>, a: &Account, r: &Req) -> Result<V
     let min_version = opt_bool(r, "min_version", false)?;
     let sorting = opt_bool(r, "sorting", false)?;
     let simple = threshold.is_zero() && !source && !min_version && !sorting;
-    let entries = receivable_confirmed(l, t, a, r)?;
+    let entries = receivable_confirmed(l, t, a, filter)?;
     if simple {
         let list = entries
             .into_iter()
@@ -778,7 +830,8 @@ pub fn receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let a = json::account(r, "account")?;
     let t = read(l)?;
-    Ok(obj([("blocks", receivable_for(l, &t, &a, r)?)]))
+    let filter = ConfirmedFilter::new(ctx, r)?;
+    Ok(obj([("blocks", receivable_for(l, &t, &a, r, &filter)?)]))
 }
 
 /// accounts_receivable / accounts_pending: like receivable per account but without
@@ -792,11 +845,12 @@ pub fn accounts_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError>
     let source = opt_bool(r, "source", false)?;
     let sorting = opt_bool(r, "sorting", false)?;
     let simple = threshold.is_zero() && !source && !sorting;
+    let filter = ConfirmedFilter::new(ctx, r)?;
     let t = read(l)?;
     let mut blocks = Map::new();
     for s in accounts_list(r)? {
         let a = PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?;
-        let entries = receivable_confirmed(l, &t, &a, r)?;
+        let entries = receivable_confirmed(l, &t, &a, &filter)?;
         let v = if simple {
             let list: Vec<Value> = entries
                 .into_iter()
@@ -837,7 +891,7 @@ pub fn accounts_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError>
 pub fn receivable_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let h = json::hash(r, "hash")?;
-    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let filter = ConfirmedFilter::new(ctx, r)?;
     let t = read(l)?;
     let info = l
         .block_info(&t, &h)
@@ -861,9 +915,7 @@ pub fn receivable_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             )
             .map_err(internal)?
             .is_some();
-        if exists && only_confirmed {
-            exists = info.confirmed;
-        }
+        exists = exists && filter.passes(l, &t, &h)?;
     }
     Ok(obj([("exists", if exists { "1" } else { "0" }.into())]))
 }

@@ -443,7 +443,7 @@ pub fn wallet_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     };
     let source = opt_bool(r, "source", false)?;
     let min_version = opt_bool(r, "min_version", false)?;
-    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let filter = super::ledger::ConfirmedFilter::new(ctx, r)?;
     // The reference checks only threshold and source here (not min_version).
     let simple = threshold.is_zero() && !source;
     let t = l.read_txn().map_err(internal)?;
@@ -457,7 +457,7 @@ pub fn wallet_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             if items.len() as u64 >= count {
                 break;
             }
-            if only_confirmed && !l.block_confirmed(&t, &h).map_err(internal)? {
+            if !filter.passes(l, &t, &h)? {
                 continue;
             }
             items.push((h, info));
