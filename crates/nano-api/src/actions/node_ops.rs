@@ -25,7 +25,10 @@ fn process_error(status: &str) -> RpcError {
         "unreceivable" => "Unreceivable",
         "gap_previous" => "Gap previous block",
         "gap_source" => "Gap source block",
-        "opened_burn_account" => "Burning account",
+        "opened_burn_account" => "Block attempts to open the burn account",
+        "gap_epoch_open_pending" => "Gap pending for open epoch block",
+        // The block processor did not answer (stopping, or a timeout).
+        s if s.starts_with("submit:") => "Stopped",
         "balance_mismatch" => "Balance and amount delta do not match",
         "block_position" => "This block cannot follow the previous block",
         "insufficient_work" => "Block work is insufficient",
@@ -736,4 +739,25 @@ pub fn telemetry(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     }
     n.local_telemetry()
         .ok_or_else(|| RpcError::new(msg::EMPTY_RESPONSE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process_error;
+
+    #[test]
+    fn process_errors_use_reference_texts() {
+        let text = |s: &str| process_error(s).0;
+        assert_eq!(
+            text("opened_burn_account"),
+            "Block attempts to open the burn account"
+        );
+        assert_eq!(
+            text("gap_epoch_open_pending"),
+            "Gap pending for open epoch block"
+        );
+        assert_eq!(text("submit:no runtime"), "Stopped");
+        assert_eq!(text("fork"), "Fork");
+        assert_eq!(text("representative_mismatch"), "Error processing block");
+    }
 }
