@@ -781,7 +781,7 @@ impl nano_api::context::NodeHandle for FakeNode {
     }
     fn connect(&self, _: std::net::SocketAddr) {}
     fn unchecked_count(&self) -> usize {
-        0
+        3
     }
     fn unchecked_entries(
         &self,
@@ -870,6 +870,9 @@ fn node_answers_match_reference_shape() {
         r,
         json!({"confirmation_stats": {"count": "0"}, "confirmations": ""})
     );
+    // block_count: unchecked blocks are the node's (in memory).
+    let r = post(addr, json!({"action": "block_count"}));
+    assert_eq!(r, json!({"count": "4", "unchecked": "3", "cemented": "2"}));
     // include_only_confirmed false leaves out sends in active elections unless
     // include_active is set (the reference's block_confirmed filter).
     let b = f.b_account.encode_account();

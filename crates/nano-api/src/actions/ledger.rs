@@ -323,32 +323,47 @@ pub fn account_count(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
 pub fn block_count(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let t = read(l)?;
+    // Unchecked blocks wait in the running node's memory, as in the reference; the
+    // ledger's table only counts without a node.
+    let unchecked = match &ctx.node {
+        Some(n) => n.unchecked_count() as u64,
+        None => l.unchecked_count(&t).map_err(internal)?,
+    };
     Ok(obj([
         (
             "count",
             l.block_count(&t).map_err(internal)?.to_string().into(),
         ),
-        (
-            "unchecked",
-            l.unchecked_count(&t).map_err(internal)?.to_string().into(),
-        ),
+        ("unchecked", unchecked.to_string().into()),
         ("cemented", l.cemented_count().to_string().into()),
     ]))
 }
+
+/// The live network's "landing" and faucet accounts, which the reference's
+/// available_supply also counts as unavailable.
+const UNAVAILABLE_ACCOUNTS: [&str; 2] = [
+    "059F68AAB29DE0D3A27443625C7EA9CDDB6517A8B76FE37727EF6A4D76832AD5",
+    "8E319CE6F3025E5B2DF66DA7AB1467FE48F1679C13DD43BFDB29FA2E9FC40D3B",
+];
 
 pub fn available_supply(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let p = ctx.params;
     let t = read(l)?;
-    // Supply minus what genesis, the burn account and the landing/faucet accounts hold;
-    // the reference subtracts genesis balance and burned (receivable + balance of 0).
-    let genesis = l
+    // Supply minus what genesis, the landing and faucet accounts hold and what was sent
+    // to the burn account (its receivable), as the reference computes it.
+    let mut unavailable = l
         .account_balance(&t, &p.genesis_account)
         .map_err(internal)?;
+    for hex in UNAVAILABLE_ACCOUNTS {
+        let a = PublicKey::decode_hex(hex).map_err(internal)?;
+        let b = l.account_balance(&t, &a).map_err(internal)?;
+        unavailable = unavailable.checked_add(b).unwrap_or(Amount::MAX);
+    }
     let burned = receivable_sum(l, &t, &Account::ZERO, false)?;
     let available = p
         .genesis_amount
-        .checked_sub(genesis)
+        .checked_sub(unavailable)
         .and_then(|v| v.checked_sub(burned))
         .unwrap_or_default();
     Ok(obj([("available", available.encode_dec().into())]))
