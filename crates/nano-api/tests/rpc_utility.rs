@@ -306,6 +306,9 @@ fn gates_and_malformed_requests() {
     let r = post(a, json!({"action": "version"}));
     assert_eq!(r["network"], "dev");
     assert_eq!(r["protocol_version"], "21");
+    // store_vendor: "LMDB major.minor.patch" as the reference prints it.
+    let vendor = r["store_vendor"].as_str().unwrap();
+    assert!(vendor.starts_with("LMDB 0.9."), "{vendor}");
     assert_eq!(
         r["network_identifier"],
         nano_core::Network::Dev.params().genesis_hash.encode_hex()

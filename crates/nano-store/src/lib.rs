@@ -49,3 +49,10 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The storage vendor as the reference node's `version` RPC names it: `LMDB` and the
+/// linked library's version.
+pub fn vendor() -> String {
+    let v = heed::lmdb_version();
+    format!("LMDB {}.{}.{}", v.major, v.minor, v.patch)
+}

@@ -19,7 +19,7 @@ pub fn version(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
             "node_vendor",
             format!("nano-rs V{}", env!("CARGO_PKG_VERSION")).into(),
         ),
-        ("store_vendor", "LMDB".into()),
+        ("store_vendor", nano_store::vendor().into()),
         ("network", ctx.network.as_str().into()),
         (
             "network_identifier",
