@@ -113,17 +113,18 @@ fn cold_wallet_workflow() {
         json!({"action": "work_validate", "hash": frontier, "work": created["block"]["work"]}),
     );
     assert_eq!(work["valid_all"], "1");
-    let p = rpc(
-        hot.rpc,
-        json!({"action": "process", "json_block": "true", "subtype": "send", "block": created["block"]}),
-    );
-    assert_eq!(p["hash"], created["hash"], "{p}");
-    // A wrong subtype claim is refused before publishing.
+    // A wrong subtype claim is refused before publishing (checked against the
+    // account's balance, so before the send is in the ledger).
     let wrong = rpc(
         hot.rpc,
         json!({"action": "process", "json_block": "true", "subtype": "receive", "block": created["block"]}),
     );
     assert_eq!(wrong["error"], "Invalid block balance for given subtype");
+    let p = rpc(
+        hot.rpc,
+        json!({"action": "process", "json_block": "true", "subtype": "send", "block": created["block"]}),
+    );
+    assert_eq!(p["hash"], created["hash"], "{p}");
     // 7. Track confirmation.
     let hash = created["hash"].as_str().unwrap().to_string();
     assert!(
@@ -557,9 +558,9 @@ fn node_actions_on_a_live_pair() {
         rpc(b.rpc, json!({"action": "bootstrap", "address": "::1"}))["error"],
         "Both port and address required"
     );
-    assert!(
-        rpc(b.rpc, json!({"action": "debug_bootstrap_priority_info"}))["priorities"].is_object()
-    );
+    // An empty priority list prints as "" (the reference's property tree).
+    let p = rpc(b.rpc, json!({"action": "debug_bootstrap_priority_info"}))["priorities"].clone();
+    assert!(p.is_object() || p == "", "{p}");
     assert_eq!(
         rpc(
             b.rpc,
