@@ -740,7 +740,7 @@ fn unchecked_lists_gap_blocks_until_their_dependency_arrives() {
             n.rpc,
             json!({"action": "unchecked_get", "hash": "1".repeat(64)})
         )["error"],
-        "Unchecked block not found"
+        "Block not found"
     );
     assert_eq!(
         rpc(n.rpc, json!({"action": "unchecked_keys", "key": "zz"}))["error"],

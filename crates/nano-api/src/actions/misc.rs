@@ -75,7 +75,10 @@ pub fn unchecked(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let entries = node(ctx)?.unchecked_entries(&BlockHash::ZERO, to_usize(count));
     let mut blocks = Map::new();
     for e in entries {
-        blocks.insert(e.hash.encode_hex(), json::block_out(e.block.to_json(), as_obj));
+        blocks.insert(
+            e.hash.encode_hex(),
+            json::block_out(e.block.to_json(), as_obj),
+        );
     }
     Ok(obj([("blocks", empty_as_text(Value::Object(blocks)))]))
 }
@@ -104,12 +107,14 @@ pub fn unchecked_keys(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("unchecked", empty_as_text(Value::Array(list)))]))
 }
 
+/// `unchecked_get`: one waiting block; "Block not found" as the current reference node
+/// answers (older nodes said "Unchecked block not found").
 pub fn unchecked_get(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let hash = json::hash(r, "hash")?;
     let as_obj = json::json_block(r)?;
     let e = node(ctx)?
         .unchecked_entry(&hash)
-        .ok_or_else(|| RpcError::new("Unchecked block not found"))?;
+        .ok_or_else(|| RpcError::new(msg::BLOCK_NOT_FOUND))?;
     Ok(obj([
         ("modified_timestamp", e.arrived.to_string().into()),
         ("contents", json::block_out(e.block.to_json(), as_obj)),
