@@ -185,8 +185,8 @@ fn open_tables(path: &Path, connection_details: bool, bulk: bool) -> anyhow::Res
     // past the cache size) instead of one allocation per key, which made the index build
     // about a quarter faster.
     conn.pragma_update(None, "temp_store", "FILE")?;
-    // Index builds after a bulk import sort with helper threads (the analyzer is idle
-    // by then, so its core is free).
+    // An index sort larger than the cache is split into runs sorted by helper threads
+    // (during the index build the analyzer is idle, so its core is free).
     let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     conn.pragma_update(None, "threads", helpers as i64)?;
     conn.execute_batch(schema::RUNS_DDL)?;
