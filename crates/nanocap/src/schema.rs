@@ -361,6 +361,7 @@ pub const INDICES: &[(&str, &str, &str)] = &[
         "bulk_pull_account_request_id",
     ),
     ("idx_bulk_push_entry_packet", "bulk_push_entry", "packet_id"),
+    ("idx_decode_error_stage", "decode_error", "stage"),
     (
         "idx_asc_pull_ack_block_ack",
         "asc_pull_ack_block",
