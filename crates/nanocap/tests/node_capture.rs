@@ -175,6 +175,32 @@ async fn node_captures_import_cleanly_and_match_the_node_counters() {
         .await
     );
 
+    // A client that opens a connection to A and starts with a keepalive instead of a
+    // handshake is refused; that connection must end in A's capture too (it used to
+    // stay open there: only handshaken channels wrote their end).
+    {
+        use tokio::io::AsyncWriteExt;
+        let before = nodes[0].stats.get("tcp", "unexpected_first_message", "in");
+        let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port(&nodes[0])))
+            .await
+            .unwrap();
+        let ka = nano_messages::Message::Keepalive(Box::new(nano_messages::Keepalive::from_peers(
+            std::iter::empty(),
+        )));
+        raw.write_all(&ka.to_bytes(Network::Dev).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            wait_for(DEADLINE, || nodes[0].stats.get(
+                "tcp",
+                "unexpected_first_message",
+                "in"
+            ) > before)
+            .await,
+            "the raw connection was not refused"
+        );
+    }
+
     let listeners: Vec<u16> = nodes.iter().map(|n| port(n)).collect();
     // Stop all nodes together: nothing is sent to a node whose capture is already closed.
     futures_join(&nodes).await;

@@ -179,7 +179,8 @@ async fn run_outbound(inner: Arc<Inner>, ep: SocketAddrV6, _guard: OutboundGuard
         }
     };
     let _ = stream.set_nodelay(true);
-    if let (Some(c), Some((l, r))) = (inner.capture.get(), link_of(&stream)) {
+    let link = link_of(&stream);
+    if let (Some(c), Some((l, r))) = (inner.capture.get(), link) {
         c.tcp_open(l, r);
     }
     let mut conn = Framed::new(stream, MessageCodec::new(inner.params.network));
@@ -191,6 +192,16 @@ async fn run_outbound(inner: Arc<Inner>, ep: SocketAddrV6, _guard: OutboundGuard
             inner.tcp_cookies.take(&ep);
             inner.fail_handshake(f, &ep);
         }
+    }
+    capture_end(&inner, link);
+}
+
+/// Writes the end of a captured connection (no-op when it already ended in the file).
+/// Every connection that was opened in the capture ends in it, including ones refused
+/// during or right after the handshake (a duplicate channel, for instance).
+fn capture_end(inner: &Inner, link: Option<(SocketAddrV6, SocketAddrV6)>) {
+    if let (Some(c), Some((l, r))) = (inner.capture.get(), link) {
+        c.tcp_close(l, r);
     }
 }
 
@@ -234,16 +245,27 @@ async fn run_inbound(
     _guard: InboundGuard,
 ) {
     let _ = stream.set_nodelay(true);
-    if let (Some(c), Some((l, r))) = (inner.capture.get(), link_of(&stream)) {
+    let link = link_of(&stream);
+    if let (Some(c), Some((l, r))) = (inner.capture.get(), link) {
         c.tcp_open(r, l);
     }
-    let mut conn = Framed::new(stream, MessageCodec::new(inner.params.network));
+    let conn = Framed::new(stream, MessageCodec::new(inner.params.network));
+    // A connection handed to the bootstrap server lives on there; any other ends here.
+    if !inbound_session(&inner, conn, remote).await {
+        capture_end(&inner, link);
+    }
+}
+
+/// Runs an inbound connection's first message: a handshake (then the channel) or a
+/// bootstrap request. Returns true when the connection was handed to the bootstrap
+/// server.
+async fn inbound_session(inner: &Arc<Inner>, mut conn: Conn, remote: SocketAddrV6) -> bool {
     let deadline = Instant::now() + inner.handshake_timeout();
-    let frame = match next_frame(&inner, &mut conn, deadline).await {
+    let frame = match next_frame(inner, &mut conn, deadline).await {
         Ok(f) => f,
         Err(f) => {
             inner.fail_handshake(f, &remote);
-            return;
+            return false;
         }
     };
     let msg = match frame.message {
@@ -251,7 +273,7 @@ async fn run_inbound(
         Err(_) => {
             inner.stats.inc("drop", "invalid_payload", "in");
             inner.fail_handshake(HandshakeFailure::Unexpected, &remote);
-            return;
+            return false;
         }
     };
     inner
@@ -261,17 +283,18 @@ async fn run_inbound(
         Message::NodeIdHandshake(h) => {
             if inner.flags.disable_tcp_realtime {
                 inner.fail_handshake(HandshakeFailure::Refused, &remote);
-                return;
+                return false;
             }
-            match inbound_handshake(&inner, &mut conn, remote, *h, deadline).await {
+            match inbound_handshake(inner, &mut conn, remote, *h, deadline).await {
                 Ok((node_id, version)) => {
-                    run_channel(&inner, conn, remote, node_id, version, false, None).await
+                    run_channel(inner, conn, remote, node_id, version, false, None).await
                 }
                 Err(f) => {
                     inner.tcp_cookies.take(&remote);
                     inner.fail_handshake(f, &remote);
                 }
             }
+            false
         }
         Message::BulkPull(_)
         | Message::BulkPullAccount(_)
@@ -290,8 +313,12 @@ async fn run_inbound(
                 first: msg,
                 remote,
             });
+            true
         }
-        _ => inner.stats.inc("tcp", "unexpected_first_message", "in"),
+        _ => {
+            inner.stats.inc("tcp", "unexpected_first_message", "in");
+            false
+        }
     }
 }
 
