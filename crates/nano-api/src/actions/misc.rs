@@ -80,7 +80,7 @@ pub fn unchecked(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             json::block_out(e.block.to_json(), as_obj),
         );
     }
-    Ok(obj([("blocks", empty_as_text(Value::Object(blocks)))]))
+    Ok(obj([("blocks", Value::Object(blocks))]))
 }
 
 /// `unchecked_keys`: gap blocks from dependency `key` on, each with its key (the hash
@@ -104,7 +104,7 @@ pub fn unchecked_keys(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             ])
         })
         .collect();
-    Ok(obj([("unchecked", empty_as_text(Value::Array(list)))]))
+    Ok(obj([("unchecked", Value::Array(list))]))
 }
 
 /// `unchecked_get`: one waiting block; "Block not found" as the current reference node
@@ -119,15 +119,6 @@ pub fn unchecked_get(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         ("modified_timestamp", e.arrived.to_string().into()),
         ("contents", json::block_out(e.block.to_json(), as_obj)),
     ]))
-}
-
-/// The reference renders an empty list or map as `""` (an empty property tree).
-fn empty_as_text(v: Value) -> Value {
-    match &v {
-        Value::Object(m) if m.is_empty() => Value::String(String::new()),
-        Value::Array(a) if a.is_empty() => Value::String(String::new()),
-        _ => v,
-    }
 }
 
 fn to_usize(n: u64) -> usize {
