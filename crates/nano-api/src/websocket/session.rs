@@ -1,0 +1,251 @@
+//! One client connection: its bounded outgoing queue, its reader (which applies the
+//! client's requests) and its writer (which batches frames and detects a stalled client).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use super::messages::{ack_message, error_message};
+use super::server::Shared;
+use super::topics::{opt_bool, Subscriptions, Topic};
+
+pub(super) const RUNNING: u8 = 0;
+pub(super) const KILL_SHUTDOWN: u8 = 1;
+pub(super) const KILL_CLOSE: u8 = 2;
+
+pub(super) struct Session {
+    pub(super) id: u64,
+    pub(super) tx: mpsc::Sender<Utf8Bytes>,
+    pub(super) subs: Mutex<Subscriptions>,
+    /// Set while the queue is full; `full_since` holds when it became full.
+    pub(super) is_full: AtomicBool,
+    pub(super) full_since: Mutex<Option<Instant>>,
+    pub(super) kill: watch::Sender<u8>,
+}
+
+pub(super) enum Delivery {
+    Queued,
+    Dropped,
+    Stalled,
+    Closed,
+}
+
+impl Session {
+    /// Never waits: the dispatcher serves every session from one task.
+    pub(super) fn deliver(&self, msg: &Utf8Bytes, stall: Duration) -> Delivery {
+        match self.tx.try_send(msg.clone()) {
+            Ok(()) => {
+                if self.is_full.load(Ordering::Relaxed) {
+                    self.is_full.store(false, Ordering::Relaxed);
+                    *self.full_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+                Delivery::Queued
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.is_full.store(true, Ordering::Relaxed);
+                let mut since = self.full_since.lock().unwrap_or_else(|e| e.into_inner());
+                match *since {
+                    None => {
+                        *since = Some(Instant::now());
+                        Delivery::Dropped
+                    }
+                    Some(t) if t.elapsed() > stall => Delivery::Stalled,
+                    Some(_) => Delivery::Dropped,
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
+        }
+    }
+
+    /// Returns whether this call is the one that stopped the session.
+    pub(super) fn stop(&self, how: u8) -> bool {
+        self.kill.send_if_modified(|v| {
+            if *v == RUNNING {
+                *v = how;
+                true
+            } else {
+                false
+            }
+        })
+    }
+}
+
+impl Shared {
+    /// Applies one client frame; returns the reply (ack or error) to queue, if any.
+    pub(super) fn handle_request(&self, session: &Session, frame: &[u8]) -> Option<Utf8Bytes> {
+        let v: Value = match serde_json::from_slice(frame) {
+            Ok(v) => v,
+            Err(e) => {
+                self.counters.invalid_json.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(session = session.id, "websocket: invalid JSON: {e}");
+                return Some(error_message("Unable to parse JSON"));
+            }
+        };
+        let obj = v.as_object()?;
+        let action = obj.get("action")?.as_str()?;
+        let ack = opt_bool(obj.get("ack")).unwrap_or(false);
+        let id = match obj.get("id") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Bool(b)) => Some(b.to_string()),
+            _ => None,
+        };
+        let topic = obj
+            .get("topic")
+            .and_then(Value::as_str)
+            .and_then(Topic::parse);
+        let options = obj.get("options");
+        let succeeded = {
+            let mut subs = session.subs.lock().unwrap_or_else(|e| e.into_inner());
+            match (action, topic) {
+                ("ping", _) => return Some(ack_message("pong", id)),
+                ("subscribe", Some(t)) => {
+                    subs.subscribe(t, options);
+                    true
+                }
+                ("unsubscribe", Some(t)) => {
+                    subs.unsubscribe(t);
+                    true
+                }
+                ("update", Some(Topic::Confirmation)) => match (&mut subs.confirmation, options) {
+                    (Some(c), Some(o)) => {
+                        c.update(o);
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }
+        };
+        (succeeded && ack).then(|| ack_message(action, id))
+    }
+}
+
+pub(super) async fn run_session(shared: Arc<Shared>, socket: WebSocket) {
+    if shared.shutting_down.load(Ordering::SeqCst) {
+        return;
+    }
+    let (sink, stream) = socket.split();
+    let (tx, rx) = mpsc::channel(shared.settings.queue_capacity.max(1));
+    let (kill, kill_rx) = watch::channel(RUNNING);
+    let session = Arc::new(Session {
+        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+        tx,
+        subs: Mutex::new(Subscriptions::default()),
+        is_full: AtomicBool::new(false),
+        full_since: Mutex::new(None),
+        kill,
+    });
+    shared
+        .sessions
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(session.clone());
+    shared
+        .counters
+        .sessions_opened
+        .fetch_add(1, Ordering::Relaxed);
+    let writer = tokio::spawn(write_loop(
+        shared.clone(),
+        session.clone(),
+        sink,
+        rx,
+        kill_rx.clone(),
+        shared.settings.stall_timeout,
+    ));
+    read_loop(&shared, &session, stream, kill_rx).await;
+    session.stop(KILL_CLOSE);
+    let _ = writer.await;
+    shared.remove(session.id);
+}
+
+async fn read_loop(
+    shared: &Shared,
+    session: &Session,
+    mut stream: SplitStream<WebSocket>,
+    mut kill: watch::Receiver<u8>,
+) {
+    loop {
+        let frame = tokio::select! {
+            _ = kill.wait_for(|v| *v != RUNNING) => return,
+            f = stream.next() => f,
+        };
+        let reply = match frame {
+            Some(Ok(Message::Text(t))) => shared.handle_request(session, t.as_bytes()),
+            Some(Ok(Message::Binary(b))) => shared.handle_request(session, &b),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+            Some(Ok(_)) => None,
+        };
+        if let Some(reply) = reply {
+            // Waiting here only holds up this client's own requests.
+            tokio::select! {
+                _ = kill.wait_for(|v| *v != RUNNING) => return,
+                r = session.tx.send(reply) => {
+                    if r.is_err() {
+                        return;
+                    }
+                    shared.counters.messages_queued.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Most messages written before one flush.
+pub(super) const WRITE_BATCH: usize = 256;
+
+async fn write_loop(
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Utf8Bytes>,
+    mut kill: watch::Receiver<u8>,
+    stall: Duration,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = kill.wait_for(|v| *v != RUNNING) => break,
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        let batch = async {
+            sink.feed(Message::Text(first)).await?;
+            for _ in 0..WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(m) => sink.feed(Message::Text(m)).await?,
+                    Err(_) => break,
+                }
+            }
+            sink.flush().await
+        };
+        let outcome = tokio::select! {
+            _ = kill.wait_for(|v| *v != RUNNING) => None,
+            r = tokio::time::timeout(stall, batch) => Some(r),
+        };
+        match outcome {
+            None | Some(Ok(Err(_))) => break,
+            Some(Ok(Ok(()))) => {}
+            Some(Err(_)) => {
+                shared.stall(&session);
+                break;
+            }
+        }
+    }
+    if *kill.borrow() == KILL_SHUTDOWN {
+        let close = Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: Utf8Bytes::from_static("Shutting down"),
+        }));
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close)).await;
+    }
+    session.stop(KILL_CLOSE);
+}
