@@ -3,9 +3,14 @@
 //! consumed in other accounts (recursively), so a cemented block never depends on an
 //! uncemented one. The walk uses an explicit stack and only ever moves forward from each
 //! account's current confirmation height, so every block is visited once.
+//!
+//! Every cemented block is also appended to the store's confirmation log in the same
+//! write transaction, so its confirmation sequence number is exactly as durable as its
+//! confirmation height: blocks returned by one [`Ledger::confirm`] call hold consecutive
+//! sequence numbers ending at [`Store::confirmation_head`](nano_store::Store).
 
 use nano_core::BlockHash;
-use nano_store::{ConfirmationHeightInfo, Txn, WriteTxn};
+use nano_store::{ConfirmationHeightInfo, ConfirmationOrigin, Txn, WriteTxn};
 
 use crate::rollback::received_from;
 use crate::{Ledger, LedgerError};
@@ -13,7 +18,8 @@ use crate::{Ledger, LedgerError};
 impl Ledger {
     /// Cements `hash` with all its dependencies; returns the newly cemented blocks in the
     /// order they were cemented (dependencies first, each account in chain order). An
-    /// already cemented block yields an empty list.
+    /// already cemented block yields an empty list. Each cemented block gets the next
+    /// confirmation sequence number, in the order of the returned list.
     pub fn confirm(
         &self,
         txn: &mut WriteTxn<'_>,
@@ -61,6 +67,12 @@ impl Ledger {
                 }
                 height += 1;
                 frontier = cur;
+                let origin = if cur == *hash {
+                    ConfirmationOrigin::Elected
+                } else {
+                    ConfirmationOrigin::Dependency
+                };
+                txn.append_confirmation(&cur, origin)?;
                 cemented.push(cur);
                 if cur == target {
                     break;
@@ -86,6 +98,15 @@ impl Ledger {
             }
         }
         Ok(cemented)
+    }
+
+    /// Records a new notification of the already cemented `hash` (`block_confirm` on a
+    /// cemented block) in the confirmation log; returns its sequence number.
+    pub fn renotify(&self, txn: &mut WriteTxn<'_>, hash: &BlockHash) -> Result<u64, LedgerError> {
+        if !self.block_confirmed(txn, hash)? {
+            return Err(LedgerError::BlockNotFound(*hash));
+        }
+        Ok(txn.append_confirmation(hash, ConfirmationOrigin::Renotified)?)
     }
 
     /// A pruned (absent) source counts as cemented: only cemented blocks are pruned.

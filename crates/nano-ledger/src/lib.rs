@@ -21,8 +21,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use nano_core::{Account, Amount, Block, BlockHash, Network, NetworkParams};
 pub use nano_store::{
-    AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo, PendingInfo, PendingKey,
-    ReadTxn, Store, StoreError, StoreOptions, StoredBlock, Txn, WriteTxn,
+    AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo, ConfirmationOrigin,
+    ConfirmationRecord, PendingInfo, PendingKey, ReadTxn, Store, StoreError, StoreOptions,
+    StoredBlock, Txn, WriteTxn, DEFAULT_CONFIRMATION_HISTORY,
 };
 
 pub use check::ConsistencyReport;

@@ -19,6 +19,9 @@ pub use codec::{
     AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo, PendingInfo, PendingKey,
     StoredBlock, UncheckedEntry,
 };
+pub use store::confirmation_log::{
+    ConfirmationOrigin, ConfirmationRecord, DEFAULT_CONFIRMATION_HISTORY,
+};
 pub use store::{ReadTxn, Store, StoreOptions, Txn, WriteTxn};
 pub use upgrade::STORE_VERSION;
 

@@ -20,6 +20,9 @@ use crate::codec::{
     PendingInfo, PendingKey, StoredBlock, UncheckedEntry,
 };
 use crate::upgrade::{upgrade, STORE_VERSION};
+
+#[path = "confirmation_log.rs"]
+pub(crate) mod confirmation_log;
 use crate::{Result, StoreError};
 
 type Db = heed::Database<'static, Bytes, Bytes>;
@@ -87,6 +90,7 @@ pub struct Store {
     network: Network,
     weights: RwLock<HashMap<Account, Amount>>,
     cemented: AtomicU64,
+    conf_log: confirmation_log::ConfirmationLog,
 }
 
 impl std::fmt::Debug for Store {
@@ -178,7 +182,7 @@ fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env<WithoutTls>
     fs::create_dir_all(path)?;
     let mut opts = EnvOpenOptions::new().read_txn_without_tls();
     opts.map_size(options.map_size)
-        .max_dbs(TABLE_NAMES.len() as u32 + 4)
+        .max_dbs(TABLE_NAMES.len() as u32 + 6)
         .max_readers(options.max_readers);
     // SAFETY: the memory map is only unsafe if the file is modified behind LMDB's back
     // (another program writing it, or a network filesystem); LMDB's own lock file
@@ -224,12 +228,14 @@ impl Store {
     pub fn open(path: &Path, network: Network, options: &StoreOptions) -> Result<Store> {
         let env = open_env(path, options)?;
         let t = create_tables(&env)?;
+        let conf_log = confirmation_log::ConfirmationLog::open(&env)?;
         let store = Store {
             env,
             t,
             network,
             weights: RwLock::new(HashMap::new()),
             cemented: AtomicU64::new(0),
+            conf_log,
         };
         store.check_identity()?;
         store.load_caches()?;
@@ -377,6 +383,8 @@ impl Store {
             }
             txn.commit()?;
         }
+        let out_log = confirmation_log::ConfirmationLog::open(&env)?;
+        rows += self.conf_log.copy_into(&src, &env, &out_log)?;
         env.force_sync()?;
         Ok(rows)
     }

@@ -1,0 +1,263 @@
+//! The confirmation log: one row per confirmation this node cemented (or was asked to
+//! notify again), keyed by a sequence number that grows by exactly one per row, and the
+//! delivery cursors of the consumers that read it (the HTTP callback).
+//!
+//! Rows are appended in the same write transaction as the confirmation height they
+//! record, so the log and the ledger survive a crash together: after `kill -9` the log
+//! holds exactly the cemented blocks the ledger holds, in cementing order. The log keeps
+//! the newest `limit` rows (see [`Store::set_confirmation_history_limit`]); older ones are
+//! deleted as new ones arrive, so keys stay contiguous from the oldest kept to the head.
+//!
+//! Both tables are extra named databases that the reference node's layout does not know
+//! and ignores.
+
+use heed::types::Bytes;
+use heed::CommitOrAbort;
+use nano_core::BlockHash;
+
+use super::{Db, Store, Txn, WriteTxn};
+use crate::codec::decode_hash;
+use crate::{Result, StoreError};
+
+/// Table of `sequence (u64 big-endian) -> origin (1 byte) ++ block hash (32 bytes)`.
+pub(super) const LOG_TABLE: &str = "confirmation_log";
+/// Table of `consumer name -> last delivered sequence (u64 big-endian)`.
+pub(super) const CURSOR_TABLE: &str = "confirmation_cursors";
+
+/// Rows kept when the node does not configure a limit: at the reference network's
+/// sustained rates (a few confirmations per second) this is days of history, and at
+/// 41 bytes of key and value plus B-tree overhead about 80 MB at most.
+pub const DEFAULT_CONFIRMATION_HISTORY: u64 = 1_000_000;
+
+/// Rows deleted per write transaction when a lowered limit trims an existing log, so a
+/// large trim does not hold the writer (and the block processor) for long.
+const TRIM_BATCH: u64 = 65_536;
+
+/// Why a row is in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmationOrigin {
+    /// The block cementing was asked for (an election winner, or a forced confirmation).
+    Elected,
+    /// Cemented because a block cemented after it depends on it.
+    Dependency,
+    /// Already cemented; a client asked (`block_confirm`) to be told again.
+    Renotified,
+}
+
+impl ConfirmationOrigin {
+    fn to_byte(self) -> u8 {
+        match self {
+            ConfirmationOrigin::Elected => 0,
+            ConfirmationOrigin::Dependency => 1,
+            ConfirmationOrigin::Renotified => 2,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => ConfirmationOrigin::Elected,
+            1 => ConfirmationOrigin::Dependency,
+            2 => ConfirmationOrigin::Renotified,
+            _ => return None,
+        })
+    }
+}
+
+/// One row of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmationRecord {
+    pub sequence: u64,
+    pub hash: BlockHash,
+    pub origin: ConfirmationOrigin,
+}
+
+/// The log's table handles and its size limit.
+pub(super) struct ConfirmationLog {
+    log: Db,
+    cursors: Db,
+    limit: std::sync::atomic::AtomicU64,
+}
+
+impl ConfirmationLog {
+    /// Creates (or opens) both tables.
+    pub(super) fn open(env: &heed::Env<heed::WithoutTls>) -> Result<ConfirmationLog> {
+        let wtxn = env.write_txn()?;
+        let (log, cursors) = env
+            .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
+                let log = opener.create_database::<Bytes, Bytes>(wtxn, Some(LOG_TABLE))?;
+                let cursors = opener.create_database::<Bytes, Bytes>(wtxn, Some(CURSOR_TABLE))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((log, cursors)))
+            })?
+            .unwrap_commit();
+        Ok(ConfirmationLog {
+            log,
+            cursors,
+            limit: std::sync::atomic::AtomicU64::new(DEFAULT_CONFIRMATION_HISTORY),
+        })
+    }
+
+    /// Copies both tables into `out` of another environment (store rebuilds).
+    pub(super) fn copy_into(
+        &self,
+        src: &impl Txn,
+        env: &heed::Env<heed::WithoutTls>,
+        out: &ConfirmationLog,
+    ) -> Result<u64> {
+        let mut rows = 0;
+        for (from, to) in [(&self.log, &out.log), (&self.cursors, &out.cursors)] {
+            let mut txn = env.write_txn()?;
+            for item in from.iter(src.raw())? {
+                let (k, v) = item?;
+                to.put_with_flags(&mut txn, heed::PutFlags::APPEND, k, v)?;
+                rows += 1;
+            }
+            txn.commit()?;
+        }
+        Ok(rows)
+    }
+}
+
+fn corrupt(detail: String) -> StoreError {
+    StoreError::Corrupt {
+        table: LOG_TABLE,
+        detail,
+    }
+}
+
+fn decode_seq(k: &[u8]) -> Result<u64> {
+    <[u8; 8]>::try_from(k)
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt(format!("key of {} bytes", k.len())))
+}
+
+fn decode_record(k: &[u8], v: &[u8]) -> Result<ConfirmationRecord> {
+    let sequence = decode_seq(k)?;
+    if v.len() != 33 {
+        return Err(corrupt(format!("row {sequence} of {} bytes", v.len())));
+    }
+    let origin = ConfirmationOrigin::from_byte(v[0])
+        .ok_or_else(|| corrupt(format!("row {sequence} has origin {}", v[0])))?;
+    Ok(ConfirmationRecord {
+        sequence,
+        hash: decode_hash(LOG_TABLE, &v[1..])?,
+        origin,
+    })
+}
+
+impl Store {
+    /// Keeps at most `limit` rows (at least 1, so the sequence is never lost); a lower
+    /// limit than before trims the oldest rows now.
+    pub fn set_confirmation_history_limit(&self, limit: u64) -> Result<()> {
+        let limit = limit.max(1);
+        self.conf_log
+            .limit
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
+        // Bounded: each round deletes TRIM_BATCH rows or finishes.
+        loop {
+            let mut txn = self.write_txn()?;
+            let (Some(oldest), Some(head)) = (
+                self.confirmation_oldest(&txn)?,
+                self.confirmation_head(&txn)?,
+            ) else {
+                return Ok(());
+            };
+            if head - oldest < limit {
+                return Ok(());
+            }
+            let end = (head - limit + 1).min(oldest + TRIM_BATCH);
+            for s in oldest..end {
+                self.conf_log.log.delete(&mut txn.txn, &s.to_be_bytes())?;
+            }
+            txn.commit()?;
+        }
+    }
+
+    pub fn confirmation_history_limit(&self) -> u64 {
+        self.conf_log
+            .limit
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The newest sequence number written, `None` before the first confirmation.
+    pub fn confirmation_head<T: Txn>(&self, txn: &T) -> Result<Option<u64>> {
+        match self.conf_log.log.last(txn.raw())? {
+            Some((k, _)) => Ok(Some(decode_seq(k)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The oldest sequence number still in the history.
+    pub fn confirmation_oldest<T: Txn>(&self, txn: &T) -> Result<Option<u64>> {
+        match self.conf_log.log.first(txn.raw())? {
+            Some((k, _)) => Ok(Some(decode_seq(k)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `max` rows from sequence `from` (inclusive) on, in order.
+    pub fn confirmations_from<T: Txn>(
+        &self,
+        txn: &T,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<ConfirmationRecord>> {
+        let start = from.to_be_bytes();
+        let range = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Unbounded,
+        );
+        let mut out = Vec::with_capacity(max.min(4096));
+        for item in self.conf_log.log.range(txn.raw(), &range)?.take(max) {
+            let (k, v) = item?;
+            out.push(decode_record(k, v)?);
+        }
+        Ok(out)
+    }
+
+    /// The last sequence the consumer `name` recorded as delivered.
+    pub fn confirmation_cursor<T: Txn>(&self, txn: &T, name: &str) -> Result<Option<u64>> {
+        match self.conf_log.cursors.get(txn.raw(), name.as_bytes())? {
+            Some(v) => Ok(Some(decode_seq(v).map_err(|_| StoreError::Corrupt {
+                table: CURSOR_TABLE,
+                detail: format!("cursor {name:?} of {} bytes", v.len()),
+            })?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl WriteTxn<'_> {
+    /// Appends one row and returns its sequence number (the head plus one; 1 for the
+    /// first row ever). Deletes the row that falls out of the history limit.
+    pub fn append_confirmation(
+        &mut self,
+        hash: &BlockHash,
+        origin: ConfirmationOrigin,
+    ) -> Result<u64> {
+        let store = self.store;
+        let log = &store.conf_log;
+        let seq = store.confirmation_head(self)?.map_or(1, |h| h + 1);
+        let mut v = [0u8; 33];
+        v[0] = origin.to_byte();
+        v[1..].copy_from_slice(&hash.0);
+        log.log.put_with_flags(
+            &mut self.txn,
+            heed::PutFlags::APPEND,
+            &seq.to_be_bytes(),
+            &v,
+        )?;
+        let limit = log.limit.load(std::sync::atomic::Ordering::Relaxed);
+        if seq > limit {
+            log.log
+                .delete(&mut self.txn, &(seq - limit).to_be_bytes())?;
+        }
+        Ok(seq)
+    }
+
+    /// Records that consumer `name` has delivered everything up to `sequence`.
+    pub fn put_confirmation_cursor(&mut self, name: &str, sequence: u64) -> Result<()> {
+        let cursors = self.store.conf_log.cursors;
+        cursors.put(&mut self.txn, name.as_bytes(), &sequence.to_be_bytes())?;
+        Ok(())
+    }
+}
