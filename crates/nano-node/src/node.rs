@@ -78,9 +78,6 @@ impl NodeOptions {
 struct NetworkOnline(NetworkService);
 
 impl OnlineWeightSource for NetworkOnline {
-    fn online_weight(&self) -> Option<Amount> {
-        Some(self.0.online_weight())
-    }
     fn peers_weight(&self) -> Option<Amount> {
         Some(self.0.representatives().iter().fold(Amount::ZERO, |a, r| {
             a.checked_add(r.weight).unwrap_or(Amount::MAX)

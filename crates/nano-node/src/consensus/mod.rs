@@ -22,7 +22,9 @@
 
 pub mod block_processor;
 pub mod election;
+pub mod fair_queue;
 mod gap_fetch;
+pub mod limits;
 pub mod loopback;
 pub mod online;
 pub mod unchecked;
@@ -98,6 +100,9 @@ pub struct ConsensusConfig {
     pub online_weight_minimum: Amount,
     /// Wallet representatives below this weight do not vote.
     pub vote_minimum: Amount,
+    /// `representative_vote_weight_minimum`: votes from lighter accounts are not
+    /// relayed, do not count online, start no election and take no vote-cache slot.
+    pub vote_weight_minimum: Amount,
     /// Keys that always vote (config `representative_key`).
     pub representative_keys: Vec<KeyPair>,
     pub max_elections: usize,
@@ -129,12 +134,13 @@ impl ConsensusConfig {
             enable_voting: dev,
             online_weight_minimum: p.online_weight_minimum,
             vote_minimum: Amount::nano(1000).unwrap_or_default(),
+            vote_weight_minimum: Amount::nano(10).unwrap_or_default(),
             representative_keys: Vec::new(),
-            max_elections: 5000,
-            peer_queue_max: 16 * 1024,
-            local_queue_max: 64 * 1024,
-            batch_max: 4096,
-            batch_max_time: Duration::from_millis(500),
+            max_elections: limits::ACTIVE_ELECTIONS,
+            peer_queue_max: limits::BLOCK_PEER_QUEUE,
+            local_queue_max: limits::BLOCK_LOCAL_QUEUE,
+            batch_max: limits::BLOCK_BATCH_MAX,
+            batch_max_time: Duration::from_millis(limits::BLOCK_BATCH_MAX_TIME_MS),
             vote_generator_delay: Duration::from_millis(100),
             request_interval: if dev {
                 Duration::from_millis(500)
@@ -147,9 +153,9 @@ impl ConsensusConfig {
                 Duration::from_secs(15)
             },
             election_expiry: Duration::from_secs(300),
-            unchecked_max: 64 * 1024,
-            vote_cache_max: 64 * 1024,
-            history_max: 2048,
+            unchecked_max: limits::UNCHECKED_MAX,
+            vote_cache_max: limits::VOTE_CACHE_HASHES,
+            history_max: limits::CONFIRMATION_HISTORY,
             serve_asc_pull: true,
         }
     }
@@ -164,6 +170,9 @@ impl ConsensusConfig {
         }
         if let Ok(a) = Amount::decode_dec(&cfg.vote_minimum) {
             c.vote_minimum = a;
+        }
+        if let Ok(a) = Amount::decode_dec(&cfg.representative_vote_weight_minimum) {
+            c.vote_weight_minimum = a;
         }
         if !cfg.representative_key.is_empty() {
             if let Ok(k) = nano_core::RawKey::decode_hex(&cfg.representative_key) {
@@ -313,7 +322,11 @@ impl Consensus {
         events: EventBus,
     ) -> Arc<Consensus> {
         let params = ledger.params();
-        let online = OnlineState::load(&ledger, config.online_weight_minimum);
+        let online = OnlineState::load(
+            &ledger,
+            config.online_weight_minimum,
+            config.vote_weight_minimum,
+        );
         let shared = Shared {
             params,
             stats,
@@ -326,7 +339,10 @@ impl Consensus {
                 config.max_elections,
                 config.history_max,
             )),
-            vote_cache: Mutex::new(VoteCache::new(config.vote_cache_max, 64)),
+            vote_cache: Mutex::new(VoteCache::new(
+                config.vote_cache_max,
+                limits::VOTE_CACHE_VOTERS,
+            )),
             unchecked: Mutex::new(Unchecked::new(config.unchecked_max)),
             queue: Mutex::new(WriterQueue::default()),
             writer_cv: Condvar::new(),
@@ -335,7 +351,7 @@ impl Consensus {
             generator: Mutex::new(Generator::default()),
             online: Mutex::new(online),
             unconfirmed_accounts: Mutex::new(HashSet::new()),
-            seen_votes: Mutex::new(RecentSet::new(256 * 1024)),
+            seen_votes: Mutex::new(RecentSet::new(limits::SEEN_VOTES)),
             gap_fetch: Mutex::new(gap_fetch::GapFetch::default()),
             gap_fetch_paused: AtomicBool::new(false),
             stopped: AtomicBool::new(false),

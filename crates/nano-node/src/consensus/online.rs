@@ -3,8 +3,15 @@
 //! periodic samples kept in the store's `online_weight` table, with the configured
 //! minimum), and `delta = 67% × max(online, trended, minimum)`.
 //!
-//! Consensus observes representatives through the votes it processes; the network
-//! layer's rep crawler can add its own view through [`OnlineWeightSource`].
+//! A representative counts online when this node has verified a vote of it within
+//! [`ONLINE_WINDOW`]: votes from peers after their signature check, and the votes this
+//! node's own representatives sign. Accounts below `representative_vote_weight_minimum`
+//! never count. The network layer's rep crawler supplies only the weight of
+//! representatives among the connected peers ([`OnlineWeightSource::peers_weight`]); it
+//! refreshes them from votes it has not verified, so its figure never enters the quorum.
+//!
+//! [`RepTier`] sorts representatives by their share of online weight, as the reference's
+//! `rep_tiers` does, for the vote processor's fair queue.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,14 +23,41 @@ pub const QUORUM_PERCENT: u128 = 67;
 /// How long a representative counts as online after it was last heard from.
 pub const ONLINE_WINDOW: Duration = Duration::from_secs(300);
 
-/// Another view of online weight (the network's rep crawler). Both are optional: what is
-/// unknown is `None`.
+/// The network's view of representatives (rep crawler); `None` when unknown.
 pub trait OnlineWeightSource: Send + Sync {
-    /// Sum of the weights of representatives known to be online.
-    fn online_weight(&self) -> Option<Amount>;
     /// Sum of the weights of representatives among the connected peers.
-    fn peers_weight(&self) -> Option<Amount> {
-        None
+    fn peers_weight(&self) -> Option<Amount>;
+}
+
+/// A representative's share of online weight (reference `rep_tiers`): the vote
+/// processor queues and serves votes by tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RepTier {
+    /// At most 0.1% of online weight (but at least the vote weight minimum).
+    None,
+    /// Above 0.1%.
+    Tier1,
+    /// Above 1%.
+    Tier2,
+    /// Above 5%.
+    Tier3,
+}
+
+impl RepTier {
+    /// The tier of `weight` when `online` is the online weight the quorum is based on.
+    pub fn of(weight: Amount, online: Amount) -> RepTier {
+        use super::limits::{TIER_1_DIVISOR, TIER_2_DIVISOR, TIER_3_DIVISOR};
+        let w = weight.0;
+        let o = online.0;
+        if w > o / TIER_3_DIVISOR {
+            RepTier::Tier3
+        } else if w > o / TIER_2_DIVISOR {
+            RepTier::Tier2
+        } else if w > o / TIER_1_DIVISOR {
+            RepTier::Tier1
+        } else {
+            RepTier::None
+        }
     }
 }
 
@@ -42,16 +76,31 @@ pub fn trended(samples: &[Amount], minimum: Amount) -> Amount {
     all[all.len() / 2]
 }
 
-/// Representatives heard from recently.
-#[derive(Debug, Default)]
+/// Representatives heard from recently. Bounded: only accounts holding at least the
+/// vote weight minimum are recorded, and at most `supply / minimum` accounts can.
+#[derive(Debug)]
 pub struct OnlineReps {
     last_heard: HashMap<Account, Instant>,
+    /// `representative_vote_weight_minimum`: lighter accounts are never online.
+    weight_minimum: Amount,
 }
 
 impl OnlineReps {
-    /// Notes a live vote from `rep` (with non-zero weight).
-    pub fn observe(&mut self, rep: Account) {
+    pub fn new(weight_minimum: Amount) -> Self {
+        OnlineReps {
+            last_heard: HashMap::new(),
+            weight_minimum,
+        }
+    }
+
+    /// Notes a verified vote from `rep`, whose ledger weight is `weight`; returns
+    /// whether it counts (weight at least the minimum, and not zero).
+    pub fn observe(&mut self, rep: Account, weight: Amount) -> bool {
+        if weight.is_zero() || weight < self.weight_minimum {
+            return false;
+        }
         self.last_heard.insert(rep, Instant::now());
+        true
     }
 
     /// Forgets representatives silent for longer than the window; returns those left.
@@ -112,5 +161,33 @@ mod tests {
         );
         let q = QuorumInfo::compute(Amount(10), Amount(300), Amount(200), Amount(0));
         assert_eq!(q.quorum_delta, Amount(201));
+    }
+
+    #[test]
+    fn only_reps_at_or_above_the_minimum_count_online() {
+        let mut o = OnlineReps::new(Amount(10));
+        let a = Account::from_bytes([1; 32]);
+        let b = Account::from_bytes([2; 32]);
+        let c = Account::from_bytes([3; 32]);
+        assert!(!o.observe(a, Amount(9)));
+        assert!(o.observe(b, Amount(10)));
+        assert!(o.observe(c, Amount(500)));
+        let weights = |r: &Account| if *r == b { Amount(10) } else { Amount(500) };
+        assert_eq!(o.online_weight(weights), Amount(510));
+        let mut zero_min = OnlineReps::new(Amount::ZERO);
+        assert!(
+            !zero_min.observe(a, Amount::ZERO),
+            "no weight is never online"
+        );
+    }
+
+    #[test]
+    fn tiers_by_share_of_online_weight() {
+        let online = Amount(1_000_000);
+        assert_eq!(RepTier::of(Amount(1000), online), RepTier::None);
+        assert_eq!(RepTier::of(Amount(1001), online), RepTier::Tier1);
+        assert_eq!(RepTier::of(Amount(10_001), online), RepTier::Tier2);
+        assert_eq!(RepTier::of(Amount(50_001), online), RepTier::Tier3);
+        assert_eq!(RepTier::of(Amount::MAX, Amount::MAX), RepTier::Tier3);
     }
 }

@@ -63,7 +63,9 @@ pub(crate) struct OnlineState {
 }
 
 impl OnlineState {
-    pub(crate) fn load(ledger: &Ledger, minimum: Amount) -> OnlineState {
+    /// `minimum` is `online_weight_minimum`; `weight_minimum` is
+    /// `representative_vote_weight_minimum`.
+    pub(crate) fn load(ledger: &Ledger, minimum: Amount, weight_minimum: Amount) -> OnlineState {
         let mut samples = Vec::new();
         if let Ok(txn) = ledger.read_txn() {
             if let Ok(it) = ledger.store().iter_online_weight(&txn) {
@@ -72,7 +74,7 @@ impl OnlineState {
         }
         let t = trended(&samples, minimum);
         OnlineState {
-            reps: OnlineReps::default(),
+            reps: OnlineReps::new(weight_minimum),
             samples,
             minimum,
             last_sample: Instant::now(),
@@ -124,6 +126,13 @@ pub fn vote_json(vote: &Vote) -> serde_json::Value {
 impl Shared {
     pub(crate) fn enqueue_vote(&self, vote: Vote, from: Option<ChannelId>) {
         if vote.account.is_zero() || vote.hashes.is_empty() {
+            return;
+        }
+        // Checked before the signature: a flood of votes from accounts without weight
+        // (anyone can sign those) costs a weight lookup each, never a verification.
+        let weight = self.ledger.weight(&vote.account);
+        if weight.is_zero() || weight < self.config.vote_weight_minimum {
+            self.stats.inc("vote", "below_minimum", "in");
             return;
         }
         let mut inbox = lock(&self.inbox);
@@ -333,16 +342,24 @@ impl Shared {
             })
             .collect();
         let delta = self.quorum_delta();
+        // A vote below the vote weight minimum counts as one without weight: it is not
+        // relayed, cached, counted online, and starts no election.
+        let minimum = self.config.vote_weight_minimum;
         let weights: Vec<Amount> = votes
             .iter()
-            .map(|(v, _)| self.ledger.weight(&v.account))
+            .map(|(v, _)| {
+                let w = self.ledger.weight(&v.account);
+                if w < minimum {
+                    Amount::ZERO
+                } else {
+                    w
+                }
+            })
             .collect();
         {
             let mut online = lock(&self.online);
             for ((v, _), w) in votes.iter().zip(&weights) {
-                if !w.is_zero() {
-                    online.reps.observe(v.account);
-                }
+                online.reps.observe(v.account, *w);
             }
         }
         // Hashes without an election: those in the ledger and not cemented get one.
@@ -756,13 +773,9 @@ impl Shared {
     /// Recomputes online weight, samples it every 5 minutes, and updates the quorum.
     fn update_online(&self) {
         let source = self.online_source.read().ok().and_then(|s| s.clone());
-        let (net_online, net_peers) = match &source {
-            Some(s) => (s.online_weight(), s.peers_weight()),
-            None => (None, None),
-        };
+        let net_peers = source.as_ref().and_then(|s| s.peers_weight());
         let mut st = lock(&self.online);
-        let own = st.reps.online_weight(|r| self.ledger.weight(r));
-        let online = own.max(net_online.unwrap_or_default());
+        let online = st.reps.online_weight(|r| self.ledger.weight(r));
         if st.last_sample.elapsed() >= ONLINE_SAMPLE_PERIOD {
             st.last_sample = Instant::now();
             st.samples.push(online);

@@ -1,0 +1,142 @@
+//! Every bound of consensus intake in one place, each with the reason for its value.
+//! Peers and clients can only grow what is named here (or in [`super::ConsensusConfig`],
+//! whose defaults come from here). Values marked "reference" are the defaults of the
+//! reference node (`nodeconfig.cpp`, `block_processor.hpp`, `vote_processor.hpp`,
+//! `request_aggregator.hpp`, `vote_cache.hpp`); the others say why this node differs.
+
+use super::fair_queue::SourceLimits;
+
+// ---- Block processor -------------------------------------------------------------
+
+/// Blocks queued per realtime peer. The reference queues 128 per peer, sized for its
+/// 256-block write batches; this node's writer takes up to [`BLOCK_BATCH_MAX`] blocks
+/// per write transaction and a peer relaying a burst of published sends (10,000 blocks
+/// submitted to one node in the CPS benchmark) must not lose most of it, so a peer may
+/// queue one full batch four times over. One peer still holds at most this much.
+pub const BLOCK_PEER_QUEUE: usize = 16 * 1024;
+/// Blocks queued from this node's own components (RPC `process`, wallets, bootstrap,
+/// gap blocks whose dependency arrived). Reference `max_system_queue`: 16 Ki. Local
+/// submissions get four times that because RPC clients submit whole chains at once and
+/// are answered `overloaded` (never silently dropped) past it.
+pub const BLOCK_LOCAL_QUEUE: usize = 64 * 1024;
+/// Reference `max_system_queue` for bootstrap and unchecked (gap) blocks.
+pub const BLOCK_SYSTEM_QUEUE: usize = 16 * 1024;
+/// All block sources together: 128 Ki blocks of at most ~250 bytes each keeps the queue
+/// under ~40 MB however many peers connect (each peer alone is capped above).
+pub const BLOCK_QUEUE_GLOBAL: usize = 128 * 1024;
+/// Round-robin shares (reference `priority_live`, `priority_bootstrap`,
+/// `priority_local`): a peer gets one block per turn, bootstrap eight, local sixteen.
+pub const BLOCK_PRIORITY_LIVE: usize = 1;
+pub const BLOCK_PRIORITY_BOOTSTRAP: usize = 8;
+pub const BLOCK_PRIORITY_LOCAL: usize = 16;
+/// Most blocks per write transaction: one commit (one fsync) covers them all; more
+/// would hold the write lock past [`BLOCK_BATCH_MAX_TIME`] on a slow disk anyway.
+pub const BLOCK_BATCH_MAX: usize = 4096;
+/// Longest a write transaction is held for a batch (reference `block_processor_batch_max_time`
+/// is 500 ms), so cementing and forced blocks are not delayed longer than that.
+pub const BLOCK_BATCH_MAX_TIME_MS: u64 = 500;
+
+// ---- Vote processor --------------------------------------------------------------
+
+/// Votes queued per (principal-representative tier, channel): reference `max_pr_queue`.
+pub const VOTE_PR_QUEUE: usize = 256;
+/// Votes queued per channel from accounts with weight above the minimum but below the
+/// first tier: reference `max_non_pr_queue`.
+pub const VOTE_NON_PR_QUEUE: usize = 32;
+/// Round-robin share base: tier 1 gets `3`, tier 2 `3²`, tier 3 `3³` votes per turn for
+/// one of a non-principal: reference `pr_priority`.
+pub const VOTE_PR_PRIORITY: usize = 3;
+/// All vote sub-queues together. Every channel has its own sub-queues, so the sum is
+/// bounded by the network's channel limit; this caps it regardless (64 Ki votes of at
+/// most ~8.3 KB each, the size of the FIFO it replaces).
+pub const VOTE_QUEUE_GLOBAL: usize = 64 * 1024;
+/// Votes verified and applied per consensus-loop pass: one batched signature check
+/// amortises well at this size and the loop still returns to its periodic work within
+/// a few milliseconds.
+pub const VOTE_BATCH: usize = 4096;
+/// Recently processed (vote hash, account) pairs remembered so relays of relays are
+/// dropped before their signature is checked again.
+pub const SEEN_VOTES: usize = 256 * 1024;
+
+/// Tier thresholds as fractions of online weight (reference `rep_tiers`): above 1/1000
+/// is tier 1, above 1/100 tier 2, above 1/20 tier 3.
+pub const TIER_1_DIVISOR: u128 = 1000;
+pub const TIER_2_DIVISOR: u128 = 100;
+pub const TIER_3_DIVISOR: u128 = 20;
+
+// ---- Request aggregator (confirm_req) --------------------------------------------
+
+/// confirm_req messages queued per channel: reference `max_queue` (128).
+pub const REQUEST_QUEUE_PER_CHANNEL: usize = 128;
+/// All channels together; bounded by channels × 128 anyway, capped like the FIFO it
+/// replaces.
+pub const REQUEST_QUEUE_GLOBAL: usize = 4096;
+/// Requests answered per consensus-loop pass (reference `batch_size` 16 per thread; the
+/// single loop here takes more per pass so one pass serves many channels).
+pub const REQUEST_BATCH: usize = 256;
+
+// ---- Caches ----------------------------------------------------------------------
+
+/// Hashes with cached votes (blocks not yet known or without an election): reference
+/// vote cache `max_size`.
+pub const VOTE_CACHE_HASHES: usize = 64 * 1024;
+/// Votes kept per cached hash: reference `max_voters`.
+pub const VOTE_CACHE_VOTERS: usize = 64;
+/// Gap blocks waiting for a dependency: reference `max_unchecked_blocks` is 65,536.
+pub const UNCHECKED_MAX: usize = 64 * 1024;
+/// Concurrent elections: reference `active_elections.size`.
+pub const ACTIVE_ELECTIONS: usize = 5000;
+/// Recently confirmed elections remembered (RPC `confirmation_history`, replay checks):
+/// reference `confirmation_history_size`.
+pub const CONFIRMATION_HISTORY: usize = 2048;
+
+/// Limits of a block source in the block processor's fair queue.
+pub fn block_source_limits(source: &super::BlockSource) -> SourceLimits {
+    use super::BlockSource::*;
+    match source {
+        Local => SourceLimits {
+            max: BLOCK_LOCAL_QUEUE,
+            priority: BLOCK_PRIORITY_LOCAL,
+        },
+        Peer(_) => SourceLimits {
+            max: BLOCK_PEER_QUEUE,
+            priority: BLOCK_PRIORITY_LIVE,
+        },
+        Unchecked | Bootstrap => SourceLimits {
+            max: BLOCK_SYSTEM_QUEUE,
+            priority: BLOCK_PRIORITY_BOOTSTRAP,
+        },
+    }
+}
+
+/// Limits of a vote source (tier, channel) in the vote processor's fair queue.
+pub fn vote_tier_limits(tier: super::online::RepTier) -> SourceLimits {
+    use super::online::RepTier::*;
+    let p = VOTE_PR_PRIORITY;
+    match tier {
+        None => SourceLimits {
+            max: VOTE_NON_PR_QUEUE,
+            priority: 1,
+        },
+        Tier1 => SourceLimits {
+            max: VOTE_PR_QUEUE,
+            priority: p,
+        },
+        Tier2 => SourceLimits {
+            max: VOTE_PR_QUEUE,
+            priority: p * p,
+        },
+        Tier3 => SourceLimits {
+            max: VOTE_PR_QUEUE,
+            priority: p * p * p,
+        },
+    }
+}
+
+/// Limits of a channel in the request aggregator's fair queue (all channels equal).
+pub fn request_channel_limits() -> SourceLimits {
+    SourceLimits {
+        max: REQUEST_QUEUE_PER_CHANNEL,
+        priority: 1,
+    }
+}

@@ -1,0 +1,200 @@
+//! Online weight and vote intake between real nodes on loopback: which representatives
+//! count online, that a block needs the quorum of online weight, and that a peer
+//! flooding votes from accounts without weight does not keep a block from confirming.
+
+mod network_support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::SinkExt;
+use nano_core::{Account, Amount, BlockHash, KeyPair, Network, PublicKey, Signature};
+use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
+use nano_ledger::BlockStatus;
+use nano_messages::{ConfirmAck, Message, Vote};
+use nano_node::node::{Node, NodeOptions};
+use nano_node::DaemonConfig;
+use network_support::{raw_handshake, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(40);
+
+/// A dev node on loopback voting with `rep` (if any).
+async fn start(dir: &Path, peers: Vec<String>, rep: Option<&KeyPair>) -> Arc<Node> {
+    let mut c = DaemonConfig::defaults(Network::Dev).node;
+    c.peering_port = 0;
+    c.preconfigured_peers = peers;
+    c.allow_local_peers = true;
+    c.enable_udp = false;
+    c.enable_voting = rep.is_some();
+    if let Some(k) = rep {
+        c.representative_key = k.private().encode_hex();
+    }
+    Node::start_with(NodeOptions::new(c, Network::Dev, dir))
+        .await
+        .expect("node starts")
+}
+
+fn peer_of(n: &Node) -> String {
+    format!("127.0.0.1:{}", n.local_endpoint().expect("network").port())
+}
+
+fn cemented(n: &Node, h: &BlockHash) -> bool {
+    let txn = n.ledger.read_txn().unwrap();
+    n.ledger.block_exists(&txn, h).unwrap_or(false)
+        && n.ledger.block_confirmed(&txn, h).unwrap_or(false)
+}
+
+/// Submits `b` on `n` and expects the ledger to take it.
+async fn submit(n: &Node, b: nano_core::Block) -> BlockHash {
+    let h = b.hash();
+    assert_eq!(n.process_local(b).await, Ok(BlockStatus::Progress));
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_counts_local_and_remote_reps_and_needs_their_weight() {
+    let genesis = dev_genesis_key();
+    let k = test_key(71);
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(da.path(), vec![], Some(&genesis)).await;
+    let b = start(db.path(), vec![peer_of(&a)], Some(&k)).await;
+    assert!(wait_until(DEADLINE, || !a.peers().is_empty() && !b.peers().is_empty()).await);
+
+    // Half the supply to K, which represents itself: two representatives of 50% each,
+    // genesis voting on A, K voting on B.
+    let mut g = Chain::dev_genesis();
+    let half = g.balance.0 / 2;
+    let send = submit(&a, g.send(&k.public(), half)).await;
+    assert!(wait_until(DEADLINE, || cemented(&a, &send) && cemented(&b, &send)).await);
+    let mut kc = Chain::unopened(k.clone());
+    let open = submit(&a, kc.receive(&send, half, nano_core::Epoch::Epoch0)).await;
+    assert!(wait_until(DEADLINE, || cemented(&a, &open) && cemented(&b, &open)).await);
+    let ga: Account = genesis.public();
+    let ka: Account = k.public();
+    assert!(a.ledger.weight(&ka) >= Amount(half));
+    // A block both representatives vote on: each node sees its own and the other's.
+    let s2 = submit(&a, g.send(&test_key(72).public(), 1)).await;
+    assert!(wait_until(DEADLINE, || cemented(&a, &s2) && cemented(&b, &s2)).await);
+    let both = Amount(a.ledger.weight(&ga).0 + a.ledger.weight(&ka).0);
+    for (name, n) in [("A", &a), ("B", &b)] {
+        assert!(
+            wait_until(DEADLINE, || n.confirmation_quorum().online_stake_total
+                == both)
+            .await,
+            "node {name}: online {:?}, both reps {:?}",
+            n.confirmation_quorum().online_stake_total,
+            both
+        );
+    }
+
+    // K goes away. Genesis alone (50%) is below 67% of the online weight, which still
+    // counts K (heard within the window): a new block stays unconfirmed on A.
+    b.stop().await;
+    drop(b);
+    let s3 = submit(&a, g.send(&test_key(73).public(), 1)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!cemented(&a, &s3), "confirmed by half of the online weight");
+    // Online weight is the representatives' current weight (s3 took 1 raw from genesis).
+    let both_now = Amount(a.ledger.weight(&ga).0 + a.ledger.weight(&ka).0);
+    assert!(
+        wait_until(DEADLINE, || a.confirmation_quorum().online_stake_total
+            == both_now)
+        .await
+    );
+    let e = a
+        .active_elections()
+        .into_iter()
+        .find(|e| e.winner == s3)
+        .expect("election still running");
+    assert!(e.tally > Amount::ZERO, "A voted");
+    a.stop().await;
+}
+
+/// A confirm_ack from a random account with a random signature naming 12 hashes.
+fn junk_vote(rng: &mut impl rand::Rng) -> Message {
+    let mut sig = [0u8; 64];
+    rng.fill(&mut sig[..]);
+    let hashes = (0..12).map(|_| BlockHash(rng.random())).collect();
+    Message::ConfirmAck(Box::new(ConfirmAck {
+        vote: Vote {
+            account: PublicKey(rng.random()),
+            signature: Signature(sig),
+            timestamp: rng.random(),
+            hashes,
+        },
+        rebroadcast: false,
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_vote_flood_does_not_stop_confirmation() {
+    // R votes with genesis; N does not vote and relies on R.
+    let (dr, dn) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let r = start(dr.path(), vec![], Some(&dev_genesis_key())).await;
+    let n = start(dn.path(), vec![peer_of(&r)], None).await;
+    assert!(wait_until(DEADLINE, || !n.peers().is_empty()).await);
+
+    // A hostile peer handshakes with N and floods it with votes from accounts that
+    // hold no weight, while blocks are submitted to N.
+    let port = n.local_endpoint().unwrap().port();
+    let genesis_hash = Network::Dev.params().genesis_hash;
+    let mut conns = Vec::new();
+    for i in 0..2u32 {
+        let id = test_key(900 + i);
+        conns.push(
+            raw_handshake(port, &id, genesis_hash)
+                .await
+                .expect("hostile peer handshakes"),
+        );
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut floods = Vec::new();
+    for (i, mut c) in conns.into_iter().enumerate() {
+        let stop = stop.clone();
+        floods.push(tokio::spawn(async move {
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(i as u64);
+            let mut sent = 0u64;
+            // Bounded: stops on request, on a closed connection, or after 2 M votes.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 2_000_000 {
+                for _ in 0..64 {
+                    if c.feed(junk_vote(&mut rng)).await.is_err() {
+                        return sent;
+                    }
+                    sent += 1;
+                }
+                if SinkExt::<Message>::flush(&mut c).await.is_err() {
+                    return sent;
+                }
+            }
+            sent
+        }));
+    }
+    let stats = n.stats.clone();
+    assert!(
+        wait_until(DEADLINE, || stats.get("vote", "below_minimum", "in") > 1000).await,
+        "the flood reaches N's vote intake"
+    );
+    let mut g = Chain::dev_genesis();
+    let mut hashes = Vec::new();
+    for i in 0..5 {
+        hashes.push(submit(&n, g.send(&test_key(800 + i).public(), 1)).await);
+    }
+    let confirmed = wait_until(DEADLINE, || hashes.iter().all(|h| cemented(&n, h))).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = 0;
+    for f in floods {
+        sent += f.await.unwrap_or(0);
+    }
+    assert!(
+        confirmed,
+        "blocks confirmed on N during a flood of {sent} junk votes"
+    );
+    assert_eq!(
+        stats.get("vote", "invalid", "in"),
+        0,
+        "junk was never verified"
+    );
+    n.stop().await;
+    r.stop().await;
+}
