@@ -144,13 +144,19 @@ pub trait NodeHandle: Send + Sync {
     fn republish(&self, blocks: Vec<nano_core::Block>);
     /// `confirmation_history` entries (most recent first).
     fn confirmation_history(&self) -> Vec<serde_json::Value>;
-    /// `confirmation_active` roots.
-    fn active_roots(&self) -> Vec<String>;
-    /// `confirmation_info` for a qualified root (hex of root ‖ previous).
-    fn election_info(&self, qualified_root: &nano_core::QualifiedRoot)
-        -> Option<serde_json::Value>;
-    /// Ages (ms) of the active elections, for `election_statistics`.
-    fn election_ages_ms(&self) -> Vec<u64>;
+    /// Snapshots of the running elections (`confirmation_active`, `election_statistics`).
+    fn active_elections(&self) -> Vec<nano_node::consensus::ElectionSummary>;
+    /// The running election for a qualified root, with its candidate blocks
+    /// (`confirmation_info`).
+    fn election(
+        &self,
+        root: &nano_core::QualifiedRoot,
+    ) -> Option<(nano_node::consensus::ElectionSummary, Vec<nano_core::Block>)>;
+    /// How many elections may run at once (`aec_utilization_percentage`).
+    fn max_elections(&self) -> usize;
+    /// The port this node accepts peers on; `telemetry` for a loopback address with this
+    /// port answers the local telemetry. `None` without networking.
+    fn peering_port(&self) -> Option<u16>;
     /// Dials a peer (RPC `keepalive`).
     fn connect(&self, endpoint: std::net::SocketAddr);
     /// Number of blocks waiting for a dependency, and clearing them.

@@ -163,45 +163,25 @@ impl NodeHandle for NodeGlue {
         out
     }
 
-    fn active_roots(&self) -> Vec<String> {
-        self.0
-            .active_elections()
-            .into_iter()
-            .map(|e| e.qualified_root.encode_hex())
-            .collect()
+    fn active_elections(&self) -> Vec<nano_node::consensus::ElectionSummary> {
+        self.0.active_elections()
     }
 
-    fn election_info(&self, qr: &nano_core::QualifiedRoot) -> Option<Value> {
-        let e = self.0.election(qr)?;
-        let mut blocks = serde_json::Map::new();
-        for t in &e.tallies {
-            blocks.insert(
-                t.hash.encode_hex(),
-                json!({"tally": t.tally.encode_dec(), "final_tally": t.final_tally.encode_dec()}),
-            );
-        }
-        let total = e.tallies.iter().fold(Amount::ZERO, |a, t| {
-            a.checked_add(t.tally).unwrap_or(Amount::MAX)
-        });
-        let total_final = e.tallies.iter().fold(Amount::ZERO, |a, t| {
-            a.checked_add(t.final_tally).unwrap_or(Amount::MAX)
-        });
-        Some(json!({
-            "announcements": e.request_count.to_string(),
-            "voters": e.voters.to_string(),
-            "last_winner": e.winner.encode_hex(),
-            "total_tally": total.encode_dec(),
-            "final_tally": total_final.encode_dec(),
-            "blocks": Value::Object(blocks),
-        }))
+    fn election(
+        &self,
+        qr: &nano_core::QualifiedRoot,
+    ) -> Option<(nano_node::consensus::ElectionSummary, Vec<Block>)> {
+        let summary = self.0.election(qr)?;
+        let candidates = self.0.consensus.election_candidates(qr)?;
+        Some((summary, candidates))
     }
 
-    fn election_ages_ms(&self) -> Vec<u64> {
-        self.0
-            .active_elections()
-            .iter()
-            .map(|e| e.duration.as_millis() as u64)
-            .collect()
+    fn max_elections(&self) -> usize {
+        self.0.consensus.max_elections()
+    }
+
+    fn peering_port(&self) -> Option<u16> {
+        self.0.local_endpoint().map(|ep| ep.port())
     }
 
     fn connect(&self, endpoint: std::net::SocketAddr) {

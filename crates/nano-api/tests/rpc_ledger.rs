@@ -719,7 +719,7 @@ fn process_checks_subtype_like_the_reference() {
 struct FakeNode {
     rep: nano_core::PublicKey,
     elections: Vec<serde_json::Value>,
-    active: Vec<String>,
+    active: Vec<nano_core::QualifiedRoot>,
 }
 
 impl nano_api::context::NodeHandle for FakeNode {
@@ -770,14 +770,37 @@ impl nano_api::context::NodeHandle for FakeNode {
     fn confirmation_history(&self) -> Vec<serde_json::Value> {
         self.elections.clone()
     }
-    fn active_roots(&self) -> Vec<String> {
-        self.active.clone()
+    fn active_elections(&self) -> Vec<nano_node::consensus::ElectionSummary> {
+        self.active
+            .iter()
+            .map(|root| nano_node::consensus::ElectionSummary {
+                id: 1,
+                qualified_root: *root,
+                winner: nano_core::BlockHash::ZERO,
+                tally: Amount::ZERO,
+                final_tally: Amount::ZERO,
+                blocks: 1,
+                voters: 0,
+                request_count: 0,
+                started_ms: 0,
+                duration: std::time::Duration::ZERO,
+                confirmed: false,
+                tallies: Vec::new(),
+                votes: Vec::new(),
+            })
+            .collect()
     }
-    fn election_info(&self, _: &nano_core::QualifiedRoot) -> Option<serde_json::Value> {
+    fn election(
+        &self,
+        _: &nano_core::QualifiedRoot,
+    ) -> Option<(nano_node::consensus::ElectionSummary, Vec<nano_core::Block>)> {
         None
     }
-    fn election_ages_ms(&self) -> Vec<u64> {
-        Vec::new()
+    fn max_elections(&self) -> usize {
+        5000
+    }
+    fn peering_port(&self) -> Option<u16> {
+        None
     }
     fn connect(&self, _: std::net::SocketAddr) {}
     fn unchecked_count(&self) -> usize {
@@ -824,7 +847,7 @@ fn node_answers_match_reference_shape() {
     let send_b_root = {
         let t = f.ledger.read_txn().unwrap();
         let b = f.ledger.block(&t, &f.send_b).unwrap().unwrap();
-        b.block.qualified_root().encode_hex()
+        b.block.qualified_root()
     };
     let node = FakeNode {
         rep: g,

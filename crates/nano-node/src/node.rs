@@ -187,6 +187,8 @@ impl Node {
             service.set_bootstrap_server(bootstrap.server());
             consensus.set_outbound(Arc::new(service.clone()));
             consensus.set_online_weight_source(Arc::new(NetworkOnline(service.clone())));
+            let waiting = consensus.clone();
+            service.set_unchecked_count_source(Arc::new(move || waiting.unchecked_len() as u64));
             Some((service, bootstrap))
         } else {
             None

@@ -713,8 +713,8 @@ pub(crate) fn receivable_value(
 pub(crate) struct ConfirmedFilter {
     only_confirmed: bool,
     include_active: bool,
-    /// Qualified roots (hex) of the active elections, when they matter.
-    active: std::collections::HashSet<String>,
+    /// Qualified roots of the active elections, when they matter.
+    active: std::collections::HashSet<nano_core::QualifiedRoot>,
 }
 
 impl ConfirmedFilter {
@@ -722,7 +722,11 @@ impl ConfirmedFilter {
         let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
         let include_active = opt_bool(r, "include_active", false)?;
         let active = match &ctx.node {
-            Some(n) if !only_confirmed && !include_active => n.active_roots().into_iter().collect(),
+            Some(n) if !only_confirmed && !include_active => n
+                .active_elections()
+                .into_iter()
+                .map(|e| e.qualified_root)
+                .collect(),
             _ => Default::default(),
         };
         Ok(ConfirmedFilter {
@@ -748,7 +752,7 @@ impl ConfirmedFilter {
             return Ok(false);
         }
         Ok(match l.block(t, hash).map_err(internal)? {
-            Some(b) => !self.active.contains(&b.block.qualified_root().encode_hex()),
+            Some(b) => !self.active.contains(&b.block.qualified_root()),
             None => false,
         })
     }

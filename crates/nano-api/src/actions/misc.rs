@@ -15,31 +15,83 @@ use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
 
+/// `confirmation_info`: the running, unconfirmed election for `root` with each
+/// candidate's tally, optionally its contents and the representatives voting for it
+/// (with their ledger weight, heaviest first).
 pub fn confirmation_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;
+    let representatives = opt_bool(r, "representatives", false)?;
+    let contents = opt_bool(r, "contents", true)?;
+    let as_obj = json::json_block(r)?;
     let text = req_str(r, "root")?;
     let mut bytes = [0u8; 64];
     nano_core::numbers::decode_hex_into(text, &mut bytes)
         .map_err(|_| RpcError::new("Invalid root hash"))?;
     let qr = QualifiedRoot::from_bytes(&bytes);
-    n.election_info(&qr)
-        .ok_or_else(|| RpcError::new("Active confirmation not found"))
+    let not_found = || RpcError::new("Active confirmation not found");
+    let (e, candidates) = n.election(&qr).ok_or_else(not_found)?;
+    if e.confirmed {
+        return Err(not_found());
+    }
+    let weight = |a: &Account| ctx.ledger.as_ref().map_or(Amount::ZERO, |l| l.weight(a));
+    let mut blocks = Map::new();
+    let mut total = Amount::ZERO;
+    for t in &e.tallies {
+        let mut entry = Map::new();
+        entry.insert("tally".into(), t.tally.encode_dec().into());
+        total = total.checked_add(t.tally).unwrap_or(Amount::MAX);
+        if contents {
+            if let Some(b) = candidates.iter().find(|b| b.hash() == t.hash) {
+                entry.insert("contents".into(), json::block_out(b.to_json(), as_obj));
+            }
+        }
+        if representatives {
+            let mut voters: Vec<(Amount, Account)> = e
+                .votes
+                .iter()
+                .filter(|(_, h, _, _)| *h == t.hash)
+                .map(|(rep, _, _, _)| (weight(rep), *rep))
+                .collect();
+            voters.sort_by_key(|v| std::cmp::Reverse(v.0));
+            let mut reps = Map::new();
+            for (w, rep) in voters {
+                reps.insert(rep.encode_account(), w.encode_dec().into());
+            }
+            entry.insert("representatives".into(), Value::Object(reps));
+        }
+        blocks.insert(t.hash.encode_hex(), Value::Object(entry));
+    }
+    Ok(obj([
+        ("announcements", e.request_count.to_string().into()),
+        ("voters", e.voters.to_string().into()),
+        ("last_winner", e.winner.encode_hex().into()),
+        ("total_tally", total.encode_dec().into()),
+        ("final_tally", e.final_tally.encode_dec().into()),
+        ("blocks", Value::Object(blocks)),
+    ]))
 }
 
+/// `election_statistics`: running elections by how they started, their share of the
+/// election container, and their ages.
 pub fn election_statistics(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;
-    let ages = n.election_ages_ms();
-    let total = ages.len();
+    let elections = n.active_elections();
+    let total = elections.len();
+    let ages: Vec<u64> = elections
+        .iter()
+        .map(|e| u64::try_from(e.duration.as_millis()).unwrap_or(u64::MAX))
+        .collect();
     let max = ages.iter().copied().max().unwrap_or(0);
     let avg = if total > 0 {
-        ages.iter().sum::<u64>() / total as u64
+        ages.iter().fold(0u64, |a, x| a.saturating_add(*x)) / total as u64
     } else {
         0
     };
-    // The active-election container holds 5000 (reference default size).
-    let utilization = total as f64 * 100.0 / 5000.0;
+    let utilization = total as f64 * 100.0 / n.max_elections().max(1) as f64;
+    // Every election here is started by the priority path (the block processor and
+    // `block_confirm` share it); hinted and optimistic schedulers do not exist yet.
     Ok(obj([
-        ("normal", total.to_string().into()),
+        ("manual", "0".into()),
         ("priority", total.to_string().into()),
         ("hinted", "0".into()),
         ("optimistic", "0".into()),
@@ -125,50 +177,81 @@ fn to_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
+/// `unopened`: receivable totals of accounts that have no blocks yet, from `account` on
+/// (the burn account, all zeros, is skipped unless asked for), at most `count`, totals
+/// below `threshold` left out.
 pub fn unopened(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
-    let start = match opt_text(r, "account") {
-        Some(s) => {
-            nano_core::PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?
-        }
-        None => Account::ZERO,
-    };
     let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
     let threshold = match opt_text(r, "threshold") {
         Some(s) => Amount::decode_dec(&s).map_err(|_| RpcError::new(msg::BAD_THRESHOLD))?,
         None => Amount::ZERO,
     };
-    let t = l.read_txn().map_err(internal)?;
-    let mut totals: Vec<(Account, Amount)> = Vec::new();
-    let from = nano_store::PendingKey {
-        account: start,
-        hash: BlockHash::ZERO,
-    };
-    for item in l.store().pending_from(&t, &from).map_err(internal)? {
-        let (k, v) = item.map_err(internal)?;
-        match totals.last_mut() {
-            Some((a, total)) if *a == k.account => {
-                *total = total.checked_add(v.amount).unwrap_or(Amount::MAX)
-            }
-            _ => {
-                if totals.len() as u64 > count {
-                    break;
-                }
-                totals.push((k.account, v.amount));
-            }
+    let start = match opt_text(r, "account") {
+        Some(s) => {
+            nano_core::PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?
         }
-    }
+        None => Account::from_bytes(one_bytes()),
+    };
+    let t = l.read_txn().map_err(internal)?;
     let mut m = Map::new();
-    for (a, total) in totals {
+    let mut next = Some(start);
+    // One pending-table seek per account: an opened account is skipped whole.
+    while let Some(account) = next.take() {
         if m.len() as u64 >= count {
             break;
         }
-        if total < threshold || l.account_info(&t, &a).map_err(internal)?.is_some() {
-            continue;
+        let from = nano_store::PendingKey {
+            account,
+            hash: BlockHash::ZERO,
+        };
+        let mut total = Amount::ZERO;
+        let mut current = None;
+        for item in l.store().pending_from(&t, &from).map_err(internal)? {
+            let (k, v) = item.map_err(internal)?;
+            match current {
+                None if l.account_info(&t, &k.account).map_err(internal)?.is_some() => {
+                    // Opened: jump to the accounts after it.
+                    next = successor(&k.account);
+                    break;
+                }
+                None => current = Some(k.account),
+                Some(c) if c != k.account => {
+                    next = Some(k.account);
+                    break;
+                }
+                Some(_) => {}
+            }
+            total = total.checked_add(v.amount).unwrap_or(Amount::MAX);
         }
-        m.insert(a.encode_account(), total.encode_dec().into());
+        if let Some(a) = current {
+            if total > Amount::ZERO && total >= threshold {
+                m.insert(a.encode_account(), total.encode_dec().into());
+            }
+        }
     }
     Ok(obj([("accounts", Value::Object(m))]))
+}
+
+/// The 32-byte big-endian number 1: the first account after the burn account.
+fn one_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[31] = 1;
+    b
+}
+
+/// The account numerically after `a`, `None` after the last one.
+fn successor(a: &Account) -> Option<Account> {
+    let mut b = *a.as_bytes();
+    for byte in b.iter_mut().rev() {
+        if *byte == u8::MAX {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return Some(Account::from_bytes(b));
+        }
+    }
+    None
 }
 
 pub fn keepalive(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {

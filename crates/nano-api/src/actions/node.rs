@@ -1,16 +1,28 @@
 //! Node-level actions: version, uptime, stop, stats.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::obj;
 use crate::context::ApiContext;
 use crate::error::RpcError;
 use crate::json::{opt_text, Req};
 
+/// `version`. `store_version` is the schema version recorded in the attached ledger's
+/// store; a bare utility server has no store, so it leaves the field out.
 pub fn version(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
-    Ok(obj([
-        ("rpc_version", "1".into()),
-        ("store_version", "24".into()),
+    let store_version = match &ctx.ledger {
+        Some(l) => {
+            let t = l.read_txn().map_err(super::internal)?;
+            l.store().version(&t).map_err(super::internal)?
+        }
+        None => None,
+    };
+    let mut m = Map::new();
+    m.insert("rpc_version".into(), "1".into());
+    if let Some(n) = store_version {
+        m.insert("store_version".into(), n.to_string().into());
+    }
+    let rest = obj([
         (
             "protocol_version",
             nano_core::network::PROTOCOL_VERSION.to_string().into(),
@@ -29,7 +41,11 @@ pub fn version(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
             "build_info",
             format!("nano-rs {} (Rust)", env!("CARGO_PKG_VERSION")).into(),
         ),
-    ]))
+    ]);
+    if let Value::Object(rest) = rest {
+        m.extend(rest);
+    }
+    Ok(Value::Object(m))
 }
 
 pub fn uptime(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {

@@ -608,22 +608,43 @@ pub fn confirmation_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError
     ]))
 }
 
-pub fn confirmation_active(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+/// `confirmation_active`: the unconfirmed elections that sent at least `announcements`
+/// confirmation requests, and how many such elections are already confirmed.
+pub fn confirmation_active(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;
-    let roots = n.active_roots();
-    let count = roots.len();
+    // The reference reads the number with strtoul, so text that is not a number counts
+    // as 0 rather than being refused.
+    let announcements: u64 = opt_text(r, "announcements")
+        .map(|t| leading_decimal(&t))
+        .unwrap_or(0);
+    let mut roots = Vec::new();
+    let mut confirmed = 0u64;
+    for e in n.active_elections() {
+        if u64::from(e.request_count) < announcements {
+            continue;
+        }
+        if e.confirmed {
+            confirmed += 1;
+        } else {
+            roots.push(Value::String(e.qualified_root.encode_hex()));
+        }
+    }
+    let unconfirmed = roots.len();
     Ok(obj([
-        (
-            "confirmations",
-            if roots.is_empty() {
-                Value::String(String::new())
-            } else {
-                Value::Array(roots.into_iter().map(Value::String).collect())
-            },
-        ),
-        ("unconfirmed", count.to_string().into()),
-        ("confirmed", "0".into()),
+        ("confirmations", Value::Array(roots)),
+        ("unconfirmed", unconfirmed.to_string().into()),
+        ("confirmed", confirmed.to_string().into()),
     ]))
+}
+
+/// The number `strtoul` reads from the start of `text` (leading spaces and an optional
+/// `+` allowed; stops at the first non-digit; saturates instead of wrapping).
+fn leading_decimal(text: &str) -> u64 {
+    let t = text.trim_start();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    t.bytes().take_while(u8::is_ascii_digit).fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    })
 }
 
 pub fn peers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
@@ -716,6 +737,12 @@ pub fn telemetry(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             .trim_matches(['[', ']'])
             .parse()
             .map_err(|_| RpcError::new("Invalid IP address"))?;
+        // A loopback address with this node's peering port asks for our own telemetry.
+        if ip.is_loopback() && n.peering_port() == Some(port) {
+            return n
+                .local_telemetry()
+                .ok_or_else(|| RpcError::new(msg::EMPTY_RESPONSE));
+        }
         let v6 = match ip {
             std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
             std::net::IpAddr::V6(v6) => v6,

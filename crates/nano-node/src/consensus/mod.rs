@@ -515,6 +515,19 @@ impl Consensus {
         lock(&self.shared.active).get(root).map(|e| e.summary())
     }
 
+    /// The candidate blocks of the running election for `root` (RPC `confirmation_info`
+    /// shows their contents).
+    pub fn election_candidates(&self, root: &QualifiedRoot) -> Option<Vec<Block>> {
+        lock(&self.shared.active)
+            .get(root)
+            .map(|e| e.blocks.values().cloned().collect())
+    }
+
+    /// How many elections may run at once.
+    pub fn max_elections(&self) -> usize {
+        self.shared.config.max_elections
+    }
+
     /// Whether an election is running for `hash` (as a candidate).
     pub fn election_active(&self, hash: &BlockHash) -> bool {
         lock(&self.shared.active).contains_hash(hash)

@@ -322,6 +322,11 @@ impl NetworkService {
         self.inner.telemetry.snapshot(&self.inner)
     }
 
+    /// Where telemetry reads the count of blocks waiting for a dependency.
+    pub fn set_unchecked_count_source(&self, source: telemetry::UncheckedCountSource) {
+        self.inner.telemetry.set_unchecked_source(source);
+    }
+
     /// Our own telemetry as we would send it now.
     pub fn local_telemetry(&self) -> nano_messages::TelemetryData {
         telemetry::build(&self.inner)

@@ -34,9 +34,15 @@ impl PeerTelemetry {
     }
 }
 
+/// How many blocks this node holds waiting for a dependency, for the telemetry it sends.
+/// The waiting blocks live with consensus (built after the network), so the node sets
+/// the source once both exist.
+pub type UncheckedCountSource = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 #[derive(Default)]
 pub(super) struct TelemetryState {
     by_channel: Mutex<HashMap<u64, PeerTelemetry>>,
+    unchecked: Mutex<Option<UncheckedCountSource>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -44,6 +50,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl TelemetryState {
+    pub(super) fn set_unchecked_source(&self, source: UncheckedCountSource) {
+        *lock(&self.unchecked) = Some(source);
+    }
+
+    /// Blocks waiting for a dependency now; 0 until a source is set (a network built
+    /// without consensus holds none).
+    fn unchecked_count(&self) -> u64 {
+        let source = lock(&self.unchecked).clone();
+        source.map_or(0, |f| f())
+    }
+
     pub(super) fn remove(&self, channel: u64) {
         lock(&self.by_channel).remove(&channel);
     }
@@ -89,14 +106,14 @@ pub fn to_json(d: &TelemetryData, from: &ChannelInfo) -> Value {
 /// Our telemetry now, signed.
 pub(super) fn build(inner: &Inner) -> TelemetryData {
     let ledger = &inner.ledger;
-    let (blocks, accounts, unchecked) = match ledger.read_txn() {
+    let (blocks, accounts) = match ledger.read_txn() {
         Ok(txn) => (
             ledger.block_count(&txn).unwrap_or(0),
             ledger.account_count(&txn).unwrap_or(0),
-            ledger.unchecked_count(&txn).unwrap_or(0),
         ),
-        Err(_) => (0, 0, 0),
+        Err(_) => (0, 0),
     };
+    let unchecked = inner.telemetry.unchecked_count();
     let version = |i: usize| {
         env!("CARGO_PKG_VERSION")
             .split('.')
