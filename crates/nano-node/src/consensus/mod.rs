@@ -1,35 +1,37 @@
-//! Consensus owns everything between "a block arrived" and "a block is cemented":
+//! Consensus owns everything between "a block arrived" and "a block is cemented". Each
+//! part owns its state in a folder named for its job:
 //!
 //! * [`block_processor`]: the single ledger writer. A bounded queue with per-source round
-//!   robin (local submissions, each peer, retried gap blocks), entry checks (work,
-//!   batched signature verification) outside the write transaction, many blocks per
-//!   write transaction, gap blocks parked in [`unchecked`], forks handed to elections,
-//!   cementing of confirmed elections and forced fork resolution (rollback + process).
-//! * [`election`]: elections per qualified root with vote tallies and the quorum rules.
-//! * [`voting`]: vote processing (batched verification, vote cache, relaying), the vote
-//!   generator of local representatives (batched normal and final votes, final votes
-//!   persisted per root), answers to confirm_req, and the periodic election work
-//!   (confirm_req, block rebroadcast, expiry, backlog activation, online weight).
+//!   robin, entry checks (work, batched signature verification) outside the write
+//!   transaction, many blocks per write transaction, gap blocks parked in
+//!   [`block_processor::unchecked`], forks handed to elections, cementing of confirmed
+//!   elections and forced fork resolution (rollback + process).
+//! * [`elections`]: one election per qualified root with vote tallies and the quorum
+//!   rules ([`elections::election`]), the bounded set of running elections
+//!   ([`elections::active`]) and the schedulers that start them.
+//! * [`votes`]: the vote processor (batched verification, relaying), the vote generator
+//!   of local representatives (normal and final votes, final votes persisted per root),
+//!   the confirm_req answers ([`votes::request_aggregator`]) and the vote cache.
 //! * [`online`]: online weight, trended weight and the quorum delta.
+//! * [`fair_queue`] and [`limits`]: the intake queue and every consensus limit.
+//! * `consensus_loop`: the consensus thread that drives the votes and elections parts.
 //!
-//! Chains are confirmed by their heads: after each batch the processor starts one
-//! election per touched account, for its newest block; cementing that block cements
-//! everything below it (and the sends it received), so a 10,000-block chain needs a
-//! handful of elections rather than 10,000 sequential ones.
+//! Dependencies point one way: `block_processor` and `votes` use `elections` (its
+//! [`elections::Effects`] carry what an election decided); neither imports the other.
 //!
 //! Two threads run per node: the writer and the consensus loop. Network threads only
 //! enqueue ([`Inbound::on_message`] never blocks on the ledger).
 
 pub mod block_processor;
-pub mod election;
+mod consensus_loop;
+pub mod elections;
 pub mod fair_queue;
 mod gap_fetch;
 pub mod limits;
 pub mod loopback;
+mod notify;
 pub mod online;
-pub mod unchecked;
-pub mod vote_cache;
-pub mod voting;
+pub mod votes;
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
@@ -49,15 +51,17 @@ use crate::events::{EventBus, NodeEvent};
 use crate::interfaces::{ChannelId, ChannelInfo, Inbound, Outbound};
 use crate::stats::Stats;
 
-pub use election::{ElectionSummary, Tally};
+pub use block_processor::unchecked::UncheckedEntry;
+pub use elections::election::{ElectionSummary, Tally};
 pub use online::{OnlineWeightSource, QuorumInfo};
 
-use block_processor::{Entry, WriterQueue};
-use election::ActiveElections;
-use unchecked::Unchecked;
-pub use unchecked::UncheckedEntry;
-use vote_cache::VoteCache;
-use voting::{Generator, Inbox, OnlineState};
+use block_processor::queue::WriterQueue;
+use block_processor::unchecked::Unchecked;
+use consensus_loop::Inbox;
+use elections::active::ActiveElections;
+use online::OnlineState;
+use votes::cache::VoteCache;
+use votes::generator::Generator;
 
 /// Where a block came from; the block processor serves sources round robin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -618,55 +622,6 @@ impl Inbound for Consensus {
 }
 
 impl Shared {
-    pub(crate) fn submit(&self, block: Block, source: BlockSource, done: Option<Done>) -> bool {
-        if self.is_stopped() {
-            if let Some(d) = done {
-                d(Err(SubmitError::Stopped));
-            }
-            return false;
-        }
-        let cap = match source {
-            BlockSource::Local => self.config.local_queue_max,
-            BlockSource::Unchecked => self.config.unchecked_max,
-            _ => self.config.peer_queue_max,
-        };
-        let pushed = lock(&self.queue).push(
-            Entry {
-                block,
-                source,
-                done,
-            },
-            cap,
-        );
-        match pushed {
-            Ok(()) => {
-                self.writer_cv.notify_one();
-                true
-            }
-            Err(done) => {
-                self.stats.inc("blockprocessor", "overfill", "in");
-                if let Some(d) = done {
-                    d(Err(SubmitError::Overloaded));
-                }
-                false
-            }
-        }
-    }
-
-    fn fail_queued(&self) {
-        let (entries, forced) = lock(&self.queue).drain_all();
-        for e in entries {
-            if let Some(d) = e.done {
-                d(Err(SubmitError::Stopped));
-            }
-        }
-        for f in forced {
-            if let Some(d) = f.done {
-                d(Err(SubmitError::Stopped));
-            }
-        }
-    }
-
     /// Rebuilds the voting key list: config keys plus wallet keys with enough weight.
     pub(crate) fn refresh_reps(&self) {
         if !self.config.enable_voting {
@@ -685,29 +640,6 @@ impl Shared {
         }
         if let Ok(mut r) = self.reps.write() {
             *r = Arc::new(keys);
-        }
-    }
-
-    /// Accounts whose chains are not fully cemented (from a previous run), so the backlog
-    /// activation starts elections for them. Bounded scan.
-    fn load_unconfirmed_accounts(&self) {
-        let Ok(txn) = self.ledger.read_txn() else {
-            return;
-        };
-        let store = self.ledger.store();
-        let Ok(iter) = store.accounts_from(&txn, &Account::ZERO) else {
-            return;
-        };
-        let mut set = lock(&self.unconfirmed_accounts);
-        for item in iter.take(1_000_000) {
-            let Ok((account, info)) = item else { break };
-            let conf = store
-                .confirmation_height(&txn, &account)
-                .map(|c| c.height)
-                .unwrap_or(0);
-            if conf < info.block_count {
-                set.insert(account);
-            }
         }
     }
 }

@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use nano_core::{Account, Amount};
+use nano_ledger::Ledger;
+
+use super::{lock, Shared};
 
 /// Percentage of online weight needed to confirm.
 pub const QUORUM_PERCENT: u128 = 67;
@@ -141,6 +144,89 @@ impl QuorumInfo {
             trended_stake_total: trended,
             peers_stake_total: peers,
         }
+    }
+}
+
+const ONLINE_SAMPLE_PERIOD: Duration = Duration::from_secs(300);
+
+/// Online weight bookkeeping and the last computed quorum numbers.
+pub(crate) struct OnlineState {
+    pub(crate) reps: OnlineReps,
+    pub(crate) samples: Vec<Amount>,
+    pub(crate) minimum: Amount,
+    pub(crate) last_sample: Instant,
+    pub(crate) info: QuorumInfo,
+}
+
+impl OnlineState {
+    /// `minimum` is `online_weight_minimum`; `weight_minimum` is
+    /// `representative_vote_weight_minimum`.
+    pub(crate) fn load(ledger: &Ledger, minimum: Amount, weight_minimum: Amount) -> OnlineState {
+        let mut samples = Vec::new();
+        if let Ok(txn) = ledger.read_txn() {
+            if let Ok(it) = ledger.store().iter_online_weight(&txn) {
+                samples = it.filter_map(|r| r.ok().map(|(_, w)| w)).collect();
+            }
+        }
+        let t = trended(&samples, minimum);
+        OnlineState {
+            reps: OnlineReps::new(weight_minimum),
+            samples,
+            minimum,
+            last_sample: Instant::now(),
+            info: QuorumInfo::compute(Amount::ZERO, t, minimum, Amount::ZERO),
+        }
+    }
+}
+
+impl Shared {
+    /// Recomputes online weight, samples it every 5 minutes, and updates the quorum.
+    pub(crate) fn update_online(&self) {
+        let source = self.online_source.read().ok().and_then(|s| s.clone());
+        let net_peers = source.as_ref().and_then(|s| s.peers_weight());
+        let mut st = lock(&self.online);
+        let online = st.reps.online_weight(|r| self.ledger.weight(r));
+        if st.last_sample.elapsed() >= ONLINE_SAMPLE_PERIOD {
+            st.last_sample = Instant::now();
+            st.samples.push(online);
+            let max = self.params.max_weight_samples;
+            if st.samples.len() > max {
+                let excess = st.samples.len() - max;
+                st.samples.drain(..excess);
+            }
+            self.store_online_sample(online);
+        }
+        let t = trended(&st.samples, st.minimum);
+        let peers = net_peers.unwrap_or(online);
+        st.info = QuorumInfo::compute(online, t, st.minimum, peers);
+    }
+
+    fn store_online_sample(&self, online: Amount) {
+        let Ok(mut txn) = self.ledger.write_txn() else {
+            return;
+        };
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let _ = txn.put_online_weight(ts, online);
+        let store = self.ledger.store();
+        let max = self.params.max_weight_samples as u64;
+        let count = store.online_weight_count(&txn).unwrap_or(0);
+        if count > max {
+            let old: Vec<u64> = store
+                .iter_online_weight(&txn)
+                .map(|it| {
+                    it.filter_map(|r| r.ok().map(|(t, _)| t))
+                        .take((count - max) as usize)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for t in old {
+                let _ = txn.del_online_weight(t);
+            }
+        }
+        let _ = txn.commit();
     }
 }
 

@@ -1,0 +1,124 @@
+//! Cementing: confirmed election winners are cemented (with their unconfirmed
+//! dependencies) in the writer's transaction, then reported.
+
+use std::collections::HashMap;
+
+use nano_core::{Account, BlockHash};
+use nano_ledger::WriteTxn;
+
+use super::forced::Forced;
+use crate::consensus::elections::election::ElectionSummary;
+use crate::consensus::elections::Confirmed;
+use crate::consensus::notify::confirmed_event;
+use crate::consensus::{lock, Shared};
+use crate::events::ConfirmationType;
+
+/// A cementing result: the election that decided it (if any), its winner, and every
+/// block newly cemented, dependencies first.
+type Cemented = (Option<ElectionSummary>, BlockHash, Vec<BlockHash>);
+
+impl Shared {
+    /// Cements confirmed winners in `txn`; winners missing from the ledger (a fork
+    /// candidate won) come back as forced work.
+    pub(crate) fn cement_in(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        cement: Vec<Confirmed>,
+    ) -> (Vec<Cemented>, Vec<Forced>) {
+        let mut done = Vec::new();
+        let mut forced = Vec::new();
+        for c in cement {
+            let w = c.summary.winner;
+            match self.ledger.block_exists(txn, &w) {
+                Ok(true) => match self.ledger.confirm(txn, &w) {
+                    Ok(list) => done.push((Some(c.summary), w, list)),
+                    Err(e) => {
+                        self.stats.inc("confirmation_height", "error", "in");
+                        tracing::warn!("cementing {w}: {e}");
+                    }
+                },
+                Ok(false) => {
+                    if let Some(block) = c.winner {
+                        forced.push(Forced {
+                            block,
+                            done: None,
+                            confirmed: Some(c.summary),
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!("cementing {w}: {e}"),
+            }
+        }
+        (done, forced)
+    }
+
+    /// Events and bookkeeping for newly cemented blocks.
+    pub(crate) fn after_cement(&self, cemented: Vec<Cemented>) {
+        if cemented.is_empty() {
+            return;
+        }
+        let notify = self.events.has_subscribers();
+        let txn = self.ledger.read_txn().ok();
+        let mut accounts: HashMap<Account, ()> = HashMap::new();
+        let mut total = 0u64;
+        for (summary, winner, list) in &cemented {
+            total += list.len() as u64;
+            {
+                let mut active = lock(&self.active);
+                for h in list {
+                    // Elections of blocks cemented below a winner are settled too.
+                    if let Some(root) = active.root_of(h) {
+                        active.remove(&root);
+                        active.remember(*h, root);
+                    } else if h == winner {
+                        if let Some(s) = summary {
+                            active.remember(*h, s.qualified_root);
+                        }
+                    }
+                }
+            }
+            let Some(txn) = &txn else { continue };
+            for h in list {
+                let Ok(Some(info)) = self.ledger.block_info(txn, h) else {
+                    continue;
+                };
+                accounts.insert(info.account(), ());
+                if !notify {
+                    continue;
+                }
+                let (kind, election) = if h == winner && summary.is_some() {
+                    (
+                        ConfirmationType::ActiveQuorum,
+                        summary.as_ref().map(|s| s.election_info_json()),
+                    )
+                } else {
+                    (ConfirmationType::ActiveConfirmationHeight, None)
+                };
+                self.publish(confirmed_event(&info, kind, election));
+            }
+        }
+        self.stats
+            .add("confirmation_height", "blocks_confirmed", "in", total);
+        if let Some(txn) = &txn {
+            let mut u = lock(&self.unconfirmed_accounts);
+            for a in accounts.keys() {
+                let conf = self
+                    .ledger
+                    .store()
+                    .confirmation_height(txn, a)
+                    .map(|c| c.height);
+                let count = self
+                    .ledger
+                    .account_info(txn, a)
+                    .ok()
+                    .flatten()
+                    .map(|i| i.block_count);
+                if let (Ok(c), Some(n)) = (conf, count) {
+                    if c >= n {
+                        u.remove(a);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Elections: one per qualified root (the slot competing forks share), holding the
+//! candidate blocks, each representative's latest vote, and the tallies that decide them
+//! (fact sheet §8). [`ActiveElections`] bounds how many run at once, evicting the
+//! lowest-priority election when a more important one needs the room, and remembers
+//! recently confirmed elections for `confirmation_history`.
+//!
+//! This module is pure bookkeeping with no I/O: callers pass weights and the quorum delta
+//! in and act on what the methods report (send final votes, cement a winner).
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use nano_core::{Account, Amount, Block, BlockHash, QualifiedRoot};
+use nano_messages::Vote;
+
+/// Candidate blocks kept per election; more forks than this are ignored.
+pub const MAX_CANDIDATES: usize = 10;
+
+/// Higher is more important: balance first, then earlier arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Priority {
+    pub balance: Amount,
+    pub arrival: Reverse<u64>,
+}
+
+/// A representative's latest vote in one election.
+#[derive(Debug, Clone, Copy)]
+pub struct VoteEntry {
+    pub hash: BlockHash,
+    pub timestamp: u64,
+    pub weight: Amount,
+    pub received: Instant,
+}
+
+impl VoteEntry {
+    pub fn is_final(&self) -> bool {
+        self.timestamp == Vote::FINAL_TIMESTAMP
+    }
+}
+
+/// What applying a vote did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteOutcome {
+    /// Counted (new or newer than the representative's previous vote).
+    Vote,
+    /// Older than, or the same as, what the representative already said.
+    Replay,
+}
+
+/// What the tallies say after a change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// Normal votes put this block ahead by the quorum delta: local representatives
+    /// should now final-vote it.
+    pub want_final: Option<BlockHash>,
+    /// Final votes for this block reached the quorum delta: it is confirmed.
+    pub confirmed: Option<BlockHash>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Election {
+    pub id: u64,
+    pub qualified_root: QualifiedRoot,
+    pub blocks: HashMap<BlockHash, Block>,
+    pub winner: BlockHash,
+    pub votes: HashMap<Account, VoteEntry>,
+    pub started: Instant,
+    pub started_ms: u64,
+    pub request_count: u32,
+    pub last_request: Option<Instant>,
+    pub last_broadcast: Instant,
+    /// Local representatives already voted (normal / final) in this election.
+    pub voted: bool,
+    pub final_voted: bool,
+    pub priority: Priority,
+    pub confirmed: bool,
+}
+
+/// Per-candidate tallies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub hash: BlockHash,
+    pub tally: Amount,
+    pub final_tally: Amount,
+}
+
+fn add(a: Amount, b: Amount) -> Amount {
+    a.checked_add(b).unwrap_or(Amount::MAX)
+}
+
+impl Election {
+    pub fn new(id: u64, winner: Block, priority: Priority) -> Election {
+        let hash = winner.hash();
+        let now = Instant::now();
+        Election {
+            id,
+            qualified_root: winner.qualified_root(),
+            blocks: HashMap::from([(hash, winner)]),
+            winner: hash,
+            votes: HashMap::new(),
+            started: now,
+            started_ms: now_ms(),
+            request_count: 0,
+            last_request: None,
+            last_broadcast: now,
+            voted: false,
+            final_voted: false,
+            priority,
+            confirmed: false,
+        }
+    }
+
+    /// Applies `rep`'s vote for `hash` (a candidate of this election). Votes are ordered
+    /// by timestamp; at equal timestamps only a greater hash replaces; a final vote is
+    /// never replaced.
+    pub fn vote(
+        &mut self,
+        rep: Account,
+        weight: Amount,
+        timestamp: u64,
+        hash: BlockHash,
+    ) -> VoteOutcome {
+        if let Some(prev) = self.votes.get(&rep) {
+            if prev.is_final()
+                || timestamp < prev.timestamp
+                || (timestamp == prev.timestamp && hash <= prev.hash)
+            {
+                return VoteOutcome::Replay;
+            }
+        }
+        self.votes.insert(
+            rep,
+            VoteEntry {
+                hash,
+                timestamp,
+                weight,
+                received: Instant::now(),
+            },
+        );
+        VoteOutcome::Vote
+    }
+
+    /// Tallies of every candidate, highest normal tally first.
+    pub fn tallies(&self) -> Vec<Tally> {
+        let mut t: HashMap<BlockHash, Tally> = self
+            .blocks
+            .keys()
+            .map(|h| {
+                (
+                    *h,
+                    Tally {
+                        hash: *h,
+                        tally: Amount::ZERO,
+                        final_tally: Amount::ZERO,
+                    },
+                )
+            })
+            .collect();
+        for v in self.votes.values() {
+            if let Some(e) = t.get_mut(&v.hash) {
+                e.tally = add(e.tally, v.weight);
+                if v.is_final() {
+                    e.final_tally = add(e.final_tally, v.weight);
+                }
+            }
+        }
+        let mut out: Vec<Tally> = t.into_values().collect();
+        out.sort_by(|a, b| b.tally.cmp(&a.tally).then(a.hash.cmp(&b.hash)));
+        out
+    }
+
+    /// Re-evaluates after votes changed: the leader replaces the winner once the total
+    /// tally reaches `delta`; a lead of `delta` asks for final votes; a final tally of
+    /// `delta` confirms.
+    pub fn evaluate(&mut self, delta: Amount) -> Evaluation {
+        let mut ev = Evaluation::default();
+        if self.confirmed {
+            return ev;
+        }
+        let t = self.tallies();
+        let Some(top) = t.first().copied() else {
+            return ev;
+        };
+        let total = t.iter().fold(Amount::ZERO, |a, x| add(a, x.tally));
+        if top.hash != self.winner && total >= delta && top.tally > Amount::ZERO {
+            self.winner = top.hash;
+        }
+        let second = t.get(1).map_or(Amount::ZERO, |x| x.tally);
+        if top.hash == self.winner && top.tally.checked_sub(second).unwrap_or_default() >= delta {
+            ev.want_final = Some(self.winner);
+        }
+        if let Some(f) = t
+            .iter()
+            .find(|x| x.final_tally >= delta && !x.final_tally.is_zero())
+        {
+            self.winner = f.hash;
+            self.confirmed = true;
+            ev.confirmed = Some(f.hash);
+        }
+        ev
+    }
+
+    /// The summary kept in history and sent with confirmation events.
+    pub fn summary(&self) -> ElectionSummary {
+        let t = self.tallies();
+        let winner = t.iter().find(|x| x.hash == self.winner).copied();
+        ElectionSummary {
+            id: self.id,
+            qualified_root: self.qualified_root,
+            winner: self.winner,
+            tally: winner.map_or(Amount::ZERO, |x| x.tally),
+            final_tally: winner.map_or(Amount::ZERO, |x| x.final_tally),
+            blocks: self.blocks.len(),
+            voters: self.votes.len(),
+            request_count: self.request_count,
+            started_ms: self.started_ms,
+            duration: self.started.elapsed(),
+            confirmed: self.confirmed,
+            tallies: t,
+            votes: self
+                .votes
+                .iter()
+                .map(|(r, v)| (*r, v.hash, v.timestamp, v.weight))
+                .collect(),
+        }
+    }
+}
+
+/// A snapshot of an election for RPC, history and events.
+#[derive(Debug, Clone)]
+pub struct ElectionSummary {
+    pub id: u64,
+    pub qualified_root: QualifiedRoot,
+    pub winner: BlockHash,
+    pub tally: Amount,
+    pub final_tally: Amount,
+    pub blocks: usize,
+    pub voters: usize,
+    pub request_count: u32,
+    /// Wall-clock start, ms since the Unix epoch.
+    pub started_ms: u64,
+    pub duration: Duration,
+    pub confirmed: bool,
+    pub tallies: Vec<Tally>,
+    /// (representative, hash, timestamp, weight) of each latest vote.
+    pub votes: Vec<(Account, BlockHash, u64, Amount)>,
+}
+
+impl ElectionSummary {
+    /// The `election_info` object of confirmation notifications.
+    pub fn election_info_json(&self) -> serde_json::Value {
+        let votes: Vec<serde_json::Value> = self
+            .votes
+            .iter()
+            .map(|(r, h, ts, w)| {
+                serde_json::json!({
+                    "representative": r.encode_account(),
+                    "timestamp": ts.to_string(),
+                    "hash": h.encode_hex(),
+                    "weight": w.encode_dec(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "duration": self.duration.as_millis().to_string(),
+            "time": (self.started_ms + self.duration.as_millis() as u64).to_string(),
+            "tally": self.tally.encode_dec(),
+            "final": self.final_tally.encode_dec(),
+            "blocks": self.blocks.to_string(),
+            "voters": self.voters.to_string(),
+            "request_count": self.request_count.to_string(),
+            "votes": votes,
+        })
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

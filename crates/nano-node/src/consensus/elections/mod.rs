@@ -1,0 +1,201 @@
+//! Elections: [`election`] holds one election's candidates and tallies,
+//! [`active`] bounds the running set and remembers recent confirmations, and
+//! [`scheduler`] decides which blocks get an election. The functions here apply votes to
+//! elections and carry out what the elections decided ([`Effects`]).
+
+pub mod active;
+pub mod election;
+pub(crate) mod scheduler;
+
+use std::time::Instant;
+
+use nano_core::{Amount, Block, BlockHash, QualifiedRoot, Root};
+use nano_messages::{ConfirmReq, Message, Publish, Vote};
+
+use active::{ActiveElections, InsertOutcome};
+use election::{ElectionSummary, VoteOutcome};
+
+use super::{lock, Shared};
+use crate::events::NodeEvent;
+
+/// A confirmed election waiting to be cemented.
+pub(crate) struct Confirmed {
+    pub summary: ElectionSummary,
+    pub winner: Option<Block>,
+}
+
+/// Consequences of election changes, applied after the elections lock is released.
+#[derive(Default)]
+pub(crate) struct Effects {
+    pub normal: Vec<(QualifiedRoot, BlockHash)>,
+    pub finals: Vec<(QualifiedRoot, BlockHash)>,
+    pub confirmed: Vec<Confirmed>,
+    pub started: Vec<BlockHash>,
+    pub stopped: Vec<BlockHash>,
+}
+
+impl Shared {
+    /// Starts an election (or adds a fork candidate) and applies cached votes for it.
+    pub(crate) fn start_election_locked(
+        &self,
+        active: &mut ActiveElections,
+        block: Block,
+        balance: Amount,
+        delta: Amount,
+        fx: &mut Effects,
+    ) -> bool {
+        let hash = block.hash();
+        let root = block.qualified_root();
+        match active.insert(block, balance) {
+            InsertOutcome::Started { evicted } => {
+                self.stats.inc("election", "start", "in");
+                fx.stopped.extend(evicted);
+                fx.started.push(hash);
+                if self.config.enable_voting && !self.reps().is_empty() {
+                    if let Some(e) = active.get_mut(&root) {
+                        e.voted = true;
+                    }
+                    fx.normal.push((root, hash));
+                }
+            }
+            InsertOutcome::AddedCandidate => {}
+            _ => return false,
+        }
+        let cached = lock(&self.vote_cache).take(&hash);
+        for v in cached {
+            let w = self.ledger.weight(&v.representative);
+            self.apply_vote_locked(active, v.representative, w, v.timestamp, hash, delta, fx);
+        }
+        true
+    }
+
+    /// Applies one (rep, hash) vote to the election holding `hash`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn apply_vote_locked(
+        &self,
+        active: &mut ActiveElections,
+        rep: nano_core::Account,
+        weight: Amount,
+        timestamp: u64,
+        hash: BlockHash,
+        delta: Amount,
+        fx: &mut Effects,
+    ) -> Option<VoteOutcome> {
+        let root = active.root_of(&hash)?;
+        let e = active.get_mut(&root)?;
+        let out = e.vote(rep, weight, timestamp, hash);
+        if out == VoteOutcome::Vote {
+            let ev = e.evaluate(delta);
+            if let Some(w) = ev.want_final {
+                if !e.final_voted && self.config.enable_voting && !self.reps().is_empty() {
+                    e.final_voted = true;
+                    fx.finals.push((root, w));
+                }
+            }
+            if let Some(w) = ev.confirmed {
+                let winner = e.blocks.get(&w).cloned();
+                if let Some(summary) = active.finish(&root) {
+                    self.stats.inc("election", "confirmed", "in");
+                    fx.confirmed.push(Confirmed { summary, winner });
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Applies [`Effects`]: events, vote generation, cementing.
+    pub(crate) fn dispatch(&self, fx: Effects) {
+        for h in fx.started {
+            self.publish(NodeEvent::ElectionStarted { hash: h });
+        }
+        for h in fx.stopped {
+            self.stats.inc("election", "stopped_capacity", "in");
+            self.publish(NodeEvent::ElectionStopped { hash: h });
+        }
+        if !fx.normal.is_empty() || !fx.finals.is_empty() {
+            let mut g = lock(&self.generator);
+            if !fx.normal.is_empty() {
+                g.normal_since.get_or_insert_with(Instant::now);
+                g.normal.extend(fx.normal);
+            }
+            if !fx.finals.is_empty() {
+                g.finals_since.get_or_insert_with(Instant::now);
+                g.finals.extend(fx.finals);
+            }
+        }
+        if !fx.confirmed.is_empty() {
+            lock(&self.queue).cement.extend(fx.confirmed);
+            self.writer_cv.notify_one();
+        }
+    }
+
+    /// Requests, rebroadcasts, expiry and late local votes for running elections.
+    pub(crate) fn tick_elections(&self) {
+        let now = Instant::now();
+        let interval = self.config.request_interval;
+        let have_reps = self.config.enable_voting && !self.reps().is_empty();
+        let mut requests: Vec<(BlockHash, Root)> = Vec::new();
+        let mut rebroadcast: Vec<Block> = Vec::new();
+        let mut expired = Vec::new();
+        let mut fx = Effects::default();
+        {
+            let mut active = lock(&self.active);
+            let mut expired_roots = Vec::new();
+            for e in active.iter_mut() {
+                if e.confirmed {
+                    continue;
+                }
+                if now.duration_since(e.started) > self.config.election_expiry {
+                    expired_roots.push(e.qualified_root);
+                    continue;
+                }
+                if have_reps && !e.voted {
+                    e.voted = true;
+                    fx.normal.push((e.qualified_root, e.winner));
+                }
+                let due = match e.last_request {
+                    None => now.duration_since(e.started) >= interval,
+                    Some(t) => now.duration_since(t) >= interval,
+                };
+                if due && requests.len() < Vote::MAX_HASHES * 8 {
+                    e.last_request = Some(now);
+                    e.request_count += 1;
+                    requests.push((e.winner, e.qualified_root.root));
+                }
+                if now.duration_since(e.last_broadcast) >= self.config.rebroadcast_interval
+                    && rebroadcast.len() < 512
+                {
+                    e.last_broadcast = now;
+                    if let Some(b) = e.blocks.get(&e.winner) {
+                        rebroadcast.push(b.clone());
+                    }
+                }
+            }
+            for r in expired_roots {
+                if let Some(e) = active.remove(&r) {
+                    expired.push(e.winner);
+                }
+            }
+        }
+        for h in expired {
+            self.stats.inc("election", "expired", "in");
+            self.publish(NodeEvent::ElectionStopped { hash: h });
+        }
+        self.dispatch(fx);
+        let Some(out) = self.outbound() else { return };
+        for chunk in requests.chunks(ConfirmReq::MAX_PAIRS) {
+            let msg = Message::ConfirmReq(ConfirmReq {
+                pairs: chunk.to_vec(),
+            });
+            self.stats.inc("confirm_req", "sent", "out");
+            out.broadcast(&msg);
+        }
+        for b in rebroadcast {
+            let msg = Message::Publish(Box::new(Publish {
+                block: b,
+                originator: false,
+            }));
+            out.flood(&msg, 2, None);
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The vote processor: confirm_acks are queued by network threads, de-duplicated by vote
+//! hash, verified in batches, and applied to elections. A vote for a block in the ledger
+//! without an election starts one; a vote for an unknown block waits in the vote cache.
+//! New, valid votes with weight are relayed.
+
+use nano_core::{Amount, BlockHash};
+use nano_messages::{ConfirmAck, Message, Vote};
+
+use super::cache::CachedVote;
+use super::vote_json;
+use crate::consensus::elections::election::VoteOutcome;
+use crate::consensus::elections::Effects;
+use crate::consensus::{lock, Shared};
+use crate::events::NodeEvent;
+use crate::interfaces::ChannelId;
+
+const VOTE_INBOX_MAX: usize = 64 * 1024;
+
+impl Shared {
+    pub(crate) fn enqueue_vote(&self, vote: Vote, from: Option<ChannelId>) {
+        if vote.account.is_zero() || vote.hashes.is_empty() {
+            return;
+        }
+        // Checked before the signature: a flood of votes from accounts without weight
+        // (anyone can sign those) costs a weight lookup each, never a verification.
+        let weight = self.ledger.weight(&vote.account);
+        if weight.is_zero() || weight < self.config.vote_weight_minimum {
+            self.stats.inc("vote", "below_minimum", "in");
+            return;
+        }
+        let mut inbox = lock(&self.inbox);
+        if inbox.votes.len() >= VOTE_INBOX_MAX {
+            self.stats.inc("vote", "overflow", "in");
+            return;
+        }
+        inbox.votes.push_back((vote, from));
+        drop(inbox);
+        self.inbox_cv.notify_one();
+    }
+
+    /// Verifies (unless `trusted`), applies and relays a batch of votes.
+    pub(crate) fn process_votes(&self, votes: Vec<(Vote, Option<ChannelId>)>, trusted: bool) {
+        // Drop votes seen before (relays of relays).
+        let votes: Vec<(Vote, Option<ChannelId>)> = {
+            let mut seen = lock(&self.seen_votes);
+            votes
+                .into_iter()
+                .filter(|(v, _)| {
+                    // The vote hash does not cover the account: key by both.
+                    let key = nano_core::hash::blake2b_256(&[&v.hash().0, &v.account.0]);
+                    let fresh = seen.insert(BlockHash(key));
+                    if !fresh {
+                        self.stats.inc("vote", "duplicate", "in");
+                    }
+                    fresh
+                })
+                .collect()
+        };
+        if votes.is_empty() {
+            return;
+        }
+        let valid: Vec<bool> = if trusted {
+            vec![true; votes.len()]
+        } else {
+            let refs: Vec<&Vote> = votes.iter().map(|(v, _)| v).collect();
+            Vote::verify_many(&refs)
+        };
+        let votes: Vec<(Vote, Option<ChannelId>)> = votes
+            .into_iter()
+            .zip(valid)
+            .filter_map(|(v, ok)| {
+                if !ok {
+                    self.stats.inc("vote", "invalid", "in");
+                }
+                ok.then_some(v)
+            })
+            .collect();
+        let delta = self.quorum_delta();
+        // A vote below the vote weight minimum counts as one without weight: it is not
+        // relayed, cached, counted online, and starts no election.
+        let minimum = self.config.vote_weight_minimum;
+        let weights: Vec<Amount> = votes
+            .iter()
+            .map(|(v, _)| {
+                let w = self.ledger.weight(&v.account);
+                if w < minimum {
+                    Amount::ZERO
+                } else {
+                    w
+                }
+            })
+            .collect();
+        {
+            let mut online = lock(&self.online);
+            for ((v, _), w) in votes.iter().zip(&weights) {
+                online.reps.observe(v.account, *w);
+            }
+        }
+        // Hashes without an election: those in the ledger and not cemented get one.
+        let unknown: Vec<BlockHash> = {
+            let active = lock(&self.active);
+            let mut u: Vec<BlockHash> = votes
+                .iter()
+                .zip(&weights)
+                .filter(|(_, w)| !w.is_zero())
+                .flat_map(|((v, _), _)| v.hashes.iter().copied())
+                .filter(|h| !active.contains_hash(h) && !active.recently_confirmed(h))
+                .collect();
+            u.sort_unstable();
+            u.dedup();
+            u
+        };
+        let mut fx = Effects::default();
+        let mut to_start = Vec::new();
+        if !unknown.is_empty() {
+            if let Ok(txn) = self.ledger.read_txn() {
+                for h in unknown {
+                    if let Ok(Some(sb)) = self.ledger.block(&txn, &h) {
+                        if !self.ledger.block_confirmed(&txn, &h).unwrap_or(true) {
+                            to_start.push((sb.block, sb.sideband.balance));
+                        }
+                    }
+                }
+            }
+        }
+        let notify = self.events.has_subscribers();
+        let outbound = self.outbound();
+        {
+            let mut active = lock(&self.active);
+            for (block, balance) in to_start {
+                self.start_election_locked(&mut active, block, balance, delta, &mut fx);
+            }
+            for ((vote, from), weight) in votes.iter().zip(&weights) {
+                let mut applied = false;
+                let mut replay = false;
+                let mut cached = false;
+                for h in &vote.hashes {
+                    match self.apply_vote_locked(
+                        &mut active,
+                        vote.account,
+                        *weight,
+                        vote.timestamp,
+                        *h,
+                        delta,
+                        &mut fx,
+                    ) {
+                        Some(VoteOutcome::Vote) => applied = true,
+                        Some(VoteOutcome::Replay) => replay = true,
+                        None => {
+                            if active.recently_confirmed(h) {
+                                replay = true;
+                            } else if !weight.is_zero() {
+                                lock(&self.vote_cache).insert(
+                                    *h,
+                                    CachedVote {
+                                        representative: vote.account,
+                                        timestamp: vote.timestamp,
+                                    },
+                                );
+                                cached = true;
+                            }
+                        }
+                    }
+                }
+                let kind = if weight.is_zero() {
+                    "indeterminate"
+                } else if applied {
+                    "vote"
+                } else if replay {
+                    "replay"
+                } else {
+                    "indeterminate"
+                };
+                self.stats.inc("vote", kind, "in");
+                if notify {
+                    self.publish(NodeEvent::Vote {
+                        vote: vote_json(vote),
+                        representative: vote.account,
+                        kind: kind.to_string(),
+                    });
+                }
+                // Relay new votes that carry weight and said something new.
+                if from.is_some() && !weight.is_zero() && (applied || cached) {
+                    if let Some(out) = &outbound {
+                        let msg = Message::ConfirmAck(Box::new(ConfirmAck {
+                            vote: vote.clone(),
+                            rebroadcast: true,
+                        }));
+                        out.flood(&msg, 2, *from);
+                    }
+                }
+            }
+        }
+        self.dispatch(fx);
+    }
+}
