@@ -195,7 +195,9 @@ impl DaemonConfig {
                 tcp_io_timeout: if dev { 5 } else { 15 },
                 tcp_incoming_connections_max: 2048,
                 max_work_generate_multiplier: 64.0,
-                enable_udp: true,
+                // No peer on live, beta or test speaks UDP since V21 (the reference
+                // removed it in V25): a datagram port there is only attack surface.
+                enable_udp: dev,
                 capture_path: String::new(),
                 representative_key: String::new(),
                 bootstrap_connections: 4,
@@ -386,9 +388,9 @@ const DOCS: &[(&str, &str)] = &[
     ("node.external_port", "The external port number of this node (NAT). Only used if external_address is set.\ntype:uint16"),
     ("node.bandwidth_limit", "Outbound traffic limit in bytes/sec after which messages will be dropped.\nNote: changing to unlimited bandwidth (0) is not recommended for limited connections.\ntype:uint64"),
     ("node.tcp_io_timeout", "Timeout for TCP connect-, read- and write operations.\nWarning: a low value (e.g., below 5 seconds) may result in TCP connections failing.\ntype:seconds"),
-    ("node.tcp_incoming_connections_max", "Maximum number of incoming TCP connections.\ntype:uint64"),
+    ("node.tcp_incoming_connections_max", "Maximum number of incoming TCP connections, counted from accept (before the handshake) and including bootstrap connections.\nEach address may also hold at most the network's max_peers_per_ip connections (4 on live and test, 256 on beta and dev), each subnetwork (/24 IPv4, /64 IPv6) max_peers_per_subnetwork (16 on live and test, 256 elsewhere).\nA connection that sends no handshake or bootstrap request within tcp_io_timeout (at most 30 s) is closed.\ntype:uint64"),
     ("node.max_work_generate_multiplier", "Maximum allowed difficulty multiplier for work generation.\ntype:double,[1..]"),
-    ("node.enable_udp", "Also exchange realtime messages (keepalive, publish, confirm_req, confirm_ack) as UDP datagrams on the peering port.\ntype:bool"),
+    ("node.enable_udp", "Also exchange realtime messages (keepalive, publish, confirm_req, confirm_ack) as UDP datagrams on the peering port (a project extension).\nOff by default on live, beta and test, where no peer has spoken UDP since V21; on by default on dev.\nUDP channels obey the same per-IP and per-subnetwork caps as TCP channels, and tcp_incoming_connections_max caps their total.\ntype:bool"),
     ("node.capture_path", "Write every message this node sends and receives to this pcap file (empty: off); readable by nanocap.\ntype:string,path"),
     ("node.representative_key", "A representative private key (hex) the node votes with in addition to wallet keys (empty: none).\ntype:string,hex"),
     ("node.bootstrap_connections", "Number of outbound legacy bootstrap connections.\ntype:uint64"),

@@ -36,8 +36,13 @@ async fn hostile_peers_are_cut_off_while_good_peers_are_served() {
     assert!(wait_until(Duration::from_secs(10), || node.tcp_peers() == 1).await);
     let genesis = Network::Dev.params().genesis_hash;
 
+    // Hostile clients come from their own loopback addresses: the node excludes an
+    // address after its second unframeable stream.
+    let garbler: std::net::IpAddr = std::net::Ipv4Addr::new(127, 0, 0, 2).into();
+    let breaker: std::net::IpAddr = std::net::Ipv4Addr::new(127, 0, 0, 3).into();
+
     // Garbage as the first bytes: closed.
-    let mut s = raw_connect(port, Network::Dev).await;
+    let mut s = raw_connect_from(garbler, port, Network::Dev).await;
     s.get_mut()
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -49,7 +54,7 @@ async fn hostile_peers_are_cut_off_while_good_peers_are_served() {
 
     // On a realtime channel: a malformed payload is dropped, the channel survives; an
     // invalid message type (unframeable) closes it.
-    let mut c = raw_handshake(port, &KeyPair::random(), genesis)
+    let mut c = raw_handshake_from(breaker, port, &KeyPair::random(), genesis)
         .await
         .expect("handshake");
     // confirm_req with an all-zero pair: framed, refused as a message.

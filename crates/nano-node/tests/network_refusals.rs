@@ -17,8 +17,13 @@ async fn other_network_other_genesis_and_self_are_refused() {
     let node = start_node(dir.path(), dev_config(0, vec![]), NetworkFlags::default()).await;
     let port = node.net.local_port();
 
+    // Each hostile client uses its own loopback address: the node excludes addresses
+    // that speak another network or genesis.
+    let other_net: std::net::IpAddr = std::net::Ipv4Addr::new(127, 0, 0, 2).into();
+    let other_genesis: std::net::IpAddr = std::net::Ipv4Addr::new(127, 0, 0, 3).into();
+
     // Another network: a handshake with the test network's magic is closed at the header.
-    let mut c = raw_connect(port, Network::Test).await;
+    let mut c = raw_connect_from(other_net, port, Network::Test).await;
     c.send(Message::NodeIdHandshake(Box::new(NodeIdHandshake::query(
         [1; 32],
     ))))
@@ -31,13 +36,28 @@ async fn other_network_other_genesis_and_self_are_refused() {
 
     // Another genesis: a correctly signed v2 response naming a different genesis.
     let stranger = KeyPair::random();
-    if let Some(mut c) = raw_handshake(port, &stranger, BlockHash([0xAB; 32])).await {
+    if let Some(mut c) =
+        raw_handshake_from(other_genesis, port, &stranger, BlockHash([0xAB; 32])).await
+    {
         assert!(
             closed_by_peer(&mut c, Duration::from_secs(10)).await,
             "other genesis closed"
         );
     }
     assert!(node.stats.get("handshake_failed", "wrong_genesis", "") >= 1);
+    // Both addresses are now excluded: their next connections are closed unread.
+    for src in [other_net, other_genesis] {
+        let mut c = raw_connect_from(src, port, Network::Dev).await;
+        assert!(closed_by_peer(&mut c, Duration::from_secs(10)).await);
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || node.stats.get(
+            "tcp",
+            "refused_excluded",
+            "in"
+        ) >= 2)
+        .await
+    );
 
     // The right genesis is accepted (control for the test above).
     let friend = KeyPair::random();

@@ -104,6 +104,7 @@ impl LegacyServer {
             read_buf,
             first,
             remote,
+            ticket: _ticket,
         } = conn;
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();

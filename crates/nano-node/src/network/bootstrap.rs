@@ -9,6 +9,8 @@ use bytes::BytesMut;
 use nano_messages::Message;
 use tokio::net::TcpStream;
 
+pub use super::admission::AdmissionTicket;
+
 /// A classified legacy bootstrap connection.
 pub struct BootstrapConnection {
     pub stream: TcpStream,
@@ -17,6 +19,10 @@ pub struct BootstrapConnection {
     /// The request that classified the connection.
     pub first: Message,
     pub remote: SocketAddrV6,
+    /// The connection's admission slot (per-IP, per-subnetwork and global inbound caps):
+    /// held for as long as the connection is served, so bootstrap sessions count against
+    /// the same caps as realtime ones.
+    pub ticket: AdmissionTicket,
 }
 
 /// Serves legacy bootstrap connections. Called on a network task: implementations spawn

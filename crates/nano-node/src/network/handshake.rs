@@ -13,6 +13,11 @@ use nano_messages::{Cookie, HandshakeResponse, NodeIdHandshake};
 /// How long an unanswered cookie stays valid.
 pub const COOKIE_CUTOFF: Duration = Duration::from_secs(5);
 
+/// Most outstanding cookies in all. TCP cookies are bounded by the connection caps
+/// (2048 inbound plus 2048 outbound), UDP ones by the handshake rate (500/s for 5 s);
+/// this is above both, so it only bites when many source addresses flood queries.
+pub const COOKIES_MAX: usize = 8192;
+
 /// Outstanding cookies, one per remote endpoint.
 pub struct SynCookies {
     max_per_ip: usize,
@@ -37,6 +42,12 @@ impl SynCookies {
         let mut m = self.lock();
         if let Some((_, t)) = m.get(&ep) {
             if t.elapsed() < COOKIE_CUTOFF {
+                return None;
+            }
+        }
+        if m.len() >= COOKIES_MAX {
+            m.retain(|_, (_, t)| t.elapsed() < COOKIE_CUTOFF);
+            if m.len() >= COOKIES_MAX {
                 return None;
             }
         }

@@ -8,11 +8,13 @@
 //! through the [`Inbound`] set with [`NetworkService::set_inbound`]; legacy bootstrap
 //! connections are handed to a [`BootstrapServer`].
 //!
-//! Sub-modules: [`endpoint`] (address rules), [`node_id`] (identity file), [`channel`]
+//! Sub-modules: `admission` (per-address caps before the handshake, peer exclusion),
+//! [`endpoint`] (address rules), [`node_id`] (identity file), [`channel`]
 //! (channels and queues), `handshake` (syn cookies), `tcp` and `udp` (transports),
 //! `peering` (keepalive, dialling, persistence), [`rep_crawler`], [`telemetry`],
 //! [`filter`], [`bootstrap`] (the hand-off trait).
 
+mod admission;
 pub mod bootstrap;
 mod capture;
 pub mod channel;
@@ -75,6 +77,9 @@ pub struct NetworkFlags {
     pub rep_crawler_period: Option<Duration>,
     /// How often online weight is sampled into the store (default 300 s).
     pub weight_period: Option<Duration>,
+    /// How long an address is refused per strike once it reached the exclusion limit
+    /// (malformed frames, another network or genesis); the reference node's one hour.
+    pub exclusion_period: Duration,
 }
 
 impl Default for NetworkFlags {
@@ -86,6 +91,7 @@ impl Default for NetworkFlags {
             inbound_messages_per_sec: 50_000,
             rep_crawler_period: None,
             weight_period: None,
+            exclusion_period: Duration::from_secs(3600),
         }
     }
 }
@@ -134,7 +140,7 @@ pub(crate) struct Inner {
     token: CancellationToken,
     tracker: TaskTracker,
     started: Instant,
-    inbound_connections: AtomicUsize,
+    admission: Arc<admission::Admission>,
     outbound_attempts: AtomicUsize,
     peering: peering::PeeringState,
     reps: rep_crawler::RepCrawler,
@@ -152,6 +158,7 @@ pub(crate) fn wall_ms() -> u64 {
 impl NetworkService {
     pub fn new(init: NetworkInit) -> NetworkService {
         let params = init.params;
+        let exclusion_period = init.flags.exclusion_period;
         let bandwidth = init.config.bandwidth_limit;
         let inner = Inner {
             params,
@@ -177,7 +184,12 @@ impl NetworkService {
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             started: Instant::now(),
-            inbound_connections: AtomicUsize::new(0),
+            admission: Arc::new(admission::Admission::new(
+                init.config.tcp_incoming_connections_max as usize,
+                params.max_peers_per_ip,
+                params.max_peers_per_subnetwork,
+                exclusion_period,
+            )),
             outbound_attempts: AtomicUsize::new(0),
             peering: peering::PeeringState::default(),
             reps: rep_crawler::RepCrawler::default(),
@@ -289,6 +301,18 @@ impl NetworkService {
             .collect();
         v.sort_by_key(|p| p.channel);
         v
+    }
+
+    /// Open inbound TCP connections (handshaking, realtime and bootstrap), as admitted
+    /// against `tcp_incoming_connections_max`.
+    pub fn inbound_connections(&self) -> usize {
+        self.inner.admission.open()
+    }
+
+    /// Open inbound TCP connections from one address (held to `max_peers_per_ip`).
+    pub fn inbound_connections_from(&self, ip: std::net::IpAddr) -> usize {
+        let ip = endpoint::normalize(SocketAddr::new(ip, 0));
+        self.inner.admission.open_from(ip.ip())
     }
 
     /// Distinct peers (by node id) with a live channel of any transport.
@@ -542,25 +566,8 @@ impl Inner {
                 }
             }
         }
-        if replace.is_none() && ch.transport == Transport::Tcp {
-            let per_ip = map
-                .values()
-                .filter(|e| e.transport == Transport::Tcp && *e.info.endpoint.ip() == ip)
-                .count();
-            if per_ip >= self.params.max_peers_per_ip {
-                return Err(HandshakeFailure::Refused);
-            }
-            let subnet = subnetwork(&ip);
-            let per_subnet = map
-                .values()
-                .filter(|e| {
-                    e.transport == Transport::Tcp && subnetwork(e.info.endpoint.ip()) == subnet
-                })
-                .count();
-            if per_subnet >= self.params.max_peers_per_subnetwork {
-                self.stats.inc("tcp", "refused_subnetwork_limit", "in");
-                return Err(HandshakeFailure::Refused);
-            }
+        if replace.is_none() {
+            self.check_channel_caps(&map, ch)?;
         }
         if let Some(old) = replace {
             map.remove(&old.info.id);
@@ -569,6 +576,42 @@ impl Inner {
         map.insert(ch.info.id, ch.clone());
         drop(map);
         self.stats.inc("channel", ch.transport.as_str(), "new");
+        Ok(())
+    }
+
+    /// The caps a new channel must fit under, the same for both transports: at most
+    /// `max_peers_per_ip` channels per address and `max_peers_per_subnetwork` per
+    /// subnetwork. UDP channels also have a global cap, `tcp_incoming_connections_max`,
+    /// as a datagram peer needs no connection the listener could have refused.
+    fn check_channel_caps(
+        &self,
+        map: &HashMap<ChannelId, Arc<Channel>>,
+        ch: &Channel,
+    ) -> Result<(), HandshakeFailure> {
+        let live = || {
+            map.values()
+                .filter(|e| e.transport == ch.transport && !e.is_closed())
+        };
+        let ip = ch.info.endpoint.ip();
+        let refuse = |what: &str| {
+            self.stats.inc(ch.transport.as_str(), what, "in");
+            Err(HandshakeFailure::Refused)
+        };
+        if live().filter(|e| e.info.endpoint.ip() == ip).count() >= self.params.max_peers_per_ip {
+            return refuse("refused_channel_ip_limit");
+        }
+        let subnet = subnetwork(ip);
+        let per_subnet = live()
+            .filter(|e| subnetwork(e.info.endpoint.ip()) == subnet)
+            .count();
+        if per_subnet >= self.params.max_peers_per_subnetwork {
+            return refuse("refused_channel_subnetwork_limit");
+        }
+        if ch.transport == Transport::Udp
+            && live().count() >= self.config.tcp_incoming_connections_max as usize
+        {
+            return refuse("refused_channel_limit");
+        }
         Ok(())
     }
 
@@ -602,6 +645,36 @@ impl Inner {
         tracing::debug!(%peer, reason = f.as_str(), "handshake failed");
         self.stats.inc("handshake", "failed", "");
         self.stats.inc("handshake_failed", f.as_str(), "");
+        if f == HandshakeFailure::WrongGenesis {
+            // A signed answer for another ledger: never a useful peer.
+            self.strike(peer, admission::EXCLUSION_SCORE_LIMIT);
+        }
+    }
+
+    /// Counts misbehaviour against `peer`'s address (see [`admission`]).
+    pub(crate) fn strike(&self, peer: &SocketAddrV6, strikes: u32) {
+        self.stats.inc("peer", "misbehaved", "in");
+        if self.admission.strike(*peer.ip(), strikes) {
+            self.stats.inc("peer", "excluded", "in");
+            tracing::info!(%peer, "address excluded after misbehaving");
+        }
+    }
+
+    /// Strikes for a stream that could no longer be framed: another network's magic
+    /// counts as much as the exclusion limit, any other broken header as one strike;
+    /// an I/O error or a close mid-message is not the peer misbehaving.
+    pub(crate) fn on_stream_error(&self, peer: &SocketAddrV6, e: &nano_messages::CodecError) {
+        use nano_messages::{CodecError, HeaderError};
+        let strikes = match e {
+            CodecError::Header(HeaderError::WrongNetwork { .. })
+            | CodecError::Header(HeaderError::UnknownNetwork(_)) => {
+                admission::EXCLUSION_SCORE_LIMIT
+            }
+            CodecError::Header(_) => 1,
+            _ => return,
+        };
+        self.stats.inc("error", "header", "in");
+        self.strike(peer, strikes);
     }
 
     fn deliver(&self, ch: &Channel, msg: Message) {

@@ -104,6 +104,10 @@ fn dial_some(inner: &Arc<Inner>) {
         if is_self(inner, &ep) {
             continue;
         }
+        if inner.admission.is_excluded(ep.ip()) {
+            inner.stats.inc("tcp", "excluded", "out");
+            continue;
+        }
         {
             let mut attempts = lock(&inner.peering.attempts);
             if attempts
@@ -323,6 +327,7 @@ async fn maintenance_loop(inner: Arc<Inner>) {
             }
         }
         inner.tcp_cookies.purge();
+        inner.admission.purge();
         inner.udp_cookies.purge();
         {
             let cooldown = retry_cooldown(&inner);

@@ -15,6 +15,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::codec::{Framed, FramedRead};
 
+use super::admission::AdmissionTicket;
 use super::bootstrap::BootstrapConnection;
 use super::channel::{Channel, Transport};
 use super::endpoint::{self, from_wire_endpoint};
@@ -37,14 +38,6 @@ pub(super) async fn bind(inner: &Inner, port: u16) -> std::io::Result<TcpListene
     sock.set_reuseaddr(true)?;
     sock.bind(v6)?;
     sock.listen(1024)
-}
-
-/// Decrements the inbound connection count when a connection task ends.
-struct InboundGuard(Arc<Inner>);
-impl Drop for InboundGuard {
-    fn drop(&mut self) {
-        self.0.inbound_connections.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// Decrements the outbound attempt count when a dial task ends.
@@ -72,21 +65,23 @@ pub(super) async fn listen(inner: Arc<Inner>, listener: TcpListener) {
             }
         };
         let remote = endpoint::normalize(addr);
-        let max_in = inner.config.tcp_incoming_connections_max as usize;
         if !endpoint::is_acceptable_ip(remote.ip(), inner.config.allow_local_peers) {
             inner.stats.inc("tcp", "refused_address", "in");
             continue;
         }
-        if inner.inbound_connections.load(Ordering::Relaxed) >= max_in {
-            inner.stats.inc("tcp", "refused_limit", "in");
-            continue;
-        }
-        inner.inbound_connections.fetch_add(1, Ordering::Relaxed);
+        // Refused connections are closed at once, before anything is read, so an idle
+        // flood from one address holds at most its per-IP share of the inbound slots.
+        let ticket = match inner.admission.admit(*remote.ip()) {
+            Ok(t) => t,
+            Err(refusal) => {
+                inner.stats.inc("tcp", refusal.as_str(), "in");
+                continue;
+            }
+        };
         inner.stats.inc("tcp", "accepted", "in");
-        let guard = InboundGuard(inner.clone());
         inner
             .tracker
-            .spawn(run_inbound(inner.clone(), stream, remote, guard));
+            .spawn(run_inbound(inner.clone(), stream, remote, ticket));
     }
 }
 
@@ -117,6 +112,7 @@ fn frame_bytes(frame: &Frame) -> Vec<u8> {
 async fn next_frame(
     inner: &Inner,
     conn: &mut Conn,
+    peer: &SocketAddrV6,
     deadline: Instant,
 ) -> Result<Frame, HandshakeFailure> {
     let left = deadline.saturating_duration_since(Instant::now());
@@ -131,7 +127,7 @@ async fn next_frame(
                 Ok(f)
             }
             Ok(Some(Err(e))) => {
-                inner.stats.inc("error", "header", "in");
+                inner.on_stream_error(peer, &e);
                 tracing::debug!(error = %e, "bad header during handshake");
                 Err(HandshakeFailure::Unexpected)
             }
@@ -217,7 +213,7 @@ async fn outbound_handshake(
         .ok_or(HandshakeFailure::NoCookie)?;
     let query = handshake::message(Some(cookie), None);
     send_msg(inner, conn, Message::NodeIdHandshake(Box::new(query))).await?;
-    let frame = next_frame(inner, conn, deadline).await?;
+    let frame = next_frame(inner, conn, &ep, deadline).await?;
     let Ok(Message::NodeIdHandshake(h)) = frame.message else {
         return Err(HandshakeFailure::Unexpected);
     };
@@ -242,7 +238,7 @@ async fn run_inbound(
     inner: Arc<Inner>,
     stream: TcpStream,
     remote: SocketAddrV6,
-    _guard: InboundGuard,
+    ticket: AdmissionTicket,
 ) {
     let _ = stream.set_nodelay(true);
     let link = link_of(&stream);
@@ -251,7 +247,7 @@ async fn run_inbound(
     }
     let conn = Framed::new(stream, MessageCodec::new(inner.params.network));
     // A connection handed to the bootstrap server lives on there; any other ends here.
-    if !inbound_session(&inner, conn, remote).await {
+    if !inbound_session(&inner, conn, remote, ticket).await {
         capture_end(&inner, link);
     }
 }
@@ -259,9 +255,16 @@ async fn run_inbound(
 /// Runs an inbound connection's first message: a handshake (then the channel) or a
 /// bootstrap request. Returns true when the connection was handed to the bootstrap
 /// server.
-async fn inbound_session(inner: &Arc<Inner>, mut conn: Conn, remote: SocketAddrV6) -> bool {
+async fn inbound_session(
+    inner: &Arc<Inner>,
+    mut conn: Conn,
+    remote: SocketAddrV6,
+    ticket: AdmissionTicket,
+) -> bool {
+    // The first message (handshake or bootstrap request) must arrive by the deadline:
+    // an idle connection is closed and frees its admission slot.
     let deadline = Instant::now() + inner.handshake_timeout();
-    let frame = match next_frame(inner, &mut conn, deadline).await {
+    let frame = match next_frame(inner, &mut conn, &remote, deadline).await {
         Ok(f) => f,
         Err(f) => {
             inner.fail_handshake(f, &remote);
@@ -312,6 +315,7 @@ async fn inbound_session(inner: &Arc<Inner>, mut conn: Conn, remote: SocketAddrV
                 read_buf: parts.read_buf,
                 first: msg,
                 remote,
+                ticket,
             });
             true
         }
@@ -339,7 +343,7 @@ async fn inbound_handshake(
     let resp = handshake::respond(&query, h.v2, &inner.key, inner.params.genesis_hash);
     let reply = handshake::message(Some(cookie), Some(resp));
     send_msg(inner, conn, Message::NodeIdHandshake(Box::new(reply))).await?;
-    let frame = next_frame(inner, conn, deadline).await?;
+    let frame = next_frame(inner, conn, &remote, deadline).await?;
     let Ok(Message::NodeIdHandshake(h2)) = frame.message else {
         return Err(HandshakeFailure::Unexpected);
     };
@@ -404,7 +408,7 @@ async fn read_loop(
         match next {
             None => break,
             Some(Err(e)) => {
-                inner.stats.inc("error", "header", "in");
+                inner.on_stream_error(&ch.info.endpoint, &e);
                 tracing::debug!(peer = %ch.info.endpoint, error = %e, "closing: unframeable stream");
                 break;
             }

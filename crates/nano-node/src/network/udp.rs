@@ -98,6 +98,13 @@ fn on_datagram(inner: &Arc<Inner>, data: &[u8], from: SocketAddrV6) {
         inner.stats.inc("drop", "udp_address", "in");
         return;
     }
+    // Excluded addresses (misbehaved over TCP or failed a genesis check) are not heard
+    // over UDP either. Malformed datagrams themselves add no strike: their source
+    // address can be forged, and a strike would let anyone exclude a victim.
+    if inner.admission.is_excluded(from.ip()) {
+        inner.stats.inc("drop", "udp_excluded", "in");
+        return;
+    }
     let (header, msg) = match decode_datagram(data, Some(inner.params.network)) {
         Ok(x) => x,
         Err(_) => {

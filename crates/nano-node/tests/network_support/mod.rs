@@ -131,9 +131,28 @@ pub type RawConn = tokio_util::codec::Framed<tokio::net::TcpStream, nano_message
 
 /// Connects to `port` on `[::1]` speaking `network`'s header magic, without handshaking.
 pub async fn raw_connect(port: u16, network: Network) -> RawConn {
-    let s = tokio::net::TcpStream::connect(("::1", port))
-        .await
-        .expect("connect");
+    raw_connect_from(std::net::Ipv6Addr::LOCALHOST.into(), port, network).await
+}
+
+/// Opens a TCP connection from the loopback address `src` to the node: `::1` connects
+/// to `[::1]`, an IPv4 address (any of `127.0.0.0/8`) to `127.0.0.1`. Distinct loopback
+/// addresses stand for distinct hosts (the node counts and excludes per address).
+pub async fn tcp_from(src: std::net::IpAddr, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let (sock, dst) = match src {
+        IpAddr::V4(_) => (
+            tokio::net::TcpSocket::new_v4()?,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ),
+        IpAddr::V6(_) => (tokio::net::TcpSocket::new_v6()?, src),
+    };
+    sock.bind(SocketAddr::new(src, 0))?;
+    sock.connect(SocketAddr::new(dst, port)).await
+}
+
+/// As [`raw_connect`], from the loopback address `src` (see [`tcp_from`]).
+pub async fn raw_connect_from(src: std::net::IpAddr, port: u16, network: Network) -> RawConn {
+    let s = tcp_from(src, port).await.expect("connect");
     tokio_util::codec::Framed::new(s, nano_messages::MessageCodec::new(network))
 }
 
@@ -145,9 +164,19 @@ pub async fn raw_handshake(
     key: &KeyPair,
     genesis: nano_core::BlockHash,
 ) -> Option<RawConn> {
+    raw_handshake_from(std::net::Ipv6Addr::LOCALHOST.into(), port, key, genesis).await
+}
+
+/// As [`raw_handshake`], from the loopback address `src` (see [`tcp_from`]).
+pub async fn raw_handshake_from(
+    src: std::net::IpAddr,
+    port: u16,
+    key: &KeyPair,
+    genesis: nano_core::BlockHash,
+) -> Option<RawConn> {
     use futures::{SinkExt, StreamExt};
     use nano_messages::{HandshakeResponse, NodeIdHandshake};
-    let mut c = raw_connect(port, Network::Dev).await;
+    let mut c = raw_connect_from(src, port, Network::Dev).await;
     c.send(Message::NodeIdHandshake(Box::new(NodeIdHandshake::query(
         [3; 32],
     ))))
