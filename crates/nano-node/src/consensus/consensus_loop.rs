@@ -2,21 +2,9 @@
 //! (online weight and backlog every second, gap fetching, representative refresh, vote
 //! generator flushes, election requests/rebroadcasts/expiry every 100 ms).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use nano_core::{BlockHash, Root};
-use nano_messages::Vote;
-
 use super::{lock, Shared};
-use crate::interfaces::ChannelId;
-
-/// Messages waiting for the consensus thread.
-#[derive(Default)]
-pub(crate) struct Inbox {
-    pub(crate) votes: VecDeque<(Vote, Option<ChannelId>)>,
-    pub(crate) requests: VecDeque<(ChannelId, Vec<(BlockHash, Root)>)>,
-}
 
 impl Shared {
     pub(crate) fn run_consensus(&self) {
@@ -27,18 +15,14 @@ impl Shared {
         while !self.is_stopped() {
             let (votes, requests) = {
                 let mut inbox = lock(&self.inbox);
-                if inbox.votes.is_empty() && inbox.requests.is_empty() {
+                if inbox.is_empty() {
                     inbox = self
                         .inbox_cv
                         .wait_timeout(inbox, Duration::from_millis(10))
                         .map(|r| r.0)
                         .unwrap_or_else(|e| e.into_inner().0);
                 }
-                let n = inbox.votes.len().min(8192);
-                let votes: Vec<_> = inbox.votes.drain(..n).collect();
-                let m = inbox.requests.len().min(256);
-                let reqs: Vec<_> = inbox.requests.drain(..m).collect();
-                (votes, reqs)
+                (inbox.take_votes(), inbox.take_requests())
             };
             if self.is_stopped() {
                 break;
@@ -46,6 +30,7 @@ impl Shared {
             if last_second.elapsed() >= Duration::from_secs(1) {
                 last_second = Instant::now();
                 self.update_online();
+                self.refresh_intake();
                 self.activate_backlog();
             }
             if last_gap.elapsed() >= Duration::from_millis(250) {

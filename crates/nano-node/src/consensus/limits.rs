@@ -90,25 +90,6 @@ pub const ACTIVE_ELECTIONS: usize = 5000;
 /// reference `confirmation_history_size`.
 pub const CONFIRMATION_HISTORY: usize = 2048;
 
-/// Limits of a block source in the block processor's fair queue.
-pub fn block_source_limits(source: &super::BlockSource) -> SourceLimits {
-    use super::BlockSource::*;
-    match source {
-        Local => SourceLimits {
-            max: BLOCK_LOCAL_QUEUE,
-            priority: BLOCK_PRIORITY_LOCAL,
-        },
-        Peer(_) => SourceLimits {
-            max: BLOCK_PEER_QUEUE,
-            priority: BLOCK_PRIORITY_LIVE,
-        },
-        Unchecked | Bootstrap => SourceLimits {
-            max: BLOCK_SYSTEM_QUEUE,
-            priority: BLOCK_PRIORITY_BOOTSTRAP,
-        },
-    }
-}
-
 /// Limits of a vote source (tier, channel) in the vote processor's fair queue.
 pub fn vote_tier_limits(tier: super::online::RepTier) -> SourceLimits {
     use super::online::RepTier::*;

@@ -1,8 +1,8 @@
 //! Consensus owns everything between "a block arrived" and "a block is cemented". Each
 //! part owns its state in a folder named for its job:
 //!
-//! * [`block_processor`]: the single ledger writer. A bounded queue with per-source round
-//!   robin, entry checks (work, batched signature verification) outside the write
+//! * [`block_processor`]: the single ledger writer. A fair queue over block sources
+//!   (local, each peer, unchecked, bootstrap), entry checks (work, batched signature verification) outside the write
 //!   transaction, many blocks per write transaction, gap blocks parked in
 //!   [`block_processor::unchecked`], forks handed to elections, cementing of confirmed
 //!   elections and forced fork resolution (rollback + process).
@@ -12,8 +12,13 @@
 //! * [`votes`]: the vote processor (batched verification, relaying), the vote generator
 //!   of local representatives (normal and final votes, final votes persisted per root),
 //!   the confirm_req answers ([`votes::request_aggregator`]) and the vote cache.
-//! * [`online`]: online weight, trended weight and the quorum delta.
-//! * [`fair_queue`] and [`limits`]: the intake queue and every consensus limit.
+//! * [`online`]: online weight (representatives whose votes were verified), trended
+//!   weight, the quorum delta and representative tiers.
+//! * [`fair_queue`] and [`limits`]: the one per-source fair queue every intake uses and
+//!   every consensus limit with its reason.
+//! * `intake`: the vote queue (per representative tier and channel; votes below the
+//!   vote weight minimum dropped before their signature is checked) and the confirm_req
+//!   queue (per channel) the network threads fill.
 //! * `consensus_loop`: the consensus thread that drives the votes and elections parts.
 //!
 //! Dependencies point one way: `block_processor` and `votes` use `elections` (its
@@ -27,6 +32,7 @@ mod consensus_loop;
 pub mod elections;
 pub mod fair_queue;
 mod gap_fetch;
+mod intake;
 pub mod limits;
 pub mod loopback;
 mod notify;
@@ -57,14 +63,14 @@ pub use online::{OnlineWeightSource, QuorumInfo};
 
 use block_processor::queue::WriterQueue;
 use block_processor::unchecked::Unchecked;
-use consensus_loop::Inbox;
 use elections::active::ActiveElections;
+use intake::Inbox;
 use online::OnlineState;
 use votes::cache::VoteCache;
 use votes::generator::Generator;
 
 /// Where a block came from; the block processor serves sources round robin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BlockSource {
     /// RPC / wallet: published with the originator flag on success.
     Local,
@@ -348,7 +354,7 @@ impl Consensus {
                 limits::VOTE_CACHE_VOTERS,
             )),
             unchecked: Mutex::new(Unchecked::new(config.unchecked_max)),
-            queue: Mutex::new(WriterQueue::default()),
+            queue: Mutex::new(WriterQueue::new(&config)),
             writer_cv: Condvar::new(),
             inbox: Mutex::new(Inbox::default()),
             inbox_cv: Condvar::new(),

@@ -134,6 +134,14 @@ pub struct QuorumInfo {
 }
 
 impl QuorumInfo {
+    /// The weight the quorum is a share of: online, trended or the minimum, whichever
+    /// is largest. Representative tiers are measured against it too.
+    pub fn base(&self) -> Amount {
+        self.online_stake_total
+            .max(self.trended_stake_total)
+            .max(self.online_weight_minimum)
+    }
+
     pub fn compute(online: Amount, trended: Amount, minimum: Amount, peers: Amount) -> Self {
         let base = online.max(trended).max(minimum);
         QuorumInfo {

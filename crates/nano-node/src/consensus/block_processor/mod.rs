@@ -384,26 +384,23 @@ impl Shared {
             }
             return false;
         }
-        let cap = match source {
-            BlockSource::Local => self.config.local_queue_max,
-            BlockSource::Unchecked => self.config.unchecked_max,
-            _ => self.config.peer_queue_max,
-        };
-        let pushed = lock(&self.queue).push(
-            Entry {
-                block,
-                source,
-                done,
-            },
-            cap,
-        );
+        let pushed = lock(&self.queue).push(Entry {
+            block,
+            source,
+            done,
+        });
         match pushed {
             Ok(()) => {
                 self.writer_cv.notify_one();
                 true
             }
-            Err(done) => {
+            Err((done, why)) => {
                 self.stats.inc("blockprocessor", "overfill", "in");
+                self.stats.inc(
+                    "blockprocessor_overfill",
+                    overfill_detail(source, why),
+                    "in",
+                );
                 if let Some(d) = done {
                     d(Err(SubmitError::Overloaded));
                 }
@@ -424,5 +421,20 @@ impl Shared {
                 d(Err(SubmitError::Stopped));
             }
         }
+    }
+}
+
+/// Stat detail of a refused block: which kind of source, or the global cap.
+fn overfill_detail(
+    source: BlockSource,
+    why: crate::consensus::fair_queue::Rejected,
+) -> &'static str {
+    use crate::consensus::fair_queue::Rejected;
+    match (why, source) {
+        (Rejected::GlobalFull, _) => "global",
+        (_, BlockSource::Local) => "local",
+        (_, BlockSource::Peer(_)) => "peer",
+        (_, BlockSource::Unchecked) => "unchecked",
+        (_, BlockSource::Bootstrap) => "bootstrap",
     }
 }

@@ -1,12 +1,16 @@
-//! The block processor's queue: bounded per source, taken round robin.
+//! The block processor's queue: one [`FairQueue`] sub-queue per source (local, each
+//! peer, unchecked, bootstrap) with the shares of [`limits`], plus the confirmed
+//! elections and forced blocks waiting for the writer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashSet;
 
 use nano_core::Block;
 
 use super::forced::Forced;
 use crate::consensus::elections::Confirmed;
-use crate::consensus::{BlockSource, Done};
+use crate::consensus::fair_queue::{FairQueue, Rejected, SourceLimits};
+use crate::consensus::{limits, BlockSource, ConsensusConfig, Done};
+use crate::interfaces::ChannelId;
 
 /// A queued block.
 pub(crate) struct Entry {
@@ -16,91 +20,86 @@ pub(crate) struct Entry {
 }
 
 /// Everything the writer thread works on.
-#[derive(Default)]
 pub(crate) struct WriterQueue {
-    sources: HashMap<BlockSource, VecDeque<Entry>>,
-    rr: VecDeque<BlockSource>,
-    total: usize,
+    blocks: FairQueue<BlockSource, Entry>,
     pub cement: Vec<Confirmed>,
     pub forced: Vec<Forced>,
 }
 
 impl WriterQueue {
+    /// Sub-queue bounds from the configuration, shares from [`limits`].
+    pub(crate) fn new(config: &ConsensusConfig) -> WriterQueue {
+        let (local, peer, unchecked) = (
+            config.local_queue_max,
+            config.peer_queue_max,
+            config.unchecked_max,
+        );
+        let limits = Box::new(move |s: &BlockSource| match s {
+            BlockSource::Local => SourceLimits {
+                max: local,
+                priority: limits::BLOCK_PRIORITY_LOCAL,
+            },
+            BlockSource::Peer(_) => SourceLimits {
+                max: peer,
+                priority: limits::BLOCK_PRIORITY_LIVE,
+            },
+            BlockSource::Unchecked => SourceLimits {
+                max: unchecked,
+                priority: limits::BLOCK_PRIORITY_BOOTSTRAP,
+            },
+            BlockSource::Bootstrap => SourceLimits {
+                max: peer,
+                priority: limits::BLOCK_PRIORITY_BOOTSTRAP,
+            },
+        });
+        WriterQueue {
+            blocks: FairQueue::new(limits::BLOCK_QUEUE_GLOBAL, limits),
+            cement: Vec::new(),
+            forced: Vec::new(),
+        }
+    }
+
     pub fn total(&self) -> usize {
-        self.total
+        self.blocks.len()
     }
 
     pub(crate) fn idle(&self) -> bool {
-        self.total == 0 && self.cement.is_empty() && self.forced.is_empty()
+        self.blocks.is_empty() && self.cement.is_empty() && self.forced.is_empty()
     }
 
-    /// Queues `e` unless its source already holds `cap` blocks (then its callback is
-    /// handed back).
-    pub fn push(&mut self, e: Entry, cap: usize) -> Result<(), Option<Done>> {
-        let q = self.sources.entry(e.source).or_default();
-        if q.len() >= cap {
-            return Err(e.done);
-        }
-        if q.is_empty() {
-            self.rr.push_back(e.source);
-        }
-        q.push_back(e);
-        self.total += 1;
-        Ok(())
+    /// Queues `e` unless its source (or the whole queue) is full; then its callback is
+    /// handed back with the reason.
+    pub fn push(&mut self, e: Entry) -> Result<(), (Option<Done>, Rejected)> {
+        self.blocks
+            .push(e.source, e)
+            .map_err(|(e, why)| (e.done, why))
     }
 
     /// Puts entries back at the front of their queues (a batch ran out of time).
     pub(crate) fn push_front(&mut self, entries: Vec<Entry>) {
-        for e in entries.into_iter().rev() {
-            let q = self.sources.entry(e.source).or_default();
-            if q.is_empty() {
-                self.rr.push_front(e.source);
-            }
-            q.push_front(e);
-            self.total += 1;
-        }
+        self.blocks
+            .push_front(entries.into_iter().map(|e| (e.source, e)).collect());
     }
 
-    /// Up to `max` entries, round robin over sources (local submissions take up to four
-    /// per turn).
+    /// Up to `max` entries in weighted round robin over sources.
     pub(crate) fn pop_batch(&mut self, max: usize) -> Vec<Entry> {
-        let mut out = Vec::new();
-        while out.len() < max {
-            let Some(src) = self.rr.pop_front() else {
-                break;
-            };
-            let share = if src == BlockSource::Local { 4 } else { 1 };
-            let Some(q) = self.sources.get_mut(&src) else {
-                continue;
-            };
-            for _ in 0..share {
-                match q.pop_front() {
-                    Some(e) => {
-                        self.total -= 1;
-                        out.push(e);
-                    }
-                    None => break,
-                }
-                if out.len() >= max {
-                    break;
-                }
-            }
-            if q.is_empty() {
-                self.sources.remove(&src);
-            } else {
-                self.rr.push_back(src);
-            }
-        }
-        out
+        self.blocks
+            .pop_batch(max)
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// Forgets the sub-queues of peers whose channel closed (once they are empty).
+    pub(crate) fn retain_peers(&mut self, live: &HashSet<ChannelId>) {
+        self.blocks.retain_sources(|s| match s {
+            BlockSource::Peer(id) => live.contains(id),
+            _ => true,
+        });
     }
 
     pub fn drain_all(&mut self) -> (Vec<Entry>, Vec<Forced>) {
-        let mut entries = Vec::new();
-        for (_, q) in self.sources.drain() {
-            entries.extend(q);
-        }
-        self.rr.clear();
-        self.total = 0;
+        let entries = self.blocks.drain().into_iter().map(|(_, e)| e).collect();
         self.cement.clear();
         (entries, std::mem::take(&mut self.forced))
     }

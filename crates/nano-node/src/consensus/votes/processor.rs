@@ -14,30 +14,7 @@ use crate::consensus::{lock, Shared};
 use crate::events::NodeEvent;
 use crate::interfaces::ChannelId;
 
-const VOTE_INBOX_MAX: usize = 64 * 1024;
-
 impl Shared {
-    pub(crate) fn enqueue_vote(&self, vote: Vote, from: Option<ChannelId>) {
-        if vote.account.is_zero() || vote.hashes.is_empty() {
-            return;
-        }
-        // Checked before the signature: a flood of votes from accounts without weight
-        // (anyone can sign those) costs a weight lookup each, never a verification.
-        let weight = self.ledger.weight(&vote.account);
-        if weight.is_zero() || weight < self.config.vote_weight_minimum {
-            self.stats.inc("vote", "below_minimum", "in");
-            return;
-        }
-        let mut inbox = lock(&self.inbox);
-        if inbox.votes.len() >= VOTE_INBOX_MAX {
-            self.stats.inc("vote", "overflow", "in");
-            return;
-        }
-        inbox.votes.push_back((vote, from));
-        drop(inbox);
-        self.inbox_cv.notify_one();
-    }
-
     /// Verifies (unless `trusted`), applies and relays a batch of votes.
     pub(crate) fn process_votes(&self, votes: Vec<(Vote, Option<ChannelId>)>, trusted: bool) {
         // Drop votes seen before (relays of relays).

@@ -5,26 +5,10 @@ use nano_core::{BlockHash, Root};
 use nano_messages::{ConfirmAck, ConfirmReq, Message, Vote};
 
 use crate::consensus::elections::election::now_ms;
-use crate::consensus::{lock, Shared};
+use crate::consensus::Shared;
 use crate::interfaces::{ChannelId, TrafficType};
 
-const REQUEST_INBOX_MAX: usize = 4096;
-
 impl Shared {
-    pub(crate) fn enqueue_request(&self, from: ChannelId, pairs: Vec<(BlockHash, Root)>) {
-        if !self.config.enable_voting || self.reps().is_empty() {
-            return;
-        }
-        let mut inbox = lock(&self.inbox);
-        if inbox.requests.len() >= REQUEST_INBOX_MAX {
-            self.stats.inc("confirm_req", "overflow", "in");
-            return;
-        }
-        inbox.requests.push_back((from, pairs));
-        drop(inbox);
-        self.inbox_cv.notify_one();
-    }
-
     /// Votes for the blocks peers asked about (the block held at the root for a fork).
     pub(crate) fn answer_requests(&self, requests: Vec<(ChannelId, Vec<(BlockHash, Root)>)>) {
         let reps = self.reps();

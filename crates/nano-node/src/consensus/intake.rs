@@ -1,0 +1,191 @@
+//! Intake of peers' votes and confirm_reqs: the fair queues network threads fill and the
+//! consensus thread drains ([`Inbox`]).
+//!
+//! Votes are queued per (representative tier, channel), as the reference's vote
+//! processor does: a principal representative's votes have their own sub-queue on each
+//! channel and are served up to 27 times as often as a light account's, so one peer
+//! flooding votes fills only its own sub-queues. A vote from an account below the vote
+//! weight minimum (or without weight) is dropped here, before its signature is checked:
+//! it could change nothing, and anyone can produce such votes for free.
+//!
+//! confirm_reqs are queued per channel. Once a second the sub-queues of closed channels
+//! are forgotten (those of the block processor too).
+
+use std::collections::HashSet;
+
+use nano_core::{Amount, BlockHash, Root};
+use nano_messages::Vote;
+
+use super::fair_queue::{FairQueue, Rejected};
+use super::online::RepTier;
+use super::{limits, lock, Shared};
+use crate::interfaces::ChannelId;
+
+/// Where a queued vote came from: the tier of its representative and its channel (None
+/// for votes handed in locally).
+pub(crate) type VoteSource = (RepTier, Option<ChannelId>);
+
+/// Messages waiting for the consensus thread.
+pub(crate) struct Inbox {
+    votes: FairQueue<VoteSource, Vote>,
+    requests: FairQueue<ChannelId, Vec<(BlockHash, Root)>>,
+    /// The online weight tiers are measured against (the quorum's base), refreshed by
+    /// the consensus loop every second.
+    tier_base: Amount,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox {
+            votes: FairQueue::new(
+                limits::VOTE_QUEUE_GLOBAL,
+                Box::new(|(tier, _): &VoteSource| limits::vote_tier_limits(*tier)),
+            ),
+            requests: FairQueue::new(
+                limits::REQUEST_QUEUE_GLOBAL,
+                Box::new(|_: &ChannelId| limits::request_channel_limits()),
+            ),
+            tier_base: Amount::ZERO,
+        }
+    }
+}
+
+impl Inbox {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.votes.is_empty() && self.requests.is_empty()
+    }
+
+    /// The next batch of votes, in weighted round robin over tiers and channels.
+    pub(crate) fn take_votes(&mut self) -> Vec<(Vote, Option<ChannelId>)> {
+        self.votes
+            .pop_batch(limits::VOTE_BATCH)
+            .into_iter()
+            .map(|((_, ch), v)| (v, ch))
+            .collect()
+    }
+
+    /// The next batch of confirm_reqs, round robin over channels.
+    pub(crate) fn take_requests(&mut self) -> Vec<(ChannelId, Vec<(BlockHash, Root)>)> {
+        self.requests.pop_batch(limits::REQUEST_BATCH)
+    }
+
+    pub(crate) fn set_tier_base(&mut self, base: Amount) {
+        self.tier_base = base;
+    }
+}
+
+fn tier_detail(t: RepTier) -> &'static str {
+    match t {
+        RepTier::None => "none",
+        RepTier::Tier1 => "tier_1",
+        RepTier::Tier2 => "tier_2",
+        RepTier::Tier3 => "tier_3",
+    }
+}
+
+impl Shared {
+    pub(crate) fn enqueue_vote(&self, vote: Vote, from: Option<ChannelId>) {
+        if vote.account.is_zero() || vote.hashes.is_empty() {
+            return;
+        }
+        // Checked before the signature: a flood of votes from accounts without weight
+        // costs a weight lookup each, never a verification.
+        let weight = self.ledger.weight(&vote.account);
+        if weight.is_zero() || weight < self.config.vote_weight_minimum {
+            self.stats.inc("vote", "below_minimum", "in");
+            return;
+        }
+        let mut inbox = lock(&self.inbox);
+        let tier = RepTier::of(weight, inbox.tier_base);
+        match inbox.votes.push((tier, from), vote) {
+            Ok(()) => {
+                drop(inbox);
+                self.inbox_cv.notify_one();
+            }
+            Err((_, why)) => {
+                drop(inbox);
+                self.stats.inc("vote", "overflow", "in");
+                let detail = match why {
+                    Rejected::GlobalFull => "global",
+                    Rejected::SourceFull => tier_detail(tier),
+                };
+                self.stats.inc("vote_processor_overfill", detail, "in");
+            }
+        }
+    }
+
+    pub(crate) fn enqueue_request(&self, from: ChannelId, pairs: Vec<(BlockHash, Root)>) {
+        if !self.config.enable_voting || self.reps().is_empty() {
+            return;
+        }
+        let pushed = lock(&self.inbox).requests.push(from, pairs);
+        match pushed {
+            Ok(()) => self.inbox_cv.notify_one(),
+            Err(_) => self.stats.inc("confirm_req", "overflow", "in"),
+        }
+    }
+
+    /// Forgets the intake sub-queues of channels that closed, and re-reads the weight
+    /// tiers are measured against.
+    pub(crate) fn refresh_intake(&self) {
+        let base = lock(&self.online).info.base();
+        let live: Option<HashSet<ChannelId>> = self
+            .outbound()
+            .map(|o| o.channels().into_iter().map(|c| c.id).collect());
+        {
+            let mut inbox = lock(&self.inbox);
+            inbox.set_tier_base(base);
+            if let Some(live) = &live {
+                inbox.votes.retain_sources(|(_, ch)| match ch {
+                    Some(id) => live.contains(id),
+                    None => true,
+                });
+                inbox.requests.retain_sources(|id| live.contains(id));
+            }
+        }
+        if let Some(live) = &live {
+            lock(&self.queue).retain_peers(live);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nano_core::KeyPair;
+
+    fn vote(k: &KeyPair) -> Vote {
+        Vote::new_final(k, vec![BlockHash([1; 32])])
+    }
+
+    #[test]
+    fn a_flooding_light_channel_does_not_delay_a_principal_representative() {
+        let mut inbox = Inbox::default();
+        let light = nano_ledger::test_support::test_key(1);
+        let pr = nano_ledger::test_support::test_key(2);
+        for _ in 0..limits::VOTE_NON_PR_QUEUE * 4 {
+            let _ = inbox.votes.push((RepTier::None, Some(7)), vote(&light));
+        }
+        assert_eq!(inbox.votes.len(), limits::VOTE_NON_PR_QUEUE);
+        assert_eq!(
+            inbox.votes.dropped_of(&(RepTier::None, Some(7))),
+            3 * limits::VOTE_NON_PR_QUEUE as u64
+        );
+        for _ in 0..10 {
+            inbox
+                .votes
+                .push((RepTier::Tier3, Some(8)), vote(&pr))
+                .unwrap();
+        }
+        // Tier 3 is served 27 votes per turn for one of the light channel.
+        let first: Vec<_> = inbox.take_votes().into_iter().take(11).collect();
+        let from_pr = first
+            .iter()
+            .filter(|(v, _)| v.account == pr.public())
+            .count();
+        assert_eq!(
+            from_pr, 10,
+            "all the representative's votes in the first 11"
+        );
+    }
+}
