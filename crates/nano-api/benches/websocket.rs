@@ -48,6 +48,7 @@ fn event(n: u64) -> NodeEvent {
         height: n,
         local_timestamp: 0,
         election: None,
+        sequence: None,
     }
 }
 

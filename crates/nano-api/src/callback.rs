@@ -1,33 +1,56 @@
 //! The HTTP callback (`[node.httpcallback]` address/port/target): one HTTP/1.1 POST per
-//! block confirmed by an election, with the reference node's JSON body, sent by a small
+//! confirmation, with the reference node's JSON body plus `"sequence"`, sent by a small
 //! hand-written client over a tokio `TcpStream` (one connection per POST, as the reference
-//! does). The client reads the node's [`EventBus`], so the node never waits for it:
-//! concurrency is bounded by a semaphore, and when the receiver falls behind the bus the
-//! missed events are counted as dropped. Failures are logged and counted.
+//! does).
+//!
+//! Delivery is at least once, in sequence order, across restarts: the client reads the
+//! node's confirmation log (not the lossy event bus) from its own cursor, posts one
+//! confirmation at a time, retries a failing or slow POST with doubling backoff (100 ms up
+//! to `retry_max_backoff`) until the endpoint answers 200, and only then moves on. The
+//! cursor is persisted in the store at least once a second and at shutdown, so after a
+//! crash at most the last second of deliveries is repeated. The event bus only wakes the
+//! client early; it also polls. A slow endpoint delays delivery and loses nothing, unless
+//! it falls behind by more than the whole history (`node.confirmation_history_size`):
+//! then the trimmed rows are skipped, counted and logged. Lag (head minus cursor) is on
+//! `/metrics`.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nano_node::config::HttpCallback;
+use nano_node::confirmation_history::{ConfirmationHistory, HistoryError};
 use nano_node::events::{ConfirmationType, EventBus, NodeEvent};
 use nano_node::stats::Stats;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// The callback's cursor name in the confirmation log.
+pub const CURSOR_NAME: &str = "http_callback";
+
+/// Confirmations read from the log at once: enough to amortise the read transaction,
+/// small enough that a batch of block JSON stays a few hundred kilobytes.
+const READ_BATCH: usize = 256;
+
+/// First retry delay; doubles up to the configured maximum.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Client tuning.
 #[derive(Clone)]
 pub struct CallbackSettings {
-    /// POSTs in flight at once; beyond that, events wait on the bus (and are dropped,
-    /// counted, if the bus overtakes them).
-    pub max_in_flight: usize,
     /// Budget for connecting, sending and reading the status line of one POST.
     pub timeout: Duration,
+    /// Longest wait between retries of a failing POST.
+    pub max_backoff: Duration,
+    /// How often the log is checked when no bus event wakes the client.
+    pub poll: Duration,
+    /// Longest time delivered progress stays unpersisted.
+    pub persist_every: Duration,
     /// When present, outcomes are also counted under the `http_callback` kind.
     pub stats: Option<Arc<Stats>>,
 }
@@ -35,9 +58,22 @@ pub struct CallbackSettings {
 impl Default for CallbackSettings {
     fn default() -> Self {
         CallbackSettings {
-            max_in_flight: 16,
             timeout: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(10),
+            poll: Duration::from_millis(250),
+            persist_every: Duration::from_secs(1),
             stats: None,
+        }
+    }
+}
+
+impl CallbackSettings {
+    /// The timeouts of `[node.httpcallback]`, other values default.
+    pub fn from_config(config: &HttpCallback) -> Self {
+        CallbackSettings {
+            timeout: Duration::from_millis(config.request_timeout.max(1)),
+            max_backoff: Duration::from_millis(config.retry_max_backoff.max(1)),
+            ..CallbackSettings::default()
         }
     }
 }
@@ -45,12 +81,15 @@ impl Default for CallbackSettings {
 /// Outcomes so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallbackMetrics {
+    /// POST attempts, retries included.
     pub initiated: u64,
     pub succeeded: u64,
-    /// Connection errors, timeouts and non-200 answers.
+    /// Connection errors, timeouts and non-200 answers (each retried).
     pub failed: u64,
-    /// Confirmations never posted because the client fell behind the bus.
-    pub dropped: u64,
+    /// Confirmations trimmed from the history before they could be delivered.
+    pub skipped: u64,
+    /// The last sequence delivered (the cursor).
+    pub delivered: u64,
 }
 
 #[derive(Default)]
@@ -58,7 +97,8 @@ struct Counters {
     initiated: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
-    dropped: AtomicU64,
+    skipped: AtomicU64,
+    delivered: AtomicU64,
 }
 
 struct Shared {
@@ -67,6 +107,7 @@ struct Shared {
     target: String,
     settings: CallbackSettings,
     counters: Counters,
+    history: ConfirmationHistory,
 }
 
 impl Shared {
@@ -96,7 +137,8 @@ fn ptree_style(v: &Value) -> String {
 ///
 /// Fields, in order: `account`, `hash`, `block` (the block JSON as a *string*, without
 /// `subtype`), `amount`, then for state blocks `is_send: "true"` + `subtype: "send"` on
-/// sends, or `subtype` change / receive / epoch otherwise.
+/// sends, or `subtype` change / receive / epoch otherwise; then `sequence` (a decimal
+/// string) when the confirmation is in the log.
 pub fn callback_body(event: &NodeEvent) -> Option<String> {
     let NodeEvent::BlockConfirmed {
         hash,
@@ -106,6 +148,7 @@ pub fn callback_body(event: &NodeEvent) -> Option<String> {
         subtype,
         is_send,
         confirmation_type,
+        sequence,
         ..
     } = event
     else {
@@ -137,6 +180,9 @@ pub fn callback_body(event: &NodeEvent) -> Option<String> {
             m.insert("subtype".into(), subtype.as_str().into());
         }
     }
+    if let Some(seq) = sequence {
+        m.insert("sequence".into(), seq.to_string().into());
+    }
     Some(ptree_style(&Value::Object(m)))
 }
 
@@ -149,11 +195,12 @@ pub struct HttpCallbackClient {
 
 impl HttpCallbackClient {
     /// Starts posting confirmations to `[node.httpcallback]`; `None` when no address or
-    /// port is configured (the reference default: callbacks off). Subscribes to the bus
-    /// before returning.
+    /// port is configured (the reference default: callbacks off). Delivery starts after
+    /// the persisted cursor; a client that never ran starts at the current head.
     pub fn start(
         config: &HttpCallback,
         bus: &EventBus,
+        history: ConfirmationHistory,
         settings: CallbackSettings,
     ) -> Option<HttpCallbackClient> {
         if config.address.trim().is_empty() || config.port == 0 {
@@ -175,6 +222,7 @@ impl HttpCallbackClient {
             target,
             settings,
             counters: Counters::default(),
+            history,
         });
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run(shared.clone(), bus.subscribe(), stop_rx));
@@ -187,15 +235,35 @@ impl HttpCallbackClient {
             initiated: c.initiated.load(Ordering::Relaxed),
             succeeded: c.succeeded.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
+            skipped: c.skipped.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
         }
     }
 
-    /// Stops reading the bus and waits (at most one request timeout) for POSTs in flight.
+    /// Stops (abandoning a POST in flight, which is retried after a restart) and
+    /// persists the cursor.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(self.shared.settings.timeout, self.task).await;
+        let _ = tokio::time::timeout(self.shared.settings.timeout * 2, self.task).await;
     }
+}
+
+/// Persists the cursor off the async threads (it is an fsynced write transaction).
+async fn persist(shared: &Arc<Shared>, cursor: u64) {
+    let s = shared.clone();
+    let r = tokio::task::spawn_blocking(move || s.history.set_cursor(CURSOR_NAME, cursor)).await;
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("http callback: cannot persist cursor {cursor}: {e}"),
+        Err(e) => tracing::warn!("http callback: cursor task failed: {e}"),
+    }
+}
+
+async fn read_batch(shared: &Arc<Shared>, from: u64) -> Result<Vec<NodeEvent>, HistoryError> {
+    let s = shared.clone();
+    tokio::task::spawn_blocking(move || s.history.read(from, READ_BATCH))
+        .await
+        .unwrap_or_else(|e| Err(HistoryError::Store(e.to_string())))
 }
 
 async fn run(
@@ -203,63 +271,140 @@ async fn run(
     mut events: nano_node::events::EventReceiver,
     mut stop: watch::Receiver<bool>,
 ) {
-    let permits = shared.settings.max_in_flight.max(1);
-    let sem = Arc::new(Semaphore::new(permits));
-    loop {
-        let event = tokio::select! {
-            _ = stop.wait_for(|v| *v) => break,
-            r = events.recv() => match r {
-                Ok(e) => e,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    shared.counters.dropped.fetch_add(n, Ordering::Relaxed);
-                    shared.stat("dropped", n);
-                    tracing::warn!("http callback: fell behind, {n} events not posted");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-        };
-        let Some(body) = callback_body(&event) else {
-            continue;
-        };
-        let permit = tokio::select! {
-            _ = stop.wait_for(|v| *v) => break,
-            p = sem.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        shared.counters.initiated.fetch_add(1, Ordering::Relaxed);
-        shared.stat("initiate", 1);
+    let start = {
         let s = shared.clone();
-        tokio::spawn(async move {
-            let result = tokio::time::timeout(s.settings.timeout, post(&s, &body)).await;
-            let error = match result {
-                Ok(Ok(200)) => None,
-                Ok(Ok(status)) => Some(format!("status {status}")),
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some("timed out".to_string()),
-            };
-            match error {
-                None => {
-                    s.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || -> Result<(u64, bool), HistoryError> {
+            match s.history.cursor(CURSOR_NAME)? {
+                Some(c) => Ok((c, false)),
+                None => Ok((s.history.head()?, true)),
+            }
+        })
+        .await
+    };
+    let mut cursor = match start {
+        Ok(Ok((c, fresh))) => {
+            if fresh {
+                persist(&shared, c).await;
+            }
+            c
+        }
+        Ok(Err(e)) => {
+            tracing::error!("http callback: cannot read its cursor, not started: {e}");
+            return;
+        }
+        Err(e) => {
+            tracing::error!("http callback: {e}");
+            return;
+        }
+    };
+    shared.counters.delivered.store(cursor, Ordering::Relaxed);
+    let mut persisted = cursor;
+    let mut last_persist = Instant::now();
+    let mut poll = tokio::time::interval(shared.settings.poll.max(Duration::from_millis(1)));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut bus_open = true;
+    'outer: loop {
+        if *stop.borrow() {
+            break;
+        }
+        let batch = match read_batch(&shared, cursor + 1).await {
+            Ok(b) => b,
+            Err(HistoryError::TooOld { oldest, .. }) => {
+                let lost = oldest - 1 - cursor;
+                shared.counters.skipped.fetch_add(lost, Ordering::Relaxed);
+                shared.stat("skipped", lost);
+                tracing::error!(
+                    "http callback: {lost} confirmations were trimmed from the history before \
+                     delivery (node.confirmation_history_size); continuing at {oldest}"
+                );
+                cursor = oldest - 1;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("http callback: {e}");
+                Vec::new()
+            }
+        };
+        if batch.is_empty() {
+            if persisted != cursor {
+                persist(&shared, cursor).await;
+                persisted = cursor;
+                last_persist = Instant::now();
+            }
+            tokio::select! {
+                _ = stop.wait_for(|v| *v) => break,
+                r = events.recv(), if bus_open => {
+                    bus_open = !matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed));
                 }
-                Some(e) => {
-                    s.counters.failed.fetch_add(1, Ordering::Relaxed);
-                    s.stat("error", 1);
-                    tracing::warn!(
-                        "http callback to {}:{}{} failed: {e}",
-                        s.address,
-                        s.port,
-                        s.target
-                    );
+                _ = poll.tick() => {}
+            }
+            continue;
+        }
+        for event in batch {
+            let NodeEvent::BlockConfirmed {
+                sequence: Some(seq),
+                ..
+            } = &event
+            else {
+                continue;
+            };
+            let seq = *seq;
+            if let Some(body) = callback_body(&event) {
+                if !deliver(&shared, &body, &mut stop).await {
+                    break 'outer;
                 }
             }
-            drop(permit);
-        });
+            cursor = seq;
+            shared.counters.delivered.store(cursor, Ordering::Relaxed);
+            if last_persist.elapsed() >= shared.settings.persist_every {
+                persist(&shared, cursor).await;
+                persisted = cursor;
+                last_persist = Instant::now();
+            }
+        }
     }
-    // Let POSTs in flight finish.
-    let _ = sem.acquire_many(permits as u32).await;
+    if persisted != cursor {
+        persist(&shared, cursor).await;
+    }
+}
+
+/// Posts `body` until the endpoint answers 200; false when stopped first.
+async fn deliver(shared: &Shared, body: &str, stop: &mut watch::Receiver<bool>) -> bool {
+    let mut backoff = FIRST_BACKOFF;
+    // Bounded by the stop signal: a failing endpoint is retried until it recovers.
+    loop {
+        shared.counters.initiated.fetch_add(1, Ordering::Relaxed);
+        shared.stat("initiate", 1);
+        let attempt = tokio::time::timeout(shared.settings.timeout, post(shared, body));
+        let result = tokio::select! {
+            _ = stop.wait_for(|v| *v) => return false,
+            r = attempt => r,
+        };
+        let error = match result {
+            Ok(Ok(200)) => None,
+            Ok(Ok(status)) => Some(format!("status {status}")),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("timed out".to_string()),
+        };
+        let Some(e) = error else {
+            shared.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+            return true;
+        };
+        shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+        shared.stat("error", 1);
+        tracing::warn!(
+            "http callback to {}:{}{} failed ({e}); retrying in {} ms",
+            shared.address,
+            shared.port,
+            shared.target,
+            backoff.as_millis()
+        );
+        tokio::select! {
+            _ = stop.wait_for(|v| *v) => return false,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(shared.settings.max_backoff);
+    }
 }
 
 /// Longest status line accepted from the callback server.

@@ -68,6 +68,37 @@ fn label(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// The confirmation log's reach and the HTTP callback's lag behind its head (from the
+/// cursor the callback persists at least once a second while it delivers).
+fn confirmation_log(out: &mut String, l: &nano_ledger::Ledger, t: &nano_ledger::ReadTxn<'_>) {
+    let store = l.store();
+    let head = store.confirmation_head(t).ok().flatten().unwrap_or(0);
+    gauge(
+        out,
+        "nano_confirmation_sequence_head",
+        "Newest confirmation sequence number.",
+        head,
+    );
+    gauge(
+        out,
+        "nano_confirmation_history_oldest",
+        "Oldest confirmation sequence number still replayable.",
+        store
+            .confirmation_oldest(t)
+            .ok()
+            .flatten()
+            .unwrap_or(head + 1),
+    );
+    if let Ok(Some(cursor)) = store.confirmation_cursor(t, crate::callback::CURSOR_NAME) {
+        gauge(
+            out,
+            "nano_http_callback_lag",
+            "Confirmations not yet delivered by the HTTP callback (head minus its cursor).",
+            head.saturating_sub(cursor),
+        );
+    }
+}
+
 /// The whole scrape.
 pub fn render(ctx: &ApiContext) -> String {
     let mut out = String::new();
@@ -103,6 +134,7 @@ pub fn render(ctx: &ApiContext) -> String {
                 "Blocks waiting for a dependency.",
                 l.unchecked_count(&t).unwrap_or(0),
             );
+            confirmation_log(&mut out, l, &t);
         }
     }
     if let Some(n) = &ctx.node {

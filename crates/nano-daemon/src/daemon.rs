@@ -168,6 +168,9 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         }
         let mut ws_settings = nano_api::websocket::WebsocketSettings::new(node.params);
         ws_settings.stats = Some(node.stats.clone());
+        ws_settings.history = Some(nano_node::confirmation_history::ConfirmationHistory::new(
+            node.ledger.clone(),
+        ));
         let wallets = node.wallets.clone();
         ws_settings.local_accounts = Some(Arc::new(move || {
             wallets
@@ -188,9 +191,10 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         let callback = nano_api::callback::HttpCallbackClient::start(
             &config.node.httpcallback,
             &node.events,
+            nano_node::confirmation_history::ConfirmationHistory::new(node.ledger.clone()),
             nano_api::callback::CallbackSettings {
                 stats: Some(node.stats.clone()),
-                ..Default::default()
+                ..nano_api::callback::CallbackSettings::from_config(&config.node.httpcallback)
             },
         );
         let auto_receive = crate::auto_receive::spawn(ctx.clone(), node.events.clone());

@@ -87,6 +87,9 @@ pub struct NodeConfig {
     pub websocket: WebsocketConfig,
     pub ipc: IpcConfig,
     pub lmdb: LmdbConfig,
+    /// Extension: rows of the confirmation log kept for replay (WebSocket
+    /// `from_sequence`, `confirmation_history_since`, the callback's cursor).
+    pub confirmation_history_size: u64,
 }
 
 /// `[node.bootstrap_ascending]`: the main sync strategy and its limits; `enable = false`
@@ -107,6 +110,10 @@ pub struct HttpCallback {
     pub address: String,
     pub port: u16,
     pub target: String,
+    /// Extension: milliseconds one POST may take before it counts as failed and is retried.
+    pub request_timeout: u64,
+    /// Extension: longest wait in milliseconds between retries of a failing POST.
+    pub retry_max_backoff: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -214,6 +221,8 @@ impl DaemonConfig {
                     address: String::new(),
                     port: 0,
                     target: String::new(),
+                    request_timeout: 10_000,
+                    retry_max_backoff: 10_000,
                 },
                 websocket: WebsocketConfig {
                     enable: dev,
@@ -239,6 +248,7 @@ impl DaemonConfig {
                     max_databases: 128,
                     sync: "always".into(),
                 },
+                confirmation_history_size: nano_ledger::DEFAULT_CONFIRMATION_HISTORY,
             },
         }
     }
@@ -285,6 +295,16 @@ impl DaemonConfig {
             ),
         ] {
             Amount::decode_dec(v).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
+        }
+        if n.confirmation_history_size == 0 {
+            return Err(ConfigError::Invalid(
+                "node.confirmation_history_size must be >= 1".into(),
+            ));
+        }
+        if n.httpcallback.request_timeout == 0 || n.httpcallback.retry_max_backoff == 0 {
+            return Err(ConfigError::Invalid(
+                "node.httpcallback.request_timeout and retry_max_backoff must be >= 1 ms".into(),
+            ));
         }
         if n.max_work_generate_multiplier < 1.0 {
             return Err(ConfigError::Invalid(
@@ -404,6 +424,8 @@ const DOCS: &[(&str, &str)] = &[
     ("node.httpcallback.address", "Callback address.\ntype:string,ip"),
     ("node.httpcallback.port", "Callback port number.\ntype:uint16"),
     ("node.httpcallback.target", "Callback target path.\ntype:string,uri"),
+    ("node.httpcallback.request_timeout", "Milliseconds one callback POST may take before it counts as failed and is retried (confirmations are delivered in sequence order, at least once).\ntype:milliseconds"),
+    ("node.httpcallback.retry_max_backoff", "Longest wait in milliseconds between retries of a failing callback POST (the wait doubles from 100 ms up to this).\ntype:milliseconds"),
     ("node.websocket.enable", "Enable or disable WebSocket server.\ntype:bool"),
     ("node.websocket.address", "WebSocket server bind address.\ntype:string,ip"),
     ("node.websocket.port", "WebSocket server listening port.\ntype:uint16"),
@@ -415,6 +437,7 @@ const DOCS: &[(&str, &str)] = &[
     ("node.ipc.local.path", "Path to the local domain socket.\ntype:string"),
     ("node.ipc.local.allow_unsafe", "If enabled, certain unsafe RPCs can be used. Not recommended for production systems.\ntype:bool"),
     ("node.ipc.local.io_timeout", "Timeout for requests.\ntype:seconds"),
+    ("node.confirmation_history_size", "Confirmations kept in the confirmation log for replay (WebSocket from_sequence, RPC confirmation_history_since, the HTTP callback's cursor); older ones are deleted as new ones are cemented.\ntype:uint64,[1..]"),
     ("node.lmdb.map_size", "Maximum ledger database map size in bytes.\ntype:uint64"),
     ("node.lmdb.max_databases", "Maximum open lmdb databases. Increase default if more than 100 wallets is required.\ntype:uint32"),
     ("node.lmdb.sync", "Sync mode: always, nosync_safe, nosync_unsafe, nosync_unsafe_large_memory.\ntype:string"),

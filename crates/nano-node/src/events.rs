@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use nano_ledger::{BlockInfo, BlockSubtype, ConfirmationOrigin};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -23,6 +24,30 @@ impl ConfirmationType {
             ConfirmationType::Inactive => "inactive",
         }
     }
+
+    /// The type a confirmation log row is reported with: the block cementing was asked
+    /// for is confirmed by quorum; what was cemented under it, and a re-notification of
+    /// a cemented block (`block_confirm`, as the reference sends it), by confirmation
+    /// height.
+    pub fn of_origin(origin: ConfirmationOrigin) -> ConfirmationType {
+        match origin {
+            ConfirmationOrigin::Elected => ConfirmationType::ActiveQuorum,
+            ConfirmationOrigin::Dependency | ConfirmationOrigin::Renotified => {
+                ConfirmationType::ActiveConfirmationHeight
+            }
+        }
+    }
+}
+
+/// Block JSON with `subtype` for state blocks, as notifications carry it.
+pub fn block_json(block: &nano_core::Block, subtype: BlockSubtype) -> Value {
+    let mut v = block.to_json();
+    if block.is_state() {
+        if let Some(m) = v.as_object_mut() {
+            m.insert("subtype".into(), subtype.as_str().into());
+        }
+    }
+    v
 }
 
 /// One event. Payloads that the API forwards verbatim are carried as JSON already shaped
@@ -42,6 +67,9 @@ pub enum NodeEvent {
         local_timestamp: u64,
         /// election_info when confirmed by an election.
         election: Option<Value>,
+        /// The row of the confirmation log this notification reports (see
+        /// [`nano_store::ConfirmationRecord`]); `None` only for events not written there.
+        sequence: Option<u64>,
     },
     Vote {
         vote: Value,
@@ -68,6 +96,30 @@ pub enum NodeEvent {
     Work {
         message: Value,
     },
+}
+
+impl NodeEvent {
+    /// The `BlockConfirmed` event for a block, live or replayed from the log.
+    pub fn confirmed(
+        info: &BlockInfo,
+        kind: ConfirmationType,
+        election: Option<Value>,
+        sequence: Option<u64>,
+    ) -> NodeEvent {
+        NodeEvent::BlockConfirmed {
+            hash: info.hash,
+            account: info.account(),
+            amount: info.amount,
+            block: block_json(&info.block, info.subtype),
+            subtype: info.subtype.as_str().to_string(),
+            is_send: info.subtype == BlockSubtype::Send,
+            confirmation_type: kind,
+            height: info.height(),
+            local_timestamp: info.sideband.timestamp,
+            election,
+            sequence,
+        }
+    }
 }
 
 /// A broadcast bus with bounded history: a slow subscriber loses events (and learns how

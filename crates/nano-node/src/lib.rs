@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod confirmation_history;
 pub mod consensus;
 pub mod events;
 pub mod interfaces;

@@ -135,6 +135,9 @@ impl Node {
             network,
             &store_options,
         )?);
+        ledger
+            .store()
+            .set_confirmation_history_limit(config.confirmation_history_size)?;
         let wallets_config = if network == Network::Dev {
             WalletsConfig::dev()
         } else {

@@ -2,6 +2,7 @@
 //! applies the reference node's gates (enable_control, unsafe actions) and routes each
 //! `action` name to its handler; handlers return a JSON object or an [`RpcError`].
 
+mod confirmation_stream;
 mod ledger;
 mod misc;
 mod node;
@@ -174,6 +175,7 @@ fn handler(action: &str) -> Option<Handler> {
         "block_confirm" => node_ops::block_confirm,
         "confirmation_quorum" => node_ops::confirmation_quorum,
         "confirmation_history" => node_ops::confirmation_history,
+        "confirmation_history_since" => confirmation_stream::confirmation_history_since,
         "confirmation_active" => node_ops::confirmation_active,
         "peers" => node_ops::peers,
         "representatives_online" => node_ops::representatives_online,

@@ -4,7 +4,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
 use nano_core::{Amount, BlockHash, NetworkParams, PublicKey};
-use nano_node::events::ConfirmationType;
+use nano_node::confirmation_history::HistoryError;
+use nano_node::events::{ConfirmationType, NodeEvent};
 use serde_json::{Map, Value};
 
 use super::topics::ConfirmationOptions;
@@ -42,6 +43,18 @@ pub(super) fn error_message(text: &str) -> Utf8Bytes {
     Utf8Bytes::from(Value::Object(m).to_string())
 }
 
+/// The answer to a `from_sequence` the history cannot serve; names the oldest sequence
+/// still available (also as `oldest_sequence`) so the client can decide what to do.
+pub(super) fn history_error_message(e: &HistoryError) -> Utf8Bytes {
+    let mut m = Map::new();
+    m.insert("error".into(), e.to_string().into());
+    if let HistoryError::TooOld { oldest, .. } = e {
+        m.insert("oldest_sequence".into(), oldest.to_string().into());
+    }
+    m.insert("time".into(), now_ms().into());
+    Utf8Bytes::from(Value::Object(m).to_string())
+}
+
 pub(super) struct Confirmed<'a> {
     pub(super) hash: &'a BlockHash,
     pub(super) account: &'a PublicKey,
@@ -51,10 +64,53 @@ pub(super) struct Confirmed<'a> {
     pub(super) height: u64,
     pub(super) local_timestamp: u64,
     pub(super) election: Option<&'a Value>,
+    pub(super) sequence: Option<u64>,
+}
+
+impl<'a> Confirmed<'a> {
+    /// The confirmation a `BlockConfirmed` event reports; `None` for other events.
+    pub(super) fn of(event: &'a NodeEvent) -> Option<Confirmed<'a>> {
+        let NodeEvent::BlockConfirmed {
+            hash,
+            account,
+            amount,
+            block,
+            confirmation_type,
+            height,
+            local_timestamp,
+            election,
+            sequence,
+            ..
+        } = event
+        else {
+            return None;
+        };
+        Some(Confirmed {
+            hash,
+            account,
+            amount,
+            block,
+            confirmation_type: *confirmation_type,
+            height: *height,
+            local_timestamp: *local_timestamp,
+            election: election.as_ref(),
+            sequence: *sequence,
+        })
+    }
+
+    /// The destination account of a send (`link_as_account`), which account filters
+    /// match besides the block's own account.
+    pub(super) fn link_as(&self) -> Option<PublicKey> {
+        self.block
+            .get("link_as_account")
+            .and_then(Value::as_str)
+            .and_then(|s| PublicKey::decode_account(s).ok())
+    }
 }
 
 /// The `confirmation` message in the reference field order: account, amount, hash,
-/// confirmation_type, election_info, block, sideband.
+/// confirmation_type, election_info, block, sideband; then this node's confirmation
+/// `sequence` (an extension, a decimal string like the reference's other numbers).
 pub(super) fn confirmation_message(
     c: &Confirmed<'_>,
     o: &ConfirmationOptions,
@@ -89,6 +145,9 @@ pub(super) fn confirmation_message(
             c.local_timestamp.to_string().into(),
         );
         m.insert("sideband".into(), Value::Object(s));
+    }
+    if let Some(seq) = c.sequence {
+        m.insert("sequence".into(), seq.to_string().into());
     }
     envelope("confirmation", time, &Value::Object(m))
 }

@@ -15,6 +15,7 @@ use axum::routing::any;
 use axum::Router;
 use nano_core::{NetworkParams, PublicKey};
 use nano_node::config::WebsocketConfig;
+use nano_node::confirmation_history::ConfirmationHistory;
 use nano_node::events::{EventBus, NodeEvent};
 use nano_node::stats::Stats;
 use serde_json::Value;
@@ -25,8 +26,8 @@ use tokio::task::JoinHandle;
 use super::messages::{
     active_difficulty_message, confirmation_message, envelope, hash_message, now_ms, Confirmed,
 };
-use super::session::{run_session, Delivery, Session, KILL_CLOSE, KILL_SHUTDOWN};
-use super::topics::Subscriptions;
+use super::session::{replay, run_session, Delivery, Session, KILL_CLOSE, KILL_SHUTDOWN};
+use super::topics::{ConfirmationOptions, Subscriptions};
 
 /// The accounts held in this node's wallets, for the `all_local_accounts` confirmation
 /// option. A trait (with a blanket impl for closures) because wallets are wired in by the
@@ -66,6 +67,9 @@ pub struct WebsocketSettings {
     pub active_difficulty_interval: Duration,
     /// Largest accepted client frame; requests are small JSON objects.
     pub max_message_size: usize,
+    /// The node's confirmation log, for `from_sequence`; without it that option is
+    /// answered with an error.
+    pub history: Option<ConfirmationHistory>,
 }
 
 impl WebsocketSettings {
@@ -79,6 +83,7 @@ impl WebsocketSettings {
             stall_timeout: Duration::from_secs(10),
             active_difficulty_interval: Duration::from_secs(10),
             max_message_size: 64 * 1024,
+            history: None,
         }
     }
 }
@@ -196,31 +201,15 @@ impl Shared {
         self.remove_all(&gone);
     }
 
-    fn dispatch(&self, event: &NodeEvent) {
+    /// Fans `event` out; returns the resuming sessions that missed a confirmation (the
+    /// dispatcher fell behind the bus) and must be replayed from the log.
+    fn dispatch(&self, event: &NodeEvent) -> Vec<Arc<Session>> {
         let time = now_ms();
         match event {
-            NodeEvent::BlockConfirmed {
-                hash,
-                account,
-                amount,
-                block,
-                confirmation_type,
-                height,
-                local_timestamp,
-                election,
-                ..
-            } => {
-                let c = Confirmed {
-                    hash,
-                    account,
-                    amount,
-                    block,
-                    confirmation_type: *confirmation_type,
-                    height: *height,
-                    local_timestamp: *local_timestamp,
-                    election: election.as_ref(),
-                };
-                self.dispatch_confirmation(&c, &time);
+            NodeEvent::BlockConfirmed { .. } => {
+                if let Some(c) = Confirmed::of(event) {
+                    return self.dispatch_confirmation(&c, &time);
+                }
             }
             NodeEvent::Vote {
                 vote,
@@ -266,48 +255,73 @@ impl Shared {
                 self.broadcast(|| envelope("work", &time, message), |s| s.work)
             }
         }
+        Vec::new()
     }
 
-    fn dispatch_confirmation(&self, c: &Confirmed<'_>, time: &str) {
+    /// Whether confirmation `c` passes a subscription's type and account filters.
+    /// `local` caches the wallet accounts across sessions for one confirmation.
+    pub(super) fn confirmation_passes(
+        &self,
+        o: &ConfirmationOptions,
+        c: &Confirmed<'_>,
+        link_as: Option<&PublicKey>,
+        local: &mut Option<HashSet<PublicKey>>,
+    ) -> bool {
+        if !o.type_passes(c.confirmation_type) {
+            return false;
+        }
+        if !o.has_account_filter {
+            return true;
+        }
+        // The reference filters on the built message: without the block (and its
+        // link_as_account) nothing passes.
+        let Some(dest) = link_as.filter(|_| o.include_block) else {
+            return false;
+        };
+        if o.accounts.contains(c.account) || o.accounts.contains(dest) {
+            return true;
+        }
+        if !o.all_local_accounts {
+            return false;
+        }
+        let set = local.get_or_insert_with(|| {
+            self.settings
+                .local_accounts
+                .as_ref()
+                .map(|l| l.local_accounts().into_iter().collect())
+                .unwrap_or_default()
+        });
+        set.contains(c.account) || set.contains(dest)
+    }
+
+    fn dispatch_confirmation(&self, c: &Confirmed<'_>, time: &str) -> Vec<Arc<Session>> {
         // One message per distinct shape, built on first use.
         let mut cache: [Option<Utf8Bytes>; 12] = Default::default();
-        let link_as = c
-            .block
-            .get("link_as_account")
-            .and_then(Value::as_str)
-            .and_then(|s| PublicKey::decode_account(s).ok());
+        let link_as = c.link_as();
         let mut local: Option<HashSet<PublicKey>> = None;
         let mut gone = Vec::new();
+        let mut behind = Vec::new();
         {
             let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
             for s in sessions.iter() {
-                let subs = s.subs.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(o) = &subs.confirmation else {
+                let mut subs = s.subs.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(o) = &mut subs.confirmation else {
                     continue;
                 };
-                if !o.type_passes(c.confirmation_type) {
-                    continue;
+                if let (Some(r), Some(seq)) = (&mut o.resume, c.sequence) {
+                    // A resuming session takes each sequence exactly once, in order.
+                    if r.replaying || seq < r.next {
+                        continue;
+                    }
+                    if seq > r.next {
+                        r.replaying = true;
+                        behind.push(s.clone());
+                        continue;
+                    }
+                    r.next = seq + 1;
                 }
-                if o.has_account_filter {
-                    // The reference filters on the built message: without the block (and
-                    // its link_as_account) nothing passes.
-                    let Some(dest) = link_as.as_ref().filter(|_| o.include_block) else {
-                        continue;
-                    };
-                    let mut pass = o.accounts.contains(c.account) || o.accounts.contains(dest);
-                    if !pass && o.all_local_accounts {
-                        let set = local.get_or_insert_with(|| {
-                            self.settings
-                                .local_accounts
-                                .as_ref()
-                                .map(|l| l.local_accounts().into_iter().collect())
-                                .unwrap_or_default()
-                        });
-                        pass = set.contains(c.account) || set.contains(dest);
-                    }
-                    if !pass {
-                        continue;
-                    }
+                if !self.confirmation_passes(o, c, link_as.as_ref(), &mut local) {
+                    continue;
                 }
                 let slot = &mut cache[o.shape().min(11)];
                 let msg = slot.get_or_insert_with(|| confirmation_message(c, o, time));
@@ -316,6 +330,7 @@ impl Shared {
             }
         }
         self.remove_all(&gone);
+        behind
     }
 
     /// Disconnects sessions whose queue has stayed full past the stall timeout even when
@@ -534,7 +549,11 @@ async fn run_dispatcher(
         tokio::select! {
             _ = stop.wait_for(|v| *v) => break,
             r = events.recv() => match r {
-                Ok(e) => shared.dispatch(&e),
+                Ok(e) => {
+                    for s in shared.dispatch(&e) {
+                        tokio::spawn(replay(shared.clone(), s));
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     shared.counters.bus_lagged.fetch_add(n, Ordering::Relaxed);
                     shared.stat("bus_lagged", n);

@@ -77,6 +77,19 @@ pub(super) struct ConfirmationOptions {
     pub(super) all_local_accounts: bool,
     pub(super) has_account_filter: bool,
     pub(super) accounts: HashSet<PublicKey>,
+    /// Set by `from_sequence`: the session receives every confirmation from that
+    /// sequence on, replayed from the log first, then live.
+    pub(super) resume: Option<Resume>,
+}
+
+/// Where a resuming confirmation subscription stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Resume {
+    /// The next sequence this session must receive.
+    pub(super) next: u64,
+    /// While true, a replay task feeds the session from the log and the dispatcher
+    /// leaves it alone; the task clears it once caught up, under the session lock.
+    pub(super) replaying: bool,
 }
 
 impl Default for ConfirmationOptions {
@@ -91,12 +104,31 @@ impl Default for ConfirmationOptions {
             all_local_accounts: false,
             has_account_filter: false,
             accounts: HashSet::new(),
+            resume: None,
         }
     }
 }
 
 impl ConfirmationOptions {
-    fn parse(opts: Option<&Value>) -> Self {
+    /// The `from_sequence` option: absent, or a sequence number (string or number);
+    /// anything else is an error text for the client.
+    pub(super) fn from_sequence(opts: Option<&Value>) -> Result<Option<u64>, String> {
+        match opts.and_then(|o| o.get("from_sequence")) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| format!("Invalid from_sequence {s:?}")),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("Invalid from_sequence {n}")),
+            Some(other) => Err(format!("Invalid from_sequence {other}")),
+        }
+    }
+
+    pub(super) fn parse(opts: Option<&Value>) -> Self {
         let mut o = ConfirmationOptions::default();
         let Some(opts) = opts else { return o };
         let get = |k: &str| opts.get(k);

@@ -170,6 +170,7 @@ pub fn confirmed(
             "votes": [{"representative": account.encode_account(), "timestamp": "1",
                         "hash": hash(n).encode_hex(), "weight": "5"}]
         })),
+        sequence: None,
     }
 }
 
@@ -192,4 +193,53 @@ pub fn conf_hashes(msgs: &[Value]) -> Vec<String> {
 
 pub fn h(n: u64) -> String {
     hash(n).encode_hex()
+}
+
+/// A dev ledger whose confirmation log the tests fill by cementing sends from genesis.
+pub struct LedgerFixture {
+    _dir: tempfile::TempDir,
+    pub ledger: std::sync::Arc<nano_ledger::Ledger>,
+    genesis: nano_ledger::test_support::Chain,
+}
+
+impl LedgerFixture {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = std::sync::Arc::new(
+            nano_ledger::Ledger::open(dir.path(), Network::Dev).expect("open ledger"),
+        );
+        LedgerFixture {
+            _dir: dir,
+            ledger,
+            genesis: nano_ledger::test_support::Chain::dev_genesis(),
+        }
+    }
+
+    pub fn history(&self) -> nano_node::confirmation_history::ConfirmationHistory {
+        nano_node::confirmation_history::ConfirmationHistory::new(self.ledger.clone())
+    }
+
+    /// Sends 1 raw from genesis to each destination, each processed and cemented in
+    /// its own transaction (one sequence number each); returns their hashes in order.
+    pub fn cement_sends(&mut self, destinations: &[PublicKey]) -> Vec<BlockHash> {
+        let mut out = Vec::with_capacity(destinations.len());
+        for d in destinations {
+            let b = self.genesis.send(d, 1);
+            let mut txn = self.ledger.write_txn().expect("write txn");
+            self.ledger.process(&mut txn, &b).expect("process");
+            let cemented = self.ledger.confirm(&mut txn, &b.hash()).expect("confirm");
+            assert_eq!(cemented, vec![b.hash()]);
+            txn.commit().expect("commit");
+            out.push(b.hash());
+        }
+        out
+    }
+}
+
+/// Distinct destination accounts for [`LedgerFixture::cement_sends`].
+pub fn dest(i: u32) -> PublicKey {
+    let mut b = [0u8; 32];
+    b[..4].copy_from_slice(&i.to_be_bytes());
+    b[31] = 0xd5;
+    PublicKey::from_bytes(b)
 }

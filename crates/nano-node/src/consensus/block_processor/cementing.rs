@@ -15,7 +15,9 @@ use crate::events::ConfirmationType;
 
 /// A cementing result: the election that decided it (if any), its winner, and every
 /// block newly cemented, dependencies first.
-type Cemented = (Option<ElectionSummary>, BlockHash, Vec<BlockHash>);
+/// An election summary (when an election decided), the block cemented for it, every
+/// block that call cemented in order, and the confirmation sequence of the last of them.
+type Cemented = (Option<ElectionSummary>, BlockHash, Vec<BlockHash>, Option<u64>);
 
 impl Shared {
     /// Cements confirmed winners in `txn`; winners missing from the ledger (a fork
@@ -31,7 +33,10 @@ impl Shared {
             let w = c.summary.winner;
             match self.ledger.block_exists(txn, &w) {
                 Ok(true) => match self.ledger.confirm(txn, &w) {
-                    Ok(list) => done.push((Some(c.summary), w, list)),
+                    Ok(list) => {
+                        let head = self.ledger.store().confirmation_head(txn).ok().flatten();
+                        done.push((Some(c.summary), w, list, head))
+                    }
                     Err(e) => {
                         self.stats.inc("confirmation_height", "error", "in");
                         tracing::warn!("cementing {w}: {e}");
@@ -61,7 +66,9 @@ impl Shared {
         let txn = self.ledger.read_txn().ok();
         let mut accounts: HashMap<Account, ()> = HashMap::new();
         let mut total = 0u64;
-        for (summary, winner, list) in &cemented {
+        for (summary, winner, list, head) in &cemented {
+            // The list holds consecutive sequence numbers ending at `head`.
+            let first = head.map(|h| h + 1 - list.len() as u64);
             total += list.len() as u64;
             {
                 let mut active = lock(&self.active);
@@ -78,7 +85,7 @@ impl Shared {
                 }
             }
             let Some(txn) = &txn else { continue };
-            for h in list {
+            for (i, h) in list.iter().enumerate() {
                 let Ok(Some(info)) = self.ledger.block_info(txn, h) else {
                     continue;
                 };
@@ -94,7 +101,8 @@ impl Shared {
                 } else {
                     (ConfirmationType::ActiveConfirmationHeight, None)
                 };
-                self.publish(confirmed_event(&info, kind, election));
+                let sequence = first.map(|f| f + i as u64);
+                self.publish(confirmed_event(&info, kind, election, sequence));
             }
         }
         self.stats

@@ -112,7 +112,10 @@ impl Shared {
         let mut cemented = Vec::new();
         if let Some(s) = &confirmed {
             match self.ledger.confirm(&mut txn, &hash) {
-                Ok(list) => cemented.push((Some(s.clone()), hash, list)),
+                Ok(list) => {
+                    let head = self.ledger.store().confirmation_head(&txn).ok().flatten();
+                    cemented.push((Some(s.clone()), hash, list, head))
+                }
                 Err(e) => tracing::warn!("cementing forced {hash}: {e}"),
             }
         }
