@@ -17,7 +17,12 @@ use crate::events::ConfirmationType;
 /// block newly cemented, dependencies first.
 /// An election summary (when an election decided), the block cemented for it, every
 /// block that call cemented in order, and the confirmation sequence of the last of them.
-type Cemented = (Option<ElectionSummary>, BlockHash, Vec<BlockHash>, Option<u64>);
+type Cemented = (
+    Option<ElectionSummary>,
+    BlockHash,
+    Vec<BlockHash>,
+    Option<u64>,
+);
 
 impl Shared {
     /// Cements confirmed winners in `txn`; winners missing from the ledger (a fork
