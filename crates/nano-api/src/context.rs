@@ -17,6 +17,7 @@ pub struct ApiContext {
     pub network: Network,
     pub params: &'static NetworkParams,
     pub enable_sign_hash: bool,
+    /// CPU threads for local work; 0 disables local work generation (work peers only).
     pub work_threads: usize,
     pub max_work_generate_multiplier: f64,
     pub started: Instant,
@@ -41,6 +42,12 @@ pub struct ApiContext {
     pub work_peers: Mutex<Vec<(String, u16)>>,
     /// Node-wide receive minimum (raw) for `receive_minimum(_set)` and auto-receive.
     pub receive_minimum: Mutex<nano_core::Amount>,
+    /// The node's event bus, where work generation publishes the WebSocket `work` topic
+    /// events (absent for a bare utility server).
+    pub events: Option<nano_node::events::EventBus>,
+    /// This context itself, once a front door shares it: actions that answer at once and
+    /// finish in the background (`search_receivable`) take a strong reference from it.
+    shared: std::sync::OnceLock<std::sync::Weak<ApiContext>>,
 }
 
 impl ApiContext {
@@ -64,11 +71,24 @@ impl ApiContext {
             rpc_latency: Default::default(),
             work_peers: Mutex::new(Vec::new()),
             receive_minimum: Mutex::new(nano_core::Amount::raw(10u128.pow(24))),
+            events: None,
+            shared: std::sync::OnceLock::new(),
         }
     }
 }
 
 impl ApiContext {
+    /// Records where the shared context lives; every front door calls this when it
+    /// starts serving (through [`crate::api_v2::V2Service::new`]).
+    pub fn remember_shared(this: &Arc<ApiContext>) {
+        let _ = this.shared.set(Arc::downgrade(this));
+    }
+
+    /// The shared context, for work that outlives the request.
+    pub(crate) fn shared(&self) -> Option<Arc<ApiContext>> {
+        self.shared.get().and_then(std::sync::Weak::upgrade)
+    }
+
     /// Requests served over HTTP so far (tests and diagnostics).
     pub fn rpc_latency_count(&self) -> u64 {
         self.rpc_latency.count()

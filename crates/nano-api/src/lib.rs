@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod node_glue;
 pub mod rpc_config;
 pub mod websocket;
+pub mod work_generation;
 pub mod work_peers;
 
 pub use context::ApiContext;

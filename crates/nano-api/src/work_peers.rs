@@ -50,8 +50,31 @@ fn ask(host: &str, port: u16, root: Root, difficulty: u64, timeout: Duration) ->
     }
 }
 
-/// Generates work with the local CPU and every peer at once; returns the first valid
-/// result, or `None` when `cancel` is set first.
+/// How one generation across the local CPU and the work peers ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Valid work, and who found it: `local` or the peer's `host:port`.
+    Found { work: u64, source: String },
+    /// The cancel flag was set first.
+    Cancelled,
+    /// Every worker gave up (peers failed or answered invalid work, no local CPU).
+    Failed,
+}
+
+/// The outcome plus the peers that failed or answered invalid work (the WebSocket
+/// `work` topic's `bad_peers`).
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub outcome: Outcome,
+    pub bad_peers: Vec<String>,
+}
+
+/// How often a wait for answers checks the cancel flag, so `work_cancel` stops a
+/// generation that only waits for peers promptly.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// Generates work with the local CPU (when `threads > 0`) and every peer at once;
+/// returns the first valid result, or why there is none.
 pub fn generate(
     root: Root,
     difficulty: u64,
@@ -59,40 +82,51 @@ pub fn generate(
     peers: &[(String, u16)],
     cancel: Arc<AtomicBool>,
     peer_timeout: Duration,
-) -> Option<u64> {
-    let (tx, rx) = mpsc::channel::<Option<u64>>();
-    let local_cancel = cancel.clone();
-    let ltx = tx.clone();
-    let local = std::thread::spawn(move || {
-        let _ = ltx.send(nano_core::work::generate(
-            &root,
-            difficulty,
-            threads,
-            &local_cancel,
-        ));
+) -> Generated {
+    // Each worker sends exactly one answer: (source, work if valid).
+    let (tx, rx) = mpsc::channel::<(String, Option<u64>)>();
+    let local = (threads > 0).then(|| {
+        let local_cancel = cancel.clone();
+        let ltx = tx.clone();
+        std::thread::spawn(move || {
+            let w = nano_core::work::generate(&root, difficulty, threads, &local_cancel);
+            let _ = ltx.send(("local".to_string(), w));
+        })
     });
     for (host, port) in peers.iter().cloned() {
         let ptx = tx.clone();
         std::thread::spawn(move || {
-            let _ = ptx.send(ask(&host, port, root, difficulty, peer_timeout));
+            let w = ask(&host, port, root, difficulty, peer_timeout);
+            let _ = ptx.send((format!("{host}:{port}"), w));
         });
     }
     drop(tx);
-    let mut found = None;
-    // Every sender answers exactly once, so this ends after at most peers + 1 messages.
-    for r in rx.iter() {
-        if let Some(w) = r {
-            found = Some(w);
+    let mut outcome = Outcome::Failed;
+    let mut bad_peers = Vec::new();
+    // Ends after at most peers + 1 answers, or when cancelled.
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            outcome = Outcome::Cancelled;
             break;
         }
-        if cancel.load(Ordering::Relaxed) && found.is_none() {
-            // Local generation was cancelled; peers may still answer, but the caller
-            // asked to stop.
-            break;
+        match rx.recv_timeout(CANCEL_POLL) {
+            Ok((source, Some(work))) => {
+                outcome = Outcome::Found { work, source };
+                break;
+            }
+            Ok((source, None)) => {
+                if source != "local" {
+                    bad_peers.push(source);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     cancel.store(true, Ordering::Relaxed);
-    let _ = local.join();
+    if let Some(l) = local {
+        let _ = l.join();
+    }
     for (host, port) in peers {
         let body =
             serde_json::json!({"action": "work_cancel", "hash": root.encode_hex()}).to_string();
@@ -101,5 +135,5 @@ pub fn generate(
             let _ = post(&h, p, &body, Duration::from_secs(2));
         });
     }
-    found
+    Generated { outcome, bad_peers }
 }

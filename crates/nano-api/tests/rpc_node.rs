@@ -32,6 +32,12 @@ impl Drop for LiveNode {
 }
 
 fn start() -> LiveNode {
+    start_with(false, |_| {})
+}
+
+/// A node voting with the dev genesis key (its elections confirm at once) or not, with
+/// the API context adjusted by `tweak` before it is served.
+fn start_with(voting: bool, tweak: impl FnOnce(&mut ApiContext)) -> LiveNode {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -41,7 +47,10 @@ fn start() -> LiveNode {
     let mut c = DaemonConfig::defaults(Network::Dev).node;
     c.peering_port = 0;
     c.enable_udp = false;
-    c.enable_voting = false;
+    c.enable_voting = voting;
+    if voting {
+        c.representative_key = nano_core::network::DEV_GENESIS_PRIVATE_KEY.into();
+    }
     let path = dir.path().to_path_buf();
     let node = rt.block_on(async move {
         Node::start_with(NodeOptions::new(c, Network::Dev, &path))
@@ -53,6 +62,9 @@ fn start() -> LiveNode {
     ctx.wallets = Some(node.wallets.clone());
     ctx.stats = node.stats.clone();
     ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(node.clone())));
+    ctx.events = Some(node.events.clone());
+    ctx.work_threads = 1;
+    tweak(&mut ctx);
     let mut cfg = RpcConfig::defaults(Network::Dev);
     cfg.address = "127.0.0.1".into();
     cfg.port = 0;
@@ -252,4 +264,171 @@ fn unopened_counts_receivables_of_accounts_without_blocks() {
     assert_eq!(r["accounts"], "");
     let r = post(n.rpc, json!({"action": "unopened", "threshold": "x"}));
     assert_eq!(r["error"], "Bad threshold number");
+}
+
+fn rpc(n: &LiveNode, req: Value) -> Value {
+    post(n.rpc, req)
+}
+
+/// A wallet holding the dev genesis key (no precomputed work for it).
+fn genesis_wallet(n: &LiveNode) -> String {
+    let w = rpc(n, json!({"action": "wallet_create"}))["wallet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = nano_core::network::DEV_GENESIS_PRIVATE_KEY;
+    let r = rpc(
+        n,
+        json!({"action": "wallet_add", "wallet": w, "key": key, "work": "false"}),
+    );
+    assert_eq!(
+        r["account"],
+        nano_ledger::test_support::dev_genesis_key()
+            .public()
+            .encode_account()
+    );
+    w
+}
+
+fn work_of(n: &LiveNode, wallet: &str, account: &str) -> u64 {
+    let r = rpc(
+        n,
+        json!({"action": "work_get", "wallet": wallet, "account": account}),
+    );
+    u64::from_str_radix(r["work"].as_str().unwrap(), 16).unwrap()
+}
+
+fn confirmed(n: &LiveNode, hash: &str) -> bool {
+    rpc(n, json!({"action": "block_info", "hash": hash}))["confirmed"] == "true"
+}
+
+#[test]
+fn account_creation_precomputes_work_only_when_asked() {
+    let n = start();
+    let w = genesis_wallet(&n);
+    let plain = rpc(
+        &n,
+        json!({"action": "account_create", "wallet": w, "work": "false"}),
+    )["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let worked = rpc(&n, json!({"action": "account_create", "wallet": w}))["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let many = rpc(
+        &n,
+        json!({"action": "accounts_create", "wallet": w, "count": "2"}),
+    )["accounts"]
+        .clone();
+    let base = Network::Dev.params().work.base;
+    let mut pending = vec![worked.clone()];
+    pending.extend(
+        many.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string()),
+    );
+    for a in &pending {
+        // Work for the open block: its root is the account itself.
+        let root: nano_core::Root = nano_core::PublicKey::decode_account(a).unwrap().into();
+        assert!(
+            wait_until(|| {
+                let w = work_of(&n, &w, a);
+                w != 0 && nano_core::work::work_value(&root, w) >= base
+            }),
+            "no precomputed work for {a}"
+        );
+    }
+    assert_eq!(work_of(&n, &w, &plain), 0, "work=false precomputed anyway");
+}
+
+#[test]
+fn search_receivable_starts_and_receives_in_the_background() {
+    let n = start_with(true, |_| {});
+    let w = genesis_wallet(&n);
+    let genesis = nano_ledger::test_support::dev_genesis_key()
+        .public()
+        .encode_account();
+    let dest = rpc(&n, json!({"action": "account_create", "wallet": w}))["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = rpc(
+        &n,
+        json!({"action": "send", "wallet": w, "source": genesis, "destination": dest,
+            "amount": "1000"}),
+    );
+    let send = r["block"].as_str().expect("sent").to_string();
+    assert!(wait_until(|| confirmed(&n, &send)));
+    // The default receive minimum (1 Nano) is above this send.
+    rpc(&n, json!({"action": "receive_minimum_set", "amount": "1"}));
+    let r = rpc(&n, json!({"action": "search_receivable", "wallet": w}));
+    assert_eq!(r, json!({"started": "true"}));
+    assert!(
+        wait_until(
+            || rpc(&n, json!({"action": "account_balance", "account": dest}))["balance"] == "1000"
+        ),
+        "never received"
+    );
+    // A locked wallet cannot sign: the search does not start.
+    rpc(
+        &n,
+        json!({"action": "password_change", "wallet": w, "password": "p"}),
+    );
+    rpc(&n, json!({"action": "wallet_lock", "wallet": w}));
+    let r = rpc(&n, json!({"action": "search_receivable", "wallet": w}));
+    assert_eq!(r, json!({"started": "false"}));
+}
+
+/// With local work disabled (`work_threads = 0`), a wallet send gets its work from the
+/// node's work peers, and the WebSocket `work` event names the peer as the source.
+#[test]
+fn wallet_sends_use_the_work_peers() {
+    let peer = common::start(true);
+    let peer_addr = peer.addr;
+    let n = start_with(true, |ctx| {
+        ctx.work_threads = 0;
+        ctx.work_peers
+            .lock()
+            .unwrap()
+            .push(("127.0.0.1".into(), peer_addr.port()));
+    });
+    let mut events = n.node.events.subscribe();
+    let w = genesis_wallet(&n);
+    let genesis = nano_ledger::test_support::dev_genesis_key()
+        .public()
+        .encode_account();
+    let dest = test_key(5).public().encode_account();
+    let before = peer.ctx.rpc_latency_count();
+    let r = rpc(
+        &n,
+        json!({"action": "send", "wallet": w, "source": genesis, "destination": dest,
+            "amount": "7"}),
+    );
+    assert!(r["block"].is_string(), "{r}");
+    assert!(
+        peer.ctx.rpc_latency_count() > before,
+        "the work peer was never asked"
+    );
+    let source = format!("127.0.0.1:{}", peer_addr.port());
+    let mut seen = false;
+    while let Ok(e) = events.try_recv() {
+        if let nano_node::events::NodeEvent::Work { message } = e {
+            if message["success"] == "true" && message["result"]["source"] == source.as_str() {
+                seen = true;
+            }
+        }
+    }
+    assert!(seen, "no work event from the peer");
+    // Without peers either, work generation is refused with the reference's text.
+    let m = start_with(false, |ctx| ctx.work_threads = 0);
+    let w = genesis_wallet(&m);
+    let r = rpc(
+        &m,
+        json!({"action": "send", "wallet": w, "source": genesis, "destination": dest,
+            "amount": "7"}),
+    );
+    assert_eq!(r["error"], "Work generation is disabled");
 }

@@ -244,30 +244,91 @@ fn work_generate_validate_cancel() {
         )["error"],
         "Bad work version"
     );
-    // Cancelling a generation that can never finish ends it with the reference error.
-    let addr = a;
+}
+
+/// A generation at a difficulty no work can meet only ends through `work_cancel`: the
+/// answer is the reference's "Cancelled", the cancel flag is gone, and the WebSocket
+/// `work` event says the request was cancelled.
+#[test]
+fn work_cancel_stops_a_generation_that_cannot_finish() {
+    let mut ctx = nano_api::ApiContext::new(nano_core::Network::Dev);
+    ctx.max_work_generate_multiplier = f64::MAX;
+    ctx.work_threads = 1;
+    let bus = nano_node::events::EventBus::new(16);
+    let mut events = bus.subscribe();
+    ctx.events = Some(bus);
+    let rpc = common::start_ctx(true, ctx);
+    let addr = rpc.addr;
+    let root = "1".repeat(64);
+    let r2 = root.clone();
     let h = std::thread::spawn(move || {
         post(
             addr,
-            json!({"action": "work_generate", "hash": "1".repeat(64), "multiplier": "64"}),
+            json!({"action": "work_generate", "hash": r2, "difficulty": "ffffffffffffffff"}),
         )
     });
-    let mut cancelled = false;
-    for _ in 0..200 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        if rpc.ctx.work_in_progress.lock().unwrap().len() == 1 {
-            post(a, json!({"action": "work_cancel", "hash": "1".repeat(64)}));
-            cancelled = true;
-            break;
-        }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while rpc.ctx.work_in_progress.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "generation never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    assert_eq!(
+        post(addr, json!({"action": "work_cancel", "hash": root}))["success"],
+        ""
+    );
     let r = h.join().unwrap();
-    if cancelled {
-        // Either it was cancelled, or (rarely) found before the cancel arrived.
-        assert!(r["error"] == "Cancelled" || r["work"].is_string(), "{r}");
-    } else {
-        assert!(r["work"].is_string(), "{r}");
-    }
+    assert_eq!(r, json!({"error": "Cancelled"}));
+    assert!(rpc.ctx.work_in_progress.lock().unwrap().is_empty());
+    let nano_node::events::NodeEvent::Work { message } = events.try_recv().unwrap() else {
+        panic!("not a work event");
+    };
+    assert_eq!(message["success"], "false");
+    assert_eq!(message["reason"], "cancelled");
+    assert_eq!(message["request"]["hash"], root);
+    assert_eq!(message["request"]["difficulty"], "ffffffffffffffff");
+    assert!(message.get("result").is_none());
+}
+
+/// Each generated work publishes a WebSocket `work` event with the request and result;
+/// `work_threads = 0` disables local work as the reference does.
+#[test]
+fn work_generation_publishes_work_events_and_honours_zero_threads() {
+    let mut ctx = nano_api::ApiContext::new(nano_core::Network::Dev);
+    let bus = nano_node::events::EventBus::new(16);
+    let mut events = bus.subscribe();
+    ctx.events = Some(bus);
+    let rpc = common::start_ctx(true, ctx);
+    let root = "2".repeat(64);
+    let r = post(rpc.addr, json!({"action": "work_generate", "hash": root}));
+    let nano_node::events::NodeEvent::Work { message } = events.try_recv().unwrap() else {
+        panic!("not a work event");
+    };
+    assert_eq!(message["success"], "true");
+    assert_eq!(message["reason"], "");
+    assert_eq!(message["request"]["version"], "work_1");
+    assert_eq!(message["result"]["source"], "local");
+    assert_eq!(message["result"]["work"], r["work"]);
+    assert_eq!(message["result"]["difficulty"], r["difficulty"]);
+    assert_eq!(message["bad_peers"], json!([]));
+
+    let mut ctx = nano_api::ApiContext::new(nano_core::Network::Dev);
+    ctx.work_threads = 0;
+    let rpc = common::start_ctx(true, ctx);
+    let ask = |extra: serde_json::Value| {
+        let mut req = json!({"action": "work_generate", "hash": root});
+        req.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        post(rpc.addr, req)["error"].clone()
+    };
+    assert_eq!(ask(json!({})), "Local work generation is disabled");
+    assert_eq!(
+        ask(json!({"use_peers": "true"})),
+        "Work generation is disabled"
+    );
 }
 
 #[test]

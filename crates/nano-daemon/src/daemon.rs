@@ -94,7 +94,9 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         ctx.stats = node.stats.clone();
         ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(node.clone())));
         ctx.enable_sign_hash = config.rpc.enable_sign_hash;
-        ctx.work_threads = config.node.work_threads.max(1) as usize;
+        // 0 disables local work: work then comes from work peers only, or is refused.
+        ctx.work_threads = config.node.work_threads as usize;
+        ctx.events = Some(node.events.clone());
         ctx.max_work_generate_multiplier = config.node.max_work_generate_multiplier;
         if let Ok(m) = nano_core::Amount::decode_dec(&config.node.receive_minimum) {
             if let Ok(mut g) = ctx.receive_minimum.lock() {

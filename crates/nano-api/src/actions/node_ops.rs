@@ -3,17 +3,20 @@
 //! elections (`block_confirm`, `confirmation_*`) and the network (`peers`, `telemetry`,
 //! `representatives_online`, `republish`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use nano_core::{Account, Amount, Block, BlockHash, Epoch, KeyPair, Link, Signature, StateBlock};
 use nano_ledger::Ledger;
 use nano_wallet::WalletId;
 use serde_json::{json, Map, Value};
 
-use super::utility::generate_local;
 use super::wallet::{wallet_id, werr};
 use super::{internal, node, obj};
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
+use crate::work_generation::{self, WorkEnv, Workers};
 
 /// The reference `process` error text for a ledger status name.
 fn process_error(status: &str) -> RpcError {
@@ -123,7 +126,7 @@ fn work_for(
             }
         }
     }
-    generate_local(ctx, root, threshold)
+    work_generation::generate(ctx, root, threshold, Workers::WithPeers).map_err(|e| e.to_rpc())
 }
 
 fn given_work(r: &Req) -> Result<Option<u64>, RpcError> {
@@ -176,15 +179,22 @@ fn publish_state(
     Ok(block)
 }
 
-/// Pre-computes work for the next block of a wallet account in the background (one
-/// thread, at the network's highest threshold so it fits any next block), so the next
-/// send or receive from that account is immediate.
-fn precompute_next(ctx: &ApiContext, id: WalletId, account: Account, head: BlockHash) {
+/// Pre-computes work for the next block of a wallet account in the background (at the
+/// network's highest threshold so it fits any next block, with the node's work peers),
+/// so the next send or receive from that account is immediate. `root` is the account's
+/// head, or the account itself before its first block.
+pub(crate) fn precompute_next(
+    ctx: &ApiContext,
+    id: WalletId,
+    account: Account,
+    root: nano_core::Root,
+) {
     let Some(w) = ctx.wallets.clone() else { return };
     let threshold = ctx.params.work.base;
+    let env = WorkEnv::new(ctx, Workers::WithPeers);
     std::thread::spawn(move || {
-        let cancel = std::sync::atomic::AtomicBool::new(false);
-        if let Some(work) = nano_core::work::generate(&head.into(), threshold, 1, &cancel) {
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Ok(work) = env.generate(root, threshold, cancel) {
             let _ = w.work_set(id, &account, work);
         }
     });
@@ -256,7 +266,7 @@ pub fn send(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let block = Block::deserialize(nano_core::BlockType::State, &bytes).map_err(internal)?;
     if fresh {
         submit(ctx, block)?;
-        precompute_next(ctx, id, source, hash);
+        precompute_next(ctx, id, source, hash.into());
     } else {
         // A repeated id: the block was built before; make sure it reached the ledger.
         let known = l
@@ -331,7 +341,7 @@ fn receive_one(
         given,
     )?;
     let hash = submit(ctx, block)?;
-    precompute_next(ctx, id, *account, hash);
+    precompute_next(ctx, id, *account, hash.into());
     Ok(hash)
 }
 
@@ -394,7 +404,7 @@ fn change_representative(
         work,
     )?;
     let hash = submit(ctx, block)?;
-    precompute_next(ctx, id, *account, hash);
+    precompute_next(ctx, id, *account, hash.into());
     Ok(hash)
 }
 
@@ -471,12 +481,36 @@ pub fn receive_all(ctx: &ApiContext, id: WalletId) -> Result<usize, RpcError> {
     Ok(done)
 }
 
+/// Background receivable searches at once, node-wide.
+const MAX_SEARCHES_RUNNING: usize = 4;
+static SEARCHES_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// `search_receivable`: answers at once whether the search started (not when the
+/// wallet is locked, as the reference) and receives in the background.
 pub fn search_receivable(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     node(ctx)?;
     let w = ctx.wallets()?;
     let id = wallet_id(w, r)?;
-    receive_all(ctx, id)?;
-    Ok(obj([("started", "1".into())]))
+    ctx.ledger()?;
+    let shared = ctx.shared().ok_or_else(|| RpcError::new(msg::INTERNAL))?;
+    let started = !w.locked(id).map_err(werr)?;
+    if started {
+        // A search already running will see the same receivables; more threads than
+        // this would only compete for the same wallet lock and block processor.
+        if SEARCHES_RUNNING.fetch_add(1, Ordering::AcqRel) >= MAX_SEARCHES_RUNNING {
+            SEARCHES_RUNNING.fetch_sub(1, Ordering::AcqRel);
+            return err("Too many receivable searches running; try again later");
+        }
+        std::thread::spawn(move || {
+            if let Err(e) = receive_all(&shared, id) {
+                tracing::info!("search_receivable: {}", e.0);
+            }
+            SEARCHES_RUNNING.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+    // The reference writes this flag as a boolean, which its JSON writer prints as
+    // "true" or "false".
+    Ok(obj([("started", started.to_string().into())]))
 }
 
 pub fn search_receivable_all(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {

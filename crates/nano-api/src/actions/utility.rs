@@ -2,13 +2,12 @@
 //! offline block creation and signing (the cold-wallet half of the workflow), and work
 //! generation and validation.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use nano_core::amount::NANO_RATIO;
 use nano_core::blocks::parse_work_hex;
 use nano_core::keys::{KeyPair, RawKey};
-use nano_core::work::{self, from_multiplier, to_multiplier, work_value};
+use nano_core::work::{from_multiplier, work_value};
 use nano_core::{
     Amount, Block, BlockHash, ChangeBlock, Link, OpenBlock, PublicKey, ReceiveBlock, Root,
     SendBlock, Signature, StateBlock,
@@ -19,6 +18,7 @@ use super::obj;
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, block_out, opt_text, req_str, Req};
+use crate::work_generation::{self, multiplier_text, WorkError, Workers};
 
 fn pair_json(kp: &KeyPair) -> Value {
     obj([
@@ -107,11 +107,6 @@ fn requested_difficulty(ctx: &ApiContext, r: &Req, default: u64) -> Result<u64, 
     Ok(difficulty)
 }
 
-/// A multiplier as the reference prints it: fixed notation with 15 decimals.
-fn multiplier_text(difficulty: u64, base: u64) -> String {
-    format!("{:.15}", to_multiplier(difficulty, base))
-}
-
 fn check_version(r: &Req) -> Result<(), RpcError> {
     match opt_text(r, "version").as_deref() {
         None | Some("work_1") => Ok(()),
@@ -147,26 +142,6 @@ pub fn work_validate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     out.insert("difficulty".into(), format!("{value:016x}").into());
     out.insert("multiplier".into(), multiplier_text(value, t.base).into());
     Ok(Value::Object(out))
-}
-
-/// Generates work on the local CPU, registering a cancel flag so `work_cancel` can stop it.
-pub(crate) fn generate_local(
-    ctx: &ApiContext,
-    root: Root,
-    difficulty: u64,
-) -> Result<u64, RpcError> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    ctx.work_in_progress
-        .lock()
-        .map_err(|_| RpcError::new(msg::INTERNAL))?
-        .insert(root, cancel.clone());
-    let result = work::generate(&root, difficulty, ctx.work_threads, &cancel);
-    if let Ok(mut m) = ctx.work_in_progress.lock() {
-        if m.get(&root).is_some_and(|c| Arc::ptr_eq(c, &cancel)) {
-            m.remove(&root);
-        }
-    }
-    result.ok_or_else(|| RpcError::new(msg::WORK_FAILURE))
 }
 
 /// The ledger difficulty for an optional `block` of work_generate (the reference's
@@ -241,33 +216,16 @@ pub fn work_generate(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         }
     }
     let root: Root = hash.into();
-    let peers = ctx
-        .work_peers
-        .lock()
-        .map_err(|_| RpcError::new(msg::INTERNAL))?
-        .clone();
-    // A generation that ends without work (work_cancel) answers "Cancelled".
-    let w = if json::opt_bool(r, "use_peers", false)? && !peers.is_empty() {
-        let cancel = Arc::new(AtomicBool::new(false));
-        ctx.work_in_progress
-            .lock()
-            .map_err(|_| RpcError::new(msg::INTERNAL))?
-            .insert(root, cancel.clone());
-        let found = crate::work_peers::generate(
-            root,
-            difficulty,
-            ctx.work_threads,
-            &peers,
-            cancel,
-            std::time::Duration::from_secs(60),
-        );
-        if let Ok(mut m) = ctx.work_in_progress.lock() {
-            m.remove(&root);
-        }
-        found.ok_or_else(|| RpcError::new("Cancelled"))?
+    let workers = if json::opt_bool(r, "use_peers", false)? {
+        Workers::WithPeers
     } else {
-        generate_local(ctx, root, difficulty).map_err(|_| RpcError::new("Cancelled"))?
+        Workers::LocalOnly
     };
+    let w = work_generation::generate(ctx, root, difficulty, workers).map_err(|e| match e {
+        // The reference answers a generation that ends without work "Cancelled".
+        WorkError::Failed => RpcError::new("Cancelled"),
+        e => e.to_rpc(),
+    })?;
     let value = work_value(&root, w);
     Ok(obj([
         ("hash", hash.encode_hex().into()),
@@ -442,7 +400,8 @@ pub fn block_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         requested_difficulty(ctx, r, if block.is_state() { t.base } else { t.epoch_1 })?;
     let w = match work {
         Some(w) => w,
-        None => generate_local(ctx, block.root(), difficulty)?,
+        None => work_generation::generate(ctx, block.root(), difficulty, Workers::WithPeers)
+            .map_err(|e| e.to_rpc())?,
     };
     block.set_work(w);
     let as_obj = json::json_block(r)?;

@@ -126,6 +126,7 @@ pub fn wallet_add(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let key =
         RawKey::decode_hex(req_str(r, "key")?).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?;
     let a = w.insert_adhoc(id, &key).map_err(werr)?;
+    precompute_if_asked(ctx, r, id, &[a])?;
     Ok(obj([("account", a.encode_account().into())]))
 }
 
@@ -157,7 +158,39 @@ pub fn account_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         None => w.deterministic_insert(id),
     }
     .map_err(werr)?;
+    precompute_if_asked(ctx, r, id, &[a])?;
     Ok(obj([("account", a.encode_account().into())]))
+}
+
+/// The `work` option of `account_create`, `accounts_create` and `wallet_add` (default
+/// true): precompute work for each new account's next block (its open block, or the
+/// block after its head when the ledger already has the account) in the background.
+fn precompute_if_asked(
+    ctx: &ApiContext,
+    r: &Req,
+    id: WalletId,
+    accounts: &[Account],
+) -> Result<(), RpcError> {
+    if !json::opt_bool(r, "work", true)? {
+        return Ok(());
+    }
+    for a in accounts {
+        let head = match &ctx.ledger {
+            Some(l) => {
+                let t = l.read_txn().map_err(super::internal)?;
+                l.account_info(&t, a)
+                    .map_err(super::internal)?
+                    .map(|i| i.head)
+            }
+            None => None,
+        };
+        let root: nano_core::Root = match head {
+            Some(h) => h.into(),
+            None => (*a).into(),
+        };
+        super::node_ops::precompute_next(ctx, id, *a, root);
+    }
+    Ok(())
 }
 
 pub fn accounts_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
@@ -169,6 +202,7 @@ pub fn accounts_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         return err(msg::INVALID_COUNT);
     }
     let list = w.deterministic_insert_many(id, n as u32).map_err(werr)?;
+    precompute_if_asked(ctx, r, id, &list)?;
     Ok(obj([(
         "accounts",
         Value::Array(list.iter().map(|a| a.encode_account().into()).collect()),

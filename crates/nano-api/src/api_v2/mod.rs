@@ -514,6 +514,7 @@ pub struct V2Service {
 
 impl V2Service {
     pub fn new(ctx: Arc<ApiContext>, access: Arc<AccessControl>) -> Arc<V2Service> {
+        ApiContext::remember_shared(&ctx);
         Arc::new(V2Service {
             ctx,
             access,

@@ -40,6 +40,15 @@ pub fn start_node(
     wallets: Option<Arc<nano_wallet::Wallets>>,
     node: Option<Arc<dyn nano_api::context::NodeHandle>>,
 ) -> TestRpc {
+    let mut ctx = ApiContext::new(Network::Dev);
+    ctx.ledger = ledger;
+    ctx.wallets = wallets;
+    ctx.node = node;
+    start_ctx(control, ctx)
+}
+
+/// Serves a context the test built itself.
+pub fn start_ctx(control: bool, ctx: ApiContext) -> TestRpc {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -49,10 +58,6 @@ pub fn start_node(
     cfg.address = "127.0.0.1".into();
     cfg.port = 0;
     cfg.enable_control = control;
-    let mut ctx = ApiContext::new(Network::Dev);
-    ctx.ledger = ledger;
-    ctx.wallets = wallets;
-    ctx.node = node;
     let ctx = Arc::new(ctx);
     let c2 = ctx.clone();
     let addr = rt
