@@ -117,6 +117,29 @@ impl Ledger {
         }
     }
 
+    /// Whether every block `hash` depends on is cemented: its previous block and, for a
+    /// receive or open, the send it consumes (a pruned source counts as cemented). A
+    /// representative may vote for a block only when this holds (the reference's
+    /// `ledger::dependents_confirmed`, required by `vote_generator::should_vote`).
+    /// `Ok(false)` for a block not in the ledger.
+    pub fn dependents_confirmed<T: Txn>(
+        &self,
+        txn: &T,
+        hash: &BlockHash,
+    ) -> Result<bool, LedgerError> {
+        let Some(b) = self.store.block(txn, hash)? else {
+            return Ok(false);
+        };
+        let previous = b.block.previous();
+        if !previous.is_zero() && !self.block_confirmed(txn, &previous)? {
+            return Ok(false);
+        }
+        match received_from(&b.block, &b.sideband) {
+            Some(source) => self.source_cemented(txn, &source),
+            None => Ok(true),
+        }
+    }
+
     /// True if `hash` is at or below its account's confirmation height.
     pub fn block_confirmed<T: Txn>(&self, txn: &T, hash: &BlockHash) -> Result<bool, LedgerError> {
         match self.store.block_sideband(txn, hash)? {

@@ -47,7 +47,8 @@ impl Shared {
             if !requests.is_empty() {
                 self.answer_requests(requests);
             }
-            self.flush_generator(false);
+            let idle = lock(&self.inbox).is_empty() && lock(&self.queue).total() == 0;
+            self.flush_generator(idle);
             if last_tick.elapsed() >= Duration::from_millis(100) {
                 last_tick = Instant::now();
                 self.tick_elections();

@@ -64,6 +64,7 @@ pub use online::{OnlineWeightSource, QuorumInfo};
 use block_processor::queue::WriterQueue;
 use block_processor::unchecked::Unchecked;
 use elections::active::ActiveElections;
+use elections::scheduler::backlog::Backlog;
 use intake::Inbox;
 use online::OnlineState;
 use votes::cache::VoteCache;
@@ -267,7 +268,7 @@ pub(crate) struct Shared {
     pub(crate) inbox_cv: Condvar,
     pub(crate) generator: Mutex<Generator>,
     pub(crate) online: Mutex<OnlineState>,
-    pub(crate) unconfirmed_accounts: Mutex<HashSet<Account>>,
+    pub(crate) backlog: Mutex<Backlog>,
     pub(crate) seen_votes: Mutex<RecentSet>,
     pub(crate) gap_fetch: Mutex<gap_fetch::GapFetch>,
     /// Set while a bootstrap round runs: it fetches what is missing itself, and two
@@ -311,10 +312,10 @@ pub struct Consensus {
 }
 
 impl Consensus {
-    /// Rescans the ledger for accounts with uncemented blocks so the backlog activation
-    /// starts elections for them (RPC `populate_backlog`).
+    /// Restarts the backlog walk from the first account, so every account with
+    /// uncemented blocks is scheduled again (RPC `populate_backlog`).
     pub fn populate_backlog(&self) {
-        self.shared.load_unconfirmed_accounts();
+        self.shared.restart_backlog();
     }
 
     /// Pauses (or resumes) fetching gap dependencies from peers; bootstrap pauses it
@@ -360,7 +361,7 @@ impl Consensus {
             inbox_cv: Condvar::new(),
             generator: Mutex::new(Generator::default()),
             online: Mutex::new(online),
-            unconfirmed_accounts: Mutex::new(HashSet::new()),
+            backlog: Mutex::new(Backlog::default()),
             seen_votes: Mutex::new(RecentSet::new(limits::SEEN_VOTES)),
             gap_fetch: Mutex::new(gap_fetch::GapFetch::default()),
             gap_fetch_paused: AtomicBool::new(false),
@@ -417,10 +418,9 @@ impl Consensus {
         self.shared.reps().iter().map(|k| k.public()).collect()
     }
 
-    /// Starts the writer and consensus threads; also schedules accounts with uncemented
-    /// blocks left from a previous run.
+    /// Starts the writer and consensus threads; the backlog walk schedules accounts with
+    /// uncemented blocks left from a previous run.
     pub fn start(&self) -> std::io::Result<()> {
-        self.shared.load_unconfirmed_accounts();
         let mut t = lock(&self.threads);
         if !t.is_empty() {
             return Ok(());

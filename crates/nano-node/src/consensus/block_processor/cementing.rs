@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use nano_core::{Account, BlockHash};
+use nano_core::{Account, Block, BlockHash};
 use nano_ledger::WriteTxn;
 
 use super::forced::Forced;
@@ -95,6 +95,9 @@ impl Shared {
                     continue;
                 };
                 accounts.insert(info.account(), ());
+                if let Some(dest) = send_destination(&info) {
+                    accounts.insert(dest, ());
+                }
                 if !notify {
                     continue;
                 }
@@ -112,26 +115,22 @@ impl Shared {
         }
         self.stats
             .add("confirmation_height", "blocks_confirmed", "in", total);
-        if let Some(txn) = &txn {
-            let mut u = lock(&self.unconfirmed_accounts);
-            for a in accounts.keys() {
-                let conf = self
-                    .ledger
-                    .store()
-                    .confirmation_height(txn, a)
-                    .map(|c| c.height);
-                let count = self
-                    .ledger
-                    .account_info(txn, a)
-                    .ok()
-                    .flatten()
-                    .map(|i| i.block_count);
-                if let (Ok(c), Some(n)) = (conf, count) {
-                    if c >= n {
-                        u.remove(a);
-                    }
-                }
-            }
-        }
+        // Reference `activate_successors`: the next block of each account with newly
+        // cemented blocks, and the receiving side of each cemented send, may now be voted.
+        drop(txn);
+        let accounts: Vec<Account> = accounts.into_keys().collect();
+        self.activate_accounts(&accounts);
+    }
+}
+
+/// The account a cemented send pays, whose receive may now be voted.
+fn send_destination(info: &nano_ledger::BlockInfo) -> Option<Account> {
+    if info.subtype != nano_ledger::BlockSubtype::Send {
+        return None;
+    }
+    match &info.block {
+        Block::Send(b) => Some(b.destination),
+        Block::State(b) => Some(b.link.as_account()),
+        _ => None,
     }
 }

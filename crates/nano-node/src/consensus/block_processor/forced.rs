@@ -131,7 +131,9 @@ impl Shared {
             for b in &rolled_back {
                 let h = b.hash();
                 if let Some(root) = active.root_of(&h) {
-                    if confirmed.as_ref().map(|s| s.qualified_root) == Some(root) {
+                    // The election that chose this block goes on (a leader change) or
+                    // is already finished (a confirmed winner).
+                    if root == block.qualified_root() {
                         continue;
                     }
                     if let Some(e) = active.remove(&root) {
@@ -161,7 +163,7 @@ impl Shared {
             for item in lock(&self.unchecked).take(&hash) {
                 self.submit(item.block, BlockSource::Unchecked, None);
             }
-            lock(&self.unconfirmed_accounts).insert(p.account);
+            self.activate_accounts(&[p.account]);
         }
         reply(done, Ok(status));
         self.after_cement(cemented);

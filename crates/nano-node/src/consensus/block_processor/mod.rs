@@ -10,9 +10,11 @@
 //! means the block is durable.
 //!
 //! After the commit: new blocks are published (local ones with the originator flag),
-//! blocks waiting in [`unchecked`] for them are re-queued, elections start for
-//! each touched account's newest block (and for blocks with cached votes), forks join
-//! their root's election, and confirmations are reported on the event bus.
+//! blocks waiting in [`unchecked`] for them are re-queued, each touched account's FIRST
+//! uncemented block gets an election (the priority scheduler; blocks with cached votes
+//! get one too), forks join their root's election, and confirmations are reported on
+//! the event bus. Cementing a winner cements its uncemented dependents with it and
+//! activates the next block of each account it touched.
 //!
 //! Parts: [`queue`] (per-source bounded queue), [`unchecked`] (gap blocks),
 //! [`cementing`] (confirmed winners), [`forced`] (rollback and replace).
@@ -22,7 +24,7 @@ pub(crate) mod forced;
 pub(crate) mod queue;
 pub mod unchecked;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::Instant;
 
 use nano_core::keys::{verify_batch, VerifyItem};
@@ -213,11 +215,10 @@ impl Shared {
 
     /// Publishing, unchecked release, elections and events for a committed batch.
     pub(crate) fn after_batch(&self, results: Vec<(Entry, Outcome)>) {
-        // Per account: the newest block, its balance and height, and whether any of its
-        // new blocks came from somewhere other than bootstrap (only those start an
-        // election right away; bootstrapped chains wait for the backlog activation,
-        // which paces them to the election capacity).
-        let mut heads: HashMap<Account, (Block, Amount, u64, bool)> = HashMap::new();
+        // Accounts with new blocks from somewhere other than bootstrap: each gets an
+        // election for its first uncemented block right away (bootstrapped chains wait
+        // for the backlog walk, which paces them to the election capacity).
+        let mut live_accounts: HashSet<Account> = HashSet::new();
         let mut new_hashes = Vec::new();
         let mut forks = Vec::new();
         let outbound = self.outbound();
@@ -281,17 +282,8 @@ impl Shared {
                     }
                     released.extend(lock(&self.unchecked).take(&p.hash));
                     new_hashes.push(p.hash);
-                    let h = p.sideband.height;
-                    let live = entry.source != BlockSource::Bootstrap;
-                    match heads.get_mut(&p.account) {
-                        Some((_, _, old, l)) if *old >= h => *l |= live,
-                        Some(e) => {
-                            let l = e.3 || live;
-                            *e = (entry.block, p.sideband.balance, h, l);
-                        }
-                        None => {
-                            heads.insert(p.account, (entry.block, p.sideband.balance, h, live));
-                        }
+                    if entry.source != BlockSource::Bootstrap {
+                        live_accounts.insert(p.account);
                     }
                 }
                 Err(st) => {
@@ -307,23 +299,14 @@ impl Shared {
         for item in released {
             self.submit(item.block, BlockSource::Unchecked, None);
         }
-        {
-            let mut u = lock(&self.unconfirmed_accounts);
-            for a in heads.keys() {
-                u.insert(*a);
-            }
-        }
+        let live_accounts: Vec<Account> = live_accounts.into_iter().collect();
+        self.activate_accounts(&live_accounts);
         let delta = self.quorum_delta();
         let mut fx = Effects::default();
         {
             let mut active = lock(&self.active);
-            for (_, (block, balance, _, live)) in heads {
-                if live {
-                    self.start_election_locked(&mut active, block, balance, delta, &mut fx);
-                }
-            }
             // Blocks that votes already named get their own election so those votes
-            // count (they may be below the head).
+            // count (the vote rules still decide whether this node votes for them).
             let cached: Vec<BlockHash> = {
                 let vc = lock(&self.vote_cache);
                 new_hashes.into_iter().filter(|h| vc.contains(h)).collect()

@@ -56,6 +56,9 @@ pub struct Evaluation {
     pub want_final: Option<BlockHash>,
     /// Final votes for this block reached the quorum delta: it is confirmed.
     pub confirmed: Option<BlockHash>,
+    /// The leader changed to this block (reference `election::confirm_if_quorum`): it
+    /// must be forced into the ledger before anything votes for it.
+    pub leader_changed: Option<BlockHash>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,8 +73,14 @@ pub struct Election {
     pub request_count: u32,
     pub last_request: Option<Instant>,
     pub last_broadcast: Instant,
-    /// Local representatives already voted (normal / final) in this election.
-    pub voted: bool,
+    /// The block local representatives last signed a normal vote for here (set by the
+    /// generator once the vote rules allowed it; the election asks again while it
+    /// differs from the winner).
+    pub voted_for: Option<BlockHash>,
+    /// Normal votes gave the winner a lead of the quorum delta (reference
+    /// `election::have_quorum`); only from then on may this node final-vote.
+    pub quorum: bool,
+    /// Local representatives signed their final vote here.
     pub final_voted: bool,
     pub priority: Priority,
     pub confirmed: bool,
@@ -104,7 +113,8 @@ impl Election {
             request_count: 0,
             last_request: None,
             last_broadcast: now,
-            voted: false,
+            voted_for: None,
+            quorum: false,
             final_voted: false,
             priority,
             confirmed: false,
@@ -185,15 +195,20 @@ impl Election {
         let total = t.iter().fold(Amount::ZERO, |a, x| add(a, x.tally));
         if top.hash != self.winner && total >= delta && top.tally > Amount::ZERO {
             self.winner = top.hash;
+            ev.leader_changed = Some(top.hash);
         }
         let second = t.get(1).map_or(Amount::ZERO, |x| x.tally);
         if top.hash == self.winner && top.tally.checked_sub(second).unwrap_or_default() >= delta {
+            self.quorum = true;
             ev.want_final = Some(self.winner);
         }
         if let Some(f) = t
             .iter()
             .find(|x| x.final_tally >= delta && !x.final_tally.is_zero())
         {
+            if f.hash != self.winner {
+                ev.leader_changed = Some(f.hash);
+            }
             self.winner = f.hash;
             self.confirmed = true;
             ev.confirmed = Some(f.hash);

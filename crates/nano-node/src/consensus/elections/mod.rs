@@ -32,6 +32,8 @@ pub(crate) struct Effects {
     pub confirmed: Vec<Confirmed>,
     pub started: Vec<BlockHash>,
     pub stopped: Vec<BlockHash>,
+    /// New election leaders to put in the ledger (rolling back what holds their root).
+    pub forced: Vec<Block>,
 }
 
 impl Shared {
@@ -51,10 +53,9 @@ impl Shared {
                 self.stats.inc("election", "start", "in");
                 fx.stopped.extend(evicted);
                 fx.started.push(hash);
+                // The generator applies the vote rules; a refused vote is asked for
+                // again by the election tick until the rules allow it.
                 if self.config.enable_voting && !self.reps().is_empty() {
-                    if let Some(e) = active.get_mut(&root) {
-                        e.voted = true;
-                    }
                     fx.normal.push((root, hash));
                 }
             }
@@ -86,9 +87,15 @@ impl Shared {
         let out = e.vote(rep, weight, timestamp, hash);
         if out == VoteOutcome::Vote {
             let ev = e.evaluate(delta);
+            if let Some(w) = ev.leader_changed {
+                // Reference `election::confirm_if_quorum`: the new winner is forced into
+                // the ledger; until it is there the vote rules refuse to vote for it.
+                if let Some(b) = e.blocks.get(&w) {
+                    fx.forced.push(b.clone());
+                }
+            }
             if let Some(w) = ev.want_final {
                 if !e.final_voted && self.config.enable_voting && !self.reps().is_empty() {
-                    e.final_voted = true;
                     fx.finals.push((root, w));
                 }
             }
@@ -114,14 +121,16 @@ impl Shared {
         }
         if !fx.normal.is_empty() || !fx.finals.is_empty() {
             let mut g = lock(&self.generator);
-            if !fx.normal.is_empty() {
-                g.normal_since.get_or_insert_with(Instant::now);
-                g.normal.extend(fx.normal);
+            for (root, hash) in fx.normal {
+                g.add(root, hash, false);
             }
-            if !fx.finals.is_empty() {
-                g.finals_since.get_or_insert_with(Instant::now);
-                g.finals.extend(fx.finals);
+            for (root, hash) in fx.finals {
+                g.add(root, hash, true);
             }
+        }
+        for b in fx.forced {
+            self.stats.inc("election", "leader_forced", "in");
+            self.force(b, None, None);
         }
         if !fx.confirmed.is_empty() {
             lock(&self.queue).cement.extend(fx.confirmed);
@@ -149,9 +158,12 @@ impl Shared {
                     expired_roots.push(e.qualified_root);
                     continue;
                 }
-                if have_reps && !e.voted {
-                    e.voted = true;
-                    fx.normal.push((e.qualified_root, e.winner));
+                if have_reps && !e.final_voted {
+                    if e.quorum {
+                        fx.finals.push((e.qualified_root, e.winner));
+                    } else if e.voted_for != Some(e.winner) {
+                        fx.normal.push((e.qualified_root, e.winner));
+                    }
                 }
                 let due = match e.last_request {
                     None => now.duration_since(e.started) >= interval,

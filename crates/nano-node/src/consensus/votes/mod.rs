@@ -6,6 +6,7 @@ pub mod cache;
 pub(crate) mod generator;
 pub(crate) mod processor;
 pub(crate) mod request_aggregator;
+pub(crate) mod rules;
 
 use nano_messages::Vote;
 

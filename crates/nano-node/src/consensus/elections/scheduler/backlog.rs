@@ -1,96 +1,72 @@
-//! Backlog activation: accounts with uncemented blocks (from a previous run, or when
-//! elections were full) get elections as capacity frees up.
+//! Backlog population (reference `backlog_population`): walks every account in key
+//! order, a bounded batch per step, and hands accounts with uncemented blocks to the
+//! priority scheduler. Blocks that arrive live are activated at once; the walk finds
+//! what that missed (a previous run's backlog, bootstrapped chains, elections that were
+//! full or expired). It keeps only a cursor, so its memory does not grow with the
+//! ledger, and it reaches every account however many there are.
 
 use nano_core::Account;
 
-use crate::consensus::elections::Effects;
 use crate::consensus::{lock, Shared};
 
+/// Accounts read per step (one step per second): the reference's `backlog_scan`
+/// default batch of 10,000, a few milliseconds of reads.
+pub const BACKLOG_BATCH: usize = 10_000;
+
+/// Where the walk continues.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    cursor: Account,
+    /// Completed passes over all accounts (tests watch it).
+    pub(crate) passes: u64,
+}
+
 impl Shared {
-    /// (after a restart, or when elections were full).
+    /// One step of the walk: up to [`BACKLOG_BATCH`] accounts from the cursor; wraps to
+    /// the first account after the last. Skipped while no election slot is free.
     pub(crate) fn activate_backlog(&self) {
-        let vacancy = lock(&self.active).vacancy();
-        if vacancy == 0 {
+        if lock(&self.active).vacancy() == 0 {
             return;
         }
-        let accounts: Vec<nano_core::Account> = lock(&self.unconfirmed_accounts)
-            .iter()
-            .take(vacancy.min(1024))
-            .copied()
-            .collect();
-        if accounts.is_empty() {
-            return;
-        }
-        let Ok(txn) = self.ledger.read_txn() else {
-            return;
-        };
-        let mut done = Vec::new();
-        let mut start = Vec::new();
+        let start = lock(&self.backlog).cursor;
+        let mut accounts = Vec::new();
+        let mut scanned = 0usize;
+        let mut at_end = true;
         {
-            let active = lock(&self.active);
-            for a in accounts {
-                let Ok(Some(info)) = self.ledger.account_info(&txn, &a) else {
-                    done.push(a);
-                    continue;
-                };
-                let conf = self
-                    .ledger
-                    .store()
-                    .confirmation_height(&txn, &a)
+            let Ok(txn) = self.ledger.read_txn() else {
+                return;
+            };
+            let store = self.ledger.store();
+            let Ok(iter) = store.accounts_from(&txn, &start) else {
+                return;
+            };
+            for item in iter {
+                let Ok((account, info)) = item else { break };
+                if scanned >= BACKLOG_BATCH {
+                    at_end = false;
+                    lock(&self.backlog).cursor = account;
+                    break;
+                }
+                let conf = store
+                    .confirmation_height(&txn, &account)
                     .map(|c| c.height)
                     .unwrap_or(0);
-                if conf >= info.block_count {
-                    done.push(a);
-                    continue;
-                }
-                if active.contains_hash(&info.head) || active.recently_confirmed(&info.head) {
-                    continue;
-                }
-                if let Ok(Some(sb)) = self.ledger.block(&txn, &info.head) {
-                    start.push((sb.block, sb.sideband.balance));
+                scanned += 1;
+                if conf < info.block_count {
+                    accounts.push(account);
                 }
             }
         }
-        {
-            let mut u = lock(&self.unconfirmed_accounts);
-            for a in done {
-                u.remove(&a);
-            }
+        if at_end {
+            let mut b = lock(&self.backlog);
+            b.cursor = Account::ZERO;
+            b.passes += 1;
         }
-        if start.is_empty() {
-            return;
-        }
-        let delta = self.quorum_delta();
-        let mut fx = Effects::default();
-        {
-            let mut active = lock(&self.active);
-            for (b, bal) in start {
-                self.start_election_locked(&mut active, b, bal, delta, &mut fx);
-            }
-        }
-        self.dispatch(fx);
+        self.activate_accounts(&accounts);
     }
 
-    /// Accounts whose chains are not fully cemented (from a previous run), so the backlog
-    /// activation starts elections for them. Bounded scan.
-    pub(crate) fn load_unconfirmed_accounts(&self) {
-        let Ok(txn) = self.ledger.read_txn() else {
-            return;
-        };
-        let store = self.ledger.store();
-        let Ok(iter) = store.accounts_from(&txn, &Account::ZERO) else {
-            return;
-        };
-        let mut set = lock(&self.unconfirmed_accounts);
-        for item in iter.take(1_000_000) {
-            let Ok((account, info)) = item else { break };
-            let conf = store
-                .confirmation_height(&txn, &account)
-                .map(|c| c.height)
-                .unwrap_or(0);
-            if conf < info.block_count {
-                set.insert(account);
-            }
-        }
+    /// Restarts the walk from the first account (RPC `populate_backlog`, node start).
+    pub(crate) fn restart_backlog(&self) {
+        lock(&self.backlog).cursor = Account::ZERO;
     }
 }
