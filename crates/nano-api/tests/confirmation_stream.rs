@@ -275,3 +275,26 @@ fn rpc_confirmation_history_since_pages_and_filters() {
     );
     assert_eq!(r["error"], "Bad account number");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_sends_a_resuming_session_back_to_the_log_instead_of_dropping() {
+    let mut f = LedgerFixture::new();
+    let bus = EventBus::new(65_536);
+    let mut s = with_history(&f);
+    // A queue of two: live confirmations published in a burst overflow it.
+    s.queue_capacity = 2;
+    let server = server(&bus, s).await;
+    let mut plain = connect(&server).await;
+    subscribe(&mut plain, "confirmation", None).await;
+    let mut ws = connect(&server).await;
+    subscribe(&mut ws, "confirmation", Some(json!({"from_sequence": "1"}))).await;
+    cement_and_publish(&mut f, &bus, &dests(0, 400));
+    assert_eq!(
+        recv_sequences(&mut ws, 400).await,
+        (1..=400).collect::<Vec<_>>()
+    );
+    assert!(conf_hashes(&drain(&mut ws).await).is_empty());
+    // The plain session (same queue size) is allowed to lose some, and is counted.
+    let _ = drain(&mut plain).await;
+    server.shutdown().await;
+}

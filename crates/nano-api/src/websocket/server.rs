@@ -20,7 +20,7 @@ use nano_node::events::{EventBus, NodeEvent};
 use nano_node::stats::Stats;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::messages::{
@@ -325,6 +325,24 @@ impl Shared {
                 }
                 let slot = &mut cache[o.shape().min(11)];
                 let msg = slot.get_or_insert_with(|| confirmation_message(c, o, time));
+                if let (Some(r), Some(seq)) = (&mut o.resume, c.sequence) {
+                    // A resuming session never loses one to a full queue: it goes back
+                    // to the log from this sequence and waits for room there instead.
+                    match s.tx.try_send(msg.clone()) {
+                        Ok(()) => {
+                            self.counters
+                                .messages_queued
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            r.next = seq;
+                            r.replaying = true;
+                            behind.push(s.clone());
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => gone.push(s.id),
+                    }
+                    continue;
+                }
                 drop(subs);
                 gone.extend(self.offer(s, msg));
             }
