@@ -2,74 +2,29 @@
 //! count online, that a block needs the quorum of online weight, and that a peer
 //! flooding votes from accounts without weight does not keep a block from confirming.
 
+mod consensus_support;
 mod network_support;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use consensus_support::{cemented, half_and_half, peer_of, start, submit};
 use futures::SinkExt;
-use nano_core::{Account, Amount, BlockHash, KeyPair, Network, PublicKey, Signature};
+use nano_core::{Account, Amount, BlockHash, Network, PublicKey, Signature};
 use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
-use nano_ledger::BlockStatus;
 use nano_messages::{ConfirmAck, Message, Vote};
-use nano_node::node::{Node, NodeOptions};
-use nano_node::DaemonConfig;
 use network_support::{raw_handshake, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(40);
-
-/// A dev node on loopback voting with `rep` (if any).
-async fn start(dir: &Path, peers: Vec<String>, rep: Option<&KeyPair>) -> Arc<Node> {
-    let mut c = DaemonConfig::defaults(Network::Dev).node;
-    c.peering_port = 0;
-    c.preconfigured_peers = peers;
-    c.allow_local_peers = true;
-    c.enable_udp = false;
-    c.enable_voting = rep.is_some();
-    if let Some(k) = rep {
-        c.representative_key = k.private().encode_hex();
-    }
-    Node::start_with(NodeOptions::new(c, Network::Dev, dir))
-        .await
-        .expect("node starts")
-}
-
-fn peer_of(n: &Node) -> String {
-    format!("127.0.0.1:{}", n.local_endpoint().expect("network").port())
-}
-
-fn cemented(n: &Node, h: &BlockHash) -> bool {
-    let txn = n.ledger.read_txn().unwrap();
-    n.ledger.block_exists(&txn, h).unwrap_or(false)
-        && n.ledger.block_confirmed(&txn, h).unwrap_or(false)
-}
-
-/// Submits `b` on `n` and expects the ledger to take it.
-async fn submit(n: &Node, b: nano_core::Block) -> BlockHash {
-    let h = b.hash();
-    assert_eq!(n.process_local(b).await, Ok(BlockStatus::Progress));
-    h
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_counts_local_and_remote_reps_and_needs_their_weight() {
     let genesis = dev_genesis_key();
     let k = test_key(71);
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = start(da.path(), vec![], Some(&genesis)).await;
-    let b = start(db.path(), vec![peer_of(&a)], Some(&k)).await;
-    assert!(wait_until(DEADLINE, || !a.peers().is_empty() && !b.peers().is_empty()).await);
-
-    // Half the supply to K, which represents itself: two representatives of 50% each,
-    // genesis voting on A, K voting on B.
-    let mut g = Chain::dev_genesis();
-    let half = g.balance.0 / 2;
-    let send = submit(&a, g.send(&k.public(), half)).await;
-    assert!(wait_until(DEADLINE, || cemented(&a, &send) && cemented(&b, &send)).await);
-    let mut kc = Chain::unopened(k.clone());
-    let open = submit(&a, kc.receive(&send, half, nano_core::Epoch::Epoch0)).await;
-    assert!(wait_until(DEADLINE, || cemented(&a, &open) && cemented(&b, &open)).await);
+    // Two representatives of 50% each: genesis voting on A, K voting on B.
+    let (a, b, mut g) = half_and_half(da.path(), db.path(), &k, DEADLINE).await;
+    let half = a.ledger.weight(&k.public()).0;
     let ga: Account = genesis.public();
     let ka: Account = k.public();
     assert!(a.ledger.weight(&ka) >= Amount(half));
