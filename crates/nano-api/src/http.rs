@@ -1,6 +1,7 @@
 //! The HTTP JSON RPC front door: POST of `{"action": ...}` to any path (as the reference
-//! node accepts), body size and JSON depth limits from `config-rpc.toml`, CORS preflight,
-//! and the reference error texts. Requests run on the blocking pool because some actions
+//! node accepts), body size and JSON depth limits from `config-rpc.toml`, connection
+//! limits and timeouts ([`crate::bounded_http`]), CORS preflight, and the reference error
+//! texts. Requests run on the blocking pool because some actions
 //! (work generation, ledger reads) are CPU- or disk-bound.
 
 use std::net::SocketAddr;
@@ -134,10 +135,6 @@ pub async fn serve_with_v2(
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(addr, cfg.port)).await?;
     let local = listener.local_addr()?;
     let app = router_with_v2(v2, cfg);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
-    });
+    crate::bounded_http::spawn_serve(listener, app, cfg.http_limits(), shutdown);
     Ok(local)
 }

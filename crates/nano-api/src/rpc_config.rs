@@ -14,6 +14,14 @@ pub struct RpcConfig {
     pub enable_control: bool,
     pub max_json_depth: u32,
     pub max_request_size: u64,
+    /// Extension: open connections at once; further ones are closed at accept.
+    pub connections_max: u32,
+    /// Extension: seconds to receive a request head (also the keep-alive idle limit).
+    pub header_timeout: u64,
+    /// Extension: seconds to receive a request body.
+    pub read_timeout: u64,
+    /// Extension: seconds without a byte moving either way before a connection is closed.
+    pub idle_timeout: u64,
     pub process: RpcProcess,
     pub logging: RpcLogging,
 }
@@ -37,6 +45,10 @@ const DOCS: &[(&str, &str)] = &[
     ("enable_control", "Enable or disable control-level requests.\nWARNING: Enabling this gives anyone with RPC access the ability to stop the node and access wallet funds.\ntype:bool"),
     ("max_json_depth", "Maximum number of levels in JSON requests.\ntype:uint8"),
     ("max_request_size", "Maximum number of bytes allowed in request bodies.\ntype:uint64"),
+    ("connections_max", "Maximum number of open client connections; further connections are closed at once.\ntype:uint32,[1..]"),
+    ("header_timeout", "Seconds a client has to send a request's headers, counted from when the server waits for them (so an idle keep-alive connection is closed after this long too).\ntype:seconds,[1..]"),
+    ("read_timeout", "Seconds a client has to send a request's body once its headers arrived.\ntype:seconds,[1..]"),
+    ("idle_timeout", "Seconds without any byte received or sent after which a connection is closed. Must exceed the longest request (work_generate on a slow machine).\ntype:seconds,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
     ("process.ipc_port", "Listening port of IPC server.\ntype:uint16"),
@@ -53,6 +65,10 @@ impl RpcConfig {
             enable_control: false,
             max_json_depth: 20,
             max_request_size: 32 * 1024 * 1024,
+            connections_max: 1024,
+            header_timeout: 10,
+            read_timeout: 30,
+            idle_timeout: 300,
             process: RpcProcess {
                 io_threads: std::thread::available_parallelism()
                     .map(|n| n.get() as u32)
@@ -76,9 +92,31 @@ impl RpcConfig {
         overrides: &[String],
     ) -> Result<RpcConfig, ConfigError> {
         let merged = merge_sources(&Self::defaults(network), file, "config-rpc.toml", overrides)?;
-        merged
+        let cfg: RpcConfig = merged
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        for (name, v) in [
+            ("connections_max", u64::from(cfg.connections_max)),
+            ("header_timeout", cfg.header_timeout),
+            ("read_timeout", cfg.read_timeout),
+            ("idle_timeout", cfg.idle_timeout),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The connection limits of the HTTP listener this config describes.
+    pub fn http_limits(&self) -> crate::bounded_http::HttpLimits {
+        crate::bounded_http::HttpLimits {
+            max_connections: self.connections_max as usize,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout),
+            read_timeout: std::time::Duration::from_secs(self.read_timeout),
+            idle_timeout: Some(std::time::Duration::from_secs(self.idle_timeout)),
+            max_body: self.max_request_size as usize,
+        }
     }
 
     /// Defaults, then `config-rpc.toml` in `data_dir` if present, then `--rpcconfig`.

@@ -163,6 +163,7 @@ async fn unix_socket_file_life_cycle() {
     let opts = nano_api::ipc::server::TransportOptions {
         io_timeout: Duration::from_secs(1),
         allow_unsafe: false,
+        idle_timeout: Duration::from_secs(300),
     };
     assert!(other.bind_unix(&path, opts).is_err());
     node.ipc.stop();

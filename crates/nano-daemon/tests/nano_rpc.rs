@@ -62,6 +62,7 @@ fn nano_rpc_forwards_over_ipc_like_the_in_process_server() {
         let opts = TransportOptions {
             io_timeout: Duration::from_secs(5),
             allow_unsafe: false,
+            idle_timeout: Duration::from_secs(300),
         };
         let a = ipc
             .bind_tcp("127.0.0.1:0".parse().unwrap(), opts)

@@ -121,10 +121,19 @@ pub struct WebsocketConfig {
     pub enable: bool,
     pub address: String,
     pub port: u16,
+    /// Extension: open connections (sessions and upgrades in progress) at once.
+    pub connections_max: u32,
+    /// Extension: seconds to send the upgrade request's headers.
+    pub header_timeout: u64,
+    /// Extension: seconds without a byte moving either way before a session is closed
+    /// (0: never; subscribers may legitimately hear nothing for hours).
+    pub idle_timeout: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IpcConfig {
+    /// Extension: open IPC sessions at once (both transports together).
+    pub connections_max: u32,
     pub tcp: IpcTcp,
     pub local: IpcLocal,
 }
@@ -135,6 +144,9 @@ pub struct IpcTcp {
     pub port: u16,
     pub io_timeout: u64,
     pub allow_unsafe: bool,
+    /// Extension: seconds a session may wait for its next request (sessions listening
+    /// to events excepted).
+    pub idle_timeout: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -143,6 +155,8 @@ pub struct IpcLocal {
     pub path: String,
     pub allow_unsafe: bool,
     pub io_timeout: u64,
+    /// Extension: as `node.ipc.tcp.idle_timeout`.
+    pub idle_timeout: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -228,19 +242,25 @@ impl DaemonConfig {
                     enable: dev,
                     address: "::1".into(),
                     port: p.default_websocket_port,
+                    connections_max: 1024,
+                    header_timeout: 10,
+                    idle_timeout: 0,
                 },
                 ipc: IpcConfig {
+                    connections_max: 1024,
                     tcp: IpcTcp {
                         enable: dev,
                         port: p.default_ipc_port,
                         io_timeout: 15,
                         allow_unsafe: false,
+                        idle_timeout: 300,
                     },
                     local: IpcLocal {
                         enable: false,
                         path: "/tmp/nano".into(),
                         allow_unsafe: false,
                         io_timeout: 15,
+                        idle_timeout: 300,
                     },
                 },
                 lmdb: LmdbConfig {
@@ -305,6 +325,20 @@ impl DaemonConfig {
             return Err(ConfigError::Invalid(
                 "node.httpcallback.request_timeout and retry_max_backoff must be >= 1 ms".into(),
             ));
+        }
+        for (name, v) in [
+            (
+                "node.websocket.connections_max",
+                u64::from(n.websocket.connections_max),
+            ),
+            ("node.websocket.header_timeout", n.websocket.header_timeout),
+            ("node.ipc.connections_max", u64::from(n.ipc.connections_max)),
+            ("node.ipc.tcp.idle_timeout", n.ipc.tcp.idle_timeout),
+            ("node.ipc.local.idle_timeout", n.ipc.local.idle_timeout),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
         }
         if n.max_work_generate_multiplier < 1.0 {
             return Err(ConfigError::Invalid(
@@ -429,14 +463,20 @@ const DOCS: &[(&str, &str)] = &[
     ("node.websocket.enable", "Enable or disable WebSocket server.\ntype:bool"),
     ("node.websocket.address", "WebSocket server bind address.\ntype:string,ip"),
     ("node.websocket.port", "WebSocket server listening port.\ntype:uint16"),
+    ("node.websocket.connections_max", "Maximum number of open WebSocket connections (sessions and upgrades in progress); further connections are closed at once.\ntype:uint32,[1..]"),
+    ("node.websocket.header_timeout", "Seconds a client has to send the upgrade request's headers.\ntype:seconds,[1..]"),
+    ("node.websocket.idle_timeout", "Seconds without any byte received or sent after which a connection is closed; 0 disables it (a subscriber may legitimately hear nothing for hours; connections_max bounds idle sessions).\ntype:seconds"),
+    ("node.ipc.connections_max", "Maximum number of open IPC sessions (TCP and local socket together); further connections are closed at once.\ntype:uint32,[1..]"),
     ("node.ipc.tcp.enable", "Enable or disable IPC via TCP server.\ntype:bool"),
     ("node.ipc.tcp.port", "Server listening port.\ntype:uint16"),
-    ("node.ipc.tcp.io_timeout", "Timeout for requests.\ntype:seconds"),
+    ("node.ipc.tcp.io_timeout", "Timeout for requests: a request (preamble, length and payload) must arrive within this time of its first byte, and its answer be taken within it.\ntype:seconds"),
+    ("node.ipc.tcp.idle_timeout", "Seconds a session may wait for its next request before it is closed (sessions that listen to events excepted).\ntype:seconds,[1..]"),
     ("node.ipc.tcp.allow_unsafe", "If enabled, certain unsafe RPCs can be used. Not recommended for production systems.\ntype:bool"),
     ("node.ipc.local.enable", "Enable or disable IPC via local domain socket.\ntype:bool"),
     ("node.ipc.local.path", "Path to the local domain socket.\ntype:string"),
     ("node.ipc.local.allow_unsafe", "If enabled, certain unsafe RPCs can be used. Not recommended for production systems.\ntype:bool"),
-    ("node.ipc.local.io_timeout", "Timeout for requests.\ntype:seconds"),
+    ("node.ipc.local.io_timeout", "Timeout for requests: a request (preamble, length and payload) must arrive within this time of its first byte, and its answer be taken within it.\ntype:seconds"),
+    ("node.ipc.local.idle_timeout", "Seconds a session may wait for its next request before it is closed (sessions that listen to events excepted).\ntype:seconds,[1..]"),
     ("node.confirmation_history_size", "Confirmations kept in the confirmation log for replay (WebSocket from_sequence, RPC confirmation_history_since, the HTTP callback's cursor); older ones are deleted as new ones are cemented.\ntype:uint64,[1..]"),
     ("node.lmdb.map_size", "Maximum ledger database map size in bytes.\ntype:uint64"),
     ("node.lmdb.max_databases", "Maximum open lmdb databases. Increase default if more than 100 wallets is required.\ntype:uint32"),

@@ -200,10 +200,6 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::new(ip, cfg.port)).await?;
     let local = listener.local_addr()?;
     let app = router(pool, cfg);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
-    });
+    crate::bounded_http::spawn_serve(listener, app, cfg.http_limits(), shutdown);
     Ok(local)
 }

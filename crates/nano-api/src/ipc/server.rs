@@ -5,9 +5,13 @@
 //!   unauthenticated control to the network.
 //! * The Unix socket replaces a stale socket file at start (refusing if a live server
 //!   answers there, or if the path is not a socket) and removes it on stop.
-//! * A session waits without limit for the next preamble; once a request has started, its
-//!   length and payload must arrive within `io_timeout`, and the answer must be taken
-//!   within it too. Bad preambles and oversized lengths close the session.
+//! * A session waits at most `idle_timeout` for the next request (without limit once it
+//!   listens to events: it is there to hear them). Once a request's first byte arrived,
+//!   the rest of it (preamble, length, payload) must arrive within `io_timeout` of it, so a
+//!   client trickling bytes cannot hold a session; the answer must be taken within
+//!   `io_timeout` too. Bad preambles and oversized lengths close the session.
+//! * At most `[node.ipc] connections_max` sessions are open at once (both transports);
+//!   further connections are closed at accept.
 //! * RPC v1 requests (encodings 1, 2) run with control enabled: the HTTP front that
 //!   forwards them (`nano_rpc`) enforces `enable_control`, as in the reference, and a
 //!   local IPC client is as trusted as the node's operator. Unsafe actions need encoding 2
@@ -33,10 +37,13 @@ use crate::context::Origin;
 pub struct TransportOptions {
     pub io_timeout: Duration,
     pub allow_unsafe: bool,
+    /// How long a session without event subscription may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
-/// Concurrent sessions per server; further connections are closed at once.
-const MAX_SESSIONS: usize = 1024;
+/// Concurrent sessions per server when not configured (`[node.ipc] connections_max`);
+/// further connections are closed at once.
+pub const DEFAULT_MAX_SESSIONS: usize = 1024;
 /// JSON nesting allowed in v1 requests over IPC (the HTTP front checks its own limit).
 const IPC_MAX_JSON_DEPTH: usize = 128;
 /// Events queued per session before further ones are dropped.
@@ -53,12 +60,17 @@ pub struct IpcServer {
 }
 
 impl IpcServer {
-    /// A server with no listeners yet.
+    /// A server with no listeners yet, at most [`DEFAULT_MAX_SESSIONS`] sessions.
     pub fn new(v2: Arc<V2Service>) -> IpcServer {
+        Self::with_max_sessions(v2, DEFAULT_MAX_SESSIONS)
+    }
+
+    /// A server with no listeners yet, at most `max` sessions open at once.
+    pub fn with_max_sessions(v2: Arc<V2Service>, max: usize) -> IpcServer {
         IpcServer {
             v2,
             shutdown: watch::channel(false).0,
-            sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+            sessions: Arc::new(Semaphore::new(max.max(1))),
             tcp: Vec::new(),
             unix: None,
         }
@@ -69,11 +81,12 @@ impl IpcServer {
         v2: Arc<V2Service>,
         cfg: &nano_node::config::IpcConfig,
     ) -> io::Result<IpcServer> {
-        let mut s = IpcServer::new(v2);
+        let mut s = IpcServer::with_max_sessions(v2, cfg.connections_max as usize);
         if cfg.tcp.enable {
             let opts = TransportOptions {
                 io_timeout: Duration::from_secs(cfg.tcp.io_timeout.max(1)),
                 allow_unsafe: cfg.tcp.allow_unsafe,
+                idle_timeout: Duration::from_secs(cfg.tcp.idle_timeout.max(1)),
             };
             s.bind_localhost(cfg.tcp.port, opts).await?;
         }
@@ -82,6 +95,7 @@ impl IpcServer {
             let opts = TransportOptions {
                 io_timeout: Duration::from_secs(cfg.local.io_timeout.max(1)),
                 allow_unsafe: cfg.local.allow_unsafe,
+                idle_timeout: Duration::from_secs(cfg.local.idle_timeout.max(1)),
             };
             s.bind_unix(Path::new(&cfg.local.path), opts)?;
         }
@@ -254,9 +268,28 @@ pub async fn session<R, W>(
     let mut link: Option<SessionLink> = None;
     loop {
         let mut pre = [0u8; 4];
+        // The wait for the next request: bounded unless the session listens to events.
+        let first = async {
+            if link.is_some() {
+                Ok(reader.read_u8().await)
+            } else {
+                timeout(opts.idle_timeout, reader.read_u8()).await
+            }
+        };
         tokio::select! {
-            r = reader.read_exact(&mut pre) => if r.is_err() { break },
+            r = first => match r {
+                Ok(Ok(b)) => pre[0] = b,
+                _ => break,
+            },
             _ = stop.changed() => break,
+        }
+        // The rest of the request must follow within `io_timeout` of its first byte.
+        let deadline = tokio::time::Instant::now() + opts.io_timeout;
+        if !matches!(
+            tokio::time::timeout_at(deadline, reader.read_exact(&mut pre[1..])).await,
+            Ok(Ok(_))
+        ) {
+            break;
         }
         let enc = match parse_preamble(pre) {
             Ok(e) => e,
@@ -265,7 +298,7 @@ pub async fn session<R, W>(
                 break;
             }
         };
-        let len = match timeout(opts.io_timeout, reader.read_u32()).await {
+        let len = match tokio::time::timeout_at(deadline, reader.read_u32()).await {
             Ok(Ok(n)) => n as usize,
             _ => break,
         };
@@ -275,7 +308,7 @@ pub async fn session<R, W>(
         }
         let mut payload = vec![0u8; len];
         if !matches!(
-            timeout(opts.io_timeout, reader.read_exact(&mut payload)).await,
+            tokio::time::timeout_at(deadline, reader.read_exact(&mut payload)).await,
             Ok(Ok(_))
         ) {
             break;

@@ -23,6 +23,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::bounded_http::HttpLimits;
+
 use super::messages::{
     active_difficulty_message, confirmation_message, envelope, hash_message, now_ms, Confirmed,
 };
@@ -70,6 +72,9 @@ pub struct WebsocketSettings {
     /// The node's confirmation log, for `from_sequence`; without it that option is
     /// answered with an error.
     pub history: Option<ConfirmationHistory>,
+    /// Connection cap and timeouts of the listener (`[node.websocket]`
+    /// `connections_max`, `header_timeout`, `idle_timeout`).
+    pub limits: HttpLimits,
 }
 
 impl WebsocketSettings {
@@ -84,6 +89,14 @@ impl WebsocketSettings {
             active_difficulty_interval: Duration::from_secs(10),
             max_message_size: 64 * 1024,
             history: None,
+            limits: HttpLimits {
+                max_connections: 1024,
+                header_timeout: Duration::from_secs(10),
+                read_timeout: Duration::from_secs(10),
+                idle_timeout: None,
+                // The upgrade request has no body.
+                max_body: 64 * 1024,
+            },
         }
     }
 }
@@ -428,6 +441,18 @@ fn bind_candidates(address: &str, port: u16) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// The listener limits `[node.websocket]` configures (0 idle timeout: none).
+fn ws_limits(config: &WebsocketConfig) -> HttpLimits {
+    let header = Duration::from_secs(config.header_timeout.max(1));
+    HttpLimits {
+        max_connections: config.connections_max.max(1) as usize,
+        header_timeout: header,
+        read_timeout: header,
+        idle_timeout: (config.idle_timeout > 0).then(|| Duration::from_secs(config.idle_timeout)),
+        max_body: 64 * 1024,
+    }
+}
+
 async fn bind_listener(address: &str, port: u16) -> io::Result<TcpListener> {
     let mut last = io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -452,6 +477,8 @@ impl WebsocketServer {
         if !config.enable {
             return Ok(None);
         }
+        let mut settings = settings;
+        settings.limits = ws_limits(config);
         Self::bind(&config.address, config.port, bus, settings)
             .await
             .map(Some)
@@ -482,12 +509,9 @@ impl WebsocketServer {
             .route("/{*path}", any(upgrade))
             .with_state(shared.clone());
         let mut serve_stop = stop_rx.clone();
-        let serve = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = serve_stop.wait_for(|v| *v).await;
-                })
-                .await;
+        let limits = shared.settings.limits;
+        let (serve, _) = crate::bounded_http::spawn_serve(listener, app, limits, async move {
+            let _ = serve_stop.wait_for(|v| *v).await;
         });
         let dispatcher = tokio::spawn(run_dispatcher(shared.clone(), events, stop_rx));
         tracing::info!("websocket server listening on {local_addr}");

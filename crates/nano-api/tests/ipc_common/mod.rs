@@ -42,6 +42,7 @@ pub async fn start(access_toml: Option<&str>, io_timeout: Duration) -> Node {
     let opts = TransportOptions {
         io_timeout,
         allow_unsafe: false,
+        idle_timeout: Duration::from_secs(300),
     };
     let tcp = ipc
         .bind_tcp("127.0.0.1:0".parse().unwrap(), opts)
