@@ -76,6 +76,8 @@ pub(super) struct ConfirmationLog {
     log: Db,
     cursors: Db,
     limit: std::sync::atomic::AtomicU64,
+    /// Cleared only by benchmarks that measure what the log costs the cementing writer.
+    enabled: std::sync::atomic::AtomicBool,
 }
 
 impl ConfirmationLog {
@@ -93,6 +95,7 @@ impl ConfirmationLog {
             log,
             cursors,
             limit: std::sync::atomic::AtomicU64::new(DEFAULT_CONFIRMATION_HISTORY),
+            enabled: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -172,6 +175,16 @@ impl Store {
         }
     }
 
+    /// Turns appending off (`false`) or back on. Only for benchmarks that compare the
+    /// cementing writer with and without the log in one run: a node never turns it off,
+    /// since WebSocket resume, `confirmation_history_since` and the HTTP callback read it.
+    #[doc(hidden)]
+    pub fn set_confirmation_log_enabled_for_benchmarks(&self, enabled: bool) {
+        self.conf_log
+            .enabled
+            .store(enabled, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn confirmation_history_limit(&self) -> u64 {
         self.conf_log
             .limit
@@ -228,7 +241,8 @@ impl Store {
 
 impl WriteTxn<'_> {
     /// Appends one row and returns its sequence number (the head plus one; 1 for the
-    /// first row ever). Deletes the row that falls out of the history limit.
+    /// first row ever). Deletes the row that falls out of the history limit. (0, and
+    /// nothing written, only while a benchmark has the log turned off.)
     pub fn append_confirmation(
         &mut self,
         hash: &BlockHash,
@@ -236,6 +250,9 @@ impl WriteTxn<'_> {
     ) -> Result<u64> {
         let store = self.store;
         let log = &store.conf_log;
+        if !log.enabled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(0);
+        }
         let seq = store.confirmation_head(self)?.map_or(1, |h| h + 1);
         let mut v = [0u8; 33];
         v[0] = origin.to_byte();
