@@ -133,10 +133,31 @@ fn single_node_confirms_with_dev_genesis_vote() {
     assert!(!a.consensus.confirmation_history().is_empty());
     let q = a.consensus.confirmation_quorum();
     assert!(q.quorum_delta > nano_core::Amount::ZERO);
-    // block_confirm on a cemented block reports an inactive confirmation.
+    // block_confirm on a cemented block announces it again, as the reference does, as
+    // confirmed by confirmation height, under the next confirmation sequence (the three
+    // cemented blocks hold 1..=3).
     assert_eq!(
         a.consensus.block_confirm(&head).unwrap(),
         nano_node::consensus::BlockConfirmOutcome::AlreadyConfirmed
+    );
+    let mut again = None;
+    assert!(wait_until(DEADLINE, || {
+        while let Ok(e) = rx.try_recv() {
+            if let NodeEvent::BlockConfirmed {
+                hash,
+                confirmation_type,
+                sequence,
+                ..
+            } = e
+            {
+                again = Some((hash, confirmation_type, sequence));
+            }
+        }
+        again.is_some()
+    }));
+    assert_eq!(
+        again,
+        Some((head, ConfirmationType::ActiveConfirmationHeight, Some(4)))
     );
     assert!(a.consensus.block_confirm(&BlockHash([7; 32])).is_err());
 }
