@@ -1,16 +1,18 @@
 //! Macro benchmark of consensus throughput (prints figures; not a criterion bench):
 //!
 //! * confirmed blocks per second in a three-node cluster (A votes with the dev genesis
-//!   key; blocks are submitted on B) for (a) a 10,000-block chain from one account and
-//!   (b) 10,000 sends spread over 1,000 accounts — over real TCP peering on 127.0.0.1
-//!   and over the in-memory loopback transport;
+//!   key; blocks are submitted on B) for (a) 10,000 sends spread over 1,000 accounts
+//!   and (b) a 2,000-block chain from one account — over real TCP peering on 127.0.0.1
+//!   and over the in-memory loopback transport. A representative votes only for a
+//!   block whose dependents are cemented, so a chain is confirmed one election after
+//!   another;
 //! * the single-node accept rate through the block processor (no voting).
 //!
 //! Blocks (with dev proof of work) are generated before timing starts. The clock runs
 //! from the first submission until the last block is cemented on all three nodes.
 //!
 //! Run: `cargo bench -p nano-node --bench consensus` (`CONSENSUS_BENCH_N` changes the
-//! block count).
+//! spread block count, `CONSENSUS_BENCH_CHAIN` the chain length).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -268,12 +270,16 @@ fn run_single(w: &Workload) -> f64 {
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    let n: usize = std::env::var("CONSENSUS_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let n = env("CONSENSUS_BENCH_N", 10_000);
+    let chain_len = env("CONSENSUS_BENCH_CHAIN", 2_000);
     let t = Instant::now();
-    let chain = chain_workload(n);
+    let chain = chain_workload(chain_len);
     let spread = spread_workload(n, 1000);
     println!(
         "generated {} + {} blocks in {:.1?}",
@@ -290,9 +296,9 @@ fn main() {
     println!(
         "single node accept rate ({} chained blocks, process only): {:.0} blocks/s",
         n,
-        run_single(&chain)
+        run_single(&chain_workload(n))
     );
-    for w in [&chain, &spread] {
+    for w in [&spread, &chain] {
         let cps = rt.block_on(run_tcp(w));
         println!(
             "three nodes, TCP loopback, {} ({} blocks): {:.0} confirmed blocks/s",

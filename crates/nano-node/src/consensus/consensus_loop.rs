@@ -16,9 +16,16 @@ impl Shared {
             let (votes, requests) = {
                 let mut inbox = lock(&self.inbox);
                 if inbox.is_empty() {
+                    // Votes waiting in the generator are due within a batching delay:
+                    // look again soon (dispatch also wakes this loop when it adds some).
+                    let wait = if lock(&self.generator).is_empty() {
+                        Duration::from_millis(10)
+                    } else {
+                        Duration::from_millis(1)
+                    };
                     inbox = self
                         .inbox_cv
-                        .wait_timeout(inbox, Duration::from_millis(10))
+                        .wait_timeout(inbox, wait)
                         .map(|r| r.0)
                         .unwrap_or_else(|e| e.into_inner().0);
                 }

@@ -127,6 +127,12 @@ impl Shared {
             for (root, hash) in fx.finals {
                 g.add(root, hash, true);
             }
+            drop(g);
+            // Wake the consensus loop: a chain confirmed one election after another
+            // waits on exactly this vote. Taking the inbox lock first means the loop is
+            // either before its emptiness check (and sees the generator) or waiting.
+            drop(lock(&self.inbox));
+            self.inbox_cv.notify_one();
         }
         for b in fx.forced {
             self.stats.inc("election", "leader_forced", "in");

@@ -43,6 +43,10 @@ impl Generator {
         }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.normal.is_empty() && self.finals.is_empty()
+    }
+
     fn take(&mut self, is_final: bool) -> Vec<(QualifiedRoot, BlockHash)> {
         let taken = if is_final {
             self.finals_since = None;
