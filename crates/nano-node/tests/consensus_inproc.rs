@@ -333,3 +333,85 @@ fn restarted_node_catches_up() {
     assert!(ok, "restarted node did not catch up");
     drop(tmp);
 }
+
+/// The cementing order recorded in `n`'s confirmation log: (hash, elected?).
+fn cementing_order(n: &TestNode) -> Vec<(BlockHash, bool)> {
+    let txn = n.ledger.read_txn().unwrap();
+    n.ledger
+        .store()
+        .confirmations_from(&txn, 0, 1_000_000)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.hash, r.origin == nano_store::ConfirmationOrigin::Elected))
+        .collect()
+}
+
+#[test]
+fn chain_of_2000_is_cemented_in_dependency_order_one_election_each() {
+    let (_tmp, _hub, nodes) = cluster(3);
+    let blocks = chain_blocks(2000);
+    let c = nodes[1].consensus.clone();
+    for b in &blocks {
+        assert!(c.submit(b.clone(), nano_node::consensus::BlockSource::Local, None));
+    }
+    let head = blocks.last().unwrap().hash();
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(
+            wait_until(Duration::from_secs(120), || n.cemented(&head)),
+            "node {i}: cemented {}",
+            n.ledger.cemented_count()
+        );
+    }
+    let index: std::collections::HashMap<BlockHash, usize> = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.hash(), i))
+        .collect();
+    for (i, n) in nodes.iter().enumerate() {
+        let order = cementing_order(n);
+        let chain: Vec<(usize, bool)> = order
+            .iter()
+            .filter_map(|(h, e)| index.get(h).map(|&k| (k, *e)))
+            .collect();
+        assert_eq!(chain.len(), 2000, "node {i}: every chain block logged once");
+        assert!(
+            chain.windows(2).all(|w| w[0].0 + 1 == w[1].0),
+            "node {i}: cemented in chain order"
+        );
+        if i == 0 {
+            // The representative's node elects every block itself: it never votes
+            // for a block above an unconfirmed one, so no block rides on a later
+            // block's election there.
+            assert!(
+                chain.iter().all(|(_, elected)| *elected),
+                "voting node: a block was cemented as a dependency"
+            );
+        }
+    }
+}
+
+#[test]
+fn node_started_with_an_unconfirmed_backlog_confirms_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backlog");
+    let blocks = chain_blocks(500);
+    {
+        // A ledger left by a previous run: 500 blocks processed, none cemented.
+        let ledger = Ledger::open(&dir, Network::Dev).unwrap();
+        let mut txn = ledger.write_txn().unwrap();
+        for b in &blocks {
+            ledger.process(&mut txn, b).unwrap();
+        }
+        txn.commit().unwrap();
+        assert_eq!(ledger.cemented_count(), 1);
+    }
+    let hub = LoopbackHub::new();
+    let n = TestNode::start(&hub, None, dir, true);
+    let head = blocks.last().unwrap().hash();
+    assert!(
+        wait_until(Duration::from_secs(60), || n.cemented(&head)),
+        "backlog walk found the chain: cemented {}",
+        n.ledger.cemented_count()
+    );
+    assert_eq!(n.ledger.cemented_count(), 501);
+}
