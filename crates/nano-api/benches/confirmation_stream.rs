@@ -68,7 +68,8 @@ fn cement_all(ledger: &Ledger, blocks: &[Block]) -> f64 {
     blocks.len() as f64 / start.elapsed().as_secs_f64()
 }
 
-/// A local endpoint answering 200 to every request; counts them.
+/// A local endpoint answering 200 to every request, keeping connections open; counts
+/// requests.
 async fn endpoint() -> (u16, Arc<AtomicU64>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -81,18 +82,20 @@ async fn endpoint() -> (u16, Arc<AtomicU64>) {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 8192];
                 while buf.len() < 1 << 20 {
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
                         let len = head
                             .lines()
                             .find_map(|x| x.strip_prefix("content-length:"))
                             .and_then(|v| v.trim().parse::<usize>().ok())
                             .unwrap_or(0);
-                        if buf.len() >= end + 4 + len {
-                            c.fetch_add(1, Ordering::Relaxed);
-                            let _ = s
-                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                                .await;
+                        if buf.len() < end + 4 + len {
+                            break;
+                        }
+                        buf.drain(..end + 4 + len);
+                        c.fetch_add(1, Ordering::Relaxed);
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                        if s.write_all(ok).await.is_err() {
                             return;
                         }
                     }

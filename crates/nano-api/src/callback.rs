@@ -1,7 +1,7 @@
 //! The HTTP callback (`[node.httpcallback]` address/port/target): one HTTP/1.1 POST per
 //! confirmation, with the reference node's JSON body plus `"sequence"`, sent by a small
-//! hand-written client over a tokio `TcpStream` (one connection per POST, as the reference
-//! does).
+//! hand-written client over a tokio `TcpStream`, reusing the connection while the endpoint
+//! keeps it open (the reference opens one per POST).
 //!
 //! Delivery is at least once, in sequence order, across restarts: the client reads the
 //! node's confirmation log (not the lossy event bus) from its own cursor, posts one
@@ -303,6 +303,8 @@ async fn run(
     let mut poll = tokio::time::interval(shared.settings.poll.max(Duration::from_millis(1)));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut bus_open = true;
+    // The connection to the endpoint, kept between POSTs when it allows.
+    let mut conn: Option<TcpStream> = None;
     'outer: loop {
         if *stop.borrow() {
             break;
@@ -350,7 +352,7 @@ async fn run(
             };
             let seq = *seq;
             if let Some(body) = callback_body(&event) {
-                if !deliver(&shared, &body, &mut stop).await {
+                if !deliver(&shared, &mut conn, &body, &mut stop).await {
                     break 'outer;
                 }
             }
@@ -369,13 +371,18 @@ async fn run(
 }
 
 /// Posts `body` until the endpoint answers 200; false when stopped first.
-async fn deliver(shared: &Shared, body: &str, stop: &mut watch::Receiver<bool>) -> bool {
+async fn deliver(
+    shared: &Shared,
+    conn: &mut Option<TcpStream>,
+    body: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
     let mut backoff = FIRST_BACKOFF;
     // Bounded by the stop signal: a failing endpoint is retried until it recovers.
     loop {
         shared.counters.initiated.fetch_add(1, Ordering::Relaxed);
         shared.stat("initiate", 1);
-        let attempt = tokio::time::timeout(shared.settings.timeout, post(shared, body));
+        let attempt = tokio::time::timeout(shared.settings.timeout, post(shared, conn, body));
         let result = tokio::select! {
             _ = stop.wait_for(|v| *v) => return false,
             r = attempt => r,
@@ -407,54 +414,125 @@ async fn deliver(shared: &Shared, body: &str, stop: &mut watch::Receiver<bool>) 
     }
 }
 
-/// Longest status line accepted from the callback server.
-const MAX_STATUS_LINE: usize = 8 * 1024;
+/// Longest response head (status line and headers) accepted from the callback server.
+const MAX_RESPONSE_HEAD: usize = 8 * 1024;
+/// Largest response body read in order to reuse the connection; a larger (or unsized)
+/// answer closes it instead.
+const MAX_KEPT_BODY: usize = 64 * 1024;
 
-/// One POST; returns the HTTP status code.
-async fn post(s: &Shared, body: &str) -> io::Result<u16> {
+async fn connect(s: &Shared) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "address did not resolve");
-    let mut stream = None;
     for addr in tokio::net::lookup_host((s.address.as_str(), s.port)).await? {
         match TcpStream::connect(addr).await {
             Ok(c) => {
-                stream = Some(c);
-                break;
+                let _ = c.set_nodelay(true);
+                return Ok(c);
             }
             Err(e) => last = e,
         }
     }
-    let mut stream = stream.ok_or(last)?;
+    Err(last)
+}
+
+/// One POST; returns the HTTP status code. The connection is kept for the next POST
+/// when the endpoint allows it (HTTP/1.1, a sized answer, no `Connection: close`), which
+/// saves a TCP handshake per confirmation; a kept connection the endpoint has closed in
+/// the meantime is replaced once, at once.
+async fn post(s: &Shared, conn: &mut Option<TcpStream>, body: &str) -> io::Result<u16> {
     let host = if s.address.contains(':') {
         format!("[{}]", s.address)
     } else {
         s.address.clone()
     };
     let request = format!(
-        "POST {} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{body}",
         s.target,
         body.len()
     );
-    stream.write_all(request.as_bytes()).await?;
-    stream.flush().await?;
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(2).any(|w| w == b"\r\n") {
-        if buf.len() > MAX_STATUS_LINE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "status line too long",
-            ));
+    let reused = conn.is_some();
+    let mut stream = match conn.take() {
+        Some(c) => c,
+        None => connect(s).await?,
+    };
+    let outcome = match exchange(&mut stream, request.as_bytes()).await {
+        Err(_) if reused => {
+            stream = connect(s).await?;
+            exchange(&mut stream, request.as_bytes()).await?
         }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no response"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        r => r?,
+    };
+    let (status, keep) = outcome;
+    if keep {
+        *conn = Some(stream);
     }
-    let line = String::from_utf8_lossy(&buf);
+    Ok(status)
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+fn status_of(line: &str) -> io::Result<u16> {
     line.split_whitespace()
         .nth(1)
         .and_then(|c| c.parse::<u16>().ok())
         .filter(|_| line.starts_with("HTTP/"))
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed status line"))
+        .ok_or_else(|| bad("malformed status line"))
+}
+
+/// Writes one request and reads the answer; returns the status and whether the
+/// connection may carry another request.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> io::Result<(u16, bool)> {
+    stream.write_all(request).await?;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 2048];
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        if buf.len() > MAX_RESPONSE_HEAD {
+            return Err(bad("response head too long"));
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            // A status line and then the end: the status counts, the connection ends.
+            let text = String::from_utf8_lossy(&buf);
+            return match text.split_once("\r\n") {
+                Some((line, _)) => Ok((status_of(line)?, false)),
+                None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no response")),
+            };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_of(status_line)?;
+    let mut keep = status_line.starts_with("HTTP/1.1");
+    let mut length = None;
+    for line in lines {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
+        match k.as_str() {
+            "content-length" => length = v.parse::<usize>().ok(),
+            "connection" if v.contains("close") => keep = false,
+            "transfer-encoding" => keep = false,
+            _ => {}
+        }
+    }
+    let Some(length) = length.filter(|l| keep && *l <= MAX_KEPT_BODY) else {
+        return Ok((status, false));
+    };
+    let want = head_end + 4 + length;
+    while buf.len() < want {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok((status, false));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    // Bytes beyond the announced body would belong to no request of ours.
+    Ok((status, buf.len() == want))
 }
