@@ -46,6 +46,14 @@ pub trait Outbound: Send + Sync {
     fn flood(&self, msg: &Message, min: usize, exclude: Option<ChannelId>) -> usize;
     /// Sends to every channel; returns how many were queued.
     fn broadcast(&self, msg: &Message) -> usize;
+    /// Sends what this node originates (its own blocks and votes): to every channel of a
+    /// known representative, and to about sqrt of the other channels (as the reference's
+    /// `flood_block_initial` / `flood_vote_pr`), so peers that are not representatives
+    /// cannot crowd representatives out of the fan-out or of the bandwidth budget. The
+    /// default (no representative knowledge) floods to at least 16 channels.
+    fn flood_initial(&self, msg: &Message) -> usize {
+        self.flood(msg, 16, None)
+    }
     /// Snapshot of the live realtime channels.
     fn channels(&self) -> Vec<ChannelInfo>;
 }
@@ -55,6 +63,12 @@ pub trait Outbound: Send + Sync {
 /// long: heavy work goes to queues.
 pub trait Inbound: Send + Sync {
     fn on_message(&self, from: &ChannelInfo, msg: Message);
+    /// Whether [`Inbound::on_message`] does anything with `msg`; a fan-out copies a
+    /// message only for the handlers that want it (a vote flood then costs no copy
+    /// for the bootstrap client).
+    fn wants(&self, _msg: &Message) -> bool {
+        true
+    }
 }
 
 /// An [`Inbound`] that drops everything; the default before consensus is attached.
@@ -67,11 +81,13 @@ impl Inbound for NullInbound {
 pub struct InboundFanout(pub Vec<Arc<dyn Inbound>>);
 impl Inbound for InboundFanout {
     fn on_message(&self, from: &ChannelInfo, msg: Message) {
-        if let Some((last, rest)) = self.0.split_last() {
-            for h in rest {
-                h.on_message(from, msg.clone());
+        let mut wanting = self.0.iter().filter(|h| h.wants(&msg)).peekable();
+        while let Some(h) = wanting.next() {
+            if wanting.peek().is_none() {
+                h.on_message(from, msg);
+                return;
             }
-            last.on_message(from, msg);
+            h.on_message(from, msg.clone());
         }
     }
 }

@@ -4,13 +4,22 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+/// type → detail → direction → counter. Nested so a lookup borrows the `&str`s it is
+/// given: counting allocates only the first time a key is seen (hot paths count several
+/// times per network message).
+type Counters = BTreeMap<String, BTreeMap<String, BTreeMap<String, Arc<AtomicU64>>>>;
 
 /// Named counters keyed by (type, detail, direction), as the reference node's `stats`
 /// RPC reports them.
 #[derive(Default)]
 pub struct Stats {
-    counters: RwLock<BTreeMap<(String, String, String), std::sync::Arc<AtomicU64>>>,
+    counters: RwLock<Counters>,
+}
+
+fn find<'a>(m: &'a Counters, kind: &str, detail: &str, dir: &str) -> Option<&'a Arc<AtomicU64>> {
+    m.get(kind)?.get(detail)?.get(dir)
 }
 
 impl Stats {
@@ -18,17 +27,21 @@ impl Stats {
         Self::default()
     }
 
-    fn counter(&self, kind: &str, detail: &str, dir: &str) -> std::sync::Arc<AtomicU64> {
-        let key = (kind.to_string(), detail.to_string(), dir.to_string());
-        if let Some(c) = self.counters.read().ok().and_then(|m| m.get(&key).cloned()) {
-            return c;
+    pub fn add(&self, kind: &str, detail: &str, dir: &str, n: u64) {
+        {
+            let m = self.counters.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = find(&m, kind, detail, dir) {
+                c.fetch_add(n, Ordering::Relaxed);
+                return;
+            }
         }
         let mut m = self.counters.write().unwrap_or_else(|e| e.into_inner());
-        m.entry(key).or_default().clone()
-    }
-
-    pub fn add(&self, kind: &str, detail: &str, dir: &str, n: u64) {
-        self.counter(kind, detail, dir)
+        m.entry(kind.to_string())
+            .or_default()
+            .entry(detail.to_string())
+            .or_default()
+            .entry(dir.to_string())
+            .or_default()
             .fetch_add(n, Ordering::Relaxed);
     }
 
@@ -37,33 +50,33 @@ impl Stats {
     }
 
     pub fn get(&self, kind: &str, detail: &str, dir: &str) -> u64 {
-        let key = (kind.to_string(), detail.to_string(), dir.to_string());
-        self.counters
-            .read()
-            .ok()
-            .and_then(|m| m.get(&key).map(|c| c.load(Ordering::Relaxed)))
-            .unwrap_or(0)
+        let m = self.counters.read().unwrap_or_else(|e| e.into_inner());
+        find(&m, kind, detail, dir).map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     /// Every counter as (type, detail, dir, value), sorted.
     pub fn snapshot(&self) -> Vec<(String, String, String, u64)> {
-        self.counters
-            .read()
-            .map(|m| {
-                m.iter()
-                    .map(|((a, b, c), v)| {
-                        (a.clone(), b.clone(), c.clone(), v.load(Ordering::Relaxed))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        let m = self.counters.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (kind, details) in m.iter() {
+            for (detail, dirs) in details {
+                for (dir, c) in dirs {
+                    out.push((
+                        kind.clone(),
+                        detail.clone(),
+                        dir.clone(),
+                        c.load(Ordering::Relaxed),
+                    ));
+                }
+            }
+        }
+        out
     }
 
     pub fn clear(&self) {
-        if let Ok(m) = self.counters.read() {
-            for v in m.values() {
-                v.store(0, Ordering::Relaxed);
-            }
+        let m = self.counters.read().unwrap_or_else(|e| e.into_inner());
+        for c in m.values().flat_map(|d| d.values()).flat_map(|d| d.values()) {
+            c.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -79,7 +92,14 @@ mod tests {
         s.add("message", "publish", "in", 2);
         s.inc("message", "keepalive", "out");
         assert_eq!(s.get("message", "publish", "in"), 3);
-        assert_eq!(s.snapshot().len(), 2);
+        s.inc("message", "publish", "out");
+        let snap = s.snapshot();
+        assert_eq!(snap.len(), 3);
+        assert_eq!(
+            snap[1],
+            ("message".into(), "publish".into(), "in".into(), 3)
+        );
+        assert_eq!(s.get("message", "publish", "out"), 1);
         s.clear();
         assert_eq!(s.get("message", "publish", "in"), 0);
     }

@@ -127,7 +127,9 @@ async fn junk_vote_flood_does_not_stop_confirmation() {
     }
     let stats = n.stats.clone();
     assert!(
-        wait_until(DEADLINE, || stats.get("vote", "below_minimum", "in") > 1000).await,
+        wait_until(DEADLINE, || stats.get("drop", "vote_without_weight", "in")
+            > 1000)
+        .await,
         "the flood reaches N's vote intake"
     );
     let mut g = Chain::dev_genesis();
@@ -152,4 +154,39 @@ async fn junk_vote_flood_does_not_stop_confirmation() {
     );
     n.stop().await;
     r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn votes_below_the_weight_minimum_do_not_count_online() {
+    use nano_node::node::{Node, NodeOptions};
+    let d = tempfile::tempdir().unwrap();
+    let mut c = nano_node::DaemonConfig::defaults(Network::Dev).node;
+    c.enable_voting = false;
+    // 1,000 raw: K below gets 999, K above 1,000.
+    c.representative_vote_weight_minimum = "1000".into();
+    let mut opts = NodeOptions::new(c, Network::Dev, d.path());
+    opts.enable_network = false;
+    let node = Node::start_with(opts).await.expect("node starts");
+    let (below, above) = (test_key(61), test_key(62));
+    let mut g = Chain::dev_genesis();
+    for (k, amount) in [(&below, 999u128), (&above, 1000)] {
+        let send = submit(&node, g.send(&k.public(), amount)).await;
+        let mut kc = Chain::unopened(k.clone());
+        submit(&node, kc.receive(&send, amount, nano_core::Epoch::Epoch0)).await;
+    }
+    assert_eq!(node.ledger.weight(&below.public()), Amount(999));
+    let h = g.head;
+    node.consensus
+        .process_vote(Vote::new_final(&below, vec![h]), Some(1));
+    node.consensus
+        .process_vote(Vote::new_final(&above, vec![h]), Some(1));
+    assert!(
+        wait_until(DEADLINE, || node.confirmation_quorum().online_stake_total
+            == Amount(1000))
+        .await,
+        "only the representative at the minimum is online: {:?}",
+        node.confirmation_quorum().online_stake_total
+    );
+    assert_eq!(node.stats.get("vote", "below_minimum", "in"), 1);
+    node.stop().await;
 }

@@ -751,6 +751,10 @@ impl Bootstrap {
 }
 
 impl Inbound for Bootstrap {
+    fn wants(&self, msg: &Message) -> bool {
+        matches!(msg, Message::AscPullAck(_))
+    }
+
     fn on_message(&self, from: &ChannelInfo, msg: Message) {
         if let Message::AscPullAck(ack) = msg {
             // Only while a round listens; a full queue drops (the request times out).

@@ -403,6 +403,29 @@ impl Outbound for NetworkService {
         self.inner.send_to_all(&list, msg, TrafficType::Realtime)
     }
 
+    fn flood_initial(&self, msg: &Message) -> usize {
+        let reps: std::collections::HashSet<PublicKey> = self
+            .representatives()
+            .into_iter()
+            .map(|r| r.channel.node_id)
+            .collect();
+        if reps.is_empty() {
+            // No representative known yet (the crawler has not heard one): reach as
+            // many peers as before.
+            return self.flood(msg, 16, None);
+        }
+        let (prs, mut others): (Vec<Arc<Channel>>, Vec<Arc<Channel>>) = self
+            .inner
+            .distinct_channels()
+            .into_iter()
+            .partition(|c| reps.contains(&c.info.node_id));
+        let n = (others.len() as f64).sqrt().ceil() as usize;
+        others.shuffle(&mut rand::rng());
+        others.truncate(n);
+        self.inner.send_to_all(&prs, msg, TrafficType::Realtime)
+            + self.inner.send_to_all(&others, msg, TrafficType::Realtime)
+    }
+
     fn channels(&self) -> Vec<ChannelInfo> {
         self.inner
             .distinct_channels()
@@ -700,15 +723,24 @@ impl Inner {
         match msg {
             Message::Keepalive(k) => peering::on_keepalive(self, ch, &k),
             Message::Publish(_) | Message::ConfirmAck(_) => {
-                if self.filter.check_and_insert(payload) {
-                    self.stats.inc("drop", "duplicate", "in");
-                    return;
-                }
                 if let Message::ConfirmAck(a) = &msg {
                     if a.vote.account.is_zero() {
                         self.stats.inc("drop", "zero_account_vote", "in");
                         return;
                     }
+                    // A vote from an account without weight can change nothing and costs
+                    // its sender nothing to make: dropped before it costs a digest, a
+                    // filter slot or a copy (consensus applies the configured minimum).
+                    if self.ledger.weight(&a.vote.account).is_zero() {
+                        self.stats.inc("drop", "vote_without_weight", "in");
+                        return;
+                    }
+                }
+                if self.filter.check_and_insert(payload) {
+                    self.stats.inc("drop", "duplicate", "in");
+                    return;
+                }
+                if let Message::ConfirmAck(a) = &msg {
                     self.reps.observe(self, ch, &a.vote);
                 }
                 self.deliver(ch, msg);

@@ -219,3 +219,46 @@ pub fn dev_block(i: u32) -> nano_core::Block {
     let dest = nano_ledger::test_support::test_key(i).public();
     chain.send(&dest, 1 + i as u128)
 }
+
+/// Whether every block of `hashes` is in the ledger and cemented.
+pub fn all_cemented(ledger: &Ledger, hashes: &[nano_core::BlockHash]) -> bool {
+    let Ok(txn) = ledger.read_txn() else {
+        return false;
+    };
+    hashes.iter().all(|h| {
+        ledger.block_exists(&txn, h).unwrap_or(false)
+            && ledger.block_confirmed(&txn, h).unwrap_or(false)
+    })
+}
+
+/// `n` sends spread over `accounts` fresh accounts (keys from `first_key` on): the
+/// setup blocks (genesis sends and opens), the timed sends, and each account's head.
+pub struct SpreadSends {
+    pub setup: Vec<nano_core::Block>,
+    pub timed: Vec<nano_core::Block>,
+    pub heads: Vec<nano_core::BlockHash>,
+}
+
+pub fn spread_sends(n: usize, accounts: usize, first_key: u32) -> SpreadSends {
+    use nano_ledger::test_support::{test_key, Chain};
+    let mut g = Chain::dev_genesis();
+    let mut setup = Vec::new();
+    let mut chains: Vec<Chain> = (0..accounts as u32)
+        .map(|i| Chain::unopened(test_key(first_key + i)))
+        .collect();
+    for c in chains.iter_mut() {
+        let s = g.send(&c.account, 1_000_000);
+        let h = s.hash();
+        setup.push(s);
+        setup.push(c.receive(&h, 1_000_000, nano_core::Epoch::Epoch0));
+    }
+    let dest = test_key(1).public();
+    let timed = (0..n)
+        .map(|i| chains[i % accounts].send(&dest, 1))
+        .collect();
+    SpreadSends {
+        heads: chains.iter().map(|c| c.head).collect(),
+        setup,
+        timed,
+    }
+}

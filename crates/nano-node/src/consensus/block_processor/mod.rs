@@ -278,7 +278,11 @@ impl Shared {
                             block: entry.block.clone(),
                             originator,
                         }));
-                        out.flood(&msg, if originator { 16 } else { 2 }, exclude);
+                        if originator {
+                            out.flood_initial(&msg);
+                        } else {
+                            out.flood(&msg, 2, exclude);
+                        }
                     }
                     released.extend(lock(&self.unchecked).take(&p.hash));
                     new_hashes.push(p.hash);

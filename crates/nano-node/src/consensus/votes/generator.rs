@@ -142,7 +142,7 @@ impl Shared {
                         vote: v.clone(),
                         rebroadcast: false,
                     }));
-                    out.flood(&msg, 16, None);
+                    out.flood_initial(&msg);
                 }
             }
             self.process_votes(own.into_iter().map(|v| (v, None)).collect(), true);
