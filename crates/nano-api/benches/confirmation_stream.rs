@@ -11,7 +11,6 @@
 //! before timing. Run: `cargo bench -p nano-api --bench confirmation_stream`
 //! (`cargo test --benches` runs a quick smoke pass).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,6 @@ use nano_ledger::{Ledger, StoreOptions};
 use nano_node::config::HttpCallback;
 use nano_node::confirmation_history::ConfirmationHistory;
 use nano_node::events::EventBus;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 const BATCH: usize = 256;
@@ -68,46 +66,13 @@ fn cement_all(ledger: &Ledger, blocks: &[Block]) -> f64 {
     blocks.len() as f64 / start.elapsed().as_secs_f64()
 }
 
-/// A local endpoint answering 200 to every request, keeping connections open; counts
-/// requests.
-async fn endpoint() -> (u16, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicU64::new(0));
-    let c = count.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let c = c.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                while buf.len() < 1 << 20 {
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|x| x.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if buf.len() < end + 4 + len {
-                            break;
-                        }
-                        buf.drain(..end + 4 + len);
-                        c.fetch_add(1, Ordering::Relaxed);
-                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-                        if s.write_all(ok).await.is_err() {
-                            return;
-                        }
-                    }
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-        }
-    });
-    (port, count)
+#[path = "../tests/ws_support/mod.rs"]
+mod ws_support;
+
+/// A local endpoint answering 200 to every request, keeping connections open.
+async fn endpoint() -> (u16, ws_support::Shared<Vec<String>>) {
+    let (port, bodies, _) = ws_support::keep_alive_server().await;
+    (port, bodies)
 }
 
 fn callback_config(port: u16) -> HttpCallback {
@@ -250,7 +215,7 @@ fn main() {
         wait_delivered(&client, n as u64).await;
         let secs = start.elapsed().as_secs_f64();
         client.shutdown().await;
-        assert_eq!(count.load(Ordering::Relaxed), callback_n as u64);
+        assert_eq!(count.lock().unwrap().len(), callback_n);
         println!(
             "http callback delivery: {callback_n} confirmations in {secs:.2} s = {:.0} /s",
             callback_n as f64 / secs

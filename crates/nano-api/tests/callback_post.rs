@@ -337,52 +337,6 @@ async fn disabled_without_address_or_port() {
     );
 }
 
-/// An endpoint that keeps each connection open for any number of requests; counts
-/// connections and records bodies.
-async fn keep_alive_server() -> (u16, Arc<Mutex<Vec<String>>>, Arc<Mutex<usize>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let conns = Arc::new(Mutex::new(0usize));
-    let (b, c) = (bodies.clone(), conns.clone());
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            *c.lock().unwrap() += 1;
-            let b = b.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|x| x.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if buf.len() < end + 4 + len {
-                            break;
-                        }
-                        let body =
-                            String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
-                        b.lock().unwrap().push(body);
-                        buf.drain(..end + 4 + len);
-                        let resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                        if s.write_all(resp.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-        }
-    });
-    (port, bodies, conns)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keep_alive_endpoint_gets_every_post_on_one_connection() {
     let mut f = LedgerFixture::new();

@@ -243,3 +243,55 @@ pub fn dest(i: u32) -> PublicKey {
     b[31] = 0xd5;
     PublicKey::from_bytes(b)
 }
+
+/// An endpoint that keeps each connection open for any number of requests; counts
+/// connections and records bodies.
+/// Shared with the confirmation-stream bench.
+pub type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+
+pub async fn keep_alive_server() -> (u16, Shared<Vec<String>>, Shared<usize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let conns = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+    let (b, c) = (bodies.clone(), conns.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            *c.lock().unwrap() += 1;
+            let b = b.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|x| x.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() < end + 4 + len {
+                            break;
+                        }
+                        let body =
+                            String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
+                        b.lock().unwrap().push(body);
+                        buf.drain(..end + 4 + len);
+                        let resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if tokio::io::AsyncWriteExt::write_all(&mut s, resp.as_bytes())
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match tokio::io::AsyncReadExt::read(&mut s, &mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (port, bodies, conns)
+}
