@@ -22,6 +22,7 @@ struct Shared {
     ctx: Arc<ApiContext>,
     origin: Origin,
     max_depth: usize,
+    allowed_origins: Arc<Vec<String>>,
 }
 
 /// The router serving RPC v1 at every path, and `/api/v2` with the built-in access rules.
@@ -45,6 +46,7 @@ pub fn router_with_v2(v2: Arc<crate::api_v2::V2Service>, cfg: &RpcConfig) -> Rou
             allow_unsafe: ctx.network == nano_core::Network::Dev,
         },
         max_depth: cfg.max_json_depth as usize,
+        allowed_origins: Arc::new(cfg.allowed_origins.clone()),
     };
     Router::new()
         .route("/metrics", axum::routing::get(metrics))
@@ -55,6 +57,7 @@ pub fn router_with_v2(v2: Arc<crate::api_v2::V2Service>, cfg: &RpcConfig) -> Rou
         .merge(crate::api_v2::http::routes(
             v2,
             cfg.max_request_size as usize,
+            cfg.allowed_origins.clone(),
         ))
 }
 
@@ -89,15 +92,24 @@ async fn metrics(State(s): State<Shared>) -> Response {
     resp
 }
 
-async fn handle(State(s): State<Shared>, method: Method, body: Bytes) -> Response {
+async fn handle(
+    State(s): State<Shared>,
+    method: Method,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     // CORS preflight and method check are shared with /api/v2 (same port).
     if let Some(resp) = crate::api_v2::http::preflight(&method) {
         return resp;
     }
     let ctx = s.ctx.clone();
     let started = std::time::Instant::now();
+    let foreign = crate::browser_origin::is_foreign(&headers, &s.allowed_origins);
     let result = match crate::actions::parse_request(&body, s.max_depth) {
         Err(e) => Ok(e),
+        Ok(req) if foreign && crate::browser_origin::v1_refused(&req) => {
+            Ok(crate::error::RpcError::new(crate::browser_origin::ORIGIN_REFUSED).to_json())
+        }
         Ok(req) if crate::actions::is_slow(&req) => {
             tokio::task::spawn_blocking(move || crate::actions::dispatch(&ctx, &req, s.origin))
                 .await

@@ -6,6 +6,7 @@ pub mod access;
 pub mod actions;
 pub mod api_v2;
 pub mod bounded_http;
+pub mod browser_origin;
 pub mod callback;
 pub mod context;
 pub mod error;

@@ -14,6 +14,9 @@ pub struct RpcConfig {
     pub enable_control: bool,
     pub max_json_depth: u32,
     pub max_request_size: u64,
+    /// Extension: web page origins (`scheme://host[:port]`) allowed to make control
+    /// requests and `wallet_export` ([`crate::browser_origin`]); default none.
+    pub allowed_origins: Vec<String>,
     /// Extension: open connections at once; further ones are closed at accept.
     pub connections_max: u32,
     /// Extension: seconds to receive a request head (also the keep-alive idle limit).
@@ -45,6 +48,7 @@ const DOCS: &[(&str, &str)] = &[
     ("enable_control", "Enable or disable control-level requests.\nWARNING: Enabling this gives anyone with RPC access the ability to stop the node and access wallet funds.\ntype:bool"),
     ("max_json_depth", "Maximum number of levels in JSON requests.\ntype:uint8"),
     ("max_request_size", "Maximum number of bytes allowed in request bodies.\ntype:uint64"),
+    ("allowed_origins", "Web page origins (scheme://host[:port], exactly as browsers send them in the Origin header) allowed to make control requests and wallet_export. A request carrying any other Origin is refused those (a web page visited on this machine must not stop the node or export a wallet); requests without an Origin header (curl, libraries) are unaffected. The reference node has no such rule.\ntype:list of strings"),
     ("connections_max", "Maximum number of open client connections; further connections are closed at once.\ntype:uint32,[1..]"),
     ("header_timeout", "Seconds a client has to send a request's headers, counted from when the server waits for them (so an idle keep-alive connection is closed after this long too).\ntype:seconds,[1..]"),
     ("read_timeout", "Seconds a client has to send a request's body once its headers arrived.\ntype:seconds,[1..]"),
@@ -65,6 +69,7 @@ impl RpcConfig {
             enable_control: false,
             max_json_depth: 20,
             max_request_size: 32 * 1024 * 1024,
+            allowed_origins: Vec::new(),
             connections_max: 1024,
             header_timeout: 10,
             read_timeout: 30,

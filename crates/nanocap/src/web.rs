@@ -1,6 +1,12 @@
 //! The web console and REST API (axum): the reference's `/api/v1` endpoints, the embedded
 //! single-page console, and the glue that forwards capture controls to the engine thread.
 //! Queries go through [`crate::query`]'s read-only connections on blocking threads.
+//!
+//! The state-changing endpoints (`capture/start|stop|toggle|destroy`) accept POST only,
+//! and only from the console itself or a non-browser client: a request whose `Origin`
+//! header is not this server's own origin is refused, so a web page open in the same
+//! browser cannot stop a capture or destroy its data (the reference answers GET from
+//! anywhere).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,9 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -58,15 +65,21 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/schema", get(schema))
         .route("/api/v1/capture/query", get(query))
-        .route("/api/v1/capture/start", get(|s| control(s, Control::Start)))
-        .route("/api/v1/capture/stop", get(|s| control(s, Control::Stop)))
+        .route(
+            "/api/v1/capture/start",
+            post(|s, h| control(s, h, Control::Start)),
+        )
+        .route(
+            "/api/v1/capture/stop",
+            post(|s, h| control(s, h, Control::Stop)),
+        )
         .route(
             "/api/v1/capture/toggle",
-            get(|s| control(s, Control::Toggle)),
+            post(|s, h| control(s, h, Control::Toggle)),
         )
         .route(
             "/api/v1/capture/destroy",
-            get(|s| control(s, Control::Destroy)),
+            post(|s, h| control(s, h, Control::Destroy)),
         )
         .route("/api/v1/count/packet", get(count_packet))
         .route("/api/v1/count/per-type", get(count_per_type))
@@ -158,10 +171,31 @@ async fn query(State(s): State<Shared>, Query(p): Query<QueryParams>) -> Json<Va
     }
 }
 
+/// True when a browser page of another origin sent the request: an `Origin` header
+/// other than `http://<Host>` (the console's own origin).
+fn foreign_page(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    origin.to_str().ok() != Some(&format!("http://{host}")) || host.is_empty()
+}
+
 async fn control(
     State(s): State<Shared>,
+    headers: HeaderMap,
     make: fn(Sender<Result<(), String>>) -> Control,
 ) -> Response {
+    if foreign_page(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "capture control is refused to pages of another origin"})),
+        )
+            .into_response();
+    }
     let Some(tx) = s.control.as_ref() else {
         return Json(json!({"error": "capture control unavailable"})).into_response();
     };

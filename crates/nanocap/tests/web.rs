@@ -89,6 +89,29 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// A POST with an empty body and an optional Origin header (as a browser page sends).
+fn http_post(addr: SocketAddr, path: &str, origin: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{origin}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (
+        code,
+        resp.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
+}
+
 fn get_json(addr: SocketAddr, path: &str) -> Value {
     let (code, body) = http_get(addr, path);
     assert_eq!(code, 200, "{path}: {body}");
@@ -178,9 +201,17 @@ fn rest_api_endpoints() {
     assert!(get_json(addr, "/api/v1/capture/query")
         .get("error")
         .is_some());
-    assert!(get_json(addr, "/api/v1/capture/toggle")
-        .get("error")
-        .is_some());
+    // Capture control: POST only, and never from a page of another origin.
+    let (code, _) = http_get(addr, "/api/v1/capture/toggle");
+    assert_eq!(code, 405, "GET cannot toggle");
+    let (code, body) = http_post(addr, "/api/v1/capture/toggle", Some("https://evil.example"));
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = http_post(addr, "/api/v1/capture/toggle", None);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("error"), "nothing to control here: {body}");
+    let own = format!("http://{addr}");
+    let (code, body) = http_post(addr, "/api/v1/capture/stop", Some(&own));
+    assert_eq!(code, 200, "the console's own origin: {body}");
     assert_eq!(common::rows(&db, "packet"), 7);
 
     let (code, html) = http_get(addr, "/query/some/route");

@@ -248,6 +248,14 @@ pub fn dispatch_structured(ctx: &ApiContext, req: &Req, origin: Origin) -> Value
     }
 }
 
+/// Whether a request needs `enable_control`: a control action, `process` with `force`,
+/// or `stats` of type `objects`.
+pub fn is_control_request(action: &str, req: &Req) -> bool {
+    CONTROL_ACTIONS.contains(&action)
+        || (action == "process" && crate::json::opt_bool(req, "force", false).unwrap_or(false))
+        || (action == "stats" && crate::json::opt_text(req, "type").as_deref() == Some("objects"))
+}
+
 fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, RpcError> {
     let action = match req.get("action") {
         Some(Value::String(s)) => s.as_str(),

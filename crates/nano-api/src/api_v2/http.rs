@@ -122,17 +122,21 @@ pub fn preflight(method: &Method) -> Option<HttpResponse> {
 }
 
 /// Routes `/api/v2` and `/api/v2/{message}` to `service` in this process.
-pub fn routes(service: Arc<V2Service>, max_body: usize) -> Router {
+/// Requests from web pages whose origin is not in `allowed_origins` may not send
+/// state-changing messages ([`crate::browser_origin`]).
+pub fn routes(service: Arc<V2Service>, max_body: usize, allowed_origins: Vec<String>) -> Router {
     Router::new()
         .route("/api/v2", any(envelope_route))
         .route("/api/v2/", any(envelope_route))
         .route("/api/v2/{message}", any(message_route))
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(service)
+        .with_state((service, Arc::new(allowed_origins)))
 }
 
+type V2State = (Arc<V2Service>, Arc<Vec<String>>);
+
 async fn envelope_route(
-    State(s): State<Arc<V2Service>>,
+    State(s): State<V2State>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -141,7 +145,7 @@ async fn envelope_route(
 }
 
 async fn message_route(
-    State(s): State<Arc<V2Service>>,
+    State(s): State<V2State>,
     Path(name): Path<String>,
     method: Method,
     headers: HeaderMap,
@@ -151,7 +155,7 @@ async fn message_route(
 }
 
 async fn run(
-    s: Arc<V2Service>,
+    (s, allowed): V2State,
     name: Option<String>,
     method: Method,
     headers: HeaderMap,
@@ -164,6 +168,9 @@ async fn run(
         Ok(env) => env,
         Err(answer) => return http_answer(answer),
     };
+    if let Some(answer) = crate::browser_origin::v2_refusal(&headers, &allowed, &env) {
+        return http_answer(answer);
+    }
     let answer = tokio::task::spawn_blocking(move || match super::Request::from_json_value(&env) {
         Ok(req) => s.handle(&req, None).to_json(),
         Err((e, corr)) => Response::error(&e, corr).to_json(),

@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use super::client::IpcPool;
 use super::Encoding;
-use crate::actions::CONTROL_ACTIONS;
 use crate::api_v2::http::{envelope_from_http, http_answer, preflight};
 use crate::api_v2::{Response as V2Response, V2Error, CODE_GENERIC};
 use crate::error::{msg, RpcError};
@@ -31,6 +30,7 @@ struct Fwd {
     pool: Arc<IpcPool>,
     enable_control: bool,
     max_depth: usize,
+    allowed_origins: Arc<Vec<String>>,
 }
 
 /// The router of `nano_rpc`.
@@ -39,6 +39,7 @@ pub fn router(pool: Arc<IpcPool>, cfg: &RpcConfig) -> Router {
         pool,
         enable_control: cfg.enable_control,
         max_depth: cfg.max_json_depth as usize,
+        allowed_origins: Arc::new(cfg.allowed_origins.clone()),
     };
     Router::new()
         .route("/api/v2", any(v2_envelope))
@@ -73,6 +74,7 @@ fn v1_error(text: &str) -> Response {
 fn gate_v1(
     body: &[u8],
     enable_control: bool,
+    foreign_page: bool,
     max_depth: usize,
 ) -> Result<Option<Vec<u8>>, &'static str> {
     if crate::json::json_depth_exceeds(body, max_depth) {
@@ -88,16 +90,11 @@ fn gate_v1(
     else {
         return Err(msg::UNABLE_TO_PARSE_JSON);
     };
-    if !enable_control {
-        if CONTROL_ACTIONS.contains(&action.as_str()) {
-            return Err(msg::CONTROL_DISABLED);
-        }
-        if action == "stats" && crate::json::opt_text(&req, "type").as_deref() == Some("objects") {
-            return Err(msg::CONTROL_DISABLED);
-        }
-        if action == "process" && crate::json::opt_bool(&req, "force", false).unwrap_or(false) {
-            return Err(msg::CONTROL_DISABLED);
-        }
+    if foreign_page && crate::browser_origin::v1_refused(&req) {
+        return Err(crate::browser_origin::ORIGIN_REFUSED);
+    }
+    if !enable_control && crate::actions::is_control_request(&action, &req) {
+        return Err(msg::CONTROL_DISABLED);
     }
     if action == "send" && !req.contains_key("id") {
         let id: [u8; 16] = rand::random();
@@ -110,11 +107,12 @@ fn gate_v1(
     Ok(None)
 }
 
-async fn v1(State(s): State<Fwd>, method: Method, body: Bytes) -> Response {
+async fn v1(State(s): State<Fwd>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(r) = preflight(&method) {
         return r;
     }
-    let rewritten = match gate_v1(&body, s.enable_control, s.max_depth) {
+    let foreign = crate::browser_origin::is_foreign(&headers, &s.allowed_origins);
+    let rewritten = match gate_v1(&body, s.enable_control, foreign, s.max_depth) {
         Ok(r) => r,
         Err(text) => return v1_error(text),
     };
@@ -165,6 +163,9 @@ async fn v2(
         Ok(env) => env,
         Err(answer) => return http_answer(answer),
     };
+    if let Some(answer) = crate::browser_origin::v2_refusal(&headers, &s.allowed_origins, &env) {
+        return http_answer(answer);
+    }
     match s
         .pool
         .request(Encoding::FlatBuffersJson, env.to_string().as_bytes())
