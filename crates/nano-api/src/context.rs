@@ -45,6 +45,9 @@ pub struct ApiContext {
     /// The node's event bus, where work generation publishes the WebSocket `work` topic
     /// events (absent for a bare utility server).
     pub events: Option<nano_node::events::EventBus>,
+    /// `node.preconfigured_representatives`: a new wallet's representative is one of
+    /// these, picked at random (the network's list until the daemon sets the config's).
+    pub preconfigured_representatives: Vec<nano_core::Account>,
     /// This context itself, once a front door shares it: actions that answer at once and
     /// finish in the background (`search_receivable`) take a strong reference from it.
     shared: std::sync::OnceLock<std::sync::Weak<ApiContext>>,
@@ -72,6 +75,7 @@ impl ApiContext {
             work_peers: Mutex::new(Vec::new()),
             receive_minimum: Mutex::new(nano_core::Amount::raw(10u128.pow(24))),
             events: None,
+            preconfigured_representatives: network.params().preconfigured_representatives.clone(),
             shared: std::sync::OnceLock::new(),
         }
     }

@@ -23,6 +23,8 @@ struct Shared {
     origin: Origin,
     max_depth: usize,
     allowed_origins: Arc<Vec<String>>,
+    /// `rpc.logging.log_rpc`: each request is logged at info level (debug otherwise).
+    log_rpc: bool,
 }
 
 /// The router serving RPC v1 at every path, and `/api/v2` with the built-in access rules.
@@ -47,6 +49,7 @@ pub fn router_with_v2(v2: Arc<crate::api_v2::V2Service>, cfg: &RpcConfig) -> Rou
         },
         max_depth: cfg.max_json_depth as usize,
         allowed_origins: Arc::new(cfg.allowed_origins.clone()),
+        log_rpc: cfg.logging.log_rpc,
     };
     Router::new()
         .route("/metrics", axum::routing::get(metrics))
@@ -92,6 +95,24 @@ async fn metrics(State(s): State<Shared>) -> Response {
     resp
 }
 
+/// A request as it may be written to the log: the password replaced by its name, and
+/// wallet ids, keys and seeds cut to their first two characters, as the reference does.
+fn loggable(req: &crate::json::Req) -> String {
+    let mut r = req.clone();
+    if r.contains_key("password") {
+        r.insert("password".into(), "password".into());
+    }
+    for k in ["wallet", "key", "seed"] {
+        if let Some(serde_json::Value::String(v)) = r.get_mut(k) {
+            if v.len() > 2 && v.is_char_boundary(2) {
+                let masked = format!("{}{}", &v[..2], "X".repeat(v.len() - 2));
+                *v = masked;
+            }
+        }
+    }
+    serde_json::Value::Object(r).to_string()
+}
+
 async fn handle(
     State(s): State<Shared>,
     method: Method,
@@ -105,7 +126,15 @@ async fn handle(
     let ctx = s.ctx.clone();
     let started = std::time::Instant::now();
     let foreign = crate::browser_origin::is_foreign(&headers, &s.allowed_origins);
-    let result = match crate::actions::parse_request(&body, s.max_depth) {
+    let parsed = crate::actions::parse_request(&body, s.max_depth);
+    if let Ok(req) = &parsed {
+        if s.log_rpc {
+            tracing::info!(target: "rpc_request", "Request: {}", loggable(req));
+        } else {
+            tracing::debug!(target: "rpc_request", "Request: {}", loggable(req));
+        }
+    }
+    let result = match parsed {
         Err(e) => Ok(e),
         Ok(req) if foreign && crate::browser_origin::v1_refused(&req) => {
             Ok(crate::error::RpcError::new(crate::browser_origin::ORIGIN_REFUSED).to_json())
@@ -149,4 +178,22 @@ pub async fn serve_with_v2(
     let app = router_with_v2(v2, cfg);
     crate::bounded_http::spawn_serve(listener, app, cfg.http_limits(), shutdown);
     Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable;
+
+    #[test]
+    fn logged_requests_hide_secrets() {
+        let req = serde_json::json!({"action": "wallet_add", "wallet": "ABCDEF",
+            "key": "0123", "seed": "99", "password": "hunter2"});
+        let text = loggable(req.as_object().unwrap());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["wallet"], "ABXXXX");
+        assert_eq!(v["key"], "01XX");
+        assert_eq!(v["seed"], "99");
+        assert_eq!(v["password"], "password");
+        assert_eq!(v["action"], "wallet_add");
+    }
 }

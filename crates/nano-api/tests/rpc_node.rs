@@ -432,3 +432,14 @@ fn wallet_sends_use_the_work_peers() {
     );
     assert_eq!(r["error"], "Work generation is disabled");
 }
+
+/// `node.preconfigured_representatives` (set on the context by the daemon) decides a new
+/// wallet's representative.
+#[test]
+fn new_wallets_take_a_configured_representative() {
+    let rep = test_key(9).public();
+    let n = start_with(false, |ctx| ctx.preconfigured_representatives = vec![rep]);
+    let w = rpc(&n, json!({"action": "wallet_create"}))["wallet"].clone();
+    let r = rpc(&n, json!({"action": "wallet_representative", "wallet": w}));
+    assert_eq!(r["representative"], rep.encode_account());
+}

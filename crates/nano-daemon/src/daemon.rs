@@ -97,6 +97,13 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         // 0 disables local work: work then comes from work peers only, or is refused.
         ctx.work_threads = config.node.work_threads as usize;
         ctx.events = Some(node.events.clone());
+        // Validated when the config loaded.
+        ctx.preconfigured_representatives = config
+            .node
+            .preconfigured_representatives
+            .iter()
+            .filter_map(|r| nano_core::PublicKey::decode_account(r).ok())
+            .collect();
         ctx.max_work_generate_multiplier = config.node.max_work_generate_multiplier;
         if let Ok(m) = nano_core::Amount::decode_dec(&config.node.receive_minimum) {
             if let Ok(mut g) = ctx.receive_minimum.lock() {

@@ -166,6 +166,9 @@ pub struct LmdbConfig {
     pub sync: String,
 }
 
+/// The store's fixed count of named LMDB databases (the reference's default).
+pub const LMDB_MAX_DATABASES: u32 = 128;
+
 fn cores() -> u32 {
     std::thread::available_parallelism()
         .map(|n| n.get() as u32)
@@ -265,7 +268,7 @@ impl DaemonConfig {
                 },
                 lmdb: LmdbConfig {
                     map_size: 256 * 1024 * 1024 * 1024,
-                    max_databases: 128,
+                    max_databases: LMDB_MAX_DATABASES,
                     sync: "always".into(),
                 },
                 confirmation_history_size: nano_ledger::DEFAULT_CONFIRMATION_HISTORY,
@@ -345,6 +348,15 @@ impl DaemonConfig {
                 "node.max_work_generate_multiplier must be >= 1".into(),
             ));
         }
+        // The store opens a fixed number of named databases (enough for every table and
+        // an upgrade's old ones); another value would be silently ignored.
+        if n.lmdb.max_databases != LMDB_MAX_DATABASES {
+            return Err(ConfigError::Invalid(format!(
+                "node.lmdb.max_databases = {} is not supported: this node always opens \
+                 {LMDB_MAX_DATABASES} (remove the key)",
+                n.lmdb.max_databases
+            )));
+        }
         if n.preconfigured_representatives.is_empty() {
             return Err(ConfigError::Invalid(
                 "node.preconfigured_representatives must not be empty".into(),
@@ -381,6 +393,9 @@ pub fn merge_sources<T: Serialize>(
             origin: origin.to_string(),
             message: e.message().to_string(),
         })?;
+        for key in unknown_keys(&base, &v) {
+            tracing::warn!("{origin}: unknown key {key} is not used by this node");
+        }
         merge(&mut base, v);
     }
     for o in overrides {
@@ -391,9 +406,37 @@ pub fn merge_sources<T: Serialize>(
             origin: format!("override {o:?}"),
             message: e.message().to_string(),
         })?;
+        for key in unknown_keys(&base, &v) {
+            tracing::warn!("override {o:?}: unknown key {key} is not used by this node");
+        }
         merge(&mut base, v);
     }
     Ok(base)
+}
+
+/// Dotted paths of the keys in `given` that `known` (the defaults, which list every key
+/// this node reads) does not have: settings that would otherwise be silently ignored.
+pub fn unknown_keys(known: &toml::Value, given: &toml::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_unknown(known, given, "", &mut out);
+    out
+}
+
+fn collect_unknown(known: &toml::Value, given: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+    let (toml::Value::Table(k), toml::Value::Table(g)) = (known, given) else {
+        return;
+    };
+    for (name, v) in g {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match k.get(name) {
+            None => out.push(path),
+            Some(kv) => collect_unknown(kv, v, &path, out),
+        }
+    }
 }
 
 fn merge(base: &mut toml::Value, over: toml::Value) {
@@ -609,10 +652,41 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("receive_minimum"), "{e}");
-        // Unknown keys are ignored.
+        // Unknown keys do not stop the node (they are reported; see below).
         assert!(
             DaemonConfig::from_sources(Network::Live, Some("[node]\nno_such_key = 1"), &[]).is_ok()
         );
+        // A setting this node cannot honour is refused, naming the key.
+        let e = DaemonConfig::from_sources(
+            Network::Live,
+            Some("[node.lmdb]\nmax_databases = 200"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("node.lmdb.max_databases"), "{e}");
+        assert!(DaemonConfig::from_sources(
+            Network::Live,
+            Some("[node.lmdb]\nmax_databases = 128"),
+            &[]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_listed_with_their_path() {
+        let known = toml::Value::try_from(DaemonConfig::defaults(Network::Live)).unwrap();
+        let given: toml::Value = toml::from_str(
+            "[node]\npeering_port = 1\nno_such_key = 1\n[node.websocket]\nprt = 2\n\
+             [opencl]\nenable = false\n",
+        )
+        .unwrap();
+        assert_eq!(
+            unknown_keys(&known, &given),
+            ["node.no_such_key", "node.websocket.prt", "opencl"]
+        );
+        let text = generate_node_config(Network::Live, true);
+        assert!(unknown_keys(&known, &toml::from_str(&text).unwrap()).is_empty());
     }
 
     #[test]

@@ -50,10 +50,12 @@ fn used(l: &Ledger, t: &ReadTxn<'_>, a: &Account) -> bool {
             .unwrap_or(false)
 }
 
+/// A new wallet's representative: one of `node.preconfigured_representatives` at random,
+/// as the reference picks it.
 fn default_rep(ctx: &ApiContext) -> Account {
-    ctx.params
-        .preconfigured_representatives
-        .first()
+    use rand::seq::IndexedRandom;
+    ctx.preconfigured_representatives
+        .choose(&mut rand::rng())
         .copied()
         .unwrap_or(ctx.params.genesis_account)
 }
