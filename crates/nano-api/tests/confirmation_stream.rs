@@ -298,3 +298,44 @@ async fn a_full_queue_sends_a_resuming_session_back_to_the_log_instead_of_droppi
     let _ = drain(&mut plain).await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_includes_election_info_where_still_known() {
+    let mut f = LedgerFixture::new();
+    let bus = EventBus::new(1024);
+    let server = server(&bus, with_history(&f)).await;
+    // Sequence 1 cemented while the server was not running (no election info known),
+    // 2 and 3 published live with their election details.
+    f.cement_sends(&dests(0, 1));
+    f.cement_sends(&dests(1, 2));
+    // A live client: once it got both, the dispatcher has recorded their details.
+    let mut live = connect(&server).await;
+    subscribe(&mut live, "confirmation", None).await;
+    let history = f.history();
+    for mut e in history.read(2, 2).unwrap() {
+        if let nano_node::events::NodeEvent::BlockConfirmed { election, .. } = &mut e {
+            *election = Some(json!({"duration": "7", "tally": "9", "votes": []}));
+        }
+        bus.publish(e);
+    }
+    assert_eq!(recv_sequences(&mut live, 2).await, vec![2, 3]);
+    let mut ws = connect(&server).await;
+    subscribe(
+        &mut ws,
+        "confirmation",
+        Some(json!({"from_sequence": "1", "include_election_info": "true"})),
+    )
+    .await;
+    let m1 = recv(&mut ws).await.unwrap();
+    let m2 = recv(&mut ws).await.unwrap();
+    assert_eq!(m1["message"]["sequence"], "1");
+    assert!(m1["message"].get("election_info").is_none(), "{m1}");
+    assert_eq!(m2["message"]["sequence"], "2");
+    assert_eq!(m2["message"]["election_info"]["tally"], "9", "{m2}");
+    // Without votes unless asked for them.
+    assert!(
+        m2["message"]["election_info"].get("votes").is_none(),
+        "{m2}"
+    );
+    server.shutdown().await;
+}

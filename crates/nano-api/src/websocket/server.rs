@@ -1,11 +1,11 @@
 //! The listener, the server's settings and counters, and the dispatcher that fans node
 //! events out to the sessions that subscribed to them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
@@ -127,8 +127,38 @@ pub(super) struct Counters {
     pub(super) invalid_json: AtomicU64,
 }
 
+/// Live confirmations whose `election_info` is kept for replays (the log does not store
+/// it): 16,384 entries of a few hundred bytes (more with votes) is a few MB, and covers
+/// the last minutes of confirmations at the reference network's usual rates.
+const ELECTIONS_KEPT: usize = 16_384;
+
+/// `election_info` of recent live confirmations by sequence, oldest evicted first.
+#[derive(Default)]
+pub(super) struct RecentElections {
+    by_sequence: HashMap<u64, Value>,
+    order: VecDeque<u64>,
+}
+
+impl RecentElections {
+    fn insert(&mut self, sequence: u64, info: Value) {
+        if self.by_sequence.insert(sequence, info).is_none() {
+            self.order.push_back(sequence);
+            if self.order.len() > ELECTIONS_KEPT {
+                if let Some(old) = self.order.pop_front() {
+                    self.by_sequence.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub(super) fn get(&self, sequence: u64) -> Option<&Value> {
+        self.by_sequence.get(&sequence)
+    }
+}
+
 pub(super) struct Shared {
     pub(super) settings: WebsocketSettings,
+    pub(super) elections: Mutex<RecentElections>,
     pub(super) sessions: RwLock<Vec<Arc<Session>>>,
     pub(super) next_id: AtomicU64,
     pub(super) counters: Counters,
@@ -308,6 +338,12 @@ impl Shared {
     }
 
     fn dispatch_confirmation(&self, c: &Confirmed<'_>, time: &str) -> Vec<Arc<Session>> {
+        if let (Some(seq), Some(info)) = (c.sequence, c.election) {
+            self.elections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(seq, info.clone());
+        }
         // One message per distinct shape, built on first use.
         let mut cache: [Option<Utf8Bytes>; 12] = Default::default();
         let link_as = c.link_as();
@@ -498,6 +534,7 @@ impl WebsocketServer {
         let events = bus.subscribe();
         let shared = Arc::new(Shared {
             settings,
+            elections: Mutex::new(RecentElections::default()),
             sessions: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(1),
             counters: Counters::default(),

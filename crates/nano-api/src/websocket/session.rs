@@ -309,10 +309,23 @@ pub(super) async fn replay(shared: Arc<Shared>, session: Arc<Session>) {
         let mut local = None;
         let mut permits = permits;
         let mut queued = 0;
-        for event in &page.events {
-            let Some(c) = Confirmed::of(event) else {
+        // election_info where it is still known (from the live stream).
+        let known: Vec<Option<Value>> = if o.election_info > 0 {
+            let e = shared.elections.lock().unwrap_or_else(|e| e.into_inner());
+            page.events
+                .iter()
+                .map(|ev| Confirmed::of(ev)?.sequence.and_then(|s| e.get(s).cloned()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (i, event) in page.events.iter().enumerate() {
+            let Some(mut c) = Confirmed::of(event) else {
                 continue;
             };
+            if c.election.is_none() {
+                c.election = known.get(i).and_then(Option::as_ref);
+            }
             if !shared.confirmation_passes(o, &c, c.link_as().as_ref(), &mut local) {
                 continue;
             }
