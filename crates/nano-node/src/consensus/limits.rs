@@ -19,7 +19,9 @@ pub const BLOCK_PEER_QUEUE: usize = 16 * 1024;
 /// submissions get four times that because RPC clients submit whole chains at once and
 /// are answered `overloaded` (never silently dropped) past it.
 pub const BLOCK_LOCAL_QUEUE: usize = 64 * 1024;
-/// Reference `max_system_queue` for bootstrap and unchecked (gap) blocks.
+/// Bootstrap blocks queued: reference `max_system_queue`. Gap blocks released from the
+/// unchecked table may queue as many as that table holds ([`UNCHECKED_MAX`]): they were
+/// bounded when they entered it.
 pub const BLOCK_SYSTEM_QUEUE: usize = 16 * 1024;
 /// All block sources together: 128 Ki blocks of at most ~250 bytes each keeps the queue
 /// under ~40 MB however many peers connect (each peer alone is capped above).

@@ -48,7 +48,7 @@ impl WriterQueue {
                 priority: limits::BLOCK_PRIORITY_BOOTSTRAP,
             },
             BlockSource::Bootstrap => SourceLimits {
-                max: peer,
+                max: limits::BLOCK_SYSTEM_QUEUE,
                 priority: limits::BLOCK_PRIORITY_BOOTSTRAP,
             },
         });
