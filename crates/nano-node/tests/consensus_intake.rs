@@ -66,14 +66,15 @@ async fn quorum_counts_local_and_remote_reps_and_needs_their_weight() {
     a.stop().await;
 }
 
-/// A confirm_ack from a random account with a random signature naming 12 hashes.
-fn junk_vote(rng: &mut impl rand::Rng) -> Message {
+/// A confirm_ack from `account` (a random one if None) with a random signature naming 12
+/// random hashes.
+fn junk_vote(rng: &mut impl rand::Rng, account: Option<PublicKey>) -> Message {
     let mut sig = [0u8; 64];
     rng.fill(&mut sig[..]);
     let hashes = (0..12).map(|_| BlockHash(rng.random())).collect();
     Message::ConfirmAck(Box::new(ConfirmAck {
         vote: Vote {
-            account: PublicKey(rng.random()),
+            account: account.unwrap_or_else(|| PublicKey(rng.random())),
             signature: Signature(sig),
             timestamp: rng.random(),
             hashes,
@@ -84,11 +85,47 @@ fn junk_vote(rng: &mut impl rand::Rng) -> Message {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_vote_flood_does_not_stop_confirmation() {
-    // R votes with genesis; N does not vote and relies on R.
+    let n = flood_while_confirming(None).await;
+    assert_eq!(
+        n.stats.get("vote", "invalid", "in"),
+        0,
+        "junk was never verified"
+    );
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_votes_of_a_light_representative_do_not_stop_confirmation() {
+    // Votes naming an account with a little weight (above the vote weight minimum, far
+    // below the first tier) pass the weight check and are verified: they queue in that
+    // channel's bounded non-principal sub-queue, behind R's tier.
+    let light = test_key(950);
+    let n = flood_while_confirming(Some(light.public())).await;
+    assert!(
+        n.stats.get("vote", "invalid", "in") > 0,
+        "the forgeries were verified"
+    );
+    n.stop().await;
+}
+
+/// R votes with genesis; N does not vote and relies on R. A hostile peer floods N over
+/// two connections with junk votes (from `account`, or random accounts) while five
+/// sends submitted to N must be cemented. Returns N (R is stopped).
+async fn flood_while_confirming(account: Option<PublicKey>) -> Arc<nano_node::node::Node> {
     let (dr, dn) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let r = start(dr.path(), vec![], Some(&dev_genesis_key())).await;
     let n = start(dn.path(), vec![peer_of(&r)], None).await;
     assert!(wait_until(DEADLINE, || !n.peers().is_empty()).await);
+    let mut g = Chain::dev_genesis();
+    if let Some(a) = account {
+        // The named account gets 11 Nano and represents itself.
+        let amount = Amount::nano(11).unwrap().0;
+        let send = submit(&n, g.send(&a, amount)).await;
+        let mut ac = Chain::unopened(test_key(950));
+        assert_eq!(ac.account, a, "the light account is test_key(950)");
+        let open = submit(&n, ac.receive(&send, amount, nano_core::Epoch::Epoch0)).await;
+        assert!(wait_until(DEADLINE, || cemented(&n, &open)).await);
+    }
 
     // A hostile peer handshakes with N and floods it with votes from accounts that
     // hold no weight, while blocks are submitted to N.
@@ -113,7 +150,7 @@ async fn junk_vote_flood_does_not_stop_confirmation() {
             // Bounded: stops on request, on a closed connection, or after 2 M votes.
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 2_000_000 {
                 for _ in 0..64 {
-                    if c.feed(junk_vote(&mut rng)).await.is_err() {
+                    if c.feed(junk_vote(&mut rng, account)).await.is_err() {
                         return sent;
                     }
                     sent += 1;
@@ -126,13 +163,14 @@ async fn junk_vote_flood_does_not_stop_confirmation() {
         }));
     }
     let stats = n.stats.clone();
+    let (kind, detail) = match account {
+        None => ("drop", "vote_without_weight"),
+        Some(_) => ("vote", "invalid"),
+    };
     assert!(
-        wait_until(DEADLINE, || stats.get("drop", "vote_without_weight", "in")
-            > 1000)
-        .await,
+        wait_until(DEADLINE, || stats.get(kind, detail, "in") > 100).await,
         "the flood reaches N's vote intake"
     );
-    let mut g = Chain::dev_genesis();
     let mut hashes = Vec::new();
     for i in 0..5 {
         hashes.push(submit(&n, g.send(&test_key(800 + i).public(), 1)).await);
@@ -147,13 +185,8 @@ async fn junk_vote_flood_does_not_stop_confirmation() {
         confirmed,
         "blocks confirmed on N during a flood of {sent} junk votes"
     );
-    assert_eq!(
-        stats.get("vote", "invalid", "in"),
-        0,
-        "junk was never verified"
-    );
-    n.stop().await;
     r.stop().await;
+    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
