@@ -305,30 +305,15 @@ impl Shared {
         }
         let live_accounts: Vec<Account> = live_accounts.into_iter().collect();
         self.activate_accounts(&live_accounts);
+        // Blocks that votes already named: the hinted scheduler starts an election if
+        // those votes reach its threshold.
+        let cached: Vec<BlockHash> = {
+            let vc = lock(&self.vote_cache);
+            new_hashes.into_iter().filter(|h| vc.contains(h)).collect()
+        };
+        self.activate_hinted(&cached);
         let delta = self.quorum_delta();
         let mut fx = Effects::default();
-        {
-            let mut active = lock(&self.active);
-            // Blocks that votes already named get their own election so those votes
-            // count (the vote rules still decide whether this node votes for them).
-            let cached: Vec<BlockHash> = {
-                let vc = lock(&self.vote_cache);
-                new_hashes.into_iter().filter(|h| vc.contains(h)).collect()
-            };
-            if !cached.is_empty() {
-                if let Ok(txn) = self.ledger.read_txn() {
-                    for h in cached {
-                        if active.contains_hash(&h) {
-                            continue;
-                        }
-                        if let Ok(Some(sb)) = self.ledger.block(&txn, &h) {
-                            let bal = sb.sideband.balance;
-                            self.start_election_locked(&mut active, sb.block, bal, delta, &mut fx);
-                        }
-                    }
-                }
-            }
-        }
         if !forks.is_empty() {
             self.handle_forks(forks, delta, &mut fx);
         }

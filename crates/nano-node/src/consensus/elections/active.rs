@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use nano_core::{Amount, Block, BlockHash, QualifiedRoot};
 
-use super::election::{Election, ElectionSummary, Priority, MAX_CANDIDATES};
+use super::election::{Behavior, Election, ElectionSummary, Priority, MAX_CANDIDATES};
 
 /// What [`ActiveElections::insert`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,13 @@ pub enum InsertOutcome {
     /// The root's election was confirmed recently; nothing to do.
     RecentlyConfirmed,
 }
+
+/// Share of `active_elections.size` hinted elections may hold: reference
+/// `active_elections.hinted_limit_percentage` default.
+pub const HINTED_LIMIT_PERCENT: usize = 20;
+/// Share optimistic elections may hold: reference
+/// `active_elections.optimistic_limit_percentage` default.
+pub const OPTIMISTIC_LIMIT_PERCENT: usize = 10;
 
 /// The set of running elections, indexed by root and by candidate hash.
 #[derive(Debug)]
@@ -101,8 +108,39 @@ impl ActiveElections {
         self.roots.values_mut()
     }
 
-    /// Starts an election for `block` or adds it to its root's election as a fork.
+    /// How many elections `behavior` may hold (reference `active_elections::limit`):
+    /// priority the whole cap, hinted and optimistic their shares, manual no limit.
+    pub fn limit(&self, behavior: Behavior) -> usize {
+        match behavior {
+            Behavior::Priority => self.max,
+            Behavior::Hinted => (self.max * HINTED_LIMIT_PERCENT / 100).max(1),
+            Behavior::Optimistic => (self.max * OPTIMISTIC_LIMIT_PERCENT / 100).max(1),
+            Behavior::Manual => usize::MAX,
+        }
+    }
+
+    /// Running elections started by `behavior`.
+    pub fn count(&self, behavior: Behavior) -> usize {
+        self.roots
+            .values()
+            .filter(|e| e.behavior == behavior)
+            .count()
+    }
+
+    /// Starts a priority election for `block` or adds it to its root's election as a fork.
     pub fn insert(&mut self, block: Block, balance: Amount) -> InsertOutcome {
+        self.insert_as(block, balance, Behavior::Priority)
+    }
+
+    /// As [`ActiveElections::insert`] for an election of `behavior`: hinted and
+    /// optimistic elections are refused beyond their share or the cap, a manual one is
+    /// always started, a priority one may evict a less important election when full.
+    pub fn insert_as(
+        &mut self,
+        block: Block,
+        balance: Amount,
+        behavior: Behavior,
+    ) -> InsertOutcome {
         let hash = block.hash();
         if self.by_hash.contains_key(&hash) {
             return InsertOutcome::Existing;
@@ -125,7 +163,12 @@ impl ActiveElections {
             arrival: Reverse(self.arrival),
         };
         let mut evicted = Vec::new();
-        if self.roots.len() >= self.max {
+        let shared = matches!(behavior, Behavior::Hinted | Behavior::Optimistic);
+        if shared && (self.count(behavior) >= self.limit(behavior) || self.roots.len() >= self.max)
+        {
+            return InsertOutcome::Full;
+        }
+        if behavior == Behavior::Priority && self.roots.len() >= self.max {
             let lowest = self
                 .roots
                 .values()
@@ -144,7 +187,9 @@ impl ActiveElections {
         let id = self.next_id;
         self.next_id += 1;
         self.by_hash.insert(hash, root);
-        self.roots.insert(root, Election::new(id, block, priority));
+        let mut e = Election::new(id, block, priority);
+        e.behavior = behavior;
+        self.roots.insert(root, e);
         InsertOutcome::Started { evicted }
     }
 
@@ -296,5 +341,48 @@ mod tests {
         }
         let low = c3.send(&test_key(9).public(), 1);
         assert_eq!(active.insert(low, Amount(0)), InsertOutcome::Full);
+    }
+
+    #[test]
+    fn behaviours_have_their_shares_of_the_cap() {
+        let mut active = ActiveElections::new(10, 10);
+        let mut c = Chain::dev_genesis();
+        let mut next = || c.send(&test_key(7).public(), 1);
+        // Hinted: 20% of 10 = 2; optimistic: 10% of 10 = 1.
+        for _ in 0..2 {
+            let b = next();
+            assert!(matches!(
+                active.insert_as(b, Amount(1), Behavior::Hinted),
+                InsertOutcome::Started { .. }
+            ));
+        }
+        assert_eq!(
+            active.insert_as(next(), Amount(1), Behavior::Hinted),
+            InsertOutcome::Full
+        );
+        assert!(matches!(
+            active.insert_as(next(), Amount(1), Behavior::Optimistic),
+            InsertOutcome::Started { .. }
+        ));
+        assert_eq!(
+            active.insert_as(next(), Amount(1), Behavior::Optimistic),
+            InsertOutcome::Full
+        );
+        // Priority fills the rest of the cap; then hinted is refused even below its
+        // share, and manual still starts.
+        for _ in 0..7 {
+            assert!(matches!(
+                active.insert(next(), Amount(5)),
+                InsertOutcome::Started { .. }
+            ));
+        }
+        assert_eq!(active.len(), 10);
+        assert!(matches!(
+            active.insert_as(next(), Amount(1), Behavior::Manual),
+            InsertOutcome::Started { .. }
+        ));
+        assert_eq!(active.len(), 11);
+        assert_eq!(active.count(Behavior::Hinted), 2);
+        assert_eq!(active.count(Behavior::Manual), 1);
     }
 }

@@ -24,6 +24,21 @@ pub struct Priority {
     pub arrival: Reverse<u64>,
 }
 
+/// Which scheduler started an election (reference `election_behavior`); each has its
+/// own share of the active elections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Behavior {
+    /// The first uncemented block of an account.
+    #[default]
+    Priority,
+    /// Cached votes for the block reached the hinting threshold.
+    Hinted,
+    /// The head of a long uncemented chain, confirmed by others' votes.
+    Optimistic,
+    /// `block_confirm`.
+    Manual,
+}
+
 /// A representative's latest vote in one election.
 #[derive(Debug, Clone, Copy)]
 pub struct VoteEntry {
@@ -84,6 +99,7 @@ pub struct Election {
     pub final_voted: bool,
     pub priority: Priority,
     pub confirmed: bool,
+    pub behavior: Behavior,
 }
 
 /// Per-candidate tallies.
@@ -118,6 +134,7 @@ impl Election {
             final_voted: false,
             priority,
             confirmed: false,
+            behavior: Behavior::Priority,
         }
     }
 

@@ -13,7 +13,7 @@ use nano_core::{Amount, Block, BlockHash, QualifiedRoot, Root};
 use nano_messages::{ConfirmReq, Message, Publish, Vote};
 
 use active::{ActiveElections, InsertOutcome};
-use election::{ElectionSummary, VoteOutcome};
+use election::{Behavior, ElectionSummary, VoteOutcome};
 
 use super::{lock, Shared};
 use crate::events::NodeEvent;
@@ -37,7 +37,7 @@ pub(crate) struct Effects {
 }
 
 impl Shared {
-    /// Starts an election (or adds a fork candidate) and applies cached votes for it.
+    /// Starts a priority election (or adds a fork candidate) and applies cached votes.
     pub(crate) fn start_election_locked(
         &self,
         active: &mut ActiveElections,
@@ -46,9 +46,22 @@ impl Shared {
         delta: Amount,
         fx: &mut Effects,
     ) -> bool {
+        self.start_election_as(active, block, balance, delta, fx, Behavior::Priority)
+    }
+
+    /// As [`Shared::start_election_locked`], for an election of `behavior`.
+    pub(crate) fn start_election_as(
+        &self,
+        active: &mut ActiveElections,
+        block: Block,
+        balance: Amount,
+        delta: Amount,
+        fx: &mut Effects,
+        behavior: Behavior,
+    ) -> bool {
         let hash = block.hash();
         let root = block.qualified_root();
-        match active.insert(block, balance) {
+        match active.insert_as(block, balance, behavior) {
             InsertOutcome::Started { evicted } => {
                 self.stats.inc("election", "start", "in");
                 fx.stopped.extend(evicted);

@@ -72,6 +72,11 @@ impl VoteCache {
         }
     }
 
+    /// The cached votes for `hash`.
+    pub fn votes(&self, hash: &BlockHash) -> &[CachedVote] {
+        self.entries.get(hash).map_or(&[], |v| v.as_slice())
+    }
+
     /// Removes and returns the votes for `hash`.
     pub fn take(&mut self, hash: &BlockHash) -> Vec<CachedVote> {
         // The order queue keeps the stale hash; eviction of a missing entry is a no-op.

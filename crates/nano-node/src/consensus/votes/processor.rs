@@ -73,40 +73,13 @@ impl Shared {
                 online.reps.observe(v.account, *w);
             }
         }
-        // Hashes without an election: those in the ledger and not cemented get one.
-        let unknown: Vec<BlockHash> = {
-            let active = lock(&self.active);
-            let mut u: Vec<BlockHash> = votes
-                .iter()
-                .zip(&weights)
-                .filter(|(_, w)| !w.is_zero())
-                .flat_map(|((v, _), _)| v.hashes.iter().copied())
-                .filter(|h| !active.contains_hash(h) && !active.recently_confirmed(h))
-                .collect();
-            u.sort_unstable();
-            u.dedup();
-            u
-        };
         let mut fx = Effects::default();
-        let mut to_start = Vec::new();
-        if !unknown.is_empty() {
-            if let Ok(txn) = self.ledger.read_txn() {
-                for h in unknown {
-                    if let Ok(Some(sb)) = self.ledger.block(&txn, &h) {
-                        if !self.ledger.block_confirmed(&txn, &h).unwrap_or(true) {
-                            to_start.push((sb.block, sb.sideband.balance));
-                        }
-                    }
-                }
-            }
-        }
+        // Hashes whose votes went to the vote cache; the hinted scheduler looks at them.
+        let mut cached_hashes: Vec<BlockHash> = Vec::new();
         let notify = self.events.has_subscribers();
         let outbound = self.outbound();
         {
             let mut active = lock(&self.active);
-            for (block, balance) in to_start {
-                self.start_election_locked(&mut active, block, balance, delta, &mut fx);
-            }
             for ((vote, from), weight) in votes.iter().zip(&weights) {
                 let mut applied = false;
                 let mut replay = false;
@@ -135,6 +108,7 @@ impl Shared {
                                     },
                                 );
                                 cached = true;
+                                cached_hashes.push(*h);
                             }
                         }
                     }
@@ -169,5 +143,10 @@ impl Shared {
             }
         }
         self.dispatch(fx);
+        if !cached_hashes.is_empty() {
+            cached_hashes.sort_unstable();
+            cached_hashes.dedup();
+            self.activate_hinted(&cached_hashes);
+        }
     }
 }

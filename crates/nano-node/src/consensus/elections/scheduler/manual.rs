@@ -2,6 +2,7 @@
 
 use nano_core::BlockHash;
 
+use crate::consensus::elections::election::Behavior;
 use crate::consensus::elections::Effects;
 use crate::consensus::notify::confirmed_event;
 use crate::consensus::{lock, BlockConfirmOutcome, ConsensusError, Shared};
@@ -54,7 +55,8 @@ impl Shared {
             let mut active = lock(&self.active);
             if !active.contains_hash(hash) {
                 let bal = info.sideband.balance;
-                self.start_election_locked(&mut active, info.block, bal, delta, &mut fx);
+                let b = info.block;
+                self.start_election_as(&mut active, b, bal, delta, &mut fx, Behavior::Manual);
             }
         }
         self.dispatch(fx);

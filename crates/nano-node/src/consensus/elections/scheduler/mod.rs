@@ -1,7 +1,9 @@
 //! Which blocks get an election: the [`priority`] scheduler (each account's first
-//! uncemented block), the [`backlog`] walk that feeds it, and `block_confirm`
-//! ([`manual`]).
+//! uncemented block, and the head of a long uncemented chain as an optimistic
+//! election), the [`backlog`] walk that feeds it, [`hinted`] elections for blocks with
+//! enough cached votes, and `block_confirm` ([`manual`]).
 
 pub(crate) mod backlog;
+pub(crate) mod hinted;
 pub(crate) mod manual;
 pub(crate) mod priority;
