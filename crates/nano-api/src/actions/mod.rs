@@ -17,202 +17,255 @@ use crate::context::{ApiContext, Origin};
 use crate::error::{msg, RpcError};
 use crate::json::Req;
 
-/// Actions that need `enable_control = true`, as the reference RPC server lists them.
-pub const CONTROL_ACTIONS: &[&str] = &[
-    "account_create",
-    "account_move",
-    "account_remove",
-    "account_representative_set",
-    "accounts_create",
-    "backoff_info",
-    "block_create",
-    "bootstrap_lazy",
-    "confirmation_height_currently_processing",
-    "database_txn_tracker",
-    "epoch_upgrade",
-    "keepalive",
-    "ledger",
-    "node_id",
-    "password_change",
-    "populate_backlog",
-    "receive",
-    "receive_minimum",
-    "receive_minimum_set",
-    "search_pending",
-    "search_pending_all",
-    "search_receivable",
-    "search_receivable_all",
-    "send",
-    "stop",
-    "unchecked_clear",
-    "unopened",
-    "wallet_add",
-    "wallet_add_watch",
-    "wallet_change_seed",
-    "wallet_create",
-    "wallet_destroy",
-    "wallet_lock",
-    "wallet_representative_set",
-    "wallet_republish",
-    "wallet_seed",
-    "wallet_work_get",
-    "work_cancel",
-    "work_generate",
-    "work_get",
-    "work_peer_add",
-    "work_peers",
-    "work_peers_clear",
-    "work_set",
-];
-
-/// Deprecated names the reference still answers, adding `"deprecated": "1"`; most are
-/// aliases of their successors, so the mark is added here rather than in each handler.
-pub const DEPRECATED_ACTIONS: &[&str] = &[
-    "accounts_pending",
-    "active_difficulty",
-    "history",
-    "node_id_delete",
-    "pending",
-    "pending_exists",
-    "search_pending",
-    "search_pending_all",
-    "wallet_pending",
-];
-
 pub type Handler = fn(&ApiContext, &Req) -> Result<Value, RpcError>;
 
-fn handler(action: &str) -> Option<Handler> {
-    Some(match action {
-        // key and unit utilities
-        "key_create" => utility::key_create,
-        "key_expand" => utility::key_expand,
-        "account_get" => utility::account_get,
-        "account_key" => utility::account_key,
-        "deterministic_key" => utility::deterministic_key,
-        "validate_account_number" => utility::validate_account_number,
-        "nano_to_raw" => utility::nano_to_raw,
-        "raw_to_nano" => utility::raw_to_nano,
-        // block and work utilities
-        "block_hash" => utility::block_hash,
-        "block_create" => utility::block_create,
-        "sign" => utility::sign,
-        "work_validate" => utility::work_validate,
-        "work_generate" => utility::work_generate,
-        "work_cancel" => utility::work_cancel,
-        // ledger queries
-        "account_info" => ledger::account_info,
-        "account_balance" => ledger::account_balance,
-        "accounts_balances" => ledger::accounts_balances,
-        "accounts_frontiers" => ledger::accounts_frontiers,
-        "accounts_representatives" => ledger::accounts_representatives,
-        "account_block_count" => ledger::account_block_count,
-        "account_representative" => ledger::account_representative,
-        "account_weight" => ledger::account_weight,
-        "account_count" | "frontier_count" => ledger::account_count,
-        "account_history" => ledger::account_history,
-        "available_supply" => ledger::available_supply,
-        "block_account" => ledger::block_account,
-        "block_count" => ledger::block_count,
-        "block_info" | "block" => ledger::block_info,
-        "blocks_info" => ledger::blocks_info,
-        "blocks" => ledger::blocks,
-        "chain" => ledger::chain,
-        "successors" => ledger::successors,
-        "frontiers" => ledger::frontiers,
-        "delegators" => ledger::delegators,
-        "delegators_count" => ledger::delegators_count,
-        "representatives" => ledger::representatives,
-        "receivable" => ledger::receivable,
-        "pending" => ledger::receivable,
-        "accounts_receivable" => ledger::accounts_receivable,
-        "accounts_pending" => ledger::accounts_receivable,
-        "receivable_exists" => ledger::receivable_exists,
-        "pending_exists" => ledger::receivable_exists,
-        "ledger" => ledger::ledger_action,
-        // wallets
-        "wallet_create" => wallet::wallet_create,
-        "wallet_change_seed" => wallet::wallet_change_seed,
-        "wallet_destroy" => wallet::wallet_destroy,
-        "wallet_add" => wallet::wallet_add,
-        "wallet_add_watch" => wallet::wallet_add_watch,
-        "account_create" => wallet::account_create,
-        "accounts_create" => wallet::accounts_create,
-        "account_list" => wallet::account_list,
-        "account_remove" => wallet::account_remove,
-        "account_move" => wallet::account_move,
-        "wallet_contains" => wallet::wallet_contains,
-        "password_change" => wallet::password_change,
-        "password_enter" | "wallet_unlock" => wallet::password_enter,
-        "password_valid" => wallet::password_valid,
-        "wallet_key_valid" => wallet::wallet_key_valid,
-        "wallet_locked" => wallet::wallet_locked,
-        "wallet_lock" => wallet::wallet_lock,
-        "wallet_seed" => wallet::wallet_seed,
-        "wallet_representative" => wallet::wallet_representative,
-        "wallet_representative_set" => wallet::wallet_representative_set,
-        "wallet_export" => wallet::wallet_export,
-        "work_get" => wallet::work_get,
-        "work_set" => wallet::work_set,
-        "wallet_work_get" => wallet::wallet_work_get,
-        "wallet_info" | "wallet_balance_total" => wallet::wallet_info,
-        "wallet_balances" => wallet::wallet_balances,
-        "wallet_frontiers" => wallet::wallet_frontiers,
-        "wallet_receivable" => wallet::wallet_receivable,
-        "wallet_pending" => wallet::wallet_receivable,
-        "wallet_ledger" => wallet::wallet_ledger,
-        "wallet_history" => wallet::wallet_history,
-        "receive_minimum" => wallet::receive_minimum,
-        "receive_minimum_set" => wallet::receive_minimum_set,
-        // node-backed: blocks, wallets publishing, elections, network
-        "process" => node_ops::process,
-        "send" => node_ops::send,
-        "receive" => node_ops::receive,
-        "account_representative_set" => node_ops::account_representative_set,
-        "search_receivable" | "search_pending" => node_ops::search_receivable,
-        "search_receivable_all" | "search_pending_all" => node_ops::search_receivable_all,
-        "wallet_republish" => node_ops::wallet_republish,
-        "republish" => node_ops::republish,
-        "block_confirm" => node_ops::block_confirm,
-        "confirmation_quorum" => node_ops::confirmation_quorum,
-        "confirmation_history" => node_ops::confirmation_history,
-        "confirmation_history_since" => confirmation_stream::confirmation_history_since,
-        "confirmation_active" => node_ops::confirmation_active,
-        "peers" => node_ops::peers,
-        "representatives_online" => node_ops::representatives_online,
-        "node_id" => node_ops::node_id,
-        "telemetry" => node_ops::telemetry,
-        // the rest of the catalogue
-        "confirmation_info" => misc::confirmation_info,
-        "election_statistics" => misc::election_statistics,
-        "pruned_exists" => misc::pruned_exists,
-        "database_txn_tracker" => misc::database_txn_tracker,
-        "unchecked" => misc::unchecked,
-        "unchecked_keys" => misc::unchecked_keys,
-        "unchecked_get" => misc::unchecked_get,
-        "unchecked_clear" => misc::unchecked_clear,
-        "unopened" => misc::unopened,
-        "keepalive" => misc::keepalive,
-        "epoch_upgrade" => misc::epoch_upgrade,
-        "active_difficulty" => misc::active_difficulty,
-        "history" => misc::history,
-        "node_id_delete" => misc::node_id_delete,
-        "work_peers" => misc::work_peers,
-        "work_peer_add" => misc::work_peer_add,
-        "work_peers_clear" => misc::work_peers_clear,
-        "populate_backlog" => misc::populate_backlog,
-        "bootstrap" => misc::bootstrap,
-        "bootstrap_any" => misc::bootstrap_any,
-        "bootstrap_lazy" => misc::bootstrap_lazy,
-        "bootstrap_status" => misc::bootstrap_status,
-        "debug_bootstrap_priority_info" => misc::debug_bootstrap_priority_info,
-        // node
-        "version" => node::version,
-        "uptime" => node::uptime,
-        "stop" => node::stop,
-        "stats" => node::stats,
-        "stats_clear" => node::stats_clear,
-        _ => return None,
-    })
+/// One RPC action: its name, its handler, and how the front doors treat it.
+#[derive(Clone, Copy)]
+pub struct Action {
+    pub name: &'static str,
+    pub handler: Handler,
+    /// Needs `enable_control = true` (the reference RPC server's control list).
+    pub control: bool,
+    /// A name the reference still answers, adding `"deprecated": "1"` first.
+    pub deprecated: bool,
+    /// May block for long (work, key derivation, waiting for the block processor,
+    /// whole-ledger scans): front doors run it on the blocking pool, and answer every
+    /// other action inline, which keeps cheap queries at a few microseconds.
+    pub slow: bool,
+}
+
+impl Action {
+    const fn new(name: &'static str, handler: Handler) -> Action {
+        Action {
+            name,
+            handler,
+            control: false,
+            deprecated: false,
+            slow: false,
+        }
+    }
+    const fn control(mut self) -> Action {
+        self.control = true;
+        self
+    }
+    const fn deprecated(mut self) -> Action {
+        self.deprecated = true;
+        self
+    }
+    const fn slow(mut self) -> Action {
+        self.slow = true;
+        self
+    }
+}
+
+/// Every action this node answers, by subject.
+pub const ACTIONS: &[Action] = &[
+    // key and unit utilities
+    Action::new("key_create", utility::key_create),
+    Action::new("key_expand", utility::key_expand),
+    Action::new("account_get", utility::account_get),
+    Action::new("account_key", utility::account_key),
+    Action::new("deterministic_key", utility::deterministic_key),
+    Action::new("validate_account_number", utility::validate_account_number),
+    Action::new("nano_to_raw", utility::nano_to_raw),
+    Action::new("raw_to_nano", utility::raw_to_nano),
+    // block and work utilities
+    Action::new("block_hash", utility::block_hash),
+    Action::new("block_create", utility::block_create)
+        .control()
+        .slow(),
+    Action::new("sign", utility::sign),
+    Action::new("work_validate", utility::work_validate),
+    Action::new("work_generate", utility::work_generate)
+        .control()
+        .slow(),
+    Action::new("work_cancel", utility::work_cancel).control(),
+    // ledger queries
+    Action::new("account_info", ledger::account_info),
+    Action::new("account_balance", ledger::account_balance),
+    Action::new("accounts_balances", ledger::accounts_balances).slow(),
+    Action::new("accounts_frontiers", ledger::accounts_frontiers),
+    Action::new("accounts_representatives", ledger::accounts_representatives),
+    Action::new("account_block_count", ledger::account_block_count),
+    Action::new("account_representative", ledger::account_representative),
+    Action::new("account_weight", ledger::account_weight),
+    Action::new("account_count", ledger::account_count),
+    Action::new("frontier_count", ledger::account_count),
+    Action::new("account_history", ledger::account_history).slow(),
+    Action::new("available_supply", ledger::available_supply).slow(),
+    Action::new("block_account", ledger::block_account),
+    Action::new("block_count", ledger::block_count),
+    Action::new("block_info", ledger::block_info),
+    Action::new("block", ledger::block_info),
+    Action::new("blocks_info", ledger::blocks_info).slow(),
+    Action::new("blocks", ledger::blocks),
+    Action::new("chain", ledger::chain),
+    Action::new("successors", ledger::successors),
+    Action::new("frontiers", ledger::frontiers).slow(),
+    Action::new("delegators", ledger::delegators).slow(),
+    Action::new("delegators_count", ledger::delegators_count).slow(),
+    Action::new("representatives", ledger::representatives).slow(),
+    Action::new("receivable", ledger::receivable),
+    Action::new("pending", ledger::receivable).deprecated(),
+    Action::new("accounts_receivable", ledger::accounts_receivable).slow(),
+    Action::new("accounts_pending", ledger::accounts_receivable)
+        .deprecated()
+        .slow(),
+    Action::new("receivable_exists", ledger::receivable_exists),
+    Action::new("pending_exists", ledger::receivable_exists).deprecated(),
+    Action::new("ledger", ledger::ledger_action)
+        .control()
+        .slow(),
+    // wallets
+    Action::new("wallet_create", wallet::wallet_create)
+        .control()
+        .slow(),
+    Action::new("wallet_change_seed", wallet::wallet_change_seed)
+        .control()
+        .slow(),
+    Action::new("wallet_destroy", wallet::wallet_destroy).control(),
+    Action::new("wallet_add", wallet::wallet_add)
+        .control()
+        .slow(),
+    Action::new("wallet_add_watch", wallet::wallet_add_watch).control(),
+    Action::new("account_create", wallet::account_create)
+        .control()
+        .slow(),
+    Action::new("accounts_create", wallet::accounts_create)
+        .control()
+        .slow(),
+    Action::new("account_list", wallet::account_list),
+    Action::new("account_remove", wallet::account_remove).control(),
+    Action::new("account_move", wallet::account_move).control(),
+    Action::new("wallet_contains", wallet::wallet_contains),
+    Action::new("password_change", wallet::password_change)
+        .control()
+        .slow(),
+    Action::new("password_enter", wallet::password_enter).slow(),
+    Action::new("wallet_unlock", wallet::password_enter).slow(),
+    Action::new("password_valid", wallet::password_valid),
+    Action::new("wallet_key_valid", wallet::wallet_key_valid),
+    Action::new("wallet_locked", wallet::wallet_locked),
+    Action::new("wallet_lock", wallet::wallet_lock).control(),
+    Action::new("wallet_seed", wallet::wallet_seed).control(),
+    Action::new("wallet_representative", wallet::wallet_representative),
+    Action::new(
+        "wallet_representative_set",
+        wallet::wallet_representative_set,
+    )
+    .control()
+    .slow(),
+    Action::new("wallet_export", wallet::wallet_export),
+    Action::new("work_get", wallet::work_get).control(),
+    Action::new("work_set", wallet::work_set).control(),
+    Action::new("wallet_work_get", wallet::wallet_work_get).control(),
+    Action::new("wallet_info", wallet::wallet_info).slow(),
+    Action::new("wallet_balance_total", wallet::wallet_info),
+    Action::new("wallet_balances", wallet::wallet_balances).slow(),
+    Action::new("wallet_frontiers", wallet::wallet_frontiers),
+    Action::new("wallet_receivable", wallet::wallet_receivable).slow(),
+    Action::new("wallet_pending", wallet::wallet_receivable)
+        .deprecated()
+        .slow(),
+    Action::new("wallet_ledger", wallet::wallet_ledger).slow(),
+    Action::new("wallet_history", wallet::wallet_history).slow(),
+    Action::new("receive_minimum", wallet::receive_minimum).control(),
+    Action::new("receive_minimum_set", wallet::receive_minimum_set).control(),
+    // node-backed: blocks, wallets publishing, elections, network
+    Action::new("process", node_ops::process).slow(),
+    Action::new("send", node_ops::send).control().slow(),
+    Action::new("receive", node_ops::receive).control().slow(),
+    Action::new(
+        "account_representative_set",
+        node_ops::account_representative_set,
+    )
+    .control()
+    .slow(),
+    Action::new("search_receivable", node_ops::search_receivable)
+        .control()
+        .slow(),
+    Action::new("search_pending", node_ops::search_receivable)
+        .control()
+        .deprecated()
+        .slow(),
+    Action::new("search_receivable_all", node_ops::search_receivable_all)
+        .control()
+        .slow(),
+    Action::new("search_pending_all", node_ops::search_receivable_all)
+        .control()
+        .deprecated()
+        .slow(),
+    Action::new("wallet_republish", node_ops::wallet_republish)
+        .control()
+        .slow(),
+    Action::new("republish", node_ops::republish).slow(),
+    Action::new("block_confirm", node_ops::block_confirm),
+    Action::new("confirmation_quorum", node_ops::confirmation_quorum),
+    Action::new("confirmation_history", node_ops::confirmation_history),
+    Action::new(
+        "confirmation_history_since",
+        confirmation_stream::confirmation_history_since,
+    ),
+    Action::new("confirmation_active", node_ops::confirmation_active),
+    Action::new("peers", node_ops::peers),
+    Action::new("representatives_online", node_ops::representatives_online),
+    Action::new("node_id", node_ops::node_id).control(),
+    Action::new("telemetry", node_ops::telemetry),
+    // the rest of the catalogue
+    Action::new("confirmation_info", misc::confirmation_info),
+    Action::new("election_statistics", misc::election_statistics),
+    Action::new("pruned_exists", misc::pruned_exists),
+    Action::new("database_txn_tracker", misc::database_txn_tracker).control(),
+    Action::new("unchecked", misc::unchecked),
+    Action::new("unchecked_keys", misc::unchecked_keys),
+    Action::new("unchecked_get", misc::unchecked_get),
+    Action::new("unchecked_clear", misc::unchecked_clear).control(),
+    Action::new("unopened", misc::unopened).control().slow(),
+    Action::new("keepalive", misc::keepalive).control(),
+    Action::new("epoch_upgrade", misc::epoch_upgrade)
+        .control()
+        .slow(),
+    Action::new("active_difficulty", misc::active_difficulty).deprecated(),
+    Action::new("history", misc::history).deprecated(),
+    Action::new("node_id_delete", misc::node_id_delete).deprecated(),
+    Action::new("work_peers", misc::work_peers).control(),
+    Action::new("work_peer_add", misc::work_peer_add).control(),
+    Action::new("work_peers_clear", misc::work_peers_clear).control(),
+    Action::new("populate_backlog", misc::populate_backlog).control(),
+    Action::new("bootstrap", misc::bootstrap),
+    Action::new("bootstrap_any", misc::bootstrap_any),
+    Action::new("bootstrap_lazy", misc::bootstrap_lazy).control(),
+    Action::new("bootstrap_status", misc::bootstrap_status),
+    Action::new(
+        "debug_bootstrap_priority_info",
+        misc::debug_bootstrap_priority_info,
+    ),
+    // node
+    Action::new("version", node::version),
+    Action::new("uptime", node::uptime),
+    Action::new("stop", node::stop).control(),
+    Action::new("stats", node::stats),
+    Action::new("stats_clear", node::stats_clear),
+];
+
+/// Names on the reference RPC server's control list that this node has no handler for:
+/// without `enable_control` they are refused as control actions (the server checks its
+/// list before the node sees the request), with it they are unknown commands.
+const CONTROL_ONLY_NAMES: &[&str] = &["backoff_info", "confirmation_height_currently_processing"];
+
+/// The action called `name`, found through an index built once.
+pub fn action(name: &str) -> Option<&'static Action> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static Action>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| ACTIONS.iter().map(|a| (a.name, a)).collect())
+        .get(name)
+        .copied()
+}
+
+/// Whether `name` needs `enable_control` (also for the names only the control list has).
+pub fn is_control(name: &str) -> bool {
+    action(name).map_or(CONTROL_ONLY_NAMES.contains(&name), |a| a.control)
 }
 
 /// Runs one request object and returns the JSON answer (an error object on failure), in
@@ -251,7 +304,7 @@ pub fn dispatch_structured(ctx: &ApiContext, req: &Req, origin: Origin) -> Value
 /// Whether a request needs `enable_control`: a control action, `process` with `force`,
 /// or `stats` of type `objects`.
 pub fn is_control_request(action: &str, req: &Req) -> bool {
-    CONTROL_ACTIONS.contains(&action)
+    is_control(action)
         || (action == "process" && crate::json::opt_bool(req, "force", false).unwrap_or(false))
         || (action == "stats" && crate::json::opt_text(req, "type").as_deref() == Some("objects"))
 }
@@ -261,12 +314,12 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
         Some(Value::String(s)) => s.as_str(),
         _ => return Err(RpcError::new(msg::UNKNOWN_COMMAND)),
     };
-    let Some(h) = handler(action) else {
-        return Err(RpcError::new(msg::UNKNOWN_COMMAND));
-    };
-    if !origin.control && CONTROL_ACTIONS.contains(&action) {
+    if !origin.control && is_control(action) {
         return Err(RpcError::new(msg::CONTROL_DISABLED));
     }
+    let Some(entry) = self::action(action) else {
+        return Err(RpcError::new(msg::UNKNOWN_COMMAND));
+    };
     if action == "wallet_seed" && !origin.allow_unsafe {
         return Err(RpcError::new(msg::UNSAFE_NOT_ALLOWED));
     }
@@ -279,10 +332,10 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
     {
         return Err(RpcError::new(msg::CONTROL_DISABLED));
     }
-    let mut answer = h(ctx, req)?;
+    let mut answer = (entry.handler)(ctx, req)?;
     // The reference puts these marks before anything else in the answer.
     let mut marks = Vec::new();
-    if DEPRECATED_ACTIONS.contains(&action) {
+    if entry.deprecated {
         marks.push("deprecated");
     }
     if uses_hyphen_address(req) {
@@ -334,54 +387,10 @@ pub fn parse_request(body: &[u8], max_depth: usize) -> Result<Req, Value> {
     }
 }
 
-/// Actions that may block for long (work, key derivation, waiting for the block
-/// processor, whole-ledger scans): front doors run them on the blocking pool and answer
-/// everything else inline, which keeps cheap queries at a few microseconds.
+/// Whether the request's action is [`Action::slow`].
 pub fn is_slow(req: &Req) -> bool {
-    const SLOW: &[&str] = &[
-        "work_generate",
-        "block_create",
-        "send",
-        "receive",
-        "account_representative_set",
-        "wallet_representative_set",
-        "process",
-        "search_receivable",
-        "search_pending",
-        "search_receivable_all",
-        "search_pending_all",
-        "wallet_create",
-        "wallet_change_seed",
-        "password_change",
-        "password_enter",
-        "wallet_unlock",
-        "wallet_republish",
-        "republish",
-        "epoch_upgrade",
-        "ledger",
-        "representatives",
-        "delegators",
-        "delegators_count",
-        "unopened",
-        "wallet_history",
-        "wallet_ledger",
-        "wallet_info",
-        "wallet_balances",
-        "wallet_receivable",
-        "wallet_pending",
-        "accounts_create",
-        "wallet_add",
-        "account_create",
-        "frontiers",
-        "account_history",
-        "accounts_balances",
-        "accounts_receivable",
-        "accounts_pending",
-        "blocks_info",
-        "available_supply",
-    ];
     match req.get("action") {
-        Some(Value::String(a)) => SLOW.contains(&a.as_str()),
+        Some(Value::String(a)) => action(a).is_some_and(|e| e.slow),
         _ => false,
     }
 }
@@ -406,4 +415,32 @@ pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
         m.insert(k.to_string(), v);
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_action_once() {
+        let mut names: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ACTIONS.len());
+        for n in CONTROL_ONLY_NAMES {
+            assert!(action(n).is_none() && is_control(n), "{n}");
+        }
+        assert!(is_control("stop") && !is_control("block_count"));
+        assert!(action("pending").unwrap().deprecated);
+        assert!(!action("receivable").unwrap().deprecated);
+        let slow = |a: &str| {
+            is_slow(
+                &serde_json::json!({"action": a})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+        };
+        assert!(slow("work_generate") && !slow("block_count") && !slow("no_such_action"));
+    }
 }
