@@ -132,7 +132,7 @@ pub fn render(ctx: &ApiContext) -> String {
                 &mut out,
                 "nano_ledger_unchecked_blocks",
                 "Blocks waiting for a dependency.",
-                l.unchecked_count(&t).unwrap_or(0),
+                ctx.node.as_ref().map_or(0, |n| n.unchecked_count() as u64),
             );
             confirmation_log(&mut out, l, &t);
         }

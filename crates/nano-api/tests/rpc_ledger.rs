@@ -25,7 +25,8 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Arc::new(Ledger::open(dir.path(), nano_core::Network::Dev).unwrap());
+    let ledger =
+        Arc::new(Ledger::open(&dir.path().join("data.ldb"), nano_core::Network::Dev).unwrap());
     let mut genesis = Chain::dev_genesis();
     let mut a = Chain::unopened(test_key(1));
     let b = test_key(2);

@@ -121,10 +121,10 @@ pub struct Args {
     #[arg(long)]
     pub all: bool,
     /// Compact the ledger into a copy and swap it in (the old file is kept as
-    /// backup.vacuum.ldb/data.mdb); with the cleanup flags, cleans the copy on the way.
+    /// backup.vacuum.ldb); with the cleanup flags, cleans the copy on the way.
     #[arg(long)]
     pub vacuum: bool,
-    /// Write a compacted copy of the ledger to snapshot.ldb/data.mdb (cleanup flags apply
+    /// Write a compacted copy of the ledger to snapshot.ldb (cleanup flags apply
     /// to the copy only).
     #[arg(long)]
     pub snapshot: bool,

@@ -22,7 +22,8 @@ pub struct DaemonOptions {
     pub rpc_overrides: Vec<String>,
 }
 
-/// The ledger lives in its own LMDB environment directory inside the data directory.
+/// The ledger file (the reference node's `data.ldb`, with LMDB's `data.ldb-lock` beside
+/// it) in the data directory.
 pub fn ledger_path(data_dir: &Path) -> PathBuf {
     data_dir.join("data.ldb")
 }
@@ -32,8 +33,8 @@ pub fn ledger_path(data_dir: &Path) -> PathBuf {
 pub fn initialize(network: Network, data_dir: &Path) -> Result<Arc<Ledger>> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let ledger = Ledger::open(&ledger_path(data_dir), network)
-        .with_context(|| format!("cannot open the ledger in {}", data_dir.display()))?;
+    // The store's errors name the file and the problem.
+    let ledger = Ledger::open(&ledger_path(data_dir), network)?;
     Ok(Arc::new(ledger))
 }
 

@@ -2,14 +2,14 @@
 //! ledger (`--peer_clear`, `--rollback`, `--vacuum`, ...) must not run next to a node.
 //!
 //! LMDB answers this itself: every process that has an environment open holds a shared
-//! `fcntl` lock on the first byte of its `lock.mdb` for as long as it is open (LMDB
+//! `fcntl` lock on the first byte of its `data.ldb-lock` for as long as it is open (LMDB
 //! takes it exclusively only to initialise the lock file when it is the first user). So
 //! if *this* process can take an exclusive lock on that byte, no other process — a
 //! running `nano_node --daemon`, a `nano_node` command, a test — has the ledger open.
 //!
 //! `fcntl` locks belong to the process, not the file descriptor: LMDB in this process
 //! may later open the same environment (its lock does not conflict with ours), but
-//! closing it releases every lock this process holds on `lock.mdb`, ours included. Call
+//! closing it releases every lock this process holds on `data.ldb-lock`, ours included. Call
 //! [`LedgerLock::try_lock`] again after closing the environment and before any step that
 //! relies on exclusivity (the vacuum swap does).
 
@@ -24,17 +24,20 @@ use anyhow::{anyhow, bail, Context, Result};
 pub const IN_USE: &str =
     "Write database error, this cannot be run while the node is already running";
 
-/// An exclusive hold on a ledger directory's `lock.mdb` (see the module docs).
+/// An exclusive hold on a ledger's LMDB lock file `data.ldb-lock` (see the module docs).
 #[derive(Debug)]
 pub struct LedgerLock {
     file: File,
 }
 
 impl LedgerLock {
-    /// Takes the lock on the ledger in directory `ledger_dir` (which must exist), or
-    /// fails with [`IN_USE`] if another process has that ledger open.
-    pub fn acquire(ledger_dir: &Path) -> Result<LedgerLock> {
-        let path = ledger_dir.join("lock.mdb");
+    /// Takes the lock on the ledger file `ledger` (its directory must exist), or fails
+    /// with [`IN_USE`] if another process has that ledger open. LMDB's lock file of a
+    /// `MDB_NOSUBDIR` environment is the file's path with `-lock` appended.
+    pub fn acquire(ledger: &Path) -> Result<LedgerLock> {
+        let mut name = ledger.as_os_str().to_owned();
+        name.push("-lock");
+        let path = std::path::PathBuf::from(name);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -68,19 +71,19 @@ impl LedgerLock {
             match e.raw_os_error() {
                 Some(libc::EINTR) => continue,
                 Some(libc::EACCES) | Some(libc::EAGAIN) => return Ok(false),
-                _ => return Err(anyhow!("cannot lock the ledger's lock.mdb: {e}")),
+                _ => return Err(anyhow!("cannot lock the ledger's data.ldb-lock: {e}")),
             }
         }
     }
 
-    /// Empties `lock.mdb` (while the lock is held): after the data file was replaced, no
+    /// Empties `data.ldb-lock` (while the lock is held): after the data file was replaced, no
     /// process may trust the old lock file's transaction state. The next process to open
     /// the ledger is its only user and initialises the file afresh; one that was already
     /// waiting for the lock fails instead of using stale state.
     pub fn reset_lock_file(&self) -> Result<()> {
         self.file
             .set_len(0)
-            .context("cannot reset the ledger's lock.mdb")?;
+            .context("cannot reset the ledger's data.ldb-lock")?;
         Ok(())
     }
 }

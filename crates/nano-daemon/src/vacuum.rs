@@ -9,12 +9,12 @@
 //! again, so the cleared rows take no space), and checked to open with the same block
 //! and account counts. Then:
 //!
-//! * `--vacuum` swaps it in for `data.ldb/data.mdb` while holding the ledger lock. The
-//!   previous file stays as `backup.vacuum.ldb/data.mdb` in the data directory (the old
-//!   file itself, moved aside: delete it to free its space); an earlier backup there is
-//!   replaced. Until the final rename the original is untouched, so any failure leaves
+//! * `--vacuum` swaps it in for `data.ldb` while holding the ledger lock. The previous
+//!   file stays as `backup.vacuum.ldb` in the data directory (the old file itself,
+//!   moved aside: delete it to free its space); an earlier backup there is replaced. Until the final rename the original is untouched, so any failure leaves
 //!   the ledger as it was.
-//! * `--snapshot` moves it to `snapshot.ldb/data.mdb` and leaves the live ledger alone;
+//! * `--snapshot` moves it to `snapshot.ldb` (a ledger file in the reference layout, like
+//!   the snapshots the reference's operators publish) and leaves the live ledger alone;
 //!   it may run while the node runs (the copy reads in one LMDB read transaction).
 //! * `--rebuild_database` first re-inserts every row, in key order, into a fresh store
 //!   (filling B-tree pages completely, which compaction alone does not do), then
@@ -37,9 +37,9 @@ use crate::maintenance::{
 };
 
 /// Where `--vacuum` keeps the previous ledger file, relative to the data directory.
-pub const BACKUP_DIR: &str = "backup.vacuum.ldb";
+pub const BACKUP_FILE: &str = "backup.vacuum.ldb";
 /// Where `--snapshot` writes, relative to the data directory.
-pub const SNAPSHOT_DIR: &str = "snapshot.ldb";
+pub const SNAPSHOT_FILE: &str = "snapshot.ldb";
 
 /// Tables to empty in the copy (the cleanup flags given with `--vacuum`/`--snapshot`).
 #[derive(Debug, Clone, Default)]
@@ -115,6 +115,13 @@ fn remove_file_if_exists(p: &Path) -> Result<()> {
     }
 }
 
+/// LMDB's lock file of the ledger file `p`.
+fn lock_file(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push("-lock");
+    PathBuf::from(s)
+}
+
 fn sync_dir(p: &Path) -> Result<()> {
     fs::File::open(p)
         .and_then(|d| d.sync_all())
@@ -128,7 +135,7 @@ fn file_size(p: &Path) -> Result<u64> {
 }
 
 /// Builds the compacted (and cleaned, and possibly rebuilt) copy of `src` in `work`;
-/// returns the directory holding its `data.mdb`.
+/// returns the copy's ledger file.
 fn build_copy(
     network: Network,
     src: &Ledger,
@@ -140,7 +147,7 @@ fn build_copy(
     let done = work.join("data.ldb");
     if !rebuild && cleanup.is_empty() {
         src.store()
-            .copy_compacted(&done.join("data.mdb"))
+            .copy_compacted(&done)
             .context("compacting copy failed")?;
         return Ok(done);
     }
@@ -154,7 +161,7 @@ fn build_copy(
         out.push_str(&format!("Rebuilt {rows} rows in key order\n"));
     } else {
         src.store()
-            .copy_compacted(&stage.join("data.mdb"))
+            .copy_compacted(&stage)
             .context("compacting copy failed")?;
     }
     {
@@ -163,19 +170,20 @@ fn build_copy(
         cleanup.apply(&staged, out)?;
         staged
             .store()
-            .copy_compacted(&done.join("data.mdb"))
+            .copy_compacted(&done)
             .context("compacting copy failed")?;
     }
-    remove_dir_if_exists(&stage)?;
+    remove_file_if_exists(&stage)?;
+    remove_file_if_exists(&lock_file(&stage))?;
     Ok(done)
 }
 
-/// Builds the copy of the ledger in `ledger_dir` inside `work` and checks that it opens
+/// Builds the copy of the ledger file `ledger` inside `work` and checks that it opens
 /// with the same counts (when `stable`: nothing can write the ledger meanwhile). On
 /// error `work` is removed.
 fn checked_copy(
     network: Network,
-    ledger_dir: &Path,
+    ledger: &Path,
     work: &Path,
     cleanup: &Cleanup,
     rebuild: bool,
@@ -185,23 +193,19 @@ fn checked_copy(
     remove_dir_if_exists(work)?;
     let r = (|| {
         let (done, before) = {
-            let src = open_existing(network, ledger_dir)?;
+            let src = open_existing(network, ledger)?;
             let before = count(&src)?;
             (
                 build_copy(network, &src, work, cleanup, rebuild, out)?,
                 before,
             )
         };
-        let copy = Ledger::open_with(
-            &done,
-            network,
-            &options_for(file_size(&done.join("data.mdb"))?),
-        )
-        .with_context(|| format!("the copy in {} does not open", done.display()))?;
+        let copy = Ledger::open_with(&done, network, &options_for(file_size(&done)?))
+            .with_context(|| format!("the copy in {} does not open", done.display()))?;
         let after = count(&copy)?;
         drop(copy);
         // Only the data file is used from here on; LMDB makes a new lock file.
-        remove_file_if_exists(&done.join("lock.mdb"))?;
+        remove_file_if_exists(&lock_file(&done))?;
         if stable && after != before {
             bail!(
                 "the copy holds {} blocks and {} accounts, the ledger {} and {}",
@@ -259,12 +263,11 @@ fn swap_in(data: &Path, new: &Path, backup: &Path) -> Result<()> {
 /// `--vacuum` (and `--rebuild_database` with `rebuild`): compacts the ledger into a copy
 /// and swaps it in, keeping the old file as a backup.
 pub fn vacuum(network: Network, dir: &Path, cleanup: &Cleanup, rebuild: bool) -> Result<String> {
-    let ledger_dir = ledger_path(dir);
-    let data = ledger_dir.join("data.mdb");
+    let data = ledger_path(dir);
     if !data.is_file() {
-        bail!("No ledger found in {}", ledger_dir.display());
+        bail!("No ledger found at {}", data.display());
     }
-    let lock = LedgerLock::acquire(&ledger_dir)?;
+    let lock = LedgerLock::acquire(&data)?;
     let before = file_size(&data)?;
     let mut out = format!(
         "{} the ledger {}\nSize before: {before} bytes\n",
@@ -276,39 +279,27 @@ pub fn vacuum(network: Network, dir: &Path, cleanup: &Cleanup, rebuild: bool) ->
         data.display()
     );
     let work = dir.join("vacuum.tmp");
-    let (done, counts) = checked_copy(
-        network,
-        &ledger_dir,
-        &work,
-        cleanup,
-        rebuild,
-        true,
-        &mut out,
-    )?;
+    let (done, counts) = checked_copy(network, &data, &work, cleanup, rebuild, true, &mut out)?;
     // Every environment this process opened is closed now, which released our lock
     // (see ledger_lock): take it again, and give up if someone opened the ledger since.
     if !lock.try_lock()? {
         let _ = fs::remove_dir_all(&work);
         bail!(IN_USE);
     }
-    let backup_dir = dir.join(BACKUP_DIR);
-    let backup = backup_dir.join("data.mdb");
-    let swapped = fs::create_dir_all(&backup_dir)
-        .with_context(|| format!("cannot create {}", backup_dir.display()))
-        .and_then(|_| remove_file_if_exists(&backup_dir.join("lock.mdb")))
-        .and_then(|_| swap_in(&data, &done.join("data.mdb"), &backup));
+    let backup = dir.join(BACKUP_FILE);
+    let swapped =
+        remove_file_if_exists(&lock_file(&backup)).and_then(|_| swap_in(&data, &done, &backup));
     if let Err(e) = swapped {
         let _ = fs::remove_dir_all(&work);
         return Err(e.context("vacuum failed; the ledger was left as it was"));
     }
     lock.reset_lock_file()?;
-    sync_dir(&ledger_dir)?;
-    sync_dir(&backup_dir)?;
+    sync_dir(dir)?;
     drop(lock);
     remove_dir_if_exists(&work)?;
     let after = file_size(&data)?;
     // The swapped-in ledger opens and holds what the old one did.
-    let reopened = count(&open_existing(network, &ledger_dir)?)?;
+    let reopened = count(&open_existing(network, &data)?)?;
     if reopened != counts {
         bail!(
             "the vacuumed ledger holds {} blocks, expected {}; the previous file is {}",
@@ -329,13 +320,12 @@ pub fn vacuum(network: Network, dir: &Path, cleanup: &Cleanup, rebuild: bool) ->
 }
 
 /// `--snapshot`: a compacted (and optionally cleaned) copy of the ledger in
-/// `snapshot.ldb/data.mdb`; the live ledger is not changed. A previous snapshot is
-/// replaced once the new one is complete.
+/// `snapshot.ldb`; the live ledger is not changed. A previous snapshot is replaced once
+/// the new one is complete.
 pub fn snapshot(network: Network, dir: &Path, cleanup: &Cleanup) -> Result<String> {
-    let ledger_dir = ledger_path(dir);
-    let data = ledger_dir.join("data.mdb");
+    let data = ledger_path(dir);
     if !data.is_file() {
-        bail!("No ledger found in {}", ledger_dir.display());
+        bail!("No ledger found at {}", data.display());
     }
     let size = file_size(&data)?;
     let mut out = format!(
@@ -343,17 +333,16 @@ pub fn snapshot(network: Network, dir: &Path, cleanup: &Cleanup) -> Result<Strin
         data.display()
     );
     let work = dir.join("snapshot.tmp");
-    let (done, counts) =
-        checked_copy(network, &ledger_dir, &work, cleanup, false, false, &mut out)?;
-    let target = dir.join(SNAPSHOT_DIR);
-    let placed = remove_dir_if_exists(&target).and_then(|_| {
+    let (done, counts) = checked_copy(network, &data, &work, cleanup, false, false, &mut out)?;
+    let target = dir.join(SNAPSHOT_FILE);
+    let placed = remove_file_if_exists(&lock_file(&target)).and_then(|_| {
         fs::rename(&done, &target)
             .with_context(|| format!("cannot move the snapshot to {}", target.display()))
     });
     let _ = fs::remove_dir_all(&work);
     placed?;
     sync_dir(dir)?;
-    let snap = target.join("data.mdb");
+    let snap = target;
     let perms = fs::metadata(&data)
         .with_context(|| format!("cannot read {}", data.display()))?
         .permissions();

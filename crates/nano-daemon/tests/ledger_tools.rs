@@ -11,7 +11,6 @@ use nano_core::{Account, BlockHash, Epoch, Network, Signature};
 use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
 use nano_ledger::Ledger;
 use nano_node::bootstrap::test_ledger;
-use nano_store::UncheckedEntry;
 
 const IN_USE: &str = "Write database error, this cannot be run while the node is already running";
 
@@ -33,8 +32,10 @@ fn ledger_dir(dir: &Path) -> PathBuf {
     dir.join("data.ldb")
 }
 
+/// The ledger is one file (the reference layout); `ledger_dir` and `data_file` are the
+/// same path.
 fn data_file(dir: &Path) -> PathBuf {
-    ledger_dir(dir).join("data.mdb")
+    ledger_dir(dir)
 }
 
 fn size(p: &Path) -> u64 {
@@ -52,19 +53,14 @@ fn generated(dir: &Path, blocks: u64) -> Ledger {
     l
 }
 
-/// Writes `n` unchecked entries (a few MB of pages).
-fn add_unchecked(l: &Ledger, n: u32) {
-    let block = Network::Dev.params().genesis.clone();
+/// Writes `n` peer entries: local state that the cleanup flags delete (the ledger file
+/// has no unchecked table any more, so peers fill pages instead).
+fn add_peers(l: &Ledger, n: u32) {
     let mut t = l.write_txn().unwrap();
     for i in 0..n {
-        let mut d = [0u8; 32];
-        d[..4].copy_from_slice(&i.to_be_bytes());
-        t.put_unchecked(&UncheckedEntry {
-            dependency: BlockHash(d),
-            block: block.clone(),
-            arrival: i as u64,
-        })
-        .unwrap();
+        let ip = std::net::Ipv6Addr::from((0xfd00u128 << 112) | i as u128);
+        t.put_peer(&std::net::SocketAddrV6::new(ip, 7075, 0, 0), i as u64)
+            .unwrap();
     }
     t.commit().unwrap();
 }
@@ -85,8 +81,8 @@ fn contents(l: &Ledger) -> (u64, u64, Vec<(Account, BlockHash)>) {
     )
 }
 
-fn unchecked_count(l: &Ledger) -> u64 {
-    l.unchecked_count(&l.read_txn().unwrap()).unwrap()
+fn peer_count(l: &Ledger) -> u64 {
+    l.store().peer_count(&l.read_txn().unwrap()).unwrap()
 }
 
 #[test]
@@ -94,9 +90,9 @@ fn vacuum_shrinks_a_ledger_with_deleted_data_and_keeps_its_contents() {
     let dir = tempfile::tempdir().unwrap();
     let expected = {
         let l = generated(dir.path(), 400);
-        add_unchecked(&l, 20_000);
+        add_peers(&l, 100_000);
         let mut t = l.write_txn().unwrap();
-        t.clear_unchecked().unwrap();
+        t.clear_peers().unwrap();
         t.commit().unwrap();
         contents(&l)
     };
@@ -115,7 +111,7 @@ fn vacuum_shrinks_a_ledger_with_deleted_data_and_keeps_its_contents() {
     assert!(out.contains(&format!("Size after: {after} bytes")), "{out}");
     assert!(out.contains("Vacuum completed"), "{out}");
     // The previous file is kept where the output says.
-    let backup = dir.path().join("backup.vacuum.ldb").join("data.mdb");
+    let backup = dir.path().join("backup.vacuum.ldb");
     assert!(out.contains(&backup.display().to_string()), "{out}");
     assert_eq!(size(&backup), before);
     assert!(!dir.path().join("vacuum.tmp").exists());
@@ -135,7 +131,7 @@ fn vacuum_applies_cleanup_flags_to_the_copy() {
     let dir = tempfile::tempdir().unwrap();
     let expected = {
         let l = generated(dir.path(), 200);
-        add_unchecked(&l, 5_000);
+        add_peers(&l, 30_000);
         let mut t = l.write_txn().unwrap();
         t.put_peer(&"[::ffff:127.0.0.1]:7075".parse().unwrap(), 1)
             .unwrap();
@@ -178,7 +174,6 @@ fn vacuum_applies_cleanup_flags_to_the_copy() {
     let l = open(&ledger_dir(dir.path()));
     assert_eq!(contents(&l), expected);
     let t = l.read_txn().unwrap();
-    assert_eq!(l.unchecked_count(&t).unwrap(), 0);
     assert_eq!(l.store().peer_count(&t).unwrap(), 0);
     assert_eq!(l.store().online_weight_count(&t).unwrap(), 0);
     assert_eq!(l.cemented_count(), 1, "only genesis stays cemented");
@@ -239,17 +234,14 @@ fn snapshot_leaves_the_live_ledger_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let expected = {
         let l = generated(dir.path(), 200);
-        add_unchecked(&l, 3_000);
+        add_peers(&l, 3_000);
         contents(&l)
     };
     let live = std::fs::read(data_file(dir.path())).unwrap();
-    let (ok, out, err) = nano_node(dir.path(), &["--snapshot", "--unchecked_clear"]);
+    let (ok, out, err) = nano_node(dir.path(), &["--snapshot", "--peer_clear"]);
     assert!(ok, "{err}");
     let snap = dir.path().join("snapshot.ldb");
-    assert!(
-        out.contains(&snap.join("data.mdb").display().to_string()),
-        "{out}"
-    );
+    assert!(out.contains(&snap.display().to_string()), "{out}");
     assert_eq!(
         std::fs::read(data_file(dir.path())).unwrap(),
         live,
@@ -258,16 +250,16 @@ fn snapshot_leaves_the_live_ledger_untouched() {
     assert!(!dir.path().join("snapshot.tmp").exists());
     let s = open(&snap);
     assert_eq!(contents(&s), expected);
-    assert_eq!(unchecked_count(&s), 0, "cleanup applies to the snapshot");
-    assert!(size(&snap.join("data.mdb")) < live.len() as u64);
+    assert_eq!(peer_count(&s), 0, "cleanup applies to the snapshot");
+    assert!(size(&snap) < live.len() as u64);
     drop(s);
     let l = open(&ledger_dir(dir.path()));
-    assert_eq!(unchecked_count(&l), 3_000, "but not to the live ledger");
+    assert_eq!(peer_count(&l), 3_000, "but not to the live ledger");
     drop(l);
     // A second snapshot replaces the first.
     let (ok, _, err) = nano_node(dir.path(), &["--snapshot"]);
     assert!(ok, "{err}");
-    assert_eq!(unchecked_count(&open(&snap)), 3_000);
+    assert_eq!(peer_count(&open(&snap)), 3_000);
 }
 
 #[test]
@@ -275,7 +267,7 @@ fn rebuild_database_keeps_every_row() {
     let dir = tempfile::tempdir().unwrap();
     let expected = {
         let l = generated(dir.path(), 300);
-        add_unchecked(&l, 1_000);
+        add_peers(&l, 1_000);
         contents(&l)
     };
     let (ok, out, err) = nano_node(dir.path(), &["--rebuild_database"]);
@@ -286,7 +278,7 @@ fn rebuild_database_keeps_every_row() {
     );
     let l = open(&ledger_dir(dir.path()));
     assert_eq!(contents(&l), expected);
-    assert_eq!(unchecked_count(&l), 1_000);
+    assert_eq!(peer_count(&l), 1_000);
     drop(l);
     let (ok, out, _) = nano_node(dir.path(), &["--validate_blocks"]);
     assert!(ok, "{out}");

@@ -216,7 +216,8 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 impl Ledger {
-    /// Opens (creating if needed) the ledger in directory `path` for `network`.
+    /// Opens (creating if needed) the ledger file `path` (`<data_dir>/data.ldb`, the
+    /// reference node's layout) for `network`.
     pub fn open(path: &Path, network: Network) -> Result<Ledger, StoreError> {
         Self::open_with(path, network, &StoreOptions::default())
     }
@@ -229,9 +230,9 @@ impl Ledger {
         Self::new(Store::open(path, network, options)?)
     }
 
-    /// Wraps an opened store, writing the network's genesis block on first use (in the
-    /// same transaction as the store's identity, so a crash cannot leave one without the
-    /// other).
+    /// Wraps an opened store, writing the network's genesis block when `accounts` is
+    /// empty, as the reference does (the store already refused a ledger of another
+    /// network).
     pub fn new(store: Store) -> Result<Ledger, StoreError> {
         let params = store.network().params();
         let ledger = Ledger { store, params };
@@ -239,7 +240,6 @@ impl Ledger {
             let mut txn = ledger.store.write_txn()?;
             if !ledger.store.is_initialized(&txn)? {
                 ledger.write_genesis(&mut txn)?;
-                txn.init_meta(&params.genesis_hash)?;
                 txn.commit()?;
             }
         }

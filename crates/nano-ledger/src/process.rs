@@ -434,13 +434,14 @@ impl Ledger {
         Ok((account, info))
     }
 
+    /// Legacy blocks carry no details on disk (the reference stores none: the block
+    /// type says what they are), so they get the all-false epoch_0 details here too and
+    /// the in-memory sideband equals what reads back.
     fn legacy_sideband(
         account: Account,
         info: &AccountInfo,
         balance: Amount,
         now: u64,
-        is_send: bool,
-        is_receive: bool,
     ) -> BlockSideband {
         BlockSideband {
             successor: BlockHash::ZERO,
@@ -448,12 +449,7 @@ impl Ledger {
             height: info.block_count + 1,
             timestamp: now,
             balance,
-            details: BlockDetails {
-                epoch: Epoch::Epoch0,
-                is_send,
-                is_receive,
-                is_epoch: false,
-            },
+            details: BlockDetails::default(),
             source_epoch: Epoch::Epoch0,
         }
     }
@@ -477,7 +473,7 @@ impl Ledger {
             return reject(BlockStatus::NegativeSpend);
         };
         let now = now_secs();
-        let sideband = Self::legacy_sideband(account, &info, b.balance, now, true, false);
+        let sideband = Self::legacy_sideband(account, &info, b.balance, now);
         self.put_new_block(txn, &hash, block, &sideband)?;
         self.move_weight(
             txn,
@@ -546,7 +542,7 @@ impl Ledger {
                     detail: format!("balance of {account} overflows"),
                 })?;
         let now = now_secs();
-        let sideband = Self::legacy_sideband(account, &info, balance, now, false, true);
+        let sideband = Self::legacy_sideband(account, &info, balance, now);
         txn.del_pending(&key)?;
         self.put_new_block(txn, &hash, block, &sideband)?;
         txn.put_account(
@@ -609,7 +605,7 @@ impl Ledger {
         }
         let now = now_secs();
         let info = AccountInfo::default();
-        let sideband = Self::legacy_sideband(b.account, &info, pending.amount, now, false, true);
+        let sideband = Self::legacy_sideband(b.account, &info, pending.amount, now);
         txn.del_pending(&key)?;
         self.put_new_block(txn, &hash, block, &sideband)?;
         txn.put_account(
@@ -650,7 +646,7 @@ impl Ledger {
             return reject(BlockStatus::InsufficientWork);
         }
         let now = now_secs();
-        let sideband = Self::legacy_sideband(account, &info, info.balance, now, false, false);
+        let sideband = Self::legacy_sideband(account, &info, info.balance, now);
         self.put_new_block(txn, &hash, block, &sideband)?;
         self.move_weight(
             txn,

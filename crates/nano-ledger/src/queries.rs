@@ -280,8 +280,4 @@ impl Ledger {
     pub fn account_count<T: Txn>(&self, txn: &T) -> Result<u64, StoreError> {
         self.store.account_count(txn)
     }
-
-    pub fn unchecked_count<T: Txn>(&self, txn: &T) -> Result<u64, StoreError> {
-        self.store.unchecked_count(txn)
-    }
 }

@@ -258,21 +258,11 @@ impl Ledger {
                     bad("receive without a source".into());
                 }
             }
-            other => {
-                let expect = (
-                    matches!(other, Block::Send(_)),
-                    matches!(other, Block::Receive(_) | Block::Open(_)),
-                );
-                if *hash != self.params.genesis_hash
-                    && ((d.is_send, d.is_receive) != expect || d.is_epoch)
-                {
-                    bad(format!(
-                        "sideband flags (send {}, receive {}, epoch {}) wrong for a {} block",
-                        d.is_send,
-                        d.is_receive,
-                        d.is_epoch,
-                        other.block_type().as_str()
-                    ));
+            _ => {
+                // Legacy blocks store no details (their type says what they are): the
+                // flags read back false, as in the reference.
+                if d.is_send || d.is_receive || d.is_epoch {
+                    bad("legacy block with sideband flags".into());
                 }
                 if d.epoch != Epoch::Epoch0 {
                     bad(format!("legacy block with epoch {}", d.epoch.as_str()));

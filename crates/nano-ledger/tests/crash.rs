@@ -72,7 +72,7 @@ fn crash_child() {
         return; // Only meaningful when spawned by the parent test.
     };
     let ledger = nano_ledger::Ledger::open_with(
-        std::path::Path::new(&dir),
+        &std::path::Path::new(&dir).join("data.ldb"),
         nano_core::Network::Dev,
         &nano_ledger::StoreOptions {
             map_size: 1 << 30,

@@ -238,7 +238,7 @@ async fn run_tcp(w: &Workload) -> f64 {
 
 fn run_single(w: &Workload) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Arc::new(Ledger::open(dir.path(), Network::Dev).unwrap());
+    let ledger = Arc::new(Ledger::open(&dir.path().join("data.ldb"), Network::Dev).unwrap());
     let c = Consensus::new(
         ledger,
         ConsensusConfig::for_network(Network::Dev),

@@ -39,7 +39,7 @@ async fn service(dir: &std::path::Path, peers: Vec<String>, udp: bool) -> Networ
         params: Network::Dev.params(),
         config: cfg,
         node_id: KeyPair::random(),
-        ledger: Arc::new(Ledger::open(dir, Network::Dev).expect("ledger")),
+        ledger: Arc::new(Ledger::open(&dir.join("data.ldb"), Network::Dev).expect("ledger")),
         stats: Arc::new(Stats::new()),
         events: Default::default(),
         flags: NetworkFlags {

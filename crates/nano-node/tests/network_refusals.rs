@@ -107,7 +107,9 @@ async fn other_network_other_genesis_and_self_are_refused() {
     let other = {
         use std::sync::Arc;
         let key = KeyPair::random();
-        let ledger = Arc::new(nano_ledger::Ledger::open(other_dir.path(), Network::Test).unwrap());
+        let ledger = Arc::new(
+            nano_ledger::Ledger::open(&other_dir.path().join("data.ldb"), Network::Test).unwrap(),
+        );
         let mut cfg = nano_node::config::DaemonConfig::defaults(Network::Test).node;
         cfg.peering_port = 0;
         cfg.allow_local_peers = true;

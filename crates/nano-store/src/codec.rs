@@ -1,7 +1,12 @@
 //! The typed rows of every table and their exact byte encodings.
 //!
-//! All integers are big-endian so that LMDB's lexicographic key order equals numeric
-//! order (accounts iterate in account order, samples in time order). Every decoder checks
+//! The layout is the reference node's `data.ldb` (store version 24, described byte by
+//! byte in `reference/ledger-format.md`), so that a downloaded reference ledger opens
+//! here and a ledger written here opens in the reference node. Keys are big-endian, so
+//! LMDB's lexicographic order equals numeric order; amounts and sideband integers are
+//! big-endian too, but the reference copies a few C++ integers in host order, which is
+//! little-endian on every supported host: `account_info.modified`/`block_count` and the
+//! confirmation height (the traps of the fact sheet's section 17). Every decoder checks
 //! the length first and reports a [`StoreError::Corrupt`] naming the table instead of
 //! panicking, so a damaged file is diagnosable.
 
@@ -50,8 +55,8 @@ impl AccountInfo {
         b[32..64].copy_from_slice(&self.representative.0);
         b[64..96].copy_from_slice(&self.open_block.0);
         b[96..112].copy_from_slice(&self.balance.to_be_bytes());
-        b[112..120].copy_from_slice(&self.modified.to_be_bytes());
-        b[120..128].copy_from_slice(&self.block_count.to_be_bytes());
+        b[112..120].copy_from_slice(&self.modified.to_le_bytes());
+        b[120..128].copy_from_slice(&self.block_count.to_le_bytes());
         b[128] = self.epoch as u8;
         b
     }
@@ -65,8 +70,8 @@ impl AccountInfo {
             representative: Account::from_bytes(arr(b, 32)),
             open_block: BlockHash(arr(b, 64)),
             balance: Amount::from_be_bytes(arr(b, 96)),
-            modified: u64::from_be_bytes(arr(b, 112)),
-            block_count: u64::from_be_bytes(arr(b, 120)),
+            modified: u64::from_le_bytes(arr(b, 112)),
+            block_count: u64::from_le_bytes(arr(b, 120)),
             epoch: epoch_from("accounts", b[128])?,
         })
     }
@@ -145,7 +150,7 @@ impl ConfirmationHeightInfo {
 
     pub fn encode(&self) -> [u8; 40] {
         let mut b = [0u8; 40];
-        b[..8].copy_from_slice(&self.height.to_be_bytes());
+        b[..8].copy_from_slice(&self.height.to_le_bytes());
         b[8..].copy_from_slice(&self.frontier.0);
         b
     }
@@ -157,7 +162,7 @@ impl ConfirmationHeightInfo {
             ));
         }
         Ok(ConfirmationHeightInfo {
-            height: u64::from_be_bytes(arr(b, 0)),
+            height: u64::from_le_bytes(arr(b, 0)),
             frontier: BlockHash(arr(b, 8)),
         })
     }
@@ -192,6 +197,10 @@ impl BlockDetails {
 }
 
 /// Local facts about a stored block that are not part of the block itself.
+///
+/// In memory every field is filled for every block type; on disk each type stores only
+/// what its body does not already carry (the reference's sideband, see
+/// [`BlockSideband::size`]): the decoder fills the rest from the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BlockSideband {
     /// The next block of the same account, zero for the head.
@@ -203,35 +212,102 @@ pub struct BlockSideband {
     pub timestamp: u64,
     /// Account balance after this block.
     pub balance: Amount,
+    /// Stored for state blocks only; a legacy block reads back as all-false epoch_0, as
+    /// in the reference node.
     pub details: BlockDetails,
-    /// Epoch of the send a receive consumed (epoch_0 otherwise).
+    /// Epoch of the send a receive consumed (epoch_0 otherwise); state blocks only.
     pub source_epoch: Epoch,
 }
 
-impl BlockSideband {
-    pub const SIZE: usize = 32 + 32 + 8 + 8 + 16 + 1 + 1;
+/// Where a field of a block body sits, for the sideband fields the body carries.
+const STATE_ACCOUNT_AT: usize = 0;
+const STATE_BALANCE_AT: usize = 96;
+const OPEN_ACCOUNT_AT: usize = 64;
+const SEND_BALANCE_AT: usize = 64;
 
-    pub fn encode_into(&self, b: &mut [u8]) {
-        b[0..32].copy_from_slice(&self.successor.0);
-        b[32..64].copy_from_slice(&self.account.0);
-        b[64..72].copy_from_slice(&self.height.to_be_bytes());
-        b[72..80].copy_from_slice(&self.timestamp.to_be_bytes());
-        b[80..96].copy_from_slice(&self.balance.to_be_bytes());
-        b[96] = self.details.to_byte();
-        b[97] = self.source_epoch as u8;
-    }
-    pub fn decode(b: &[u8]) -> Result<Self, StoreError> {
-        if b.len() != Self::SIZE {
-            return Err(corrupt("blocks", format!("sideband of {} bytes", b.len())));
+impl BlockSideband {
+    /// Stored sideband size per block type: send 80, receive 96, open 56, change 96,
+    /// state 50 (the reference's `block_sideband::size`).
+    pub fn size(t: BlockType) -> usize {
+        match t {
+            BlockType::Send => 32 + 32 + 8 + 8,
+            BlockType::Receive | BlockType::Change => 32 + 32 + 8 + 16 + 8,
+            BlockType::Open => 32 + 16 + 8,
+            BlockType::State => 32 + 8 + 8 + 1 + 1,
+            BlockType::Invalid | BlockType::NotABlock => 0,
         }
+    }
+
+    /// Appends the stored sideband of a block of type `t`.
+    pub fn encode_for(&self, t: BlockType, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.successor.0);
+        if matches!(t, BlockType::Send | BlockType::Receive | BlockType::Change) {
+            out.extend_from_slice(&self.account.0);
+        }
+        if t != BlockType::Open {
+            out.extend_from_slice(&self.height.to_be_bytes());
+        }
+        if matches!(t, BlockType::Receive | BlockType::Change | BlockType::Open) {
+            out.extend_from_slice(&self.balance.to_be_bytes());
+        }
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        if t == BlockType::State {
+            out.push(self.details.to_byte());
+            out.push(self.source_epoch as u8);
+        }
+    }
+
+    /// Decodes the stored sideband `b` of a block of type `t` whose wire body is `body`
+    /// (the fields the sideband omits are read from the body).
+    pub fn decode_for(t: BlockType, body: &[u8], b: &[u8]) -> Result<Self, StoreError> {
+        if Some(body.len()) != t.body_size() || b.len() != Self::size(t) {
+            return Err(corrupt(
+                "blocks",
+                format!(
+                    "{} block of {} body and {} sideband bytes",
+                    t.as_str(),
+                    body.len(),
+                    b.len()
+                ),
+            ));
+        }
+        let mut at = 0usize;
+        let mut take = |n: usize| {
+            let s = &b[at..at + n];
+            at += n;
+            s
+        };
+        let successor = BlockHash(arr(take(32), 0));
+        let account = match t {
+            BlockType::State => Account::from_bytes(arr(body, STATE_ACCOUNT_AT)),
+            BlockType::Open => Account::from_bytes(arr(body, OPEN_ACCOUNT_AT)),
+            _ => Account::from_bytes(arr(take(32), 0)),
+        };
+        let height = if t == BlockType::Open {
+            1
+        } else {
+            u64::from_be_bytes(arr(take(8), 0))
+        };
+        let balance = match t {
+            BlockType::State => Amount::from_be_bytes(arr(body, STATE_BALANCE_AT)),
+            BlockType::Send => Amount::from_be_bytes(arr(body, SEND_BALANCE_AT)),
+            _ => Amount::from_be_bytes(arr(take(16), 0)),
+        };
+        let timestamp = u64::from_be_bytes(arr(take(8), 0));
+        let (details, source_epoch) = if t == BlockType::State {
+            let d = take(2);
+            (BlockDetails::from_byte(d[0])?, epoch_from("blocks", d[1])?)
+        } else {
+            (BlockDetails::default(), Epoch::Epoch0)
+        };
         Ok(BlockSideband {
-            successor: BlockHash(arr(b, 0)),
-            account: Account::from_bytes(arr(b, 32)),
-            height: u64::from_be_bytes(arr(b, 64)),
-            timestamp: u64::from_be_bytes(arr(b, 72)),
-            balance: Amount::from_be_bytes(arr(b, 80)),
-            details: BlockDetails::from_byte(b[96])?,
-            source_epoch: epoch_from("blocks", b[97])?,
+            successor,
+            account,
+            height,
+            timestamp,
+            balance,
+            details,
+            source_epoch,
         })
     }
 }
@@ -243,10 +319,18 @@ pub struct StoredBlock {
     pub sideband: BlockSideband,
 }
 
-/// Offset of the successor inside an encoded block value of type `t`: lets the store
-/// patch one field in place instead of re-encoding the block.
+/// Offset of the successor inside an encoded block value of type `t` (it is the first
+/// sideband field): lets the store patch one field in place instead of re-encoding the
+/// block, as the reference does.
 pub(crate) fn successor_offset(t: BlockType) -> usize {
     1 + t.body_size().unwrap_or(0)
+}
+
+fn stored_type(b: &[u8]) -> Result<BlockType, StoreError> {
+    b.first()
+        .and_then(|t| BlockType::from_u8(*t))
+        .filter(|t| t.body_size().is_some())
+        .ok_or_else(|| corrupt("blocks", format!("bad type byte {:?}", b.first())))
 }
 
 impl StoredBlock {
@@ -256,11 +340,10 @@ impl StoredBlock {
     }
     /// Same as [`StoredBlock::encode`] without needing an owned block.
     pub fn encode_parts(block: &Block, sideband: &BlockSideband) -> Vec<u8> {
-        let mut v = Vec::with_capacity(1 + block.size() + BlockSideband::SIZE);
+        let t = block.block_type();
+        let mut v = Vec::with_capacity(1 + block.size() + BlockSideband::size(t));
         block.serialize_with_type(&mut v);
-        let at = v.len();
-        v.resize(at + BlockSideband::SIZE, 0);
-        sideband.encode_into(&mut v[at..]);
+        sideband.encode_for(t, &mut v);
         v
     }
     pub fn decode(b: &[u8]) -> Result<Self, StoreError> {
@@ -269,54 +352,17 @@ impl StoredBlock {
             Ok(None) => return Err(corrupt("blocks", "not_a_block type")),
             Err(e) => return Err(corrupt("blocks", e.to_string())),
         };
-        let sideband = BlockSideband::decode(&b[used..])?;
+        let sideband = BlockSideband::decode_for(block.block_type(), &b[1..used], &b[used..])?;
         Ok(StoredBlock { block, sideband })
     }
     /// Reads only the sideband, skipping block decoding.
     pub fn decode_sideband(b: &[u8]) -> Result<BlockSideband, StoreError> {
-        let t = b
-            .first()
-            .and_then(|t| BlockType::from_u8(*t))
-            .filter(|t| t.body_size().is_some())
-            .ok_or_else(|| corrupt("blocks", "bad type byte"))?;
-        BlockSideband::decode(b.get(successor_offset(t)..).unwrap_or(&[]))
-    }
-}
-
-/// A block waiting for a dependency (previous or source) to arrive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UncheckedEntry {
-    /// The hash the block waits for.
-    pub dependency: BlockHash,
-    pub block: Block,
-    /// Milliseconds since the Unix epoch when the block was stored.
-    pub arrival: u64,
-}
-
-impl UncheckedEntry {
-    pub(crate) fn encode_key(dependency: &BlockHash, hash: &BlockHash) -> [u8; 64] {
-        PendingKey::new(Account::from_bytes(dependency.0), *hash).encode()
-    }
-    pub(crate) fn encode_value(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(8 + 1 + self.block.size());
-        v.extend_from_slice(&self.arrival.to_be_bytes());
-        self.block.serialize_with_type(&mut v);
-        v
-    }
-    pub(crate) fn decode(k: &[u8], v: &[u8]) -> Result<Self, StoreError> {
-        if k.len() != 64 || v.len() < 9 {
-            return Err(corrupt("unchecked", "short entry"));
+        let t = stored_type(b)?;
+        let at = successor_offset(t);
+        if b.len() < at {
+            return Err(corrupt("blocks", format!("value of {} bytes", b.len())));
         }
-        let block = match Block::deserialize_with_type(&v[8..]) {
-            Ok(Some((b, used))) if used == v.len() - 8 => b,
-            Ok(_) => return Err(corrupt("unchecked", "bad block bytes")),
-            Err(e) => return Err(corrupt("unchecked", e.to_string())),
-        };
-        Ok(UncheckedEntry {
-            dependency: BlockHash(arr(k, 0)),
-            block,
-            arrival: u64::from_be_bytes(arr(v, 0)),
-        })
+        BlockSideband::decode_for(t, &b[1..at], &b[at..])
     }
 }
 
@@ -405,24 +451,28 @@ mod tests {
 
     #[test]
     fn stored_block_round_trip_and_sideband_only() {
-        let genesis = Network::Dev.params().genesis.clone();
+        let p = Network::Dev.params();
+        // An open block stores successor, balance and timestamp only: the account comes
+        // from the body and the height is 1.
         let sb = BlockSideband {
             successor: BlockHash([5; 32]),
-            account: Account::from_bytes([6; 32]),
-            height: 3,
+            account: p.genesis_account,
+            height: 1,
             timestamp: 4,
             balance: Amount(5),
             details: BlockDetails::default(),
             source_epoch: Epoch::Epoch0,
         };
         let sbk = StoredBlock {
-            block: genesis,
+            block: p.genesis.clone(),
             sideband: sb,
         };
         let enc = sbk.encode();
+        assert_eq!(enc.len(), 225, "open: 1 + 168 + 56 bytes");
         assert_eq!(StoredBlock::decode(&enc).unwrap(), sbk);
         assert_eq!(StoredBlock::decode_sideband(&enc).unwrap(), sb);
         assert!(StoredBlock::decode(&enc[..enc.len() - 1]).is_err());
+        assert!(StoredBlock::decode_sideband(&enc[..enc.len() - 1]).is_err());
     }
 
     #[test]

@@ -20,9 +20,9 @@ use crate::codec::decode_hash;
 use crate::{Result, StoreError};
 
 /// Table of `sequence (u64 big-endian) -> origin (1 byte) ++ block hash (32 bytes)`.
-pub(super) const LOG_TABLE: &str = "confirmation_log";
+pub(crate) const LOG_TABLE: &str = "confirmation_log";
 /// Table of `consumer name -> last delivered sequence (u64 big-endian)`.
-pub(super) const CURSOR_TABLE: &str = "confirmation_cursors";
+pub(crate) const CURSOR_TABLE: &str = "confirmation_cursors";
 
 /// Rows kept when the node does not configure a limit: at the reference network's
 /// sustained rates (a few confirmations per second) this is days of history, and at

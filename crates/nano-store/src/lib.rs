@@ -1,6 +1,10 @@
-//! `nano-store` owns the node's on-disk state: one LMDB environment (via heed) with a
-//! named table per kind of row, the byte encodings of those rows, the schema version and
-//! network identity recorded in `meta`, and the read/write transaction types.
+//! `nano-store` owns the node's on-disk ledger: one LMDB file, `data.ldb`, in the
+//! reference node's layout (its ten named tables and their byte encodings, store
+//! version 24), so a downloaded reference ledger snapshot opens here and a ledger
+//! written here opens in the reference node. It also owns the read/write transaction
+//! types, the upgrades of older reference versions (21–23), the refusals of files it
+//! cannot use, and the one-time migration of this node's earlier `data.ldb/` directory
+//! layout.
 //!
 //! It knows no ledger rules: the ledger decides *what* to write, the store only makes it
 //! durable and atomic. LMDB gives many concurrent readers and one writer; a
@@ -11,19 +15,23 @@
 //! transaction records its changes to them and the cache is updated only when the
 //! transaction commits, so an aborted batch leaves the cache untouched.
 
+use std::path::PathBuf;
+
 pub mod codec;
+mod file_check;
+pub mod migrate;
 mod store;
 mod upgrade;
 
 pub use codec::{
     AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo, PendingInfo, PendingKey,
-    StoredBlock, UncheckedEntry,
+    StoredBlock,
 };
 pub use store::confirmation_log::{
     ConfirmationOrigin, ConfirmationRecord, DEFAULT_CONFIRMATION_HISTORY,
 };
-pub use store::{ReadTxn, Store, StoreOptions, Txn, WriteTxn};
-pub use upgrade::STORE_VERSION;
+pub use store::{LmdbSync, Progress, ReadTxn, Store, StoreOptions, Txn, WriteTxn};
+pub use upgrade::{STORE_VERSION, STORE_VERSION_MINIMUM};
 
 /// Why the store could not do what was asked. Ledger rule violations are not errors of
 /// the store; these are I/O, corruption and identity problems.
@@ -35,20 +43,51 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("corrupt {table} entry: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    #[error("the table {0} is missing (not a complete version-24 ledger)")]
+    MissingTable(&'static str),
     #[error(
-        "the ledger at this path belongs to the {found} network, not {expected}; \
-         use a different data path"
+        "not an LMDB ledger file ({0}); restore it from a backup or a fresh snapshot, or \
+         delete it to start a new ledger"
+    )]
+    NotLedger(String),
+    #[error(
+        "the file is truncated: {size} bytes, but its pages reach byte {needed}; restore \
+         it from a backup or a fresh snapshot"
+    )]
+    Truncated { size: u64, needed: u64 },
+    #[error(
+        "the ledger belongs to the {found} network, not {expected} (its genesis block is \
+         not this network's); use a different data path"
     )]
     WrongNetwork { expected: String, found: String },
-    #[error("the ledger's genesis block {found} is not this network's genesis {expected}")]
-    WrongGenesis { expected: String, found: String },
     #[error(
-        "the ledger's schema version {found} is newer than this software supports \
-         ({supported}); upgrade the node"
+        "The version of the ledger ({found}) is too high for this node (it supports {supported})"
     )]
     VersionTooNew { found: u32, supported: u32 },
-    #[error("cannot upgrade the ledger from schema version {from}: {reason}")]
+    #[error(
+        "The version of the ledger ({found}) is lower than the minimum ({minimum}) which is \
+         supported for upgrades. Either upgrade a node first or delete the ledger."
+    )]
+    VersionTooOld { found: u32, minimum: u32 },
+    #[error("cannot upgrade the ledger from store version {from}: {reason}")]
     Upgrade { from: u32, reason: String },
+    #[error("cannot migrate this node's earlier ledger directory: {0}")]
+    Migrate(String),
+    #[error("cannot open the ledger {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: Box<StoreError>,
+    },
+}
+
+impl StoreError {
+    /// The underlying error of an [`StoreError::Open`] (the error itself otherwise).
+    pub fn cause(&self) -> &StoreError {
+        match self {
+            StoreError::Open { source, .. } => source.cause(),
+            e => e,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

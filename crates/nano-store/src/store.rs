@@ -6,39 +6,114 @@ use std::collections::HashMap;
 use std::fs;
 use std::net::SocketAddrV6;
 use std::ops::Bound;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use heed::types::Bytes;
-use heed::{CommitOrAbort, EnvOpenOptions, WithoutTls};
+use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, WithoutTls};
 use nano_core::{Account, Amount, BlockHash, Network, QualifiedRoot};
 
 use crate::codec::{
     decode_account, decode_amount, decode_endpoint, decode_hash, decode_qualified_root, decode_u64,
     encode_endpoint, successor_offset, AccountInfo, BlockSideband, ConfirmationHeightInfo,
-    PendingInfo, PendingKey, StoredBlock, UncheckedEntry,
+    PendingInfo, PendingKey, StoredBlock,
 };
-use crate::upgrade::{upgrade, STORE_VERSION};
+use crate::upgrade::{check_network, upgrade, STORE_VERSION, STORE_VERSION_MINIMUM};
 
 #[path = "confirmation_log.rs"]
 pub(crate) mod confirmation_log;
 use crate::{Result, StoreError};
 
-type Db = heed::Database<'static, Bytes, Bytes>;
+pub(crate) type Db = heed::Database<'static, Bytes, Bytes>;
 
-const META_VERSION: &[u8] = b"version";
-const META_NETWORK: &[u8] = b"network";
-const META_GENESIS: &[u8] = b"genesis";
+/// The `meta` table's one key: the 32-byte big-endian integer 1.
+pub(crate) const META_VERSION_KEY: [u8; 32] = {
+    let mut k = [0u8; 32];
+    k[31] = 1;
+    k
+};
+
+/// `[node.lmdb] sync`: how commits reach the disk (the reference's modes and flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LmdbSync {
+    /// fsync on every commit: a crash loses nothing committed.
+    #[default]
+    Always,
+    /// `MDB_NOMETASYNC`: the meta page is not synced; a crash may lose the last commit
+    /// but never corrupts the file.
+    NosyncSafe,
+    /// `MDB_NOSYNC`: no fsync; a system crash may lose or corrupt recent commits.
+    NosyncUnsafe,
+    /// `MDB_NOSYNC | MDB_WRITEMAP | MDB_MAPASYNC`: fastest, same risk, and the whole map
+    /// may become resident.
+    NosyncUnsafeLargeMemory,
+}
+
+impl LmdbSync {
+    /// Parses the config value; anything else is refused (the caller names the key).
+    pub fn from_name(s: &str) -> Option<LmdbSync> {
+        Some(match s {
+            "always" => LmdbSync::Always,
+            "nosync_safe" => LmdbSync::NosyncSafe,
+            "nosync_unsafe" => LmdbSync::NosyncUnsafe,
+            "nosync_unsafe_large_memory" => LmdbSync::NosyncUnsafeLargeMemory,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LmdbSync::Always => "always",
+            LmdbSync::NosyncSafe => "nosync_safe",
+            LmdbSync::NosyncUnsafe => "nosync_unsafe",
+            LmdbSync::NosyncUnsafeLargeMemory => "nosync_unsafe_large_memory",
+        }
+    }
+
+    fn flags(self) -> EnvFlags {
+        match self {
+            LmdbSync::Always => EnvFlags::empty(),
+            LmdbSync::NosyncSafe => EnvFlags::NO_META_SYNC,
+            LmdbSync::NosyncUnsafe => EnvFlags::NO_SYNC,
+            LmdbSync::NosyncUnsafeLargeMemory => {
+                EnvFlags::NO_SYNC | EnvFlags::WRITE_MAP | EnvFlags::MAP_ASYNC
+            }
+        }
+    }
+}
+
+/// Receives one line per step of a long operation (upgrade, migration), for the log.
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Progress {
+    pub fn report(progress: &Option<Progress>, line: &str) {
+        if let Some(p) = progress {
+            (p.0)(line)
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
 
 /// How the environment is opened.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Virtual size of the memory map: the largest the file may grow. Only address space
-    /// is reserved, so a generous value costs nothing on 64-bit systems.
+    /// is reserved, so a generous value costs nothing on 64-bit systems. LMDB raises it
+    /// to the file's used size if that is larger.
     pub map_size: usize,
     /// Concurrent read transactions allowed (LMDB reader slots).
     pub max_readers: u32,
+    pub sync: LmdbSync,
+    /// Where upgrade and migration progress goes (nowhere when `None`).
+    pub progress: Option<Progress>,
 }
 
 impl Default for StoreOptions {
@@ -50,25 +125,27 @@ impl Default for StoreOptions {
                 1 << 30
             },
             max_readers: 512,
+            sync: LmdbSync::Always,
+            progress: None,
         }
     }
 }
 
-struct Tables {
-    blocks: Db,
-    accounts: Db,
-    pending: Db,
-    confirmation_height: Db,
-    rep_weights: Db,
-    final_votes: Db,
-    online_weight: Db,
-    peers: Db,
-    pruned: Db,
-    unchecked: Db,
-    meta: Db,
+pub(crate) struct Tables {
+    pub(crate) blocks: Db,
+    pub(crate) accounts: Db,
+    pub(crate) pending: Db,
+    pub(crate) confirmation_height: Db,
+    pub(crate) rep_weights: Db,
+    pub(crate) final_votes: Db,
+    pub(crate) online_weight: Db,
+    pub(crate) peers: Db,
+    pub(crate) pruned: Db,
+    pub(crate) meta: Db,
 }
 
-const TABLE_NAMES: [&str; 11] = [
+/// The ten tables of a version-24 reference ledger, by their LMDB names.
+pub(crate) const TABLE_NAMES: [&str; 10] = [
     "blocks",
     "accounts",
     "pending",
@@ -78,9 +155,13 @@ const TABLE_NAMES: [&str; 11] = [
     "online_weight",
     "peers",
     "pruned",
-    "unchecked",
     "meta",
 ];
+
+/// LMDB's limit on named databases, as the reference configures it
+/// (`[node.lmdb] max_databases`): room beyond the ten tables for the older versions'
+/// `unchecked`/`frontiers` during an upgrade.
+const MAX_DBS: u32 = 128;
 
 /// The node's database. Share it behind an `Arc`: any number of threads may read
 /// concurrently while one writes.
@@ -144,26 +225,17 @@ impl Txn for WriteTxn<'_> {
     }
 }
 
-fn create_tables(env: &heed::Env<WithoutTls>) -> Result<Tables> {
-    let wtxn = env.write_txn()?;
-    // Committing through heed's database opener yields `'static` table handles: they stay
-    // valid for as long as the environment, which the `Store` owns alongside them.
-    let dbs: [Db; 11] = env
-        .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
-            let mut out = Vec::with_capacity(TABLE_NAMES.len());
-            for name in TABLE_NAMES {
-                out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
-            }
-            let arr: [_; 11] = match out.try_into() {
-                Ok(a) => a,
-                Err(_) => unreachable!("one table per name"),
-            };
-            Ok(CommitOrAbort::<_, ()>::Commit(arr))
-        })?
-        .unwrap_commit();
-    let [blocks, accounts, pending, confirmation_height, rep_weights, final_votes, online_weight, peers, pruned, unchecked, meta] =
-        dbs;
-    Ok(Tables {
+fn table_array<T>(v: Vec<T>) -> [T; 10] {
+    match v.try_into() {
+        Ok(a) => a,
+        Err(_) => unreachable!("one table per name"),
+    }
+}
+
+fn tables_from(arr: [Db; 10]) -> Tables {
+    let [blocks, accounts, pending, confirmation_height, rep_weights, final_votes, online_weight, peers, pruned, meta] =
+        arr;
+    Tables {
         blocks,
         accounts,
         pending,
@@ -173,26 +245,124 @@ fn create_tables(env: &heed::Env<WithoutTls>) -> Result<Tables> {
         online_weight,
         peers,
         pruned,
-        unchecked,
         meta,
-    })
+    }
 }
 
-fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env<WithoutTls>> {
-    fs::create_dir_all(path)?;
+/// Creates the ten tables and records version 24: a fresh ledger, as the reference
+/// makes one (the ledger adds genesis afterwards).
+pub(crate) fn create_tables(env: &heed::Env<WithoutTls>) -> Result<Tables> {
+    create(env, true)
+}
+
+/// The ten tables without a store version: a ledger being filled by a migration, which
+/// writes the version last.
+pub(crate) fn create_tables_unversioned(env: &heed::Env<WithoutTls>) -> Result<Tables> {
+    create(env, false)
+}
+
+fn create(env: &heed::Env<WithoutTls>, versioned: bool) -> Result<Tables> {
+    let wtxn = env.write_txn()?;
+    // Committing through heed's database opener yields `'static` table handles: they stay
+    // valid for as long as the environment, which the `Store` owns alongside them.
+    let dbs = env
+        .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
+            let mut out = Vec::with_capacity(TABLE_NAMES.len());
+            for name in TABLE_NAMES {
+                out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
+            }
+            let meta = out[TABLE_NAMES.len() - 1];
+            if versioned && meta.get(wtxn, &META_VERSION_KEY)?.is_none() {
+                meta.put(wtxn, &META_VERSION_KEY, &version_value(STORE_VERSION))?;
+            }
+            Ok(CommitOrAbort::<_, ()>::Commit(table_array(out)))
+        })?
+        .unwrap_commit();
+    Ok(tables_from(dbs))
+}
+
+/// Opens the ten tables of an existing version-24 ledger; a missing one is an error (the
+/// reference refuses such a file too), and nothing is written.
+fn open_tables(env: &heed::Env<WithoutTls>) -> Result<Tables> {
+    let rtxn = env.read_txn()?;
+    let dbs = env
+        .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, StoreError> {
+            let mut out = Vec::with_capacity(TABLE_NAMES.len());
+            for name in TABLE_NAMES {
+                match opener.open_database::<Bytes, Bytes>(rtxn, Some(name))? {
+                    Some(db) => out.push(db),
+                    None => return Err(StoreError::MissingTable(name)),
+                }
+            }
+            Ok(CommitOrAbort::<_, ()>::Commit(table_array(out)))
+        })?
+        .unwrap_commit();
+    Ok(tables_from(dbs))
+}
+
+/// Opens one named table read-only if it exists (the version check, the network check
+/// and the upgrades look at a file before deciding to write it).
+pub(crate) fn open_table(env: &heed::Env<WithoutTls>, name: &str) -> Result<Option<Db>> {
+    let rtxn = env.read_txn()?;
+    Ok(env
+        .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
+            Ok(CommitOrAbort::<_, ()>::Commit(
+                opener.open_database::<Bytes, Bytes>(rtxn, Some(name))?,
+            ))
+        })?
+        .unwrap_commit())
+}
+
+/// The `meta` value for `version`: a 32-byte big-endian integer.
+pub(crate) fn version_value(version: u32) -> [u8; 32] {
+    let mut v = [0u8; 32];
+    v[28..].copy_from_slice(&version.to_be_bytes());
+    v
+}
+
+pub(crate) fn decode_version(v: &[u8]) -> Result<u32> {
+    if v.len() != 32 || v[..28].iter().any(|b| *b != 0) {
+        return Err(StoreError::Corrupt {
+            table: "meta",
+            detail: format!("version value {v:02x?}"),
+        });
+    }
+    Ok(u32::from_be_bytes([v[28], v[29], v[30], v[31]]))
+}
+
+/// Opens the LMDB environment of the ledger file `path` (`MDB_NOSUBDIR`, so LMDB's lock
+/// file is `<path>-lock`), with the reference's flags.
+pub(crate) fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env<WithoutTls>> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
+    }
     let mut opts = EnvOpenOptions::new().read_txn_without_tls();
     opts.map_size(options.map_size)
-        .max_dbs(TABLE_NAMES.len() as u32 + 6)
+        .max_dbs(MAX_DBS)
         .max_readers(options.max_readers);
-    // SAFETY: the memory map is only unsafe if the file is modified behind LMDB's back
-    // (another program writing it, or a network filesystem); LMDB's own lock file
-    // serialises every process that opens it through LMDB.
-    Ok(unsafe { opts.open(path)? })
+    // SAFETY: the flags are LMDB's own; the memory map is only unsafe if the file is
+    // modified behind LMDB's back (another program writing it without LMDB, or a
+    // network filesystem); LMDB's lock file serialises every process that opens it
+    // through LMDB.
+    unsafe {
+        opts.flags(
+            EnvFlags::NO_SUB_DIR
+                | EnvFlags::NO_READ_AHEAD
+                | EnvFlags::NO_MEM_INIT
+                | options.sync.flags(),
+        );
+        Ok(opts.open(path)?)
+    }
 }
 
 impl Tables {
     /// Every table, in [`TABLE_NAMES`] order.
-    fn all(&self) -> [&Db; 11] {
+    pub(crate) fn all(&self) -> [&Db; 10] {
         [
             &self.blocks,
             &self.accounts,
@@ -203,7 +373,6 @@ impl Tables {
             &self.online_weight,
             &self.peers,
             &self.pruned,
-            &self.unchecked,
             &self.meta,
         ]
     }
@@ -212,22 +381,74 @@ impl Tables {
 /// Rows written per transaction by [`Store::rebuild_into`].
 const REBUILD_BATCH: u64 = 65_536;
 
-fn network_from_meta(b: &[u8]) -> String {
-    match <[u8; 2]>::try_from(b).ok().and_then(Network::from_magic) {
-        Some(n) => n.to_string(),
-        None => format!("unknown ({b:02x?})"),
-    }
-}
-
 impl Store {
-    /// Opens or creates the store in directory `path` for `network`.
+    /// Opens or creates the ledger file `path` (conventionally `<data_dir>/data.ldb`)
+    /// for `network`.
     ///
-    /// A store already initialised for another network (or another genesis) is refused,
-    /// so a misconfigured node cannot mix ledgers. A store from an older schema version is
-    /// upgraded in one transaction; a newer one is refused.
+    /// The file is the reference node's layout. A ledger of another network is refused;
+    /// versions 21–23 are upgraded (in one transaction, as the reference does), older or
+    /// newer versions, truncated or damaged files are refused before anything is written.
+    /// A directory at `path` holding this node's earlier layout (`data.mdb`) is migrated
+    /// first (see [`crate::migrate`]). Every error names the file.
     pub fn open(path: &Path, network: Network, options: &StoreOptions) -> Result<Store> {
+        Self::open_inner(path, network, options).map_err(|e| match e {
+            e @ StoreError::Open { .. } => e,
+            e => StoreError::Open {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            },
+        })
+    }
+
+    fn open_inner(path: &Path, network: Network, options: &StoreOptions) -> Result<Store> {
+        crate::migrate::migrate_if_needed(path, network, options)?;
+        if path.exists() {
+            crate::file_check::check_file(path)?;
+        }
         let env = open_env(path, options)?;
-        let t = create_tables(&env)?;
+        let version = match open_table(&env, "meta")? {
+            None => None,
+            Some(meta) => {
+                let r = env.read_txn()?;
+                let v = meta.get(&r, &META_VERSION_KEY)?.map(decode_version);
+                v.transpose()?
+            }
+        };
+        let t = match version {
+            None => {
+                if let Some(blocks) = open_table(&env, "blocks")? {
+                    let r = env.read_txn()?;
+                    if !blocks.is_empty(&r)? {
+                        return Err(StoreError::Corrupt {
+                            table: "meta",
+                            detail: "no store version, but the file holds blocks".into(),
+                        });
+                    }
+                }
+                create_tables(&env)?
+            }
+            Some(v) if v > STORE_VERSION => {
+                return Err(StoreError::VersionTooNew {
+                    found: v,
+                    supported: STORE_VERSION,
+                })
+            }
+            Some(v) if v < STORE_VERSION_MINIMUM => {
+                return Err(StoreError::VersionTooOld {
+                    found: v,
+                    minimum: STORE_VERSION_MINIMUM,
+                })
+            }
+            Some(v) => {
+                check_network(&env, network)?;
+                if v < STORE_VERSION {
+                    upgrade(&env, v, &options.progress)?;
+                }
+                open_tables(&env)?
+            }
+        };
+        // This node's extra tables (the reference ignores them), created only once the
+        // file passed every check.
         let conf_log = confirmation_log::ConfirmationLog::open(&env)?;
         let store = Store {
             env,
@@ -237,46 +458,9 @@ impl Store {
             cemented: AtomicU64::new(0),
             conf_log,
         };
-        store.check_identity()?;
         store.load_caches()?;
+        crate::migrate::remove_old_layout(path, &options.progress)?;
         Ok(store)
-    }
-
-    fn check_identity(&self) -> Result<()> {
-        let params = self.network.params();
-        let mut txn = self.write_txn()?;
-        let Some(found) = self.meta_get(&txn, META_NETWORK)? else {
-            // Fresh store: the ledger initialises it (meta and genesis in one transaction).
-            return Ok(());
-        };
-        if found != self.network.magic() {
-            return Err(StoreError::WrongNetwork {
-                expected: self.network.to_string(),
-                found: network_from_meta(&found),
-            });
-        }
-        if let Some(g) = self.meta_get(&txn, META_GENESIS)? {
-            if g != params.genesis_hash.0 {
-                return Err(StoreError::WrongGenesis {
-                    expected: params.genesis_hash.to_string(),
-                    found: decode_hash("meta", &g)
-                        .map(|h| h.to_string())
-                        .unwrap_or_else(|_| format!("{g:02x?}")),
-                });
-            }
-        }
-        let version = self.version(&txn)?.unwrap_or(0);
-        if version > STORE_VERSION {
-            return Err(StoreError::VersionTooNew {
-                found: version,
-                supported: STORE_VERSION,
-            });
-        }
-        if version < STORE_VERSION {
-            upgrade(&mut txn, version)?;
-            txn.commit()?;
-        }
-        Ok(())
     }
 
     fn load_caches(&self) -> Result<()> {
@@ -303,6 +487,7 @@ impl Store {
         self.network
     }
 
+    /// The ledger file.
     pub fn path(&self) -> &Path {
         self.env.path()
     }
@@ -322,23 +507,23 @@ impl Store {
         })
     }
 
-    /// Flushes the OS buffers of the data file (commits already sync; this is for
-    /// backups and shutdown).
+    /// Flushes the OS buffers of the data file (commits already sync unless
+    /// `lmdb.sync` says otherwise; this is for backups and shutdown).
     pub fn sync(&self) -> Result<()> {
         Ok(self.env.force_sync()?)
     }
 
-    /// Size in bytes of the data file (`data.mdb`) on disk.
+    /// Size in bytes of the ledger file on disk.
     pub fn file_size(&self) -> Result<u64> {
         Ok(self.env.real_disk_size()?)
     }
 
-    /// Writes a compacted copy of the whole store to the file `dest` (conventionally
-    /// `<dir>/data.mdb`, so that `<dir>` opens as a store): only pages in use are
-    /// copied, renumbered in order, so space freed by deletions is left behind. The copy
-    /// is a consistent snapshot (it reads in one read transaction, so it may run while
-    /// others write) and is flushed to disk before this returns. An existing `dest` is
-    /// overwritten; on failure `dest` is removed. Returns the size of the copy.
+    /// Writes a compacted copy of the whole ledger to the file `dest` (itself a ledger
+    /// file that opens with [`Store::open`]): only pages in use are copied, renumbered
+    /// in order, so space freed by deletions is left behind. The copy is a consistent
+    /// snapshot (it reads in one read transaction, so it may run while others write)
+    /// and is flushed to disk before this returns. An existing `dest` is overwritten; on
+    /// failure `dest` is removed. Returns the size of the copy.
     pub fn copy_compacted(&self, dest: &Path) -> Result<u64> {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
@@ -350,17 +535,16 @@ impl Store {
         Ok(file.metadata()?.len())
     }
 
-    /// Writes every row of every table, in key order, into a new store in directory
-    /// `dest`, appending (so B-tree pages are filled completely instead of being left
-    /// half full by random inserts). `dest` must not hold a store yet. Commits every
-    /// few tens of thousands of rows, so memory stays bounded; the result may hold a
-    /// few free pages, which a [`Store::copy_compacted`] of it drops. Returns the
-    /// number of rows written.
+    /// Writes every row of every table, in key order, into a new ledger file `dest`,
+    /// appending (so B-tree pages are filled completely instead of being left half full
+    /// by random inserts). `dest` must not exist yet. Commits every few tens of thousands
+    /// of rows, so memory stays bounded; the result may hold a few free pages, which a
+    /// [`Store::copy_compacted`] of it drops. Returns the number of rows written.
     pub fn rebuild_into(&self, dest: &Path, options: &StoreOptions) -> Result<u64> {
-        if dest.join("data.mdb").exists() {
+        if dest.exists() {
             return Err(StoreError::Io(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
-                format!("{} already holds a store", dest.display()),
+                format!("{} already exists", dest.display()),
             )));
         }
         let env = open_env(dest, options)?;
@@ -369,6 +553,9 @@ impl Store {
         let mut rows = 0u64;
         for (from, to) in self.t.all().into_iter().zip(out.all()) {
             let mut txn = env.write_txn()?;
+            if std::ptr::eq(to, &out.meta) {
+                to.clear(&mut txn)?;
+            }
             let mut in_txn = 0u64;
             for item in from.iter(src.raw())? {
                 let (k, v) = item?;
@@ -391,25 +578,19 @@ impl Store {
 
     // ---- meta ----
 
-    fn meta_get<T: Txn>(&self, txn: &T, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.t.meta.get(txn.raw(), key)?.map(|v| v.to_vec()))
-    }
-
-    /// True once the ledger has written the network identity and genesis.
+    /// True once the ledger holds its genesis account (the reference writes genesis
+    /// exactly when `accounts` is empty).
     pub fn is_initialized<T: Txn>(&self, txn: &T) -> Result<bool> {
-        Ok(self.t.meta.get(txn.raw(), META_NETWORK)?.is_some())
+        Ok(!self.t.accounts.is_empty(txn.raw())?)
     }
 
-    /// Schema version recorded in `meta`, `None` for a fresh store.
+    /// Store version recorded in `meta` (24 once open).
     pub fn version<T: Txn>(&self, txn: &T) -> Result<Option<u32>> {
-        match self.t.meta.get(txn.raw(), META_VERSION)? {
-            None => Ok(None),
-            Some(v) if v.len() == 4 => Ok(Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]))),
-            Some(v) => Err(StoreError::Corrupt {
-                table: "meta",
-                detail: format!("version of {} bytes", v.len()),
-            }),
-        }
+        self.t
+            .meta
+            .get(txn.raw(), &META_VERSION_KEY)?
+            .map(decode_version)
+            .transpose()
     }
 
     // ---- blocks ----
@@ -647,7 +828,13 @@ impl Store {
     ) -> Result<impl Iterator<Item = Result<(SocketAddrV6, u64)>> + 't> {
         Ok(self.t.peers.iter(txn.raw())?.map(|r| {
             let (k, v) = r?;
-            Ok((decode_endpoint(k)?, decode_u64("peers", v)?))
+            // Values written before the reference's V27 are empty: read as 0.
+            let seen = if v.is_empty() {
+                0
+            } else {
+                decode_u64("peers", v)?
+            };
+            Ok((decode_endpoint(k)?, seen))
         }))
     }
 
@@ -673,36 +860,6 @@ impl Store {
 
     pub fn online_weight_count<T: Txn>(&self, txn: &T) -> Result<u64> {
         Ok(self.t.online_weight.len(txn.raw())?)
-    }
-
-    // ---- unchecked ----
-
-    /// Blocks waiting for `dependency`.
-    pub fn unchecked<T: Txn>(
-        &self,
-        txn: &T,
-        dependency: &BlockHash,
-    ) -> Result<Vec<UncheckedEntry>> {
-        let mut out = Vec::new();
-        for r in self.t.unchecked.prefix_iter(txn.raw(), &dependency.0)? {
-            let (k, v) = r?;
-            out.push(UncheckedEntry::decode(k, v)?);
-        }
-        Ok(out)
-    }
-
-    pub fn iter_unchecked<'t, T: Txn>(
-        &self,
-        txn: &'t T,
-    ) -> Result<impl Iterator<Item = Result<UncheckedEntry>> + 't> {
-        Ok(self.t.unchecked.iter(txn.raw())?.map(|r| {
-            let (k, v) = r?;
-            UncheckedEntry::decode(k, v)
-        }))
-    }
-
-    pub fn unchecked_count<T: Txn>(&self, txn: &T) -> Result<u64> {
-        Ok(self.t.unchecked.len(txn.raw())?)
     }
 }
 
@@ -751,26 +908,12 @@ impl<'s> WriteTxn<'s> {
 
     // ---- meta ----
 
-    pub(crate) fn put_version(&mut self, version: u32) -> Result<()> {
+    /// Overwrites the store version; for upgrade tests and tools.
+    pub fn set_version(&mut self, version: u32) -> Result<()> {
         let t = self.t();
         t.meta
-            .put(&mut self.txn, META_VERSION, &version.to_be_bytes())?;
+            .put(&mut self.txn, &META_VERSION_KEY, &version_value(version))?;
         Ok(())
-    }
-
-    /// Records the store's network, genesis and schema version; the ledger calls this in
-    /// the same transaction that writes the genesis block.
-    pub fn init_meta(&mut self, genesis: &BlockHash) -> Result<()> {
-        let t = self.t();
-        let magic = self.store.network.magic();
-        t.meta.put(&mut self.txn, META_NETWORK, &magic)?;
-        t.meta.put(&mut self.txn, META_GENESIS, &genesis.0)?;
-        self.put_version(STORE_VERSION)
-    }
-
-    /// Overwrites the schema version; for upgrade tests and tools.
-    pub fn set_version(&mut self, version: u32) -> Result<()> {
-        self.put_version(version)
     }
 
     // ---- blocks ----
@@ -968,27 +1111,5 @@ impl<'s> WriteTxn<'s> {
         let t = self.t();
         Ok(t.online_weight
             .delete(&mut self.txn, &timestamp.to_be_bytes())?)
-    }
-
-    // ---- unchecked ----
-
-    pub fn put_unchecked(&mut self, entry: &UncheckedEntry) -> Result<()> {
-        let t = self.t();
-        let key = UncheckedEntry::encode_key(&entry.dependency, &entry.block.hash());
-        t.unchecked
-            .put(&mut self.txn, &key, &entry.encode_value())?;
-        Ok(())
-    }
-
-    pub fn del_unchecked(&mut self, dependency: &BlockHash, hash: &BlockHash) -> Result<bool> {
-        let t = self.t();
-        let key = UncheckedEntry::encode_key(dependency, hash);
-        Ok(t.unchecked.delete(&mut self.txn, &key)?)
-    }
-
-    pub fn clear_unchecked(&mut self) -> Result<()> {
-        let t = self.t();
-        t.unchecked.clear(&mut self.txn)?;
-        Ok(())
     }
 }

@@ -1,11 +1,12 @@
 //! Store-level behaviour: identity checks, transactions, caches and table round trips.
+//! (The reference file format itself is proven in `reference_format.rs`.)
 
 use std::net::SocketAddrV6;
 
 use nano_core::{Account, Amount, BlockHash, Epoch, Network, QualifiedRoot, Root};
 use nano_store::{
-    AccountInfo, ConfirmationHeightInfo, PendingInfo, PendingKey, Store, StoreError, StoreOptions,
-    UncheckedEntry, STORE_VERSION,
+    AccountInfo, BlockSideband, ConfirmationHeightInfo, PendingInfo, PendingKey, Store, StoreError,
+    StoreOptions, STORE_VERSION,
 };
 
 fn opts() -> StoreOptions {
@@ -19,51 +20,93 @@ fn acct(b: u8) -> Account {
     Account::from_bytes([b; 32])
 }
 
+/// Writes the dev genesis block and account, as the ledger does on a fresh store.
+fn init_genesis(store: &Store, txn: &mut nano_store::WriteTxn<'_>) {
+    let p = store.network().params();
+    let sideband = BlockSideband {
+        account: p.genesis_account,
+        height: 1,
+        balance: p.genesis_amount,
+        ..Default::default()
+    };
+    txn.put_block_parts(&p.genesis_hash, &p.genesis, &sideband)
+        .unwrap();
+    txn.put_account(
+        &p.genesis_account,
+        &AccountInfo {
+            head: p.genesis_hash,
+            open_block: p.genesis_hash,
+            block_count: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
+
 #[test]
 fn identity_is_recorded_and_enforced() {
     let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.ldb");
     {
-        let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+        let store = Store::open(&path, Network::Dev, &opts()).unwrap();
         let mut txn = store.write_txn().unwrap();
         assert!(!store.is_initialized(&txn).unwrap());
-        txn.init_meta(&Network::Dev.params().genesis_hash).unwrap();
+        assert_eq!(store.version(&txn).unwrap(), Some(STORE_VERSION));
+        init_genesis(&store, &mut txn);
         txn.commit().unwrap();
         let r = store.read_txn().unwrap();
         assert!(store.is_initialized(&r).unwrap());
-        assert_eq!(store.version(&r).unwrap(), Some(STORE_VERSION));
     }
-    let err = Store::open(dir.path(), Network::Live, &opts()).unwrap_err();
-    assert!(matches!(err, StoreError::WrongNetwork { .. }), "{err}");
+    let err = Store::open(&path, Network::Live, &opts()).unwrap_err();
+    assert!(
+        matches!(err.cause(), StoreError::WrongNetwork { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("dev"), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
     // Same network reopens fine.
-    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
-    // A newer schema is refused.
+    let store = Store::open(&path, Network::Dev, &opts()).unwrap();
+    // A newer version is refused.
     let mut txn = store.write_txn().unwrap();
     txn.set_version(STORE_VERSION + 1).unwrap();
     txn.commit().unwrap();
     drop(store);
-    let err = Store::open(dir.path(), Network::Dev, &opts()).unwrap_err();
-    assert!(matches!(err, StoreError::VersionTooNew { .. }), "{err}");
+    let err = Store::open(&path, Network::Dev, &opts()).unwrap_err();
+    assert!(
+        matches!(err.cause(), StoreError::VersionTooNew { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn older_unknown_version_is_refused_by_upgrade() {
     let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.ldb");
     {
-        let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+        let store = Store::open(&path, Network::Dev, &opts()).unwrap();
         let mut txn = store.write_txn().unwrap();
-        txn.init_meta(&Network::Dev.params().genesis_hash).unwrap();
-        txn.set_version(0).unwrap();
+        init_genesis(&store, &mut txn);
+        txn.set_version(20).unwrap();
         txn.commit().unwrap();
     }
-    let err = Store::open(dir.path(), Network::Dev, &opts()).unwrap_err();
-    assert!(matches!(err, StoreError::Upgrade { from: 0, .. }), "{err}");
+    let err = Store::open(&path, Network::Dev, &opts()).unwrap_err();
+    assert!(
+        matches!(err.cause(), StoreError::VersionTooOld { found: 20, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("lower than the minimum (21)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn aborted_writes_leave_no_trace_and_caches_follow_commits() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();
     let mut txn = store.write_txn().unwrap();
     txn.put_rep_weight(&acct(1), Amount(10)).unwrap();
     txn.put_confirmation_height(
@@ -99,7 +142,7 @@ fn aborted_writes_leave_no_trace_and_caches_follow_commits() {
     assert_eq!(store.cemented_count(), 5);
     drop(store);
     // Caches are rebuilt from the tables on open.
-    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();
     assert_eq!(store.rep_weight_cached(&acct(1)), Amount(10));
     assert_eq!(store.cemented_count(), 5);
     let mut txn = store.write_txn().unwrap();
@@ -111,7 +154,7 @@ fn aborted_writes_leave_no_trace_and_caches_follow_commits() {
 #[test]
 fn accounts_iterate_in_key_order_and_pending_by_prefix() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();
     let mut txn = store.write_txn().unwrap();
     for b in [9u8, 3, 7, 1] {
         let info = AccountInfo {
@@ -156,7 +199,7 @@ fn accounts_iterate_in_key_order_and_pending_by_prefix() {
 #[test]
 fn misc_tables_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Network::Dev, &opts()).unwrap();
+    let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();
     let mut txn = store.write_txn().unwrap();
     let ep: SocketAddrV6 = "[::ffff:10.0.0.1]:44000".parse().unwrap();
     txn.put_peer(&ep, 1234).unwrap();
@@ -169,13 +212,6 @@ fn misc_tables_round_trip() {
     assert!(txn.put_final_vote(&root, &BlockHash([3; 32])).unwrap());
     assert!(txn.put_final_vote(&root, &BlockHash([3; 32])).unwrap());
     assert!(!txn.put_final_vote(&root, &BlockHash([4; 32])).unwrap());
-    let genesis = Network::Dev.params().genesis.clone();
-    txn.put_unchecked(&UncheckedEntry {
-        dependency: BlockHash([7; 32]),
-        block: genesis.clone(),
-        arrival: 99,
-    })
-    .unwrap();
     txn.commit().unwrap();
     let r = store.read_txn().unwrap();
     let peers: Vec<_> = store.iter_peers(&r).unwrap().map(|x| x.unwrap()).collect();
@@ -190,18 +226,14 @@ fn misc_tables_round_trip() {
         store.final_vote(&r, &root).unwrap(),
         Some(BlockHash([3; 32]))
     );
-    let u = store.unchecked(&r, &BlockHash([7; 32])).unwrap();
-    assert_eq!(u.len(), 1);
-    assert_eq!(u[0].block, genesis);
-    assert_eq!(u[0].arrival, 99);
-    assert_eq!(store.unchecked_count(&r).unwrap(), 1);
-    assert!(store.unchecked(&r, &BlockHash([8; 32])).unwrap().is_empty());
 }
 
 #[test]
 fn concurrent_readers_see_committed_snapshots() {
     let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(Store::open(dir.path(), Network::Dev, &opts()).unwrap());
+    let store = std::sync::Arc::new(
+        Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap(),
+    );
     let before = store.read_txn().unwrap();
     let mut txn = store.write_txn().unwrap();
     txn.put_account(&acct(1), &AccountInfo::default()).unwrap();
@@ -230,7 +262,7 @@ fn handles_can_be_shared_across_threads() {
 fn store_with_deletions(dir: &std::path::Path, n: u8) -> Store {
     let store = Store::open(dir, Network::Dev, &opts()).unwrap();
     let mut txn = store.write_txn().unwrap();
-    txn.init_meta(&Network::Dev.params().genesis_hash).unwrap();
+    init_genesis(&store, &mut txn);
     for i in 0..n as u32 * 100 {
         let mut k = [0u8; 32];
         k[..4].copy_from_slice(&i.to_be_bytes());
@@ -275,9 +307,9 @@ fn rows(store: &Store) -> Rows {
 #[test]
 fn compacted_copy_drops_free_pages_and_keeps_every_row() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store_with_deletions(&dir.path().join("src"), 200);
+    let store = store_with_deletions(&dir.path().join("src.ldb"), 200);
     let before = store.file_size().unwrap();
-    let dest = dir.path().join("copy").join("data.mdb");
+    let dest = dir.path().join("copy").join("data.ldb");
     let copied = store.copy_compacted(&dest).unwrap();
     assert_eq!(copied, std::fs::metadata(&dest).unwrap().len());
     assert!(
@@ -285,10 +317,10 @@ fn compacted_copy_drops_free_pages_and_keeps_every_row() {
         "copy {copied} bytes should be far smaller than {before}"
     );
     let expected = rows(&store);
-    assert_eq!(expected.0.len(), 2000);
+    assert_eq!(expected.0.len(), 2001);
     drop(store);
     // The copy is a store of its own, with the same identity and rows.
-    let copy = Store::open(&dir.path().join("copy"), Network::Dev, &opts()).unwrap();
+    let copy = Store::open(&dest, Network::Dev, &opts()).unwrap();
     let r = copy.read_txn().unwrap();
     assert!(copy.is_initialized(&r).unwrap());
     assert_eq!(copy.version(&r).unwrap(), Some(STORE_VERSION));
@@ -296,7 +328,7 @@ fn compacted_copy_drops_free_pages_and_keeps_every_row() {
     assert_eq!(rows(&copy), expected);
     // Copying over an existing file replaces it.
     let again = copy
-        .copy_compacted(&dir.path().join("copy2").join("data.mdb"))
+        .copy_compacted(&dir.path().join("copy2").join("data.ldb"))
         .unwrap();
     assert!(again <= copied);
 }
@@ -304,15 +336,15 @@ fn compacted_copy_drops_free_pages_and_keeps_every_row() {
 #[test]
 fn rebuild_writes_every_row_densely_and_refuses_an_existing_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store_with_deletions(&dir.path().join("src"), 200);
+    let store = store_with_deletions(&dir.path().join("src.ldb"), 200);
     let before = store.file_size().unwrap();
-    let dest = dir.path().join("rebuilt");
+    let dest = dir.path().join("rebuilt.ldb");
     let n = store.rebuild_into(&dest, &opts()).unwrap();
-    // 2000 accounts + 2000 samples + 3 meta rows.
+    // 2000 accounts + genesis (block and account) + 2000 samples + 1 meta row.
     assert_eq!(n, 4003);
     let expected = rows(&store);
     let err = store.rebuild_into(&dest, &opts()).unwrap_err();
-    assert!(err.to_string().contains("already holds a store"), "{err}");
+    assert!(err.to_string().contains("already exists"), "{err}");
     drop(store);
     let rebuilt = Store::open(&dest, Network::Dev, &opts()).unwrap();
     assert!(rebuilt.file_size().unwrap() < before);

@@ -13,7 +13,7 @@ pub fn new_ledger() -> (TempDir, Ledger) {
 
 pub fn open(dir: &TempDir) -> Ledger {
     Ledger::open_with(
-        dir.path(),
+        &dir.path().join("data.ldb"),
         nano_core::Network::Dev,
         &StoreOptions {
             map_size: 1 << 30,
