@@ -247,3 +247,26 @@ impl Chain {
         b
     }
 }
+
+/// Unzips the shared reference-ledger fixture `name` (e.g. `reference-ledger-dev-5k`,
+/// from the repository's sibling `shared/fixtures/`) into the file `dest` and returns the
+/// fixture's directory (with its `expected.json`). Panics if the fixture is missing: a
+/// test that needs it fails rather than skips.
+pub fn reference_fixture(name: &str, dest: &std::path::Path) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures")
+        .join(name);
+    assert!(
+        dir.join("data.ldb.gz").is_file(),
+        "fixture {} is missing",
+        dir.display()
+    );
+    let out = std::process::Command::new("gunzip")
+        .arg("-c")
+        .arg(dir.join("data.ldb.gz"))
+        .output()
+        .expect("gunzip runs");
+    assert!(out.status.success(), "gunzip failed");
+    std::fs::write(dest, &out.stdout).expect("fixture written");
+    dir
+}

@@ -7,34 +7,16 @@
 //! The fixtures live in the repository's sibling `shared/` directory; a missing fixture
 //! fails these tests (it is not a skip).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nano_core::{Account, Amount, BlockHash, BlockType, Epoch, Network, PublicKey};
+use nano_ledger::test_support::reference_fixture;
 use nano_store::{PendingKey, Store, StoreError, StoreOptions, STORE_VERSION};
 use serde_json::Value;
 
-fn fixture_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures")
-        .join(name);
-    assert!(
-        dir.join("data.ldb.gz").is_file(),
-        "fixture {} is missing",
-        dir.display()
-    );
-    dir
-}
-
 /// Unzips fixture `name` into `dest` (a ledger file path) and returns its expected.json.
 fn unpack(name: &str, dest: &Path) -> Value {
-    let dir = fixture_dir(name);
-    let out = std::process::Command::new("gunzip")
-        .arg("-c")
-        .arg(dir.join("data.ldb.gz"))
-        .output()
-        .expect("gunzip runs");
-    assert!(out.status.success());
-    std::fs::write(dest, &out.stdout).unwrap();
+    let dir = reference_fixture(name, dest);
     serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap()
 }
 
