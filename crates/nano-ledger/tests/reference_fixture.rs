@@ -282,3 +282,106 @@ fn truncated_empty_and_garbage_files_are_refused_and_left_alone() {
     std::fs::write(&path, &whole).unwrap();
     Store::open(&path, Network::Dev, &opts()).unwrap();
 }
+
+/// Rewrites the fixture as an older reference version would have left it: `version`,
+/// with the tables that version had (`unchecked` in 21, `frontiers` in 21-23) and no
+/// `rep_weights` table before 23.
+fn make_older(path: &Path, version: u32) {
+    use heed::types::Bytes;
+    let mut opts = heed::EnvOpenOptions::new().read_txn_without_tls();
+    opts.max_dbs(64).map_size(1 << 30);
+    // SAFETY: nothing else has the file open.
+    let env = unsafe {
+        opts.flags(heed::EnvFlags::NO_SUB_DIR);
+        opts.open(path).unwrap()
+    };
+    let wtxn = env.write_txn().unwrap();
+    env.create_databases_and_commit(wtxn, |o, w| -> Result<_, heed::Error> {
+        let meta = o.create_database::<Bytes, Bytes>(w, Some("meta"))?;
+        let mut key = [0u8; 32];
+        key[31] = 1;
+        let mut v = [0u8; 32];
+        v[28..].copy_from_slice(&version.to_be_bytes());
+        meta.put(w, &key, &v)?;
+        if version == 21 {
+            let u = o.create_database::<Bytes, Bytes>(w, Some("unchecked"))?;
+            u.put(w, &[1u8; 64], &[2u8; 100])?;
+        }
+        let f = o.create_database::<Bytes, Bytes>(w, Some("frontiers"))?;
+        f.put(w, &[3u8; 32], &[4u8; 32])?;
+        if version < 23 {
+            let rw = o
+                .open_database::<Bytes, Bytes>(w, Some("rep_weights"))?
+                .unwrap();
+            if version == 21 {
+                // SAFETY: the handle is not used again.
+                unsafe { rw.remove(w)? };
+            } else {
+                rw.clear(w)?;
+            }
+        }
+        Ok(heed::CommitOrAbort::<_, ()>::Commit(()))
+    })
+    .unwrap();
+}
+
+#[test]
+fn older_reference_versions_are_upgraded_with_progress() {
+    for version in [21u32, 22, 23] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.ldb");
+        let e = unpack("reference-ledger-dev-5k", &path);
+        make_older(&path, version);
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let l2 = lines.clone();
+        let options = StoreOptions {
+            progress: Some(nano_store::Progress(std::sync::Arc::new(move |l: &str| {
+                l2.lock().unwrap().push(l.to_string())
+            }))),
+            ..opts()
+        };
+        let store = Store::open(&path, Network::Dev, &options).unwrap();
+        let log = lines.lock().unwrap().join("\n");
+        assert!(
+            log.contains(&format!(
+                "Upgrade in progress: ledger store version {version} to 24"
+            )),
+            "{log}"
+        );
+        assert!(log.contains("Upgrade done"), "{log}");
+        // Every fact holds afterwards, rep_weights rebuilt from the accounts included.
+        check_facts(&store, &e);
+        drop(store);
+        // The old tables are gone from the file.
+        let names = table_names(&path);
+        assert!(!names.contains(&"unchecked".to_string()), "{names:?}");
+        assert!(!names.contains(&"frontiers".to_string()), "{names:?}");
+        assert!(names.contains(&"rep_weights".to_string()), "{names:?}");
+    }
+}
+
+fn table_names(path: &Path) -> Vec<String> {
+    use heed::types::Bytes;
+    let mut opts = heed::EnvOpenOptions::new().read_txn_without_tls();
+    opts.max_dbs(64).map_size(1 << 30);
+    // SAFETY: nothing else has the file open.
+    let env = unsafe {
+        opts.flags(heed::EnvFlags::NO_SUB_DIR | heed::EnvFlags::READ_ONLY);
+        opts.open(path).unwrap()
+    };
+    let r = env.read_txn().unwrap();
+    match env
+        .open_databases_and_commit(r, |o, r| -> Result<_, heed::Error> {
+            let main = o.open_database::<Bytes, Bytes>(r, None)?.unwrap();
+            let names: Vec<String> = main
+                .iter(r)?
+                .map(|x| String::from_utf8(x.unwrap().0.to_vec()).unwrap())
+                .collect();
+            Ok(heed::CommitOrAbort::<(), _>::Abort(names))
+        })
+        .unwrap()
+    {
+        heed::CommitOrAbort::Abort(n) => n,
+        heed::CommitOrAbort::Commit(()) => unreachable!(),
+    }
+}

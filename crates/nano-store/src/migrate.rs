@@ -175,7 +175,12 @@ fn copy_old_layout(
     network: Network,
     options: &StoreOptions,
 ) -> Result<()> {
-    let src = open_old(src_dir, options)?;
+    let src = open_old(src_dir, options).map_err(|e| {
+        migrate_err(format!(
+            "cannot open the old directory {}: {e}",
+            src_dir.display()
+        ))
+    })?;
     let meta = old_table(&src, "meta")?.ok_or_else(|| migrate_err("it has no meta table"))?;
     {
         let r = src.read_txn()?;
@@ -201,40 +206,32 @@ fn copy_old_layout(
             }
         }
     }
-    let dst = open_env(tmp, options)?;
+    let dst = open_env(tmp, options)
+        .map_err(|e| migrate_err(format!("cannot create {}: {e}", tmp.display())))?;
     let out = create_tables_unversioned(&dst)?;
-    let total_rows: u64 = {
-        let r = src.read_txn()?;
-        let mut n = 0;
-        for name in TABLE_NAMES
-            .iter()
-            .filter(|n| **n != "meta")
-            .chain(&[LOG_TABLE, CURSOR_TABLE])
-        {
-            if let Some(t) = old_table(&src, name)? {
-                n += t.len(&r)?;
-            }
-        }
-        n
-    };
     let mut done = 0u64;
-    let rtxn = src.read_txn()?;
-    let mut pairs: Vec<(&str, OldDb)> = Vec::new();
+    // Every source table is opened before the read transaction that copies them starts
+    // (LMDB only lets a transaction use tables opened before it began).
+    let mut pairs: Vec<(&str, OldDb, OldDb)> = Vec::new();
     for (name, to) in TABLE_NAMES.iter().zip(out.all()) {
         if *name != "meta" {
-            pairs.push((name, *to));
+            if let Some(from) = old_table(&src, name)? {
+                pairs.push((name, from, *to));
+            }
         }
     }
     // The earlier layout may already hold the confirmation log; it keeps its bytes.
     for name in [LOG_TABLE, CURSOR_TABLE] {
-        if old_table(&src, name)?.is_some() {
-            pairs.push((name, create_extra(&dst, name)?));
+        if let Some(from) = old_table(&src, name)? {
+            pairs.push((name, from, create_extra(&dst, name)?));
         }
     }
-    for (name, to) in pairs {
-        let Some(from) = old_table(&src, name)? else {
-            continue;
-        };
+    let rtxn = src.read_txn()?;
+    let mut total_rows = 0u64;
+    for (_, from, _) in &pairs {
+        total_rows += from.len(&rtxn)?;
+    }
+    for (name, from, to) in pairs {
         // Resume after the last key already copied (the copy is a key-ordered prefix).
         let (last, already) = {
             let w = dst.read_txn()?;
@@ -244,6 +241,14 @@ fn copy_old_layout(
             Some(k) => (Bound::Excluded(k.as_slice()), Bound::Unbounded),
             None => (Bound::Unbounded, Bound::Unbounded),
         };
+        if already > 0 {
+            Progress::report(
+                &options.progress,
+                &format!(
+                    "Migrating the ledger: resuming {name} after {already} rows copied before"
+                ),
+            );
+        }
         done += already;
         let mut txn = dst.write_txn()?;
         let mut in_txn = 0u64;
