@@ -206,7 +206,8 @@ impl LedgerFixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ledger = std::sync::Arc::new(
-            nano_ledger::Ledger::open(dir.path(), Network::Dev).expect("open ledger"),
+            nano_ledger::Ledger::open(&dir.path().join("data.ldb"), Network::Dev)
+                .expect("open ledger"),
         );
         LedgerFixture {
             _dir: dir,
