@@ -143,7 +143,7 @@ fn peer() -> ChannelInfo {
 /// Genesis spreads the supply over three representatives (40/30/30, a little left on
 /// genesis to send from), all cemented before the node starts.
 fn setup(dir: &Path, reps: &[KeyPair]) -> (Vec<Chain>, Vec<Made>) {
-    let ledger = Ledger::open(dir, Network::Dev).unwrap();
+    let ledger = Ledger::open(&dir.join("data.ldb"), Network::Dev).unwrap();
     let mut g = Chain::dev_genesis();
     let tenth = u128::MAX / 10;
     let shares = [4 * tenth, 3 * tenth, 3 * tenth - 1_000_000];
@@ -179,7 +179,7 @@ struct Running {
 }
 
 fn start(dir: &Path, local: &KeyPair, rec: &Arc<Recorder>) -> Running {
-    let ledger = Arc::new(Ledger::open(dir, Network::Dev).unwrap());
+    let ledger = Arc::new(Ledger::open(&dir.join("data.ldb"), Network::Dev).unwrap());
     let mut config = ConsensusConfig::for_network(Network::Dev);
     config.enable_voting = true;
     config.representative_keys = vec![local.clone()];
