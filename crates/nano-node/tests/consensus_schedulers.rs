@@ -73,7 +73,7 @@ impl TestNode {
 fn node_with_backlog(dir: &Path, n: usize) -> (TestNode, Vec<Block>) {
     let mut g = Chain::dev_genesis();
     let blocks: Vec<Block> = (0..n).map(|_| g.send(&test_key(1).public(), 1)).collect();
-    let ledger = Arc::new(Ledger::open(dir, Network::Dev).unwrap());
+    let ledger = Arc::new(Ledger::open(&dir.join("data.ldb"), Network::Dev).unwrap());
     let mut txn = ledger.write_txn().unwrap();
     for b in &blocks {
         ledger.process(&mut txn, b).unwrap();
