@@ -776,6 +776,7 @@ impl nano_api::context::NodeHandle for FakeNode {
             .iter()
             .map(|root| nano_node::consensus::ElectionSummary {
                 id: 1,
+                behavior: nano_node::consensus::Behavior::Priority,
                 qualified_root: *root,
                 winner: nano_core::BlockHash::ZERO,
                 tally: Amount::ZERO,

@@ -172,6 +172,22 @@ fn elections_are_reported_as_the_node_holds_them() {
         json!({"action": "confirmation_info", "root": root, "contents": "false"}),
     );
     assert!(r["blocks"][&h].get("contents").is_none(), "{r}");
+    // A block behind the account's first uncemented one has no election until
+    // block_confirm starts a manual one.
+    let next = g.send(&test_key(1).public(), 1);
+    assert_eq!(process(&n, &next)["hash"], next.hash().encode_hex());
+    let r = post(
+        n.rpc,
+        json!({"action": "block_confirm", "hash": next.hash().encode_hex()}),
+    );
+    assert_eq!(r["started"], "1", "{r}");
+    assert!(wait_until(|| n.node.active_elections().len() == 2));
+    let r = post(n.rpc, json!({"action": "election_statistics"}));
+    assert_eq!(
+        (&r["manual"], &r["priority"], &r["total"]),
+        (&json!("1"), &json!("1"), &json!("2")),
+        "{r}"
+    );
     let other = format!("{}{}", "0".repeat(64), hash.encode_hex());
     let r = post(n.rpc, json!({"action": "confirmation_info", "root": other}));
     assert_eq!(r["error"], "Active confirmation not found");

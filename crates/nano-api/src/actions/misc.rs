@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use nano_core::{
     Account, Amount, Block, BlockHash, KeyPair, QualifiedRoot, RawKey, Signature, StateBlock,
 };
+use nano_node::consensus::Behavior;
 use serde_json::{Map, Value};
 
 use super::{internal, node, obj};
@@ -88,13 +89,18 @@ pub fn election_statistics(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError
         0
     };
     let utilization = total as f64 * 100.0 / n.max_elections().max(1) as f64;
-    // Every election here is started by the priority path (the block processor and
-    // `block_confirm` share it); hinted and optimistic schedulers do not exist yet.
+    let count = |b: Behavior| {
+        elections
+            .iter()
+            .filter(|e| e.behavior == b)
+            .count()
+            .to_string()
+    };
     Ok(obj([
-        ("manual", "0".into()),
-        ("priority", total.to_string().into()),
-        ("hinted", "0".into()),
-        ("optimistic", "0".into()),
+        ("manual", count(Behavior::Manual).into()),
+        ("priority", count(Behavior::Priority).into()),
+        ("hinted", count(Behavior::Hinted).into()),
+        ("optimistic", count(Behavior::Optimistic).into()),
         ("total", total.to_string().into()),
         (
             "aec_utilization_percentage",

@@ -58,7 +58,7 @@ use crate::interfaces::{ChannelId, ChannelInfo, Inbound, Outbound};
 use crate::stats::Stats;
 
 pub use block_processor::unchecked::UncheckedEntry;
-pub use elections::election::{ElectionSummary, Tally};
+pub use elections::election::{Behavior, ElectionSummary, Tally};
 pub use online::{OnlineWeightSource, QuorumInfo};
 
 use block_processor::queue::WriterQueue;

@@ -239,6 +239,7 @@ impl Election {
         let winner = t.iter().find(|x| x.hash == self.winner).copied();
         ElectionSummary {
             id: self.id,
+            behavior: self.behavior,
             qualified_root: self.qualified_root,
             winner: self.winner,
             tally: winner.map_or(Amount::ZERO, |x| x.tally),
@@ -263,6 +264,8 @@ impl Election {
 #[derive(Debug, Clone)]
 pub struct ElectionSummary {
     pub id: u64,
+    /// How the election started (RPC `election_statistics` counts by it).
+    pub behavior: Behavior,
     pub qualified_root: QualifiedRoot,
     pub winner: BlockHash,
     pub tally: Amount,
