@@ -51,6 +51,8 @@ pub struct ApiContext {
     /// This context itself, once a front door shares it: actions that answer at once and
     /// finish in the background (`search_receivable`) take a strong reference from it.
     shared: std::sync::OnceLock<std::sync::Weak<ApiContext>>,
+    /// The bounded queue of `process` with `async`.
+    pub async_process: crate::async_process::AsyncProcessor,
 }
 
 impl ApiContext {
@@ -77,6 +79,7 @@ impl ApiContext {
             events: None,
             preconfigured_representatives: network.params().preconfigured_representatives.clone(),
             shared: std::sync::OnceLock::new(),
+            async_process: Default::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod actions;
 pub mod api_v2;
+pub mod async_process;
 pub mod bounded_http;
 pub mod browser_origin;
 pub mod callback;

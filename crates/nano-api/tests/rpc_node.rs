@@ -459,3 +459,39 @@ fn new_wallets_take_a_configured_representative() {
     let r = rpc(&n, json!({"action": "wallet_representative", "wallet": w}));
     assert_eq!(r["representative"], rep.encode_account());
 }
+
+/// `process` with `async` goes through the bounded queue and answers at once; with
+/// `force` too (it used to do nothing: the thread it ran on had no runtime for the
+/// forced path), so a fork replaces the unconfirmed block it competes with.
+#[test]
+fn process_async_is_queued_and_honours_force() {
+    let n = start();
+    let in_ledger = |h: nano_core::BlockHash| {
+        post(
+            n.rpc,
+            json!({"action": "block_info", "hash": h.encode_hex()}),
+        )
+        .get("error")
+        .is_none()
+    };
+    let async_process = |b: &nano_core::Block, force: bool| {
+        let mut req = json!({"action": "process", "json_block": "true", "async": "true",
+            "block": b.to_json()});
+        if force {
+            req["force"] = "true".into();
+        }
+        post(n.rpc, req)
+    };
+    let send = Chain::dev_genesis().send(&test_key(1).public(), 1000);
+    assert_eq!(async_process(&send, false)["started"], "1");
+    assert!(
+        wait_until(|| in_ledger(send.hash())),
+        "async block processed"
+    );
+    let fork = Chain::dev_genesis().send(&test_key(2).public(), 2000);
+    assert_eq!(async_process(&fork, true)["started"], "1");
+    assert!(
+        wait_until(|| in_ledger(fork.hash()) && !in_ledger(send.hash())),
+        "forced async fork replaced the unconfirmed block"
+    );
+}

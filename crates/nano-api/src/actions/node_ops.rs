@@ -88,14 +88,17 @@ pub fn process(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             return err("Must be a state block");
         }
         node(ctx)?;
+        let Some(n) = ctx.node.clone() else {
+            return err(msg::INTERNAL);
+        };
         // Queue it and answer at once; the outcome reaches the block processor's stats.
-        let n2 = ctx.node.clone();
-        std::thread::spawn(move || {
-            if let Some(n) = n2 {
-                let _ = n.process(block, force);
+        return match ctx.async_process.submit(n, block, force) {
+            Ok(()) => Ok(obj([("started", "1".into())])),
+            Err(crate::async_process::QueueError::Full) => {
+                err("Too many asynchronous process requests queued; try again later")
             }
-        });
-        return Ok(obj([("started", "1".into())]));
+            Err(crate::async_process::QueueError::Unavailable) => err(msg::INTERNAL),
+        };
     }
     match node(ctx)?.process(block, force) {
         Ok(hash) => Ok(obj([("hash", hash.encode_hex().into())])),
