@@ -357,6 +357,15 @@ impl DaemonConfig {
                 n.lmdb.max_databases
             )));
         }
+        // The store commits with LMDB's default durable sync; the reference's relaxed
+        // modes are not wired to it, so another value would be silently ignored.
+        if n.lmdb.sync != "always" {
+            return Err(ConfigError::Invalid(format!(
+                "node.lmdb.sync = \"{}\" is not supported: this node always syncs every \
+                 commit (remove the key or set \"always\")",
+                n.lmdb.sync
+            )));
+        }
         if n.preconfigured_representatives.is_empty() {
             return Err(ConfigError::Invalid(
                 "node.preconfigured_representatives must not be empty".into(),
@@ -665,6 +674,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("node.lmdb.max_databases"), "{e}");
+        let e = DaemonConfig::from_sources(
+            Network::Live,
+            Some("[node.lmdb]\nsync = \"nosync_unsafe\""),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("node.lmdb.sync"), "{e}");
+        assert!(DaemonConfig::from_sources(
+            Network::Live,
+            Some("[node.lmdb]\nsync = \"always\""),
+            &[]
+        )
+        .is_ok());
         assert!(DaemonConfig::from_sources(
             Network::Live,
             Some("[node.lmdb]\nmax_databases = 128"),
