@@ -165,6 +165,30 @@ async fn node_captures_import_cleanly_and_match_the_node_counters() {
             "blocks cemented on node {i}"
         );
     }
+    // Elections now confirm within one election tick, so no node may have asked for
+    // votes on its own: B asks every peer about the chain head the way an election does,
+    // and A (the representative) must receive it.
+    {
+        use nano_node::interfaces::Outbound;
+        let before = nodes[0].stats.get("message", "confirm_req", "in");
+        let head = nodes[1]
+            .ledger
+            .block(&nodes[1].ledger.read_txn().unwrap(), &last);
+        let root = head.unwrap().unwrap().block.root();
+        let req = nano_messages::Message::ConfirmReq(nano_messages::ConfirmReq {
+            pairs: vec![(last, root)],
+        });
+        assert!(nodes[1].network.as_ref().unwrap().broadcast(&req) > 0);
+        assert!(
+            wait_for(DEADLINE, || nodes[0].stats.get(
+                "message",
+                "confirm_req",
+                "in"
+            ) > before)
+            .await,
+            "A received the confirm_req"
+        );
+    }
     // At least one telemetry round everywhere.
     assert!(
         wait_for(DEADLINE, || nodes.iter().all(|n| n.stats.get(
