@@ -28,8 +28,8 @@ use nano_core::{Account, Amount, BlockHash, BlockType, Epoch, Network};
 use crate::codec::{AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo};
 use crate::store::confirmation_log::{CURSOR_TABLE, LOG_TABLE};
 use crate::store::{
-    create_tables_unversioned, open_env, version_value, Progress, StoreOptions, META_VERSION_KEY,
-    TABLE_NAMES,
+    create_tables_unversioned, open_env, open_table, version_value, Progress, StoreOptions,
+    META_VERSION_KEY, TABLE_NAMES,
 };
 use crate::upgrade::STORE_VERSION;
 use crate::{Result, StoreError};
@@ -147,17 +147,6 @@ fn open_old(dir: &Path, options: &StoreOptions) -> Result<heed::Env<WithoutTls>>
     }
 }
 
-fn old_table(env: &heed::Env<WithoutTls>, name: &str) -> Result<Option<OldDb>> {
-    let rtxn = env.read_txn()?;
-    Ok(env
-        .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
-            Ok(CommitOrAbort::<_, ()>::Commit(
-                opener.open_database::<Bytes, Bytes>(rtxn, Some(name))?,
-            ))
-        })?
-        .unwrap_commit())
-}
-
 fn create_extra(env: &heed::Env<WithoutTls>, name: &str) -> Result<OldDb> {
     let wtxn = env.write_txn()?;
     Ok(env
@@ -181,7 +170,7 @@ fn copy_old_layout(
             src_dir.display()
         ))
     })?;
-    let meta = old_table(&src, "meta")?.ok_or_else(|| migrate_err("it has no meta table"))?;
+    let meta = open_table(&src, "meta")?.ok_or_else(|| migrate_err("it has no meta table"))?;
     {
         let r = src.read_txn()?;
         match meta.get(&r, b"network")? {
@@ -215,14 +204,14 @@ fn copy_old_layout(
     let mut pairs: Vec<(&str, OldDb, OldDb)> = Vec::new();
     for (name, to) in TABLE_NAMES.iter().zip(out.all()) {
         if *name != "meta" {
-            if let Some(from) = old_table(&src, name)? {
+            if let Some(from) = open_table(&src, name)? {
                 pairs.push((name, from, *to));
             }
         }
     }
     // The earlier layout may already hold the confirmation log; it keeps its bytes.
     for name in [LOG_TABLE, CURSOR_TABLE] {
-        if let Some(from) = old_table(&src, name)? {
+        if let Some(from) = open_table(&src, name)? {
             pairs.push((name, from, create_extra(&dst, name)?));
         }
     }
