@@ -67,7 +67,14 @@ pub struct NodeConfig {
     pub allow_local_peers: bool,
     pub external_address: String,
     pub external_port: u16,
+    /// Outbound bytes per second of all traffic but ascending bootstrap (0: unlimited).
     pub bandwidth_limit: u64,
+    /// The generic bucket holds `bandwidth_limit × this` bytes: how far a burst may go
+    /// above the rate.
+    pub bandwidth_limit_burst_ratio: f64,
+    /// Outbound bytes per second of ascending-bootstrap traffic (0: unlimited).
+    pub bootstrap_bandwidth_limit: u64,
+    pub bootstrap_bandwidth_burst_ratio: f64,
     pub tcp_io_timeout: u64,
     pub tcp_incoming_connections_max: u32,
     pub max_work_generate_multiplier: f64,
@@ -216,6 +223,9 @@ impl DaemonConfig {
                 external_address: Ipv6Addr::UNSPECIFIED.to_string(),
                 external_port: 0,
                 bandwidth_limit: 10 * 1024 * 1024,
+                bandwidth_limit_burst_ratio: 3.0,
+                bootstrap_bandwidth_limit: 5 * 1024 * 1024,
+                bootstrap_bandwidth_burst_ratio: 1.0,
                 tcp_io_timeout: if dev { 5 } else { 15 },
                 tcp_incoming_connections_max: 2048,
                 max_work_generate_multiplier: 64.0,
@@ -341,6 +351,24 @@ impl DaemonConfig {
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        for (name, v) in [
+            (
+                "node.bandwidth_limit_burst_ratio",
+                n.bandwidth_limit_burst_ratio,
+            ),
+            (
+                "node.bootstrap_bandwidth_burst_ratio",
+                n.bootstrap_bandwidth_burst_ratio,
+            ),
+        ] {
+            // The reference reads a bucket of 0 bytes as "unlimited": a ratio of 0 would
+            // lift the limit it seems to tighten, so it is refused.
+            if !v.is_finite() || v <= 0.0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be a number above 0"
+                )));
             }
         }
         if n.max_work_generate_multiplier < 1.0 {
@@ -493,6 +521,9 @@ const DOCS: &[(&str, &str)] = &[
     ("node.external_address", "The external address of this node (NAT). If not set, the node will request this information via UPnP.\ntype:string,ip"),
     ("node.external_port", "The external port number of this node (NAT). Only used if external_address is set.\ntype:uint16"),
     ("node.bandwidth_limit", "Outbound traffic limit in bytes/sec after which messages will be dropped.\nNote: changing to unlimited bandwidth (0) is not recommended for limited connections.\ntype:uint64"),
+    ("node.bandwidth_limit_burst_ratio", "Burst ratio for outbound traffic shaping.\ntype:double"),
+    ("node.bootstrap_bandwidth_limit", "Outbound bootstrap traffic limit in bytes/sec after which messages will be dropped.\nNote: changing to unlimited bandwidth (0) is not recommended for limited connections.\ntype:uint64"),
+    ("node.bootstrap_bandwidth_burst_ratio", "Burst ratio for outbound bootstrap traffic.\ntype:double"),
     ("node.tcp_io_timeout", "Timeout for TCP connect-, read- and write operations.\nWarning: a low value (e.g., below 5 seconds) may result in TCP connections failing.\ntype:seconds"),
     ("node.tcp_incoming_connections_max", "Maximum number of incoming TCP connections, counted from accept (before the handshake) and including bootstrap connections.\nEach address may also hold at most the network's max_peers_per_ip connections (4 on live and test, 256 on beta and dev), each subnetwork (/24 IPv4, /64 IPv6) max_peers_per_subnetwork (16 on live and test, 256 elsewhere).\nA connection that sends no handshake or bootstrap request within tcp_io_timeout (at most 30 s) is closed.\ntype:uint64"),
     ("node.max_work_generate_multiplier", "Maximum allowed difficulty multiplier for work generation.\ntype:double,[1..]"),
@@ -682,6 +713,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("node.lmdb.sync"), "{e}");
+        for key in [
+            "bandwidth_limit_burst_ratio",
+            "bootstrap_bandwidth_burst_ratio",
+        ] {
+            let e = DaemonConfig::from_sources(
+                Network::Live,
+                Some(&format!("[node]\n{key} = 0.0")),
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(&format!("node.{key}")), "{e}");
+        }
+        let cfg = DaemonConfig::from_sources(
+            Network::Live,
+            Some("[node]\nbootstrap_bandwidth_limit = 1000\nbootstrap_bandwidth_burst_ratio = 2.5"),
+            &["node.bandwidth_limit_burst_ratio=1.5".into()],
+        )
+        .unwrap();
+        assert_eq!(cfg.node.bootstrap_bandwidth_limit, 1000);
+        assert_eq!(cfg.node.bootstrap_bandwidth_burst_ratio, 2.5);
+        assert_eq!(cfg.node.bandwidth_limit_burst_ratio, 1.5);
+        let live = DaemonConfig::defaults(Network::Live).node;
+        assert_eq!(
+            (
+                live.bandwidth_limit,
+                live.bandwidth_limit_burst_ratio,
+                live.bootstrap_bandwidth_limit,
+                live.bootstrap_bandwidth_burst_ratio
+            ),
+            (10_485_760, 3.0, 5_242_880, 1.0),
+            "the reference's defaults"
+        );
         assert!(DaemonConfig::from_sources(
             Network::Live,
             Some("[node.lmdb]\nsync = \"always\""),

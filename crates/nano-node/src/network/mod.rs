@@ -59,7 +59,7 @@ pub use telemetry::PeerTelemetry;
 use channel::{Admit, Channel};
 use filter::DuplicateFilter;
 use handshake::{HandshakeFailure, SynCookies};
-use limiter::TokenBucket;
+use limiter::{BandwidthLimiter, TokenBucket};
 
 /// Switches that the config file does not carry: test scenarios and tuning.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ pub(crate) struct Inner {
     tcp_cookies: SynCookies,
     udp_cookies: SynCookies,
     filter: DuplicateFilter,
-    bandwidth: TokenBucket,
+    bandwidth: BandwidthLimiter,
     udp_handshakes: TokenBucket,
     port: AtomicU16,
     udp: OnceLock<Arc<UdpSocket>>,
@@ -159,7 +159,7 @@ impl NetworkService {
     pub fn new(init: NetworkInit) -> NetworkService {
         let params = init.params;
         let exclusion_period = init.flags.exclusion_period;
-        let bandwidth = init.config.bandwidth_limit;
+        let bandwidth = BandwidthLimiter::new(&init.config);
         let inner = Inner {
             params,
             node_id: init.node_id.public(),
@@ -175,7 +175,7 @@ impl NetworkService {
             tcp_cookies: SynCookies::new(params.max_peers_per_ip),
             udp_cookies: SynCookies::new(params.max_peers_per_ip),
             filter: DuplicateFilter::new(256 * 1024),
-            bandwidth: TokenBucket::new(bandwidth),
+            bandwidth,
             udp_handshakes: TokenBucket::new(500),
             port: AtomicU16::new(0),
             udp: OnceLock::new(),
@@ -379,28 +379,25 @@ impl Outbound for NetworkService {
         let Some(bytes) = self.inner.encode(msg) else {
             return false;
         };
-        self.inner
-            .push(&ch, bytes, msg.message_type().as_str(), traffic)
+        self.inner.push(
+            &ch,
+            bytes,
+            msg.message_type().as_str(),
+            traffic,
+            DropPolicy::Limiter,
+        )
     }
 
     fn flood(&self, msg: &Message, min: usize, exclude: Option<ChannelId>) -> usize {
-        let mut list: Vec<Arc<Channel>> = self
-            .inner
-            .distinct_channels()
-            .into_iter()
-            .filter(|c| Some(c.info.id) != exclude)
-            .collect();
-        let n = ((list.len() as f64).sqrt().ceil() as usize)
-            .max(min)
-            .min(list.len());
-        list.shuffle(&mut rand::rng());
-        list.truncate(n);
-        self.inner.send_to_all(&list, msg, TrafficType::Realtime)
+        let list = self.inner.fanout(min, exclude);
+        self.inner
+            .send_to_all(&list, msg, TrafficType::Realtime, DropPolicy::Limiter)
     }
 
     fn broadcast(&self, msg: &Message) -> usize {
         let list = self.inner.distinct_channels();
-        self.inner.send_to_all(&list, msg, TrafficType::Realtime)
+        self.inner
+            .send_to_all(&list, msg, TrafficType::Realtime, DropPolicy::Limiter)
     }
 
     fn flood_initial(&self, msg: &Message) -> usize {
@@ -412,7 +409,10 @@ impl Outbound for NetworkService {
         if reps.is_empty() {
             // No representative known yet (the crawler has not heard one): reach as
             // many peers as before.
-            return self.flood(msg, 16, None);
+            let list = self.inner.fanout(16, None);
+            return self
+                .inner
+                .send_to_all(&list, msg, TrafficType::Realtime, DropPolicy::Never);
         }
         let (prs, mut others): (Vec<Arc<Channel>>, Vec<Arc<Channel>>) = self
             .inner
@@ -422,8 +422,13 @@ impl Outbound for NetworkService {
         let n = (others.len() as f64).sqrt().ceil() as usize;
         others.shuffle(&mut rand::rng());
         others.truncate(n);
-        self.inner.send_to_all(&prs, msg, TrafficType::Realtime)
-            + self.inner.send_to_all(&others, msg, TrafficType::Realtime)
+        // What this node originates is sent whatever the bandwidth limit, as the
+        // reference's `flood_block_initial` and `flood_vote_pr` (`no_limiter_drop`).
+        self.inner
+            .send_to_all(&prs, msg, TrafficType::Realtime, DropPolicy::Never)
+            + self
+                .inner
+                .send_to_all(&others, msg, TrafficType::Realtime, DropPolicy::Never)
     }
 
     fn channels(&self) -> Vec<ChannelInfo> {
@@ -471,6 +476,21 @@ impl Inner {
         by_node.into_values().collect()
     }
 
+    /// A random sqrt(peers) of the distinct channels (at least `min`), skipping `exclude`.
+    fn fanout(&self, min: usize, exclude: Option<ChannelId>) -> Vec<Arc<Channel>> {
+        let mut list: Vec<Arc<Channel>> = self
+            .distinct_channels()
+            .into_iter()
+            .filter(|c| Some(c.info.id) != exclude)
+            .collect();
+        let n = ((list.len() as f64).sqrt().ceil() as usize)
+            .max(min)
+            .min(list.len());
+        list.shuffle(&mut rand::rng());
+        list.truncate(n);
+        list
+    }
+
     pub(crate) fn udp_channel(&self, ep: &SocketAddrV6) -> Option<Arc<Channel>> {
         self.channels_lock()
             .values()
@@ -489,20 +509,23 @@ impl Inner {
         }
     }
 
-    /// Queues encoded bytes on a channel, applying the bandwidth limit; counts the
-    /// message or the drop.
+    /// Queues encoded bytes on a channel, applying the bandwidth limit of its traffic
+    /// type; counts the message or the drop.
     pub(crate) fn push(
         &self,
         ch: &Channel,
         bytes: Bytes,
         kind: &str,
         traffic: TrafficType,
+        drop: DropPolicy,
     ) -> bool {
         if ch.is_closed() {
             return false;
         }
-        if !self.bandwidth.try_take(bytes.len() as u64) {
+        let pass = self.bandwidth.should_pass(bytes.len(), traffic);
+        if !pass && drop == DropPolicy::Limiter {
             self.stats.inc("drop", "bandwidth_limit", "out");
+            self.stats.inc("drop", kind, "out");
             return false;
         }
         if ch.queue.push(bytes, traffic) {
@@ -514,13 +537,19 @@ impl Inner {
         }
     }
 
-    fn send_to_all(&self, list: &[Arc<Channel>], msg: &Message, traffic: TrafficType) -> usize {
+    fn send_to_all(
+        &self,
+        list: &[Arc<Channel>],
+        msg: &Message,
+        traffic: TrafficType,
+        drop: DropPolicy,
+    ) -> usize {
         let Some(bytes) = self.encode(msg) else {
             return 0;
         };
         let kind = msg.message_type().as_str();
         list.iter()
-            .filter(|c| self.push(c, bytes.clone(), kind, traffic))
+            .filter(|c| self.push(c, bytes.clone(), kind, traffic, drop))
             .count()
     }
 
@@ -798,6 +827,18 @@ impl Inner {
             0,
         )
     }
+}
+
+/// Whether a message may be dropped when its traffic type is over its bandwidth limit
+/// (the reference's buffer drop policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropPolicy {
+    /// Dropped over the limit: floods, rebroadcasts, replies, keepalives, telemetry,
+    /// bootstrap requests and answers.
+    Limiter,
+    /// Sent anyway (still counted against the limit): this node's own blocks and
+    /// votes, and the representative crawler's queries.
+    Never,
 }
 
 /// The subnetwork an address counts against for `max_peers_per_subnetwork`: the /64 for

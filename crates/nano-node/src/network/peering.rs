@@ -15,7 +15,7 @@ use rand::seq::SliceRandom;
 
 use super::channel::{Channel, Transport};
 use super::endpoint::{self, EMPTY_ENDPOINT};
-use super::{tcp, udp, wall_ms, Inner};
+use super::{tcp, udp, wall_ms, DropPolicy, Inner};
 use crate::interfaces::TrafficType;
 
 /// Most endpoints waiting to be dialled; more are dropped (peers repeat themselves).
@@ -166,7 +166,13 @@ pub(super) fn build_keepalive(inner: &Inner, exclude: Option<u64>) -> Keepalive 
 pub(super) fn send_keepalive(inner: &Inner, ch: &Channel) {
     let k = build_keepalive(inner, Some(ch.info.id));
     if let Some(bytes) = inner.encode(&Message::Keepalive(Box::new(k))) {
-        if inner.push(ch, bytes, "keepalive", TrafficType::Background) {
+        if inner.push(
+            ch,
+            bytes,
+            "keepalive",
+            TrafficType::Background,
+            DropPolicy::Limiter,
+        ) {
             // Counted as activity now so the next tick does not queue another.
             ch.touch_sent(inner.now_ms());
         }

@@ -14,7 +14,7 @@ use nano_messages::{ConfirmReq, Message, Vote};
 use rand::seq::SliceRandom;
 
 use super::channel::Channel;
-use super::{wall_ms, Inner};
+use super::{wall_ms, DropPolicy, Inner};
 use crate::interfaces::{ChannelInfo, TrafficType};
 
 /// Window in which a representative counts as online.
@@ -236,7 +236,13 @@ pub(super) async fn crawl_loop(inner: Arc<Inner>) {
             continue;
         };
         for ch in list {
-            inner.push(&ch, bytes.clone(), "confirm_req", TrafficType::Background);
+            inner.push(
+                &ch,
+                bytes.clone(),
+                "confirm_req",
+                TrafficType::Background,
+                DropPolicy::Never,
+            );
         }
         inner.stats.inc("rep_crawler", "crawl", "");
     }

@@ -12,7 +12,7 @@ use nano_messages::{Message, TelemetryData};
 use serde_json::{json, Value};
 
 use super::channel::Channel;
-use super::{wall_ms, Inner};
+use super::{wall_ms, DropPolicy, Inner};
 use crate::events::NodeEvent;
 use crate::interfaces::{ChannelInfo, TrafficType};
 
@@ -165,7 +165,13 @@ pub(super) async fn broadcast_loop(inner: Arc<Inner>) {
             continue;
         };
         for ch in list {
-            inner.push(&ch, bytes.clone(), "telemetry_ack", TrafficType::Background);
+            inner.push(
+                &ch,
+                bytes.clone(),
+                "telemetry_ack",
+                TrafficType::Background,
+                DropPolicy::Limiter,
+            );
         }
     }
 }

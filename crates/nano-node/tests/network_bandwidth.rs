@@ -1,0 +1,186 @@
+//! Outbound bandwidth limits per traffic type (`bandwidth_limit`, `bootstrap_bandwidth_limit`
+//! and their burst ratios): bytes counted on the wire by a peer stay under
+//! `burst + rate × elapsed` for each type while far more is offered, droppable messages
+//! are dropped and counted, and what the node originates is sent regardless.
+
+mod network_support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use nano_core::{KeyPair, Network};
+use nano_messages::{AscPullAck, AscPullAckPayload, Message, MessageType, Publish};
+use nano_node::interfaces::{Outbound, TrafficType};
+use nano_node::network::NetworkFlags;
+use network_support::*;
+
+const GENERIC_RATE: u64 = 20_000;
+const GENERIC_BURST: f64 = 2.0;
+const BOOTSTRAP_RATE: u64 = 8_000;
+const BOOTSTRAP_BURST: f64 = 1.0;
+/// Rounds of sending, each offering more than a second's budget of both types.
+const ROUNDS: u32 = 30;
+
+#[derive(Default)]
+struct WireBytes {
+    generic: AtomicU64,
+    bootstrap: AtomicU64,
+    publish: AtomicU64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_bytes_per_traffic_type_stay_under_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config(0, vec![]);
+    cfg.enable_udp = false;
+    cfg.bandwidth_limit = GENERIC_RATE;
+    cfg.bandwidth_limit_burst_ratio = GENERIC_BURST;
+    cfg.bootstrap_bandwidth_limit = BOOTSTRAP_RATE;
+    cfg.bootstrap_bandwidth_burst_ratio = BOOTSTRAP_BURST;
+    let flags = NetworkFlags {
+        disable_rep_crawler: true,
+        disable_telemetry: true,
+        ..NetworkFlags::default()
+    };
+    // The buckets start full when the node is built: the time budget counts from here.
+    let t0 = Instant::now();
+    let node = start_node(dir.path(), cfg, flags).await;
+    let port = node.net.local_port();
+    let genesis = Network::Dev.params().genesis_hash;
+    let conn = raw_handshake(port, &KeyPair::random(), genesis)
+        .await
+        .expect("handshake");
+    assert!(wait_until(Duration::from_secs(10), || node.net.channels().len() == 1).await);
+    let ch = node.net.channels()[0].id;
+
+    // The peer counts every frame's bytes by traffic type (the handshake is done).
+    let wire = Arc::new(WireBytes::default());
+    let w = wire.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stop_reader = stop.clone();
+    let reader = tokio::spawn(async move {
+        let mut conn = conn;
+        loop {
+            let f = tokio::select! {
+                _ = stop_reader.cancelled() => break,
+                f = conn.next() => match f {
+                    Some(Ok(f)) => f,
+                    _ => break,
+                },
+            };
+            let n = (8 + f.payload.len()) as u64;
+            match f.header.message_type {
+                MessageType::AscPullAck | MessageType::AscPullReq => {
+                    w.bootstrap.fetch_add(n, Ordering::Relaxed)
+                }
+                MessageType::Publish => {
+                    w.publish.fetch_add(n, Ordering::Relaxed);
+                    w.generic.fetch_add(n, Ordering::Relaxed)
+                }
+                _ => w.generic.fetch_add(n, Ordering::Relaxed),
+            };
+        }
+        conn
+    });
+
+    let publish = |i: u32| {
+        Message::Publish(Box::new(Publish {
+            block: dev_block(i),
+            originator: false,
+        }))
+    };
+    let blocks: Vec<_> = (0..8).map(dev_block).collect();
+    let ack = Message::AscPullAck(AscPullAck {
+        id: 7,
+        payload: AscPullAckPayload::Blocks(blocks),
+    });
+    let publish_len = publish(0).to_bytes(Network::Dev).unwrap().len() as u64;
+    let ack_len = ack.to_bytes(Network::Dev).unwrap().len() as u64;
+    let (mut offered_generic, mut offered_bootstrap) = (0u64, 0u64);
+    let (mut passed_generic, mut passed_bootstrap) = (0u64, 0u64);
+    for round in 0..ROUNDS {
+        // Each round offers about 1.5 s of generic and 2 s of bootstrap budget.
+        for i in 0..(GENERIC_RATE * 3 / 2 / publish_len) as u32 {
+            offered_generic += publish_len;
+            if node
+                .net
+                .send(ch, &publish(round * 1000 + i), TrafficType::Realtime)
+            {
+                passed_generic += publish_len;
+            }
+        }
+        for _ in 0..(BOOTSTRAP_RATE * 2 / ack_len) {
+            offered_bootstrap += ack_len;
+            if node.net.send(ch, &ack, TrafficType::Bootstrap) {
+                passed_bootstrap += ack_len;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // With the generic budget spent, this node's own block is still sent (the
+    // reference's `no_limiter_drop` for what a node originates).
+    let dropped_before = node.stats.get("drop", "bandwidth_limit", "out");
+    let own = Message::Publish(Box::new(Publish {
+        block: dev_block(999_999),
+        originator: true,
+    }));
+    assert_eq!(node.net.flood_initial(&own), 1, "own block queued");
+    // Everything that passed is on its way; wait until it arrived, then stop counting.
+    let arrived = wait_until(Duration::from_secs(10), || {
+        wire.publish.load(Ordering::Relaxed) == passed_generic + publish_len
+            && wire.bootstrap.load(Ordering::Relaxed) == passed_bootstrap
+    })
+    .await;
+    stop.cancel();
+    let conn = reader.await.unwrap();
+    // Bytes can only have passed a limiter before now.
+    let elapsed = t0.elapsed().as_secs_f64();
+    drop(conn);
+    assert!(
+        arrived,
+        "every message that passed the limiter reached the peer"
+    );
+
+    let generic_bound = GENERIC_RATE as f64 * (GENERIC_BURST + elapsed);
+    let bootstrap_bound = BOOTSTRAP_RATE as f64 * (BOOTSTRAP_BURST + elapsed);
+    let generic = wire.generic.load(Ordering::Relaxed);
+    let bootstrap = wire.bootstrap.load(Ordering::Relaxed);
+    println!(
+        "elapsed {elapsed:.2}s generic {generic} B (bound {generic_bound:.0}, offered \
+         {offered_generic}) bootstrap {bootstrap} B (bound {bootstrap_bound:.0}, offered \
+         {offered_bootstrap})"
+    );
+    // The own block went out over the limit: allow it on top.
+    assert!(
+        generic as f64 <= generic_bound + publish_len as f64,
+        "generic {generic} > {generic_bound}"
+    );
+    assert!(
+        bootstrap as f64 <= bootstrap_bound,
+        "bootstrap {bootstrap} > {bootstrap_bound}"
+    );
+    // Each bucket let at least its burst through (it started full and was offered
+    // more), and what passed the limiter is what reached the wire.
+    assert!(passed_generic as f64 >= GENERIC_RATE as f64 * GENERIC_BURST - publish_len as f64);
+    assert!(passed_bootstrap as f64 >= BOOTSTRAP_RATE as f64 * BOOTSTRAP_BURST - ack_len as f64);
+    assert_eq!(bootstrap, passed_bootstrap);
+    assert_eq!(
+        wire.publish.load(Ordering::Relaxed),
+        passed_generic + publish_len,
+        "every publish that passed, and the own block, reached the peer"
+    );
+    // Far more was offered than the limits allow: the rest was dropped and counted.
+    assert!(offered_generic as f64 > 2.0 * generic_bound);
+    assert!(offered_bootstrap as f64 > 2.0 * bootstrap_bound);
+    assert!(dropped_before > 0);
+    assert!(node.stats.get("drop", "publish", "out") > 0);
+    assert!(node.stats.get("drop", "asc_pull_ack", "out") > 0);
+    assert_eq!(
+        node.stats.get("drop", "bandwidth_limit", "out"),
+        dropped_before,
+        "the own block was not dropped"
+    );
+    node.shutdown().await;
+}
