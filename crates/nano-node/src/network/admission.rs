@@ -6,9 +6,10 @@
 //! bootstrap session), so the per-IP and per-subnetwork caps count the connections an
 //! attacker can hold idle, not only the handshaken ones. An address that sends frames
 //! that cannot be framed (garbage, an invalid type, an oversized payload), another
-//! network's magic or another genesis collects strikes; past
-//! [`EXCLUSION_SCORE_LIMIT`] it is refused for `exclusion period × strikes`, in the
-//! manner of the reference node's peer exclusion.
+//! network's magic or another genesis collects strikes. Each strike cools the address
+//! down: it is refused for [`MISBEHAVIOUR_COOLDOWN`] (so retrying garbage costs the
+//! sender that long per attempt); past [`EXCLUSION_SCORE_LIMIT`] it is refused for
+//! `exclusion period × strikes`, in the manner of the reference node's peer exclusion.
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -25,6 +26,11 @@ pub const EXCLUSION_SCORE_LIMIT: u32 = 2;
 /// addresses could otherwise grow it without bound; when full, the entry whose
 /// exclusion ends first is forgotten (it is the least harmful to lose).
 pub const EXCLUSION_TABLE_MAX: usize = 4096;
+
+/// How long an address is refused after a strike below the exclusion limit: a minute
+/// makes reconnecting to send more garbage slow for an attacker, while a peer whose
+/// stream was broken once (a middlebox, a bug) is back soon.
+pub const MISBEHAVIOUR_COOLDOWN: Duration = Duration::from_secs(60);
 
 /// How long a strike below the limit is remembered: a peer that sends one bad frame a
 /// day is unlucky, not hostile.
@@ -54,8 +60,9 @@ impl Refusal {
 
 struct Strikes {
     score: u32,
-    /// Refused until then (only once the score reached the limit).
-    until: Option<Instant>,
+    /// Refused until then: the cooldown of the last strike, or the exclusion once the
+    /// score reached the limit.
+    until: Instant,
     last: Instant,
 }
 
@@ -73,6 +80,7 @@ pub struct Admission {
     per_ip_max: usize,
     per_subnet_max: usize,
     exclusion_period: Duration,
+    cooldown: Duration,
     state: Mutex<State>,
 }
 
@@ -111,12 +119,14 @@ impl Admission {
         per_ip_max: usize,
         per_subnet_max: usize,
         exclusion_period: Duration,
+        cooldown: Duration,
     ) -> Self {
         Admission {
             global_max,
             per_ip_max,
             per_subnet_max,
             exclusion_period,
+            cooldown,
             state: Mutex::new(State::default()),
         }
     }
@@ -174,12 +184,12 @@ impl Admission {
         let Some(e) = s.strikes.get(ip) else {
             return false;
         };
+        if e.until > now {
+            return true;
+        }
         // An exclusion that ended keeps its score: a repeat offender is refused longer
         // next time (until `purge` forgets it).
-        if let Some(until) = e.until {
-            return until > now;
-        }
-        let stale = now.duration_since(e.last) >= STRIKE_MEMORY;
+        let stale = e.score < EXCLUSION_SCORE_LIMIT && now.duration_since(e.last) >= STRIKE_MEMORY;
         if stale {
             s.strikes.remove(ip);
         }
@@ -191,7 +201,8 @@ impl Admission {
         Self::excluded_in(&mut self.lock(), ip)
     }
 
-    /// Records `strikes` against `ip`; returns true when it is now excluded.
+    /// Records `strikes` against `ip` and refuses it for the cooldown, or for the
+    /// exclusion period once at the limit; returns true when it is now excluded.
     pub fn strike(&self, ip: Ipv6Addr, strikes: u32) -> bool {
         let now = Instant::now();
         let mut s = self.lock();
@@ -199,7 +210,7 @@ impl Admission {
             let evict = s
                 .strikes
                 .iter()
-                .min_by_key(|(_, e)| e.until.unwrap_or(e.last))
+                .min_by_key(|(_, e)| e.until)
                 .map(|(k, _)| *k);
             if let Some(k) = evict {
                 s.strikes.remove(&k);
@@ -207,28 +218,29 @@ impl Admission {
         }
         let e = s.strikes.entry(ip).or_insert(Strikes {
             score: 0,
-            until: None,
+            until: now,
             last: now,
         });
-        if e.until.is_none() && now.duration_since(e.last) >= STRIKE_MEMORY {
+        if e.score < EXCLUSION_SCORE_LIMIT && now.duration_since(e.last) >= STRIKE_MEMORY {
             e.score = 0;
         }
         e.score = e.score.saturating_add(strikes);
         e.last = now;
-        if e.score >= EXCLUSION_SCORE_LIMIT {
-            let period = self.exclusion_period.saturating_mul(e.score);
-            e.until = Some(now + period);
-            true
+        let excluded = e.score >= EXCLUSION_SCORE_LIMIT;
+        let period = if excluded {
+            self.exclusion_period.saturating_mul(e.score)
         } else {
-            false
-        }
+            self.cooldown
+        };
+        e.until = e.until.max(now + period);
+        excluded
     }
 
     /// Forgets exclusions that ended more than the strike memory ago; called periodically.
     pub fn purge(&self) {
         let now = Instant::now();
         self.lock().strikes.retain(|_, e| {
-            let end = e.until.map_or(e.last, |u| u.max(e.last));
+            let end = e.until.max(e.last);
             now < end || now.duration_since(end) < STRIKE_MEMORY
         });
     }
@@ -250,7 +262,13 @@ mod tests {
 
     #[test]
     fn caps_per_ip_and_subnet_and_release_on_drop() {
-        let a = Arc::new(Admission::new(0, 2, 3, Duration::from_secs(60)));
+        let a = Arc::new(Admission::new(
+            0,
+            2,
+            3,
+            Duration::from_secs(60),
+            Duration::ZERO,
+        ));
         let t1 = a.admit(v4(1)).unwrap();
         let _t2 = a.admit(v4(1)).unwrap();
         assert_eq!(a.admit(v4(1)).unwrap_err(), Refusal::PerIp);
@@ -267,7 +285,13 @@ mod tests {
 
     #[test]
     fn global_cap() {
-        let a = Arc::new(Admission::new(2, 0, 0, Duration::from_secs(60)));
+        let a = Arc::new(Admission::new(
+            2,
+            0,
+            0,
+            Duration::from_secs(60),
+            Duration::ZERO,
+        ));
         let _t1 = a.admit(v4(1)).unwrap();
         let t2 = a.admit(v4(2)).unwrap();
         assert_eq!(a.admit(v4(3)).unwrap_err(), Refusal::Global);
@@ -277,7 +301,13 @@ mod tests {
 
     #[test]
     fn strikes_exclude_at_the_limit_and_the_table_is_bounded() {
-        let a = Arc::new(Admission::new(0, 0, 0, Duration::from_secs(60)));
+        let a = Arc::new(Admission::new(
+            0,
+            0,
+            0,
+            Duration::from_secs(60),
+            Duration::ZERO,
+        ));
         assert!(!a.strike(v4(1), 1));
         assert!(a.admit(v4(1)).is_ok(), "one strike is not an exclusion");
         assert!(a.strike(v4(1), 1));
@@ -292,8 +322,44 @@ mod tests {
     }
 
     #[test]
+    fn one_strike_cools_the_address_down_and_a_second_excludes_it() {
+        let a = Arc::new(Admission::new(
+            0,
+            0,
+            0,
+            Duration::from_secs(60),
+            MISBEHAVIOUR_COOLDOWN,
+        ));
+        assert!(!a.strike(v4(1), 1), "below the limit: not an exclusion");
+        assert_eq!(a.admit(v4(1)).unwrap_err(), Refusal::Excluded);
+        assert!(a.is_excluded(&v4(1)));
+        assert!(a.admit(v4(2)).is_ok(), "other addresses unaffected");
+
+        // A short cooldown ends; the score stays, so the next strike excludes.
+        let a = Arc::new(Admission::new(
+            0,
+            0,
+            0,
+            Duration::from_secs(60),
+            Duration::from_millis(5),
+        ));
+        assert!(!a.strike(v4(1), 1));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(a.admit(v4(1)).is_ok(), "cooldown over");
+        assert!(a.strike(v4(1), 1));
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(a.admit(v4(1)).unwrap_err(), Refusal::Excluded);
+    }
+
+    #[test]
     fn exclusion_ends_after_its_period() {
-        let a = Arc::new(Admission::new(0, 0, 0, Duration::from_millis(1)));
+        let a = Arc::new(Admission::new(
+            0,
+            0,
+            0,
+            Duration::from_millis(1),
+            Duration::ZERO,
+        ));
         assert!(a.strike(v4(1), EXCLUSION_SCORE_LIMIT));
         std::thread::sleep(Duration::from_millis(20));
         assert!(a.admit(v4(1)).is_ok());

@@ -50,6 +50,7 @@ use crate::events::EventBus;
 use crate::interfaces::{ChannelId, ChannelInfo, Inbound, NullInbound, Outbound, TrafficType};
 use crate::stats::Stats;
 
+pub use admission::{EXCLUSION_SCORE_LIMIT, MISBEHAVIOUR_COOLDOWN};
 pub use bootstrap::{BootstrapConnection, BootstrapServer, CloseBootstrap};
 pub use channel::{PeerInfo, Transport};
 pub use node_id::{load_or_create_node_id, NODE_ID_FILE};
@@ -80,6 +81,9 @@ pub struct NetworkFlags {
     /// How long an address is refused per strike once it reached the exclusion limit
     /// (malformed frames, another network or genesis); the reference node's one hour.
     pub exclusion_period: Duration,
+    /// How long an address is refused after one strike below the exclusion limit
+    /// (default [`MISBEHAVIOUR_COOLDOWN`]).
+    pub misbehaviour_cooldown: Duration,
 }
 
 impl Default for NetworkFlags {
@@ -92,6 +96,7 @@ impl Default for NetworkFlags {
             rep_crawler_period: None,
             weight_period: None,
             exclusion_period: Duration::from_secs(3600),
+            misbehaviour_cooldown: MISBEHAVIOUR_COOLDOWN,
         }
     }
 }
@@ -159,6 +164,7 @@ impl NetworkService {
     pub fn new(init: NetworkInit) -> NetworkService {
         let params = init.params;
         let exclusion_period = init.flags.exclusion_period;
+        let cooldown = init.flags.misbehaviour_cooldown;
         let bandwidth = BandwidthLimiter::new(&init.config);
         let inner = Inner {
             params,
@@ -189,6 +195,7 @@ impl NetworkService {
                 params.max_peers_per_ip,
                 params.max_peers_per_subnetwork,
                 exclusion_period,
+                cooldown,
             )),
             outbound_attempts: AtomicUsize::new(0),
             peering: peering::PeeringState::default(),
@@ -709,6 +716,9 @@ impl Inner {
         if self.admission.strike(*peer.ip(), strikes) {
             self.stats.inc("peer", "excluded", "in");
             tracing::info!(%peer, "address excluded after misbehaving");
+        } else {
+            self.stats.inc("peer", "cooldown", "in");
+            tracing::debug!(%peer, "address cooled down after misbehaving");
         }
     }
 
