@@ -1,5 +1,5 @@
 //! The consensus thread: drains queued votes and confirm_reqs and runs the periodic work
-//! (online weight and backlog every second, gap fetching, representative refresh, vote
+//! (online weight, backlog and the buckets' election limits every second, gap fetching, representative refresh, vote
 //! generator flushes, election requests/rebroadcasts/expiry every 100 ms).
 
 use std::time::{Duration, Instant};
@@ -39,6 +39,7 @@ impl Shared {
                 self.update_online();
                 self.refresh_intake();
                 self.activate_backlog();
+                self.update_buckets();
             }
             if last_gap.elapsed() >= Duration::from_millis(250) {
                 last_gap = Instant::now();

@@ -88,6 +88,22 @@ pub const VOTE_CACHE_VOTERS: usize = 64;
 pub const UNCHECKED_MAX: usize = 64 * 1024;
 /// Concurrent elections: reference `active_elections.size`.
 pub const ACTIVE_ELECTIONS: usize = 5000;
+/// Candidate blocks each priority bucket keeps, ordered by account activity; the
+/// latest-active one is dropped beyond it: reference `priority_bucket.max_blocks`. With
+/// 63 buckets about half a million blocks (~150 MB) at most; a dropped candidate is
+/// found again by the backlog walk.
+pub const PRIORITY_BUCKET_MAX_BLOCKS: usize = 8 * 1024;
+/// Elections a priority bucket may always start while the active elections have
+/// room: reference `priority_bucket.reserved_elections`.
+pub const PRIORITY_BUCKET_RESERVED_ELECTIONS: usize = 100;
+/// Elections a priority bucket may hold before it must cancel (and, for a candidate
+/// that sorts first, may briefly hold twice as many): reference
+/// `priority_bucket.max_elections`.
+pub const PRIORITY_BUCKET_MAX_ELECTIONS: usize = 150;
+/// Confirmed elections waiting to be cemented beyond which no new election starts:
+/// reference `active_elections.max_election_winners` (16 Ki), so a slow disk holds back
+/// elections instead of letting the cementing queue grow.
+pub const MAX_ELECTION_WINNERS: usize = 16 * 1024;
 /// Recently confirmed elections remembered (RPC `confirmation_history`, replay checks):
 /// reference `confirmation_history_size`.
 pub const CONFIRMATION_HISTORY: usize = 2048;

@@ -65,6 +65,8 @@ use block_processor::queue::WriterQueue;
 use block_processor::unchecked::Unchecked;
 use elections::active::ActiveElections;
 use elections::scheduler::backlog::Backlog;
+use elections::scheduler::bucket::BucketLimits;
+use elections::scheduler::priority::PriorityScheduler;
 use intake::Inbox;
 use online::OnlineState;
 use votes::cache::VoteCache;
@@ -259,7 +261,9 @@ pub(crate) struct Shared {
     pub(crate) online_source: RwLock<Option<Arc<dyn OnlineWeightSource>>>,
     pub(crate) rep_provider: RwLock<Option<RepProvider>>,
     pub(crate) reps: RwLock<Arc<Vec<KeyPair>>>,
+    /// Locked after `active` when both are held.
     pub(crate) active: Mutex<ActiveElections>,
+    pub(crate) priority: Mutex<PriorityScheduler>,
     pub(crate) vote_cache: Mutex<VoteCache>,
     pub(crate) unchecked: Mutex<Unchecked>,
     pub(crate) queue: Mutex<WriterQueue>,
@@ -350,6 +354,7 @@ impl Consensus {
                 config.max_elections,
                 config.history_max,
             )),
+            priority: Mutex::new(PriorityScheduler::new(BucketLimits::default())),
             vote_cache: Mutex::new(VoteCache::new(
                 config.vote_cache_max,
                 limits::VOTE_CACHE_VOTERS,
@@ -531,6 +536,12 @@ impl Consensus {
         lock(&self.shared.active)
             .get(root)
             .map(|e| e.blocks.values().cloned().collect())
+    }
+
+    /// Blocks waiting in the priority scheduler's buckets for an election, per bucket
+    /// (lowest balances first).
+    pub fn priority_candidates(&self) -> Vec<usize> {
+        lock(&self.shared.priority).bucket_sizes()
     }
 
     /// How many elections may run at once.

@@ -32,6 +32,7 @@ use nano_core::{Account, Amount, Block, BlockHash};
 use nano_ledger::{BlockStatus, ProcessError, Processed};
 use nano_messages::{Message, Publish};
 
+use crate::consensus::elections::election::Behavior;
 use crate::consensus::elections::{Confirmed, Effects};
 use crate::consensus::notify::block_json;
 use crate::consensus::{lock, BlockSource, Done, Shared, SubmitError};
@@ -342,10 +343,12 @@ impl Shared {
             let Ok(Some(sb)) = self.ledger.block(&txn, &existing) else {
                 continue;
             };
+            // Both candidates at once, outside the buckets: the fork must be decided
+            // whatever the buckets hold.
             let mut active = lock(&self.active);
-            let balance = sb.sideband.balance;
-            self.start_election_locked(&mut active, sb.block, balance, delta, fx);
-            self.start_election_locked(&mut active, fork, balance, delta, fx);
+            let p = Behavior::Priority;
+            self.start_election_as(&mut active, sb.block, delta, fx, p, None);
+            self.start_election_as(&mut active, fork, delta, fx, p, None);
         }
     }
 

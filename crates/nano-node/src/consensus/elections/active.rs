@@ -1,24 +1,26 @@
-//! The set of running elections: bounded in number (the lowest-priority election is
-//! evicted when a more important one needs room), indexed by root and by candidate hash,
-//! with the history of recent confirmations for `confirmation_history`.
+//! The set of running elections: indexed by root and by candidate hash, counted by
+//! behaviour and by priority bucket, with the history of recent confirmations for
+//! `confirmation_history`. It does not decide which elections may start or must stop:
+//! the schedulers ask [`ActiveElections::vacancy`] before inserting and the priority
+//! buckets cancel their own overflow, as in the reference (`active_elections::insert`
+//! checks nothing but duplicates and recent confirmations).
 
-use std::cmp::Reverse;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
-use nano_core::{Amount, Block, BlockHash, QualifiedRoot};
+use nano_core::{Block, BlockHash, QualifiedRoot};
 
-use super::election::{Behavior, Election, ElectionSummary, Priority, MAX_CANDIDATES};
+use super::election::{Behavior, BucketSlot, Election, ElectionSummary, MAX_CANDIDATES};
 
-/// What [`ActiveElections::insert`] did.
+/// What [`ActiveElections::insert_as`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertOutcome {
-    /// A new election; `evicted` lists the winners of elections dropped to make room.
-    Started { evicted: Vec<BlockHash> },
+    /// A new election.
+    Started,
     /// The block joined an existing election as a fork candidate.
     AddedCandidate,
     /// The block is already a candidate.
     Existing,
-    /// No room, and the block is not more important than any running election.
+    /// The root's election holds [`MAX_CANDIDATES`] blocks or is already confirmed.
     Full,
     /// The root's election was confirmed recently; nothing to do.
     RecentlyConfirmed,
@@ -31,6 +33,15 @@ pub const HINTED_LIMIT_PERCENT: usize = 20;
 /// `active_elections.optimistic_limit_percentage` default.
 pub const OPTIMISTIC_LIMIT_PERCENT: usize = 10;
 
+fn behavior_index(b: Behavior) -> usize {
+    match b {
+        Behavior::Priority => 0,
+        Behavior::Hinted => 1,
+        Behavior::Optimistic => 2,
+        Behavior::Manual => 3,
+    }
+}
+
 /// The set of running elections, indexed by root and by candidate hash.
 #[derive(Debug)]
 pub struct ActiveElections {
@@ -38,7 +49,11 @@ pub struct ActiveElections {
     by_hash: HashMap<BlockHash, QualifiedRoot>,
     max: usize,
     next_id: u64,
-    arrival: u64,
+    /// Running elections per behaviour (reference `count_by_behavior`).
+    counts: [usize; 4],
+    /// Elections each priority bucket started, by (activity time, root): the bucket's
+    /// count and its first-ordered election decide its vacancy and what it cancels.
+    buckets: HashMap<usize, BTreeSet<(u64, QualifiedRoot)>>,
     history: VecDeque<ElectionSummary>,
     history_max: usize,
     recent: HashSet<BlockHash>,
@@ -48,13 +63,15 @@ pub struct ActiveElections {
 }
 
 impl ActiveElections {
+    /// `max` is `active_elections.size`.
     pub fn new(max: usize, history_max: usize) -> Self {
         ActiveElections {
             roots: HashMap::new(),
             by_hash: HashMap::new(),
             max: max.max(1),
             next_id: 1,
-            arrival: 0,
+            counts: [0; 4],
+            buckets: HashMap::new(),
             history: VecDeque::new(),
             history_max: history_max.max(1),
             recent: HashSet::new(),
@@ -74,10 +91,6 @@ impl ActiveElections {
 
     pub fn capacity(&self) -> usize {
         self.max
-    }
-
-    pub fn vacancy(&self) -> usize {
-        self.max.saturating_sub(self.roots.len())
     }
 
     pub fn get(&self, root: &QualifiedRoot) -> Option<&Election> {
@@ -109,37 +122,62 @@ impl ActiveElections {
     }
 
     /// How many elections `behavior` may hold (reference `active_elections::limit`):
-    /// priority the whole cap, hinted and optimistic their shares, manual no limit.
-    pub fn limit(&self, behavior: Behavior) -> usize {
+    /// priority the whole size, hinted and optimistic their percentage of it, manual
+    /// no limit.
+    pub fn limit(&self, behavior: Behavior) -> i64 {
         match behavior {
-            Behavior::Priority => self.max,
-            Behavior::Hinted => (self.max * HINTED_LIMIT_PERCENT / 100).max(1),
-            Behavior::Optimistic => (self.max * OPTIMISTIC_LIMIT_PERCENT / 100).max(1),
-            Behavior::Manual => usize::MAX,
+            Behavior::Priority => self.max as i64,
+            Behavior::Hinted => (HINTED_LIMIT_PERCENT * self.max / 100) as i64,
+            Behavior::Optimistic => (OPTIMISTIC_LIMIT_PERCENT * self.max / 100) as i64,
+            Behavior::Manual => i64::MAX,
+        }
+    }
+
+    /// Room left for `behavior` (reference `active_elections::vacancy`, without the
+    /// cementing backlog, which the caller applies): priority counts every running
+    /// election against the whole size, hinted and optimistic only their own kind
+    /// against their share. Negative when over.
+    pub fn vacancy(&self, behavior: Behavior) -> i64 {
+        match behavior {
+            Behavior::Manual => i64::MAX,
+            Behavior::Priority => self.limit(behavior) - self.roots.len() as i64,
+            Behavior::Hinted | Behavior::Optimistic => {
+                self.limit(behavior) - self.count(behavior) as i64
+            }
         }
     }
 
     /// Running elections started by `behavior`.
     pub fn count(&self, behavior: Behavior) -> usize {
-        self.roots
-            .values()
-            .filter(|e| e.behavior == behavior)
-            .count()
+        self.counts[behavior_index(behavior)]
+    }
+
+    /// Running elections priority bucket `bucket` started.
+    pub fn bucket_count(&self, bucket: usize) -> usize {
+        self.buckets.get(&bucket).map_or(0, |s| s.len())
+    }
+
+    /// The first of bucket `bucket`'s elections in its priority order (smallest
+    /// activity time; the reference's `elections.get<tag_priority>().begin()`).
+    pub fn bucket_lowest(&self, bucket: usize) -> Option<(u64, QualifiedRoot)> {
+        self.buckets
+            .get(&bucket)
+            .and_then(|s| s.iter().next().copied())
     }
 
     /// Starts a priority election for `block` or adds it to its root's election as a fork.
-    pub fn insert(&mut self, block: Block, balance: Amount) -> InsertOutcome {
-        self.insert_as(block, balance, Behavior::Priority)
+    pub fn insert(&mut self, block: Block) -> InsertOutcome {
+        self.insert_as(block, Behavior::Priority, None)
     }
 
-    /// As [`ActiveElections::insert`] for an election of `behavior`: hinted and
-    /// optimistic elections are refused beyond their share or the cap, a manual one is
-    /// always started, a priority one may evict a less important election when full.
+    /// As [`ActiveElections::insert`] for an election of `behavior`, recorded in priority
+    /// bucket `slot` when the bucket started it. Nothing but duplicates and recent
+    /// confirmations is refused: the caller checked [`ActiveElections::vacancy`].
     pub fn insert_as(
         &mut self,
         block: Block,
-        balance: Amount,
         behavior: Behavior,
+        slot: Option<BucketSlot>,
     ) -> InsertOutcome {
         let hash = block.hash();
         if self.by_hash.contains_key(&hash) {
@@ -157,47 +195,38 @@ impl ActiveElections {
             self.by_hash.insert(hash, root);
             return InsertOutcome::AddedCandidate;
         }
-        self.arrival += 1;
-        let priority = Priority {
-            balance,
-            arrival: Reverse(self.arrival),
-        };
-        let mut evicted = Vec::new();
-        let shared = matches!(behavior, Behavior::Hinted | Behavior::Optimistic);
-        if shared && (self.count(behavior) >= self.limit(behavior) || self.roots.len() >= self.max)
-        {
-            return InsertOutcome::Full;
-        }
-        if behavior == Behavior::Priority && self.roots.len() >= self.max {
-            let lowest = self
-                .roots
-                .values()
-                .filter(|e| !e.confirmed)
-                .min_by_key(|e| e.priority)
-                .map(|e| (e.qualified_root, e.priority));
-            match lowest {
-                Some((r, p)) if p < priority => {
-                    if let Some(e) = self.remove(&r) {
-                        evicted.push(e.winner);
-                    }
-                }
-                _ => return InsertOutcome::Full,
-            }
-        }
         let id = self.next_id;
         self.next_id += 1;
         self.by_hash.insert(hash, root);
-        let mut e = Election::new(id, block, priority);
+        let mut e = Election::new(id, block);
         e.behavior = behavior;
+        e.bucket = slot;
+        self.counts[behavior_index(behavior)] += 1;
+        if let Some(s) = slot {
+            self.buckets
+                .entry(s.bucket)
+                .or_default()
+                .insert((s.time, root));
+        }
         self.roots.insert(root, e);
-        InsertOutcome::Started { evicted }
+        InsertOutcome::Started
     }
 
-    /// Removes an election (capacity, expiry, rollback, or confirmation).
+    /// Removes an election (cancellation, expiry, rollback, or confirmation).
     pub fn remove(&mut self, root: &QualifiedRoot) -> Option<Election> {
         let e = self.roots.remove(root)?;
         for h in e.blocks.keys() {
             self.by_hash.remove(h);
+        }
+        let c = &mut self.counts[behavior_index(e.behavior)];
+        *c = c.saturating_sub(1);
+        if let Some(s) = e.bucket {
+            if let Some(set) = self.buckets.get_mut(&s.bucket) {
+                set.remove(&(s.time, *root));
+                if set.is_empty() {
+                    self.buckets.remove(&s.bucket);
+                }
+            }
         }
         Some(e)
     }
@@ -242,7 +271,7 @@ impl ActiveElections {
 mod tests {
     use super::super::election::{Evaluation, VoteOutcome};
     use super::*;
-    use nano_core::Account;
+    use nano_core::{Account, Amount};
     use nano_ledger::test_support::{test_key, Chain};
     use nano_messages::Vote;
 
@@ -255,14 +284,7 @@ mod tests {
         let mut c = Chain::dev_genesis();
         let b = c.send(&test_key(1).public(), 1);
         let h = b.hash();
-        let mut e = Election::new(
-            1,
-            b,
-            Priority {
-                balance: Amount::ZERO,
-                arrival: Reverse(0),
-            },
-        );
+        let mut e = Election::new(1, b);
         assert_eq!(e.vote(rep(1), Amount(60), 10, h), VoteOutcome::Vote);
         assert_eq!(e.vote(rep(1), Amount(60), 9, h), VoteOutcome::Replay);
         let ev = e.evaluate(Amount(50));
@@ -277,14 +299,7 @@ mod tests {
         let mut c2 = Chain::dev_genesis();
         let b2 = c2.send(&test_key(2).public(), 1);
         let h2 = b2.hash();
-        let mut e2 = Election::new(
-            2,
-            b2,
-            Priority {
-                balance: Amount::ZERO,
-                arrival: Reverse(0),
-            },
-        );
+        let mut e2 = Election::new(2, b2);
         e2.vote(rep(2), Amount::ZERO, Vote::FINAL_TIMESTAMP, h2);
         assert_eq!(e2.evaluate(Amount(1)), Evaluation::default());
     }
@@ -296,14 +311,8 @@ mod tests {
         let a = c.send(&test_key(1).public(), 1);
         let b = c2.send(&test_key(2).public(), 1);
         let mut active = ActiveElections::new(10, 10);
-        assert!(matches!(
-            active.insert(a.clone(), Amount(1)),
-            InsertOutcome::Started { .. }
-        ));
-        assert_eq!(
-            active.insert(b.clone(), Amount(1)),
-            InsertOutcome::AddedCandidate
-        );
+        assert_eq!(active.insert(a.clone()), InsertOutcome::Started);
+        assert_eq!(active.insert(b.clone()), InsertOutcome::AddedCandidate);
         let root = a.qualified_root();
         let e = active.get_mut(&root).unwrap();
         e.vote(rep(1), Amount(100), Vote::FINAL_TIMESTAMP, b.hash());
@@ -312,77 +321,57 @@ mod tests {
         assert_eq!(e.winner, b.hash());
         let s = active.finish(&root).unwrap();
         assert_eq!(s.winner, b.hash());
-        assert_eq!(
-            active.insert(a, Amount(1)),
-            InsertOutcome::RecentlyConfirmed
-        );
+        assert_eq!(active.insert(a), InsertOutcome::RecentlyConfirmed);
     }
 
     #[test]
-    fn capacity_evicts_lowest_priority() {
-        let mut active = ActiveElections::new(2, 10);
-        let mut c = Chain::dev_genesis();
-        let blocks: Vec<Block> = (0..3).map(|i| c.send(&test_key(i).public(), 1)).collect();
-        assert!(matches!(
-            active.insert(blocks[0].clone(), Amount(5)),
-            InsertOutcome::Started { .. }
-        ));
-        assert!(matches!(
-            active.insert(blocks[1].clone(), Amount(1)),
-            InsertOutcome::Started { .. }
-        ));
-        match active.insert(blocks[2].clone(), Amount(3)) {
-            InsertOutcome::Started { evicted } => assert_eq!(evicted, vec![blocks[1].hash()]),
-            o => panic!("{o:?}"),
-        }
-        let mut c3 = Chain::dev_genesis();
-        for i in 0..4 {
-            c3.send(&test_key(i).public(), 1);
-        }
-        let low = c3.send(&test_key(9).public(), 1);
-        assert_eq!(active.insert(low, Amount(0)), InsertOutcome::Full);
-    }
-
-    #[test]
-    fn behaviours_have_their_shares_of_the_cap() {
+    fn vacancy_per_behaviour_as_the_reference_computes_it() {
         let mut active = ActiveElections::new(10, 10);
         let mut c = Chain::dev_genesis();
         let mut next = || c.send(&test_key(7).public(), 1);
-        // Hinted: 20% of 10 = 2; optimistic: 10% of 10 = 1.
+        // Hinted: 20% of 10 = 2; optimistic: 10% of 10 = 1; priority: all 10.
+        assert_eq!(active.limit(Behavior::Hinted), 2);
+        assert_eq!(active.limit(Behavior::Optimistic), 1);
         for _ in 0..2 {
-            let b = next();
-            assert!(matches!(
-                active.insert_as(b, Amount(1), Behavior::Hinted),
-                InsertOutcome::Started { .. }
-            ));
+            active.insert_as(next(), Behavior::Hinted, None);
         }
-        assert_eq!(
-            active.insert_as(next(), Amount(1), Behavior::Hinted),
-            InsertOutcome::Full
-        );
-        assert!(matches!(
-            active.insert_as(next(), Amount(1), Behavior::Optimistic),
-            InsertOutcome::Started { .. }
-        ));
-        assert_eq!(
-            active.insert_as(next(), Amount(1), Behavior::Optimistic),
-            InsertOutcome::Full
-        );
-        // Priority fills the rest of the cap; then hinted is refused even below its
-        // share, and manual still starts.
-        for _ in 0..7 {
-            assert!(matches!(
-                active.insert(next(), Amount(5)),
-                InsertOutcome::Started { .. }
-            ));
+        assert_eq!(active.vacancy(Behavior::Hinted), 0);
+        assert_eq!(active.vacancy(Behavior::Optimistic), 1);
+        // Priority vacancy counts every running election, of any behaviour.
+        assert_eq!(active.vacancy(Behavior::Priority), 8);
+        for _ in 0..9 {
+            active.insert(next());
         }
-        assert_eq!(active.len(), 10);
-        assert!(matches!(
-            active.insert_as(next(), Amount(1), Behavior::Manual),
-            InsertOutcome::Started { .. }
-        ));
-        assert_eq!(active.len(), 11);
-        assert_eq!(active.count(Behavior::Hinted), 2);
-        assert_eq!(active.count(Behavior::Manual), 1);
+        assert_eq!(active.vacancy(Behavior::Priority), -1, "over the size");
+        // Hinted and optimistic vacancy count only their own kind.
+        assert_eq!(active.vacancy(Behavior::Optimistic), 1);
+        assert_eq!(active.vacancy(Behavior::Manual), i64::MAX);
+        let hinted: Vec<QualifiedRoot> = active
+            .iter()
+            .filter(|e| e.behavior == Behavior::Hinted)
+            .map(|e| e.qualified_root)
+            .collect();
+        active.remove(&hinted[0]);
+        assert_eq!(active.count(Behavior::Hinted), 1);
+        assert_eq!(active.vacancy(Behavior::Hinted), 1);
+        assert_eq!(active.vacancy(Behavior::Priority), 0);
+    }
+
+    #[test]
+    fn bucket_index_follows_running_elections() {
+        let mut active = ActiveElections::new(10, 10);
+        let mut c = Chain::dev_genesis();
+        let a = c.send(&test_key(1).public(), 1);
+        let b = c.send(&test_key(2).public(), 1);
+        let slot = |time| Some(BucketSlot { bucket: 3, time });
+        active.insert_as(a.clone(), Behavior::Priority, slot(50));
+        active.insert_as(b.clone(), Behavior::Priority, slot(20));
+        assert_eq!(active.bucket_count(3), 2);
+        assert_eq!(active.bucket_lowest(3), Some((20, b.qualified_root())));
+        active.finish(&b.qualified_root());
+        assert_eq!(active.bucket_lowest(3), Some((50, a.qualified_root())));
+        active.remove(&a.qualified_root());
+        assert_eq!(active.bucket_count(3), 0);
+        assert_eq!(active.bucket_lowest(3), None);
     }
 }

@@ -1,13 +1,12 @@
 //! Elections: one per qualified root (the slot competing forks share), holding the
 //! candidate blocks, each representative's latest vote, and the tallies that decide them
-//! (fact sheet §8). [`ActiveElections`] bounds how many run at once, evicting the
-//! lowest-priority election when a more important one needs the room, and remembers
-//! recently confirmed elections for `confirmation_history`.
+//! (fact sheet §8). [`super::active::ActiveElections`] holds the running ones and
+//! remembers recently confirmed elections for `confirmation_history`; the schedulers
+//! decide which may start and which are cancelled.
 //!
 //! This module is pure bookkeeping with no I/O: callers pass weights and the quorum delta
 //! in and act on what the methods report (send final votes, cement a winner).
 
-use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -17,11 +16,13 @@ use nano_messages::Vote;
 /// Candidate blocks kept per election; more forks than this are ignored.
 pub const MAX_CANDIDATES: usize = 10;
 
-/// Higher is more important: balance first, then earlier arrival.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Priority {
-    pub balance: Amount,
-    pub arrival: Reverse<u64>,
+/// Where a priority election sits in the priority scheduler: its balance bucket and the
+/// account's last-activity time it was scheduled with (reference `bucket::
+/// election_entry`). The bucket's election limit and cancellation use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketSlot {
+    pub bucket: usize,
+    pub time: u64,
 }
 
 /// Which scheduler started an election (reference `election_behavior`); each has its
@@ -37,6 +38,23 @@ pub enum Behavior {
     Optimistic,
     /// `block_confirm`.
     Manual,
+}
+
+/// How long a hinted or optimistic election may run unconfirmed (reference
+/// `election::time_to_live`): they are started on others' word and must not hold their
+/// share of the active elections for long. Priority and manual elections use the
+/// configured `election_expiry` (the reference's 5 minutes).
+pub const SPECULATIVE_ELECTION_TTL: Duration = Duration::from_secs(30);
+
+impl Behavior {
+    /// How long an election of this behaviour may run unconfirmed, `expiry` being the
+    /// configured lifetime of priority and manual elections.
+    pub fn time_to_live(self, expiry: Duration) -> Duration {
+        match self {
+            Behavior::Priority | Behavior::Manual => expiry,
+            Behavior::Hinted | Behavior::Optimistic => SPECULATIVE_ELECTION_TTL,
+        }
+    }
 }
 
 /// A representative's latest vote in one election.
@@ -97,7 +115,8 @@ pub struct Election {
     pub quorum: bool,
     /// Local representatives signed their final vote here.
     pub final_voted: bool,
-    pub priority: Priority,
+    /// Set for elections the priority scheduler's buckets started.
+    pub bucket: Option<BucketSlot>,
     pub confirmed: bool,
     pub behavior: Behavior,
 }
@@ -115,7 +134,7 @@ fn add(a: Amount, b: Amount) -> Amount {
 }
 
 impl Election {
-    pub fn new(id: u64, winner: Block, priority: Priority) -> Election {
+    pub fn new(id: u64, winner: Block) -> Election {
         let hash = winner.hash();
         let now = Instant::now();
         Election {
@@ -132,7 +151,7 @@ impl Election {
             voted_for: None,
             quorum: false,
             final_voted: false,
-            priority,
+            bucket: None,
             confirmed: false,
             behavior: Behavior::Priority,
         }

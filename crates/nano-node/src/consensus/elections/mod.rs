@@ -13,7 +13,7 @@ use nano_core::{Amount, Block, BlockHash, QualifiedRoot, Root};
 use nano_messages::{ConfirmReq, Message, Publish, Vote};
 
 use active::{ActiveElections, InsertOutcome};
-use election::{Behavior, ElectionSummary, VoteOutcome};
+use election::{Behavior, BucketSlot, ElectionSummary, VoteOutcome};
 
 use super::{lock, Shared};
 use crate::events::NodeEvent;
@@ -37,34 +37,23 @@ pub(crate) struct Effects {
 }
 
 impl Shared {
-    /// Starts a priority election (or adds a fork candidate) and applies cached votes.
-    pub(crate) fn start_election_locked(
-        &self,
-        active: &mut ActiveElections,
-        block: Block,
-        balance: Amount,
-        delta: Amount,
-        fx: &mut Effects,
-    ) -> bool {
-        self.start_election_as(active, block, balance, delta, fx, Behavior::Priority)
-    }
-
-    /// As [`Shared::start_election_locked`], for an election of `behavior`.
+    /// Starts an election of `behavior` for `block` (or adds it to its root's election
+    /// as a fork candidate) and applies the votes cached for it. `slot` is the priority
+    /// bucket that started it. The caller checked the behaviour's vacancy.
     pub(crate) fn start_election_as(
         &self,
         active: &mut ActiveElections,
         block: Block,
-        balance: Amount,
         delta: Amount,
         fx: &mut Effects,
         behavior: Behavior,
+        slot: Option<BucketSlot>,
     ) -> bool {
         let hash = block.hash();
         let root = block.qualified_root();
-        match active.insert_as(block, balance, behavior) {
-            InsertOutcome::Started { evicted } => {
+        match active.insert_as(block, behavior, slot) {
+            InsertOutcome::Started => {
                 self.stats.inc("election", "start", "in");
-                fx.stopped.extend(evicted);
                 fx.started.push(hash);
                 // The generator applies the vote rules; a refused vote is asked for
                 // again by the election tick until the rules allow it.
@@ -173,7 +162,8 @@ impl Shared {
                 if e.confirmed {
                     continue;
                 }
-                if now.duration_since(e.started) > self.config.election_expiry {
+                let ttl = e.behavior.time_to_live(self.config.election_expiry);
+                if now.duration_since(e.started) > ttl {
                     expired_roots.push(e.qualified_root);
                     continue;
                 }
@@ -213,6 +203,8 @@ impl Shared {
             self.publish(NodeEvent::ElectionStopped { hash: h });
         }
         self.dispatch(fx);
+        // Expired elections left room in their buckets.
+        self.schedule_priority();
         let Some(out) = self.outbound() else { return };
         for chunk in requests.chunks(ConfirmReq::MAX_PAIRS) {
             let msg = Message::ConfirmReq(ConfirmReq {

@@ -23,11 +23,9 @@ pub(crate) struct Backlog {
 
 impl Shared {
     /// One step of the walk: up to [`BACKLOG_BATCH`] accounts from the cursor; wraps to
-    /// the first account after the last. Skipped while no election slot is free.
+    /// the first account after the last. It runs whether or not elections have room:
+    /// the buckets keep the candidates (bounded) until they do.
     pub(crate) fn activate_backlog(&self) {
-        if lock(&self.active).vacancy() == 0 {
-            return;
-        }
         let start = lock(&self.backlog).cursor;
         let mut accounts = Vec::new();
         let mut scanned = 0usize;

@@ -51,25 +51,23 @@ impl Shared {
         for h in ready {
             if let Ok(Some(sb)) = self.ledger.block(&txn, &h) {
                 if !self.ledger.block_confirmed(&txn, &h).unwrap_or(true) {
-                    blocks.push((sb.block, sb.sideband.balance));
+                    blocks.push(sb.block);
                 }
             }
         }
         drop(txn);
+        let winners = self.winners_vacancy();
         let delta = self.quorum_delta();
         let mut fx = Effects::default();
         {
             let mut active = lock(&self.active);
-            for (block, balance) in blocks {
-                let started = self.start_election_as(
-                    &mut active,
-                    block,
-                    balance,
-                    delta,
-                    &mut fx,
-                    Behavior::Hinted,
-                );
-                if started {
+            for block in blocks {
+                if active.vacancy(Behavior::Hinted).min(winners) <= 0 {
+                    self.stats.inc("election_scheduler", "hinted_full", "in");
+                    break;
+                }
+                let hinted = Behavior::Hinted;
+                if self.start_election_as(&mut active, block, delta, &mut fx, hinted, None) {
                     self.stats.inc("election_scheduler", "hinted", "in");
                 }
             }

@@ -54,9 +54,8 @@ impl Shared {
         {
             let mut active = lock(&self.active);
             if !active.contains_hash(hash) {
-                let bal = info.sideband.balance;
                 let b = info.block;
-                self.start_election_as(&mut active, b, bal, delta, &mut fx, Behavior::Manual);
+                self.start_election_as(&mut active, b, delta, &mut fx, Behavior::Manual, None);
             }
         }
         self.dispatch(fx);
