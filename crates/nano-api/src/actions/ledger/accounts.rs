@@ -1,0 +1,398 @@
+//! Account actions: account_info, balances, frontiers, block counts per account, the
+//! `ledger` listing and available_supply.
+
+use nano_core::{Account, Amount, BlockHash, PublicKey};
+use nano_ledger::{Ledger, ReadTxn};
+use serde_json::{Map, Value};
+
+use super::receivable::receivable_sum;
+use super::{accounts_list, epoch_version, opt_threshold, read, required_count};
+use crate::actions::{internal, obj};
+use crate::context::ApiContext;
+use crate::error::{err, msg, RpcError};
+use crate::json::{self, opt_bool, opt_text, opt_u64, Req};
+
+/// Balance at the account's confirmed frontier (zero when nothing is confirmed).
+fn confirmed_balance(l: &Ledger, t: &ReadTxn<'_>, a: &Account) -> Result<Amount, RpcError> {
+    let ch = l.store().confirmation_height(t, a).map_err(internal)?;
+    if ch.height == 0 {
+        return Ok(Amount::ZERO);
+    }
+    Ok(l.balance_at(t, &ch.frontier)
+        .map_err(internal)?
+        .unwrap_or_default())
+}
+
+/// The hash of the nearest block at or before `hash` that names a representative: the
+/// reference's `representative_block`.
+fn representative_block(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    hash: &BlockHash,
+) -> Result<BlockHash, RpcError> {
+    let mut cur = *hash;
+    // Bounded by the chain length; each step moves to an older block.
+    while !cur.is_zero() {
+        let b = l
+            .block(t, &cur)
+            .map_err(internal)?
+            .ok_or_else(|| RpcError::new(msg::INTERNAL))?;
+        if b.block.representative_field().is_some() {
+            return Ok(cur);
+        }
+        cur = b.block.previous();
+    }
+    Err(RpcError::new(msg::INTERNAL))
+}
+
+pub fn account_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let representative = opt_bool(r, "representative", false)?;
+    let weight = opt_bool(r, "weight", false)?;
+    let pending = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
+    let include_confirmed = opt_bool(r, "include_confirmed", false)?;
+    let t = read(l)?;
+    let Some(info) = l.account_info(&t, &a).map_err(internal)? else {
+        return err(msg::ACCOUNT_NOT_FOUND);
+    };
+    let ch = l.store().confirmation_height(&t, &a).map_err(internal)?;
+    let mut m = Map::new();
+    m.insert("frontier".into(), info.head.encode_hex().into());
+    m.insert("open_block".into(), info.open_block.encode_hex().into());
+    let rep_block = representative_block(l, &t, &info.head)?;
+    m.insert("representative_block".into(), rep_block.encode_hex().into());
+    m.insert("balance".into(), info.balance.encode_dec().into());
+    if include_confirmed {
+        m.insert(
+            "confirmed_balance".into(),
+            confirmed_balance(l, &t, &a)?.encode_dec().into(),
+        );
+    }
+    m.insert(
+        "modified_timestamp".into(),
+        info.modified.to_string().into(),
+    );
+    m.insert("block_count".into(), info.block_count.to_string().into());
+    m.insert("account_version".into(), epoch_version(info.epoch).into());
+    if include_confirmed {
+        m.insert("confirmed_height".into(), ch.height.to_string().into());
+        m.insert("confirmed_frontier".into(), ch.frontier.encode_hex().into());
+    } else {
+        m.insert("confirmation_height".into(), ch.height.to_string().into());
+        m.insert(
+            "confirmation_height_frontier".into(),
+            ch.frontier.encode_hex().into(),
+        );
+    }
+    if representative {
+        m.insert(
+            "representative".into(),
+            info.representative.encode_account().into(),
+        );
+        if include_confirmed {
+            // Nothing confirmed: the reference prints the zero account.
+            let rep = if ch.height == 0 {
+                Account::ZERO.encode_account().into()
+            } else {
+                let rep = l.representative_at(&t, &ch.frontier).map_err(internal)?;
+                rep.encode_account().into()
+            };
+            m.insert("confirmed_representative".into(), rep);
+        }
+    }
+    if weight {
+        m.insert("weight".into(), l.weight(&a).encode_dec().into());
+    }
+    if pending {
+        let total = receivable_sum(l, &t, &a, false)?.encode_dec();
+        m.insert("pending".into(), total.clone().into());
+        m.insert("receivable".into(), total.into());
+        if include_confirmed {
+            let c = receivable_sum(l, &t, &a, true)?.encode_dec();
+            m.insert("confirmed_pending".into(), c.clone().into());
+            m.insert("confirmed_receivable".into(), c.into());
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+fn balance_entry(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    only_confirmed: bool,
+) -> Result<Value, RpcError> {
+    let balance = if only_confirmed {
+        confirmed_balance(l, t, a)?
+    } else {
+        l.account_balance(t, a).map_err(internal)?
+    };
+    let recv = receivable_sum(l, t, a, only_confirmed)?.encode_dec();
+    Ok(obj([
+        ("balance", balance.encode_dec().into()),
+        ("pending", recv.clone().into()),
+        ("receivable", recv.into()),
+    ]))
+}
+
+pub fn account_balance(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let t = read(l)?;
+    balance_entry(l, &t, &a, only_confirmed)
+}
+
+pub fn accounts_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let t = read(l)?;
+    let mut balances = Map::new();
+    let mut errors = Map::new();
+    for s in accounts_list(r)? {
+        match PublicKey::decode_account(&s) {
+            Ok(a) => {
+                balances.insert(s, balance_entry(l, &t, &a, only_confirmed)?);
+            }
+            Err(_) => {
+                errors.insert(s, msg::BAD_ACCOUNT.into());
+            }
+        }
+    }
+    let mut out = Map::new();
+    if !balances.is_empty() {
+        out.insert("balances".into(), Value::Object(balances));
+    }
+    if !errors.is_empty() {
+        out.insert("errors".into(), Value::Object(errors));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Shared by accounts_frontiers and accounts_representatives: one value per account, with
+/// errors for bad or unknown accounts.
+/// `normalized_keys`: key found entries by the `nano_` address (accounts_frontiers) rather
+/// than by the text of the request (accounts_representatives); errors always use the text.
+fn per_account(
+    ctx: &ApiContext,
+    r: &Req,
+    key: &str,
+    normalized_keys: bool,
+    f: impl Fn(&nano_store::AccountInfo) -> Value,
+) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let t = read(l)?;
+    let mut found = Map::new();
+    let mut errors = Map::new();
+    for s in accounts_list(r)? {
+        match PublicKey::decode_account(&s) {
+            Ok(a) => match l.account_info(&t, &a).map_err(internal)? {
+                Some(info) => {
+                    let k = if normalized_keys {
+                        a.encode_account()
+                    } else {
+                        s
+                    };
+                    found.insert(k, f(&info));
+                }
+                None => {
+                    errors.insert(s, msg::ACCOUNT_NOT_FOUND.into());
+                }
+            },
+            Err(_) => {
+                errors.insert(s, msg::BAD_ACCOUNT.into());
+            }
+        }
+    }
+    let mut out = Map::new();
+    if !found.is_empty() {
+        out.insert(key.into(), Value::Object(found));
+    }
+    if !errors.is_empty() {
+        out.insert("errors".into(), Value::Object(errors));
+    }
+    Ok(Value::Object(out))
+}
+
+pub fn accounts_frontiers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    per_account(ctx, r, "frontiers", true, |i| i.head.encode_hex().into())
+}
+
+pub fn accounts_representatives(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    per_account(ctx, r, "representatives", false, |i| {
+        i.representative.encode_account().into()
+    })
+}
+
+pub fn account_block_count(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let t = read(l)?;
+    let info = l
+        .account_info(&t, &a)
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
+    Ok(obj([("block_count", info.block_count.to_string().into())]))
+}
+
+pub fn account_representative(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let t = read(l)?;
+    let info = l
+        .account_info(&t, &a)
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
+    Ok(obj([(
+        "representative",
+        info.representative.encode_account().into(),
+    )]))
+}
+
+pub fn account_count(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let t = read(l)?;
+    Ok(obj([(
+        "count",
+        l.account_count(&t).map_err(internal)?.to_string().into(),
+    )]))
+}
+
+pub fn frontiers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let start = json::account(r, "account")?;
+    let count = required_count(r)?;
+    let t = read(l)?;
+    let mut m = Map::new();
+    for (a, h) in l
+        .frontiers(&t, &start, count.min(usize::MAX as u64) as usize)
+        .map_err(internal)?
+    {
+        m.insert(a.encode_account(), h.encode_hex().into());
+    }
+    Ok(obj([("frontiers", Value::Object(m))]))
+}
+
+/// The live network's "landing" and faucet accounts, which the reference's
+/// available_supply also counts as unavailable.
+const UNAVAILABLE_ACCOUNTS: [&str; 2] = [
+    "059F68AAB29DE0D3A27443625C7EA9CDDB6517A8B76FE37727EF6A4D76832AD5",
+    "8E319CE6F3025E5B2DF66DA7AB1467FE48F1679C13DD43BFDB29FA2E9FC40D3B",
+];
+
+pub fn available_supply(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let p = ctx.params;
+    let t = read(l)?;
+    // Supply minus what genesis, the landing and faucet accounts hold and what was sent
+    // to the burn account (its receivable), as the reference computes it.
+    let mut unavailable = l
+        .account_balance(&t, &p.genesis_account)
+        .map_err(internal)?;
+    for hex in UNAVAILABLE_ACCOUNTS {
+        let a = PublicKey::decode_hex(hex).map_err(internal)?;
+        let b = l.account_balance(&t, &a).map_err(internal)?;
+        unavailable = unavailable.checked_add(b).unwrap_or(Amount::MAX);
+    }
+    let burned = receivable_sum(l, &t, &Account::ZERO, false)?;
+    let available = p
+        .genesis_amount
+        .checked_sub(unavailable)
+        .and_then(|v| v.checked_sub(burned))
+        .unwrap_or_default();
+    Ok(obj([("available", available.encode_dec().into())]))
+}
+
+/// ledger: accounts from `account` on in key order, or by balance (descending) with
+/// `sorting`; with `receivable` the threshold applies to balance + receivable.
+pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let l = ctx.ledger()?;
+    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let threshold = opt_threshold(r)?;
+    let start = match opt_text(r, "account") {
+        Some(s) => PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?,
+        None => Account::ZERO,
+    };
+    let modified_since = opt_u64(r, "modified_since", "Invalid timestamp")?.unwrap_or(0);
+    let sorting = opt_bool(r, "sorting", false)?;
+    let representative = opt_bool(r, "representative", false)?;
+    let weight = opt_bool(r, "weight", false)?;
+    let receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
+    let t = read(l)?;
+    let mut candidates = Vec::new();
+    for (a, _) in l.frontiers(&t, &start, usize::MAX).map_err(internal)? {
+        if let Some(info) = l.account_info(&t, &a).map_err(internal)? {
+            if info.modified >= modified_since {
+                candidates.push((a, info));
+            }
+        }
+    }
+    if sorting {
+        // The reference sorts (balance, account) pairs and reverses them.
+        candidates.sort_by_key(|x| std::cmp::Reverse((x.1.balance, x.0)));
+    }
+    let mut m = Map::new();
+    for (a, info) in candidates {
+        if m.len() as u64 >= count {
+            break;
+        }
+        if !receivable && info.balance < threshold {
+            continue;
+        }
+        let mut e = Map::new();
+        // `ledger` (unlike wallet_ledger) puts the receivable total first.
+        if receivable {
+            let total = receivable_sum(l, &t, &a, false)?;
+            if info.balance.checked_add(total).unwrap_or(Amount::MAX) < threshold {
+                continue;
+            }
+            e.insert("pending".into(), total.encode_dec().into());
+            e.insert("receivable".into(), total.encode_dec().into());
+        }
+        if let Value::Object(rest) = ledger_entry(l, &t, &a, &info, representative, weight, false)?
+        {
+            e.extend(rest);
+        }
+        m.insert(a.encode_account(), Value::Object(e));
+    }
+    Ok(obj([("accounts", Value::Object(m))]))
+}
+
+/// One account of the `ledger` and `wallet_ledger` answers.
+pub(crate) fn ledger_entry(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    info: &nano_store::AccountInfo,
+    representative: bool,
+    weight: bool,
+    receivable: bool,
+) -> Result<Value, RpcError> {
+    let mut e = Map::new();
+    e.insert("frontier".into(), info.head.encode_hex().into());
+    e.insert("open_block".into(), info.open_block.encode_hex().into());
+    let rb = representative_block(l, t, &info.head)?;
+    e.insert("representative_block".into(), rb.encode_hex().into());
+    e.insert("balance".into(), info.balance.encode_dec().into());
+    e.insert(
+        "modified_timestamp".into(),
+        info.modified.to_string().into(),
+    );
+    e.insert("block_count".into(), info.block_count.to_string().into());
+    if representative {
+        e.insert(
+            "representative".into(),
+            info.representative.encode_account().into(),
+        );
+    }
+    if weight {
+        e.insert("weight".into(), l.weight(a).encode_dec().into());
+    }
+    if receivable {
+        let total = receivable_sum(l, t, a, false)?.encode_dec();
+        e.insert("pending".into(), total.clone().into());
+        e.insert("receivable".into(), total.into());
+    }
+    Ok(Value::Object(e))
+}
