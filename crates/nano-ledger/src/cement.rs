@@ -140,6 +140,26 @@ impl Ledger {
         }
     }
 
+    /// The blocks `hash` depends on (reference `ledger::dependent_blocks`): its previous
+    /// block and, for a receive or open, the send it consumes; empty for a block not in
+    /// the ledger.
+    pub fn dependent_blocks<T: Txn>(
+        &self,
+        txn: &T,
+        hash: &BlockHash,
+    ) -> Result<Vec<BlockHash>, LedgerError> {
+        let Some(b) = self.store.block(txn, hash)? else {
+            return Ok(Vec::new());
+        };
+        let previous = b.block.previous();
+        let source = received_from(&b.block, &b.sideband);
+        Ok([Some(previous), source]
+            .into_iter()
+            .flatten()
+            .filter(|h| !h.is_zero())
+            .collect())
+    }
+
     /// True if `hash` is at or below its account's confirmation height.
     pub fn block_confirmed<T: Txn>(&self, txn: &T, hash: &BlockHash) -> Result<bool, LedgerError> {
         match self.store.block_sideband(txn, hash)? {

@@ -1,5 +1,6 @@
 //! The consensus thread: drains queued votes and confirm_reqs and runs the periodic work
-//! (online weight, backlog and the buckets' election limits every second, gap fetching, representative refresh, vote
+//! (online weight, backlog and the buckets' election limits every second, hinted
+//! rechecks, gap fetching, representative refresh, vote
 //! generator flushes, election requests/rebroadcasts/expiry every 100 ms).
 
 use std::time::{Duration, Instant};
@@ -12,6 +13,9 @@ impl Shared {
         let mut last_second = Instant::now() - Duration::from_secs(2);
         let mut last_reps = Instant::now();
         let mut last_gap = Instant::now();
+        let mut last_hinted = Instant::now();
+        let hinted_interval =
+            super::elections::scheduler::hinted::check_interval(self.config.network);
         while !self.is_stopped() {
             let (votes, requests) = {
                 let mut inbox = lock(&self.inbox);
@@ -44,6 +48,10 @@ impl Shared {
             if last_gap.elapsed() >= Duration::from_millis(250) {
                 last_gap = Instant::now();
                 self.request_gaps();
+            }
+            if last_hinted.elapsed() >= hinted_interval {
+                last_hinted = Instant::now();
+                self.recheck_hinted();
             }
             if last_reps.elapsed() >= Duration::from_secs(5) {
                 last_reps = Instant::now();

@@ -66,6 +66,7 @@ use block_processor::unchecked::Unchecked;
 use elections::active::ActiveElections;
 use elections::scheduler::backlog::Backlog;
 use elections::scheduler::bucket::BucketLimits;
+use elections::scheduler::hinted::HintedCooldowns;
 use elections::scheduler::priority::PriorityScheduler;
 use intake::Inbox;
 use online::OnlineState;
@@ -264,6 +265,7 @@ pub(crate) struct Shared {
     /// Locked after `active` when both are held.
     pub(crate) active: Mutex<ActiveElections>,
     pub(crate) priority: Mutex<PriorityScheduler>,
+    pub(crate) hinted: Mutex<HintedCooldowns>,
     pub(crate) vote_cache: Mutex<VoteCache>,
     pub(crate) unchecked: Mutex<Unchecked>,
     pub(crate) queue: Mutex<WriterQueue>,
@@ -355,6 +357,7 @@ impl Consensus {
                 config.history_max,
             )),
             priority: Mutex::new(PriorityScheduler::new(BucketLimits::default())),
+            hinted: Mutex::new(HintedCooldowns::default()),
             vote_cache: Mutex::new(VoteCache::new(
                 config.vote_cache_max,
                 limits::VOTE_CACHE_VOTERS,
