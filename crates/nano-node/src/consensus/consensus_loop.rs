@@ -1,6 +1,6 @@
 //! The consensus thread: drains queued votes and confirm_reqs and runs the periodic work
 //! (online weight, backlog and the buckets' election limits every second, hinted
-//! rechecks, gap fetching, representative refresh, vote
+//! rechecks, representative tiers, gap fetching, representative refresh, vote
 //! generator flushes, election requests/rebroadcasts/expiry every 100 ms).
 
 use std::time::{Duration, Instant};
@@ -14,6 +14,8 @@ impl Shared {
         let mut last_reps = Instant::now();
         let mut last_gap = Instant::now();
         let mut last_hinted = Instant::now();
+        let mut last_tiers = Instant::now();
+        let tiers_interval = super::online::rep_tiers_interval(self.config.network);
         let hinted_interval =
             super::elections::scheduler::hinted::check_interval(self.config.network);
         while !self.is_stopped() {
@@ -48,6 +50,10 @@ impl Shared {
             if last_gap.elapsed() >= Duration::from_millis(250) {
                 last_gap = Instant::now();
                 self.request_gaps();
+            }
+            if last_tiers.elapsed() >= tiers_interval {
+                last_tiers = Instant::now();
+                self.update_rep_tiers();
             }
             if last_hinted.elapsed() >= hinted_interval {
                 last_hinted = Instant::now();

@@ -13,11 +13,11 @@
 
 use std::collections::HashSet;
 
-use nano_core::{Amount, BlockHash, Root};
+use nano_core::{BlockHash, Root};
 use nano_messages::Vote;
 
 use super::fair_queue::{FairQueue, Rejected};
-use super::online::RepTier;
+use super::online::{RepTier, RepTiers};
 use super::{limits, lock, Shared};
 use crate::interfaces::ChannelId;
 
@@ -29,9 +29,9 @@ pub(crate) type VoteSource = (RepTier, Option<ChannelId>);
 pub(crate) struct Inbox {
     votes: FairQueue<VoteSource, Vote>,
     requests: FairQueue<ChannelId, Vec<(BlockHash, Root)>>,
-    /// The online weight tiers are measured against (the quorum's base), refreshed by
-    /// the consensus loop every second.
-    tier_base: Amount,
+    /// Representative tiers, recomputed by the consensus loop every
+    /// [`super::online::rep_tiers_interval`].
+    tiers: RepTiers,
 }
 
 impl Default for Inbox {
@@ -45,7 +45,7 @@ impl Default for Inbox {
                 limits::REQUEST_QUEUE_GLOBAL,
                 Box::new(|_: &ChannelId| limits::request_channel_limits()),
             ),
-            tier_base: Amount::ZERO,
+            tiers: RepTiers::default(),
         }
     }
 }
@@ -69,8 +69,8 @@ impl Inbox {
         self.requests.pop_batch(limits::REQUEST_BATCH)
     }
 
-    pub(crate) fn set_tier_base(&mut self, base: Amount) {
-        self.tier_base = base;
+    pub(crate) fn set_tiers(&mut self, tiers: RepTiers) {
+        self.tiers = tiers;
     }
 }
 
@@ -96,7 +96,7 @@ impl Shared {
             return;
         }
         let mut inbox = lock(&self.inbox);
-        let tier = RepTier::of(weight, inbox.tier_base);
+        let tier = inbox.tiers.tier(&vote.account);
         match inbox.votes.push((tier, from), vote) {
             Ok(()) => {
                 drop(inbox);
@@ -125,16 +125,23 @@ impl Shared {
         }
     }
 
-    /// Forgets the intake sub-queues of channels that closed, and re-reads the weight
-    /// tiers are measured against.
+    /// Recomputes the representative tiers from the ledger's weights against the
+    /// trended online weight (reference `rep_tiers::calculate_tiers`).
+    pub(crate) fn update_rep_tiers(&self) {
+        let trended = lock(&self.online).info.trended_stake_total;
+        let weights = self.ledger.store().rep_weights_cached();
+        let tiers = RepTiers::compute(weights, trended);
+        lock(&self.inbox).set_tiers(tiers);
+        self.stats.inc("rep_tiers", "updated", "in");
+    }
+
+    /// Forgets the intake sub-queues of channels that closed.
     pub(crate) fn refresh_intake(&self) {
-        let base = lock(&self.online).info.base();
         let live: Option<HashSet<ChannelId>> = self
             .outbound()
             .map(|o| o.channels().into_iter().map(|c| c.id).collect());
         {
             let mut inbox = lock(&self.inbox);
-            inbox.set_tier_base(base);
             if let Some(live) = &live {
                 inbox.votes.retain_sources(|(_, ch)| match ch {
                     Some(id) => live.contains(id),
@@ -156,6 +163,31 @@ mod tests {
 
     fn vote(k: &KeyPair) -> Vote {
         Vote::new_final(k, vec![BlockHash([1; 32])])
+    }
+
+    #[test]
+    fn a_votes_tier_is_the_last_computed_one() {
+        let config = super::super::ConsensusConfig::for_network(nano_core::Network::Dev);
+        let (_d, c) = super::super::unstarted_for_test(|_| {}, config);
+        let s = &c.shared;
+        let genesis = nano_ledger::test_support::dev_genesis_key();
+        // Computed at creation: the genesis account holds all the weight (tier 3).
+        assert_eq!(lock(&s.inbox).tiers.tier(&genesis.public()), RepTier::Tier3);
+        // Until the tiers are recomputed a vote keeps the tier they say, whatever its
+        // weight: with no tiers the genesis votes queue as a non-principal's (32).
+        lock(&s.inbox).set_tiers(RepTiers::default());
+        for _ in 0..limits::VOTE_NON_PR_QUEUE + 8 {
+            s.enqueue_vote(vote(&genesis), Some(3));
+        }
+        assert_eq!(s.stats.get("vote_processor_overfill", "none", "in"), 8);
+        s.update_rep_tiers();
+        assert_eq!(s.stats.get("rep_tiers", "updated", "in"), 2);
+        for _ in 0..limits::VOTE_PR_QUEUE {
+            s.enqueue_vote(vote(&genesis), Some(3));
+        }
+        assert_eq!(s.stats.get("vote_processor_overfill", "tier_3", "in"), 0);
+        let queued = lock(&s.inbox).votes.len();
+        assert_eq!(queued, limits::VOTE_NON_PR_QUEUE + limits::VOTE_PR_QUEUE);
     }
 
     #[test]

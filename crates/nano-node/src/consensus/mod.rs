@@ -379,6 +379,7 @@ impl Consensus {
         };
         let shared = Arc::new(shared);
         shared.refresh_reps();
+        shared.update_rep_tiers();
         Arc::new(Consensus {
             shared,
             threads: Mutex::new(Vec::new()),
@@ -685,4 +686,19 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A consensus service whose threads are not started, for unit tests that drive its
+/// parts step by step.
+#[cfg(test)]
+pub(crate) fn unstarted_for_test(
+    setup: impl FnOnce(&Ledger),
+    config: ConsensusConfig,
+) -> (tempfile::TempDir, Arc<Consensus>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger =
+        Arc::new(Ledger::open(&dir.path().join("data.ldb"), Network::Dev).expect("ledger"));
+    setup(&ledger);
+    let c = Consensus::new(ledger, config, Arc::new(Stats::new()), EventBus::default());
+    (dir, c)
 }

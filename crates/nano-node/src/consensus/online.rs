@@ -7,13 +7,15 @@
 //! [`ONLINE_WINDOW`]: votes from peers after their signature check, and the votes this
 //! node's own representatives sign. Accounts below `representative_vote_weight_minimum`
 //! never count. The network layer's rep crawler supplies only the weight of
-//! representatives among the connected peers ([`OnlineWeightSource::peers_weight`]); it
-//! refreshes them from votes it has not verified, so its figure never enters the quorum.
+//! representatives among the connected peers ([`OnlineWeightSource::peers_weight`]),
+//! shown as `peers_stake_total`; it never enters the quorum.
 //!
-//! [`RepTier`] sorts representatives by their share of online weight, as the reference's
-//! `rep_tiers` does, for the vote processor's fair queue.
+//! [`RepTiers`] sorts representatives by their share of the trended online weight, as
+//! the reference's `rep_tiers` does, for the vote processor's fair queue: recomputed
+//! from the ledger's representative weights every [`rep_tiers_interval`], looked up per
+//! vote.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use nano_core::{Account, Amount};
@@ -61,6 +63,65 @@ impl RepTier {
         } else {
             RepTier::None
         }
+    }
+}
+
+/// How often the tiers are recomputed: reference `rep_tiers` (10 minutes, 500 ms on
+/// the dev network). Weights and the trend move slowly; a vote's tier is a set lookup.
+pub fn rep_tiers_interval(network: nano_core::Network) -> Duration {
+    if network == nano_core::Network::Dev {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(600)
+    }
+}
+
+/// Representatives above each tier's threshold, as last computed. Bounded: tier 1
+/// needs more than 1/1000 of the trended weight, so it holds at most 1000 × supply /
+/// trended accounts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RepTiers {
+    tier_1: HashSet<Account>,
+    tier_2: HashSet<Account>,
+    tier_3: HashSet<Account>,
+}
+
+impl RepTiers {
+    /// Tiers of the representatives in `weights` against the `trended` online weight
+    /// (reference `rep_tiers::calculate_tiers`).
+    pub fn compute(weights: impl IntoIterator<Item = (Account, Amount)>, trended: Amount) -> Self {
+        let mut t = RepTiers::default();
+        for (rep, weight) in weights {
+            let tier = RepTier::of(weight, trended);
+            if tier >= RepTier::Tier1 {
+                t.tier_1.insert(rep);
+            }
+            if tier >= RepTier::Tier2 {
+                t.tier_2.insert(rep);
+            }
+            if tier >= RepTier::Tier3 {
+                t.tier_3.insert(rep);
+            }
+        }
+        t
+    }
+
+    /// The tier `rep` had when the tiers were last computed.
+    pub fn tier(&self, rep: &Account) -> RepTier {
+        if self.tier_3.contains(rep) {
+            RepTier::Tier3
+        } else if self.tier_2.contains(rep) {
+            RepTier::Tier2
+        } else if self.tier_1.contains(rep) {
+            RepTier::Tier1
+        } else {
+            RepTier::None
+        }
+    }
+
+    /// Representatives in tiers 1, 2 and 3.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (self.tier_1.len(), self.tier_2.len(), self.tier_3.len())
     }
 }
 
@@ -273,6 +334,31 @@ mod tests {
             !zero_min.observe(a, Amount::ZERO),
             "no weight is never online"
         );
+    }
+
+    #[test]
+    fn tiers_are_computed_once_and_looked_up() {
+        let a = Account::from_bytes([1; 32]);
+        let b = Account::from_bytes([2; 32]);
+        let c = Account::from_bytes([3; 32]);
+        let d = Account::from_bytes([4; 32]);
+        let weights = [
+            (a, Amount(50_001)),
+            (b, Amount(10_001)),
+            (c, Amount(1001)),
+            (d, Amount(1000)),
+        ];
+        let t = RepTiers::compute(weights, Amount(1_000_000));
+        assert_eq!(t.tier(&a), RepTier::Tier3);
+        assert_eq!(t.tier(&b), RepTier::Tier2);
+        assert_eq!(t.tier(&c), RepTier::Tier1);
+        assert_eq!(t.tier(&d), RepTier::None);
+        assert_eq!(t.sizes(), (3, 2, 1));
+        // Against a ten times larger trended weight: only above 1/1000 (10,000).
+        let t = RepTiers::compute(weights, Amount(10_000_000));
+        assert_eq!(t.tier(&a), RepTier::Tier1);
+        assert_eq!(t.tier(&b), RepTier::Tier1);
+        assert_eq!(t.tier(&c), RepTier::None);
     }
 
     #[test]

@@ -21,6 +21,17 @@ use crate::interfaces::{ChannelInfo, TrafficType};
 pub const ONLINE_WINDOW: Duration = Duration::from_secs(300);
 /// Peers queried per crawl.
 const PEERS_PER_CRAWL: usize = 10;
+/// A representative seen on the same channel more recently than this is not looked at
+/// again: refreshing it would cost a signature check per vote, and against the online
+/// window of 300 s a last-seen time 5 s old is exact enough.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// At most one signature check per account in this long, so forged votes naming a
+/// weighted account cost one check a second at most, not one each.
+const VERIFY_THROTTLE: Duration = Duration::from_secs(1);
+/// Accounts whose last check time is remembered. Past it, checks older than the
+/// throttle are forgotten; if that is not enough, votes of further accounts are left
+/// unchecked (and unrecorded) until it is.
+const ATTEMPTS_MAX: usize = 4096;
 
 /// A representative reachable through one of our channels.
 #[derive(Debug, Clone)]
@@ -29,12 +40,31 @@ pub struct Representative {
     /// Ledger weight when last seen.
     pub weight: Amount,
     pub channel: ChannelInfo,
+    /// When a vote of it on this channel last passed the signature check.
     pub last_seen: Instant,
+}
+
+/// What a vote did to the crawler's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Observed {
+    /// Seen on this channel within [`REFRESH_INTERVAL`]: not checked, nothing changed.
+    Fresh,
+    /// The account was checked within [`VERIFY_THROTTLE`] (or too many accounts were):
+    /// not checked, nothing changed.
+    Throttled,
+    /// The signature did not verify: nothing changed.
+    BadSignature,
+    /// A new (account, channel) pair was recorded.
+    New,
+    /// The representative's last-seen time (and channel) were refreshed.
+    Refreshed,
 }
 
 #[derive(Default)]
 pub(super) struct RepCrawler {
     reps: Mutex<HashMap<PublicKey, Representative>>,
+    /// Last signature check per account (bounded by [`ATTEMPTS_MAX`]).
+    attempts: Mutex<HashMap<PublicKey, Instant>>,
     /// Trended weight cached from the last sample (None until computed).
     trended: Mutex<Option<Amount>>,
 }
@@ -44,47 +74,78 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl RepCrawler {
-    /// Looks at a vote that arrived on `ch`. Votes from accounts without weight are
-    /// ignored; a known (account, channel) pair only refreshes its time; a new one is
-    /// recorded after its signature is checked.
+    /// Looks at a vote that arrived on `ch` from an account with weight. A
+    /// representative's last-seen time moves only for a vote whose signature verified.
     pub(super) fn observe(&self, inner: &Inner, ch: &Channel, vote: &Vote) {
         let weight = inner.ledger.weight(&vote.account);
         if weight.is_zero() {
             return;
         }
-        {
-            let mut reps = lock(&self.reps);
-            if let Some(r) = reps.get_mut(&vote.account) {
-                if r.channel.id == ch.info.id {
-                    r.last_seen = Instant::now();
-                    r.weight = weight;
-                    return;
-                }
+        let now = Instant::now();
+        match self.observe_at(vote.account, weight, &ch.info, now, || vote.verify()) {
+            Observed::BadSignature => inner.stats.inc("rep_crawler", "bad_signature", "in"),
+            Observed::Throttled => inner.stats.inc("rep_crawler", "throttled", "in"),
+            Observed::New => {
+                inner.stats.inc("rep_crawler", "rep_new", "");
+                tracing::debug!(
+                    rep = %vote.account.encode_account(),
+                    peer = %ch.info.endpoint,
+                    "representative found"
+                );
+            }
+            Observed::Fresh | Observed::Refreshed => {}
+        }
+    }
+
+    /// [`RepCrawler::observe`] at time `now`, `verify` checking the vote's signature.
+    pub(super) fn observe_at(
+        &self,
+        account: PublicKey,
+        weight: Amount,
+        channel: &ChannelInfo,
+        now: Instant,
+        verify: impl FnOnce() -> bool,
+    ) -> Observed {
+        if let Some(r) = lock(&self.reps).get(&account) {
+            if r.channel.id == channel.id && now.duration_since(r.last_seen) < REFRESH_INTERVAL {
+                return Observed::Fresh;
             }
         }
-        if !vote.verify() {
-            inner.stats.inc("rep_crawler", "bad_signature", "in");
-            return;
+        if !self.may_check(account, now) {
+            return Observed::Throttled;
         }
-        let known = lock(&self.reps)
-            .insert(
-                vote.account,
-                Representative {
-                    account: vote.account,
-                    weight,
-                    channel: ch.info.clone(),
-                    last_seen: Instant::now(),
-                },
-            )
-            .is_some();
-        if !known {
-            inner.stats.inc("rep_crawler", "rep_new", "");
-            tracing::debug!(
-                rep = %vote.account.encode_account(),
-                peer = %ch.info.endpoint,
-                "representative found"
-            );
+        if !verify() {
+            return Observed::BadSignature;
         }
+        let rep = Representative {
+            account,
+            weight,
+            channel: channel.clone(),
+            last_seen: now,
+        };
+        match lock(&self.reps).insert(account, rep) {
+            Some(_) => Observed::Refreshed,
+            None => Observed::New,
+        }
+    }
+
+    /// Whether `account`'s vote may be checked now (records the check).
+    fn may_check(&self, account: PublicKey, now: Instant) -> bool {
+        let mut attempts = lock(&self.attempts);
+        if attempts
+            .get(&account)
+            .is_some_and(|t| now.duration_since(*t) < VERIFY_THROTTLE)
+        {
+            return false;
+        }
+        if attempts.len() >= ATTEMPTS_MAX && !attempts.contains_key(&account) {
+            attempts.retain(|_, t| now.duration_since(*t) < VERIFY_THROTTLE);
+            if attempts.len() >= ATTEMPTS_MAX {
+                return false;
+            }
+        }
+        attempts.insert(account, now);
+        true
     }
 
     pub(super) fn representatives(&self, inner: &Inner) -> Vec<Representative> {
@@ -259,5 +320,97 @@ pub(super) async fn sample_loop(inner: Arc<Inner>) {
         }
         let i = inner.clone();
         let _ = tokio::task::spawn_blocking(move || sample(&i)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv6Addr, SocketAddrV6};
+
+    use super::*;
+
+    fn channel(id: u64) -> ChannelInfo {
+        ChannelInfo {
+            id,
+            endpoint: SocketAddrV6::new(Ipv6Addr::LOCALHOST, 7075, 0, 0),
+            node_id: PublicKey::ZERO,
+            protocol_version: 21,
+        }
+    }
+
+    fn last_seen(c: &RepCrawler, account: &PublicKey) -> Option<Instant> {
+        lock(&c.reps).get(account).map(|r| r.last_seen)
+    }
+
+    #[test]
+    fn last_seen_moves_only_for_votes_that_verify() {
+        let c = RepCrawler::default();
+        let rep = PublicKey([7; 32]);
+        let w = Amount(100);
+        let t0 = Instant::now();
+        // A forged vote records nothing.
+        assert_eq!(
+            c.observe_at(rep, w, &channel(1), t0, || false),
+            Observed::BadSignature
+        );
+        assert_eq!(last_seen(&c, &rep), None);
+        let t1 = t0 + VERIFY_THROTTLE;
+        assert_eq!(
+            c.observe_at(rep, w, &channel(1), t1, || true),
+            Observed::New
+        );
+        assert_eq!(last_seen(&c, &rep), Some(t1));
+        // Later forged votes on the same channel: never a refresh, whether skipped as
+        // fresh (not even checked), throttled or checked and refused.
+        let t2 = t1 + Duration::from_secs(1);
+        let mut checked = false;
+        let out = c.observe_at(rep, w, &channel(1), t2, || {
+            checked = true;
+            false
+        });
+        assert_eq!(out, Observed::Fresh);
+        assert!(!checked, "a fresh entry costs no signature check");
+        let t3 = t1 + REFRESH_INTERVAL + Duration::from_secs(1);
+        assert_eq!(
+            c.observe_at(rep, w, &channel(1), t3, || false),
+            Observed::BadSignature
+        );
+        assert_eq!(
+            c.observe_at(rep, w, &channel(1), t3, || true),
+            Observed::Throttled,
+            "one check per account per second"
+        );
+        assert_eq!(last_seen(&c, &rep), Some(t1));
+        // A verified vote refreshes it.
+        let t4 = t3 + VERIFY_THROTTLE;
+        assert_eq!(
+            c.observe_at(rep, w, &channel(1), t4, || true),
+            Observed::Refreshed
+        );
+        assert_eq!(last_seen(&c, &rep), Some(t4));
+    }
+
+    #[test]
+    fn check_times_are_bounded() {
+        let c = RepCrawler::default();
+        let t = Instant::now();
+        for i in 0..ATTEMPTS_MAX as u32 {
+            let mut b = [0u8; 32];
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            c.observe_at(PublicKey(b), Amount(1), &channel(1), t, || false);
+        }
+        let extra = PublicKey([0xff; 32]);
+        assert_eq!(
+            c.observe_at(extra, Amount(1), &channel(1), t, || true),
+            Observed::Throttled
+        );
+        assert_eq!(lock(&c.attempts).len(), ATTEMPTS_MAX);
+        // Once the earlier checks are older than the throttle they make room.
+        let later = t + VERIFY_THROTTLE;
+        assert_eq!(
+            c.observe_at(extra, Amount(1), &channel(1), later, || true),
+            Observed::New
+        );
+        assert_eq!(lock(&c.attempts).len(), 1);
     }
 }

@@ -235,26 +235,24 @@ mod tests {
 
     use super::*;
     use crate::consensus::votes::cache::CachedVote;
-    use crate::consensus::{Consensus, ConsensusConfig};
-    use crate::events::EventBus;
-    use crate::stats::Stats;
+    use crate::consensus::{unstarted_for_test, Consensus, ConsensusConfig};
 
     /// A node (threads not started) with `n` uncemented sends from genesis, which holds
     /// all the weight.
     fn node(n: usize) -> (tempfile::TempDir, Arc<Consensus>, Vec<BlockHash>) {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Arc::new(Ledger::open(&dir.path().join("data.ldb"), Network::Dev).unwrap());
-        let mut g = Chain::dev_genesis();
-        let mut txn = ledger.write_txn().unwrap();
         let mut hashes = Vec::new();
-        for _ in 0..n {
-            let b = g.send(&test_key(1).public(), 1);
-            ledger.process(&mut txn, &b).unwrap();
-            hashes.push(b.hash());
-        }
-        txn.commit().unwrap();
+        let setup = |ledger: &Ledger| {
+            let mut g = Chain::dev_genesis();
+            let mut txn = ledger.write_txn().unwrap();
+            for _ in 0..n {
+                let b = g.send(&test_key(1).public(), 1);
+                ledger.process(&mut txn, &b).unwrap();
+                hashes.push(b.hash());
+            }
+            txn.commit().unwrap();
+        };
         let config = ConsensusConfig::for_network(Network::Dev);
-        let c = Consensus::new(ledger, config, Arc::new(Stats::new()), EventBus::default());
+        let (dir, c) = unstarted_for_test(setup, config);
         (dir, c, hashes)
     }
 

@@ -275,9 +275,7 @@ mod tests {
     use nano_ledger::Ledger;
 
     use super::*;
-    use crate::consensus::{Consensus, ConsensusConfig};
-    use crate::events::EventBus;
-    use crate::stats::Stats;
+    use crate::consensus::{unstarted_for_test, Consensus, ConsensusConfig};
 
     /// A node (threads not started) whose ledger holds, for each entry of `times`, an
     /// account opened by an uncemented receive of a cemented send from genesis, with
@@ -290,35 +288,35 @@ mod tests {
     }
 
     fn fixture(times: &[u64], limits: BucketLimits, max_elections: usize) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Arc::new(Ledger::open(&dir.path().join("data.ldb"), Network::Dev).unwrap());
-        let mut g = Chain::dev_genesis();
         let mut accounts = Vec::new();
         let mut opens = Vec::new();
-        let mut txn = ledger.write_txn().unwrap();
-        let mut sends = Vec::new();
-        for i in 0..times.len() {
-            let key = test_key(100 + i as u32);
-            let send = g.send(&key.public(), 1000);
-            ledger.process(&mut txn, &send).unwrap();
-            sends.push((key, send.hash()));
-        }
-        let last = sends.last().unwrap().1;
-        ledger.confirm(&mut txn, &last).unwrap();
-        for ((key, send), time) in sends.into_iter().zip(times) {
-            let account = key.public();
-            let open = Chain::unopened(key).receive(&send, 1000, Default::default());
-            ledger.process(&mut txn, &open).unwrap();
-            let mut info = ledger.account_info(&txn, &account).unwrap().unwrap();
-            info.modified = *time;
-            txn.put_account(&account, &info).unwrap();
-            accounts.push(account);
-            opens.push(open.hash());
-        }
-        txn.commit().unwrap();
+        let setup = |ledger: &Ledger| {
+            let mut g = Chain::dev_genesis();
+            let mut txn = ledger.write_txn().unwrap();
+            let mut sends = Vec::new();
+            for i in 0..times.len() {
+                let key = test_key(100 + i as u32);
+                let send = g.send(&key.public(), 1000);
+                ledger.process(&mut txn, &send).unwrap();
+                sends.push((key, send.hash()));
+            }
+            let last = sends.last().unwrap().1;
+            ledger.confirm(&mut txn, &last).unwrap();
+            for ((key, send), time) in sends.into_iter().zip(times) {
+                let account = key.public();
+                let open = Chain::unopened(key).receive(&send, 1000, Default::default());
+                ledger.process(&mut txn, &open).unwrap();
+                let mut info = ledger.account_info(&txn, &account).unwrap().unwrap();
+                info.modified = *time;
+                txn.put_account(&account, &info).unwrap();
+                accounts.push(account);
+                opens.push(open.hash());
+            }
+            txn.commit().unwrap();
+        };
         let mut config = ConsensusConfig::for_network(Network::Dev);
         config.max_elections = max_elections;
-        let consensus = Consensus::new(ledger, config, Arc::new(Stats::new()), EventBus::default());
+        let (dir, consensus) = unstarted_for_test(setup, config);
         *lock(&consensus.shared.priority) = PriorityScheduler::new(limits);
         Fixture {
             _dir: dir,
