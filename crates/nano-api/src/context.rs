@@ -53,6 +53,11 @@ pub struct ApiContext {
     shared: std::sync::OnceLock<std::sync::Weak<ApiContext>>,
     /// The bounded queue of `process` with `async`.
     pub async_process: crate::async_process::AsyncProcessor,
+    /// Where slow actions run, off the runtime that drives peering
+    /// (`slow_action_threads`, `slow_action_queue` of config-rpc.toml).
+    pub slow_actions: crate::slow_actions::SlowPool,
+    /// Largest RPC v1 answer in bytes (`max_response_size` of config-rpc.toml).
+    pub max_response_size: usize,
 }
 
 impl ApiContext {
@@ -80,6 +85,8 @@ impl ApiContext {
             preconfigured_representatives: network.params().preconfigured_representatives.clone(),
             shared: std::sync::OnceLock::new(),
             async_process: Default::default(),
+            slow_actions: Default::default(),
+            max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The HTTP JSON RPC front door: POST of `{"action": ...}` to any path (as the reference
 //! node accepts), body size and JSON depth limits from `config-rpc.toml`, connection
 //! limits and timeouts ([`crate::bounded_http`]), CORS preflight, and the reference error
-//! texts. Requests run on the blocking pool because some actions
-//! (work generation, ledger reads) are CPU- or disk-bound.
+//! texts. Slow actions run on the bounded [`crate::slow_actions`] pool, the rest inline
+//! ([`crate::actions::answer`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,12 +64,8 @@ pub fn router_with_v2(v2: Arc<crate::api_v2::V2Service>, cfg: &RpcConfig) -> Rou
         ))
 }
 
-fn json_response(v: serde_json::Value) -> Response {
-    let mut resp = (
-        StatusCode::OK,
-        serde_json::to_string(&v).unwrap_or_default(),
-    )
-        .into_response();
+fn json_text_response(text: Vec<u8>) -> Response {
+    let mut resp = (StatusCode::OK, text).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -134,22 +130,18 @@ async fn handle(
             tracing::debug!(target: "rpc_request", "Request: {}", loggable(req));
         }
     }
-    let result = match parsed {
-        Err(e) => Ok(e),
+    let text = match parsed {
+        Err(e) => e.to_string().into_bytes(),
         Ok(req) if foreign && crate::browser_origin::v1_refused(&req) => {
-            Ok(crate::error::RpcError::new(crate::browser_origin::ORIGIN_REFUSED).to_json())
+            crate::error::RpcError::new(crate::browser_origin::ORIGIN_REFUSED)
+                .to_json()
+                .to_string()
+                .into_bytes()
         }
-        Ok(req) if crate::actions::is_slow(&req) => {
-            tokio::task::spawn_blocking(move || crate::actions::dispatch(&ctx, &req, s.origin))
-                .await
-        }
-        Ok(req) => Ok(crate::actions::dispatch(&ctx, &req, s.origin)),
+        Ok(req) => crate::actions::answer(&ctx, req, s.origin).await,
     };
     s.ctx.rpc_latency.record(started.elapsed());
-    match result {
-        Ok(v) => json_response(v),
-        Err(_) => json_response(crate::error::RpcError::new(crate::error::msg::INTERNAL).to_json()),
-    }
+    json_text_response(text)
 }
 
 /// Binds the configured address and serves until `shutdown` resolves.

@@ -25,6 +25,12 @@ pub struct RpcConfig {
     pub read_timeout: u64,
     /// Extension: seconds without a byte moving either way before a connection is closed.
     pub idle_timeout: u64,
+    /// Extension: workers running slow actions for HTTP and IPC ([`crate::slow_actions`]).
+    pub slow_action_threads: u32,
+    /// Extension: slow requests waiting for a worker; beyond them a request is refused.
+    pub slow_action_queue: u32,
+    /// Extension: largest answer in bytes ([`crate::response_cap`]).
+    pub max_response_size: u64,
     pub process: RpcProcess,
     pub logging: RpcLogging,
 }
@@ -53,6 +59,9 @@ const DOCS: &[(&str, &str)] = &[
     ("header_timeout", "Seconds a client has to send a request's headers, counted from when the server waits for them (so an idle keep-alive connection is closed after this long too).\ntype:seconds,[1..]"),
     ("read_timeout", "Seconds a client has to send a request's body once its headers arrived.\ntype:seconds,[1..]"),
     ("idle_timeout", "Seconds without any byte received or sent after which a connection is closed. Must exceed the longest request (work_generate on a slow machine).\ntype:seconds,[1..]"),
+    ("slow_action_threads", "Threads that run slow actions (scans of receivables, chains, wallets or the ledger; work; key derivation; block processing) for HTTP and IPC requests, apart from the threads that drive peering. Also read by the node for its IPC server when RPC runs as a child process. The reference node has no such setting.\ntype:uint32,[1..]"),
+    ("slow_action_queue", "Slow requests that may wait for a free thread; a slow request beyond them is answered at once with an error instead of waiting. The reference node has no such setting.\ntype:uint32,[1..]"),
+    ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
     ("process.ipc_port", "Listening port of IPC server.\ntype:uint16"),
@@ -74,6 +83,9 @@ impl RpcConfig {
             header_timeout: 10,
             read_timeout: 30,
             idle_timeout: 300,
+            slow_action_threads: crate::slow_actions::default_threads() as u32,
+            slow_action_queue: crate::slow_actions::DEFAULT_QUEUE as u32,
+            max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE as u64,
             process: RpcProcess {
                 io_threads: std::thread::available_parallelism()
                     .map(|n| n.get() as u32)
@@ -105,6 +117,9 @@ impl RpcConfig {
             ("header_timeout", cfg.header_timeout),
             ("read_timeout", cfg.read_timeout),
             ("idle_timeout", cfg.idle_timeout),
+            ("slow_action_threads", u64::from(cfg.slow_action_threads)),
+            ("slow_action_queue", u64::from(cfg.slow_action_queue)),
+            ("max_response_size", cfg.max_response_size),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
@@ -122,6 +137,16 @@ impl RpcConfig {
             idle_timeout: Some(std::time::Duration::from_secs(self.idle_timeout)),
             max_body: self.max_request_size as usize,
         }
+    }
+
+    /// Sets what this config governs in the context that executes the actions: the
+    /// slow-action pool and the answer cap.
+    pub fn apply_to(&self, ctx: &mut crate::ApiContext) {
+        ctx.slow_actions = crate::slow_actions::SlowPool::new(
+            self.slow_action_threads as usize,
+            self.slow_action_queue as usize,
+        );
+        ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
     }
 
     /// Defaults, then `config-rpc.toml` in `data_dir` if present, then `--rpcconfig`.
@@ -157,6 +182,29 @@ mod tests {
         assert_eq!(c.port, 7076);
         assert_eq!(c.address, "::1");
         assert_eq!(c.max_json_depth, 20);
+        let small = RpcConfig::from_sources(
+            Network::Dev,
+            None,
+            &["slow_action_threads=2".into(), "slow_action_queue=3".into()],
+        )
+        .unwrap();
+        let mut ctx = crate::ApiContext::new(Network::Dev);
+        small.apply_to(&mut ctx);
+        assert_eq!(
+            (ctx.slow_actions.threads(), ctx.slow_actions.queue()),
+            (2, 3)
+        );
+        for zero in [
+            "slow_action_threads=0",
+            "slow_action_queue=0",
+            "max_response_size=0",
+        ] {
+            let e = RpcConfig::from_sources(Network::Dev, None, &[zero.into()]).unwrap_err();
+            assert!(
+                e.to_string().contains(zero.split('=').next().unwrap()),
+                "{e}"
+            );
+        }
         let text = RpcConfig::generate(Network::Dev, true);
         assert_eq!(
             RpcConfig::from_sources(Network::Dev, Some(&text), &[]).unwrap(),

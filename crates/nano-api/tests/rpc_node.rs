@@ -5,17 +5,14 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use common::post;
+use common::{post, wait_until};
 use nano_api::{ApiContext, RpcConfig};
 use nano_core::Network;
 use nano_ledger::test_support::{test_key, Chain};
 use nano_node::node::{Node, NodeOptions};
 use nano_node::DaemonConfig;
 use serde_json::{json, Value};
-
-const DEADLINE: Duration = Duration::from_secs(30);
 
 struct LiveNode {
     rpc: std::net::SocketAddr,
@@ -86,17 +83,6 @@ fn process(n: &LiveNode, b: &nano_core::Block) -> Value {
         n.rpc,
         json!({"action": "process", "json_block": "true", "block": b.to_json()}),
     )
-}
-
-fn wait_until(mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + DEADLINE;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 #[test]

@@ -106,6 +106,9 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
             .filter_map(|r| nano_core::PublicKey::decode_account(r).ok())
             .collect();
         ctx.max_work_generate_multiplier = config.node.max_work_generate_multiplier;
+        // The node executes the actions for in-process RPC and for IPC (a child nano_rpc
+        // forwards over IPC), so its slow-action pool and answer cap come from here.
+        rpc_config.apply_to(&mut ctx);
         if let Ok(m) = nano_core::Amount::decode_dec(&config.node.receive_minimum) {
             if let Ok(mut g) = ctx.receive_minimum.lock() {
                 *g = m;

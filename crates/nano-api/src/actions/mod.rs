@@ -29,8 +29,10 @@ pub struct Action {
     /// A name the reference still answers, adding `"deprecated": "1"` first.
     pub deprecated: bool,
     /// May block for long (work, key derivation, waiting for the block processor,
-    /// whole-ledger scans): front doors run it on the blocking pool, and answer every
-    /// other action inline, which keeps cheap queries at a few microseconds.
+    /// scans of receivables, chains, wallets or the ledger, wallet writes): front doors
+    /// run it on the bounded [`crate::slow_actions`] pool, off the runtime that drives
+    /// peering, and answer every other action (single-key lookups, in-memory state)
+    /// inline, which keeps cheap queries at a few microseconds.
     pub slow: bool,
 }
 
@@ -82,10 +84,10 @@ pub const ACTIONS: &[Action] = &[
     Action::new("work_cancel", utility::work_cancel).control(),
     // ledger queries
     Action::new("account_info", ledger::account_info),
-    Action::new("account_balance", ledger::account_balance),
+    Action::new("account_balance", ledger::account_balance).slow(),
     Action::new("accounts_balances", ledger::accounts_balances).slow(),
-    Action::new("accounts_frontiers", ledger::accounts_frontiers),
-    Action::new("accounts_representatives", ledger::accounts_representatives),
+    Action::new("accounts_frontiers", ledger::accounts_frontiers).slow(),
+    Action::new("accounts_representatives", ledger::accounts_representatives).slow(),
     Action::new("account_block_count", ledger::account_block_count),
     Action::new("account_representative", ledger::account_representative),
     Action::new("account_weight", ledger::account_weight),
@@ -98,15 +100,17 @@ pub const ACTIONS: &[Action] = &[
     Action::new("block_info", ledger::block_info),
     Action::new("block", ledger::block_info),
     Action::new("blocks_info", ledger::blocks_info).slow(),
-    Action::new("blocks", ledger::blocks),
-    Action::new("chain", ledger::chain),
-    Action::new("successors", ledger::successors),
+    Action::new("blocks", ledger::blocks).slow(),
+    Action::new("chain", ledger::chain).slow(),
+    Action::new("successors", ledger::successors).slow(),
     Action::new("frontiers", ledger::frontiers).slow(),
     Action::new("delegators", ledger::delegators).slow(),
     Action::new("delegators_count", ledger::delegators_count).slow(),
     Action::new("representatives", ledger::representatives).slow(),
-    Action::new("receivable", ledger::receivable),
-    Action::new("pending", ledger::receivable).deprecated(),
+    Action::new("receivable", ledger::receivable).slow(),
+    Action::new("pending", ledger::receivable)
+        .deprecated()
+        .slow(),
     Action::new("accounts_receivable", ledger::accounts_receivable).slow(),
     Action::new("accounts_pending", ledger::accounts_receivable)
         .deprecated()
@@ -123,20 +127,28 @@ pub const ACTIONS: &[Action] = &[
     Action::new("wallet_change_seed", wallet::wallet_change_seed)
         .control()
         .slow(),
-    Action::new("wallet_destroy", wallet::wallet_destroy).control(),
+    Action::new("wallet_destroy", wallet::wallet_destroy)
+        .control()
+        .slow(),
     Action::new("wallet_add", wallet::wallet_add)
         .control()
         .slow(),
-    Action::new("wallet_add_watch", wallet::wallet_add_watch).control(),
+    Action::new("wallet_add_watch", wallet::wallet_add_watch)
+        .control()
+        .slow(),
     Action::new("account_create", wallet::account_create)
         .control()
         .slow(),
     Action::new("accounts_create", wallet::accounts_create)
         .control()
         .slow(),
-    Action::new("account_list", wallet::account_list),
-    Action::new("account_remove", wallet::account_remove).control(),
-    Action::new("account_move", wallet::account_move).control(),
+    Action::new("account_list", wallet::account_list).slow(),
+    Action::new("account_remove", wallet::account_remove)
+        .control()
+        .slow(),
+    Action::new("account_move", wallet::account_move)
+        .control()
+        .slow(),
     Action::new("wallet_contains", wallet::wallet_contains),
     Action::new("password_change", wallet::password_change)
         .control()
@@ -155,14 +167,16 @@ pub const ACTIONS: &[Action] = &[
     )
     .control()
     .slow(),
-    Action::new("wallet_export", wallet::wallet_export),
+    Action::new("wallet_export", wallet::wallet_export).slow(),
     Action::new("work_get", wallet::work_get).control(),
     Action::new("work_set", wallet::work_set).control(),
-    Action::new("wallet_work_get", wallet::wallet_work_get).control(),
+    Action::new("wallet_work_get", wallet::wallet_work_get)
+        .control()
+        .slow(),
     Action::new("wallet_info", wallet::wallet_info).slow(),
-    Action::new("wallet_balance_total", wallet::wallet_info),
+    Action::new("wallet_balance_total", wallet::wallet_info).slow(),
     Action::new("wallet_balances", wallet::wallet_balances).slow(),
-    Action::new("wallet_frontiers", wallet::wallet_frontiers),
+    Action::new("wallet_frontiers", wallet::wallet_frontiers).slow(),
     Action::new("wallet_receivable", wallet::wallet_receivable).slow(),
     Action::new("wallet_pending", wallet::wallet_receivable)
         .deprecated()
@@ -216,8 +230,8 @@ pub const ACTIONS: &[Action] = &[
     Action::new("election_statistics", misc::election_statistics),
     Action::new("pruned_exists", misc::pruned_exists),
     Action::new("database_txn_tracker", misc::database_txn_tracker).control(),
-    Action::new("unchecked", misc::unchecked),
-    Action::new("unchecked_keys", misc::unchecked_keys),
+    Action::new("unchecked", misc::unchecked).slow(),
+    Action::new("unchecked_keys", misc::unchecked_keys).slow(),
     Action::new("unchecked_get", misc::unchecked_get),
     Action::new("unchecked_clear", misc::unchecked_clear).control(),
     Action::new("unopened", misc::unopened).control().slow(),
@@ -387,11 +401,37 @@ pub fn parse_request(body: &[u8], max_depth: usize) -> Result<Req, Value> {
     }
 }
 
-/// Whether the request's action is [`Action::slow`].
+/// Whether the request's action is [`Action::slow`], or `account_info` asking for the
+/// receivable total (which sums every receivable of the account).
 pub fn is_slow(req: &Req) -> bool {
     match req.get("action") {
+        Some(Value::String(a)) if a == "account_info" => ["receivable", "pending"]
+            .iter()
+            .any(|k| crate::json::opt_bool(req, k, false).unwrap_or(true)),
         Some(Value::String(a)) => action(a).is_some_and(|e| e.slow),
         _ => false,
+    }
+}
+
+/// Answers one parsed request as JSON text, for the RPC v1 front doors (HTTP, IPC): a
+/// slow action on the context's bounded pool (or the pool's refusal when it is full),
+/// any other inline; the text capped at the context's `max_response_size`.
+pub async fn answer(ctx: &std::sync::Arc<ApiContext>, req: Req, origin: Origin) -> Vec<u8> {
+    use crate::slow_actions::{PoolError, BUSY};
+    let cap = ctx.max_response_size;
+    if !is_slow(&req) {
+        return crate::response_cap::to_json_capped(&dispatch(ctx, &req, origin), cap);
+    }
+    let c = ctx.clone();
+    let job = move || crate::response_cap::to_json_capped(&dispatch(&c, &req, origin), cap);
+    let refusal = |text: &str| RpcError::new(text).to_json().to_string().into_bytes();
+    match ctx.slow_actions.run(job).await {
+        Ok(bytes) => bytes,
+        Err(PoolError::Busy) => {
+            ctx.stats.inc("rpc", "slow_action_busy", "in");
+            refusal(BUSY)
+        }
+        Err(PoolError::Failed) => refusal(msg::INTERNAL),
     }
 }
 

@@ -386,22 +386,6 @@ async fn run_v2(
         .unwrap_or_default()
 }
 
-/// Actions that only compute a little in memory (no ledger, wallet, disk or proof of
-/// work): they run on the session's task. Everything else goes to the blocking pool, as
-/// over HTTP, so a slow action never stalls the runtime's workers.
-const INLINE_ACTIONS: &[&str] = &[
-    "account_get",
-    "account_key",
-    "key_expand",
-    "validate_account_number",
-    "nano_to_raw",
-    "raw_to_nano",
-    "version",
-    "uptime",
-    "block_hash",
-    "deterministic_key",
-];
-
 async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin) -> Vec<u8> {
     use crate::error::{msg, RpcError};
     if crate::json::json_depth_exceeds(&payload, IPC_MAX_JSON_DEPTH) {
@@ -410,34 +394,14 @@ async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin) -> Vec<u8
             .to_string()
             .into_bytes();
     }
-    let req = match serde_json::from_slice::<serde_json::Value>(&payload) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => {
-            return RpcError::new(msg::UNABLE_TO_PARSE_JSON)
-                .to_json()
-                .to_string()
-                .into_bytes()
-        }
-    };
-    let inline = req
-        .get("action")
-        .and_then(serde_json::Value::as_str)
-        .is_some_and(|a| INLINE_ACTIONS.contains(&a));
-    if inline {
-        let v = crate::actions::dispatch(&v2.ctx, &req, origin);
-        return serde_json::to_vec(&v).unwrap_or_default();
-    }
-    let ctx = v2.ctx.clone();
-    tokio::task::spawn_blocking(move || {
-        serde_json::to_vec(&crate::actions::dispatch(&ctx, &req, origin)).unwrap_or_default()
-    })
-    .await
-    .unwrap_or_else(|_| {
-        RpcError::new(msg::INTERNAL)
+    match serde_json::from_slice::<serde_json::Value>(&payload) {
+        // Slow actions on the bounded pool, the rest on the session's task, as over HTTP.
+        Ok(serde_json::Value::Object(req)) => crate::actions::answer(&v2.ctx, req, origin).await,
+        _ => RpcError::new(msg::UNABLE_TO_PARSE_JSON)
             .to_json()
             .to_string()
-            .into_bytes()
-    })
+            .into_bytes(),
+    }
 }
 
 /// Writes a session's subscribed events between its answers, in the encoding of its latest

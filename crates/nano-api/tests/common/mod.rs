@@ -94,3 +94,18 @@ pub fn post(addr: SocketAddr, req: Value) -> Value {
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
 }
+
+/// How long a test waits for a condition on a loaded machine before failing.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `f` every 20 ms until it holds or [`WAIT`] passes; the last check decides.
+pub fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    f()
+}

@@ -1,0 +1,153 @@
+//! Slow actions run on the bounded pool, off the runtime that drives peering: with the
+//! pool (2 workers, 2 queued) full of work generations that never finish on their own,
+//! the next slow request is refused at once, cheap requests still answer, and the node
+//! keeps receiving messages (keepalives, telemetry) from its peer on the same runtime.
+//! Real node pair on 127.0.0.1, real HTTP.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{post, wait_until};
+use nano_api::slow_actions::{SlowPool, BUSY};
+use nano_api::{ApiContext, RpcConfig};
+use nano_core::Network;
+use nano_node::node::{Node, NodeOptions};
+use nano_node::DaemonConfig;
+use serde_json::json;
+
+const THREADS: usize = 2;
+const QUEUE: usize = 2;
+/// A work multiplier no CPU reaches in a test's lifetime (about 10^11 hashes on dev):
+/// each such generation holds its worker until `work_cancel`.
+const ENDLESS: &str = "1000000000";
+
+fn hash(i: usize) -> String {
+    format!("{:064X}", i + 1)
+}
+
+#[test]
+fn a_full_pool_refuses_slow_calls_while_peering_and_cheap_calls_go_on() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = |peers: Vec<String>| {
+        let mut c = DaemonConfig::defaults(Network::Dev).node;
+        c.peering_port = 0;
+        c.enable_udp = false;
+        c.allow_local_peers = true;
+        c.preconfigured_peers = peers;
+        c
+    };
+    let (pa, pb) = (dir_a.path().to_path_buf(), dir_b.path().to_path_buf());
+    let (a, b) = rt.block_on(async move {
+        let a = Node::start_with(NodeOptions::new(config(vec![]), Network::Dev, &pa))
+            .await
+            .expect("node A starts");
+        let peer = format!("127.0.0.1:{}", a.local_endpoint().unwrap().port());
+        let b = Node::start_with(NodeOptions::new(config(vec![peer]), Network::Dev, &pb))
+            .await
+            .expect("node B starts");
+        (a, b)
+    });
+    assert!(wait_until(|| !a.peers().is_empty() && !b.peers().is_empty()));
+
+    let mut ctx = ApiContext::new(Network::Dev);
+    ctx.ledger = Some(a.ledger.clone());
+    ctx.stats = a.stats.clone();
+    ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(a.clone())));
+    ctx.work_threads = 1;
+    ctx.max_work_generate_multiplier = ENDLESS.parse().unwrap();
+    ctx.slow_actions = SlowPool::new(THREADS, QUEUE);
+    let mut cfg = RpcConfig::defaults(Network::Dev);
+    cfg.address = "127.0.0.1".into();
+    cfg.port = 0;
+    cfg.enable_control = true;
+    let ctx = Arc::new(ctx);
+    let c2 = ctx.clone();
+    let rpc = rt
+        .block_on(nano_api::http::serve(c2, &cfg, std::future::pending()))
+        .unwrap();
+
+    // Fill the workers and the queue.
+    let held: Vec<_> = (0..THREADS + QUEUE)
+        .map(|i| {
+            std::thread::spawn(move || {
+                post(
+                    rpc,
+                    json!({"action": "work_generate", "hash": hash(i), "multiplier": ENDLESS}),
+                )
+            })
+        })
+        .collect();
+    assert!(
+        wait_until(|| ctx.slow_actions.in_flight() == THREADS + QUEUE),
+        "in flight: {}",
+        ctx.slow_actions.in_flight()
+    );
+
+    // The next slow call is refused at once, as are further ones; none is queued.
+    for i in 0..3 {
+        let refused = post(
+            rpc,
+            json!({"action": "account_balance", "account":
+            "nano_1111111111111111111111111111111111111111111111111111hifc8npp"}),
+        );
+        assert_eq!(refused["error"], BUSY, "call {i}: {refused}");
+    }
+    assert_eq!(ctx.slow_actions.in_flight(), THREADS + QUEUE);
+    assert_eq!(a.stats.get("rpc", "slow_action_busy", "in"), 3);
+
+    // Cheap actions answer inline, and peering on the same runtime keeps going.
+    let count = post(rpc, json!({"action": "block_count"}));
+    assert_eq!(count["count"], "1", "{count}");
+    let received = || {
+        a.stats
+            .snapshot()
+            .iter()
+            .filter(|(kind, _, dir, _)| kind == "message" && dir == "in")
+            .map(|(_, _, _, n)| n)
+            .sum::<u64>()
+    };
+    let before = received();
+    let flowing = wait_until(|| received() > before);
+    println!(
+        "messages received from the peer while the pool was full: {} (before: {before})",
+        received() - before
+    );
+    assert!(flowing, "no message received while the pool was full");
+    assert_eq!(ctx.slow_actions.in_flight(), THREADS + QUEUE);
+
+    // Cancel: the running ones end, the queued ones start and are cancelled in turn.
+    let mut remaining = held;
+    let deadline = Instant::now() + common::WAIT;
+    while !remaining.is_empty() && Instant::now() < deadline {
+        for i in 0..THREADS + QUEUE {
+            post(rpc, json!({"action": "work_cancel", "hash": hash(i)}));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let (done, rest): (Vec<_>, Vec<_>) = remaining.into_iter().partition(|h| h.is_finished());
+        for h in done {
+            let answer = h.join().unwrap();
+            assert_eq!(answer["error"], "Cancelled", "{answer}");
+        }
+        remaining = rest;
+    }
+    assert!(remaining.is_empty(), "generations not cancelled");
+    assert!(wait_until(|| ctx.slow_actions.in_flight() == 0));
+    let balance = post(
+        rpc,
+        json!({"action": "account_balance", "account":
+        "nano_1111111111111111111111111111111111111111111111111111hifc8npp"}),
+    );
+    assert_eq!(balance["balance"], "0", "{balance}");
+
+    rt.block_on(async move {
+        b.stop().await;
+        a.stop().await;
+    });
+}
