@@ -281,71 +281,73 @@ pub fn run(args: &Args) -> Result<String> {
         return Ok(header + &body);
     }
     let dir = || data_dir_of(args, network);
+    // Every command that opens the ledger opens it as the node would (`[node.lmdb]`).
+    let at = || crate::daemon::LedgerAt::for_command(network, dir(), &args.config);
     if args.update_config {
         return crate::update_config::update_config(network, &dir(), &args.config);
     }
     if args.vacuum || args.rebuild_database {
         let cleanup = cleanup_of(args)?;
-        return crate::vacuum::vacuum(network, &dir(), &cleanup, args.rebuild_database);
+        return crate::vacuum::vacuum(&at()?, &cleanup, args.rebuild_database);
     }
     if args.snapshot {
         let cleanup = cleanup_of(args)?;
-        return crate::vacuum::snapshot(network, &dir(), &cleanup);
+        return crate::vacuum::snapshot(&at()?, &cleanup);
     }
     if args.clear_send_ids {
         bail!(SEND_IDS_UNSUPPORTED);
     }
     use crate::debug as d;
     if args.debug_block_count {
-        return streamed(|o| d::block_count(network, &dir(), o));
+        return streamed(|o| d::block_count(&at()?, o));
     }
     if args.debug_account_count {
-        return streamed(|o| d::account_count(network, &dir(), o));
+        return streamed(|o| d::account_count(&at()?, o));
     }
     if args.debug_cemented_block_count {
-        return streamed(|o| d::cemented_block_count(network, &dir(), o));
+        return streamed(|o| d::cemented_block_count(&at()?, o));
     }
     if args.debug_block_dump {
-        return streamed(|o| d::block_dump(network, &dir(), o));
+        return streamed(|o| d::block_dump(&at()?, o));
     }
     if args.debug_dump_representatives {
-        return streamed(|o| d::dump_representatives(network, &dir(), o));
+        return streamed(|o| d::dump_representatives(&at()?, o));
     }
     if args.debug_account_versions {
-        return streamed(|o| d::account_versions(network, &dir(), o));
+        return streamed(|o| d::account_versions(&at()?, o));
     }
     if args.validate_blocks {
-        return streamed(|o| d::validate_blocks(network, &dir(), args.threads, args.silent, o));
+        return streamed(|o| d::validate_blocks(&at()?, args.threads, args.silent, o));
     }
     use crate::maintenance as m;
     if args.diagnostics {
         return m::diagnostics(network);
     }
     if args.peer_clear {
-        return m::peer_clear(network, &dir());
+        return m::peer_clear(&at()?);
     }
     if args.unchecked_clear {
-        return m::unchecked_clear(network, &dir());
+        return m::unchecked_clear(&at()?);
     }
     if args.online_weight_clear {
-        return m::online_weight_clear(network, &dir());
+        return m::online_weight_clear(&at()?);
     }
     if args.final_vote_clear {
-        return m::final_vote_clear(network, &dir(), args.root.as_deref(), args.all);
+        return m::final_vote_clear(&at()?, args.root.as_deref(), args.all);
     }
     if args.confirmation_height_clear {
         let acc = args
             .account
             .as_deref()
             .ok_or_else(|| anyhow!(CONF_HEIGHT_ACCOUNT))?;
-        return m::confirmation_height_clear(network, &dir(), acc);
+        return m::confirmation_height_clear(&at()?, acc);
     }
     if args.rollback {
         let h = args
             .hash
             .as_deref()
             .ok_or_else(|| anyhow!("rollback command requires one <hash> option"))?;
-        return m::rollback(network, &dir(), h);
+        return m::rollback(&at()?, h);
     }
     if args.wallet_create {
         let seed = args.seed.as_deref().or(args.key.as_deref());
@@ -394,8 +396,7 @@ pub fn run(args: &Args) -> Result<String> {
         );
     }
     if args.initialize {
-        let dir = data_dir_of(args, network);
-        crate::daemon::initialize(network, &dir)?;
+        crate::daemon::initialize(&at()?)?;
         return Ok(String::new());
     }
     if args.daemon {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use nano_api::{ApiContext, RpcConfig};
 use nano_core::Network;
-use nano_ledger::Ledger;
+use nano_ledger::{Ledger, StoreOptions};
 use nano_node::DaemonConfig;
 
 use crate::limits::raise_open_file_limit;
@@ -28,13 +28,55 @@ pub fn ledger_path(data_dir: &Path) -> PathBuf {
     data_dir.join("data.ldb")
 }
 
-/// Opens (creating if needed) the ledger with the genesis of `network`: what
-/// `--initialize` does and the first step of `--daemon`.
-pub fn initialize(network: Network, data_dir: &Path) -> Result<Arc<Ledger>> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+/// Where an offline command finds the ledger and how it opens it. The node's
+/// `[node.lmdb]` settings (config-node.toml, then `--config` overrides) hold for every
+/// command that opens the file, as for `--daemon`: a map size raised for a large
+/// snapshot, or a sync mode, is not silently dropped when a command upgrades or writes.
+#[derive(Debug, Clone)]
+pub struct LedgerAt {
+    pub network: Network,
+    pub dir: PathBuf,
+    pub options: StoreOptions,
+}
+
+impl LedgerAt {
+    /// Loads the node config of `dir` and sends the store's upgrade and migration
+    /// progress to standard error and to the node log (standard output is the
+    /// command's answer).
+    pub fn for_command(network: Network, dir: PathBuf, overrides: &[String]) -> Result<LedgerAt> {
+        let config = DaemonConfig::load(network, &dir, overrides)?;
+        if dir.is_dir() {
+            if let Err(e) = crate::logging::init_file_only(&dir, overrides) {
+                eprintln!("no node log for this command: {e}");
+            }
+        }
+        let options = StoreOptions {
+            progress: Some(nano_store::Progress(Arc::new(|line: &str| {
+                eprintln!("{line}");
+                tracing::info!(target: "nano_store", "{line}");
+            }))),
+            ..config.node.lmdb.store_options()
+        };
+        Ok(LedgerAt {
+            network,
+            dir,
+            options,
+        })
+    }
+
+    /// The ledger file (`<dir>/data.ldb`).
+    pub fn path(&self) -> PathBuf {
+        ledger_path(&self.dir)
+    }
+}
+
+/// Opens (creating if needed) the ledger with the genesis of its network: what
+/// `--initialize` does and the first step of the ledger commands that write.
+pub fn initialize(at: &LedgerAt) -> Result<Arc<Ledger>> {
+    std::fs::create_dir_all(&at.dir)
+        .with_context(|| format!("cannot create data directory {}", at.dir.display()))?;
     // The store's errors name the file and the problem.
-    let ledger = Ledger::open(&ledger_path(data_dir), network)?;
+    let ledger = Ledger::open_with(&at.path(), at.network, &at.options)?;
     Ok(Arc::new(ledger))
 }
 

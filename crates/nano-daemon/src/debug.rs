@@ -21,42 +21,41 @@
 //!   confirmation heights: N problems`; a non-zero exit status if there were problems.
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{bail, Result};
-use nano_core::{Account, Amount, Epoch, Network};
+use nano_core::{Account, Amount, Epoch};
 use nano_ledger::{BlockSubtype, Ledger, PendingKey};
 use serde_json::json;
 
-use crate::daemon::ledger_path;
+use crate::daemon::LedgerAt;
 use crate::maintenance::open_existing;
 
-fn open(network: Network, dir: &Path) -> Result<Ledger> {
-    open_existing(network, &ledger_path(dir))
+fn open(at: &LedgerAt) -> Result<Ledger> {
+    open_existing(at, &at.path())
 }
 
-pub fn block_count(network: Network, dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let l = open(network, dir)?;
+pub fn block_count(at: &LedgerAt, out: &mut dyn Write) -> Result<()> {
+    let l = open(at)?;
     let t = l.read_txn()?;
     writeln!(out, "Block count: {}", l.block_count(&t)?)?;
     Ok(())
 }
 
-pub fn account_count(network: Network, dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let l = open(network, dir)?;
+pub fn account_count(at: &LedgerAt, out: &mut dyn Write) -> Result<()> {
+    let l = open(at)?;
     let t = l.read_txn()?;
     writeln!(out, "Account count: {}", l.account_count(&t)?)?;
     Ok(())
 }
 
-pub fn cemented_block_count(network: Network, dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let l = open(network, dir)?;
+pub fn cemented_block_count(at: &LedgerAt, out: &mut dyn Write) -> Result<()> {
+    let l = open(at)?;
     writeln!(out, "Cemented block count: {}", l.cemented_count())?;
     Ok(())
 }
 
-pub fn block_dump(network: Network, dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let l = open(network, dir)?;
+pub fn block_dump(at: &LedgerAt, out: &mut dyn Write) -> Result<()> {
+    let l = open(at)?;
     let t = l.read_txn()?;
     for item in l.store().iter_blocks(&t)? {
         let (hash, stored) = item?;
@@ -79,8 +78,8 @@ pub fn block_dump(network: Network, dir: &Path, out: &mut dyn Write) -> Result<(
     Ok(())
 }
 
-pub fn dump_representatives(network: Network, dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let l = open(network, dir)?;
+pub fn dump_representatives(at: &LedgerAt, out: &mut dyn Write) -> Result<()> {
+    let l = open(at)?;
     let t = l.read_txn()?;
     let mut reps: Vec<(Account, Amount)> =
         l.store().iter_rep_weights(&t)?.collect::<Result<_, _>>()?;
@@ -101,8 +100,8 @@ fn epoch_index(e: Epoch) -> usize {
     }
 }
 
-pub fn account_versions(network: Network, dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let l = open(network, dir)?;
+pub fn account_versions(at: &LedgerAt, out: &mut dyn Write) -> Result<()> {
+    let l = open(at)?;
     let t = l.read_txn()?;
     let mut opened = [0u64; 3];
     for item in l.store().accounts_from(&t, &Account::ZERO)? {
@@ -149,13 +148,12 @@ pub fn account_versions(network: Network, dir: &Path, out: &mut dyn Write) -> Re
 
 /// `--validate_blocks`: checks on `threads` threads (all cores when `None`).
 pub fn validate_blocks(
-    network: Network,
-    dir: &Path,
+    at: &LedgerAt,
     threads: Option<usize>,
     silent: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let l = open(network, dir)?;
+    let l = open(at)?;
     let t = l.read_txn()?;
     let threads = threads.unwrap_or_else(|| {
         std::thread::available_parallelism()

@@ -144,6 +144,23 @@ pub fn init(
     data_dir: &Path,
     overrides: &[String],
 ) -> Result<Option<PathBuf>, LogConfigError> {
+    init_sinks(program, data_dir, overrides, true)
+}
+
+/// For the offline ledger commands (`--rollback`, `--vacuum`, `--debug_*`, ...): the
+/// node's log file only, never the console, so what happens while a command opens the
+/// ledger (an upgrade, a migration) is in the node log as it would be under `--daemon`,
+/// while standard output stays the command's answer.
+pub fn init_file_only(data_dir: &Path, overrides: &[String]) -> Result<(), LogConfigError> {
+    init_sinks(Program::Node, data_dir, overrides, false).map(|_| ())
+}
+
+fn init_sinks(
+    program: Program,
+    data_dir: &Path,
+    overrides: &[String],
+    with_console: bool,
+) -> Result<Option<PathBuf>, LogConfigError> {
     let mut cfg = LogConfig::load(
         program.defaults(),
         data_dir,
@@ -153,7 +170,15 @@ pub fn init(
     cfg.apply_env(|k| std::env::var(k).ok())?;
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = filter(&cfg, rust_log.as_deref())?;
-    let sinks = open_sinks(&cfg, data_dir, program);
+    if !with_console {
+        cfg.console.enable = false;
+    }
+    let mut sinks = open_sinks(&cfg, data_dir, program);
+    if !with_console {
+        // A file that cannot be opened turned the console on as a fallback; a command
+        // then simply runs without a log.
+        sinks.console = None;
+    }
     let path = sinks.file.as_ref().map(|f| f.path());
 
     let console = sinks.console.map(|c| {
@@ -184,7 +209,7 @@ pub fn init(
         .with(file)
         .try_init()
         .is_ok();
-    if installed {
+    if installed && with_console {
         if let Some(p) = &path {
             tracing::info!("logging to file {}", p.display());
         }

@@ -12,30 +12,28 @@ use nano_core::{Account, BlockHash, Network, PublicKey, QualifiedRoot, RawKey};
 use nano_ledger::Ledger;
 use nano_wallet::{Restore, WalletId, Wallets, WalletsConfig};
 
-use crate::daemon::{initialize, ledger_path};
+use crate::daemon::{initialize, LedgerAt};
 use crate::ledger_lock::LedgerLock;
 
 /// Opens the ledger (creating it if needed, as the reference's write commands do) after
 /// making sure no other process has it open; the returned lock must be kept until the
 /// ledger is dropped.
-pub(crate) fn open_ledger_for_writing(
-    network: Network,
-    dir: &Path,
-) -> Result<(LedgerLock, Arc<Ledger>)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let lock = LedgerLock::acquire(&ledger_path(dir))?;
-    let ledger = initialize(network, dir)?;
+pub(crate) fn open_ledger_for_writing(at: &LedgerAt) -> Result<(LedgerLock, Arc<Ledger>)> {
+    std::fs::create_dir_all(&at.dir)
+        .with_context(|| format!("cannot create {}", at.dir.display()))?;
+    let lock = LedgerLock::acquire(&at.path())?;
+    let ledger = initialize(at)?;
     Ok((lock, ledger))
 }
 
-/// Opens the existing ledger file `ledger` (`<data_path>/data.ldb` or a copy of one);
-/// a missing ledger is an error, not created. (This node's earlier `data.ldb/`
-/// directory is migrated by the open.)
-pub(crate) fn open_existing(network: Network, ledger: &Path) -> Result<Ledger> {
+/// Opens the existing ledger file `ledger` (`<data_path>/data.ldb` or a copy of one)
+/// with the options of `at`; a missing ledger is an error, not created. (This node's
+/// earlier `data.ldb/` directory is migrated by the open.)
+pub(crate) fn open_existing(at: &LedgerAt, ledger: &Path) -> Result<Ledger> {
     if !ledger.exists() {
         bail!("No ledger found at {}", ledger.display());
     }
-    Ok(Ledger::open(ledger, network)?)
+    Ok(Ledger::open_with(ledger, at.network, &at.options)?)
 }
 
 fn open_wallets(network: Network, dir: &Path) -> Result<Wallets> {
@@ -121,31 +119,26 @@ pub(crate) fn clear_confirmation_heights(l: &Ledger, account: &str) -> Result<St
     })
 }
 
-pub fn peer_clear(network: Network, dir: &Path) -> Result<String> {
-    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+pub fn peer_clear(at: &LedgerAt) -> Result<String> {
+    let (_lock, l) = open_ledger_for_writing(at)?;
     clear_peers(&l)
 }
 
-pub fn unchecked_clear(network: Network, dir: &Path) -> Result<String> {
-    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+pub fn unchecked_clear(at: &LedgerAt) -> Result<String> {
+    let (_lock, l) = open_ledger_for_writing(at)?;
     clear_unchecked(&l)
 }
 
-pub fn online_weight_clear(network: Network, dir: &Path) -> Result<String> {
-    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+pub fn online_weight_clear(at: &LedgerAt) -> Result<String> {
+    let (_lock, l) = open_ledger_for_writing(at)?;
     clear_online_weight(&l)
 }
 
-pub fn final_vote_clear(
-    network: Network,
-    dir: &Path,
-    root: Option<&str>,
-    all: bool,
-) -> Result<String> {
+pub fn final_vote_clear(at: &LedgerAt, root: Option<&str>, all: bool) -> Result<String> {
     if root.is_none() && !all {
         bail!("Either specify a single --root to clear or --all to clear all final votes (not recommended)");
     }
-    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+    let (_lock, l) = open_ledger_for_writing(at)?;
     let mut t = l.write_txn()?;
     if let Some(root) = root {
         let mut b = [0u8; 64];
@@ -164,14 +157,14 @@ pub fn final_vote_clear(
 }
 
 /// Resets confirmation heights to 0 (the genesis account to 1), for one account or all.
-pub fn confirmation_height_clear(network: Network, dir: &Path, account: &str) -> Result<String> {
-    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+pub fn confirmation_height_clear(at: &LedgerAt, account: &str) -> Result<String> {
+    let (_lock, l) = open_ledger_for_writing(at)?;
     clear_confirmation_heights(&l, account)
 }
 
-pub fn rollback(network: Network, dir: &Path, hash: &str) -> Result<String> {
+pub fn rollback(at: &LedgerAt, hash: &str) -> Result<String> {
     let h = BlockHash::decode_hex(hash).map_err(|_| anyhow!("Invalid block hash"))?;
-    let (_lock, l) = open_ledger_for_writing(network, dir)?;
+    let (_lock, l) = open_ledger_for_writing(at)?;
     let mut t = l.write_txn()?;
     if !l.block_exists(&t, &h)? {
         bail!("Block not found in ledger");

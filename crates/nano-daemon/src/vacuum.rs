@@ -27,10 +27,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nano_core::Network;
 use nano_ledger::{Ledger, StoreOptions};
 
-use crate::daemon::ledger_path;
+use crate::daemon::LedgerAt;
 use crate::ledger_lock::{LedgerLock, IN_USE};
 use crate::maintenance::{
     clear_confirmation_heights, clear_online_weight, clear_peers, clear_unchecked, open_existing,
@@ -87,10 +86,10 @@ fn count(l: &Ledger) -> Result<Counts> {
     })
 }
 
-/// Store options for the intermediate copies: room for at least twice `size` bytes, so
-/// a ledger larger than the default map still fits.
-fn options_for(size: u64) -> StoreOptions {
-    let d = StoreOptions::default();
+/// Store options for the intermediate copies: the configured ones, with room for at
+/// least twice `size` bytes, so a ledger larger than the configured map still fits.
+fn options_for(at: &LedgerAt, size: u64) -> StoreOptions {
+    let d = at.options.clone();
     let gib = 1u64 << 30;
     let want = size.saturating_mul(2).div_ceil(gib).saturating_mul(gib);
     StoreOptions {
@@ -137,7 +136,7 @@ fn file_size(p: &Path) -> Result<u64> {
 /// Builds the compacted (and cleaned, and possibly rebuilt) copy of `src` in `work`;
 /// returns the copy's ledger file.
 fn build_copy(
-    network: Network,
+    at: &LedgerAt,
     src: &Ledger,
     work: &Path,
     cleanup: &Cleanup,
@@ -152,7 +151,7 @@ fn build_copy(
         return Ok(done);
     }
     let stage = work.join("stage.ldb");
-    let options = options_for(src.store().file_size()?);
+    let options = options_for(at, src.store().file_size()?);
     if rebuild {
         let rows = src
             .store()
@@ -165,7 +164,7 @@ fn build_copy(
             .context("compacting copy failed")?;
     }
     {
-        let staged = Ledger::open_with(&stage, network, &options)
+        let staged = Ledger::open_with(&stage, at.network, &options)
             .with_context(|| format!("cannot open the copy in {}", stage.display()))?;
         cleanup.apply(&staged, out)?;
         staged
@@ -182,7 +181,7 @@ fn build_copy(
 /// with the same counts (when `stable`: nothing can write the ledger meanwhile). On
 /// error `work` is removed.
 fn checked_copy(
-    network: Network,
+    at: &LedgerAt,
     ledger: &Path,
     work: &Path,
     cleanup: &Cleanup,
@@ -193,14 +192,11 @@ fn checked_copy(
     remove_dir_if_exists(work)?;
     let r = (|| {
         let (done, before) = {
-            let src = open_existing(network, ledger)?;
+            let src = open_existing(at, ledger)?;
             let before = count(&src)?;
-            (
-                build_copy(network, &src, work, cleanup, rebuild, out)?,
-                before,
-            )
+            (build_copy(at, &src, work, cleanup, rebuild, out)?, before)
         };
-        let copy = Ledger::open_with(&done, network, &options_for(file_size(&done)?))
+        let copy = Ledger::open_with(&done, at.network, &options_for(at, file_size(&done)?))
             .with_context(|| format!("the copy in {} does not open", done.display()))?;
         let after = count(&copy)?;
         drop(copy);
@@ -262,8 +258,9 @@ fn swap_in(data: &Path, new: &Path, backup: &Path) -> Result<()> {
 
 /// `--vacuum` (and `--rebuild_database` with `rebuild`): compacts the ledger into a copy
 /// and swaps it in, keeping the old file as a backup.
-pub fn vacuum(network: Network, dir: &Path, cleanup: &Cleanup, rebuild: bool) -> Result<String> {
-    let data = ledger_path(dir);
+pub fn vacuum(at: &LedgerAt, cleanup: &Cleanup, rebuild: bool) -> Result<String> {
+    let dir = at.dir.as_path();
+    let data = at.path();
     if !data.is_file() {
         bail!("No ledger found at {}", data.display());
     }
@@ -279,7 +276,7 @@ pub fn vacuum(network: Network, dir: &Path, cleanup: &Cleanup, rebuild: bool) ->
         data.display()
     );
     let work = dir.join("vacuum.tmp");
-    let (done, counts) = checked_copy(network, &data, &work, cleanup, rebuild, true, &mut out)?;
+    let (done, counts) = checked_copy(at, &data, &work, cleanup, rebuild, true, &mut out)?;
     // Every environment this process opened is closed now, which released our lock
     // (see ledger_lock): take it again, and give up if someone opened the ledger since.
     if !lock.try_lock()? {
@@ -299,7 +296,7 @@ pub fn vacuum(network: Network, dir: &Path, cleanup: &Cleanup, rebuild: bool) ->
     remove_dir_if_exists(&work)?;
     let after = file_size(&data)?;
     // The swapped-in ledger opens and holds what the old one did.
-    let reopened = count(&open_existing(network, &data)?)?;
+    let reopened = count(&open_existing(at, &data)?)?;
     if reopened != counts {
         bail!(
             "the vacuumed ledger holds {} blocks, expected {}; the previous file is {}",
@@ -322,8 +319,9 @@ pub fn vacuum(network: Network, dir: &Path, cleanup: &Cleanup, rebuild: bool) ->
 /// `--snapshot`: a compacted (and optionally cleaned) copy of the ledger in
 /// `snapshot.ldb`; the live ledger is not changed. A previous snapshot is replaced once
 /// the new one is complete.
-pub fn snapshot(network: Network, dir: &Path, cleanup: &Cleanup) -> Result<String> {
-    let data = ledger_path(dir);
+pub fn snapshot(at: &LedgerAt, cleanup: &Cleanup) -> Result<String> {
+    let dir = at.dir.as_path();
+    let data = at.path();
     if !data.is_file() {
         bail!("No ledger found at {}", data.display());
     }
@@ -333,7 +331,7 @@ pub fn snapshot(network: Network, dir: &Path, cleanup: &Cleanup) -> Result<Strin
         data.display()
     );
     let work = dir.join("snapshot.tmp");
-    let (done, counts) = checked_copy(network, &data, &work, cleanup, false, false, &mut out)?;
+    let (done, counts) = checked_copy(at, &data, &work, cleanup, false, false, &mut out)?;
     let target = dir.join(SNAPSHOT_FILE);
     let placed = remove_file_if_exists(&lock_file(&target)).and_then(|_| {
         fs::rename(&done, &target)

@@ -1,6 +1,9 @@
 //! `--vacuum`, `--snapshot`, `--rebuild_database`, `--update_config`, the `--debug_*`
 //! ledger commands and `--validate_blocks`, run as real `nano_node` processes against
-//! ledgers written by the test (the deterministic generator, or hand-built chains).
+//! ledgers written by the test (the deterministic generator, or hand-built chains); and
+//! that every ledger command opens the ledger as the node does: with `[node.lmdb]` (map
+//! size, sync) from config-node.toml and `--config`, upgrade progress on standard error
+//! and in the node log.
 
 mod common;
 
@@ -529,4 +532,84 @@ fn validate_blocks_passes_a_good_ledger_and_reports_a_corrupted_block() {
     let (ok, out, _) = nano_node(dir.path(), &["--validate_blocks", "--silent"]);
     assert!(!ok);
     assert_eq!(out.lines().count(), 1, "only the summary: {out}");
+}
+
+// ---- The ledger opened as the node opens it ([node.lmdb], progress) ----------------
+
+#[test]
+fn ledger_commands_use_the_configured_map_size_and_sync_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Four pages cannot hold a new ledger: the command must fail on the map size it was
+    // given (with the default 64 GiB map it succeeds below).
+    let (ok, _, err) = nano_node(d, &["--initialize", "--config", "node.lmdb.map_size=16384"]);
+    assert!(!ok, "a 16 KiB map cannot hold the genesis ledger");
+    assert!(err.contains("MDB_MAP_FULL"), "{err}");
+    // The same through config-node.toml.
+    std::fs::write(
+        d.join("config-node.toml"),
+        "[node.lmdb]\nmap_size = 16384\n",
+    )
+    .unwrap();
+    let (ok, _, err) = nano_node(d, &["--peer_clear"]);
+    assert!(!ok && err.contains("MDB_MAP_FULL"), "{err}");
+    std::fs::write(
+        d.join("config-node.toml"),
+        "[node.lmdb]\nsync = \"nosync_unsafe\"\n",
+    )
+    .unwrap();
+    let (ok, out, err) = nano_node(d, &["--initialize"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = nano_node(d, &["--peer_clear"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "Database peers are removed\n");
+    let (ok, out, _) = nano_node(d, &["--debug_block_count"]);
+    assert!(ok);
+    assert_eq!(out, "Block count: 1\n");
+    // A value that is not a sync mode stops every ledger command, naming the key.
+    let (ok, _, err) = nano_node(
+        d,
+        &[
+            "--debug_block_count",
+            "--config",
+            "node.lmdb.sync=\"nosync\"",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("node.lmdb.sync"), "{err}");
+}
+
+#[test]
+fn an_upgrade_run_by_a_command_reports_progress_on_stderr_and_in_the_node_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    {
+        let l = Ledger::open(&d.join("data.ldb"), Network::Dev).unwrap();
+        let mut t = l.write_txn().unwrap();
+        // What a V25/V26 reference node leaves: version 22, rep_weights to be refilled.
+        t.set_version(22).unwrap();
+        t.commit().unwrap();
+    }
+    let (ok, out, err) = nano_node(d, &["--debug_block_count"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out, "Block count: 1\n",
+        "standard output is the answer only"
+    );
+    for line in [
+        "Upgrade in progress: ledger store version 22 to 24",
+        "Upgrade 22 -> 23: filled rep_weights for 1 representatives from 1 accounts",
+        "Upgrade done",
+    ] {
+        assert!(err.contains(line), "stderr lacks {line:?}: {err}");
+    }
+    let log = std::fs::read_to_string(d.join("log").join("node.log")).unwrap();
+    assert!(
+        log.contains("Upgrade in progress: ledger store version 22 to 24")
+            && log.contains("Upgrade done"),
+        "{log}"
+    );
+    let l = Ledger::open(&d.join("data.ldb"), Network::Dev).unwrap();
+    let r = l.read_txn().unwrap();
+    assert_eq!(l.store().version(&r).unwrap(), Some(24));
 }

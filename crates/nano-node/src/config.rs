@@ -173,6 +173,21 @@ pub struct LmdbConfig {
     pub sync: String,
 }
 
+impl LmdbConfig {
+    /// How the ledger file is opened with these settings: by the node and by every
+    /// offline ledger command alike, so a map size or sync mode set for the node also
+    /// holds when a command upgrades or writes the same file. Values were validated when
+    /// the config loaded.
+    pub fn store_options(&self) -> nano_store::StoreOptions {
+        let d = nano_store::StoreOptions::default();
+        nano_store::StoreOptions {
+            map_size: usize::try_from(self.map_size).unwrap_or(d.map_size),
+            sync: nano_store::LmdbSync::from_name(&self.sync).unwrap_or_default(),
+            ..d
+        }
+    }
+}
+
 /// The store's fixed count of named LMDB databases (the reference's default).
 pub const LMDB_MAX_DATABASES: u32 = 128;
 
@@ -385,13 +400,17 @@ impl DaemonConfig {
                 n.lmdb.max_databases
             )));
         }
-        // The store commits with LMDB's default durable sync; the reference's relaxed
-        // modes are not wired to it, so another value would be silently ignored.
-        if n.lmdb.sync != "always" {
+        if nano_store::LmdbSync::from_name(&n.lmdb.sync).is_none() {
             return Err(ConfigError::Invalid(format!(
-                "node.lmdb.sync = \"{}\" is not supported: this node always syncs every \
-                 commit (remove the key or set \"always\")",
+                "node.lmdb.sync = \"{}\" is not a sync mode (always, nosync_safe, \
+                 nosync_unsafe or nosync_unsafe_large_memory)",
                 n.lmdb.sync
+            )));
+        }
+        if usize::try_from(n.lmdb.map_size).is_err() || n.lmdb.map_size == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "node.lmdb.map_size = {} does not fit this system's address space",
+                n.lmdb.map_size
             )));
         }
         if n.preconfigured_representatives.is_empty() {
@@ -705,14 +724,40 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("node.lmdb.max_databases"), "{e}");
-        let e = DaemonConfig::from_sources(
-            Network::Live,
-            Some("[node.lmdb]\nsync = \"nosync_unsafe\""),
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("node.lmdb.sync"), "{e}");
+        let e =
+            DaemonConfig::from_sources(Network::Live, Some("[node.lmdb]\nsync = \"nosync\""), &[])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("node.lmdb.sync") && e.contains("nosync_safe"),
+            "{e}"
+        );
+        let e = DaemonConfig::from_sources(Network::Live, None, &["node.lmdb.map_size=0".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node.lmdb.map_size"), "{e}");
+        // Every reference sync mode is accepted and reaches the store options.
+        for (name, mode) in [
+            ("always", nano_store::LmdbSync::Always),
+            ("nosync_safe", nano_store::LmdbSync::NosyncSafe),
+            ("nosync_unsafe", nano_store::LmdbSync::NosyncUnsafe),
+            (
+                "nosync_unsafe_large_memory",
+                nano_store::LmdbSync::NosyncUnsafeLargeMemory,
+            ),
+        ] {
+            let c = DaemonConfig::from_sources(
+                Network::Live,
+                Some(&format!(
+                    "[node.lmdb]\nsync = \"{name}\"\nmap_size = 1073741824"
+                )),
+                &[],
+            )
+            .unwrap();
+            let o = c.node.lmdb.store_options();
+            assert_eq!(o.sync, mode);
+            assert_eq!(o.map_size, 1 << 30);
+        }
         for key in [
             "bandwidth_limit_burst_ratio",
             "bootstrap_bandwidth_burst_ratio",
@@ -746,12 +791,6 @@ mod tests {
             (10_485_760, 3.0, 5_242_880, 1.0),
             "the reference's defaults"
         );
-        assert!(DaemonConfig::from_sources(
-            Network::Live,
-            Some("[node.lmdb]\nsync = \"always\""),
-            &[]
-        )
-        .is_ok());
         assert!(DaemonConfig::from_sources(
             Network::Live,
             Some("[node.lmdb]\nmax_databases = 128"),

@@ -102,6 +102,15 @@ pub struct Node {
     pub started: Instant,
 }
 
+/// Upgrade and migration steps of the ledger file go to the node log under the store's
+/// target, so the `lmdb` logger of `config-log.toml` governs them; an operator watching
+/// a long upgrade of a large snapshot sees where it is.
+pub fn store_progress_to_log() -> nano_store::Progress {
+    nano_store::Progress(Arc::new(
+        |line: &str| tracing::info!(target: "nano_store", "{line}"),
+    ))
+}
+
 impl Node {
     /// Opens the data directory and starts consensus and the network. Must run inside a
     /// tokio runtime (the network's tasks are spawned on it).
@@ -126,15 +135,21 @@ impl Node {
         std::fs::create_dir_all(&data_dir)?;
         let params = network.params();
         let store_options = StoreOptions {
-            map_size: usize::try_from(config.lmdb.map_size)
-                .unwrap_or(StoreOptions::default().map_size),
-            ..StoreOptions::default()
+            progress: Some(store_progress_to_log()),
+            ..config.lmdb.store_options()
         };
         let ledger = Arc::new(Ledger::open_with(
             &data_dir.join("data.ldb"),
             network,
             &store_options,
         )?);
+        tracing::info!(
+            target: "nano_store",
+            "ledger {}: sync {}, map size {} bytes",
+            ledger.store().path().display(),
+            ledger.store().sync_mode()?.as_str(),
+            ledger.store().map_size()
+        );
         ledger
             .store()
             .set_confirmation_history_limit(config.confirmation_history_size)?;

@@ -342,7 +342,10 @@ pub(crate) fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env<
         }
     }
     let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-    opts.map_size(options.map_size)
+    // LMDB wants whole pages; the reference passes any configured byte count through,
+    // so round it up rather than refuse a value the reference accepts.
+    let map_size = options.map_size.max(1).next_multiple_of(page_size());
+    opts.map_size(map_size)
         .max_dbs(MAX_DBS)
         .max_readers(options.max_readers);
     // SAFETY: the flags are LMDB's own; the memory map is only unsafe if the file is
@@ -357,6 +360,17 @@ pub(crate) fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env<
                 | options.sync.flags(),
         );
         Ok(opts.open(path)?)
+    }
+}
+
+/// The host's memory page size (LMDB's page size for files created here).
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions; it answers -1 on error.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
     }
 }
 
@@ -505,6 +519,28 @@ impl Store {
             weights: HashMap::new(),
             cemented_delta: 0,
         })
+    }
+
+    /// The sync mode the open environment really has, read back from LMDB's flags (what
+    /// the node logs at start, so an operator sees a relaxed mode took effect).
+    pub fn sync_mode(&self) -> Result<LmdbSync> {
+        let f = self.env.get_flags()?;
+        let has = |flag: EnvFlags| f & flag.bits() == flag.bits();
+        Ok(if has(EnvFlags::WRITE_MAP) && has(EnvFlags::NO_SYNC) {
+            LmdbSync::NosyncUnsafeLargeMemory
+        } else if has(EnvFlags::NO_SYNC) {
+            LmdbSync::NosyncUnsafe
+        } else if has(EnvFlags::NO_META_SYNC) {
+            LmdbSync::NosyncSafe
+        } else {
+            LmdbSync::Always
+        })
+    }
+
+    /// The map size LMDB uses (the configured size rounded up to whole pages, or the
+    /// file's used size if that is larger).
+    pub fn map_size(&self) -> usize {
+        self.env.info().map_size
     }
 
     /// Flushes the OS buffers of the data file (commits already sync unless

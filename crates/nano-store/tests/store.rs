@@ -357,3 +357,40 @@ fn rebuild_writes_every_row_densely_and_refuses_an_existing_store() {
     drop(rebuilt);
     assert!(Store::open(&dest, Network::Live, &opts()).is_err());
 }
+
+#[test]
+fn every_sync_mode_reaches_lmdb_and_commits_survive_reopening() {
+    use nano_store::LmdbSync;
+    for mode in [
+        LmdbSync::Always,
+        LmdbSync::NosyncSafe,
+        LmdbSync::NosyncUnsafe,
+        LmdbSync::NosyncUnsafeLargeMemory,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.ldb");
+        let o = StoreOptions {
+            sync: mode,
+            // Not a whole number of pages: rounded up, as LMDB in the reference accepts it.
+            map_size: (64 << 20) + 100,
+            ..opts()
+        };
+        {
+            let store = Store::open(&path, Network::Dev, &o).unwrap();
+            assert_eq!(store.sync_mode().unwrap(), mode, "{}", mode.as_str());
+            assert!(store.map_size() >= (64 << 20) + 100);
+            assert_eq!(store.map_size() % 4096, 0);
+            let mut t = store.write_txn().unwrap();
+            init_genesis(&store, &mut t);
+            t.put_peer(&"[::1]:7075".parse().unwrap(), 5).unwrap();
+            t.commit().unwrap();
+        }
+        // A clean close keeps every commit in every mode (the relaxed modes only risk
+        // the last commits on a system crash).
+        let store = Store::open(&path, Network::Dev, &opts()).unwrap();
+        assert_eq!(store.sync_mode().unwrap(), LmdbSync::Always);
+        let r = store.read_txn().unwrap();
+        assert_eq!(store.peer_count(&r).unwrap(), 1);
+        assert_eq!(store.block_count(&r).unwrap(), 1);
+    }
+}
