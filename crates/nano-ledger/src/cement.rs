@@ -15,17 +15,48 @@ use nano_store::{ConfirmationHeightInfo, ConfirmationOrigin, Txn, WriteTxn};
 use crate::rollback::received_from;
 use crate::{Ledger, LedgerError};
 
+/// What one bounded cementing step ([`Ledger::confirm_limited`]) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cementing {
+    /// Blocks cemented by this call, dependencies first, each account in chain order.
+    pub cemented: Vec<BlockHash>,
+    /// Whether the target is now cemented. When not, the caller commits and calls again
+    /// in a new transaction; the walk resumes from the stored confirmation heights.
+    pub complete: bool,
+}
+
 impl Ledger {
     /// Cements `hash` with all its dependencies; returns the newly cemented blocks in the
     /// order they were cemented (dependencies first, each account in chain order). An
     /// already cemented block yields an empty list. Each cemented block gets the next
-    /// confirmation sequence number, in the order of the returned list.
+    /// confirmation sequence number, in the order of the returned list. Unbounded: a
+    /// node cementing what peers sent uses [`Ledger::confirm_limited`].
     pub fn confirm(
         &self,
         txn: &mut WriteTxn<'_>,
         hash: &BlockHash,
     ) -> Result<Vec<BlockHash>, LedgerError> {
+        Ok(self.confirm_limited(txn, hash, usize::MAX)?.cemented)
+    }
+
+    /// Cements at most `max_blocks` blocks towards `hash` (at least one when any is
+    /// left), so a very long unconfirmed chain (a bootstrapped ledger, an account with
+    /// millions of blocks) is cemented in bounded write transactions and bounded memory.
+    /// Any prefix of the walk is a consistent state: a block is cemented only after
+    /// everything it depends on, so committing after any call, or crashing between
+    /// calls, leaves confirmation heights that only ever moved forward over cemented
+    /// dependencies, with the confirmation log holding exactly those blocks.
+    pub fn confirm_limited(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        hash: &BlockHash,
+        max_blocks: usize,
+    ) -> Result<Cementing, LedgerError> {
+        let max_blocks = max_blocks.max(1);
         let mut cemented = Vec::new();
+        // One entry per account whose walk waits for a dependency: an account cannot
+        // appear twice (that would be a dependency cycle), so this is bounded by the
+        // accounts involved, not by the blocks.
         let mut targets = vec![*hash];
         while let Some(&target) = targets.last() {
             let sb = self
@@ -55,7 +86,12 @@ impl Ledger {
             let mut height = conf.height;
             let mut frontier = conf.frontier;
             let mut blocked_on = None;
+            let mut limited = false;
             loop {
+                if cemented.len() >= max_blocks {
+                    limited = true;
+                    break;
+                }
                 let b = self.store.block(txn, &cur)?.ok_or_else(|| {
                     LedgerError::Inconsistent(format!("chain of {account} broken at {cur}"))
                 })?;
@@ -90,6 +126,12 @@ impl Ledger {
                     &ConfirmationHeightInfo { height, frontier },
                 )?;
             }
+            if limited {
+                return Ok(Cementing {
+                    cemented,
+                    complete: false,
+                });
+            }
             match blocked_on {
                 Some(source) => targets.push(source),
                 None => {
@@ -97,7 +139,10 @@ impl Ledger {
                 }
             }
         }
-        Ok(cemented)
+        Ok(Cementing {
+            cemented,
+            complete: true,
+        })
     }
 
     /// Records a new notification of the already cemented `hash` (`block_confirm` on a

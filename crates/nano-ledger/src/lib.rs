@@ -26,6 +26,7 @@ pub use nano_store::{
     StoredBlock, Txn, WriteTxn, DEFAULT_CONFIRMATION_HISTORY,
 };
 
+pub use cement::Cementing;
 pub use check::ConsistencyReport;
 pub use queries::BlockInfo;
 pub use validate::{Problem, Subject, ValidationSummary};

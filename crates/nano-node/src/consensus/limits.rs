@@ -38,6 +38,16 @@ pub const BLOCK_BATCH_MAX: usize = 4096;
 /// is 500 ms), so cementing and forced blocks are not delayed longer than that.
 pub const BLOCK_BATCH_MAX_TIME_MS: u64 = 500;
 
+/// Most blocks cemented in one write transaction. A confirmed winner on top of a long
+/// unconfirmed chain (a bootstrapped ledger: millions of blocks behind one vote) is
+/// cemented over as many transactions as it takes, this many blocks each, so the writer
+/// never holds one transaction, nor a list of cemented blocks in memory, in proportion
+/// to the chain. The reference's confirming set holds at most 128 Ki dependent blocks
+/// per pass; this node cements in the block processor's transaction, which is also
+/// bounded to [`BLOCK_BATCH_MAX`] blocks, so cementing gets about as much per commit
+/// (each cemented block writes its height and a confirmation-log row).
+pub const CEMENT_BATCH_MAX: usize = 4096;
+
 // ---- Vote processor --------------------------------------------------------------
 
 /// Votes queued per (principal-representative tier, channel): reference `max_pr_queue`.

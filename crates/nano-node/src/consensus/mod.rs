@@ -126,6 +126,8 @@ pub struct ConsensusConfig {
     /// Most blocks per write transaction, and the longest one may be held.
     pub batch_max: usize,
     pub batch_max_time: Duration,
+    /// Most blocks cemented per write transaction ([`limits::CEMENT_BATCH_MAX`]).
+    pub cement_batch_max: usize,
     pub vote_generator_delay: Duration,
     /// How often an unconfirmed election asks representatives again.
     pub request_interval: Duration,
@@ -155,6 +157,7 @@ impl ConsensusConfig {
             local_queue_max: limits::BLOCK_LOCAL_QUEUE,
             batch_max: limits::BLOCK_BATCH_MAX,
             batch_max_time: Duration::from_millis(limits::BLOCK_BATCH_MAX_TIME_MS),
+            cement_batch_max: limits::CEMENT_BATCH_MAX,
             vote_generator_delay: Duration::from_millis(100),
             request_interval: if dev {
                 Duration::from_millis(500)

@@ -25,8 +25,12 @@ type Cemented = (
 );
 
 impl Shared {
-    /// Cements confirmed winners in `txn`; winners missing from the ledger (a fork
-    /// candidate won) come back as forced work.
+    /// Cements confirmed winners in `txn`, at most `cement_batch_max` blocks in all;
+    /// winners missing from the ledger (a fork candidate won) come back as forced work.
+    /// A winner whose chain needs more than the rest of the budget is cemented part-way
+    /// and goes back to the front of the queue with the winners after it, for the next
+    /// transaction: the walk resumes from the committed confirmation heights, so each
+    /// commit is a consistent prefix of the cementing order.
     pub(crate) fn cement_in(
         &self,
         txn: &mut WriteTxn<'_>,
@@ -34,13 +38,29 @@ impl Shared {
     ) -> (Vec<Cemented>, Vec<Forced>) {
         let mut done = Vec::new();
         let mut forced = Vec::new();
-        for c in cement {
+        let mut budget = self.config.cement_batch_max.max(1);
+        let mut pending = cement.into_iter();
+        while let Some(c) = pending.next() {
             let w = c.summary.winner;
             match self.ledger.block_exists(txn, &w) {
-                Ok(true) => match self.ledger.confirm(txn, &w) {
-                    Ok(list) => {
+                Ok(true) => match self.ledger.confirm_limited(txn, &w, budget) {
+                    Ok(step) => {
+                        budget = budget.saturating_sub(step.cemented.len());
                         let head = self.ledger.store().confirmation_head(txn).ok().flatten();
-                        done.push((Some(c.summary), w, list, head))
+                        if step.complete {
+                            done.push((Some(c.summary), w, step.cemented, head));
+                        } else {
+                            // Reported as dependencies now; the election's own
+                            // confirmation comes with the step that reaches the winner.
+                            self.stats.inc("confirmation_height", "batch_limited", "in");
+                            done.push((None, w, step.cemented, head));
+                            let mut q = lock(&self.queue);
+                            let mut rest: Vec<Confirmed> = std::iter::once(c).collect();
+                            rest.extend(pending.by_ref());
+                            rest.append(&mut q.cement);
+                            q.cement = rest;
+                            break;
+                        }
                     }
                     Err(e) => {
                         self.stats.inc("confirmation_height", "error", "in");

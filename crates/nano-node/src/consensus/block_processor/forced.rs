@@ -111,10 +111,26 @@ impl Shared {
         }
         let mut cemented = Vec::new();
         if let Some(s) = &confirmed {
-            match self.ledger.confirm(&mut txn, &hash) {
-                Ok(list) => {
+            // Bounded as every cementing step; the rest continues with the queued
+            // winners in the writer's next transactions.
+            match self
+                .ledger
+                .confirm_limited(&mut txn, &hash, self.config.cement_batch_max)
+            {
+                Ok(step) => {
                     let head = self.ledger.store().confirmation_head(&txn).ok().flatten();
-                    cemented.push((Some(s.clone()), hash, list, head))
+                    if step.complete {
+                        cemented.push((Some(s.clone()), hash, step.cemented, head))
+                    } else {
+                        cemented.push((None, hash, step.cemented, head));
+                        lock(&self.queue).cement.insert(
+                            0,
+                            crate::consensus::elections::Confirmed {
+                                summary: s.clone(),
+                                winner: None,
+                            },
+                        );
+                    }
                 }
                 Err(e) => tracing::warn!("cementing forced {hash}: {e}"),
             }
