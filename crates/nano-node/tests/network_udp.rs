@@ -126,8 +126,32 @@ async fn publish_and_votes_flow_over_udp_when_tcp_realtime_is_off() {
     assert_eq!(reps[0].account, dev_genesis_key().public());
     assert_eq!(reps[0].channel.node_id, b.net.node_id());
     assert_eq!(a.net.online_weight(), nano_core::Amount::MAX);
+    let before = nano_store::online_weight_key(std::time::SystemTime::now());
     a.net.sample_online_weight();
+    let after = nano_store::online_weight_key(std::time::SystemTime::now());
     assert_eq!(a.net.trended_online_weight(), nano_core::Amount::MAX);
+    // The sample's key is the reference's: u64 big-endian nanoseconds since the epoch
+    // (fact sheet §10), read back through the store's decoding of that layout.
+    {
+        let store = a.ledger.store();
+        let t = store.read_txn().unwrap();
+        let samples: Vec<(u64, nano_core::Amount)> = store
+            .iter_online_weight(&t)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(samples.len(), 1, "{samples:?}");
+        let (key, weight) = samples[0];
+        assert!(
+            before <= key && key <= after,
+            "{before} <= {key} <= {after}"
+        );
+        assert!(
+            key > 1_600_000_000_000_000_000,
+            "nanoseconds, not ms: {key}"
+        );
+        assert_eq!(weight, nano_core::Amount::MAX);
+    }
     assert!(b.net.representatives().is_empty(), "A has no weight");
 
     a.shutdown().await;

@@ -30,7 +30,9 @@ pub use codec::{
 pub use store::confirmation_log::{
     ConfirmationOrigin, ConfirmationRecord, DEFAULT_CONFIRMATION_HISTORY,
 };
-pub use store::{LmdbSync, Progress, ReadTxn, Store, StoreOptions, Txn, WriteTxn};
+pub use store::{
+    online_weight_key, LmdbSync, Progress, ReadTxn, Store, StoreOptions, Txn, WriteTxn,
+};
 pub use upgrade::{STORE_VERSION, STORE_VERSION_MINIMUM};
 
 /// Why the store could not do what was asked. Ledger rule violations are not errors of

@@ -84,6 +84,15 @@ impl LmdbSync {
     }
 }
 
+/// The `online_weight` key of a sample taken at `at`: nanoseconds since the Unix epoch,
+/// the unit the reference node writes on Linux (`system_clock` ticks) and RsNano writes
+/// everywhere, so samples written here sort and age together with a snapshot's.
+pub fn online_weight_key(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Receives one line per step of a long operation (upgrade, migration), for the log.
 #[derive(Clone)]
 pub struct Progress(pub Arc<dyn Fn(&str) + Send + Sync>);
@@ -1133,6 +1142,7 @@ impl<'s> WriteTxn<'s> {
 
     // ---- online weight ----
 
+    /// Stores a sample under `timestamp`, which must be an [`online_weight_key`].
     pub fn put_online_weight(&mut self, timestamp: u64, weight: Amount) -> Result<()> {
         let t = self.t();
         t.online_weight.put(

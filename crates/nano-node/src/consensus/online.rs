@@ -274,10 +274,7 @@ impl Shared {
         let Ok(mut txn) = self.ledger.write_txn() else {
             return;
         };
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let ts = nano_store::online_weight_key(std::time::SystemTime::now());
         let _ = txn.put_online_weight(ts, online);
         let store = self.ledger.store();
         let max = self.params.max_weight_samples as u64;

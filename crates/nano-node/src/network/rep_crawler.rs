@@ -14,7 +14,7 @@ use nano_messages::{ConfirmReq, Message, Vote};
 use rand::seq::SliceRandom;
 
 use super::channel::Channel;
-use super::{wall_ms, DropPolicy, Inner};
+use super::{DropPolicy, Inner};
 use crate::interfaces::{ChannelInfo, TrafficType};
 
 /// Window in which a representative counts as online.
@@ -224,7 +224,10 @@ pub(super) fn sample(inner: &Inner) {
         for t in old {
             txn.del_online_weight(t)?;
         }
-        txn.put_online_weight(wall_ms(), weight)?;
+        txn.put_online_weight(
+            nano_store::online_weight_key(std::time::SystemTime::now()),
+            weight,
+        )?;
         txn.commit()
     })();
     if r.is_err() {
