@@ -194,6 +194,17 @@ impl Ledger {
             .collect()
     }
 
+    /// Accounts with their info in account order from `start`, read one at a time, so a
+    /// walk over the whole ledger holds one entry, not every account.
+    pub fn accounts_from<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+        start: &Account,
+    ) -> Result<impl Iterator<Item = Result<(Account, AccountInfo), StoreError>> + 't, StoreError>
+    {
+        self.store.accounts_from(txn, start)
+    }
+
     /// Accounts delegating to `rep`, with their balances. Scans every account, as the
     /// reference node does; RPC pages over it.
     pub fn delegators<T: Txn>(

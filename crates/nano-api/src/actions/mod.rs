@@ -10,6 +10,7 @@ mod node_ops;
 mod utility;
 mod wallet;
 
+pub use ledger::{ledger_too_many, LEDGER_MAX_COUNT};
 pub use node_ops::receive_all;
 use serde_json::{Map, Value};
 

@@ -304,11 +304,42 @@ pub fn available_supply(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
     Ok(obj([("available", available.encode_dec().into())]))
 }
 
+/// Most accounts one `ledger` answer holds. An extension: the reference answers every
+/// account it is asked for, and `count` -1 on the live ledger (tens of millions of
+/// accounts) builds gigabytes. At about 600 bytes per account with every option, this
+/// many stay under the default `max_response_size`; `account` (the start) pages through
+/// any ledger.
+pub const LEDGER_MAX_COUNT: u64 = 50_000;
+
+/// The refusal of a `ledger` call that asks for, or would answer, more accounts.
+pub fn ledger_too_many() -> String {
+    format!(
+        "ledger answers at most {LEDGER_MAX_COUNT} accounts; give a count up to {LEDGER_MAX_COUNT} and page with account"
+    )
+}
+
+/// `count` of `ledger`: absent is `None`; "-1" is the largest count, as the reference's
+/// unsigned parse makes it (so it is refused as too large, not as malformed).
+fn ledger_count(r: &Req) -> Result<Option<u64>, RpcError> {
+    if opt_text(r, "count").as_deref() == Some("-1") {
+        return Ok(Some(u64::MAX));
+    }
+    opt_u64(r, "count", msg::INVALID_COUNT)
+}
+
 /// ledger: accounts from `account` on in key order, or by balance (descending) with
-/// `sorting`; with `receivable` the threshold applies to balance + receivable.
+/// `sorting`; with `receivable` the threshold applies to balance + receivable. At most
+/// [`LEDGER_MAX_COUNT`] accounts: a larger `count` is refused, and so is a call without
+/// `count` that would answer more. Memory stays bounded by the answer: the key-order walk
+/// stops at `count`, the sorted one keeps only the `count` largest balances seen.
 pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
-    let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
+    let given = ledger_count(r)?;
+    if given.is_some_and(|c| c > LEDGER_MAX_COUNT) {
+        return Err(RpcError::new(ledger_too_many()));
+    }
+    // Without a count, one more than the maximum tells a too-large answer apart.
+    let limit = given.unwrap_or(LEDGER_MAX_COUNT + 1) as usize;
     let threshold = opt_threshold(r)?;
     let start = match opt_text(r, "account") {
         Some(s) => PublicKey::decode_account(&s).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))?,
@@ -320,33 +351,61 @@ pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let weight = opt_bool(r, "weight", false)?;
     let receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
     let t = read(l)?;
-    let mut candidates = Vec::new();
-    for (a, _) in l.frontiers(&t, &start, usize::MAX).map_err(internal)? {
-        if let Some(info) = l.account_info(&t, &a).map_err(internal)? {
-            if info.modified >= modified_since {
-                candidates.push((a, info));
+    // Whether an account belongs in the answer (its receivable total when asked for).
+    let qualifies = |a: &Account, info: &nano_store::AccountInfo| -> Result<bool, RpcError> {
+        if info.modified < modified_since {
+            return Ok(false);
+        }
+        if !receivable || threshold.is_zero() {
+            return Ok(receivable || info.balance >= threshold);
+        }
+        let total = receivable_sum(l, &t, a, false)?;
+        Ok(info.balance.checked_add(total).unwrap_or(Amount::MAX) >= threshold)
+    };
+    let mut chosen: Vec<(Account, nano_store::AccountInfo)> = Vec::new();
+    if limit > 0 {
+        let accounts = l.accounts_from(&t, &start).map_err(internal)?;
+        if sorting {
+            // The reference sorts (balance, account) pairs and reverses them: keep the
+            // `limit` largest in a min-heap.
+            let mut top = std::collections::BinaryHeap::new();
+            for item in accounts {
+                let (a, info) = item.map_err(internal)?;
+                if qualifies(&a, &info)? {
+                    top.push(std::cmp::Reverse((info.balance, a)));
+                    if top.len() > limit {
+                        top.pop();
+                    }
+                }
+            }
+            let mut order: Vec<(Amount, Account)> = top.into_iter().map(|x| x.0).collect();
+            order.sort_by(|x, y| y.cmp(x));
+            for (_, a) in order {
+                if let Some(info) = l.account_info(&t, &a).map_err(internal)? {
+                    chosen.push((a, info));
+                }
+            }
+        } else {
+            for item in accounts {
+                let (a, info) = item.map_err(internal)?;
+                if qualifies(&a, &info)? {
+                    chosen.push((a, info));
+                    if chosen.len() >= limit {
+                        break;
+                    }
+                }
             }
         }
     }
-    if sorting {
-        // The reference sorts (balance, account) pairs and reverses them.
-        candidates.sort_by_key(|x| std::cmp::Reverse((x.1.balance, x.0)));
+    if given.is_none() && chosen.len() as u64 > LEDGER_MAX_COUNT {
+        return Err(RpcError::new(ledger_too_many()));
     }
     let mut m = Map::new();
-    for (a, info) in candidates {
-        if m.len() as u64 >= count {
-            break;
-        }
-        if !receivable && info.balance < threshold {
-            continue;
-        }
+    for (a, info) in chosen {
         let mut e = Map::new();
         // `ledger` (unlike wallet_ledger) puts the receivable total first.
         if receivable {
             let total = receivable_sum(l, &t, &a, false)?;
-            if info.balance.checked_add(total).unwrap_or(Amount::MAX) < threshold {
-                continue;
-            }
             e.insert("pending".into(), total.encode_dec().into());
             e.insert("receivable".into(), total.encode_dec().into());
         }
