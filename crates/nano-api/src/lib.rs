@@ -6,7 +6,9 @@ pub mod access;
 pub mod actions;
 pub mod api_v2;
 pub mod async_process;
-pub mod bounded_http;
+/// Connection limits and timeouts of every HTTP listener (a crate of its own so that
+/// nanocap's console uses the same code without depending on the node).
+pub use nano_http as bounded_http;
 pub mod browser_origin;
 pub mod callback;
 pub mod context;

@@ -54,6 +54,15 @@ pub struct WebConfig {
     pub port: u16,
     /// Row cap for query results.
     pub max_query_result: usize,
+    /// Open console connections at once; further ones are closed at accept.
+    pub connections_max: usize,
+    /// Seconds to send a request's head (also how long an idle keep-alive connection
+    /// is kept).
+    pub header_timeout: u64,
+    /// Seconds to send a request's body once its head arrived.
+    pub read_timeout: u64,
+    /// Seconds without a byte moving either way after which a connection is closed.
+    pub idle_timeout: u64,
 }
 
 impl Default for WebConfig {
@@ -63,7 +72,45 @@ impl Default for WebConfig {
             bind: "127.0.0.1".into(),
             port: 8077,
             max_query_result: 5000,
+            // A console has a handful of users; 64 leaves room for tabs and scripts
+            // while a flood of idle sockets cannot exhaust descriptors.
+            connections_max: 64,
+            header_timeout: 10,
+            read_timeout: 30,
+            // Longer than the slowest query (15 s limit) so an answer is never cut.
+            idle_timeout: 120,
         }
+    }
+}
+
+/// Largest request body the console reads: its requests carry their SQL in the URL and
+/// the control endpoints take no body.
+const WEB_MAX_BODY: usize = 64 * 1024;
+
+impl WebConfig {
+    /// The connection limits of the console's listener.
+    pub fn http_limits(&self) -> nano_http::HttpLimits {
+        nano_http::HttpLimits {
+            max_connections: self.connections_max,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout),
+            read_timeout: std::time::Duration::from_secs(self.read_timeout),
+            idle_timeout: Some(std::time::Duration::from_secs(self.idle_timeout)),
+            max_body: WEB_MAX_BODY,
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        for (name, v) in [
+            ("web.connections_max", self.connections_max as u64),
+            ("web.header_timeout", self.header_timeout),
+            ("web.read_timeout", self.read_timeout),
+            ("web.idle_timeout", self.idle_timeout),
+        ] {
+            if v == 0 {
+                anyhow::bail!("{name} must be at least 1");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -90,7 +137,9 @@ impl Default for Config {
 impl Config {
     /// Parses a config document; missing keys take their defaults.
     pub fn from_json(text: &str) -> anyhow::Result<Config> {
-        Ok(serde_json::from_str(text)?)
+        let c: Config = serde_json::from_str(text)?;
+        c.web.validate()?;
+        Ok(c)
     }
 
     /// Loads `path`; a missing file gives the defaults only when `must_exist` is false.
@@ -131,5 +180,14 @@ mod tests {
         assert_eq!(d, Config::default());
         assert_eq!(d.web.bind, "127.0.0.1");
         assert!(Config::from_json("[").is_err());
+        let e = Config::from_json(r#"{"web":{"header_timeout":0}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("web.header_timeout"), "{e}");
+        let c = Config::from_json(r#"{"web":{"connections_max":3,"idle_timeout":7}}"#).unwrap();
+        let l = c.web.http_limits();
+        assert_eq!(l.max_connections, 3);
+        assert_eq!(l.idle_timeout, Some(std::time::Duration::from_secs(7)));
+        assert_eq!(l.header_timeout, std::time::Duration::from_secs(10));
     }
 }

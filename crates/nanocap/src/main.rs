@@ -148,8 +148,9 @@ fn run() -> anyhow::Result<()> {
             Some(ctl_tx.clone()),
         ));
         let stop = stop.clone();
+        let limits = cfg.web.http_limits();
         runtime.spawn(async move {
-            if let Err(e) = web::serve(state, addr).await {
+            if let Err(e) = web::serve(state, addr, limits).await {
                 eprintln!("nanocap: web console: {e:#}");
                 stop.store(true, Ordering::Relaxed);
             }

@@ -24,6 +24,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use nano_http::HttpLimits;
+
 use crate::engine::Control;
 use crate::status::Status;
 
@@ -87,12 +89,24 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Binds and serves until the future is dropped or fails.
-pub async fn serve(state: Shared, addr: SocketAddr) -> anyhow::Result<()> {
+/// Binds and serves under `limits` until the process ends.
+pub async fn serve(state: Shared, addr: SocketAddr, limits: HttpLimits) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("nanocap: web console on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(state)).await?;
+    let (task, _) = serve_on(listener, state, limits);
+    task.await?;
     Ok(())
+}
+
+/// Serves the console on a bound listener with the node's HTTP limits (connection cap,
+/// header, body and idle timeouts): axum's own `serve` has no timer, so slow or idle
+/// clients would be kept forever. Returns the server task and its counters.
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    limits: HttpLimits,
+) -> (tokio::task::JoinHandle<()>, Arc<nano_http::HttpCounters>) {
+    nano_http::spawn_serve(listener, router(state), limits, std::future::pending())
 }
 
 async fn index() -> Response {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nanocap::net::linktype;
 use nanocap::status::Status;
 use nanocap::synth::{self, CaptureBuilder};
-use nanocap::web::{router, AppState};
+use nanocap::web::{serve_on, AppState};
 use serde_json::Value;
 
 fn sample_db() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -34,22 +34,31 @@ fn sample_db() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, file, db)
 }
 
-/// Starts the console on an OS-assigned localhost port; returns its address.
+/// Starts the console on an OS-assigned localhost port with the default limits; returns
+/// its address.
 fn start_server(rt: &tokio::runtime::Runtime, db: &Path) -> SocketAddr {
+    start_limited(rt, db, nanocap::config::WebConfig::default().http_limits()).0
+}
+
+/// As [`start_server`], under `limits`; also returns the listener's counters.
+fn start_limited(
+    rt: &tokio::runtime::Runtime,
+    db: &Path,
+    limits: nano_http::HttpLimits,
+) -> (SocketAddr, Arc<nano_http::HttpCounters>) {
     let state = Arc::new(AppState::new(
         Arc::new(Status::default()),
         db.to_path_buf(),
         5,
         None,
     ));
+    let _guard = rt.enter();
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    rt.spawn(async move {
-        let _ = axum::serve(listener, router(state)).await;
-    });
-    addr
+    let (_, counters) = serve_on(listener, state, limits);
+    (addr, counters)
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -128,6 +137,58 @@ fn enc(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Slow and idle clients on the console: at most `connections_max` are held (the rest are
+/// closed at accept), each held one is closed once its header or idle time is up, and a
+/// legitimate query is answered afterwards.
+#[test]
+fn console_caps_and_times_out_slow_clients() {
+    const CAP: usize = 16;
+    const SLOW: usize = 40;
+    let (_dir, _file, db) = sample_db();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = nanocap::config::WebConfig {
+        connections_max: CAP,
+        header_timeout: 1,
+        idle_timeout: 2,
+        ..Default::default()
+    };
+    let (addr, counters) = start_limited(&rt, &db, cfg.http_limits());
+    let mut slow = Vec::new();
+    for i in 0..SLOW {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        // Half send a partial request line, half nothing at all.
+        if i % 2 == 0 {
+            s.write_all(b"GET /api/v1/sta").unwrap();
+        }
+        slow.push(s);
+    }
+    // Every slow connection ends: refused at accept beyond the cap, timed out otherwise.
+    for (i, s) in slow.iter_mut().enumerate() {
+        let mut buf = [0u8; 256];
+        let mut closed = false;
+        for _ in 0..8 {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    closed = true;
+                    break;
+                }
+                // A 408 answer before the close is fine.
+                Ok(_) => {}
+            }
+        }
+        assert!(closed, "slow client {i} still open");
+    }
+    let accepted = counters.accepted.load(std::sync::atomic::Ordering::Relaxed) as usize;
+    let refused = counters.refused.load(std::sync::atomic::Ordering::Relaxed) as usize;
+    assert_eq!(accepted + refused, SLOW);
+    assert!(accepted >= CAP, "the cap was filled ({accepted})");
+    assert!(refused > 0, "connections beyond the cap were refused");
+    // With the slow clients gone the console answers.
+    let v = get_json(addr, "/api/v1/status");
+    assert!(v.is_object(), "{v}");
 }
 
 #[test]

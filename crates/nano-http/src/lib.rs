@@ -1,5 +1,6 @@
 //! Serving an axum router with connection-level limits, for every HTTP listener of the
-//! node (RPC and `/api/v2` in the node and in `nano_rpc`, the WebSocket upgrade port).
+//! node (RPC and `/api/v2` in the node and in `nano_rpc`, the WebSocket upgrade port)
+//! and of nanocap (its web console).
 //!
 //! axum's `serve` runs hyper without a timer, so a client that sends one byte of its
 //! request line every few seconds, or opens thousands of connections and sends nothing,
