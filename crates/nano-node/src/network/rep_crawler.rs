@@ -32,6 +32,13 @@ const VERIFY_THROTTLE: Duration = Duration::from_secs(1);
 /// throttle are forgotten; if that is not enough, votes of further accounts are left
 /// unchecked (and unrecorded) until it is.
 const ATTEMPTS_MAX: usize = 4096;
+/// Representatives remembered. The live network has about a hundred principal
+/// representatives and some thousands of accounts with weight that vote; 16 Ki entries
+/// (a few MB) hold them all, while an attacker holding many lightly weighted accounts
+/// cannot grow the table past it. When full, entries not seen within the online window
+/// go first, then the lightest representative gives way to a heavier one, so the weight
+/// counted online stays the largest the table can hold.
+pub const REPS_MAX: usize = 16 * 1024;
 
 /// A representative reachable through one of our channels.
 #[derive(Debug, Clone)]
@@ -56,6 +63,8 @@ pub(super) enum Observed {
     BadSignature,
     /// A new (account, channel) pair was recorded.
     New,
+    /// The table is full of representatives at least as heavy: not recorded.
+    Full,
     /// The representative's last-seen time (and channel) were refreshed.
     Refreshed,
 }
@@ -93,6 +102,7 @@ impl RepCrawler {
                     "representative found"
                 );
             }
+            Observed::Full => inner.stats.inc("rep_crawler", "table_full", "in"),
             Observed::Fresh | Observed::Refreshed => {}
         }
     }
@@ -123,10 +133,23 @@ impl RepCrawler {
             channel: channel.clone(),
             last_seen: now,
         };
-        match lock(&self.reps).insert(account, rep) {
+        let mut reps = lock(&self.reps);
+        if reps.len() >= REPS_MAX
+            && !reps.contains_key(&account)
+            && !make_room(&mut reps, weight, now)
+        {
+            return Observed::Full;
+        }
+        match reps.insert(account, rep) {
             Some(_) => Observed::Refreshed,
             None => Observed::New,
         }
+    }
+
+    /// Representatives in the table (live channel or not).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.reps).len()
     }
 
     /// Whether `account`'s vote may be checked now (records the check).
@@ -178,6 +201,27 @@ impl RepCrawler {
             m
         });
         median.max(minimum(inner))
+    }
+}
+
+/// Frees one slot of a full table for a representative of `weight`: forgets entries not
+/// seen within the online window, else the lightest entry if lighter than `weight`.
+fn make_room(reps: &mut HashMap<PublicKey, Representative>, weight: Amount, now: Instant) -> bool {
+    reps.retain(|_, r| now.duration_since(r.last_seen) < ONLINE_WINDOW);
+    if reps.len() < REPS_MAX {
+        return true;
+    }
+    let lightest = reps
+        .values()
+        .min_by_key(|r| r.weight)
+        .filter(|r| r.weight < weight)
+        .map(|r| r.account);
+    match lightest {
+        Some(a) => {
+            reps.remove(&a);
+            true
+        }
+        None => false,
     }
 }
 
@@ -391,6 +435,53 @@ mod tests {
             Observed::Refreshed
         );
         assert_eq!(last_seen(&c, &rep), Some(t4));
+    }
+
+    fn account(i: u32) -> PublicKey {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&i.to_le_bytes());
+        b[31] = 1;
+        PublicKey(b)
+    }
+
+    /// Verified votes from more weighted accounts than the table holds: it stays at
+    /// [`REPS_MAX`], lighter newcomers are refused, heavier ones replace the lightest,
+    /// and entries out of the online window make room.
+    #[test]
+    fn representative_table_is_bounded_under_a_flood_of_accounts() {
+        let c = RepCrawler::default();
+        let t0 = Instant::now();
+        let flood = REPS_MAX as u32 + 2_000;
+        let mut t = t0;
+        for i in 0..flood {
+            // Spread over time so the per-second check budget is not what limits it.
+            if i % (ATTEMPTS_MAX as u32 / 2) == 0 {
+                t += VERIFY_THROTTLE;
+            }
+            let w = Amount(1_000 + u128::from(i % 7));
+            c.observe_at(account(i), w, &channel(1), t, || true);
+        }
+        assert_eq!(c.len(), REPS_MAX);
+        t += VERIFY_THROTTLE;
+        let light = account(flood + 1);
+        assert_eq!(
+            c.observe_at(light, Amount(1), &channel(1), t, || true),
+            Observed::Full
+        );
+        let heavy = account(flood + 2);
+        assert_eq!(
+            c.observe_at(heavy, Amount(1_000_000), &channel(1), t, || true),
+            Observed::New
+        );
+        assert_eq!(c.len(), REPS_MAX);
+        assert!(last_seen(&c, &heavy).is_some());
+        // Once everything is older than the online window, a light newcomer fits.
+        let later = t + ONLINE_WINDOW;
+        assert_eq!(
+            c.observe_at(light, Amount(1), &channel(1), later, || true),
+            Observed::New
+        );
+        assert!(c.len() <= 2, "stale entries forgotten: {}", c.len());
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub type UncheckedCountSource = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 #[derive(Default)]
 pub(super) struct TelemetryState {
+    /// The latest answer of each live channel; an entry leaves with its channel, so
+    /// there are at most as many as channels (bounded by the admission and UDP caps).
     by_channel: Mutex<HashMap<u64, PeerTelemetry>>,
     unchecked: Mutex<Option<UncheckedCountSource>>,
 }
@@ -204,4 +206,10 @@ pub(super) fn on_ack(inner: &Inner, ch: &Channel, data: Option<Box<TelemetryData
         message: entry.to_json(),
     });
     lock(&inner.telemetry.by_channel).insert(ch.info.id, entry);
+    // One entry per registered channel, so the table is bounded by the channel caps. A
+    // channel removed while this answer was processed has already cleared its entry:
+    // clear it again, or it would stay until the next `telemetry` call prunes it.
+    if inner.channel(ch.info.id).is_none() {
+        inner.telemetry.remove(ch.info.id);
+    }
 }
