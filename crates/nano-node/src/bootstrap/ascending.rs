@@ -39,7 +39,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
-use crate::consensus::{ProcessStatus, SubmitError};
+use crate::consensus::{ProcessStatus, RecentSet, SubmitError};
 use crate::interfaces::{ChannelId, ChannelInfo, Outbound, TrafficType};
 
 const FRONTIERS_PER_REQUEST: u16 = 1000;
@@ -52,6 +52,20 @@ const BLOCKED_GRACE: Duration = Duration::from_secs(4);
 const STATE_FILE: &str = "bootstrap_ascending.json";
 /// Pull retries for an account whose pulls end short of the scanned head.
 const MAX_TRIES: u8 = 4;
+/// Accounts remembered as pulled to the end this round. The memory only spares a
+/// second pull of an account whose blocks are still on their way (the dependency
+/// walker and the frontier scan skip it); forgetting the oldest costs at most such a
+/// pull, while an unbounded set would hold every account of the ledger (tens of
+/// millions on the live network) for a whole round. 256 Ki accounts is ~10 MB and
+/// far more than the block processor and gap table hold on the way at once.
+const DONE_MAX: usize = 256 * 1024;
+/// Dependencies queued to be looked up (`asc_pull_req` account info) at once; more
+/// wait for their account to be pulled or asked again after the cooldown.
+const DEPS_MAX: usize = 4096;
+/// Dependencies remembered as asked (for the cooldown): past this many, those whose
+/// cooldown has ended are forgotten. Within one cooldown each entry stands for a request
+/// sent, which the per-channel request limit paces.
+const DEP_ASKED_MAX: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 struct Pull {
@@ -122,7 +136,7 @@ struct Asc<'a> {
     settled: bool,
     /// Accounts pulled to the end this round: the dependency walker leaves them alone
     /// (their blocks may still be on the way through the processor).
-    done: HashSet<Account>,
+    done: RecentSet<Account>,
     dep_asked: HashMap<BlockHash, Instant>,
     requests: HashMap<u64, Req>,
     per_channel: HashMap<ChannelId, usize>,
@@ -164,7 +178,7 @@ pub(crate) async fn run(
         deps: VecDeque::new(),
         settle: Settle::new(),
         settled: false,
-        done: HashSet::new(),
+        done: RecentSet::new(DONE_MAX),
         dep_asked: HashMap::new(),
         requests: HashMap::new(),
         per_channel: HashMap::new(),
@@ -717,7 +731,7 @@ impl Asc<'_> {
             return;
         }
         self.dep_asked.insert(dep, now);
-        if self.deps.len() < 4096 {
+        if self.deps.len() < DEPS_MAX {
             self.deps.push_back(dep);
         }
     }
@@ -744,7 +758,7 @@ impl Asc<'_> {
                 }
             }
             let cooldown = self.sh.config.cooldown;
-            if self.dep_asked.len() > 65_536 {
+            if self.dep_asked.len() > DEP_ASKED_MAX {
                 self.dep_asked
                     .retain(|_, t| now.duration_since(*t) < cooldown);
             }

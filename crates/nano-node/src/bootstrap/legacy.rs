@@ -31,6 +31,9 @@ use super::{AttemptInfo, ProgressLog, Settle, Shared};
 
 const MAX_PASSES: usize = 4;
 const FRONTIER_BATCH: usize = 512;
+/// Pulls waiting for a pull connection: the frontier reader pauses when this many are
+/// queued, so a peer announcing millions of frontiers costs no more memory than this.
+const PULL_QUEUE: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 struct Pull {
@@ -151,7 +154,7 @@ async fn pass(
         peer: ep,
         bad: AtomicBool::new(false),
     });
-    let (tx, rx) = mpsc::channel::<Pull>(4096);
+    let (tx, rx) = mpsc::channel::<Pull>(PULL_QUEUE);
     let rx = Arc::new(AsyncMutex::new(rx));
     let mut workers = Vec::new();
     for _ in 0..sh.config.legacy_connections.max(1) {

@@ -224,14 +224,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Bounded set of recently seen items (vote hashes), oldest forgotten first.
-pub(crate) struct RecentSet {
-    set: HashSet<BlockHash>,
-    order: VecDeque<BlockHash>,
+/// Bounded set of recently seen items (vote hashes, accounts), oldest forgotten first.
+pub(crate) struct RecentSet<T = BlockHash> {
+    set: HashSet<T>,
+    order: VecDeque<T>,
     max: usize,
 }
 
-impl RecentSet {
+impl<T: std::hash::Hash + Eq + Copy> RecentSet<T> {
     pub(crate) fn new(max: usize) -> Self {
         RecentSet {
             set: HashSet::new(),
@@ -240,7 +240,7 @@ impl RecentSet {
         }
     }
     /// True if `h` was not seen before.
-    pub(crate) fn insert(&mut self, h: BlockHash) -> bool {
+    pub(crate) fn insert(&mut self, h: T) -> bool {
         if !self.set.insert(h) {
             return false;
         }
@@ -251,6 +251,9 @@ impl RecentSet {
             }
         }
         true
+    }
+    pub(crate) fn contains(&self, h: &T) -> bool {
+        self.set.contains(h)
     }
 }
 
