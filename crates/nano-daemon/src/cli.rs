@@ -159,6 +159,10 @@ pub struct Args {
     /// Check every block's hash, signature, work and links, and confirmation heights.
     #[arg(long = "validate_blocks", alias = "debug_validate_blocks")]
     pub validate_blocks: bool,
+    /// Check the ledger's representative weights against the weights its accounts
+    /// imply (summary, outliers, newcomers, every differing representative).
+    #[arg(long = "compare_rep_weights")]
+    pub compare_rep_weights: bool,
     /// Worker threads for --validate_blocks (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -315,6 +319,9 @@ pub fn run(args: &Args) -> Result<String> {
     }
     if args.debug_account_versions {
         return streamed(|o| d::account_versions(&at()?, o));
+    }
+    if args.compare_rep_weights {
+        return streamed(|o| crate::rep_weights::compare_rep_weights(&at()?, o));
     }
     if args.validate_blocks {
         return streamed(|o| d::validate_blocks(&at()?, args.threads, args.silent, o));

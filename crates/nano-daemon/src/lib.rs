@@ -14,5 +14,6 @@ pub mod log_config;
 pub mod log_file;
 pub mod logging;
 pub mod maintenance;
+pub mod rep_weights;
 pub mod update_config;
 pub mod vacuum;

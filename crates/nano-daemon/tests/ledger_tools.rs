@@ -613,3 +613,86 @@ fn an_upgrade_run_by_a_command_reports_progress_on_stderr_and_in_the_node_log() 
     let r = l.read_txn().unwrap();
     assert_eq!(l.store().version(&r).unwrap(), Some(24));
 }
+
+// ---- --compare_rep_weights -----------------------------------------------------------
+
+#[test]
+fn compare_rep_weights_passes_the_reference_fixture_and_names_a_tampered_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixture = nano_ledger::test_support::reference_fixture(
+        "reference-ledger-dev-5k",
+        &d.join("data.ldb"),
+    );
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap())
+            .unwrap();
+    let reps = expected["rep_weights_count"].as_u64().unwrap();
+    let (ok, out, err) = nano_node(d, &["--compare_rep_weights"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(&format!("\tsamples {reps}\n")), "{out}");
+    assert!(
+        out.contains(&format!("Compared {reps} representatives: 0 differ\n")),
+        "{out}"
+    );
+    assert!(out.contains("at 5007 blocks"), "{out}");
+    assert!(out.contains(&format!(
+        "from {} accounts",
+        expected["account_count"].as_u64().unwrap()
+    )));
+
+    // A snapshot whose rep_weights table was altered: one weight off by one raw, one
+    // representative that no account delegates to.
+    let top = nano_core::PublicKey::decode_account(
+        expected["top_representatives"][0]["representative"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let stranger = Account::from_bytes([0x55; 32]);
+    {
+        let l = open(&ledger_dir(d));
+        let mut t = l.write_txn().unwrap();
+        let w = l.store().rep_weight(&t, &top).unwrap();
+        t.put_rep_weight(&top, nano_core::Amount(w.0 + 1)).unwrap();
+        t.put_rep_weight(&stranger, nano_core::Amount(5)).unwrap();
+        t.commit().unwrap();
+    }
+    let (ok, out, err) = nano_node(d, &["--compare_rep_weights"]);
+    assert!(!ok, "a differing table fails the command");
+    assert!(
+        err.contains("differs from its accounts for 2 representatives"),
+        "{err}"
+    );
+    assert!(
+        out.contains(&format!(
+            "Compared {} representatives: 2 differ\n",
+            reps + 1
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "representative {} recomputed {} raw ledger {} raw mismatch 1 raw",
+            top.encode_account(),
+            expected["top_representatives"][0]["weight"]
+                .as_str()
+                .unwrap(),
+            nano_core::Amount::decode_dec(
+                expected["top_representatives"][0]["weight"]
+                    .as_str()
+                    .unwrap()
+            )
+            .unwrap()
+            .0 + 1
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "representative {} recomputed --- ledger 5 raw mismatch 5 raw",
+            stranger.encode_account()
+        )),
+        "{out}"
+    );
+}
