@@ -55,9 +55,11 @@ pub struct ApiContext {
     pub async_process: crate::async_process::AsyncProcessor,
     /// Where slow actions run, off the runtime that drives peering
     /// (`slow_action_threads`, `slow_action_queue` of config-rpc.toml).
-    pub slow_actions: crate::slow_actions::SlowPool,
+    pub slow_actions: crate::worker_pool::WorkerPool,
     /// Largest RPC v1 answer in bytes (`max_response_size` of config-rpc.toml).
     pub max_response_size: usize,
+    /// Wallet work precomputed in the background, through a bounded queue.
+    pub precompute: crate::worker_pool::WorkerPool,
 }
 
 impl ApiContext {
@@ -87,6 +89,7 @@ impl ApiContext {
             async_process: Default::default(),
             slow_actions: Default::default(),
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE,
+            precompute: crate::work_generation::precompute_pool(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP JSON RPC front door: POST of `{"action": ...}` to any path (as the reference
 //! node accepts), body size and JSON depth limits from `config-rpc.toml`, connection
 //! limits and timeouts ([`crate::bounded_http`]), CORS preflight, and the reference error
-//! texts. Slow actions run on the bounded [`crate::slow_actions`] pool, the rest inline
+//! texts. Slow actions run on the bounded [`crate::worker_pool`] pool, the rest inline
 //! ([`crate::actions::answer`]).
 
 use std::net::SocketAddr;

@@ -20,10 +20,10 @@ pub mod metrics;
 pub mod node_glue;
 pub mod response_cap;
 pub mod rpc_config;
-pub mod slow_actions;
 pub mod websocket;
 pub mod work_generation;
 pub mod work_peers;
+pub mod worker_pool;
 
 pub use context::ApiContext;
 pub use error::RpcError;

@@ -25,7 +25,7 @@ pub struct RpcConfig {
     pub read_timeout: u64,
     /// Extension: seconds without a byte moving either way before a connection is closed.
     pub idle_timeout: u64,
-    /// Extension: workers running slow actions for HTTP and IPC ([`crate::slow_actions`]).
+    /// Extension: workers running slow actions for HTTP and IPC ([`crate::worker_pool`]).
     pub slow_action_threads: u32,
     /// Extension: slow requests waiting for a worker; beyond them a request is refused.
     pub slow_action_queue: u32,
@@ -83,8 +83,8 @@ impl RpcConfig {
             header_timeout: 10,
             read_timeout: 30,
             idle_timeout: 300,
-            slow_action_threads: crate::slow_actions::default_threads() as u32,
-            slow_action_queue: crate::slow_actions::DEFAULT_QUEUE as u32,
+            slow_action_threads: crate::worker_pool::default_threads() as u32,
+            slow_action_queue: crate::worker_pool::DEFAULT_QUEUE as u32,
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE as u64,
             process: RpcProcess {
                 io_threads: std::thread::available_parallelism()
@@ -142,7 +142,7 @@ impl RpcConfig {
     /// Sets what this config governs in the context that executes the actions: the
     /// slow-action pool and the answer cap.
     pub fn apply_to(&self, ctx: &mut crate::ApiContext) {
-        ctx.slow_actions = crate::slow_actions::SlowPool::new(
+        ctx.slow_actions = crate::worker_pool::WorkerPool::new(
             self.slow_action_threads as usize,
             self.slow_action_queue as usize,
         );

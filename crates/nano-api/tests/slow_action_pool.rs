@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{post, wait_until};
-use nano_api::slow_actions::{SlowPool, BUSY};
+use nano_api::worker_pool::{WorkerPool, BUSY};
 use nano_api::{ApiContext, RpcConfig};
 use nano_core::Network;
 use nano_node::node::{Node, NodeOptions};
@@ -62,7 +62,7 @@ fn a_full_pool_refuses_slow_calls_while_peering_and_cheap_calls_go_on() {
     ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(a.clone())));
     ctx.work_threads = 1;
     ctx.max_work_generate_multiplier = ENDLESS.parse().unwrap();
-    ctx.slow_actions = SlowPool::new(THREADS, QUEUE);
+    ctx.slow_actions = WorkerPool::new(THREADS, QUEUE);
     let mut cfg = RpcConfig::defaults(Network::Dev);
     cfg.address = "127.0.0.1".into();
     cfg.port = 0;

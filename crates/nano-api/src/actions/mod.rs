@@ -31,7 +31,7 @@ pub struct Action {
     pub deprecated: bool,
     /// May block for long (work, key derivation, waiting for the block processor,
     /// scans of receivables, chains, wallets or the ledger, wallet writes): front doors
-    /// run it on the bounded [`crate::slow_actions`] pool, off the runtime that drives
+    /// run it on the bounded [`crate::worker_pool`] pool, off the runtime that drives
     /// peering, and answer every other action (single-key lookups, in-memory state)
     /// inline, which keeps cheap queries at a few microseconds.
     pub slow: bool,
@@ -418,7 +418,7 @@ pub fn is_slow(req: &Req) -> bool {
 /// slow action on the context's bounded pool (or the pool's refusal when it is full),
 /// any other inline; the text capped at the context's `max_response_size`.
 pub async fn answer(ctx: &std::sync::Arc<ApiContext>, req: Req, origin: Origin) -> Vec<u8> {
-    use crate::slow_actions::{PoolError, BUSY};
+    use crate::worker_pool::{PoolError, BUSY};
     let cap = ctx.max_response_size;
     if !is_slow(&req) {
         return crate::response_cap::to_json_capped(&dispatch(ctx, &req, origin), cap);

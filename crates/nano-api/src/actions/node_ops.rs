@@ -185,7 +185,9 @@ fn publish_state(
 /// Pre-computes work for the next block of a wallet account in the background (at the
 /// network's highest threshold so it fits any next block, with the node's work peers),
 /// so the next send or receive from that account is immediate. `root` is the account's
-/// head, or the account itself before its first block.
+/// head, or the account itself before its first block. Goes through the context's
+/// bounded precompute queue; when it is full the precomputation is dropped and counted,
+/// never waited for.
 pub(crate) fn precompute_next(
     ctx: &ApiContext,
     id: WalletId,
@@ -195,12 +197,15 @@ pub(crate) fn precompute_next(
     let Some(w) = ctx.wallets.clone() else { return };
     let threshold = ctx.params.work.base;
     let env = WorkEnv::new(ctx, Workers::WithPeers);
-    std::thread::spawn(move || {
+    let queued = ctx.precompute.try_spawn(move || {
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Ok(work) = env.generate(root, threshold, cancel) {
             let _ = w.work_set(id, &account, work);
         }
     });
+    if queued.is_err() {
+        ctx.stats.inc("work", "precompute_dropped", "");
+    }
 }
 
 fn submit(ctx: &ApiContext, block: Block) -> Result<BlockHash, RpcError> {

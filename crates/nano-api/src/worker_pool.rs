@@ -1,7 +1,9 @@
-//! The pool that runs slow actions ([`crate::actions::Action::slow`]: ledger and wallet
+//! Bounded pools of worker threads: a fixed set of OS threads fed by one bounded queue,
+//! started on first use, that refuse a job at once when full. The context holds two: the
+//! pool that runs slow actions ([`crate::actions::Action::slow`]: ledger and wallet
 //! scans, key derivation, work, waiting for the block processor) for every front door
-//! that dispatches RPC v1 actions (HTTP and IPC): a fixed set of OS threads fed by one
-//! bounded queue, started on first use.
+//! that dispatches RPC v1 actions (HTTP and IPC), and the wallet work precomputation
+//! queue ([`crate::work_generation::PRECOMPUTE_QUEUE`]).
 //!
 //! In the daemon the API servers and the node's peering share one Tokio runtime. A
 //! `receivable` over 200,000 blocks or a `ledger` walk on that runtime's workers (or on
@@ -14,15 +16,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The answer when the pool cannot take another request.
+/// The answer when the slow-action pool cannot take another request.
 pub const BUSY: &str = "Too many slow requests in progress (slow_action_threads and slow_action_queue of config-rpc.toml are full); try again later";
 
-/// Requests waiting for a worker by default. A slow action takes milliseconds to
+/// Slow requests waiting for a worker by default. A slow action takes milliseconds to
 /// seconds; with this many queued, a new one would wait tens of seconds behind them on a
 /// small machine, and a client is better served by a prompt refusal it can retry.
 pub const DEFAULT_QUEUE: usize = 256;
 
-/// Workers by default: the reference's `background_threads` default (which serves its
+/// Slow-action workers by default: the reference's `background_threads` default (which serves its
 /// RPC handling), max(4, cores), so a few long work generations do not block every scan.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -43,7 +45,7 @@ pub enum PoolError {
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The workers and their queue.
-pub struct SlowPool {
+pub struct WorkerPool {
     threads: usize,
     queue: usize,
     tx: OnceLock<Option<SyncSender<Job>>>,
@@ -51,17 +53,17 @@ pub struct SlowPool {
     in_flight: Arc<AtomicUsize>,
 }
 
-impl Default for SlowPool {
+impl Default for WorkerPool {
     fn default() -> Self {
-        SlowPool::new(default_threads(), DEFAULT_QUEUE)
+        WorkerPool::new(default_threads(), DEFAULT_QUEUE)
     }
 }
 
-impl SlowPool {
+impl WorkerPool {
     /// A pool of `threads` workers (at least one) and `queue` waiting slots; nothing
     /// starts until the first job.
-    pub fn new(threads: usize, queue: usize) -> SlowPool {
-        SlowPool {
+    pub fn new(threads: usize, queue: usize) -> WorkerPool {
+        WorkerPool {
             threads: threads.max(1),
             queue,
             tx: OnceLock::new(),
@@ -110,13 +112,9 @@ impl SlowPool {
             .as_ref()
     }
 
-    /// Runs `job` on a worker and waits (asynchronously) for its result; refuses at once
-    /// when the pool is full.
-    pub async fn run<T, F>(&self, job: F) -> Result<T, PoolError>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
+    /// Admits one job (refusing when threads + queue are in flight) and queues the job
+    /// `make` builds around the admission's [`Done`].
+    fn submit(&self, make: impl FnOnce(Done) -> Job) -> Result<(), PoolError> {
         let tx = self.sender().ok_or(PoolError::Failed)?;
         // Admission counts jobs, not channel slots: a job sent but not yet picked up by a
         // worker that is still starting must not make the pool refuse early.
@@ -129,18 +127,8 @@ impl SlowPool {
         if admitted.is_err() {
             return Err(PoolError::Busy);
         }
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let counter = self.in_flight.clone();
-        let boxed: Job = Box::new(move || {
-            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            // Before the answer goes out, so a caller that got it sees the count drop.
-            counter.fetch_sub(1, Ordering::AcqRel);
-            if let Ok(v) = out {
-                let _ = done_tx.send(v);
-            }
-        });
-        match tx.try_send(boxed) {
-            Ok(()) => done_rx.await.map_err(|_| PoolError::Failed),
+        match tx.try_send(make(Done(self.in_flight.clone()))) {
+            Ok(()) => Ok(()),
             // The channel holds threads + queue jobs, so only gone workers end here; the
             // job never ran: undo its count here.
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -148,6 +136,46 @@ impl SlowPool {
                 Err(PoolError::Failed)
             }
         }
+    }
+
+    /// Queues `job` without waiting for it; refuses at once when the pool is full.
+    pub fn try_spawn(&self, job: impl FnOnce() + Send + 'static) -> Result<(), PoolError> {
+        self.submit(|done| {
+            Box::new(move || {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                done.finish();
+            })
+        })
+    }
+
+    /// Runs `job` on a worker and waits (asynchronously) for its result; refuses at once
+    /// when the pool is full.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, PoolError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        self.submit(|done| {
+            Box::new(move || {
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                // Before the answer goes out, so a caller that got it sees the count drop.
+                done.finish();
+                if let Ok(v) = out {
+                    let _ = done_tx.send(v);
+                }
+            })
+        })?;
+        done_rx.await.map_err(|_| PoolError::Failed)
+    }
+}
+
+/// One admitted job's place in the in-flight count, given back when it ends.
+struct Done(Arc<AtomicUsize>);
+
+impl Done {
+    fn finish(self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -176,7 +204,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let pool = Arc::new(SlowPool::new(2, 3));
+        let pool = Arc::new(WorkerPool::new(2, 3));
         let (release_tx, release_rx) = channel::<()>();
         let release_rx = Arc::new(Mutex::new(release_rx));
         let (started_tx, started_rx) = channel::<()>();
@@ -218,12 +246,39 @@ mod tests {
     }
 
     #[test]
+    fn spawned_jobs_beyond_threads_plus_queue_are_refused() {
+        let pool = WorkerPool::new(1, 2);
+        let (release_tx, release_rx) = channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        for _ in 0..3 {
+            let r = release_rx.clone();
+            pool.try_spawn(move || {
+                let _ = r.lock().unwrap().recv();
+            })
+            .unwrap();
+        }
+        assert_eq!(pool.try_spawn(|| {}), Err(PoolError::Busy));
+        assert_eq!(pool.in_flight(), 3);
+        for _ in 0..3 {
+            release_tx.send(()).unwrap();
+        }
+        for _ in 0..2000 {
+            if pool.in_flight() == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(pool.in_flight(), 0);
+        assert_eq!(pool.try_spawn(|| {}), Ok(()));
+    }
+
+    #[test]
     fn a_panicking_job_fails_its_caller_and_keeps_the_worker() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let pool = SlowPool::new(1, 1);
+        let pool = WorkerPool::new(1, 1);
         rt.block_on(async {
             let r: Result<(), _> = pool.run(|| panic!("job failed")).await;
             assert_eq!(r, Err(PoolError::Failed));
