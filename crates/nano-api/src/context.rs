@@ -126,11 +126,9 @@ impl ApiContext {
     }
 }
 
-/// Accounts queued for bootstrap, and blocked (account, missing dependency) pairs.
-pub type BootstrapPriorities = (
-    Vec<nano_core::Account>,
-    Vec<(nano_core::Account, nano_core::BlockHash)>,
-);
+/// Accounts queued for bootstrap with their priority (higher is pulled sooner), and
+/// blocked (account, missing dependency) pairs.
+pub type BootstrapPriorities = nano_node::bootstrap::PrioritySnapshot;
 
 /// A summary of the node's moving parts for `/metrics` and status actions.
 #[derive(Debug, Clone, Default)]
@@ -211,7 +209,7 @@ pub trait NodeHandle: Send + Sync {
     ) -> Option<nano_node::consensus::UncheckedEntry>;
     fn unchecked_clear(&self);
     /// Starts a legacy bootstrap (from one peer, or from any); false without bootstrap.
-    fn bootstrap_legacy(&self, peer: Option<std::net::SocketAddr>, id: Option<String>) -> bool;
+    fn bootstrap_legacy(&self, request: nano_node::bootstrap::LegacyRequest) -> bool;
     /// Starts an ascending bootstrap round; false without bootstrap.
     fn bootstrap_ascending(&self) -> bool;
     /// The `bootstrap_status` answer, `None` without bootstrap.
@@ -220,6 +218,9 @@ pub trait NodeHandle: Send + Sync {
     fn bootstrap_priorities(&self) -> Option<BootstrapPriorities>;
     /// Rescans the ledger for uncemented chains to start elections for.
     fn populate_backlog(&self);
+    /// The node's containers with their entry counts and sizes (`stats` of type
+    /// `objects`), as the reference's JSON tree under `"node"`.
+    fn container_info(&self) -> serde_json::Value;
 }
 
 /// Where a request came from decides what it may do.

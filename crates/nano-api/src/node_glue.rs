@@ -213,11 +213,11 @@ impl NodeHandle for NodeGlue {
         self.0.consensus.unchecked_entry(hash)
     }
 
-    fn bootstrap_legacy(&self, peer: Option<std::net::SocketAddr>, id: Option<String>) -> bool {
+    fn bootstrap_legacy(&self, request: nano_node::bootstrap::LegacyRequest) -> bool {
         self.0
             .bootstrap
             .as_ref()
-            .is_some_and(|b| b.bootstrap_legacy(peer, id))
+            .is_some_and(|b| b.bootstrap_legacy(request))
     }
 
     fn bootstrap_ascending(&self) -> bool {
@@ -237,5 +237,9 @@ impl NodeHandle for NodeGlue {
 
     fn populate_backlog(&self) {
         self.0.consensus.populate_backlog()
+    }
+
+    fn container_info(&self) -> Value {
+        self.0.container_info().to_json()
     }
 }

@@ -822,7 +822,7 @@ impl nano_api::context::NodeHandle for FakeNode {
         None
     }
     fn unchecked_clear(&self) {}
-    fn bootstrap_legacy(&self, _: Option<std::net::SocketAddr>, _: Option<String>) -> bool {
+    fn bootstrap_legacy(&self, _: nano_node::bootstrap::LegacyRequest) -> bool {
         false
     }
     fn bootstrap_ascending(&self) -> bool {
@@ -835,6 +835,9 @@ impl nano_api::context::NodeHandle for FakeNode {
         None
     }
     fn populate_backlog(&self) {}
+    fn container_info(&self) -> serde_json::Value {
+        serde_json::json!({"node": {}})
+    }
 }
 
 #[test]

@@ -481,3 +481,102 @@ fn process_async_is_queued_and_honours_force() {
         "forced async fork replaced the unconfirmed block"
     );
 }
+
+/// The entry of sampler `name` in a `stats` answer of type `samples`.
+fn sampler<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
+    r["entries"]
+        .as_array()?
+        .iter()
+        .find(|e| e["sample"] == name)
+}
+
+fn sample_values(e: &Value) -> Vec<i64> {
+    match &e["values"] {
+        Value::Array(a) => a
+            .iter()
+            .map(|v| v.as_str().unwrap().parse().unwrap())
+            .collect(),
+        v => {
+            assert_eq!(v, "", "an empty list prints as an empty string");
+            Vec::new()
+        }
+    }
+}
+
+#[test]
+fn stats_samples_record_elections_and_votes_and_a_read_empties_them() {
+    let n = start_with(true, |_| {});
+    let mut g = Chain::dev_genesis();
+    let send = g.send(&test_key(1).public(), 1000);
+    let hash = send.hash().encode_hex();
+    assert_eq!(process(&n, &send)["hash"], hash);
+    assert!(wait_until(|| confirmed(&n, &hash)));
+    // The election has ended, and the representative voted on its block.
+    assert!(wait_until(|| n.node.active_elections().is_empty()));
+    let r = rpc(&n, json!({"action": "stats", "type": "samples"}));
+    assert_eq!(r["type"], "samples");
+    let e = sampler(&r, "active_election_duration").expect("election duration sampled");
+    assert_eq!((&e["min"], &e["max"]), (&json!("0"), &json!("600000")));
+    let durations = sample_values(e);
+    assert_eq!(durations.len(), 1, "{r}");
+    assert!((0..=600_000).contains(&durations[0]));
+    let hashes: Vec<i64> = ["vote_generator_hashes", "vote_generator_final_hashes"]
+        .iter()
+        .filter_map(|s| sampler(&r, s))
+        .inspect(|e| assert_eq!(e["max"], "255"))
+        .flat_map(sample_values)
+        .collect();
+    assert!(!hashes.is_empty(), "votes were generated: {r}");
+    assert!(hashes.iter().all(|h| (1..=255).contains(h)), "{hashes:?}");
+    // Reading took the values: the samplers are still listed, without values.
+    let again = rpc(&n, json!({"action": "stats", "type": "samples"}));
+    let e = sampler(&again, "active_election_duration").expect("still listed");
+    assert!(sample_values(e).is_empty(), "{again}");
+    // stats_clear drops the samplers.
+    assert_eq!(rpc(&n, json!({"action": "stats_clear"}))["success"], "");
+    assert_eq!(
+        rpc(&n, json!({"action": "stats", "type": "samples"}))["entries"],
+        ""
+    );
+}
+
+#[test]
+fn stats_objects_and_database_report_the_running_node() {
+    let n = start();
+    let mut g = Chain::dev_genesis();
+    let send = g.send(&test_key(1).public(), 1000);
+    assert_eq!(process(&n, &send)["hash"], send.hash().encode_hex());
+    assert!(wait_until(|| n.node.active_elections().len() == 1));
+    let r = rpc(&n, json!({"action": "stats", "type": "objects"}));
+    let active = &r["node"]["consensus"]["active_elections"];
+    assert_eq!(active["count"], "1", "{r}");
+    let one = std::mem::size_of::<nano_node::consensus::elections::election::Election>();
+    assert_eq!(active["size"], one.to_string());
+    // No peers: the network containers are empty, and the block processor is idle.
+    assert_eq!(r["node"]["network"]["peers"]["count"], "0", "{r}");
+    assert_eq!(r["node"]["network"]["peers"]["size"], "0");
+    assert_eq!(r["node"]["consensus"]["block_processor"]["count"], "0");
+    assert_eq!(r["node"]["consensus"]["unchecked"]["count"], "0");
+
+    // database: LMDB's statistics of the main database, whose entries are the named
+    // tables (the ledger's ten and the confirmation log's two).
+    let d = rpc(&n, json!({"action": "stats", "type": "database"}));
+    let num = |k: &str| d[k].as_str().unwrap().parse::<u64>().unwrap();
+    let stat = n.node.ledger.database_stat();
+    assert_eq!(num("page_size"), u64::from(stat.page_size), "{d}");
+    assert_eq!(num("entries"), 12, "{d}");
+    assert!(num("depth") >= 1 && num("leaf_pages") >= 1, "{d}");
+    assert_eq!(num("overflow_pages"), 0);
+    let keys: Vec<&str> = d.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "branch_pages",
+            "depth",
+            "entries",
+            "leaf_pages",
+            "overflow_pages",
+            "page_size"
+        ]
+    );
+}

@@ -508,11 +508,26 @@ fn node_actions_on_a_live_pair() {
         "Bad wallet number"
     );
 
-    // Elections and telemetry views.
-    let s = rpc(a.rpc, json!({"action": "election_statistics"}));
-    assert!(s["total"].as_str().unwrap().parse::<u64>().is_ok(), "{s}");
+    // Elections and telemetry views: A's blocks are all confirmed, so once their
+    // elections have ended none runs.
+    assert!(
+        wait_until(30, || rpc(a.rpc, json!({"action": "election_statistics"}))
+            ["total"]
+            == "0"),
+        "A's elections did not end"
+    );
+    assert_eq!(
+        rpc(a.rpc, json!({"action": "election_statistics"})),
+        json!({"manual": "0", "priority": "0", "hinted": "0", "optimistic": "0", "total": "0",
+            "aec_utilization_percentage": "0.00", "max_election_age": "0",
+            "average_election_age": "0"})
+    );
     let c = rpc(a.rpc, json!({"action": "confirmation_active"}));
-    assert!(c["unconfirmed"].is_string(), "{c}");
+    assert_eq!(
+        c,
+        json!({"confirmations": "", "unconfirmed": "0", "confirmed": "0"}),
+        "{c}"
+    );
     assert_eq!(
         rpc(a.rpc, json!({"action": "confirmation_info", "root": "zz"}))["error"],
         "Invalid root hash"
@@ -559,9 +574,50 @@ fn node_actions_on_a_live_pair() {
         rpc(b.rpc, json!({"action": "bootstrap", "address": "::1"}))["error"],
         "Both port and address required"
     );
-    // An empty priority list prints as "" (the reference's property tree).
-    let p = rpc(b.rpc, json!({"action": "debug_bootstrap_priority_info"}))["priorities"].clone();
-    assert!(p.is_object() || p == "", "{p}");
+    assert_eq!(
+        rpc(
+            b.rpc,
+            json!({"action": "bootstrap_any", "account": "nano_1bad", "force": "true"})
+        )["error"],
+        "Bad account number"
+    );
+    assert_eq!(
+        rpc(
+            b.rpc,
+            json!({"action": "bootstrap_any", "account": DEV_ACCOUNT, "force": "true", "id": "e2e"})
+        )["success"],
+        ""
+    );
+    // The forced attempt runs (from the dev genesis account on) and ends: nothing is
+    // left open and B's rounds have nothing queued or blocked (it holds A's ledger).
+    assert!(
+        wait_until(30, || {
+            let st = rpc(b.rpc, json!({"action": "bootstrap_status"}));
+            st["running_attempts_count"] == "0"
+                && st["connections"]["connections"] == "0"
+                && st["total_attempts_count"]
+                    .as_str()
+                    .is_some_and(|n| n.parse::<u64>().unwrap() >= 2)
+        }),
+        "{}",
+        rpc(b.rpc, json!({"action": "bootstrap_status"}))
+    );
+    let st = rpc(b.rpc, json!({"action": "bootstrap_status"}));
+    assert_eq!(
+        st["connections"],
+        json!({"clients": "0", "connections": "0", "idle": "0", "target_connections": "0", "pulls": "0"}),
+        "{st}"
+    );
+    assert_eq!(st["attempts"], "", "{st}");
+    // An empty list prints as "" (the reference's property tree).
+    assert!(
+        wait_until(30, || rpc(
+            b.rpc,
+            json!({"action": "debug_bootstrap_priority_info"})
+        ) == json!({"priorities": "", "blocking": ""})),
+        "{}",
+        rpc(b.rpc, json!({"action": "debug_bootstrap_priority_info"}))
+    );
     assert_eq!(
         rpc(
             b.rpc,
@@ -579,7 +635,16 @@ fn node_actions_on_a_live_pair() {
 
     // Counters.
     let st = rpc(a.rpc, json!({"action": "stats", "type": "counters"}));
-    assert!(!st["entries"].as_array().unwrap().is_empty(), "{st}");
+    // A published its blocks to B: the counter of published messages sent is positive.
+    let published = st["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "message" && e["detail"] == "publish" && e["dir"] == "out");
+    assert!(
+        published.is_some_and(|e| e["value"].as_str().unwrap().parse::<u64>().unwrap() > 0),
+        "{st}"
+    );
     assert_eq!(
         rpc(a.rpc, json!({"action": "stats", "type": "bogus"}))["error"],
         "Invalid or missing type argument"

@@ -289,6 +289,11 @@ impl Ledger {
         &self.store
     }
 
+    /// The store's LMDB statistics (RPC `stats` of type `database`).
+    pub fn database_stat(&self) -> nano_store::DatabaseStat {
+        self.store.database_stat()
+    }
+
     pub fn params(&self) -> &'static NetworkParams {
         self.params
     }

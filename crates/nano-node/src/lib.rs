@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod confirmation_history;
 pub mod consensus;
+pub mod container_info;
 pub mod events;
 pub mod interfaces;
 pub mod network;

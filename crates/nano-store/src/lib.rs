@@ -27,6 +27,7 @@ pub use codec::{
     AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo, PendingInfo, PendingKey,
     StoredBlock,
 };
+pub use heed::DatabaseStat;
 pub use store::confirmation_log::{
     ConfirmationOrigin, ConfirmationRecord, DEFAULT_CONFIRMATION_HISTORY,
 };

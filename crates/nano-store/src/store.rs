@@ -558,6 +558,12 @@ impl Store {
         Ok(self.env.force_sync()?)
     }
 
+    /// LMDB's statistics of the environment's main database (page size, B-tree depth,
+    /// page counts; its entries are the named tables): RPC `stats` of type `database`.
+    pub fn database_stat(&self) -> heed::DatabaseStat {
+        self.env.unnamed_database_stat()
+    }
+
     /// Size in bytes of the ledger file on disk.
     pub fn file_size(&self) -> Result<u64> {
         Ok(self.env.real_disk_size()?)

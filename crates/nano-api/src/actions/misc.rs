@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use nano_core::{
     Account, Amount, Block, BlockHash, KeyPair, QualifiedRoot, RawKey, Signature, StateBlock,
 };
+use nano_node::bootstrap::LegacyRequest;
 use nano_node::consensus::Behavior;
 use serde_json::{Map, Value};
 
@@ -429,31 +430,47 @@ fn peer_addr(r: &Req) -> Result<Option<SocketAddr>, RpcError> {
     }
 }
 
-/// `bootstrap`: a legacy bootstrap from the given peer.
+/// `bootstrap`: a legacy bootstrap from the given peer, ending any running attempt.
 pub fn bootstrap(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;
     let peer = peer_addr(r)?.ok_or_else(|| RpcError::new("Both port and address required"))?;
-    if !n.bootstrap_legacy(Some(peer), opt_text(r, "id")) {
-        return err("Legacy bootstrap is disabled");
+    let request = LegacyRequest {
+        peer: Some(peer),
+        id: opt_text(r, "id"),
+        ..LegacyRequest::default()
+    };
+    if !n.bootstrap_legacy(request) {
+        return err(BOOTSTRAP_LEGACY_DISABLED);
     }
     Ok(obj([("success", "".into())]))
 }
 
-/// `bootstrap_any`: a legacy bootstrap from any peer (the `account` option starts an
-/// ascending round, which prioritises what peers know).
+/// `bootstrap_any`: a legacy bootstrap from random peers whose frontier scan starts at
+/// `account` (the first account without it); `force` ends a running attempt first,
+/// without it the request is dropped while a legacy attempt runs (as the reference).
 pub fn bootstrap_any(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;
-    let ok = if r.contains_key("account") {
-        json::account(r, "account")?;
-        n.bootstrap_ascending()
+    let force = json::opt_bool(r, "force", false)?;
+    let start = if r.contains_key("account") {
+        json::account(r, "account")?
     } else {
-        n.bootstrap_legacy(None, opt_text(r, "id"))
+        nano_core::Account::ZERO
     };
-    if !ok {
-        return err("Legacy bootstrap is disabled");
+    let request = LegacyRequest {
+        peer: None,
+        id: opt_text(r, "id"),
+        start,
+        force,
+    };
+    if !n.bootstrap_legacy(request) {
+        return err(BOOTSTRAP_LEGACY_DISABLED);
     }
     Ok(obj([("success", "".into())]))
 }
+
+/// The reference's answer when legacy bootstrap cannot run (here: the node runs
+/// without network or with its bootstrap client off).
+const BOOTSTRAP_LEGACY_DISABLED: &str = "Legacy bootstrap is disabled";
 
 pub fn bootstrap_lazy(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     node(ctx)?;
@@ -472,8 +489,8 @@ pub fn debug_bootstrap_priority_info(ctx: &ApiContext, _r: &Req) -> Result<Value
         .bootstrap_priorities()
         .ok_or_else(|| RpcError::new("Bootstrap is not running on this node (no network)"))?;
     let mut p = Map::new();
-    for a in priorities {
-        p.insert(a.encode_account(), "1".into());
+    for (a, priority) in priorities {
+        p.insert(a.encode_account(), priority.to_string().into());
     }
     let mut b = Map::new();
     for (a, dep) in blocking {

@@ -83,7 +83,26 @@ fn stats_clock() -> (String, String) {
     (format!("{year:04}.{month:02}.{day:02} {time}"), time)
 }
 
+/// `stats`: counters, samples (each read empties the samplers, as the reference's),
+/// the node's containers (`objects`) or the store's LMDB statistics (`database`).
 pub fn stats(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let kind = opt_text(r, "type");
+    match kind.as_deref() {
+        Some("counters") | Some("samples") => {}
+        Some("objects") => return Ok(super::node(ctx)?.container_info()),
+        Some("database") => {
+            let s = ctx.ledger()?.database_stat();
+            return Ok(obj([
+                ("branch_pages", s.branch_pages.to_string().into()),
+                ("depth", s.depth.to_string().into()),
+                ("entries", s.entries.to_string().into()),
+                ("leaf_pages", s.leaf_pages.to_string().into()),
+                ("overflow_pages", s.overflow_pages.to_string().into()),
+                ("page_size", s.page_size.to_string().into()),
+            ]));
+        }
+        _ => return Err(RpcError::new("Invalid or missing type argument")),
+    }
     let (created, time) = stats_clock();
     // Seconds since start or the last stats_clear, as the reference.
     let since = ctx
@@ -93,32 +112,34 @@ pub fn stats(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         .and_then(|g| *g)
         .unwrap_or(ctx.started);
     let duration = since.elapsed().as_secs().to_string();
-    match opt_text(r, "type").as_deref() {
-        Some("counters") => {
-            let entries: Vec<Value> = ctx
-                .stats
-                .snapshot()
-                .into_iter()
-                .map(|(t, d, dir, v)| {
-                    json!({"time": time, "type": t, "detail": d, "dir": dir, "value": v.to_string()})
-                })
-                .collect();
-            Ok(obj([
-                ("type", "counters".into()),
-                ("created", created.into()),
-                ("entries", Value::Array(entries)),
-                ("stat_duration_seconds", duration.into()),
-            ]))
-        }
-        // No samplers are kept, so the sample list is empty.
-        Some("samples") => Ok(obj([
-            ("type", "samples".into()),
-            ("created", created.into()),
-            ("entries", Value::Array(Vec::new())),
-            ("stat_duration_seconds", duration.into()),
-        ])),
-        _ => Err(RpcError::new("Invalid or missing type argument")),
-    }
+    let (kind, entries): (&str, Vec<Value>) = if kind.as_deref() == Some("counters") {
+        let entries = ctx
+            .stats
+            .snapshot()
+            .into_iter()
+            .map(|(t, d, dir, v)| {
+                json!({"time": time, "type": t, "detail": d, "dir": dir, "value": v.to_string()})
+            })
+            .collect();
+        ("counters", entries)
+    } else {
+        let entries = ctx
+            .stats
+            .take_samples()
+            .into_iter()
+            .map(|(name, (min, max), values)| {
+                let values: Vec<String> = values.iter().map(i64::to_string).collect();
+                json!({"time": time, "sample": name, "min": min.to_string(), "max": max.to_string(), "values": values})
+            })
+            .collect();
+        ("samples", entries)
+    };
+    Ok(obj([
+        ("type", kind.into()),
+        ("created", created.into()),
+        ("entries", Value::Array(entries)),
+        ("stat_duration_seconds", duration.into()),
+    ]))
 }
 
 pub fn stats_clear(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {

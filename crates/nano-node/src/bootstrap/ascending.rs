@@ -66,6 +66,9 @@ const DEPS_MAX: usize = 4096;
 /// cooldown has ended are forgotten. Within one cooldown each entry stands for a request
 /// sent, which the per-channel request limit paces.
 const DEP_ASKED_MAX: usize = 65_536;
+/// Accounts of each list `debug_bootstrap_priority_info` shows: a diagnostic answer of
+/// bounded size (a few hundred kB of JSON), however long the queue.
+const PRIORITY_INFO_MAX: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 struct Pull {
@@ -200,7 +203,7 @@ pub(crate) async fn run(
     let mut log = ProgressLog::new();
     loop {
         tokio::select! {
-            _ = sh.cancel.cancelled() => break,
+            _ = attempt.cancel.cancelled() => break,
             m = acks.recv() => match m {
                 Some((ch, ack)) => a.on_ack(ch, ack),
                 None => break,
@@ -451,6 +454,12 @@ impl Asc<'_> {
         if let Some(n) = self.per_channel.get_mut(&ch) {
             *n = n.saturating_sub(1);
         }
+        let timeout_ms =
+            i64::try_from(self.sh.config.request_timeout.as_millis()).unwrap_or(i64::MAX);
+        let round_trip_ms = i64::try_from(req.sent.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.sh
+            .stats
+            .sample("bootstrap_tag_duration", round_trip_ms, (0, timeout_ms));
         self.last_activity = Instant::now();
         match (req.kind, ack.payload) {
             (Kind::Blocks { account, start }, AscPullAckPayload::Blocks(blocks)) => {
@@ -740,6 +749,7 @@ impl Asc<'_> {
         let now = Instant::now();
         if now.duration_since(self.last_maintain) >= Duration::from_millis(100) {
             self.last_maintain = now;
+            self.publish_priorities();
             self.settled = self.settle.settled(self.sh);
             let timeout = self.sh.config.request_timeout;
             let expired: Vec<u64> = self
@@ -945,11 +955,24 @@ impl Asc<'_> {
         if std::fs::write(&tmp, v.to_string()).is_ok() {
             let _ = std::fs::rename(&tmp, &path);
         }
+        self.publish_priorities();
+    }
+
+    /// Shows the queue and the blocked accounts to RPC `debug_bootstrap_priority_info`.
+    /// Accounts are pulled in queue order, so an account's priority is its rank: the
+    /// next one pulled has the highest.
+    fn publish_priorities(&self) {
+        let n = self.queue.len();
         let snapshot = (
-            self.queue.iter().take(4096).map(|p| p.account).collect(),
+            self.queue
+                .iter()
+                .take(PRIORITY_INFO_MAX)
+                .enumerate()
+                .map(|(i, p)| (p.account, (n - i) as u64))
+                .collect(),
             self.blocked
                 .iter()
-                .take(4096)
+                .take(PRIORITY_INFO_MAX)
                 .map(|(a, d)| (*a, *d))
                 .collect(),
         );

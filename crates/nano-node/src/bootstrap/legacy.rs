@@ -27,7 +27,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 use tokio_util::codec::Decoder;
 
-use super::{AttemptInfo, ProgressLog, Settle, Shared};
+use tokio_util::sync::CancellationToken;
+
+use super::{AttemptInfo, Gauge, ProgressLog, Settle, Shared};
 
 const MAX_PASSES: usize = 4;
 const FRONTIER_BATCH: usize = 512;
@@ -45,13 +47,15 @@ struct Pull {
 struct Pass {
     peer: SocketAddr,
     bad: AtomicBool,
+    /// The attempt's: cancelled when the node stops or a forced request replaces it.
+    cancel: CancellationToken,
 }
 
 /// Runs a legacy attempt: with `peer`, or with a random good peer per pass.
 pub(crate) async fn run(sh: &Arc<Shared>, attempt: &AttemptInfo, peer: Option<SocketAddr>) {
     let mut log = ProgressLog::new();
     for _ in 0..MAX_PASSES {
-        if sh.cancel.is_cancelled() {
+        if attempt.cancel.is_cancelled() {
             return;
         }
         let Some(ep) = peer
@@ -73,17 +77,17 @@ pub(crate) async fn run(sh: &Arc<Shared>, attempt: &AttemptInfo, peer: Option<So
             }
         };
         // Let the processor finish what it has before comparing again.
-        wait_idle(sh).await;
+        wait_idle(sh, &attempt.cancel).await;
         if pulls == 0 || sh.processed() == before {
             return;
         }
     }
 }
 
-async fn wait_idle(sh: &Shared) {
+async fn wait_idle(sh: &Shared, cancel: &CancellationToken) {
     let mut settle = Settle::new();
     for _ in 0..6000 {
-        if settle.settled(sh) || sh.cancel.is_cancelled() {
+        if settle.settled(sh) || cancel.is_cancelled() {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -104,12 +108,31 @@ fn pick_peer(sh: &Shared) -> Option<SocketAddr> {
     eps.into_iter().next()
 }
 
-async fn connect(sh: &Shared, ep: SocketAddr) -> std::io::Result<TcpStream> {
-    let s = tokio::time::timeout(sh.config.io_timeout, TcpStream::connect(ep))
-        .await
-        .map_err(|_| std::io::Error::other("connect timeout"))??;
+/// An outbound bootstrap connection, counted in `bootstrap_status` while open.
+struct Client<'a> {
+    stream: TcpStream,
+    _open: Gauge<'a>,
+    _counted: Gauge<'a>,
+}
+
+async fn connect<'a>(
+    sh: &'a Shared,
+    ep: SocketAddr,
+    cancel: &CancellationToken,
+) -> std::io::Result<Client<'a>> {
+    let counted = Gauge::hold(&sh.counters.connections);
+    let s = tokio::select! {
+        _ = cancel.cancelled() => return Err(std::io::Error::other("attempt cancelled")),
+        r = tokio::time::timeout(sh.config.io_timeout, TcpStream::connect(ep)) => {
+            r.map_err(|_| std::io::Error::other("connect timeout"))??
+        }
+    };
     let _ = s.set_nodelay(true);
-    Ok(s)
+    Ok(Client {
+        stream: s,
+        _open: Gauge::hold(&sh.counters.clients),
+        _counted: counted,
+    })
 }
 
 async fn send_msg(sh: &Shared, s: &mut TcpStream, m: &Message) -> std::io::Result<()> {
@@ -121,10 +144,18 @@ async fn send_msg(sh: &Shared, s: &mut TcpStream, m: &Message) -> std::io::Resul
         .map_err(|_| std::io::Error::other("write timeout"))?
 }
 
-async fn read_more(sh: &Shared, s: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<()> {
-    let n = tokio::time::timeout(sh.config.io_timeout * 4, s.read_buf(buf))
-        .await
-        .map_err(|_| std::io::Error::other("read timeout"))??;
+async fn read_more(
+    sh: &Shared,
+    cancel: &CancellationToken,
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> std::io::Result<()> {
+    let n = tokio::select! {
+        _ = cancel.cancelled() => return Err(std::io::Error::other("attempt cancelled")),
+        r = tokio::time::timeout(sh.config.io_timeout * 4, s.read_buf(buf)) => {
+            r.map_err(|_| std::io::Error::other("read timeout"))??
+        }
+    };
     if n == 0 {
         return Err(std::io::Error::other("peer closed the stream"));
     }
@@ -138,12 +169,13 @@ async fn pass(
     ep: SocketAddr,
     log: &mut ProgressLog,
 ) -> std::io::Result<usize> {
-    let mut fs = connect(sh, ep).await?;
+    let mut client = connect(sh, ep, &attempt.cancel).await?;
+    let fs = &mut client.stream;
     send_msg(
         sh,
-        &mut fs,
+        fs,
         &Message::FrontierReq(FrontierReq {
-            start: Account::ZERO,
+            start: attempt.start,
             age: u32::MAX,
             count: u32::MAX,
             only_confirmed: false,
@@ -153,6 +185,7 @@ async fn pass(
     let state = Arc::new(Pass {
         peer: ep,
         bad: AtomicBool::new(false),
+        cancel: attempt.cancel.clone(),
     });
     let (tx, rx) = mpsc::channel::<Pull>(PULL_QUEUE);
     let rx = Arc::new(AsyncMutex::new(rx));
@@ -173,13 +206,14 @@ async fn pass(
     let mut result = Ok(());
     let mut ended = false;
     'read: loop {
-        if sh.cancel.is_cancelled() || state.bad.load(Ordering::Acquire) {
+        if state.cancel.is_cancelled() || state.bad.load(Ordering::Acquire) {
             break;
         }
         // Decode what is buffered.
         while let Ok(Some(item)) = codec.decode(&mut buf) {
             match item {
                 StreamItem::Item(f) => {
+                    sh.counters.frontiers_started.store(true, Ordering::Relaxed);
                     if last.is_some_and(|l| f.account <= l) {
                         sh.punish_endpoint(ep, "frontiers out of order");
                         state.bad.store(true, Ordering::Release);
@@ -205,6 +239,7 @@ async fn pass(
             batch.clear();
             for p in wanted {
                 pulls += 1;
+                sh.counters.legacy_pulls.fetch_add(1, Ordering::Relaxed);
                 if tx.send(p).await.is_err() {
                     break 'read;
                 }
@@ -215,16 +250,18 @@ async fn pass(
         if ended {
             break;
         }
-        if let Err(e) = read_more(sh, &mut fs, &mut buf).await {
+        if let Err(e) = read_more(sh, &state.cancel, fs, &mut buf).await {
             result = Err(e);
             break;
         }
     }
     drop(tx);
-    drop(fs);
+    drop(client);
     for w in workers {
         let _ = w.await;
     }
+    // Pulls left in the queue when the pass ended early are not served.
+    sh.counters.legacy_pulls.store(0, Ordering::Relaxed);
     if state.bad.load(Ordering::Acquire) {
         return Err(std::io::Error::other("peer excluded"));
     }
@@ -251,21 +288,47 @@ async fn pull_worker(
     state: &Arc<Pass>,
     rx: Arc<AsyncMutex<mpsc::Receiver<Pull>>>,
 ) -> std::io::Result<()> {
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<Client> = None;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
-        if sh.cancel.is_cancelled() || state.bad.load(Ordering::Acquire) {
+        if state.cancel.is_cancelled() || state.bad.load(Ordering::Acquire) {
             return Ok(());
         }
-        let Some(p) = rx.lock().await.recv().await else {
+        let next = {
+            let _idle = conn.as_ref().map(|_| Gauge::hold(&sh.counters.idle));
+            let mut rx = rx.lock().await;
+            tokio::select! {
+                _ = state.cancel.cancelled() => None,
+                p = rx.recv() => p,
+            }
+        };
+        let Some(p) = next else {
             return Ok(());
         };
+        let r = pull(sh, state, &mut conn, &mut buf, p).await;
+        sh.counters.legacy_pulls.fetch_sub(1, Ordering::Relaxed);
+        if r? {
+            return Ok(());
+        }
+    }
+}
+
+/// Serves one pull on the worker's connection (opened if needed); true when the pass
+/// is over for this worker (the peer is excluded).
+async fn pull<'a>(
+    sh: &'a Arc<Shared>,
+    state: &Arc<Pass>,
+    conn: &mut Option<Client<'a>>,
+    buf: &mut BytesMut,
+    p: Pull,
+) -> std::io::Result<bool> {
+    {
         if conn.is_none() {
-            conn = Some(connect(sh, state.peer).await?);
+            *conn = Some(connect(sh, state.peer, &state.cancel).await?);
             buf.clear();
         }
-        let Some(s) = conn.as_mut() else {
-            continue;
+        let Some(s) = conn.as_mut().map(|c| &mut c.stream) else {
+            return Ok(false);
         };
         let start = match p.head {
             Some(h) => HashOrAccount(h.0),
@@ -283,7 +346,7 @@ async fn pull_worker(
         let mut expected = p.head.unwrap_or(BlockHash::ZERO);
         loop {
             let item = codec
-                .decode(&mut buf)
+                .decode(buf)
                 .map_err(|e| std::io::Error::other(e.to_string()));
             match item {
                 Err(e) => {
@@ -308,13 +371,14 @@ async fn pull_worker(
                     sh.submitter
                         .submit(b, Some(Box::new(move |r| outcome(&sh2, &st2, r))));
                     if state.bad.load(Ordering::Acquire) {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
-                Ok(None) => read_more(sh, s, &mut buf).await?,
+                Ok(None) => read_more(sh, &state.cancel, s, buf).await?,
             }
         }
     }
+    Ok(false)
 }
 
 fn outcome(sh: &Shared, state: &Pass, r: crate::consensus::ProcessStatus) {

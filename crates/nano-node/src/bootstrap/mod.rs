@@ -223,35 +223,73 @@ pub struct BootstrapStatus {
     pub bad_peers: Vec<String>,
     /// Inbound legacy bootstrap connections being served.
     pub serving_connections: usize,
+    /// Outbound legacy bootstrap connections open (frontier scan and pulls).
+    pub clients: usize,
+    /// Outbound legacy bootstrap connections open or being opened.
+    pub connections: usize,
+    /// Open pull connections waiting for a pull.
+    pub idle: usize,
+    /// Outbound connections the running attempt uses: one frontier scan and
+    /// `bootstrap_connections` pull connections for a legacy attempt; none for an
+    /// ascending one (it asks over the realtime channels).
+    pub target_connections: usize,
+    /// Pulls queued or being served: legacy pulls from the frontier scan, or ascending
+    /// requests in flight.
+    pub pulls: usize,
+    /// Where the legacy frontier scan starts (`bootstrap_any`'s `account`).
+    pub start_account: Option<Account>,
+    /// Whether the legacy frontier scan has received its first frontiers.
+    pub frontiers_started: bool,
 }
+
+/// Tasks the client runs attempts on: one loop, one attempt at a time.
+const BOOTSTRAP_THREADS: usize = 1;
 
 impl BootstrapStatus {
     /// RPC `bootstrap_status` (numbers as strings, like the reference).
     pub fn to_json(&self) -> Value {
+        let mut attempt = json!({
+            "id": self.id.clone().unwrap_or_default(),
+            "mode": self.mode.map(|m| m.as_str()).unwrap_or(""),
+            "started": "true",
+            "pulling": self.pulls.to_string(),
+            "total_blocks": self.attempt_blocks.to_string(),
+            "requeued_pulls": self.requests_timed_out.to_string(),
+            "duration": self.attempt_duration.as_secs().to_string(),
+            "blocks_per_second": format!("{:.0}", self.blocks_per_second),
+            "remaining": self.remaining_estimate.map(|r| r.to_string()).unwrap_or_default(),
+            "priorities": self.priorities.to_string(),
+            "blocked": self.blocked.to_string(),
+        });
+        if let (Some(BootstrapMode::Legacy), Value::Object(m)) = (self.mode, &mut attempt) {
+            // The reference's legacy attempt details (its frontier age is always "all").
+            m.insert("frontier_pulls".into(), self.pulls.to_string().into());
+            m.insert(
+                "frontiers_received".into(),
+                self.frontiers_started.to_string().into(),
+            );
+            m.insert("frontiers_age".into(), u32::MAX.to_string().into());
+            m.insert(
+                "last_account".into(),
+                self.start_account
+                    .unwrap_or(Account::ZERO)
+                    .encode_account()
+                    .into(),
+            );
+        }
         json!({
-            "bootstrap_threads": "1",
+            "bootstrap_threads": BOOTSTRAP_THREADS.to_string(),
             "running_attempts_count": if self.running { "1" } else { "0" },
             "total_attempts_count": self.attempts_total.to_string(),
             "connections": {
-                "clients": "0",
-                "connections": self.serving_connections.to_string(),
-                "idle": "0",
-                "target_connections": "0",
-                "pulls": self.requests_in_flight.to_string(),
+                "clients": self.clients.to_string(),
+                "connections": self.connections.to_string(),
+                "idle": self.idle.to_string(),
+                "target_connections": self.target_connections.to_string(),
+                "pulls": self.pulls.to_string(),
             },
-            "attempts": if self.running { json!([{
-                "id": self.id.clone().unwrap_or_default(),
-                "mode": self.mode.map(|m| m.as_str()).unwrap_or(""),
-                "started": "true",
-                "pulling": self.requests_in_flight.to_string(),
-                "total_blocks": self.attempt_blocks.to_string(),
-                "requeued_pulls": self.requests_timed_out.to_string(),
-                "duration": self.attempt_duration.as_secs().to_string(),
-                "blocks_per_second": format!("{:.0}", self.blocks_per_second),
-                "remaining": self.remaining_estimate.map(|r| r.to_string()).unwrap_or_default(),
-                "priorities": self.priorities.to_string(),
-                "blocked": self.blocked.to_string(),
-            }]) } else { json!([]) },
+            "attempts": if self.running { json!([attempt]) } else { json!([]) },
+            "serving_connections": self.serving_connections.to_string(),
             "blocks_received": self.blocks_received.to_string(),
             "blocks_processed": self.blocks_processed.to_string(),
             "blocks_duplicate": self.blocks_duplicate.to_string(),
@@ -276,6 +314,31 @@ pub(crate) struct Counters {
     pub priorities: AtomicUsize,
     pub blocked: AtomicUsize,
     pub in_flight: AtomicUsize,
+    /// Legacy client connections: open, open or opening, and open but waiting for a
+    /// pull; pulls queued or being served.
+    pub clients: AtomicUsize,
+    pub connections: AtomicUsize,
+    pub idle: AtomicUsize,
+    pub legacy_pulls: AtomicUsize,
+    /// Whether the running legacy scan has received frontiers.
+    pub frontiers_started: AtomicBool,
+}
+
+/// Holds one unit of a gauge while alive (a connection open, a worker idle), so every
+/// exit path gives it back.
+pub(crate) struct Gauge<'a>(&'a AtomicUsize);
+
+impl<'a> Gauge<'a> {
+    pub fn hold(g: &'a AtomicUsize) -> Self {
+        g.fetch_add(1, Ordering::Relaxed);
+        Gauge(g)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Submits bootstrap blocks to the block processor and counts the unanswered ones, so
@@ -399,6 +462,10 @@ pub(crate) struct AttemptInfo {
     pub mode: BootstrapMode,
     pub started: Instant,
     pub processed_at_start: u64,
+    /// Where a legacy frontier scan starts.
+    pub start: Account,
+    /// Cancelled when the node stops or a forced request replaces this attempt.
+    pub cancel: CancellationToken,
 }
 
 /// A manual request (RPC `bootstrap`, `bootstrap_any`).
@@ -407,6 +474,21 @@ struct Request {
     mode: BootstrapMode,
     peer: Option<SocketAddr>,
     id: Option<String>,
+    start: Account,
+}
+
+/// RPC `bootstrap` / `bootstrap_any`: what a legacy attempt should do.
+#[derive(Debug, Clone, Default)]
+pub struct LegacyRequest {
+    /// Bootstrap from this peer (RPC `bootstrap`); `None`: from random peers.
+    pub peer: Option<SocketAddr>,
+    /// The attempt id reported by `bootstrap_status` and the WebSocket topic.
+    pub id: Option<String>,
+    /// The first account of the frontier scan (`bootstrap_any`'s `account`).
+    pub start: Account,
+    /// End a running attempt first; without it a request made while a legacy attempt
+    /// runs is dropped, as in the reference. A request with a peer always forces.
+    pub force: bool,
 }
 
 pub(crate) struct Shared {
@@ -433,8 +515,9 @@ pub(crate) struct Shared {
     running: AtomicBool,
 }
 
-/// Accounts queued for pulling, and accounts blocked on a dependency.
-pub type PrioritySnapshot = (Vec<Account>, Vec<(Account, BlockHash)>);
+/// Accounts queued for pulling with their priority (higher is pulled sooner), and
+/// accounts blocked on a dependency.
+pub type PrioritySnapshot = (Vec<(Account, u64)>, Vec<(Account, BlockHash)>);
 
 /// How long a misbehaving peer stays excluded.
 pub(crate) const BAN: Duration = Duration::from_secs(600);
@@ -500,14 +583,19 @@ impl Shared {
         Some(best.saturating_sub(ours))
     }
 
-    fn begin(&self, mode: BootstrapMode, id: Option<String>) -> AttemptInfo {
+    fn begin(&self, mode: BootstrapMode, id: Option<String>, start: Account) -> AttemptInfo {
         let id = id.unwrap_or_else(|| format!("{:016X}", rand::random::<u64>()));
         let a = AttemptInfo {
             id,
             mode,
             started: Instant::now(),
             processed_at_start: self.processed(),
+            start,
+            cancel: self.cancel.child_token(),
         };
+        self.counters
+            .frontiers_started
+            .store(false, Ordering::Relaxed);
         self.counters.attempts.fetch_add(1, Ordering::Relaxed);
         *lock(&self.attempt) = Some(a.clone());
         self.running.store(true, Ordering::Release);
@@ -669,22 +757,46 @@ impl Bootstrap {
         }
     }
 
-    /// RPC `bootstrap` / `bootstrap_any`: a legacy attempt with `peer` (or random peers)
-    /// as soon as no other attempt runs. False when the client is stopped.
-    pub fn bootstrap_legacy(&self, peer: Option<SocketAddr>, id: Option<String>) -> bool {
-        self.request(BootstrapMode::Legacy, peer, id)
+    /// RPC `bootstrap` / `bootstrap_any`: a legacy attempt as soon as no other attempt
+    /// runs (at once when forced). False when the client is stopped.
+    pub fn bootstrap_legacy(&self, r: LegacyRequest) -> bool {
+        if !self.accepting() {
+            return false;
+        }
+        let running = lock(&self.shared.attempt).clone();
+        if let Some(a) = running {
+            if r.force || r.peer.is_some() {
+                a.cancel.cancel();
+            } else if a.mode == BootstrapMode::Legacy {
+                // The reference starts no second legacy attempt.
+                return true;
+            }
+        }
+        self.request(Request {
+            mode: BootstrapMode::Legacy,
+            peer: r.peer,
+            id: r.id,
+            start: r.start,
+        })
     }
 
     /// An ascending round as soon as no other attempt runs.
     pub fn bootstrap_ascending(&self) -> bool {
-        self.request(BootstrapMode::Ascending, None, None)
+        self.accepting()
+            && self.request(Request {
+                mode: BootstrapMode::Ascending,
+                peer: None,
+                id: None,
+                start: Account::ZERO,
+            })
     }
 
-    fn request(&self, mode: BootstrapMode, peer: Option<SocketAddr>, id: Option<String>) -> bool {
-        if self.shared.cancel.is_cancelled() || lock(&self.task).is_none() {
-            return false;
-        }
-        *lock(&self.shared.requested) = Some(Request { mode, peer, id });
+    fn accepting(&self) -> bool {
+        !self.shared.cancel.is_cancelled() && lock(&self.task).is_some()
+    }
+
+    fn request(&self, r: Request) -> bool {
+        *lock(&self.shared.requested) = Some(r);
         self.shared.trigger.notify_one();
         true
     }
@@ -740,11 +852,25 @@ impl Bootstrap {
                 .map(|(e, _)| e.to_string())
                 .collect(),
             serving_connections: sh.server.active.load(Ordering::Relaxed),
+            clients: c.clients.load(Ordering::Relaxed),
+            connections: c.connections.load(Ordering::Relaxed),
+            idle: c.idle.load(Ordering::Relaxed),
+            target_connections: match attempt.as_ref().map(|a| a.mode) {
+                Some(BootstrapMode::Legacy) => 1 + sh.config.legacy_connections.max(1),
+                _ => 0,
+            },
+            pulls: match mode {
+                Some(BootstrapMode::Legacy) => c.legacy_pulls.load(Ordering::Relaxed),
+                _ => c.in_flight.load(Ordering::Relaxed),
+            },
+            start_account: attempt.as_ref().map(|a| a.start),
+            frontiers_started: c.frontiers_started.load(Ordering::Relaxed),
         }
     }
 
     /// RPC `debug_bootstrap_priority_info`: accounts queued for pulling and accounts
-    /// blocked on a dependency (a snapshot, at most a few thousand of each).
+    /// blocked on a dependency (as the running round saw them at most 100 ms ago, or as
+    /// the last round left them; at most a few thousand of each).
     pub fn priority_info(&self) -> PrioritySnapshot {
         lock(&self.shared.priority_snapshot).clone()
     }
@@ -813,7 +939,8 @@ async fn run(sh: Arc<Shared>) {
             });
         let id = req.as_ref().and_then(|r| r.id.clone());
         let peer = req.as_ref().and_then(|r| r.peer);
-        let attempt = sh.begin(mode, id);
+        let start = req.as_ref().map_or(Account::ZERO, |r| r.start);
+        let attempt = sh.begin(mode, id, start);
         // Drop acks left over from an earlier round.
         while acks.try_recv().is_ok() {}
         match mode {

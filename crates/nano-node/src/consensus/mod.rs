@@ -350,6 +350,8 @@ impl Consensus {
             config.online_weight_minimum,
             config.vote_weight_minimum,
         );
+        let active = ActiveElections::new(config.max_elections, config.history_max)
+            .with_stats(stats.clone());
         let shared = Shared {
             params,
             stats,
@@ -358,10 +360,7 @@ impl Consensus {
             online_source: RwLock::new(None),
             rep_provider: RwLock::new(None),
             reps: RwLock::new(Arc::new(Vec::new())),
-            active: Mutex::new(ActiveElections::new(
-                config.max_elections,
-                config.history_max,
-            )),
+            active: Mutex::new(active),
             priority: Mutex::new(PriorityScheduler::new(BucketLimits::default())),
             hinted: Mutex::new(HintedCooldowns::default()),
             vote_cache: Mutex::new(VoteCache::new(

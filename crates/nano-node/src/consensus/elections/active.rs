@@ -60,7 +60,13 @@ pub struct ActiveElections {
     recent_roots: HashSet<QualifiedRoot>,
     recent_order: VecDeque<(BlockHash, QualifiedRoot)>,
     recent_max: usize,
+    /// Where each ended election's duration is sampled (`stats` type `samples`).
+    stats: Option<std::sync::Arc<crate::stats::Stats>>,
 }
+
+/// Range reported with the `active_election_duration` samples (ms): the reference's
+/// expected 0 to 10 minutes.
+const ELECTION_DURATION_RANGE_MS: (i64, i64) = (0, 10 * 60 * 1000);
 
 impl ActiveElections {
     /// `max` is `active_elections.size`.
@@ -78,7 +84,14 @@ impl ActiveElections {
             recent_roots: HashSet::new(),
             recent_order: VecDeque::new(),
             recent_max: 65536,
+            stats: None,
         }
+    }
+
+    /// Samples the duration of every election that ends into `stats`.
+    pub(crate) fn with_stats(mut self, stats: std::sync::Arc<crate::stats::Stats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -227,6 +240,10 @@ impl ActiveElections {
                     self.buckets.remove(&s.bucket);
                 }
             }
+        }
+        if let Some(s) = &self.stats {
+            let ms = i64::try_from(e.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            s.sample("active_election_duration", ms, ELECTION_DURATION_RANGE_MS);
         }
         Some(e)
     }

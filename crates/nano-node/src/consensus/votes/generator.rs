@@ -136,6 +136,15 @@ impl Shared {
             }
             self.stats
                 .add("vote_generator", "generated", "out", own.len() as u64);
+            for v in &own {
+                let name = if v.is_final() {
+                    "vote_generator_final_hashes"
+                } else {
+                    "vote_generator_hashes"
+                };
+                self.stats
+                    .sample(name, v.hashes.len() as i64, (0, Vote::MAX_HASHES as i64));
+            }
             if let Some(out) = self.outbound() {
                 for v in &own {
                     let msg = Message::ConfirmAck(Box::new(ConfirmAck {
