@@ -6,15 +6,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{post, wait_until};
 use nano_api::worker_pool::{WorkerPool, BUSY};
-use nano_api::{ApiContext, RpcConfig};
-use nano_core::Network;
-use nano_node::node::{Node, NodeOptions};
-use nano_node::DaemonConfig;
 use serde_json::json;
 
 const THREADS: usize = 2;
@@ -34,44 +29,13 @@ fn a_full_pool_refuses_slow_calls_while_peering_and_cheap_calls_go_on() {
         .enable_all()
         .build()
         .unwrap();
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let config = |peers: Vec<String>| {
-        let mut c = DaemonConfig::defaults(Network::Dev).node;
-        c.peering_port = 0;
-        c.enable_udp = false;
-        c.allow_local_peers = true;
-        c.preconfigured_peers = peers;
-        c
-    };
-    let (pa, pb) = (dir_a.path().to_path_buf(), dir_b.path().to_path_buf());
-    let (a, b) = rt.block_on(async move {
-        let a = Node::start_with(NodeOptions::new(config(vec![]), Network::Dev, &pa))
-            .await
-            .expect("node A starts");
-        let peer = format!("127.0.0.1:{}", a.local_endpoint().unwrap().port());
-        let b = Node::start_with(NodeOptions::new(config(vec![peer]), Network::Dev, &pb))
-            .await
-            .expect("node B starts");
-        (a, b)
+    let pair = common::node_pair(&rt, false);
+    let a = pair.a.clone();
+    let (rpc, ctx) = pair.serve_a(&rt, true, |ctx| {
+        ctx.work_threads = 1;
+        ctx.max_work_generate_multiplier = ENDLESS.parse().unwrap();
+        ctx.slow_actions = WorkerPool::new(THREADS, QUEUE);
     });
-    assert!(wait_until(|| !a.peers().is_empty() && !b.peers().is_empty()));
-
-    let mut ctx = ApiContext::new(Network::Dev);
-    ctx.ledger = Some(a.ledger.clone());
-    ctx.stats = a.stats.clone();
-    ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(a.clone())));
-    ctx.work_threads = 1;
-    ctx.max_work_generate_multiplier = ENDLESS.parse().unwrap();
-    ctx.slow_actions = WorkerPool::new(THREADS, QUEUE);
-    let mut cfg = RpcConfig::defaults(Network::Dev);
-    cfg.address = "127.0.0.1".into();
-    cfg.port = 0;
-    cfg.enable_control = true;
-    let ctx = Arc::new(ctx);
-    let c2 = ctx.clone();
-    let rpc = rt
-        .block_on(nano_api::http::serve(c2, &cfg, std::future::pending()))
-        .unwrap();
 
     // Fill the workers and the queue.
     let held: Vec<_> = (0..THREADS + QUEUE)
@@ -105,14 +69,7 @@ fn a_full_pool_refuses_slow_calls_while_peering_and_cheap_calls_go_on() {
     // Cheap actions answer inline, and peering on the same runtime keeps going.
     let count = post(rpc, json!({"action": "block_count"}));
     assert_eq!(count["count"], "1", "{count}");
-    let received = || {
-        a.stats
-            .snapshot()
-            .iter()
-            .filter(|(kind, _, dir, _)| kind == "message" && dir == "in")
-            .map(|(_, _, _, n)| n)
-            .sum::<u64>()
-    };
+    let received = || common::messages_in(&a.stats, None);
     let before = received();
     let flowing = wait_until(|| received() > before);
     println!(
@@ -146,8 +103,5 @@ fn a_full_pool_refuses_slow_calls_while_peering_and_cheap_calls_go_on() {
     );
     assert_eq!(balance["balance"], "0", "{balance}");
 
-    rt.block_on(async move {
-        b.stop().await;
-        a.stop().await;
-    });
+    pair.stop(&rt);
 }

@@ -109,3 +109,94 @@ pub fn wait_until(mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// Two dev nodes on 127.0.0.1 (OS-assigned ports, no UDP), B dialling A; A votes with the
+/// dev genesis key when asked, so blocks B publishes get confirmed.
+pub struct NodePair {
+    pub a: Arc<nano_node::node::Node>,
+    pub b: Arc<nano_node::node::Node>,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+/// Starts a [`NodePair`] on `rt` and waits until each has the other as a peer.
+pub fn node_pair(rt: &tokio::runtime::Runtime, a_votes: bool) -> NodePair {
+    use nano_node::node::{Node, NodeOptions};
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = |peers: Vec<String>, voting: bool| {
+        let mut c = nano_node::DaemonConfig::defaults(Network::Dev).node;
+        c.peering_port = 0;
+        c.enable_udp = false;
+        c.allow_local_peers = true;
+        c.preconfigured_peers = peers;
+        c.enable_voting = voting;
+        if voting {
+            c.representative_key = nano_core::network::DEV_GENESIS_PRIVATE_KEY.into();
+        }
+        c
+    };
+    let (pa, pb) = (dirs.0.path().to_path_buf(), dirs.1.path().to_path_buf());
+    let (a, b) = rt.block_on(async move {
+        let a = Node::start_with(NodeOptions::new(config(vec![], a_votes), Network::Dev, &pa))
+            .await
+            .expect("node A starts");
+        let peer = format!("127.0.0.1:{}", a.local_endpoint().unwrap().port());
+        let b = Node::start_with(NodeOptions::new(
+            config(vec![peer], false),
+            Network::Dev,
+            &pb,
+        ))
+        .await
+        .expect("node B starts");
+        (a, b)
+    });
+    assert!(wait_until(|| !a.peers().is_empty() && !b.peers().is_empty()));
+    NodePair { a, b, _dirs: dirs }
+}
+
+impl NodePair {
+    /// Serves HTTP RPC for node A on 127.0.0.1 with its ledger, stats and node handle in
+    /// the context, adjusted by `tweak`.
+    pub fn serve_a(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        control: bool,
+        tweak: impl FnOnce(&mut ApiContext),
+    ) -> (SocketAddr, Arc<ApiContext>) {
+        let mut ctx = ApiContext::new(Network::Dev);
+        ctx.ledger = Some(self.a.ledger.clone());
+        ctx.stats = self.a.stats.clone();
+        ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(self.a.clone())));
+        tweak(&mut ctx);
+        let mut cfg = RpcConfig::defaults(Network::Dev);
+        cfg.address = "127.0.0.1".into();
+        cfg.port = 0;
+        cfg.enable_control = control;
+        let ctx = Arc::new(ctx);
+        let addr = rt
+            .block_on(nano_api::http::serve(
+                ctx.clone(),
+                &cfg,
+                std::future::pending(),
+            ))
+            .unwrap();
+        (addr, ctx)
+    }
+
+    pub fn stop(self, rt: &tokio::runtime::Runtime) {
+        let (a, b) = (self.a.clone(), self.b.clone());
+        rt.block_on(async move {
+            b.stop().await;
+            a.stop().await;
+        });
+    }
+}
+
+/// Messages a node received (of one type, or all), from its stats.
+pub fn messages_in(stats: &nano_node::stats::Stats, kind: Option<&str>) -> u64 {
+    stats
+        .snapshot()
+        .iter()
+        .filter(|(k, d, dir, _)| k == "message" && dir == "in" && kind.is_none_or(|x| d == x))
+        .map(|(_, _, _, n)| n)
+        .sum()
+}
