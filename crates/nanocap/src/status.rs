@@ -23,6 +23,10 @@ pub struct Status {
     pub decode_errors: AtomicU64,
     /// Failed inserts.
     pub db_errors: AtomicU64,
+    /// TCP flows closed by the analyzer because they were idle or the flow table was full.
+    pub flows_evicted: AtomicU64,
+    /// Times a flow's out-of-order buffer was released early (total buffer cap).
+    pub flow_buffers_released: AtomicU64,
     /// Rows handed to the writer and not yet written.
     pub queue_rows: AtomicU64,
     /// Import progress: bytes read and file size.
@@ -47,6 +51,8 @@ impl Default for Status {
             stream_entries: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
             db_errors: AtomicU64::new(0),
+            flows_evicted: AtomicU64::new(0),
+            flow_buffers_released: AtomicU64::new(0),
             queue_rows: AtomicU64::new(0),
             progress_bytes: AtomicU64::new(0),
             progress_total: AtomicU64::new(0),

@@ -57,6 +57,11 @@ impl Stream {
         self.next_off
     }
 
+    /// Out-of-order bytes held, waiting for a hole to fill (at most [`MAX_OUT_OF_ORDER`]).
+    pub fn buffered(&self) -> usize {
+        self.pending_bytes
+    }
+
     fn offset_of(&self, seq: u32) -> i128 {
         let next = self.next_seq.unwrap_or(seq);
         let delta = seq.wrapping_sub(next) as i32;
@@ -241,5 +246,20 @@ mod tests {
         assert_eq!(collect(&s.push(101, false, false, b"bcd")), b"d");
         assert_eq!(collect(&s.push(110, false, false, b"xyz")), b"");
         assert_eq!(collect(&s.flush()), b"??????xyz");
+        assert_eq!(s.buffered(), 0);
+    }
+
+    #[test]
+    fn out_of_order_bytes_are_counted_and_capped() {
+        let mut s = Stream::default();
+        s.push(0, false, false, b"a");
+        s.push(10, false, false, &[7u8; 100]);
+        assert_eq!(s.buffered(), 100);
+        // Far ahead of a hole that never fills: the buffer never exceeds its cap.
+        let seg = vec![1u8; 64 * 1024];
+        for i in 0..100u32 {
+            s.push(1_000 + i * 65_536, false, false, &seg);
+            assert!(s.buffered() <= MAX_OUT_OF_ORDER);
+        }
     }
 }
