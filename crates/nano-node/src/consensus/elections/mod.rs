@@ -222,3 +222,54 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use nano_core::Network;
+    use nano_ledger::test_support::{test_key, Chain};
+    use nano_ledger::Ledger;
+
+    use super::*;
+    use crate::consensus::{unstarted_for_test, ConsensusConfig};
+
+    #[test]
+    fn hinted_and_optimistic_elections_expire_sooner_than_priority_ones() {
+        let mut blocks = Vec::new();
+        let setup = |ledger: &Ledger| {
+            let mut g = Chain::dev_genesis();
+            let mut txn = ledger.write_txn().unwrap();
+            for _ in 0..4 {
+                let b = g.send(&test_key(1).public(), 1);
+                ledger.process(&mut txn, &b).unwrap();
+                blocks.push(b);
+            }
+            txn.commit().unwrap();
+        };
+        let (_d, c) = unstarted_for_test(setup, ConsensusConfig::for_network(Network::Dev));
+        let s = &c.shared;
+        let kinds = [
+            Behavior::Priority,
+            Behavior::Hinted,
+            Behavior::Optimistic,
+            Behavior::Manual,
+        ];
+        // Each election started 31 s ago: past the 30 s of hinted and optimistic
+        // elections, within the 300 s of the others.
+        let age = Duration::from_secs(31);
+        let then = Instant::now().checked_sub(age).expect("uptime over 31 s");
+        {
+            let mut active = lock(&s.active);
+            for (b, kind) in blocks.iter().zip(kinds) {
+                active.insert_as(b.clone(), kind, None);
+                active.get_mut(&b.qualified_root()).unwrap().started = then;
+            }
+        }
+        s.tick_elections();
+        let running: Vec<Behavior> = c.active_elections().iter().map(|e| e.behavior).collect();
+        assert_eq!(running.len(), 2);
+        assert!(running.contains(&Behavior::Priority) && running.contains(&Behavior::Manual));
+        assert_eq!(s.stats.get("election", "expired", "in"), 2);
+    }
+}
