@@ -4,7 +4,16 @@
 //!
 //! `cargo bench -p nano-node --bench bootstrap` runs 50,000 and 1,000,000 blocks;
 //! `NANO_BOOTSTRAP_BENCH_SIZES=50000` picks sizes, `NANO_BOOTSTRAP_BENCH_MODES=ascending`
-//! picks modes. Generated ledgers are cached under `target/bootstrap-bench/`.
+//! picks modes. Generated ledgers are cached under `target/bootstrap-bench/`, or
+//! `NANO_BOOTSTRAP_BENCH_DIR` (the synced copies go there too, and are deleted).
+//!
+//! The syncing node runs in a child process (this binary again), so its peak RSS is its
+//! own, not the serving node's. Each run prints blocks/s over the whole run, the rate
+//! over the first million blocks, the synced ledger's bytes per block and the child's
+//! peak RSS, and writes `sync-<blocks>-<mode>.csv` (seconds, blocks every second) and
+//! `.svg` (blocks synced against time) beside the ledgers. Then a fresh child opens the
+//! generated ledger (open time, RSS) and validates every block with the code of
+//! `--validate_blocks` (blocks/s); `NANO_BOOTSTRAP_BENCH_VALIDATE=0` skips that.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +26,9 @@ use nano_node::node::{Node, NodeOptions};
 use nano_node::DaemonConfig;
 
 fn cache_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("NANO_BOOTSTRAP_BENCH_DIR") {
+        return PathBuf::from(d);
+    }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -57,21 +69,6 @@ fn cached_ledger(blocks: u64) -> PathBuf {
     path
 }
 
-fn copy_ledger(from: &Path, to: &Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_name().to_string_lossy().ends_with("lock.mdb") {
-                continue;
-            }
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
-    }
-}
-
 fn config(peers: Vec<String>) -> nano_node::NodeConfig {
     let mut c = DaemonConfig::defaults(Network::Dev).node;
     c.peering_port = 0;
@@ -83,58 +80,297 @@ fn config(peers: Vec<String>) -> nano_node::NodeConfig {
     c
 }
 
-fn count(n: &Node) -> u64 {
-    let t = n.ledger.read_txn().unwrap();
-    n.ledger.block_count(&t).unwrap()
+fn count(l: &Ledger) -> u64 {
+    let t = l.read_txn().unwrap();
+    l.block_count(&t).unwrap()
 }
 
-async fn run(blocks: u64, ascending: bool) {
-    let cached = cached_ledger(blocks);
-    let sdir = tempfile::tempdir().unwrap();
-    copy_ledger(&cached, &sdir.path().join("data.ldb"));
-    let mut so = NodeOptions::new(config(vec![]), Network::Dev, sdir.path());
-    so.bootstrap.enable_client = false;
-    let server: Arc<Node> = Node::start_with(so).await.unwrap();
-    let total = count(&server);
-    let cdir = tempfile::tempdir().unwrap();
-    let peer = format!("127.0.0.1:{}", server.local_endpoint().unwrap().port());
-    let mut co = NodeOptions::new(config(vec![peer]), Network::Dev, cdir.path());
+/// A `/proc/self/status` figure in bytes (`VmHWM`: peak resident set, which counts
+/// the ledger file's pages LMDB has mapped in; `RssAnon`: resident heap and stacks now).
+fn status_bytes(key: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn peak_rss() -> u64 {
+    status_bytes("VmHWM:")
+}
+
+/// Child process: the syncing node. Prints `sample <secs> <blocks>` every second, then
+/// `done <secs> <blocks> <peak rss> <ledger file bytes> <received> <duplicates> <peak
+/// anonymous rss, sampled every second>`.
+async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
+    use std::io::Write;
+    let mut co = NodeOptions::new(config(vec![peer]), Network::Dev, &dir);
     co.bootstrap.enable_ascending = ascending;
     co.bootstrap.interval = Duration::from_secs(1);
     let started = Instant::now();
     let client = Node::start_with(co).await.unwrap();
-    let limit = Duration::from_secs(60) + Duration::from_millis(blocks); // 1 ms per block
-    let mut last_print = Instant::now();
-    while count(&client) < total && started.elapsed() < limit {
+    let limit = Duration::from_secs(60) + Duration::from_millis(total); // 1 ms per block
+    let mut out = std::io::stdout();
+    let mut next = Duration::ZERO;
+    let mut got = count(&client.ledger);
+    let mut anon = 0u64;
+    while got < total && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if last_print.elapsed() > Duration::from_secs(10) {
-            last_print = Instant::now();
-            eprintln!("  ... {} / {total}", count(&client));
+        got = count(&client.ledger);
+        if started.elapsed() >= next {
+            next += Duration::from_secs(1);
+            anon = anon.max(status_bytes("RssAnon:"));
+            let _ = writeln!(out, "sample {:.3} {got}", started.elapsed().as_secs_f64());
+            let _ = out.flush();
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    let got = count(&client);
     let st = client.bootstrap.as_ref().unwrap().status();
+    let rss = peak_rss();
+    anon = anon.max(status_bytes("RssAnon:"));
+    client.stop().await;
+    drop(client);
+    let bytes = std::fs::metadata(dir.join("data.ldb")).map_or(0, |m| m.len());
+    let _ = writeln!(
+        out,
+        "done {secs:.3} {got} {rss} {bytes} {} {} {anon}",
+        st.blocks_received, st.blocks_duplicate
+    );
+}
+
+/// Child process: opens the ledger `path` (timed), then validates it as
+/// `--validate_blocks` does. Prints `open <secs> <rss>` and `validate <secs> <blocks>
+/// <problems> <rss>`.
+fn child_open(path: PathBuf) {
+    let started = Instant::now();
+    let ledger = Ledger::open_with(&path, Network::Dev, &store_options()).unwrap();
+    let blocks = count(&ledger);
     println!(
-        "bootstrap {:9} {:>8} blocks: {} synced in {:.2} s = {:.0} blocks/s (received {}, duplicates {}, rejected {}, processor overfill {}, gap_source {}){}",
-        if ascending { "ascending" } else { "legacy" },
-        total,
-        got,
-        secs,
+        "open {:.3} {} {blocks}",
+        started.elapsed().as_secs_f64(),
+        peak_rss()
+    );
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = Instant::now();
+    let t = ledger.read_txn().unwrap();
+    let sum = ledger.validate(&t, threads, |_| {}).unwrap();
+    println!(
+        "validate {:.3} {} {} {}",
+        started.elapsed().as_secs_f64(),
+        sum.blocks,
+        sum.problems,
+        peak_rss()
+    );
+}
+
+/// Runs this binary again with `env` set and returns its standard output lines as they
+/// come (to `each`).
+fn child(env: (&str, String), mut each: impl FnMut(&str)) {
+    use std::io::BufRead;
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(env.0, env.1)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = c.stdout.take().unwrap();
+    for line in std::io::BufReader::new(out).lines() {
+        each(&line.unwrap());
+    }
+    assert!(c.wait().unwrap().success(), "bench child failed");
+}
+
+/// Blocks synced against time as an SVG line plot (no plotting dependency: a polyline
+/// with labelled axes), converted to PNG by `scripts/svg-to-png.sh`.
+fn svg_plot(title: &str, samples: &[(f64, u64)]) -> String {
+    let (w, h, l, b) = (800.0, 480.0, 90.0, 50.0);
+    let max_t = samples.last().map_or(1.0, |s| s.0).max(1.0);
+    let max_n = samples.iter().map(|s| s.1).max().unwrap_or(1).max(1) as f64;
+    let x = |t: f64| l + t / max_t * (w - l - 20.0);
+    let y = |n: f64| h - b - n / max_n * (h - b - 40.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
+        w / 2.0
+    );
+    for i in 0..=5 {
+        let t = max_t * i as f64 / 5.0;
+        let n = max_n * i as f64 / 5.0;
+        svg += &format!(
+            "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#ddd\"/>\
+             <text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4:.0}</text>\n",
+            x(t),
+            y(0.0),
+            y(max_n),
+            h - b + 18.0,
+            t
+        );
+        svg += &format!(
+            "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#ddd\"/>\
+             <text x=\"{3}\" y=\"{4}\" text-anchor=\"end\">{5:.0}</text>\n",
+            x(0.0),
+            y(n),
+            x(max_t),
+            l - 6.0,
+            y(n) + 4.0,
+            n
+        );
+    }
+    svg += &format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">seconds</text>\
+         <text x=\"18\" y=\"{}\" transform=\"rotate(-90 18 {})\" text-anchor=\"middle\">blocks in the syncing ledger</text>\n",
+        (l + w) / 2.0,
+        h - 12.0,
+        h / 2.0,
+        h / 2.0
+    );
+    let points: Vec<String> = samples
+        .iter()
+        .map(|(t, n)| format!("{:.1},{:.1}", x(*t), y(*n as f64)))
+        .collect();
+    svg += &format!(
+        "<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"2\" points=\"{}\"/>\n</svg>\n",
+        points.join(" ")
+    );
+    svg
+}
+
+async fn run(blocks: u64, ascending: bool) {
+    let cached = cached_ledger(blocks);
+    let work = cache_dir();
+    // The server runs on the cached ledger itself (no copy of a large file): it only
+    // serves, and what it writes (peers, online weight) does not change the blocks.
+    let mut so = NodeOptions::new(config(vec![]), Network::Dev, cached.parent().unwrap());
+    so.bootstrap.enable_client = false;
+    let server: Arc<Node> = Node::start_with(so).await.unwrap();
+    let total = count(&server.ledger);
+    let cdir = tempfile::tempdir_in(&work).unwrap();
+    let peer = format!("127.0.0.1:{}", server.local_endpoint().unwrap().port());
+    let spec = format!("{peer}|{}|{total}|{ascending}", cdir.path().display());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let runner = std::thread::spawn(move || {
+        child(("NANO_BOOTSTRAP_BENCH_CHILD", spec), |l| {
+            let _ = tx.send(l.to_string());
+        })
+    });
+    let mut samples: Vec<(f64, u64)> = vec![(0.0, 1)];
+    let mut done: Option<Vec<f64>> = None;
+    // The server keeps serving on this runtime while the child syncs.
+    loop {
+        match rx.try_recv() {
+            Ok(line) => {
+                let f: Vec<&str> = line.split(' ').collect();
+                match f[0] {
+                    "sample" => samples.push((f[1].parse().unwrap(), f[2].parse().unwrap())),
+                    "done" => done = Some(f[1..].iter().map(|v| v.parse().unwrap()).collect()),
+                    _ => {}
+                }
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+        }
+    }
+    runner.join().unwrap();
+    server.stop().await;
+    let d = done.expect("the child reports its result");
+    let (secs, got, rss, bytes, received, dups, anon) = (
+        d[0],
+        d[1] as u64,
+        d[2] as u64,
+        d[3] as u64,
+        d[4] as u64,
+        d[5] as u64,
+        d[6] as u64,
+    );
+    samples.push((secs, got));
+    let mode = if ascending { "ascending" } else { "legacy" };
+    // The rate over the first million blocks (none when the ledger is smaller).
+    let first_m = samples
+        .iter()
+        .find(|s| s.1 >= 1_000_000)
+        .map(|s| (1_000_000 - 1) as f64 / s.0);
+    println!(
+        "bootstrap {mode:9} {total:>8} blocks: {got} synced in {secs:.2} s = {:.0} blocks/s{} \
+         (received {received}, duplicates {dups}); syncing node: peak RSS {:.1} MB (anonymous \
+         {:.1} MB, the rest the ledger file's mapped pages), ledger {bytes} bytes = {:.0} \
+         bytes/block{}",
         got.saturating_sub(1) as f64 / secs,
-        st.blocks_received,
-        st.blocks_duplicate,
-        st.blocks_rejected,
-        client.stats.get("blockprocessor", "overfill", "in"),
-        client.stats.get("ledger", "gap_source", "in"),
+        first_m.map_or(String::new(), |r| format!(
+            ", first million {r:.0} blocks/s"
+        )),
+        rss as f64 / 1e6,
+        anon as f64 / 1e6,
+        bytes as f64 / got.max(1) as f64,
         if got < total { " INCOMPLETE" } else { "" }
     );
-    client.stop().await;
-    server.stop().await;
+    let base = work.join(format!("sync-{blocks}-{mode}"));
+    let csv: String = samples
+        .iter()
+        .map(|(t, n)| format!("{t:.3},{n}\n"))
+        .collect();
+    std::fs::write(base.with_extension("csv"), format!("seconds,blocks\n{csv}")).unwrap();
+    std::fs::write(
+        base.with_extension("svg"),
+        svg_plot(
+            &format!("{mode} sync of a {total}-block dev ledger over loopback"),
+            &samples,
+        ),
+    )
+    .unwrap();
+    println!("  samples: {}", base.with_extension("csv").display());
+}
+
+fn open_and_validate(blocks: u64) {
+    let path = cached_ledger(blocks);
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    child(
+        ("NANO_BOOTSTRAP_BENCH_OPEN", path.display().to_string()),
+        |l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            match f[0] {
+                "open" => println!(
+                    "open {} blocks ({size} bytes): {} s, peak RSS {:.1} MB",
+                    f[3],
+                    f[1],
+                    f[2].parse::<f64>().unwrap() / 1e6
+                ),
+                "validate" => println!(
+                "validate_blocks {} blocks: {} s = {:.0} blocks/s, {} problems, peak RSS {:.1} MB",
+                f[2],
+                f[1],
+                f[2].parse::<f64>().unwrap() / f[1].parse::<f64>().unwrap(),
+                f[3],
+                f[4].parse::<f64>().unwrap() / 1e6
+            ),
+                _ => {}
+            }
+        },
+    );
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is parsed.
+    if let Ok(spec) = std::env::var("NANO_BOOTSTRAP_BENCH_CHILD") {
+        let f: Vec<&str> = spec.split('|').collect();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(child_sync(
+            f[0].to_string(),
+            PathBuf::from(f[1]),
+            f[2].parse().unwrap(),
+            f[3] == "true",
+        ));
+        return;
+    }
+    if let Ok(path) = std::env::var("NANO_BOOTSTRAP_BENCH_OPEN") {
+        child_open(PathBuf::from(path));
+        return;
+    }
     let sizes: Vec<u64> = std::env::var("NANO_BOOTSTRAP_BENCH_SIZES")
         .unwrap_or_else(|_| "50000,1000000".into())
         .split(',')
@@ -150,6 +386,9 @@ fn main() {
         for m in modes.split(',') {
             let ascending = m.trim() != "legacy";
             rt.block_on(run(n, ascending));
+        }
+        if std::env::var("NANO_BOOTSTRAP_BENCH_VALIDATE").as_deref() != Ok("0") {
+            open_and_validate(n);
         }
     }
 }
