@@ -1,0 +1,517 @@
+//! Macro benchmark (prints figures; not a criterion bench): what the peering attacks of
+//! issue 17 cost legitimate service, against a quiet run in the same process.
+//!
+//! One dev node on 127.0.0.1 voting with the dev genesis key (its elections confirm on
+//! its own votes), serving RPC. In each run a chain of sends is submitted and timed until
+//! cemented (sends spread over accounts opened before the clock starts: confirmed blocks
+//! per second), while an RPC client on its own thread sends
+//! `block_count` over one keep-alive connection back to back (latency p50/p99); peak RSS
+//! is the process's `VmHWM` after resetting it (`/proc/self/clear_refs`) at the start of
+//! the run, and its growth over the RSS at that moment (the attacker's sockets and tasks
+//! are in the same process and counted too; memory the allocator kept from earlier runs
+//! raises later peaks, so the growth is the figure to compare). The runs:
+//! - `quiet`: no attack;
+//! - `idle`: 2,500 TCP connections from 127.0.0.2 that never send a byte, each renewed
+//!   when the node closes it (after a 1 s pause when refused at once);
+//! - `udp`: UDP on; 5,000 sockets on 127.0.0.3 (5,000 source ports), each completing the
+//!   node_id handshake and then sending a keepalive every second;
+//! - `junk`: 16 connections at a time sending unframeable headers as fast as the node
+//!   reads them, each from the next of 254 addresses 127.0.1.x once the node closes it.
+//!
+//! Every attacker runs on a thread and runtime of its own (as another machine would).
+//! Run: `cargo bench -p nano-api --bench peering_attacks`; `PEER_ATTACK_BLOCKS` sets the
+//! number of timed sends (default 4,000 over 400 accounts), `PEER_ATTACK_ROUNDS` how often the four runs repeat
+//! (default 3; medians are printed at the end).
+
+#[path = "../../nano-node/tests/network_support/mod.rs"]
+mod network_support;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nano_api::{ApiContext, RpcConfig};
+use nano_core::{Block, KeyPair, Network};
+use nano_messages::{
+    decode_datagram, HandshakeResponse, Header, Keepalive, Message, MessageType, NodeIdHandshake,
+};
+use nano_node::node::{Node, NodeOptions};
+use nano_node::DaemonConfig;
+use network_support::{all_cemented, spread_sends, SpreadSends};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const IDLE_CONNECTIONS: usize = 2_500;
+const UDP_PORTS: usize = 5_000;
+const JUNK_CONNECTIONS: usize = 16;
+
+const ATTACKS: [Attack; 4] = [Attack::Quiet, Attack::Idle, Attack::Udp, Attack::Junk];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attack {
+    Quiet,
+    Idle,
+    Udp,
+    Junk,
+}
+
+impl Attack {
+    fn name(self) -> &'static str {
+        match self {
+            Attack::Quiet => "quiet",
+            Attack::Idle => "idle",
+            Attack::Udp => "udp",
+            Attack::Junk => "junk",
+        }
+    }
+}
+
+struct Report {
+    cps: f64,
+    p50_us: u64,
+    p99_us: u64,
+    requests: usize,
+    peak_rss_mib: f64,
+    /// Peak RSS minus the RSS when the run's attack started.
+    growth_mib: f64,
+    /// What the attack achieved, in words.
+    attack: String,
+}
+
+fn proc_status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the process's peak RSS to its current RSS (Linux `clear_refs` value 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn start_node(dir: &std::path::Path, udp: bool) -> (Arc<Node>, SocketAddr) {
+    let mut c = DaemonConfig::defaults(Network::Dev).node;
+    c.peering_port = 0;
+    c.allow_local_peers = true;
+    c.enable_udp = udp;
+    c.enable_voting = true;
+    c.representative_key = nano_core::network::DEV_GENESIS_PRIVATE_KEY.into();
+    let node = Node::start_with(NodeOptions::new(c, Network::Dev, dir))
+        .await
+        .expect("node starts");
+    let mut ctx = ApiContext::new(Network::Dev);
+    ctx.ledger = Some(node.ledger.clone());
+    ctx.wallets = Some(node.wallets.clone());
+    ctx.stats = node.stats.clone();
+    ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(node.clone())));
+    let mut cfg = RpcConfig::defaults(Network::Dev);
+    cfg.address = "127.0.0.1".into();
+    cfg.port = 0;
+    let rpc = nano_api::http::serve(Arc::new(ctx), &cfg, std::future::pending())
+        .await
+        .expect("rpc");
+    (node, rpc)
+}
+
+/// Back-to-back `block_count` requests over one keep-alive connection until `stop`;
+/// returns each latency in microseconds.
+fn rpc_prober(addr: SocketAddr, stop: Arc<AtomicBool>) -> Vec<u64> {
+    let body = br#"{"action":"block_count"}"#;
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        std::str::from_utf8(body).unwrap_or_default()
+    );
+    let mut lat = Vec::new();
+    let mut conn: Option<std::net::TcpStream> = None;
+    let mut buf = vec![0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        let s = match conn.as_mut() {
+            Some(s) => s,
+            None => match std::net::TcpStream::connect(addr) {
+                Ok(s) => {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                    let _ = s.set_nodelay(true);
+                    conn.insert(s)
+                }
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            },
+        };
+        let t = Instant::now();
+        if s.write_all(req.as_bytes()).is_err() {
+            conn = None;
+            continue;
+        }
+        // Read until the whole body (Content-Length) is in.
+        let mut got = Vec::new();
+        let complete = loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if rest.len() >= len {
+                    break true;
+                }
+            }
+        };
+        if complete {
+            lat.push(t.elapsed().as_micros() as u64);
+        } else {
+            conn = None;
+        }
+    }
+    lat
+}
+
+async fn tcp_from(src: Ipv4Addr, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    let s = tokio::net::TcpSocket::new_v4()?;
+    s.bind(SocketAddr::new(IpAddr::V4(src), 0))?;
+    s.connect(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+        .await
+}
+
+/// One idle slot: connect, send nothing, reconnect when the node closes it.
+async fn idle_slot(port: u16, stop: Arc<AtomicBool>, opened: Arc<AtomicU64>) {
+    let mut buf = [0u8; 64];
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        if let Ok(Ok(mut s)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            tcp_from(Ipv4Addr::new(127, 0, 0, 2), port),
+        )
+        .await
+        {
+            opened.fetch_add(1, Ordering::Relaxed);
+            while !stop.load(Ordering::Relaxed) {
+                match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    _ => {}
+                }
+            }
+        }
+        if started.elapsed() < Duration::from_secs(1) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// One UDP source port: handshake, then a keepalive every second.
+async fn udp_peer(port: u16, stop: Arc<AtomicBool>, established: Arc<AtomicU64>) {
+    let Ok(sock) = tokio::net::UdpSocket::bind("127.0.0.3:0").await else {
+        return;
+    };
+    let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let query = Message::NodeIdHandshake(Box::new(NodeIdHandshake::query(rand::random())))
+        .to_bytes(Network::Dev)
+        .unwrap_or_default();
+    let mut buf = vec![0u8; 2048];
+    let mut done = false;
+    while !stop.load(Ordering::Relaxed) && !done {
+        let _ = sock.send_to(&query, to).await;
+        let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf)).await
+        else {
+            continue;
+        };
+        let Ok((_, Message::NodeIdHandshake(h))) = decode_datagram(&buf[..n], Some(Network::Dev))
+        else {
+            continue;
+        };
+        let Some(cookie) = h.query else { continue };
+        let resp = HandshakeResponse::sign_v2(
+            &cookie,
+            rand::random(),
+            Network::Dev.params().genesis_hash,
+            &KeyPair::random(),
+        );
+        let answer = Message::NodeIdHandshake(Box::new(NodeIdHandshake {
+            query: None,
+            response: Some(resp),
+            v2: true,
+        }));
+        if let Ok(b) = answer.to_bytes(Network::Dev) {
+            done = sock.send_to(&b, to).await.is_ok();
+        }
+    }
+    if done {
+        established.fetch_add(1, Ordering::Relaxed);
+    }
+    let keepalive = Message::Keepalive(Box::<Keepalive>::default())
+        .to_bytes(Network::Dev)
+        .unwrap_or_default();
+    while !stop.load(Ordering::Relaxed) {
+        let _ = sock.send_to(&keepalive, to).await;
+        // Drain what the node sends so the socket buffer does not fill.
+        let _ = tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf)).await;
+    }
+}
+
+/// One junk slot: from the next address, write unframeable headers until closed.
+async fn junk_slot(port: u16, first: u8, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
+    let mut bad = Header::new(Network::Dev, MessageType::Keepalive, 0).encode();
+    bad[5] = 0x09;
+    let chunk: Vec<u8> = std::iter::repeat_n(bad, 2048).flatten().collect();
+    let mut x = first;
+    while !stop.load(Ordering::Relaxed) {
+        x = x % 254 + 1;
+        let Ok(Ok(mut s)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            tcp_from(Ipv4Addr::new(127, 0, 1, x), port),
+        )
+        .await
+        else {
+            continue;
+        };
+        while !stop.load(Ordering::Relaxed) {
+            match tokio::time::timeout(Duration::from_secs(1), s.write_all(&chunk)).await {
+                Ok(Ok(())) => sent.fetch_add(chunk.len() as u64, Ordering::Relaxed),
+                _ => break,
+            };
+        }
+    }
+}
+
+/// Starts `attack` against `port` on a thread of its own; returns the stop flag, the
+/// thread, and the counter of what it achieved.
+fn start_attack(
+    attack: Attack,
+    port: u16,
+) -> (
+    Arc<AtomicBool>,
+    Option<std::thread::JoinHandle<()>>,
+    Arc<AtomicU64>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    if attack == Attack::Quiet {
+        return (stop, None, count);
+    }
+    let (s, c) = (stop.clone(), count.clone());
+    let t = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("attack runtime");
+        rt.block_on(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            match attack {
+                Attack::Quiet => {}
+                Attack::Idle => {
+                    for _ in 0..IDLE_CONNECTIONS {
+                        tasks.spawn(idle_slot(port, s.clone(), c.clone()));
+                    }
+                }
+                Attack::Udp => {
+                    for _ in 0..UDP_PORTS {
+                        tasks.spawn(udp_peer(port, s.clone(), c.clone()));
+                    }
+                }
+                Attack::Junk => {
+                    for i in 0..JUNK_CONNECTIONS {
+                        let first = (i * 254 / JUNK_CONNECTIONS) as u8;
+                        tasks.spawn(junk_slot(port, first, s.clone(), c.clone()));
+                    }
+                }
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+    });
+    (stop, Some(t), count)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn submit_all(node: &Node, blocks: &[Block]) {
+    let futs: Vec<_> = blocks
+        .iter()
+        .map(|b| node.process_local(b.clone()))
+        .collect();
+    for f in futs {
+        let _ = f.await;
+    }
+}
+
+async fn wait_cemented(node: &Node, heads: &[nano_core::BlockHash]) -> bool {
+    let end = Instant::now() + Duration::from_secs(600);
+    while Instant::now() < end {
+        if all_cemented(&node.ledger, heads) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+fn run(attack: Attack, w: &SpreadSends) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (node, rpc) = rt.block_on(start_node(dir.path(), attack == Attack::Udp));
+    let port = node.local_endpoint().expect("peering").port();
+    let setup_heads: Vec<_> = w.setup.iter().map(Block::hash).collect();
+    let set_up = rt.block_on(async {
+        submit_all(&node, &w.setup).await;
+        wait_cemented(&node, &setup_heads).await
+    });
+    assert!(set_up, "setup cemented");
+    reset_peak_rss();
+    let rss_at_start = proc_status_kib("VmRSS:") as f64 / 1024.0;
+    let (stop_attack, attacker, achieved) = start_attack(attack, port);
+    // Let the attack reach its pace before the clock starts.
+    std::thread::sleep(Duration::from_secs(2));
+    let stop_probe = Arc::new(AtomicBool::new(false));
+    let sp = stop_probe.clone();
+    let prober = std::thread::spawn(move || rpc_prober(rpc, sp));
+    let achieved_before = achieved.load(Ordering::Relaxed);
+    let t = Instant::now();
+    let cemented = rt.block_on(async {
+        submit_all(&node, &w.timed).await;
+        wait_cemented(&node, &w.heads).await
+    });
+    let elapsed = t.elapsed().as_secs_f64();
+    stop_probe.store(true, Ordering::Relaxed);
+    let mut lat = prober.join().unwrap_or_default();
+    let during = achieved.load(Ordering::Relaxed) - achieved_before;
+    let peak_rss_mib = proc_status_kib("VmHWM:") as f64 / 1024.0;
+    let st = &node.stats;
+    let attack_words = match attack {
+        Attack::Quiet => String::new(),
+        Attack::Idle => format!(
+            "{during} idle connections opened during the timed run; node refused {} at the per-IP cap, holds {} from 127.0.0.2",
+            st.get("tcp", "refused_ip_limit", "in"),
+            node.network
+                .as_ref()
+                .map(|n| n.inbound_connections_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))))
+                .unwrap_or(0)
+        ),
+        Attack::Udp => format!(
+            "{} of {UDP_PORTS} ports completed a handshake; node holds {} UDP channels, refused {} at the per-IP cap, {} handshake answers rate-limited",
+            achieved.load(Ordering::Relaxed),
+            node.peers()
+                .iter()
+                .filter(|p| p.transport == nano_node::network::Transport::Udp)
+                .count(),
+            st.get("udp", "refused_channel_ip_limit", "in"),
+            st.get("drop", "udp_handshake_rate", "in"),
+        ),
+        Attack::Junk => format!(
+            "{:.1} MB of junk written during the timed run; {} addresses cooled down, {} excluded, {} connections refused unread",
+            during as f64 / 1e6,
+            st.get("peer", "cooldown", "in"),
+            st.get("peer", "excluded", "in"),
+            st.get("tcp", "refused_excluded", "in"),
+        ),
+    };
+    stop_attack.store(true, Ordering::Relaxed);
+    if let Some(a) = attacker {
+        let _ = a.join();
+    }
+    rt.block_on(node.stop());
+    assert!(cemented, "{}: not everything cemented", attack.name());
+    lat.sort_unstable();
+    Report {
+        cps: w.timed.len() as f64 / elapsed,
+        p50_us: percentile(&lat, 0.5),
+        p99_us: percentile(&lat, 0.99),
+        requests: lat.len(),
+        peak_rss_mib,
+        growth_mib: peak_rss_mib - rss_at_start,
+        attack: attack_words,
+    }
+}
+
+fn main() {
+    let setting = |k: &str, d: u64| std::env::var(k).map_or(d, |v| v.parse().unwrap_or(d));
+    let n = setting("PEER_ATTACK_BLOCKS", 4_000) as usize;
+    let rounds = setting("PEER_ATTACK_ROUNDS", 3).max(1);
+    let w = spread_sends(n, (n / 10).max(1), 5_000);
+    // Per attack: (CPS, p50, p99, peak RSS) of every round, for the medians.
+    let mut all: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); 4];
+    for round in 1..=rounds {
+        let mut quiet: Option<Report> = None;
+        for (i, attack) in ATTACKS.into_iter().enumerate() {
+            let r = run(attack, &w);
+            all[i].push((r.cps, r.p50_us as f64, r.p99_us as f64, r.growth_mib));
+            let vs = quiet
+                .as_ref()
+                .map(|q| {
+                    format!(
+                        " (vs quiet: CPS {:.2}x, p50 {:.2}x, p99 {:.2}x)",
+                        r.cps / q.cps,
+                        r.p50_us as f64 / q.p50_us.max(1) as f64,
+                        r.p99_us as f64 / q.p99_us.max(1) as f64
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "round {round} {:>5}: {:.0} confirmed blocks/s; RPC block_count p50 {} µs p99 {} µs over {} requests; peak RSS {:.1} MiB (+{:.1} MiB during the run){vs}{}{}",
+                attack.name(),
+                r.cps,
+                r.p50_us,
+                r.p99_us,
+                r.requests,
+                r.peak_rss_mib,
+                r.growth_mib,
+                if r.attack.is_empty() { "" } else { "; " },
+                r.attack
+            );
+            if attack == Attack::Quiet {
+                quiet = Some(r);
+            }
+        }
+    }
+    let median = |v: Vec<f64>| -> f64 {
+        let mut v = v;
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let q = &all[0];
+    let (qc, q50, q99) = (
+        median(q.iter().map(|r| r.0).collect()),
+        median(q.iter().map(|r| r.1).collect()),
+        median(q.iter().map(|r| r.2).collect()),
+    );
+    for (i, attack) in ATTACKS.into_iter().enumerate() {
+        let v = &all[i];
+        let (c, p50, p99, rss) = (
+            median(v.iter().map(|r| r.0).collect()),
+            median(v.iter().map(|r| r.1).collect()),
+            median(v.iter().map(|r| r.2).collect()),
+            median(v.iter().map(|r| r.3).collect()),
+        );
+        println!(
+            "median of {rounds} {:>5}: {c:.0} confirmed blocks/s ({:.2}x quiet); RPC p50 {p50:.0} µs ({:.2}x), p99 {p99:.0} µs ({:.2}x); RSS growth {rss:.1} MiB",
+            attack.name(),
+            c / qc,
+            p50 / q50.max(1.0),
+            p99 / q99.max(1.0)
+        );
+    }
+}
