@@ -521,6 +521,23 @@ pub type PrioritySnapshot = (Vec<(Account, u64)>, Vec<(Account, BlockHash)>);
 
 /// How long a misbehaving peer stays excluded.
 pub(crate) const BAN: Duration = Duration::from_secs(600);
+/// Excluded channels (and endpoints) remembered at once. An entry only matters during
+/// its [`BAN`]; expired ones are dropped whenever one is added, and past this many the
+/// oldest gives way, so peers that keep misbehaving on new connections cannot grow the
+/// tables for the node's lifetime (admission already caps connections per address).
+const BAD_PEERS_MAX: usize = 4096;
+
+/// Records `key` as excluded now, forgetting exclusions that ended and, past
+/// [`BAD_PEERS_MAX`], the oldest.
+fn remember_bad<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, Instant>, key: K) {
+    map.retain(|_, t| t.elapsed() < BAN);
+    if map.len() >= BAD_PEERS_MAX && !map.contains_key(&key) {
+        if let Some(oldest) = map.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone()) {
+            map.remove(&oldest);
+        }
+    }
+    map.insert(key, Instant::now());
+}
 
 impl Shared {
     pub fn channels(&self) -> Vec<ChannelInfo> {
@@ -543,16 +560,16 @@ impl Shared {
             .map(|p| p.endpoint);
         tracing::warn!("bootstrap: excluding peer {endpoint:?} (channel {ch}): {why}");
         self.stats.inc("bootstrap", "bad_peer", "in");
-        lock(&self.bad_channels).insert(ch, Instant::now());
+        remember_bad(&mut lock(&self.bad_channels), ch);
         if let Some(e) = endpoint {
-            lock(&self.bad_endpoints).insert(SocketAddr::V6(e), Instant::now());
+            remember_bad(&mut lock(&self.bad_endpoints), SocketAddr::V6(e));
         }
     }
 
     pub fn punish_endpoint(&self, ep: SocketAddr, why: &str) {
         tracing::warn!("bootstrap: excluding peer {ep}: {why}");
         self.stats.inc("bootstrap", "bad_peer", "in");
-        lock(&self.bad_endpoints).insert(ep, Instant::now());
+        remember_bad(&mut lock(&self.bad_endpoints), ep);
     }
 
     pub fn endpoint_bad(&self, ep: &SocketAddr) -> bool {
@@ -949,5 +966,35 @@ async fn run(sh: Arc<Shared>) {
         }
         sh.end(&attempt);
         next_auto = Instant::now() + sh.config.interval;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusions_are_bounded_and_forget_the_oldest() {
+        let mut m: HashMap<u64, Instant> = HashMap::new();
+        for k in 0..(BAD_PEERS_MAX as u64 + 100) {
+            remember_bad(&mut m, k);
+        }
+        assert_eq!(m.len(), BAD_PEERS_MAX);
+        assert!(
+            m.contains_key(&(BAD_PEERS_MAX as u64 + 99)),
+            "the newest is kept"
+        );
+        // Again for a key already present: no eviction, its time renewed.
+        remember_bad(&mut m, BAD_PEERS_MAX as u64 + 99);
+        assert_eq!(m.len(), BAD_PEERS_MAX);
+        // Ended exclusions are dropped when the next one is added.
+        let past = Instant::now()
+            .checked_sub(BAN + Duration::from_secs(1))
+            .expect("the monotonic clock runs longer than BAN");
+        for t in m.values_mut() {
+            *t = past;
+        }
+        remember_bad(&mut m, 1);
+        assert_eq!(m.len(), 1);
     }
 }
