@@ -182,11 +182,7 @@ async fn start_servers(dir: &Path) -> (SocketAddr, SocketAddr, PathBuf, Arc<Node
         .await
         .expect("node starts");
     let mut ctx = ApiContext::new(Network::Dev);
-    ctx.ledger = Some(node.ledger.clone());
-    ctx.wallets = Some(node.wallets.clone());
-    ctx.stats = node.stats.clone();
-    ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(node.clone())));
-    ctx.events = Some(node.events.clone());
+    ctx.attach(&node);
     let access = Arc::new(AccessControl::load(dir).unwrap());
     let v2 = V2Service::new(Arc::new(ctx), access);
     let mut cfg = RpcConfig::defaults(Network::Dev);

@@ -16,6 +16,18 @@ const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct NodeGlue(pub Arc<Node>);
 
+impl crate::ApiContext {
+    /// Serves `node`: its ledger, wallets, statistics and events, and the node itself
+    /// for the node-backed actions.
+    pub fn attach(&mut self, node: &Arc<Node>) {
+        self.ledger = Some(node.ledger.clone());
+        self.wallets = Some(node.wallets.clone());
+        self.stats = node.stats.clone();
+        self.node = Some(Arc::new(NodeGlue(node.clone())));
+        self.events = Some(node.events.clone());
+    }
+}
+
 fn status_result(
     hash: BlockHash,
     r: nano_node::consensus::ProcessStatus,

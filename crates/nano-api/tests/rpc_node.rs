@@ -55,11 +55,7 @@ fn start_with(voting: bool, tweak: impl FnOnce(&mut ApiContext)) -> LiveNode {
             .expect("node starts")
     });
     let mut ctx = ApiContext::new(Network::Dev);
-    ctx.ledger = Some(node.ledger.clone());
-    ctx.wallets = Some(node.wallets.clone());
-    ctx.stats = node.stats.clone();
-    ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(node.clone())));
-    ctx.events = Some(node.events.clone());
+    ctx.attach(&node);
     ctx.work_threads = 1;
     tweak(&mut ctx);
     let mut cfg = RpcConfig::defaults(Network::Dev);

@@ -132,14 +132,10 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
             tracing::info!("peering on {ep}");
         }
         let mut ctx = ApiContext::new(opts.network);
-        ctx.ledger = Some(node.ledger.clone());
-        ctx.wallets = Some(node.wallets.clone());
-        ctx.stats = node.stats.clone();
-        ctx.node = Some(Arc::new(nano_api::node_glue::NodeGlue(node.clone())));
+        ctx.attach(&node);
         ctx.enable_sign_hash = config.rpc.enable_sign_hash;
         // 0 disables local work: work then comes from work peers only, or is refused.
         ctx.work_threads = config.node.work_threads as usize;
-        ctx.events = Some(node.events.clone());
         // Validated when the config loaded.
         ctx.preconfigured_representatives = config
             .node
