@@ -11,6 +11,9 @@
 //! one at a time. Server, attackers and client share this process and the machine's
 //! cores, so RSS includes the attackers. Run: `cargo bench -p nano-api --bench api_attacks`.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,9 +24,8 @@ use nano_api::api_v2::V2Service;
 use nano_api::ipc::server::{IpcServer, TransportOptions};
 use nano_api::websocket::{WebsocketServer, WebsocketSettings};
 use nano_api::{ApiContext, RpcConfig};
-use nano_core::{Amount, BlockHash, Epoch, Network, PublicKey};
+use nano_core::{Network, PublicKey};
 use nano_ledger::Ledger;
-use nano_store::{PendingInfo, PendingKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SLOW_CLIENTS: usize = 500;
@@ -154,22 +156,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(Ledger::open(&dir.path().join("data.ldb"), Network::Dev).unwrap());
     let target = PublicKey([7u8; 32]);
-    let mut txn = ledger.write_txn().unwrap();
-    for i in 0..RECEIVABLES {
-        let mut h = [0u8; 32];
-        h[..8].copy_from_slice(&(i + 1).to_be_bytes());
-        let key = PendingKey {
-            account: target,
-            hash: BlockHash(h),
-        };
-        let info = PendingInfo {
-            source: PublicKey(h),
-            amount: Amount::raw(1),
-            epoch: Epoch::Epoch0,
-        };
-        txn.put_pending(&key, &info).unwrap();
-    }
-    txn.commit().unwrap();
+    common::put_receivable_rows(&ledger, target, RECEIVABLES);
     let genesis = Network::Dev.params().genesis_account.encode_account();
 
     let mut ctx = ApiContext::new(Network::Dev);

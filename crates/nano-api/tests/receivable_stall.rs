@@ -13,10 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{messages_in, post, wait_until};
-use nano_core::{Amount, BlockHash, Epoch, PublicKey};
 use nano_ledger::test_support::{test_key, Chain};
 use nano_node::stats::Stats;
-use nano_store::{PendingInfo, PendingKey};
 use serde_json::json;
 
 const RECEIVABLES: u64 = 200_000;
@@ -60,22 +58,7 @@ fn receivable_over_200k_blocks_leaves_peer_traffic_flowing() {
     // include_active, which skips the per-block confirmation lookup the rows cannot
     // answer).
     let target = test_key(77).public();
-    let mut txn = a.ledger.write_txn().unwrap();
-    for i in 0..RECEIVABLES {
-        let mut h = [0u8; 32];
-        h[..8].copy_from_slice(&(i + 1).to_be_bytes());
-        let key = PendingKey {
-            account: target,
-            hash: BlockHash(h),
-        };
-        let info = PendingInfo {
-            source: PublicKey(h),
-            amount: Amount::raw(1),
-            epoch: Epoch::Epoch0,
-        };
-        txn.put_pending(&key, &info).unwrap();
-    }
-    txn.commit().unwrap();
+    common::put_receivable_rows(&a.ledger, target, RECEIVABLES);
 
     let (rpc, _ctx) = pair.serve_a(&rt, false, |_| {});
 

@@ -200,3 +200,25 @@ pub fn messages_in(stats: &nano_node::stats::Stats, kind: Option<&str>) -> u64 {
         .map(|(_, _, _, n)| n)
         .sum()
 }
+
+/// Writes `n` receivable rows of `account` (sends the ledger never saw: hashes and
+/// sources 1..=n, 1 raw each) in one transaction: a large receivable set without
+/// building blocks.
+pub fn put_receivable_rows(ledger: &nano_ledger::Ledger, account: nano_core::PublicKey, n: u64) {
+    let mut txn = ledger.write_txn().unwrap();
+    for i in 0..n {
+        let mut h = [0u8; 32];
+        h[..8].copy_from_slice(&(i + 1).to_be_bytes());
+        let key = nano_store::PendingKey {
+            account,
+            hash: nano_core::BlockHash(h),
+        };
+        let info = nano_store::PendingInfo {
+            source: nano_core::PublicKey(h),
+            amount: nano_core::Amount::raw(1),
+            epoch: nano_core::Epoch::Epoch0,
+        };
+        txn.put_pending(&key, &info).unwrap();
+    }
+    txn.commit().unwrap();
+}
