@@ -155,9 +155,12 @@ pub struct PeerEntry {
 pub trait NodeHandle: Send + Sync {
     fn status(&self) -> NodeStatus;
     /// Runs a block through the block processor (waiting for the result) and publishes
-    /// it on success. `Err` carries the ledger status name (`"fork"`, `"old"`, ...).
-    fn process(&self, block: nano_core::Block, force: bool)
-        -> Result<nano_core::BlockHash, String>;
+    /// it on success; `Err` says why it was not (the ledger's status, or no verdict).
+    fn process(
+        &self,
+        block: nano_core::Block,
+        force: bool,
+    ) -> Result<nano_core::BlockHash, crate::error::ProcessRefusal>;
     /// Starts (or reports) an election for a block in the ledger.
     fn block_confirm(&self, hash: nano_core::BlockHash) -> bool;
     /// `peers` entries, sorted by remote endpoint as the reference lists them.

@@ -78,3 +78,131 @@ pub mod msg {
 pub fn err<T>(s: &str) -> Result<T, RpcError> {
     Err(RpcError::new(s))
 }
+
+/// Why the node published nothing for a block handed to it (`process`, wallet sends):
+/// kept typed from the block processor to the edge, where [`ProcessRefusal::rpc_error`]
+/// is the one place it becomes the reference's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessRefusal {
+    /// The ledger's verdict (never `Progress`).
+    #[error("{0}")]
+    Rejected(nano_ledger::BlockStatus),
+    /// The block processor gave no verdict: its queue was full or did not answer in
+    /// time, the node is stopping, or the store failed.
+    #[error("{0}")]
+    Unprocessed(nano_node::consensus::SubmitError),
+}
+
+impl ProcessRefusal {
+    /// `Ok` for an accepted block (`Progress`), the refusal otherwise.
+    pub fn check(status: nano_node::consensus::ProcessStatus) -> Result<(), ProcessRefusal> {
+        match status {
+            Ok(nano_ledger::BlockStatus::Progress) => Ok(()),
+            Ok(s) => Err(ProcessRefusal::Rejected(s)),
+            Err(e) => Err(ProcessRefusal::Unprocessed(e)),
+        }
+    }
+
+    /// The reference's `process` error text (its json_handler maps each block status to
+    /// an `error_process` code; a missing verdict is `error_rpc::stopped`). Exhaustive,
+    /// so a new status cannot fall through unnoticed.
+    pub fn rpc_error(&self) -> RpcError {
+        use nano_ledger::BlockStatus as S;
+        RpcError::new(match self {
+            ProcessRefusal::Unprocessed(_) => "Stopped",
+            ProcessRefusal::Rejected(s) => match s {
+                S::BadSignature => "Bad signature",
+                S::Old => "Old block",
+                S::NegativeSpend => "Negative spend",
+                S::Fork => "Fork",
+                S::Unreceivable => "Unreceivable",
+                S::GapPrevious => "Gap previous block",
+                S::GapSource => "Gap source block",
+                S::GapEpochOpenPending => "Gap pending for open epoch block",
+                S::OpenedBurnAccount => "Block attempts to open the burn account",
+                S::BalanceMismatch => "Balance and amount delta do not match",
+                S::BlockPosition => "This block cannot follow the previous block",
+                S::InsufficientWork => "Block work is insufficient",
+                // The reference has no case for these and answers its generic text.
+                S::RepresentativeMismatch | S::Progress => "Error processing block",
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nano_ledger::BlockStatus;
+    use nano_node::consensus::SubmitError;
+
+    use super::ProcessRefusal;
+
+    fn text(s: BlockStatus) -> String {
+        ProcessRefusal::Rejected(s).rpc_error().0
+    }
+
+    /// Every status against the reference's error_process_messages text.
+    #[test]
+    fn each_block_status_has_the_reference_text() {
+        let expected = [
+            (BlockStatus::BadSignature, "Bad signature"),
+            (BlockStatus::Old, "Old block"),
+            (BlockStatus::NegativeSpend, "Negative spend"),
+            (BlockStatus::Fork, "Fork"),
+            (BlockStatus::Unreceivable, "Unreceivable"),
+            (BlockStatus::GapPrevious, "Gap previous block"),
+            (BlockStatus::GapSource, "Gap source block"),
+            (
+                BlockStatus::GapEpochOpenPending,
+                "Gap pending for open epoch block",
+            ),
+            (
+                BlockStatus::OpenedBurnAccount,
+                "Block attempts to open the burn account",
+            ),
+            (
+                BlockStatus::BalanceMismatch,
+                "Balance and amount delta do not match",
+            ),
+            (
+                BlockStatus::BlockPosition,
+                "This block cannot follow the previous block",
+            ),
+            (BlockStatus::InsufficientWork, "Block work is insufficient"),
+            (
+                BlockStatus::RepresentativeMismatch,
+                "Error processing block",
+            ),
+        ];
+        for (status, want) in expected {
+            assert_eq!(text(status), want, "{status}");
+        }
+        // Every refusable status is listed above.
+        let listed = expected.len() + 1; // + Progress, which is no refusal
+        assert_eq!(listed, BlockStatus::ALL.len());
+    }
+
+    #[test]
+    fn no_verdict_is_stopped() {
+        for e in [
+            SubmitError::Overloaded,
+            SubmitError::Stopped,
+            SubmitError::Store("disk full".into()),
+        ] {
+            assert_eq!(ProcessRefusal::Unprocessed(e).rpc_error().0, "Stopped");
+        }
+    }
+
+    #[test]
+    fn only_progress_is_accepted() {
+        assert_eq!(ProcessRefusal::check(Ok(BlockStatus::Progress)), Ok(()));
+        assert_eq!(
+            ProcessRefusal::check(Ok(BlockStatus::Fork)),
+            Err(ProcessRefusal::Rejected(BlockStatus::Fork))
+        );
+        assert_eq!(
+            ProcessRefusal::check(Err(SubmitError::Stopped)),
+            Err(ProcessRefusal::Unprocessed(SubmitError::Stopped))
+        );
+    }
+}

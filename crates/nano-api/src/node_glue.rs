@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nano_core::{Account, Amount, Block, BlockHash, PublicKey};
-use nano_ledger::BlockStatus;
 use nano_node::node::Node;
 use serde_json::{json, Value};
 
 use crate::context::{NodeHandle, NodeStatus};
+use crate::error::ProcessRefusal;
 
 /// How long an RPC waits for the block processor before giving up.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,17 +28,6 @@ impl crate::ApiContext {
     }
 }
 
-fn status_result(
-    hash: BlockHash,
-    r: nano_node::consensus::ProcessStatus,
-) -> Result<BlockHash, String> {
-    match r {
-        Ok(BlockStatus::Progress) => Ok(hash),
-        Ok(s) => Err(s.as_str().to_string()),
-        Err(e) => Err(format!("submit:{e}")),
-    }
-}
-
 impl NodeHandle for NodeGlue {
     fn status(&self) -> NodeStatus {
         NodeStatus {
@@ -48,17 +37,16 @@ impl NodeHandle for NodeGlue {
         }
     }
 
-    fn process(&self, block: Block, force: bool) -> Result<BlockHash, String> {
+    fn process(&self, block: Block, force: bool) -> Result<BlockHash, ProcessRefusal> {
         let hash = block.hash();
-        if force {
-            let fut = self.0.process_forced(block);
-            let r = match tokio::runtime::Handle::try_current() {
-                Ok(h) => h.block_on(fut),
-                Err(_) => return Err("submit:no runtime".into()),
-            };
-            return status_result(hash, r);
-        }
-        status_result(hash, self.0.process_local_blocking(block, PROCESS_TIMEOUT))
+        let status = if force {
+            // The forced path answers through a channel any executor can wait on, so it
+            // needs no Tokio runtime on this (blocking) thread.
+            futures::executor::block_on(self.0.process_forced(block))
+        } else {
+            self.0.process_local_blocking(block, PROCESS_TIMEOUT)
+        };
+        ProcessRefusal::check(status).map(|()| hash)
     }
 
     fn block_confirm(&self, hash: BlockHash) -> bool {

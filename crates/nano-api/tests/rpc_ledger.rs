@@ -727,8 +727,14 @@ impl nano_api::context::NodeHandle for FakeNode {
     fn status(&self) -> nano_api::context::NodeStatus {
         Default::default()
     }
-    fn process(&self, _: nano_core::Block, _: bool) -> Result<nano_core::BlockHash, String> {
-        Err("other".into())
+    fn process(
+        &self,
+        _: nano_core::Block,
+        _: bool,
+    ) -> Result<nano_core::BlockHash, nano_api::error::ProcessRefusal> {
+        Err(nano_api::error::ProcessRefusal::Rejected(
+            nano_ledger::BlockStatus::RepresentativeMismatch,
+        ))
     }
     fn block_confirm(&self, _: nano_core::BlockHash) -> bool {
         false

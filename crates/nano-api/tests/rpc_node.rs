@@ -576,3 +576,39 @@ fn stats_objects_and_database_report_the_running_node() {
         ]
     );
 }
+
+/// `process` answers the block processor's verdict on each block with the reference's
+/// text, and a forced fork (sync, not async) replaces the block holding its root.
+#[test]
+fn process_answers_the_ledger_verdict_in_the_reference_text() {
+    let n = start();
+    let error = |b: &nano_core::Block| process(&n, b)["error"].as_str().map(str::to_string);
+
+    let mut g = Chain::dev_genesis();
+    let send = g.send(&test_key(1).public(), 1000);
+    let after_send = g.send(&test_key(1).public(), 1000);
+    assert_eq!(error(&after_send).as_deref(), Some("Gap previous block"));
+    assert_eq!(process(&n, &send)["hash"], send.hash().encode_hex());
+    assert_eq!(error(&send).as_deref(), Some("Old block"));
+
+    let fork = Chain::dev_genesis().send(&test_key(2).public(), 2000);
+    assert_eq!(error(&fork).as_deref(), Some("Fork"));
+
+    let unknown_source = nano_core::BlockHash([7; 32]);
+    let gap_source =
+        Chain::unopened(test_key(3)).receive(&unknown_source, 1, nano_core::Epoch::Epoch0);
+    assert_eq!(error(&gap_source).as_deref(), Some("Gap source block"));
+
+    let mut forged = Chain::dev_genesis().send(&test_key(4).public(), 4000);
+    if let nano_core::Block::State(b) = &mut forged {
+        b.signature = nano_core::Signature::ZERO;
+    }
+    assert_eq!(error(&forged).as_deref(), Some("Bad signature"));
+
+    let req = json!({"action": "process", "json_block": "true", "force": "true",
+        "block": fork.to_json()});
+    assert_eq!(post(n.rpc, req)["hash"], fork.hash().encode_hex());
+    let t = n.node.ledger.read_txn().unwrap();
+    assert!(n.node.ledger.block(&t, &fork.hash()).unwrap().is_some());
+    assert!(n.node.ledger.block(&t, &send.hash()).unwrap().is_none());
+}

@@ -18,27 +18,6 @@ use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
 use crate::work_generation::{self, WorkEnv, Workers};
 
-/// The reference `process` error text for a ledger status name.
-fn process_error(status: &str) -> RpcError {
-    RpcError::new(match status {
-        "bad_signature" => "Bad signature",
-        "old" => "Old block",
-        "negative_spend" => "Negative spend",
-        "fork" => "Fork",
-        "unreceivable" => "Unreceivable",
-        "gap_previous" => "Gap previous block",
-        "gap_source" => "Gap source block",
-        "opened_burn_account" => "Block attempts to open the burn account",
-        "gap_epoch_open_pending" => "Gap pending for open epoch block",
-        // The block processor did not answer (stopping, or a timeout).
-        s if s.starts_with("submit:") => "Stopped",
-        "balance_mismatch" => "Balance and amount delta do not match",
-        "block_position" => "This block cannot follow the previous block",
-        "insufficient_work" => "Block work is insufficient",
-        _ => "Error processing block",
-    })
-}
-
 /// Checks a state block against the `subtype` the caller claims, as the reference does
 /// before publishing: a wrong claim is refused instead of silently published.
 /// The reference's `subtype` check for state blocks: against the account's current
@@ -102,7 +81,7 @@ pub fn process(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     }
     match node(ctx)?.process(block, force) {
         Ok(hash) => Ok(obj([("hash", hash.encode_hex().into())])),
-        Err(status) => Err(process_error(&status)),
+        Err(refusal) => Err(refusal.rpc_error()),
     }
 }
 
@@ -209,9 +188,7 @@ pub(crate) fn precompute_next(
 }
 
 fn submit(ctx: &ApiContext, block: Block) -> Result<BlockHash, RpcError> {
-    node(ctx)?
-        .process(block, false)
-        .map_err(|s| process_error(&s))
+    node(ctx)?.process(block, false).map_err(|r| r.rpc_error())
 }
 
 pub fn send(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
@@ -808,25 +785,4 @@ pub fn telemetry(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     }
     n.local_telemetry()
         .ok_or_else(|| RpcError::new(msg::EMPTY_RESPONSE))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::process_error;
-
-    #[test]
-    fn process_errors_use_reference_texts() {
-        let text = |s: &str| process_error(s).0;
-        assert_eq!(
-            text("opened_burn_account"),
-            "Block attempts to open the burn account"
-        );
-        assert_eq!(
-            text("gap_epoch_open_pending"),
-            "Gap pending for open epoch block"
-        );
-        assert_eq!(text("submit:no runtime"), "Stopped");
-        assert_eq!(text("fork"), "Fork");
-        assert_eq!(text("representative_mismatch"), "Error processing block");
-    }
 }
