@@ -71,8 +71,7 @@ fn label(s: &str) -> String {
 /// The confirmation log's reach and the HTTP callback's lag behind its head (from the
 /// cursor the callback persists at least once a second while it delivers).
 fn confirmation_log(out: &mut String, l: &nano_ledger::Ledger, t: &nano_ledger::ReadTxn<'_>) {
-    let store = l.store();
-    let head = store.confirmation_head(t).ok().flatten().unwrap_or(0);
+    let head = l.confirmation_log_head(t).ok().flatten().unwrap_or(0);
     gauge(
         out,
         "nano_confirmation_sequence_head",
@@ -83,13 +82,12 @@ fn confirmation_log(out: &mut String, l: &nano_ledger::Ledger, t: &nano_ledger::
         out,
         "nano_confirmation_history_oldest",
         "Oldest confirmation sequence number still replayable.",
-        store
-            .confirmation_oldest(t)
+        l.confirmation_log_oldest(t)
             .ok()
             .flatten()
             .unwrap_or(head + 1),
     );
-    if let Ok(Some(cursor)) = store.confirmation_cursor(t, crate::callback::CURSOR_NAME) {
+    if let Ok(Some(cursor)) = l.confirmation_log_cursor(t, crate::callback::CURSOR_NAME) {
         gauge(
             out,
             "nano_http_callback_lag",

@@ -20,6 +20,8 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nano_core::{Account, Amount, Block, BlockHash, Network, NetworkParams};
+/// The database engine and its version (`LMDB x.y.z`).
+pub use nano_store::vendor as store_vendor;
 pub use nano_store::{
     AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo, ConfirmationOrigin,
     ConfirmationRecord, PendingInfo, PendingKey, ReadTxn, Store, StoreError, StoreOptions,

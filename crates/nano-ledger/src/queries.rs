@@ -2,7 +2,9 @@
 //! transaction so that a caller can answer several questions from one snapshot.
 
 use nano_core::{Account, Amount, Block, BlockHash};
-use nano_store::{AccountInfo, BlockSideband, PendingInfo, StoreError, Txn};
+use nano_store::{
+    AccountInfo, BlockSideband, ConfirmationHeightInfo, PendingInfo, PendingKey, StoreError, Txn,
+};
 
 use crate::{BlockSubtype, Ledger, LedgerError};
 
@@ -290,5 +292,69 @@ impl Ledger {
 
     pub fn account_count<T: Txn>(&self, txn: &T) -> Result<u64, StoreError> {
         self.store.account_count(txn)
+    }
+
+    /// The account's cemented height and frontier (zero for an account with nothing
+    /// cemented or no blocks).
+    pub fn confirmation_height<T: Txn>(
+        &self,
+        txn: &T,
+        account: &Account,
+    ) -> Result<ConfirmationHeightInfo, StoreError> {
+        self.store.confirmation_height(txn, account)
+    }
+
+    /// What `send` left receivable for `account`, `None` once received (or if it never
+    /// was a send to `account`).
+    pub fn pending_info<T: Txn>(
+        &self,
+        txn: &T,
+        account: &Account,
+        send: &BlockHash,
+    ) -> Result<Option<PendingInfo>, StoreError> {
+        let key = PendingKey {
+            account: *account,
+            hash: *send,
+        };
+        self.store.pending(txn, &key)
+    }
+
+    /// Every receivable from `account`'s (inclusive) on, across accounts, in (account,
+    /// send hash) order: lazily, so a caller can stop after the accounts it needs.
+    pub fn receivables_from<'t, T: Txn>(
+        &self,
+        txn: &'t T,
+        account: &Account,
+    ) -> Result<impl Iterator<Item = Result<(PendingKey, PendingInfo), StoreError>> + 't, StoreError>
+    {
+        let start = PendingKey {
+            account: *account,
+            hash: BlockHash::ZERO,
+        };
+        self.store.pending_from(txn, &start)
+    }
+
+    /// The schema version recorded in the store, `None` for a store that has none yet.
+    pub fn store_version<T: Txn>(&self, txn: &T) -> Result<Option<u32>, StoreError> {
+        self.store.version(txn)
+    }
+
+    /// The newest confirmation sequence number, `None` before the first cementing.
+    pub fn confirmation_log_head<T: Txn>(&self, txn: &T) -> Result<Option<u64>, StoreError> {
+        self.store.confirmation_head(txn)
+    }
+
+    /// The oldest confirmation sequence number still replayable.
+    pub fn confirmation_log_oldest<T: Txn>(&self, txn: &T) -> Result<Option<u64>, StoreError> {
+        self.store.confirmation_oldest(txn)
+    }
+
+    /// The sequence number a named reader of the confirmation log last persisted.
+    pub fn confirmation_log_cursor<T: Txn>(
+        &self,
+        txn: &T,
+        name: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        self.store.confirmation_cursor(txn, name)
     }
 }

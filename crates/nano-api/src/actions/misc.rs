@@ -208,13 +208,9 @@ pub fn unopened(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         if m.len() as u64 >= count {
             break;
         }
-        let from = nano_store::PendingKey {
-            account,
-            hash: BlockHash::ZERO,
-        };
         let mut total = Amount::ZERO;
         let mut current = None;
-        for item in l.store().pending_from(&t, &from).map_err(internal)? {
+        for item in l.receivables_from(&t, &account).map_err(internal)? {
             let (k, v) = item.map_err(internal)?;
             match current {
                 None if l.account_info(&t, &k.account).map_err(internal)?.is_some() => {

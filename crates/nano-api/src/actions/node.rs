@@ -13,7 +13,7 @@ pub fn version(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
     let store_version = match &ctx.ledger {
         Some(l) => {
             let t = l.read_txn().map_err(super::internal)?;
-            l.store().version(&t).map_err(super::internal)?
+            l.store_version(&t).map_err(super::internal)?
         }
         None => None,
     };
@@ -31,7 +31,7 @@ pub fn version(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
             "node_vendor",
             format!("nano-rs V{}", env!("CARGO_PKG_VERSION")).into(),
         ),
-        ("store_vendor", nano_store::vendor().into()),
+        ("store_vendor", nano_ledger::store_vendor().into()),
         ("network", ctx.network.as_str().into()),
         (
             "network_identifier",

@@ -289,14 +289,7 @@ fn receive_one(
     let key = signer(ctx, id, account)?;
     let t = l.read_txn().map_err(internal)?;
     let pending = l
-        .store()
-        .pending(
-            &t,
-            &nano_store::PendingKey {
-                account: *account,
-                hash: send_hash,
-            },
-        )
+        .pending_info(&t, account, &send_hash)
         .map_err(internal)?
         .ok_or_else(|| RpcError::new("Unreceivable"))?;
     let info = l.account_info(&t, account).map_err(internal)?;

@@ -169,11 +169,9 @@ fn ledger_difficulty(ctx: &ApiContext, block: &Block) -> Result<u64, RpcError> {
     if let (Some(link), Some(account)) = (block.link_field(), block.account_field()) {
         if !link.is_zero() && !is_send {
             let src = link.as_block_hash();
-            let key = nano_store::PendingKey { account, hash: src };
             let source = l.block_info(&txn, &src).map_err(super::internal)?;
             if let Some(source) = source {
-                if l.store()
-                    .pending(&txn, &key)
+                if l.pending_info(&txn, &account, &src)
                     .map_err(super::internal)?
                     .is_some()
                 {

@@ -398,7 +398,6 @@ pub fn wallet_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             balance = balance.checked_add(info.balance).unwrap_or(Amount::MAX);
             blocks += info.block_count;
             cemented += l
-                .store()
                 .confirmation_height(&t, &e.account)
                 .map_err(internal)?
                 .height;

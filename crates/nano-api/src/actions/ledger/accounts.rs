@@ -14,7 +14,7 @@ use crate::json::{self, opt_bool, opt_text, opt_u64, Req};
 
 /// Balance at the account's confirmed frontier (zero when nothing is confirmed).
 fn confirmed_balance(l: &Ledger, t: &ReadTxn<'_>, a: &Account) -> Result<Amount, RpcError> {
-    let ch = l.store().confirmation_height(t, a).map_err(internal)?;
+    let ch = l.confirmation_height(t, a).map_err(internal)?;
     if ch.height == 0 {
         return Ok(Amount::ZERO);
     }
@@ -56,7 +56,7 @@ pub fn account_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let Some(info) = l.account_info(&t, &a).map_err(internal)? else {
         return err(msg::ACCOUNT_NOT_FOUND);
     };
-    let ch = l.store().confirmation_height(&t, &a).map_err(internal)?;
+    let ch = l.confirmation_height(&t, &a).map_err(internal)?;
     let mut m = Map::new();
     m.insert("frontier".into(), info.head.encode_hex().into());
     m.insert("open_block".into(), info.open_block.encode_hex().into());
@@ -179,7 +179,7 @@ fn per_account(
     r: &Req,
     key: &str,
     normalized_keys: bool,
-    f: impl Fn(&nano_store::AccountInfo) -> Value,
+    f: impl Fn(&nano_ledger::AccountInfo) -> Value,
 ) -> Result<Value, RpcError> {
     let l = ctx.ledger()?;
     let t = read(l)?;
@@ -423,7 +423,7 @@ pub(crate) fn ledger_entry(
     l: &Ledger,
     t: &ReadTxn<'_>,
     a: &Account,
-    info: &nano_store::AccountInfo,
+    info: &nano_ledger::AccountInfo,
     representative: bool,
     weight: bool,
     receivable: bool,

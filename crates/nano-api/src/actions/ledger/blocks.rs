@@ -159,9 +159,8 @@ pub fn blocks_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
                         (Block::State(b), BlockSubtype::Send) => Some(b.link.as_account()),
                         _ => None,
                     };
-                    let key = dest.map(|account| nano_store::PendingKey { account, hash: h });
-                    let receivable = match &key {
-                        Some(k) => l.store().pending(&t, k).map_err(internal)?.is_some(),
+                    let receivable = match &dest {
+                        Some(d) => l.pending_info(&t, d, &h).map_err(internal)?.is_some(),
                         None => false,
                     };
                     if want_receivable {

@@ -35,7 +35,7 @@ pub(super) fn receivable_sum(
 /// One receivable entry beyond the plain hash: the amount alone, or an object with the
 /// amount and the asked-for `source` / `min_version`.
 pub(crate) fn receivable_value(
-    info: &nano_store::PendingInfo,
+    info: &nano_ledger::PendingInfo,
     source: bool,
     min_version: bool,
 ) -> Value {
@@ -112,7 +112,7 @@ fn receivable_confirmed(
     t: &ReadTxn<'_>,
     a: &Account,
     filter: &ConfirmedFilter,
-) -> Result<Vec<(BlockHash, nano_store::PendingInfo)>, RpcError> {
+) -> Result<Vec<(BlockHash, nano_ledger::PendingInfo)>, RpcError> {
     let mut out = Vec::new();
     for (hash, info) in l
         .receivable(t, a, Amount::ZERO, usize::MAX)
@@ -263,17 +263,7 @@ pub fn receivable_exists(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     };
     let mut exists = false;
     if let Some(dest) = dest {
-        exists = l
-            .store()
-            .pending(
-                &t,
-                &nano_store::PendingKey {
-                    account: dest,
-                    hash: h,
-                },
-            )
-            .map_err(internal)?
-            .is_some();
+        exists = l.pending_info(&t, &dest, &h).map_err(internal)?.is_some();
         exists = exists && filter.passes(l, &t, &h)?;
     }
     Ok(obj([("exists", if exists { "1" } else { "0" }.into())]))
