@@ -13,6 +13,7 @@ mod check;
 mod process;
 mod queries;
 mod rollback;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod test_support;
 mod validate;
 

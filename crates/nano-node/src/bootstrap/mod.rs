@@ -11,7 +11,8 @@
 //!   position persisted in the data directory.
 //! * [`legacy`]: the legacy client (frontier_req then ascending bulk_pull per differing
 //!   account over several connections), selectable by config or on request (RPC).
-//! * [`test_ledger`]: a deterministic ledger generator for tests and the benchmark.
+//! * `test_ledger` (feature `test-utils`): a deterministic ledger generator for tests and
+//!   the benchmark.
 //!
 //! Every block goes through the block processor (work, signature, ledger rules); a peer
 //! whose blocks fail those checks, or whose answers do not chain, is excluded from
@@ -23,6 +24,7 @@
 pub mod ascending;
 pub mod legacy;
 pub mod server;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod test_ledger;
 
 use std::collections::HashMap;

@@ -672,6 +672,7 @@ impl Shared {
 
 /// Convenience for tests and the node: the dev network's default configuration with the
 /// dev genesis key voting.
+#[cfg(any(test, feature = "test-utils"))]
 pub fn dev_voting_config() -> ConsensusConfig {
     let mut c = ConsensusConfig::for_network(Network::Dev);
     c.enable_voting = true;
