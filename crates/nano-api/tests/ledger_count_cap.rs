@@ -81,7 +81,7 @@ fn a_ledger_call_without_count_on_a_larger_ledger_is_refused() {
     for i in 0..=LEDGER_MAX_COUNT {
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&(i + 1).to_be_bytes());
-        let info = nano_store::AccountInfo {
+        let info = nano_ledger::AccountInfo {
             head: BlockHash(key),
             representative: PublicKey(key),
             open_block: BlockHash(key),

@@ -352,7 +352,7 @@ pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let receivable = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
     let t = read(l)?;
     // Whether an account belongs in the answer (its receivable total when asked for).
-    let qualifies = |a: &Account, info: &nano_store::AccountInfo| -> Result<bool, RpcError> {
+    let qualifies = |a: &Account, info: &nano_ledger::AccountInfo| -> Result<bool, RpcError> {
         if info.modified < modified_since {
             return Ok(false);
         }
@@ -362,7 +362,7 @@ pub fn ledger_action(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         let total = receivable_sum(l, &t, a, false)?;
         Ok(info.balance.checked_add(total).unwrap_or(Amount::MAX) >= threshold)
     };
-    let mut chosen: Vec<(Account, nano_store::AccountInfo)> = Vec::new();
+    let mut chosen: Vec<(Account, nano_ledger::AccountInfo)> = Vec::new();
     if limit > 0 {
         let accounts = l.accounts_from(&t, &start).map_err(internal)?;
         if sorting {
