@@ -1,14 +1,10 @@
 //! The queue behind `process` with `async`: blocks wait in a bounded queue for one
 //! worker thread that hands them to the node, instead of one OS thread per call. The
-//! worker enters the Tokio runtime of the server that created it, so forced processing
-//! (which drives the node's async API) works from it too.
+//! queue holds the jobs as closures (the caller says what handing over means), so it
+//! needs nothing from the context that owns it. The worker runs inside the Tokio runtime
+//! of the server that created it, so a job may use the node's async API.
 
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Arc;
-
-use nano_core::Block;
-
-use crate::context::NodeHandle;
 
 /// Blocks waiting for the worker. The block processor behind it has its own, larger
 /// queue; this one only absorbs bursts of async submissions, and a client submitting
@@ -23,7 +19,8 @@ pub enum QueueError {
     Unavailable,
 }
 
-type Job = (Arc<dyn NodeHandle>, Block, bool);
+/// One queued hand-over of a block to the node.
+type Job = Box<dyn FnOnce() + Send>;
 
 /// The queue and its worker (started on first use).
 #[derive(Default)]
@@ -41,11 +38,9 @@ impl AsyncProcessor {
                     .name("rpc async process".into())
                     .spawn(move || {
                         // Ends when the context (holding the sender) is dropped.
-                        while let Ok((node, block, force)) = rx.recv() {
+                        while let Ok(job) = rx.recv() {
                             let _in_runtime = rt.enter();
-                            if let Err(status) = node.process(block, force) {
-                                tracing::debug!("async process: {status}");
-                            }
+                            job();
                         }
                     })
                     .ok()?;
@@ -54,15 +49,10 @@ impl AsyncProcessor {
             .as_ref()
     }
 
-    /// Queues `block` for `node.process(block, force)`.
-    pub fn submit(
-        &self,
-        node: Arc<dyn NodeHandle>,
-        block: Block,
-        force: bool,
-    ) -> Result<(), QueueError> {
+    /// Queues `job` (one block's hand-over to the node) for the worker.
+    pub fn submit(&self, job: impl FnOnce() + Send + 'static) -> Result<(), QueueError> {
         let tx = self.sender().ok_or(QueueError::Unavailable)?;
-        tx.try_send((node, block, force)).map_err(|e| match e {
+        tx.try_send(Box::new(job)).map_err(|e| match e {
             TrySendError::Full(_) => QueueError::Full,
             TrySendError::Disconnected(_) => QueueError::Unavailable,
         })

@@ -36,7 +36,7 @@ pub struct ApiContext {
     /// The running node (block processing, network, elections), when attached.
     pub node: Option<Arc<dyn NodeHandle>>,
     /// Latency of every RPC request, for `/metrics`.
-    pub rpc_latency: crate::metrics::LatencyHistogram,
+    pub rpc_latency: crate::latency::LatencyHistogram,
     /// Work servers for `work_generate` with `use_peers` (`node.work_peers`, RPC
     /// `work_peer_add`).
     pub work_peers: Mutex<Vec<(String, u16)>>,

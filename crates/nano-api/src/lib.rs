@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod ipc;
 pub mod json;
+pub mod latency;
 pub mod metrics;
 pub mod node_glue;
 pub mod response_cap;

@@ -9,6 +9,7 @@ mod node;
 mod node_ops;
 mod utility;
 mod wallet;
+mod wallet_lookup;
 
 pub use ledger::{ledger_too_many, LEDGER_MAX_COUNT};
 pub use node_ops::receive_all;

@@ -11,7 +11,7 @@ use nano_ledger::Ledger;
 use nano_wallet::WalletId;
 use serde_json::{json, Map, Value};
 
-use super::wallet::{wallet_id, werr};
+use super::wallet_lookup::{wallet_id, werr};
 use super::{internal, node, obj};
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
@@ -71,7 +71,12 @@ pub fn process(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             return err(msg::INTERNAL);
         };
         // Queue it and answer at once; the outcome reaches the block processor's stats.
-        return match ctx.async_process.submit(n, block, force) {
+        let job = move || {
+            if let Err(refusal) = n.process(block, force) {
+                tracing::debug!("async process: {refusal}");
+            }
+        };
+        return match ctx.async_process.submit(job) {
             Ok(()) => Ok(obj([("started", "1".into())])),
             Err(crate::async_process::QueueError::Full) => {
                 err("Too many asynchronous process requests queued; try again later")

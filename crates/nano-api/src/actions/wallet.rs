@@ -4,39 +4,14 @@
 
 use nano_core::{Account, Amount, PublicKey, RawKey};
 use nano_ledger::{Ledger, ReadTxn};
-use nano_wallet::{Restore, WalletError, WalletId, Wallets};
+use nano_wallet::{Restore, WalletError, WalletId};
 use serde_json::{Map, Value};
 
+use super::wallet_lookup::{wallet_id, werr};
 use super::{internal, obj};
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
-
-/// Maps wallet errors to the reference texts.
-pub(crate) fn werr(e: WalletError) -> RpcError {
-    RpcError::new(match e {
-        WalletError::WalletNotFound => "Wallet not found",
-        WalletError::Locked => "Wallet is locked",
-        WalletError::InvalidPassword => "Invalid password",
-        WalletError::AccountNotFound => "Account not found in wallet",
-        WalletError::WatchOnly => "Account not found in wallet",
-        WalletError::InvalidSendId { .. } => "Invalid id",
-        _ => {
-            tracing::error!("wallet error in RPC: {e}");
-            msg::INTERNAL
-        }
-    })
-}
-
-/// The `wallet` field: a known wallet id.
-pub(crate) fn wallet_id(w: &Wallets, r: &Req) -> Result<WalletId, RpcError> {
-    let id = WalletId::decode_hex(req_str(r, "wallet")?)
-        .map_err(|_| RpcError::new("Bad wallet number"))?;
-    if !w.exists(id).map_err(werr)? {
-        return err("Wallet not found");
-    }
-    Ok(id)
-}
 
 fn seed_of(r: &Req) -> Result<RawKey, RpcError> {
     RawKey::decode_hex(req_str(r, "seed")?).map_err(|_| RpcError::new(msg::BAD_SEED))
