@@ -9,6 +9,7 @@
 pub mod address;
 pub mod amount;
 pub mod blocks;
+pub mod epoch;
 pub mod hash;
 pub mod keys;
 pub mod network;
@@ -20,7 +21,8 @@ pub use amount::{Amount, AmountError};
 pub use blocks::{
     Block, BlockError, BlockType, ChangeBlock, OpenBlock, ReceiveBlock, SendBlock, StateBlock,
 };
+pub use epoch::Epoch;
 pub use keys::{KeyPair, RawKey};
-pub use network::{Epoch, Network, NetworkParams};
+pub use network::{Network, NetworkParams};
 pub use numbers::{BlockHash, HexError, Link, PublicKey, QualifiedRoot, Root, Signature};
 pub use work::{WorkThresholds, WorkVersion};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use blake2b_simd::many::{hash_many, HashManyJob};
 use blake2b_simd::Params;
 
-use crate::network::Epoch;
+use crate::epoch::Epoch;
 use crate::numbers::Root;
 
 /// Only one work algorithm exists; RPC still names it (`work_1`).
