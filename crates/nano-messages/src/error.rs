@@ -1,30 +1,13 @@
 //! The crate's error types, split by what the caller must do about them:
-//! [`HeaderError`] means the byte stream can no longer be framed (close the connection),
-//! [`MessageError`] means one message was malformed (drop it, keep reading),
-//! [`EncodeError`] means a value cannot be expressed on the wire, and [`StreamError`] /
-//! [`CodecError`] wrap these for the stream decoders and the tokio-util codec.
+//! [`HeaderError`] (in `header`, next to the rule it reports) means the byte stream can
+//! no longer be framed (close the connection), [`MessageError`] means one message was
+//! malformed (drop it, keep reading), [`EncodeError`] means a value cannot be expressed
+//! on the wire, and [`crate::StreamError`] (in `stream`) / [`CodecError`] wrap these for
+//! the stream decoders and the tokio-util codec.
 
-use nano_core::{BlockError, Network};
+use nano_core::BlockError;
 
-use crate::header::MessageType;
-
-/// Why an 8-byte header was refused. Every variant is fatal for a TCP stream because the
-/// payload length of what follows is unknown or untrusted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HeaderError {
-    #[error("header needs 8 bytes, got {0}")]
-    TooShort(usize),
-    #[error("unknown network magic {0:02X?}")]
-    UnknownNetwork([u8; 2]),
-    #[error("message for another network: magic {got:02X?}, expected {expected}")]
-    WrongNetwork { expected: Network, got: [u8; 2] },
-    #[error("peer uses protocol version {0:#04x}, below the minimum 0x14")]
-    VersionTooOld(u8),
-    #[error("invalid message type {0:#04x}")]
-    InvalidType(u8),
-    #[error("payload of {size} bytes exceeds the protocol maximum of 66560")]
-    PayloadTooLarge { size: usize },
-}
+use crate::header::{HeaderError, MessageType};
 
 /// Why the payload of one correctly framed message was refused. The connection may
 /// continue: the next message starts right after this payload.
@@ -82,22 +65,6 @@ pub enum EncodeError {
     Empty(&'static str),
     #[error("{0}: an all-zero entry would read as a terminator or be refused")]
     ZeroEntry(&'static str),
-}
-
-/// Why a bootstrap response stream could not be decoded. Fatal for that stream: after a
-/// bad item there is no way to find the next one.
-#[derive(Debug, thiserror::Error)]
-pub enum StreamError {
-    #[error("invalid block type {0} in block stream")]
-    BlockType(u8),
-    #[error("block: {0}")]
-    Block(#[from] BlockError),
-    #[error("stream ended in the middle of an item ({0} bytes left over)")]
-    TruncatedAtEof(usize),
-    #[error("pending entry does not match the stream's flags {0:?}")]
-    EntryKind(crate::bootstrap::BulkPullAccountFlags),
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// Errors of the tokio-util [`crate::MessageCodec`]. Per-message payload problems are not

@@ -6,12 +6,28 @@
 use nano_core::network::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use nano_core::{BlockType, Network};
 
-use crate::error::HeaderError;
-
 /// Size of the header on the wire.
 pub const HEADER_SIZE: usize = 8;
 /// Largest payload a receiver accepts (65 KiB); checked before any payload buffer is sized.
 pub const MAX_PAYLOAD_SIZE: usize = 65 * 1024;
+
+/// Why an 8-byte header was refused. Every variant is fatal for a TCP stream because the
+/// payload length of what follows is unknown or untrusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("header needs 8 bytes, got {0}")]
+    TooShort(usize),
+    #[error("unknown network magic {0:02X?}")]
+    UnknownNetwork([u8; 2]),
+    #[error("message for another network: magic {got:02X?}, expected {expected}")]
+    WrongNetwork { expected: Network, got: [u8; 2] },
+    #[error("peer uses protocol version {0:#04x}, below the minimum 0x14")]
+    VersionTooOld(u8),
+    #[error("invalid message type {0:#04x}")]
+    InvalidType(u8),
+    #[error("payload of {size} bytes exceeds the protocol maximum of 66560")]
+    PayloadTooLarge { size: usize },
+}
 
 /// The message types of protocol 0x15. Codes 0, 1 and 9 are not representable: a header
 /// carrying them is refused.

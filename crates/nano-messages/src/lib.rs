@@ -35,14 +35,14 @@ pub use asc_pull::{
 };
 pub use bootstrap::{BulkPull, BulkPullAccount, BulkPullAccountFlags, FrontierReq, HashOrAccount};
 pub use codec::{decode_datagram, encode_datagram, Frame, MessageCodec};
-pub use error::{CodecError, DatagramError, EncodeError, HeaderError, MessageError, StreamError};
+pub use error::{CodecError, DatagramError, EncodeError, MessageError};
 pub use handshake::{Cookie, HandshakeResponse, HandshakeV2, NodeIdHandshake};
-pub use header::{Header, MessageType, HEADER_SIZE, MAX_PAYLOAD_SIZE};
+pub use header::{Header, HeaderError, MessageType, HEADER_SIZE, MAX_PAYLOAD_SIZE};
 pub use keepalive::Keepalive;
 pub use message::{ConfirmAck, ConfirmReq, Message, Publish};
 pub use stream::{
     BlockStreamCodec, BulkPullAccountItem, BulkPullAccountStreamCodec, Frontier,
-    FrontierStreamCodec, Next, PendingEntry, StreamItem,
+    FrontierStreamCodec, Next, PendingEntry, StreamError, StreamItem,
 };
 pub use telemetry::TelemetryData;
 pub use vote::Vote;

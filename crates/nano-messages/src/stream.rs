@@ -9,11 +9,26 @@
 //! caller can hand the rest of the buffer back to the message codec.
 
 use bytes::{Buf, BufMut, BytesMut};
-use nano_core::{Amount, Block, BlockHash, BlockType, PublicKey};
+use nano_core::{Amount, Block, BlockError, BlockHash, BlockType, PublicKey};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::bootstrap::BulkPullAccountFlags;
-use crate::error::StreamError;
+
+/// Why a bootstrap response stream could not be decoded. Fatal for that stream: after a
+/// bad item there is no way to find the next one.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("invalid block type {0} in block stream")]
+    BlockType(u8),
+    #[error("block: {0}")]
+    Block(#[from] BlockError),
+    #[error("stream ended in the middle of an item ({0} bytes left over)")]
+    TruncatedAtEof(usize),
+    #[error("pending entry does not match the stream's flags {0:?}")]
+    EntryKind(BulkPullAccountFlags),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
 
 /// An item of a stream, or its terminator.
 #[derive(Debug, Clone, PartialEq, Eq)]
