@@ -209,11 +209,11 @@ pub fn put_receivable_rows(ledger: &nano_ledger::Ledger, account: nano_core::Pub
     for i in 0..n {
         let mut h = [0u8; 32];
         h[..8].copy_from_slice(&(i + 1).to_be_bytes());
-        let key = nano_store::PendingKey {
+        let key = nano_ledger::PendingKey {
             account,
             hash: nano_core::BlockHash(h),
         };
-        let info = nano_store::PendingInfo {
+        let info = nano_ledger::PendingInfo {
             source: nano_core::PublicKey(h),
             amount: nano_core::Amount::raw(1),
             epoch: nano_core::Epoch::Epoch0,
