@@ -179,7 +179,9 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         if config.rpc.enable {
             if config.rpc.child_process.enable {
                 let path = resolve_rpc_path(&config.rpc.child_process.rpc_path);
-                let c = tokio::process::Command::new(&path)
+                let mut command = tokio::process::Command::new(&path);
+                stop_with_parent(&mut command);
+                let c = command
                     .arg("--network")
                     .arg(opts.network.as_str())
                     .arg("--data_path")
@@ -283,3 +285,29 @@ fn resolve_rpc_path(configured: &str) -> PathBuf {
         .and_then(|e| e.parent().map(|d| d.join(&p)))
         .unwrap_or(p)
 }
+
+/// Asks the kernel to send SIGTERM to the RPC child when this process dies, however it
+/// dies. `kill_on_drop` covers an orderly exit only: after a SIGKILL or a crash of the
+/// node, an orphaned `nano_rpc` would keep the RPC port bound and the restarted node
+/// could not serve RPC.
+#[cfg(target_os = "linux")]
+fn stop_with_parent(command: &mut tokio::process::Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (prctl, getppid, _exit).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The node may have died between fork and prctl; then no signal would come.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_command: &mut tokio::process::Command) {}

@@ -262,6 +262,45 @@ fn child_process_rpc_answers_like_in_process() {
         rpc(node.rpc, json!({"action": "stop"}))["error"],
         "RPC control is disabled"
     );
+    // A node killed outright takes its RPC child with it (else the orphan keeps the port).
+    let rpc_child = children_of(node.child.id())
+        .into_iter()
+        .find(|pid| process_name(*pid).as_deref() == Some("nano_rpc"))
+        .expect("the node runs a nano_rpc child");
+    let mut node = node;
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    assert!(
+        wait_until(10, || process_name(rpc_child).is_none()),
+        "nano_rpc {rpc_child} outlived its SIGKILLed node"
+    );
+}
+
+/// PIDs whose parent is `parent`, read from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    // Fields after the parenthesised name: state, ppid, ...
+                    let rest = &s[s.rfind(')')? + 2..];
+                    rest.split(' ').nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// The command name of a live (not zombie) process, or None once it is gone.
+fn process_name(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let state = stat[close + 2..].chars().next()?;
+    (state != 'Z').then(|| stat[open + 1..close].to_string())
 }
 
 #[test]
