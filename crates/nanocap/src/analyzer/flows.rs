@@ -1,9 +1,11 @@
 //! The flow table: one entry per TCP connection (a UDP datagram is a flow of one
 //! message), opened on the first segment, fed with each direction's reassembled bytes,
 //! told about capture gaps, closed on FIN/RST or at the end of input, and pruned of
-//! closed flows past a bound.
+//! closed flows past a bound; open flows are bounded too (count, idle age, out-of-order
+//! bytes across all flows), evicted as gaps rather than held.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use nano_messages::{decode_datagram, HEADER_SIZE};
@@ -49,6 +51,7 @@ impl Flow {
             channel: Channel::Undefined,
             closed: false,
             protocol,
+            last_usec: 0,
         }
     }
 
@@ -100,6 +103,20 @@ pub(super) fn canonical(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr
 
 /// Closed flows kept to recognise late retransmissions before the table is pruned.
 const MAX_CLOSED_FLOWS: usize = 100_000;
+/// Open TCP flows tracked at once. A busy node has a few thousand connections; past
+/// this (a SYN flood, a port scan in the capture) the least recently active sixteenth
+/// is closed, so memory stays bounded by the cap, not by the traffic.
+pub const MAX_OPEN_FLOWS: usize = 65_536;
+/// A flow without a segment for this long (capture time) is closed: a node's realtime
+/// channels carry keepalives far more often, so only dead or abandoned flows go.
+pub const FLOW_IDLE_USEC: i64 = 300_000_000;
+/// Out-of-order bytes buffered across all flows (each direction alone is held to
+/// [`crate::tcp::MAX_OUT_OF_ORDER`]). Past it the flows holding the most release their
+/// buffers with gaps until a quarter is free: capture loss costs decoded data, never
+/// unbounded memory.
+pub const MAX_BUFFERED_TOTAL: usize = 64 << 20;
+/// How often (capture time) idle flows are looked for.
+const SWEEP_EVERY_USEC: i64 = 1_000_000;
 
 impl Analyzer {
     pub(super) fn udp(&mut self, ctx: &Ctx, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
@@ -127,6 +144,7 @@ impl Analyzer {
         flags: crate::net::TcpFlags,
         payload: &[u8],
     ) {
+        self.sweep_idle(ctx);
         let key = canonical(src, dst);
         let fresh_syn = flags.syn && self.flows.get(&key).is_none_or(|f| f.closed);
         if fresh_syn {
@@ -147,6 +165,9 @@ impl Analyzer {
             } else {
                 (src, dst)
             };
+            if self.flows.len() - self.closed_flows >= MAX_OPEN_FLOWS {
+                self.evict_oldest(ctx);
+            }
             let flow = Flow::new(client, server, "tcp");
             self.em
                 .connection_event(ctx, &flow, 0, Val::Str("open connection"), None);
@@ -159,25 +180,128 @@ impl Analyzer {
             return;
         }
         let d = if src == flow.client { 0 } else { 1 };
+        flow.last_usec = ctx.at_usec;
         if flags.rst {
+            self.buffered -= Self::held(flow);
             Self::close(&mut self.em, ctx, flow, d, "close connection (reset)");
             self.closed_flows += 1;
             self.prune();
             return;
         }
+        let before = flow.dirs[d].stream.buffered();
         let delivery = flow.dirs[d].stream.push(seq, flags.syn, flags.fin, payload);
-        for chunk in &delivery.chunks {
-            match chunk {
-                Chunk::Data(b) => Self::feed(&mut self.em, ctx, flow, d, b),
-                Chunk::Owned(b) => Self::feed(&mut self.em, ctx, flow, d, b),
-                Chunk::Gap(n) => Self::gap(&mut self.em, ctx, flow, d, *n),
-            }
-        }
+        self.buffered = self.buffered + flow.dirs[d].stream.buffered() - before;
+        Self::deliver(&mut self.em, ctx, flow, d, &delivery.chunks);
         if flow.dirs[0].stream.is_finished() && flow.dirs[1].stream.is_finished() {
+            self.buffered -= Self::held(flow);
             Self::close(&mut self.em, ctx, flow, d, "close connection");
             self.closed_flows += 1;
             self.prune();
         }
+        if self.buffered > MAX_BUFFERED_TOTAL {
+            self.release_buffers(ctx);
+        }
+    }
+
+    /// Feeds the reassembled chunks of direction `d` to the framing.
+    fn deliver(em: &mut Emitter, ctx: &Ctx, flow: &mut Flow, d: usize, chunks: &[Chunk<'_>]) {
+        for chunk in chunks {
+            match chunk {
+                Chunk::Data(b) => Self::feed(em, ctx, flow, d, b),
+                Chunk::Owned(b) => Self::feed(em, ctx, flow, d, b),
+                Chunk::Gap(n) => Self::gap(em, ctx, flow, d, *n),
+            }
+        }
+    }
+
+    /// Out-of-order bytes a flow holds in both directions.
+    fn held(flow: &Flow) -> usize {
+        flow.dirs[0].stream.buffered() + flow.dirs[1].stream.buffered()
+    }
+
+    /// Closes the open flows in `keys` as evicted (`why` goes into the event).
+    fn evict(&mut self, ctx: &Ctx, keys: Vec<(SocketAddr, SocketAddr)>, why: &'static str) {
+        for k in keys {
+            let Some(flow) = self.flows.get_mut(&k) else {
+                continue;
+            };
+            if flow.closed {
+                continue;
+            }
+            self.buffered -= Self::held(flow);
+            Self::close(&mut self.em, ctx, flow, 0, why);
+            self.closed_flows += 1;
+            self.em.status.flows_evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        self.prune();
+    }
+
+    /// Closes flows idle for [`FLOW_IDLE_USEC`] of capture time (checked once a second).
+    fn sweep_idle(&mut self, ctx: &Ctx) {
+        if ctx.at_usec < self.next_sweep_usec {
+            return;
+        }
+        self.next_sweep_usec = ctx.at_usec.saturating_add(SWEEP_EVERY_USEC);
+        let idle: Vec<_> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| !f.closed && ctx.at_usec.saturating_sub(f.last_usec) > FLOW_IDLE_USEC)
+            .map(|(k, _)| *k)
+            .collect();
+        if !idle.is_empty() {
+            self.evict(ctx, idle, "close connection (evicted: idle)");
+        }
+    }
+
+    /// Closes the least recently active sixteenth of the open flows.
+    fn evict_oldest(&mut self, ctx: &Ctx) {
+        let mut open: Vec<(i64, (SocketAddr, SocketAddr))> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| !f.closed)
+            .map(|(k, f)| (f.last_usec, *k))
+            .collect();
+        let n = (open.len() / 16).max(1).min(open.len());
+        if n == 0 {
+            return;
+        }
+        open.select_nth_unstable(n - 1);
+        let oldest = open[..n].iter().map(|(_, k)| *k).collect();
+        self.evict(ctx, oldest, "close connection (evicted: flow table full)");
+    }
+
+    /// Releases the out-of-order buffers of the flows holding the most, with gaps for
+    /// their holes, until a quarter of [`MAX_BUFFERED_TOTAL`] is free again.
+    fn release_buffers(&mut self, ctx: &Ctx) {
+        let mut holders: Vec<(usize, (SocketAddr, SocketAddr))> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| !f.closed && Self::held(f) > 0)
+            .map(|(k, f)| (Self::held(f), *k))
+            .collect();
+        holders.sort_unstable_by_key(|h| std::cmp::Reverse(h.0));
+        for (_, k) in holders {
+            if self.buffered <= MAX_BUFFERED_TOTAL / 4 * 3 {
+                break;
+            }
+            let Some(flow) = self.flows.get_mut(&k) else {
+                continue;
+            };
+            self.buffered -= Self::held(flow);
+            for d in 0..2 {
+                let delivery = flow.dirs[d].stream.flush();
+                Self::deliver(&mut self.em, ctx, flow, d, &delivery.chunks);
+            }
+            self.em
+                .status
+                .flow_buffers_released
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Open flows and the out-of-order bytes they hold (for tests and the status).
+    pub fn open_flows(&self) -> (usize, usize) {
+        (self.flows.len() - self.closed_flows, self.buffered)
     }
 
     pub(super) fn feed(em: &mut Emitter, ctx: &Ctx, flow: &mut Flow, d: usize, data: &[u8]) {
@@ -217,13 +341,7 @@ impl Analyzer {
     ) {
         for dd in 0..2 {
             let delivery = flow.dirs[dd].stream.flush();
-            for chunk in &delivery.chunks {
-                match chunk {
-                    Chunk::Data(b) => Self::feed(em, ctx, flow, dd, b),
-                    Chunk::Owned(b) => Self::feed(em, ctx, flow, dd, b),
-                    Chunk::Gap(n) => Self::gap(em, ctx, flow, dd, *n),
-                }
-            }
+            Self::deliver(em, ctx, flow, dd, &delivery.chunks);
             Self::leftover(em, ctx, flow, dd);
         }
         flow.closed = true;
@@ -262,13 +380,7 @@ impl Analyzer {
             }
             for d in 0..2 {
                 let delivery = flow.dirs[d].stream.flush();
-                for chunk in &delivery.chunks {
-                    match chunk {
-                        Chunk::Data(b) => Self::feed(&mut self.em, &ctx, flow, d, b),
-                        Chunk::Owned(b) => Self::feed(&mut self.em, &ctx, flow, d, b),
-                        Chunk::Gap(n) => Self::gap(&mut self.em, &ctx, flow, d, *n),
-                    }
-                }
+                Self::deliver(&mut self.em, &ctx, flow, d, &delivery.chunks);
                 Self::leftover(&mut self.em, &ctx, flow, d);
             }
         }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use nano_messages::stream::{BlockStreamCodec, BulkPullAccountStreamCodec, FrontierStreamCodec};
 
-pub use flows::flow_key;
+pub use flows::{flow_key, FLOW_IDLE_USEC, MAX_BUFFERED_TOTAL, MAX_OPEN_FLOWS};
 
 use crate::db::{Row, Val, ID_SPAN};
 use crate::net::{Segment, Transport};
@@ -97,12 +97,16 @@ struct Flow {
     protocol: &'static str,
     /// The client's and the server's IP address as text, rendered once per flow.
     ips: [Arc<str>; 2],
+    /// Capture time of the flow's last segment, for idle eviction.
+    last_usec: i64,
 }
 
 /// Per-frame context for rows.
 struct Ctx {
     time: Val,
     usec: i64,
+    /// The whole capture timestamp (µs since the epoch), for flow ages.
+    at_usec: i64,
 }
 
 /// Turns decoded things into rows; separate from the flow table so both can be borrowed.
@@ -136,6 +140,10 @@ pub struct Analyzer {
     flows: HashMap<(SocketAddr, SocketAddr), Flow>,
     em: Emitter,
     closed_flows: usize,
+    /// Out-of-order bytes held by all open flows together.
+    buffered: usize,
+    /// Capture time of the next idle sweep.
+    next_sweep_usec: i64,
 }
 
 impl Analyzer {
@@ -153,6 +161,8 @@ impl Analyzer {
                 accounts: AccountNames::default(),
             },
             closed_flows: 0,
+            buffered: 0,
+            next_sweep_usec: i64::MIN,
         }
     }
 
@@ -160,6 +170,7 @@ impl Analyzer {
     pub fn reset(&mut self, run: i64) {
         self.flows.clear();
         self.closed_flows = 0;
+        self.buffered = 0;
         self.em.next_id = run * ID_SPAN + 1;
         self.em.rows.clear();
     }

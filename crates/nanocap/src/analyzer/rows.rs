@@ -79,6 +79,7 @@ impl Emitter {
         Ctx {
             time: Val::Shared(time),
             usec: ts_usec.rem_euclid(1_000_000),
+            at_usec: ts_usec,
         }
     }
 
