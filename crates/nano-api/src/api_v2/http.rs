@@ -171,13 +171,12 @@ async fn run(
     if let Some(answer) = crate::browser_origin::v2_refusal(&headers, &allowed, &env) {
         return http_answer(answer);
     }
-    let answer = tokio::task::spawn_blocking(move || match super::Request::from_json_value(&env) {
+    // Every /api/v2 message is a lookup or a flag (one ledger read at most), so it is
+    // answered inline like v1's cheap actions: a trip through the blocking pool cost
+    // more than the answer itself.
+    let answer = match super::Request::from_json_value(&env) {
         Ok(req) => s.handle(&req, None).to_json(),
         Err((e, corr)) => Response::error(&e, corr).to_json(),
-    })
-    .await
-    .unwrap_or_else(|_| {
-        Response::error(&V2Error::new(CODE_GENERIC, "Internal error"), None).to_json()
-    });
+    };
     http_answer(answer)
 }
