@@ -225,25 +225,23 @@ pub fn accounts_representatives(ctx: &ApiContext, r: &Req) -> Result<Value, RpcE
     })
 }
 
-pub fn account_block_count(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+/// The `account` parameter's ledger entry, or the reference's "Account not found".
+fn opened_account_info(ctx: &ApiContext, r: &Req) -> Result<nano_ledger::AccountInfo, RpcError> {
     let l = ctx.ledger()?;
     let a = json::account(r, "account")?;
     let t = read(l)?;
-    let info = l
-        .account_info(&t, &a)
+    l.account_info(&t, &a)
         .map_err(internal)?
-        .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
+        .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))
+}
+
+pub fn account_block_count(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    let info = opened_account_info(ctx, r)?;
     Ok(obj([("block_count", info.block_count.to_string().into())]))
 }
 
 pub fn account_representative(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let l = ctx.ledger()?;
-    let a = json::account(r, "account")?;
-    let t = read(l)?;
-    let info = l
-        .account_info(&t, &a)
-        .map_err(internal)?
-        .ok_or_else(|| RpcError::new(msg::ACCOUNT_NOT_FOUND))?;
+    let info = opened_account_info(ctx, r)?;
     Ok(obj([(
         "representative",
         info.representative.encode_account().into(),
