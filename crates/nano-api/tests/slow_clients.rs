@@ -145,13 +145,20 @@ fn v2_service(dir: &std::path::Path) -> Arc<V2Service> {
     V2Service::new(Arc::new(ApiContext::new(Network::Dev)), access)
 }
 
-/// A legitimate client's connection, from 127.0.0.2: another host than the attackers
-/// (127.0.0.1). From the same address, a new connection can land on a port pair the
-/// server still holds in TIME_WAIT from a closed slow client, and the kernel then delays
-/// the handshake by a SYN retransmission (1 s): an artefact of the test's single host.
+/// Source addresses handed to legitimate connections, one per connection.
+static LEGIT_SOURCE: AtomicUsize = AtomicUsize::new(0);
+
+/// A legitimate client's connection, each from its own loopback address in 127.1.0.0/16:
+/// another host than the attackers (127.0.0.1), and never a 4-tuple used before. The
+/// server closes first (`Connection: close`), so it holds every finished connection in
+/// TIME_WAIT for a minute; a new connection that lands on such a 4-tuple (from the same
+/// address, the kernel may hand out the same ephemeral port) can be delayed by a SYN
+/// retransmission (1 s): an artefact of the test's single host, seen in CI.
 async fn legit_connect(addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let n = LEGIT_SOURCE.fetch_add(1, Ordering::Relaxed) % (1 << 16);
+    let source = std::net::Ipv4Addr::new(127, 1, (n >> 8) as u8, n as u8);
     let s = tokio::net::TcpSocket::new_v4()?;
-    s.bind("127.0.0.2:0".parse().unwrap())?;
+    s.bind(SocketAddr::new(source.into(), 0))?;
     s.connect(addr).await
 }
 
