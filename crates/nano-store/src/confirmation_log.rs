@@ -15,14 +15,10 @@ use heed::types::Bytes;
 use heed::CommitOrAbort;
 use nano_core::BlockHash;
 
-use super::{Db, Store, Txn, WriteTxn};
+use super::{Store, Txn, WriteTxn};
 use crate::codec::decode_hash;
+use crate::env::{Db, CURSOR_TABLE, LOG_TABLE};
 use crate::{Result, StoreError};
-
-/// Table of `sequence (u64 big-endian) -> origin (1 byte) ++ block hash (32 bytes)`.
-pub(crate) const LOG_TABLE: &str = "confirmation_log";
-/// Table of `consumer name -> last delivered sequence (u64 big-endian)`.
-pub(crate) const CURSOR_TABLE: &str = "confirmation_cursors";
 
 /// Rows kept when the node does not configure a limit: at the reference network's
 /// sustained rates (a few confirmations per second) this is days of history, and at

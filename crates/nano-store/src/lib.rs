@@ -18,6 +18,7 @@
 use std::path::PathBuf;
 
 pub mod codec;
+mod env;
 mod file_check;
 pub mod migrate;
 mod store;
@@ -27,14 +28,12 @@ pub use codec::{
     AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo, PendingInfo, PendingKey,
     StoredBlock,
 };
+pub use env::{LmdbSync, Progress, StoreOptions, STORE_VERSION, STORE_VERSION_MINIMUM};
 pub use heed::DatabaseStat;
 pub use store::confirmation_log::{
     ConfirmationOrigin, ConfirmationRecord, DEFAULT_CONFIRMATION_HISTORY,
 };
-pub use store::{
-    online_weight_key, LmdbSync, Progress, ReadTxn, Store, StoreOptions, Txn, WriteTxn,
-};
-pub use upgrade::{STORE_VERSION, STORE_VERSION_MINIMUM};
+pub use store::{online_weight_key, ReadTxn, Store, Txn, WriteTxn};
 
 /// Why the store could not do what was asked. Ledger rule violations are not errors of
 /// the store; these are I/O, corruption and identity problems.

@@ -26,12 +26,10 @@ use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, WithoutTls};
 use nano_core::{Account, Amount, BlockHash, BlockType, Epoch, Network};
 
 use crate::codec::{AccountInfo, BlockDetails, BlockSideband, ConfirmationHeightInfo};
-use crate::store::confirmation_log::{CURSOR_TABLE, LOG_TABLE};
-use crate::store::{
+use crate::env::{
     create_tables_unversioned, open_env, open_table, version_value, Progress, StoreOptions,
-    META_VERSION_KEY, TABLE_NAMES,
+    CURSOR_TABLE, LOG_TABLE, META_VERSION_KEY, STORE_VERSION, TABLE_NAMES,
 };
-use crate::upgrade::STORE_VERSION;
 use crate::{Result, StoreError};
 
 /// Rows per write transaction of the copy: bounds the transaction's dirty pages (and so

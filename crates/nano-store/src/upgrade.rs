@@ -10,13 +10,10 @@ use heed::{CommitOrAbort, WithoutTls};
 use nano_core::{Account, Amount, BlockHash, Network};
 
 use crate::codec::AccountInfo;
-use crate::store::{open_table, version_value, Progress, META_VERSION_KEY, TABLE_NAMES};
+use crate::env::{
+    open_table, version_value, Progress, META_VERSION_KEY, STORE_VERSION, TABLE_NAMES,
+};
 use crate::{Result, StoreError};
-
-/// The layout this software writes: the reference's `version_current`.
-pub const STORE_VERSION: u32 = 24;
-/// The oldest version the reference (and this node) upgrades: `version_minimum`.
-pub const STORE_VERSION_MINIMUM: u32 = 21;
 
 /// Refuses a ledger of another network. There is no network marker in the file: a
 /// ledger with accounts must hold this network's genesis block (in `blocks`, or in
