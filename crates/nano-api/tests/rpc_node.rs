@@ -236,7 +236,7 @@ fn unopened_counts_receivables_of_accounts_without_blocks() {
     blocks.push(a.receive(&first, 100, nano_core::Epoch::Epoch0));
     blocks.push(burn);
     for b in &blocks {
-        assert!(process(&n, b)["hash"].is_string());
+        assert_eq!(process(&n, b)["hash"], b.hash().encode_hex());
     }
     let k2_text = k2.encode_account();
     let r = post(n.rpc, json!({"action": "unopened"}));
@@ -405,7 +405,17 @@ fn wallet_sends_use_the_work_peers() {
         json!({"action": "send", "wallet": w, "source": genesis, "destination": dest,
             "amount": "7"}),
     );
-    assert!(r["block"].is_string(), "{r}");
+    // The answered block is the sender's new head and sends exactly what was asked.
+    let sent = r["block"].as_str().expect("sent").to_string();
+    let info = rpc(
+        &n,
+        json!({"action": "block_info", "hash": sent, "json_block": "true"}),
+    );
+    assert_eq!(info["subtype"], "send", "{info}");
+    assert_eq!(info["amount"], "7");
+    assert_eq!(info["contents"]["link_as_account"], dest.as_str());
+    let head = rpc(&n, json!({"action": "account_info", "account": genesis}));
+    assert_eq!(head["frontier"], sent.as_str());
     assert!(
         peer.ctx.rpc_latency_count() > before,
         "the work peer was never asked"
@@ -609,6 +619,7 @@ fn process_answers_the_ledger_verdict_in_the_reference_text() {
         "block": fork.to_json()});
     assert_eq!(post(n.rpc, req)["hash"], fork.hash().encode_hex());
     let t = n.node.ledger.read_txn().unwrap();
-    assert!(n.node.ledger.block(&t, &fork.hash()).unwrap().is_some());
+    let stored = n.node.ledger.block(&t, &fork.hash()).unwrap();
+    assert_eq!(stored.map(|s| s.block), Some(fork));
     assert!(n.node.ledger.block(&t, &send.hash()).unwrap().is_none());
 }

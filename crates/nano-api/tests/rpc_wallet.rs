@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{post, start_full};
+use nano_core::keys::public_from_private;
 use nano_core::Epoch;
 use nano_ledger::test_support::Chain;
 use nano_ledger::Ledger;
@@ -46,12 +47,21 @@ fn wallet_lifecycle() {
         a,
         json!({"action": "accounts_create", "wallet": wid, "count": "2"}),
     );
-    assert_eq!(r["accounts"].as_array().unwrap().len(), 2);
+    // The next two deterministic keys of seed 0, in index order.
+    let seed = nano_core::RawKey::decode_hex(&"0".repeat(64)).unwrap();
+    let of_index = |i: u32| public_from_private(&seed.derive(i));
+    let (index1, index2) = (of_index(1), of_index(2));
+    assert_eq!(
+        r["accounts"],
+        json!([index1.encode_account(), index2.encode_account()])
+    );
     let r = post(
         a,
         json!({"action": "wallet_add", "wallet": wid, "key": "1".repeat(64)}),
     );
-    let adhoc = r["account"].as_str().unwrap().to_string();
+    let adhoc_key = nano_core::RawKey::decode_hex(&"1".repeat(64)).unwrap();
+    let adhoc = public_from_private(&adhoc_key).encode_account();
+    assert_eq!(r["account"], adhoc);
     let r = post(a, json!({"action": "wallet_info", "wallet": wid}));
     assert_eq!(r["accounts_count"], "4");
     assert_eq!(r["adhoc_count"], "1");
@@ -176,11 +186,26 @@ fn wallet_lifecycle() {
         post(a, json!({"action": "wallet_seed", "wallet": wid}))["seed"],
         "0".repeat(64)
     );
+    // wallet_export: the wallet's table, keys still encrypted. Its entries name the
+    // representative just set and the three accounts left (the ad-hoc one was removed).
     let r = post(a, json!({"action": "wallet_export", "wallet": wid}));
-    assert!(
-        serde_json::from_str::<serde_json::Value>(r["json"].as_str().unwrap())
-            .unwrap()
-            .is_object()
+    let export: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(r["json"].as_str().unwrap()).unwrap();
+    let genesis_key = nano_core::Network::Dev.params().genesis_account;
+    assert_eq!(export["0004"], genesis_key.encode_hex());
+    let mut accounts: Vec<&str> = export.keys().filter_map(|k| k.strip_prefix("01")).collect();
+    accounts.sort_unstable();
+    let mut expected = [seed0_index0, index1, index2].map(|k| k.encode_hex());
+    expected.sort_unstable();
+    assert_eq!(accounts, expected);
+    let settings: Vec<&str> = export
+        .keys()
+        .map(String::as_str)
+        .filter(|k| k.len() == 4)
+        .collect();
+    assert_eq!(
+        settings,
+        ["0000", "0001", "0002", "0003", "0004", "0005", "0006"]
     );
 
     // Errors.

@@ -153,3 +153,12 @@ impl Http {
         a.json()
     }
 }
+
+/// Milliseconds since the Unix epoch: the unit of an IPC 2.0 envelope's `time`, so a test
+/// can bound it by two readings taken around the request.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
