@@ -303,14 +303,29 @@ fn process_name(pid: u32) -> Option<String> {
     (state != 'Z').then(|| stat[open + 1..close].to_string())
 }
 
+/// The node id `node` announces (`node_id` needs control, which these daemons enable).
+fn node_id_of(node: std::net::SocketAddr) -> String {
+    rpc(node, json!({"action": "node_id"}))["node_id"]
+        .as_str()
+        .expect("node_id answered")
+        .to_string()
+}
+
+/// Whether `node` lists a peer whose handshake proved the node id `id`.
+fn peered_with(node: std::net::SocketAddr, id: &str) -> bool {
+    rpc(node, json!({"action": "peers", "peer_details": "true"}))["peers"]
+        .as_object()
+        .is_some_and(|peers| peers.values().any(|p| p["node_id"] == id))
+}
+
 #[test]
 fn send_and_receive_between_two_nodes() {
     // Keep the whole pair alive: its data directories must outlive the daemons.
     let pair = start_pair(true);
     let (a, b) = (&pair.a, &pair.b);
+    let a_id = node_id_of(a.rpc);
     assert!(
-        wait_until(30, || rpc(b.rpc, json!({"action": "peers"}))["peers"]
-            .is_object()),
+        wait_until(30, || peered_with(b.rpc, &a_id)),
         "B never connected to A"
     );
     let wa = rpc(a.rpc, json!({"action": "wallet_create"}))["wallet"]
@@ -334,7 +349,16 @@ fn send_and_receive_between_two_nodes() {
         a.rpc,
         json!({"action": "send", "wallet": wa, "source": DEV_ACCOUNT, "destination": dest, "amount": one_nano}),
     );
-    assert!(sent["block"].is_string(), "{sent}");
+    // The answer is the hash of A's new genesis frontier.
+    let sent_hash = sent["block"].as_str().expect("sent").to_string();
+    assert_eq!(
+        rpc(
+            a.rpc,
+            json!({"action": "account_info", "account": DEV_ACCOUNT})
+        )["frontier"],
+        sent_hash.as_str(),
+        "{sent}"
+    );
     // B learns the send, sees it confirmed by A's votes and receives it automatically;
     // A then learns and confirms B's receive.
     assert!(
@@ -355,29 +379,66 @@ fn send_and_receive_between_two_nodes() {
     );
     let info = rpc(b.rpc, json!({"action": "account_info", "account": dest}));
     assert_eq!(info["block_count"], "1");
+    // B's open block receives exactly A's send.
+    let open = rpc(
+        b.rpc,
+        json!({"action": "block_info", "hash": info["open_block"], "json_block": "true"}),
+    );
+    assert_eq!(open["contents"]["link"], sent_hash.as_str(), "{open}");
+    assert_eq!(open["subtype"], "open");
+    // bootstrap_status: the counters move with the network, so the fixed parts are
+    // checked by value and the counters as the decimal strings the reference prints.
     let status = rpc(b.rpc, json!({"action": "bootstrap_status"}));
-    assert!(status.is_object() && status["error"].is_null(), "{status}");
-    // Network and election views of node B.
+    assert_eq!(status["bootstrap_threads"], "1", "{status}");
+    for k in [
+        "total_attempts_count",
+        "serving_connections",
+        "blocks_received",
+        "blocks_processed",
+        "blocks_duplicate",
+        "blocks_rejected",
+    ] {
+        assert!(
+            status[k].as_str().is_some_and(|v| v.parse::<u64>().is_ok()),
+            "{k}: {status}"
+        );
+    }
+    // Network and election views of node B: its one peer is A, as A identifies itself.
     let peers = rpc(b.rpc, json!({"action": "peers", "peer_details": "true"}));
     let (_, first) = peers["peers"].as_object().unwrap().iter().next().unwrap();
     assert_eq!(first["protocol_version"], "21");
-    assert!(first["node_id"].as_str().unwrap().starts_with("node_"));
+    assert_eq!(first["node_id"], a_id.as_str());
+    // The online representative's weight is its ledger weight as B holds it.
     let reps = rpc(
         b.rpc,
         json!({"action": "representatives_online", "weight": "true"}),
     );
-    assert!(
-        reps["representatives"][DEV_ACCOUNT]["weight"].is_string(),
+    let weight = rpc(
+        b.rpc,
+        json!({"action": "account_weight", "account": DEV_ACCOUNT}),
+    )["weight"]
+        .clone();
+    assert_eq!(
+        reps["representatives"][DEV_ACCOUNT]["weight"], weight,
         "{reps}"
     );
+    assert_ne!(weight, "0");
     let q = rpc(b.rpc, json!({"action": "confirmation_quorum"}));
     assert_eq!(q["online_weight_quorum_percent"], "67");
     assert_eq!(
         rpc(b.rpc, json!({"action": "populate_backlog"}))["success"],
         ""
     );
+    // node_id: one key in three spellings, the one A saw B prove in the handshake.
     let id = rpc(b.rpc, json!({"action": "node_id"}));
-    assert!(id["node_id"].as_str().unwrap().starts_with("node_"));
+    let public = nano_core::PublicKey::decode_hex(id["public"].as_str().unwrap()).unwrap();
+    let as_account = public.encode_account();
+    assert_eq!(id["as_account"], as_account.as_str(), "{id}");
+    assert_eq!(
+        id["node_id"],
+        format!("node_{}", as_account.trim_start_matches("nano_"))
+    );
+    assert!(peered_with(a.rpc, id["node_id"].as_str().unwrap()));
     let hist = rpc(a.rpc, json!({"action": "confirmation_history"}));
     assert!(
         hist["confirmation_stats"]["count"]
@@ -416,9 +477,9 @@ fn node_actions_on_a_live_pair() {
         )["error"],
         "Invalid IP address"
     );
+    let a_id = node_id_of(a.rpc);
     assert!(
-        wait_until(30, || rpc(b.rpc, json!({"action": "peers"}))["peers"]
-            .is_object()),
+        wait_until(30, || peered_with(b.rpc, &a_id)),
         "keepalive did not connect"
     );
 
@@ -864,9 +925,9 @@ fn unchecked_lists_gap_blocks_until_their_dependency_arrives() {
     assert!(
         wait_until(30, || rpc(
             n.rpc,
-            json!({"action": "block_info", "hash": h2})
+            json!({"action": "block_info", "hash": h2, "json_block": "true"})
         )["contents"]
-            .is_string()),
+            == b2),
         "the gap block was not released"
     );
     assert_eq!(rpc(n.rpc, json!({"action": "unchecked"}))["blocks"], "");
