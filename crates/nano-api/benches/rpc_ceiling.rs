@@ -7,8 +7,15 @@
 //! alternate, round after round, so every figure is compared with the ceiling measured
 //! next to it. Prints each figure and its fraction of the ceiling of the same round.
 //!
+//! Next to the rate it prints the server's CPU time per request: this process's CPU time
+//! during the case (all threads but the IPC client's) over the requests answered. On a
+//! shared machine the rate follows whatever else runs, while the CPU a request costs
+//! moves much less, so the CPU fraction (ceiling's cost over the case's) tells whether a
+//! change made the path cheaper when the rates are too noisy to say.
+//!
 //! Run: `cargo bench -p nano-api --bench rpc_ceiling` (env `API_BENCH_SECS`, default 8,
-//! per case; `API_BENCH_ROUNDS`, default 3).
+//! per case; `API_BENCH_ROUNDS`, default 3; `API_BENCH_ONLY`, a part of a case name: only
+//! the ceiling and the cases whose name contains it, e.g. to profile one path).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +38,9 @@ use nano_node::DaemonConfig;
 
 /// Concurrent connections of every case: wrk's `-c8`, and the IPC client's.
 const CONNECTIONS: usize = 8;
+
+/// The name of the IPC client's threads, whose CPU time is not the server's.
+const CLIENT_THREAD: &str = "bench-ipc-client";
 
 /// What the ceiling answers: a `block_count` answer of a small ledger.
 const CONSTANT_BODY: &str = r#"{"count":"1","unchecked":"0","cemented":"1"}"#;
@@ -66,6 +76,7 @@ fn main() {
     let (rpc, ceiling, unix, _node, _ipc) = server_rt.block_on(start_servers(dir.path()));
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(CLIENT_THREAD)
         .enable_all()
         .build()
         .unwrap();
@@ -74,7 +85,8 @@ fn main() {
         .params()
         .genesis_account
         .encode_account();
-    let cases = [
+    let only = std::env::var("API_BENCH_ONLY").unwrap_or_default();
+    let cases: Vec<Case> = [
         Case {
             name: "ceiling: bare axum/hyper, constant body",
             ceiling: true,
@@ -119,7 +131,10 @@ fn main() {
                 body: r#"{"action":"block_count"}"#.into(),
             },
         },
-    ];
+    ]
+    .into_iter()
+    .filter(|c| c.ceiling || c.name.contains(only.as_str()))
+    .collect();
     println!(
         "{CONNECTIONS} connections, {secs} s per case, {rounds} rounds alternating; \
          wrk -t2 -c{CONNECTIONS}; machine: {} cores",
@@ -132,37 +147,97 @@ fn main() {
         }
     }
     for round in 1..=rounds {
-        let mut ceiling_rate = f64::NAN;
+        let mut ceiling = (f64::NAN, f64::NAN);
         for (i, c) in cases.iter().enumerate() {
-            let rate = match &c.load {
+            let cpu_before = server_cpu_ticks();
+            let (rate, requests) = match &c.load {
                 Load::Wrk { path, body } => wrk(dir.path(), c.port, path, body, secs),
                 Load::Ipc { body } => client_rt.block_on(ipc_load(&unix, body, secs)),
             };
+            let cpu_us = (server_cpu_ticks() - cpu_before) as f64 * 1e6 / TICKS_PER_SEC;
+            let us_per_req = cpu_us / requests as f64;
             if c.ceiling {
-                ceiling_rate = rate;
+                ceiling = (rate, us_per_req);
             }
+            let f = Figure {
+                rate,
+                rate_fraction: rate / ceiling.0,
+                us_per_req,
+                cpu_fraction: ceiling.1 / us_per_req,
+            };
             println!(
-                "round {round}  {:<40} {rate:>9.0} req/s  {:>5.1}% of ceiling",
+                "round {round}  {:<40} {rate:>9.0} req/s {:>5.1}% | server CPU {us_per_req:>5.1} us/req {:>5.1}% of ceiling's",
                 c.name,
-                100.0 * rate / ceiling_rate
+                100.0 * f.rate_fraction,
+                100.0 * f.cpu_fraction,
             );
-            figures[i].push((rate, rate / ceiling_rate));
+            figures[i].push(f);
         }
     }
-    println!("\nsummary (per round: req/s, fraction of that round's ceiling)");
+    println!(
+        "\nsummary per round: req/s (fraction of that round's ceiling); \
+         server CPU us/req (ceiling's cost over this one's)"
+    );
     for (c, f) in cases.iter().zip(&figures) {
-        let rates: Vec<String> = f.iter().map(|(r, _)| format!("{r:.0}")).collect();
-        let fractions: Vec<String> = f
+        let rates: Vec<String> = f
             .iter()
-            .map(|(_, x)| format!("{:.0}%", x * 100.0))
+            .map(|x| format!("{:.0} ({:.0}%)", x.rate, 100.0 * x.rate_fraction))
             .collect();
-        println!(
-            "{:<40} {}  ({})",
-            c.name,
-            rates.join(" / "),
-            fractions.join(" / ")
-        );
+        let cpu: Vec<String> = f
+            .iter()
+            .map(|x| format!("{:.1} ({:.0}%)", x.us_per_req, 100.0 * x.cpu_fraction))
+            .collect();
+        println!("{:<40} {}", c.name, rates.join(" / "));
+        println!("{:<40} {}", "", cpu.join(" / "));
     }
+}
+
+/// One case's figures in one round.
+#[derive(Clone, Copy)]
+struct Figure {
+    rate: f64,
+    rate_fraction: f64,
+    us_per_req: f64,
+    cpu_fraction: f64,
+}
+
+/// Linux's `USER_HZ`, the unit of the CPU times in `/proc/*/stat`.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// CPU time (user + system) of this process, less that of the IPC client's threads, in
+/// ticks; 0 where `/proc` is missing (the CPU figures then read as 0).
+fn server_cpu_ticks() -> u64 {
+    let all = std::fs::read_to_string("/proc/self/stat")
+        .map(|s| stat_ticks(&s).1)
+        .unwrap_or(0);
+    let mut client = 0;
+    for t in std::fs::read_dir("/proc/self/task").into_iter().flatten() {
+        let Ok(t) = t else { continue };
+        if let Ok(s) = std::fs::read_to_string(t.path().join("stat")) {
+            let (name, ticks) = stat_ticks(&s);
+            // The kernel keeps 15 bytes of a thread's name.
+            if CLIENT_THREAD.starts_with(&name) && !name.is_empty() {
+                client += ticks;
+            }
+        }
+    }
+    all.saturating_sub(client)
+}
+
+/// The name and utime + stime of a `/proc/*/stat` line.
+fn stat_ticks(stat: &str) -> (String, u64) {
+    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        return (String::new(), 0);
+    };
+    let name = stat[open + 1..close].to_string();
+    // After the name: state is field 3 of the line, utime 14 and stime 15.
+    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let field = |n: usize| {
+        rest.get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (name, field(14) + field(15))
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -240,8 +315,8 @@ fn probe(port: u16, path: &str, body: &str) {
     );
 }
 
-/// Requests per second wrk reports for POSTs of `body` to `path`.
-fn wrk(dir: &Path, port: u16, path: &str, body: &str, secs: u64) -> f64 {
+/// Requests per second and requests wrk reports for POSTs of `body` to `path`.
+fn wrk(dir: &Path, port: u16, path: &str, body: &str, secs: u64) -> (f64, u64) {
     let script = dir.join("post.lua");
     let lua = format!(
         "wrk.method = \"POST\"\nwrk.body = {body:?}\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
@@ -262,14 +337,24 @@ fn wrk(dir: &Path, port: u16, path: &str, body: &str, secs: u64) -> f64 {
     if text.contains("Non-2xx") || text.contains("Socket errors") {
         panic!("wrk saw failures:\n{text}");
     }
-    text.lines()
+    let rate = text
+        .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no rate in wrk's output:\n{text}"))
+        .unwrap_or_else(|| panic!("no rate in wrk's output:\n{text}"));
+    // "  123456 requests in 8.00s, 20.00MB read"
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    (rate, requests)
 }
 
-/// Requests per second of 8 IPC clients on persistent Unix socket connections.
-async fn ipc_load(unix: &Path, body: &str, secs: u64) -> f64 {
+/// Requests per second and requests of 8 IPC clients on persistent Unix socket
+/// connections.
+async fn ipc_load(unix: &Path, body: &str, secs: u64) -> (f64, u64) {
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -293,5 +378,7 @@ async fn ipc_load(unix: &Path, body: &str, secs: u64) -> f64 {
     for t in tasks {
         t.await.unwrap();
     }
-    n as f64 / elapsed.as_secs_f64()
+    // Requests still in flight at the stop are answered (and cost CPU) too.
+    let n_all = done.load(Ordering::Relaxed);
+    (n as f64 / elapsed.as_secs_f64(), n_all)
 }
