@@ -1,8 +1,8 @@
 //! The HTTP JSON RPC front door: POST of `{"action": ...}` to any path (as the reference
 //! node accepts), body size and JSON depth limits from `config-rpc.toml`, connection
 //! limits and timeouts ([`crate::bounded_http`]), CORS preflight, and the reference error
-//! texts. Slow actions run on the bounded [`crate::worker_pool`] pool, the rest inline
-//! ([`crate::actions::answer`]).
+//! texts. Slow actions run on the bounded [`crate::worker_pool`] pool in the queue of the
+//! request's source address, the rest inline ([`crate::actions::answer`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use axum::Router;
 
 use crate::context::{ApiContext, Origin};
 use crate::rpc_config::RpcConfig;
+use crate::worker_pool::Client;
 
 #[derive(Clone)]
 struct Shared {
@@ -111,6 +112,7 @@ fn loggable(req: &crate::json::Req) -> String {
 
 async fn handle(
     State(s): State<Shared>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<SocketAddr>>>,
     method: Method,
     headers: axum::http::HeaderMap,
     body: Bytes,
@@ -138,7 +140,12 @@ async fn handle(
                 .to_string()
                 .into_bytes()
         }
-        Ok(req) => crate::actions::answer(&ctx, req, s.origin).await,
+        Ok(req) => {
+            // The slow-action pool queues per client: the connection's source address
+            // (set by the bounded server; absent when the router is served otherwise).
+            let client = peer.map_or(Client::Unnamed, |p| Client::from_ip(p.0 .0.ip()));
+            crate::actions::answer(&ctx, req, s.origin, client).await
+        }
     };
     s.ctx.rpc_latency.record(started.elapsed());
     json_text_response(text)

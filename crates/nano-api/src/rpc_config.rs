@@ -29,6 +29,9 @@ pub struct RpcConfig {
     pub slow_action_threads: u32,
     /// Extension: slow requests waiting for a worker; beyond them a request is refused.
     pub slow_action_queue: u32,
+    /// Extension: slow requests one client (source address, or IPC Unix connection) may
+    /// have waiting; beyond them that client's request is refused.
+    pub slow_action_client_queue: u32,
     /// Extension: largest answer in bytes ([`crate::response_cap`]).
     pub max_response_size: u64,
     pub process: RpcProcess,
@@ -61,6 +64,7 @@ const DOCS: &[(&str, &str)] = &[
     ("idle_timeout", "Seconds without any byte received or sent after which a connection is closed. Must exceed the longest request (work_generate on a slow machine).\ntype:seconds,[1..]"),
     ("slow_action_threads", "Threads that run slow actions (scans of receivables, chains, wallets or the ledger; work; key derivation; block processing) for HTTP and IPC requests, apart from the threads that drive peering. Also read by the node for its IPC server when RPC runs as a child process. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_queue", "Slow requests that may wait for a free thread; a slow request beyond them is answered at once with an error instead of waiting. The reference node has no such setting.\ntype:uint32,[1..]"),
+    ("slow_action_client_queue", "Slow requests one client may have waiting, out of slow_action_queue. A client is a source IPv4 address or IPv6 /64 (HTTP, IPC over TCP) or one IPC Unix-socket connection; clients are served in turn, so one client flooding slow requests delays another's by at most one running request, and beyond this many waiting that client is refused at once. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
@@ -85,6 +89,7 @@ impl RpcConfig {
             idle_timeout: 300,
             slow_action_threads: crate::worker_pool::default_threads() as u32,
             slow_action_queue: crate::worker_pool::DEFAULT_QUEUE as u32,
+            slow_action_client_queue: crate::worker_pool::DEFAULT_CLIENT_QUEUE as u32,
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE as u64,
             process: RpcProcess {
                 io_threads: std::thread::available_parallelism()
@@ -119,6 +124,10 @@ impl RpcConfig {
             ("idle_timeout", cfg.idle_timeout),
             ("slow_action_threads", u64::from(cfg.slow_action_threads)),
             ("slow_action_queue", u64::from(cfg.slow_action_queue)),
+            (
+                "slow_action_client_queue",
+                u64::from(cfg.slow_action_client_queue),
+            ),
             ("max_response_size", cfg.max_response_size),
         ] {
             if v == 0 {
@@ -142,9 +151,10 @@ impl RpcConfig {
     /// Sets what this config governs in the context that executes the actions: the
     /// slow-action pool and the answer cap.
     pub fn apply_to(&self, ctx: &mut crate::ApiContext) {
-        ctx.slow_actions = crate::worker_pool::WorkerPool::new(
+        ctx.slow_actions = crate::worker_pool::WorkerPool::with_client_queue(
             self.slow_action_threads as usize,
             self.slow_action_queue as usize,
+            self.slow_action_client_queue as usize,
         );
         ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
     }
@@ -185,18 +195,24 @@ mod tests {
         let small = RpcConfig::from_sources(
             Network::Dev,
             None,
-            &["slow_action_threads=2".into(), "slow_action_queue=3".into()],
+            &[
+                "slow_action_threads=2".into(),
+                "slow_action_queue=3".into(),
+                "slow_action_client_queue=1".into(),
+            ],
         )
         .unwrap();
         let mut ctx = crate::ApiContext::new(Network::Dev);
         small.apply_to(&mut ctx);
+        let pool = &ctx.slow_actions;
         assert_eq!(
-            (ctx.slow_actions.threads(), ctx.slow_actions.queue()),
-            (2, 3)
+            (pool.threads(), pool.queue(), pool.client_queue()),
+            (2, 3, 1)
         );
         for zero in [
             "slow_action_threads=0",
             "slow_action_queue=0",
+            "slow_action_client_queue=0",
             "max_response_size=0",
         ] {
             let e = RpcConfig::from_sources(Network::Dev, None, &[zero.into()]).unwrap_err();

@@ -25,9 +25,10 @@ use crate::work_peers::Outcome;
 /// `work_threads` CPU threads and the work peers.
 pub const PRECOMPUTE_QUEUE: usize = 64;
 
-/// The precompute queue of a context: one worker, [`PRECOMPUTE_QUEUE`] waiting.
+/// The precompute queue of a context: one worker, [`PRECOMPUTE_QUEUE`] waiting, all
+/// queued as one client (the node's own wallets).
 pub fn precompute_pool() -> crate::worker_pool::WorkerPool {
-    crate::worker_pool::WorkerPool::new(1, PRECOMPUTE_QUEUE)
+    crate::worker_pool::WorkerPool::with_client_queue(1, PRECOMPUTE_QUEUE, PRECOMPUTE_QUEUE)
 }
 
 /// How long a work peer may take to answer before it counts as a bad peer.

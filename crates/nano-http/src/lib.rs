@@ -14,6 +14,10 @@
 //! - must deliver each request body within [`HttpLimits::read_timeout`], and no more than
 //!   [`HttpLimits::max_body`] bytes of it;
 //! - is closed after [`HttpLimits::idle_timeout`] without a byte moving either way.
+//!
+//! Every request carries its connection's peer address as the extension
+//! `ConnectInfo<SocketAddr>` (what axum's `ConnectInfo` extractor reads), so handlers can
+//! treat clients apart (the RPC's slow-action pool queues per client).
 
 use std::future::Future;
 use std::io;
@@ -30,7 +34,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -93,7 +96,7 @@ async fn serve(
     ));
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -117,7 +120,13 @@ async fn serve(
             limits.idle_timeout,
             counters.clone(),
         ));
-        let svc = TowerToHyperService::new(app.clone());
+        let app = app.clone();
+        let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let mut req = req.map(Body::new);
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            tower_service::Service::call(&mut app.clone(), req)
+        });
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();

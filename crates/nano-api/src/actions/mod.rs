@@ -416,9 +416,15 @@ pub fn is_slow(req: &Req) -> bool {
 }
 
 /// Answers one parsed request as JSON text, for the RPC v1 front doors (HTTP, IPC): a
-/// slow action on the context's bounded pool (or the pool's refusal when it is full),
-/// any other inline; the text capped at the context's `max_response_size`.
-pub async fn answer(ctx: &std::sync::Arc<ApiContext>, req: Req, origin: Origin) -> Vec<u8> {
+/// slow action on the context's bounded pool in `client`'s queue (or the pool's refusal
+/// when it or that queue is full), any other inline; the text capped at the context's
+/// `max_response_size`.
+pub async fn answer(
+    ctx: &std::sync::Arc<ApiContext>,
+    req: Req,
+    origin: Origin,
+    client: crate::worker_pool::Client,
+) -> Vec<u8> {
     use crate::worker_pool::{PoolError, BUSY};
     let cap = ctx.max_response_size;
     if !is_slow(&req) {
@@ -427,7 +433,7 @@ pub async fn answer(ctx: &std::sync::Arc<ApiContext>, req: Req, origin: Origin) 
     let c = ctx.clone();
     let job = move || crate::response_cap::to_json_capped(&dispatch(&c, &req, origin), cap);
     let refusal = |text: &str| RpcError::new(text).to_json().to_string().into_bytes();
-    match ctx.slow_actions.run(job).await {
+    match ctx.slow_actions.run(client, job).await {
         Ok(bytes) => bytes,
         Err(PoolError::Busy) => {
             ctx.stats.inc("rpc", "slow_action_busy", "in");

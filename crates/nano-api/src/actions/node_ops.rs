@@ -181,12 +181,14 @@ pub(crate) fn precompute_next(
     let Some(w) = ctx.wallets.clone() else { return };
     let threshold = ctx.params.work.base;
     let env = WorkEnv::new(ctx, Workers::WithPeers);
-    let queued = ctx.precompute.try_spawn(move || {
-        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if let Ok(work) = env.generate(root, threshold, cancel) {
-            let _ = w.work_set(id, &account, work);
-        }
-    });
+    let queued = ctx
+        .precompute
+        .try_spawn(crate::worker_pool::Client::Unnamed, move || {
+            let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            if let Ok(work) = env.generate(root, threshold, cancel) {
+                let _ = w.work_set(id, &account, work);
+            }
+        });
     if queued.is_err() {
         ctx.stats.inc("work", "precompute_dropped", "");
     }

@@ -12,6 +12,8 @@
 //!   `io_timeout` too. Bad preambles and oversized lengths close the session.
 //! * At most `[node.ipc] connections_max` sessions are open at once (both transports);
 //!   further connections are closed at accept.
+//! * Slow RPC v1 requests queue in the slow-action pool per client: the source address
+//!   over TCP, the connection over the Unix socket.
 //! * RPC v1 requests (encodings 1, 2) run with control enabled: the HTTP front that
 //!   forwards them (`nano_rpc`) enforces `enable_control`, as in the reference, and a
 //!   local IPC client is as trusted as the node's operator. Unsafe actions need encoding 2
@@ -31,6 +33,7 @@ use tokio::time::timeout;
 use super::{parse_preamble, response_frame, Encoding, MAX_PAYLOAD};
 use crate::api_v2::{Response, SessionLink, V2Service};
 use crate::context::Origin;
+use crate::worker_pool::Client;
 
 /// Per-transport settings.
 #[derive(Debug, Clone, Copy)]
@@ -150,15 +153,16 @@ impl IpcServer {
                     _ = stop.changed() => break,
                 };
                 match accepted {
-                    Ok((stream, _)) => {
+                    Ok((stream, peer)) => {
                         let Ok(permit) = sessions.clone().try_acquire_owned() else {
                             continue;
                         };
                         let _ = stream.set_nodelay(true);
                         let (r, w) = stream.into_split();
                         let (v2, stop) = (v2.clone(), stop.clone());
+                        let client = Client::from_ip(peer.ip());
                         tokio::spawn(async move {
-                            session(v2, r, w, opts, stop).await;
+                            session(v2, r, w, opts, client, stop).await;
                             drop(permit);
                         });
                     }
@@ -199,6 +203,7 @@ impl IpcServer {
             self.shutdown.subscribe(),
         );
         tokio::spawn(async move {
+            let mut connections: u64 = 0;
             loop {
                 let accepted = tokio::select! {
                     r = listener.accept() => r,
@@ -211,8 +216,11 @@ impl IpcServer {
                         };
                         let (r, w) = stream.into_split();
                         let (v2, stop) = (v2.clone(), stop.clone());
+                        // Unix peers have no address: each connection is its own client.
+                        connections += 1;
+                        let client = Client::Connection(connections);
                         tokio::spawn(async move {
-                            session(v2, r, w, opts, stop).await;
+                            session(v2, r, w, opts, client, stop).await;
                             drop(permit);
                         });
                     }
@@ -252,11 +260,13 @@ impl Drop for IpcServer {
 }
 
 /// One connection: requests in turn until the peer closes, misbehaves or the server stops.
+/// Its slow RPC v1 requests wait in `client`'s queue of the slow-action pool.
 pub async fn session<R, W>(
     v2: Arc<V2Service>,
     reader: R,
     writer: W,
     opts: TransportOptions,
+    client: Client,
     mut stop: watch::Receiver<bool>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
@@ -320,7 +330,7 @@ pub async fn session<R, W>(
                     allow_unsafe: v2.ctx.network == nano_core::Network::Dev
                         || (enc == Encoding::JsonV1Unsafe && opts.allow_unsafe),
                 };
-                run_v1(&v2, payload, origin).await
+                run_v1(&v2, payload, origin, client).await
             }
             Encoding::FlatBuffers | Encoding::FlatBuffersJson => {
                 event_encoding.store(enc as u8, Ordering::Relaxed);
@@ -386,7 +396,7 @@ async fn run_v2(
         .unwrap_or_default()
 }
 
-async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin) -> Vec<u8> {
+async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin, client: Client) -> Vec<u8> {
     use crate::error::{msg, RpcError};
     if crate::json::json_depth_exceeds(&payload, IPC_MAX_JSON_DEPTH) {
         return RpcError::new(msg::MAX_DEPTH)
@@ -396,7 +406,9 @@ async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin) -> Vec<u8
     }
     match serde_json::from_slice::<serde_json::Value>(&payload) {
         // Slow actions on the bounded pool, the rest on the session's task, as over HTTP.
-        Ok(serde_json::Value::Object(req)) => crate::actions::answer(&v2.ctx, req, origin).await,
+        Ok(serde_json::Value::Object(req)) => {
+            crate::actions::answer(&v2.ctx, req, origin, client).await
+        }
         _ => RpcError::new(msg::UNABLE_TO_PARSE_JSON)
             .to_json()
             .to_string()

@@ -1,5 +1,5 @@
 //! The one fair queue of consensus intake (block processor, vote processor, confirm_req
-//! aggregator). Every source (a peer channel, local RPC, bootstrap, a representative
+//! aggregator), also used by the API's slow-action pool (one source per client). Every source (a peer channel, local RPC, bootstrap, a representative
 //! tier on a channel …) gets its own bounded sub-queue; sources are served in weighted
 //! round robin, a source with priority `p` giving up to `p` items per turn. A busy source
 //! therefore fills only its own sub-queue and gets only its share of the consumer, while
@@ -177,15 +177,12 @@ impl<S: Ord + Clone, T> FairQueue<S, T> {
     }
 
     /// Removes the sub-queues of sources that are gone (`alive` false) once they are
-    /// empty; what a dead source still queued is served first.
+    /// empty; what a dead source still queued is served first. The round robin goes on
+    /// from where it was: the next turn is the source after the removed current one in
+    /// key order, not the first source, which would favour low keys whenever the
+    /// current source goes.
     pub fn retain_sources(&mut self, mut alive: impl FnMut(&S) -> bool) {
         self.queues.retain(|s, q| !q.items.is_empty() || alive(s));
-        if let Some(c) = &self.current {
-            if !self.queues.contains_key(c) {
-                self.current = None;
-                self.served = 0;
-            }
-        }
     }
 
     /// Takes every item out (a stopping consumer answers their submitters).
@@ -285,6 +282,22 @@ mod tests {
         q.retain_sources(|_| false);
         assert_eq!(q.sources(), 0);
         assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn removing_the_current_source_keeps_the_turn_order() {
+        // Priority 1 for sources 0, 4 and 8.
+        let mut q = queue(100, 10);
+        q.push(0, 1).unwrap();
+        q.push(4, 2).unwrap();
+        q.push(8, 3).unwrap();
+        assert_eq!(q.pop(), Some((0, 1)));
+        assert_eq!(q.pop(), Some((4, 2)));
+        // Source 4 is empty and goes; source 0 gets an item again.
+        q.retain_sources(|s| *s != 4);
+        q.push(0, 4).unwrap();
+        assert_eq!(q.pop(), Some((8, 3)), "the turn after 4 is 8, not 0 again");
+        assert_eq!(q.pop(), Some((0, 4)));
     }
 
     #[test]

@@ -1,0 +1,219 @@
+//! The slow-action pool serves clients in turn, keyed by where the request came from: with
+//! one worker held by a client's endless work generation and more of them queued behind
+//! it from the same client, another client's slow call (`account_balance`) is served as
+//! soon as the running generation ends, ahead of the flood (which is still queued), over
+//! HTTP (keyed by source address) and IPC over TCP (likewise). The order is asserted, not
+//! timings: under first-come first-served the legitimate call would wait behind
+//! generations that never end and never answer. Real servers on 127.0.0.1.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use nano_api::access::AccessControl;
+use nano_api::api_v2::V2Service;
+use nano_api::ipc::server::{IpcServer, TransportOptions};
+use nano_api::ipc::Encoding;
+use nano_api::worker_pool::{Client, WorkerPool, BUSY};
+use nano_api::{ApiContext, RpcConfig};
+use nano_core::Network;
+use nano_ledger::Ledger;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Generations the flooder has queued behind its running one.
+const QUEUED: usize = 4;
+/// The flooder's own queue: QUEUED fit, the next is refused.
+const CLIENT_QUEUE: usize = QUEUED;
+/// A work multiplier no CPU reaches in a test's lifetime: each such generation holds its
+/// worker until `work_cancel`.
+const ENDLESS: &str = "1000000000";
+const FLOODER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const LEGIT: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+fn hash(i: usize) -> String {
+    format!("{:064X}", i + 1)
+}
+
+#[derive(Clone, Copy)]
+enum Door {
+    Http(SocketAddr),
+    IpcTcp(SocketAddr),
+}
+
+/// One request from `source` on a new connection; the JSON answer.
+async fn call(door: Door, source: Ipv4Addr, req: Value) -> Value {
+    let addr = match door {
+        Door::Http(a) | Door::IpcTcp(a) => a,
+    };
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::new(source.into(), 0)).unwrap();
+    let mut c = s.connect(addr).await.unwrap();
+    let body = req.to_string();
+    match door {
+        Door::Http(_) => {
+            let head = format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            c.write_all(head.as_bytes()).await.unwrap();
+            c.write_all(body.as_bytes()).await.unwrap();
+            let mut resp = Vec::new();
+            c.read_to_end(&mut resp).await.unwrap();
+            let text = String::from_utf8_lossy(&resp).into_owned();
+            let json = text.split("\r\n\r\n").nth(1).unwrap_or("");
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+        }
+        Door::IpcTcp(_) => {
+            let frame = nano_api::ipc::request_frame(Encoding::JsonV1, body.as_bytes());
+            c.write_all(&frame).await.unwrap();
+            let n = c.read_u32().await.unwrap() as usize;
+            let mut out = vec![0u8; n];
+            c.read_exact(&mut out).await.unwrap();
+            serde_json::from_slice(&out).unwrap()
+        }
+    }
+}
+
+async fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    f()
+}
+
+/// The flood, the legitimate call and the order they are served in, through `door`.
+async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, genesis: &str) {
+    let pool = &ctx.slow_actions;
+    let (flooder, legit) = (
+        Client::from_ip(FLOODER.into()),
+        Client::from_ip(LEGIT.into()),
+    );
+    let generate =
+        |i: usize| json!({"action": "work_generate", "hash": hash(i), "multiplier": ENDLESS});
+    let mut flood = vec![tokio::spawn(call(door, FLOODER, generate(0)))];
+    assert!(
+        wait_until(|| pool.in_flight() == 1).await,
+        "first generation runs"
+    );
+    for i in 1..=QUEUED {
+        flood.push(tokio::spawn(call(door, FLOODER, generate(i))));
+    }
+    assert!(
+        wait_until(|| pool.waiting_of(&flooder) == QUEUED).await,
+        "flooder's queue: {}",
+        pool.waiting_of(&flooder)
+    );
+    // The flooder's queue is full: its next slow call is refused at once.
+    let refused = call(door, FLOODER, generate(99)).await;
+    assert_eq!(refused["error"], BUSY, "{refused}");
+
+    let balance = json!({"action": "account_balance", "account": genesis});
+    let legit_call = tokio::spawn(call(door, LEGIT, balance));
+    assert!(wait_until(|| pool.waiting_of(&legit) == 1).await);
+
+    // The running generation ends: the legitimate call is next, before any of the
+    // flooder's queued generations (which never end on their own).
+    let cancelled = call(
+        door,
+        LEGIT,
+        json!({"action": "work_cancel", "hash": hash(0)}),
+    )
+    .await;
+    assert!(cancelled.get("error").is_none(), "{cancelled}");
+    let answer = tokio::time::timeout(common::WAIT, legit_call)
+        .await
+        .expect("legitimate call served ahead of the flood")
+        .unwrap();
+    assert_eq!(
+        answer["balance"],
+        nano_core::Amount::MAX.to_string(),
+        "{answer}"
+    );
+    // At most one queued generation has started since (the worker's next turn).
+    assert!(pool.waiting_of(&flooder) >= QUEUED - 1);
+    assert!(flood[1..].iter().all(|h| !h.is_finished()));
+    let first = flood.remove(0).await.unwrap();
+    assert_eq!(first["error"], "Cancelled", "{first}");
+
+    // Cancel the rest (each is cancelled once it runs).
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while !flood.is_empty() && tokio::time::Instant::now() < deadline {
+        for i in 1..=QUEUED {
+            call(
+                door,
+                LEGIT,
+                json!({"action": "work_cancel", "hash": hash(i)}),
+            )
+            .await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut rest = Vec::new();
+        for h in flood {
+            if h.is_finished() {
+                let a = h.await.unwrap();
+                assert_eq!(a["error"], "Cancelled", "{a}");
+            } else {
+                rest.push(h);
+            }
+        }
+        flood = rest;
+    }
+    assert!(flood.is_empty(), "generations not cancelled");
+    assert!(wait_until(|| pool.in_flight() == 0).await);
+}
+
+fn v2_service(dir: &std::path::Path) -> Arc<V2Service> {
+    let access = Arc::new(AccessControl::load(dir).unwrap());
+    V2Service::new(Arc::new(context(dir)), access)
+}
+
+fn context(dir: &std::path::Path) -> ApiContext {
+    let mut ctx = ApiContext::new(Network::Dev);
+    ctx.ledger = Some(Arc::new(
+        Ledger::open(&dir.join("data.ldb"), Network::Dev).unwrap(),
+    ));
+    ctx.work_threads = 1;
+    ctx.max_work_generate_multiplier = ENDLESS.parse().unwrap();
+    ctx.slow_actions = WorkerPool::with_client_queue(1, 16, CLIENT_QUEUE);
+    ctx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_flood_from_one_address_does_not_delay_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let mut cfg = RpcConfig::defaults(Network::Dev);
+    cfg.address = "127.0.0.1".into();
+    cfg.port = 0;
+    cfg.enable_control = true;
+    let rpc = nano_api::http::serve_with_v2(v2.clone(), &cfg, std::future::pending())
+        .await
+        .unwrap();
+    let genesis = Network::Dev.params().genesis_account.encode_account();
+    legit_call_is_served_ahead_of_a_flood(Door::Http(rpc), &v2.ctx, &genesis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ipc_tcp_a_flood_from_one_address_does_not_delay_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let mut ipc = IpcServer::new(v2.clone());
+    let opts = TransportOptions {
+        io_timeout: std::time::Duration::from_secs(300),
+        allow_unsafe: false,
+        idle_timeout: std::time::Duration::from_secs(300),
+    };
+    let addr = ipc
+        .bind_tcp("127.0.0.1:0".parse().unwrap(), opts)
+        .await
+        .unwrap();
+    let genesis = Network::Dev.params().genesis_account.encode_account();
+    legit_call_is_served_ahead_of_a_flood(Door::IpcTcp(addr), &v2.ctx, &genesis).await;
+    ipc.stop();
+}
