@@ -2,6 +2,7 @@
 //! source ports (2,500 from `::1`, then 2,500 from `127.0.0.1`), each with its own node
 //! id. The node keeps at most `max_peers_per_ip` UDP channels per address and
 //! `tcp_incoming_connections_max` in all, and its memory does not grow with the flood.
+//! A source already at a cap is refused before the node signs or checks anything.
 
 mod network_support;
 
@@ -32,16 +33,26 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// One hostile handshake from a fresh source port on `src`; true when the node answered.
-async fn udp_handshake(src: IpAddr, port: u16) -> bool {
+/// The node's peering port as reached from `src` (the same address family).
+fn node_addr(src: IpAddr, port: u16) -> SocketAddr {
     let dst = match src {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
     };
+    SocketAddr::new(dst, port)
+}
+
+/// One hostile handshake from a fresh source port on `src`; true when the node answered.
+async fn udp_handshake(src: IpAddr, port: u16) -> bool {
     let Ok(sock) = UdpSocket::bind(SocketAddr::new(src, 0)).await else {
         return false;
     };
-    let to = SocketAddr::new(dst, port);
+    handshake_on(&sock, node_addr(src, port)).await
+}
+
+/// Sends a query from `sock` (again, up to 5 times, while unanswered) and answers the
+/// node's query with a fresh node id; true when the node answered.
+async fn handshake_on(sock: &UdpSocket, to: SocketAddr) -> bool {
     let query = Message::NodeIdHandshake(Box::new(NodeIdHandshake::query(rand_cookie())));
     let bytes = query.to_bytes(Network::Dev).unwrap();
     let mut buf = vec![0u8; 2048];
@@ -143,8 +154,17 @@ async fn udp_handshake_flood_stays_under_channel_caps() {
     assert!(from_v6 <= per_ip, "{from_v6} UDP channels from ::1");
     assert!(from_v4 <= per_ip, "{from_v4} UDP channels from 127.0.0.1");
     assert!(total <= GLOBAL_CAP as usize, "{total} UDP channels in all");
-    assert!(node.stats.get("udp", "refused_channel_ip_limit", "in") > 0);
-    assert!(node.stats.get("udp", "refused_channel_limit", "in") > 0);
+    // Each cap refuses at the handshake (before any signature) once the source is at it,
+    // or at registration when it was reached while the handshake was under way.
+    let refused = |cap: &str| {
+        node.stats
+            .get("udp", &format!("refused_handshake_{cap}"), "in")
+            + node
+                .stats
+                .get("udp", &format!("refused_channel_{cap}"), "in")
+    };
+    assert!(refused("ip_limit") > 0, "the per-IP cap refused none");
+    assert!(refused("limit") > 0, "the global cap refused none");
     // 5,000 handshakes leave at most GLOBAL_CAP channels: memory is bounded by the caps,
     // not by the number of source ports (a generous bound: 64 MiB).
     assert!(
@@ -152,5 +172,108 @@ async fn udp_handshake_flood_stays_under_channel_caps() {
         "RSS grew by {} KiB",
         rss_after.saturating_sub(rss_before)
     );
+    node.shutdown().await;
+}
+
+/// Binds `n` sockets on `src` and completes a handshake from each, 64 at a time; returns
+/// the sockets whose handshake the node answered.
+async fn handshaken_sockets(src: IpAddr, port: u16, n: usize) -> Vec<UdpSocket> {
+    let mut done = Vec::new();
+    for chunk in 0..n.div_ceil(64) {
+        let tasks: Vec<_> = (0..64.min(n - chunk * 64))
+            .map(|_| {
+                tokio::spawn(async move {
+                    let sock = UdpSocket::bind(SocketAddr::new(src, 0)).await.ok()?;
+                    handshake_on(&sock, node_addr(src, port))
+                        .await
+                        .then_some(sock)
+                })
+            })
+            .collect();
+        for t in tasks {
+            if let Ok(Some(s)) = t.await {
+                done.push(s);
+            }
+        }
+    }
+    done
+}
+
+/// Once an address holds `max_peers_per_ip` UDP channels, handshakes from its other
+/// ports are refused before the node signs an answer or checks a signature, and they
+/// take nothing from the handshake rate: another address still peers, and an endpoint
+/// that already has a channel is still answered (its new handshake replaces the old).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_from_an_address_at_its_cap_are_refused_before_any_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config(0, vec![]);
+    cfg.enable_udp = true;
+    let node = start_node(dir.path(), cfg, NetworkFlags::default()).await;
+    let port = node.net.local_port();
+    let per_ip = Network::Dev.params().max_peers_per_ip;
+    let v4: IpAddr = Ipv4Addr::LOCALHOST.into();
+
+    let held = handshaken_sockets(v4, port, per_ip).await;
+    assert_eq!(
+        held.len(),
+        per_ip,
+        "every handshake below the cap is answered"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || udp_channels_from(&node, v4)
+            == per_ip)
+        .await,
+        "{} UDP channels from 127.0.0.1",
+        udp_channels_from(&node, v4)
+    );
+
+    let answers_before = node.stats.get("message", "node_id_handshake", "out");
+    let rate_drops_before = node.stats.get("drop", "udp_handshake_rate", "in");
+    const REFUSED: u64 = 100;
+    let query = Message::NodeIdHandshake(Box::new(NodeIdHandshake::query(rand_cookie())))
+        .to_bytes(Network::Dev)
+        .unwrap();
+    let mut fresh = Vec::new();
+    for _ in 0..REFUSED {
+        let sock = UdpSocket::bind(SocketAddr::new(v4, 0)).await.unwrap();
+        sock.send_to(&query, node_addr(v4, port)).await.unwrap();
+        fresh.push(sock);
+    }
+    let refused = || node.stats.get("udp", "refused_handshake_ip_limit", "in");
+    assert!(
+        wait_until(Duration::from_secs(10), || refused() >= REFUSED).await,
+        "{} of {REFUSED} refused at the per-IP cap",
+        refused()
+    );
+    assert_eq!(
+        node.stats.get("message", "node_id_handshake", "out"),
+        answers_before,
+        "no answer was signed for a source at its cap"
+    );
+    assert_eq!(
+        node.stats.get("drop", "udp_handshake_rate", "in"),
+        rate_drops_before,
+        "refused queries do not spend the handshake rate"
+    );
+    let mut buf = [0u8; 2048];
+    for s in &fresh {
+        assert!(
+            s.try_recv_from(&mut buf).is_err(),
+            "a refused port got an answer"
+        );
+    }
+
+    // An endpoint that has a channel may handshake again.
+    assert!(handshake_on(&held[0], node_addr(v4, port)).await);
+    // Another address is unaffected.
+    let v6: IpAddr = Ipv6Addr::LOCALHOST.into();
+    assert_eq!(handshaken_sockets(v6, port, 1).await.len(), 1);
+    assert!(
+        wait_until(Duration::from_secs(10), || udp_channels_from(&node, v6)
+            == 1)
+        .await,
+        "a handshake from ::1 made a channel"
+    );
+    assert_eq!(udp_channels_from(&node, v4), per_ip);
     node.shutdown().await;
 }

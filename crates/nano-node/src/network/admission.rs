@@ -103,7 +103,9 @@ impl std::fmt::Debug for AdmissionTicket {
     }
 }
 
-fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
+/// Takes one from `key`'s count, forgetting the key at zero so the map holds only
+/// addresses that have something open.
+pub(super) fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
     if let Some(n) = map.get_mut(key) {
         *n = n.saturating_sub(1);
         if *n == 0 {

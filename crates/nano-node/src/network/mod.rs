@@ -10,7 +10,8 @@
 //!
 //! Sub-modules: `admission` (per-address caps before the handshake, peer exclusion),
 //! [`endpoint`] (address rules), [`node_id`] (identity file), [`channel`]
-//! (channels and queues), `handshake` (syn cookies), `tcp` and `udp` (transports),
+//! (channels and queues), `registry` (the channel table and its UDP index),
+//! `handshake` (syn cookies), `tcp` and `udp` (transports),
 //! `peering` (keepalive, dialling, persistence), [`rep_crawler`], [`telemetry`],
 //! [`filter`], [`bootstrap`] (the hand-off trait).
 
@@ -24,6 +25,7 @@ mod handshake;
 mod limiter;
 pub mod node_id;
 mod peering;
+mod registry;
 pub mod rep_crawler;
 mod tcp;
 pub mod telemetry;
@@ -130,7 +132,7 @@ pub(crate) struct Inner {
     events: EventBus,
     inbound: RwLock<Arc<dyn Inbound>>,
     bootstrap: RwLock<Arc<dyn BootstrapServer>>,
-    channels: Mutex<HashMap<ChannelId, Arc<Channel>>>,
+    channels: Mutex<registry::ChannelTable>,
     next_channel_id: AtomicU64,
     tcp_cookies: SynCookies,
     udp_cookies: SynCookies,
@@ -176,7 +178,7 @@ impl NetworkService {
             events: init.events,
             inbound: RwLock::new(Arc::new(NullInbound)),
             bootstrap: RwLock::new(Arc::new(CloseBootstrap)),
-            channels: Mutex::new(HashMap::new()),
+            channels: Mutex::new(registry::ChannelTable::default()),
             next_channel_id: AtomicU64::new(1),
             tcp_cookies: SynCookies::new(params.max_peers_per_ip),
             udp_cookies: SynCookies::new(params.max_peers_per_ip),
@@ -452,7 +454,7 @@ impl Inner {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn channels_lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, Arc<Channel>>> {
+    fn channels_lock(&self) -> std::sync::MutexGuard<'_, registry::ChannelTable> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -499,10 +501,29 @@ impl Inner {
     }
 
     pub(crate) fn udp_channel(&self, ep: &SocketAddrV6) -> Option<Arc<Channel>> {
-        self.channels_lock()
-            .values()
-            .find(|c| c.transport == Transport::Udp && c.info.endpoint == *ep)
-            .cloned()
+        self.channels_lock().udp(ep).cloned()
+    }
+
+    /// Why a UDP handshake from `from` could not end in a channel (the stat detail to
+    /// count), judged before any signature is made or checked: its address, subnetwork
+    /// or the node is at a UDP channel cap, and `from` holds no channel a new handshake
+    /// would replace. The caps are those [`Self::check_channel_caps`] applies when
+    /// registering.
+    pub(crate) fn udp_cap_reached(&self, from: &SocketAddrV6) -> Option<&'static str> {
+        let table = self.channels_lock();
+        if table.udp(from).is_some() {
+            return None;
+        }
+        let load = table.udp_load(from.ip());
+        if load.per_ip >= self.params.max_peers_per_ip {
+            Some("refused_handshake_ip_limit")
+        } else if load.per_subnetwork >= self.params.max_peers_per_subnetwork {
+            Some("refused_handshake_subnetwork_limit")
+        } else if load.total >= self.config.tcp_incoming_connections_max as usize {
+            Some("refused_handshake_limit")
+        } else {
+            None
+        }
     }
 
     pub(crate) fn encode(&self, msg: &Message) -> Option<Bytes> {
@@ -632,7 +653,7 @@ impl Inner {
             map.remove(&old.info.id);
             old.closed.cancel();
         }
-        map.insert(ch.info.id, ch.clone());
+        map.insert(ch.clone());
         drop(map);
         self.stats.inc("channel", ch.transport.as_str(), "new");
         Ok(())
@@ -644,7 +665,7 @@ impl Inner {
     /// as a datagram peer needs no connection the listener could have refused.
     fn check_channel_caps(
         &self,
-        map: &HashMap<ChannelId, Arc<Channel>>,
+        map: &registry::ChannelTable,
         ch: &Channel,
     ) -> Result<(), HandshakeFailure> {
         let live = || {

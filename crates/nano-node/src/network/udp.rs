@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use nano_messages::{decode_datagram, Header, Message, NodeIdHandshake, HEADER_SIZE};
+use nano_messages::{decode_datagram, Header, Message, MessageType, NodeIdHandshake, HEADER_SIZE};
 use tokio::net::UdpSocket;
 
 use super::channel::{Channel, Transport};
@@ -105,23 +105,19 @@ fn on_datagram(inner: &Arc<Inner>, data: &[u8], from: SocketAddrV6) {
         inner.stats.inc("drop", "udp_excluded", "in");
         return;
     }
-    let (header, msg) = match decode_datagram(data, Some(inner.params.network)) {
-        Ok(x) => x,
-        Err(_) => {
-            inner.stats.inc("drop", "udp_invalid", "in");
-            return;
-        }
+    // The header alone says whether the datagram can be used; the body is decoded (and
+    // allocated) only for a handshake or a message from a known peer within its rate.
+    let Ok(header) = Header::decode_for(data, inner.params.network) else {
+        inner.stats.inc("drop", "udp_invalid", "in");
+        return;
     };
-    match msg {
-        Message::NodeIdHandshake(h) => {
-            inner.stats.inc("message", "node_id_handshake", "in");
-            on_handshake(inner, from, &header, *h);
-        }
-        Message::Keepalive(_)
-        | Message::Publish(_)
-        | Message::ConfirmReq(_)
-        | Message::ConfirmAck(_)
-        | Message::TelemetryAck(_) => {
+    let channel = match header.message_type {
+        MessageType::NodeIdHandshake => None,
+        MessageType::Keepalive
+        | MessageType::Publish
+        | MessageType::ConfirmReq
+        | MessageType::ConfirmAck
+        | MessageType::TelemetryAck => {
             let Some(ch) = inner.udp_channel(&from) else {
                 inner.stats.inc("drop", "udp_unknown_peer", "in");
                 return;
@@ -129,15 +125,47 @@ fn on_datagram(inner: &Arc<Inner>, data: &[u8], from: SocketAddrV6) {
             if !inner.admit(&ch) {
                 return;
             }
+            Some(ch)
+        }
+        _ => {
+            inner.stats.inc("drop", "udp_not_realtime", "in");
+            return;
+        }
+    };
+    let (header, msg) = match decode_datagram(data, Some(inner.params.network)) {
+        Ok(x) => x,
+        Err(_) => {
+            inner.stats.inc("drop", "udp_invalid", "in");
+            return;
+        }
+    };
+    match (msg, channel) {
+        (Message::NodeIdHandshake(h), None) => {
+            inner.stats.inc("message", "node_id_handshake", "in");
+            on_handshake(inner, from, &header, *h);
+        }
+        (msg, Some(ch)) => {
             let size = header.payload_size();
             let payload = &data[HEADER_SIZE..HEADER_SIZE + size];
             inner.process_realtime(&ch, &header, payload, msg);
         }
-        _ => inner.stats.inc("drop", "udp_not_realtime", "in"),
+        // The body decoded as the type its header named, so this does not happen.
+        _ => inner.stats.inc("drop", "udp_invalid", "in"),
     }
 }
 
 fn on_handshake(inner: &Arc<Inner>, from: SocketAddrV6, header: &Header, h: NodeIdHandshake) {
+    // A source already at a channel cap could not become a channel whatever it answers:
+    // refused before a signature is made for it or checked from it, and before it costs
+    // a share of the handshake rate that sources below their caps need.
+    if let Some(cap) = inner.udp_cap_reached(&from) {
+        inner.stats.inc("udp", cap, "in");
+        if h.response.is_some() {
+            // The cookie it answers is spent either way.
+            let _ = inner.udp_cookies.take(&from);
+        }
+        return;
+    }
     if let Some(resp) = &h.response {
         match verify_response(
             &inner.udp_cookies,
