@@ -72,6 +72,7 @@ pub mod msg {
     pub const SIGN_HASH_DISABLED: &str = "Signing by block hash is disabled";
     pub const BLOCK_WORK_ENOUGH: &str = "Provided work is already enough for given difficulty";
     pub const NODE_UNAVAILABLE: &str = "This action needs the node's ledger, which is not running";
+    pub const NODE_NOT_ATTACHED: &str = "This action needs the running node, which is not attached";
 }
 
 /// Shorthand for an error result.

@@ -275,9 +275,10 @@ pub fn keepalive(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 /// at a time, as the ledger requires) with the epoch signer's key, in the background.
 /// Unopened accounts with receivables (epoch opens) are not upgraded by this node yet.
 pub fn epoch_upgrade(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let n = ctx.node.clone().ok_or_else(|| {
-        RpcError::new("This action needs the running node, which is not attached")
-    })?;
+    let n = ctx
+        .node
+        .clone()
+        .ok_or_else(|| RpcError::new(msg::NODE_NOT_ATTACHED))?;
     let l = ctx.ledger()?.clone();
     let epoch = match opt_text(r, "epoch").as_deref() {
         Some("1") => nano_core::Epoch::Epoch1,

@@ -453,7 +453,7 @@ pub(crate) fn internal<E: std::fmt::Display>(e: E) -> RpcError {
 pub(crate) fn node(ctx: &ApiContext) -> Result<&dyn crate::context::NodeHandle, RpcError> {
     ctx.node
         .as_deref()
-        .ok_or_else(|| RpcError::new("This action needs the running node, which is not attached"))
+        .ok_or_else(|| RpcError::new(msg::NODE_NOT_ATTACHED))
 }
 
 /// Builds a response object from key/value pairs, preserving order.
