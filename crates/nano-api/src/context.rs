@@ -13,6 +13,15 @@ use nano_node::stats::Stats;
 use nano_wallet::Wallets;
 use tokio::sync::Notify;
 
+/// Wallet work precomputations that may wait for the precompute worker
+/// ([`ApiContext::precompute`]). Each is a convenience (the next send or receive of an
+/// account finds its work ready); a burst beyond this (`accounts_create` of 10,000
+/// accounts, a flood of sends) drops the excess, counted as stat
+/// `work`/`precompute_dropped`, and those blocks get their work when they are built. One
+/// worker runs them: each generation already uses `work_threads` CPU threads and the
+/// work peers.
+pub const PRECOMPUTE_QUEUE: usize = 64;
+
 pub struct ApiContext {
     pub network: Network,
     pub params: &'static NetworkParams,
@@ -58,7 +67,8 @@ pub struct ApiContext {
     pub slow_actions: crate::worker_pool::WorkerPool,
     /// Largest RPC v1 answer in bytes (`max_response_size` of config-rpc.toml).
     pub max_response_size: usize,
-    /// Wallet work precomputed in the background, through a bounded queue.
+    /// Wallet work precomputed in the background: one worker, [`PRECOMPUTE_QUEUE`]
+    /// waiting, all queued as one client (the node's own wallets).
     pub precompute: crate::worker_pool::WorkerPool,
 }
 
@@ -89,7 +99,11 @@ impl ApiContext {
             async_process: Default::default(),
             slow_actions: Default::default(),
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE,
-            precompute: crate::work_generation::precompute_pool(),
+            precompute: crate::worker_pool::WorkerPool::with_client_queue(
+                1,
+                PRECOMPUTE_QUEUE,
+                PRECOMPUTE_QUEUE,
+            ),
         }
     }
 }

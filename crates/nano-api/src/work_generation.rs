@@ -17,20 +17,6 @@ use crate::context::ApiContext;
 use crate::error::{msg, RpcError};
 use crate::work_peers::Outcome;
 
-/// Wallet work precomputations that may wait for the precompute worker. Each is a
-/// convenience (the next send or receive of an account finds its work ready); a burst
-/// beyond this (`accounts_create` of 10,000 accounts, a flood of sends) drops the
-/// excess, counted as stat `work`/`precompute_dropped`, and those blocks get their work
-/// when they are built. One worker runs them: each generation already uses
-/// `work_threads` CPU threads and the work peers.
-pub const PRECOMPUTE_QUEUE: usize = 64;
-
-/// The precompute queue of a context: one worker, [`PRECOMPUTE_QUEUE`] waiting, all
-/// queued as one client (the node's own wallets).
-pub fn precompute_pool() -> crate::worker_pool::WorkerPool {
-    crate::worker_pool::WorkerPool::with_client_queue(1, PRECOMPUTE_QUEUE, PRECOMPUTE_QUEUE)
-}
-
 /// How long a work peer may take to answer before it counts as a bad peer.
 const PEER_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -4,7 +4,7 @@
 //! ([`crate::actions::Action::slow`]: ledger and wallet scans, key derivation, work,
 //! waiting for the block processor) for every front door that dispatches RPC v1 actions
 //! (HTTP and IPC), and the wallet work precomputation queue
-//! ([`crate::work_generation::PRECOMPUTE_QUEUE`]).
+//! ([`crate::context::PRECOMPUTE_QUEUE`]).
 //!
 //! In the daemon the API servers and the node's peering share one Tokio runtime. A
 //! `receivable` over 200,000 blocks or a `ledger` walk on that runtime's workers (or on

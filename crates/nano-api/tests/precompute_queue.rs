@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use common::post;
-use nano_api::work_generation::PRECOMPUTE_QUEUE;
+use nano_api::context::PRECOMPUTE_QUEUE;
 use nano_api::ApiContext;
 use nano_core::Network;
 use nano_wallet::{Wallets, WalletsConfig};
