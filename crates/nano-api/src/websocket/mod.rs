@@ -16,16 +16,18 @@
 //! - `active_difficulty` (removed from the reference in V22) is still served in its V21
 //!   shape, periodically, so older clients keep working.
 //!
-//! Layout: [`server`] binds, accepts and fans events out; [`session`] owns one client's
-//! queue, reader and writer and applies its requests; [`topics`] parses subscriptions and
-//! their options; [`messages`] builds the JSON the clients receive.
+//! Layout, each module using only those after it: [`server`] binds, accepts and fans
+//! events out; [`session`] runs one client's reader and writer, applies its requests and
+//! replays what it missed; [`hub`] holds what both share (settings, the sessions' queue
+//! handles, counters, the delivery and filter rules); [`messages`] builds the JSON the
+//! clients receive; [`topics`] parses subscriptions and their options.
 
+mod hub;
 mod messages;
 mod server;
 mod session;
 mod topics;
 
-pub use server::{
-    DifficultySource, LocalAccounts, WebsocketMetrics, WebsocketServer, WebsocketSettings,
-};
+pub use hub::{DifficultySource, LocalAccounts, WebsocketSettings};
+pub use server::{WebsocketMetrics, WebsocketServer};
 pub use topics::Topic;

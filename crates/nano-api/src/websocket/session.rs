@@ -1,9 +1,10 @@
-//! One client connection: its bounded outgoing queue, its reader (which applies the
-//! client's requests) and its writer (which batches frames and detects a stalled client).
+//! One client connection: its reader (which applies the client's requests), its writer
+//! (which batches frames and detects a stalled client) and the replay of missed
+//! confirmations from the log. The connection's queue handle lives in [`super::hub`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
@@ -11,73 +12,12 @@ use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+use super::hub::{Session, Shared, KILL_CLOSE, KILL_SHUTDOWN, RUNNING};
 use super::messages::{
     ack_message, confirmation_message, error_message, history_error_message, now_ms, Confirmed,
 };
-use super::server::Shared;
 use super::topics::{opt_bool, ConfirmationOptions, Resume, Subscriptions, Topic};
 use nano_node::confirmation_history::HistoryError;
-
-pub(super) const RUNNING: u8 = 0;
-pub(super) const KILL_SHUTDOWN: u8 = 1;
-pub(super) const KILL_CLOSE: u8 = 2;
-
-pub(super) struct Session {
-    pub(super) id: u64,
-    pub(super) tx: mpsc::Sender<Utf8Bytes>,
-    pub(super) subs: Mutex<Subscriptions>,
-    /// Set while the queue is full; `full_since` holds when it became full.
-    pub(super) is_full: AtomicBool,
-    pub(super) full_since: Mutex<Option<Instant>>,
-    pub(super) kill: watch::Sender<u8>,
-}
-
-pub(super) enum Delivery {
-    Queued,
-    Dropped,
-    Stalled,
-    Closed,
-}
-
-impl Session {
-    /// Never waits: the dispatcher serves every session from one task.
-    pub(super) fn deliver(&self, msg: &Utf8Bytes, stall: Duration) -> Delivery {
-        match self.tx.try_send(msg.clone()) {
-            Ok(()) => {
-                if self.is_full.load(Ordering::Relaxed) {
-                    self.is_full.store(false, Ordering::Relaxed);
-                    *self.full_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                }
-                Delivery::Queued
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.is_full.store(true, Ordering::Relaxed);
-                let mut since = self.full_since.lock().unwrap_or_else(|e| e.into_inner());
-                match *since {
-                    None => {
-                        *since = Some(Instant::now());
-                        Delivery::Dropped
-                    }
-                    Some(t) if t.elapsed() > stall => Delivery::Stalled,
-                    Some(_) => Delivery::Dropped,
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
-        }
-    }
-
-    /// Returns whether this call is the one that stopped the session.
-    pub(super) fn stop(&self, how: u8) -> bool {
-        self.kill.send_if_modified(|v| {
-            if *v == RUNNING {
-                *v = how;
-                true
-            } else {
-                false
-            }
-        })
-    }
-}
 
 impl Shared {
     /// Applies one client frame; returns the reply (ack or error) to queue, if any, and
