@@ -1,20 +1,29 @@
 //! Legitimate RPC latency while the API servers are attacked, against the quiet figure of
-//! the same run, and the process's memory:
+//! the same run, with the CPU time of server and attackers and the server's memory:
 //! - quiet: no attack;
 //! - slow clients: 500 slow-loris connections each on HTTP RPC, WebSocket and IPC TCP
-//!   (a partial request, one byte every 500 ms, reconnecting when closed);
-//! - slow-action flood: 64 clients calling `receivable` on an account with 200,000
-//!   receivables back to back.
+//!   (a partial request, one byte every 500 ms, reconnecting when closed), once with the
+//!   attackers on a runtime of this process and once in a child process, to tell the
+//!   server's cost from the attackers' sharing this process;
+//! - slow-action flood: 64 keep-alive clients calling `receivable` on an account with
+//!   200,000 receivables back to back, all from one address (127.0.0.1), then from 64
+//!   addresses (127.0.1.x); the attackers run in a child process, so this process's RSS
+//!   is the server's (plus the one legitimate client).
+//!
+//! Quiet is measured twice in a row (after a warm-up round) and again between the attacks,
+//! so the report shows this machine's noise next to each attack's effect.
 //!
 //! The legitimate client (from 127.0.0.2, another host than the attackers) alternates
 //! `account_info` (answered inline) and `account_balance` (a slow action, on the pool),
-//! one at a time. Server, attackers and client share this process and the machine's
-//! cores, so RSS includes the attackers. Run: `cargo bench -p nano-api --bench api_attacks`.
+//! one at a time, [`PROBES`] of each per phase or until [`PHASE_LIMIT`], each request
+//! given [`PROBE_TIMEOUT`]. Run: `cargo bench -p nano-api --bench api_attacks`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,15 +40,28 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const SLOW_CLIENTS: usize = 500;
 const FLOODERS: usize = 64;
 const RECEIVABLES: u64 = 200_000;
-/// Legitimate requests per action per phase.
+/// Legitimate requests per action per phase (fewer if the phase runs out of time).
 const PROBES: usize = 100;
 /// Gap between two legitimate requests.
 const PROBE_GAP: Duration = Duration::from_millis(10);
+/// A legitimate request not answered by then counts as timed out.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The probes of one phase stop after this long, answered or not.
+const PHASE_LIMIT: Duration = Duration::from_secs(60);
 const TRICKLE: Duration = Duration::from_millis(500);
+/// An attacker child process stops by itself after this long, whatever the parent does.
+const CHILD_LIFE: Duration = Duration::from_secs(300);
+/// Environment variable that makes this binary an attacker child: `slow RPC WS IPC` or
+/// `flood RPC SOURCES ACCOUNT`.
+const ROLE: &str = "API_ATTACKS_ROLE";
+/// Threads of the server's runtime (tokio workers and blocking threads).
+const SERVER_THREADS: &str = "srv";
+/// Threads of the in-process attackers' runtime.
+const ATTACKER_THREADS: &str = "attacker";
 
-/// `VmRSS` or `VmHWM` of this process in MiB.
-fn mem(field: &str) -> f64 {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// `VmRSS` or `VmHWM` of process `pid` ("self" for this one) in MiB.
+fn mem(pid: &str, field: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     text.lines()
         .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
@@ -47,63 +69,123 @@ fn mem(field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// (name, user + system CPU seconds) from a `/proc/.../stat` text.
+fn stat_cpu(text: &str) -> Option<(String, f64)> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text[open + 1..close].to_string();
+    let fields: Vec<&str> = text[close + 2..].split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after "pid (comm) ".
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on Linux for every architecture this runs on.
+    Some((name, ticks / 100.0))
+}
+
+/// CPU seconds of this process's threads, grouped: (server, in-process attackers, rest).
+fn own_cpu() -> (f64, f64, f64) {
+    let (mut server, mut attackers, mut rest) = (0.0, 0.0, 0.0);
+    for entry in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if let Some((name, s)) = stat_cpu(&text) {
+            if name.starts_with(SERVER_THREADS) || name.starts_with("rpc slow") {
+                server += s;
+            } else if name.starts_with(ATTACKER_THREADS) {
+                attackers += s;
+            } else {
+                rest += s;
+            }
+        }
+    }
+    (server, attackers, rest)
+}
+
+fn child_cpu(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu(&text).map_or(0.0, |(_, s)| s)
+}
+
+/// One request on a new connection from 127.0.0.2; the answer, or None on error or
+/// after [`PROBE_TIMEOUT`].
 async fn post(addr: SocketAddr, body: &str) -> Option<String> {
-    let s = tokio::net::TcpSocket::new_v4().ok()?;
-    s.bind("127.0.0.2:0".parse().ok()?).ok()?;
-    let mut c = s.connect(addr).await.ok()?;
-    let req = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    c.write_all(req.as_bytes()).await.ok()?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), c.read_to_end(&mut out))
+    let exchange = async {
+        let s = tokio::net::TcpSocket::new_v4().ok()?;
+        s.bind("127.0.0.2:0".parse().ok()?).ok()?;
+        let mut c = s.connect(addr).await.ok()?;
+        let req = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        c.write_all(req.as_bytes()).await.ok()?;
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).await.ok()?;
+        Some(String::from_utf8_lossy(&out).into_owned())
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, exchange)
         .await
-        .ok()?
-        .ok()?;
-    Some(String::from_utf8_lossy(&out).into_owned())
+        .ok()
+        .flatten()
 }
 
 struct Figures {
     p50: Duration,
     p99: Duration,
+    answered: usize,
     refused: usize,
+    failed: usize,
 }
 
-fn figures(mut l: Vec<Duration>, refused: usize) -> Figures {
+fn figures(mut l: Vec<Duration>, refused: usize, failed: usize) -> Figures {
     l.sort();
     let at = |q: f64| {
-        l.get(((l.len() as f64 * q) as usize).min(l.len() - 1))
+        l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1)))
             .copied()
     };
     Figures {
         p50: at(0.5).unwrap_or_default(),
         p99: at(0.99).unwrap_or_default(),
+        answered: l.len(),
         refused,
+        failed,
     }
 }
 
-/// PROBES of each legitimate request, alternating; (inline, slow) figures.
+/// Up to PROBES of each legitimate request, alternating, within PHASE_LIMIT; (inline,
+/// slow) figures over the answered ones (a refusal is an answer, counted apart too).
 async fn probe(rpc: SocketAddr, genesis: &str) -> (Figures, Figures) {
     let info = format!(r#"{{"action":"account_info","account":"{genesis}"}}"#);
     let balance = format!(r#"{{"action":"account_balance","account":"{genesis}"}}"#);
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    let (mut refused_a, mut refused_b) = (0, 0);
+    let (mut refused, mut failed) = ([0; 2], [0; 2]);
+    let end = Instant::now() + PHASE_LIMIT;
     for _ in 0..PROBES {
-        for (body, lat, refused, key) in [
-            (&info, &mut a, &mut refused_a, "frontier"),
-            (&balance, &mut b, &mut refused_b, "balance"),
-        ] {
+        if Instant::now() >= end {
+            break;
+        }
+        for (i, (body, lat, key)) in [(&info, &mut a, "frontier"), (&balance, &mut b, "balance")]
+            .into_iter()
+            .enumerate()
+        {
             let t0 = Instant::now();
-            let answer = post(rpc, body).await.unwrap_or_default();
-            lat.push(t0.elapsed());
-            if !answer.contains(key) {
-                *refused += 1;
+            match post(rpc, body).await {
+                Some(answer) => {
+                    lat.push(t0.elapsed());
+                    if !answer.contains(key) {
+                        refused[i] += 1;
+                    }
+                }
+                None => failed[i] += 1,
             }
             tokio::time::sleep(PROBE_GAP).await;
         }
     }
-    (figures(a, refused_a), figures(b, refused_b))
+    (
+        figures(a, refused[0], failed[0]),
+        figures(b, refused[1], failed[1]),
+    )
 }
 
 /// One slow client: trickles `prefix` then filler, reconnecting when closed, until stop.
@@ -136,14 +218,270 @@ async fn slow_client(
     }
 }
 
+/// Starts SLOW_CLIENTS slow clients on each of the three listeners.
+fn spawn_slow_clients(
+    rt: &tokio::runtime::Runtime,
+    [rpc, ws, ipc]: [SocketAddr; 3],
+    stop: &Arc<AtomicBool>,
+    open: &Arc<AtomicUsize>,
+) {
+    for (addr, prefix) in [
+        (rpc, &b"POST / HTTP/1.1\r\nHost: x"[..]),
+        (ws, &b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket"[..]),
+        (ipc, &b"N\x01\x00\x00\x00"[..]),
+    ] {
+        for _ in 0..SLOW_CLIENTS {
+            rt.spawn(slow_client(addr, prefix, stop.clone(), open.clone()));
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body from a keep-alive connection,
+/// keeping at most its first 512 bytes; None when the connection failed or closed.
+async fn read_response(c: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = c.read(&mut chunk).await.ok()?;
+        if n == 0 || buf.len() > 64 * 1024 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())?;
+    let mut first = buf[head_end..].to_vec();
+    let mut have = buf.len() - head_end;
+    buf.clear();
+    first.truncate(512);
+    // The body is read and dropped as it comes: the attackers hold no answers.
+    let mut chunk = vec![0u8; 64 * 1024];
+    while have < len {
+        let n = c.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        let used = n.min(len - have);
+        if first.len() < 512 {
+            first.extend_from_slice(&chunk[..used.min(512 - first.len())]);
+        }
+        // Bytes past this body belong to the next response (none: one request at a time).
+        have += used;
+    }
+    Some(first)
+}
+
+/// One flooder: `receivable` back to back on a keep-alive connection from `source`.
+async fn flooder(
+    rpc: SocketAddr,
+    source: std::net::Ipv4Addr,
+    body: Arc<String>,
+    stop: Arc<AtomicBool>,
+    counts: Arc<[AtomicU64; 2]>,
+) {
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    while !stop.load(Ordering::Relaxed) {
+        let connected = async {
+            let s = tokio::net::TcpSocket::new_v4().ok()?;
+            s.bind(SocketAddr::new(source.into(), 0)).ok()?;
+            s.connect(rpc).await.ok()
+        };
+        let Some(mut c) = connected.await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let mut buf = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            if c.write_all(req.as_bytes()).await.is_err() {
+                break;
+            }
+            let Some(first) = read_response(&mut c, &mut buf).await else {
+                break;
+            };
+            let busy = first.windows(12).any(|w| w == b"Too many slo");
+            counts[usize::from(busy)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The attacker child: runs its role until its stdin closes or CHILD_LIFE passes,
+/// printing progress lines for the parent.
+fn attacker_main(role: &str) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let words: Vec<&str> = role.split_whitespace().collect();
+    let addr = |i: usize| -> SocketAddr { words[i].parse().expect("address") };
+    let open = Arc::new(AtomicUsize::new(0));
+    let counts: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    match words.first() {
+        Some(&"slow") => spawn_slow_clients(&rt, [addr(1), addr(2), addr(3)], &stop, &open),
+        Some(&"flood") => {
+            let sources: usize = words[2].parse().expect("sources");
+            let body = Arc::new(format!(
+                r#"{{"action":"receivable","account":"{}","include_only_confirmed":"false","include_active":"true"}}"#,
+                words[3]
+            ));
+            for i in 0..FLOODERS {
+                let source = if sources <= 1 {
+                    std::net::Ipv4Addr::LOCALHOST
+                } else {
+                    std::net::Ipv4Addr::new(127, 0, 1, (i % sources) as u8 + 1)
+                };
+                let (b, s, c) = (body.clone(), stop.clone(), counts.clone());
+                rt.spawn(flooder(addr(1), source, b, s, c));
+            }
+        }
+        _ => panic!("unknown role {role:?}"),
+    }
+    let started = Instant::now();
+    let mut out = std::io::stdout();
+    while !stop.load(Ordering::Relaxed) && started.elapsed() < CHILD_LIFE {
+        let _ = writeln!(
+            out,
+            "open {} answered {} busy {}",
+            open.load(Ordering::Relaxed),
+            counts[0].load(Ordering::Relaxed),
+            counts[1].load(Ordering::Relaxed)
+        );
+        let _ = out.flush();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    rt.shutdown_timeout(Duration::from_secs(2));
+}
+
+/// A running attacker child and its latest progress line's numbers (open, answered, busy).
+struct Attackers {
+    child: Child,
+    progress: Arc<[AtomicU64; 3]>,
+}
+
+impl Attackers {
+    fn start(role: String) -> Attackers {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(ROLE, role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("attacker child");
+        let progress: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
+        let stdout = child.stdout.take().unwrap();
+        let p = progress.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let n: Vec<u64> = line
+                    .split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect();
+                for (slot, v) in p.iter().zip(n) {
+                    slot.store(v, Ordering::Relaxed);
+                }
+            }
+        });
+        Attackers { child, progress }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        self.progress[i].load(Ordering::Relaxed)
+    }
+
+    fn cpu(&self) -> f64 {
+        child_cpu(self.child.id())
+    }
+
+    fn rss(&self) -> f64 {
+        mem(&self.child.id().to_string(), "VmRSS:")
+    }
+
+    /// Closes the child's stdin (its signal to stop) and waits for it, killing it after
+    /// ten seconds.
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Samples this process's RSS every 100 ms until dropped; the peak seen.
+struct RssPeak {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+}
+
+impl RssPeak {
+    fn start() -> RssPeak {
+        let (stop, peak) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let (s, p) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max((mem("self", "VmRSS:") * 1024.0) as u64, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        RssPeak { stop, peak }
+    }
+
+    fn mib(&self) -> f64 {
+        self.peak.load(Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+impl Drop for RssPeak {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn ratio(now: Duration, base: Duration) -> String {
+    if base.is_zero() {
+        return String::new();
+    }
+    format!(" ({:.2}x)", now.as_secs_f64() / base.as_secs_f64())
+}
+
 fn main() {
+    if let Ok(role) = std::env::var(ROLE) {
+        attacker_main(&role);
+        return;
+    }
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(SERVER_THREADS)
         .enable_all()
         .build()
         .unwrap();
     let attack_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .thread_name(ATTACKER_THREADS)
         .enable_all()
         .build()
         .unwrap();
@@ -162,10 +500,11 @@ fn main() {
     let mut ctx = ApiContext::new(Network::Dev);
     ctx.ledger = Some(ledger);
     let access = Arc::new(AccessControl::load(dir.path()).unwrap());
-    let v2 = V2Service::new(Arc::new(ctx), access);
     let mut cfg = RpcConfig::defaults(Network::Dev);
     cfg.address = "127.0.0.1".into();
     cfg.port = 0;
+    cfg.apply_to(&mut ctx);
+    let v2 = V2Service::new(Arc::new(ctx), access);
     let (rpc, ws_addr, ipc_addr, _ws, _ipc) = server_rt.block_on(async {
         let rpc = nano_api::http::serve_with_v2(v2.clone(), &cfg, std::future::pending())
             .await
@@ -191,127 +530,132 @@ fn main() {
             .unwrap();
         (rpc, ws.local_addr(), ipc_addr, ws, ipc)
     });
+    let listeners = [rpc, ws_addr, ipc_addr];
+    let pool = &v2.ctx.slow_actions;
     println!(
-        "setup: {RECEIVABLES} receivables; RSS {:.1} MiB",
-        mem("VmRSS:")
+        "setup: {RECEIVABLES} receivables; slow pool {} threads, {} waiting, {} per client; \
+         {} cores; RSS {:.1} MiB",
+        pool.threads(),
+        pool.queue(),
+        pool.client_queue(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        mem("self", "VmRSS:")
     );
 
-    let report = |phase: &str,
-                  (inline, slow): (Figures, Figures),
-                  quiet: Option<&(Figures, Figures)>| {
-        let rel = |now: Duration, base: Option<Duration>| match base {
-            Some(b) if !b.is_zero() => {
-                format!(" ({:.2}x quiet)", now.as_secs_f64() / b.as_secs_f64())
-            }
-            _ => String::new(),
-        };
+    // One phase: probes while `attack` runs; prints figures against `quiet`.
+    let run_phase = |name: &str,
+                     quiet: Option<&(Figures, Figures)>,
+                     child: Option<&Attackers>|
+     -> (Figures, Figures) {
+        let peak = RssPeak::start();
+        let (s0, a0, r0) = own_cpu();
+        let c0 = child.map_or(0.0, |c| c.cpu());
+        let t0 = Instant::now();
+        let (inline, slow) = probe_rt.block_on(probe(rpc, &genesis));
+        let took = t0.elapsed();
+        let (s1, a1, r1) = own_cpu();
+        let c1 = child.map_or(0.0, |c| c.cpu());
+        let base = |f: fn(&(Figures, Figures)) -> Duration| quiet.map_or(Duration::ZERO, f);
         println!(
-            "{phase}: account_info p50 {:?}{} p99 {:?}{} refused {}; account_balance p50 {:?}{} p99 {:?}{} refused {}; RSS {:.1} MiB",
-            inline.p50, rel(inline.p50, quiet.map(|q| q.0.p50)),
-            inline.p99, rel(inline.p99, quiet.map(|q| q.0.p99)),
+            "{name}: account_info p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
+             account_balance p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
+             {took:.1?}; CPU s: server {:.2}, in-process attackers {:.2}, child attackers \
+             {:.2}, rest {:.2}; server RSS peak {:.1} MiB{}",
+            inline.p50,
+            ratio(inline.p50, base(|q| q.0.p50)),
+            inline.p99,
+            ratio(inline.p99, base(|q| q.0.p99)),
+            inline.answered,
             inline.refused,
-            slow.p50, rel(slow.p50, quiet.map(|q| q.1.p50)),
-            slow.p99, rel(slow.p99, quiet.map(|q| q.1.p99)),
+            inline.failed,
+            slow.p50,
+            ratio(slow.p50, base(|q| q.1.p50)),
+            slow.p99,
+            ratio(slow.p99, base(|q| q.1.p99)),
+            slow.answered,
             slow.refused,
-            mem("VmRSS:"),
+            slow.failed,
+            s1 - s0,
+            a1 - a0,
+            c1 - c0,
+            r1 - r0,
+            peak.mib(),
+            child.map_or(String::new(), |c| format!(
+                "; attacker child RSS {:.1} MiB",
+                c.rss()
+            )),
         );
         (inline, slow)
     };
 
-    let quiet = report("quiet", probe_rt.block_on(probe(rpc, &genesis)), None);
+    // A first round warms the server up (connections, caches, pool threads) unreported.
+    probe_rt.block_on(probe(rpc, &genesis));
+    let quiet = run_phase("quiet", None, None);
+    // The same again: how far two quiet rounds differ on this machine (its noise).
+    run_phase("quiet again", Some(&quiet), None);
 
-    // Slow clients on the three listeners.
+    // Slow clients, attackers on a runtime of this process.
     let stop = Arc::new(AtomicBool::new(false));
     let open = Arc::new(AtomicUsize::new(0));
-    attack_rt.block_on(async {
-        for (addr, prefix) in [
-            (rpc, &b"POST / HTTP/1.1\r\nHost: x"[..]),
-            (
-                ws_addr,
-                &b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket"[..],
-            ),
-            (ipc_addr, &b"N\x01\x00\x00\x00"[..]),
-        ] {
-            for _ in 0..SLOW_CLIENTS {
-                tokio::spawn(slow_client(addr, prefix, stop.clone(), open.clone()));
-            }
-        }
-    });
+    spawn_slow_clients(&attack_rt, listeners, &stop, &open);
     let deadline = Instant::now() + Duration::from_secs(30);
     while open.load(Ordering::Relaxed) < 3 * SLOW_CLIENTS && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     println!("slow clients connected: {}", open.load(Ordering::Relaxed));
-    report(
-        "500 slow clients each on RPC, WebSocket, IPC",
-        probe_rt.block_on(probe(rpc, &genesis)),
+    run_phase(
+        "500 slow clients each on RPC, WebSocket, IPC (attackers in this process)",
         Some(&quiet),
+        None,
     );
     stop.store(true, Ordering::Relaxed);
     std::thread::sleep(TRICKLE * 2);
 
-    // Slow-action flood.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (answered, busy) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let body: &'static str = Box::leak(
-        format!(
-            r#"{{"action":"receivable","account":"{}","include_only_confirmed":"false","include_active":"true"}}"#,
-            target.encode_account()
-        )
-        .into_boxed_str(),
-    );
-    attack_rt.block_on(async {
-        for _ in 0..FLOODERS {
-            let (stop, answered, busy) = (stop.clone(), answered.clone(), busy.clone());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok(mut c) = tokio::net::TcpStream::connect(rpc).await else {
-                        continue;
-                    };
-                    let req = format!(
-                        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = c.write_all(req.as_bytes()).await;
-                    // The answer is read and dropped, so the attackers' buffers do not
-                    // count in this process's memory.
-                    let mut buf = vec![0u8; 64 * 1024];
-                    let mut first = Vec::new();
-                    while let Ok(n) = c.read(&mut buf).await {
-                        if n == 0 {
-                            break;
-                        }
-                        if first.len() < 512 {
-                            first.extend_from_slice(&buf[..n.min(512)]);
-                        }
-                    }
-                    if first.windows(12).any(|w| w == b"Too many slo") {
-                        busy.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        answered.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    let t0 = Instant::now();
-    let (a0, b0) = (
-        answered.load(Ordering::Relaxed),
-        busy.load(Ordering::Relaxed),
-    );
-    report(
-        "64 clients flooding receivable (200k)",
-        probe_rt.block_on(probe(rpc, &genesis)),
+    // The same, attackers in a child process.
+    let child = Attackers::start(format!("slow {rpc} {ws_addr} {ipc_addr}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.get(0) < 3 * SLOW_CLIENTS as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("slow clients connected: {}", child.get(0));
+    run_phase(
+        "500 slow clients each on RPC, WebSocket, IPC (attackers in a child process)",
         Some(&quiet),
+        Some(&child),
     );
+    child.stop();
+    std::thread::sleep(TRICKLE * 2);
+
+    run_phase("quiet after the slow clients", Some(&quiet), None);
+
+    // Slow-action floods, attackers in a child process.
+    for (sources, name) in [
+        (1, "64 clients from one address flooding receivable (200k)"),
+        (
+            FLOODERS,
+            "64 clients from 64 addresses flooding receivable (200k)",
+        ),
+    ] {
+        let child = Attackers::start(format!("flood {rpc} {sources} {}", target.encode_account()));
+        std::thread::sleep(Duration::from_secs(2));
+        let (a0, b0, t0) = (child.get(1), child.get(2), Instant::now());
+        run_phase(name, Some(&quiet), Some(&child));
+        println!(
+            "  flood: {} receivable answers, {} refused as busy in {:.1?}",
+            child.get(1) - a0,
+            child.get(2) - b0,
+            t0.elapsed()
+        );
+        child.stop();
+        // Let the pool drain before the next phase.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while pool.in_flight() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     println!(
-        "flood: {} receivable answers, {} refused as busy in {:?}",
-        answered.load(Ordering::Relaxed) - a0,
-        busy.load(Ordering::Relaxed) - b0,
-        t0.elapsed()
+        "peak RSS of this process since start (server, ledger setup, in-process attackers): {:.1} MiB",
+        mem("self", "VmHWM:")
     );
-    stop.store(true, Ordering::Relaxed);
-    println!("peak RSS of the whole process: {:.1} MiB", mem("VmHWM:"));
     drop(attack_rt);
 }
