@@ -31,7 +31,6 @@ mod tcp;
 pub mod telemetry;
 mod udp;
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -42,7 +41,7 @@ use bytes::Bytes;
 use nano_core::{Amount, KeyPair, NetworkParams, PublicKey};
 use nano_ledger::Ledger;
 use nano_messages::{Header, Message};
-use rand::seq::SliceRandom;
+use rand::seq::IndexedRandom;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -423,14 +422,11 @@ impl Outbound for NetworkService {
                 .inner
                 .send_to_all(&list, msg, TrafficType::Realtime, DropPolicy::Never);
         }
-        let (prs, mut others): (Vec<Arc<Channel>>, Vec<Arc<Channel>>) = self
-            .inner
-            .distinct_channels()
-            .into_iter()
-            .partition(|c| reps.contains(&c.info.node_id));
-        let n = (others.len() as f64).sqrt().ceil() as usize;
-        others.shuffle(&mut rand::rng());
-        others.truncate(n);
+        let all = self.inner.distinct_channels();
+        let (prs, others): (Vec<&Arc<Channel>>, Vec<&Arc<Channel>>) =
+            all.iter().partition(|c| reps.contains(&c.info.node_id));
+        let prs: Vec<Arc<Channel>> = prs.into_iter().cloned().collect();
+        let others = random_sqrt(&others, 0);
         // What this node originates is sent whatever the bandwidth limit, as the
         // reference's `flood_block_initial` and `flood_vote_pr` (`no_limiter_drop`).
         self.inner
@@ -468,36 +464,15 @@ impl Inner {
 
     /// One channel per node id, TCP preferred: what sending and consensus use, so a peer
     /// reachable over both transports gets each message once.
-    pub(crate) fn distinct_channels(&self) -> Vec<Arc<Channel>> {
-        let mut by_node: HashMap<PublicKey, Arc<Channel>> = HashMap::new();
-        let rank = |c: &Channel| (c.transport == Transport::Udp, c.info.id);
-        for c in self.channels_lock().values() {
-            if c.is_closed() {
-                continue;
-            }
-            let better = by_node
-                .get(&c.info.node_id)
-                .is_none_or(|e| rank(c) < rank(e));
-            if better {
-                by_node.insert(c.info.node_id, c.clone());
-            }
-        }
-        by_node.into_values().collect()
+    pub(crate) fn distinct_channels(&self) -> Arc<[Arc<Channel>]> {
+        self.channels_lock().distinct()
     }
 
     /// A random sqrt(peers) of the distinct channels (at least `min`), skipping `exclude`.
     fn fanout(&self, min: usize, exclude: Option<ChannelId>) -> Vec<Arc<Channel>> {
-        let mut list: Vec<Arc<Channel>> = self
-            .distinct_channels()
-            .into_iter()
-            .filter(|c| Some(c.info.id) != exclude)
-            .collect();
-        let n = ((list.len() as f64).sqrt().ceil() as usize)
-            .max(min)
-            .min(list.len());
-        list.shuffle(&mut rand::rng());
-        list.truncate(n);
-        list
+        let all = self.distinct_channels();
+        let list: Vec<&Arc<Channel>> = all.iter().filter(|c| Some(c.info.id) != exclude).collect();
+        random_sqrt(&list, min)
     }
 
     pub(crate) fn udp_channel(&self, ep: &SocketAddrV6) -> Option<Arc<Channel>> {
@@ -858,6 +833,17 @@ impl Inner {
             0,
         )
     }
+}
+
+/// A random ceil(sqrt(n)) of `list` (at least `min`, at most all), drawn without
+/// shuffling the whole list: a flood to a few of many peers costs what it sends.
+fn random_sqrt(list: &[&Arc<Channel>], min: usize) -> Vec<Arc<Channel>> {
+    let n = ((list.len() as f64).sqrt().ceil() as usize)
+        .max(min)
+        .min(list.len());
+    list.choose_multiple(&mut rand::rng(), n)
+        .map(|c| (*c).clone())
+        .collect()
 }
 
 /// Whether a message may be dropped when its traffic type is over its bandwidth limit

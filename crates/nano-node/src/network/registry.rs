@@ -3,13 +3,18 @@
 //! kept in step with every insert and removal, so a datagram finds its channel and a UDP
 //! handshake learns whether its source is already at a cap without a scan over all
 //! channels (a flood of datagrams from thousands of source ports costs a hash lookup
-//! each, not a walk of the table).
+//! each, not a walk of the table). It also keeps the list of distinct peers (one channel
+//! per node id) between changes, as every block and vote this node floods picks its
+//! recipients from it: rebuilding it per message cost the consensus thread a hash map of
+//! every channel each time.
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::sync::Arc;
 
 use super::admission::decrement;
+use nano_core::PublicKey;
+
 use super::channel::{Channel, Transport};
 use super::subnetwork;
 use crate::interfaces::ChannelId;
@@ -31,6 +36,8 @@ pub(crate) struct ChannelTable {
     udp_per_ip: HashMap<Ipv6Addr, usize>,
     udp_per_subnetwork: HashMap<[u8; 16], usize>,
     udp_total: usize,
+    /// One channel per node id, built on demand and dropped at every insert or removal.
+    distinct: Option<Arc<[Arc<Channel>]>>,
 }
 
 impl ChannelTable {
@@ -43,6 +50,7 @@ impl ChannelTable {
     }
 
     pub fn insert(&mut self, ch: Arc<Channel>) {
+        self.distinct = None;
         if ch.transport == Transport::Udp {
             let ep = ch.info.endpoint;
             self.udp_total += 1;
@@ -61,6 +69,7 @@ impl ChannelTable {
 
     pub fn remove(&mut self, id: &ChannelId) -> Option<Arc<Channel>> {
         let ch = self.by_id.remove(id)?;
+        self.distinct = None;
         self.unindex(&ch);
         Some(ch)
     }
@@ -84,6 +93,31 @@ impl ChannelTable {
 
     pub fn clear(&mut self) {
         *self = ChannelTable::default();
+    }
+
+    /// One open channel per node id, TCP preferred, then the older. A channel closed
+    /// since the list was built stays in it until removed (moments later: every close
+    /// removes the channel); sending to it is refused, as to any closed channel.
+    pub fn distinct(&mut self) -> Arc<[Arc<Channel>]> {
+        if let Some(d) = &self.distinct {
+            return d.clone();
+        }
+        let mut by_node: HashMap<PublicKey, Arc<Channel>> = HashMap::new();
+        let rank = |c: &Channel| (c.transport == Transport::Udp, c.info.id);
+        for c in self.by_id.values() {
+            if c.is_closed() {
+                continue;
+            }
+            let better = by_node
+                .get(&c.info.node_id)
+                .is_none_or(|e| rank(c) < rank(e));
+            if better {
+                by_node.insert(c.info.node_id, c.clone());
+            }
+        }
+        let d: Arc<[Arc<Channel>]> = by_node.into_values().collect();
+        self.distinct = Some(d.clone());
+        d
     }
 
     /// The UDP channel of `ep`, if any.
@@ -169,6 +203,46 @@ mod tests {
         );
         assert!(t.udp_per_ip.is_empty() && t.udp_per_subnetwork.is_empty());
         assert_eq!(t.values().count(), 1);
+    }
+
+    #[test]
+    fn distinct_peers_prefer_tcp_and_follow_every_change() {
+        let mut t = ChannelTable::default();
+        let same_node = |id, transport| {
+            let c = channel(id, [10, 0, 0, id as u8], 1000, transport);
+            let mut info = c.info.clone();
+            info.node_id = PublicKey([0xaa; 32]);
+            Arc::new(Channel::new(
+                info,
+                transport,
+                false,
+                None,
+                CancellationToken::new(),
+                0,
+                0,
+            ))
+        };
+        t.insert(same_node(1, Transport::Udp));
+        let ids = |t: &mut ChannelTable| {
+            let mut v: Vec<ChannelId> = t.distinct().iter().map(|c| c.info.id).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&mut t), vec![1]);
+        t.insert(same_node(2, Transport::Tcp));
+        assert_eq!(ids(&mut t), vec![2], "TCP preferred for the same node id");
+        t.insert(channel(3, [10, 0, 0, 3], 1000, Transport::Udp));
+        assert_eq!(ids(&mut t), vec![2, 3]);
+        t.remove(&2);
+        assert_eq!(
+            ids(&mut t),
+            vec![1, 3],
+            "the UDP channel again once TCP is gone"
+        );
+        let closed = channel(4, [10, 0, 0, 4], 1000, Transport::Tcp);
+        closed.closed.cancel();
+        t.insert(closed);
+        assert_eq!(ids(&mut t), vec![1, 3], "closed channels are not listed");
     }
 
     #[test]

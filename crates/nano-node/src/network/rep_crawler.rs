@@ -172,13 +172,10 @@ impl RepCrawler {
     }
 
     pub(super) fn representatives(&self, inner: &Inner) -> Vec<Representative> {
-        let live: std::collections::HashSet<u64> =
-            inner.all_channels().iter().map(|c| c.info.id).collect();
-        let mut v: Vec<Representative> = lock(&self.reps)
-            .values()
-            .filter(|r| live.contains(&r.channel.id))
-            .cloned()
-            .collect();
+        let mut v: Vec<Representative> = lock(&self.reps).values().cloned().collect();
+        // Only those whose channel is still open (a lookup each, not a set of every
+        // channel: this runs for every block and vote the node floods).
+        v.retain(|r| inner.channel(r.channel.id).is_some());
         v.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
         v
     }
@@ -327,7 +324,7 @@ pub(super) async fn crawl_loop(inner: Arc<Inner>) {
             _ = inner.token.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let mut list = inner.distinct_channels();
+        let mut list = inner.distinct_channels().to_vec();
         if list.is_empty() {
             continue;
         }

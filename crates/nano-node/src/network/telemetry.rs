@@ -166,9 +166,9 @@ pub(super) async fn broadcast_loop(inner: Arc<Inner>) {
         let Some(bytes) = inner.encode(&Message::TelemetryAck(Some(Box::new(data)))) else {
             continue;
         };
-        for ch in list {
+        for ch in list.iter() {
             inner.push(
-                &ch,
+                ch,
                 bytes.clone(),
                 "telemetry_ack",
                 TrafficType::Background,
