@@ -4,8 +4,11 @@
 //! One dev node on 127.0.0.1 voting with the dev genesis key (its elections confirm on
 //! its own votes), serving RPC. In each run a chain of sends is submitted and timed until
 //! cemented (sends spread over accounts opened before the clock starts: confirmed blocks
-//! per second), while an RPC client on its own thread sends
-//! `block_count` over one keep-alive connection back to back (latency p50/p99); peak RSS
+//! per second), while an RPC client on its own thread sends `block_count` over one
+//! keep-alive connection 1,000 times a second (latency p50/p99). The node's CPU time in
+//! that window (the process's, less the attacker's and the client's threads; the RPC
+//! server's share is in it) is printed per confirmed block: on a shared machine it moves
+//! far less than the rate, which depends on what CPU the other processes leave. Peak RSS
 //! is the process's `VmHWM` after resetting it (`/proc/self/clear_refs`) at the start of
 //! the run, and its growth over the RSS at that moment (the attacker's sockets and tasks
 //! are in the same process and counted too; memory the allocator kept from earlier runs
@@ -21,7 +24,9 @@
 //! Every attacker runs on a thread and runtime of its own (as another machine would).
 //! Run: `cargo bench -p nano-api --bench peering_attacks`; `PEER_ATTACK_BLOCKS` sets the
 //! number of timed sends (default 4,000 over 400 accounts), `PEER_ATTACK_ROUNDS` how often the four runs repeat
-//! (default 3; medians are printed at the end).
+//! (default 3; medians are printed at the end), `PEER_ATTACKS` which runs (comma-separated
+//! names, default all four; `quiet` always runs first, as every ratio is against it),
+//! `PEER_ATTACK_STATS` (set) prints every node counter that moved in the timed window.
 
 #[path = "../../nano-node/tests/network_support/mod.rs"]
 mod network_support;
@@ -45,6 +50,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const IDLE_CONNECTIONS: usize = 2_500;
 const UDP_PORTS: usize = 5_000;
 const JUNK_CONNECTIONS: usize = 16;
+
+/// Thread names that tell the attacker's and the RPC prober's CPU time apart from the
+/// node's (everything else in the process).
+const ATTACK_THREAD: &str = "attack";
+/// The legitimate RPC client's pace: a steady 1,000 requests a second. A client sending
+/// back to back would take whatever CPU is free, so the confirmation rate would measure
+/// how much the client got rather than what the attack costs.
+const PROBE_INTERVAL: Duration = Duration::from_millis(1);
+const PROBER_THREAD: &str = "rpc-prober";
 
 const ATTACKS: [Attack; 4] = [Attack::Quiet, Attack::Idle, Attack::Udp, Attack::Junk];
 
@@ -77,6 +91,11 @@ struct Report {
     growth_mib: f64,
     /// What the attack achieved, in words.
     attack: String,
+    /// CPU seconds the node (everything but the attacker and the prober, so including
+    /// the RPC server answering the prober) used during the timed window.
+    node_cpu_s: f64,
+    attack_cpu_s: f64,
+    prober_cpu_s: f64,
 }
 
 fn proc_status_kib(field: &str) -> u64 {
@@ -88,6 +107,44 @@ fn proc_status_kib(field: &str) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// utime + stime in seconds from a `/proc/.../stat` line (fields 14 and 15, counted after
+/// the parenthesised command name, which may hold spaces). `/proc` reports them in
+/// USER_HZ, which Linux fixes at 100 for user space.
+fn stat_cpu_s(stat: &str) -> f64 {
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // `rest` starts at field 3 (state), so utime (14) and stime (15) are at 11 and 12.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// CPU seconds used so far by (the whole process, the attacker thread, the prober
+/// thread). The process figure includes threads that have exited.
+fn cpu_by_role() -> (f64, f64, f64) {
+    let total = std::fs::read_to_string("/proc/self/stat")
+        .map(|s| stat_cpu_s(&s))
+        .unwrap_or(0.0);
+    let (mut attack, mut prober) = (0.0, 0.0);
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for t in dir.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let cpu = || {
+                std::fs::read_to_string(t.path().join("stat"))
+                    .map(|s| stat_cpu_s(&s))
+                    .unwrap_or(0.0)
+            };
+            match comm.trim() {
+                ATTACK_THREAD => attack += cpu(),
+                PROBER_THREAD => prober += cpu(),
+                _ => {}
+            }
+        }
+    }
+    (total, attack, prober)
 }
 
 /// Resets the process's peak RSS to its current RSS (Linux `clear_refs` value 5).
@@ -119,8 +176,9 @@ async fn start_node(dir: &std::path::Path, udp: bool) -> (Arc<Node>, SocketAddr)
     (node, rpc)
 }
 
-/// Back-to-back `block_count` requests over one keep-alive connection until `stop`;
-/// returns each latency in microseconds.
+/// `block_count` requests over one keep-alive connection, one every [`PROBE_INTERVAL`]
+/// (at once when the previous answer came late), until `stop`; returns each latency in
+/// microseconds.
 fn rpc_prober(addr: SocketAddr, stop: Arc<AtomicBool>) -> Vec<u64> {
     let body = br#"{"action":"block_count"}"#;
     let req = format!(
@@ -131,7 +189,13 @@ fn rpc_prober(addr: SocketAddr, stop: Arc<AtomicBool>) -> Vec<u64> {
     let mut lat = Vec::new();
     let mut conn: Option<std::net::TcpStream> = None;
     let mut buf = vec![0u8; 4096];
+    let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next = next.max(now) + PROBE_INTERVAL;
         let s = match conn.as_mut() {
             Some(s) => s,
             None => match std::net::TcpStream::connect(addr) {
@@ -306,36 +370,38 @@ fn start_attack(
         return (stop, None, count);
     }
     let (s, c) = (stop.clone(), count.clone());
-    let t = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("attack runtime");
-        rt.block_on(async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            match attack {
-                Attack::Quiet => {}
-                Attack::Idle => {
-                    for _ in 0..IDLE_CONNECTIONS {
-                        tasks.spawn(idle_slot(port, s.clone(), c.clone()));
+    let spawned = std::thread::Builder::new()
+        .name(ATTACK_THREAD.into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("attack runtime");
+            rt.block_on(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                match attack {
+                    Attack::Quiet => {}
+                    Attack::Idle => {
+                        for _ in 0..IDLE_CONNECTIONS {
+                            tasks.spawn(idle_slot(port, s.clone(), c.clone()));
+                        }
+                    }
+                    Attack::Udp => {
+                        for _ in 0..UDP_PORTS {
+                            tasks.spawn(udp_peer(port, s.clone(), c.clone()));
+                        }
+                    }
+                    Attack::Junk => {
+                        for i in 0..JUNK_CONNECTIONS {
+                            let first = (i * 254 / JUNK_CONNECTIONS) as u8;
+                            tasks.spawn(junk_slot(port, first, s.clone(), c.clone()));
+                        }
                     }
                 }
-                Attack::Udp => {
-                    for _ in 0..UDP_PORTS {
-                        tasks.spawn(udp_peer(port, s.clone(), c.clone()));
-                    }
-                }
-                Attack::Junk => {
-                    for i in 0..JUNK_CONNECTIONS {
-                        let first = (i * 254 / JUNK_CONNECTIONS) as u8;
-                        tasks.spawn(junk_slot(port, first, s.clone(), c.clone()));
-                    }
-                }
-            }
-            while tasks.join_next().await.is_some() {}
+                while tasks.join_next().await.is_some() {}
+            });
         });
-    });
-    (stop, Some(t), count)
+    (stop, Some(spawned.expect("attack thread")), count)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -366,6 +432,24 @@ async fn wait_cemented(node: &Node, heads: &[nano_core::BlockHash]) -> bool {
     false
 }
 
+/// Prints every node counter that moved during the timed window (`PEER_ATTACK_STATS`
+/// set), to see what an attack makes the node do.
+fn print_stats_delta(
+    attack: Attack,
+    before: &[(String, String, String, u64)],
+    after: &[(String, String, String, u64)],
+) {
+    for (k, d, dir, n) in after {
+        let was = before
+            .iter()
+            .find(|(k0, d0, dir0, _)| (k0, d0, dir0) == (k, d, dir))
+            .map_or(0, |e| e.3);
+        if *n > was {
+            println!("  {} stat {k}/{d}/{dir}: +{}", attack.name(), n - was);
+        }
+    }
+}
+
 fn run(attack: Attack, w: &SpreadSends) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -388,15 +472,26 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
     std::thread::sleep(Duration::from_secs(2));
     let stop_probe = Arc::new(AtomicBool::new(false));
     let sp = stop_probe.clone();
-    let prober = std::thread::spawn(move || rpc_prober(rpc, sp));
+    let prober = std::thread::Builder::new()
+        .name(PROBER_THREAD.into())
+        .spawn(move || rpc_prober(rpc, sp))
+        .expect("prober thread");
     let achieved_before = achieved.load(Ordering::Relaxed);
+    let stats_before = node.stats.snapshot();
+    let cpu_before = cpu_by_role();
     let t = Instant::now();
     let cemented = rt.block_on(async {
         submit_all(&node, &w.timed).await;
         wait_cemented(&node, &w.heads).await
     });
     let elapsed = t.elapsed().as_secs_f64();
+    let cpu_after = cpu_by_role();
+    if std::env::var_os("PEER_ATTACK_STATS").is_some() {
+        print_stats_delta(attack, &stats_before, &node.stats.snapshot());
+    }
     stop_probe.store(true, Ordering::Relaxed);
+    let (attack_cpu_s, prober_cpu_s) = (cpu_after.1 - cpu_before.1, cpu_after.2 - cpu_before.2);
+    let node_cpu_s = (cpu_after.0 - cpu_before.0) - attack_cpu_s - prober_cpu_s;
     let mut lat = prober.join().unwrap_or_default();
     let during = achieved.load(Ordering::Relaxed) - achieved_before;
     let peak_rss_mib = proc_status_kib("VmHWM:") as f64 / 1024.0;
@@ -444,6 +539,9 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
         peak_rss_mib,
         growth_mib: peak_rss_mib - rss_at_start,
         attack: attack_words,
+        node_cpu_s,
+        attack_cpu_s,
+        prober_cpu_s,
     }
 }
 
@@ -451,14 +549,32 @@ fn main() {
     let setting = |k: &str, d: u64| std::env::var(k).map_or(d, |v| v.parse().unwrap_or(d));
     let n = setting("PEER_ATTACK_BLOCKS", 4_000) as usize;
     let rounds = setting("PEER_ATTACK_ROUNDS", 3).max(1);
+    let chosen: Vec<Attack> = match std::env::var("PEER_ATTACKS") {
+        Ok(list) => ATTACKS
+            .into_iter()
+            .filter(|a| *a == Attack::Quiet || list.split(',').any(|n| n.trim() == a.name()))
+            .collect(),
+        Err(_) => ATTACKS.to_vec(),
+    };
     let w = spread_sends(n, (n / 10).max(1), 5_000);
-    // Per attack: (CPS, p50, p99, peak RSS) of every round, for the medians.
-    let mut all: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); 4];
+    // Per attack: [CPS, p50, p99, RSS growth, node CPU ms per block] of every round, for
+    // the medians.
+    let mut all: Vec<Vec<[f64; 5]>> = vec![Vec::new(); 4];
     for round in 1..=rounds {
         let mut quiet: Option<Report> = None;
         for (i, attack) in ATTACKS.into_iter().enumerate() {
+            if !chosen.contains(&attack) {
+                continue;
+            }
             let r = run(attack, &w);
-            all[i].push((r.cps, r.p50_us as f64, r.p99_us as f64, r.growth_mib));
+            let node_ms_per_block = r.node_cpu_s * 1000.0 / w.timed.len() as f64;
+            all[i].push([
+                r.cps,
+                r.p50_us as f64,
+                r.p99_us as f64,
+                r.growth_mib,
+                node_ms_per_block,
+            ]);
             let vs = quiet
                 .as_ref()
                 .map(|q| {
@@ -471,9 +587,12 @@ fn main() {
                 })
                 .unwrap_or_default();
             println!(
-                "round {round} {:>5}: {:.0} confirmed blocks/s; RPC block_count p50 {} µs p99 {} µs over {} requests; peak RSS {:.1} MiB (+{:.1} MiB during the run){vs}{}{}",
+                "round {round} {:>5}: {:.0} confirmed blocks/s; CPU s node {:.2} ({node_ms_per_block:.3} ms/block), attacker {:.2}, prober {:.2}; RPC block_count p50 {} µs p99 {} µs over {} requests; peak RSS {:.1} MiB (+{:.1} MiB during the run){vs}{}{}",
                 attack.name(),
                 r.cps,
+                r.node_cpu_s,
+                r.attack_cpu_s,
+                r.prober_cpu_s,
                 r.p50_us,
                 r.p99_us,
                 r.requests,
@@ -487,29 +606,25 @@ fn main() {
             }
         }
     }
-    let median = |v: Vec<f64>| -> f64 {
-        let mut v = v;
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
+    // The median of each figure over the rounds.
+    let medians = |rounds: &[[f64; 5]]| -> [f64; 5] {
+        std::array::from_fn(|k| {
+            let mut v: Vec<f64> = rounds.iter().map(|r| r[k]).collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        })
     };
-    let q = &all[0];
-    let (qc, q50, q99) = (
-        median(q.iter().map(|r| r.0).collect()),
-        median(q.iter().map(|r| r.1).collect()),
-        median(q.iter().map(|r| r.2).collect()),
-    );
+    let [qc, q50, q99, _, qcpu] = medians(&all[0]);
     for (i, attack) in ATTACKS.into_iter().enumerate() {
-        let v = &all[i];
-        let (c, p50, p99, rss) = (
-            median(v.iter().map(|r| r.0).collect()),
-            median(v.iter().map(|r| r.1).collect()),
-            median(v.iter().map(|r| r.2).collect()),
-            median(v.iter().map(|r| r.3).collect()),
-        );
+        if all[i].is_empty() {
+            continue;
+        }
+        let [c, p50, p99, rss, cpu] = medians(&all[i]);
         println!(
-            "median of {rounds} {:>5}: {c:.0} confirmed blocks/s ({:.2}x quiet); RPC p50 {p50:.0} µs ({:.2}x), p99 {p99:.0} µs ({:.2}x); RSS growth {rss:.1} MiB",
+            "median of {rounds} {:>5}: {c:.0} confirmed blocks/s ({:.2}x quiet); node CPU {cpu:.3} ms/block ({:.2}x); RPC p50 {p50:.0} µs ({:.2}x), p99 {p99:.0} µs ({:.2}x); RSS growth {rss:.1} MiB",
             attack.name(),
             c / qc,
+            cpu / qcpu.max(1e-9),
             p50 / q50.max(1.0),
             p99 / q99.max(1.0)
         );
