@@ -5,6 +5,7 @@
 //! `request_aggregator.hpp`, `vote_cache.hpp`); the others say why this node differs.
 
 use super::fair_queue::SourceLimits;
+use super::online::RepTier;
 
 // ---- Block processor -------------------------------------------------------------
 
@@ -70,12 +71,6 @@ pub const VOTE_BATCH: usize = 4096;
 /// dropped before their signature is checked again.
 pub const SEEN_VOTES: usize = 256 * 1024;
 
-/// Tier thresholds as fractions of online weight (reference `rep_tiers`): above 1/1000
-/// is tier 1, above 1/100 tier 2, above 1/20 tier 3.
-pub const TIER_1_DIVISOR: u128 = 1000;
-pub const TIER_2_DIVISOR: u128 = 100;
-pub const TIER_3_DIVISOR: u128 = 20;
-
 // ---- Request aggregator (confirm_req) --------------------------------------------
 
 /// confirm_req messages queued per channel: reference `max_queue` (128).
@@ -119,8 +114,8 @@ pub const MAX_ELECTION_WINNERS: usize = 16 * 1024;
 pub const CONFIRMATION_HISTORY: usize = 2048;
 
 /// Limits of a vote source (tier, channel) in the vote processor's fair queue.
-pub fn vote_tier_limits(tier: super::online::RepTier) -> SourceLimits {
-    use super::online::RepTier::*;
+pub fn vote_tier_limits(tier: RepTier) -> SourceLimits {
+    use RepTier::*;
     let p = VOTE_PR_PRIORITY;
     match tier {
         None => SourceLimits {

@@ -34,6 +34,13 @@ pub trait OnlineWeightSource: Send + Sync {
     fn peers_weight(&self) -> Option<Amount>;
 }
 
+/// Tier thresholds as fractions of online weight (reference `rep_tiers`): above 1/1000
+/// is tier 1, above 1/100 tier 2, above 1/20 tier 3. Rules of who is a principal
+/// representative, not bounds: the vote queue's bounds per tier are in [`super::limits`].
+pub const TIER_1_DIVISOR: u128 = 1000;
+pub const TIER_2_DIVISOR: u128 = 100;
+pub const TIER_3_DIVISOR: u128 = 20;
+
 /// A representative's share of online weight (reference `rep_tiers`): the vote
 /// processor queues and serves votes by tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,7 +58,6 @@ pub enum RepTier {
 impl RepTier {
     /// The tier of `weight` when `online` is the online weight the quorum is based on.
     pub fn of(weight: Amount, online: Amount) -> RepTier {
-        use super::limits::{TIER_1_DIVISOR, TIER_2_DIVISOR, TIER_3_DIVISOR};
         let w = weight.0;
         let o = online.0;
         if w > o / TIER_3_DIVISOR {
