@@ -4,8 +4,10 @@
 
 use std::sync::atomic::Ordering;
 
+use nano_core::Block;
 use nano_messages::{
-    BulkPullAccountItem, Header, HeaderError, Message, Next, PendingEntry, StreamItem, HEADER_SIZE,
+    BulkPullAccountItem, Header, HeaderError, Message, Next, PendingEntry, StreamError, StreamItem,
+    HEADER_SIZE,
 };
 
 use super::rows::hex;
@@ -23,6 +25,17 @@ impl Mode {
             Mode::BulkPushBlocks { .. } => "bulk_push",
         }
     }
+}
+
+/// What differs between the two block streams: the table their rows go to, the row's
+/// second column (the request id of a bulk_pull, the packet id of a bulk_push), the
+/// packet their blocks are attributed to, and the texts of their end and failure.
+struct BlockStream {
+    table: Table,
+    owner: i64,
+    packet_id: i64,
+    end: &'static str,
+    invalid: &'static str,
 }
 
 impl Emitter {
@@ -65,70 +78,26 @@ impl Emitter {
                     request_id,
                     packet_id,
                 } => {
-                    let (rid, pid) = (*request_id, *packet_id);
-                    match codec.decode_from(rest) {
-                        Ok(Next::NeedMore(_)) => None,
-                        Ok(Next::Ready(StreamItem::Item(b), n)) => {
-                            if self.opts.bootstrap_details {
-                                if let Some((t, bid)) = self.block(&b, pid) {
-                                    let id = self.id();
-                                    self.push(
-                                        Table::BulkPullResponse,
-                                        vec![id.into(), rid.into(), bid.into(), t.into()],
-                                    );
-                                }
-                            }
-                            self.stream_entry(flow, d);
-                            Some(n)
-                        }
-                        Ok(Next::Ready(StreamItem::End, n)) => {
-                            self.end_stream(ctx, flow, d, "end of bulk_pull response");
-                            Some(n)
-                        }
-                        Err(e) => {
-                            self.stream_failed(
-                                ctx,
-                                flow,
-                                d,
-                                "first invalid bulk_pull response",
-                                e.to_string(),
-                            );
-                            Some(0)
-                        }
-                    }
+                    let stream = BlockStream {
+                        table: Table::BulkPullResponse,
+                        owner: *request_id,
+                        packet_id: *packet_id,
+                        end: "end of bulk_pull response",
+                        invalid: "first invalid bulk_pull response",
+                    };
+                    let next = codec.decode_from(rest);
+                    self.block_stream(ctx, flow, d, next, &stream)
                 }
                 Mode::BulkPushBlocks { codec, packet_id } => {
-                    let pid = *packet_id;
-                    match codec.decode_from(rest) {
-                        Ok(Next::NeedMore(_)) => None,
-                        Ok(Next::Ready(StreamItem::Item(b), n)) => {
-                            if self.opts.bootstrap_details {
-                                if let Some((t, bid)) = self.block(&b, pid) {
-                                    let id = self.id();
-                                    self.push(
-                                        Table::BulkPushEntry,
-                                        vec![id.into(), pid.into(), bid.into(), t.into()],
-                                    );
-                                }
-                            }
-                            self.stream_entry(flow, d);
-                            Some(n)
-                        }
-                        Ok(Next::Ready(StreamItem::End, n)) => {
-                            self.end_stream(ctx, flow, d, "end of bulk_push");
-                            Some(n)
-                        }
-                        Err(e) => {
-                            self.stream_failed(
-                                ctx,
-                                flow,
-                                d,
-                                "first invalid bulk_push entry",
-                                e.to_string(),
-                            );
-                            Some(0)
-                        }
-                    }
+                    let stream = BlockStream {
+                        table: Table::BulkPushEntry,
+                        owner: *packet_id,
+                        packet_id: *packet_id,
+                        end: "end of bulk_push",
+                        invalid: "first invalid bulk_push entry",
+                    };
+                    let next = codec.decode_from(rest);
+                    self.block_stream(ctx, flow, d, next, &stream)
                 }
                 Mode::BulkPullAccount { codec, request_id } => {
                     let rid = *request_id;
@@ -188,6 +157,43 @@ impl Emitter {
             }
         }
         pos
+    }
+
+    /// One decoded step of a block stream (a bulk_pull response or a bulk_push): a block
+    /// becomes a row of the stream's table, the terminator ends the stream, and an
+    /// undecodable entry ends it as failed. `None` when more bytes are needed.
+    fn block_stream(
+        &mut self,
+        ctx: &Ctx,
+        flow: &mut Flow,
+        d: usize,
+        next: Result<Next<Block>, StreamError>,
+        stream: &BlockStream,
+    ) -> Option<usize> {
+        match next {
+            Ok(Next::NeedMore(_)) => None,
+            Ok(Next::Ready(StreamItem::Item(b), n)) => {
+                if self.opts.bootstrap_details {
+                    if let Some((t, bid)) = self.block(&b, stream.packet_id) {
+                        let id = self.id();
+                        self.push(
+                            stream.table,
+                            vec![id.into(), stream.owner.into(), bid.into(), t.into()],
+                        );
+                    }
+                }
+                self.stream_entry(flow, d);
+                Some(n)
+            }
+            Ok(Next::Ready(StreamItem::End, n)) => {
+                self.end_stream(ctx, flow, d, stream.end);
+                Some(n)
+            }
+            Err(e) => {
+                self.stream_failed(ctx, flow, d, stream.invalid, e.to_string());
+                Some(0)
+            }
+        }
     }
 
     pub(super) fn stream_entry(&mut self, flow: &mut Flow, d: usize) {
