@@ -6,12 +6,14 @@
 
 use std::io::Write;
 
-use serde_json::Value;
-
 /// The default cap: the reference's request cap (`max_request_size`, 32 MiB). The largest
 /// answers clients rely on fit well under it (`receivable` of 200,000 blocks is about
 /// 14 MB); a whole-ledger answer does not.
 pub const DEFAULT_MAX_RESPONSE: usize = 32 * 1024 * 1024;
+
+/// The first allocation of an answer's text: single lookups (`account_info`,
+/// `block_info`) fit, so they are written without growing the buffer.
+const INITIAL_CAPACITY: usize = 1024;
 
 /// The error text for an answer over `cap` bytes.
 pub fn too_large(cap: usize) -> String {
@@ -41,9 +43,10 @@ impl Write for Capped {
 }
 
 /// `v` as JSON text, or the error answer when the text would exceed `cap` bytes.
-pub fn to_json_capped(v: &Value, cap: usize) -> Vec<u8> {
+pub fn to_json_capped<T: serde::Serialize + ?Sized>(v: &T, cap: usize) -> Vec<u8> {
     let mut w = Capped {
-        out: Vec::new(),
+        // Room for the common small answer without regrowing.
+        out: Vec::with_capacity(INITIAL_CAPACITY.min(cap)),
         cap,
     };
     match serde_json::to_writer(&mut w, v) {
@@ -57,6 +60,7 @@ pub fn to_json_capped(v: &Value, cap: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn answers_up_to_the_cap_pass_and_larger_ones_become_an_error() {

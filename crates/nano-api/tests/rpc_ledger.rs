@@ -6,51 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{post, start_with};
-use nano_core::{Amount, Epoch};
-use nano_ledger::test_support::{test_key, Chain};
-use nano_ledger::Ledger;
+use common::{ledger_fixture as fixture, post, start_with};
+use nano_core::Amount;
 use serde_json::json;
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    ledger: Arc<Ledger>,
-    genesis: Chain,
-    a: Chain,
-    b_account: nano_core::PublicKey,
-    send_a: nano_core::BlockHash,
-    send_b: nano_core::BlockHash,
-    open_a: nano_core::BlockHash,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger =
-        Arc::new(Ledger::open(&dir.path().join("data.ldb"), nano_core::Network::Dev).unwrap());
-    let mut genesis = Chain::dev_genesis();
-    let mut a = Chain::unopened(test_key(1));
-    let b = test_key(2);
-    let s1 = genesis.send(&a.account, 1_000);
-    let s2 = genesis.send(&b.public(), 500);
-    let open_a = a.receive(&s1.hash(), 1_000, Epoch::Epoch0);
-    let mut txn = ledger.write_txn().unwrap();
-    for blk in [&s1, &s2, &open_a] {
-        ledger.process(&mut txn, blk).unwrap();
-    }
-    // Cement the first send only.
-    ledger.confirm(&mut txn, &s1.hash()).unwrap();
-    txn.commit().unwrap();
-    Fixture {
-        _dir: dir,
-        ledger,
-        genesis,
-        a,
-        b_account: b.public(),
-        send_a: s1.hash(),
-        send_b: s2.hash(),
-        open_a: open_a.hash(),
-    }
-}
 
 #[test]
 fn account_queries() {

@@ -21,6 +21,13 @@ use crate::json::Req;
 
 pub type Handler = fn(&ApiContext, &Req) -> Result<Value, RpcError>;
 
+/// Renders an action's answer straight to JSON text of at most `cap` bytes (else the
+/// over-the-cap error text), without building a [`Value`] tree: for the cheapest and most
+/// frequent queries, where building, walking and dropping the tree cost as much as the
+/// ledger lookup. Written only by [`typed!`], so it prints exactly what the action's
+/// [`Handler`] answers.
+pub type TextHandler = fn(&ApiContext, &Req, usize) -> Result<Vec<u8>, RpcError>;
+
 /// One RPC action: its name, its handler, and how the front doors treat it.
 #[derive(Clone, Copy)]
 pub struct Action {
@@ -36,6 +43,8 @@ pub struct Action {
     /// peering, and answer every other action (single-key lookups, in-memory state)
     /// inline, which keeps cheap queries at a few microseconds.
     pub slow: bool,
+    /// The v1 front doors' direct rendering, for actions answering a typed record.
+    pub text: Option<TextHandler>,
 }
 
 impl Action {
@@ -46,7 +55,12 @@ impl Action {
             control: false,
             deprecated: false,
             slow: false,
+            text: None,
         }
+    }
+    const fn text(mut self, text: TextHandler) -> Action {
+        self.text = Some(text);
+        self
     }
     const fn control(mut self) -> Action {
         self.control = true;
@@ -60,6 +74,26 @@ impl Action {
         self.slow = true;
         self
     }
+}
+
+/// An action whose handler `$f` returns a typed record (`Serialize`, fields in answer
+/// order, no empty list or object): its [`Handler`] converts the record to a [`Value`],
+/// its [`TextHandler`] serializes it directly; one function, so both answer the same.
+macro_rules! typed {
+    ($name:literal, $f:path) => {
+        Action::new($name, |c, r| typed_value($f(c, r))).text(|c, r, cap| typed_text($f(c, r), cap))
+    };
+}
+
+fn typed_value<T: serde::Serialize>(answer: Result<T, RpcError>) -> Result<Value, RpcError> {
+    serde_json::to_value(answer?).map_err(internal)
+}
+
+fn typed_text<T: serde::Serialize>(
+    answer: Result<T, RpcError>,
+    cap: usize,
+) -> Result<Vec<u8>, RpcError> {
+    Ok(crate::response_cap::to_json_capped(&answer?, cap))
 }
 
 /// Every action this node answers, by subject.
@@ -85,7 +119,7 @@ pub const ACTIONS: &[Action] = &[
         .slow(),
     Action::new("work_cancel", utility::work_cancel).control(),
     // ledger queries
-    Action::new("account_info", ledger::account_info),
+    typed!("account_info", ledger::account_info),
     Action::new("account_balance", ledger::account_balance).slow(),
     Action::new("accounts_balances", ledger::accounts_balances).slow(),
     Action::new("accounts_frontiers", ledger::accounts_frontiers).slow(),
@@ -98,7 +132,7 @@ pub const ACTIONS: &[Action] = &[
     Action::new("account_history", ledger::account_history).slow(),
     Action::new("available_supply", ledger::available_supply).slow(),
     Action::new("block_account", ledger::block_account),
-    Action::new("block_count", ledger::block_count),
+    typed!("block_count", ledger::block_count),
     Action::new("block_info", ledger::block_info),
     Action::new("block", ledger::block_info),
     Action::new("blocks_info", ledger::blocks_info).slow(),
@@ -288,7 +322,10 @@ pub fn is_control(name: &str) -> bool {
 /// the reference's v1 rendering: its property-tree writer prints an empty list or object
 /// as `""`, so every empty array or object inside the answer becomes an empty string.
 pub fn dispatch(ctx: &ApiContext, req: &Req, origin: Origin) -> Value {
-    let mut v = dispatch_structured(ctx, req, origin);
+    v1_rendering(dispatch_structured(ctx, req, origin))
+}
+
+fn v1_rendering(mut v: Value) -> Value {
     if let Value::Object(m) = &mut v {
         for x in m.values_mut() {
             empties_as_strings(x);
@@ -310,7 +347,11 @@ fn empties_as_strings(v: &mut Value) {
 /// [`dispatch`] without the v1 rendering of empty containers, for front doors (the
 /// /api/v2 gateway) that convert the answer themselves.
 pub fn dispatch_structured(ctx: &ApiContext, req: &Req, origin: Origin) -> Value {
-    match dispatch_inner(ctx, req, origin) {
+    structured(admit(req, origin).and_then(|entry| run(ctx, entry, req)))
+}
+
+fn structured(answer: Result<Value, RpcError>) -> Value {
+    match answer {
         Ok(Value::Object(m)) if m.is_empty() => RpcError::new(msg::EMPTY_RESPONSE).to_json(),
         Ok(v) => v,
         Err(e) => e.to_json(),
@@ -325,15 +366,19 @@ pub fn is_control_request(action: &str, req: &Req) -> bool {
         || (action == "stats" && crate::json::opt_text(req, "type").as_deref() == Some("objects"))
 }
 
-fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, RpcError> {
+/// The request's action once the gates let it through (a known name, `enable_control`
+/// for control requests, the unsafe rule of `wallet_seed`), else the error to answer.
+fn admit(req: &Req, origin: Origin) -> Result<&'static Action, RpcError> {
     let action = match req.get("action") {
         Some(Value::String(s)) => s.as_str(),
         _ => return Err(RpcError::new(msg::UNKNOWN_COMMAND)),
     };
-    if !origin.control && is_control(action) {
+    let entry = self::action(action);
+    let control = entry.map_or(CONTROL_ONLY_NAMES.contains(&action), |a| a.control);
+    if !origin.control && control {
         return Err(RpcError::new(msg::CONTROL_DISABLED));
     }
-    let Some(entry) = self::action(action) else {
+    let Some(entry) = entry else {
         return Err(RpcError::new(msg::UNKNOWN_COMMAND));
     };
     if action == "wallet_seed" && !origin.allow_unsafe {
@@ -348,8 +393,11 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
     {
         return Err(RpcError::new(msg::CONTROL_DISABLED));
     }
-    let mut answer = (entry.handler)(ctx, req)?;
-    // The reference puts these marks before anything else in the answer.
+    Ok(entry)
+}
+
+/// The marks the reference puts before anything else in the answer.
+fn marks(entry: &Action, req: &Req) -> Vec<&'static str> {
     let mut marks = Vec::new();
     if entry.deprecated {
         marks.push("deprecated");
@@ -357,6 +405,13 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
     if uses_hyphen_address(req) {
         marks.push("deprecated_account_format");
     }
+    marks
+}
+
+/// Runs an admitted request's handler and puts the marks first.
+fn run(ctx: &ApiContext, entry: &Action, req: &Req) -> Result<Value, RpcError> {
+    let mut answer = (entry.handler)(ctx, req)?;
+    let marks = marks(entry, req);
     if let (Value::Object(m), false) = (&mut answer, marks.is_empty()) {
         let rest = std::mem::take(m);
         for k in marks {
@@ -365,6 +420,19 @@ fn dispatch_inner(ctx: &ApiContext, req: &Req, origin: Origin) -> Result<Value, 
         m.extend(rest);
     }
     Ok(answer)
+}
+
+/// An admitted request's v1 answer as JSON text of at most `cap` bytes: rendered
+/// directly when the action has a [`TextHandler`] and no mark goes first, else through
+/// the [`Value`] answer.
+fn run_v1_text(ctx: &ApiContext, entry: &Action, req: &Req, cap: usize) -> Vec<u8> {
+    use crate::response_cap::to_json_capped;
+    match entry.text {
+        Some(text) if marks(entry, req).is_empty() => {
+            text(ctx, req, cap).unwrap_or_else(|e| to_json_capped(&e.to_json(), cap))
+        }
+        _ => to_json_capped(&v1_rendering(structured(run(ctx, entry, req))), cap),
+    }
 }
 
 /// True when `account` (or an entry of `accounts`) is a valid address in the deprecated
@@ -407,18 +475,24 @@ pub fn parse_request(body: &[u8], max_depth: usize) -> Result<Req, Value> {
 /// receivable total (which sums every receivable of the account).
 pub fn is_slow(req: &Req) -> bool {
     match req.get("action") {
-        Some(Value::String(a)) if a == "account_info" => ["receivable", "pending"]
-            .iter()
-            .any(|k| crate::json::opt_bool(req, k, false).unwrap_or(true)),
-        Some(Value::String(a)) => action(a).is_some_and(|e| e.slow),
+        Some(Value::String(a)) => action(a).is_some_and(|e| slow_request(e, req)),
         _ => false,
     }
 }
 
+fn slow_request(entry: &Action, req: &Req) -> bool {
+    if entry.name == "account_info" {
+        return ["receivable", "pending"]
+            .iter()
+            .any(|k| crate::json::opt_bool(req, k, false).unwrap_or(true));
+    }
+    entry.slow
+}
+
 /// Answers one parsed request as JSON text, for the RPC v1 front doors (HTTP, IPC): a
-/// slow action on the context's bounded pool in `client`'s queue (or the pool's refusal
-/// when it or that queue is full), any other inline; the text capped at the context's
-/// `max_response_size`.
+/// refusal by the gates and any action that is not slow inline, a slow one on the
+/// context's bounded pool in `client`'s queue (or the pool's refusal when it or that
+/// queue is full); the text capped at the context's `max_response_size`.
 pub async fn answer(
     ctx: &std::sync::Arc<ApiContext>,
     req: Req,
@@ -427,11 +501,15 @@ pub async fn answer(
 ) -> Vec<u8> {
     use crate::worker_pool::{PoolError, BUSY};
     let cap = ctx.max_response_size;
-    if !is_slow(&req) {
-        return crate::response_cap::to_json_capped(&dispatch(ctx, &req, origin), cap);
+    let entry = match admit(&req, origin) {
+        Ok(entry) => entry,
+        Err(e) => return crate::response_cap::to_json_capped(&e.to_json(), cap),
+    };
+    if !slow_request(entry, &req) {
+        return run_v1_text(ctx, entry, &req, cap);
     }
     let c = ctx.clone();
-    let job = move || crate::response_cap::to_json_capped(&dispatch(&c, &req, origin), cap);
+    let job = move || run_v1_text(&c, entry, &req, cap);
     let refusal = |text: &str| RpcError::new(text).to_json().to_string().into_bytes();
     match ctx.slow_actions.run(client, job).await {
         Ok(bytes) => bytes,
@@ -454,6 +532,17 @@ pub(crate) fn node(ctx: &ApiContext) -> Result<&dyn crate::context::NodeHandle, 
     ctx.node
         .as_deref()
         .ok_or_else(|| RpcError::new(msg::NODE_NOT_ATTACHED))
+}
+
+/// A number in an answer: the reference prints every number as a decimal string.
+/// Serialized through `Display`, so no `String` is built for it.
+#[derive(Clone, Copy)]
+pub(crate) struct AsText<T>(pub T);
+
+impl<T: std::fmt::Display> serde::Serialize for AsText<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 /// Builds a response object from key/value pairs, preserving order.

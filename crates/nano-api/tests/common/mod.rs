@@ -8,7 +8,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use nano_api::{ApiContext, RpcConfig};
-use nano_core::Network;
+use nano_core::{Epoch, Network};
+use nano_ledger::test_support::{test_key, Chain};
+use nano_ledger::Ledger;
 use serde_json::Value;
 
 pub struct TestRpc {
@@ -221,4 +223,47 @@ pub fn put_receivable_rows(ledger: &nano_ledger::Ledger, account: nano_core::Pub
         txn.put_pending(&key, &info).unwrap();
     }
     txn.commit().unwrap();
+}
+
+/// A populated dev ledger: genesis sends to A (cemented) and to B (not cemented, never
+/// received); A opens with its send.
+pub struct LedgerFixture {
+    /// Holds the ledger's directory for the fixture's life.
+    pub _dir: tempfile::TempDir,
+    pub ledger: Arc<Ledger>,
+    pub genesis: Chain,
+    pub a: Chain,
+    pub b_account: nano_core::PublicKey,
+    pub send_a: nano_core::BlockHash,
+    pub send_b: nano_core::BlockHash,
+    pub open_a: nano_core::BlockHash,
+}
+
+pub fn ledger_fixture() -> LedgerFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger =
+        Arc::new(Ledger::open(&dir.path().join("data.ldb"), nano_core::Network::Dev).unwrap());
+    let mut genesis = Chain::dev_genesis();
+    let mut a = Chain::unopened(test_key(1));
+    let b = test_key(2);
+    let s1 = genesis.send(&a.account, 1_000);
+    let s2 = genesis.send(&b.public(), 500);
+    let open_a = a.receive(&s1.hash(), 1_000, Epoch::Epoch0);
+    let mut txn = ledger.write_txn().unwrap();
+    for blk in [&s1, &s2, &open_a] {
+        ledger.process(&mut txn, blk).unwrap();
+    }
+    // Cement the first send only.
+    ledger.confirm(&mut txn, &s1.hash()).unwrap();
+    txn.commit().unwrap();
+    LedgerFixture {
+        _dir: dir,
+        ledger,
+        genesis,
+        a,
+        b_account: b.public(),
+        send_a: s1.hash(),
+        send_b: s2.hash(),
+        open_a: open_a.hash(),
+    }
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::receivable::receivable_sum;
 use super::{accounts_list, epoch_version, opt_threshold, read, required_count};
-use crate::actions::{internal, obj};
+use crate::actions::{internal, obj, AsText};
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, Req};
@@ -45,7 +45,44 @@ fn representative_block(
     Err(RpcError::new(msg::INTERNAL))
 }
 
-pub fn account_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+/// The `account_info` answer, fields in the reference's order; the optional ones are
+/// present as the request's flags ask.
+#[derive(serde::Serialize)]
+pub struct AccountInfo {
+    frontier: AsText<BlockHash>,
+    open_block: AsText<BlockHash>,
+    representative_block: AsText<BlockHash>,
+    balance: AsText<Amount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_balance: Option<AsText<Amount>>,
+    modified_timestamp: AsText<u64>,
+    block_count: AsText<u64>,
+    account_version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_height: Option<AsText<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_frontier: Option<AsText<BlockHash>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation_height: Option<AsText<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation_height_frontier: Option<AsText<BlockHash>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    representative: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_representative: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<AsText<Amount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<AsText<Amount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receivable: Option<AsText<Amount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_pending: Option<AsText<Amount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_receivable: Option<AsText<Amount>>,
+}
+
+pub fn account_info(ctx: &ApiContext, r: &Req) -> Result<AccountInfo, RpcError> {
     let l = ctx.ledger()?;
     let a = json::account(r, "account")?;
     let representative = opt_bool(r, "representative", false)?;
@@ -57,64 +94,54 @@ pub fn account_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         return err(msg::ACCOUNT_NOT_FOUND);
     };
     let ch = l.confirmation_height(&t, &a).map_err(internal)?;
-    let mut m = Map::new();
-    m.insert("frontier".into(), info.head.encode_hex().into());
-    m.insert("open_block".into(), info.open_block.encode_hex().into());
-    let rep_block = representative_block(l, &t, &info.head)?;
-    m.insert("representative_block".into(), rep_block.encode_hex().into());
-    m.insert("balance".into(), info.balance.encode_dec().into());
-    if include_confirmed {
-        m.insert(
-            "confirmed_balance".into(),
-            confirmed_balance(l, &t, &a)?.encode_dec().into(),
-        );
-    }
-    m.insert(
-        "modified_timestamp".into(),
-        info.modified.to_string().into(),
-    );
-    m.insert("block_count".into(), info.block_count.to_string().into());
-    m.insert("account_version".into(), epoch_version(info.epoch).into());
-    if include_confirmed {
-        m.insert("confirmed_height".into(), ch.height.to_string().into());
-        m.insert("confirmed_frontier".into(), ch.frontier.encode_hex().into());
+    let confirmed_representative = if representative && include_confirmed {
+        // Nothing confirmed: the reference prints the zero account.
+        Some(if ch.height == 0 {
+            Account::ZERO.encode_account()
+        } else {
+            l.representative_at(&t, &ch.frontier)
+                .map_err(internal)?
+                .encode_account()
+        })
     } else {
-        m.insert("confirmation_height".into(), ch.height.to_string().into());
-        m.insert(
-            "confirmation_height_frontier".into(),
-            ch.frontier.encode_hex().into(),
-        );
-    }
-    if representative {
-        m.insert(
-            "representative".into(),
-            info.representative.encode_account().into(),
-        );
-        if include_confirmed {
-            // Nothing confirmed: the reference prints the zero account.
-            let rep = if ch.height == 0 {
-                Account::ZERO.encode_account().into()
-            } else {
-                let rep = l.representative_at(&t, &ch.frontier).map_err(internal)?;
-                rep.encode_account().into()
-            };
-            m.insert("confirmed_representative".into(), rep);
-        }
-    }
-    if weight {
-        m.insert("weight".into(), l.weight(&a).encode_dec().into());
-    }
-    if pending {
-        let total = receivable_sum(l, &t, &a, false)?.encode_dec();
-        m.insert("pending".into(), total.clone().into());
-        m.insert("receivable".into(), total.into());
-        if include_confirmed {
-            let c = receivable_sum(l, &t, &a, true)?.encode_dec();
-            m.insert("confirmed_pending".into(), c.clone().into());
-            m.insert("confirmed_receivable".into(), c.into());
-        }
-    }
-    Ok(Value::Object(m))
+        None
+    };
+    let (receivable, confirmed_receivable) = if pending {
+        let total = receivable_sum(l, &t, &a, false)?;
+        let confirmed = if include_confirmed {
+            Some(AsText(receivable_sum(l, &t, &a, true)?))
+        } else {
+            None
+        };
+        (Some(AsText(total)), confirmed)
+    } else {
+        (None, None)
+    };
+    Ok(AccountInfo {
+        frontier: AsText(info.head),
+        open_block: AsText(info.open_block),
+        representative_block: AsText(representative_block(l, &t, &info.head)?),
+        balance: AsText(info.balance),
+        confirmed_balance: if include_confirmed {
+            Some(AsText(confirmed_balance(l, &t, &a)?))
+        } else {
+            None
+        },
+        modified_timestamp: AsText(info.modified),
+        block_count: AsText(info.block_count),
+        account_version: epoch_version(info.epoch),
+        confirmed_height: include_confirmed.then_some(AsText(ch.height)),
+        confirmed_frontier: include_confirmed.then_some(AsText(ch.frontier)),
+        confirmation_height: (!include_confirmed).then_some(AsText(ch.height)),
+        confirmation_height_frontier: (!include_confirmed).then_some(AsText(ch.frontier)),
+        representative: representative.then(|| info.representative.encode_account()),
+        confirmed_representative,
+        weight: weight.then(|| AsText(l.weight(&a))),
+        pending: receivable,
+        receivable,
+        confirmed_pending: confirmed_receivable,
+        confirmed_receivable,
+    })
 }
 
 fn balance_entry(

@@ -6,25 +6,30 @@ use nano_ledger::{BlockInfo, BlockSubtype, Ledger, ReadTxn};
 use serde_json::{Map, Value};
 
 use super::{hashes_list, read, required_count, tf};
-use crate::actions::{internal, obj};
+use crate::actions::{internal, obj, AsText};
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, block_out, opt_bool, opt_u64, Req};
 
-pub fn block_count(ctx: &ApiContext, _r: &Req) -> Result<Value, RpcError> {
+/// The `block_count` answer.
+#[derive(serde::Serialize)]
+pub struct BlockCount {
+    count: AsText<u64>,
+    unchecked: AsText<u64>,
+    cemented: AsText<u64>,
+}
+
+pub fn block_count(ctx: &ApiContext, _r: &Req) -> Result<BlockCount, RpcError> {
     let l = ctx.ledger()?;
     let t = read(l)?;
     // Unchecked blocks wait in the running node's memory, as in the reference (the
     // ledger file has no unchecked table): without a node, none wait.
     let unchecked = ctx.node.as_ref().map_or(0, |n| n.unchecked_count() as u64);
-    Ok(obj([
-        (
-            "count",
-            l.block_count(&t).map_err(internal)?.to_string().into(),
-        ),
-        ("unchecked", unchecked.to_string().into()),
-        ("cemented", l.cemented_count().to_string().into()),
-    ]))
+    Ok(BlockCount {
+        count: AsText(l.block_count(&t).map_err(internal)?),
+        unchecked: AsText(unchecked),
+        cemented: AsText(l.cemented_count()),
+    })
 }
 
 pub fn block_account(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
