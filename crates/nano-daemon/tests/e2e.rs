@@ -439,16 +439,13 @@ fn send_and_receive_between_two_nodes() {
         format!("node_{}", as_account.trim_start_matches("nano_"))
     );
     assert!(peered_with(a.rpc, id["node_id"].as_str().unwrap()));
-    let hist = rpc(a.rpc, json!({"action": "confirmation_history"}));
-    assert!(
-        hist["confirmation_stats"]["count"]
-            .as_str()
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            >= 1,
-        "{hist}"
+    // A confirmed its send in an election of its own: the history lists it, once.
+    let hist = rpc(
+        a.rpc,
+        json!({"action": "confirmation_history", "hash": sent_hash}),
     );
+    assert_eq!(hist["confirmation_stats"]["count"], "1", "{hist}");
+    assert_eq!(hist["confirmations"][0]["hash"], sent_hash.as_str());
 }
 
 /// The node-backed actions not covered by the flows above, each with a checked answer
@@ -639,19 +636,28 @@ fn node_actions_on_a_live_pair() {
         )["error"],
         "Active confirmation not found"
     );
+    // B's raw telemetry holds A's, signed by the node id A announces.
     assert!(
         wait_until(30, || rpc(
             b.rpc,
             json!({"action": "telemetry", "raw": "true"})
         )["metrics"]
             .as_array()
-            .is_some_and(|m| !m.is_empty())),
+            .is_some_and(|m| m.iter().any(|t| t["node_id"] == a_id))),
         "no telemetry from A on B"
     );
+    // Without an address, B answers its own: its node id and its ledger's counts.
     let t = rpc(b.rpc, json!({"action": "telemetry"}));
     assert_eq!(
         t["genesis_block"],
         nano_core::Network::Dev.params().genesis_hash.encode_hex()
+    );
+    assert_eq!(t["node_id"], node_id_of(b.rpc), "{t}");
+    let counts = rpc(b.rpc, json!({"action": "block_count"}));
+    assert_eq!(
+        (&t["block_count"], &t["cemented_count"]),
+        (&counts["count"], &counts["cemented"]),
+        "{t} {counts}"
     );
     assert_eq!(
         rpc(b.rpc, json!({"action": "telemetry", "address": "::1"}))["error"],
