@@ -71,13 +71,24 @@ pub fn envelope_from_http(
     Ok(env)
 }
 
-/// The answer as HTTP: JSON body, CORS, and the correlation id echoed in a header.
+/// An answer in JSON text as HTTP (the text is read for its correlation id): for answers
+/// that arrive as text, from the node over IPC or from a refusal.
 pub fn http_answer(body: Vec<u8>) -> HttpResponse {
     let corr = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
         v.get("correlation_id")
             .and_then(Value::as_str)
             .map(str::to_string)
     });
+    with_headers(body, corr.as_deref())
+}
+
+/// An answer envelope as HTTP, its correlation id taken from the envelope itself.
+pub fn http_response(answer: &Response) -> HttpResponse {
+    with_headers(answer.to_json(), answer.correlation_id.as_deref())
+}
+
+/// The JSON body with CORS, and the correlation id echoed in a header.
+fn with_headers(body: Vec<u8>, corr: Option<&str>) -> HttpResponse {
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -88,7 +99,7 @@ pub fn http_answer(body: Vec<u8>) -> HttpResponse {
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-    if let Some(v) = corr.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(v) = corr.and_then(|c| HeaderValue::from_str(c).ok()) {
         h.insert(CORRELATION_HEADER, v);
     }
     resp
@@ -175,8 +186,8 @@ async fn run(
     // answered inline like v1's cheap actions: a trip through the blocking pool cost
     // more than the answer itself.
     let answer = match super::Request::from_json_value(&env) {
-        Ok(req) => s.handle(&req, None).to_json(),
-        Err((e, corr)) => Response::error(&e, corr).to_json(),
+        Ok(req) => s.handle(&req, None),
+        Err((e, corr)) => Response::error(&e, corr),
     };
-    http_answer(answer)
+    http_response(&answer)
 }

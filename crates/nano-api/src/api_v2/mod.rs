@@ -192,8 +192,24 @@ impl Response {
         m
     }
 
+    /// The envelope as JSON text, in [`Self::to_canonical`]'s order, written from the
+    /// answer itself (no copy of the message is made for it).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.to_canonical()).unwrap_or_default()
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            time: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            correlation_id: Option<&'a str>,
+            message_type: &'a str,
+            message: &'a Map<String, Value>,
+        }
+        serde_json::to_vec(&Envelope {
+            time: self.time,
+            correlation_id: self.correlation_id.as_deref(),
+            message_type: self.message_type,
+            message: &self.message,
+        })
+        .unwrap_or_default()
     }
 
     pub fn to_flatbuffer(&self) -> Vec<u8> {
@@ -639,6 +655,24 @@ impl V2Service {
         match Request::from_flatbuffer(body) {
             Ok(req) => self.handle(&req, session).to_flatbuffer(),
             Err((e, corr)) => Response::error(&e, corr).to_flatbuffer(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_text_is_the_canonical_envelope() {
+        let message = json!({"voting_weight": "12", "z": [1, {"a": "b"}], "a": ""});
+        for corr in [None, Some("c-\"1\"".to_string())] {
+            let r = Response::new("AccountWeightResponse", message.clone(), corr);
+            let canonical = serde_json::to_vec(&r.to_canonical()).unwrap();
+            assert_eq!(
+                String::from_utf8(r.to_json()).unwrap(),
+                String::from_utf8(canonical).unwrap()
+            );
         }
     }
 }
