@@ -18,7 +18,8 @@ use super::endpoint::{self, EMPTY_ENDPOINT};
 use super::{tcp, udp, wall_ms, DropPolicy, Inner};
 use crate::interfaces::TrafficType;
 
-/// Most endpoints waiting to be dialled; more are dropped (peers repeat themselves).
+/// Most endpoints waiting to be dialled; more are dropped (peers repeat themselves, and
+/// a peer advertising endless addresses must not grow the queue).
 const DIAL_QUEUE_MAX: usize = 256;
 /// Stored peers not seen for this long are forgotten.
 const PEER_RETENTION_MS: u64 = 7 * 24 * 3600 * 1000;
@@ -75,8 +76,13 @@ pub(super) fn enqueue(inner: &Inner, ep: SocketAddrV6, forced: bool) {
         lock(&inner.peering.attempts).remove(&ep);
     }
     let mut q = lock(&inner.peering.queue);
-    if q.len() < DIAL_QUEUE_MAX && !q.contains(&ep) {
+    if q.contains(&ep) {
+        return;
+    }
+    if q.len() < DIAL_QUEUE_MAX {
         q.push_back(ep);
+    } else {
+        inner.stats.inc("drop", "dial_queue_full", "out");
     }
 }
 
@@ -350,5 +356,72 @@ async fn maintenance_loop(inner: Arc<Inner>) {
             last_save = Instant::now();
             save_peers(&inner).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use nano_core::{KeyPair, Network};
+
+    use super::*;
+    use crate::network::{NetworkFlags, NetworkInit, NetworkService};
+
+    /// A flood of keepalives from one peer, each advertising eight fresh addresses,
+    /// leaves at most `DIAL_QUEUE_MAX` endpoints waiting; the rest are counted as
+    /// dropped. The service is not started, so nothing is dialled (the addresses are
+    /// not loopback ones a test may reach).
+    #[test]
+    fn advertised_addresses_cannot_grow_the_dial_queue_past_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger =
+            Arc::new(nano_ledger::Ledger::open(&dir.path().join("ledger"), Network::Dev).unwrap());
+        let stats = Arc::new(crate::stats::Stats::new());
+        let svc = NetworkService::new(NetworkInit {
+            params: Network::Dev.params(),
+            config: crate::config::DaemonConfig::defaults(Network::Dev).node,
+            node_id: KeyPair::random(),
+            ledger,
+            stats: stats.clone(),
+            events: crate::events::EventBus::default(),
+            flags: NetworkFlags::default(),
+        });
+        let inner = &svc.inner;
+        let peer = SocketAddrV6::new(Ipv4Addr::new(11, 0, 0, 1).to_ipv6_mapped(), 7075, 0, 0);
+        let ch = inner.new_channel(
+            peer,
+            KeyPair::random().public(),
+            0x15,
+            Transport::Udp,
+            false,
+            None,
+        );
+        const KEEPALIVES: u32 = 2_000;
+        let mut advertised = 0u64;
+        for i in 0..KEEPALIVES {
+            let mut k = Keepalive::default();
+            for (slot, ep) in k.peers.iter_mut().enumerate() {
+                let n = i * 8 + slot as u32;
+                let ip = Ipv4Addr::from(0x0c00_0000 + n).to_ipv6_mapped();
+                *ep = SocketAddrV6::new(ip, 7075, 0, 0);
+            }
+            on_keepalive(inner, &ch, &k);
+            advertised += 8;
+        }
+        assert_eq!(lock(&inner.peering.queue).len(), DIAL_QUEUE_MAX);
+        assert_eq!(
+            stats.get("drop", "dial_queue_full", "out"),
+            advertised - DIAL_QUEUE_MAX as u64
+        );
+        // The same addresses again are neither queued twice nor counted as dropped.
+        let before = stats.get("drop", "dial_queue_full", "out");
+        let mut k = Keepalive::default();
+        let queued: Vec<SocketAddrV6> =
+            lock(&inner.peering.queue).iter().take(8).copied().collect();
+        k.peers.copy_from_slice(&queued);
+        on_keepalive(inner, &ch, &k);
+        assert_eq!(lock(&inner.peering.queue).len(), DIAL_QUEUE_MAX);
+        assert_eq!(stats.get("drop", "dial_queue_full", "out"), before);
     }
 }
