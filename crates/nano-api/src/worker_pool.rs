@@ -14,13 +14,18 @@
 //! of slow calls costs the attacker a refusal, not the node memory or a hang.
 //!
 //! Waiting jobs are queued per [`Client`] (the node's one [`FairQueue`]), each client's
-//! queue with its own bound, and a free worker takes the next client's job in turn: a
-//! client flooding slow calls fills only its own queue (then is refused), and another
-//! client's call waits at most for one running call to end, not for the flood.
+//! queue with its own bound, and a free worker takes the job of the client that has the
+//! fewest jobs running and, among those, used the least worker time lately (decaying
+//! with [`USAGE_HALF_LIFE`]). Shares are of worker *time*, not of calls: a client flooding
+//! expensive scans, from one address or from many, is served after a client whose calls
+//! are cheap, which then waits only for one running call to end, not for the flood; a
+//! flooding client fills only its own queue, then is refused.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use nano_node::consensus::fair_queue::{FairQueue, Rejected, SourceLimits};
 
@@ -37,6 +42,21 @@ pub const DEFAULT_QUEUE: usize = 256;
 /// while at least eight clients are needed to fill [`DEFAULT_QUEUE`]: one host alone can
 /// never lock the others out of the queue.
 pub const DEFAULT_CLIENT_QUEUE: usize = 32;
+
+/// How fast a client's recorded worker time fades: a client that used the pool heavily
+/// yields to lighter ones for tens of seconds, then counts as new again. Long enough to
+/// outlast the gap between one flooder's calls (a scan of seconds, queued behind others),
+/// short enough that a wallet's burst of work generations is forgiven within a minute.
+pub const USAGE_HALF_LIFE: Duration = Duration::from_secs(10);
+
+/// Clients whose worker time is remembered once they have nothing waiting or running.
+/// Beyond it, those whose time has faded below [`FORGOTTEN`] are dropped first; if that
+/// is not enough, the finished client's time is not recorded. 4,096 entries of a few
+/// dozen bytes, while an attacker needs that many addresses to push others out.
+const REMEMBERED_CLIENTS: usize = 4096;
+
+/// Worker time below which a client counts as new.
+const FORGOTTEN: Duration = Duration::from_millis(1);
 
 /// Slow-action workers by default: the reference's `background_threads` default (which serves its
 /// RPC handling), max(4, cores), so a few long work generations do not block every scan.
@@ -93,8 +113,102 @@ struct Shared {
 
 struct State {
     waiting: FairQueue<Client, Job>,
+    /// Running jobs and recent worker time of clients (bounded: see
+    /// [`REMEMBERED_CLIENTS`]).
+    clients: HashMap<Client, Usage>,
     /// Set when the pool is dropped: workers finish what is queued, then exit.
     closed: bool,
+}
+
+/// What the pool knows of one client's use of it.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    running: usize,
+    /// Worker seconds as of `at`, fading with [`USAGE_HALF_LIFE`].
+    seconds: f64,
+    at: Instant,
+}
+
+impl Usage {
+    fn seconds_at(&self, now: Instant) -> f64 {
+        let age = now.saturating_duration_since(self.at).as_secs_f64();
+        self.seconds * 0.5f64.powf(age / USAGE_HALF_LIFE.as_secs_f64())
+    }
+}
+
+impl State {
+    fn new(waiting: FairQueue<Client, Job>) -> State {
+        State {
+            waiting,
+            clients: HashMap::new(),
+            closed: false,
+        }
+    }
+
+    /// The waiting client to serve next: fewest jobs running, then least recent worker
+    /// time, then lowest key.
+    fn next_client(&self, now: Instant) -> Option<Client> {
+        let rank = |c: &Client| match self.clients.get(c) {
+            Some(u) => (u.running, u.seconds_at(now)),
+            None => (0, 0.0),
+        };
+        let mut best: Option<(Client, (usize, f64))> = None;
+        for c in self.waiting.waiting_sources() {
+            let r = rank(c);
+            let better = match &best {
+                None => true,
+                Some((_, b)) => r.0 < b.0 || (r.0 == b.0 && r.1 < b.1),
+            };
+            if better {
+                best = Some((*c, r));
+            }
+        }
+        best.map(|(c, _)| c)
+    }
+
+    /// Takes the next job to run and counts it as running for its client.
+    fn take(&mut self, now: Instant) -> Option<(Client, Job)> {
+        let client = self.next_client(now)?;
+        let job = self.waiting.pop_from(&client)?;
+        // A client's queue goes once it is empty, so the queue map holds only clients
+        // with jobs waiting (at most threads + queue of them).
+        if self.waiting.len_of(&client) == 0 {
+            self.waiting.retain_sources(|c| *c != client);
+        }
+        let u = self.clients.entry(client).or_insert(Usage {
+            running: 0,
+            seconds: 0.0,
+            at: now,
+        });
+        u.running += 1;
+        Some((client, job))
+    }
+
+    /// Records that one of `client`'s jobs ran for `used`.
+    fn finished(&mut self, client: Client, used: Duration, now: Instant) {
+        let Some(u) = self.clients.get_mut(&client) else {
+            return;
+        };
+        u.running = u.running.saturating_sub(1);
+        u.seconds = u.seconds_at(now) + used.as_secs_f64();
+        u.at = now;
+        if self.clients.len() > REMEMBERED_CLIENTS {
+            let waiting = &self.waiting;
+            let faded = FORGOTTEN.as_secs_f64();
+            self.clients.retain(|c, u| {
+                u.running > 0 || waiting.len_of(c) > 0 || u.seconds_at(now) >= faded
+            });
+        }
+        if self.clients.len() > REMEMBERED_CLIENTS {
+            let idle = self
+                .clients
+                .get(&client)
+                .is_some_and(|u| u.running == 0 && self.waiting.len_of(&client) == 0);
+            if idle {
+                self.clients.remove(&client);
+            }
+        }
+    }
 }
 
 /// The workers and their queues.
@@ -169,11 +283,11 @@ impl WorkerPool {
                     priority: 1,
                 };
                 let shared = Arc::new(Shared {
-                    state: Mutex::new(State {
-                        // Admission already holds the total to threads + queue.
-                        waiting: FairQueue::new(self.threads + self.queue, Box::new(limits)),
-                        closed: false,
-                    }),
+                    // Admission already holds the total to threads + queue.
+                    state: Mutex::new(State::new(FairQueue::new(
+                        self.threads + self.queue,
+                        Box::new(limits),
+                    ))),
                     ready: Condvar::new(),
                 });
                 for i in 0..self.threads {
@@ -291,22 +405,17 @@ impl Done {
     }
 }
 
-/// One worker: takes the next client's job in turn until the pool is dropped and its
-/// queues are empty.
+/// One worker: takes the next client's job (see [`State::next_client`]) until the pool is
+/// dropped and its queues are empty, and charges the client the time the job took.
 fn work(shared: &Shared) {
     loop {
-        let job = {
+        let (client, job) = {
             let Ok(mut st) = shared.state.lock() else {
                 return;
             };
             loop {
-                if let Some((client, job)) = st.waiting.pop() {
-                    // A client's queue goes once it is empty, so the map holds only
-                    // clients with jobs waiting (at most threads + queue of them).
-                    if st.waiting.len_of(&client) == 0 {
-                        st.waiting.retain_sources(|c| *c != client);
-                    }
-                    break job;
+                if let Some(next) = st.take(Instant::now()) {
+                    break next;
                 }
                 if st.closed {
                     return;
@@ -317,7 +426,13 @@ fn work(shared: &Shared) {
                 };
             }
         };
+        let started = Instant::now();
         job();
+        let now = Instant::now();
+        let Ok(mut st) = shared.state.lock() else {
+            return;
+        };
+        st.finished(client, now - started, now);
     }
 }
 
@@ -478,27 +593,105 @@ mod tests {
         assert_eq!(order.iter().filter(|c| **c == flooder).count(), 41);
     }
 
-    #[test]
-    fn two_flooding_clients_take_turns() {
-        let pool = WorkerPool::with_client_queue(1, 100, 50);
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let (release, gate) = channel::<()>();
-        let gate = Arc::new(Mutex::new(gate));
-        let (a, b) = (ip(1), ip(2));
-        gated(&pool, &[a], &order, &gate);
-        assert!(wait_for(|| order.lock().unwrap().len() == 1));
-        gated(&pool, &[a; 5], &order, &gate);
-        gated(&pool, &[b; 5], &order, &gate);
-        for _ in 0..11 {
-            release.send(()).unwrap();
+    fn state() -> State {
+        State::new(FairQueue::new(
+            1000,
+            Box::new(|_: &Client| SourceLimits {
+                max: 100,
+                priority: 1,
+            }),
+        ))
+    }
+
+    fn queue_jobs(st: &mut State, client: Client, n: usize) {
+        for _ in 0..n {
+            assert!(st.waiting.push(client, Box::new(|| {})).is_ok());
         }
-        assert!(wait_for(|| pool.in_flight() == 0));
-        let order = order.lock().unwrap();
-        assert_eq!(
-            order[..],
-            [a, b, a, b, a, b, a, b, a, b, a],
-            "one call of each client in turn"
+    }
+
+    /// Runs `n` jobs of `client` to completion, each charged `each`.
+    fn charge(st: &mut State, client: Client, n: usize, each: Duration, now: Instant) {
+        queue_jobs(st, client, n);
+        for _ in 0..n {
+            let (c, _) = st.take(now).unwrap();
+            assert_eq!(c, client);
+            st.finished(c, each, now);
+        }
+    }
+
+    #[test]
+    fn the_client_that_used_the_least_worker_time_goes_first() {
+        let now = Instant::now();
+        let mut st = state();
+        let (heavy, light, new) = (ip(1), ip(2), ip(3));
+        // Many cheap calls weigh less than one scan: shares are of time, not of calls.
+        charge(&mut st, heavy, 1, Duration::from_millis(500), now);
+        charge(&mut st, light, 50, Duration::from_micros(300), now);
+        queue_jobs(&mut st, heavy, 3);
+        queue_jobs(&mut st, light, 1);
+        queue_jobs(&mut st, new, 1);
+        let order: Vec<Client> = (0..5).map(|_| st.take(now).unwrap().0).collect();
+        // Taken jobs stay running: after its first, a client waits behind every client
+        // with fewer running.
+        assert_eq!(order, vec![new, light, heavy, heavy, heavy]);
+        assert!(st.take(now).is_none());
+    }
+
+    #[test]
+    fn flooders_on_many_addresses_do_not_delay_a_cheap_client() {
+        let now = Instant::now();
+        let mut st = state();
+        let flooders: Vec<Client> = (10..74).map(ip).collect();
+        for &f in &flooders {
+            charge(&mut st, f, 1, Duration::from_millis(500), now);
+            queue_jobs(&mut st, f, 1);
+        }
+        let legit = ip(2);
+        charge(&mut st, legit, 20, Duration::from_micros(300), now);
+        // Four workers take flooders' scans; then the legitimate call arrives.
+        for _ in 0..4 {
+            let (c, _) = st.take(now).unwrap();
+            assert_ne!(c, legit);
+        }
+        queue_jobs(&mut st, legit, 1);
+        assert_eq!(st.take(now).map(|x| x.0), Some(legit));
+    }
+
+    #[test]
+    fn recorded_time_fades_and_running_jobs_count_first() {
+        let now = Instant::now();
+        let mut st = state();
+        let (a, b) = (ip(1), ip(2));
+        charge(&mut st, a, 1, Duration::from_secs(4), now);
+        let later = now + USAGE_HALF_LIFE * 2;
+        let faded = st.clients[&a].seconds_at(later);
+        assert!((faded - 1.0).abs() < 1e-6, "{faded}");
+        // b has a job running: a, despite its time, goes first.
+        queue_jobs(&mut st, b, 2);
+        let _running = st.take(later).unwrap();
+        queue_jobs(&mut st, a, 1);
+        assert_eq!(st.take(later).map(|x| x.0), Some(a));
+        assert_eq!(st.take(later).map(|x| x.0), Some(b));
+    }
+
+    #[test]
+    fn remembered_clients_are_bounded() {
+        let now = Instant::now();
+        let mut st = state();
+        for i in 0..(REMEMBERED_CLIENTS as u32 + 500) {
+            let c = Client::from_ip(IpAddr::from((0x0a00_0000 + i).to_be_bytes()));
+            charge(&mut st, c, 1, Duration::from_secs(1), now);
+        }
+        assert!(
+            st.clients.len() <= REMEMBERED_CLIENTS + 1,
+            "{}",
+            st.clients.len()
         );
+        // Faded time is dropped first once the map is full.
+        let later = now + USAGE_HALF_LIFE * 20;
+        charge(&mut st, ip(1), 1, Duration::from_secs(1), later);
+        assert!(st.clients.len() < 10, "{}", st.clients.len());
+        assert!(st.clients.contains_key(&ip(1)));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The slow-action pool serves clients in turn, keyed by where the request came from: with
+//! The slow-action pool serves clients apart, keyed by where the request came from: with
 //! one worker held by a client's endless work generation and more of them queued behind
 //! it from the same client, another client's slow call (`account_balance`) is served as
 //! soon as the running generation ends, ahead of the flood (which is still queued), over

@@ -1,5 +1,6 @@
 //! The one fair queue of consensus intake (block processor, vote processor, confirm_req
-//! aggregator), also used by the API's slow-action pool (one source per client). Every source (a peer channel, local RPC, bootstrap, a representative
+//! aggregator), also used by the API's slow-action pool (one source per client, which
+//! picks the source to serve itself with [`FairQueue::pop_from`]). Every source (a peer channel, local RPC, bootstrap, a representative
 //! tier on a channel …) gets its own bounded sub-queue; sources are served in weighted
 //! round robin, a source with priority `p` giving up to `p` items per turn. A busy source
 //! therefore fills only its own sub-queue and gets only its share of the consumer, while
@@ -142,6 +143,22 @@ impl<S: Ord + Clone, T> FairQueue<S, T> {
         self.len -= 1;
         self.served += 1;
         Some((source, item))
+    }
+
+    /// The next item of `source`, for a consumer that chooses the source itself (the API's
+    /// slow-action pool, which serves the client that used the least worker time).
+    pub fn pop_from(&mut self, source: &S) -> Option<T> {
+        let item = self.queues.get_mut(source)?.items.pop_front()?;
+        self.len -= 1;
+        Some(item)
+    }
+
+    /// Sources with items waiting, in key order.
+    pub fn waiting_sources(&self) -> impl Iterator<Item = &S> {
+        self.queues
+            .iter()
+            .filter(|(_, q)| !q.items.is_empty())
+            .map(|(s, _)| s)
     }
 
     /// Up to `max` items in weighted round robin.
@@ -298,6 +315,21 @@ mod tests {
         q.push(0, 4).unwrap();
         assert_eq!(q.pop(), Some((8, 3)), "the turn after 4 is 8, not 0 again");
         assert_eq!(q.pop(), Some((0, 4)));
+    }
+
+    #[test]
+    fn a_consumer_can_take_from_the_source_it_chooses() {
+        let mut q = queue(100, 10);
+        q.push(1, 10).unwrap();
+        q.push(1, 11).unwrap();
+        q.push(2, 20).unwrap();
+        q.push(3, 30).unwrap();
+        assert_eq!(q.pop_from(&3), Some(30));
+        assert_eq!(q.waiting_sources().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(q.pop_from(&1), Some(10));
+        assert_eq!(q.pop_from(&3), None);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.pop_batch(10), vec![(1, 11), (2, 20)]);
     }
 
     #[test]
