@@ -802,12 +802,18 @@ impl Asc<'_> {
         if self.blocked.is_empty() {
             return;
         }
-        let Ok(txn) = self.sh.ledger.read_txn() else {
+        let Ok(mut txn) = self.sh.ledger.read_txn() else {
             return;
         };
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
-        for _ in 0..self.blocked_order.len().min(8192) {
+        for i in 1..=self.blocked_order.len().min(8192) {
+            // A fresh snapshot now and then (see `SCAN_LOOKUPS_PER_TXN`).
+            if i % nano_store::SCAN_LOOKUPS_PER_TXN == 0 {
+                if let Ok(fresh) = self.sh.ledger.read_txn() {
+                    txn = fresh;
+                }
+            }
             let Some(account) = self.blocked_order.pop_front() else {
                 break;
             };
@@ -840,16 +846,24 @@ impl Asc<'_> {
         if self.recheck.front().is_none_or(|(_, t, _)| *t > now) {
             return;
         }
-        let Ok(txn) = self.sh.ledger.read_txn() else {
+        let Ok(mut txn) = self.sh.ledger.read_txn() else {
             return;
         };
         let idle = self.settled;
         let mut later = Vec::new();
         let mut pulls = Vec::new();
         let mut waits = Vec::new();
+        let mut looked = 0usize;
         while let Some(&(account, t, seen)) = self.recheck.front() {
             if t > now {
                 break;
+            }
+            // A fresh snapshot now and then (see `SCAN_LOOKUPS_PER_TXN`).
+            looked += 1;
+            if looked % nano_store::SCAN_LOOKUPS_PER_TXN == 0 {
+                if let Ok(fresh) = self.sh.ledger.read_txn() {
+                    txn = fresh;
+                }
             }
             self.recheck.pop_front();
             if self.blocked.contains_key(&account) || self.busy.contains(&account) {

@@ -141,14 +141,15 @@ impl Shared {
         if accounts.is_empty() {
             return 0;
         }
-        let Ok(txn) = self.ledger.read_txn() else {
-            return 0;
-        };
-        let spans: Vec<Span> = accounts
-            .iter()
-            .filter_map(|a| self.unconfirmed_span(&txn, a))
-            .collect();
-        drop(txn);
+        // A fresh snapshot per part, so a long list does not keep the writer's freed
+        // pages from being reused (see `SCAN_LOOKUPS_PER_TXN`).
+        let mut spans: Vec<Span> = Vec::new();
+        for part in accounts.chunks(nano_store::SCAN_LOOKUPS_PER_TXN) {
+            let Ok(txn) = self.ledger.read_txn() else {
+                return 0;
+            };
+            spans.extend(part.iter().filter_map(|a| self.unconfirmed_span(&txn, a)));
+        }
         let unconfirmed = spans.len();
         let winners = self.winners_vacancy();
         let delta = self.quorum_delta();
