@@ -54,7 +54,23 @@ pub fn state_block(
     link: Link,
     threshold: u64,
 ) -> Block {
-    let mut b = Block::State(StateBlock {
+    let b = unsealed_state(account, previous, representative, balance, link);
+    Seal {
+        signer: key.clone(),
+        threshold,
+    }
+    .apply(b)
+}
+
+/// A state block without signature and work (its hash is already final).
+fn unsealed_state(
+    account: Account,
+    previous: BlockHash,
+    representative: Account,
+    balance: Amount,
+    link: Link,
+) -> Block {
+    Block::State(StateBlock {
         account,
         previous,
         representative,
@@ -62,9 +78,32 @@ pub fn state_block(
         link,
         signature: Signature::ZERO,
         work: 0,
-    });
-    b.sign(key);
-    with_work(b, threshold)
+    })
+}
+
+/// What a block built by a [`Chain`] with `defer_sealing` set still needs: its
+/// signature and its work. Hashes do not cover either, so a generator can build blocks
+/// (and chain them by hash) first and seal many of them in parallel afterwards.
+#[derive(Clone)]
+pub struct Seal {
+    pub signer: KeyPair,
+    pub threshold: u64,
+}
+
+impl std::fmt::Debug for Seal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seal")
+            .field("signer", &self.signer.public())
+            .field("threshold", &self.threshold)
+            .finish()
+    }
+}
+
+impl Seal {
+    pub fn apply(&self, mut block: Block) -> Block {
+        block.sign(&self.signer);
+        with_work(block, self.threshold)
+    }
 }
 
 /// One account's chain as the builder believes the ledger holds it. Each builder method
@@ -79,6 +118,10 @@ pub struct Chain {
     pub epoch: Epoch,
     pub height: u64,
     pub params: &'static NetworkParams,
+    /// Build blocks unsigned and without work, leaving what sealing needs in
+    /// [`Chain::take_seal`] (off by default: blocks come out ready to process).
+    pub defer_sealing: bool,
+    seal: Option<Seal>,
 }
 
 impl Chain {
@@ -94,6 +137,8 @@ impl Chain {
             epoch: Epoch::Epoch0,
             height: 1,
             params,
+            defer_sealing: false,
+            seal: None,
         }
     }
 
@@ -109,6 +154,26 @@ impl Chain {
             epoch: Epoch::Epoch0,
             height: 0,
             params,
+            defer_sealing: false,
+            seal: None,
+        }
+    }
+
+    /// The seal of the last block built while `defer_sealing` was set.
+    pub fn take_seal(&mut self) -> Option<Seal> {
+        self.seal.take()
+    }
+
+    fn sealed(&mut self, block: Block, signer: &KeyPair, threshold: u64) -> Block {
+        let seal = Seal {
+            signer: signer.clone(),
+            threshold,
+        };
+        if self.defer_sealing {
+            self.seal = Some(seal);
+            block
+        } else {
+            seal.apply(block)
         }
     }
 
@@ -121,15 +186,9 @@ impl Chain {
     }
 
     fn state(&mut self, rep: Account, balance: Amount, link: Link, threshold: u64) -> Block {
-        state_block(
-            &self.key,
-            self.account,
-            self.head,
-            rep,
-            balance,
-            link,
-            threshold,
-        )
+        let b = unsealed_state(self.account, self.head, rep, balance, link);
+        let key = self.key.clone();
+        self.sealed(b, &key, threshold)
     }
 
     /// State send of `amount` to `destination`.
@@ -170,24 +229,21 @@ impl Chain {
     pub fn epoch_block(&mut self, epoch: Epoch, signer: &KeyPair) -> Block {
         let link = self.params.epoch_link(epoch).expect("epoch 1 or 2");
         let t = self.params.work.threshold(epoch, true);
-        let mut b = Block::State(StateBlock {
-            account: self.account,
-            previous: self.head,
-            representative: self.representative,
-            balance: self.balance,
+        let b = unsealed_state(
+            self.account,
+            self.head,
+            self.representative,
+            self.balance,
             link,
-            signature: Signature::ZERO,
-            work: 0,
-        });
-        b.sign(signer);
-        let b = with_work(b, t);
+        );
+        let b = self.sealed(b, signer, t);
         self.advance(&b, self.balance, self.representative, epoch);
         b
     }
 
-    fn legacy(&mut self, mut b: Block) -> Block {
-        b.sign(&self.key);
-        with_work(b, self.params.work.epoch_1)
+    fn legacy(&mut self, b: Block) -> Block {
+        let key = self.key.clone();
+        self.sealed(b, &key, self.params.work.epoch_1)
     }
 
     /// Legacy send.
