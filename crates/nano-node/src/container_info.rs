@@ -86,13 +86,15 @@ impl ContainerInfo {
 }
 
 impl Consensus {
-    /// Elections, the vote cache, the gap table and the block processor queue.
+    /// Elections, the vote cache, the gap table, the block processor queue and the
+    /// priority scheduler's candidate blocks.
     pub fn container_info(&self) -> ContainerInfo {
         let s = &self.shared;
         let active = lock(&s.active).len();
         let vote_cache = lock(&s.vote_cache).len();
         let unchecked = lock(&s.unchecked).len();
         let queue = lock(&s.queue).total();
+        let candidates: usize = lock(&s.priority).bucket_sizes().iter().sum();
         ContainerInfo::Composite {
             name: "consensus",
             children: vec![
@@ -108,6 +110,11 @@ impl Consensus {
                     size_of::<crate::consensus::block_processor::unchecked::UncheckedItem>(),
                 ),
                 ContainerInfo::leaf("block_processor", queue, size_of::<nano_core::Block>()),
+                ContainerInfo::leaf(
+                    "priority_candidates",
+                    candidates,
+                    size_of::<nano_core::Block>(),
+                ),
             ],
         }
     }
