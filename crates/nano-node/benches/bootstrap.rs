@@ -14,6 +14,12 @@
 //! `.svg` (blocks synced against time) beside the ledgers. Then a fresh child opens the
 //! generated ledger (open time, RSS) and validates every block with the code of
 //! `--validate_blocks` (blocks/s); `NANO_BOOTSTRAP_BENCH_VALIDATE=0` skips that.
+//! `NANO_BOOTSTRAP_BENCH_KEEP=1` keeps the synced ledger (its path is printed) for
+//! `scripts/ledger-pages.py`, which shows where its bytes go;
+//! `NANO_BOOTSTRAP_BENCH_BATCH=<n>` sets the syncing node's blocks per write
+//! transaction (the file's free pages and LMDB's dirty-page memory follow it). The
+//! child also reports the peak entry count of every container the node counts (RPC
+//! `stats` `objects`), sampled every second.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -107,6 +113,12 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     let mut co = NodeOptions::new(config(vec![peer]), Network::Dev, &dir);
     co.bootstrap.enable_ascending = ascending;
     co.bootstrap.interval = Duration::from_secs(1);
+    if let Some(n) = std::env::var("NANO_BOOTSTRAP_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        co.tune = Some(Arc::new(move |c| c.batch_max = n));
+    }
     let started = Instant::now();
     let client = Node::start_with(co).await.unwrap();
     let limit = Duration::from_secs(60) + Duration::from_millis(total); // 1 ms per block
@@ -114,12 +126,16 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     let mut next = Duration::ZERO;
     let mut got = count(&client.ledger);
     let mut anon = 0u64;
+    // Peak entry count of each container the node reports (RPC `stats` `objects`), to
+    // see which in-memory structure the anonymous RSS follows.
+    let mut peaks: std::collections::BTreeMap<String, u64> = Default::default();
     while got < total && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(20)).await;
         got = count(&client.ledger);
         if started.elapsed() >= next {
             next += Duration::from_secs(1);
             anon = anon.max(status_bytes("RssAnon:"));
+            container_peaks(&client.container_info().to_json(), "", &mut peaks);
             let _ = writeln!(out, "sample {:.3} {got}", started.elapsed().as_secs_f64());
             let _ = out.flush();
         }
@@ -131,11 +147,40 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     client.stop().await;
     drop(client);
     let bytes = std::fs::metadata(dir.join("data.ldb")).map_or(0, |m| m.len());
+    let peaks: Vec<String> = peaks.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = writeln!(out, "containers {}", peaks.join(" "));
     let _ = writeln!(
         out,
         "done {secs:.3} {got} {rss} {bytes} {} {} {anon}",
         st.blocks_received, st.blocks_duplicate
     );
+}
+
+/// Folds the counts of a container tree (`{"name": {"child": {"count": "n"}}}`) into
+/// `peaks`, keyed by the path of each leaf.
+fn container_peaks(
+    v: &serde_json::Value,
+    path: &str,
+    peaks: &mut std::collections::BTreeMap<String, u64>,
+) {
+    let Some(m) = v.as_object() else { return };
+    if let Some(n) = m
+        .get("count")
+        .and_then(|c| c.as_str())
+        .and_then(|c| c.parse().ok())
+    {
+        let e = peaks.entry(path.to_string()).or_default();
+        *e = (*e).max(n);
+        return;
+    }
+    for (k, c) in m {
+        let p = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}/{k}")
+        };
+        container_peaks(c, &p, peaks);
+    }
 }
 
 /// Child process: opens the ledger `path` (timed), then validates it as
@@ -264,6 +309,7 @@ async fn run(blocks: u64, ascending: bool) {
                 match f[0] {
                     "sample" => samples.push((f[1].parse().unwrap(), f[2].parse().unwrap())),
                     "done" => done = Some(f[1..].iter().map(|v| v.parse().unwrap()).collect()),
+                    "containers" => println!("  peak container entries: {}", f[1..].join(" ")),
                     _ => {}
                 }
             }
@@ -275,6 +321,10 @@ async fn run(blocks: u64, ascending: bool) {
     }
     runner.join().unwrap();
     server.stop().await;
+    if std::env::var("NANO_BOOTSTRAP_BENCH_KEEP").as_deref() == Ok("1") {
+        let kept = cdir.keep();
+        println!("  synced ledger kept: {}", kept.join("data.ldb").display());
+    }
     let d = done.expect("the child reports its result");
     let (secs, got, rss, bytes, received, dups, anon) = (
         d[0],
