@@ -10,6 +10,11 @@ use nano_core::{BlockType, Network};
 pub const HEADER_SIZE: usize = 8;
 /// Largest payload a receiver accepts (65 KiB); checked before any payload buffer is sized.
 pub const MAX_PAYLOAD_SIZE: usize = 65 * 1024;
+/// A keepalive payload: eight peer slots of 18 bytes (IPv6 address and port). Defined
+/// here, with the other sizes the header implies, so framing needs no message module.
+pub const KEEPALIVE_PAYLOAD_SIZE: usize = 8 * 18;
+/// The part of a confirm_ack payload before its hashes: account, signature, timestamp.
+pub const VOTE_FIXED_SIZE: usize = 32 + 64 + 8;
 
 /// Why an 8-byte header was refused. Every variant is fatal for a TCP stream because the
 /// payload length of what follows is unknown or untrusted.
@@ -265,12 +270,12 @@ impl Header {
     pub fn payload_size(&self) -> usize {
         let e = self.extensions;
         match self.message_type {
-            MessageType::Keepalive => crate::keepalive::Keepalive::SIZE,
+            MessageType::Keepalive => KEEPALIVE_PAYLOAD_SIZE,
             MessageType::Publish => BlockType::from_u8(block_type_code(e))
                 .and_then(BlockType::body_size)
                 .unwrap_or(0),
             MessageType::ConfirmReq => confirm_count(e) * 64,
-            MessageType::ConfirmAck => crate::vote::Vote::FIXED_SIZE + confirm_count(e) * 32,
+            MessageType::ConfirmAck => VOTE_FIXED_SIZE + confirm_count(e) * 32,
             MessageType::BulkPull => {
                 64 + if e & ext::BULK_PULL_COUNT_PRESENT != 0 {
                     8

@@ -39,7 +39,7 @@ pub fn from_wire_endpoint(addr: SocketAddrV6) -> SocketAddr {
 }
 
 impl Keepalive {
-    pub const SIZE: usize = 8 * 18;
+    pub const SIZE: usize = crate::header::KEEPALIVE_PAYLOAD_SIZE;
 
     /// Fills slots in order from `peers` (at most 8 used); the rest stay `[::]:0`.
     pub fn from_peers(peers: impl IntoIterator<Item = SocketAddr>) -> Keepalive {

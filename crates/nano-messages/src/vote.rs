@@ -22,7 +22,7 @@ pub struct Vote {
 
 impl Vote {
     /// Account, signature and timestamp: the part of a confirm_ack before the hashes.
-    pub const FIXED_SIZE: usize = 32 + 64 + 8;
+    pub const FIXED_SIZE: usize = crate::header::VOTE_FIXED_SIZE;
     pub const MAX_HASHES: usize = 255;
     /// The timestamp field of a final vote.
     pub const FINAL_TIMESTAMP: u64 = u64::MAX;
