@@ -24,8 +24,22 @@ pub enum AddressError {
     Checksum,
 }
 
+/// Each byte's value in [`ALPHABET`], [`NOT_IN_ALPHABET`] for every other byte: one
+/// load per character instead of a search (addresses are decoded on every RPC request
+/// that names an account).
+const DECODE: [u8; 256] = {
+    let mut t = [NOT_IN_ALPHABET; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_IN_ALPHABET: u8 = 0xFF;
+
 fn decode_char(c: u8) -> Option<u8> {
-    ALPHABET.iter().position(|a| *a == c).map(|p| p as u8)
+    Some(DECODE[c as usize]).filter(|v| *v != NOT_IN_ALPHABET)
 }
 
 fn checksum(key: &PublicKey) -> [u8; 5] {
@@ -46,25 +60,19 @@ fn encode_body(key: &PublicKey) -> String {
     // Put key||checksum (296 bits = 37 bytes) right-aligned.
     bits[1..33].copy_from_slice(&key.0);
     bits[33..38].copy_from_slice(&checksum(key));
-    // 304 bits; our number is the low 300 bits. Emit 60 groups of 5 starting at bit 4.
+    // 304 bits; our number is the low 300 bits: 60 groups of 5 from bit 4 on, taken
+    // from a bit accumulator fed a byte at a time (only its low `n` bits are live).
     let mut out = String::with_capacity(60);
-    for i in 0..60 {
-        let bit = 4 + i * 5; // offset from the top of the 304-bit buffer
-        let v = read_bits(&bits, bit, 5);
-        out.push(ALPHABET[v as usize] as char);
+    let (mut acc, mut n) = (u32::from(bits[0] & 0x0F), 4);
+    for b in &bits[1..] {
+        acc = (acc << 8) | u32::from(*b);
+        n += 8;
+        while n >= 5 {
+            n -= 5;
+            out.push(ALPHABET[((acc >> n) & 31) as usize] as char);
+        }
     }
     out
-}
-
-/// Reads `n` bits starting at bit offset `start` (0 = most significant of `buf`).
-fn read_bits(buf: &[u8], start: usize, n: usize) -> u8 {
-    let mut v = 0u8;
-    for k in 0..n {
-        let b = start + k;
-        let bit = (buf[b / 8] >> (7 - (b % 8))) & 1;
-        v = (v << 1) | bit;
-    }
-    v
 }
 
 impl PublicKey {
@@ -90,18 +98,18 @@ impl PublicKey {
         if body.len() != 60 || !body.is_ascii() {
             return Err(AddressError::Length(s.chars().count()));
         }
-        let mut vals = [0u8; 60];
-        for (i, c) in body.bytes().enumerate() {
-            vals[i] = decode_char(c).ok_or(AddressError::Alphabet(c as char))?;
-        }
-        // Write the 300 bits into a 304-bit buffer at offset 4.
+        // The 300 bits after 4 zero bits, into a 304-bit buffer through a bit
+        // accumulator (only its low `n` bits are live).
         let mut buf = [0u8; 38];
-        for (i, v) in vals.iter().enumerate() {
-            for k in 0..5 {
-                if (v >> (4 - k)) & 1 == 1 {
-                    let b = 4 + i * 5 + k;
-                    buf[b / 8] |= 1 << (7 - (b % 8));
-                }
+        let (mut acc, mut n, mut at) = (0u32, 4, 0);
+        for c in body.bytes() {
+            let v = decode_char(c).ok_or(AddressError::Alphabet(c as char))?;
+            acc = (acc << 5) | u32::from(v);
+            n += 5;
+            if n >= 8 {
+                n -= 8;
+                buf[at] = (acc >> n) as u8;
+                at += 1;
             }
         }
         // The first 4 bits of the 300-bit number (bits 4..8 of buf) must be zero.
