@@ -49,6 +49,8 @@ pub struct TransportOptions {
 pub const DEFAULT_MAX_SESSIONS: usize = 1024;
 /// JSON nesting allowed in v1 requests over IPC (the HTTP front checks its own limit).
 const IPC_MAX_JSON_DEPTH: usize = 128;
+/// Payload bytes reserved before any arrive; beyond it the buffer grows as they come.
+const PAYLOAD_CHUNK: usize = 64 * 1024;
 /// Events queued per session before further ones are dropped.
 const EVENT_QUEUE: usize = 4096;
 
@@ -316,10 +318,15 @@ pub async fn session<R, W>(
             tracing::debug!("IPC: closing session, payload of {len} bytes");
             break;
         }
-        let mut payload = vec![0u8; len];
+        // The buffer grows with what arrives: a client that announces MAX_PAYLOAD and
+        // trickles it makes the server hold what it sent, not 32 MiB reserved per session
+        // (which the allocator may hand out from reused, zeroed and so resident memory).
+        let mut payload = Vec::with_capacity(len.min(PAYLOAD_CHUNK));
+        let mut limited = (&mut reader).take(len as u64);
+        let read = limited.read_to_end(&mut payload);
         if !matches!(
-            tokio::time::timeout_at(deadline, reader.read_exact(&mut payload)).await,
-            Ok(Ok(_))
+            tokio::time::timeout_at(deadline, read).await,
+            Ok(Ok(n)) if n == len
         ) {
             break;
         }
