@@ -93,6 +93,7 @@ async fn bad_payloads_get_errors_and_the_session_continues() {
             (b"", "Unable to parse JSON"),
             (b"[1,2]", "Unable to parse JSON"),
             (b"\xff\xfe", "Unable to parse JSON"),
+            (b"{\"hello\":1}", "Unable to parse JSON"),
             (b"{\"action\":12}", "Unknown command"),
         ] {
             let r: Value = serde_json::from_slice(&c.request(enc, bad).await.unwrap()).unwrap();

@@ -369,9 +369,13 @@ pub fn is_control_request(action: &str, req: &Req) -> bool {
 /// The request's action once the gates let it through (a known name, `enable_control`
 /// for control requests, the unsafe rule of `wallet_seed`), else the error to answer.
 fn admit(req: &Req, origin: Origin) -> Result<&'static Action, RpcError> {
+    // The reference reads `action` with a property-tree lookup: a missing field throws,
+    // which its handler answers as a parse error; any other value is a name that matches
+    // no action.
     let action = match req.get("action") {
         Some(Value::String(s)) => s.as_str(),
-        _ => return Err(RpcError::new(msg::UNKNOWN_COMMAND)),
+        None => return Err(RpcError::new(msg::UNABLE_TO_PARSE_JSON)),
+        Some(_) => return Err(RpcError::new(msg::UNKNOWN_COMMAND)),
     };
     let entry = self::action(action);
     let control = entry.map_or(CONTROL_ONLY_NAMES.contains(&action), |a| a.control);
