@@ -355,7 +355,10 @@ fn gates_and_malformed_requests() {
         "Unknown command"
     );
     // No action field: the reference's lookup throws and it answers the parse error.
-    assert_eq!(post(a, json!({"hello": 1}))["error"], "Unable to parse JSON");
+    assert_eq!(
+        post(a, json!({"hello": 1}))["error"],
+        "Unable to parse JSON"
+    );
     assert_eq!(post(a, json!({"action": 12}))["error"], "Unknown command");
     let (_, body) = post_raw(a, b"{not json");
     assert_eq!(body, r#"{"error":"Unable to parse JSON"}"#);
