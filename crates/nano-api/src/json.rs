@@ -60,7 +60,24 @@ pub fn account(r: &Req, k: &str) -> Result<PublicKey, RpcError> {
 }
 
 pub fn hash(r: &Req, k: &str) -> Result<BlockHash, RpcError> {
-    BlockHash::decode_hex(req_str(r, k)?).map_err(|_| RpcError::new(msg::BAD_HASH))
+    hash_text(req_str(r, k)?)
+}
+
+/// Longest hash text: 64 hex digits, 256 bits.
+const HASH_HEX_DIGITS: usize = 64;
+
+/// A block hash as the reference reads one from a request: 1 to 64 hex digits of either
+/// case, read as a 256-bit number (its `decode_hex` streams the text into an integer), so
+/// a short text is the hash with that many leading zero digits left out.
+pub fn hash_text(s: &str) -> Result<BlockHash, RpcError> {
+    let bad = || RpcError::new(msg::BAD_HASH);
+    if s.is_empty() || s.len() > HASH_HEX_DIGITS || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    if s.len() == HASH_HEX_DIGITS {
+        return BlockHash::decode_hex(s).map_err(|_| bad());
+    }
+    BlockHash::decode_hex(&format!("{s:0>HASH_HEX_DIGITS$}")).map_err(|_| bad())
 }
 
 pub fn amount(r: &Req, k: &str) -> Result<Amount, RpcError> {
@@ -143,6 +160,25 @@ pub fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_read_as_the_reference_reads_them() {
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        assert_eq!(hash_text("1").unwrap(), BlockHash::from_bytes(one));
+        let mut abc = [0u8; 32];
+        abc[30] = 0x0a;
+        abc[31] = 0xbc;
+        assert_eq!(hash_text("aBc").unwrap(), BlockHash::from_bytes(abc));
+        let full = "F".repeat(64);
+        assert_eq!(hash_text(&full).unwrap(), BlockHash::from_bytes([0xff; 32]));
+        for bad in ["", "xyz", " 1", "0x1", &"1".repeat(65)] {
+            assert_eq!(
+                hash_text(bad).unwrap_err().to_json()["error"],
+                msg::BAD_HASH
+            );
+        }
+    }
 
     #[test]
     fn depth_ignores_strings() {

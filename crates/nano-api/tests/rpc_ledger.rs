@@ -234,6 +234,19 @@ fn block_queries() {
         post(addr, json!({"action": "block_info", "hash": "xyz"}))["error"],
         "Bad hash number"
     );
+    // The reference reads a hash as a number of up to 64 hex digits: a short one is a
+    // valid (absent) hash, one digit too many is not.
+    assert_eq!(
+        post(addr, json!({"action": "block_info", "hash": "1"}))["error"],
+        "Block not found"
+    );
+    assert_eq!(
+        post(
+            addr,
+            json!({"action": "block_info", "hash": "1".repeat(65)})
+        )["error"],
+        "Bad hash number"
+    );
 
     let r = post(
         addr,

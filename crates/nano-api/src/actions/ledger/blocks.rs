@@ -154,7 +154,7 @@ pub fn blocks_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let mut blocks = Map::new();
     let mut not_found = Vec::new();
     for s in hashes_list(r)? {
-        let h = BlockHash::decode_hex(&s).map_err(|_| RpcError::new(msg::BAD_HASH))?;
+        let h = json::hash_text(&s)?;
         match l.block_info(&t, &h).map_err(internal)? {
             Some(info) => {
                 let mut m = block_info_fields(&info, jb);
@@ -223,7 +223,7 @@ pub fn blocks(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let t = read(l)?;
     let mut blocks = Map::new();
     for s in hashes_list(r)? {
-        let h = BlockHash::decode_hex(&s).map_err(|_| RpcError::new(msg::BAD_HASH))?;
+        let h = json::hash_text(&s)?;
         let b = l
             .block(&t, &h)
             .map_err(internal)?

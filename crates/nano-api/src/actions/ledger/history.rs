@@ -177,7 +177,7 @@ pub fn account_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let mut count = required_count(r)?;
     let mut offset = opt_u64(r, "offset", "Invalid offset")?.unwrap_or(0);
     let (account, start) = if let Some(head) = opt_text(r, "head") {
-        let h = BlockHash::decode_hex(&head).map_err(|_| RpcError::new(msg::BAD_HASH))?;
+        let h = json::hash_text(&head)?;
         let a = l
             .block_account(&t, &h)
             .map_err(internal)?
