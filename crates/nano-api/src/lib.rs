@@ -25,6 +25,7 @@ pub mod websocket;
 pub mod work_generation;
 pub mod work_peers;
 pub mod worker_pool;
+pub mod worker_priority;
 
 pub use context::ApiContext;
 pub use error::RpcError;

@@ -32,6 +32,9 @@ pub struct RpcConfig {
     /// Extension: slow requests one client (source address, or IPC Unix connection) may
     /// have waiting; beyond them that client's request is refused.
     pub slow_action_client_queue: u32,
+    /// Extension: nice steps the slow-action workers run below the rest of the process
+    /// ([`crate::worker_priority`]).
+    pub slow_action_nice: u32,
     /// Extension: largest answer in bytes ([`crate::response_cap`]).
     pub max_response_size: u64,
     pub process: RpcProcess,
@@ -65,6 +68,7 @@ const DOCS: &[(&str, &str)] = &[
     ("slow_action_threads", "Threads that run slow actions (scans of receivables, chains, wallets or the ledger; work; key derivation; block processing) for HTTP and IPC requests, apart from the threads that drive peering. Also read by the node for its IPC server when RPC runs as a child process. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_queue", "Slow requests that may wait for a free thread; a slow request beyond them is answered at once with an error instead of waiting. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_client_queue", "Slow requests one client may have waiting, out of slow_action_queue. A client is a source IPv4 address or IPv6 /64 (HTTP, IPC over TCP) or one IPC Unix-socket connection; a free thread serves the client that used the least thread time lately, so clients flooding expensive requests delay one making cheap requests by about one running request, and beyond this many waiting a client is refused at once. The reference node has no such setting.\ntype:uint32,[1..]"),
+    ("slow_action_nice", "How many nice steps (0 to 19) the slow-action threads run below the rest of the process, under the SCHED_BATCH policy: while scans keep every core busy, the threads that serve peering and answer quick requests still get nearly all the CPU they ask for, and the scans get the rest. 0 leaves them at the process's priority. Linux only (elsewhere only 0 is accepted). The reference node lowers its work-generation threads only.\ntype:uint32,[0..19]"),
     ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
@@ -90,6 +94,7 @@ impl RpcConfig {
             slow_action_threads: crate::worker_pool::default_threads() as u32,
             slow_action_queue: crate::worker_pool::DEFAULT_QUEUE as u32,
             slow_action_client_queue: crate::worker_pool::DEFAULT_CLIENT_QUEUE as u32,
+            slow_action_nice: crate::worker_priority::DEFAULT_NICE,
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE as u64,
             process: RpcProcess {
                 io_threads: std::thread::available_parallelism()
@@ -134,6 +139,16 @@ impl RpcConfig {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
             }
         }
+        let nice_max = if cfg!(target_os = "linux") {
+            crate::worker_priority::MAX_NICE
+        } else {
+            0
+        };
+        if cfg.slow_action_nice > nice_max {
+            return Err(ConfigError::Invalid(format!(
+                "slow_action_nice must be at most {nice_max} on this system"
+            )));
+        }
         Ok(cfg)
     }
 
@@ -155,7 +170,8 @@ impl RpcConfig {
             self.slow_action_threads as usize,
             self.slow_action_queue as usize,
             self.slow_action_client_queue as usize,
-        );
+        )
+        .with_nice(self.slow_action_nice);
         ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
     }
 
@@ -199,6 +215,7 @@ mod tests {
                 "slow_action_threads=2".into(),
                 "slow_action_queue=3".into(),
                 "slow_action_client_queue=1".into(),
+                "slow_action_nice=3".into(),
             ],
         )
         .unwrap();
@@ -206,9 +223,17 @@ mod tests {
         small.apply_to(&mut ctx);
         let pool = &ctx.slow_actions;
         assert_eq!(
-            (pool.threads(), pool.queue(), pool.client_queue()),
-            (2, 3, 1)
+            (
+                pool.threads(),
+                pool.queue(),
+                pool.client_queue(),
+                pool.nice()
+            ),
+            (2, 3, 1, 3)
         );
+        let e = RpcConfig::from_sources(Network::Dev, None, &["slow_action_nice=20".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("slow_action_nice"), "{e}");
         for zero in [
             "slow_action_threads=0",
             "slow_action_queue=0",

@@ -216,6 +216,9 @@ pub struct WorkerPool {
     threads: usize,
     queue: usize,
     client_queue: usize,
+    /// Nice steps the workers run below the thread that starts them
+    /// ([`crate::worker_priority`]).
+    nice: u32,
     shared: OnceLock<Option<Arc<Shared>>>,
     /// Jobs accepted and not yet finished (queued or running).
     in_flight: Arc<AtomicUsize>,
@@ -241,9 +244,21 @@ impl WorkerPool {
             threads: threads.max(1),
             queue,
             client_queue: client_queue.max(1),
+            nice: crate::worker_priority::DEFAULT_NICE,
             shared: OnceLock::new(),
             in_flight: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// The same pool with its workers `nice` steps below the thread that starts them
+    /// (0: at its priority).
+    pub fn with_nice(mut self, nice: u32) -> WorkerPool {
+        self.nice = nice;
+        self
+    }
+
+    pub fn nice(&self) -> u32 {
+        self.nice
     }
 
     pub fn threads(&self) -> usize {
@@ -277,7 +292,7 @@ impl WorkerPool {
                 // Actions that drive the node's async API (forced `process`, dialing a
                 // peer) need the runtime of the server that started the pool.
                 let rt = tokio::runtime::Handle::try_current().ok();
-                let client_queue = self.client_queue;
+                let (client_queue, nice) = (self.client_queue, self.nice);
                 let limits = move |_: &Client| SourceLimits {
                     max: client_queue,
                     priority: 1,
@@ -295,6 +310,11 @@ impl WorkerPool {
                     let spawned = std::thread::Builder::new()
                         .name(format!("rpc slow {i}"))
                         .spawn(move || {
+                            if let Err(e) = crate::worker_priority::lower_current_thread(nice) {
+                                if i == 0 {
+                                    tracing::warn!("slow-action workers keep their priority: {e}");
+                                }
+                            }
                             let _in_runtime = rt.as_ref().map(|h| h.enter());
                             work(&shared)
                         });
@@ -713,6 +733,31 @@ mod tests {
         }
         assert!(wait_for(|| pool.in_flight() == 0));
         assert_eq!(order.lock().unwrap().len(), 5);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn workers_run_below_the_starting_thread_under_sched_batch() {
+        let (own_nice, own_batch) = crate::worker_priority::current_thread().unwrap();
+        assert!(!own_batch);
+        let seen = |pool: WorkerPool| {
+            let (tx, rx) = channel();
+            pool.try_spawn(Client::Unnamed, move || {
+                let _ = tx.send(crate::worker_priority::current_thread().unwrap());
+            })
+            .unwrap();
+            rx.recv_timeout(Duration::from_secs(30)).unwrap()
+        };
+        assert_eq!(
+            seen(WorkerPool::new(1, 1).with_nice(3)),
+            ((own_nice + 3).min(19), true)
+        );
+        assert_eq!(seen(WorkerPool::new(1, 1).with_nice(0)), (own_nice, false));
+        // The starting thread itself is untouched.
+        assert_eq!(
+            crate::worker_priority::current_thread().unwrap(),
+            (own_nice, false)
+        );
     }
 
     #[test]
