@@ -1,11 +1,19 @@
 //! The RPC front doors against their ceiling, in one run: a running dev node's HTTP RPC
 //! (`block_count`, `account_info`), `/api/v2` (`AccountWeight`) and IPC over the Unix
-//! socket (`block_count`), next to a bare server on the same stack (axum + hyper under
-//! the node's connection limits) answering a constant body of the size of a
-//! `block_count` answer. HTTP load comes from `wrk -t2 -c8 -d<secs>s` (Debian package
-//! `wrk`), IPC load from 8 persistent connections of this bench's own client; the cases
-//! alternate, round after round, so every figure is compared with the ceiling measured
-//! next to it. Prints each figure and its fraction of the ceiling of the same round.
+//! socket (`block_count`), next to bare servers on the same stack (axum + hyper under the
+//! node's connection limits):
+//! - the **44-byte ceiling** answers a constant body of the size of a `block_count`
+//!   answer, the same for every case;
+//! - each HTTP case's **replay ceiling** answers a constant copy of that case's own answer
+//!   (the body and the headers the node sent, taken from one request before loading), so
+//!   the cost of moving a bigger answer through the loopback is not charged to the node:
+//!   what separates a case from its replay ceiling is the node's own work.
+//!
+//! HTTP load comes from `wrk -t2 -c8 -d<secs>s` (Debian package `wrk`), IPC load from 8
+//! persistent connections of this bench's own client (IPC has no replay ceiling: it does
+//! not go through HTTP). The cases alternate, round after round, each replay ceiling right
+//! before its case, so every figure is compared with ceilings measured next to it. Prints
+//! each figure and its fractions of both ceilings of the same round.
 //!
 //! Next to the rate it prints the server's CPU time per request: this process's CPU time
 //! during the case (all threads but the IPC client's) over the requests answered. On a
@@ -15,7 +23,7 @@
 //!
 //! Run: `cargo bench -p nano-api --bench rpc_ceiling` (env `API_BENCH_SECS`, default 8,
 //! per case; `API_BENCH_ROUNDS`, default 3; `API_BENCH_ONLY`, a part of a case name: only
-//! the ceiling and the cases whose name contains it, e.g. to profile one path).
+//! the ceilings and the cases whose name contains it, e.g. to profile one path).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,7 +50,7 @@ const CONNECTIONS: usize = 8;
 /// The name of the IPC client's threads, whose CPU time is not the server's.
 const CLIENT_THREAD: &str = "bench-ipc-client";
 
-/// What the ceiling answers: a `block_count` answer of a small ledger.
+/// What the 44-byte ceiling answers: a `block_count` answer of a small ledger.
 const CONSTANT_BODY: &str = r#"{"count":"1","unchecked":"0","cemented":"1"}"#;
 
 enum Load {
@@ -54,7 +62,7 @@ enum Load {
 
 struct Case {
     name: &'static str,
-    /// The ceiling's own row (its fraction is 1 by definition).
+    /// The 44-byte ceiling's own row (its fraction is 1 by definition).
     ceiling: bool,
     port: u16,
     load: Load,
@@ -88,7 +96,7 @@ fn main() {
     let only = std::env::var("API_BENCH_ONLY").unwrap_or_default();
     let cases: Vec<Case> = [
         Case {
-            name: "ceiling: bare axum/hyper, constant body",
+            name: "ceiling: bare axum/hyper, 44-byte body",
             ceiling: true,
             port: ceiling.port(),
             load: Load::Wrk {
@@ -140,65 +148,153 @@ fn main() {
          wrk -t2 -c{CONNECTIONS}; machine: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    // Each HTTP case's replay ceiling, serving the answer its probe received.
+    let replays: Vec<Option<u16>> = cases
+        .iter()
+        .map(|c| match &c.load {
+            Load::Wrk { path, body } => {
+                let answer = probe(c.port, path, body);
+                if c.ceiling {
+                    return None;
+                }
+                println!(
+                    "{:<40} answer: {} bytes of body, headers {:?}",
+                    c.name,
+                    answer.body.len(),
+                    answer.headers.iter().map(|(k, _)| k).collect::<Vec<_>>()
+                );
+                Some(server_rt.block_on(start_replay(answer)).port())
+            }
+            Load::Ipc { .. } => None,
+        })
+        .collect();
     let mut figures = vec![Vec::new(); cases.len()];
-    for c in &cases {
-        if let Load::Wrk { path, body } = &c.load {
-            probe(c.port, path, body);
-        }
-    }
     for round in 1..=rounds {
-        let mut ceiling = (f64::NAN, f64::NAN);
+        let mut ceiling = Measured::default();
         for (i, c) in cases.iter().enumerate() {
-            let cpu_before = server_cpu_ticks();
-            let (rate, requests) = match &c.load {
-                Load::Wrk { path, body } => wrk(dir.path(), c.port, path, body, secs),
-                Load::Ipc { body } => client_rt.block_on(ipc_load(&unix, body, secs)),
-            };
-            let cpu_us = (server_cpu_ticks() - cpu_before) as f64 * 1e6 / TICKS_PER_SEC;
-            let us_per_req = cpu_us / requests as f64;
+            let replay = replays[i].map(|port| {
+                let m = measure(&dir, &client_rt, &unix, port, &c.load, secs);
+                println!(
+                    "round {round}  {:<40} {:>9.0} req/s        | server CPU {:>5.1} us/req",
+                    "  (its replay ceiling)", m.rate, m.us_per_req
+                );
+                m
+            });
+            let m = measure(&dir, &client_rt, &unix, c.port, &c.load, secs);
             if c.ceiling {
-                ceiling = (rate, us_per_req);
+                ceiling = m;
             }
             let f = Figure {
-                rate,
-                rate_fraction: rate / ceiling.0,
-                us_per_req,
-                cpu_fraction: ceiling.1 / us_per_req,
+                m,
+                ceiling: m.fraction_of(&ceiling),
+                replay: replay.map(|r| (r, m.fraction_of(&r))),
             };
+            let replay_text = f.replay.map_or(String::new(), |(_, (rate, cpu))| {
+                format!(
+                    " | of replay ceiling: rate {:>5.1}%, CPU {:>5.1}%",
+                    100.0 * rate,
+                    100.0 * cpu
+                )
+            });
             println!(
-                "round {round}  {:<40} {rate:>9.0} req/s {:>5.1}% | server CPU {us_per_req:>5.1} us/req {:>5.1}% of ceiling's",
+                "round {round}  {:<40} {:>9.0} req/s {:>5.1}% | server CPU {:>5.1} us/req {:>5.1}% of 44-byte ceiling's{replay_text}",
                 c.name,
-                100.0 * f.rate_fraction,
-                100.0 * f.cpu_fraction,
+                m.rate,
+                100.0 * f.ceiling.0,
+                m.us_per_req,
+                100.0 * f.ceiling.1,
             );
             figures[i].push(f);
         }
     }
     println!(
-        "\nsummary per round: req/s (fraction of that round's ceiling); \
-         server CPU us/req (ceiling's cost over this one's)"
+        "\nsummary per round: req/s (fraction of that round's 44-byte ceiling); \
+         server CPU us/req (the 44-byte ceiling's cost over this one's); \
+         for HTTP cases also the replay ceiling's req/s and CPU us/req and the same \
+         fractions against it"
     );
     for (c, f) in cases.iter().zip(&figures) {
-        let rates: Vec<String> = f
-            .iter()
-            .map(|x| format!("{:.0} ({:.0}%)", x.rate, 100.0 * x.rate_fraction))
-            .collect();
-        let cpu: Vec<String> = f
-            .iter()
-            .map(|x| format!("{:.1} ({:.0}%)", x.us_per_req, 100.0 * x.cpu_fraction))
-            .collect();
-        println!("{:<40} {}", c.name, rates.join(" / "));
-        println!("{:<40} {}", "", cpu.join(" / "));
+        let join = |g: &dyn Fn(&Figure) -> String| f.iter().map(g).collect::<Vec<_>>().join(" / ");
+        println!(
+            "{:<40} {}",
+            c.name,
+            join(&|x| format!("{:.0} ({:.0}%)", x.m.rate, 100.0 * x.ceiling.0))
+        );
+        println!(
+            "{:<40} {}",
+            "",
+            join(&|x| format!("{:.1} ({:.0}%)", x.m.us_per_req, 100.0 * x.ceiling.1))
+        );
+        if f.iter().all(|x| x.replay.is_some()) && !f.is_empty() {
+            let r = |x: &Figure| x.replay.expect("checked above");
+            println!(
+                "{:<40} {}",
+                "  replay ceiling req/s, case's fraction",
+                join(&|x| format!("{:.0} ({:.0}%)", r(x).0.rate, 100.0 * r(x).1 .0))
+            );
+            println!(
+                "{:<40} {}",
+                "  replay ceiling us/req, case's fraction",
+                join(&|x| format!("{:.1} ({:.0}%)", r(x).0.us_per_req, 100.0 * r(x).1 .1))
+            );
+        }
     }
 }
 
-/// One case's figures in one round.
+/// One load run: the rate and the server's CPU time per request.
+#[derive(Clone, Copy)]
+struct Measured {
+    rate: f64,
+    us_per_req: f64,
+}
+
+impl Default for Measured {
+    fn default() -> Self {
+        Measured {
+            rate: f64::NAN,
+            us_per_req: f64::NAN,
+        }
+    }
+}
+
+impl Measured {
+    /// (rate over the ceiling's, the ceiling's CPU per request over this one's).
+    fn fraction_of(&self, ceiling: &Measured) -> (f64, f64) {
+        (
+            self.rate / ceiling.rate,
+            ceiling.us_per_req / self.us_per_req,
+        )
+    }
+}
+
+/// One case's figures in one round: against the 44-byte ceiling, and against its replay
+/// ceiling (that ceiling's own figures first).
 #[derive(Clone, Copy)]
 struct Figure {
-    rate: f64,
-    rate_fraction: f64,
-    us_per_req: f64,
-    cpu_fraction: f64,
+    m: Measured,
+    ceiling: (f64, f64),
+    replay: Option<(Measured, (f64, f64))>,
+}
+
+/// Runs `load` against `port` (or the Unix socket) for `secs`.
+fn measure(
+    dir: &tempfile::TempDir,
+    client_rt: &tokio::runtime::Runtime,
+    unix: &Path,
+    port: u16,
+    load: &Load,
+    secs: u64,
+) -> Measured {
+    let cpu_before = server_cpu_ticks();
+    let (rate, requests) = match load {
+        Load::Wrk { path, body } => wrk(dir.path(), port, path, body, secs),
+        Load::Ipc { body } => client_rt.block_on(ipc_load(unix, body, secs)),
+    };
+    let cpu_us = (server_cpu_ticks() - cpu_before) as f64 * 1e6 / TICKS_PER_SEC;
+    Measured {
+        rate,
+        us_per_req: cpu_us / requests as f64,
+    }
 }
 
 /// Linux's `USER_HZ`, the unit of the CPU times in `/proc/*/stat`.
@@ -293,9 +389,19 @@ async fn start_servers(dir: &Path) -> (SocketAddr, SocketAddr, PathBuf, Arc<Node
     (rpc, ceiling, unix, node, ipc)
 }
 
+/// An answer as the probe received it: the headers a replay repeats, and the body.
+struct Answer {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Headers of an answer that the serving stack writes itself (per answer or per
+/// connection), so a replay does not repeat them.
+const STACK_HEADERS: &[&str] = &["date", "content-length", "connection", "transfer-encoding"];
+
 /// Checks once that `path` answers `body` with a 200 and no error (wrk only sees
-/// status codes, and the RPC answers errors with 200).
-fn probe(port: u16, path: &str, body: &str) {
+/// status codes, and the RPC answers errors with 200), and returns the answer.
+fn probe(port: u16, path: &str, body: &str) -> Answer {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
@@ -313,6 +419,59 @@ fn probe(port: u16, path: &str, body: &str) {
             && !answer.contains("\"Error\""),
         "{path} {body}: {answer}"
     );
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{path}: no end of head in {answer:?}"));
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .filter(|(k, _)| !STACK_HEADERS.contains(&k.as_str()))
+        .collect();
+    Answer {
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// A bare server on the same stack as the 44-byte ceiling answering a constant copy of
+/// `answer` at every path.
+async fn start_replay(answer: Answer) -> SocketAddr {
+    use axum::http::{HeaderName, HeaderValue};
+    use axum::response::IntoResponse;
+    let headers: Arc<Vec<(HeaderName, HeaderValue)>> = Arc::new(
+        answer
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect(),
+    );
+    let body = axum::body::Bytes::from(answer.body);
+    // Built as the node builds its answers: the body, then each header inserted.
+    let reply = move || {
+        let (headers, body) = (headers.clone(), body.clone());
+        async move {
+            let mut r = body.into_response();
+            for (k, v) in headers.iter() {
+                r.headers_mut().insert(k.clone(), v.clone());
+            }
+            r
+        }
+    };
+    let app = Router::new()
+        .route("/", any(reply.clone()))
+        .route("/{*path}", any(reply));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = RpcConfig::defaults(Network::Dev).http_limits();
+    nano_api::bounded_http::spawn_serve(listener, app, limits, std::future::pending());
+    addr
 }
 
 /// Requests per second and requests wrk reports for POSTs of `body` to `path`.
