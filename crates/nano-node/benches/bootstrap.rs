@@ -105,7 +105,8 @@ fn peak_rss() -> u64 {
     status_bytes("VmHWM:")
 }
 
-/// Child process: the syncing node. Prints `sample <secs> <blocks>` every second, then
+/// Child process: the syncing node. Prints `sample <secs> <blocks> <anonymous rss>` every
+/// second, then
 /// `done <secs> <blocks> <peak rss> <ledger file bytes> <received> <duplicates> <peak
 /// anonymous rss, sampled every second>`.
 async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
@@ -134,9 +135,14 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
         got = count(&client.ledger);
         if started.elapsed() >= next {
             next += Duration::from_secs(1);
-            anon = anon.max(status_bytes("RssAnon:"));
+            let now_anon = status_bytes("RssAnon:");
+            anon = anon.max(now_anon);
             container_peaks(&client.container_info().to_json(), "", &mut peaks);
-            let _ = writeln!(out, "sample {:.3} {got}", started.elapsed().as_secs_f64());
+            let _ = writeln!(
+                out,
+                "sample {:.3} {got} {now_anon}",
+                started.elapsed().as_secs_f64()
+            );
             let _ = out.flush();
         }
     }
@@ -191,9 +197,10 @@ fn child_open(path: PathBuf) {
     let ledger = Ledger::open_with(&path, Network::Dev, &store_options()).unwrap();
     let blocks = count(&ledger);
     println!(
-        "open {:.3} {} {blocks}",
+        "open {:.3} {} {blocks} {}",
         started.elapsed().as_secs_f64(),
-        peak_rss()
+        peak_rss(),
+        status_bytes("RssAnon:")
     );
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
@@ -301,13 +308,29 @@ async fn run(blocks: u64, ascending: bool) {
     });
     let mut samples: Vec<(f64, u64)> = vec![(0.0, 1)];
     let mut done: Option<Vec<f64>> = None;
+    let mut last_anon = String::from("0");
+    let mode = if ascending { "ascending" } else { "legacy" };
+    let base = work.join(format!("sync-{blocks}-{mode}"));
+    // Written as the samples arrive, so a run stopped part-way still leaves its series.
+    let mut csv =
+        std::io::BufWriter::new(std::fs::File::create(base.with_extension("csv")).unwrap());
+    {
+        use std::io::Write;
+        let _ = writeln!(csv, "seconds,blocks,anonymous_rss_bytes\n0.000,1,0");
+    }
     // The server keeps serving on this runtime while the child syncs.
     loop {
         match rx.try_recv() {
             Ok(line) => {
                 let f: Vec<&str> = line.split(' ').collect();
                 match f[0] {
-                    "sample" => samples.push((f[1].parse().unwrap(), f[2].parse().unwrap())),
+                    "sample" => {
+                        use std::io::Write;
+                        samples.push((f[1].parse().unwrap(), f[2].parse().unwrap()));
+                        let _ = writeln!(csv, "{},{},{}", f[1], f[2], f[3]);
+                        last_anon = f[3].to_string();
+                        let _ = csv.flush();
+                    }
                     "done" => done = Some(f[1..].iter().map(|v| v.parse().unwrap()).collect()),
                     "containers" => println!("  peak container entries: {}", f[1..].join(" ")),
                     _ => {}
@@ -336,7 +359,6 @@ async fn run(blocks: u64, ascending: bool) {
         d[6] as u64,
     );
     samples.push((secs, got));
-    let mode = if ascending { "ascending" } else { "legacy" };
     // The rate over the first million blocks (none when the ledger is smaller).
     let first_m = samples
         .iter()
@@ -356,12 +378,11 @@ async fn run(blocks: u64, ascending: bool) {
         bytes as f64 / got.max(1) as f64,
         if got < total { " INCOMPLETE" } else { "" }
     );
-    let base = work.join(format!("sync-{blocks}-{mode}"));
-    let csv: String = samples
-        .iter()
-        .map(|(t, n)| format!("{t:.3},{n}\n"))
-        .collect();
-    std::fs::write(base.with_extension("csv"), format!("seconds,blocks\n{csv}")).unwrap();
+    {
+        use std::io::Write;
+        let _ = writeln!(csv, "{secs:.3},{got},{last_anon}");
+        let _ = csv.flush();
+    }
     std::fs::write(
         base.with_extension("svg"),
         svg_plot(
@@ -371,6 +392,41 @@ async fn run(blocks: u64, ascending: bool) {
     )
     .unwrap();
     println!("  samples: {}", base.with_extension("csv").display());
+    println!(
+        "  blocks/s per {step} blocks: {}",
+        per_step_rates(&samples, step_of(total))
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        step = step_of(total)
+    );
+}
+
+/// The step of the printed rate series: 100,000 blocks (10 steps at 1M, 100 at 10M).
+fn step_of(total: u64) -> u64 {
+    if total >= 1_000_000 {
+        100_000
+    } else {
+        (total / 10).max(1)
+    }
+}
+
+/// Blocks per second over each successive `step` blocks of the sync, the moment each
+/// step was reached interpolated between the two samples around it.
+fn per_step_rates(samples: &[(f64, u64)], step: u64) -> Vec<f64> {
+    let mut rates = Vec::new();
+    let (mut from_t, mut next) = (0.0, step);
+    for w in samples.windows(2) {
+        let ((t0, n0), (t1, n1)) = (w[0], w[1]);
+        while n1 >= next && n1 > n0 {
+            let at = t0 + (t1 - t0) * (next.saturating_sub(n0)) as f64 / (n1 - n0) as f64;
+            rates.push(step as f64 / (at - from_t).max(1e-3));
+            from_t = at;
+            next += step;
+        }
+    }
+    rates
 }
 
 fn open_and_validate(blocks: u64) {
@@ -382,10 +438,11 @@ fn open_and_validate(blocks: u64) {
             let f: Vec<&str> = l.split(' ').collect();
             match f[0] {
                 "open" => println!(
-                    "open {} blocks ({size} bytes): {} s, peak RSS {:.1} MB",
+                    "open {} blocks ({size} bytes): {} s, peak RSS {:.1} MB (anonymous {:.1} MB)",
                     f[3],
                     f[1],
-                    f[2].parse::<f64>().unwrap() / 1e6
+                    f[2].parse::<f64>().unwrap() / 1e6,
+                    f[4].parse::<f64>().unwrap() / 1e6
                 ),
                 "validate" => println!(
                 "validate_blocks {} blocks: {} s = {:.0} blocks/s, {} problems, peak RSS {:.1} MB",

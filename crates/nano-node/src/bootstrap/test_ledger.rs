@@ -45,6 +45,12 @@ struct Acc {
 /// (see the block processor's batch bound).
 const CHUNK: usize = 4096;
 
+/// Blocks cemented per write transaction after generation: cementing a 10M-block
+/// ledger in one transaction would hold every page it touches dirty at once (a
+/// confirmation-log row per block, a confirmation height per account); 65,536 keeps a
+/// commit to tens of MB while the fsyncs stay few.
+const CEMENT_PER_TXN: usize = 65_536;
+
 /// Blocks built (hash-chained, unsealed) and not yet written.
 struct Pending<'l> {
     ledger: &'l Ledger,
@@ -115,6 +121,17 @@ pub fn generate(
     ledger: &Ledger,
     target_blocks: u64,
     accounts: u32,
+    progress: impl FnMut(u64),
+) -> Result<Generated, String> {
+    generate_cementing(ledger, target_blocks, accounts, CEMENT_PER_TXN, progress)
+}
+
+/// [`generate`], cementing at most `cement_per_txn` blocks per write transaction.
+fn generate_cementing(
+    ledger: &Ledger,
+    target_blocks: u64,
+    accounts: u32,
+    cement_per_txn: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<Generated, String> {
     let accounts = accounts.max(2);
@@ -200,8 +217,6 @@ pub fn generate(
         }
     }
     out.flush()?;
-    // Cement every chain.
-    let mut txn = ledger.write_txn().map_err(|e| e.to_string())?;
     let heads: Vec<BlockHash> = std::iter::once(genesis.head)
         .chain(
             accs.iter()
@@ -209,13 +224,70 @@ pub fn generate(
                 .map(|a| a.chain.head),
         )
         .collect();
-    for h in heads {
-        ledger.confirm(&mut txn, &h).map_err(|e| e.to_string())?;
-    }
-    txn.commit().map_err(|e| e.to_string())?;
+    cement_all(ledger, &heads, cement_per_txn)?;
     let rtxn = ledger.read_txn().map_err(|e| e.to_string())?;
     Ok(Generated {
         blocks: ledger.block_count(&rtxn).map_err(|e| e.to_string())?,
         accounts: ledger.account_count(&rtxn).map_err(|e| e.to_string())?,
     })
+}
+
+/// Cements every chain up to `heads`, committing each time `per_txn` blocks were
+/// cemented: the first head alone pulls in most of the ledger as dependencies, and one
+/// transaction over millions of blocks would hold every page it touches dirty at once.
+fn cement_all(ledger: &Ledger, heads: &[BlockHash], per_txn: usize) -> Result<(), String> {
+    let mut txn = ledger.write_txn().map_err(|e| e.to_string())?;
+    let mut in_txn = 0usize;
+    for h in heads {
+        loop {
+            let step = ledger
+                .confirm_limited(&mut txn, h, per_txn)
+                .map_err(|e| e.to_string())?;
+            in_txn += step.cemented.len();
+            if in_txn >= per_txn {
+                txn.commit().map_err(|e| e.to_string())?;
+                txn = ledger.write_txn().map_err(|e| e.to_string())?;
+                in_txn = 0;
+            }
+            if step.complete {
+                break;
+            }
+        }
+    }
+    txn.commit().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cementing in many small transactions (7 blocks each) reaches the same state as
+    /// in large ones: every block cemented, every account's confirmation height at its
+    /// head, the confirmation log as long as the ledger.
+    #[test]
+    fn cementing_in_bounded_transactions_cements_everything() {
+        let open = |d: &tempfile::TempDir| {
+            Ledger::open(&d.path().join("data.ldb"), nano_core::Network::Dev).unwrap()
+        };
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (big, small) = (open(&d1), open(&d2));
+        let g1 = generate_cementing(&big, 600, 40, CEMENT_PER_TXN, |_| {}).unwrap();
+        let g2 = generate_cementing(&small, 600, 40, 7, |_| {}).unwrap();
+        assert_eq!(g1, g2);
+        assert!(g2.blocks >= 600, "{g2:?}");
+        assert_eq!(small.cemented_count(), g2.blocks);
+        assert_eq!(big.cemented_count(), g1.blocks);
+        let (t1, t2) = (big.read_txn().unwrap(), small.read_txn().unwrap());
+        let accounts: Vec<_> = big
+            .accounts_from(&t1, &Account::ZERO)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(accounts.len() as u64, g1.accounts);
+        for (account, info) in accounts {
+            let c = small.store().confirmation_height(&t2, &account).unwrap();
+            assert_eq!(c.height, info.block_count, "{account}");
+            assert_eq!(c.frontier, info.head, "{account}");
+        }
+    }
 }
