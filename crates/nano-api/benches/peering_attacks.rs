@@ -40,10 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nano_api::{ApiContext, RpcConfig};
-use nano_core::{Block, KeyPair, Network};
-use nano_messages::{
-    decode_datagram, HandshakeResponse, Header, Keepalive, Message, MessageType, NodeIdHandshake,
-};
+use nano_core::{Block, Network};
+use nano_messages::{Header, Keepalive, Message, MessageType};
 use nano_node::node::{Node, NodeOptions};
 use nano_node::DaemonConfig;
 use network_support::{all_cemented, spread_sends, SpreadSends};
@@ -291,37 +289,10 @@ async fn udp_peer(port: u16, stop: Arc<AtomicBool>, established: Arc<AtomicU64>)
         return;
     };
     let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    let query = Message::NodeIdHandshake(Box::new(NodeIdHandshake::query(rand::random())))
-        .to_bytes(Network::Dev)
-        .unwrap_or_default();
     let mut buf = vec![0u8; 2048];
     let mut done = false;
     while !stop.load(Ordering::Relaxed) && !done {
-        let _ = sock.send_to(&query, to).await;
-        let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf)).await
-        else {
-            continue;
-        };
-        let Ok((_, Message::NodeIdHandshake(h))) = decode_datagram(&buf[..n], Some(Network::Dev))
-        else {
-            continue;
-        };
-        let Some(cookie) = h.query else { continue };
-        let resp = HandshakeResponse::sign_v2(
-            &cookie,
-            rand::random(),
-            Network::Dev.params().genesis_hash,
-            &KeyPair::random(),
-        );
-        let answer = Message::NodeIdHandshake(Box::new(NodeIdHandshake {
-            query: None,
-            response: Some(resp),
-            v2: true,
-        }));
-        if let Ok(b) = answer.to_bytes(Network::Dev) {
-            done = sock.send_to(&b, to).await.is_ok();
-        }
+        done = network_support::handshake_on(&sock, to).await;
     }
     if done {
         established.fetch_add(1, Ordering::Relaxed);

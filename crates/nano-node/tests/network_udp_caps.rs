@@ -9,8 +9,8 @@ mod network_support;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use nano_core::{KeyPair, Network};
-use nano_messages::{decode_datagram, HandshakeResponse, Message, NodeIdHandshake};
+use nano_core::Network;
+use nano_messages::{Message, NodeIdHandshake};
 use nano_node::network::{NetworkFlags, Transport};
 use network_support::*;
 use tokio::net::UdpSocket;
@@ -33,66 +33,12 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// The node's peering port as reached from `src` (the same address family).
-fn node_addr(src: IpAddr, port: u16) -> SocketAddr {
-    let dst = match src {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    };
-    SocketAddr::new(dst, port)
-}
-
 /// One hostile handshake from a fresh source port on `src`; true when the node answered.
 async fn udp_handshake(src: IpAddr, port: u16) -> bool {
     let Ok(sock) = UdpSocket::bind(SocketAddr::new(src, 0)).await else {
         return false;
     };
     handshake_on(&sock, node_addr(src, port)).await
-}
-
-/// Sends a query from `sock` (again, up to 5 times, while unanswered) and answers the
-/// node's query with a fresh node id; true when the node answered.
-async fn handshake_on(sock: &UdpSocket, to: SocketAddr) -> bool {
-    let query = Message::NodeIdHandshake(Box::new(NodeIdHandshake::query(rand_cookie())));
-    let bytes = query.to_bytes(Network::Dev).unwrap();
-    let mut buf = vec![0u8; 2048];
-    // The node rate-limits answers: ask again a few times before giving up.
-    for _ in 0..5 {
-        if sock.send_to(&bytes, to).await.is_err() {
-            return false;
-        }
-        let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_millis(500), sock.recv_from(&mut buf)).await
-        else {
-            continue;
-        };
-        let Ok((_, Message::NodeIdHandshake(h))) = decode_datagram(&buf[..n], Some(Network::Dev))
-        else {
-            continue;
-        };
-        let Some(cookie) = h.query else { return false };
-        let key = KeyPair::random();
-        let resp = HandshakeResponse::sign_v2(
-            &cookie,
-            rand_cookie(),
-            Network::Dev.params().genesis_hash,
-            &key,
-        );
-        let answer = Message::NodeIdHandshake(Box::new(NodeIdHandshake {
-            query: None,
-            response: Some(resp),
-            v2: true,
-        }));
-        return sock
-            .send_to(&answer.to_bytes(Network::Dev).unwrap(), to)
-            .await
-            .is_ok();
-    }
-    false
-}
-
-fn rand_cookie() -> [u8; 32] {
-    rand::random()
 }
 
 async fn flood_from(src: IpAddr, port: u16) -> usize {
@@ -173,30 +119,6 @@ async fn udp_handshake_flood_stays_under_channel_caps() {
         rss_after.saturating_sub(rss_before)
     );
     node.shutdown().await;
-}
-
-/// Binds `n` sockets on `src` and completes a handshake from each, 64 at a time; returns
-/// the sockets whose handshake the node answered.
-async fn handshaken_sockets(src: IpAddr, port: u16, n: usize) -> Vec<UdpSocket> {
-    let mut done = Vec::new();
-    for chunk in 0..n.div_ceil(64) {
-        let tasks: Vec<_> = (0..64.min(n - chunk * 64))
-            .map(|_| {
-                tokio::spawn(async move {
-                    let sock = UdpSocket::bind(SocketAddr::new(src, 0)).await.ok()?;
-                    handshake_on(&sock, node_addr(src, port))
-                        .await
-                        .then_some(sock)
-                })
-            })
-            .collect();
-        for t in tasks {
-            if let Ok(Some(s)) = t.await {
-                done.push(s);
-            }
-        }
-    }
-    done
 }
 
 /// Once an address holds `max_peers_per_ip` UDP channels, handshakes from its other

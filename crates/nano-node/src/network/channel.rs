@@ -44,7 +44,8 @@ pub struct PeerInfo {
     pub transport: Transport,
 }
 
-/// Queue bounds per traffic class: votes and blocks get room, chatter does not.
+/// Queue bounds per traffic class of one channel: votes and blocks get room, chatter
+/// does not.
 const QUEUE_LIMITS: [usize; 3] = [8192, 1024, 256];
 
 fn class(t: TrafficType) -> usize {
@@ -56,44 +57,65 @@ fn class(t: TrafficType) -> usize {
 }
 
 /// A send queue drained in priority order: realtime first, then bootstrap, then
-/// background. Full classes refuse new items instead of growing.
-pub struct SendQueue {
-    queues: Mutex<[VecDeque<Bytes>; 3]>,
+/// background. Full classes refuse new items instead of growing. A TCP channel queues
+/// encoded messages; the UDP sender queues datagrams with their destination.
+pub struct SendQueue<T = Bytes> {
+    queues: Mutex<[VecDeque<T>; 3]>,
+    limits: [usize; 3],
     notify: Notify,
 }
 
-impl Default for SendQueue {
+impl Default for SendQueue<Bytes> {
     fn default() -> Self {
-        SendQueue {
-            queues: Mutex::new([VecDeque::new(), VecDeque::new(), VecDeque::new()]),
-            notify: Notify::new(),
-        }
+        SendQueue::with_limits(QUEUE_LIMITS)
     }
 }
 
-impl SendQueue {
+impl<T> SendQueue<T> {
+    /// A queue holding at most `limits[c]` items of each traffic class (realtime,
+    /// bootstrap, background).
+    pub fn with_limits(limits: [usize; 3]) -> Self {
+        SendQueue {
+            queues: Mutex::new([VecDeque::new(), VecDeque::new(), VecDeque::new()]),
+            limits,
+            notify: Notify::new(),
+        }
+    }
+
     /// False when that class is full (the caller counts the drop).
-    pub fn push(&self, bytes: Bytes, traffic: TrafficType) -> bool {
+    pub fn push(&self, item: T, traffic: TrafficType) -> bool {
         let c = class(traffic);
         {
             let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-            if q[c].len() >= QUEUE_LIMITS[c] {
+            if q[c].len() >= self.limits[c] {
                 return false;
             }
-            q[c].push_back(bytes);
+            q[c].push_back(item);
         }
         self.notify.notify_one();
         true
     }
 
     /// The next item by priority, if any.
-    pub fn try_pop(&self) -> Option<Bytes> {
+    pub fn try_pop(&self) -> Option<T> {
         let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         q.iter_mut().find_map(|q| q.pop_front())
     }
 
+    /// Moves up to `max` items, in priority order, into `out` under one lock; how many.
+    pub fn pop_into(&self, out: &mut Vec<T>, max: usize) -> usize {
+        let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut moved = 0;
+        for class in q.iter_mut() {
+            let n = class.len().min(max - moved);
+            out.extend(class.drain(..n));
+            moved += n;
+        }
+        moved
+    }
+
     /// Waits for the next item; None once `closed` is cancelled.
-    pub async fn pop(&self, closed: &CancellationToken) -> Option<Bytes> {
+    pub async fn pop(&self, closed: &CancellationToken) -> Option<T> {
         loop {
             let notified = self.notify.notified();
             if let Some(b) = self.try_pop() {

@@ -11,7 +11,8 @@
 //! Sub-modules: `admission` (per-address caps before the handshake, peer exclusion),
 //! [`endpoint`] (address rules), [`node_id`] (identity file), [`channel`]
 //! (channels and queues), `registry` (the channel table and its UDP index),
-//! `handshake` (syn cookies), `tcp` and `udp` (transports),
+//! `handshake` (syn cookies), `tcp` and `udp` (transports; `udp_send` batches what is
+//! sent to UDP channels),
 //! `peering` (keepalive, dialling, persistence), [`rep_crawler`], [`telemetry`],
 //! [`filter`], [`bootstrap`] (the hand-off trait).
 
@@ -30,6 +31,7 @@ pub mod rep_crawler;
 mod tcp;
 pub mod telemetry;
 mod udp;
+mod udp_send;
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -140,6 +142,8 @@ pub(crate) struct Inner {
     udp_handshakes: TokenBucket,
     port: AtomicU16,
     udp: OnceLock<Arc<UdpSocket>>,
+    /// What waits to be sent to UDP channels (all of them share the socket).
+    udp_out: udp_send::UdpQueue,
     capture: OnceLock<capture::Capture>,
     /// Whether the sockets are IPv6 (dual-stack); false after falling back to IPv4.
     ipv6: std::sync::atomic::AtomicBool,
@@ -186,6 +190,7 @@ impl NetworkService {
             udp_handshakes: TokenBucket::new(500),
             port: AtomicU16::new(0),
             udp: OnceLock::new(),
+            udp_out: udp_send::new_queue(init.config.tcp_incoming_connections_max as usize),
             capture: OnceLock::new(),
             ipv6: std::sync::atomic::AtomicBool::new(true),
             token: CancellationToken::new(),
@@ -246,7 +251,12 @@ impl NetworkService {
                 Ok(sock) => {
                     let sock = Arc::new(sock);
                     let _ = inner.udp.set(sock.clone());
-                    inner.tracker.spawn(udp::receive_loop(inner.clone(), sock));
+                    inner
+                        .tracker
+                        .spawn(udp::receive_loop(inner.clone(), sock.clone()));
+                    inner
+                        .tracker
+                        .spawn(udp_send::send_loop(inner.clone(), sock));
                 }
                 Err(e) => tracing::warn!(port, error = %e, "UDP disabled: cannot bind"),
             }
@@ -516,7 +526,7 @@ impl Inner {
     /// type; counts the message or the drop.
     pub(crate) fn push(
         &self,
-        ch: &Channel,
+        ch: &Arc<Channel>,
         bytes: Bytes,
         kind: &str,
         traffic: TrafficType,
@@ -531,11 +541,25 @@ impl Inner {
             self.stats.inc("drop", kind, "out");
             return false;
         }
-        if ch.queue.push(bytes, traffic) {
+        let queued = match ch.transport {
+            Transport::Tcp => ch.queue.push(bytes, traffic),
+            Transport::Udp => self.udp_out.push(
+                udp_send::Queued {
+                    ch: ch.clone(),
+                    to: udp::target(self, ch.info.endpoint),
+                    bytes,
+                },
+                traffic,
+            ),
+        };
+        if queued {
             self.stats.inc("message", kind, "out");
             true
         } else {
             self.stats.inc("drop", "queue_full", "out");
+            if ch.transport == Transport::Udp {
+                self.stats.inc("drop", "udp_queue_full", "out");
+            }
             false
         }
     }

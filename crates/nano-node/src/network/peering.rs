@@ -169,7 +169,7 @@ pub(super) fn build_keepalive(inner: &Inner, exclude: Option<u64>) -> Keepalive 
     k
 }
 
-pub(super) fn send_keepalive(inner: &Inner, ch: &Channel) {
+pub(super) fn send_keepalive(inner: &Inner, ch: &Arc<Channel>) {
     let k = build_keepalive(inner, Some(ch.info.id));
     if let Some(bytes) = inner.encode(&Message::Keepalive(Box::new(k))) {
         if inner.push(

@@ -2,6 +2,8 @@
 //! keepalive, publish, confirm_req, confirm_ack and telemetry_ack as single datagrams,
 //! after a cookie-checked node_id_handshake exchanged as datagrams. A UDP peer becomes a
 //! channel like any other, so consensus does not care which transport carried a message.
+//! What is queued for UDP channels is sent by `udp_send`; handshakes are sent here, at
+//! once.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::Ordering;
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use nano_messages::{decode_datagram, Header, Message, MessageType, NodeIdHandshake, HEADER_SIZE};
 use tokio::net::UdpSocket;
 
-use super::channel::{Channel, Transport};
+use super::channel::Transport;
 use super::endpoint::{self, from_wire_endpoint};
 use super::handshake::{self, verify_response};
 use super::Inner;
@@ -23,7 +25,7 @@ pub(super) async fn bind(inner: &Inner, port: u16) -> std::io::Result<UdpSocket>
     }
 }
 
-fn target(inner: &Inner, ep: SocketAddrV6) -> SocketAddr {
+pub(super) fn target(inner: &Inner, ep: SocketAddrV6) -> SocketAddr {
     if inner.ipv6.load(Ordering::Relaxed) {
         SocketAddr::V6(ep)
     } else {
@@ -77,7 +79,7 @@ pub(super) async fn receive_loop(inner: Arc<Inner>, sock: Arc<UdpSocket>) {
     }
 }
 
-fn local(inner: &Inner) -> SocketAddrV6 {
+pub(super) fn local(inner: &Inner) -> SocketAddrV6 {
     SocketAddrV6::new(
         Ipv6Addr::UNSPECIFIED,
         inner.port.load(Ordering::Relaxed),
@@ -206,22 +208,5 @@ fn establish(inner: &Arc<Inner>, from: SocketAddrV6, node_id: nano_core::PublicK
         return;
     }
     inner.stats.inc("handshake", "ok", "");
-    inner.tracker.spawn(writer(inner.clone(), ch.clone()));
     inner.on_channel_established(&ch);
-}
-
-async fn writer(inner: Arc<Inner>, ch: Arc<Channel>) {
-    let Some(sock) = inner.udp.get().cloned() else {
-        return;
-    };
-    let dest = target(&inner, ch.info.endpoint);
-    while let Some(bytes) = ch.queue.pop(&ch.closed).await {
-        if sock.send_to(&bytes, dest).await.is_err() {
-            inner.stats.inc("error", "udp_send", "out");
-        } else {
-            capture(&inner, local(&inner), ch.info.endpoint, &bytes);
-            ch.touch_sent(inner.now_ms());
-        }
-    }
-    inner.remove_channel(&ch);
 }

@@ -1,0 +1,274 @@
+//! The UDP send path: every datagram for a UDP channel goes into one bounded,
+//! prioritised queue, and one task drains it into the peering socket in batches, one
+//! `sendmmsg` system call per batch on Linux (one `send_to` per datagram elsewhere).
+//!
+//! All UDP peers share one socket and one kernel send buffer, so a queue and a task per
+//! peer bounded nothing the shared socket does not, and cost a system call and a task
+//! wake-up per datagram: a block flooded to 16 peers was 16 of each.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+
+use super::channel::{Channel, SendQueue};
+use super::Inner;
+
+/// Realtime datagrams waiting for the socket, for all UDP channels together: one
+/// block-processor batch (256 blocks) flooded to 64 channels (the square root of a
+/// 2,048-channel UDP cap, plus representatives) fits, with its votes behind it. A sender
+/// further behind than that is past what the socket can take: newer datagrams are
+/// dropped and counted rather than delayed.
+const REALTIME_LIMIT: usize = 16_384;
+/// Bootstrap datagrams waiting (UDP carries none today): as one TCP channel's queue.
+const BOOTSTRAP_LIMIT: usize = 1_024;
+/// Background datagrams (keepalives, telemetry) waiting, per UDP channel the node may
+/// hold: the keepalive tick queues one for every channel at once, and a telemetry round
+/// may be behind it.
+const BACKGROUND_PER_CHANNEL: usize = 2;
+
+/// Datagrams handed to the kernel in one system call: enough to spread the call's cost
+/// over a whole flood, few enough that one call holds a runtime worker only for about a
+/// tenth of a millisecond.
+const SEND_BATCH: usize = 64;
+
+/// One datagram waiting in the queue.
+pub(super) struct Queued {
+    pub ch: Arc<Channel>,
+    pub to: SocketAddr,
+    pub bytes: Bytes,
+}
+
+pub(super) type UdpQueue = SendQueue<Queued>;
+
+/// The queue for a node holding at most `channel_cap` UDP channels.
+pub(super) fn new_queue(channel_cap: usize) -> UdpQueue {
+    SendQueue::with_limits([
+        REALTIME_LIMIT,
+        BOOTSTRAP_LIMIT,
+        (channel_cap * BACKGROUND_PER_CHANNEL).max(256),
+    ])
+}
+
+/// Drains the node's UDP queue into `sock` until the node stops. Datagrams of channels
+/// closed while queued are not sent.
+pub(super) async fn send_loop(inner: Arc<Inner>, sock: Arc<UdpSocket>) {
+    let mut batch: Vec<Queued> = Vec::with_capacity(SEND_BATCH);
+    while let Some(first) = inner.udp_out.pop(&inner.token).await {
+        batch.push(first);
+        inner.udp_out.pop_into(&mut batch, SEND_BATCH - 1);
+        let before = batch.len();
+        batch.retain(|d| !d.ch.is_closed());
+        let closed = (before - batch.len()) as u64;
+        if closed > 0 {
+            inner.stats.add("drop", "udp_channel_closed", "out", closed);
+        }
+        let to: Vec<SocketAddr> = batch.iter().map(|d| d.to).collect();
+        let payloads: Vec<&[u8]> = batch.iter().map(|d| &d.bytes[..]).collect();
+        let now = inner.now_ms();
+        let calls = send_datagrams(&sock, &to, &payloads, |i, ok| {
+            let d = &batch[i];
+            if ok {
+                d.ch.touch_sent(now);
+                if let Some(c) = inner.capture.get() {
+                    c.udp(super::udp::local(&inner), d.ch.info.endpoint, &d.bytes);
+                }
+            } else {
+                inner.stats.inc("error", "udp_send", "out");
+            }
+        })
+        .await;
+        inner.stats.add("udp", "send_calls", "out", calls as u64);
+        batch.clear();
+    }
+}
+
+/// Sends `payloads[i]` to `to[i]` for every i, waiting while the socket buffer is full;
+/// `done(i, sent)` is called once per datagram, in order. A datagram the kernel refuses
+/// (unreachable, too large) is reported unsent and the rest go on. Returns the number of
+/// system calls made.
+pub(super) async fn send_datagrams(
+    sock: &UdpSocket,
+    to: &[SocketAddr],
+    payloads: &[&[u8]],
+    mut done: impl FnMut(usize, bool),
+) -> usize {
+    debug_assert_eq!(to.len(), payloads.len());
+    let mut calls = 0;
+    let mut next = 0;
+    #[cfg(target_os = "linux")]
+    {
+        let addrs: Vec<socket2::SockAddr> = to.iter().map(|a| (*a).into()).collect();
+        while next < payloads.len() {
+            let end = payloads.len().min(next + SEND_BATCH);
+            calls += 1;
+            let r = sock
+                .async_io(tokio::io::Interest::WRITABLE, || {
+                    linux::sendmmsg(sock, &addrs[next..end], &payloads[next..end])
+                })
+                .await;
+            match r {
+                Ok(n) if n > 0 => {
+                    for i in next..next + n {
+                        done(i, true);
+                    }
+                    next += n;
+                }
+                // The first datagram was refused (a refusal further on shows up as a
+                // shorter count, then as this error on the next call).
+                _ => {
+                    done(next, false);
+                    next += 1;
+                }
+            }
+        }
+    }
+    while next < payloads.len() {
+        calls += 1;
+        let sent = sock.send_to(payloads[next], to[next]).await.is_ok();
+        done(next, sent);
+        next += 1;
+    }
+    calls
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    use tokio::net::UdpSocket;
+
+    /// One `sendmmsg(2)` of `payloads[i]` to `addrs[i]`: how many were sent (from the
+    /// first), or the error of the first when none was. `WouldBlock` when the socket
+    /// buffer is full, so tokio waits for it to drain and calls again.
+    pub(super) fn sendmmsg(
+        sock: &UdpSocket,
+        addrs: &[socket2::SockAddr],
+        payloads: &[&[u8]],
+    ) -> io::Result<usize> {
+        let mut iovs: Vec<libc::iovec> = payloads
+            .iter()
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        let mut headers: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .zip(addrs)
+            .map(|(iov, addr)| {
+                // SAFETY: mmsghdr is a plain C struct for which all-zero bytes are a
+                // valid value (null pointers, zero lengths and flags).
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
+                h.msg_hdr.msg_namelen = addr.len();
+                h.msg_hdr.msg_iov = iov;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
+        // SAFETY: every header points at an address and an iovec that live until this
+        // function returns, and every iovec at a payload borrowed for as long; the kernel
+        // only reads them (and writes each header's msg_len).
+        let n = unsafe {
+            libc::sendmmsg(
+                sock.as_raw_fd(),
+                headers.as_mut_ptr(),
+                headers.len() as libc::c_uint,
+                0,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+/// How many datagrams `send_datagrams` hands the kernel per call (for tests).
+#[cfg(test)]
+pub(super) const fn batch_size() -> usize {
+    SEND_BATCH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn sends_every_datagram_to_its_address_in_batches() {
+        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            peers.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        }
+        let n = 300;
+        let to: Vec<SocketAddr> = (0..n).map(|i| peers[i % 3].local_addr().unwrap()).collect();
+        let bodies: Vec<Vec<u8>> = (0..n).map(|i| (i as u32).to_be_bytes().to_vec()).collect();
+        let payloads: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
+        let mut reported = Vec::new();
+        let calls = send_datagrams(&sender, &to, &payloads, |i, ok| reported.push((i, ok))).await;
+        assert_eq!(reported, (0..n).map(|i| (i, true)).collect::<Vec<_>>());
+        if cfg!(target_os = "linux") {
+            assert!(
+                calls >= n.div_ceil(batch_size()) && calls < n,
+                "{calls} system calls for {n} datagrams"
+            );
+        }
+        for (k, peer) in peers.iter().enumerate() {
+            let mut buf = [0u8; 16];
+            let mut got = Vec::new();
+            for _ in 0..n / 3 {
+                let (len, from) =
+                    tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+                        .await
+                        .expect("datagram arrives")
+                        .unwrap();
+                assert_eq!(from, sender.local_addr().unwrap());
+                assert_eq!(len, 4);
+                got.push(u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize);
+            }
+            let want: Vec<usize> = (0..n).filter(|i| i % 3 == k).collect();
+            assert_eq!(got, want, "peer {k} gets its datagrams, in order");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_datagram_is_reported_and_the_rest_are_sent() {
+        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        // An IPv6 destination from an IPv4 socket: the kernel refuses that one.
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        let to = [peer.local_addr().unwrap(), v6, peer.local_addr().unwrap()];
+        let payloads: [&[u8]; 3] = [b"a", b"b", b"c"];
+        let mut reported = Vec::new();
+        send_datagrams(&sender, &to, &payloads, |i, ok| reported.push((i, ok))).await;
+        assert_eq!(reported, vec![(0, true), (1, false), (2, true)]);
+        let mut buf = [0u8; 4];
+        for want in [b'a', b'c'] {
+            let (len, _) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+                .await
+                .expect("datagram arrives")
+                .unwrap();
+            assert_eq!(&buf[..len], &[want]);
+        }
+    }
+
+    #[test]
+    fn the_queue_refuses_past_its_bound() {
+        let q: SendQueue<u32> = SendQueue::with_limits([2, 1, 1]);
+        use crate::interfaces::TrafficType::*;
+        assert!(q.push(1, Realtime) && q.push(2, Realtime));
+        assert!(!q.push(3, Realtime), "realtime full");
+        assert!(q.push(4, Background), "another class has its own room");
+        let mut out = Vec::new();
+        assert_eq!(q.pop_into(&mut out, 2), 2);
+        assert_eq!(out, vec![1, 2], "priority order, at most the asked number");
+        assert_eq!(q.pop_into(&mut out, 8), 1);
+        assert_eq!(out, vec![1, 2, 4]);
+    }
+}
