@@ -38,7 +38,15 @@ pub fn v1_refused(req: &Req) -> bool {
 /// The v2 messages (an envelope from [`crate::api_v2::http::envelope_from_http`]) a
 /// foreign page may not send.
 pub fn v2_refused(envelope: &Value) -> bool {
-    envelope.get("message_type").and_then(Value::as_str) == Some("ServiceStop")
+    envelope
+        .get("message_type")
+        .and_then(Value::as_str)
+        .is_some_and(v2_refused_type)
+}
+
+/// Whether a foreign page may not send v2 messages of this type.
+pub fn v2_refused_type(message_type: &str) -> bool {
+    message_type == "ServiceStop"
 }
 
 /// The v2 error answer (JSON) when a foreign page sends a refused `envelope`, else None.

@@ -99,3 +99,128 @@ fn http_text_is_the_value_answer_byte_for_byte() {
         ["deprecated_account_format", "frontier"]
     );
 }
+
+/// POSTs `body` to `path` with extra header lines; (status, head, body).
+fn post_at(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap();
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+/// The answer's JSON text with its `time` (the only field that differs between two
+/// answers to the same request) set to 0.
+fn timeless(text: &str) -> String {
+    let mut v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert!(v["time"].as_u64().is_some(), "{text}");
+    v["time"] = 0.into();
+    v.to_string()
+}
+
+#[test]
+fn v2_account_weight_answers_as_the_envelope_route() {
+    let f = ledger_fixture();
+    let rpc = start_with(false, Some(f.ledger.clone()));
+    let g = f.genesis.account.encode_account();
+    let weight = f.ledger.weight(&f.genesis.account);
+    assert!(!weight.is_zero());
+    // `/api/v2/AccountWeight` with the plain message (the gateway's direct path), every
+    // other form and failure, each against the whole envelope at `/api/v2`.
+    let plain = format!(r#"{{"account":"{g}"}}"#);
+    let messages = [
+        plain.clone(),
+        format!(" {{ \"account\" : \"{g}\" }} "),
+        r#"{"account":"nano_x"}"#.to_string(),
+        format!(r#"{{"account":"{}"}}"#, g.replacen("nano_", "xrb_", 1)),
+        format!(r#"{{"account":"{}"}}"#, f.b_account.encode_account()),
+        format!(r#"{{"account":"{g}","other":1e400}}"#),
+        format!(r#"{{"account":"nano_x","account":"{g}"}}"#),
+        r#"{"account":5}"#.to_string(),
+        r#"{"account":null}"#.to_string(),
+        format!(r#"["{g}"]"#),
+        "{}".to_string(),
+        "{oops".to_string(),
+    ];
+    let header_sets: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("Nano-Correlation-Id", "c-9")],
+        &[("Nano-Api-Key", "stranger"), ("Nano-Correlation-Id", "c-9")],
+    ];
+    for headers in header_sets {
+        for m in &messages {
+            let (status, head, direct) =
+                post_at(rpc.addr, "/api/v2/AccountWeight", headers, m.as_bytes());
+            assert_eq!(status, 200);
+            let envelope = format!(r#"{{"message_type":"AccountWeight","message":{m}}}"#);
+            let (_, env_head, via_envelope) =
+                post_at(rpc.addr, "/api/v2", headers, envelope.as_bytes());
+            // A JSON error names its place, which the envelope moves.
+            let placeless = |t: &str| t.split(" at line ").next().unwrap().to_string();
+            assert_eq!(
+                placeless(&timeless(&direct)),
+                placeless(&timeless(&via_envelope)),
+                "{m} {headers:?}"
+            );
+            let corr = |h: &str| h.contains("nano-correlation-id: c-9");
+            assert_eq!(corr(&head), corr(&env_head), "{m} {headers:?}");
+            assert_eq!(corr(&head), !headers.is_empty(), "{m} {headers:?}");
+        }
+    }
+    // The values themselves.
+    let (_, _, text) = post_at(rpc.addr, "/api/v2/AccountWeight", &[], plain.as_bytes());
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["message"],
+        json!({"voting_weight": weight.encode_dec()}),
+        "{text}"
+    );
+    assert_eq!(v["message_type"], "AccountWeightResponse");
+    let (_, _, text) = post_at(
+        rpc.addr,
+        "/api/v2/AccountWeight",
+        &[("Nano-Api-Key", "stranger")],
+        plain.as_bytes(),
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["message"],
+        json!({"code": 3, "message": "Access denied"}),
+        "{text}"
+    );
+    let (_, _, text) = post_at(
+        rpc.addr,
+        "/api/v2/AccountWeight",
+        &[],
+        br#"{"account":"nano_x"}"#,
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["message"],
+        json!({"code": 7, "message": "Bad account number"}),
+        "{text}"
+    );
+}

@@ -31,13 +31,7 @@ pub fn envelope_from_http(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, Vec<u8>> {
-    let header = |h: &str| {
-        headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
+    let header = |h: &str| header_text(headers, h);
     let corr = header(CORRELATION_HEADER);
     let fail = |msg: String, corr: Option<String>| {
         Response::error(&V2Error::new(CODE_GENERIC, msg), corr).to_json()
@@ -69,6 +63,15 @@ pub fn envelope_from_http(
         obj.entry("correlation_id").or_insert(Value::String(c));
     }
     Ok(env)
+}
+
+/// A header's value as text, when it is set, printable and not empty.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// An answer in JSON text as HTTP (the text is read for its correlation id): for answers
@@ -162,7 +165,43 @@ async fn message_route(
     headers: HeaderMap,
     body: Bytes,
 ) -> HttpResponse {
+    if name == "AccountWeight" && method == Method::POST {
+        if let Some(answer) = account_weight(&s.0, &headers, &body) {
+            return answer;
+        }
+    }
     run(s, Some(name), method, headers, body).await
+}
+
+/// The `/api/v2/AccountWeight` message when it is the plain `{"account": "<text>"}`
+/// (nothing else in it), the frequent form.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainAccountWeight<'a> {
+    #[serde(borrow)]
+    account: std::borrow::Cow<'a, str>,
+}
+
+/// `/api/v2/AccountWeight` answered straight from the body's account, without the
+/// envelope, its schema normalization and the `Request` maps: the same answer as
+/// [`run`]'s, since for this message form [`run`] ends in the same
+/// [`V2Service::handle_account_weight`] with the same credentials, correlation id and
+/// account. `None` for every other body (another field, a second `account`, a value
+/// that is not a string, not an object, not JSON), which [`run`] then answers, so its
+/// error texts stay the only ones. No browser-origin check: `AccountWeight` changes
+/// nothing ([`crate::browser_origin::v2_refused_type`] says so, checked here too).
+fn account_weight(service: &V2Service, headers: &HeaderMap, body: &[u8]) -> Option<HttpResponse> {
+    // A JSON array would also deserialize into the struct (by position).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+        || crate::browser_origin::v2_refused_type("AccountWeight")
+    {
+        return None;
+    }
+    let message: PlainAccountWeight<'_> = serde_json::from_slice(body).ok()?;
+    let credentials = header_text(headers, API_KEY_HEADER).unwrap_or_default();
+    let corr = header_text(headers, CORRELATION_HEADER);
+    let answer = service.handle_account_weight(&credentials, corr, &message.account);
+    Some(http_response(&answer))
 }
 
 async fn run(

@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use crate::access::{AccessControl, Permission};
-use crate::context::{ApiContext, Origin};
+use crate::context::ApiContext;
 
 /// Reference error codes (`nano::error_common`).
 pub const CODE_GENERIC: i32 = 1;
@@ -554,12 +554,7 @@ impl V2Service {
         req: &Request,
         session: Option<&SessionLink>,
     ) -> Result<(&'static str, Value), V2Error> {
-        let Some(perms) = required_permissions(req.message_type) else {
-            return Err(V2Error::new(CODE_GENERIC, "Unknown message type"));
-        };
-        if !self.access.has_access_to_oneof(&req.credentials, perms) {
-            return Err(V2Error::new(CODE_ACCESS_DENIED, "Access denied"));
-        }
+        self.admit(req.message_type, &req.credentials)?;
         let text = |k: &str| req.message.get(k).and_then(Value::as_str).unwrap_or("");
         let flag = |k: &str| req.message.get(k).and_then(Value::as_bool).unwrap_or(false);
         let need_session = || {
@@ -572,35 +567,7 @@ impl V2Service {
         };
         match req.message_type {
             "IsAlive" => Ok(("IsAlive", json!({}))),
-            "AccountWeight" => {
-                let account = text("account");
-                if nano_core::PublicKey::decode_account(account).is_err() {
-                    return Err(V2Error::new(CODE_BAD_ACCOUNT, "Bad account number"));
-                }
-                let mut q = Map::new();
-                q.insert("action".into(), "account_weight".into());
-                q.insert("account".into(), account.into());
-                let origin = Origin {
-                    control: false,
-                    allow_unsafe: false,
-                };
-                let answer = crate::actions::dispatch_structured(&self.ctx, &q, origin);
-                match answer.get("weight").and_then(Value::as_str) {
-                    Some(w) => Ok(("AccountWeightResponse", json!({"voting_weight": w}))),
-                    None => {
-                        let msg = answer
-                            .get("error")
-                            .and_then(Value::as_str)
-                            .unwrap_or("Internal error");
-                        let msg = if msg == crate::error::msg::UNKNOWN_COMMAND {
-                            crate::error::msg::NODE_UNAVAILABLE
-                        } else {
-                            msg
-                        };
-                        Err(V2Error::new(CODE_GENERIC, msg))
-                    }
-                }
-            }
+            "AccountWeight" => self.account_weight(text("account")),
             "ServiceRegister" => {
                 let link = need_session()?;
                 self.broker.service_register(link, text("service_name"));
@@ -639,6 +606,48 @@ impl V2Service {
                 Ok(("EventAck", json!({})))
             }
             _ => Err(V2Error::new(CODE_GENERIC, "Unknown message type")),
+        }
+    }
+
+    /// Refuses a message type that is no request, or that `credentials` may not send.
+    fn admit(&self, message_type: &str, credentials: &str) -> Result<(), V2Error> {
+        let Some(perms) = required_permissions(message_type) else {
+            return Err(V2Error::new(CODE_GENERIC, "Unknown message type"));
+        };
+        if !self.access.has_access_to_oneof(credentials, perms) {
+            return Err(V2Error::new(CODE_ACCESS_DENIED, "Access denied"));
+        }
+        Ok(())
+    }
+
+    /// The `AccountWeight` answer: the voting weight the ledger holds for `account`.
+    fn account_weight(&self, account: &str) -> Result<(&'static str, Value), V2Error> {
+        let Ok(rep) = nano_core::PublicKey::decode_account(account) else {
+            return Err(V2Error::new(CODE_BAD_ACCOUNT, "Bad account number"));
+        };
+        let ledger = self
+            .ctx
+            .ledger()
+            .map_err(|e| V2Error::new(CODE_GENERIC, e.0))?;
+        let weight = ledger.weight(&rep).encode_dec();
+        Ok(("AccountWeightResponse", json!({"voting_weight": weight})))
+    }
+
+    /// What [`Self::handle`] answers to an `AccountWeight` request of these credentials,
+    /// correlation id and account, for a front door that read the three without building
+    /// a [`Request`] (the `/api/v2/AccountWeight` gateway's fast path).
+    pub fn handle_account_weight(
+        &self,
+        credentials: &str,
+        correlation_id: Option<String>,
+        account: &str,
+    ) -> Response {
+        let answer = self
+            .admit("AccountWeight", credentials)
+            .and_then(|()| self.account_weight(account));
+        match answer {
+            Ok((t, m)) => Response::new(t, m, correlation_id),
+            Err(e) => Response::error(&e, correlation_id),
         }
     }
 
