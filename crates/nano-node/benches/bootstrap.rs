@@ -19,7 +19,8 @@
 //! `NANO_BOOTSTRAP_BENCH_BATCH=<n>` sets the syncing node's blocks per write
 //! transaction (the file's free pages and LMDB's dirty-page memory follow it). The
 //! child also reports the peak entry count of every container the node counts (RPC
-//! `stats` `objects`), sampled every second.
+//! `stats` `objects`), sampled every second. `NANO_BOOTSTRAP_BENCH_WRAP="heaptrack -o
+//! <file>"` runs the children under a command (a heap profiler) instead of directly.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -219,7 +220,20 @@ fn child_open(path: PathBuf) {
 /// come (to `each`).
 fn child(env: (&str, String), mut each: impl FnMut(&str)) {
     use std::io::BufRead;
-    let mut c = std::process::Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    // `NANO_BOOTSTRAP_BENCH_WRAP="heaptrack -o <file>"` runs the child under a profiler.
+    let wrap: Vec<String> = std::env::var("NANO_BOOTSTRAP_BENCH_WRAP")
+        .map(|w| w.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let mut c = match wrap.split_first() {
+        Some((tool, args)) => {
+            let mut c = std::process::Command::new(tool);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
+    let mut c = c
         .env(env.0, env.1)
         .stdout(std::process::Stdio::piped())
         .spawn()

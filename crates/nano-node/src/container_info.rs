@@ -161,7 +161,16 @@ impl Node {
                         st.blocked,
                         size_of::<(nano_core::Account, nano_core::BlockHash)>(),
                     ),
-                ],
+                ]
+                .into_iter()
+                .chain(b.client_sets().into_iter().map(|(name, n)| {
+                    ContainerInfo::leaf(
+                        name,
+                        n,
+                        size_of::<(nano_core::Account, nano_core::BlockHash)>(),
+                    )
+                }))
+                .collect(),
             });
         }
         ContainerInfo::Composite {

@@ -38,6 +38,7 @@ use nano_messages::{
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::recent_map::RecentMap;
 use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
 use crate::consensus::{ProcessStatus, RecentSet, SubmitError};
 use crate::interfaces::{ChannelId, ChannelInfo, Outbound, TrafficType};
@@ -62,9 +63,10 @@ const DONE_MAX: usize = 256 * 1024;
 /// Dependencies queued to be looked up (`asc_pull_req` account info) at once; more
 /// wait for their account to be pulled or asked again after the cooldown.
 const DEPS_MAX: usize = 4096;
-/// Dependencies remembered as asked (for the cooldown): past this many, those whose
-/// cooldown has ended are forgotten. Within one cooldown each entry stands for a request
-/// sent, which the per-channel request limit paces.
+/// Dependencies remembered as asked (for the cooldown), the oldest forgotten first: one
+/// forgotten early is at most asked again before its cooldown ends. 64 Ki entries
+/// (~4 MB) cover far more than the requests sent within one cooldown (3 s), which the
+/// per-channel request limit paces.
 const DEP_ASKED_MAX: usize = 65_536;
 /// Accounts of each list `debug_bootstrap_priority_info` shows: a diagnostic answer of
 /// bounded size (a few hundred kB of JSON), however long the queue.
@@ -118,8 +120,11 @@ struct Asc<'a> {
     queue: VecDeque<Pull>,
     queued: HashSet<Account>,
     busy: HashSet<Account>,
-    targets: HashMap<Account, BlockHash>,
-    tries: HashMap<Account, u8>,
+    /// The head a peer reported for each account being pulled, and the pulls that
+    /// ended short of it; bounded by [`accounts_max`] (a forgotten target only costs the
+    /// retries from another peer).
+    targets: RecentMap<Account, BlockHash>,
+    tries: RecentMap<Account, u8>,
     blocked: HashMap<Account, BlockHash>,
     /// The blocked accounts in the order they are looked at (a window per tick, so
     /// every one is looked at however many there are).
@@ -127,7 +132,9 @@ struct Asc<'a> {
     /// The last block received for each account being pulled: after a dependency
     /// arrives, the block processor releases what waited for it by itself, so the pull
     /// continues from here instead of fetching those blocks again.
-    pulled_to: HashMap<Account, BlockHash>,
+    /// Bounded by [`accounts_max`]: a forgotten entry costs a pull from the ledger head
+    /// (blocks fetched twice), never a block missed.
+    pulled_to: RecentMap<Account, BlockHash>,
     /// Blocks submitted and not yet answered, per account. `pulled_to` is kept while
     /// any are out: a gap answer may still block the account.
     outstanding: HashMap<Account, u32>,
@@ -140,7 +147,7 @@ struct Asc<'a> {
     /// Accounts pulled to the end this round: the dependency walker leaves them alone
     /// (their blocks may still be on the way through the processor).
     done: RecentSet<Account>,
-    dep_asked: HashMap<BlockHash, Instant>,
+    dep_asked: RecentMap<BlockHash, Instant>,
     requests: HashMap<u64, Req>,
     per_channel: HashMap<ChannelId, usize>,
     channels: Vec<ChannelInfo>,
@@ -171,18 +178,18 @@ pub(crate) async fn run(
         queue: VecDeque::new(),
         queued: HashSet::new(),
         busy: HashSet::new(),
-        targets: HashMap::new(),
-        tries: HashMap::new(),
+        targets: RecentMap::new(accounts_max(&sh.config)),
+        tries: RecentMap::new(accounts_max(&sh.config)),
         blocked: HashMap::new(),
         blocked_order: VecDeque::new(),
-        pulled_to: HashMap::new(),
+        pulled_to: RecentMap::new(accounts_max(&sh.config)),
         outstanding: HashMap::new(),
         recheck: VecDeque::new(),
         deps: VecDeque::new(),
         settle: Settle::new(),
         settled: false,
         done: RecentSet::new(DONE_MAX),
-        dep_asked: HashMap::new(),
+        dep_asked: RecentMap::new(DEP_ASKED_MAX),
         requests: HashMap::new(),
         per_channel: HashMap::new(),
         channels: Vec::new(),
@@ -233,6 +240,16 @@ pub(crate) async fn run(
     a.save_state();
     sh.counters.priorities.store(0, Ordering::Relaxed);
     sh.counters.blocked.store(0, Ordering::Relaxed);
+    for gauge in &sh.counters.sets {
+        gauge.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Accounts the client remembers a pull target, retry count or last received block
+/// for: as many as can be queued (`priorities_max`) and blocked (`blocking_max`) at
+/// once, the accounts it can be working on.
+fn accounts_max(c: &super::BootstrapConfig) -> usize {
+    c.priorities_max.saturating_add(c.blocking_max)
 }
 
 /// The dependency a receive (or open) names.
@@ -406,6 +423,16 @@ impl Asc<'_> {
         c.priorities.store(self.queue.len(), Ordering::Relaxed);
         c.blocked.store(self.blocked.len(), Ordering::Relaxed);
         c.in_flight.store(self.requests.len(), Ordering::Relaxed);
+        let sizes = [
+            self.targets.len(),
+            self.pulled_to.len(),
+            self.outstanding.len(),
+            self.recheck.len(),
+            self.dep_asked.len(),
+        ];
+        for (gauge, n) in c.sets.iter().zip(sizes) {
+            gauge.store(n, Ordering::Relaxed);
+        }
     }
 
     fn punish(&mut self, ch: ChannelId, why: &str) {
@@ -494,7 +521,7 @@ impl Asc<'_> {
                         .and_then(|t| self.sh.ledger.block_exists(&t, &info.head).ok())
                         .unwrap_or(false);
                     if !have && !info.head.is_zero() {
-                        self.targets.entry(info.account).or_insert(info.head);
+                        self.targets.get_or_insert_with(info.account, || info.head);
                         self.enqueue(
                             Pull {
                                 account: info.account,
@@ -632,7 +659,7 @@ impl Asc<'_> {
         // The peer has nothing beyond `last`.
         match self.targets.get(&account) {
             Some(t) if Some(*t) != last => {
-                let tries = self.tries.entry(account).or_default();
+                let tries = self.tries.get_or_insert_with(account, || 0);
                 *tries += 1;
                 if *tries < MAX_TRIES {
                     // Maybe another peer has more.
@@ -766,11 +793,6 @@ impl Asc<'_> {
                     }
                     self.retry(r.kind);
                 }
-            }
-            let cooldown = self.sh.config.cooldown;
-            if self.dep_asked.len() > DEP_ASKED_MAX {
-                self.dep_asked
-                    .retain(|_, t| now.duration_since(*t) < cooldown);
             }
         }
         if now.duration_since(self.last_unblock) >= Duration::from_millis(250) {

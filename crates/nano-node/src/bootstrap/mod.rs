@@ -23,6 +23,7 @@
 
 pub mod ascending;
 pub mod legacy;
+mod recent_map;
 pub mod server;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_ledger;
@@ -301,6 +302,15 @@ impl BootstrapStatus {
     }
 }
 
+/// Names of [`Counters::sets`].
+pub(crate) const CLIENT_SETS: [&str; 5] = [
+    "targets",
+    "pulled_to",
+    "outstanding",
+    "recheck",
+    "dep_asked",
+];
+
 /// Cumulative counters (since the node started).
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -316,6 +326,9 @@ pub(crate) struct Counters {
     pub priorities: AtomicUsize,
     pub blocked: AtomicUsize,
     pub in_flight: AtomicUsize,
+    /// Sizes of the ascending client's other per-account and per-dependency sets, in
+    /// the order of [`Bootstrap::client_sets`].
+    pub sets: [AtomicUsize; CLIENT_SETS.len()],
     /// Legacy client connections: open, open or opening, and open but waiting for a
     /// pull; pulls queued or being served.
     pub clients: AtomicUsize,
@@ -825,6 +838,17 @@ impl Bootstrap {
     }
 
     /// RPC `bootstrap_status`.
+    /// Entry counts of the ascending client's sets besides the queue and the blocked
+    /// accounts (RPC `stats` `objects`), zero when no round runs.
+    pub fn client_sets(&self) -> Vec<(&'static str, usize)> {
+        let c = &self.shared.counters;
+        CLIENT_SETS
+            .iter()
+            .zip(&c.sets)
+            .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     pub fn status(&self) -> BootstrapStatus {
         let sh = &self.shared;
         let c = &sh.counters;

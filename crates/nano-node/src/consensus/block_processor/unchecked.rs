@@ -80,7 +80,13 @@ impl Unchecked {
         }
         self.arrived.insert(hash, unix_now());
         self.by_root.insert(item.block.root(), (hash, dependency));
-        self.by_dependency.entry(dependency).or_default().push(item);
+        // Almost every missing hash has one block waiting for it; a default Vec would
+        // reserve four items (~1 KB) on the first push, which at the table's 64 Ki
+        // bound was most of a bootstrapping node's heap.
+        self.by_dependency
+            .entry(dependency)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(item);
         self.order.push_back((dependency, hash));
         // Stale pairs accumulate only as fast as entries are released; trim them when the
         // queue holds many more pairs than live entries.
@@ -249,6 +255,26 @@ mod tests {
         assert_eq!(u.entries(&BlockHash::ZERO, usize::MAX).len(), 5);
         u.clear();
         assert!(u.entries(&BlockHash::ZERO, usize::MAX).is_empty());
+    }
+
+    /// One block waiting for a hash reserves room for one, not the four a default
+    /// Vec reserves (the table holds up to 64 Ki entries of ~250 bytes each).
+    #[test]
+    fn a_single_waiter_reserves_one_slot() {
+        let mut c = Chain::dev_genesis();
+        let a = c.send(&test_key(1).public(), 1);
+        let b = c.send(&test_key(2).public(), 1);
+        let mut u = Unchecked::new(8);
+        let item = |b: &Block| UncheckedItem {
+            block: b.clone(),
+            source: BlockSource::Bootstrap,
+        };
+        assert!(u.insert(a.hash(), item(&b)));
+        assert_eq!(u.by_dependency[&a.hash()].capacity(), 1);
+        // A second waiter on the same hash still fits.
+        let other = Chain::dev_genesis().send(&test_key(3).public(), 2);
+        assert!(u.insert(a.hash(), item(&other)));
+        assert_eq!(u.take(&a.hash()).len(), 2);
     }
 
     #[test]
