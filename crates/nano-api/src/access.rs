@@ -323,10 +323,27 @@ bare = true
 
     #[test]
     fn errors_and_default_user() {
-        assert!(AccessConfig::parse("[[role]]\nid='r'\ndeny='wallet'\n").is_err());
-        assert!(AccessConfig::parse("[[user]]\nid='a'\nroles='nope'\n").is_err());
-        assert!(AccessConfig::parse("[[user]]\nid='a'\n[[user]]\nallow='wallet'\n").is_err());
-        assert!(AccessConfig::parse("[[user]\n").is_err());
+        let err = |text: &str| AccessConfig::parse(text).unwrap_err().to_string();
+        assert_eq!(
+            err("[[role]]\nid='r'\ndeny='wallet'\n"),
+            "config-access.toml: role \"r\": a role may not have a deny list"
+        );
+        assert_eq!(
+            err("[[user]]\nid='a'\nroles='nope'\n"),
+            "config-access.toml: Unknown role: nope"
+        );
+        assert_eq!(
+            err("[[user]]\nid='a'\n[[user]]\nallow='wallet'\n"),
+            "config-access.toml: Changes to the default user must appear before other users in the access config file"
+        );
+        assert_eq!(
+            err("[[user]]\nid='a'\nbare=3\n"),
+            "config-access.toml: user \"a\": bare must be true or false"
+        );
+        assert!(matches!(
+            AccessConfig::parse("[[user]\n"),
+            Err(AccessError::Invalid(_))
+        ));
         let c = AccessConfig::parse(
             "[[user]]\nallow='api_service_stop'\n[[user]]\nid='x'\n[[user]]\nid='root'\nallow='unrestricted'\nbare=true\n",
         )

@@ -34,11 +34,6 @@ id = "bare-nothing"
 bare = true
 "#;
 
-/// Whether the answer is something other than "Access denied".
-fn allowed(r: &Value) -> bool {
-    !(r["message_type"] == "Error" && r["message"]["code"] == 3)
-}
-
 async fn ask(c: &mut IpcClient, user: Option<&str>, message_type: &str, message: Value) -> Value {
     let mut env = json!({"message_type": message_type, "message": message});
     if let Some(u) = user {
@@ -70,49 +65,79 @@ fn served(message_type: &str) -> Value {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permission_matrix() {
-    let node = ipc_common::start(Some(ACCESS), Duration::from_secs(5)).await;
-    let mut c = IpcClient::connect_unix(&node.unix).await.unwrap();
-    let weight = json!({"account": DEV_ACCOUNT});
-    let register = json!({"service_name": "svc"});
-    let stop = json!({"service_name": "svc"});
-    let topic = json!({});
-    // (user, IsAlive, AccountWeight, ServiceRegister, ServiceStop, TopicServiceStop, TopicConfirmation)
-    let matrix: [(Option<&str>, [bool; 6]); 5] = [
-        (None, [true, true, false, false, false, false]),
-        (Some("admin"), [true, false, true, true, true, false]),
-        (Some("viewer"), [true, true, false, false, false, false]),
-        (
-            Some("bare-nothing"),
-            [true, false, false, false, false, false],
-        ),
-        (Some("stranger"), [true, false, false, false, false, false]),
-    ];
-    for (user, expect) in matrix {
-        let calls = [
-            ("IsAlive", json!({})),
-            ("AccountWeight", weight.clone()),
-            ("ServiceRegister", register.clone()),
-            ("ServiceStop", stop.clone()),
-            ("TopicServiceStop", topic.clone()),
-            ("TopicConfirmation", topic.clone()),
-        ];
-        for ((mt, msg), want) in calls.into_iter().zip(expect) {
-            // Allowed: the action's own answer (no ledger is attached, so AccountWeight
-            // names that); refused: the access error.
-            let answer = if want {
-                served(mt)
-            } else {
-                json!({"message_type": "Error", "message": {"code": 3, "message": "Access denied"}})
-            };
-            let r = ask(&mut c, user, mt, msg.clone()).await;
+/// What a refused request answers.
+fn denied() -> Value {
+    json!({"message_type": "Error", "message": {"code": 3, "message": "Access denied"}})
+}
+
+/// The answer `message_type` gets when `allowed` is what the rules say.
+fn expected(message_type: &str, allowed: bool) -> Value {
+    if allowed {
+        served(message_type)
+    } else {
+        denied()
+    }
+}
+
+/// The six requests of the permission rows, in order: IsAlive, AccountWeight,
+/// ServiceRegister, ServiceStop, TopicServiceStop, TopicConfirmation.
+fn calls() -> [(&'static str, Value); 6] {
+    let svc = json!({"service_name": "svc"});
+    [
+        ("IsAlive", json!({})),
+        ("AccountWeight", json!({"account": DEV_ACCOUNT})),
+        ("ServiceRegister", svc.clone()),
+        ("ServiceStop", svc),
+        ("TopicServiceStop", json!({})),
+        ("TopicConfirmation", json!({})),
+    ]
+}
+
+/// Asserts each user's row, by the whole answer, in JSON and FlatBuffers, each row on a
+/// fresh connection (the topic requests subscribe the session they come on, and a later
+/// ServiceStop on it would put an event among the answers).
+async fn assert_rows(node: &ipc_common::Node, rows: &[(Option<&str>, [bool; 6])]) {
+    for (user, expect) in rows {
+        let mut c = IpcClient::connect_unix(&node.unix).await.unwrap();
+        for ((mt, msg), want) in calls().into_iter().zip(*expect) {
+            let answer = expected(mt, want);
+            let r = ask(&mut c, *user, mt, msg.clone()).await;
             let r = json!({"message_type": r["message_type"], "message": r["message"]});
             assert_eq!(r, answer, "json {user:?} {mt}");
-            let r = ask_fb(&mut c, user, mt, msg).await;
+            let r = ask_fb(&mut c, *user, mt, msg).await;
             assert_eq!(r, answer, "fb {user:?} {mt}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_matrix() {
+    let node = ipc_common::start(Some(ACCESS), Duration::from_secs(5)).await;
+    // Allowed: the action's own answer (no ledger is attached, so AccountWeight names
+    // that); refused: the access error.
+    assert_rows(
+        &node,
+        &[
+            (None, [true, true, false, false, false, false]),
+            (Some("admin"), [true, false, true, true, true, false]),
+            (Some("viewer"), [true, true, false, false, false, false]),
+            (
+                Some("bare-nothing"),
+                [true, false, false, false, false, false],
+            ),
+            (Some("stranger"), [true, false, false, false, false, false]),
+        ],
+    )
+    .await;
+}
+
+/// Asserts what one already connected client is answered for a request that does not
+/// subscribe it to anything.
+async fn assert_answer(c: &mut IpcClient, user: Option<&str>, mt: &str, allowed: bool) {
+    let msg = calls().into_iter().find(|(m, _)| *m == mt).unwrap().1;
+    let r = ask(c, user, mt, msg).await;
+    let r = json!({"message_type": r["message_type"], "message": r["message"]});
+    assert_eq!(r, expected(mt, allowed), "{user:?} {mt}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,60 +147,61 @@ async fn reload_changes_a_connected_clients_rights() {
     let mut c = IpcClient::connect_tcp("127.0.0.1", node.tcp.port())
         .await
         .unwrap();
-    let stop = json!({"service_name": "svc"});
-    assert!(!allowed(
-        &ask(&mut c, Some("viewer"), "ServiceStop", stop.clone()).await
-    ));
-    assert!(allowed(
-        &ask(
-            &mut c,
-            None,
-            "AccountWeight",
-            json!({"account": DEV_ACCOUNT})
-        )
-        .await
-    ));
+    assert_answer(&mut c, Some("viewer"), "ServiceStop", false).await;
+    assert_answer(&mut c, Some("viewer"), "AccountWeight", true).await;
+    assert_answer(&mut c, None, "AccountWeight", true).await;
+    assert_answer(&mut c, Some("admin"), "ServiceRegister", true).await;
 
-    std::fs::write(
-        &path,
-        "[[user]]\nbare = true\n[[user]]\nid = \"viewer\"\nallow = \"service\"\n",
-    )
-    .unwrap();
+    // The default user loses everything; viewer (no longer bare, so it inherits the now
+    // empty default set) holds `service` and nothing else; admin is no longer a user.
+    let reloaded = "[[user]]\nbare = true\n[[user]]\nid = \"viewer\"\nallow = \"service\"\n";
+    std::fs::write(&path, reloaded).unwrap();
     node.access.reload().unwrap();
-    assert!(allowed(
-        &ask(&mut c, Some("viewer"), "ServiceStop", stop.clone()).await
-    ));
-    assert!(!allowed(
-        &ask(
-            &mut c,
-            None,
-            "AccountWeight",
-            json!({"account": DEV_ACCOUNT})
-        )
-        .await
-    ));
+    assert_answer(&mut c, Some("viewer"), "ServiceStop", true).await;
+    assert_answer(&mut c, Some("viewer"), "AccountWeight", false).await;
+    assert_answer(&mut c, None, "AccountWeight", false).await;
+    assert_answer(&mut c, Some("admin"), "ServiceRegister", false).await;
+    let after_reload = [
+        (None, [true, false, false, false, false, false]),
+        (Some("viewer"), [true, false, true, true, true, false]),
+        (Some("admin"), [true, false, false, false, false, false]),
+    ];
+    assert_rows(&node, &after_reload).await;
 
-    // A broken file is refused and the rules in force stay.
+    // A broken file is refused, naming what is wrong, and the rules in force stay.
     std::fs::write(&path, "[[role]]\nid = \"r\"\ndeny = \"wallet\"\n").unwrap();
-    assert!(node.access.reload().is_err());
+    assert_eq!(
+        node.access.reload().unwrap_err().to_string(),
+        "config-access.toml: role \"r\": a role may not have a deny list"
+    );
+    std::fs::write(&path, "[[user]]\nid = \"a\"\nroles = \"nope\"\n").unwrap();
+    assert_eq!(
+        node.access.reload().unwrap_err().to_string(),
+        "config-access.toml: Unknown role: nope"
+    );
     std::fs::write(&path, "this is not toml [").unwrap();
-    assert!(node.access.reload().is_err());
-    assert!(allowed(
-        &ask(&mut c, Some("viewer"), "ServiceStop", stop).await
-    ));
+    assert_eq!(
+        node.access.reload().unwrap_err().to_string(),
+        "config-access.toml: key with no value, expected `=`"
+    );
+    assert_answer(&mut c, Some("viewer"), "ServiceStop", true).await;
+    assert_answer(&mut c, None, "AccountWeight", false).await;
+    assert_rows(&node, &after_reload).await;
 
-    // Removing the file restores the built-in defaults.
+    // Removing the file restores the built-in defaults: the default user may ask
+    // AccountWeight, and no other user exists.
     std::fs::remove_file(&path).unwrap();
     node.access.reload().unwrap();
-    assert!(allowed(
-        &ask(
-            &mut c,
-            None,
-            "AccountWeight",
-            json!({"account": DEV_ACCOUNT})
-        )
-        .await
-    ));
+    assert_answer(&mut c, None, "AccountWeight", true).await;
+    assert_answer(&mut c, Some("viewer"), "ServiceStop", false).await;
+    assert_rows(
+        &node,
+        &[
+            (None, [true, true, false, false, false, false]),
+            (Some("viewer"), [true, false, false, false, false, false]),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,13 @@ async fn sighup_reloads_access_rules() {
     let mut c = IpcClient::connect_unix(&node.unix).await.unwrap();
     let env = json!({"message_type": "ServiceRegister", "credentials": "svc",
         "message": {"service_name": "a"}});
-    assert_eq!(c.json_v2(&env).await.unwrap()["message"]["code"], 3);
+    let r = c.json_v2(&env).await.unwrap();
+    assert_eq!(r["message_type"], "Error", "{r}");
+    assert_eq!(
+        r["message"],
+        json!({"code": 3, "message": "Access denied"}),
+        "{r}"
+    );
 
     std::fs::write(
         node.dir.path().join("config-access.toml"),
@@ -32,8 +38,13 @@ async fn sighup_reloads_access_rules() {
     loop {
         let r = c.json_v2(&env).await.unwrap();
         if r["message_type"] == "Success" {
+            assert_eq!(r["message"], json!({}), "{r}");
             break;
         }
+        assert_eq!(
+            r["message"]["code"], 3,
+            "only a refusal may come before the reload: {r}"
+        );
         assert!(t.elapsed() < Duration::from_secs(10), "not reloaded: {r}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

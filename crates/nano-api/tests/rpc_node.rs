@@ -35,6 +35,15 @@ fn start() -> LiveNode {
 /// A node voting with the dev genesis key (its elections confirm at once) or not, with
 /// the API context adjusted by `tweak` before it is served.
 fn start_with(voting: bool, tweak: impl FnOnce(&mut ApiContext)) -> LiveNode {
+    start_opts(voting, |_| {}, tweak)
+}
+
+/// Like [`start_with`], with the node's options adjusted by `options` before it starts.
+fn start_opts(
+    voting: bool,
+    options: impl FnOnce(&mut NodeOptions),
+    tweak: impl FnOnce(&mut ApiContext),
+) -> LiveNode {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -48,12 +57,9 @@ fn start_with(voting: bool, tweak: impl FnOnce(&mut ApiContext)) -> LiveNode {
     if voting {
         c.representative_key = nano_core::network::DEV_GENESIS_PRIVATE_KEY.into();
     }
-    let path = dir.path().to_path_buf();
-    let node = rt.block_on(async move {
-        Node::start_with(NodeOptions::new(c, Network::Dev, &path))
-            .await
-            .expect("node starts")
-    });
+    let mut opts = NodeOptions::new(c, Network::Dev, dir.path());
+    options(&mut opts);
+    let node = rt.block_on(async move { Node::start_with(opts).await.expect("node starts") });
     let mut ctx = ApiContext::new(Network::Dev);
     ctx.attach(&node);
     ctx.work_threads = 1;
@@ -626,4 +632,73 @@ fn process_answers_the_ledger_verdict_in_the_reference_text() {
     let stored = n.node.ledger.block(&t, &fork.hash()).unwrap();
     assert_eq!(stored.map(|s| s.block), Some(fork));
     assert!(n.node.ledger.block(&t, &send.hash()).unwrap().is_none());
+}
+
+/// `bootstrap_status` after a real sync: a fresh node dials a voting node holding a
+/// cemented chain of sends and pulls it in one ascending attempt (the next automatic
+/// round is an hour away), so every counter is known: each block received once and
+/// processed, none a duplicate or rejected, no connection left.
+#[test]
+fn bootstrap_status_counts_a_real_sync() {
+    const SENDS: u64 = 6;
+    let server = start_with(true, |_| {});
+    let mut g = Chain::dev_genesis();
+    let mut last = String::new();
+    for _ in 0..SENDS {
+        let s = g.send(&test_key(1).public(), 1);
+        last = s.hash().encode_hex();
+        assert_eq!(process(&server, &s)["hash"], last);
+    }
+    // Cemented first, so the server has no election left to republish to the client:
+    // the client learns the blocks from bootstrap alone.
+    assert!(wait_until(|| confirmed(&server, &last)));
+    let peer = format!("127.0.0.1:{}", server.node.local_endpoint().unwrap().port());
+    let client = start_opts(
+        false,
+        |o| {
+            o.config.preconfigured_peers = vec![peer];
+            o.config.allow_local_peers = true;
+            o.bootstrap.enable_ascending = true;
+            o.bootstrap.interval = std::time::Duration::from_secs(3600);
+        },
+        |_| {},
+    );
+    let synced = (SENDS + 1).to_string();
+    assert!(wait_until(|| rpc(
+        &client,
+        json!({"action": "block_count"})
+    )["count"]
+        == synced.as_str()));
+    assert!(wait_until(|| rpc(
+        &client,
+        json!({"action": "bootstrap_status"})
+    )["running_attempts_count"]
+        == "0"));
+    let st = rpc(&client, json!({"action": "bootstrap_status"}));
+    let n = SENDS.to_string();
+    assert_eq!(
+        st,
+        json!({
+            "bootstrap_threads": "1",
+            "running_attempts_count": "0",
+            "total_attempts_count": "1",
+            "connections": {"clients": "0", "connections": "0", "idle": "0",
+                "target_connections": "0", "pulls": "0"},
+            "attempts": "",
+            "serving_connections": "0",
+            "blocks_received": n,
+            "blocks_processed": n,
+            "blocks_duplicate": "0",
+            "blocks_rejected": "0",
+            "bad_peers": "",
+        }),
+        "{st}"
+    );
+    // The server served the pulls and pulled nothing itself.
+    let st = rpc(&server, json!({"action": "bootstrap_status"}));
+    assert_eq!(
+        (&st["blocks_received"], &st["blocks_processed"]),
+        (&json!("0"), &json!("0")),
+        "{st}"
+    );
 }
