@@ -299,6 +299,17 @@ async fn api_v2_over_http() {
         json!({"code": 1,
             "message": "Invalid message format: required field 'message_type' is missing in Envelope"})
     );
+    // A whole envelope that is JSON but no object: the reference parser's text.
+    let r = h.post("/api/v2", &[], b" [1]").await.json();
+    assert_eq!(
+        r["message"],
+        json!({"code": 1, "message": "Invalid message format: 1: 2: error: declaration expected"})
+    );
+    let r = h.post("/api/v2", &[], b"").await.json();
+    assert_eq!(
+        r["message"],
+        json!({"code": 1, "message": "Invalid message format: 1: 0: error: input file is empty"})
+    );
     let r = h.post("/api/v2/AccountWeight", &[], b"{oops").await.json();
     assert_eq!(r["message_type"], "Error");
     let r = h.post_json("/api/v2/NoSuchThing", &json!({})).await;

@@ -40,10 +40,11 @@ pub fn envelope_from_http(
         Value::Object(Default::default())
     } else {
         serde_json::from_slice(body).map_err(|e| {
-            fail(
-                format!("Invalid message format: not valid JSON: {e}"),
-                corr.clone(),
-            )
+            let text = match name {
+                Some(_) => format!("not valid JSON: {e}"),
+                None => super::unparsable_envelope(body, &e),
+            };
+            fail(format!("Invalid message format: {text}"), corr.clone())
         })?
     };
     let mut env = match name {
@@ -51,10 +52,9 @@ pub fn envelope_from_http(
         None => parsed,
     };
     let Some(obj) = env.as_object_mut() else {
-        return Err(fail(
-            "Invalid message format: the envelope must be a JSON object".into(),
-            corr,
-        ));
+        // Only the whole-envelope form gets here (a named message is wrapped above).
+        let text = super::not_an_envelope(body).unwrap_or_default();
+        return Err(fail(format!("Invalid message format: {text}"), corr));
     };
     if let Some(k) = header(API_KEY_HEADER) {
         obj.entry("credentials").or_insert(Value::String(k));

@@ -46,6 +46,62 @@ impl V2Error {
     }
 }
 
+/// What the reference answers for a JSON envelope that is valid JSON but not an object
+/// (`[]`, `"x"`, `1`, `null`), or empty: it reads the text with FlatBuffers' schema parser,
+/// which takes whatever does not start with `{` for a schema declaration and names the line
+/// and the column just past the first token (`1: 1: error: declaration expected` for
+/// `[]`), or finds no token at all (`input file is empty`). `None` for an object.
+pub fn not_an_envelope(body: &[u8]) -> Option<String> {
+    let (mut line, mut line_start, mut at) = (1usize, 0usize, 0usize);
+    while let Some(&c) = body.get(at) {
+        match c {
+            b'\n' => {
+                line += 1;
+                line_start = at + 1;
+            }
+            b' ' | b'\r' | b'\t' => {}
+            _ => break,
+        }
+        at += 1;
+    }
+    let end = match body.get(at) {
+        None => {
+            return Some(format!(
+                "{line}: {}: error: input file is empty",
+                at - line_start
+            ))
+        }
+        Some(b'{') => return None,
+        Some(b'[') => at + 1,
+        Some(b'"') => {
+            // To the closing quote; an escape's next character never closes the string.
+            let mut i = at + 1;
+            while i < body.len() && body[i] != b'"' {
+                i += if body[i] == b'\\' { 2 } else { 1 };
+            }
+            (i + 1).min(body.len())
+        }
+        // A number or true/false/null: one token up to the whitespace after it.
+        Some(_) => body[at..]
+            .iter()
+            .position(|c| matches!(c, b' ' | b'\r' | b'\t' | b'\n'))
+            .map_or(body.len(), |n| at + n),
+    };
+    Some(format!(
+        "{line}: {}: error: declaration expected",
+        end - line_start
+    ))
+}
+
+/// The text (after "Invalid message format: ") for an envelope body that is not JSON:
+/// the reference's for an empty body, else the JSON error.
+pub(crate) fn unparsable_envelope(body: &[u8], e: &serde_json::Error) -> String {
+    match not_an_envelope(body) {
+        Some(t) if body.iter().all(u8::is_ascii_whitespace) => t,
+        _ => format!("not valid JSON: {e}"),
+    }
+}
+
 /// A checked request envelope.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -91,7 +147,11 @@ impl Request {
     /// if one could be read, comes back with the error so the answer still carries it.
     pub fn from_json(body: &[u8]) -> Result<Request, (V2Error, Option<String>)> {
         let v: Value = serde_json::from_slice(body)
-            .map_err(|e| (V2Error::format(format!("not valid JSON: {e}")), None))?;
+            .map_err(|e| (V2Error::format(unparsable_envelope(body, &e)), None))?;
+        if !v.is_object() {
+            let text = not_an_envelope(body).unwrap_or_default();
+            return Err((V2Error::format(text), None));
+        }
         Self::from_json_value(&v)
     }
 
