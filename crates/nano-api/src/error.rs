@@ -33,6 +33,7 @@ pub mod msg {
     pub const BAD_PRIVATE_KEY: &str = "Bad private key";
     pub const BAD_PUBLIC_KEY: &str = "Bad public key";
     pub const BAD_SEED: &str = "Bad seed";
+    pub const BAD_WALLET: &str = "Bad wallet number";
     pub const BAD_THRESHOLD: &str = "Bad threshold number";
     pub const BAD_WORK: &str = "Bad work";
     pub const BAD_SIGNATURE: &str = "Bad signature";

@@ -63,21 +63,21 @@ pub fn hash(r: &Req, k: &str) -> Result<BlockHash, RpcError> {
     hash_text(req_str(r, k)?)
 }
 
-/// Longest hash text: 64 hex digits, 256 bits.
-const HASH_HEX_DIGITS: usize = 64;
+/// A 256-bit field (a block hash, key, seed or wallet id) as the reference reads one from
+/// a request: 1 to 64 hex digits, a short text being the number with its leading zeros
+/// left out ([`nano_core::numbers::decode_number_hex_into`]); built by `from` (e.g.
+/// `RawKey::from_bytes`), `bad` naming the field's error.
+pub fn hex256<T>(s: &str, from: impl FnOnce([u8; 32]) -> T, bad: &str) -> Result<T, RpcError> {
+    let mut bytes = [0u8; 32];
+    nano_core::numbers::decode_number_hex_into(s, &mut bytes)
+        .map(|()| from(bytes))
+        .map_err(|_| RpcError::new(bad))
+}
 
-/// A block hash as the reference reads one from a request: 1 to 64 hex digits of either
-/// case, read as a 256-bit number (its `decode_hex` streams the text into an integer), so
-/// a short text is the hash with that many leading zero digits left out.
+/// A block hash as the reference reads one (see [`hex256`]): "1" is the hash
+/// 00..01, 65 digits are "Bad hash number".
 pub fn hash_text(s: &str) -> Result<BlockHash, RpcError> {
-    let bad = || RpcError::new(msg::BAD_HASH);
-    if s.is_empty() || s.len() > HASH_HEX_DIGITS || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    if s.len() == HASH_HEX_DIGITS {
-        return BlockHash::decode_hex(s).map_err(|_| bad());
-    }
-    BlockHash::decode_hex(&format!("{s:0>HASH_HEX_DIGITS$}")).map_err(|_| bad())
+    hex256(s, BlockHash::from_bytes, msg::BAD_HASH)
 }
 
 pub fn amount(r: &Req, k: &str) -> Result<Amount, RpcError> {

@@ -181,6 +181,15 @@ fn elections_are_reported_as_the_node_holds_them() {
     assert_eq!(r["error"], "Active confirmation not found");
     let r = post(n.rpc, json!({"action": "confirmation_info", "root": "zz"}));
     assert_eq!(r["error"], "Invalid root hash");
+    // A root is read as a 512-bit number: 1 to 128 hex digits, leading zeros optional.
+    let short = root.trim_start_matches('0').to_lowercase();
+    let r = post(n.rpc, json!({"action": "confirmation_info", "root": short}));
+    assert_eq!(r["last_winner"], h, "{r}");
+    let r = post(
+        n.rpc,
+        json!({"action": "confirmation_info", "root": "1".repeat(129)}),
+    );
+    assert_eq!(r["error"], "Invalid root hash");
 }
 
 #[test]
@@ -198,6 +207,16 @@ fn waiting_blocks_reach_telemetry_and_block_count() {
     assert_eq!(r["block_count"], "1");
     let r = post(n.rpc, json!({"action": "block_count"}));
     assert_eq!(r["unchecked"], "1");
+    // unchecked_keys from key "1" (00..01, read as the reference reads a hash) lists the
+    // waiting block under the hash it waits for.
+    let r = post(n.rpc, json!({"action": "unchecked_keys", "key": "1"}));
+    assert_eq!(r["unchecked"][0]["key"], first.hash().encode_hex(), "{r}");
+    assert_eq!(r["unchecked"][0]["hash"], second.hash().encode_hex(), "{r}");
+    let r = post(
+        n.rpc,
+        json!({"action": "unchecked_keys", "key": "1".repeat(65)}),
+    );
+    assert_eq!(r["error"], "Bad key");
     // Our own address and peering port answer the local telemetry too.
     let port = n.node.local_endpoint().unwrap().port();
     for address in ["127.0.0.1", "::1"] {

@@ -21,7 +21,7 @@ fn key_and_account_utilities() {
     );
     assert_eq!(r["account"], DEV_ACCOUNT);
     assert_eq!(
-        post(a, json!({"action": "key_expand", "key": "12"}))["error"],
+        post(a, json!({"action": "key_expand", "key": "12x"}))["error"],
         "Bad private key"
     );
 
@@ -75,7 +75,7 @@ fn key_and_account_utilities() {
     assert_eq!(
         post(
             a,
-            json!({"action": "deterministic_key", "seed": "0", "index": "1"})
+            json!({"action": "deterministic_key", "seed": "0".repeat(65), "index": "1"})
         )["error"],
         "Bad seed"
     );
@@ -117,6 +117,78 @@ fn key_and_account_utilities() {
         post(a, json!({"action": "raw_to_nano", "amount": "-1"}))["error"],
         "Invalid amount number"
     );
+}
+
+/// The reference reads every 256-bit field (keys, seeds, hashes, wallet ids) with one
+/// `decode_hex`: 1 to 64 hex digits of either case, a short text being the number with
+/// its leading zeros left out. Each ledger-free action is checked with a short text (the
+/// same answer as its 64-digit form), 65 digits, an empty text and a non-hex digit.
+#[test]
+fn short_hex_fields_read_as_the_reference_reads_them() {
+    let rpc = start(true);
+    let a = rpc.addr;
+    let padded = |s: &str| format!("{s:0>64}");
+    // (request with the field set to a text, the field, the error for a bad text)
+    let cases: [(serde_json::Value, &str, &str); 3] = [
+        (json!({"action": "key_expand"}), "key", "Bad private key"),
+        (json!({"action": "account_get"}), "key", "Bad public key"),
+        (
+            json!({"action": "deterministic_key", "index": "3"}),
+            "seed",
+            "Bad seed",
+        ),
+    ];
+    for (req, field, bad) in cases {
+        let with = |text: &str| {
+            let mut q = req.clone();
+            q[field] = text.into();
+            post(a, q)
+        };
+        for short in ["1", "aBc", "0"] {
+            let r = with(short);
+            assert!(r.get("error").is_none(), "{field} {short}: {r}");
+            assert_eq!(r, with(&padded(short)), "{field} {short}");
+        }
+        for text in ["1".repeat(65), String::new(), "12x".into(), "0x1".into()] {
+            assert_eq!(with(&text)["error"], bad, "{field} {text:?}");
+        }
+    }
+    // The key's number, not its text, decides: "1" is the private key 00..01.
+    let r = post(a, json!({"action": "key_expand", "key": "1"}));
+    assert_eq!(r["private"], padded("1"));
+
+    // block_create and sign: key, previous, source and link.
+    let create = |key: &str, previous: &str, source: &str| {
+        post(
+            a,
+            json!({"action": "block_create", "type": "state", "key": key,
+                "previous": previous, "representative": DEV_ACCOUNT, "balance": "1",
+                "source": source, "work": "1", "json_block": "true"}),
+        )
+    };
+    let long = create(&padded("7"), &padded("a"), &padded("5"));
+    assert!(long.get("error").is_none(), "{long}");
+    assert_eq!(create("7", "a", "5"), long);
+    assert_eq!(long["block"]["previous"], padded("A"));
+    assert_eq!(long["block"]["link"], padded("5"));
+    assert_eq!(create("7", "a", &"5".repeat(65))["error"], "Bad source");
+    assert_eq!(create("7", "", "5")["error"], "Bad previous");
+    assert_eq!(create("", "a", "5")["error"], "Bad private key");
+    let link = post(
+        a,
+        json!({"action": "block_create", "type": "state", "key": "7", "previous": "a",
+            "representative": DEV_ACCOUNT, "balance": "1", "link": "5", "work": "1",
+            "json_block": "true"}),
+    );
+    assert_eq!(link["hash"], long["hash"], "{link}");
+    let signed = |key: &str| {
+        post(
+            a,
+            json!({"action": "sign", "key": key, "json_block": "true", "block": long["block"]}),
+        )
+    };
+    assert_eq!(signed("7")["signature"], long["block"]["signature"]);
+    assert_eq!(signed(&"7".repeat(65))["error"], "Bad private key");
 }
 
 #[test]

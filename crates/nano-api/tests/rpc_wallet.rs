@@ -208,6 +208,56 @@ fn wallet_lifecycle() {
         ["0000", "0001", "0002", "0003", "0004", "0005", "0006"]
     );
 
+    // A wallet id, a key and a seed are read as the reference reads a 256-bit number: 1
+    // to 64 hex digits of either case, leading zeros optional.
+    let short_id = wid.trim_start_matches('0').to_lowercase();
+    assert_eq!(
+        post(a, json!({"action": "account_list", "wallet": short_id})),
+        post(a, json!({"action": "account_list", "wallet": wid}))
+    );
+    assert_eq!(
+        post(a, json!({"action": "account_list", "wallet": "1"}))["error"],
+        "Wallet not found"
+    );
+    let one = nano_core::RawKey::decode_hex(&format!("{:0>64}", "1")).unwrap();
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "wallet_add", "wallet": short_id, "key": "1"})
+        )["account"],
+        public_from_private(&one).encode_account()
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "wallet_add", "wallet": wid, "key": "1".repeat(65)})
+        )["error"],
+        "Bad private key"
+    );
+    let r = post(a, json!({"action": "wallet_create", "seed": "0"}));
+    assert_eq!(r["last_restored_account"], SEED0_ACCOUNT, "{r}");
+    assert_eq!(
+        post(a, json!({"action": "wallet_create", "seed": "0x0"}))["error"],
+        "Bad seed"
+    );
+    let target = r["wallet"].as_str().unwrap().to_string();
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "account_move", "wallet": target, "source": "1",
+                "accounts": [SEED0_ACCOUNT]})
+        )["error"],
+        "Wallet not found"
+    );
+    assert_eq!(
+        post(
+            a,
+            json!({"action": "account_move", "wallet": target, "source": "1".repeat(65),
+                "accounts": [SEED0_ACCOUNT]})
+        )["error"],
+        "Bad wallet number"
+    );
+
     // Errors.
     assert_eq!(
         post(a, json!({"action": "account_list", "wallet": "zz"}))["error"],

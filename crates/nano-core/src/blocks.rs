@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 use crate::amount::Amount;
 use crate::hash::blake2b_256;
 use crate::keys::{verify, KeyPair};
-use crate::numbers::{BlockHash, Link, PublicKey, QualifiedRoot, Root, Signature};
+use crate::numbers::{
+    decode_number_hex_into, BlockHash, Link, PublicKey, QualifiedRoot, Root, Signature,
+};
 
 /// Block type codes as they appear on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -564,14 +566,21 @@ impl Block {
                 .as_str()
                 .ok_or_else(|| json_err(name, "must be a string"))
         };
+        // Hashes, links, signatures and a send's balance are read as the reference reads
+        // them: a hex number of up to the field's width, leading zeros optional.
+        let number = |name: &str, out: &mut [u8]| -> Result<(), BlockError> {
+            decode_number_hex_into(f(name)?, out).map_err(|e| json_err(name, e))
+        };
         let hash = |name: &str| -> Result<BlockHash, BlockError> {
-            BlockHash::decode_hex(f(name)?).map_err(|e| json_err(name, e))
+            let mut b = [0u8; 32];
+            number(name, &mut b).map(|()| BlockHash(b))
         };
         let account = |name: &str| -> Result<PublicKey, BlockError> {
             PublicKey::decode_account(f(name)?).map_err(|e| json_err(name, e))
         };
         let sig = || -> Result<Signature, BlockError> {
-            Signature::decode_hex(f("signature")?).map_err(|e| json_err("signature", e))
+            let mut b = [0u8; 64];
+            number("signature", &mut b).map(|()| Signature(b))
         };
         let work = || -> Result<u64, BlockError> { parse_work_hex(f("work")?) };
         let t = f("type")?;
@@ -581,7 +590,10 @@ impl Block {
             BlockType::Send => Block::Send(SendBlock {
                 previous: hash("previous")?,
                 destination: account("destination")?,
-                balance: Amount::decode_hex(f("balance")?).map_err(|e| json_err("balance", e))?,
+                balance: {
+                    let mut b = [0u8; 16];
+                    number("balance", &mut b).map(|()| Amount::from_be_bytes(b))?
+                },
                 signature: sig()?,
                 work: work()?,
             }),
@@ -606,8 +618,9 @@ impl Block {
             }),
             BlockType::State => {
                 let link_s = f("link")?;
-                let link = match Link::decode_hex(link_s) {
-                    Ok(l) => l,
+                let mut b = [0u8; 32];
+                let link = match decode_number_hex_into(link_s, &mut b) {
+                    Ok(()) => Link(b),
                     Err(_) => PublicKey::decode_account(link_s)
                         .map(Link::from)
                         .map_err(|e| json_err("link", e))?,
@@ -781,9 +794,49 @@ mod tests {
         assert!(Block::deserialize_with_type(&[6, 0, 0]).is_err());
     }
 
+    /// The reference reads a block's hex fields as numbers: a short text is the value with
+    /// its leading zeros left out, so it names the same block as the full-width text.
+    #[test]
+    fn json_hex_fields_may_leave_out_leading_zeros() {
+        let pad = |s: &str, w: usize| format!("{s:0>w$}");
+        let state = |prev: &str, link: &str, sig: &str| {
+            serde_json::json!({"type": "state",
+                "account": "nano_1111111111111111111111111111111111111111111111111111hifc8npp",
+                "previous": prev,
+                "representative": "nano_1111111111111111111111111111111111111111111111111111hifc8npp",
+                "balance": "5", "link": link, "signature": sig, "work": "1"})
+        };
+        let short = Block::from_json(&state("1a", "Ff", "7")).unwrap();
+        let full =
+            Block::from_json(&state(&pad("1A", 64), &pad("ff", 64), &pad("7", 128))).unwrap();
+        assert_eq!(short, full);
+        assert_eq!(
+            short.previous(),
+            BlockHash::decode_hex(&pad("1A", 64)).unwrap()
+        );
+        for (prev, link, sig) in [
+            ("", "1", "1"),
+            ("1", &*"1".repeat(65), "1"),
+            ("1", "1", &*"1".repeat(129)),
+        ] {
+            assert!(
+                Block::from_json(&state(prev, link, sig)).is_err(),
+                "{prev} {link} {sig}"
+            );
+        }
+        let send = |balance: &str| {
+            serde_json::json!({"type": "send", "previous": "1",
+                "destination": "nano_1111111111111111111111111111111111111111111111111111hifc8npp",
+                "balance": balance, "signature": "0", "work": "0"})
+        };
+        let b = Block::from_json(&send("10")).unwrap();
+        assert_eq!(b, Block::from_json(&send(&pad("10", 32))).unwrap());
+        assert!(Block::from_json(&send(&"1".repeat(33))).is_err());
+    }
+
     #[test]
     fn json_errors_name_the_field() {
-        let v = serde_json::json!({"type": "receive", "previous": "00", "source": "00"});
+        let v = serde_json::json!({"type": "receive", "previous": "0g", "source": "00"});
         let e = Block::from_json(&v).unwrap_err().to_string();
         assert!(e.contains("previous"), "{e}");
         let v = serde_json::json!({"type": "bogus"});

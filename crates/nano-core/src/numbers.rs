@@ -40,6 +40,29 @@ pub fn decode_hex_into(s: &str, out: &mut [u8]) -> Result<(), HexError> {
     Ok(())
 }
 
+/// Decodes a number of `out.len()` bytes the way the reference node's `decode_hex` reads
+/// request and block JSON fields: it streams the text into an integer, so 1 to
+/// `out.len() * 2` hex digits of either case are accepted and a short text is the number
+/// with its leading zero digits left out ("1" is 00..01). Empty, longer or non-hex text
+/// is an error.
+pub fn decode_number_hex_into(s: &str, out: &mut [u8]) -> Result<(), HexError> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > out.len() * 2 {
+        return Err(HexError::Length {
+            expected: out.len() * 2,
+            got: s.chars().count(),
+        });
+    }
+    out.fill(0);
+    // Digits from the last: the i-th from the end is nibble i of the big-endian number.
+    for (i, &c) in b.iter().rev().enumerate() {
+        let v = hex_val(c).ok_or_else(|| HexError::Digit(bad_char(s, b.len() - 1 - i)))?;
+        let byte = out.len() - 1 - i / 2;
+        out[byte] |= if i % 2 == 0 { v } else { v << 4 };
+    }
+    Ok(())
+}
+
 fn bad_char(s: &str, byte_index: usize) -> char {
     // The byte may sit inside a multi-byte character; report the character that holds it.
     s.char_indices()
@@ -246,5 +269,39 @@ mod tests {
         // A multi-byte character must not panic on slicing.
         let s = format!("{}é", "0".repeat(62));
         assert!(BlockHash::decode_hex(&s).is_err());
+    }
+
+    #[test]
+    fn number_hex_reads_short_texts_as_numbers() {
+        let read = |s: &str| {
+            let mut out = [0xAAu8; 4];
+            decode_number_hex_into(s, &mut out).map(|()| out)
+        };
+        assert_eq!(read("1"), Ok([0, 0, 0, 1]));
+        assert_eq!(read("aBc"), Ok([0, 0, 0x0A, 0xBC]));
+        assert_eq!(read("0"), Ok([0; 4]));
+        assert_eq!(read("12345678"), Ok([0x12, 0x34, 0x56, 0x78]));
+        assert_eq!(
+            read("123456789"),
+            Err(HexError::Length {
+                expected: 8,
+                got: 9
+            })
+        );
+        assert_eq!(
+            read(""),
+            Err(HexError::Length {
+                expected: 8,
+                got: 0
+            })
+        );
+        assert_eq!(read("1g2"), Err(HexError::Digit('g')));
+        assert_eq!(read("0x1"), Err(HexError::Digit('x')));
+        assert!(read("é").is_err());
+        // The full width agrees with the fixed-width reader.
+        let full = "991cf190094c00f0b68e2e5f75f6bee95a2e0bd93ceaa4a6734db9f19b728948";
+        let mut out = [0u8; 32];
+        decode_number_hex_into(full, &mut out).unwrap();
+        assert_eq!(BlockHash(out), BlockHash::decode_hex(full).unwrap());
     }
 }

@@ -27,7 +27,8 @@ pub fn confirmation_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let as_obj = json::json_block(r)?;
     let text = req_str(r, "root")?;
     let mut bytes = [0u8; 64];
-    nano_core::numbers::decode_hex_into(text, &mut bytes)
+    // A 512-bit number as the reference reads it: 1 to 128 hex digits.
+    nano_core::numbers::decode_number_hex_into(text, &mut bytes)
         .map_err(|_| RpcError::new("Invalid root hash"))?;
     let qr = QualifiedRoot::from_bytes(&bytes);
     let not_found = || RpcError::new("Active confirmation not found");
@@ -148,7 +149,7 @@ pub fn unchecked_keys(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let as_obj = json::json_block(r)?;
     let count = opt_u64(r, "count", msg::INVALID_COUNT)?.unwrap_or(u64::MAX);
     let start = match opt_text(r, "key") {
-        Some(k) => BlockHash::decode_hex(&k).map_err(|_| RpcError::new(msg::BAD_KEY))?,
+        Some(k) => json::hex256(&k, BlockHash::from_bytes, msg::BAD_KEY)?,
         None => BlockHash::ZERO,
     };
     let entries = node(ctx)?.unchecked_entries(&start, to_usize(count));
@@ -285,9 +286,11 @@ pub fn epoch_upgrade(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         Some("2") => nano_core::Epoch::Epoch2,
         _ => return err("Invalid epoch number"),
     };
-    let key = KeyPair::from_private(
-        RawKey::decode_hex(req_str(r, "key")?).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?,
-    );
+    let key = KeyPair::from_private(json::hex256(
+        req_str(r, "key")?,
+        RawKey::from_bytes,
+        msg::BAD_PRIVATE_KEY,
+    )?);
     if ctx.params.epoch_signer(epoch) != Some(key.public()) {
         return err("Incorrect epoch signer");
     }

@@ -589,11 +589,7 @@ pub fn confirmation_quorum(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError>
 pub fn confirmation_history(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let n = node(ctx)?;
     let filter = match opt_text(r, "hash") {
-        Some(h) => Some(
-            BlockHash::decode_hex(&h)
-                .map_err(|_| RpcError::new(msg::BAD_HASH))?
-                .encode_hex(),
-        ),
+        Some(h) => Some(json::hash_text(&h)?.encode_hex()),
         None => None,
     };
     let list: Vec<Value> = n

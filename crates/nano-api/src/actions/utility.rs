@@ -33,14 +33,16 @@ pub fn key_create(_: &ApiContext, _: &Req) -> Result<Value, RpcError> {
 }
 
 pub fn key_expand(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let key =
-        RawKey::decode_hex(req_str(r, "key")?).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?;
+    let key = json::hex256(req_str(r, "key")?, RawKey::from_bytes, msg::BAD_PRIVATE_KEY)?;
     Ok(pair_json(&KeyPair::from_private(key)))
 }
 
 pub fn account_get(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let key = PublicKey::decode_hex(req_str(r, "key")?)
-        .map_err(|_| RpcError::new(msg::BAD_PUBLIC_KEY))?;
+    let key = json::hex256(
+        req_str(r, "key")?,
+        PublicKey::from_bytes,
+        msg::BAD_PUBLIC_KEY,
+    )?;
     Ok(obj([("account", key.encode_account().into())]))
 }
 
@@ -50,7 +52,7 @@ pub fn account_key(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 }
 
 pub fn deterministic_key(_: &ApiContext, r: &Req) -> Result<Value, RpcError> {
-    let seed = RawKey::decode_hex(req_str(r, "seed")?).map_err(|_| RpcError::new(msg::BAD_SEED))?;
+    let seed = json::hex256(req_str(r, "seed")?, RawKey::from_bytes, msg::BAD_SEED)?;
     let index = opt_text(r, "index")
         .ok_or_else(|| RpcError::new(msg::UNABLE_TO_PARSE_JSON))?
         .parse::<u32>()
@@ -249,10 +251,7 @@ pub fn work_cancel(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 fn opt_hash(r: &Req, k: &str, bad: &str) -> Result<Option<BlockHash>, RpcError> {
     match opt_text(r, k) {
         None => Ok(None),
-        Some(s) if s == "0" => Ok(Some(BlockHash::ZERO)),
-        Some(s) => BlockHash::decode_hex(&s)
-            .map(Some)
-            .map_err(|_| RpcError::new(bad)),
+        Some(s) => json::hex256(&s, BlockHash::from_bytes, bad).map(Some),
     }
 }
 
@@ -280,9 +279,9 @@ fn opt_amount(r: &Req, k: &str, bad: &str) -> Result<Option<Amount>, RpcError> {
 pub fn block_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let kind = opt_text(r, "type").ok_or_else(|| RpcError::new(msg::INVALID_BLOCK_TYPE))?;
     let key = match opt_text(r, "key") {
-        Some(k) => KeyPair::from_private(
-            RawKey::decode_hex(&k).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?,
-        ),
+        Some(k) => {
+            KeyPair::from_private(json::hex256(&k, RawKey::from_bytes, msg::BAD_PRIVATE_KEY)?)
+        }
         None => return err(msg::KEY_REQUIRED),
     };
     if let Some(a) = opt_account(r, "account", msg::BAD_ACCOUNT)? {
@@ -300,7 +299,7 @@ pub fn block_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         "state" => {
             let balance = opt_amount(r, "balance", msg::INVALID_BALANCE)?;
             let link = match opt_text(r, "link") {
-                Some(l) => Some(match Link::decode_hex(&l) {
+                Some(l) => Some(match json::hex256(&l, Link::from_bytes, msg::BAD_LINK) {
                     Ok(l) => l,
                     Err(_) => PublicKey::decode_account(&l)
                         .map(Link::from)
@@ -311,9 +310,11 @@ pub fn block_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
                         PublicKey::decode_account(&d)
                             .map_err(|_| RpcError::new(msg::BAD_DESTINATION))?,
                     )),
-                    (None, Some(s)) => Some(Link::from(
-                        BlockHash::decode_hex(&s).map_err(|_| RpcError::new(msg::BAD_SOURCE))?,
-                    )),
+                    (None, Some(s)) => Some(Link::from(json::hex256(
+                        &s,
+                        BlockHash::from_bytes,
+                        msg::BAD_SOURCE,
+                    )?)),
                     _ => None,
                 },
             };
@@ -416,9 +417,9 @@ pub fn block_create(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 /// `sign`: signs a block (or, when enabled, a bare hash) with a private key.
 pub fn sign(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let key = match opt_text(r, "key") {
-        Some(k) => KeyPair::from_private(
-            RawKey::decode_hex(&k).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?,
-        ),
+        Some(k) => {
+            KeyPair::from_private(json::hex256(&k, RawKey::from_bytes, msg::BAD_PRIVATE_KEY)?)
+        }
         None => return err(msg::KEY_REQUIRED),
     };
     if r.contains_key("hash") && !r.contains_key("block") {

@@ -14,7 +14,7 @@ use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, req_str, Req};
 
 fn seed_of(r: &Req) -> Result<RawKey, RpcError> {
-    RawKey::decode_hex(req_str(r, "seed")?).map_err(|_| RpcError::new(msg::BAD_SEED))
+    json::hex256(req_str(r, "seed")?, RawKey::from_bytes, msg::BAD_SEED)
 }
 
 /// Whether an account has any activity (blocks or receivables): the seed-restore scan.
@@ -100,8 +100,7 @@ pub fn wallet_destroy(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 pub fn wallet_add(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let w = ctx.wallets()?;
     let id = wallet_id(w, r)?;
-    let key =
-        RawKey::decode_hex(req_str(r, "key")?).map_err(|_| RpcError::new(msg::BAD_PRIVATE_KEY))?;
+    let key = json::hex256(req_str(r, "key")?, RawKey::from_bytes, msg::BAD_PRIVATE_KEY)?;
     let a = w.insert_adhoc(id, &key).map_err(werr)?;
     precompute_if_asked(ctx, r, id, &[a])?;
     Ok(obj([("account", a.encode_account().into())]))
@@ -207,8 +206,7 @@ pub fn account_remove(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 pub fn account_move(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let w = ctx.wallets()?;
     let target = wallet_id(w, r)?;
-    let source = WalletId::decode_hex(req_str(r, "source")?)
-        .map_err(|_| RpcError::new("Bad wallet number"))?;
+    let source = json::hex256(req_str(r, "source")?, WalletId, msg::BAD_WALLET)?;
     if !w.exists(source).map_err(werr)? {
         return err("Wallet not found");
     }

@@ -25,8 +25,7 @@ pub(crate) fn werr(e: WalletError) -> RpcError {
 
 /// The `wallet` field: a known wallet id.
 pub(crate) fn wallet_id(w: &Wallets, r: &Req) -> Result<WalletId, RpcError> {
-    let id = WalletId::decode_hex(req_str(r, "wallet")?)
-        .map_err(|_| RpcError::new("Bad wallet number"))?;
+    let id = crate::json::hex256(req_str(r, "wallet")?, WalletId, msg::BAD_WALLET)?;
     if !w.exists(id).map_err(werr)? {
         return err("Wallet not found");
     }
