@@ -19,7 +19,11 @@
 //! with [`USAGE_HALF_LIFE`]). Shares are of worker *time*, not of calls: a client flooding
 //! expensive scans, from one address or from many, is served after a client whose calls
 //! are cheap, which then waits only for one running call to end, not for the flood; a
-//! flooding client fills only its own queue, then is refused.
+//! flooding client fills only its own queue, then is refused. When the shared queue is
+//! full (many flooding clients), a newcomer from a client with few jobs waiting takes the
+//! place of the newest job of the client with the most waiting, which is answered as
+//! refused ([`BUSY`]) instead of the newcomer: the clients with the most queued pay for
+//! the full queue, not whoever comes next.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -103,7 +107,10 @@ pub enum PoolError {
     Failed,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A queued job: called with `true` to run on a worker, or with `false` when it is
+/// evicted from the queue to make room for another client's (it then answers as refused
+/// without running).
+type Job = Box<dyn FnOnce(bool) + Send>;
 
 /// What the workers share: the waiting jobs and the signal that one arrived.
 struct Shared {
@@ -164,6 +171,27 @@ impl State {
             }
         }
         best.map(|(c, _)| c)
+    }
+
+    /// The client whose newest waiting job a job of `newcomer` replaces when the pool is
+    /// full: the one with the most waiting (then the most worker time lately), provided
+    /// it has at least two more than `newcomer`, so that after the exchange it still has
+    /// more and two clients never take turns evicting each other.
+    fn victim(&self, newcomer: &Client, now: Instant) -> Option<Client> {
+        let mine = self.waiting.len_of(newcomer);
+        let mut best: Option<(Client, usize, f64)> = None;
+        for c in self.waiting.waiting_sources() {
+            let n = self.waiting.len_of(c);
+            let t = self.clients.get(c).map_or(0.0, |u| u.seconds_at(now));
+            let better = match &best {
+                None => true,
+                Some((_, bn, bt)) => n > *bn || (n == *bn && t > *bt),
+            };
+            if better {
+                best = Some((*c, n, t));
+            }
+        }
+        best.filter(|(_, n, _)| *n >= mine + 2).map(|(c, _, _)| c)
     }
 
     /// Takes the next job to run and counts it as running for its client.
@@ -330,9 +358,11 @@ impl WorkerPool {
             .as_ref()
     }
 
-    /// Admits one job of `client` (refusing when threads + queue are in flight, or the
-    /// client's queue is full) and queues the job `make` builds around the admission's
-    /// [`Done`].
+    /// Admits one job of `client` and queues the job `make` builds around the
+    /// admission's [`Done`]. When threads + queue are in flight, the job takes the place
+    /// of another client's newest waiting job ([`State::victim`]), which is then answered
+    /// as refused, or is refused itself; it is refused too when its client's queue is
+    /// full.
     fn submit(&self, client: Client, make: impl FnOnce(Done) -> Job) -> Result<(), PoolError> {
         let shared = self.shared().ok_or(PoolError::Failed)?;
         // Admission counts jobs, queued or running: a job queued but not yet picked up by
@@ -342,30 +372,49 @@ impl WorkerPool {
             .in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
-            });
-        if admitted.is_err() {
-            return Err(PoolError::Busy);
-        }
-        let job = make(Done(self.in_flight.clone()));
-        let queued = match shared.state.lock() {
-            Ok(mut st) if !st.closed => {
-                st.waiting.push(client, job).map_err(|(_, why)| match why {
-                    Rejected::SourceFull | Rejected::GlobalFull => PoolError::Busy,
-                })
-            }
-            _ => Err(PoolError::Failed),
-        };
-        match queued {
-            Ok(()) => {
-                shared.ready.notify_one();
-                Ok(())
-            }
-            Err(e) => {
-                // The job never ran: undo its count here.
+            })
+            .is_ok();
+        let undo = || {
+            if admitted {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
-                Err(e)
             }
+        };
+        let mut st = match shared.state.lock() {
+            Ok(st) if !st.closed => st,
+            _ => {
+                undo();
+                return Err(PoolError::Failed);
+            }
+        };
+        let victim = if admitted {
+            None
+        } else {
+            match st.victim(&client, Instant::now()) {
+                Some(v) => {
+                    // The newcomer's place; the evicted job gives its own back when it
+                    // answers.
+                    self.in_flight.fetch_add(1, Ordering::AcqRel);
+                    Some(v)
+                }
+                None => return Err(PoolError::Busy),
+            }
+        };
+        let job = make(Done(self.in_flight.clone()));
+        if let Err((_, why)) = st.waiting.push(client, job) {
+            drop(st);
+            // The job never ran: undo its count here.
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(match why {
+                Rejected::SourceFull | Rejected::GlobalFull => PoolError::Busy,
+            });
         }
+        let evicted = victim.and_then(|v| st.waiting.pop_back_from(&v));
+        drop(st);
+        shared.ready.notify_one();
+        if let Some(job) = evicted {
+            job(false);
+        }
+        Ok(())
     }
 
     /// Queues `job` for `client` without waiting for it; refuses at once when the pool or
@@ -376,15 +425,18 @@ impl WorkerPool {
         job: impl FnOnce() + Send + 'static,
     ) -> Result<(), PoolError> {
         self.submit(client, |done| {
-            Box::new(move || {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            Box::new(move |run| {
+                if run {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
                 done.finish();
             })
         })
     }
 
     /// Runs `job` for `client` on a worker and waits (asynchronously) for its result;
-    /// refuses at once when the pool or the client's queue is full.
+    /// refuses at once when the pool or the client's queue is full, or later if another
+    /// client's job takes its place in the queue.
     pub async fn run<T, F>(&self, client: Client, job: F) -> Result<T, PoolError>
     where
         T: Send + 'static,
@@ -392,16 +444,21 @@ impl WorkerPool {
     {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         self.submit(client, |done| {
-            Box::new(move || {
+            Box::new(move |run| {
+                if !run {
+                    done.finish();
+                    let _ = done_tx.send(Err(PoolError::Busy));
+                    return;
+                }
                 let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 // Before the answer goes out, so a caller that got it sees the count drop.
                 done.finish();
                 if let Ok(v) = out {
-                    let _ = done_tx.send(v);
+                    let _ = done_tx.send(Ok(v));
                 }
             })
         })?;
-        done_rx.await.map_err(|_| PoolError::Failed)
+        done_rx.await.map_err(|_| PoolError::Failed)?
     }
 }
 
@@ -447,7 +504,7 @@ fn work(shared: &Shared) {
             }
         };
         let started = Instant::now();
-        job();
+        job(true);
         let now = Instant::now();
         let Ok(mut st) = shared.state.lock() else {
             return;
@@ -625,7 +682,7 @@ mod tests {
 
     fn queue_jobs(st: &mut State, client: Client, n: usize) {
         for _ in 0..n {
-            assert!(st.waiting.push(client, Box::new(|| {})).is_ok());
+            assert!(st.waiting.push(client, Box::new(|_| {})).is_ok());
         }
     }
 
@@ -758,6 +815,85 @@ mod tests {
             crate::worker_priority::current_thread().unwrap(),
             (own_nice, false)
         );
+    }
+
+    #[test]
+    fn a_full_queue_evicts_the_newest_job_of_the_client_with_the_most_waiting() {
+        use futures::poll;
+        use PoolError::Busy;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pool = WorkerPool::with_client_queue(1, 4, 4);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (release, gate) = channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let (flooder, other) = (ip(1), ip(2));
+        let job = |c: Client, n: u32| {
+            let (order, gate) = (order.clone(), gate.clone());
+            move || {
+                order.lock().unwrap().push((c, n));
+                let _ = gate.lock().unwrap().recv();
+                n
+            }
+        };
+        let counts = || {
+            (
+                pool.waiting_of(&flooder),
+                pool.waiting_of(&other),
+                pool.in_flight(),
+            )
+        };
+        rt.block_on(async {
+            // The flooder holds the one worker and fills the shared queue of 4.
+            let mut flood = Vec::new();
+            for n in 0..5 {
+                let mut f = Box::pin(pool.run(flooder, job(flooder, n)));
+                assert!(poll!(&mut f).is_pending());
+                flood.push(f);
+                if n == 0 {
+                    assert!(wait_for(|| order.lock().unwrap().len() == 1));
+                }
+            }
+            assert_eq!(counts(), (4, 0, 5));
+            // Another client's job takes the place of the flooder's newest, which is
+            // answered as refused.
+            let mut first = Box::pin(pool.run(other, job(other, 10)));
+            assert!(poll!(&mut first).is_pending());
+            assert_eq!((&mut flood[4]).await, Err(Busy));
+            assert_eq!(counts(), (3, 1, 5));
+            let mut second = Box::pin(pool.run(other, job(other, 11)));
+            assert!(poll!(&mut second).is_pending());
+            assert_eq!((&mut flood[3]).await, Err(Busy));
+            assert_eq!(counts(), (2, 2, 5));
+            // Two waiting each: neither takes the other's place; the newcomer is refused.
+            assert_eq!(pool.run(other, job(other, 12)).await, Err(Busy));
+            assert_eq!(pool.run(flooder, job(flooder, 5)).await, Err(Busy));
+            assert_eq!(counts(), (2, 2, 5));
+            for _ in 0..5 {
+                release.send(()).unwrap();
+            }
+            assert_eq!((&mut flood[0]).await, Ok(0));
+            assert_eq!(first.await, Ok(10));
+            assert_eq!(second.await, Ok(11));
+            assert_eq!((&mut flood[1]).await, Ok(1));
+            assert_eq!((&mut flood[2]).await, Ok(2));
+        });
+        assert!(wait_for(|| pool.in_flight() == 0));
+        let mut ran = order.lock().unwrap().clone();
+        // The client that had used no worker time goes first once the worker is free.
+        assert_eq!(ran[..2], [(flooder, 0), (other, 10)]);
+        ran.sort();
+        let mut expected = vec![
+            (flooder, 0),
+            (flooder, 1),
+            (flooder, 2),
+            (other, 10),
+            (other, 11),
+        ];
+        expected.sort();
+        assert_eq!(ran, expected);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! soon as the running generation ends, ahead of the flood (which is still queued), over
 //! HTTP (keyed by source address) and IPC over TCP (likewise). The order is asserted, not
 //! timings: under first-come first-served the legitimate call would wait behind
-//! generations that never end and never answer. Real servers on 127.0.0.1.
+//! generations that never end and never answer. When the shared queue is full, another
+//! client's call takes the place of the flooder's newest, which is refused. Real servers
+//! on 127.0.0.1.
 
 mod common;
 
@@ -87,6 +89,13 @@ async fn wait_until(mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Work generations running: a queued one has not registered yet. Admission alone
+/// (`in_flight`) does not tell that a worker has started a job: the workers run at a
+/// lower priority and may start late on a busy machine.
+fn generating(ctx: &ApiContext) -> usize {
+    ctx.work_in_progress.lock().unwrap().len()
+}
+
 /// The flood, the legitimate call and the order they are served in, through `door`.
 async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, genesis: &str) {
     let pool = &ctx.slow_actions;
@@ -98,7 +107,7 @@ async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, gen
         |i: usize| json!({"action": "work_generate", "hash": hash(i), "multiplier": ENDLESS});
     let mut flood = vec![tokio::spawn(call(door, FLOODER, generate(0)))];
     assert!(
-        wait_until(|| pool.in_flight() == 1).await,
+        wait_until(|| generating(ctx) == 1).await,
         "first generation runs"
     );
     for i in 1..=QUEUED {
@@ -142,9 +151,15 @@ async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, gen
     assert_eq!(first["error"], "Cancelled", "{first}");
 
     // Cancel the rest (each is cancelled once it runs).
+    cancel_all(door, flood, ctx).await;
+}
+
+/// Cancels generations `0..=QUEUED` until every call of `flood` has answered
+/// "Cancelled", then waits for the pool to empty.
+async fn cancel_all(door: Door, mut flood: Vec<tokio::task::JoinHandle<Value>>, ctx: &ApiContext) {
     let deadline = tokio::time::Instant::now() + common::WAIT;
     while !flood.is_empty() && tokio::time::Instant::now() < deadline {
-        for i in 1..=QUEUED {
+        for i in 0..=QUEUED {
             call(
                 door,
                 LEGIT,
@@ -165,7 +180,7 @@ async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, gen
         flood = rest;
     }
     assert!(flood.is_empty(), "generations not cancelled");
-    assert!(wait_until(|| pool.in_flight() == 0).await);
+    assert!(wait_until(|| ctx.slow_actions.in_flight() == 0).await);
 }
 
 fn v2_service(dir: &std::path::Path) -> Arc<V2Service> {
@@ -216,4 +231,76 @@ async fn over_ipc_tcp_a_flood_from_one_address_does_not_delay_another() {
     let genesis = Network::Dev.params().genesis_account.encode_account();
     legit_call_is_served_ahead_of_a_flood(Door::IpcTcp(addr), &v2.ctx, &genesis).await;
     ipc.stop();
+}
+
+/// With the shared queue full of one client's generations (one running, the queue's
+/// worth waiting), another client's slow call takes the place of the flooder's newest
+/// one, which is answered as refused at once, and is served when the running generation
+/// ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_full_queue_evicts_the_flooders_newest_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = context(dir.path());
+    // The shared queue holds exactly the flooder's own queue.
+    ctx.slow_actions = WorkerPool::with_client_queue(1, QUEUED, CLIENT_QUEUE);
+    let access = Arc::new(AccessControl::load(dir.path()).unwrap());
+    let v2 = V2Service::new(Arc::new(ctx), access);
+    let mut cfg = RpcConfig::defaults(Network::Dev);
+    cfg.address = "127.0.0.1".into();
+    cfg.port = 0;
+    cfg.enable_control = true;
+    let door = Door::Http(
+        nano_api::http::serve_with_v2(v2.clone(), &cfg, std::future::pending())
+            .await
+            .unwrap(),
+    );
+    let pool = &v2.ctx.slow_actions;
+    let (flooder, legit) = (
+        Client::from_ip(FLOODER.into()),
+        Client::from_ip(LEGIT.into()),
+    );
+    let generate =
+        |i: usize| json!({"action": "work_generate", "hash": hash(i), "multiplier": ENDLESS});
+    let mut flood = vec![tokio::spawn(call(door, FLOODER, generate(0)))];
+    assert!(wait_until(|| generating(&v2.ctx) == 1).await);
+    for i in 1..=QUEUED {
+        flood.push(tokio::spawn(call(door, FLOODER, generate(i))));
+        assert!(wait_until(|| pool.waiting_of(&flooder) == i).await);
+    }
+    assert_eq!(pool.in_flight(), 1 + QUEUED);
+
+    let genesis = Network::Dev.params().genesis_account.encode_account();
+    let balance = json!({"action": "account_balance", "account": genesis});
+    let legit_call = tokio::spawn(call(door, LEGIT, balance));
+    // The flooder's newest generation gives its place up and is refused.
+    let newest = tokio::time::timeout(common::WAIT, flood.pop().unwrap())
+        .await
+        .expect("evicted call answered at once")
+        .unwrap();
+    assert_eq!(newest["error"], BUSY, "{newest}");
+    assert_eq!(
+        (pool.waiting_of(&flooder), pool.waiting_of(&legit)),
+        (QUEUED - 1, 1)
+    );
+    assert!(flood.iter().all(|h| !h.is_finished()));
+
+    // The running generation ends: the legitimate call is answered.
+    let cancelled = call(
+        door,
+        LEGIT,
+        json!({"action": "work_cancel", "hash": hash(0)}),
+    )
+    .await;
+    assert!(cancelled.get("error").is_none(), "{cancelled}");
+    let answer = tokio::time::timeout(common::WAIT, legit_call)
+        .await
+        .expect("legitimate call served")
+        .unwrap();
+    assert_eq!(
+        answer["balance"],
+        nano_core::Amount::MAX.to_string(),
+        "{answer}"
+    );
+    // Cancel the flooder's remaining generations as each starts.
+    cancel_all(door, flood, &v2.ctx).await;
 }

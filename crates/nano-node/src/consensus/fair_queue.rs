@@ -153,6 +153,14 @@ impl<S: Ord + Clone, T> FairQueue<S, T> {
         Some(item)
     }
 
+    /// The newest item of `source`, for a consumer that makes room by evicting the last
+    /// arrival of its largest source (the API's slow-action pool).
+    pub fn pop_back_from(&mut self, source: &S) -> Option<T> {
+        let item = self.queues.get_mut(source)?.items.pop_back()?;
+        self.len -= 1;
+        Some(item)
+    }
+
     /// Sources with items waiting, in key order.
     pub fn waiting_sources(&self) -> impl Iterator<Item = &S> {
         self.queues
@@ -240,6 +248,19 @@ mod tests {
         assert_eq!(q.dropped_of(&0), 1);
         assert_eq!(q.dropped_of(&1), 0);
         assert_eq!(q.len(), 3);
+    }
+
+    #[test]
+    fn pop_back_from_takes_the_newest_of_that_source() {
+        let mut q = queue(100, 10);
+        for i in 0..3 {
+            q.push(0, i).unwrap();
+        }
+        q.push(1, 7).unwrap();
+        assert_eq!(q.pop_back_from(&0), Some(2));
+        assert_eq!((q.len(), q.len_of(&0)), (3, 2));
+        assert_eq!(q.pop_back_from(&2), None);
+        assert_eq!(q.pop_from(&0), Some(0));
     }
 
     #[test]
