@@ -49,39 +49,97 @@ impl Drop for OutboundGuard {
     }
 }
 
+/// Accepts connections until the node stops. A connection is checked against the
+/// admission rules before the runtime learns of it: a refused one (its address, subnet
+/// or the node at a cap, or its address cooled down) costs an `accept` and a `close`,
+/// not a registration with the reactor and its removal, which matters when one host
+/// opens tens of thousands of connections a second.
 pub(super) async fn listen(inner: Arc<Inner>, listener: TcpListener) {
-    loop {
-        let accepted = tokio::select! {
-            _ = inner.token.cancelled() => break,
-            r = listener.accept() => r,
-        };
-        let (stream, addr) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // Out of descriptors and similar: back off briefly instead of spinning.
-                tracing::debug!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let remote = endpoint::normalize(addr);
-        if !endpoint::is_acceptable_ip(remote.ip(), inner.config.allow_local_peers) {
-            inner.stats.inc("tcp", "refused_address", "in");
-            continue;
+    let listener = match listener.into_std() {
+        // SAFETY: the std listener owns its descriptor and is moved into the AsyncFd,
+        // which deregisters it before dropping (closing) it.
+        Ok(l) => unsafe { tokio::io::unix::AsyncFd::register(l) }.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "peering listener lost");
+            return;
         }
+    };
+    loop {
+        let mut ready = tokio::select! {
+            _ = inner.token.cancelled() => break,
+            r = listener.readable() => match r {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::error!(error = %e, "peering listener lost");
+                    break;
+                }
+            },
+        };
+        // Every connection waiting now, then back to the reactor.
+        loop {
+            let (stream, addr) = match ready.get_inner().accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    ready.clear_ready();
+                    break;
+                }
+                Err(e) => {
+                    // Out of descriptors and similar: back off briefly instead of spinning.
+                    tracing::debug!(error = %e, "accept failed");
+                    drop(ready);
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    break;
+                }
+            };
+            if let Some((stream, remote, ticket)) = admit(&inner, stream, addr) {
+                inner.stats.inc("tcp", "accepted", "in");
+                inner
+                    .tracker
+                    .spawn(run_inbound(inner.clone(), stream, remote, ticket));
+            }
+        }
+    }
+}
+
+/// The admission decision for one accepted connection: the stream registered with the
+/// runtime, or None once it is refused (counted and closed).
+fn admit(
+    inner: &Inner,
+    stream: std::net::TcpStream,
+    addr: SocketAddr,
+) -> Option<(TcpStream, SocketAddrV6, AdmissionTicket)> {
+    let remote = endpoint::normalize(addr);
+    let refusal = if !endpoint::is_acceptable_ip(remote.ip(), inner.config.allow_local_peers) {
+        Err("refused_address")
+    } else {
         // Refused connections are closed at once, before anything is read, so an idle
         // flood from one address holds at most its per-IP share of the inbound slots.
-        let ticket = match inner.admission.admit(*remote.ip()) {
-            Ok(t) => t,
-            Err(refusal) => {
-                inner.stats.inc("tcp", refusal.as_str(), "in");
-                continue;
-            }
-        };
-        inner.stats.inc("tcp", "accepted", "in");
         inner
-            .tracker
-            .spawn(run_inbound(inner.clone(), stream, remote, ticket));
+            .admission
+            .admit(*remote.ip())
+            .map_err(|refusal| refusal.as_str())
+    };
+    match refusal {
+        Ok(ticket) => {
+            let stream = stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(stream));
+            match stream {
+                Ok(s) => Some((s, remote, ticket)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot register an accepted connection");
+                    None
+                }
+            }
+        }
+        Err(what) => {
+            inner.stats.inc("tcp", what, "in");
+            None
+        }
     }
 }
 
