@@ -22,6 +22,14 @@
 //!   reads them, each from the next of 254 addresses 127.0.1.x once the node closes it.
 //!
 //! Every attacker runs on a thread and runtime of its own (as another machine would).
+//!
+//! A second node, the **follower**, runs in a child process (this binary again, so its
+//! CPU stays out of the attacked node's figures): a non-voting dev node that dials the
+//! attacked node before the setup blocks and confirms what it floods, on its votes. Its
+//! confirmed blocks/s is the timed blocks over the time from the first submission to the
+//! attacked node until the follower has cemented them all (given up
+//! [`FOLLOWER_GRACE`] after the attacked node finished: then the count it reached is
+//! printed instead).
 //! Run: `cargo bench -p nano-api --bench peering_attacks`; `PEER_ATTACK_BLOCKS` sets the
 //! number of timed sends (default 12,000 over 1,200 accounts: a few seconds at the quiet
 //! rate, so the RPC percentiles rest on thousands of requests), `PEER_ATTACK_ROUNDS` how often the four runs repeat
@@ -60,6 +68,14 @@ const ATTACK_THREAD: &str = "attack";
 const PROBE_INTERVAL: Duration = Duration::from_millis(1);
 const PROBER_THREAD: &str = "rpc-prober";
 
+/// How long the follower may take, after the attacked node has cemented everything, to
+/// cement it too before its figure is given up.
+const FOLLOWER_GRACE: Duration = Duration::from_secs(30);
+/// Set in the follower child process: the attacked node's peering port.
+const FOLLOWER_ENV: &str = "PEER_ATTACK_FOLLOWER";
+/// Set in the follower child process: the cemented count at which it stops.
+const FOLLOWER_TARGET_ENV: &str = "PEER_ATTACK_FOLLOWER_TARGET";
+
 const ATTACKS: [Attack; 4] = [Attack::Quiet, Attack::Idle, Attack::Udp, Attack::Junk];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +99,10 @@ impl Attack {
 
 struct Report {
     cps: f64,
+    /// The follower's confirmed blocks/s, if it cemented every timed block in time.
+    follower_cps: Option<f64>,
+    /// Timed blocks the follower had cemented when it was stopped.
+    follower_timed: u64,
     p50_us: u64,
     p99_us: u64,
     requests: usize,
@@ -434,6 +454,112 @@ fn print_stats_delta(
     }
 }
 
+/// Milliseconds since the Unix epoch: the clock shared with the follower process.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The follower process: a non-voting dev node peered with the attacked node at `port`;
+/// prints `cemented <count> <unix ms>` each time its cemented count moves, until it
+/// reaches `target` or 900 s pass.
+fn follower_main(port: u16, target: u64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    rt.block_on(async {
+        let mut c = DaemonConfig::defaults(Network::Dev).node;
+        c.peering_port = 0;
+        c.allow_local_peers = true;
+        c.enable_udp = false;
+        c.enable_voting = false;
+        c.preconfigured_peers = vec![format!("[::1]:{port}")];
+        let node = Node::start_with(NodeOptions::new(c, Network::Dev, dir.path()))
+            .await
+            .expect("follower starts");
+        let mut last = 0;
+        let end = Instant::now() + Duration::from_secs(900);
+        while Instant::now() < end {
+            let n = node.ledger.cemented_count();
+            if n != last {
+                last = n;
+                println!("cemented {n} {}", unix_ms());
+                if n >= target {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        node.stop().await;
+    });
+}
+
+/// The follower child and what it has reported: (cemented count, unix ms) in order.
+struct Follower {
+    child: std::process::Child,
+    seen: Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+}
+
+impl Follower {
+    fn spawn(port: u16, target: u64) -> Follower {
+        let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .env(FOLLOWER_ENV, port.to_string())
+            .env(FOLLOWER_TARGET_ENV, target.to_string())
+            .env_remove("PEER_ATTACK_STATS")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("follower process");
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("follower stdout");
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut f = line.split_whitespace();
+                if f.next() != Some("cemented") {
+                    continue;
+                }
+                let (Some(n), Some(t)) = (
+                    f.next().and_then(|v| v.parse().ok()),
+                    f.next().and_then(|v| v.parse().ok()),
+                ) else {
+                    continue;
+                };
+                s.lock().unwrap_or_else(|e| e.into_inner()).push((n, t));
+            }
+        });
+        Follower { child, seen }
+    }
+
+    fn cemented(&self) -> u64 {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.last().map_or(0, |e| e.0)
+    }
+
+    /// Waits until the follower has cemented `count` blocks or `limit` passes; when it
+    /// got there, the unix ms at which it did.
+    fn wait_for(&self, count: u64, limit: Duration) -> Option<u64> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if self.cemented() >= count {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter().find(|e| e.0 >= count).map(|e| e.1)
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn run(attack: Attack, w: &SpreadSends) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -444,8 +570,26 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
     let (node, rpc) = rt.block_on(start_node(dir.path(), attack == Attack::Udp));
     let port = node.local_endpoint().expect("peering").port();
     let setup_heads: Vec<_> = w.setup.iter().map(Block::hash).collect();
+    let genesis_count = node.ledger.cemented_count();
+    let setup_count = genesis_count + w.setup.len() as u64;
+    let final_count = setup_count + w.timed.len() as u64;
+    let follower = Follower::spawn(port, final_count);
+    // The follower peers before the setup blocks, so it receives them as they are flooded.
+    let peered = (0..1_000).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        !node.peers().is_empty()
+    });
+    assert!(peered, "the follower peers with the attacked node");
     let set_up = rt.block_on(submit_and_wait(&node, &w.setup, &setup_heads));
     assert!(set_up, "setup cemented");
+    let follower_set_up = follower
+        .wait_for(setup_count, Duration::from_secs(120))
+        .is_some();
+    assert!(
+        follower_set_up,
+        "the follower cemented {} of {setup_count} setup blocks",
+        follower.cemented()
+    );
     reset_peak_rss();
     let rss_at_start = proc_status_kib("VmRSS:") as f64 / 1024.0;
     let (stop_attack, attacker, achieved) = start_attack(attack, port);
@@ -461,6 +605,7 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
     let stats_before = node.stats.snapshot();
     let cpu_before = CpuSample::now();
     let t = Instant::now();
+    let t_unix = unix_ms();
     let cemented = rt.block_on(submit_and_wait(&node, &w.timed, &w.heads));
     let elapsed = t.elapsed().as_secs_f64();
     let cpu_after = CpuSample::now();
@@ -481,6 +626,12 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
     let node_cpu_s = (cpu_after.total - cpu_before.total) - attack_cpu_s - prober_cpu_s;
     let mut lat = prober.join().unwrap_or_default();
     let during = achieved.load(Ordering::Relaxed) - achieved_before;
+    // The follower catches up under the attack, which is still running.
+    let follower_done = follower.wait_for(final_count, FOLLOWER_GRACE);
+    let follower_cps = follower_done
+        .map(|ms| w.timed.len() as f64 / (ms.saturating_sub(t_unix).max(1) as f64 / 1000.0));
+    let follower_timed = follower.cemented().saturating_sub(setup_count);
+    follower.stop();
     let peak_rss_mib = proc_status_kib("VmHWM:") as f64 / 1024.0;
     let st = &node.stats;
     let attack_words = match attack {
@@ -520,6 +671,8 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
     lat.sort_unstable();
     Report {
         cps: w.timed.len() as f64 / elapsed,
+        follower_cps,
+        follower_timed,
         p50_us: percentile(&lat, 0.5),
         p99_us: percentile(&lat, 0.99),
         requests: lat.len(),
@@ -533,6 +686,14 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
 }
 
 fn main() {
+    if let Ok(port) = std::env::var(FOLLOWER_ENV) {
+        let target = std::env::var(FOLLOWER_TARGET_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX);
+        follower_main(port.parse().expect("follower port"), target);
+        return;
+    }
     let setting = |k: &str, d: u64| std::env::var(k).map_or(d, |v| v.parse().unwrap_or(d));
     let n = setting("PEER_ATTACK_BLOCKS", 12_000) as usize;
     let rounds = setting("PEER_ATTACK_ROUNDS", 3).max(1);
@@ -544,9 +705,9 @@ fn main() {
         Err(_) => ATTACKS.to_vec(),
     };
     let w = spread_sends(n, (n / 10).max(1), 5_000);
-    // Per attack: [CPS, p50, p99, RSS growth, node CPU ms per block] of every round, for
-    // the medians.
-    let mut all: Vec<Vec<[f64; 5]>> = vec![Vec::new(); 4];
+    // Per attack: [CPS, p50, p99, RSS growth, node CPU ms per block, follower CPS (0 when
+    // it did not cement everything)] of every round, for the medians.
+    let mut all: Vec<Vec<[f64; 6]>> = vec![Vec::new(); 4];
     for round in 1..=rounds {
         let mut quiet: Option<Report> = None;
         for (i, attack) in ATTACKS.into_iter().enumerate() {
@@ -561,20 +722,34 @@ fn main() {
                 r.p99_us as f64,
                 r.growth_mib,
                 node_ms_per_block,
+                r.follower_cps.unwrap_or(0.0),
             ]);
             let vs = quiet
                 .as_ref()
                 .map(|q| {
                     format!(
-                        " (vs quiet: CPS {:.2}x, p50 {:.2}x, p99 {:.2}x)",
+                        " (vs quiet: CPS {:.2}x, follower CPS {}, p50 {:.2}x, p99 {:.2}x)",
                         r.cps / q.cps,
+                        match (r.follower_cps, q.follower_cps) {
+                            (Some(f), Some(fq)) => format!("{:.2}x", f / fq),
+                            _ => "-".into(),
+                        },
                         r.p50_us as f64 / q.p50_us.max(1) as f64,
                         r.p99_us as f64 / q.p99_us.max(1) as f64
                     )
                 })
                 .unwrap_or_default();
+            let follower = match r.follower_cps {
+                Some(f) => format!("follower {f:.0} confirmed blocks/s"),
+                None => format!(
+                    "follower cemented {} of {} timed blocks by {} s after the node",
+                    r.follower_timed,
+                    w.timed.len(),
+                    FOLLOWER_GRACE.as_secs()
+                ),
+            };
             println!(
-                "round {round} {:>5}: {:.0} confirmed blocks/s; CPU s node {:.2} ({node_ms_per_block:.3} ms/block), attacker {:.2}, prober {:.2}; RPC block_count p50 {} µs p99 {} µs over {} requests; peak RSS {:.1} MiB (+{:.1} MiB during the run){vs}{}{}",
+                "round {round} {:>5}: {:.0} confirmed blocks/s, {follower}; CPU s node {:.2} ({node_ms_per_block:.3} ms/block), attacker {:.2}, prober {:.2}; RPC block_count p50 {} µs p99 {} µs over {} requests; peak RSS {:.1} MiB (+{:.1} MiB during the run){vs}{}{}",
                 attack.name(),
                 r.cps,
                 r.node_cpu_s,
@@ -594,23 +769,24 @@ fn main() {
         }
     }
     // The median of each figure over the rounds.
-    let medians = |rounds: &[[f64; 5]]| -> [f64; 5] {
+    let medians = |rounds: &[[f64; 6]]| -> [f64; 6] {
         std::array::from_fn(|k| {
             let mut v: Vec<f64> = rounds.iter().map(|r| r[k]).collect();
             v.sort_by(|a, b| a.total_cmp(b));
             v[v.len() / 2]
         })
     };
-    let [qc, q50, q99, _, qcpu] = medians(&all[0]);
+    let [qc, q50, q99, _, qcpu, qf] = medians(&all[0]);
     for (i, attack) in ATTACKS.into_iter().enumerate() {
         if all[i].is_empty() {
             continue;
         }
-        let [c, p50, p99, rss, cpu] = medians(&all[i]);
+        let [c, p50, p99, rss, cpu, f] = medians(&all[i]);
         println!(
-            "median of {rounds} {:>5}: {c:.0} confirmed blocks/s ({:.2}x quiet); node CPU {cpu:.3} ms/block ({:.2}x); RPC p50 {p50:.0} µs ({:.2}x), p99 {p99:.0} µs ({:.2}x); RSS growth {rss:.1} MiB",
+            "median of {rounds} {:>5}: {c:.0} confirmed blocks/s ({:.2}x quiet); follower {f:.0} ({:.2}x; 0 = not all cemented); node CPU {cpu:.3} ms/block ({:.2}x); RPC p50 {p50:.0} µs ({:.2}x), p99 {p99:.0} µs ({:.2}x); RSS growth {rss:.1} MiB",
             attack.name(),
             c / qc,
+            f / qf.max(1e-9),
             cpu / qcpu.max(1e-9),
             p50 / q50.max(1.0),
             p99 / q99.max(1.0)
