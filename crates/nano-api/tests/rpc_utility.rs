@@ -288,8 +288,15 @@ fn work_generate_validate_cancel() {
     assert_eq!(v["valid_all"], "1");
     assert_eq!(v["valid_receive"], "1");
     assert_eq!(v["difficulty"], r["difficulty"]);
-    let m: f64 = v["multiplier"].as_str().unwrap().parse().unwrap();
-    assert!(m >= 1.0);
+    // The difficulty is this work's value for the root, and the multiplier its ratio to
+    // the dev base, (2^64 - base) / (2^64 - difficulty), printed with 15 decimals.
+    let d = u64::from_str_radix(v["difficulty"].as_str().unwrap(), 16).unwrap();
+    let nonce = u64::from_str_radix(&work, 16).unwrap();
+    let root_value = nano_core::Root::decode_hex(root).unwrap();
+    assert_eq!(nano_core::work::work_value(&root_value, nonce), d);
+    let base = nano_core::Network::Dev.params().work.base;
+    let ratio = ((1u128 << 64) - u128::from(base)) as f64 / ((1u128 << 64) - u128::from(d)) as f64;
+    assert_eq!(v["multiplier"], format!("{ratio:.15}"));
     let v = post(
         a,
         json!({"action": "work_validate", "hash": root, "work": work, "difficulty": "ffffffffffffffff"}),

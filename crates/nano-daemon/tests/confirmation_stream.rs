@@ -152,8 +152,10 @@ async fn collect(
 fn submit(rpc_addr: std::net::SocketAddr, blocks: &[Value], from: usize) -> usize {
     for (i, b) in blocks.iter().enumerate().skip(from) {
         let req = json!({"action": "process", "json_block": "true", "block": b});
+        let hash = nano_core::Block::from_json(b).unwrap().hash().encode_hex();
         match post(rpc_addr, &req.to_string()) {
-            Some(r) if r.get("hash").is_some() || r["error"] == "Old block" => {}
+            // Taken (the answer names this block) or already taken before the kill.
+            Some(r) if r["hash"] == hash.as_str() || r["error"] == "Old block" => {}
             _ => return i,
         }
     }

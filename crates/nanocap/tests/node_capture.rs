@@ -178,7 +178,8 @@ async fn node_captures_import_cleanly_and_match_the_node_counters() {
         let req = nano_messages::Message::ConfirmReq(nano_messages::ConfirmReq {
             pairs: vec![(last, root)],
         });
-        assert!(nodes[1].network.as_ref().unwrap().broadcast(&req) > 0);
+        // Queued once for each of B's two peers, A and C.
+        assert_eq!(nodes[1].network.as_ref().unwrap().broadcast(&req), 2);
         assert!(
             wait_for(DEADLINE, || nodes[0].stats.get(
                 "message",
