@@ -533,9 +533,11 @@ fn main() {
     let listeners = [rpc, ws_addr, ipc_addr];
     let pool = &v2.ctx.slow_actions;
     println!(
-        "setup: {RECEIVABLES} receivables; slow pool {} threads, {} waiting, {} per client; \
-         {} cores; RSS {:.1} MiB",
+        "setup: {RECEIVABLES} receivables; slow pool {} threads at nice +{}, {} light-lane \
+         threads, {} waiting, {} per client; {} cores; RSS {:.1} MiB",
         pool.threads(),
+        pool.nice(),
+        pool.light_threads(),
         pool.queue(),
         pool.client_queue(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),

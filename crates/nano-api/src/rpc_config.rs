@@ -35,6 +35,9 @@ pub struct RpcConfig {
     /// Extension: nice steps the slow-action workers run below the rest of the process
     /// ([`crate::worker_priority`]).
     pub slow_action_nice: u32,
+    /// Extension: threads at the process's priority that run light clients' slow
+    /// actions only ([`crate::worker_pool`]).
+    pub slow_action_light_threads: u32,
     /// Extension: largest answer in bytes ([`crate::response_cap`]).
     pub max_response_size: u64,
     pub process: RpcProcess,
@@ -69,6 +72,7 @@ const DOCS: &[(&str, &str)] = &[
     ("slow_action_queue", "Slow requests that may wait for a free thread; a slow request beyond them is answered at once with an error instead of waiting, unless another client has at least two more waiting than its own client: then that client's newest waiting request is answered with the error instead and this one takes its place. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_client_queue", "Slow requests one client may have waiting, out of slow_action_queue. A client is a source IPv4 address or IPv6 /64 (HTTP, IPC over TCP) or one IPC Unix-socket connection; a free thread serves the client that used the least thread time lately, so clients flooding expensive requests delay one making cheap requests by about one running request, and beyond this many waiting a client is refused at once. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_nice", "How many nice steps (0 to 19) the slow-action threads run below the rest of the process, under the SCHED_BATCH policy: while scans keep every core busy, the threads that serve peering and answer quick requests still get nearly all the CPU they ask for, and the scans get the rest. 0 leaves them at the process's priority. Linux only (elsewhere only 0 is accepted). The reference node lowers its work-generation threads only.\ntype:uint32,[0..19]"),
+    ("slow_action_light_threads", "Threads, besides slow_action_threads and at the process's own priority, that run only the slow requests of clients whose recent slow requests were all short (at most 20 ms each for the last minute, at least one of them) and who have none running: a wallet checking balances is answered at once while every other thread holds a long scan. 0 disables. The reference node has no such setting.\ntype:uint32"),
     ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
@@ -95,6 +99,7 @@ impl RpcConfig {
             slow_action_queue: crate::worker_pool::DEFAULT_QUEUE as u32,
             slow_action_client_queue: crate::worker_pool::DEFAULT_CLIENT_QUEUE as u32,
             slow_action_nice: crate::worker_priority::DEFAULT_NICE,
+            slow_action_light_threads: crate::worker_pool::DEFAULT_LIGHT_THREADS as u32,
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE as u64,
             process: RpcProcess {
                 io_threads: std::thread::available_parallelism()
@@ -171,7 +176,8 @@ impl RpcConfig {
             self.slow_action_queue as usize,
             self.slow_action_client_queue as usize,
         )
-        .with_nice(self.slow_action_nice);
+        .with_nice(self.slow_action_nice)
+        .with_light_threads(self.slow_action_light_threads as usize);
         ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
     }
 
@@ -216,6 +222,7 @@ mod tests {
                 "slow_action_queue=3".into(),
                 "slow_action_client_queue=1".into(),
                 "slow_action_nice=3".into(),
+                "slow_action_light_threads=2".into(),
             ],
         )
         .unwrap();
@@ -231,6 +238,7 @@ mod tests {
             ),
             (2, 3, 1, 3)
         );
+        assert_eq!(pool.light_threads(), 2);
         let e = RpcConfig::from_sources(Network::Dev, None, &["slow_action_nice=20".into()])
             .unwrap_err();
         assert!(e.to_string().contains("slow_action_nice"), "{e}");

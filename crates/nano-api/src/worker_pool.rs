@@ -24,6 +24,16 @@
 //! place of the newest job of the client with the most waiting, which is answered as
 //! refused ([`BUSY`]) instead of the newcomer: the clients with the most queued pay for
 //! the full queue, not whoever comes next.
+//!
+//! The workers run at a lower CPU priority ([`crate::worker_priority`]), so a flood of
+//! scans cannot take the CPU from the threads that answer cheap requests; but a slow
+//! request still waits for a worker, and during a flood every worker holds a scan. So
+//! the pool also has light-lane threads, at the process's own priority, that take only
+//! the jobs of *light* clients: those with nothing running whose finished jobs were all
+//! short (at most [`LIGHT_JOB`]) for the last [`HEAVY_FOR`], with at least one of them.
+//! A client that calls `account_balance` is served at once however many scans run; a
+//! flooding address is kept off the lane by its first scan, and a new address must make
+//! a cheap call before it may use the lane once.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -58,6 +68,20 @@ pub const USAGE_HALF_LIFE: Duration = Duration::from_secs(10);
 /// is not enough, the finished client's time is not recorded. 4,096 entries of a few
 /// dozen bytes, while an attacker needs that many addresses to push others out.
 const REMEMBERED_CLIENTS: usize = 4096;
+
+/// The longest job that keeps its client light (served by the light lane): cheap lookups
+/// take well under a millisecond, a scan over thousands of entries or any work
+/// generation longer.
+pub const LIGHT_JOB: Duration = Duration::from_millis(20);
+
+/// How long a client whose job ran longer than [`LIGHT_JOB`] stays off the light lane.
+/// An attacker with many addresses can put one scan per address on the lane per period
+/// (after a cheap call from each): a minute keeps that to a small share of one thread
+/// for all but very large address pools.
+pub const HEAVY_FOR: Duration = Duration::from_secs(60);
+
+/// Light-lane threads by default: one suffices for cheap jobs taken one per client.
+pub const DEFAULT_LIGHT_THREADS: usize = 1;
 
 /// Worker time below which a client counts as new.
 const FORGOTTEN: Duration = Duration::from_millis(1);
@@ -116,6 +140,20 @@ type Job = Box<dyn FnOnce(bool) + Send>;
 struct Shared {
     state: Mutex<State>,
     ready: Condvar,
+    light_threads: usize,
+}
+
+impl Shared {
+    /// Wakes a thread for a new job. With light-lane threads, one woken for a job it may
+    /// not take would go back to sleep while a worker that could take it slept on: wake
+    /// them all (a handful of threads).
+    fn wake(&self) {
+        if self.light_threads > 0 {
+            self.ready.notify_all();
+        } else {
+            self.ready.notify_one();
+        }
+    }
 }
 
 struct State {
@@ -134,9 +172,32 @@ struct Usage {
     /// Worker seconds as of `at`, fading with [`USAGE_HALF_LIFE`].
     seconds: f64,
     at: Instant,
+    /// Finished jobs no longer than [`LIGHT_JOB`] (saturating).
+    light_jobs: u32,
+    /// Until when a job longer than [`LIGHT_JOB`] keeps the client off the light lane.
+    heavy_until: Option<Instant>,
 }
 
 impl Usage {
+    fn new(now: Instant) -> Usage {
+        Usage {
+            running: 0,
+            seconds: 0.0,
+            at: now,
+            light_jobs: 0,
+            heavy_until: None,
+        }
+    }
+
+    fn heavy_at(&self, now: Instant) -> bool {
+        self.heavy_until.is_some_and(|t| now < t)
+    }
+
+    /// Whether a light-lane thread may take this client's next job.
+    fn light_at(&self, now: Instant) -> bool {
+        self.running == 0 && self.light_jobs > 0 && !self.heavy_at(now)
+    }
+
     fn seconds_at(&self, now: Instant) -> f64 {
         let age = now.saturating_duration_since(self.at).as_secs_f64();
         self.seconds * 0.5f64.powf(age / USAGE_HALF_LIFE.as_secs_f64())
@@ -153,14 +214,16 @@ impl State {
     }
 
     /// The waiting client to serve next: fewest jobs running, then least recent worker
-    /// time, then lowest key.
-    fn next_client(&self, now: Instant) -> Option<Client> {
+    /// time, then lowest key; only light clients for a light-lane thread.
+    fn next_client(&self, now: Instant, light_only: bool) -> Option<Client> {
         let rank = |c: &Client| match self.clients.get(c) {
             Some(u) => (u.running, u.seconds_at(now)),
             None => (0, 0.0),
         };
+        let eligible =
+            |c: &Client| !light_only || self.clients.get(c).is_some_and(|u| u.light_at(now));
         let mut best: Option<(Client, (usize, f64))> = None;
-        for c in self.waiting.waiting_sources() {
+        for c in self.waiting.waiting_sources().filter(|c| eligible(c)) {
             let r = rank(c);
             let better = match &best {
                 None => true,
@@ -194,20 +257,17 @@ impl State {
         best.filter(|(_, n, _)| *n >= mine + 2).map(|(c, _, _)| c)
     }
 
-    /// Takes the next job to run and counts it as running for its client.
-    fn take(&mut self, now: Instant) -> Option<(Client, Job)> {
-        let client = self.next_client(now)?;
+    /// Takes the next job to run (of a light client only for a light-lane thread) and
+    /// counts it as running for its client.
+    fn take(&mut self, now: Instant, light_only: bool) -> Option<(Client, Job)> {
+        let client = self.next_client(now, light_only)?;
         let job = self.waiting.pop_from(&client)?;
         // A client's queue goes once it is empty, so the queue map holds only clients
         // with jobs waiting (at most threads + queue of them).
         if self.waiting.len_of(&client) == 0 {
             self.waiting.retain_sources(|c| *c != client);
         }
-        let u = self.clients.entry(client).or_insert(Usage {
-            running: 0,
-            seconds: 0.0,
-            at: now,
-        });
+        let u = self.clients.entry(client).or_insert(Usage::new(now));
         u.running += 1;
         Some((client, job))
     }
@@ -220,11 +280,21 @@ impl State {
         u.running = u.running.saturating_sub(1);
         u.seconds = u.seconds_at(now) + used.as_secs_f64();
         u.at = now;
+        if used > LIGHT_JOB {
+            u.heavy_until = Some(now + HEAVY_FOR);
+        } else {
+            u.light_jobs = u.light_jobs.saturating_add(1);
+        }
         if self.clients.len() > REMEMBERED_CLIENTS {
             let waiting = &self.waiting;
             let faded = FORGOTTEN.as_secs_f64();
+            // A client kept off the light lane is remembered while it is: forgotten, it
+            // would need only one cheap call to be light again.
             self.clients.retain(|c, u| {
-                u.running > 0 || waiting.len_of(c) > 0 || u.seconds_at(now) >= faded
+                u.running > 0
+                    || waiting.len_of(c) > 0
+                    || u.seconds_at(now) >= faded
+                    || u.heavy_at(now)
             });
         }
         if self.clients.len() > REMEMBERED_CLIENTS {
@@ -244,6 +314,8 @@ pub struct WorkerPool {
     threads: usize,
     queue: usize,
     client_queue: usize,
+    /// Threads at the starting thread's priority that serve light clients only.
+    light_threads: usize,
     /// Nice steps the workers run below the thread that starts them
     /// ([`crate::worker_priority`]).
     nice: u32,
@@ -272,6 +344,7 @@ impl WorkerPool {
             threads: threads.max(1),
             queue,
             client_queue: client_queue.max(1),
+            light_threads: 0,
             nice: crate::worker_priority::DEFAULT_NICE,
             shared: OnceLock::new(),
             in_flight: Arc::new(AtomicUsize::new(0)),
@@ -287,6 +360,22 @@ impl WorkerPool {
 
     pub fn nice(&self) -> u32 {
         self.nice
+    }
+
+    /// The same pool with `light_threads` light-lane threads besides its workers (see
+    /// the module docs; 0: none).
+    pub fn with_light_threads(mut self, light_threads: usize) -> WorkerPool {
+        self.light_threads = light_threads;
+        self
+    }
+
+    pub fn light_threads(&self) -> usize {
+        self.light_threads
+    }
+
+    /// Jobs in flight at most: one per thread plus the queue.
+    fn limit(&self) -> usize {
+        self.threads + self.light_threads + self.queue
     }
 
     pub fn threads(&self) -> usize {
@@ -326,26 +415,29 @@ impl WorkerPool {
                     priority: 1,
                 };
                 let shared = Arc::new(Shared {
-                    // Admission already holds the total to threads + queue.
-                    state: Mutex::new(State::new(FairQueue::new(
-                        self.threads + self.queue,
-                        Box::new(limits),
-                    ))),
+                    // Admission already holds the total to the limit.
+                    state: Mutex::new(State::new(FairQueue::new(self.limit(), Box::new(limits)))),
                     ready: Condvar::new(),
+                    light_threads: self.light_threads,
                 });
-                for i in 0..self.threads {
+                for i in 0..self.threads + self.light_threads {
                     let (shared, rt) = (shared.clone(), rt.clone());
-                    let spawned = std::thread::Builder::new()
-                        .name(format!("rpc slow {i}"))
-                        .spawn(move || {
+                    let light = i >= self.threads;
+                    let name = match light {
+                        false => format!("rpc slow {i}"),
+                        true => format!("rpc slow light {}", i - self.threads),
+                    };
+                    let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                        if !light {
                             if let Err(e) = crate::worker_priority::lower_current_thread(nice) {
                                 if i == 0 {
                                     tracing::warn!("slow-action workers keep their priority: {e}");
                                 }
                             }
-                            let _in_runtime = rt.as_ref().map(|h| h.enter());
-                            work(&shared)
-                        });
+                        }
+                        let _in_runtime = rt.as_ref().map(|h| h.enter());
+                        work(&shared, light)
+                    });
                     if let Err(e) = spawned {
                         tracing::error!("cannot start slow-action worker: {e}");
                         if i == 0 {
@@ -367,7 +459,7 @@ impl WorkerPool {
         let shared = self.shared().ok_or(PoolError::Failed)?;
         // Admission counts jobs, queued or running: a job queued but not yet picked up by
         // a worker that is still starting must not make the pool refuse early.
-        let limit = self.threads + self.queue;
+        let limit = self.limit();
         let admitted = self
             .in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -410,7 +502,7 @@ impl WorkerPool {
         }
         let evicted = victim.and_then(|v| st.waiting.pop_back_from(&v));
         drop(st);
-        shared.ready.notify_one();
+        shared.wake();
         if let Some(job) = evicted {
             job(false);
         }
@@ -482,16 +574,17 @@ impl Done {
     }
 }
 
-/// One worker: takes the next client's job (see [`State::next_client`]) until the pool is
-/// dropped and its queues are empty, and charges the client the time the job took.
-fn work(shared: &Shared) {
+/// One worker (a light-lane thread if `light_only`): takes the next client's job (see
+/// [`State::next_client`]) until the pool is dropped and its queues are empty, and
+/// charges the client the time the job took.
+fn work(shared: &Shared, light_only: bool) {
     loop {
         let (client, job) = {
             let Ok(mut st) = shared.state.lock() else {
                 return;
             };
             loop {
-                if let Some(next) = st.take(Instant::now()) {
+                if let Some(next) = st.take(Instant::now(), light_only) {
                     break next;
                 }
                 if st.closed {
@@ -690,7 +783,7 @@ mod tests {
     fn charge(st: &mut State, client: Client, n: usize, each: Duration, now: Instant) {
         queue_jobs(st, client, n);
         for _ in 0..n {
-            let (c, _) = st.take(now).unwrap();
+            let (c, _) = st.take(now, false).unwrap();
             assert_eq!(c, client);
             st.finished(c, each, now);
         }
@@ -707,11 +800,11 @@ mod tests {
         queue_jobs(&mut st, heavy, 3);
         queue_jobs(&mut st, light, 1);
         queue_jobs(&mut st, new, 1);
-        let order: Vec<Client> = (0..5).map(|_| st.take(now).unwrap().0).collect();
+        let order: Vec<Client> = (0..5).map(|_| st.take(now, false).unwrap().0).collect();
         // Taken jobs stay running: after its first, a client waits behind every client
         // with fewer running.
         assert_eq!(order, vec![new, light, heavy, heavy, heavy]);
-        assert!(st.take(now).is_none());
+        assert!(st.take(now, false).is_none());
     }
 
     #[test]
@@ -727,11 +820,11 @@ mod tests {
         charge(&mut st, legit, 20, Duration::from_micros(300), now);
         // Four workers take flooders' scans; then the legitimate call arrives.
         for _ in 0..4 {
-            let (c, _) = st.take(now).unwrap();
+            let (c, _) = st.take(now, false).unwrap();
             assert_ne!(c, legit);
         }
         queue_jobs(&mut st, legit, 1);
-        assert_eq!(st.take(now).map(|x| x.0), Some(legit));
+        assert_eq!(st.take(now, false).map(|x| x.0), Some(legit));
     }
 
     #[test]
@@ -745,10 +838,10 @@ mod tests {
         assert!((faded - 1.0).abs() < 1e-6, "{faded}");
         // b has a job running: a, despite its time, goes first.
         queue_jobs(&mut st, b, 2);
-        let _running = st.take(later).unwrap();
+        let _running = st.take(later, false).unwrap();
         queue_jobs(&mut st, a, 1);
-        assert_eq!(st.take(later).map(|x| x.0), Some(a));
-        assert_eq!(st.take(later).map(|x| x.0), Some(b));
+        assert_eq!(st.take(later, false).map(|x| x.0), Some(a));
+        assert_eq!(st.take(later, false).map(|x| x.0), Some(b));
     }
 
     #[test]
@@ -894,6 +987,69 @@ mod tests {
         ];
         expected.sort();
         assert_eq!(ran, expected);
+    }
+
+    #[test]
+    fn the_light_lane_takes_only_clients_with_a_cheap_record_and_nothing_running() {
+        let now = Instant::now();
+        let mut st = state();
+        let (cheap, scanner, mixed, new) = (ip(1), ip(2), ip(3), ip(4));
+        charge(&mut st, cheap, 3, Duration::from_micros(300), now);
+        charge(&mut st, scanner, 1, Duration::from_millis(400), now);
+        // Cheap calls, then one scan: off the lane for HEAVY_FOR.
+        charge(&mut st, mixed, 5, Duration::from_micros(300), now);
+        charge(&mut st, mixed, 1, LIGHT_JOB + Duration::from_millis(1), now);
+        for c in [cheap, scanner, mixed, new] {
+            queue_jobs(&mut st, c, 2);
+        }
+        assert_eq!(st.take(now, true).map(|x| x.0), Some(cheap));
+        // One job running: the cheap client's second waits for a worker.
+        assert!(st.take(now, true).is_none());
+        st.finished(cheap, Duration::from_micros(300), now);
+        assert_eq!(st.take(now, true).map(|x| x.0), Some(cheap));
+        st.finished(cheap, Duration::from_micros(300), now);
+        // A worker takes anyone: the new client first (no time used).
+        assert_eq!(st.take(now, false).map(|x| x.0), Some(new));
+        st.finished(new, Duration::from_micros(300), now);
+        // Now with a cheap record, the new client may use the lane too.
+        assert_eq!(st.take(now, true).map(|x| x.0), Some(new));
+        assert!(st.take(now, true).is_none());
+        // The scan's mark fades after HEAVY_FOR.
+        let later = now + HEAVY_FOR;
+        assert_eq!(st.take(later, true).map(|x| x.0), Some(mixed));
+        assert!(
+            st.take(later, true).is_none(),
+            "scanner never had a cheap job"
+        );
+    }
+
+    #[test]
+    fn a_light_client_is_served_while_every_worker_holds_a_scan() {
+        let pool = WorkerPool::with_client_queue(1, 10, 10).with_light_threads(1);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (release, gate) = channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let (flooder, legit) = (ip(1), ip(2));
+        // The legitimate client's cheap call gives it a record.
+        let (tx, rx) = channel();
+        pool.try_spawn(legit, move || tx.send(()).unwrap()).unwrap();
+        rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(wait_for(|| pool.in_flight() == 0));
+        // The flooder, new, is not light: its job goes to the worker and holds it.
+        assert_eq!(gated(&pool, &[flooder], &order, &gate), vec![Ok(())]);
+        assert!(wait_for(|| order.lock().unwrap().len() == 1));
+        assert_eq!(gated(&pool, &[flooder; 3], &order, &gate), vec![Ok(()); 3]);
+        assert_eq!(pool.waiting_of(&flooder), 3, "the lane takes none of them");
+        // The legitimate call runs on the lane while the worker is still held.
+        assert_eq!(gated(&pool, &[legit], &order, &gate), vec![Ok(())]);
+        assert!(wait_for(|| order.lock().unwrap().len() == 2));
+        assert_eq!(order.lock().unwrap()[1], legit);
+        assert_eq!(pool.waiting_of(&flooder), 3);
+        for _ in 0..5 {
+            release.send(()).unwrap();
+        }
+        assert!(wait_for(|| pool.in_flight() == 0));
+        assert_eq!(order.lock().unwrap().len(), 5);
     }
 
     #[test]
