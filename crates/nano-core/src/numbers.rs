@@ -84,6 +84,17 @@ pub fn encode_hex_upper(bytes: &[u8]) -> String {
     s
 }
 
+/// [`encode_hex_upper`] into `out` (at least twice as long as `bytes`), for printing
+/// without allocating; returns the text.
+pub fn hex_upper_into<'o>(bytes: &[u8], out: &'o mut [u8]) -> &'o str {
+    let out = &mut out[..bytes.len() * 2];
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = UPPER[(b >> 4) as usize];
+        pair[1] = UPPER[(b & 15) as usize];
+    }
+    std::str::from_utf8(out).expect("hex digits are ASCII")
+}
+
 macro_rules! fixed_bytes {
     ($(#[$doc:meta])* $name:ident, $len:expr) => {
         $(#[$doc])*
@@ -127,7 +138,7 @@ macro_rules! fixed_bytes {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.encode_hex())
+                f.write_str(hex_upper_into(&self.0, &mut [0u8; $len * 2]))
             }
         }
 
@@ -253,6 +264,17 @@ mod tests {
             h.to_string(),
             "991CF190094C00F0B68E2E5F75F6BEE95A2E0BD93CEAA4A6734DB9F19B728948"
         );
+    }
+
+    #[test]
+    fn hex_into_a_buffer_is_the_allocated_text() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let mut out = [0u8; 520];
+        assert_eq!(hex_upper_into(&bytes, &mut out), encode_hex_upper(&bytes));
+        assert_eq!(&out[512..], &[0u8; 8], "only twice the input is written");
+        assert_eq!(hex_upper_into(&[], &mut out), "");
+        let k = PublicKey::from_bytes([0xa5; 32]);
+        assert_eq!(k.to_string(), "A5".repeat(32));
     }
 
     #[test]
