@@ -21,6 +21,11 @@
 //! moves much less, so the CPU fraction (ceiling's cost over the case's) tells whether a
 //! change made the path cheaper when the rates are too noisy to say.
 //!
+//! Before loading, each HTTP case's router and its replay ceiling's router are also
+//! called in this process (no socket, no HTTP parsing or writing) on one thread, and the
+//! thread's CPU time per request is printed for both: their difference is the node's own
+//! work per request, a figure that other processes on the machine barely move.
+//!
 //! Run: `cargo bench -p nano-api --bench rpc_ceiling` (env `API_BENCH_SECS`, default 8,
 //! per case; `API_BENCH_ROUNDS`, default 3; `API_BENCH_ONLY`, a part of a case name: only
 //! the ceilings and the cases whose name contains it, e.g. to profile one path).
@@ -81,7 +86,8 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (rpc, ceiling, unix, _node, _ipc) = server_rt.block_on(start_servers(dir.path()));
+    let servers = server_rt.block_on(start_servers(dir.path()));
+    let (rpc, ceiling, unix) = (servers.rpc, servers.ceiling, servers.unix.clone());
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(CLIENT_THREAD)
@@ -163,7 +169,15 @@ fn main() {
                     answer.body.len(),
                     answer.headers.iter().map(|(k, _)| k).collect::<Vec<_>>()
                 );
-                Some(server_rt.block_on(start_replay(answer)).port())
+                let case_us = in_process_us(&servers.rpc_app, path, body);
+                let replay_us = in_process_us(&replay_router(&answer), path, body);
+                println!(
+                    "{:<40} in process: {case_us:.2} us/req, its replay router {replay_us:.2} \
+                     (the node's own work: {:.2} us/req)",
+                    "",
+                    case_us - replay_us
+                );
+                Some(server_rt.block_on(start_replay(&answer)).port())
             }
             Load::Ipc { .. } => None,
         })
@@ -345,7 +359,17 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// A dev node with RPC (and `/api/v2`) on 127.0.0.1 and IPC on a Unix socket, and the
 /// bare ceiling server.
-async fn start_servers(dir: &Path) -> (SocketAddr, SocketAddr, PathBuf, Arc<Node>, IpcServer) {
+/// The servers of a run, and the RPC router for the in-process measure.
+struct Servers {
+    rpc: SocketAddr,
+    ceiling: SocketAddr,
+    unix: PathBuf,
+    rpc_app: Router,
+    _node: Arc<Node>,
+    _ipc: IpcServer,
+}
+
+async fn start_servers(dir: &Path) -> Servers {
     let mut c = DaemonConfig::defaults(Network::Dev).node;
     c.peering_port = 0;
     c.enable_udp = false;
@@ -362,6 +386,7 @@ async fn start_servers(dir: &Path) -> (SocketAddr, SocketAddr, PathBuf, Arc<Node
     let rpc = nano_api::http::serve_with_v2(v2.clone(), &cfg, std::future::pending())
         .await
         .unwrap();
+    let rpc_app = nano_api::http::router_with_v2(v2.clone(), &cfg);
     let mut ipc = IpcServer::new(v2);
     let unix = dir.join("node.sock");
     ipc.bind_unix(
@@ -386,7 +411,14 @@ async fn start_servers(dir: &Path) -> (SocketAddr, SocketAddr, PathBuf, Arc<Node
         }),
     );
     nano_api::bounded_http::spawn_serve(listener, app, cfg.http_limits(), std::future::pending());
-    (rpc, ceiling, unix, node, ipc)
+    Servers {
+        rpc,
+        ceiling,
+        unix,
+        rpc_app,
+        _node: node,
+        _ipc: ipc,
+    }
 }
 
 /// An answer as the probe received it: the headers a replay repeats, and the body.
@@ -437,7 +469,21 @@ fn probe(port: u16, path: &str, body: &str) -> Answer {
 
 /// A bare server on the same stack as the 44-byte ceiling answering a constant copy of
 /// `answer` at every path.
-async fn start_replay(answer: Answer) -> SocketAddr {
+async fn start_replay(answer: &Answer) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = RpcConfig::defaults(Network::Dev).http_limits();
+    nano_api::bounded_http::spawn_serve(
+        listener,
+        replay_router(answer),
+        limits,
+        std::future::pending(),
+    );
+    addr
+}
+
+/// The router of a replay ceiling.
+fn replay_router(answer: &Answer) -> Router {
     use axum::http::{HeaderName, HeaderValue};
     use axum::response::IntoResponse;
     let headers: Arc<Vec<(HeaderName, HeaderValue)>> = Arc::new(
@@ -452,7 +498,7 @@ async fn start_replay(answer: Answer) -> SocketAddr {
             })
             .collect(),
     );
-    let body = axum::body::Bytes::from(answer.body);
+    let body = axum::body::Bytes::from(answer.body.clone());
     // Built as the node builds its answers: the body, then each header inserted.
     let reply = move || {
         let (headers, body) = (headers.clone(), body.clone());
@@ -464,14 +510,66 @@ async fn start_replay(answer: Answer) -> SocketAddr {
             r
         }
     };
-    let app = Router::new()
+    Router::new()
         .route("/", any(reply.clone()))
-        .route("/{*path}", any(reply));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let limits = RpcConfig::defaults(Network::Dev).http_limits();
-    nano_api::bounded_http::spawn_serve(listener, app, limits, std::future::pending());
-    addr
+        .route("/{*path}", any(reply))
+}
+
+/// Requests each batch of the in-process measure sends.
+const IN_PROCESS_BATCH: u32 = 20_000;
+
+/// Batches of the in-process measure; the cheapest counts (the others were disturbed).
+const IN_PROCESS_BATCHES: usize = 5;
+
+/// The CPU time this thread spends per request when `app` answers POSTs of `body` to
+/// `path` in this process (no socket, no HTTP parsing or writing: the router, the
+/// handler and the answer's body), in microseconds, the cheapest of several batches.
+fn in_process_us(app: &Router, path: &str, body: &str) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body = axum::body::Bytes::from(body.to_string());
+    let one = || {
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.clone()))
+            .unwrap();
+        let mut app = app.clone();
+        async move {
+            let resp = tower_service::Service::call(&mut app, req).await.unwrap();
+            let text = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert!(!text.is_empty());
+        }
+    };
+    rt.block_on(async {
+        let mut best = f64::INFINITY;
+        for _ in 0..IN_PROCESS_BATCHES {
+            let before = thread_cpu_ns();
+            for _ in 0..IN_PROCESS_BATCH {
+                one().await;
+            }
+            let ns = (thread_cpu_ns() - before) as f64 / IN_PROCESS_BATCH as f64;
+            best = best.min(ns / 1000.0);
+        }
+        best
+    })
+}
+
+/// This thread's CPU time, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the clock into the timespec it is given, which lives
+    // for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// Requests per second and requests wrk reports for POSTs of `body` to `path`.
