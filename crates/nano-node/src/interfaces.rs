@@ -47,8 +47,9 @@ pub trait Outbound: Send + Sync {
     /// Sends to every channel; returns how many were queued.
     fn broadcast(&self, msg: &Message) -> usize;
     /// Sends what this node originates (its own blocks and votes): to every channel of a
-    /// known representative, and to about sqrt of the other channels (as the reference's
-    /// `flood_block_initial` / `flood_vote_pr`), so peers that are not representatives
+    /// known principal representative (at least 0.1% of the trended online weight), and
+    /// to about sqrt of the other channels (as the reference's `flood_block_initial` /
+    /// `flood_vote_pr`), so peers that are not principal representatives
     /// cannot crowd representatives out of the fan-out or of the bandwidth budget. The
     /// default (no representative knowledge) floods to at least 16 channels.
     fn flood_initial(&self, msg: &Message) -> usize {

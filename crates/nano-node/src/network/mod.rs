@@ -419,14 +419,19 @@ impl Outbound for NetworkService {
     }
 
     fn flood_initial(&self, msg: &Message) -> usize {
+        // Principal representatives only, as the reference's `flood_block_initial` and
+        // `flood_vote_pr` (`rep_crawler::principal_representatives`): an account with a
+        // sliver of weight voting from many channels gets no more than any other peer.
+        let trended = self.trended_online_weight();
         let reps: std::collections::HashSet<PublicKey> = self
             .representatives()
             .into_iter()
+            .filter(|r| rep_crawler::is_principal(self.inner.ledger.weight(&r.account), trended))
             .map(|r| r.channel.node_id)
             .collect();
         if reps.is_empty() {
-            // No representative known yet (the crawler has not heard one): reach as
-            // many peers as before.
+            // No principal representative known yet (the crawler has not heard one):
+            // reach as many peers as before.
             let list = self.inner.fanout(16, None);
             return self
                 .inner

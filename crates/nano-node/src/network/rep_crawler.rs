@@ -222,6 +222,17 @@ fn make_room(reps: &mut HashMap<PublicKey, Representative>, weight: Amount, now:
     }
 }
 
+/// A representative is principal when its weight is at least the trended online weight
+/// divided by this: the reference's `principal_weight_factor` (0.1%), as its
+/// `node::minimum_principal_weight` and `rep_crawler::principal_representatives` apply.
+pub(crate) const PRINCIPAL_WEIGHT_FACTOR: u128 = 1000;
+
+/// Whether a representative of `weight` is a principal one when the trended online
+/// weight is `trended`.
+pub(crate) fn is_principal(weight: Amount, trended: Amount) -> bool {
+    weight.0 >= trended.0 / PRINCIPAL_WEIGHT_FACTOR
+}
+
 fn minimum(inner: &Inner) -> Amount {
     Amount::decode_dec(&inner.config.online_weight_minimum)
         .unwrap_or(inner.params.online_weight_minimum)
@@ -380,6 +391,19 @@ mod tests {
             node_id: PublicKey::ZERO,
             protocol_version: 21,
         }
+    }
+
+    #[test]
+    fn principal_from_a_thousandth_of_the_trended_weight() {
+        let trended = Amount(5_000_000);
+        assert!(is_principal(Amount(5_000), trended));
+        assert!(is_principal(Amount(5_001), trended));
+        assert!(!is_principal(Amount(4_999), trended));
+        assert!(!is_principal(Amount(0), trended));
+        assert!(
+            is_principal(Amount(0), Amount(999)),
+            "below 1000 raw, every weight is"
+        );
     }
 
     fn last_seen(c: &RepCrawler, account: &PublicKey) -> Option<Instant> {
