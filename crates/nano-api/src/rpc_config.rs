@@ -7,6 +7,11 @@ use nano_core::Network;
 use nano_node::config::{merge_sources, render_documented, ConfigError};
 use serde::{Deserialize, Serialize};
 
+/// Threads of the API servers' runtime by default: the servers only accept, parse and
+/// answer (scans run on the slow-action pool), so two keep one slow connection from
+/// delaying another without adding much to a small machine.
+pub const DEFAULT_SERVER_THREADS: u32 = 2;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RpcConfig {
     pub address: String,
@@ -38,6 +43,9 @@ pub struct RpcConfig {
     /// Extension: threads at the process's priority that run light clients' slow
     /// actions only ([`crate::worker_pool`]).
     pub slow_action_light_threads: u32,
+    /// Extension: threads of the node's runtime for its RPC, IPC and WebSocket servers
+    /// (0: they share the runtime that drives peering).
+    pub server_threads: u32,
     /// Extension: largest answer in bytes ([`crate::response_cap`]).
     pub max_response_size: u64,
     pub process: RpcProcess,
@@ -73,6 +81,7 @@ const DOCS: &[(&str, &str)] = &[
     ("slow_action_client_queue", "Slow requests one client may have waiting, out of slow_action_queue. A client is a source IPv4 address or IPv6 /64 (HTTP, IPC over TCP) or one IPC Unix-socket connection; a free thread serves the client that used the least thread time lately, so clients flooding expensive requests delay one making cheap requests by about one running request, and beyond this many waiting a client is refused at once. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_nice", "How many nice steps (0 to 19) the slow-action threads run below the rest of the process, under the SCHED_BATCH policy: while scans keep every core busy, the threads that serve peering and answer quick requests still get nearly all the CPU they ask for, and the scans get the rest. 0 leaves them at the process's priority. Linux only (elsewhere only 0 is accepted). The reference node lowers its work-generation threads only.\ntype:uint32,[0..19]"),
     ("slow_action_light_threads", "Threads, besides slow_action_threads and at the process's own priority, that run only the slow requests of clients whose recent slow requests were all short (at most 20 ms each for the last minute, at least one of them) and who have none running: a wallet checking balances is answered at once while every other thread holds a long scan. 0 disables. The reference node has no such setting.\ntype:uint32"),
+    ("server_threads", "Threads of the runtime that runs the node's RPC, IPC and WebSocket servers, apart from the runtime that drives peering, so that a flood of API requests and the node's peering do not wait for each other's tasks. 0 runs the servers on the node's runtime, as the reference node does. Read by the node only; a child nano_rpc uses process.io_threads.\ntype:uint32"),
     ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
@@ -100,6 +109,7 @@ impl RpcConfig {
             slow_action_client_queue: crate::worker_pool::DEFAULT_CLIENT_QUEUE as u32,
             slow_action_nice: crate::worker_priority::DEFAULT_NICE,
             slow_action_light_threads: crate::worker_pool::DEFAULT_LIGHT_THREADS as u32,
+            server_threads: DEFAULT_SERVER_THREADS,
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE as u64,
             process: RpcProcess {
                 io_threads: std::thread::available_parallelism()

@@ -124,6 +124,8 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         .enable_all()
         .thread_name("nano")
         .build()?;
+    let api_rt = api_runtime(rpc_config.server_threads)?;
+    let api = api_rt.as_ref().map(|r| r.handle().clone());
     rt.block_on(async move {
         let node = nano_node::node::Node::start(&config.node, opts.network, &opts.data_dir)
             .await
@@ -200,10 +202,11 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
                 child = Some(c);
             } else {
                 let s = shutdown.clone();
-                let addr = nano_api::http::serve_with_v2(v2.clone(), &rpc_config, async move {
-                    s.notified().await
+                let (v2, cfg) = (v2.clone(), rpc_config.clone());
+                let addr = on_api_runtime(&api, async move {
+                    nano_api::http::serve_with_v2(v2, &cfg, async move { s.notified().await }).await
                 })
-                .await
+                .await?
                 .with_context(|| {
                     format!(
                         "cannot start RPC server on [{}]:{}",
@@ -213,9 +216,12 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
                 tracing::info!("RPC server listening on {addr}");
             }
         }
-        let mut ipc = nano_api::ipc::server::IpcServer::start(v2.clone(), &config.node.ipc)
-            .await
-            .context("cannot start the IPC server")?;
+        let (ipc_v2, ipc_cfg) = (v2.clone(), config.node.ipc.clone());
+        let mut ipc = on_api_runtime(&api, async move {
+            nano_api::ipc::server::IpcServer::start(ipc_v2, &ipc_cfg).await
+        })
+        .await?
+        .context("cannot start the IPC server")?;
         for a in ipc.tcp_addrs() {
             tracing::info!("IPC listening on {a}");
         }
@@ -231,12 +237,11 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
                 .map(|v| v.into_iter().map(|(_, a)| a).collect())
                 .unwrap_or_default()
         }));
-        let ws = nano_api::websocket::WebsocketServer::start(
-            &config.node.websocket,
-            &node.events,
-            ws_settings,
-        )
-        .await
+        let (ws_cfg, events) = (config.node.websocket.clone(), node.events.clone());
+        let ws = on_api_runtime(&api, async move {
+            nano_api::websocket::WebsocketServer::start(&ws_cfg, &events, ws_settings).await
+        })
+        .await?
         .context("cannot start the WebSocket server")?;
         if let Some(w) = &ws {
             tracing::info!("WebSocket listening on {}", w.local_addr());
@@ -270,8 +275,46 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         anyhow::Ok(())
     })?;
     drop(rt);
+    if let Some(r) = api_rt {
+        r.shutdown_timeout(API_SHUTDOWN);
+    }
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// How long the API servers' runtime may take to end its tasks once the node stopped.
+const API_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The runtime of the RPC, IPC and WebSocket servers (`server_threads` of
+/// config-rpc.toml), or none when they share the node's (0). On their own threads,
+/// accepting, parsing and answering API requests (and refusing a flood of them) do not
+/// queue behind the peering tasks of the node's runtime, nor these behind them.
+fn api_runtime(threads: u32) -> Result<Option<tokio::runtime::Runtime>> {
+    if threads == 0 {
+        return Ok(None);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads as usize)
+        .enable_all()
+        .thread_name("nano api")
+        .build()
+        .context("cannot start the API servers' runtime")?;
+    Ok(Some(rt))
+}
+
+/// Runs `fut` (a server's start, whose accept loop and connections are spawned where it
+/// runs) on the API runtime if there is one, else here.
+async fn on_api_runtime<T: Send + 'static>(
+    api: &Option<tokio::runtime::Handle>,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T> {
+    match api {
+        Some(h) => h
+            .spawn(fut)
+            .await
+            .map_err(|e| anyhow::anyhow!("API server start failed: {e}")),
+        None => Ok(fut.await),
+    }
 }
 
 /// `nano_rpc` next to the running executable unless the configured path is absolute.

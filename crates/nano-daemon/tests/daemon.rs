@@ -1,6 +1,7 @@
 //! Runs `nano_node --daemon` as a real process on the dev network: RPC answers from the
 //! ledger it created, the `stop` action and SIGTERM both end it cleanly, and
-//! `--generate_config` prints files the node reads back.
+//! `--generate_config` prints files the node reads back; the API servers run on their own
+//! runtime (`server_threads`) or on the node's.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -42,6 +43,11 @@ impl Drop for Node {
 }
 
 fn start(control: bool) -> Node {
+    start_with(control, &[])
+}
+
+/// Starts the daemon with `extra` arguments after the usual ones.
+fn start_with(control: bool, extra: &[&str]) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let spawned = Command::new(env!("CARGO_BIN_EXE_nano_node"))
@@ -61,6 +67,7 @@ fn start(control: bool) -> Node {
             "--rpcconfig",
             &format!("enable_control={control}"),
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -170,4 +177,36 @@ fn initialize_creates_the_ledger_and_refuses_another_network() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("dev"), "{err}");
+}
+
+/// Names of the threads of process `pid`.
+fn thread_names(pid: u32) -> Vec<String> {
+    let mut names = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(n) = std::fs::read_to_string(task.path().join("comm")) {
+            names.push(n.trim().to_string());
+        }
+    }
+    names
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn api_servers_run_on_their_own_runtime_unless_server_threads_is_0() {
+    let own = start_with(false, &["--rpcconfig", "server_threads=3"]);
+    let r = post(own.rpc, r#"{"action":"block_count"}"#).unwrap();
+    assert_eq!(r["count"], "1", "{r}");
+    let names = thread_names(own.child.id());
+    let api = names.iter().filter(|n| *n == "nano api").count();
+    assert!(api >= 3, "{names:?}");
+    drop(own);
+    let shared = start_with(false, &["--rpcconfig", "server_threads=0"]);
+    let r = post(shared.rpc, r#"{"action":"block_count"}"#).unwrap();
+    assert_eq!(r["count"], "1", "{r}");
+    let names = thread_names(shared.child.id());
+    assert!(!names.iter().any(|n| n == "nano api"), "{names:?}");
+    assert!(names.iter().any(|n| n == "nano"), "{names:?}");
 }
