@@ -77,7 +77,7 @@ impl Action {
 }
 
 /// An action whose handler `$f` returns a typed record (`Serialize`, fields in answer
-/// order, no empty list or object): its [`Handler`] converts the record to a [`Value`],
+/// order, no empty list or object, no list at all: its size is bounded): its [`Handler`] converts the record to a [`Value`],
 /// its [`TextHandler`] serializes it directly; one function, so both answer the same.
 macro_rules! typed {
     ($name:literal, $f:path) => {
@@ -93,7 +93,7 @@ fn typed_text<T: serde::Serialize>(
     answer: Result<T, RpcError>,
     cap: usize,
 ) -> Result<Vec<u8>, RpcError> {
-    Ok(crate::response_cap::to_json_capped(&answer?, cap))
+    Ok(crate::response_cap::bounded_to_json_capped(&answer?, cap))
 }
 
 /// Every action this node answers, by subject.
