@@ -5,7 +5,8 @@
 //! HTTP (keyed by source address) and IPC over TCP (likewise). The order is asserted, not
 //! timings: under first-come first-served the legitimate call would wait behind
 //! generations that never end and never answer. When the shared queue is full, another
-//! client's call takes the place of the flooder's newest, which is refused. Real servers
+//! client's call takes the place of the flooder's newest, which is refused. Behind the
+//! forwarding `nano_rpc` front the node keys by the HTTP client it names. Real servers
 //! on 127.0.0.1.
 
 mod common;
@@ -214,10 +215,8 @@ async fn over_http_a_flood_from_one_address_does_not_delay_another() {
     legit_call_is_served_ahead_of_a_flood(Door::Http(rpc), &v2.ctx, &genesis).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_ipc_tcp_a_flood_from_one_address_does_not_delay_another() {
-    let dir = tempfile::tempdir().unwrap();
-    let v2 = v2_service(dir.path());
+/// An IPC server of `v2` on a TCP port of 127.0.0.1.
+async fn ipc_tcp(v2: &Arc<V2Service>) -> (IpcServer, SocketAddr) {
     let mut ipc = IpcServer::new(v2.clone());
     let opts = TransportOptions {
         io_timeout: std::time::Duration::from_secs(300),
@@ -228,6 +227,14 @@ async fn over_ipc_tcp_a_flood_from_one_address_does_not_delay_another() {
         .bind_tcp("127.0.0.1:0".parse().unwrap(), opts)
         .await
         .unwrap();
+    (ipc, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ipc_tcp_a_flood_from_one_address_does_not_delay_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let (mut ipc, addr) = ipc_tcp(&v2).await;
     let genesis = Network::Dev.params().genesis_account.encode_account();
     legit_call_is_served_ahead_of_a_flood(Door::IpcTcp(addr), &v2.ctx, &genesis).await;
     ipc.stop();
@@ -303,4 +310,35 @@ async fn over_http_a_full_queue_evicts_the_flooders_newest_call() {
     );
     // Cancel the flooder's remaining generations as each starts.
     cancel_all(door, flood, &v2.ctx).await;
+}
+
+/// Behind the forwarding RPC process (`nano_rpc`'s HTTP front over IPC TCP, where every
+/// HTTP client reaches the node from the same address), the node still queues per HTTP
+/// client: the flood and the legitimate call land in queues of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nano_rpc_a_flood_from_one_address_does_not_delay_another() {
+    use nano_api::ipc::client::{IpcPool, IpcTarget};
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let (mut ipc, ipc_addr) = ipc_tcp(&v2).await;
+    // More connections than requests in flight, so none waits for one in nano_rpc.
+    let connections = 4 * QUEUED;
+    let pool = Arc::new(IpcPool::new(
+        IpcTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port: ipc_addr.port(),
+        },
+        connections,
+        std::time::Duration::from_secs(300),
+    ));
+    let mut cfg = RpcConfig::defaults(Network::Dev);
+    cfg.address = "127.0.0.1".into();
+    cfg.port = 0;
+    cfg.enable_control = true;
+    let front = nano_api::ipc::forward::serve(pool, &cfg, std::future::pending())
+        .await
+        .unwrap();
+    let genesis = Network::Dev.params().genesis_account.encode_account();
+    legit_call_is_served_ahead_of_a_flood(Door::Http(front), &v2.ctx, &genesis).await;
+    ipc.stop();
 }

@@ -3,15 +3,19 @@
 //! the node over an [`IpcPool`] — v1 with encoding 1, v2 envelopes with encoding 4 — and
 //! the node's answer is returned byte for byte. This process enforces `enable_control`,
 //! the JSON depth limit and the body limit from `config-rpc.toml`, as the reference's RPC
-//! process does; the node trusts its IPC clients.
+//! process does; the node trusts its IPC clients. Each v1 request carries the HTTP
+//! client's address ([`super::FORWARDED_CLIENT`]), so the node's slow-action pool is fair
+//! between the clients behind this process as it is between its own HTTP clients.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use axum::Extension;
 use axum::Router;
 use serde_json::Value;
 
@@ -107,7 +111,13 @@ fn gate_v1(
     Ok(None)
 }
 
-async fn v1(State(s): State<Fwd>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+async fn v1(
+    State(s): State<Fwd>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(r) = preflight(&method) {
         return r;
     }
@@ -117,6 +127,8 @@ async fn v1(State(s): State<Fwd>, method: Method, headers: HeaderMap, body: Byte
         Err(text) => return v1_error(text),
     };
     let payload = rewritten.as_deref().unwrap_or(&body);
+    let named = peer.and_then(|p| name_client(payload, p.0 .0.ip()));
+    let payload = named.as_deref().unwrap_or(payload);
     match s.pool.request(Encoding::JsonV1, payload).await {
         Ok(answer) => json_text(answer),
         Err(e) => {
@@ -124,6 +136,18 @@ async fn v1(State(s): State<Fwd>, method: Method, headers: HeaderMap, body: Byte
             v1_error(NODE_UNREACHABLE)
         }
     }
+}
+
+/// The request with [`super::FORWARDED_CLIENT`] set to `client` (replacing any value the
+/// HTTP client sent), so the node queues its slow actions per HTTP client; none when the
+/// body is not a JSON object (the node answers that as it would anyway).
+fn name_client(payload: &[u8], client: IpAddr) -> Option<Vec<u8>> {
+    let mut req = match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Object(req)) => req,
+        _ => return None,
+    };
+    req.insert(super::FORWARDED_CLIENT.into(), client.to_string().into());
+    serde_json::to_vec(&req).ok()
 }
 
 async fn v2_envelope(

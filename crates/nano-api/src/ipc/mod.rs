@@ -19,6 +19,15 @@ pub const MAGIC: u8 = b'N';
 /// ends the session before anything is allocated.
 pub const MAX_PAYLOAD: usize = 32 * 1024 * 1024;
 
+/// Field `nano_rpc` adds to every RPC v1 request it forwards over IPC: the address of the
+/// HTTP client that sent it. The node takes it as the request's client for the
+/// slow-action pool ([`crate::worker_pool::Client`]) and removes it before the action
+/// sees the request, so behind `nano_rpc` clients are told apart as over the node's own
+/// HTTP server instead of sharing the key of `nano_rpc`'s IPC connections. Only IPC
+/// honours it, whose clients the node already trusts with control actions; `nano_rpc`
+/// overwrites whatever an HTTP client put there. Not part of the reference's protocol.
+pub const FORWARDED_CLIENT: &str = "nano_rpc_client";
+
 /// The payload encodings of the preamble's second byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

@@ -413,7 +413,14 @@ async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin, client: C
     }
     match serde_json::from_slice::<serde_json::Value>(&payload) {
         // Slow actions on the bounded pool, the rest on the session's task, as over HTTP.
-        Ok(serde_json::Value::Object(req)) => {
+        Ok(serde_json::Value::Object(mut req)) => {
+            // A forwarding nano_rpc names the HTTP client behind the request.
+            let client = match req.remove(super::FORWARDED_CLIENT) {
+                Some(serde_json::Value::String(ip)) => ip
+                    .parse::<std::net::IpAddr>()
+                    .map_or(client, Client::from_ip),
+                _ => client,
+            };
             crate::actions::answer(&v2.ctx, req, origin, client).await
         }
         _ => RpcError::new(msg::UNABLE_TO_PARSE_JSON)
