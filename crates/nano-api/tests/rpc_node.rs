@@ -11,7 +11,7 @@ use nano_api::{ApiContext, RpcConfig};
 use nano_core::Network;
 use nano_ledger::test_support::{test_key, Chain};
 use nano_node::node::{Node, NodeOptions};
-use nano_node::DaemonConfig;
+use nano_node::test_utils::{dev_node_config, loopback_peer};
 use serde_json::{json, Value};
 
 struct LiveNode {
@@ -50,13 +50,8 @@ fn start_opts(
         .enable_all()
         .build()
         .unwrap();
-    let mut c = DaemonConfig::defaults(Network::Dev).node;
-    c.peering_port = 0;
-    c.enable_udp = false;
-    c.enable_voting = voting;
-    if voting {
-        c.representative_key = nano_core::network::DEV_GENESIS_PRIVATE_KEY.into();
-    }
+    let genesis = nano_ledger::test_support::dev_genesis_key();
+    let c = dev_node_config(vec![], voting.then_some(&genesis));
     let mut opts = NodeOptions::new(c, Network::Dev, dir.path());
     options(&mut opts);
     let node = rt.block_on(async move { Node::start_with(opts).await.expect("node starts") });
@@ -680,12 +675,11 @@ fn bootstrap_status_counts_a_real_sync() {
     // Cemented first, so the server has no election left to republish to the client:
     // the client learns the blocks from bootstrap alone.
     assert!(wait_until(|| confirmed(&server, &last)));
-    let peer = format!("127.0.0.1:{}", server.node.local_endpoint().unwrap().port());
+    let peer = loopback_peer(&server.node);
     let client = start_opts(
         false,
         |o| {
             o.config.preconfigured_peers = vec![peer];
-            o.config.allow_local_peers = true;
             o.bootstrap.enable_ascending = true;
             o.bootstrap.interval = std::time::Duration::from_secs(3600);
         },

@@ -18,7 +18,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nano_core::network::DEV_GENESIS_PRIVATE_KEY;
 use nano_core::{Block, BlockHash, Epoch, Network};
 use nano_ledger::test_support::{test_key, Chain};
 use nano_ledger::Ledger;
@@ -29,7 +28,7 @@ use nano_node::consensus::{
 use nano_node::events::EventBus;
 use nano_node::node::{Node, NodeOptions};
 use nano_node::stats::Stats;
-use nano_node::DaemonConfig;
+use nano_node::test_utils::{dev_node_config, loopback_peer};
 
 struct Workload {
     name: &'static str,
@@ -156,15 +155,8 @@ fn run_loopback(w: &Workload) -> f64 {
 // ---------------------------------------------------------------- TCP
 
 async fn tcp_node(dir: &Path, peers: Vec<String>, voting: bool) -> Arc<Node> {
-    let mut c = DaemonConfig::defaults(Network::Dev).node;
-    c.peering_port = 0;
-    c.preconfigured_peers = peers;
-    c.allow_local_peers = true;
-    c.enable_udp = false;
-    c.enable_voting = voting;
-    if voting {
-        c.representative_key = DEV_GENESIS_PRIVATE_KEY.into();
-    }
+    let genesis = nano_ledger::test_support::dev_genesis_key();
+    let c = dev_node_config(peers, voting.then_some(&genesis));
     Node::start_with(NodeOptions::new(c, Network::Dev, dir))
         .await
         .unwrap()
@@ -173,9 +165,9 @@ async fn tcp_node(dir: &Path, peers: Vec<String>, voting: bool) -> Arc<Node> {
 async fn run_tcp(w: &Workload) -> f64 {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let a = tcp_node(dirs[0].path(), vec![], true).await;
-    let pa = format!("127.0.0.1:{}", a.local_endpoint().unwrap().port());
+    let pa = loopback_peer(&a);
     let b = tcp_node(dirs[1].path(), vec![pa.clone()], false).await;
-    let pb = format!("127.0.0.1:{}", b.local_endpoint().unwrap().port());
+    let pb = loopback_peer(&b);
     let c = tcp_node(dirs[2].path(), vec![pa, pb], false).await;
     let nodes = [a, b, c];
     let deadline = Instant::now() + Duration::from_secs(30);

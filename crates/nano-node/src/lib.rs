@@ -12,5 +12,7 @@ pub mod interfaces;
 pub mod network;
 pub mod node;
 pub mod stats;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod test_utils;
 
 pub use config::{ConfigError, DaemonConfig, NodeConfig};

@@ -5,32 +5,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nano_core::network::DEV_GENESIS_PRIVATE_KEY;
 use nano_core::{Block, BlockHash, Network};
-use nano_ledger::test_support::{test_key, Chain};
+use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
 use nano_ledger::BlockStatus;
 use nano_node::node::{Node, NodeOptions};
+use nano_node::test_utils::{dev_node_config, loopback_peer};
 use nano_node::DaemonConfig;
 
 const DEADLINE: Duration = Duration::from_secs(40);
 
 async fn start(dir: &Path, peers: Vec<String>, voting: bool) -> Arc<Node> {
-    let mut c = DaemonConfig::defaults(Network::Dev).node;
-    c.peering_port = 0;
-    c.preconfigured_peers = peers;
-    c.allow_local_peers = true;
-    c.enable_udp = false;
-    c.enable_voting = voting;
-    if voting {
-        c.representative_key = DEV_GENESIS_PRIVATE_KEY.into();
-    }
+    let genesis = dev_genesis_key();
+    let c = dev_node_config(peers, voting.then_some(&genesis));
     Node::start_with(NodeOptions::new(c, Network::Dev, dir))
         .await
         .expect("node starts")
-}
-
-fn peer_of(n: &Node) -> String {
-    format!("127.0.0.1:{}", n.local_endpoint().expect("network").port())
 }
 
 async fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -58,8 +47,13 @@ fn exists(n: &Node, h: &BlockHash) -> bool {
 /// A (voting), B and C, all peered with A and, through keepalives, with each other.
 async fn cluster(dirs: &[tempfile::TempDir; 3]) -> Vec<Arc<Node>> {
     let a = start(dirs[0].path(), vec![], true).await;
-    let b = start(dirs[1].path(), vec![peer_of(&a)], false).await;
-    let c = start(dirs[2].path(), vec![peer_of(&a), peer_of(&b)], false).await;
+    let b = start(dirs[1].path(), vec![loopback_peer(&a)], false).await;
+    let c = start(
+        dirs[2].path(),
+        vec![loopback_peer(&a), loopback_peer(&b)],
+        false,
+    )
+    .await;
     let nodes = vec![a, b, c];
     assert!(
         wait_for(DEADLINE, || nodes.iter().all(|n| n.peers().len() >= 2)).await,
@@ -174,7 +168,7 @@ async fn restarted_node_catches_up_after_a_burst() {
     // C restarts on its ledger; the next block reveals the gap and it fetches the rest.
     let c = start(
         d[2].path(),
-        vec![peer_of(&nodes[0]), peer_of(&nodes[1])],
+        vec![loopback_peer(&nodes[0]), loopback_peer(&nodes[1])],
         false,
     )
     .await;
@@ -202,7 +196,7 @@ async fn wallet_representative_votes_and_rpc_views_work() {
     let node = Node::start_with(opts).await.expect("node starts");
     assert!(node.local_representatives().is_empty());
     // The genesis key in an unlocked wallet makes the node a voting representative.
-    let genesis = nano_ledger::test_support::dev_genesis_key();
+    let genesis = dev_genesis_key();
     let id = node.wallets.create(genesis.public()).unwrap();
     node.wallets.insert_adhoc(id, genesis.private()).unwrap();
     let mut events = node.events.subscribe();

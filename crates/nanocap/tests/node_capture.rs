@@ -11,13 +11,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nano_core::network::DEV_GENESIS_PRIVATE_KEY;
 use nano_core::{BlockHash, Network};
-use nano_ledger::test_support::{test_key, Chain};
+use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
 use nano_ledger::BlockStatus;
 use nano_node::consensus::ConsensusConfig;
 use nano_node::node::{ConsensusTuner, Node, NodeOptions};
-use nano_node::DaemonConfig;
+use nano_node::test_utils::{dev_node_config, loopback_peer};
 use nanocap::config::Config;
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -40,17 +39,11 @@ const TYPES: &[&str] = &[
 ];
 
 async fn start(dir: &Path, peers: Vec<String>, voting: bool) -> Arc<Node> {
-    let mut c = DaemonConfig::defaults(Network::Dev).node;
-    c.peering_port = 0;
-    c.preconfigured_peers = peers;
-    c.allow_local_peers = true;
-    // TCP only: the node counts UDP receptions at different places (drops before the
-    // counter), which would make the "in" comparison imprecise.
-    c.enable_udp = false;
-    c.enable_voting = voting;
-    if voting {
-        c.representative_key = DEV_GENESIS_PRIVATE_KEY.into();
-    }
+    // TCP only (as the shared dev config has it): the node counts UDP receptions at
+    // different places (drops before the counter), which would make the "in" comparison
+    // imprecise.
+    let genesis = dev_genesis_key();
+    let mut c = dev_node_config(peers, voting.then_some(&genesis));
     c.capture_path = dir.join("node.pcap").to_string_lossy().into_owned();
     let mut opts = NodeOptions::new(c, Network::Dev, dir);
     // A votes a little late and the others ask early, so confirm_req flows too.
@@ -131,9 +124,9 @@ fn stat_counts(n: &Node) -> BTreeMap<(String, &'static str), u64> {
 async fn node_captures_import_cleanly_and_match_the_node_counters() {
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let a = start(dirs[0].path(), vec![], true).await;
-    let peer_a = format!("127.0.0.1:{}", port(&a));
+    let peer_a = loopback_peer(&a);
     let b = start(dirs[1].path(), vec![peer_a.clone()], false).await;
-    let peer_b = format!("127.0.0.1:{}", port(&b));
+    let peer_b = loopback_peer(&b);
     let c = start(dirs[2].path(), vec![peer_a, peer_b], false).await;
     let nodes = [a, b, c];
     assert!(

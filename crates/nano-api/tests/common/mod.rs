@@ -124,24 +124,16 @@ pub struct NodePair {
 pub fn node_pair(rt: &tokio::runtime::Runtime, a_votes: bool) -> NodePair {
     use nano_node::node::{Node, NodeOptions};
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let genesis = nano_ledger::test_support::dev_genesis_key();
     let config = |peers: Vec<String>, voting: bool| {
-        let mut c = nano_node::DaemonConfig::defaults(Network::Dev).node;
-        c.peering_port = 0;
-        c.enable_udp = false;
-        c.allow_local_peers = true;
-        c.preconfigured_peers = peers;
-        c.enable_voting = voting;
-        if voting {
-            c.representative_key = nano_core::network::DEV_GENESIS_PRIVATE_KEY.into();
-        }
-        c
+        nano_node::test_utils::dev_node_config(peers, voting.then_some(&genesis))
     };
     let (pa, pb) = (dirs.0.path().to_path_buf(), dirs.1.path().to_path_buf());
     let (a, b) = rt.block_on(async move {
         let a = Node::start_with(NodeOptions::new(config(vec![], a_votes), Network::Dev, &pa))
             .await
             .expect("node A starts");
-        let peer = format!("127.0.0.1:{}", a.local_endpoint().unwrap().port());
+        let peer = nano_node::test_utils::loopback_peer(&a);
         let b = Node::start_with(NodeOptions::new(
             config(vec![peer], false),
             Network::Dev,

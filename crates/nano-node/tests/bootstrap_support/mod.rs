@@ -12,7 +12,8 @@ use nano_core::{Account, Amount, BlockHash, Network};
 use nano_ledger::Ledger;
 use nano_node::bootstrap::test_ledger;
 use nano_node::node::{Node, NodeOptions};
-use nano_node::DaemonConfig;
+/// The address by which a node reaches another on 127.0.0.1.
+pub use nano_node::test_utils::loopback_peer as peer_of;
 
 /// Blocks in the test ledger: 15,000 by default (`NANO_BOOTSTRAP_TEST_BLOCKS` = 50000
 /// for the full size).
@@ -81,14 +82,9 @@ pub fn copy_ledger(from: &Path, to: &Path) {
     }
 }
 
+/// A non-voting dev node on 127.0.0.1 dialling `peers`.
 pub fn config(peers: Vec<String>) -> nano_node::NodeConfig {
-    let mut c = DaemonConfig::defaults(Network::Dev).node;
-    c.peering_port = 0;
-    c.preconfigured_peers = peers;
-    c.allow_local_peers = true;
-    c.enable_udp = false;
-    c.enable_voting = false;
-    c
+    nano_node::test_utils::dev_node_config(peers, None)
 }
 
 /// A serving node: answers, never bootstraps itself.
@@ -105,10 +101,6 @@ pub async fn start_client(dir: &Path, peers: &[&Arc<Node>], ascending: bool) -> 
     o.bootstrap.enable_ascending = ascending;
     o.bootstrap.interval = Duration::from_secs(2);
     Node::start_with(o).await.expect("client starts")
-}
-
-pub fn peer_of(n: &Node) -> String {
-    format!("127.0.0.1:{}", n.local_endpoint().expect("network").port())
 }
 
 pub fn block_count(n: &Node) -> u64 {

@@ -8,26 +8,15 @@ use std::sync::Arc;
 use nano_core::{Block, BlockHash, KeyPair, Network};
 use nano_ledger::BlockStatus;
 use nano_node::node::{Node, NodeOptions};
-use nano_node::DaemonConfig;
+use nano_node::test_utils::dev_node_config;
+pub use nano_node::test_utils::loopback_peer as peer_of;
 
 /// A dev node on loopback voting with `rep` (if any).
 pub async fn start(dir: &Path, peers: Vec<String>, rep: Option<&KeyPair>) -> Arc<Node> {
-    let mut c = DaemonConfig::defaults(Network::Dev).node;
-    c.peering_port = 0;
-    c.preconfigured_peers = peers;
-    c.allow_local_peers = true;
-    c.enable_udp = false;
-    c.enable_voting = rep.is_some();
-    if let Some(k) = rep {
-        c.representative_key = k.private().encode_hex();
-    }
+    let c = dev_node_config(peers, rep);
     Node::start_with(NodeOptions::new(c, Network::Dev, dir))
         .await
         .expect("node starts")
-}
-
-pub fn peer_of(n: &Node) -> String {
-    format!("127.0.0.1:{}", n.local_endpoint().expect("network").port())
 }
 
 pub fn cemented(n: &Node, h: &BlockHash) -> bool {
