@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -110,20 +110,27 @@ fn loggable(req: &crate::json::Req) -> String {
     serde_json::Value::Object(r).to_string()
 }
 
-async fn handle(
-    State(s): State<Shared>,
-    peer: Option<axum::Extension<axum::extract::ConnectInfo<SocketAddr>>>,
-    method: Method,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
+/// Takes the whole request (not the method, headers and peer as separate extractors,
+/// each a copy) and reads what it needs in place before taking the body.
+async fn handle(State(s): State<Shared>, req: Request) -> Response {
+    let preflight = crate::api_v2::http::preflight(req.method());
+    let foreign = crate::browser_origin::is_foreign(req.headers(), &s.allowed_origins);
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    // The `Bytes` extractor itself, so the body limit and its refusal stay axum's, and
+    // come first, as when it was an argument of this handler.
+    let body = match Bytes::from_request(req, &s).await {
+        Ok(b) => b,
+        Err(refusal) => return refusal.into_response(),
+    };
     // CORS preflight and method check are shared with /api/v2 (same port).
-    if let Some(resp) = crate::api_v2::http::preflight(&method) {
+    if let Some(resp) = preflight {
         return resp;
     }
     let ctx = s.ctx.clone();
     let started = std::time::Instant::now();
-    let foreign = crate::browser_origin::is_foreign(&headers, &s.allowed_origins);
     let parsed = crate::actions::parse_request(&body, s.max_depth);
     if let Ok(req) = &parsed {
         if s.log_rpc {
@@ -143,7 +150,7 @@ async fn handle(
         Ok(req) => {
             // The slow-action pool queues per client: the connection's source address
             // (set by the bounded server; absent when the router is served otherwise).
-            let client = peer.map_or(Client::Unnamed, |p| Client::from_ip(p.0 .0.ip()));
+            let client = peer.map_or(Client::Unnamed, |p| Client::from_ip(p.ip()));
             crate::actions::answer(&ctx, req, s.origin, client).await
         }
     };
