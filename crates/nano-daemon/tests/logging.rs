@@ -38,6 +38,12 @@ fn daemon_writes_its_startup_lines_to_the_log_file() {
         "[log]\ndefault_level = \"info\"\n[log.console]\nenable = false\n[log.file]\nenable = true\nmax_size = 1048576\nrotation_count = 2\n",
     )
     .unwrap();
+    // A key this node does not know is reported at start (and does not stop it).
+    std::fs::write(
+        dir.path().join("config-node.toml"),
+        "[node]\nno_such_key = 1\n",
+    )
+    .unwrap();
     let mut d = common::start_daemon(
         dir.path(),
         true,
@@ -60,6 +66,19 @@ fn daemon_writes_its_startup_lines_to_the_log_file() {
         "{text}"
     );
     assert!(text.contains(" INFO "), "{text}");
+    assert!(
+        text.contains("unknown key node.no_such_key is not used by this node"),
+        "{text}"
+    );
+    // rpc.logging.log_rpc (on by default) logs each request at info level.
+    let r = common::rpc(d.rpc, json!({"action": "block_count"}));
+    assert_eq!(r["count"], "1");
+    assert!(
+        common::wait_until(10, || read(&log)
+            .contains("Request: {\"action\":\"block_count\"}")),
+        "{}",
+        read(&log)
+    );
     let r = common::rpc(d.rpc, json!({"action": "stop"}));
     assert_eq!(r["success"], "");
     let status = wait_exit(&mut d.child, 30).expect("daemon exits after stop");
