@@ -56,7 +56,13 @@ pub fn opt_u64(r: &Req, k: &str, bad: &str) -> Result<Option<u64>, RpcError> {
 }
 
 pub fn account(r: &Req, k: &str) -> Result<PublicKey, RpcError> {
-    PublicKey::decode_account(req_str(r, k)?).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))
+    account_text(Some(req_str(r, k)?))
+}
+
+/// A required account from its text (`None`: missing or not a string).
+pub fn account_text(text: Option<&str>) -> Result<PublicKey, RpcError> {
+    let text = text.ok_or_else(|| RpcError::new(msg::UNABLE_TO_PARSE_JSON))?;
+    PublicKey::decode_account(text).map_err(|_| RpcError::new(msg::BAD_ACCOUNT))
 }
 
 pub fn hash(r: &Req, k: &str) -> Result<BlockHash, RpcError> {

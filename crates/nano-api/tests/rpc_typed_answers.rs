@@ -52,6 +52,48 @@ fn http_text_is_the_value_answer_byte_for_byte() {
         assert_eq!(text, value.to_string(), "{req}");
     }
 
+    // Request texts of every form (the plain ones are answered without a request map,
+    // the rest through it): the same text as the general dispatch of the same bytes.
+    let b = f.b_account.encode_account();
+    let texts = [
+        r#"{"action":"block_count"}"#.to_string(),
+        r#" { "action" : "block\u005fcount" } "#.to_string(),
+        r#"{"action":"block_count","account":null,"weight":null}"#.to_string(),
+        r#"{"action":"block_count","weight":"true"}"#.to_string(),
+        r#"{"action":"block_count","action":"account_info"}"#.to_string(),
+        r#"["block_count"]"#.to_string(),
+        format!(
+            r#"{{"action":"account_info","account":"{g}","weight":true,"representative":"1"}}"#
+        ),
+        format!(
+            r#"{{"action":"account_info","account":"{g}","weight":"0","include_confirmed":"yes"}}"#
+        ),
+        format!(r#"{{"action":"account_info","account":"{g}","weight":1}}"#),
+        format!(r#"{{"action":"account_info","account":"{g}","weight":null}}"#),
+        format!(r#"{{"action":"account_info","account":"{g}","receivable":"true"}}"#),
+        format!(r#"{{"action":"account_info","account":"{g}","count":"1"}}"#),
+        format!(r#"{{"action":"account_info","account":"nano_x","account":"{g}"}}"#),
+        format!(r#"{{"action":"account_info","account":"{b}"}}"#),
+        r#"{"action":"account_info","account":null}"#.to_string(),
+        r#"{"action":"account_info","account":5}"#.to_string(),
+        r#"{"action":"account_info"}"#.to_string(),
+        format!(
+            r#"{{"action":"account_info","account":"{}"}}"#,
+            g.replacen("nano_", "nano-", 1)
+        ),
+        format!(
+            r#"{{"action":"account_info","account":"{}"}}"#,
+            g.replacen("nano_", "xrb_", 1)
+        ),
+        r#"{"action":"block_count"} x"#.to_string(),
+    ];
+    for t in &texts {
+        let (status, text) = post_raw(rpc.addr, t.as_bytes());
+        assert_eq!(status, 200);
+        let value = nano_api::actions::dispatch_text(&rpc.ctx, t.as_bytes(), origin, 128);
+        assert_eq!(text, value.to_string(), "{t}");
+    }
+
     // Keys in the reference's order: without flags, and with every optional one.
     let answer_keys = |req: Value| keys(&post_raw(rpc.addr, req.to_string().as_bytes()).1);
     let head = ["frontier", "open_block", "representative_block", "balance"];

@@ -439,6 +439,96 @@ fn run_v1_text(ctx: &ApiContext, entry: &Action, req: &Req, cap: usize) -> Vec<u
     }
 }
 
+/// A request of the plainest form of the most frequent queries: `action` and, for
+/// `account_info`, `account` and the flags that keep it cheap, nothing else, every value
+/// a string (a flag may also be a boolean or null). Read from the text without building
+/// a map.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainQuery<'a> {
+    #[serde(borrow)]
+    action: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    account: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    representative: Option<PlainFlag>,
+    #[serde(default)]
+    weight: Option<PlainFlag>,
+    #[serde(default)]
+    include_confirmed: Option<PlainFlag>,
+}
+
+/// A flag as [`crate::json::opt_bool`] reads a boolean or a string: `Some` for the texts
+/// it knows, `None` (the default) for any other text; numbers and the rest do not
+/// deserialize, which sends the request the general way.
+struct PlainFlag(Option<bool>);
+
+impl<'de> serde::Deserialize<'de> for PlainFlag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PlainFlag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a boolean or a string")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<PlainFlag, E> {
+                Ok(PlainFlag(Some(b)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<PlainFlag, E> {
+                Ok(PlainFlag(match s {
+                    "true" | "1" => Some(true),
+                    "false" | "0" => Some(false),
+                    _ => None,
+                }))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn flag(f: &Option<PlainFlag>) -> bool {
+    f.as_ref().and_then(|f| f.0).unwrap_or(false)
+}
+
+/// The v1 answer text to a request in the [`PlainQuery`] form of `block_count` or
+/// `account_info` (neither control, slow nor marked), the same text [`answer`] gives it
+/// through the request map; `None` for every other request, which then goes that way.
+pub fn plain_query(ctx: &ApiContext, body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
+    use crate::response_cap::to_json_capped;
+    // An array would also deserialize into the struct (by position).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+        || crate::json::json_depth_exceeds(body, max_depth)
+    {
+        return None;
+    }
+    let q: PlainQuery<'_> = serde_json::from_slice(body).ok()?;
+    let cap = ctx.max_response_size;
+    let no_flags =
+        q.representative.is_none() && q.weight.is_none() && q.include_confirmed.is_none();
+    let answer = match q.action.as_ref() {
+        "block_count" if q.account.is_none() && no_flags => {
+            typed_text(ledger::block_count(ctx, &Req::new()), cap)
+        }
+        "account_info" => {
+            let account = q.account.as_deref()?;
+            // The deprecated address forms put a mark first: the general way.
+            if account.starts_with("nano-") || account.starts_with("xrb-") {
+                return None;
+            }
+            let query = ledger::AccountInfoQuery {
+                account: Some(account),
+                representative: flag(&q.representative),
+                weight: flag(&q.weight),
+                receivable: false,
+                include_confirmed: flag(&q.include_confirmed),
+            };
+            typed_text(ledger::account_info_of(ctx, &query), cap)
+        }
+        _ => return None,
+    };
+    Some(answer.unwrap_or_else(|e| to_json_capped(&e.to_json(), cap)))
+}
+
 /// True when `account` (or an entry of `accounts`) is a valid address in the deprecated
 /// `nano-` / `xrb-` form, which the reference marks with `"deprecated_account_format"`.
 fn uses_hyphen_address(req: &Req) -> bool {

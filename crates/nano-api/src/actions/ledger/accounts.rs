@@ -82,13 +82,38 @@ pub struct AccountInfo {
     confirmed_receivable: Option<AsText<Amount>>,
 }
 
+/// What an `account_info` request asks.
+pub struct AccountInfoQuery<'a> {
+    /// `None` when the field is missing or not a string.
+    pub account: Option<&'a str>,
+    pub representative: bool,
+    pub weight: bool,
+    /// `pending` or `receivable`.
+    pub receivable: bool,
+    pub include_confirmed: bool,
+}
+
 pub fn account_info(ctx: &ApiContext, r: &Req) -> Result<AccountInfo, RpcError> {
+    let q = AccountInfoQuery {
+        account: r.get("account").and_then(Value::as_str),
+        representative: opt_bool(r, "representative", false)?,
+        weight: opt_bool(r, "weight", false)?,
+        receivable: opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?,
+        include_confirmed: opt_bool(r, "include_confirmed", false)?,
+    };
+    account_info_of(ctx, &q)
+}
+
+/// The `account_info` answer to a query read from a request map or straight from the
+/// request text ([`crate::actions::plain_query`]).
+pub fn account_info_of(
+    ctx: &ApiContext,
+    q: &AccountInfoQuery<'_>,
+) -> Result<AccountInfo, RpcError> {
     let l = ctx.ledger()?;
-    let a = json::account(r, "account")?;
-    let representative = opt_bool(r, "representative", false)?;
-    let weight = opt_bool(r, "weight", false)?;
-    let pending = opt_bool(r, "pending", false)? || opt_bool(r, "receivable", false)?;
-    let include_confirmed = opt_bool(r, "include_confirmed", false)?;
+    let a = json::account_text(q.account)?;
+    let (representative, weight) = (q.representative, q.weight);
+    let (pending, include_confirmed) = (q.receivable, q.include_confirmed);
     let t = read(l)?;
     let Some(info) = l.account_info(&t, &a).map_err(internal)? else {
         return err(msg::ACCOUNT_NOT_FOUND);
