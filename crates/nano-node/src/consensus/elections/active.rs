@@ -304,21 +304,60 @@ mod tests {
         let mut e = Election::new(1, b);
         assert_eq!(e.vote(rep(1), Amount(60), 10, h), VoteOutcome::Vote);
         assert_eq!(e.vote(rep(1), Amount(60), 9, h), VoteOutcome::Replay);
-        let ev = e.evaluate(Amount(50));
+        let ev = e.evaluate(Amount(50), |_| Amount(60));
         assert_eq!(ev.want_final, Some(h));
         assert_eq!(ev.confirmed, None);
         assert_eq!(
             e.vote(rep(1), Amount(60), Vote::FINAL_TIMESTAMP, h),
             VoteOutcome::Vote
         );
-        assert_eq!(e.evaluate(Amount(50)).confirmed, Some(h));
+        assert_eq!(e.evaluate(Amount(50), |_| Amount(60)).confirmed, Some(h));
         // A zero-weight representative never confirms.
         let mut c2 = Chain::dev_genesis();
         let b2 = c2.send(&test_key(2).public(), 1);
         let h2 = b2.hash();
         let mut e2 = Election::new(2, b2);
         e2.vote(rep(2), Amount::ZERO, Vote::FINAL_TIMESTAMP, h2);
-        assert_eq!(e2.evaluate(Amount(1)), Evaluation::default());
+        assert_eq!(
+            e2.evaluate(Amount(1), |_| Amount::ZERO),
+            Evaluation::default()
+        );
+    }
+
+    #[test]
+    fn each_tally_weighs_votes_with_the_weight_the_ledger_gives_now() {
+        // Reference `election::tally_impl`: a vote counts with its representative's
+        // current weight, so a final vote cast while the representative had nothing
+        // confirms once delegations give it a quorum.
+        let mut c = Chain::dev_genesis();
+        let b = c.send(&test_key(1).public(), 1);
+        let h = b.hash();
+        let mut e = Election::new(1, b);
+        assert_eq!(
+            e.vote(rep(1), Amount::ZERO, Vote::FINAL_TIMESTAMP, h),
+            VoteOutcome::Vote
+        );
+        assert_eq!(
+            e.evaluate(Amount(50), |_| Amount::ZERO),
+            Evaluation::default()
+        );
+        let ev = e.evaluate(Amount(50), |r| {
+            if *r == rep(1) {
+                Amount(60)
+            } else {
+                Amount::ZERO
+            }
+        });
+        assert_eq!(ev.confirmed, Some(h));
+        assert_eq!(e.summary().tally, Amount(60));
+        // And the other way: weight moved away before the tally no longer counts.
+        let mut c2 = Chain::dev_genesis();
+        let b2 = c2.send(&test_key(2).public(), 1);
+        let h2 = b2.hash();
+        let mut e2 = Election::new(2, b2);
+        e2.vote(rep(2), Amount(60), Vote::FINAL_TIMESTAMP, h2);
+        assert_eq!(e2.evaluate(Amount(50), |_| Amount(10)).confirmed, None);
+        assert_eq!(e2.summary().final_tally, Amount(10));
     }
 
     #[test]
@@ -333,7 +372,7 @@ mod tests {
         let root = a.qualified_root();
         let e = active.get_mut(&root).unwrap();
         e.vote(rep(1), Amount(100), Vote::FINAL_TIMESTAMP, b.hash());
-        let ev = e.evaluate(Amount(67));
+        let ev = e.evaluate(Amount(67), |_| Amount(100));
         assert_eq!(ev.confirmed, Some(b.hash()));
         assert_eq!(e.winner, b.hash());
         let s = active.finish(&root).unwrap();

@@ -62,6 +62,7 @@ impl Behavior {
 pub struct VoteEntry {
     pub hash: BlockHash,
     pub timestamp: u64,
+    /// The representative's weight at the last tally (or at arrival, before one).
     pub weight: Amount,
     pub received: Instant,
 }
@@ -219,10 +220,23 @@ impl Election {
     /// Re-evaluates after votes changed: the leader replaces the winner once the total
     /// tally reaches `delta`; a lead of `delta` asks for final votes; a final tally of
     /// `delta` confirms.
-    pub fn evaluate(&mut self, delta: Amount) -> Evaluation {
+    ///
+    /// Every vote is weighed again with `weight_of` (the ledger's weight now), not with
+    /// the weight its representative had when the vote arrived: reference
+    /// `election::tally_impl` reads `ledger.weight (account)` for each last vote at every
+    /// tally, so a representative whose delegations changed during the election counts
+    /// with its new weight.
+    pub fn evaluate(
+        &mut self,
+        delta: Amount,
+        weight_of: impl Fn(&Account) -> Amount,
+    ) -> Evaluation {
         let mut ev = Evaluation::default();
         if self.confirmed {
             return ev;
+        }
+        for (rep, v) in self.votes.iter_mut() {
+            v.weight = weight_of(rep);
         }
         let t = self.tallies();
         let Some(top) = t.first().copied() else {

@@ -88,7 +88,7 @@ impl Shared {
         let e = active.get_mut(&root)?;
         let out = e.vote(rep, weight, timestamp, hash);
         if out == VoteOutcome::Vote {
-            let ev = e.evaluate(delta);
+            let ev = e.evaluate(delta, |rep| self.ledger.weight(rep));
             if let Some(w) = ev.leader_changed {
                 // Reference `election::confirm_if_quorum`: the new winner is forced into
                 // the ledger; until it is there the vote rules refuse to vote for it.
