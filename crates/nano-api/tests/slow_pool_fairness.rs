@@ -129,22 +129,8 @@ async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, gen
 
     // The running generation ends: the legitimate call is next, before any of the
     // flooder's queued generations (which never end on their own).
-    let cancelled = call(
-        door,
-        LEGIT,
-        json!({"action": "work_cancel", "hash": hash(0)}),
-    )
-    .await;
-    assert!(cancelled.get("error").is_none(), "{cancelled}");
-    let answer = tokio::time::timeout(common::WAIT, legit_call)
-        .await
-        .expect("legitimate call served ahead of the flood")
-        .unwrap();
-    assert_eq!(
-        answer["balance"],
-        nano_core::Amount::MAX.to_string(),
-        "{answer}"
-    );
+    end_first_generation_then_expect_legit_balance(door, legit_call, "served ahead of the flood")
+        .await;
     // At most one queued generation has started since (the worker's next turn).
     assert!(pool.waiting_of(&flooder) >= QUEUED - 1);
     assert!(flood[1..].iter().all(|h| !h.is_finished()));
@@ -157,6 +143,31 @@ async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, gen
 
 /// Cancels generations `0..=QUEUED` until every call of `flood` has answered
 /// "Cancelled", then waits for the pool to empty.
+/// Cancels the generation that holds the worker (the flood's first), then expects the
+/// legitimate `account_balance` call to answer genesis's balance: it was next in line.
+async fn end_first_generation_then_expect_legit_balance(
+    door: Door,
+    legit_call: tokio::task::JoinHandle<Value>,
+    what: &str,
+) {
+    let cancelled = call(
+        door,
+        LEGIT,
+        json!({"action": "work_cancel", "hash": hash(0)}),
+    )
+    .await;
+    assert!(cancelled.get("error").is_none(), "{cancelled}");
+    let answer = tokio::time::timeout(common::WAIT, legit_call)
+        .await
+        .unwrap_or_else(|_| panic!("legitimate call {what}"))
+        .unwrap();
+    assert_eq!(
+        answer["balance"],
+        nano_core::Amount::MAX.to_string(),
+        "{answer}"
+    );
+}
+
 async fn cancel_all(door: Door, mut flood: Vec<tokio::task::JoinHandle<Value>>, ctx: &ApiContext) {
     let deadline = tokio::time::Instant::now() + common::WAIT;
     while !flood.is_empty() && tokio::time::Instant::now() < deadline {
@@ -292,22 +303,7 @@ async fn over_http_a_full_queue_evicts_the_flooders_newest_call() {
     assert!(flood.iter().all(|h| !h.is_finished()));
 
     // The running generation ends: the legitimate call is answered.
-    let cancelled = call(
-        door,
-        LEGIT,
-        json!({"action": "work_cancel", "hash": hash(0)}),
-    )
-    .await;
-    assert!(cancelled.get("error").is_none(), "{cancelled}");
-    let answer = tokio::time::timeout(common::WAIT, legit_call)
-        .await
-        .expect("legitimate call served")
-        .unwrap();
-    assert_eq!(
-        answer["balance"],
-        nano_core::Amount::MAX.to_string(),
-        "{answer}"
-    );
+    end_first_generation_then_expect_legit_balance(door, legit_call, "served").await;
     // Cancel the flooder's remaining generations as each starts.
     cancel_all(door, flood, &v2.ctx).await;
 }
