@@ -97,6 +97,11 @@ fn generating(ctx: &ApiContext) -> usize {
     ctx.work_in_progress.lock().unwrap().len()
 }
 
+/// A generation at [`ENDLESS`] difficulty: it holds a worker until cancelled.
+fn generate(i: usize) -> Value {
+    json!({"action": "work_generate", "hash": hash(i), "multiplier": ENDLESS})
+}
+
 /// The flood, the legitimate call and the order they are served in, through `door`.
 async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, genesis: &str) {
     let pool = &ctx.slow_actions;
@@ -104,8 +109,6 @@ async fn legit_call_is_served_ahead_of_a_flood(door: Door, ctx: &ApiContext, gen
         Client::from_ip(FLOODER.into()),
         Client::from_ip(LEGIT.into()),
     );
-    let generate =
-        |i: usize| json!({"action": "work_generate", "hash": hash(i), "multiplier": ENDLESS});
     let mut flood = vec![tokio::spawn(call(door, FLOODER, generate(0)))];
     assert!(
         wait_until(|| generating(ctx) == 1).await,
@@ -277,8 +280,6 @@ async fn over_http_a_full_queue_evicts_the_flooders_newest_call() {
         Client::from_ip(FLOODER.into()),
         Client::from_ip(LEGIT.into()),
     );
-    let generate =
-        |i: usize| json!({"action": "work_generate", "hash": hash(i), "multiplier": ENDLESS});
     let mut flood = vec![tokio::spawn(call(door, FLOODER, generate(0)))];
     assert!(wait_until(|| generating(&v2.ctx) == 1).await);
     for i in 1..=QUEUED {
