@@ -14,7 +14,13 @@ use network_support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_network_other_genesis_and_self_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(dir.path(), dev_config(0, vec![]), NetworkFlags::default()).await;
+    // Refusal at `accept` (the kernel filter's fallback, which also covers the moment
+    // before the filter lists an address); `network_kernel_filter` tests the filter.
+    let flags = NetworkFlags {
+        kernel_filter: false,
+        ..NetworkFlags::default()
+    };
+    let node = start_node(dir.path(), dev_config(0, vec![]), flags).await;
     let port = node.net.local_port();
 
     // Each hostile client uses its own loopback address: the node excludes addresses

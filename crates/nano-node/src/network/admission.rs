@@ -82,6 +82,9 @@ pub struct Admission {
     exclusion_period: Duration,
     cooldown: Duration,
     state: Mutex<State>,
+    /// Woken when the set of addresses refused outright changes (a strike, an address
+    /// reaching or leaving its per-IP cap), for the kernel filter to follow.
+    pub changed: tokio::sync::Notify,
 }
 
 /// One admitted inbound connection; releases its per-IP and per-subnetwork slot when
@@ -130,6 +133,7 @@ impl Admission {
             exclusion_period,
             cooldown,
             state: Mutex::new(State::default()),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -156,8 +160,14 @@ impl Admission {
             return Err(Refusal::PerSubnetwork);
         }
         s.total += 1;
-        *s.per_ip.entry(ip).or_default() += 1;
+        let n = s.per_ip.entry(ip).or_default();
+        *n += 1;
+        let reached_cap = *n == self.per_ip_max;
         *s.per_subnet.entry(subnet).or_default() += 1;
+        drop(s);
+        if reached_cap {
+            self.changed.notify_one();
+        }
         Ok(AdmissionTicket {
             admission: self.clone(),
             ip,
@@ -167,8 +177,47 @@ impl Admission {
     fn release(&self, ip: &Ipv6Addr) {
         let mut s = self.lock();
         s.total = s.total.saturating_sub(1);
+        let was_at_cap = self.per_ip_max > 0 && s.per_ip.get(ip) == Some(&self.per_ip_max);
         decrement(&mut s.per_ip, ip);
         decrement(&mut s.per_subnet, &subnetwork(ip));
+        drop(s);
+        if was_at_cap {
+            self.changed.notify_one();
+        }
+    }
+
+    /// The addresses refused outright now, for the kernel filter: excluded and
+    /// cooled-down ones, those refused the longest first, then (with `over_cap`) those
+    /// at their per-IP cap; at most `max`. Also when the earliest listed refusal ends.
+    pub fn refused_addresses(
+        &self,
+        over_cap: bool,
+        max: usize,
+    ) -> (Vec<Ipv6Addr>, Option<Instant>) {
+        let now = Instant::now();
+        let s = self.lock();
+        let mut refused: Vec<(Instant, Ipv6Addr)> = s
+            .strikes
+            .iter()
+            .filter(|(_, e)| e.until > now)
+            .map(|(ip, e)| (e.until, *ip))
+            .collect();
+        refused.sort_unstable_by_key(|(until, _)| std::cmp::Reverse(*until));
+        refused.truncate(max);
+        let ends = refused.last().map(|(until, _)| *until);
+        let mut list: Vec<Ipv6Addr> = refused.into_iter().map(|(_, ip)| ip).collect();
+        if over_cap && self.per_ip_max > 0 {
+            let full = s
+                .per_ip
+                .iter()
+                .filter(|(ip, n)| {
+                    **n >= self.per_ip_max && s.strikes.get(ip).is_none_or(|e| e.until <= now)
+                })
+                .map(|(ip, _)| *ip);
+            let room = max.saturating_sub(list.len());
+            list.extend(full.take(room));
+        }
+        (list, ends)
     }
 
     /// Open inbound connections in all.
@@ -235,6 +284,8 @@ impl Admission {
             self.cooldown
         };
         e.until = e.until.max(now + period);
+        drop(s);
+        self.changed.notify_one();
         excluded
     }
 

@@ -23,6 +23,7 @@ pub mod channel;
 pub mod endpoint;
 pub mod filter;
 mod handshake;
+pub mod kernel_filter;
 mod limiter;
 pub mod node_id;
 mod peering;
@@ -87,6 +88,9 @@ pub struct NetworkFlags {
     /// How long an address is refused after one strike below the exclusion limit
     /// (default [`MISBEHAVIOUR_COOLDOWN`]).
     pub misbehaviour_cooldown: Duration,
+    /// Drop packets from refused addresses in the kernel ([`kernel_filter`]; Linux
+    /// only). Off, they are refused at `accept` and in the UDP receive loop alone.
+    pub kernel_filter: bool,
 }
 
 impl Default for NetworkFlags {
@@ -100,6 +104,7 @@ impl Default for NetworkFlags {
             weight_period: None,
             exclusion_period: Duration::from_secs(3600),
             misbehaviour_cooldown: MISBEHAVIOUR_COOLDOWN,
+            kernel_filter: true,
         }
     }
 }
@@ -151,6 +156,7 @@ pub(crate) struct Inner {
     tracker: TaskTracker,
     started: Instant,
     admission: Arc<admission::Admission>,
+    kernel_filter: kernel_filter::KernelFilter,
     outbound_attempts: AtomicUsize,
     peering: peering::PeeringState,
     reps: rep_crawler::RepCrawler,
@@ -170,6 +176,7 @@ impl NetworkService {
         let params = init.params;
         let exclusion_period = init.flags.exclusion_period;
         let cooldown = init.flags.misbehaviour_cooldown;
+        let kernel_filter = init.flags.kernel_filter;
         let bandwidth = BandwidthLimiter::new(&init.config);
         let inner = Inner {
             params,
@@ -203,6 +210,7 @@ impl NetworkService {
                 exclusion_period,
                 cooldown,
             )),
+            kernel_filter: kernel_filter::KernelFilter::new(kernel_filter),
             outbound_attempts: AtomicUsize::new(0),
             peering: peering::PeeringState::default(),
             reps: rep_crawler::RepCrawler::default(),
@@ -245,10 +253,24 @@ impl NetworkService {
         let port = listener.local_addr()?.port();
         inner.port.store(port, Ordering::Relaxed);
         tracing::info!(port, node_id = %inner.node_id.encode_node_id(), "peering port bound");
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            inner
+                .kernel_filter
+                .add(kernel_filter::Socket::Listener, listener.as_fd());
+        }
         inner.tracker.spawn(tcp::listen(inner.clone(), listener));
         if inner.config.enable_udp {
             match udp::bind(inner, port).await {
                 Ok(sock) => {
+                    #[cfg(target_os = "linux")]
+                    {
+                        use std::os::fd::AsFd;
+                        inner
+                            .kernel_filter
+                            .add(kernel_filter::Socket::Udp, sock.as_fd());
+                    }
                     let sock = Arc::new(sock);
                     let _ = inner.udp.set(sock.clone());
                     inner
@@ -260,6 +282,11 @@ impl NetworkService {
                 }
                 Err(e) => tracing::warn!(port, error = %e, "UDP disabled: cannot bind"),
             }
+        }
+        if inner.kernel_filter.enabled() {
+            inner
+                .tracker
+                .spawn(kernel_filter::follow_admission(inner.clone()));
         }
         peering::start(inner);
         if !inner.flags.disable_rep_crawler {
@@ -290,9 +317,26 @@ impl NetworkService {
             tracing::warn!("network tasks did not stop within 5 s");
         }
         inner.channels_lock().clear();
+        inner.kernel_filter.clear();
         if let Some(c) = inner.capture.get() {
             c.close();
         }
+    }
+
+    /// Whether packets from refused addresses are dropped in the kernel
+    /// ([`kernel_filter`]): on Linux unless [`NetworkFlags::kernel_filter`] is off.
+    pub fn kernel_filter_enabled(&self) -> bool {
+        self.inner.kernel_filter.enabled()
+    }
+
+    /// The addresses the kernel filter on the listener (or the UDP socket) drops now.
+    pub fn kernel_filtered(&self, udp: bool) -> Vec<Ipv6Addr> {
+        let which = if udp {
+            kernel_filter::Socket::Udp
+        } else {
+            kernel_filter::Socket::Listener
+        };
+        self.inner.kernel_filter.listed(which)
     }
 
     /// The bound peering port (0 before [`Self::start`]).

@@ -125,6 +125,10 @@ fn admit(
     };
     match refusal {
         Ok(ticket) => {
+            if inner.kernel_filter.enabled() {
+                use std::os::fd::AsFd;
+                super::kernel_filter::detach_inherited(stream.as_fd());
+            }
             let stream = stream
                 .set_nonblocking(true)
                 .and_then(|()| TcpStream::from_std(stream));

@@ -342,3 +342,21 @@ pub async fn handshaken_sockets(src: IpAddr, port: u16, n: usize) -> Vec<UdpSock
     }
     done
 }
+
+/// Connects from `src` and sends a header with an invalid message type (one strike:
+/// the node closes the connection and cools the address down); returns once the node
+/// closed it.
+pub async fn send_unframeable_header(src: IpAddr, port: u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut bad =
+        nano_messages::Header::new(Network::Dev, nano_messages::MessageType::Keepalive, 0).encode();
+    bad[5] = 0x09;
+    let mut s = tcp_from(src, port).await.expect("connect");
+    s.write_all(&bad).await.unwrap();
+    let mut buf = [0u8; 64];
+    let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
+    assert!(
+        matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+        "bad header closed: {r:?}"
+    );
+}

@@ -1,0 +1,479 @@
+//! Refusal in the kernel: a classic BPF socket filter on the peering listener and the
+//! UDP socket that drops packets from the addresses admission refuses anyway, before
+//! they cost the node anything.
+//!
+//! Refusing a connection in user space costs an `accept`, a `close` with the sender's
+//! unread data and the wake-ups in between, some 20 µs of the runtime's CPU each; a
+//! host cycling through cooled-down addresses can make that ten thousand times a second.
+//! A filter on a listening socket sees its SYNs: a dropped SYN never becomes a
+//! connection, so the sender's `connect` only retries and times out, and the node's
+//! runtime never hears of it. On the UDP socket the filter drops the datagrams of
+//! cooled-down and excluded addresses before they are queued for the receive loop.
+//!
+//! The program lists addresses one after another (a few instructions each, run for every
+//! packet reaching the socket), so it holds at most [`KERNEL_FILTER_MAX_ADDRESSES`]; the
+//! rest are still refused at `accept` as before. Connections accepted from the listener
+//! inherit its filter; admitted ones have it detached, so their packets do not pay for it.
+//! Elsewhere than Linux, or when the kernel refuses the program, nothing is filtered and
+//! admission refuses at `accept` alone.
+
+use std::net::Ipv6Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Inner;
+
+/// Most addresses one filter program lists. Each IPv6 address takes 9 instructions and
+/// each IPv4 one 2, and the kernel runs them in order for every packet reaching the
+/// socket (every SYN for the listener, every datagram for UDP): 256 keeps the program
+/// (at most 2,312 instructions) well under the kernel's 4,096 and its cost per packet
+/// a fraction of a refused connection's. When more are refused, the ones refused the
+/// longest are listed (see `Admission::refused_addresses`).
+pub const KERNEL_FILTER_MAX_ADDRESSES: usize = 256;
+
+/// Least time between two rebuilds of the programs: changes within it (an address
+/// reaching its cap and leaving it at every renewal of an idle flood) are applied
+/// together, so following admission costs at most a hundred rebuilds a second.
+const REBUILD_SPACING: Duration = Duration::from_millis(10);
+
+/// How long the follower sleeps when nothing listed ends (a change wakes it earlier).
+const IDLE_WAKE: Duration = Duration::from_secs(3600);
+
+/// Keeps the filters on the node's sockets equal to the addresses admission refuses
+/// outright, until the node stops: rebuilt when that set changes and when the earliest
+/// listed refusal ends.
+pub(super) async fn follow_admission(inner: Arc<Inner>) {
+    loop {
+        let ends = rebuild(&inner);
+        let wait = ends.map_or(IDLE_WAKE, |t| {
+            t.saturating_duration_since(Instant::now()) + Duration::from_millis(1)
+        });
+        tokio::select! {
+            _ = inner.token.cancelled() => break,
+            _ = inner.admission.changed.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        tokio::select! {
+            _ = inner.token.cancelled() => break,
+            _ = tokio::time::sleep(REBUILD_SPACING) => {}
+        }
+    }
+}
+
+/// Applies admission's refused set to both sockets; returns when the earliest listed
+/// refusal ends.
+fn rebuild(inner: &Inner) -> Option<Instant> {
+    let (listener, ends) = inner
+        .admission
+        .refused_addresses(true, KERNEL_FILTER_MAX_ADDRESSES);
+    let (udp, _) = inner
+        .admission
+        .refused_addresses(false, KERNEL_FILTER_MAX_ADDRESSES);
+    for (which, list) in [(Socket::Listener, listener), (Socket::Udp, udp)] {
+        match inner.kernel_filter.set(which, &list) {
+            Ok(true) => inner.stats.inc("kernel_filter", "rebuilt", which.as_str()),
+            Ok(false) => {}
+            Err(e) => {
+                inner.stats.inc("kernel_filter", "refused", which.as_str());
+                tracing::debug!(error = %e, socket = which.as_str(), "kernel filter not applied");
+            }
+        }
+    }
+    ends
+}
+
+/// One socket the filter is kept on (a duplicate descriptor of the node's socket;
+/// options set through it apply to the socket itself).
+#[cfg(target_os = "linux")]
+struct Target {
+    fd: std::os::fd::OwnedFd,
+    /// What the current program lists, so an unchanged set is not re-attached.
+    listed: Vec<Ipv6Addr>,
+}
+
+/// The filters on the node's sockets. Cheap when disabled or empty.
+pub struct KernelFilter {
+    enabled: bool,
+    #[cfg(target_os = "linux")]
+    targets: Mutex<[Option<Target>; 2]>,
+    #[cfg(not(target_os = "linux"))]
+    targets: Mutex<()>,
+}
+
+/// Which socket a filter goes on: the listener lists over-cap addresses too (a new
+/// connection from them would be refused), the UDP socket only cooled-down and excluded
+/// ones (its datagrams from an address at its channel cap include its peers' own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Socket {
+    Listener = 0,
+    Udp = 1,
+}
+
+impl Socket {
+    fn as_str(self) -> &'static str {
+        match self {
+            Socket::Listener => "tcp",
+            Socket::Udp => "udp",
+        }
+    }
+}
+
+impl KernelFilter {
+    pub fn new(enabled: bool) -> Self {
+        KernelFilter {
+            enabled: enabled && cfg!(target_os = "linux"),
+            targets: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Whether packets can be filtered in the kernel on this system.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Starts keeping a filter on `fd` (the listener or the UDP socket); false when
+    /// filtering is off or the descriptor could not be duplicated.
+    #[cfg(target_os = "linux")]
+    pub fn add(&self, which: Socket, fd: std::os::fd::BorrowedFd<'_>) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let Ok(fd) = fd.try_clone_to_owned() else {
+            return false;
+        };
+        self.lock()[which as usize] = Some(Target {
+            fd,
+            listed: Vec::new(),
+        });
+        true
+    }
+
+    #[cfg(target_os = "linux")]
+    fn lock(&self) -> std::sync::MutexGuard<'_, [Option<Target>; 2]> {
+        self.targets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the filter on `which` by one dropping packets from `addrs` (at most
+    /// [`KERNEL_FILTER_MAX_ADDRESSES`] of them are listed). Ok(false) when nothing changed
+    /// or there is no such socket; an error when the kernel refused the program.
+    pub fn set(&self, which: Socket, addrs: &[Ipv6Addr]) -> std::io::Result<bool> {
+        #[cfg(target_os = "linux")]
+        {
+            if !self.enabled {
+                return Ok(false);
+            }
+            let addrs = &addrs[..addrs.len().min(KERNEL_FILTER_MAX_ADDRESSES)];
+            let mut t = self.lock();
+            let Some(target) = t[which as usize].as_mut() else {
+                return Ok(false);
+            };
+            if target.listed == addrs {
+                return Ok(false);
+            }
+            use std::os::fd::AsFd;
+            if addrs.is_empty() {
+                linux::detach(target.fd.as_fd())?;
+            } else {
+                linux::attach(target.fd.as_fd(), &program(addrs))?;
+            }
+            target.listed = addrs.to_vec();
+            Ok(true)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (which, addrs);
+            Ok(false)
+        }
+    }
+
+    /// The addresses the filter on `which` drops now.
+    pub fn listed(&self, which: Socket) -> Vec<Ipv6Addr> {
+        #[cfg(target_os = "linux")]
+        {
+            self.lock()[which as usize]
+                .as_ref()
+                .map(|t| t.listed.clone())
+                .unwrap_or_default()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = which;
+            Vec::new()
+        }
+    }
+
+    /// Lets go of the sockets (the node stops; the duplicates would keep them open).
+    pub fn clear(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            *self.lock() = [None, None];
+        }
+    }
+}
+
+/// Removes an inherited filter from an accepted connection, so an admitted peer's
+/// packets are not run through the listener's list. Best effort: a failure only costs
+/// that connection the filter's time per packet.
+pub fn detach_inherited(fd: std::os::fd::BorrowedFd<'_>) {
+    #[cfg(target_os = "linux")]
+    let _ = linux::detach(fd);
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
+}
+
+/// Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
+/// `BPF_LD | BPF_W | BPF_ABS` (the first two are 0).
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
+const BPF_JMP_JA: u16 = 0x05;
+const BPF_RET_K: u16 = 0x06;
+/// Loads relative to the network header, whatever the socket type's data offset
+/// (`SKF_NET_OFF`), and the packet's link-layer protocol (`SKF_AD_OFF + SKF_AD_PROTOCOL`).
+const SKF_NET_OFF: i32 = -0x10_0000;
+const SKF_AD_PROTOCOL: i32 = -0x1000;
+const ETH_P_IP: u32 = 0x0800;
+const ETH_P_IPV6: u32 = 0x86dd;
+/// Offsets of the source address in the IPv4 and IPv6 headers.
+const IPV4_SRC: i32 = 12;
+const IPV6_SRC: i32 = 8;
+const ACCEPT: u32 = u32::MAX;
+const DROP: u32 = 0;
+
+/// One classic BPF instruction, as `struct sock_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct Insn {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
+}
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
+    Insn { code, jt, jf, k }
+}
+
+fn load_net(offset: i32) -> Insn {
+    insn(BPF_LD_W_ABS, 0, 0, (SKF_NET_OFF + offset) as u32)
+}
+
+/// The program dropping packets whose source is one of `addrs` (IPv4-mapped addresses
+/// match IPv4 packets, which is how a dual-stack socket sees IPv4 peers) and accepting
+/// everything else.
+pub fn program(addrs: &[Ipv6Addr]) -> Vec<Insn> {
+    let v4: Vec<u32> = addrs
+        .iter()
+        .filter_map(|a| a.to_ipv4_mapped())
+        .map(u32::from)
+        .collect();
+    let v6: Vec<[u32; 4]> = addrs
+        .iter()
+        .filter(|a| a.to_ipv4_mapped().is_none())
+        .map(|a| {
+            let o = a.octets();
+            std::array::from_fn(|i| u32::from_be_bytes(o[i * 4..i * 4 + 4].try_into().unwrap()))
+        })
+        .collect();
+    let mut p = vec![
+        insn(BPF_LD_W_ABS, 0, 0, SKF_AD_PROTOCOL as u32),
+        // IPv4: over the jump to the IPv6 part.
+        insn(BPF_JMP_JEQ_K, 1, 0, ETH_P_IP),
+    ];
+    // The IPv4 part: a load, two instructions per address, the accept.
+    let v4_len = 1 + 2 * v4.len() + 1;
+    p.push(insn(BPF_JMP_JA, 0, 0, v4_len as u32));
+    p.push(load_net(IPV4_SRC));
+    for a in &v4 {
+        p.push(insn(BPF_JMP_JEQ_K, 0, 1, *a));
+        p.push(insn(BPF_RET_K, 0, 0, DROP));
+    }
+    p.push(insn(BPF_RET_K, 0, 0, ACCEPT));
+    // The IPv6 part (the accumulator still holds the protocol; neither family is
+    // accepted): each address compares its four words, a mismatch skipping to the next
+    // address.
+    p.push(insn(BPF_JMP_JEQ_K, 1, 0, ETH_P_IPV6));
+    p.push(insn(BPF_RET_K, 0, 0, ACCEPT));
+    for words in &v6 {
+        for (i, w) in words.iter().enumerate() {
+            let skip = (7 - 2 * i) as u8;
+            p.push(load_net(IPV6_SRC + 4 * i as i32));
+            p.push(insn(BPF_JMP_JEQ_K, 0, skip, *w));
+        }
+        p.push(insn(BPF_RET_K, 0, 0, DROP));
+    }
+    p.push(insn(BPF_RET_K, 0, 0, ACCEPT));
+    p
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd};
+
+    use super::Insn;
+
+    /// `struct sock_fprog`.
+    #[repr(C)]
+    struct Prog {
+        len: u16,
+        filter: *const Insn,
+    }
+
+    pub(super) fn attach(fd: BorrowedFd<'_>, program: &[Insn]) -> io::Result<()> {
+        let prog = Prog {
+            len: u16::try_from(program.len())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "program too long"))?,
+            filter: program.as_ptr(),
+        };
+        // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies
+        // the instructions and keeps no pointer to them.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                &prog as *const Prog as *const libc::c_void,
+                std::mem::size_of::<Prog>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    pub(super) fn detach(fd: BorrowedFd<'_>) -> io::Result<()> {
+        let zero: libc::c_int = 0;
+        // SAFETY: a plain option write of an int the call only reads.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_DETACH_FILTER,
+                &zero as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        // No filter attached is not a failure.
+        if r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn program_fits_the_kernel_limit_and_jumps_stay_in_range() {
+        let mut addrs: Vec<Ipv6Addr> = (0..KERNEL_FILTER_MAX_ADDRESSES as u32 / 2)
+            .map(|i| Ipv4Addr::from(0x0a00_0000 + i).to_ipv6_mapped())
+            .collect();
+        addrs.extend(
+            (0..KERNEL_FILTER_MAX_ADDRESSES as u16 / 2)
+                .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i)),
+        );
+        let p = program(&addrs);
+        assert!(p.len() < 4096);
+        for (i, ins) in p.iter().enumerate() {
+            if ins.code == BPF_JMP_JEQ_K {
+                assert!(
+                    i + 1 + (ins.jf as usize) < p.len(),
+                    "jump out of the program"
+                );
+            }
+        }
+        // Every IPv6 address only: the 9-instruction entries still fit in a jump.
+        let v6: Vec<Ipv6Addr> = (0..KERNEL_FILTER_MAX_ADDRESSES as u16)
+            .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, i))
+            .collect();
+        assert_eq!(program(&v6).len(), 9 * KERNEL_FILTER_MAX_ADDRESSES + 8);
+    }
+
+    /// Runs a classic BPF program over an IP header the way the kernel's loads see it.
+    fn run(p: &[Insn], proto: u32, net: &[u8]) -> u32 {
+        let mut a: u32 = 0;
+        let mut pc = 0;
+        for _ in 0..10_000 {
+            let ins = p[pc];
+            match ins.code {
+                BPF_LD_W_ABS => {
+                    let k = ins.k as i32;
+                    a = if k == SKF_AD_PROTOCOL {
+                        proto
+                    } else {
+                        let off = (k - SKF_NET_OFF) as usize;
+                        u32::from_be_bytes(net[off..off + 4].try_into().unwrap())
+                    };
+                    pc += 1;
+                }
+                BPF_JMP_JEQ_K => {
+                    pc += 1 + if a == ins.k { ins.jt } else { ins.jf } as usize;
+                }
+                BPF_JMP_JA => pc += 1 + ins.k as usize,
+                BPF_RET_K => return ins.k,
+                c => panic!("unexpected opcode {c:#x}"),
+            }
+        }
+        panic!("program did not end");
+    }
+
+    fn v4_header(src: Ipv4Addr) -> Vec<u8> {
+        let mut h = vec![0u8; 20];
+        h[12..16].copy_from_slice(&src.octets());
+        h
+    }
+
+    fn v6_header(src: Ipv6Addr) -> Vec<u8> {
+        let mut h = vec![0u8; 40];
+        h[8..24].copy_from_slice(&src.octets());
+        h
+    }
+
+    #[test]
+    fn drops_listed_sources_of_both_families_only() {
+        let listed_v4 = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(192, 168, 1, 7)];
+        let listed_v6 = [
+            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            Ipv6Addr::LOCALHOST,
+        ];
+        let addrs: Vec<Ipv6Addr> = listed_v4
+            .iter()
+            .map(|a| a.to_ipv6_mapped())
+            .chain(listed_v6)
+            .collect();
+        let p = program(&addrs);
+        for a in listed_v4 {
+            assert_eq!(run(&p, ETH_P_IP, &v4_header(a)), DROP, "{a}");
+        }
+        for a in listed_v6 {
+            assert_eq!(run(&p, ETH_P_IPV6, &v6_header(a)), DROP, "{a}");
+        }
+        let unlisted_v4 = [Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 1)];
+        for a in unlisted_v4 {
+            assert_eq!(run(&p, ETH_P_IP, &v4_header(a)), ACCEPT, "{a}");
+        }
+        // Differing only in the last, or only in the first, word.
+        for a in [
+            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2),
+            Ipv6Addr::new(0x2001, 0xdb9, 0, 0, 0, 0, 0, 1),
+            Ipv6Addr::new(0, 0, 0, 0, 0, 0, 1, 1),
+        ] {
+            assert_eq!(run(&p, ETH_P_IPV6, &v6_header(a)), ACCEPT, "{a}");
+        }
+        // Neither IPv4 nor IPv6: accepted.
+        assert_eq!(run(&p, 0x0806, &v6_header(Ipv6Addr::LOCALHOST)), ACCEPT);
+        // An empty list accepts everything.
+        let empty = program(&[]);
+        assert_eq!(run(&empty, ETH_P_IP, &v4_header(listed_v4[0])), ACCEPT);
+        assert_eq!(
+            run(&empty, ETH_P_IPV6, &v6_header(Ipv6Addr::LOCALHOST)),
+            ACCEPT
+        );
+    }
+}

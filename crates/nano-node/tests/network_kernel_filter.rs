@@ -1,0 +1,181 @@
+//! The kernel filter on the peering sockets (Linux): a cooled-down address gets no
+//! accepted connection, and its datagrams never reach the node's receive loop, while
+//! other addresses still peer; when the cooldown ends the address is heard again.
+//! Elsewhere the filter is off and `network_admission` covers refusal at `accept`.
+
+mod network_support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use futures::SinkExt;
+use nano_core::{KeyPair, Network};
+use nano_messages::Message;
+use nano_node::network::NetworkFlags;
+use network_support::*;
+use tokio::net::UdpSocket;
+
+/// Sends one unparseable datagram from `sock` to the node.
+async fn junk_datagram(sock: &UdpSocket, port: u16) {
+    sock.send_to(
+        b"not a nano header",
+        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooled_down_address_costs_no_accept_and_no_datagram() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config(0, vec![]);
+    cfg.enable_udp = true;
+    // Long enough to test during, short enough to see it end.
+    let cooldown = Duration::from_secs(4);
+    let flags = NetworkFlags {
+        misbehaviour_cooldown: cooldown,
+        ..NetworkFlags::default()
+    };
+    let node = start_node(dir.path(), cfg, flags).await;
+    if !cfg!(target_os = "linux") {
+        assert!(!node.net.kernel_filter_enabled());
+        return;
+    }
+    assert!(node.net.kernel_filter_enabled());
+    let port = node.net.local_port();
+    let garbler = Ipv4Addr::new(127, 0, 0, 4);
+    let mapped = garbler.to_ipv6_mapped();
+
+    // One unframeable header: a strike, the connection closed, the address cooled down.
+    send_unframeable_header(garbler.into(), port).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            node.net.kernel_filtered(false).contains(&mapped)
+                && node.net.kernel_filtered(true).contains(&mapped)
+        })
+        .await,
+        "listed on both sockets: {:?} {:?}",
+        node.net.kernel_filtered(false),
+        node.net.kernel_filtered(true)
+    );
+
+    // A new connection from it never completes, and the node never accepts it.
+    let accepted = node.stats.get("tcp", "accepted", "in");
+    let refused = node.stats.get("tcp", "refused_excluded", "in");
+    let attempt =
+        tokio::time::timeout(Duration::from_secs(1), tcp_from(garbler.into(), port)).await;
+    assert!(attempt.is_err(), "connect completed: {attempt:?}");
+    assert_eq!(node.stats.get("tcp", "accepted", "in"), accepted);
+    assert_eq!(node.stats.get("tcp", "refused_excluded", "in"), refused);
+
+    // Its datagrams are not seen; another address's datagram sent after them is.
+    let cooled_udp = UdpSocket::bind(SocketAddr::new(garbler.into(), 0))
+        .await
+        .unwrap();
+    let other_udp = UdpSocket::bind(SocketAddr::new(Ipv4Addr::new(127, 0, 0, 5).into(), 0))
+        .await
+        .unwrap();
+    let invalid = node.stats.get("drop", "udp_invalid", "in");
+    for _ in 0..10 {
+        junk_datagram(&cooled_udp, port).await;
+    }
+    junk_datagram(&other_udp, port).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || node.stats.get(
+            "drop",
+            "udp_invalid",
+            "in"
+        ) > invalid)
+        .await,
+        "the other address's datagram arrives"
+    );
+    assert_eq!(
+        node.stats.get("drop", "udp_excluded", "in"),
+        0,
+        "the cooled-down address's datagrams reached the node"
+    );
+    assert_eq!(node.stats.get("drop", "udp_invalid", "in"), invalid + 1);
+
+    // Other addresses still peer (a handshake from ::1 becomes a channel).
+    let genesis = Network::Dev.params().genesis_hash;
+    let mut good = raw_handshake(port, &KeyPair::random(), genesis)
+        .await
+        .expect("handshake from ::1");
+    assert!(wait_until(Duration::from_secs(10), || node.tcp_peers() == 1).await);
+    good.send(Message::Keepalive(Box::default())).await.unwrap();
+
+    // The cooldown ends: the filter lets the address in again.
+    assert!(
+        wait_until(cooldown + Duration::from_secs(5), || !node
+            .net
+            .kernel_filtered(false)
+            .contains(&mapped))
+        .await,
+        "still listed after the cooldown"
+    );
+    assert!(!node.net.kernel_filtered(true).contains(&mapped));
+    let again = tokio::time::timeout(Duration::from_secs(5), tcp_from(garbler.into(), port))
+        .await
+        .expect("connects after the cooldown")
+        .expect("connects after the cooldown");
+    assert!(
+        wait_until(Duration::from_secs(5), || node
+            .stats
+            .get("tcp", "accepted", "in")
+            > accepted)
+        .await
+    );
+    drop(again);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_at_its_connection_cap_is_listed_until_a_slot_frees() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config(0, vec![]);
+    cfg.enable_udp = true;
+    let node = start_node(dir.path(), cfg, NetworkFlags::default()).await;
+    if !node.net.kernel_filter_enabled() {
+        return;
+    }
+    let port = node.net.local_port();
+    let per_ip = Network::Dev.params().max_peers_per_ip;
+    let src = Ipv4Addr::new(127, 0, 0, 6);
+    let mapped = src.to_ipv6_mapped();
+    let mut held = Vec::with_capacity(per_ip);
+    for _ in 0..per_ip {
+        held.push(tcp_from(IpAddr::V4(src), port).await.unwrap());
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || node
+            .net
+            .kernel_filtered(false)
+            .contains(&mapped))
+        .await,
+        "at the cap: listed on the listener"
+    );
+    // Its datagrams may come from the peers it holds: never listed on the UDP socket.
+    assert!(!node.net.kernel_filtered(true).contains(&mapped));
+    let accepted = node.stats.get("tcp", "accepted", "in");
+    let over = tokio::time::timeout(Duration::from_secs(1), tcp_from(IpAddr::V4(src), port)).await;
+    assert!(over.is_err(), "a connection over the cap completed");
+    assert_eq!(node.stats.get("tcp", "accepted", "in"), accepted);
+    assert_eq!(node.stats.get("tcp", "refused_ip_limit", "in"), 0);
+
+    held.pop();
+    assert!(
+        wait_until(Duration::from_secs(10), || !node
+            .net
+            .kernel_filtered(false)
+            .contains(&mapped))
+        .await,
+        "below the cap: no longer listed"
+    );
+    let next = tokio::time::timeout(Duration::from_secs(5), tcp_from(IpAddr::V4(src), port))
+        .await
+        .expect("a freed slot is taken")
+        .expect("a freed slot is taken");
+    drop(next);
+    drop(held);
+    node.shutdown().await;
+}
