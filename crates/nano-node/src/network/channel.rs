@@ -152,6 +152,9 @@ pub struct Channel {
     last_sent_ms: AtomicU64,
     last_recv_ms: AtomicU64,
     inbound: InboundLimiter,
+    /// This channel's datagrams waiting in the node's shared UDP queue (UDP only),
+    /// held to its share of that queue.
+    pub(crate) udp_queued: std::sync::atomic::AtomicUsize,
 }
 
 /// What to do with one received message under the channel's inbound rate.
@@ -224,6 +227,7 @@ impl Channel {
             peering: Mutex::new(peering),
             last_sent_ms: AtomicU64::new(now_ms),
             last_recv_ms: AtomicU64::new(now_ms),
+            udp_queued: std::sync::atomic::AtomicUsize::new(0),
             inbound: InboundLimiter {
                 rate: inbound_rate,
                 state: Mutex::new(LimiterState {

@@ -590,26 +590,39 @@ impl Inner {
             self.stats.inc("drop", kind, "out");
             return false;
         }
-        let queued = match ch.transport {
-            Transport::Tcp => ch.queue.push(bytes, traffic),
-            Transport::Udp => self.udp_out.push(
-                udp_send::Queued {
-                    ch: ch.clone(),
-                    to: udp::target(self, ch.info.endpoint),
-                    bytes,
-                },
-                traffic,
-            ),
+        let refused = match ch.transport {
+            Transport::Tcp => (!ch.queue.push(bytes, traffic)).then_some(None),
+            Transport::Udp => self
+                .udp_out
+                .push(
+                    udp_send::Queued {
+                        ch: ch.clone(),
+                        to: udp::target(self, ch.info.endpoint),
+                        bytes,
+                    },
+                    traffic,
+                )
+                .err()
+                .map(Some),
         };
-        if queued {
-            self.stats.inc("message", kind, "out");
-            true
-        } else {
-            self.stats.inc("drop", "queue_full", "out");
-            if ch.transport == Transport::Udp {
-                self.stats.inc("drop", "udp_queue_full", "out");
+        match refused {
+            None => {
+                self.stats.inc("message", kind, "out");
+                true
             }
-            false
+            Some(udp) => {
+                self.stats.inc("drop", "queue_full", "out");
+                match udp {
+                    Some(udp_send::Refused::Full) => {
+                        self.stats.inc("drop", "udp_queue_full", "out")
+                    }
+                    Some(udp_send::Refused::ChannelShare) => {
+                        self.stats.inc("drop", "udp_channel_share", "out")
+                    }
+                    None => {}
+                }
+                false
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 //! wake-up per datagram: a block flooded to 16 peers was 16 of each.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use tokio::net::UdpSocket;
 
 use super::channel::{Channel, SendQueue};
 use super::Inner;
+use crate::interfaces::TrafficType;
 
 /// Realtime datagrams waiting for the socket, for all UDP channels together: one
 /// block-processor batch (256 blocks) flooded to 64 channels (the square root of a
@@ -28,6 +30,13 @@ const BOOTSTRAP_LIMIT: usize = 1_024;
 /// may be behind it.
 const BACKGROUND_PER_CHANNEL: usize = 2;
 
+/// Most datagrams one channel may have waiting in the shared queue, all classes
+/// together: an eighth of the realtime bound. A peer that makes the node answer it a
+/// lot (queries, telemetry, a flood of its own channel's traffic) would otherwise fill
+/// the queue every UDP peer shares and have honest peers' datagrams dropped; with the
+/// share it loses its own newest ones, and seven eighths stay for everyone else.
+pub(super) const CHANNEL_SHARE: usize = REALTIME_LIMIT / 8;
+
 /// Datagrams handed to the kernel in one system call: enough to spread the call's cost
 /// over a whole flood, few enough that one call holds a runtime worker only for about a
 /// tenth of a millisecond.
@@ -40,15 +49,65 @@ pub(super) struct Queued {
     pub bytes: Bytes,
 }
 
-pub(super) type UdpQueue = SendQueue<Queued>;
+/// Why a datagram was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// Its channel already holds [`CHANNEL_SHARE`] waiting datagrams.
+    ChannelShare,
+    /// Its traffic class is full for all channels together.
+    Full,
+}
+
+/// The node's one queue of datagrams for UDP channels, with each channel's share.
+pub(super) struct UdpQueue {
+    queue: SendQueue<Queued>,
+    share: usize,
+}
 
 /// The queue for a node holding at most `channel_cap` UDP channels.
 pub(super) fn new_queue(channel_cap: usize) -> UdpQueue {
-    SendQueue::with_limits([
-        REALTIME_LIMIT,
-        BOOTSTRAP_LIMIT,
-        (channel_cap * BACKGROUND_PER_CHANNEL).max(256),
-    ])
+    UdpQueue {
+        queue: SendQueue::with_limits([
+            REALTIME_LIMIT,
+            BOOTSTRAP_LIMIT,
+            (channel_cap * BACKGROUND_PER_CHANNEL).max(256),
+        ]),
+        share: CHANNEL_SHARE,
+    }
+}
+
+impl UdpQueue {
+    /// Queues `d` unless its channel is at its share or its class is full.
+    pub(super) fn push(&self, d: Queued, traffic: TrafficType) -> Result<(), Refused> {
+        let ch = d.ch.clone();
+        if ch.udp_queued.fetch_add(1, Ordering::Relaxed) >= self.share {
+            ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(Refused::ChannelShare);
+        }
+        if self.queue.push(d, traffic) {
+            Ok(())
+        } else {
+            ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
+            Err(Refused::Full)
+        }
+    }
+
+    /// Waits for the next datagram; None once `token` is cancelled.
+    async fn pop(&self, token: &tokio_util::sync::CancellationToken) -> Option<Queued> {
+        let d = self.queue.pop(token).await?;
+        d.ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
+        Some(d)
+    }
+
+    /// Moves up to `max` waiting datagrams, by priority, into `out`; how many.
+    fn pop_into(&self, out: &mut Vec<Queued>, max: usize) -> usize {
+        let from = out.len();
+        let n = self.queue.pop_into(out, max);
+        for d in &out[from..] {
+            d.ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        n
+    }
 }
 
 /// Drains the node's UDP queue into `sock` until the node stops. Datagrams of channels
@@ -256,6 +315,92 @@ mod tests {
                 .unwrap();
             assert_eq!(&buf[..len], &[want]);
         }
+    }
+
+    fn udp_channel(id: u64, port: u16) -> Arc<Channel> {
+        let ep =
+            std::net::SocketAddrV6::new(std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port, 0, 0);
+        Arc::new(Channel::new(
+            crate::interfaces::ChannelInfo {
+                id,
+                endpoint: ep,
+                node_id: nano_core::PublicKey([id as u8; 32]),
+                protocol_version: 0x15,
+            },
+            super::super::channel::Transport::Udp,
+            false,
+            Some(ep),
+            tokio_util::sync::CancellationToken::new(),
+            0,
+            0,
+        ))
+    }
+
+    fn datagram(ch: &Arc<Channel>) -> Queued {
+        Queued {
+            ch: ch.clone(),
+            to: SocketAddr::V6(ch.info.endpoint),
+            bytes: Bytes::from_static(b"d"),
+        }
+    }
+
+    #[test]
+    fn one_channel_cannot_take_the_shared_queue() {
+        let q = new_queue(16);
+        let attacker = udp_channel(1, 1000);
+        let honest = udp_channel(2, 2000);
+        // The attacker's channel asks for the whole realtime queue and more.
+        let mut refused_share = 0;
+        for _ in 0..REALTIME_LIMIT + 100 {
+            match q.push(datagram(&attacker), TrafficType::Realtime) {
+                Ok(()) => {}
+                Err(Refused::ChannelShare) => refused_share += 1,
+                Err(Refused::Full) => panic!("the shared queue filled"),
+            }
+        }
+        assert_eq!(attacker.udp_queued.load(Ordering::Relaxed), CHANNEL_SHARE);
+        assert_eq!(refused_share, REALTIME_LIMIT + 100 - CHANNEL_SHARE);
+        // The honest peer keeps its datagrams: its own share is all there.
+        for _ in 0..CHANNEL_SHARE {
+            assert_eq!(q.push(datagram(&honest), TrafficType::Realtime), Ok(()));
+        }
+        assert_eq!(
+            q.push(datagram(&honest), TrafficType::Realtime),
+            Err(Refused::ChannelShare)
+        );
+        // Sending gives the share back.
+        let mut out = Vec::new();
+        assert_eq!(q.pop_into(&mut out, 10), 10);
+        assert!(out.iter().all(|d| d.ch.info.id == 1), "in queue order");
+        assert_eq!(
+            attacker.udp_queued.load(Ordering::Relaxed),
+            CHANNEL_SHARE - 10
+        );
+        assert_eq!(q.push(datagram(&attacker), TrafficType::Realtime), Ok(()));
+    }
+
+    #[test]
+    fn the_shared_bound_still_holds_below_every_share() {
+        let q = new_queue(16);
+        let channels: Vec<_> = (0..9).map(|i| udp_channel(i, 1000 + i as u16)).collect();
+        let mut queued = 0;
+        let mut full = 0;
+        for ch in &channels {
+            for _ in 0..CHANNEL_SHARE {
+                match q.push(datagram(ch), TrafficType::Realtime) {
+                    Ok(()) => queued += 1,
+                    Err(Refused::Full) => full += 1,
+                    Err(Refused::ChannelShare) => panic!("below the share"),
+                }
+            }
+        }
+        assert_eq!(queued, REALTIME_LIMIT);
+        assert_eq!(full, CHANNEL_SHARE);
+        assert_eq!(
+            channels[8].udp_queued.load(Ordering::Relaxed),
+            0,
+            "a refused datagram holds no share"
+        );
     }
 
     #[test]
