@@ -136,7 +136,7 @@ impl NodeHandle for NodeGlue {
                     block: b,
                     originator: false,
                 }));
-                n.flood(&msg, 1, None);
+                n.flood(&msg, nano_node::interfaces::PLAIN_FLOOD_SCALE);
             }
         }
     }

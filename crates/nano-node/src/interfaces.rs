@@ -37,23 +37,63 @@ pub enum TrafficType {
     Background,
 }
 
+/// How many peers a flood of `scale` reaches among `channels`: ceil(scale·sqrt(channels)),
+/// the reference's `network::fanout` (its simulation found sqrt(peers) random peers enough
+/// to reach everyone with high probability). Counted over every channel, principal
+/// representatives included, as the reference's `size_sqrt`.
+pub fn fanout(channels: usize, scale: f32) -> usize {
+    ((scale * (channels as f32).sqrt()).ceil() as usize).min(channels)
+}
+
+/// Scale of the flood of a block or vote that is re-sent on behalf of others (an
+/// election's winner, a relayed vote): half the plain fan-out, as the reference's
+/// `confirmation_solicitor::broadcast` and its vote relay (`flood_vote (vote, 0.5f)`).
+pub const RELAY_FLOOD_SCALE: f32 = 0.5;
+
+/// Scale of the random part of the flood of this node's own votes: twice the plain
+/// fan-out, as the reference's `vote_generator::broadcast_action` (`flood_vote (vote,
+/// 2.0f)`), on top of every principal representative.
+pub const OWN_VOTE_FLOOD_SCALE: f32 = 2.0;
+
+/// Scale of a plain flood: the random part of the flood of this node's own blocks
+/// (`flood_block_initial`), and the RPC republish (`flood_block`).
+pub const PLAIN_FLOOD_SCALE: f32 = 1.0;
+
+/// A principal representative as the representative crawler knows it: the account the
+/// elections tally, and the channel its votes came on (the reference's `representative`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRep {
+    pub account: PublicKey,
+    pub channel: ChannelId,
+}
+
 /// Sending side of the network, as seen by consensus and bootstrap.
 pub trait Outbound: Send + Sync {
     /// Queues `msg` on one channel; false when the channel is gone or its queue is full.
     fn send(&self, channel: ChannelId, msg: &Message, traffic: TrafficType) -> bool;
-    /// Sends to a random subset of about sqrt(peers) channels (at least `min`), skipping
-    /// `exclude`; returns how many were queued.
-    fn flood(&self, msg: &Message, min: usize, exclude: Option<ChannelId>) -> usize;
+    /// Sends to [`fanout`]`(channels, scale)` random channels, dropped over the bandwidth
+    /// limit (the reference's `flood_message`); returns how many were queued.
+    fn flood(&self, msg: &Message, scale: f32) -> usize;
     /// Sends to every channel; returns how many were queued.
     fn broadcast(&self, msg: &Message) -> usize;
-    /// Sends what this node originates (its own blocks and votes): to every channel of a
-    /// known principal representative (at least 0.1% of the trended online weight), and
-    /// to about sqrt of the other channels (as the reference's `flood_block_initial` /
-    /// `flood_vote_pr`), so peers that are not principal representatives
-    /// cannot crowd representatives out of the fan-out or of the bandwidth budget. The
-    /// default (no representative knowledge) floods to at least 16 channels.
+    /// Sends a block this node originates: to every principal representative's channel,
+    /// and to [`fanout`]`(channels, 1.0)` random channels that are not one (the
+    /// reference's `flood_block_initial`), whatever the bandwidth limit. Without
+    /// representative knowledge this is a plain flood.
     fn flood_initial(&self, msg: &Message) -> usize {
-        self.flood(msg, 16, None)
+        self.flood(msg, PLAIN_FLOOD_SCALE)
+    }
+    /// Sends a vote this node made: to every principal representative's channel whatever
+    /// the bandwidth limit (`flood_vote_pr`), and to [`fanout`]`(channels, 2.0)` random
+    /// channels (`flood_vote (vote, 2.0f)`), each channel once.
+    fn flood_own_vote(&self, msg: &Message) -> usize {
+        self.flood(msg, OWN_VOTE_FLOOD_SCALE)
+    }
+    /// The principal representatives (at least 0.1% of the trended online weight) on
+    /// open channels, heaviest first, as the reference's
+    /// `rep_crawler::principal_representatives`. Empty without representative knowledge.
+    fn principal_representatives(&self) -> Vec<PrincipalRep> {
+        Vec::new()
     }
     /// Snapshot of the live realtime channels.
     fn channels(&self) -> Vec<ChannelInfo>;

@@ -42,7 +42,7 @@ impl Outbound for Requests {
         self.record(msg);
         true
     }
-    fn flood(&self, msg: &Message, _min: usize, _x: Option<ChannelId>) -> usize {
+    fn flood(&self, msg: &Message, _scale: f32) -> usize {
         self.record(msg);
         1
     }

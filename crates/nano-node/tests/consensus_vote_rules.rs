@@ -118,7 +118,7 @@ impl Outbound for Recorder {
         self.check(msg);
         true
     }
-    fn flood(&self, msg: &Message, _min: usize, _exclude: Option<ChannelId>) -> usize {
+    fn flood(&self, msg: &Message, _scale: f32) -> usize {
         self.check(msg);
         1
     }

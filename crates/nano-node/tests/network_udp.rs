@@ -80,7 +80,8 @@ async fn publish_and_votes_flow_over_udp_when_tcp_realtime_is_off() {
         block: block.clone(),
         originator: true,
     }));
-    assert_eq!(a.net.flood(&publish, 1, None), 1);
+    // One peer: ceil(sqrt(1)) = 1.
+    assert_eq!(a.net.flood(&publish, 1.0), 1);
     assert!(
         wait_until(Duration::from_secs(10), || voter
             .rec

@@ -51,7 +51,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::NodeConfig;
 use crate::events::EventBus;
-use crate::interfaces::{ChannelId, ChannelInfo, Inbound, NullInbound, Outbound, TrafficType};
+use crate::interfaces::{
+    fanout, ChannelId, ChannelInfo, Inbound, NullInbound, Outbound, PrincipalRep, TrafficType,
+    OWN_VOTE_FLOOD_SCALE, PLAIN_FLOOD_SCALE,
+};
 use crate::stats::Stats;
 
 pub use admission::{EXCLUSION_SCORE_LIMIT, MISBEHAVIOUR_COOLDOWN};
@@ -387,6 +390,25 @@ impl NetworkService {
         self.inner.reps.representatives(&self.inner)
     }
 
+    /// `all` split into the channels of principal representatives and the others. A
+    /// representative is matched by node id, so the one distinct channel of a peer
+    /// reachable over both transports is the one that counts.
+    fn split_principal<'a>(
+        &self,
+        all: &'a [Arc<Channel>],
+    ) -> (Vec<Arc<Channel>>, Vec<&'a Arc<Channel>>) {
+        let trended = self.trended_online_weight();
+        let reps: std::collections::HashSet<PublicKey> = self
+            .representatives()
+            .into_iter()
+            .filter(|r| rep_crawler::is_principal(self.inner.ledger.weight(&r.account), trended))
+            .map(|r| r.channel.node_id)
+            .collect();
+        let (prs, others): (Vec<&Arc<Channel>>, Vec<&Arc<Channel>>) =
+            all.iter().partition(|c| reps.contains(&c.info.node_id));
+        (prs.into_iter().cloned().collect(), others)
+    }
+
     /// Sum of the weights of representatives seen within the weight period (300 s).
     pub fn online_weight(&self) -> Amount {
         self.inner.reps.online_weight(&self.inner)
@@ -450,8 +472,10 @@ impl Outbound for NetworkService {
         )
     }
 
-    fn flood(&self, msg: &Message, min: usize, exclude: Option<ChannelId>) -> usize {
-        let list = self.inner.fanout(min, exclude);
+    fn flood(&self, msg: &Message, scale: f32) -> usize {
+        let all = self.inner.distinct_channels();
+        let list: Vec<&Arc<Channel>> = all.iter().collect();
+        let list = random_subset(&list, fanout(all.len(), scale));
         self.inner
             .send_to_all(&list, msg, TrafficType::Realtime, DropPolicy::Limiter)
     }
@@ -463,36 +487,60 @@ impl Outbound for NetworkService {
     }
 
     fn flood_initial(&self, msg: &Message) -> usize {
-        // Principal representatives only, as the reference's `flood_block_initial` and
-        // `flood_vote_pr` (`rep_crawler::principal_representatives`): an account with a
-        // sliver of weight voting from many channels gets no more than any other peer.
-        let trended = self.trended_online_weight();
-        let reps: std::collections::HashSet<PublicKey> = self
-            .representatives()
-            .into_iter()
-            .filter(|r| rep_crawler::is_principal(self.inner.ledger.weight(&r.account), trended))
-            .map(|r| r.channel.node_id)
-            .collect();
-        if reps.is_empty() {
-            // No principal representative known yet (the crawler has not heard one):
-            // reach as many peers as before.
-            let list = self.inner.fanout(16, None);
-            return self
-                .inner
-                .send_to_all(&list, msg, TrafficType::Realtime, DropPolicy::Never);
-        }
+        // The reference's `flood_block_initial`: every principal representative, then
+        // `list_non_pr (fanout (1.0))`: the count is taken over all channels, drawn from
+        // those that are not a principal representative's. An account with a sliver of
+        // weight voting from many channels gets no more than any other peer. What this
+        // node originates is sent whatever the bandwidth limit (`no_limiter_drop`).
         let all = self.inner.distinct_channels();
-        let (prs, others): (Vec<&Arc<Channel>>, Vec<&Arc<Channel>>) =
-            all.iter().partition(|c| reps.contains(&c.info.node_id));
-        let prs: Vec<Arc<Channel>> = prs.into_iter().cloned().collect();
-        let others = random_sqrt(&others, 0);
-        // What this node originates is sent whatever the bandwidth limit, as the
-        // reference's `flood_block_initial` and `flood_vote_pr` (`no_limiter_drop`).
+        let (prs, others) = self.split_principal(&all);
+        let others = random_subset(&others, fanout(all.len(), PLAIN_FLOOD_SCALE));
         self.inner
             .send_to_all(&prs, msg, TrafficType::Realtime, DropPolicy::Never)
             + self
                 .inner
                 .send_to_all(&others, msg, TrafficType::Realtime, DropPolicy::Never)
+    }
+
+    fn flood_own_vote(&self, msg: &Message) -> usize {
+        // The reference's `vote_generator::broadcast_action`: `flood_vote_pr` (every
+        // principal representative, whatever the bandwidth limit) and `flood_vote (vote,
+        // 2.0f)` (random channels of all, principal ones included, under the limit). A
+        // representative drawn again is not sent the same vote twice.
+        let all = self.inner.distinct_channels();
+        let (prs, _) = self.split_principal(&all);
+        let every: Vec<&Arc<Channel>> = all.iter().collect();
+        let drawn = random_subset(&every, fanout(all.len(), OWN_VOTE_FLOOD_SCALE));
+        let drawn: Vec<Arc<Channel>> = drawn
+            .into_iter()
+            .filter(|c| !prs.iter().any(|p| p.info.id == c.info.id))
+            .collect();
+        self.inner
+            .send_to_all(&prs, msg, TrafficType::Realtime, DropPolicy::Never)
+            + self
+                .inner
+                .send_to_all(&drawn, msg, TrafficType::Realtime, DropPolicy::Limiter)
+    }
+
+    fn principal_representatives(&self) -> Vec<PrincipalRep> {
+        let trended = self.trended_online_weight();
+        let mut reps: Vec<(Amount, PrincipalRep)> = self
+            .representatives()
+            .into_iter()
+            .map(|r| (self.inner.ledger.weight(&r.account), r))
+            .filter(|(w, _)| rep_crawler::is_principal(*w, trended))
+            .map(|(w, r)| {
+                (
+                    w,
+                    PrincipalRep {
+                        account: r.account,
+                        channel: r.channel.id,
+                    },
+                )
+            })
+            .collect();
+        reps.sort_by_key(|r| std::cmp::Reverse(r.0));
+        reps.into_iter().map(|(_, r)| r).collect()
     }
 
     fn channels(&self) -> Vec<ChannelInfo> {
@@ -525,13 +573,6 @@ impl Inner {
     /// reachable over both transports gets each message once.
     pub(crate) fn distinct_channels(&self) -> Arc<[Arc<Channel>]> {
         self.channels_lock().distinct()
-    }
-
-    /// A random sqrt(peers) of the distinct channels (at least `min`), skipping `exclude`.
-    fn fanout(&self, min: usize, exclude: Option<ChannelId>) -> Vec<Arc<Channel>> {
-        let all = self.distinct_channels();
-        let list: Vec<&Arc<Channel>> = all.iter().filter(|c| Some(c.info.id) != exclude).collect();
-        random_sqrt(&list, min)
     }
 
     pub(crate) fn udp_channel(&self, ep: &SocketAddrV6) -> Option<Arc<Channel>> {
@@ -921,13 +962,10 @@ impl Inner {
     }
 }
 
-/// A random ceil(sqrt(n)) of `list` (at least `min`, at most all), drawn without
-/// shuffling the whole list: a flood to a few of many peers costs what it sends.
-fn random_sqrt(list: &[&Arc<Channel>], min: usize) -> Vec<Arc<Channel>> {
-    let n = ((list.len() as f64).sqrt().ceil() as usize)
-        .max(min)
-        .min(list.len());
-    list.choose_multiple(&mut rand::rng(), n)
+/// A random `n` of `list` (all when it holds fewer), drawn without shuffling the whole
+/// list: a flood to a few of many peers costs what it sends.
+fn random_subset(list: &[&Arc<Channel>], n: usize) -> Vec<Arc<Channel>> {
+    list.choose_multiple(&mut rand::rng(), n.min(list.len()))
         .map(|c| (*c).clone())
         .collect()
 }

@@ -10,6 +10,7 @@ use crate::consensus::elections::election::ElectionSummary;
 use crate::consensus::notify::block_json;
 use crate::consensus::{lock, BlockSource, Done, ProcessStatus, Shared, SubmitError};
 use crate::events::NodeEvent;
+use crate::interfaces::PLAIN_FLOOD_SCALE;
 
 /// A block to put in the ledger regardless of what holds its root (fork resolution or
 /// RPC `process` with `force`).
@@ -174,7 +175,7 @@ impl Shared {
                     block: block.clone(),
                     originator: false,
                 }));
-                out.flood(&msg, 2, None);
+                out.flood(&msg, PLAIN_FLOOD_SCALE);
             }
             for item in lock(&self.unchecked).take(&hash) {
                 self.submit(item.block, BlockSource::Unchecked, None);

@@ -37,6 +37,7 @@ use crate::consensus::elections::{Confirmed, Effects};
 use crate::consensus::notify::block_json;
 use crate::consensus::{lock, BlockSource, Done, Shared, SubmitError};
 use crate::events::NodeEvent;
+use crate::interfaces::PLAIN_FLOOD_SCALE;
 use forced::ledger_block_at_root;
 use queue::Entry;
 use unchecked::UncheckedItem;
@@ -270,11 +271,7 @@ impl Shared {
                         .as_ref()
                         .filter(|_| entry.source != BlockSource::Bootstrap);
                     if let Some(out) = relay {
-                        let (originator, exclude) = match entry.source {
-                            BlockSource::Local => (true, None),
-                            BlockSource::Peer(c) => (false, Some(c)),
-                            _ => (false, None),
-                        };
+                        let originator = entry.source == BlockSource::Local;
                         let msg = Message::Publish(Box::new(Publish {
                             block: entry.block.clone(),
                             originator,
@@ -282,7 +279,7 @@ impl Shared {
                         if originator {
                             out.flood_initial(&msg);
                         } else {
-                            out.flood(&msg, 2, exclude);
+                            out.flood(&msg, PLAIN_FLOOD_SCALE);
                         }
                     }
                     released.extend(lock(&self.unchecked).take(&p.hash));

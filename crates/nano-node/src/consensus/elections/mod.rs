@@ -17,6 +17,7 @@ use election::{Behavior, BucketSlot, ElectionSummary, VoteOutcome};
 
 use super::{lock, Shared};
 use crate::events::NodeEvent;
+use crate::interfaces::RELAY_FLOOD_SCALE;
 
 /// A confirmed election waiting to be cemented.
 pub(crate) struct Confirmed {
@@ -218,7 +219,7 @@ impl Shared {
                 block: b,
                 originator: false,
             }));
-            out.flood(&msg, 2, None);
+            out.flood(&msg, RELAY_FLOOD_SCALE);
         }
     }
 }

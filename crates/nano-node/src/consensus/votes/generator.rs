@@ -151,7 +151,7 @@ impl Shared {
                         vote: v.clone(),
                         rebroadcast: false,
                     }));
-                    out.flood_initial(&msg);
+                    out.flood_own_vote(&msg);
                 }
             }
             self.process_votes(own.into_iter().map(|v| (v, None)).collect(), true);

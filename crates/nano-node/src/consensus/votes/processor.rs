@@ -1,7 +1,7 @@
 //! The vote processor: confirm_acks are queued by network threads, de-duplicated by vote
 //! hash, verified in batches, and applied to elections. A vote for a block in the ledger
 //! without an election starts one; a vote for an unknown block waits in the vote cache.
-//! New, valid votes with weight are relayed.
+//! A vote that changed an election is relayed, by the reference's rule ([`RELAY_FLOOD_SCALE`]).
 
 use nano_core::{Amount, BlockHash};
 use nano_messages::{ConfirmAck, Message, Vote};
@@ -12,9 +12,20 @@ use crate::consensus::elections::election::VoteOutcome;
 use crate::consensus::elections::Effects;
 use crate::consensus::{lock, Shared};
 use crate::events::NodeEvent;
-use crate::interfaces::ChannelId;
+use crate::interfaces::{ChannelId, RELAY_FLOOD_SCALE};
+use crate::network::rep_crawler::PRINCIPAL_WEIGHT_FACTOR;
 
 impl Shared {
+    /// Whether one of `reps` holds at least half a principal representative's weight
+    /// (the trended online weight / 1000 / 2), the reference's `wallets::check_rep` and
+    /// `have_half_rep`.
+    pub(crate) fn hosts_half_principal(&self, reps: &[nano_core::KeyPair]) -> bool {
+        let trended = lock(&self.online).info.trended_stake_total;
+        let half = trended.0 / PRINCIPAL_WEIGHT_FACTOR / 2;
+        reps.iter()
+            .any(|k| self.ledger.weight(&k.public()).0 >= half)
+    }
+
     /// Verifies (unless `trusted`), applies and relays a batch of votes.
     pub(crate) fn process_votes(&self, votes: Vec<(Vote, Option<ChannelId>)>, trusted: bool) {
         // Drop votes seen before (relays of relays).
@@ -78,12 +89,18 @@ impl Shared {
         let mut cached_hashes: Vec<BlockHash> = Vec::new();
         let notify = self.events.has_subscribers();
         let outbound = self.outbound();
+        // The reference's vote relay (`node` on `vote_router.vote_processed`): a vote that
+        // changed an election is sent on to half the plain fan-out, unless it is one of
+        // this node's representatives' or this node votes with half a principal
+        // representative's weight (it is then relayed by the votes it makes itself).
+        let reps = self.reps();
+        let relays = outbound.is_some() && !self.hosts_half_principal(&reps);
+        let own: Vec<nano_core::Account> = reps.iter().map(|k| k.public()).collect();
         {
             let mut active = lock(&self.active);
             for ((vote, from), weight) in votes.iter().zip(&weights) {
                 let mut applied = false;
                 let mut replay = false;
-                let mut cached = false;
                 for h in &vote.hashes {
                     match self.apply_vote_locked(
                         &mut active,
@@ -107,7 +124,6 @@ impl Shared {
                                         timestamp: vote.timestamp,
                                     },
                                 );
-                                cached = true;
                                 cached_hashes.push(*h);
                             }
                         }
@@ -130,14 +146,15 @@ impl Shared {
                         kind: kind.to_string(),
                     });
                 }
-                // Relay new votes that carry weight and said something new.
-                if from.is_some() && !weight.is_zero() && (applied || cached) {
+                if from.is_some() && !weight.is_zero() && applied && relays {
                     if let Some(out) = &outbound {
-                        let msg = Message::ConfirmAck(Box::new(ConfirmAck {
-                            vote: vote.clone(),
-                            rebroadcast: true,
-                        }));
-                        out.flood(&msg, 2, *from);
+                        if !own.contains(&vote.account) {
+                            let msg = Message::ConfirmAck(Box::new(ConfirmAck {
+                                vote: vote.clone(),
+                                rebroadcast: true,
+                            }));
+                            out.flood(&msg, RELAY_FLOOD_SCALE);
+                        }
                     }
                 }
             }
