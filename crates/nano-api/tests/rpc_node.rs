@@ -587,6 +587,8 @@ fn stats_objects_and_database_report_the_running_node() {
     assert_eq!(r["node"]["network"]["peers"]["size"], "0");
     assert_eq!(r["node"]["consensus"]["block_processor"]["count"], "0");
     assert_eq!(r["node"]["consensus"]["unchecked"]["count"], "0");
+    // One representative holds weight: genesis (the send is not received yet).
+    assert_eq!(r["node"]["ledger"]["rep_weights"]["count"], "1", "{r}");
 
     // database: LMDB's statistics of the main database, whose entries are the named
     // tables (the ledger's ten and the confirmation log's two).

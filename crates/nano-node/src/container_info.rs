@@ -173,6 +173,17 @@ impl Node {
                 .collect(),
             });
         }
+        // The ledger's in-memory weights: one entry per representative with weight,
+        // the one cache that grows with the ledger rather than with traffic.
+        let weights = self.ledger.store().with_rep_weights_cached(|w| w.len());
+        children.push(ContainerInfo::Composite {
+            name: "ledger",
+            children: vec![ContainerInfo::leaf(
+                "rep_weights",
+                weights,
+                size_of::<(nano_core::Account, nano_core::Amount)>(),
+            )],
+        });
         ContainerInfo::Composite {
             name: "node",
             children,

@@ -525,6 +525,14 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// Runs `f` over every non-zero weight as of the last commit, without copying them:
+    /// the cache holds every representative (hundreds of thousands on a large ledger),
+    /// and a copy for a periodic pass over it would allocate its whole size each time.
+    /// Commits wait for `f` to return.
+    pub fn with_rep_weights_cached<R>(&self, f: impl FnOnce(&HashMap<Account, Amount>) -> R) -> R {
+        f(&self.weights.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// A copy of every non-zero weight as of the last commit.
     pub fn rep_weights_cached(&self) -> HashMap<Account, Amount> {
         self.weights

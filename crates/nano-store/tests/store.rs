@@ -144,6 +144,10 @@ fn aborted_writes_leave_no_trace_and_caches_follow_commits() {
     // Caches are rebuilt from the tables on open.
     let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();
     assert_eq!(store.rep_weight_cached(&acct(1)), Amount(10));
+    // The in-place view sees what the copy holds.
+    let seen =
+        store.with_rep_weights_cached(|w| w.iter().map(|(a, v)| (*a, *v)).collect::<Vec<_>>());
+    assert_eq!(seen, vec![(acct(1), Amount(10))]);
     assert_eq!(store.cemented_count(), 5);
     let mut txn = store.write_txn().unwrap();
     txn.put_rep_weight(&acct(1), Amount::ZERO).unwrap();

@@ -129,8 +129,9 @@ impl Shared {
     /// trended online weight (reference `rep_tiers::calculate_tiers`).
     pub(crate) fn update_rep_tiers(&self) {
         let trended = lock(&self.online).info.trended_stake_total;
-        let weights = self.ledger.store().rep_weights_cached();
-        let tiers = RepTiers::compute(weights, trended);
+        let tiers = self.ledger.store().with_rep_weights_cached(|w| {
+            RepTiers::compute(w.iter().map(|(rep, weight)| (*rep, *weight)), trended)
+        });
         lock(&self.inbox).set_tiers(tiers);
         self.stats.inc("rep_tiers", "updated", "in");
     }
