@@ -19,7 +19,8 @@
 //! `NANO_BOOTSTRAP_BENCH_BATCH=<n>` sets the syncing node's blocks per write
 //! transaction (the file's free pages and LMDB's dirty-page memory follow it). The
 //! child also reports the peak entry count of every container the node counts (RPC
-//! `stats` `objects`), sampled every second. `NANO_BOOTSTRAP_BENCH_WRAP="heaptrack -o
+//! `stats` `objects`), sampled every second, and every minute the counts at that
+//! moment (those of at least 1,000 entries). `NANO_BOOTSTRAP_BENCH_WRAP="heaptrack -o
 //! <file>"` runs the children under a command (a heap profiler) instead of directly.
 
 use std::path::{Path, PathBuf};
@@ -131,6 +132,9 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     // Peak entry count of each container the node reports (RPC `stats` `objects`), to
     // see which in-memory structure the anonymous RSS follows.
     let mut peaks: std::collections::BTreeMap<String, u64> = Default::default();
+    // The containers' counts now, printed every minute: a run stopped part-way (a long
+    // sync) still shows which structures grew with the ledger and which held.
+    let mut next_listing = Duration::from_secs(60);
     while got < total && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(20)).await;
         got = count(&client.ledger);
@@ -138,7 +142,24 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
             next += Duration::from_secs(1);
             let now_anon = status_bytes("RssAnon:");
             anon = anon.max(now_anon);
-            container_peaks(&client.container_info().to_json(), "", &mut peaks);
+            let info = client.container_info().to_json();
+            container_peaks(&info, "", &mut peaks);
+            if started.elapsed() >= next_listing {
+                next_listing += Duration::from_secs(60);
+                let mut now = Default::default();
+                container_peaks(&info, "", &mut now);
+                let big: Vec<String> = now
+                    .iter()
+                    .filter(|(_, v)| **v >= 1000)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "containers_now {:.0} {got} {now_anon} {}",
+                    started.elapsed().as_secs_f64(),
+                    big.join(" ")
+                );
+            }
             let _ = writeln!(
                 out,
                 "sample {:.3} {got} {now_anon}",
@@ -347,6 +368,13 @@ async fn run(blocks: u64, ascending: bool) {
                     }
                     "done" => done = Some(f[1..].iter().map(|v| v.parse().unwrap()).collect()),
                     "containers" => println!("  peak container entries: {}", f[1..].join(" ")),
+                    "containers_now" if f.len() >= 4 => println!(
+                        "  at {} s, {} blocks, anonymous RSS {:.0} MB: {}",
+                        f[1],
+                        f[2],
+                        f[3].parse::<f64>().unwrap_or(0.0) / 1e6,
+                        f[4..].join(" ")
+                    ),
                     _ => {}
                 }
             }

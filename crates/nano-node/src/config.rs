@@ -90,6 +90,11 @@ pub struct NodeConfig {
     /// Inbound legacy bootstrap connections served.
     pub bootstrap_connections_max: u32,
     pub bootstrap_ascending: BootstrapAscendingConfig,
+    /// Gap blocks held in memory waiting for a dependency.
+    pub max_unchecked_blocks: u64,
+    /// Milliseconds the block processor may hold one write transaction.
+    pub block_processor_batch_max_time: u64,
+    pub block_processor: BlockProcessorConfig,
     pub httpcallback: HttpCallback,
     pub websocket: WebsocketConfig,
     pub ipc: IpcConfig,
@@ -110,6 +115,38 @@ pub struct BootstrapAscendingConfig {
     /// Milliseconds.
     pub request_timeout: u64,
     pub block_processor_threshold: u32,
+    /// Milliseconds to wait while the block processor is above the threshold.
+    pub throttle_wait: u64,
+    pub account_sets: AccountSetsConfig,
+}
+
+/// `[node.bootstrap_ascending.account_sets]`: the accounts the ascending client keeps
+/// in memory. The client's per-account memory (pull targets, retries, the last block
+/// received) is bounded by the sum of the two maxima.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountSetsConfig {
+    /// Milliseconds before the same dependency is asked for again.
+    pub cooldown: u64,
+    pub priorities_max: u64,
+    pub blocking_max: u64,
+}
+
+/// `[node.block_processor]`: the block processor's queues (the reference's keys) and,
+/// as extensions, its write batches and cementing's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlockProcessorConfig {
+    /// Blocks queued per realtime peer.
+    pub max_peer_queue: u64,
+    /// Blocks queued from bootstrap.
+    pub max_system_queue: u64,
+    /// Extension: blocks queued from this node's own components (RPC, wallets).
+    pub max_local_queue: u64,
+    /// Extension: blocks queued from all sources together.
+    pub max_queue: u64,
+    /// Extension: most blocks written in one write transaction.
+    pub batch_size: u64,
+    /// Extension: most blocks cemented in one write transaction.
+    pub cementing_batch_size: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -188,6 +225,12 @@ impl LmdbConfig {
     }
 }
 
+/// A bound from the config file as a size: [`DaemonConfig::validate`] refused 0 and
+/// values beyond the address space, so this only keeps a hand-built config safe.
+pub(crate) fn bound(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX).max(1)
+}
+
 /// The store's fixed count of named LMDB databases (the reference's default).
 pub const LMDB_MAX_DATABASES: u32 = 128;
 
@@ -258,6 +301,22 @@ impl DaemonConfig {
                     max_pull_count: 128,
                     request_timeout: 5000,
                     block_processor_threshold: 8192,
+                    throttle_wait: 100,
+                    account_sets: AccountSetsConfig {
+                        cooldown: 3000,
+                        priorities_max: 262_144,
+                        blocking_max: 262_144,
+                    },
+                },
+                max_unchecked_blocks: crate::consensus::limits::UNCHECKED_MAX as u64,
+                block_processor_batch_max_time: crate::consensus::limits::BLOCK_BATCH_MAX_TIME_MS,
+                block_processor: BlockProcessorConfig {
+                    max_peer_queue: crate::consensus::limits::BLOCK_PEER_QUEUE as u64,
+                    max_system_queue: crate::consensus::limits::BLOCK_SYSTEM_QUEUE as u64,
+                    max_local_queue: crate::consensus::limits::BLOCK_LOCAL_QUEUE as u64,
+                    max_queue: crate::consensus::limits::BLOCK_QUEUE_GLOBAL as u64,
+                    batch_size: crate::consensus::limits::BLOCK_BATCH_MAX as u64,
+                    cementing_batch_size: crate::consensus::limits::CEMENT_BATCH_MAX as u64,
                 },
                 httpcallback: HttpCallback {
                     address: String::new(),
@@ -383,6 +442,40 @@ impl DaemonConfig {
             if !v.is_finite() || v <= 0.0 {
                 return Err(ConfigError::Invalid(format!(
                     "{name} must be a number above 0"
+                )));
+            }
+        }
+        // Bounds of sync's memory: 0 would stop the structure they bound (no block
+        // queued, no account pulled) rather than lift the bound, so it is refused.
+        let b = &n.block_processor;
+        let sets = &n.bootstrap_ascending.account_sets;
+        for (name, v) in [
+            ("node.max_unchecked_blocks", n.max_unchecked_blocks),
+            (
+                "node.block_processor_batch_max_time",
+                n.block_processor_batch_max_time,
+            ),
+            ("node.block_processor.max_peer_queue", b.max_peer_queue),
+            ("node.block_processor.max_system_queue", b.max_system_queue),
+            ("node.block_processor.max_local_queue", b.max_local_queue),
+            ("node.block_processor.max_queue", b.max_queue),
+            ("node.block_processor.batch_size", b.batch_size),
+            (
+                "node.block_processor.cementing_batch_size",
+                b.cementing_batch_size,
+            ),
+            (
+                "node.bootstrap_ascending.account_sets.priorities_max",
+                sets.priorities_max,
+            ),
+            (
+                "node.bootstrap_ascending.account_sets.blocking_max",
+                sets.blocking_max,
+            ),
+        ] {
+            if v == 0 || usize::try_from(v).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} = {v} is not a bound (at least 1, at most the address space)"
                 )));
             }
         }
@@ -557,6 +650,18 @@ const DOCS: &[(&str, &str)] = &[
     ("node.bootstrap_ascending.max_pull_count", "Number of blocks requested per pull (1..128).\ntype:uint64"),
     ("node.bootstrap_ascending.request_timeout", "Timeout in milliseconds for an unanswered request.\ntype:milliseconds"),
     ("node.bootstrap_ascending.block_processor_threshold", "Pause requests while the block processor holds more than this many bootstrap blocks.\ntype:uint64"),
+    ("node.bootstrap_ascending.throttle_wait", "Milliseconds to wait while the block processor holds more than block_processor_threshold bootstrap blocks.\ntype:milliseconds"),
+    ("node.bootstrap_ascending.account_sets.cooldown", "Milliseconds before the same missing dependency is asked for again.\ntype:milliseconds"),
+    ("node.bootstrap_ascending.account_sets.priorities_max", "Maximum number of accounts queued to be pulled; the frontier scan pauses while the queue is full.\nWith blocking_max it also bounds what the client remembers per account (pull targets, retries, last block received).\ntype:uint64,[1..]"),
+    ("node.bootstrap_ascending.account_sets.blocking_max", "Maximum number of accounts waiting for a missing dependency; beyond it such an account is pulled again later instead.\ntype:uint64,[1..]"),
+    ("node.max_unchecked_blocks", "Maximum number of blocks kept in memory waiting for a missing dependency (the oldest is dropped beyond it).\ntype:uint64,[1..]"),
+    ("node.block_processor_batch_max_time", "Longest time in milliseconds the block processor holds one write transaction.\ntype:milliseconds,[1..]"),
+    ("node.block_processor.max_peer_queue", "Maximum number of blocks to queue from each network peer.\ntype:uint64,[1..]"),
+    ("node.block_processor.max_system_queue", "Maximum number of blocks to queue from bootstrap.\ntype:uint64,[1..]"),
+    ("node.block_processor.max_local_queue", "Maximum number of blocks to queue from this node's own components (RPC process, wallets); further submissions are answered as overloaded (an extension).\ntype:uint64,[1..]"),
+    ("node.block_processor.max_queue", "Maximum number of blocks queued from all sources together (an extension).\ntype:uint64,[1..]"),
+    ("node.block_processor.batch_size", "Most blocks written in one write transaction (an extension). Larger batches sync faster on slow disks; the ledger file keeps about two batches of rewritten pages free, and LMDB keeps the largest batch's dirty pages in memory.\ntype:uint64,[1..]"),
+    ("node.block_processor.cementing_batch_size", "Most blocks cemented in one write transaction (an extension): a long unconfirmed chain is cemented over as many transactions as it takes.\ntype:uint64,[1..]"),
     ("node.httpcallback.address", "Callback address.\ntype:string,ip"),
     ("node.httpcallback.port", "Callback port number.\ntype:uint16"),
     ("node.httpcallback.target", "Callback target path.\ntype:string,uri"),
@@ -797,6 +902,66 @@ mod tests {
             &[]
         )
         .is_ok());
+    }
+
+    /// The bounds of sync's memory are config keys, honoured by the block processor
+    /// and the ascending client, and a 0 (which would stop what it bounds) is refused.
+    #[test]
+    fn sync_memory_bounds_reach_the_node() {
+        let file = "[node]\nmax_unchecked_blocks = 100\nblock_processor_batch_max_time = 50\n\
+                    [node.block_processor]\nmax_peer_queue = 7\nmax_system_queue = 9\n\
+                    max_local_queue = 11\nmax_queue = 13\nbatch_size = 17\n\
+                    cementing_batch_size = 19\n\
+                    [node.bootstrap_ascending]\nthrottle_wait = 23\n\
+                    [node.bootstrap_ascending.account_sets]\ncooldown = 29\n\
+                    priorities_max = 31\nblocking_max = 37\n";
+        let cfg = DaemonConfig::from_sources(Network::Dev, Some(file), &[]).unwrap();
+        let c = crate::consensus::ConsensusConfig::from_node_config(&cfg.node, Network::Dev);
+        assert_eq!(
+            (
+                c.unchecked_max,
+                c.batch_max_time,
+                c.peer_queue_max,
+                c.system_queue_max,
+                c.local_queue_max,
+                c.queue_max,
+                c.batch_max,
+                c.cement_batch_max
+            ),
+            (
+                100,
+                std::time::Duration::from_millis(50),
+                7,
+                9,
+                11,
+                13,
+                17,
+                19
+            )
+        );
+        let b = crate::bootstrap::BootstrapConfig::from_node_config(&cfg.node, Network::Dev);
+        assert_eq!(b.throttle_wait, std::time::Duration::from_millis(23));
+        assert_eq!(b.cooldown, std::time::Duration::from_millis(29));
+        assert_eq!((b.priorities_max, b.blocking_max), (31, 37));
+        // Defaults: the named constants.
+        let d = DaemonConfig::defaults(Network::Live);
+        let c = crate::consensus::ConsensusConfig::from_node_config(&d.node, Network::Live);
+        assert_eq!(
+            c.system_queue_max,
+            crate::consensus::limits::BLOCK_SYSTEM_QUEUE
+        );
+        assert_eq!(c.batch_max, crate::consensus::limits::BLOCK_BATCH_MAX);
+        for key in [
+            "node.max_unchecked_blocks",
+            "node.block_processor.max_system_queue",
+            "node.block_processor.cementing_batch_size",
+            "node.bootstrap_ascending.account_sets.priorities_max",
+        ] {
+            let e = DaemonConfig::from_sources(Network::Dev, None, &[format!("{key}=0")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

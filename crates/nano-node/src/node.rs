@@ -55,8 +55,8 @@ pub struct NodeOptions {
     pub network_flags: NetworkFlags,
     /// Overrides of consensus tunables (applied after the config's values).
     pub tune: Option<ConsensusTuner>,
-    /// Bootstrap settings (`node.bootstrap_ascending.enable` → `enable_ascending`;
-    /// the daemon applies the config file with [`BootstrapConfig::apply_toml`]).
+    /// Bootstrap settings, from `[node]`'s bootstrap keys (`bootstrap_ascending.*`,
+    /// `bootstrap_connections`, `bootstrap_connections_max`, `tcp_io_timeout`).
     pub bootstrap: BootstrapConfig,
 }
 

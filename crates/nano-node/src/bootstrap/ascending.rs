@@ -39,6 +39,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::recent_map::RecentMap;
+use super::shrink::shrink_sparse;
 use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
 use crate::consensus::{ProcessStatus, RecentSet, SubmitError};
 use crate::interfaces::{ChannelId, ChannelInfo, Outbound, TrafficType};
@@ -53,13 +54,6 @@ const BLOCKED_GRACE: Duration = Duration::from_secs(4);
 const STATE_FILE: &str = "bootstrap_ascending.json";
 /// Pull retries for an account whose pulls end short of the scanned head.
 const MAX_TRIES: u8 = 4;
-/// Accounts remembered as pulled to the end this round. The memory only spares a
-/// second pull of an account whose blocks are still on their way (the dependency
-/// walker and the frontier scan skip it); forgetting the oldest costs at most such a
-/// pull, while an unbounded set would hold every account of the ledger (tens of
-/// millions on the live network) for a whole round. 256 Ki accounts is ~10 MB and
-/// far more than the block processor and gap table hold on the way at once.
-const DONE_MAX: usize = 256 * 1024;
 /// Dependencies queued to be looked up (`asc_pull_req` account info) at once; more
 /// wait for their account to be pulled or asked again after the cooldown.
 const DEPS_MAX: usize = 4096;
@@ -188,7 +182,15 @@ pub(crate) async fn run(
         deps: VecDeque::new(),
         settle: Settle::new(),
         settled: false,
-        done: RecentSet::new(DONE_MAX),
+        // Accounts remembered as pulled to the end this round. The memory only spares
+        // a second pull of an account whose blocks are still on their way (the
+        // dependency walker and the frontier scan skip it); forgetting the oldest costs
+        // at most such a pull, while an unbounded set would hold every account of the
+        // ledger (tens of millions on the live network) for a whole round. Every such
+        // account was queued first, so the queue's bound (`priorities_max`, 256 Ki by
+        // default: ~10 MB) bounds it too, far more than the block processor and the
+        // gap table hold on the way at once.
+        done: RecentSet::new(sh.config.priorities_max),
         dep_asked: RecentMap::new(DEP_ASKED_MAX),
         requests: HashMap::new(),
         per_channel: HashMap::new(),
@@ -777,6 +779,7 @@ impl Asc<'_> {
         if now.duration_since(self.last_maintain) >= Duration::from_millis(100) {
             self.last_maintain = now;
             self.publish_priorities();
+            self.shrink_sets();
             self.settled = self.settle.settled(self.sh);
             let timeout = self.sh.config.request_timeout;
             let expired: Vec<u64> = self
@@ -804,6 +807,22 @@ impl Asc<'_> {
             self.last_save = now;
             self.save_state();
         }
+    }
+
+    /// Gives back the memory of sets that held far more than they do now (see
+    /// [`shrink_sparse`]): in a sync of millions of accounts each of them passes its
+    /// bound's worth of accounts, and without this the round would keep every set at
+    /// the most it ever held.
+    fn shrink_sets(&mut self) {
+        shrink_sparse(&mut self.queue);
+        shrink_sparse(&mut self.queued);
+        shrink_sparse(&mut self.busy);
+        shrink_sparse(&mut self.blocked);
+        shrink_sparse(&mut self.blocked_order);
+        shrink_sparse(&mut self.outstanding);
+        shrink_sparse(&mut self.recheck);
+        shrink_sparse(&mut self.deps);
+        shrink_sparse(&mut self.requests);
     }
 
     /// Blocks `account` on `dep`; false when `blocking_max` accounts are blocked already.

@@ -25,6 +25,7 @@ pub mod ascending;
 pub mod legacy;
 mod recent_map;
 pub mod server;
+mod shrink;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_ledger;
 
@@ -137,55 +138,11 @@ impl BootstrapConfig {
         c.max_pull_count = a.max_pull_count.clamp(1, 128) as u8;
         c.request_timeout = Duration::from_millis(a.request_timeout.max(100));
         c.block_processor_threshold = (a.block_processor_threshold as usize).max(128);
+        c.throttle_wait = Duration::from_millis(a.throttle_wait);
+        c.cooldown = Duration::from_millis(a.account_sets.cooldown);
+        c.priorities_max = crate::config::bound(a.account_sets.priorities_max);
+        c.blocking_max = crate::config::bound(a.account_sets.blocking_max);
         c
-    }
-
-    /// Applies the bootstrap keys of a `[node]` TOML table (`bootstrap_ascending.*`,
-    /// `bootstrap_connections`, `bootstrap_connections_max`); absent keys keep their
-    /// values, mistyped ones are ignored (config validation reports them).
-    pub fn apply_toml(&mut self, node: &toml::Value) {
-        let int = |v: Option<&toml::Value>| v.and_then(|v| v.as_integer()).filter(|v| *v >= 0);
-        if let Some(n) = int(node.get("bootstrap_connections")) {
-            self.legacy_connections = (n as usize).clamp(1, 64);
-        }
-        if let Some(n) = int(node.get("bootstrap_connections_max")) {
-            self.connections_max = n as usize;
-        }
-        let Some(a) = node.get("bootstrap_ascending") else {
-            return;
-        };
-        if let Some(b) = a.get("enable").and_then(|v| v.as_bool()) {
-            self.enable_ascending = b;
-        }
-        if let Some(n) = int(a.get("channel_limit")) {
-            self.channel_limit = (n as usize).max(1);
-        }
-        if let Some(n) = int(a.get("max_requests")) {
-            self.max_requests = (n as usize).max(1);
-        }
-        if let Some(n) = int(a.get("max_pull_count")) {
-            self.max_pull_count = n.clamp(1, 128) as u8;
-        }
-        if let Some(n) = int(a.get("request_timeout")) {
-            self.request_timeout = Duration::from_millis((n as u64).max(100));
-        }
-        if let Some(n) = int(a.get("block_processor_threshold")) {
-            self.block_processor_threshold = (n as usize).max(128);
-        }
-        if let Some(n) = int(a.get("throttle_wait")) {
-            self.throttle_wait = Duration::from_millis(n as u64);
-        }
-        if let Some(sets) = a.get("account_sets") {
-            if let Some(n) = int(sets.get("cooldown")) {
-                self.cooldown = Duration::from_millis(n as u64);
-            }
-            if let Some(n) = int(sets.get("priorities_max")) {
-                self.priorities_max = (n as usize).max(1);
-            }
-            if let Some(n) = int(sets.get("blocking_max")) {
-                self.blocking_max = (n as usize).max(1);
-            }
-        }
     }
 }
 

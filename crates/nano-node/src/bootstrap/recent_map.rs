@@ -7,6 +7,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
+use super::shrink::shrink_sparse;
+
+/// The order queue is compacted once it holds twice (the live keys + this), within
+/// twice the bound: the slack keeps a map of few live keys from compacting on every
+/// insert.
+const COMPACT_FLOOR: usize = 1024;
+
 #[derive(Debug)]
 pub(crate) struct RecentMap<K, V> {
     map: HashMap<K, V>,
@@ -70,9 +77,14 @@ impl<K: Hash + Eq + Copy, V> RecentMap<K, V> {
             };
             self.map.remove(&k);
         }
-        // Removed keys pile up in `order` only as fast as keys are removed; drop them
-        // once they outnumber the live ones, so the queue stays within twice the bound.
-        if self.order.len() > 2 * self.max {
+        // Removed keys pile up in `order`; drop them once the queue passes twice the
+        // bound, or once they outnumber the live keys: a map whose keys are mostly
+        // removed again, as pull targets are once an account is pulled, would
+        // otherwise keep a queue of up to twice the bound of dead keys, its memory
+        // growing with the accounts a round has seen. Compacting costs the queue's
+        // length, paid for by the removals since the last compaction (at least as
+        // many as the live keys then, plus the floor).
+        if self.order.len() > 2 * self.max.min(self.map.len() + COMPACT_FLOOR) {
             self.compact();
         }
     }
@@ -84,6 +96,10 @@ impl<K: Hash + Eq + Copy, V> RecentMap<K, V> {
         // place, once.
         self.order
             .retain(|k| map.contains_key(k) && seen.insert(*k));
+        // Neither container gives memory back by itself: a map that once held its
+        // bound keeps that many slots however few keys remain.
+        shrink_sparse(&mut self.map);
+        shrink_sparse(&mut self.order);
     }
 }
 
@@ -119,6 +135,50 @@ mod tests {
         assert!(m.order.len() <= 8, "{}", m.order.len());
         *m.get_or_insert_with(7, || ()) = ();
         assert!(m.contains_key(&7));
+    }
+
+    #[test]
+    fn memory_follows_the_live_keys_not_the_keys_seen() {
+        // Far below its bound, a map whose keys come and go (pull targets of accounts
+        // pulled to the end) keeps its order queue and its slots near the live keys.
+        let mut m = RecentMap::new(1 << 20);
+        for i in 0..200_000u32 {
+            m.insert(i, [0u8; 32]);
+            if i >= 100 {
+                m.remove(&(i - 100));
+            }
+        }
+        assert_eq!(m.len(), 100);
+        assert!(
+            m.order.len() <= 2 * (m.len() + COMPACT_FLOOR),
+            "order queue {} for {} live keys",
+            m.order.len(),
+            m.len()
+        );
+        assert!(
+            m.order.capacity() <= 4 * 2 * (100 + COMPACT_FLOOR),
+            "{}",
+            m.order.capacity()
+        );
+        assert!(
+            m.map.capacity() <= 4 * 2 * (100 + COMPACT_FLOOR),
+            "{}",
+            m.map.capacity()
+        );
+        // A map that filled up and emptied gives its slots back.
+        for i in 0..100_000u32 {
+            m.insert(i, [1u8; 32]);
+        }
+        for i in 0..100_000u32 {
+            m.remove(&i);
+        }
+        m.insert(u32::MAX, [2u8; 32]);
+        for i in 0..(4 * COMPACT_FLOOR as u32) {
+            m.insert(1_000_000 + i, [3u8; 32]);
+            m.remove(&(1_000_000 + i));
+        }
+        assert!(m.map.capacity() < 100_000 / 4, "{}", m.map.capacity());
+        assert_eq!(m.get(&u32::MAX), Some(&[2u8; 32]));
     }
 
     #[test]

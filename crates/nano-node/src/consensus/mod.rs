@@ -120,9 +120,12 @@ pub struct ConsensusConfig {
     /// Keys that always vote (config `representative_key`).
     pub representative_keys: Vec<KeyPair>,
     pub max_elections: usize,
-    /// Queue bound per peer source; local submissions get `local_queue_max`.
+    /// Queue bound per peer source; local submissions get `local_queue_max`,
+    /// bootstrap `system_queue_max`, all sources together `queue_max`.
     pub peer_queue_max: usize,
     pub local_queue_max: usize,
+    pub system_queue_max: usize,
+    pub queue_max: usize,
     /// Most blocks per write transaction, and the longest one may be held.
     pub batch_max: usize,
     pub batch_max_time: Duration,
@@ -155,6 +158,8 @@ impl ConsensusConfig {
             max_elections: limits::ACTIVE_ELECTIONS,
             peer_queue_max: limits::BLOCK_PEER_QUEUE,
             local_queue_max: limits::BLOCK_LOCAL_QUEUE,
+            system_queue_max: limits::BLOCK_SYSTEM_QUEUE,
+            queue_max: limits::BLOCK_QUEUE_GLOBAL,
             batch_max: limits::BLOCK_BATCH_MAX,
             batch_max_time: Duration::from_millis(limits::BLOCK_BATCH_MAX_TIME_MS),
             cement_batch_max: limits::CEMENT_BATCH_MAX,
@@ -191,6 +196,16 @@ impl ConsensusConfig {
         if let Ok(a) = Amount::decode_dec(&cfg.representative_vote_weight_minimum) {
             c.vote_weight_minimum = a;
         }
+        let size = crate::config::bound;
+        let b = &cfg.block_processor;
+        c.peer_queue_max = size(b.max_peer_queue);
+        c.system_queue_max = size(b.max_system_queue);
+        c.local_queue_max = size(b.max_local_queue);
+        c.queue_max = size(b.max_queue);
+        c.batch_max = size(b.batch_size);
+        c.cement_batch_max = size(b.cementing_batch_size);
+        c.unchecked_max = size(cfg.max_unchecked_blocks);
+        c.batch_max_time = Duration::from_millis(cfg.block_processor_batch_max_time.max(1));
         if !cfg.representative_key.is_empty() {
             if let Ok(k) = nano_core::RawKey::decode_hex(&cfg.representative_key) {
                 c.representative_keys.push(KeyPair::from_private(k));

@@ -27,12 +27,13 @@ pub(crate) struct WriterQueue {
 }
 
 impl WriterQueue {
-    /// Sub-queue bounds from the configuration, shares from [`limits`].
+    /// Sub-queue and total bounds from the configuration, shares from [`limits`].
     pub(crate) fn new(config: &ConsensusConfig) -> WriterQueue {
-        let (local, peer, unchecked) = (
+        let (local, peer, unchecked, system) = (
             config.local_queue_max,
             config.peer_queue_max,
             config.unchecked_max,
+            config.system_queue_max,
         );
         let limits = Box::new(move |s: &BlockSource| match s {
             BlockSource::Local => SourceLimits {
@@ -48,12 +49,12 @@ impl WriterQueue {
                 priority: limits::BLOCK_PRIORITY_BOOTSTRAP,
             },
             BlockSource::Bootstrap => SourceLimits {
-                max: limits::BLOCK_SYSTEM_QUEUE,
+                max: system,
                 priority: limits::BLOCK_PRIORITY_BOOTSTRAP,
             },
         });
         WriterQueue {
-            blocks: FairQueue::new(limits::BLOCK_QUEUE_GLOBAL, limits),
+            blocks: FairQueue::new(config.queue_max, limits),
             cement: Vec::new(),
             forced: Vec::new(),
         }
@@ -102,5 +103,54 @@ impl WriterQueue {
         let entries = self.blocks.drain().into_iter().map(|(_, e)| e).collect();
         self.cement.clear();
         (entries, std::mem::take(&mut self.forced))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nano_ledger::test_support::{test_key, Chain};
+
+    fn entry(b: &Block, source: BlockSource) -> Entry {
+        Entry {
+            block: b.clone(),
+            source,
+            done: None,
+        }
+    }
+
+    /// The queue's bounds are the configuration's (`[node.block_processor]`), per
+    /// source and in all: what a peer, bootstrap or a local client can make the node
+    /// hold before a block is refused.
+    #[test]
+    fn configured_bounds_hold_per_source_and_in_all() {
+        let mut config = ConsensusConfig::for_network(nano_core::Network::Dev);
+        config.system_queue_max = 3;
+        config.peer_queue_max = 2;
+        config.local_queue_max = 4;
+        config.queue_max = 8;
+        let mut q = WriterQueue::new(&config);
+        let mut c = Chain::dev_genesis();
+        let blocks: Vec<Block> = (0..12).map(|i| c.send(&test_key(i).public(), 1)).collect();
+        let mut pushed = |source: BlockSource, blocks: &[Block]| {
+            blocks
+                .iter()
+                .map(|b| q.push(entry(b, source)).err().map(|(_, why)| why))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            pushed(BlockSource::Bootstrap, &blocks[0..4]),
+            [None, None, None, Some(Rejected::SourceFull)]
+        );
+        assert_eq!(
+            pushed(BlockSource::Peer(1), &blocks[4..7]),
+            [None, None, Some(Rejected::SourceFull)]
+        );
+        // 5 queued; the local source has room for 4 but the whole queue for 3 more.
+        assert_eq!(
+            pushed(BlockSource::Local, &blocks[7..11]),
+            [None, None, None, Some(Rejected::GlobalFull)]
+        );
+        assert_eq!(q.total(), 8);
     }
 }
