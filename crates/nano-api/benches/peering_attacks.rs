@@ -19,9 +19,20 @@
 //! - `udp`: UDP on; 5,000 sockets on 127.0.0.3 (5,000 source ports), each completing the
 //!   node_id handshake and then sending a keepalive every second;
 //! - `junk`: 16 connections at a time sending unframeable headers as fast as the node
-//!   reads them, each from the next of 254 addresses 127.0.1.x once the node closes it.
+//!   reads them, each from the next of 254 addresses 127.0.1.x once the node closes it
+//!   (or once its connect has waited [`JUNK_CONNECT_WAIT`]: a cooled-down address's SYNs
+//!   are dropped by the node's kernel filter);
+//! - `junk-nofilter`: the same with the node's kernel filter off
+//!   (`NetworkFlags::kernel_filter`), so refusal happens at `accept` as before the filter:
+//!   the before/after of that change in one run.
 //!
 //! Every attacker runs on a thread and runtime of its own (as another machine would).
+//! On this bench's machine it shares the node's CPUs, which an attacker elsewhere on the
+//! network would not: with `PEER_ATTACK_ISOLATED` set, every attack also runs a second
+//! time with the attacker's thread at nice 19 (`setpriority` on the thread), labelled
+//! `(nice 19)`, so the node gets the CPU first and what remains is the node's own cost
+//! of the attack's packets. Both figures are printed; neither replaces the other (at
+//! nice 19 the attacker also manages less, which its own line says).
 //!
 //! A second node, the **follower**, runs in a child process (this binary again, so its
 //! CPU stays out of the attacked node's figures): a non-voting dev node that dials the
@@ -32,9 +43,9 @@
 //! printed instead).
 //! Run: `cargo bench -p nano-api --bench peering_attacks`; `PEER_ATTACK_BLOCKS` sets the
 //! number of timed sends (default 12,000 over 1,200 accounts: a few seconds at the quiet
-//! rate, so the RPC percentiles rest on thousands of requests), `PEER_ATTACK_ROUNDS` how often the four runs repeat
+//! rate, so the RPC percentiles rest on thousands of requests), `PEER_ATTACK_ROUNDS` how often the runs repeat
 //! (default 3; medians are printed at the end), `PEER_ATTACKS` which runs (comma-separated
-//! names, default all four; `quiet` always runs first, as every ratio is against it),
+//! names, default all five; `quiet` always runs first, as every ratio is against it),
 //! `PEER_ATTACK_STATS` (set) prints every node counter that moved in the timed window
 //! and the CPU time of each thread name.
 
@@ -58,6 +69,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const IDLE_CONNECTIONS: usize = 2_500;
 const UDP_PORTS: usize = 5_000;
 const JUNK_CONNECTIONS: usize = 16;
+/// How long a junk slot waits for its connection before moving to the next address.
+/// Short, as an attacker would choose once its SYNs go unanswered.
+const JUNK_CONNECT_WAIT: Duration = Duration::from_millis(100);
+/// Junk connection attempts and the ones that completed (the attacker's own counters).
+static JUNK_ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+static JUNK_CONNECTED: AtomicU64 = AtomicU64::new(0);
+/// The nice value of the attacker's thread in the isolated runs.
+const ISOLATED_NICE: i32 = 19;
 
 /// Thread names that tell the attacker's and the RPC prober's CPU time apart from the
 /// node's (everything else in the process).
@@ -76,7 +95,13 @@ const FOLLOWER_ENV: &str = "PEER_ATTACK_FOLLOWER";
 /// Set in the follower child process: the cemented count at which it stops.
 const FOLLOWER_TARGET_ENV: &str = "PEER_ATTACK_FOLLOWER_TARGET";
 
-const ATTACKS: [Attack; 4] = [Attack::Quiet, Attack::Idle, Attack::Udp, Attack::Junk];
+const ATTACKS: [Attack; 5] = [
+    Attack::Quiet,
+    Attack::Idle,
+    Attack::Udp,
+    Attack::Junk,
+    Attack::JunkUnfiltered,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Attack {
@@ -84,6 +109,7 @@ enum Attack {
     Idle,
     Udp,
     Junk,
+    JunkUnfiltered,
 }
 
 impl Attack {
@@ -93,8 +119,38 @@ impl Attack {
             Attack::Idle => "idle",
             Attack::Udp => "udp",
             Attack::Junk => "junk",
+            Attack::JunkUnfiltered => "junk-nofilter",
         }
     }
+}
+
+/// One run of the bench: an attack, with the attacker at its normal priority or
+/// niced (`PEER_ATTACK_ISOLATED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Phase {
+    attack: Attack,
+    niced: bool,
+}
+
+impl Phase {
+    fn label(self) -> String {
+        if self.niced {
+            format!("{} (nice {ISOLATED_NICE})", self.attack.name())
+        } else {
+            self.attack.name().to_string()
+        }
+    }
+}
+
+/// Lowers the calling thread's priority (Linux: `setpriority` on a thread id applies
+/// to that thread only).
+fn nice_this_thread(nice: i32) {
+    // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
+    let r = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    assert_eq!(r, 0, "setpriority: {}", std::io::Error::last_os_error());
 }
 
 struct Report {
@@ -177,16 +233,20 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-async fn start_node(dir: &std::path::Path, udp: bool) -> (Arc<Node>, SocketAddr) {
+async fn start_node(
+    dir: &std::path::Path,
+    udp: bool,
+    kernel_filter: bool,
+) -> (Arc<Node>, SocketAddr) {
     let mut c = DaemonConfig::defaults(Network::Dev).node;
     c.peering_port = 0;
     c.allow_local_peers = true;
     c.enable_udp = udp;
     c.enable_voting = true;
     c.representative_key = nano_core::network::DEV_GENESIS_PRIVATE_KEY.into();
-    let node = Node::start_with(NodeOptions::new(c, Network::Dev, dir))
-        .await
-        .expect("node starts");
+    let mut options = NodeOptions::new(c, Network::Dev, dir);
+    options.network_flags.kernel_filter = kernel_filter;
+    let node = Node::start_with(options).await.expect("node starts");
     let mut ctx = ApiContext::new(Network::Dev);
     ctx.ledger = Some(node.ledger.clone());
     ctx.wallets = Some(node.wallets.clone());
@@ -335,14 +395,16 @@ async fn junk_slot(port: u16, first: u8, stop: Arc<AtomicBool>, sent: Arc<Atomic
     let mut x = first;
     while !stop.load(Ordering::Relaxed) {
         x = x % 254 + 1;
+        JUNK_ATTEMPTS.fetch_add(1, Ordering::Relaxed);
         let Ok(Ok(mut s)) = tokio::time::timeout(
-            Duration::from_secs(2),
+            JUNK_CONNECT_WAIT,
             tcp_from(Ipv4Addr::new(127, 0, 1, x), port),
         )
         .await
         else {
             continue;
         };
+        JUNK_CONNECTED.fetch_add(1, Ordering::Relaxed);
         while !stop.load(Ordering::Relaxed) {
             match tokio::time::timeout(Duration::from_secs(1), s.write_all(&chunk)).await {
                 Ok(Ok(())) => sent.fetch_add(chunk.len() as u64, Ordering::Relaxed),
@@ -355,7 +417,7 @@ async fn junk_slot(port: u16, first: u8, stop: Arc<AtomicBool>, sent: Arc<Atomic
 /// Starts `attack` against `port` on a thread of its own; returns the stop flag, the
 /// thread, and the counter of what it achieved.
 fn start_attack(
-    attack: Attack,
+    phase: Phase,
     port: u16,
 ) -> (
     Arc<AtomicBool>,
@@ -364,6 +426,7 @@ fn start_attack(
 ) {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
+    let attack = phase.attack;
     if attack == Attack::Quiet {
         return (stop, None, count);
     }
@@ -371,6 +434,9 @@ fn start_attack(
     let spawned = std::thread::Builder::new()
         .name(ATTACK_THREAD.into())
         .spawn(move || {
+            if phase.niced {
+                nice_this_thread(ISOLATED_NICE);
+            }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -389,7 +455,7 @@ fn start_attack(
                             tasks.spawn(udp_peer(port, s.clone(), c.clone()));
                         }
                     }
-                    Attack::Junk => {
+                    Attack::Junk | Attack::JunkUnfiltered => {
                         for i in 0..JUNK_CONNECTIONS {
                             let first = (i * 254 / JUNK_CONNECTIONS) as u8;
                             tasks.spawn(junk_slot(port, first, s.clone(), c.clone()));
@@ -439,7 +505,7 @@ async fn submit_and_wait(node: &Node, blocks: &[Block], heads: &[nano_core::Bloc
 /// Prints every node counter that moved during the timed window (`PEER_ATTACK_STATS`
 /// set), to see what an attack makes the node do.
 fn print_stats_delta(
-    attack: Attack,
+    label: &str,
     before: &[(String, String, String, u64)],
     after: &[(String, String, String, u64)],
 ) {
@@ -449,7 +515,7 @@ fn print_stats_delta(
             .find(|(k0, d0, dir0, _)| (k0, d0, dir0) == (k, d, dir))
             .map_or(0, |e| e.3);
         if *n > was {
-            println!("  {} stat {k}/{d}/{dir}: +{}", attack.name(), n - was);
+            println!("  {label} stat {k}/{d}/{dir}: +{}", n - was);
         }
     }
 }
@@ -560,14 +626,19 @@ impl Follower {
     }
 }
 
-fn run(attack: Attack, w: &SpreadSends) -> Report {
+fn run(phase: Phase, w: &SpreadSends) -> Report {
+    let attack = phase.attack;
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let (node, rpc) = rt.block_on(start_node(dir.path(), attack == Attack::Udp));
+    let (node, rpc) = rt.block_on(start_node(
+        dir.path(),
+        attack == Attack::Udp,
+        attack != Attack::JunkUnfiltered,
+    ));
     let port = node.local_endpoint().expect("peering").port();
     let setup_heads: Vec<_> = w.setup.iter().map(Block::hash).collect();
     let genesis_count = node.ledger.cemented_count();
@@ -592,7 +663,7 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
     );
     reset_peak_rss();
     let rss_at_start = proc_status_kib("VmRSS:") as f64 / 1024.0;
-    let (stop_attack, attacker, achieved) = start_attack(attack, port);
+    let (stop_attack, attacker, achieved) = start_attack(phase, port);
     // Let the attack reach its pace before the clock starts.
     std::thread::sleep(Duration::from_secs(2));
     let stop_probe = Arc::new(AtomicBool::new(false));
@@ -602,6 +673,10 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
         .spawn(move || rpc_prober(rpc, sp))
         .expect("prober thread");
     let achieved_before = achieved.load(Ordering::Relaxed);
+    let junk_before = (
+        JUNK_ATTEMPTS.load(Ordering::Relaxed),
+        JUNK_CONNECTED.load(Ordering::Relaxed),
+    );
     let stats_before = node.stats.snapshot();
     let cpu_before = CpuSample::now();
     let t = Instant::now();
@@ -609,12 +684,16 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
     let cemented = rt.block_on(submit_and_wait(&node, &w.timed, &w.heads));
     let elapsed = t.elapsed().as_secs_f64();
     let cpu_after = CpuSample::now();
+    let junk_during = (
+        JUNK_ATTEMPTS.load(Ordering::Relaxed) - junk_before.0,
+        JUNK_CONNECTED.load(Ordering::Relaxed) - junk_before.1,
+    );
     if std::env::var_os("PEER_ATTACK_STATS").is_some() {
-        print_stats_delta(attack, &stats_before, &node.stats.snapshot());
+        print_stats_delta(&phase.label(), &stats_before, &node.stats.snapshot());
         for (name, s) in &cpu_after.by_thread {
             let used = s - cpu_before.thread(name);
             if used > 0.0 {
-                println!("  {} CPU {name}: {used:.2} s", attack.name());
+                println!("  {} CPU {name}: {used:.2} s", phase.label());
             }
         }
     }
@@ -654,12 +733,20 @@ fn run(attack: Attack, w: &SpreadSends) -> Report {
             st.get("udp", "refused_channel_ip_limit", "in"),
             st.get("drop", "udp_handshake_rate", "in"),
         ),
-        Attack::Junk => format!(
-            "{:.1} MB of junk written during the timed run; {} addresses cooled down, {} excluded, {} connections refused unread",
+        Attack::Junk | Attack::JunkUnfiltered => format!(
+            "{:.1} MB of junk written during the timed run; {} connects tried and {} completed in it ({:.0}/s, {:.0}/s); {} addresses cooled down, {} excluded, {} connections refused unread, {} listed in the kernel filter",
             during as f64 / 1e6,
+            junk_during.0,
+            junk_during.1,
+            junk_during.0 as f64 / elapsed,
+            junk_during.1 as f64 / elapsed,
             st.get("peer", "cooldown", "in"),
             st.get("peer", "excluded", "in"),
             st.get("tcp", "refused_excluded", "in"),
+            node.network
+                .as_ref()
+                .map(|n| n.kernel_filtered(false).len())
+                .unwrap_or(0),
         ),
     };
     stop_attack.store(true, Ordering::Relaxed);
@@ -704,17 +791,30 @@ fn main() {
             .collect(),
         Err(_) => ATTACKS.to_vec(),
     };
+    let isolated = std::env::var_os("PEER_ATTACK_ISOLATED").is_some();
+    let phases: Vec<Phase> = chosen
+        .iter()
+        .flat_map(|&attack| {
+            let niced = (isolated && attack != Attack::Quiet).then_some(Phase {
+                attack,
+                niced: true,
+            });
+            std::iter::once(Phase {
+                attack,
+                niced: false,
+            })
+            .chain(niced)
+        })
+        .collect();
     let w = spread_sends(n, (n / 10).max(1), 5_000);
     // Per attack: [CPS, p50, p99, RSS growth, node CPU ms per block, follower CPS (0 when
     // it did not cement everything)] of every round, for the medians.
-    let mut all: Vec<Vec<[f64; 6]>> = vec![Vec::new(); 4];
+    let mut all: Vec<Vec<[f64; 6]>> = vec![Vec::new(); phases.len()];
     for round in 1..=rounds {
         let mut quiet: Option<Report> = None;
-        for (i, attack) in ATTACKS.into_iter().enumerate() {
-            if !chosen.contains(&attack) {
-                continue;
-            }
-            let r = run(attack, &w);
+        for (i, &phase) in phases.iter().enumerate() {
+            let attack = phase.attack;
+            let r = run(phase, &w);
             let node_ms_per_block = r.node_cpu_s * 1000.0 / w.timed.len() as f64;
             all[i].push([
                 r.cps,
@@ -750,7 +850,7 @@ fn main() {
             };
             println!(
                 "round {round} {:>5}: {:.0} confirmed blocks/s, {follower}; CPU s node {:.2} ({node_ms_per_block:.3} ms/block), attacker {:.2}, prober {:.2}; RPC block_count p50 {} µs p99 {} µs over {} requests; peak RSS {:.1} MiB (+{:.1} MiB during the run){vs}{}{}",
-                attack.name(),
+                phase.label(),
                 r.cps,
                 r.node_cpu_s,
                 r.attack_cpu_s,
@@ -777,14 +877,14 @@ fn main() {
         })
     };
     let [qc, q50, q99, _, qcpu, qf] = medians(&all[0]);
-    for (i, attack) in ATTACKS.into_iter().enumerate() {
+    for (i, phase) in phases.iter().enumerate() {
         if all[i].is_empty() {
             continue;
         }
         let [c, p50, p99, rss, cpu, f] = medians(&all[i]);
         println!(
             "median of {rounds} {:>5}: {c:.0} confirmed blocks/s ({:.2}x quiet); follower {f:.0} ({:.2}x; 0 = not all cemented); node CPU {cpu:.3} ms/block ({:.2}x); RPC p50 {p50:.0} µs ({:.2}x), p99 {p99:.0} µs ({:.2}x); RSS growth {rss:.1} MiB",
-            attack.name(),
+            phase.label(),
             c / qc,
             f / qf.max(1e-9),
             cpu / qcpu.max(1e-9),
