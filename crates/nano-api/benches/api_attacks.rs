@@ -10,6 +10,17 @@
 //!   addresses (127.0.1.x); the attackers run in a child process, so this process's RSS
 //!   is the server's (plus the one legitimate client).
 //!
+//! The one-address flood runs twice more: once with the pool's refusals unpaced (each
+//! answered at once, as before [`nano_api::refusal_pace`]; the before/after of that change
+//! in one run), and once with the attacker child at nice 19. The machine this bench runs
+//! on has two cores shared by server and attackers, which attackers elsewhere on the
+//! network would not share: at nice 19 the server gets the CPU first, so what remains is
+//! closer to the server's own cost of the flood (the attackers also manage less, which
+//! their counts show). Every phase also prints the server's CPU per legitimate request
+//! (its CPU in the phase over the legitimate requests answered), which counts only the
+//! server's threads whoever else runs. Both figures are printed; neither replaces the
+//! other.
+//!
 //! Quiet is measured twice in a row (after a warm-up round) and again between the attacks,
 //! so the report shows this machine's noise next to each attack's effect.
 //!
@@ -58,6 +69,10 @@ const ROLE: &str = "API_ATTACKS_ROLE";
 const SERVER_THREADS: &str = "srv";
 /// Threads of the in-process attackers' runtime.
 const ATTACKER_THREADS: &str = "attacker";
+/// Environment variable giving an attacker child the nice value to run at.
+const NICE: &str = "API_ATTACKS_NICE";
+/// The attacker child's nice value in the isolated phase.
+const ISOLATED_NICE: i32 = 19;
 
 /// `VmRSS` or `VmHWM` of process `pid` ("self" for this one) in MiB.
 fn mem(pid: &str, field: &str) -> f64 {
@@ -315,6 +330,12 @@ async fn flooder(
 /// The attacker child: runs its role until its stdin closes or CHILD_LIFE passes,
 /// printing progress lines for the parent.
 fn attacker_main(role: &str) {
+    if let Some(n) = std::env::var(NICE).ok().and_then(|v| v.parse::<i32>().ok()) {
+        // Before any other thread starts: threads inherit the nice value of their creator.
+        // SAFETY: nice only changes this thread's scheduling priority.
+        let r = unsafe { libc::nice(n) };
+        assert!(r >= 0, "nice: {}", std::io::Error::last_os_error());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -377,9 +398,10 @@ struct Attackers {
 }
 
 impl Attackers {
-    fn start(role: String) -> Attackers {
+    fn start(role: String, nice: i32) -> Attackers {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .env(ROLE, role)
+            .env(NICE, nice.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -558,11 +580,12 @@ fn main() {
         let (s1, a1, r1) = own_cpu();
         let c1 = child.map_or(0.0, |c| c.cpu());
         let base = |f: fn(&(Figures, Figures)) -> Duration| quiet.map_or(Duration::ZERO, f);
+        let legit = (inline.answered + slow.answered).max(1);
         println!(
             "{name}: account_info p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
              account_balance p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
-             {took:.1?}; CPU s: server {:.2}, in-process attackers {:.2}, child attackers \
-             {:.2}, rest {:.2}; server RSS peak {:.1} MiB{}",
+             {took:.1?}; CPU s: server {:.2} ({:.2} ms per legitimate request), in-process \
+             attackers {:.2}, child attackers {:.2}, rest {:.2}; server RSS peak {:.1} MiB{}",
             inline.p50,
             ratio(inline.p50, base(|q| q.0.p50)),
             inline.p99,
@@ -578,6 +601,7 @@ fn main() {
             slow.refused,
             slow.failed,
             s1 - s0,
+            (s1 - s0) * 1000.0 / legit as f64,
             a1 - a0,
             c1 - c0,
             r1 - r0,
@@ -614,7 +638,7 @@ fn main() {
     std::thread::sleep(TRICKLE * 2);
 
     // The same, attackers in a child process.
-    let child = Attackers::start(format!("slow {rpc} {ws_addr} {ipc_addr}"));
+    let child = Attackers::start(format!("slow {rpc} {ws_addr} {ipc_addr}"), 0);
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.get(0) < 3 * SLOW_CLIENTS as u64 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -630,15 +654,40 @@ fn main() {
 
     run_phase("quiet after the slow clients", Some(&quiet), None);
 
-    // Slow-action floods, attackers in a child process.
-    for (sources, name) in [
-        (1, "64 clients from one address flooding receivable (200k)"),
+    // Slow-action floods, attackers in a child process: (sources, refusals paced,
+    // attackers' nice value, name).
+    let paced = pool.refusal_spacing();
+    for (sources, spacing, nice, name) in [
+        (
+            1,
+            Duration::ZERO,
+            0,
+            "64 clients from one address flooding receivable (200k), refusals unpaced",
+        ),
+        (
+            1,
+            paced,
+            0,
+            "64 clients from one address flooding receivable (200k)",
+        ),
+        (
+            1,
+            paced,
+            ISOLATED_NICE,
+            "64 clients from one address flooding receivable (200k), attackers at nice 19",
+        ),
         (
             FLOODERS,
+            paced,
+            0,
             "64 clients from 64 addresses flooding receivable (200k)",
         ),
     ] {
-        let child = Attackers::start(format!("flood {rpc} {sources} {}", target.encode_account()));
+        pool.set_refusal_spacing(spacing);
+        let child = Attackers::start(
+            format!("flood {rpc} {sources} {}", target.encode_account()),
+            nice,
+        );
         std::thread::sleep(Duration::from_secs(2));
         let (a0, b0, t0) = (child.get(1), child.get(2), Instant::now());
         run_phase(name, Some(&quiet), Some(&child));
@@ -655,6 +704,7 @@ fn main() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    pool.set_refusal_spacing(paced);
     println!(
         "peak RSS of this process since start (server, ledger setup, in-process attackers): {:.1} MiB",
         mem("self", "VmHWM:")

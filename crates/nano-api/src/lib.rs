@@ -19,6 +19,7 @@ pub mod json;
 pub mod latency;
 pub mod metrics;
 pub mod node_glue;
+pub mod refusal_pace;
 pub mod response_cap;
 pub mod rpc_config;
 pub mod websocket;

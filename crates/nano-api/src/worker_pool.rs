@@ -10,8 +10,10 @@
 //! `receivable` over 200,000 blocks or a `ledger` walk on that runtime's workers (or on
 //! its blocking pool, which grows to 512 threads with an unbounded queue) competes with
 //! keepalives and votes; here it competes only with other slow actions. When every worker
-//! is busy and the queue is full, the request is answered at once with [`BUSY`]: a flood
-//! of slow calls costs the attacker a refusal, not the node memory or a hang.
+//! is busy and the queue is full, the request is answered with [`BUSY`], the first at
+//! once and a client's further refusals paced ([`crate::refusal_pace`]): a flood of slow
+//! calls costs the attacker a refusal, not the node memory, a hang or a busy loop of
+//! refusals.
 //!
 //! Waiting jobs are queued per [`Client`] (the node's one [`FairQueue`]), each client's
 //! queue with its own bound, and a free worker takes the job of the client that has the
@@ -322,6 +324,8 @@ pub struct WorkerPool {
     shared: OnceLock<Option<Arc<Shared>>>,
     /// Jobs accepted and not yet finished (queued or running).
     in_flight: Arc<AtomicUsize>,
+    /// When each client's refusals from [`Self::run`] are answered.
+    refusals: crate::refusal_pace::RefusalPace,
 }
 
 impl Default for WorkerPool {
@@ -348,7 +352,18 @@ impl WorkerPool {
             nice: crate::worker_priority::DEFAULT_NICE,
             shared: OnceLock::new(),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            refusals: crate::refusal_pace::RefusalPace::new(crate::refusal_pace::REFUSAL_SPACING),
         }
+    }
+
+    /// One client's refusals from [`Self::run`] are answered at least `spacing` apart
+    /// from now on ([`crate::refusal_pace`]; zero: each at once).
+    pub fn set_refusal_spacing(&self, spacing: Duration) {
+        self.refusals.set_spacing(spacing);
+    }
+
+    pub fn refusal_spacing(&self) -> Duration {
+        self.refusals.spacing()
     }
 
     /// The same pool with its workers `nice` steps below the thread that starts them
@@ -527,15 +542,16 @@ impl WorkerPool {
     }
 
     /// Runs `job` for `client` on a worker and waits (asynchronously) for its result;
-    /// refuses at once when the pool or the client's queue is full, or later if another
-    /// client's job takes its place in the queue.
+    /// refuses when the pool or the client's queue is full (at the client's next refusal
+    /// slot, [`crate::refusal_pace`]), or later if another client's job takes its place
+    /// in the queue.
     pub async fn run<T, F>(&self, client: Client, job: F) -> Result<T, PoolError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        self.submit(client, |done| {
+        let submitted = self.submit(client, |done| {
             Box::new(move |run| {
                 if !run {
                     done.finish();
@@ -549,7 +565,11 @@ impl WorkerPool {
                     let _ = done_tx.send(Ok(v));
                 }
             })
-        })?;
+        });
+        if submitted == Err(PoolError::Busy) {
+            self.refusals.wait(client).await;
+        }
+        submitted?;
         done_rx.await.map_err(|_| PoolError::Failed)?
     }
 }
@@ -646,7 +666,11 @@ mod tests {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
             assert_eq!((started, pool.in_flight()), (2, 5));
+            // Refused; a second refusal of the same client comes a spacing later.
+            let t = std::time::Instant::now();
             assert_eq!(pool.run(Client::Unnamed, || 1).await, Err(PoolError::Busy));
+            assert_eq!(pool.run(Client::Unnamed, || 1).await, Err(PoolError::Busy));
+            assert!(t.elapsed() >= pool.refusal_spacing());
             for _ in 0..5 {
                 release_tx.send(()).unwrap();
             }

@@ -54,7 +54,8 @@ fn a_full_pool_refuses_slow_calls_while_peering_and_cheap_calls_go_on() {
         ctx.slow_actions.in_flight()
     );
 
-    // The next slow call is refused at once, as are further ones; none is queued.
+    // The next slow call is refused at once, further ones a refusal spacing apart
+    // (`refusal_pace`); none is queued.
     for i in 0..3 {
         let refused = post(
             rpc,
