@@ -110,6 +110,17 @@ fn loggable(req: &crate::json::Req) -> String {
     serde_json::Value::Object(r).to_string()
 }
 
+/// Whether a request's log line would be written: at info level with `log_rpc`, at debug
+/// level without, and only where a subscriber takes that level for `rpc_request` (the
+/// daemon's log config). A request that is not logged needs no request map for it.
+fn request_logged(log_rpc: bool) -> bool {
+    if log_rpc {
+        tracing::enabled!(target: "rpc_request", tracing::Level::INFO)
+    } else {
+        tracing::enabled!(target: "rpc_request", tracing::Level::DEBUG)
+    }
+}
+
 /// Takes the whole request (not the method, headers and peer as separate extractors,
 /// each a copy) and reads what it needs in place before taking the body.
 async fn handle(State(s): State<Shared>, req: Request) -> Response {
@@ -133,8 +144,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
     let started = std::time::Instant::now();
     // The plainest block_count and account_info requests, straight from the text, when
     // no request is to be logged and no origin rule applies.
-    let logged = s.log_rpc || tracing::enabled!(target: "rpc_request", tracing::Level::DEBUG);
-    if !logged && !foreign {
+    if !request_logged(s.log_rpc) && !foreign {
         if let Some(text) = crate::actions::plain_query(&ctx, &body, s.max_depth) {
             s.ctx.rpc_latency.record(started.elapsed());
             return json_text_response(text);
@@ -197,7 +207,28 @@ pub async fn serve_with_v2(
 
 #[cfg(test)]
 mod tests {
-    use super::loggable;
+    use super::{loggable, request_logged};
+
+    #[test]
+    fn requests_are_logged_where_a_subscriber_takes_their_level() {
+        // No subscriber: nothing is written, whatever log_rpc says.
+        assert!(!request_logged(true));
+        assert!(!request_logged(false));
+        let up_to = |level| {
+            tracing_subscriber::fmt()
+                .with_max_level(level)
+                .with_writer(std::io::sink)
+                .finish()
+        };
+        tracing::subscriber::with_default(up_to(tracing::Level::INFO), || {
+            assert!(request_logged(true));
+            assert!(!request_logged(false));
+        });
+        tracing::subscriber::with_default(up_to(tracing::Level::DEBUG), || {
+            assert!(request_logged(true));
+            assert!(request_logged(false));
+        });
+    }
 
     #[test]
     fn logged_requests_hide_secrets() {

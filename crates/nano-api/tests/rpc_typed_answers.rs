@@ -93,6 +93,19 @@ fn http_text_is_the_value_answer_byte_for_byte() {
         let value = nano_api::actions::dispatch_text(&rpc.ctx, t.as_bytes(), origin, 128);
         assert_eq!(text, value.to_string(), "{t}");
     }
+    // Which of them the plain route answers itself (the server takes it: no log
+    // subscriber here, no Origin); the rest fall through to the general way.
+    let plain: Vec<bool> = texts
+        .iter()
+        .map(|t| nano_api::actions::plain_query(&rpc.ctx, t.as_bytes(), 128).is_some())
+        .collect();
+    assert_eq!(
+        plain,
+        [
+            true, true, true, false, false, false, true, true, false, true, false, false, false,
+            true, false, false, false, false, true, false
+        ]
+    );
 
     // Keys in the reference's order: without flags, and with every optional one.
     let answer_keys = |req: Value| keys(&post_raw(rpc.addr, req.to_string().as_bytes()).1);
