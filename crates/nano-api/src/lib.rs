@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod actions;
+pub(crate) mod answer_text;
 pub mod api_v2;
 pub mod async_process;
 /// Connection limits and timeouts of every HTTP listener (a crate of its own so that

@@ -76,24 +76,27 @@ impl Action {
     }
 }
 
-/// An action whose handler `$f` returns a typed record (`Serialize`, fields in answer
-/// order, no empty list or object, no list at all: its size is bounded): its [`Handler`] converts the record to a [`Value`],
-/// its [`TextHandler`] serializes it directly; one function, so both answer the same.
+/// An answer record that prints its own JSON text ([`crate::answer_text`]): a flat object
+/// of single values, so its size is bounded.
+pub trait TextAnswer {
+    fn text(&self) -> Vec<u8>;
+}
+
+/// An action whose handler `$f` returns a [`TextAnswer`] record: its [`TextHandler`]
+/// answers the record's text, its [`Handler`] the same text parsed into a [`Value`]; one
+/// text, so both answer the same.
 macro_rules! typed {
     ($name:literal, $f:path) => {
         Action::new($name, |c, r| typed_value($f(c, r))).text(|c, r, cap| typed_text($f(c, r), cap))
     };
 }
 
-fn typed_value<T: serde::Serialize>(answer: Result<T, RpcError>) -> Result<Value, RpcError> {
-    serde_json::to_value(answer?).map_err(internal)
+fn typed_value<T: TextAnswer>(answer: Result<T, RpcError>) -> Result<Value, RpcError> {
+    serde_json::from_slice(&answer?.text()).map_err(internal)
 }
 
-fn typed_text<T: serde::Serialize>(
-    answer: Result<T, RpcError>,
-    cap: usize,
-) -> Result<Vec<u8>, RpcError> {
-    Ok(crate::response_cap::bounded_to_json_capped(&answer?, cap))
+fn typed_text<T: TextAnswer>(answer: Result<T, RpcError>, cap: usize) -> Result<Vec<u8>, RpcError> {
+    Ok(crate::response_cap::held_to_cap(answer?.text(), cap))
 }
 
 /// Every action this node answers, by subject.
@@ -628,52 +631,6 @@ pub(crate) fn node(ctx: &ApiContext) -> Result<&dyn crate::context::NodeHandle, 
         .ok_or_else(|| RpcError::new(msg::NODE_NOT_ATTACHED))
 }
 
-/// A number in an answer: the reference prints every number as a decimal string.
-/// Printed through `Display` into a buffer on the stack and serialized as one string: no
-/// `String` is built for it, and the serializer gets the text in one piece (its
-/// `collect_str` escapes each piece `Display` writes, which for a hash or an amount cost
-/// more than printing it).
-#[derive(Clone, Copy)]
-pub(crate) struct AsText<T>(pub T);
-
-/// The longest text [`AsText`] prints on the stack: a 32-byte hash in hex (an amount has
-/// at most 39 digits, a `u64` 20); longer texts go through `collect_str`.
-const STACK_TEXT: usize = 64;
-
-/// The text of one [`AsText`] value, while it fits in [`STACK_TEXT`] bytes.
-struct StackText {
-    buf: [u8; STACK_TEXT],
-    len: usize,
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-impl<T: std::fmt::Display> serde::Serialize for AsText<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use std::fmt::Write;
-        let mut text = StackText {
-            buf: [0; STACK_TEXT],
-            len: 0,
-        };
-        if write!(text, "{}", self.0).is_err() {
-            return s.collect_str(&self.0);
-        }
-        // Whole `&str` pieces were copied, so the bytes are UTF-8.
-        match std::str::from_utf8(&text.buf[..text.len]) {
-            Ok(t) => s.serialize_str(t),
-            Err(_) => s.collect_str(&self.0),
-        }
-    }
-}
-
 /// Builds a response object from key/value pairs, preserving order.
 pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     let mut m = Map::new();
@@ -686,32 +643,6 @@ pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_numbers_print_as_display_does() {
-        let hash = nano_core::BlockHash::from_bytes([0x9c; 32]);
-        let long = "x".repeat(STACK_TEXT + 1);
-        let cases = [
-            (
-                serde_json::to_string(&AsText(hash)).unwrap(),
-                hash.to_string(),
-            ),
-            (
-                serde_json::to_string(&AsText(nano_core::Amount(u128::MAX))).unwrap(),
-                u128::MAX.to_string(),
-            ),
-            (serde_json::to_string(&AsText(0u64)).unwrap(), "0".into()),
-            // Longer than the stack buffer, and with a character JSON escapes.
-            (serde_json::to_string(&AsText(&long)).unwrap(), long.clone()),
-            (
-                serde_json::to_string(&AsText("a\"b")).unwrap(),
-                "a\"b".into(),
-            ),
-        ];
-        for (json, text) in cases {
-            assert_eq!(json, serde_json::to_string(&text).unwrap());
-        }
-    }
 
     #[test]
     fn the_table_names_each_action_once() {

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::receivable::receivable_sum;
 use super::{accounts_list, epoch_version, opt_threshold, read, required_count};
-use crate::actions::{internal, obj, AsText};
+use crate::actions::{internal, obj, TextAnswer};
+use crate::answer_text::ObjectText;
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, opt_bool, opt_text, opt_u64, Req};
@@ -45,41 +46,57 @@ fn representative_block(
     Err(RpcError::new(msg::INTERNAL))
 }
 
-/// The `account_info` answer, fields in the reference's order; the optional ones are
-/// present as the request's flags ask.
-#[derive(serde::Serialize)]
+/// The `account_info` answer; the optional fields are present as the request's flags ask.
 pub struct AccountInfo {
-    frontier: AsText<BlockHash>,
-    open_block: AsText<BlockHash>,
-    representative_block: AsText<BlockHash>,
-    balance: AsText<Amount>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmed_balance: Option<AsText<Amount>>,
-    modified_timestamp: AsText<u64>,
-    block_count: AsText<u64>,
+    frontier: BlockHash,
+    open_block: BlockHash,
+    representative_block: BlockHash,
+    balance: Amount,
+    confirmed_balance: Option<Amount>,
+    modified_timestamp: u64,
+    block_count: u64,
     account_version: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmed_height: Option<AsText<u64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmed_frontier: Option<AsText<BlockHash>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmation_height: Option<AsText<u64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmation_height_frontier: Option<AsText<BlockHash>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_height: Option<u64>,
+    confirmed_frontier: Option<BlockHash>,
+    confirmation_height: Option<u64>,
+    confirmation_height_frontier: Option<BlockHash>,
     representative: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     confirmed_representative: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    weight: Option<AsText<Amount>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pending: Option<AsText<Amount>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    receivable: Option<AsText<Amount>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmed_pending: Option<AsText<Amount>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmed_receivable: Option<AsText<Amount>>,
+    weight: Option<Amount>,
+    /// Printed as both `pending` and `receivable`.
+    receivable: Option<Amount>,
+    /// Printed as both `confirmed_pending` and `confirmed_receivable`.
+    confirmed_receivable: Option<Amount>,
+}
+
+impl TextAnswer for AccountInfo {
+    /// The fields in the reference's order.
+    fn text(&self) -> Vec<u8> {
+        let mut o = ObjectText::default();
+        o.field("frontier", &self.frontier)
+            .field("open_block", &self.open_block)
+            .field("representative_block", &self.representative_block)
+            .field("balance", &self.balance)
+            .field_if("confirmed_balance", &self.confirmed_balance)
+            .field("modified_timestamp", &self.modified_timestamp)
+            .field("block_count", &self.block_count)
+            .field("account_version", &self.account_version)
+            .field_if("confirmed_height", &self.confirmed_height)
+            .field_if("confirmed_frontier", &self.confirmed_frontier)
+            .field_if("confirmation_height", &self.confirmation_height)
+            .field_if(
+                "confirmation_height_frontier",
+                &self.confirmation_height_frontier,
+            )
+            .field_if("representative", &self.representative)
+            .field_if("confirmed_representative", &self.confirmed_representative)
+            .field_if("weight", &self.weight)
+            .field_if("pending", &self.receivable)
+            .field_if("receivable", &self.receivable)
+            .field_if("confirmed_pending", &self.confirmed_receivable)
+            .field_if("confirmed_receivable", &self.confirmed_receivable);
+        o.finish()
+    }
 }
 
 /// What an `account_info` request asks.
@@ -134,37 +151,35 @@ pub fn account_info_of(
     let (receivable, confirmed_receivable) = if pending {
         let total = receivable_sum(l, &t, &a, false)?;
         let confirmed = if include_confirmed {
-            Some(AsText(receivable_sum(l, &t, &a, true)?))
+            Some(receivable_sum(l, &t, &a, true)?)
         } else {
             None
         };
-        (Some(AsText(total)), confirmed)
+        (Some(total), confirmed)
     } else {
         (None, None)
     };
     Ok(AccountInfo {
-        frontier: AsText(info.head),
-        open_block: AsText(info.open_block),
-        representative_block: AsText(representative_block(l, &t, &info.head)?),
-        balance: AsText(info.balance),
+        frontier: info.head,
+        open_block: info.open_block,
+        representative_block: representative_block(l, &t, &info.head)?,
+        balance: info.balance,
         confirmed_balance: if include_confirmed {
-            Some(AsText(confirmed_balance(l, &t, &a)?))
+            Some(confirmed_balance(l, &t, &a)?)
         } else {
             None
         },
-        modified_timestamp: AsText(info.modified),
-        block_count: AsText(info.block_count),
+        modified_timestamp: info.modified,
+        block_count: info.block_count,
         account_version: epoch_version(info.epoch),
-        confirmed_height: include_confirmed.then_some(AsText(ch.height)),
-        confirmed_frontier: include_confirmed.then_some(AsText(ch.frontier)),
-        confirmation_height: (!include_confirmed).then_some(AsText(ch.height)),
-        confirmation_height_frontier: (!include_confirmed).then_some(AsText(ch.frontier)),
+        confirmed_height: include_confirmed.then_some(ch.height),
+        confirmed_frontier: include_confirmed.then_some(ch.frontier),
+        confirmation_height: (!include_confirmed).then_some(ch.height),
+        confirmation_height_frontier: (!include_confirmed).then_some(ch.frontier),
         representative: representative.then(|| info.representative.encode_account()),
         confirmed_representative,
-        weight: weight.then(|| AsText(l.weight(&a))),
-        pending: receivable,
+        weight: weight.then(|| l.weight(&a)),
         receivable,
-        confirmed_pending: confirmed_receivable,
         confirmed_receivable,
     })
 }

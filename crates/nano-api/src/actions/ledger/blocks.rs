@@ -6,17 +6,27 @@ use nano_ledger::{BlockInfo, BlockSubtype, Ledger, ReadTxn};
 use serde_json::{Map, Value};
 
 use super::{hashes_list, read, required_count, tf};
-use crate::actions::{internal, obj, AsText};
+use crate::actions::{internal, obj, TextAnswer};
+use crate::answer_text::ObjectText;
 use crate::context::ApiContext;
 use crate::error::{err, msg, RpcError};
 use crate::json::{self, block_out, opt_bool, opt_u64, Req};
 
 /// The `block_count` answer.
-#[derive(serde::Serialize)]
 pub struct BlockCount {
-    count: AsText<u64>,
-    unchecked: AsText<u64>,
-    cemented: AsText<u64>,
+    count: u64,
+    unchecked: u64,
+    cemented: u64,
+}
+
+impl TextAnswer for BlockCount {
+    fn text(&self) -> Vec<u8> {
+        let mut o = ObjectText::default();
+        o.field("count", &self.count)
+            .field("unchecked", &self.unchecked)
+            .field("cemented", &self.cemented);
+        o.finish()
+    }
 }
 
 pub fn block_count(ctx: &ApiContext, _r: &Req) -> Result<BlockCount, RpcError> {
@@ -26,9 +36,9 @@ pub fn block_count(ctx: &ApiContext, _r: &Req) -> Result<BlockCount, RpcError> {
     // ledger file has no unchecked table): without a node, none wait.
     let unchecked = ctx.node.as_ref().map_or(0, |n| n.unchecked_count() as u64);
     Ok(BlockCount {
-        count: AsText(l.block_count(&t).map_err(internal)?),
-        unchecked: AsText(unchecked),
-        cemented: AsText(l.cemented_count()),
+        count: l.block_count(&t).map_err(internal)?,
+        unchecked,
+        cemented: l.cemented_count(),
     })
 }
 
