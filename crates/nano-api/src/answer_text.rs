@@ -17,10 +17,16 @@ pub trait PlainText {
     fn write_plain(&self, out: &mut Vec<u8>);
 }
 
+/// The digits of upper-case hex, as the reference prints hashes.
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
 impl PlainText for BlockHash {
     fn write_plain(&self, out: &mut Vec<u8>) {
-        let mut buf = [0u8; 64];
-        out.extend_from_slice(nano_core::numbers::hex_upper_into(&self.0, &mut buf).as_bytes());
+        out.reserve(2 * self.0.len());
+        for b in self.0 {
+            out.push(HEX_UPPER[usize::from(b >> 4)]);
+            out.push(HEX_UPPER[usize::from(b & 15)]);
+        }
     }
 }
 
@@ -56,10 +62,11 @@ impl PlainText for Amount {
         if v <= u64::MAX as u128 {
             return (v as u64).write_plain(out);
         }
-        Amount(v / TEN_19).write_plain(out);
+        let high = v / TEN_19;
+        Amount(high).write_plain(out);
         // The lower piece in exactly 19 digits, zeros first.
         let mut buf = [b'0'; 20];
-        decimal_digits((v % TEN_19) as u64, &mut buf);
+        decimal_digits((v - high * TEN_19) as u64, &mut buf);
         out.extend_from_slice(&buf[1..]);
     }
 }

@@ -106,6 +106,13 @@ fn http_text_is_the_value_answer_byte_for_byte() {
             true, false, false, false, false, true, false
         ]
     );
+    // Under a depth limit of 0 even the plainest request is too deep: the general way
+    // answers it.
+    assert!(nano_api::actions::plain_query(&rpc.ctx, texts[0].as_bytes(), 0).is_none());
+    assert_eq!(
+        nano_api::actions::dispatch_text(&rpc.ctx, texts[0].as_bytes(), origin, 0),
+        json!({"error": "Max JSON depth exceeded"})
+    );
 
     // Keys in the reference's order: without flags, and with every optional one.
     let answer_keys = |req: Value| keys(&post_raw(rpc.addr, req.to_string().as_bytes()).1);
