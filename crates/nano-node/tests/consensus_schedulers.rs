@@ -14,7 +14,7 @@ use nano_ledger::Ledger;
 use nano_messages::{Message, Vote};
 use nano_node::consensus::{wait_until, Consensus, ConsensusConfig};
 use nano_node::events::EventBus;
-use nano_node::interfaces::{ChannelId, ChannelInfo, Outbound, TrafficType};
+use nano_node::interfaces::{ChannelId, ChannelInfo, Outbound, PrincipalRep, TrafficType};
 use nano_node::stats::Stats;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -52,6 +52,13 @@ impl Outbound for Requests {
     }
     fn channels(&self) -> Vec<ChannelInfo> {
         Vec::new()
+    }
+    /// The dev genesis representative, whom elections ask for votes.
+    fn principal_representatives(&self) -> Vec<PrincipalRep> {
+        vec![PrincipalRep {
+            account: dev_genesis_key().public(),
+            channel: 1,
+        }]
     }
 }
 

@@ -134,7 +134,8 @@ pub struct ConsensusConfig {
     pub vote_generator_delay: Duration,
     /// How often an unconfirmed election asks representatives again.
     pub request_interval: Duration,
-    /// How often an unconfirmed election's winner is re-published.
+    /// How often an unconfirmed election's unchanged winner is published again: the
+    /// reference's `block_broadcast_interval` (150 s; 500 ms on the dev network).
     pub rebroadcast_interval: Duration,
     pub election_expiry: Duration,
     pub unchecked_max: usize,
@@ -170,9 +171,9 @@ impl ConsensusConfig {
                 Duration::from_secs(5)
             },
             rebroadcast_interval: if dev {
-                Duration::from_secs(1)
+                Duration::from_millis(500)
             } else {
-                Duration::from_secs(15)
+                Duration::from_secs(150)
             },
             election_expiry: Duration::from_secs(300),
             unchecked_max: limits::UNCHECKED_MAX,

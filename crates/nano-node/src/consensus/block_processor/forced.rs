@@ -4,13 +4,11 @@
 
 use nano_core::{Block, BlockHash};
 use nano_ledger::{BlockStatus, LedgerError, ProcessError};
-use nano_messages::{Message, Publish};
 
 use crate::consensus::elections::election::ElectionSummary;
 use crate::consensus::notify::block_json;
 use crate::consensus::{lock, BlockSource, Done, ProcessStatus, Shared, SubmitError};
 use crate::events::NodeEvent;
-use crate::interfaces::PLAIN_FLOOD_SCALE;
 
 /// A block to put in the ledger regardless of what holds its root (fork resolution or
 /// RPC `process` with `force`).
@@ -169,13 +167,6 @@ impl Shared {
                     block: block_json(&block, p.subtype),
                     hash,
                 });
-            }
-            if let Some(out) = self.outbound() {
-                let msg = Message::Publish(Box::new(Publish {
-                    block: block.clone(),
-                    originator: false,
-                }));
-                out.flood(&msg, PLAIN_FLOOD_SCALE);
             }
             for item in lock(&self.unchecked).take(&hash) {
                 self.submit(item.block, BlockSource::Unchecked, None);

@@ -37,7 +37,6 @@ use crate::consensus::elections::{Confirmed, Effects};
 use crate::consensus::notify::block_json;
 use crate::consensus::{lock, BlockSource, Done, Shared, SubmitError};
 use crate::events::NodeEvent;
-use crate::interfaces::PLAIN_FLOOD_SCALE;
 use forced::ledger_block_at_root;
 use queue::Entry;
 use unchecked::UncheckedItem;
@@ -266,21 +265,18 @@ impl Shared {
                             hash: p.hash,
                         });
                     }
-                    // Bootstrapped blocks are old news to peers: not republished.
-                    let relay = outbound
+                    // Only this node's own blocks are sent from here (the reference's
+                    // `flood_block_initial`); a peer's block reaches others through
+                    // the election that publishes its winner, as in the reference,
+                    // whose block processor republishes nothing.
+                    if let Some(out) = outbound
                         .as_ref()
-                        .filter(|_| entry.source != BlockSource::Bootstrap);
-                    if let Some(out) = relay {
-                        let originator = entry.source == BlockSource::Local;
-                        let msg = Message::Publish(Box::new(Publish {
+                        .filter(|_| entry.source == BlockSource::Local)
+                    {
+                        out.flood_initial(&Message::Publish(Box::new(Publish {
                             block: entry.block.clone(),
-                            originator,
-                        }));
-                        if originator {
-                            out.flood_initial(&msg);
-                        } else {
-                            out.flood(&msg, PLAIN_FLOOD_SCALE);
-                        }
+                            originator: true,
+                        })));
                     }
                     released.extend(lock(&self.unchecked).take(&p.hash));
                     new_hashes.push(p.hash);

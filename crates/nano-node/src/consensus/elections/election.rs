@@ -106,7 +106,9 @@ pub struct Election {
     pub started_ms: u64,
     pub request_count: u32,
     pub last_request: Option<Instant>,
-    pub last_broadcast: Instant,
+    /// When and which winner this election last published (the reference's
+    /// `last_block` and `last_block_hash`); never before the first broadcast.
+    pub last_broadcast: Option<(Instant, BlockHash)>,
     /// The block local representatives last signed a normal vote for here (set by the
     /// generator once the vote rules allowed it; the election asks again while it
     /// differs from the winner).
@@ -148,7 +150,7 @@ impl Election {
             started_ms: now_ms(),
             request_count: 0,
             last_request: None,
-            last_broadcast: now,
+            last_broadcast: None,
             voted_for: None,
             quorum: false,
             final_voted: false,

@@ -7,6 +7,7 @@ pub mod active;
 pub mod election;
 pub(crate) mod scheduler;
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use nano_core::{Amount, Block, BlockHash, QualifiedRoot, Root};
@@ -17,7 +18,9 @@ use election::{Behavior, BucketSlot, ElectionSummary, VoteOutcome};
 
 use super::{lock, Shared};
 use crate::events::NodeEvent;
-use crate::interfaces::RELAY_FLOOD_SCALE;
+use crate::interfaces::{
+    fanout, ChannelId, Outbound, PrincipalRep, TrafficType, PLAIN_FLOOD_SCALE, RELAY_FLOOD_SCALE,
+};
 
 /// A confirmed election waiting to be cemented.
 pub(crate) struct Confirmed {
@@ -152,8 +155,14 @@ impl Shared {
         let now = Instant::now();
         let interval = self.config.request_interval;
         let have_reps = self.config.enable_voting && !self.reps().is_empty();
-        let mut requests: Vec<(BlockHash, Root)> = Vec::new();
-        let mut rebroadcast: Vec<Block> = Vec::new();
+        let outbound = self.outbound();
+        let mut solicitor = outbound.as_ref().map(|out| {
+            Solicitor::new(
+                out.principal_representatives(),
+                out.channels().len(),
+                self.config.network == nano_core::Network::Dev,
+            )
+        });
         let mut expired = Vec::new();
         let mut fx = Effects::default();
         {
@@ -175,22 +184,24 @@ impl Shared {
                         fx.normal.push((e.qualified_root, e.winner));
                     }
                 }
+                // An election asks and publishes once it has run one request interval
+                // (the reference's passive phase), then as each interval comes round.
                 let due = match e.last_request {
                     None => now.duration_since(e.started) >= interval,
                     Some(t) => now.duration_since(t) >= interval,
                 };
-                if due && requests.len() < Vote::MAX_HASHES * 8 {
+                let Some(sol) = solicitor.as_mut() else {
+                    continue;
+                };
+                if now.duration_since(e.started) >= interval
+                    && broadcast_due(e, now, self.config.rebroadcast_interval)
+                    && sol.broadcast(e)
+                {
+                    e.last_broadcast = Some((now, e.winner));
+                }
+                if due && sol.requested_elections < REQUESTED_ELECTIONS_MAX && sol.request(e) {
                     e.last_request = Some(now);
                     e.request_count += 1;
-                    requests.push((e.winner, e.qualified_root.root));
-                }
-                if now.duration_since(e.last_broadcast) >= self.config.rebroadcast_interval
-                    && rebroadcast.len() < 512
-                {
-                    e.last_broadcast = now;
-                    if let Some(b) = e.blocks.get(&e.winner) {
-                        rebroadcast.push(b.clone());
-                    }
                 }
             }
             for r in expired_roots {
@@ -206,21 +217,155 @@ impl Shared {
         self.dispatch(fx);
         // Expired elections left room in their buckets.
         self.schedule_priority();
-        let Some(out) = self.outbound() else { return };
-        for chunk in requests.chunks(ConfirmReq::MAX_PAIRS) {
-            let msg = Message::ConfirmReq(ConfirmReq {
-                pairs: chunk.to_vec(),
-            });
-            self.stats.inc("confirm_req", "sent", "out");
-            out.broadcast(&msg);
+        if let (Some(out), Some(sol)) = (outbound, solicitor) {
+            let (published, requests) = sol.flush(out.as_ref());
+            self.stats
+                .add("election", "broadcast_block", "out", published as u64);
+            self.stats
+                .add("confirm_req", "sent", "out", requests as u64);
         }
-        for b in rebroadcast {
+    }
+}
+
+/// Most elections one tick asks representatives about: bounds the requests a tick
+/// builds (each election asks at most [`ELECTION_REQUESTS_MAX`] representatives); the
+/// rest ask on a later tick.
+const REQUESTED_ELECTIONS_MAX: usize = Vote::MAX_HASHES * 8;
+
+/// Most principal representatives one election asks in one round, not counting those
+/// that voted for another candidate: the reference's `max_election_requests`.
+const ELECTION_REQUESTS_MAX: usize = 50;
+
+/// Most elections whose winner one tick publishes: the reference's
+/// `max_block_broadcasts` (30, and 4 on the dev network), so a full set of elections
+/// does not flood a block per election every tick.
+const BLOCK_BROADCASTS_MAX: usize = 30;
+const BLOCK_BROADCASTS_MAX_DEV: usize = 4;
+
+/// Whether `e`'s winner is published again: it changed since the last broadcast, or
+/// the broadcast interval passed (the reference's `election::broadcast_block_predicate`).
+fn broadcast_due(e: &election::Election, now: Instant, every: std::time::Duration) -> bool {
+    match e.last_broadcast {
+        None => true,
+        Some((at, hash)) => hash != e.winner || now.duration_since(at) >= every,
+    }
+}
+
+/// One tick's confirmation requests and winner broadcasts, as the reference's
+/// `confirmation_solicitor`: requests go to principal representatives only, bundled per
+/// channel; a winner goes to the principal representatives that have not voted for it
+/// and to half the plain fan-out of random peers.
+struct Solicitor {
+    /// Heaviest first.
+    reps: Vec<PrincipalRep>,
+    /// Directed copies of one winner, not counting representatives that voted for
+    /// another candidate: the reference's `max_election_broadcasts`, half the plain
+    /// fan-out (at least one).
+    broadcast_reps_max: usize,
+    broadcasts_left: usize,
+    /// Winners to publish: the block and the representatives' channels it goes to.
+    broadcasts: Vec<(Block, Vec<ChannelId>)>,
+    requests: HashMap<ChannelId, Vec<(BlockHash, Root)>>,
+    requested_elections: usize,
+}
+
+impl Solicitor {
+    fn new(reps: Vec<PrincipalRep>, channels: usize, dev: bool) -> Solicitor {
+        Solicitor {
+            reps,
+            broadcast_reps_max: (fanout(channels, PLAIN_FLOOD_SCALE) / 2).max(1),
+            broadcasts_left: if dev {
+                BLOCK_BROADCASTS_MAX_DEV
+            } else {
+                BLOCK_BROADCASTS_MAX
+            },
+            broadcasts: Vec::new(),
+            requests: HashMap::new(),
+            requested_elections: 0,
+        }
+    }
+
+    /// Queues `e`'s winner for publishing; false when this tick's broadcasts are used
+    /// up (`confirmation_solicitor::broadcast`).
+    fn broadcast(&mut self, e: &election::Election) -> bool {
+        if self.broadcasts_left == 0 {
+            return false;
+        }
+        let Some(block) = e.blocks.get(&e.winner) else {
+            return false;
+        };
+        self.broadcasts_left -= 1;
+        let mut directed = Vec::new();
+        let mut counted = 0;
+        for rep in &self.reps {
+            if counted >= self.broadcast_reps_max {
+                break;
+            }
+            let voted = e.votes.get(&rep.account);
+            let different = voted.is_some_and(|v| v.hash != e.winner);
+            if voted.is_none() || different {
+                directed.push(rep.channel);
+                counted += usize::from(!different);
+            }
+        }
+        self.broadcasts.push((block.clone(), directed));
+        true
+    }
+
+    /// Queues a request for `e`'s winner to each principal representative that still
+    /// has something to say about it; false when none has
+    /// (`confirmation_solicitor::add`).
+    fn request(&mut self, e: &election::Election) -> bool {
+        let mut counted = 0;
+        let mut any = false;
+        for rep in &self.reps {
+            if counted >= ELECTION_REQUESTS_MAX {
+                break;
+            }
+            let voted = e.votes.get(&rep.account);
+            // Before quorum a representative that voted has answered; after it, only
+            // its final vote has.
+            let answered = voted.is_some_and(|v| !e.quorum || v.is_final());
+            let different = voted.is_some_and(|v| v.hash != e.winner);
+            if !answered || different {
+                self.requests
+                    .entry(rep.channel)
+                    .or_default()
+                    .push((e.winner, e.qualified_root.root));
+                counted += usize::from(!different);
+                any = true;
+            }
+        }
+        self.requested_elections += usize::from(any);
+        any
+    }
+
+    /// Sends what the tick queued: winners (the directed copies, then a flood of half
+    /// the plain fan-out) and each channel's requests in confirm_reqs of at most
+    /// [`ConfirmReq::MAX_PAIRS`] pairs. Returns the winners published and the
+    /// confirm_reqs sent.
+    fn flush(self, out: &dyn Outbound) -> (usize, usize) {
+        let published = self.broadcasts.len();
+        for (block, directed) in self.broadcasts {
             let msg = Message::Publish(Box::new(Publish {
-                block: b,
+                block,
                 originator: false,
             }));
+            for c in directed {
+                out.send(c, &msg, TrafficType::Realtime);
+            }
             out.flood(&msg, RELAY_FLOOD_SCALE);
         }
+        let mut sent = 0;
+        for (channel, pairs) in self.requests {
+            for chunk in pairs.chunks(ConfirmReq::MAX_PAIRS) {
+                let msg = Message::ConfirmReq(ConfirmReq {
+                    pairs: chunk.to_vec(),
+                });
+                sent += usize::from(out.send(channel, &msg, TrafficType::Realtime));
+            }
+        }
+        (published, sent)
     }
 }
 

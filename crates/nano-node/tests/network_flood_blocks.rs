@@ -1,0 +1,202 @@
+//! What an election sends, by the reference's `confirmation_solicitor`: confirm_reqs go
+//! to principal representatives only, and the winner is published (not on arrival, as
+//! the block processor republishes nothing) to the principal representatives that have
+//! not voted for it and to ceil(0.5·sqrt(peers)) random peers. A real node on 127.0.0.1
+//! with twenty raw UDP peers; the one of peer 0 is a principal representative.
+
+mod consensus_support;
+mod network_support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use consensus_support::cemented;
+use nano_core::{Block, BlockHash, Epoch, KeyPair, Network};
+use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
+use nano_messages::{decode_datagram, ConfirmAck, Message, Publish, Vote};
+use nano_node::node::{Node, NodeOptions};
+use nano_node::test_utils::dev_node_config;
+use network_support::{handshaken_sockets, node_addr, wait_until};
+use tokio::net::UdpSocket;
+
+const PEERS: usize = 20;
+const LIMIT: Duration = Duration::from_secs(30);
+/// Most messages one peer records: far above what the test makes the node send.
+const RECORD_MAX: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Got {
+    /// A block, and the originator flag.
+    Publish(BlockHash, bool),
+    ConfirmReq(BlockHash),
+}
+
+/// (peer index, what it received) for every publish and confirm_req hash.
+type Log = Arc<Mutex<Vec<(usize, Got)>>>;
+
+fn count(log: &Log, f: impl Fn(&(usize, Got)) -> bool) -> usize {
+    log.lock().unwrap().iter().filter(|x| f(x)).count()
+}
+
+async fn send(sock: &UdpSocket, node: &Node, msg: Message) {
+    let to = node_addr(
+        Ipv4Addr::LOCALHOST.into(),
+        node.local_endpoint().unwrap().port(),
+    );
+    sock.send_to(&msg.to_bytes(Network::Dev).unwrap(), to)
+        .await
+        .unwrap();
+}
+
+fn final_vote(key: &KeyPair, block: &Block) -> Message {
+    Message::ConfirmAck(Box::new(ConfirmAck {
+        vote: Vote::new_final(key, vec![block.hash()]),
+        rebroadcast: false,
+    }))
+}
+
+/// A node that does not vote, with twenty raw UDP peers recording what they get; the
+/// peer of index 0 is known as a principal representative (10% of the supply).
+struct Setup {
+    node: Arc<Node>,
+    socks: Vec<Arc<UdpSocket>>,
+    log: Log,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Genesis's chain as it stands.
+    g: Chain,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = dev_node_config(vec![], None);
+    c.enable_udp = true;
+    let mut opts = NodeOptions::new(c, Network::Dev, dir.path());
+    // The crawler's queries (a random frontier, to random peers) would name the
+    // election's block too; representatives are still learnt from their votes.
+    opts.network_flags.disable_rep_crawler = true;
+    let node = Node::start_with(opts).await.expect("node starts");
+    let pr = test_key(42);
+    let mut g = Chain::dev_genesis();
+    {
+        let amount = u128::MAX / 10;
+        let send = g.send(&pr.public(), amount);
+        let open = Chain::unopened(pr.clone()).receive(&send.hash(), amount, Epoch::Epoch0);
+        let mut t = node.ledger.write_txn().unwrap();
+        node.ledger.process(&mut t, &send).unwrap();
+        node.ledger.process(&mut t, &open).unwrap();
+        node.ledger.confirm(&mut t, &open.hash()).unwrap();
+        t.commit().unwrap();
+    }
+
+    let port = node.local_endpoint().unwrap().port();
+    let v4: IpAddr = Ipv4Addr::LOCALHOST.into();
+    let socks: Vec<Arc<UdpSocket>> = handshaken_sockets(v4, port, PEERS)
+        .await
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    assert_eq!(socks.len(), PEERS);
+    let log: Log = Arc::default();
+    let tasks: Vec<_> = socks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (s, log) = (s.clone(), log.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 2048];
+                for _ in 0..RECORD_MAX {
+                    let Ok((len, _)) = s.recv_from(&mut buf).await else {
+                        return;
+                    };
+                    let got = match decode_datagram(&buf[..len], Some(Network::Dev)) {
+                        Ok((_, Message::Publish(p))) => {
+                            vec![Got::Publish(p.block.hash(), p.originator)]
+                        }
+                        Ok((_, Message::ConfirmReq(r))) => {
+                            r.pairs.iter().map(|(h, _)| Got::ConfirmReq(*h)).collect()
+                        }
+                        _ => continue,
+                    };
+                    let mut l = log.lock().unwrap();
+                    l.extend(got.into_iter().map(|g| (i, g)));
+                }
+            })
+        })
+        .collect();
+    assert!(wait_until(LIMIT, || node.peers().len() == PEERS).await);
+
+    // The crawler learns the principal representative from a vote of it.
+    let probe = Chain::dev_genesis().send(&test_key(43).public(), 1);
+    send(&socks[0], &node, final_vote(&pr, &probe)).await;
+    assert!(
+        wait_until(LIMIT, || node
+            .representatives_online()
+            .iter()
+            .any(|r| r.account == pr.public()))
+        .await,
+        "the principal representative is known"
+    );
+    Setup {
+        node,
+        socks,
+        log,
+        tasks,
+        g,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    async fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+        self.node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_election_asks_principal_representatives_and_publishes_its_winner_to_them_and_half_the_fan_out(
+) {
+    let mut s = setup().await;
+    // Peer 1 publishes a block; its election asks peer 0 (twice, so it runs a while).
+    let block = s.g.send(&test_key(44).public(), 1);
+    let h = block.hash();
+    let publish = Message::Publish(Box::new(Publish {
+        block: block.clone(),
+        originator: true,
+    }));
+    send(&s.socks[1], &s.node, publish).await;
+    assert!(
+        wait_until(LIMIT, || count(&s.log, |x| *x == (0, Got::ConfirmReq(h)))
+            >= 2)
+        .await,
+        "the principal representative is asked"
+    );
+    // Genesis (90%) confirms it; the election ends.
+    send(&s.socks[0], &s.node, final_vote(&dev_genesis_key(), &block)).await;
+    assert!(wait_until(LIMIT, || cemented(&s.node, &h)).await);
+    // A quiet moment for anything in flight.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(
+        count(&s.log, |x| x.0 != 0 && x.1 == Got::ConfirmReq(h)),
+        0,
+        "the election asked a peer that is no principal representative"
+    );
+    let published = s.node.stats.get("election", "broadcast_block", "out") as usize;
+    assert!(published >= 1, "the election published its winner");
+    // Each time: the principal representative (it had not voted), and ceil(0.5·sqrt(20))
+    // = 3 random peers. Nothing on arrival (the old rule sent it to 5 at once).
+    assert!(
+        count(&s.log, |x| *x == (0, Got::Publish(h, false))) >= published,
+        "the principal representative gets every copy"
+    );
+    assert_eq!(
+        count(&s.log, |x| x.1 == Got::Publish(h, false)),
+        4 * published
+    );
+    s.stop().await;
+}
