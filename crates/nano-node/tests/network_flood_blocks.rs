@@ -8,16 +8,16 @@ mod consensus_support;
 mod network_support;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use consensus_support::cemented;
 use nano_core::{Block, BlockHash, Epoch, KeyPair, Network};
 use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
-use nano_messages::{decode_datagram, ConfirmAck, Message, Publish, Vote};
+use nano_messages::{ConfirmAck, Message, Publish, Vote};
 use nano_node::node::{Node, NodeOptions};
 use nano_node::test_utils::dev_node_config;
-use network_support::{handshaken_sockets, node_addr, wait_until};
+use network_support::{handshaken_sockets, node_addr, record_peers, wait_until, PeerLog};
 use tokio::net::UdpSocket;
 
 const PEERS: usize = 20;
@@ -33,7 +33,7 @@ enum Got {
 }
 
 /// (peer index, what it received) for every publish and confirm_req hash.
-type Log = Arc<Mutex<Vec<(usize, Got)>>>;
+type Log = PeerLog<Got>;
 
 fn count(log: &Log, f: impl Fn(&(usize, Got)) -> bool) -> usize {
     log.lock().unwrap().iter().filter(|x| f(x)).count()
@@ -98,33 +98,11 @@ async fn setup() -> Setup {
         .map(Arc::new)
         .collect();
     assert_eq!(socks.len(), PEERS);
-    let log: Log = Arc::default();
-    let tasks: Vec<_> = socks
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let (s, log) = (s.clone(), log.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 2048];
-                for _ in 0..RECORD_MAX {
-                    let Ok((len, _)) = s.recv_from(&mut buf).await else {
-                        return;
-                    };
-                    let got = match decode_datagram(&buf[..len], Some(Network::Dev)) {
-                        Ok((_, Message::Publish(p))) => {
-                            vec![Got::Publish(p.block.hash(), p.originator)]
-                        }
-                        Ok((_, Message::ConfirmReq(r))) => {
-                            r.pairs.iter().map(|(h, _)| Got::ConfirmReq(*h)).collect()
-                        }
-                        _ => continue,
-                    };
-                    let mut l = log.lock().unwrap();
-                    l.extend(got.into_iter().map(|g| (i, g)));
-                }
-            })
-        })
-        .collect();
+    let (log, tasks) = record_peers(&socks, RECORD_MAX, |msg| match msg {
+        Message::Publish(p) => vec![Got::Publish(p.block.hash(), p.originator)],
+        Message::ConfirmReq(r) => r.pairs.iter().map(|(h, _)| Got::ConfirmReq(*h)).collect(),
+        _ => Vec::new(),
+    });
     assert!(wait_until(LIMIT, || node.peers().len() == PEERS).await);
 
     // The crawler learns the principal representative from a vote of it.

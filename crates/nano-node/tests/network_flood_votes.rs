@@ -9,16 +9,16 @@ mod consensus_support;
 mod network_support;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use consensus_support::{cemented, submit};
 use nano_core::{Account, Block, Epoch, KeyPair, Network};
 use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
-use nano_messages::{decode_datagram, ConfirmAck, Message, Vote};
+use nano_messages::{ConfirmAck, Message, Vote};
 use nano_node::node::{Node, NodeOptions};
 use nano_node::test_utils::dev_node_config;
-use network_support::{handshaken_sockets, node_addr, wait_until};
+use network_support::{handshaken_sockets, node_addr, record_peers, wait_until, PeerLog};
 use tokio::net::UdpSocket;
 
 const PEERS: usize = 20;
@@ -27,7 +27,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 const RECORD_MAX: usize = 10_000;
 
 /// (peer index, account, rebroadcast flag) of every confirm_ack the peers received.
-type Acks = Arc<Mutex<Vec<(usize, Account, bool)>>>;
+type Acks = PeerLog<(Account, bool)>;
 
 /// Starts a dev node on 127.0.0.1 with UDP, voting with `rep` if given, after putting
 /// `weights` (account, raw) into its ledger as sends from genesis, each account opened
@@ -69,29 +69,10 @@ async fn peers(node: &Node) -> (Vec<Arc<UdpSocket>>, Acks, Vec<tokio::task::Join
         .map(Arc::new)
         .collect();
     assert_eq!(socks.len(), PEERS);
-    let acks: Acks = Arc::default();
-    let tasks = socks
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let (s, acks) = (s.clone(), acks.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 2048];
-                for _ in 0..RECORD_MAX {
-                    let Ok((len, _)) = s.recv_from(&mut buf).await else {
-                        return;
-                    };
-                    if let Ok((_, Message::ConfirmAck(a))) =
-                        decode_datagram(&buf[..len], Some(Network::Dev))
-                    {
-                        acks.lock()
-                            .unwrap()
-                            .push((i, a.vote.account, a.rebroadcast));
-                    }
-                }
-            })
-        })
-        .collect();
+    let (acks, tasks) = record_peers(&socks, RECORD_MAX, |msg| match msg {
+        Message::ConfirmAck(a) => vec![(a.vote.account, a.rebroadcast)],
+        _ => Vec::new(),
+    });
     assert!(
         wait_until(LIMIT, || node.peers().len() == PEERS).await,
         "peers: {}",
@@ -116,7 +97,12 @@ async fn vote(sock: &UdpSocket, node: &Node, key: &KeyPair, block: &Block) {
 }
 
 fn count(acks: &Acks, f: impl Fn(&(usize, Account, bool)) -> bool) -> usize {
-    acks.lock().unwrap().iter().filter(|a| f(a)).count()
+    acks.lock()
+        .unwrap()
+        .iter()
+        .map(|&(i, (account, rebroadcast))| (i, account, rebroadcast))
+        .filter(|a| f(a))
+        .count()
 }
 
 /// Sends `blocks` genesis sends through `node`, each voted for by genesis from `voter`

@@ -360,3 +360,40 @@ pub async fn send_unframeable_header(src: IpAddr, port: u16) {
         "bad header closed: {r:?}"
     );
 }
+
+/// What peers received: (peer index, what the test keeps of a message).
+pub type PeerLog<T> = Arc<Mutex<Vec<(usize, T)>>>;
+
+/// Spawns one task per socket recording, for each datagram it receives (at most `max`),
+/// what `keep` extracts from the decoded message. Abort the tasks when done.
+pub fn record_peers<T: Send + 'static>(
+    socks: &[Arc<UdpSocket>],
+    max: usize,
+    keep: fn(Message) -> Vec<T>,
+) -> (PeerLog<T>, Vec<tokio::task::JoinHandle<()>>) {
+    let log: PeerLog<T> = Arc::default();
+    let tasks = socks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (s, log) = (s.clone(), log.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 2048];
+                for _ in 0..max {
+                    let Ok((len, _)) = s.recv_from(&mut buf).await else {
+                        return;
+                    };
+                    let Ok((_, msg)) = decode_datagram(&buf[..len], Some(Network::Dev)) else {
+                        continue;
+                    };
+                    let got = keep(msg);
+                    if !got.is_empty() {
+                        let mut l = log.lock().unwrap();
+                        l.extend(got.into_iter().map(|g| (i, g)));
+                    }
+                }
+            })
+        })
+        .collect();
+    (log, tasks)
+}
