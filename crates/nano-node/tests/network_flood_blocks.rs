@@ -178,3 +178,35 @@ async fn an_election_asks_principal_representatives_and_publishes_its_winner_to_
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_own_block_is_published_again_until_it_is_cemented() {
+    let mut s = setup().await;
+    let block = s.g.send(&test_key(45).public(), 1);
+    let h = block.hash();
+    assert_eq!(
+        s.node.process_local(block.clone()).await,
+        Ok(nano_ledger::BlockStatus::Progress)
+    );
+    // Nobody votes yet: the principal representative gets it at once and again after
+    // 1 s and 2 s more (the dev network's step), as originator each time.
+    assert!(
+        wait_until(LIMIT, || count(&s.log, |x| *x
+            == (0, Got::Publish(h, true)))
+            >= 3)
+        .await,
+        "copies: {}",
+        count(&s.log, |x| *x == (0, Got::Publish(h, true)))
+    );
+    assert!(!cemented(&s.node, &h));
+    send(&s.socks[0], &s.node, final_vote(&dev_genesis_key(), &block)).await;
+    assert!(wait_until(LIMIT, || cemented(&s.node, &h)).await);
+    // Cemented: forgotten by the broadcaster.
+    assert_eq!(
+        s.node
+            .stats
+            .get("local_block_broadcaster", "cemented", "in"),
+        1
+    );
+    s.stop().await;
+}

@@ -74,6 +74,7 @@ impl Shared {
             if last_tick.elapsed() >= Duration::from_millis(100) {
                 last_tick = Instant::now();
                 self.tick_elections();
+                self.broadcast_local_blocks();
             }
         }
     }

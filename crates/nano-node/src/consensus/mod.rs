@@ -34,6 +34,7 @@ pub mod fair_queue;
 mod gap_fetch;
 mod intake;
 pub mod limits;
+mod local_broadcaster;
 pub mod loopback;
 mod notify;
 pub mod online;
@@ -299,6 +300,8 @@ pub(crate) struct Shared {
     pub(crate) backlog: Mutex<Backlog>,
     pub(crate) seen_votes: Mutex<RecentSet>,
     pub(crate) gap_fetch: Mutex<gap_fetch::GapFetch>,
+    /// This node's own blocks, published again until cemented.
+    pub(crate) local_blocks: Mutex<local_broadcaster::LocalBlocks>,
     /// Set while a bootstrap round runs: it fetches what is missing itself, and two
     /// fetchers feeding one block processor only overfill it.
     pub(crate) gap_fetch_paused: AtomicBool,
@@ -393,6 +396,9 @@ impl Consensus {
             backlog: Mutex::new(Backlog::default()),
             seen_votes: Mutex::new(RecentSet::new(limits::SEEN_VOTES)),
             gap_fetch: Mutex::new(gap_fetch::GapFetch::default()),
+            local_blocks: Mutex::new(local_broadcaster::LocalBlocks::new(
+                config.network == Network::Dev,
+            )),
             gap_fetch_paused: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             ledger,

@@ -24,7 +24,7 @@ pub mod endpoint;
 pub mod filter;
 mod handshake;
 pub mod kernel_filter;
-mod limiter;
+pub(crate) mod limiter;
 pub mod node_id;
 mod peering;
 mod registry;

@@ -87,6 +87,10 @@ impl Shared {
         if cemented.is_empty() {
             return;
         }
+        self.forget_local_blocks(
+            cemented.iter().flat_map(|(_, _, list, _)| list.iter()),
+            "cemented",
+        );
         let notify = self.events.has_subscribers();
         let txn = self.ledger.read_txn().ok();
         let mut accounts: HashMap<Account, ()> = HashMap::new();

@@ -139,6 +139,8 @@ impl Shared {
         }
         self.stats
             .add("rollback", "blocks", "in", rolled_back.len() as u64);
+        let rolled_hashes: Vec<BlockHash> = rolled_back.iter().map(|b| b.hash()).collect();
+        self.forget_local_blocks(&rolled_hashes, "rollback");
         // Elections of rolled-back blocks are over.
         {
             let mut stopped = Vec::new();

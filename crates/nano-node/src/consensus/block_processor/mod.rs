@@ -30,7 +30,6 @@ use std::time::Instant;
 use nano_core::keys::{verify_batch, VerifyItem};
 use nano_core::{Account, Amount, Block, BlockHash};
 use nano_ledger::{BlockStatus, ProcessError, Processed};
-use nano_messages::{Message, Publish};
 
 use crate::consensus::elections::election::Behavior;
 use crate::consensus::elections::{Confirmed, Effects};
@@ -214,7 +213,7 @@ impl Shared {
         }
     }
 
-    /// Publishing, unchecked release, elections and events for a committed batch.
+    /// Local broadcasts, unchecked release, elections and events for a committed batch.
     pub(crate) fn after_batch(&self, results: Vec<(Entry, Outcome)>) {
         // Accounts with new blocks from somewhere other than bootstrap: each gets an
         // election for its first uncemented block right away (bootstrapped chains wait
@@ -222,7 +221,8 @@ impl Shared {
         let mut live_accounts: HashSet<Account> = HashSet::new();
         let mut new_hashes = Vec::new();
         let mut forks = Vec::new();
-        let outbound = self.outbound();
+        // This node's own new blocks, for the local broadcaster.
+        let mut local_new = Vec::new();
         let notify = self.events.has_subscribers();
         let mut released = Vec::new();
         let mut progress = 0u64;
@@ -265,18 +265,12 @@ impl Shared {
                             hash: p.hash,
                         });
                     }
-                    // Only this node's own blocks are sent from here (the reference's
-                    // `flood_block_initial`); a peer's block reaches others through
-                    // the election that publishes its winner, as in the reference,
-                    // whose block processor republishes nothing.
-                    if let Some(out) = outbound
-                        .as_ref()
-                        .filter(|_| entry.source == BlockSource::Local)
-                    {
-                        out.flood_initial(&Message::Publish(Box::new(Publish {
-                            block: entry.block.clone(),
-                            originator: true,
-                        })));
+                    // Only this node's own blocks are sent from here, by the local
+                    // broadcaster; a peer's block reaches others through the election
+                    // that publishes its winner, as in the reference, whose block
+                    // processor republishes nothing.
+                    if entry.source == BlockSource::Local {
+                        local_new.push(entry.block.clone());
                     }
                     released.extend(lock(&self.unchecked).take(&p.hash));
                     new_hashes.push(p.hash);
@@ -299,6 +293,7 @@ impl Shared {
         }
         let live_accounts: Vec<Account> = live_accounts.into_iter().collect();
         self.activate_accounts(&live_accounts);
+        self.add_local_blocks(local_new);
         // Blocks that votes already named: the hinted scheduler starts an election if
         // those votes reach its threshold.
         let cached: Vec<BlockHash> = {
