@@ -10,11 +10,11 @@
 //!   addresses (127.0.1.x); the attackers run in a child process, so this process's RSS
 //!   is the server's (plus the one legitimate client).
 //!
-//! The one-address flood runs twice more: once with the pool's refusals unpaced (each
-//! answered at once, as before [`nano_api::refusal_pace`]; the before/after of that change
-//! in one run), and once with the attacker child at nice 19. The machine this bench runs
-//! on has two cores shared by server and attackers, which attackers elsewhere on the
-//! network would not share: at nice 19 the server gets the CPU first, so what remains is
+//! The one-address flood also runs with the pool's refusals unpaced (each answered at
+//! once, as before [`nano_api::refusal_pace`]; the before/after of that change in one
+//! run, unpaced-paced then paced-unpaced), and once with the attacker child at nice 19.
+//! The machine this bench runs on has two cores shared by server and attackers, which
+//! attackers elsewhere on the network would not share: at nice 19 the server gets the CPU first, so what remains is
 //! closer to the server's own cost of the flood (the attackers also manage less, which
 //! their counts show). Every phase also prints the server's CPU per legitimate request
 //! (its CPU in the phase over the legitimate requests answered), which counts only the
@@ -675,6 +675,20 @@ fn main() {
             paced,
             ISOLATED_NICE,
             "64 clients from one address flooding receivable (200k), attackers at nice 19",
+        ),
+        // The pair again in the other order: phases run one after another, and the
+        // load other processes put on a shared machine drifts between them.
+        (
+            1,
+            paced,
+            0,
+            "64 clients from one address flooding receivable (200k), again",
+        ),
+        (
+            1,
+            Duration::ZERO,
+            0,
+            "64 clients from one address flooding receivable (200k), refusals unpaced, again",
         ),
         (
             FLOODERS,

@@ -9,6 +9,7 @@
 //! connections are handed to a [`BootstrapServer`].
 //!
 //! Sub-modules: `admission` (per-address caps before the handshake, peer exclusion),
+//! [`kernel_filter`] (the same refusals applied in the kernel by a socket filter),
 //! [`endpoint`] (address rules), [`node_id`] (identity file), [`channel`]
 //! (channels and queues), `registry` (the channel table and its UDP index),
 //! `handshake` (syn cookies), `tcp` and `udp` (transports; `udp_send` batches what is
