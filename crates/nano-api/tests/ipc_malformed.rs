@@ -109,11 +109,10 @@ async fn bad_payloads_get_errors_and_the_session_continues() {
     // JSON: " is the JSON parser's own and is not checked.
     let format = |what: &str| format!("Invalid message format: {what}");
     let not_json = format("not valid JSON: ");
-    let no_type = format("required field 'message_type' is missing in Envelope");
     // JSON that is no object, or nothing: the reference's FlatBuffers parser takes it for
     // a schema declaration and names the line and the column after the first token.
     let declaration = |at: &str| format(&format!("{at}: error: declaration expected"));
-    let envelopes: [(&[u8], String); 17] = [
+    let envelopes: [(&[u8], String); 19] = [
         (b"{not json", not_json),
         (b"", format("1: 0: error: input file is empty")),
         (b" \n\t", format("2: 1: error: input file is empty")),
@@ -123,10 +122,20 @@ async fn bad_payloads_get_errors_and_the_session_continues() {
         (b"\"a\\\"b\" ", declaration("1: 6")),
         (b"\n  -12.5e3\n", declaration("2: 9")),
         (b"null", declaration("1: 4")),
-        (b"{}", no_type),
+        // No type: the envelope reads and names no message; with a message, the parser
+        // looks for the type after it.
+        (b"{}", "Unknown message type".into()),
+        (
+            br#"{"message": {"account": "x"}}"#,
+            format("1: 29: error: expecting: , instead got: }"),
+        ),
+        (
+            br#"{"message": {}, "credentials": "k"}"#,
+            format("1: 30: error: missing type field for this union value: message"),
+        ),
         (
             br#"{"message_type": "NoSuchMessage", "message": {}}"#,
-            format("unknown Message type \"NoSuchMessage\" in field 'message_type' of Envelope"),
+            format("1: 32: error: unknown enum value: NoSuchMessage"),
         ),
         (
             br#"{"message_type": 99, "message": {}}"#,
@@ -142,7 +151,7 @@ async fn bad_payloads_get_errors_and_the_session_continues() {
         ),
         (
             br#"{"message_type": "ServiceStop", "message": {"restart": true}}"#,
-            format("required field 'service_name' is missing in ServiceStop"),
+            format("1: 61: error: required field is missing: service_name in ServiceStop"),
         ),
         // A response type is no request.
         (
@@ -180,7 +189,7 @@ async fn bad_payloads_get_errors_and_the_session_continues() {
     assert_eq!(
         r["message"],
         json!({"code": 1,
-            "message": "Invalid message format: required field 'service_name' is missing in ServiceStop"})
+            "message": "Invalid message format: 1: 46: error: required field is missing: service_name in ServiceStop"})
     );
 
     // FlatBuffers: garbage, truncations and bit flips of a valid request all answer with

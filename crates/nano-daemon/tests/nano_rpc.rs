@@ -155,8 +155,14 @@ fn nano_rpc_forwards_over_ipc_like_the_in_process_server() {
         let a: Value = serde_json::from_str(&post(http, path, headers, body)).unwrap();
         let before = now_ms();
         let b: Value = serde_json::from_str(&post(rpc, path, headers, body)).unwrap();
-        let time = b["time"].as_u64().unwrap();
-        assert!((before..=now_ms()).contains(&time), "{time}: {b}");
+        if body == "{}" && *path == "/api/v2/AccountWeight" {
+            // Refused by the reference's parser (no account): its hand-written answer,
+            // which has no time.
+            assert_eq!(b.get("time"), None, "{b}");
+        } else {
+            let time = b["time"].as_u64().unwrap();
+            assert!((before..=now_ms()).contains(&time), "{time}: {b}");
+        }
         assert_eq!(without_time(a), without_time(b), "v2 {path} {body}");
     }
 

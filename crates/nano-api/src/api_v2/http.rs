@@ -34,23 +34,40 @@ pub fn envelope_from_http(
     let header = |h: &str| header_text(headers, h);
     let corr = header(CORRELATION_HEADER);
     let fail = |msg: String, corr: Option<String>| {
-        Response::error(&V2Error::new(CODE_GENERIC, msg), corr).to_json()
+        super::error_json(&V2Error::new(CODE_GENERIC, msg), corr)
     };
-    let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) && name.is_some() {
-        Value::Object(Default::default())
-    } else {
-        serde_json::from_slice(body).map_err(|e| {
-            let text = match name {
-                Some(_) => format!("not valid JSON: {e}"),
-                None => super::unparsable_envelope(body, &e),
-            };
-            fail(format!("Invalid message format: {text}"), corr.clone())
-        })?
-    };
+    // The reference reads `/api/v2/<name>` as its body wrapped in an envelope text, and
+    // refuses some bodies on that text (its parser's refusals carry no correlation id).
+    let wrapped = name.map(|n| {
+        super::flatc_errors::wrapped_envelope(
+            n,
+            header(API_KEY_HEADER).as_deref(),
+            corr.as_deref(),
+            body,
+        )
+    });
+    if let Some((text, start)) = &wrapped {
+        if let Some(e) = super::flatc_errors::wrapped_body_refusal(text, *start) {
+            return Err(super::error_json(&e, None));
+        }
+    }
+    let parsed: Value = serde_json::from_slice(body).map_err(|e| {
+        let text = match name {
+            Some(_) => format!("not valid JSON: {e}"),
+            None => super::unparsable_envelope(body, &e),
+        };
+        fail(format!("Invalid message format: {text}"), corr.clone())
+    })?;
     let mut env = match name {
         Some(n) => serde_json::json!({"message_type": n, "message": parsed}),
         None => parsed,
     };
+    if env.is_object() {
+        let text = wrapped.as_ref().map_or(body, |(t, _)| t.as_slice());
+        if let Some(e) = super::flatc_errors::refusal(text, &env) {
+            return Err(super::error_json(&e, None));
+        }
+    }
     let Some(obj) = env.as_object_mut() else {
         // Only the whole-envelope form gets here (a named message is wrapped above).
         let text = super::not_an_envelope(body).unwrap_or_default();
@@ -224,9 +241,8 @@ async fn run(
     // Every /api/v2 message is a lookup or a flag (one ledger read at most), so it is
     // answered inline like v1's cheap actions: a trip through the blocking pool cost
     // more than the answer itself.
-    let answer = match super::Request::from_json_value(&env) {
-        Ok(req) => s.handle(&req, None),
-        Err((e, corr)) => Response::error(&e, corr),
-    };
-    http_response(&answer)
+    match super::Request::from_json_value(&env) {
+        Ok(req) => http_response(&s.handle(&req, None)),
+        Err((e, corr)) => http_answer(super::error_json(&e, corr)),
+    }
 }

@@ -8,6 +8,7 @@
 //! codes (1 generic, 3 access denied, 7 bad account number) and a text naming the problem.
 
 pub mod fb;
+pub mod flatc_errors;
 pub mod http;
 pub mod schema;
 
@@ -102,6 +103,12 @@ pub(crate) fn unparsable_envelope(body: &[u8], e: &serde_json::Error) -> String 
     }
 }
 
+/// A refused JSON envelope's answer: the reference parser's refusals in its hand-written
+/// shape ([`flatc_errors::parser_answer`]), the rest as an `Error` envelope.
+pub fn error_json(e: &V2Error, corr: Option<String>) -> Vec<u8> {
+    flatc_errors::parser_answer(e).unwrap_or_else(|| Response::error(e, corr).to_json())
+}
+
 /// A checked request envelope.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -151,6 +158,10 @@ impl Request {
         if !v.is_object() {
             let text = not_an_envelope(body).unwrap_or_default();
             return Err((V2Error::format(text), None));
+        }
+        // The reference's parser refusals answer without a correlation id.
+        if let Some(e) = flatc_errors::refusal(body, &v) {
+            return Err((e, None));
         }
         Self::from_json_value(&v)
     }
@@ -715,7 +726,7 @@ impl V2Service {
     pub fn handle_json(&self, body: &[u8], session: Option<&SessionLink>) -> Vec<u8> {
         match Request::from_json(body) {
             Ok(req) => self.handle(&req, session).to_json(),
-            Err((e, corr)) => Response::error(&e, corr).to_json(),
+            Err((e, corr)) => error_json(&e, corr),
         }
     }
 

@@ -392,6 +392,7 @@ async fn run_v2(
     let encode = move |r: Response| if fb { r.to_flatbuffer() } else { r.to_json() };
     let req = match parsed {
         Ok(req) => req,
+        Err((e, corr)) if !fb => return crate::api_v2::error_json(&e, corr),
         Err((e, corr)) => return encode(Response::error(&e, corr)),
     };
     if req.message_type != "AccountWeight" {

@@ -1,0 +1,447 @@
+//! The refusals of the reference's JSON envelope reader that this node reproduces with
+//! their exact text. The reference reads a JSON envelope with FlatBuffers' text parser
+//! (`/api/v2/<Type>` first wraps the body as `{"message_type": "<Type>", "message":
+//! <body>}`, with `"credentials": "…", ` and `"correlation_id": "…", ` first when the
+//! headers carry them) and answers its first error as `Invalid message format: <line>:
+//! <column>: error: <what>`, where the column is counted in bytes from the line's start to
+//! just past the token the parser was looking at. Covered here:
+//! - an envelope without `message_type`: without a `message` either it parses, and the
+//!   node answers `Unknown message type`; with one, the parser looks ahead for the type,
+//!   and fails on the token after the message (`expecting: , instead got: }`) or on the
+//!   member after it (`missing type field for this union value: message`);
+//! - a `message_type` naming no member of the `Message` union: `unknown enum value: <word>`
+//!   (the text is read as space-separated words, each of which must be a member);
+//! - a message that is not an object at `/api/v2/<Type>` (empty, a string, a number, a
+//!   boolean): `expecting: { instead got: <token>`;
+//! - a message without one of its type's required fields: `required field is missing:
+//!   <field> in <Type>`.
+//!
+//! Every other malformed envelope keeps this node's own text (see [`super::schema`]).
+//! Headers are written into the wrapped text JSON-escaped (the reference copies them as
+//! they are, so a header with a quote breaks its envelope); only the positions of such
+//! requests differ.
+
+use serde_json::Value;
+
+use super::{schema, V2Error, CODE_GENERIC};
+
+/// The answer the reference writes by hand when its parser refuses an envelope (an
+/// `Invalid message format: …` error): no time and no correlation id, spaced as it
+/// spaces it. `None` for any other error, which it answers in a built envelope.
+pub fn parser_answer(e: &V2Error) -> Option<Vec<u8>> {
+    if !e.message.starts_with("Invalid message format: ") {
+        return None;
+    }
+    let message = serde_json::to_string(&e.message).ok()?;
+    Some(
+        format!(
+            r#"{{"message_type": "Error", "message": {{"code": {}, "message": {message}}}}}"#,
+            e.code
+        )
+        .into_bytes(),
+    )
+}
+
+/// `/api/v2/<name>`'s body wrapped as the reference wraps it, and where the body starts.
+pub fn wrapped_envelope(
+    name: &str,
+    credentials: Option<&str>,
+    correlation_id: Option<&str>,
+    body: &[u8],
+) -> (Vec<u8>, usize) {
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut text = String::from("{");
+    if let Some(c) = credentials {
+        text += &format!("\"credentials\": {}, ", quoted(c));
+    }
+    if let Some(c) = correlation_id {
+        text += &format!("\"correlation_id\": {}, ", quoted(c));
+    }
+    text += &format!("\"message_type\": {}, \"message\": ", quoted(name));
+    let start = text.len();
+    let mut out = text.into_bytes();
+    out.extend_from_slice(body);
+    out.push(b'}');
+    (out, start)
+}
+
+/// The reference's refusal of a wrapped `/api/v2/<name>` body that is no JSON object:
+/// empty, or a string, number or boolean (`null` and arrays, which its parser takes for
+/// "no message" and for a table written as a list, are left to the caller). `None` when
+/// the body is something else.
+pub fn wrapped_body_refusal(text: &[u8], body_start: usize) -> Option<V2Error> {
+    // The type is read before the message: the wrapper's members with any message.
+    let head = [&text[..body_start], b"null}"].concat();
+    if let Some(e) = members(&head).and_then(|(m, _)| unknown_type(&head, &m)) {
+        return Some(e);
+    }
+    let (start, end) = token(text, body_start)?;
+    if end == text.len() {
+        // Nothing but blanks: the wrapper's closing brace.
+        return Some(refusal_at(text, end, "expecting: { instead got: }"));
+    }
+    let got = match text[start] {
+        b'"' => "string constant".into(),
+        b'-' | b'0'..=b'9' => {
+            let number = &text[start..end];
+            serde_json::from_slice::<serde_json::Number>(number).ok()?;
+            if number.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+                "float constant".into()
+            } else {
+                "integer constant".into()
+            }
+        }
+        _ if matches!(&text[start..end], b"true" | b"false") => {
+            String::from_utf8_lossy(&text[start..end]).into_owned()
+        }
+        _ => return None,
+    };
+    // A string must be a whole JSON string, the rest of the body only blanks.
+    let rest = &text[end..text.len() - 1];
+    if !rest
+        .iter()
+        .all(|c| matches!(c, b' ' | b'\r' | b'\t' | b'\n'))
+    {
+        return None;
+    }
+    if got == "string constant" {
+        serde_json::from_slice::<String>(&text[start..end]).ok()?;
+    }
+    Some(refusal_at(
+        text,
+        end,
+        &format!("expecting: {{ instead got: {got}"),
+    ))
+}
+
+/// The reference's refusal of a JSON envelope object `env` (parsed from `text`) that it
+/// refuses before any message is handled, for the cases this module covers; `None`
+/// otherwise.
+pub fn envelope_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
+    let (m, _) = members(text)?;
+    if let Some(e) = unknown_type(text, &m) {
+        return Some(e);
+    }
+    if env.get("message_type").is_some() {
+        return None;
+    }
+    let Some(i) = m
+        .iter()
+        .position(|x| x.key == "message" && &text[x.value.0..x.value.1] != b"null")
+    else {
+        return Some(V2Error::new(CODE_GENERIC, "Unknown message type"));
+    };
+    Some(match m.get(i + 1) {
+        // The parser skips the message to find the type after it, and expects a comma.
+        None => {
+            let (_, end) = token(text, m[i].value.1)?;
+            refusal_at(text, end, "expecting: , instead got: }")
+        }
+        // It reads the next member's name and colon, which is not the type.
+        Some(next) => {
+            let (_, colon) = token(text, next.key_end)?;
+            refusal_at(
+                text,
+                colon,
+                "missing type field for this union value: message",
+            )
+        }
+    })
+}
+
+/// The reference's refusal of a JSON envelope object `env` read from `text`, for the
+/// cases this module covers; `None` when it would go on (or refuse otherwise).
+pub fn refusal(text: &[u8], env: &Value) -> Option<V2Error> {
+    envelope_refusal(text, env).or_else(|| missing_field(text, env))
+}
+
+/// The reference's text for a message of `env` (read from `text`) without one of its
+/// type's required fields, when nothing else is wrong with it (the parser would name a
+/// wrong field first; that keeps this node's text).
+fn missing_field(text: &[u8], env: &Value) -> Option<V2Error> {
+    let type_name = env.get("message_type")?.as_str()?;
+    let def = schema::message_def(type_name)?;
+    let message = env.get("message")?.as_object()?;
+    let field = def
+        .fields
+        .iter()
+        .find(|f| f.required && message.get(f.name).is_none_or(Value::is_null))?;
+    // Only when nothing else is wrong with the envelope: with the field given (every
+    // required field of the schema is a string), it reads.
+    if !matches!(field.kind, schema::Kind::Str) {
+        return None;
+    }
+    let mut given = env.clone();
+    given["message"][field.name] = Value::String(String::new());
+    super::Request::from_json_value(&given).ok()?;
+    let (m, _) = members(text)?;
+    let message = m.iter().find(|x| x.key == "message")?;
+    // The table's end, and the token the parser reads after it.
+    let (_, end) = token(text, message.value.1)?;
+    Some(refusal_at(
+        text,
+        end,
+        &format!("required field is missing: {} in {}", field.name, def.name),
+    ))
+}
+
+/// `message_type` as a string naming no member of the union: the first such word.
+fn unknown_type(text: &[u8], m: &[Member]) -> Option<V2Error> {
+    let t = m.iter().find(|x| x.key == "message_type")?;
+    let raw = &text[t.value.0..t.value.1];
+    // Escapes and bytes outside printable ASCII get another refusal from the parser.
+    if raw.first() != Some(&b'"')
+        || raw[1..raw.len() - 1]
+            .iter()
+            .any(|&c| c == b'\\' || !(b' '..=b'~').contains(&c))
+    {
+        return None;
+    }
+    let name = std::str::from_utf8(&raw[1..raw.len() - 1]).ok()?;
+    let known = |w: &str| w == "NONE" || schema::message_def(w).is_some();
+    let word = name.split(' ').find(|w| !known(w))?;
+    Some(refusal_at(
+        text,
+        t.value.1,
+        &format!("unknown enum value: {word}"),
+    ))
+}
+
+/// `Invalid message format: <line>: <column>: error: <what>`, at `end` in `text`.
+fn refusal_at(text: &[u8], end: usize, what: &str) -> V2Error {
+    let before = &text[..end];
+    let line = 1 + before.iter().filter(|&&c| c == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    V2Error::format(format!("{line}: {}: error: {what}", end - line_start))
+}
+
+/// A member of an object's text at the top level: its key, where the key's string ends
+/// and where the value lies.
+struct Member {
+    key: String,
+    key_end: usize,
+    value: (usize, usize),
+}
+
+/// The top-level members of a JSON object text, and where its closing brace lies; `None`
+/// when the text is no well-formed object.
+fn members(text: &[u8]) -> Option<(Vec<Member>, usize)> {
+    let (open, mut at) = token(text, 0)?;
+    if text[open] != b'{' {
+        return None;
+    }
+    let mut out = Vec::new();
+    // Each round reads a member or the closing brace, so the loop ends with the text.
+    loop {
+        let (start, end) = token(text, at)?;
+        match text[start] {
+            b'}' => return Some((out, start)),
+            b',' => {
+                at = end;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key: String = serde_json::from_slice(&text[start..end]).ok()?;
+        let (colon, after_colon) = token(text, end)?;
+        if text[colon] != b':' {
+            return None;
+        }
+        let (value_start, _) = token(text, after_colon)?;
+        let value_end = value_end(text, value_start)?;
+        out.push(Member {
+            key,
+            key_end: end,
+            value: (value_start, value_end),
+        });
+        at = value_end;
+    }
+}
+
+/// The next token at or after `from`, as the parser splits the text: a punctuation
+/// character, a string with its quotes, or a run of other characters (a number or a
+/// word). `None` at the end of the text.
+fn token(text: &[u8], from: usize) -> Option<(usize, usize)> {
+    let start = from + text.get(from..)?.iter().position(|c| !is_blank(*c))?;
+    let end = match text[start] {
+        b'{' | b'}' | b'[' | b']' | b',' | b':' => start + 1,
+        b'"' => string_end(text, start)?,
+        _ => {
+            start
+                + text[start..]
+                    .iter()
+                    .position(|&c| is_blank(c) || b"{}[],:\"".contains(&c))
+                    .unwrap_or(text.len() - start)
+        }
+    };
+    Some((start, end))
+}
+
+fn is_blank(c: u8) -> bool {
+    matches!(c, b' ' | b'\r' | b'\t' | b'\n')
+}
+
+/// Just past the closing quote of the string opening at `start`.
+fn string_end(text: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while *text.get(i)? != b'"' {
+        i += if text[i] == b'\\' { 2 } else { 1 };
+    }
+    Some(i + 1)
+}
+
+/// Just past the JSON value starting at `start`.
+fn value_end(text: &[u8], start: usize) -> Option<usize> {
+    match text.get(start)? {
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = start;
+            // Each step moves forward; strings are skipped whole.
+            while i < text.len() {
+                match text[i] {
+                    b'"' => {
+                        i = string_end(text, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => token(text, start).map(|(_, end)| end),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_of(e: Option<V2Error>) -> String {
+        e.map(|e| e.message).unwrap_or_default()
+    }
+
+    fn refused(envelope: &str) -> String {
+        let v: Value = serde_json::from_str(envelope).unwrap();
+        text_of(envelope_refusal(envelope.as_bytes(), &v))
+    }
+
+    #[test]
+    fn parser_refusals_answer_in_the_hand_written_shape() {
+        let e = V2Error::format("1: 2: error: x".into());
+        assert_eq!(
+            String::from_utf8(parser_answer(&e).unwrap()).unwrap(),
+            r#"{"message_type": "Error", "message": {"code": 1, "message": "Invalid message format: 1: 2: error: x"}}"#
+        );
+        assert!(parser_answer(&V2Error::new(CODE_GENERIC, "Unknown message type")).is_none());
+    }
+
+    #[test]
+    fn envelopes_without_a_type() {
+        assert_eq!(refused("{}"), "Unknown message type");
+        assert_eq!(
+            refused(r#"{"credentials": "k", "message": null}"#),
+            "Unknown message type"
+        );
+        assert_eq!(
+            refused(r#"{"message": {"account": "x"}}"#),
+            "Invalid message format: 1: 29: error: expecting: , instead got: }"
+        );
+        assert_eq!(
+            refused("{\"message\": {\"a\": [1, \"}\"]},\n  \"credentials\" :  \"k\"}"),
+            "Invalid message format: 2: 17: error: missing type field for this union value: message"
+        );
+        assert_eq!(refused(r#"{"message_type": "IsAlive"}"#), "");
+    }
+
+    #[test]
+    fn unknown_type_names() {
+        assert_eq!(
+            refused(r#"{"message_type": "NoSuch", "message": {}}"#),
+            "Invalid message format: 1: 25: error: unknown enum value: NoSuch"
+        );
+        assert_eq!(
+            refused(r#"{"message": {}, "message_type": "IsAlive Nope"}"#),
+            "Invalid message format: 1: 46: error: unknown enum value: Nope"
+        );
+        assert_eq!(refused(r#"{"message_type": "AccountWeightResponse"}"#), "");
+        assert_eq!(refused(r#"{"message_type": "No\u0053uch"}"#), "");
+    }
+
+    #[test]
+    fn wrapped_bodies_that_are_no_object() {
+        let refused = |body: &str, headers: bool| {
+            let (k, c) = if headers {
+                (Some("key"), Some("c"))
+            } else {
+                (None, None)
+            };
+            let (text, start) = wrapped_envelope("AccountWeight", k, c, body.as_bytes());
+            text_of(wrapped_body_refusal(&text, start))
+        };
+        // `{"message_type": "AccountWeight", "message": }`
+        assert_eq!(
+            refused("", false),
+            "Invalid message format: 1: 46: error: expecting: { instead got: }"
+        );
+        assert_eq!(
+            refused(" \n ", false),
+            "Invalid message format: 2: 2: error: expecting: { instead got: }"
+        );
+        // The headers' members come first.
+        assert_eq!(
+            refused("\"x\"", true),
+            "Invalid message format: 1: 93: error: expecting: { instead got: string constant"
+        );
+        assert_eq!(
+            refused("-12", false),
+            "Invalid message format: 1: 48: error: expecting: { instead got: integer constant"
+        );
+        assert_eq!(
+            refused("1.5e3 ", false),
+            "Invalid message format: 1: 50: error: expecting: { instead got: float constant"
+        );
+        assert_eq!(
+            refused("true", false),
+            "Invalid message format: 1: 49: error: expecting: { instead got: true"
+        );
+        for left in ["null", "[]", "{}", "{\"account\": 1}", "\"x\" 1", "tru"] {
+            assert_eq!(refused(left, false), "", "{left}");
+        }
+        let (text, start) = wrapped_envelope("Nope", None, None, b"");
+        assert_eq!(
+            text_of(wrapped_body_refusal(&text, start)),
+            "Invalid message format: 1: 23: error: unknown enum value: Nope"
+        );
+    }
+
+    #[test]
+    fn missing_required_fields() {
+        let env = r#"{"message_type": "AccountWeight", "message": {"x": 1}, "credentials": "k"}"#;
+        assert_eq!(
+            refused_any(env),
+            "Invalid message format: 1: 54: error: required field is missing: account in AccountWeight"
+        );
+        // A wrong field found first keeps this node's text; a present field, no refusal.
+        let wrong = r#"{"message_type": "ServiceStop", "message": {"restart": "x"}}"#;
+        assert_eq!(refused_any(wrong), "");
+        let fine = r#"{"message_type": "AccountWeight", "message": {"account": "x"}}"#;
+        assert_eq!(refused_any(fine), "");
+    }
+
+    fn refused_any(envelope: &str) -> String {
+        let v: Value = serde_json::from_str(envelope).unwrap();
+        text_of(refusal(envelope.as_bytes(), &v))
+    }
+}
