@@ -25,6 +25,36 @@ async fn junk_datagram(sock: &UdpSocket, port: u16) {
     .unwrap();
 }
 
+/// A connection from `src` does not complete within a second, and the node accepts no
+/// connection meanwhile.
+async fn never_accepted(node: &TestNode, src: IpAddr, port: u16) {
+    let accepted = node.stats.get("tcp", "accepted", "in");
+    let attempt = tokio::time::timeout(Duration::from_secs(1), tcp_from(src, port)).await;
+    assert!(
+        attempt.is_err(),
+        "connect from {src} completed: {attempt:?}"
+    );
+    assert_eq!(node.stats.get("tcp", "accepted", "in"), accepted);
+}
+
+/// A connection from `src` completes and the node accepts it.
+async fn accepted(node: &TestNode, src: IpAddr, port: u16) {
+    let before = node.stats.get("tcp", "accepted", "in");
+    let conn = tokio::time::timeout(Duration::from_secs(5), tcp_from(src, port))
+        .await
+        .unwrap_or_else(|_| panic!("{src} connects"))
+        .unwrap_or_else(|e| panic!("{src} connects: {e}"));
+    assert!(
+        wait_until(Duration::from_secs(5), || node
+            .stats
+            .get("tcp", "accepted", "in")
+            > before)
+        .await,
+        "{src} accepted"
+    );
+    drop(conn);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cooled_down_address_costs_no_accept_and_no_datagram() {
     let dir = tempfile::tempdir().unwrap();
@@ -60,12 +90,8 @@ async fn a_cooled_down_address_costs_no_accept_and_no_datagram() {
     );
 
     // A new connection from it never completes, and the node never accepts it.
-    let accepted = node.stats.get("tcp", "accepted", "in");
     let refused = node.stats.get("tcp", "refused_excluded", "in");
-    let attempt =
-        tokio::time::timeout(Duration::from_secs(1), tcp_from(garbler.into(), port)).await;
-    assert!(attempt.is_err(), "connect completed: {attempt:?}");
-    assert_eq!(node.stats.get("tcp", "accepted", "in"), accepted);
+    never_accepted(&node, garbler.into(), port).await;
     assert_eq!(node.stats.get("tcp", "refused_excluded", "in"), refused);
 
     // Its datagrams are not seen; another address's datagram sent after them is.
@@ -114,18 +140,7 @@ async fn a_cooled_down_address_costs_no_accept_and_no_datagram() {
         "still listed after the cooldown"
     );
     assert!(!node.net.kernel_filtered(true).contains(&mapped));
-    let again = tokio::time::timeout(Duration::from_secs(5), tcp_from(garbler.into(), port))
-        .await
-        .expect("connects after the cooldown")
-        .expect("connects after the cooldown");
-    assert!(
-        wait_until(Duration::from_secs(5), || node
-            .stats
-            .get("tcp", "accepted", "in")
-            > accepted)
-        .await
-    );
-    drop(again);
+    accepted(&node, garbler.into(), port).await;
     node.shutdown().await;
 }
 
@@ -156,10 +171,7 @@ async fn an_address_at_its_connection_cap_is_listed_until_a_slot_frees() {
     );
     // Its datagrams may come from the peers it holds: never listed on the UDP socket.
     assert!(!node.net.kernel_filtered(true).contains(&mapped));
-    let accepted = node.stats.get("tcp", "accepted", "in");
-    let over = tokio::time::timeout(Duration::from_secs(1), tcp_from(IpAddr::V4(src), port)).await;
-    assert!(over.is_err(), "a connection over the cap completed");
-    assert_eq!(node.stats.get("tcp", "accepted", "in"), accepted);
+    never_accepted(&node, IpAddr::V4(src), port).await;
     assert_eq!(node.stats.get("tcp", "refused_ip_limit", "in"), 0);
 
     held.pop();
@@ -171,11 +183,32 @@ async fn an_address_at_its_connection_cap_is_listed_until_a_slot_frees() {
         .await,
         "below the cap: no longer listed"
     );
-    let next = tokio::time::timeout(Duration::from_secs(5), tcp_from(IpAddr::V4(src), port))
-        .await
-        .expect("a freed slot is taken")
-        .expect("a freed slot is taken");
-    drop(next);
+    accepted(&node, IpAddr::V4(src), port).await;
     drop(held);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_source_is_dropped_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config(0, vec![]);
+    cfg.enable_udp = false;
+    let node = start_node(dir.path(), cfg, NetworkFlags::default()).await;
+    if !node.net.kernel_filter_enabled() {
+        return;
+    }
+    let port = node.net.local_port();
+    let v6 = std::net::Ipv6Addr::LOCALHOST;
+    send_unframeable_header(v6.into(), port).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || node
+            .net
+            .kernel_filtered(false)
+            .contains(&v6))
+        .await
+    );
+    never_accepted(&node, v6.into(), port).await;
+    // An IPv4 peer is unaffected by the IPv6 entry.
+    accepted(&node, Ipv4Addr::LOCALHOST.into(), port).await;
     node.shutdown().await;
 }
