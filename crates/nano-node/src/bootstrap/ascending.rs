@@ -431,6 +431,9 @@ impl Asc<'_> {
             self.outstanding.len(),
             self.recheck.len(),
             self.dep_asked.len(),
+            self.tries.len(),
+            self.done.len(),
+            self.blocked_order.len(),
         ];
         for (gauge, n) in c.sets.iter().zip(sizes) {
             gauge.store(n, Ordering::Relaxed);

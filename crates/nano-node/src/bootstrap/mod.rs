@@ -260,12 +260,15 @@ impl BootstrapStatus {
 }
 
 /// Names of [`Counters::sets`].
-pub(crate) const CLIENT_SETS: [&str; 5] = [
+pub(crate) const CLIENT_SETS: [&str; 8] = [
     "targets",
     "pulled_to",
     "outstanding",
     "recheck",
     "dep_asked",
+    "tries",
+    "done",
+    "blocked_order",
 ];
 
 /// Cumulative counters (since the node started).

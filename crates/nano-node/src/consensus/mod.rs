@@ -272,6 +272,9 @@ impl<T: std::hash::Hash + Eq + Copy> RecentSet<T> {
     pub(crate) fn contains(&self, h: &T) -> bool {
         self.set.contains(h)
     }
+    pub(crate) fn len(&self) -> usize {
+        self.set.len()
+    }
 }
 
 /// State shared by the writer thread, the consensus thread and callers.
