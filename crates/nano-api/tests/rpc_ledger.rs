@@ -247,6 +247,23 @@ fn block_queries() {
         )["error"],
         "Bad hash number"
     );
+    // It streams the text in hex: leading blanks and a `0x` prefix are read, within the
+    // 64 characters (values: nano-core's unit tests); a blank text is zero.
+    let hex = f.send_b.encode_hex();
+    for (text, error) in [
+        (format!(" \n{}", "1".repeat(62)), "Block not found"),
+        (format!("0x{}", "1".repeat(62)), "Block not found"),
+        (format!("\t0x{}", "1".repeat(61)), "Block not found"),
+        ("  ".to_string(), "Block not found"),
+        ("0x".to_string(), "Block not found"),
+        (format!("0x{}", "1".repeat(63)), "Bad hash number"),
+        (format!(" {hex}"), "Bad hash number"),
+        (format!("{hex} "), "Bad hash number"),
+        (format!("0X{}", "1".repeat(62)), "Bad hash number"),
+    ] {
+        let r = post(addr, json!({"action": "block_info", "hash": text}));
+        assert_eq!(r["error"], error, "{text:?}");
+    }
 
     let r = post(
         addr,

@@ -120,9 +120,10 @@ fn key_and_account_utilities() {
 }
 
 /// The reference reads every 256-bit field (keys, seeds, hashes, wallet ids) with one
-/// `decode_hex`: 1 to 64 hex digits of either case, a short text being the number with
-/// its leading zeros left out. Each ledger-free action is checked with a short text (the
-/// same answer as its 64-digit form), 65 digits, an empty text and a non-hex digit.
+/// `decode_hex`: up to 64 characters of hex digits of either case (after leading blanks
+/// and a `0x`), a short text being the number with its leading zeros left out. Each
+/// ledger-free action is checked with a short text (the same answer as its 64-digit
+/// form), 65 digits, an empty text and a non-hex digit.
 #[test]
 fn short_hex_fields_read_as_the_reference_reads_them() {
     let rpc = start(true);
@@ -149,7 +150,20 @@ fn short_hex_fields_read_as_the_reference_reads_them() {
             assert!(r.get("error").is_none(), "{field} {short}: {r}");
             assert_eq!(r, with(&padded(short)), "{field} {short}");
         }
-        for text in ["1".repeat(65), String::new(), "12x".into(), "0x1".into()] {
+        // Streamed in hex: leading blanks and a lower-case `0x` are read (and counted in
+        // the 64 characters); a trailing blank, `0X` or a sign are not.
+        for read in [" 1", "0x1", "\n 0x1"] {
+            assert_eq!(with(read), with(&padded("1")), "{field} {read:?}");
+        }
+        for text in [
+            "1".repeat(65),
+            format!("0x{}", "1".repeat(63)),
+            String::new(),
+            "12x".into(),
+            "0X1".into(),
+            "1 ".into(),
+            "-1".into(),
+        ] {
             assert_eq!(with(&text)["error"], bad, "{field} {text:?}");
         }
     }

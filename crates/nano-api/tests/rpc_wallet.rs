@@ -236,8 +236,11 @@ fn wallet_lifecycle() {
     );
     let r = post(a, json!({"action": "wallet_create", "seed": "0"}));
     assert_eq!(r["last_restored_account"], SEED0_ACCOUNT, "{r}");
+    // Streamed in hex as the reference reads it: `0x0` is the seed 0 too, `0X0` is not.
+    let r0x = post(a, json!({"action": "wallet_create", "seed": "0x0"}));
+    assert_eq!(r0x["last_restored_account"], SEED0_ACCOUNT, "{r0x}");
     assert_eq!(
-        post(a, json!({"action": "wallet_create", "seed": "0x0"}))["error"],
+        post(a, json!({"action": "wallet_create", "seed": "0X0"}))["error"],
         "Bad seed"
     );
     let target = r["wallet"].as_str().unwrap().to_string();

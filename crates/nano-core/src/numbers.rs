@@ -41,21 +41,38 @@ pub fn decode_hex_into(s: &str, out: &mut [u8]) -> Result<(), HexError> {
 }
 
 /// Decodes a number of `out.len()` bytes the way the reference node's `decode_hex` reads
-/// request and block JSON fields: it streams the text into an integer, so 1 to
-/// `out.len() * 2` hex digits of either case are accepted and a short text is the number
-/// with its leading zero digits left out ("1" is 00..01). Empty, longer or non-hex text
-/// is an error.
+/// request and block JSON fields: it streams the text into an integer in hex, so
+/// - the whole text, blanks and prefix included, may be at most `out.len() * 2`
+///   characters long; for a 256-bit number it may not be empty;
+/// - leading blanks (C's `isspace`: space, `\t`, `\n`, `\v`, `\f`, `\r`) are skipped,
+///   then a `0x` prefix (lower-case `x` only) is taken as the base's;
+/// - the digits, of either case, run to the end of the text, a short text being the
+///   number with its leading zero digits left out ("1" is 00..01); no digit at all (a
+///   blank text, or `0x` alone) reads as zero, as the stream leaves the number it started
+///   from.
+///
+/// Anything else (a trailing blank, a sign, `0X`, a non-hex character) is an error.
 pub fn decode_number_hex_into(s: &str, out: &mut [u8]) -> Result<(), HexError> {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() > out.len() * 2 {
+    if b.len() > out.len() * 2 || (b.is_empty() && out.len() == 32) {
         return Err(HexError::Length {
             expected: out.len() * 2,
             got: s.chars().count(),
         });
     }
     out.fill(0);
+    let blanks = b
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .count();
+    let start = if b[blanks..].starts_with(b"0x") {
+        blanks + 2
+    } else {
+        blanks
+    };
+    let digits = &b[start..];
     // Digits from the last: the i-th from the end is nibble i of the big-endian number.
-    for (i, &c) in b.iter().rev().enumerate() {
+    for (i, &c) in digits.iter().rev().enumerate() {
         let v = hex_val(c).ok_or_else(|| HexError::Digit(bad_char(s, b.len() - 1 - i)))?;
         let byte = out.len() - 1 - i / 2;
         out[byte] |= if i % 2 == 0 { v } else { v << 4 };
@@ -310,16 +327,38 @@ mod tests {
                 got: 9
             })
         );
+        assert_eq!(read("1g2"), Err(HexError::Digit('g')));
+        assert!(read("é").is_err());
+        // Leading blanks and a `0x` prefix, counted in the length; nothing after them.
+        assert_eq!(read(" \t\n\r\x0b\x0c1"), Ok([0, 0, 0, 1]));
+        assert_eq!(read("0x1"), Ok([0, 0, 0, 1]));
+        assert_eq!(read("  0xaB"), Ok([0, 0, 0, 0xAB]));
+        assert_eq!(read("0x0x"), Err(HexError::Digit('x')));
+        assert_eq!(read("0X1"), Err(HexError::Digit('X')));
+        assert_eq!(read("1 "), Err(HexError::Digit(' ')));
+        assert_eq!(read("-1"), Err(HexError::Digit('-')));
+        assert_eq!(read("+1"), Err(HexError::Digit('+')));
+        assert_eq!(read("x1"), Err(HexError::Digit('x')));
         assert_eq!(
-            read(""),
+            read("0x1234567"),
             Err(HexError::Length {
                 expected: 8,
-                got: 0
+                got: 9
             })
         );
-        assert_eq!(read("1g2"), Err(HexError::Digit('g')));
-        assert_eq!(read("0x1"), Err(HexError::Digit('x')));
-        assert!(read("é").is_err());
+        // No digit reads as zero; an empty text too, except for a 256-bit number.
+        for zero in ["", "   ", "0x", " 0x"] {
+            assert_eq!(read(zero), Ok([0; 4]), "{zero:?}");
+        }
+        let mut hash = [0xAAu8; 32];
+        assert!(decode_number_hex_into("", &mut hash).is_err());
+        decode_number_hex_into(" ", &mut hash).unwrap();
+        assert_eq!(hash, [0; 32]);
+        let prefixed = format!("0x{}", "f".repeat(63));
+        assert!(decode_number_hex_into(&prefixed, &mut hash).is_err());
+        decode_number_hex_into(&prefixed[..64], &mut hash).unwrap();
+        assert_eq!(hash[0], 0);
+        assert_eq!(hash[1], 0xFF);
         // The full width agrees with the fixed-width reader.
         let full = "991cf190094c00f0b68e2e5f75f6bee95a2e0bd93ceaa4a6734db9f19b728948";
         let mut out = [0u8; 32];
