@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(hash_text("aBc").unwrap(), BlockHash::from_bytes(abc));
         let full = "F".repeat(64);
         assert_eq!(hash_text(&full).unwrap(), BlockHash::from_bytes([0xff; 32]));
-        for bad in ["", "xyz", " 1", "0x1", &"1".repeat(65)] {
+        // Leading blanks and a `0x` are read; trailing ones and `0X` are not.
+        assert_eq!(hash_text(" 1").unwrap(), BlockHash::from_bytes(one));
+        assert_eq!(hash_text("0x1").unwrap(), BlockHash::from_bytes(one));
+        for bad in ["", "xyz", "1 ", "0X1", &"1".repeat(65)] {
             assert_eq!(
                 hash_text(bad).unwrap_err().to_json()["error"],
                 msg::BAD_HASH
