@@ -127,6 +127,17 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
+    /// A genesis send to `test_key(key)`, published to the node by peer 1.
+    async fn publish_from_peer_1(&mut self, key: u32) -> Block {
+        let block = self.g.send(&test_key(key).public(), 1);
+        let publish = Message::Publish(Box::new(Publish {
+            block: block.clone(),
+            originator: true,
+        }));
+        send(&self.socks[1], &self.node, publish).await;
+        block
+    }
+
     async fn stop(self) {
         for t in self.tasks {
             t.abort();
@@ -140,13 +151,8 @@ async fn an_election_asks_principal_representatives_and_publishes_its_winner_to_
 ) {
     let mut s = setup().await;
     // Peer 1 publishes a block; its election asks peer 0 (twice, so it runs a while).
-    let block = s.g.send(&test_key(44).public(), 1);
+    let block = s.publish_from_peer_1(44).await;
     let h = block.hash();
-    let publish = Message::Publish(Box::new(Publish {
-        block: block.clone(),
-        originator: true,
-    }));
-    send(&s.socks[1], &s.node, publish).await;
     assert!(
         wait_until(LIMIT, || count(&s.log, |x| *x == (0, Got::ConfirmReq(h)))
             >= 2)
@@ -208,5 +214,41 @@ async fn an_own_block_is_published_again_until_it_is_cemented() {
             .get("local_block_broadcaster", "cemented", "in"),
         1
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_election_confirmed_before_it_published_publishes_its_winner_once() {
+    let mut s = setup().await;
+    let block = s.publish_from_peer_1(46).await;
+    let h = block.hash();
+    // Confirmed by genesis as soon as its election runs, before the election has run
+    // the request interval (500 ms on dev) after which it would publish.
+    assert!(
+        wait_until(LIMIT, || s
+            .node
+            .active_elections()
+            .iter()
+            .any(|e| e.winner == h))
+        .await
+    );
+    send(&s.socks[0], &s.node, final_vote(&dev_genesis_key(), &block)).await;
+    assert!(wait_until(LIMIT, || cemented(&s.node, &h)).await);
+    // The next tick publishes the winner: to the principal representative (it had not
+    // voted) and to ceil(0.5·sqrt(20)) = 3 random peers.
+    assert!(
+        wait_until(LIMIT, || count(&s.log, |x| x.1 == Got::Publish(h, false))
+            >= 4)
+        .await,
+        "published to {}",
+        count(&s.log, |x| x.1 == Got::Publish(h, false))
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let published = s.node.stats.get("election", "broadcast_block", "out") as usize;
+    assert_eq!(
+        count(&s.log, |x| x.1 == Got::Publish(h, false)),
+        4 * published
+    );
+    assert!(count(&s.log, |x| *x == (0, Got::Publish(h, false))) >= 1);
     s.stop().await;
 }

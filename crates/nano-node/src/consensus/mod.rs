@@ -303,6 +303,8 @@ pub(crate) struct Shared {
     pub(crate) backlog: Mutex<Backlog>,
     pub(crate) seen_votes: Mutex<RecentSet>,
     pub(crate) gap_fetch: Mutex<gap_fetch::GapFetch>,
+    /// Winners of elections confirmed since the last tick, which publishes them.
+    pub(crate) confirmed_winners: Mutex<Vec<elections::ConfirmedWinner>>,
     /// This node's own blocks, published again until cemented.
     pub(crate) local_blocks: Mutex<local_broadcaster::LocalBlocks>,
     /// Set while a bootstrap round runs: it fetches what is missing itself, and two
@@ -399,6 +401,7 @@ impl Consensus {
             backlog: Mutex::new(Backlog::default()),
             seen_votes: Mutex::new(RecentSet::new(limits::SEEN_VOTES)),
             gap_fetch: Mutex::new(gap_fetch::GapFetch::default()),
+            confirmed_winners: Mutex::new(Vec::new()),
             local_blocks: Mutex::new(local_broadcaster::LocalBlocks::new(
                 config.network == Network::Dev,
             )),

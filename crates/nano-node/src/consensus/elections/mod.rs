@@ -38,6 +38,18 @@ pub(crate) struct Effects {
     pub stopped: Vec<BlockHash>,
     /// New election leaders to put in the ledger (rolling back what holds their root).
     pub forced: Vec<Block>,
+    /// Winners of just-confirmed elections to publish once more, with who voted for
+    /// what ([`ConfirmedWinner`]).
+    pub publish: Vec<ConfirmedWinner>,
+}
+
+/// A confirmed election's winner and its representatives' last votes, waiting for the
+/// next tick to publish it (the reference publishes at a confirmed election's last
+/// tick, `election::transition_time`, unless it published that winner within the
+/// broadcast interval).
+pub(crate) struct ConfirmedWinner {
+    pub block: Block,
+    pub votes: HashMap<nano_core::Account, BlockHash>,
 }
 
 impl Shared {
@@ -107,6 +119,16 @@ impl Shared {
             }
             if let Some(w) = ev.confirmed {
                 let winner = e.blocks.get(&w).cloned();
+                let every = self.config.rebroadcast_interval;
+                if let Some(b) = winner
+                    .as_ref()
+                    .filter(|_| broadcast_due(e.last_broadcast, w, Instant::now(), every))
+                {
+                    fx.publish.push(ConfirmedWinner {
+                        block: b.clone(),
+                        votes: e.votes.iter().map(|(a, v)| (*a, v.hash)).collect(),
+                    });
+                }
                 if let Some(summary) = active.finish(&root) {
                     self.stats.inc("election", "confirmed", "in");
                     fx.confirmed.push(Confirmed { summary, winner });
@@ -140,6 +162,15 @@ impl Shared {
             drop(lock(&self.inbox));
             self.inbox_cv.notify_one();
         }
+        if !fx.publish.is_empty() {
+            let mut q = lock(&self.confirmed_winners);
+            let room = CONFIRMED_WINNERS_MAX.saturating_sub(q.len());
+            let skipped = fx.publish.len().saturating_sub(room);
+            q.extend(fx.publish.into_iter().take(room));
+            drop(q);
+            self.stats
+                .add("election", "broadcast_block_skipped", "out", skipped as u64);
+        }
         for b in fx.forced {
             self.stats.inc("election", "leader_forced", "in");
             self.force(b, None, None);
@@ -165,6 +196,16 @@ impl Shared {
         });
         let mut expired = Vec::new();
         let mut fx = Effects::default();
+        // Winners of elections confirmed since the last tick come first: this is
+        // their last chance, as a confirmed election's last tick is in the reference.
+        let confirmed = std::mem::take(&mut *lock(&self.confirmed_winners));
+        if let Some(sol) = solicitor.as_mut() {
+            for c in &confirmed {
+                if !sol.broadcast_winner(&c.block, |a| c.votes.get(a).copied()) {
+                    self.stats.inc("election", "broadcast_block_skipped", "out");
+                }
+            }
+        }
         {
             let mut active = lock(&self.active);
             let mut expired_roots = Vec::new();
@@ -194,7 +235,12 @@ impl Shared {
                     continue;
                 };
                 if now.duration_since(e.started) >= interval
-                    && broadcast_due(e, now, self.config.rebroadcast_interval)
+                    && broadcast_due(
+                        e.last_broadcast,
+                        e.winner,
+                        now,
+                        self.config.rebroadcast_interval,
+                    )
                     && sol.broadcast(e)
                 {
                     e.last_broadcast = Some((now, e.winner));
@@ -242,12 +288,23 @@ const ELECTION_REQUESTS_MAX: usize = 50;
 const BLOCK_BROADCASTS_MAX: usize = 30;
 const BLOCK_BROADCASTS_MAX_DEV: usize = 4;
 
-/// Whether `e`'s winner is published again: it changed since the last broadcast, or
-/// the broadcast interval passed (the reference's `election::broadcast_block_predicate`).
-fn broadcast_due(e: &election::Election, now: Instant, every: std::time::Duration) -> bool {
-    match e.last_broadcast {
+/// Most confirmed winners waiting for the next tick: a tick publishes at most
+/// [`BLOCK_BROADCASTS_MAX`] winners, and the reference skips the broadcasts of a loop
+/// past that limit, so more could never be sent.
+const CONFIRMED_WINNERS_MAX: usize = BLOCK_BROADCASTS_MAX;
+
+/// Whether a winner `hash` is published again, given the election's last broadcast:
+/// none yet, another winner then, or the broadcast interval passed (the reference's
+/// `election::broadcast_block_predicate`).
+fn broadcast_due(
+    last: Option<(Instant, BlockHash)>,
+    hash: BlockHash,
+    now: Instant,
+    every: std::time::Duration,
+) -> bool {
+    match last {
         None => true,
-        Some((at, hash)) => hash != e.winner || now.duration_since(at) >= every,
+        Some((at, last_hash)) => last_hash != hash || now.duration_since(at) >= every,
     }
 }
 
@@ -288,12 +345,23 @@ impl Solicitor {
     /// Queues `e`'s winner for publishing; false when this tick's broadcasts are used
     /// up (`confirmation_solicitor::broadcast`).
     fn broadcast(&mut self, e: &election::Election) -> bool {
-        if self.broadcasts_left == 0 {
-            return false;
-        }
         let Some(block) = e.blocks.get(&e.winner) else {
             return false;
         };
+        self.broadcast_winner(block, |a| e.votes.get(a).map(|v| v.hash))
+    }
+
+    /// Queues `block` for publishing, given what each representative last voted for
+    /// (`voted`); false when this tick's broadcasts are used up.
+    fn broadcast_winner(
+        &mut self,
+        block: &Block,
+        voted: impl Fn(&nano_core::Account) -> Option<BlockHash>,
+    ) -> bool {
+        if self.broadcasts_left == 0 {
+            return false;
+        }
+        let winner = block.hash();
         self.broadcasts_left -= 1;
         let mut directed = Vec::new();
         let mut counted = 0;
@@ -301,8 +369,8 @@ impl Solicitor {
             if counted >= self.broadcast_reps_max {
                 break;
             }
-            let voted = e.votes.get(&rep.account);
-            let different = voted.is_some_and(|v| v.hash != e.winner);
+            let voted = voted(&rep.account);
+            let different = voted.is_some_and(|h| h != winner);
             if voted.is_none() || different {
                 directed.push(rep.channel);
                 counted += usize::from(!different);
