@@ -300,6 +300,10 @@ pub(crate) struct Shared {
     pub(crate) inbox_cv: Condvar,
     pub(crate) generator: Mutex<Generator>,
     pub(crate) online: Mutex<OnlineState>,
+    /// [`elections::principal_minimum`] of the last trended online weight, kept apart from
+    /// `online` so elections can read it while holding `active`. A leaf lock: nothing is
+    /// locked while it is held.
+    pub(crate) principal_minimum: Mutex<Option<Amount>>,
     pub(crate) backlog: Mutex<Backlog>,
     pub(crate) seen_votes: Mutex<RecentSet>,
     pub(crate) gap_fetch: Mutex<gap_fetch::GapFetch>,
@@ -397,6 +401,10 @@ impl Consensus {
             inbox: Mutex::new(Inbox::default()),
             inbox_cv: Condvar::new(),
             generator: Mutex::new(Generator::default()),
+            principal_minimum: Mutex::new(elections::principal_minimum(
+                config.network,
+                online.info.trended_stake_total,
+            )),
             online: Mutex::new(online),
             backlog: Mutex::new(Backlog::default()),
             seen_votes: Mutex::new(RecentSet::new(limits::SEEN_VOTES)),

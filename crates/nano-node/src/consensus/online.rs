@@ -274,6 +274,8 @@ impl Shared {
         let t = trended(&st.samples, st.minimum);
         let peers = net_peers.unwrap_or(online);
         st.info = QuorumInfo::compute(online, t, st.minimum, peers);
+        *lock(&self.principal_minimum) =
+            super::elections::principal_minimum(self.config.network, t);
     }
 
     fn store_online_sample(&self, online: Amount) {

@@ -80,6 +80,9 @@ pub enum VoteOutcome {
     Vote,
     /// Older than, or the same as, what the representative already said.
     Replay,
+    /// Not counted: the representative weighs no more than a principal representative's
+    /// minimum ([`super::counts_in_elections`]).
+    Ignored,
 }
 
 /// What the tallies say after a change.

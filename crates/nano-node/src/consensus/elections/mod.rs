@@ -52,6 +52,21 @@ pub(crate) struct ConfirmedWinner {
     pub votes: HashMap<nano_core::Account, BlockHash>,
 }
 
+/// Reference `election::vote`: outside the dev network, a vote from a representative
+/// weighing no more than the minimum principal weight (trended online weight / 1000,
+/// `node::minimum_principal_weight`) is not counted by elections, whether it arrives live
+/// or from the vote cache. `minimum` is `None` on the dev network, where every vote counts.
+pub(crate) fn counts_in_elections(weight: Amount, minimum: Option<Amount>) -> bool {
+    minimum.is_none_or(|m| weight > m)
+}
+
+/// The minimum principal weight for [`counts_in_elections`]: `None` on the dev network.
+pub(crate) fn principal_minimum(network: nano_core::Network, trended: Amount) -> Option<Amount> {
+    (network != nano_core::Network::Dev).then_some(Amount(
+        trended.0 / crate::network::rep_crawler::PRINCIPAL_WEIGHT_FACTOR,
+    ))
+}
+
 impl Shared {
     /// Starts an election of `behavior` for `block` (or adds it to its root's election
     /// as a fork candidate) and applies the votes cached for it. `slot` is the priority
@@ -102,6 +117,9 @@ impl Shared {
     ) -> Option<VoteOutcome> {
         let root = active.root_of(&hash)?;
         let e = active.get_mut(&root)?;
+        if !counts_in_elections(weight, *lock(&self.principal_minimum)) {
+            return Some(VoteOutcome::Ignored);
+        }
         let out = e.vote(rep, weight, timestamp, hash);
         if out == VoteOutcome::Vote {
             let ev = e.evaluate(delta, |rep| self.ledger.weight(rep));
@@ -447,6 +465,58 @@ mod tests {
 
     use super::*;
     use crate::consensus::{unstarted_for_test, ConsensusConfig};
+
+    #[test]
+    fn the_principal_minimum_applies_outside_the_dev_network_only() {
+        assert_eq!(principal_minimum(Network::Dev, Amount(5_000)), None);
+        assert_eq!(
+            principal_minimum(Network::Live, Amount(5_000)),
+            Some(Amount(5))
+        );
+        assert!(counts_in_elections(Amount::ZERO, None));
+        assert!(!counts_in_elections(Amount(5), Some(Amount(5))));
+        assert!(counts_in_elections(Amount(6), Some(Amount(5))));
+    }
+
+    #[test]
+    fn a_representative_at_or_below_the_principal_minimum_is_not_counted() {
+        let mut block = None;
+        let setup = |ledger: &Ledger| {
+            let mut g = Chain::dev_genesis();
+            let mut txn = ledger.write_txn().unwrap();
+            let b = g.send(&test_key(1).public(), 1);
+            ledger.process(&mut txn, &b).unwrap();
+            txn.commit().unwrap();
+            block = Some(b);
+        };
+        let (_d, c) = unstarted_for_test(setup, ConsensusConfig::for_network(Network::Dev));
+        let s = &c.shared;
+        let block = block.expect("block");
+        let hash = block.hash();
+        lock(&s.active).insert_as(block, Behavior::Priority, None);
+        let genesis = nano_ledger::test_support::dev_genesis_key();
+        let weight = s.ledger.weight(&genesis.public());
+        assert!(!weight.is_zero());
+
+        // The genesis representative weighs exactly the minimum: its final vote, which
+        // alone would confirm, is not counted.
+        *lock(&s.principal_minimum) = Some(weight);
+        s.process_votes(vec![(Vote::new_final(&genesis, vec![hash]), None)], true);
+        assert!(c.election_active(&hash));
+        assert_eq!(s.stats.get("vote", "indeterminate", "in"), 1);
+        assert_eq!(s.stats.get("election", "confirmed", "in"), 0);
+
+        // One raw unit lighter minimum: a final vote of the same representative confirms.
+        *lock(&s.principal_minimum) = Some(Amount(weight.0 - 1));
+        let other = BlockHash([7; 32]);
+        s.process_votes(
+            vec![(Vote::new_final(&genesis, vec![hash, other]), None)],
+            true,
+        );
+        assert_eq!(s.stats.get("vote", "vote", "in"), 1);
+        assert_eq!(s.stats.get("election", "confirmed", "in"), 1);
+        assert!(!c.election_active(&hash));
+    }
 
     #[test]
     fn hinted_and_optimistic_elections_expire_sooner_than_priority_ones() {

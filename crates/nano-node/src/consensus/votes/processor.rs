@@ -113,6 +113,9 @@ impl Shared {
                     ) {
                         Some(VoteOutcome::Vote) => applied = true,
                         Some(VoteOutcome::Replay) => replay = true,
+                        // Counted as indeterminate and not relayed, as the reference's
+                        // `election::vote` answers for a light representative.
+                        Some(VoteOutcome::Ignored) => {}
                         None => {
                             if active.recently_confirmed(h) {
                                 replay = true;
