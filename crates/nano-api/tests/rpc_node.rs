@@ -675,8 +675,14 @@ fn bootstrap_status_counts_a_real_sync() {
         assert_eq!(process(&server, &s)["hash"], last);
     }
     // Cemented first, so the server has no election left to republish to the client:
-    // the client learns the blocks from bootstrap alone.
+    // the client learns the blocks from bootstrap alone. A confirmed election publishes
+    // its winner once more at the next election tick (the reference's
+    // `election::transition_time`), so two ticks pass before the client exists and
+    // those publishes reach no one.
     assert!(wait_until(|| confirmed(&server, &last)));
+    let tick = nano_node::consensus::ConsensusConfig::for_network(nano_core::Network::Dev)
+        .request_interval;
+    std::thread::sleep(tick * 2);
     let peer = loopback_peer(&server.node);
     let client = start_opts(
         false,
