@@ -7,7 +7,7 @@
 mod consensus_support;
 mod network_support;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
 use nano_messages::{ConfirmAck, Message, Publish, Vote};
 use nano_node::node::{Node, NodeOptions};
 use nano_node::test_utils::dev_node_config;
-use network_support::{handshaken_sockets, node_addr, record_peers, wait_until, PeerLog};
+use network_support::{node_addr, raw_udp_peers, record_peers, wait_until, PeerLog};
 use tokio::net::UdpSocket;
 
 const PEERS: usize = 20;
@@ -90,14 +90,7 @@ async fn setup() -> Setup {
         t.commit().unwrap();
     }
 
-    let port = node.local_endpoint().unwrap().port();
-    let v4: IpAddr = Ipv4Addr::LOCALHOST.into();
-    let socks: Vec<Arc<UdpSocket>> = handshaken_sockets(v4, port, PEERS)
-        .await
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    assert_eq!(socks.len(), PEERS);
+    let socks = raw_udp_peers(node.local_endpoint().unwrap().port(), PEERS).await;
     let (log, tasks) = record_peers(&socks, RECORD_MAX, |msg| match msg {
         Message::Publish(p) => vec![Got::Publish(p.block.hash(), p.originator)],
         Message::ConfirmReq(r) => r.pairs.iter().map(|(h, _)| Got::ConfirmReq(*h)).collect(),

@@ -8,7 +8,7 @@
 mod consensus_support;
 mod network_support;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
 use nano_messages::{ConfirmAck, Message, Vote};
 use nano_node::node::{Node, NodeOptions};
 use nano_node::test_utils::dev_node_config;
-use network_support::{handshaken_sockets, node_addr, record_peers, wait_until, PeerLog};
+use network_support::{node_addr, raw_udp_peers, record_peers, wait_until, PeerLog};
 use tokio::net::UdpSocket;
 
 const PEERS: usize = 20;
@@ -61,14 +61,7 @@ async fn start(
 
 /// Handshakes `PEERS` raw UDP peers with `node` and records what each receives.
 async fn peers(node: &Node) -> (Vec<Arc<UdpSocket>>, Acks, Vec<tokio::task::JoinHandle<()>>) {
-    let port = node.local_endpoint().unwrap().port();
-    let v4: IpAddr = Ipv4Addr::LOCALHOST.into();
-    let socks: Vec<Arc<UdpSocket>> = handshaken_sockets(v4, port, PEERS)
-        .await
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    assert_eq!(socks.len(), PEERS);
+    let socks = raw_udp_peers(node.local_endpoint().unwrap().port(), PEERS).await;
     let (acks, tasks) = record_peers(&socks, RECORD_MAX, |msg| match msg {
         Message::ConfirmAck(a) => vec![(a.vote.account, a.rebroadcast)],
         _ => Vec::new(),

@@ -364,6 +364,18 @@ pub async fn send_unframeable_header(src: IpAddr, port: u16) {
 /// What peers received: (peer index, what the test keeps of a message).
 pub type PeerLog<T> = Arc<Mutex<Vec<(usize, T)>>>;
 
+/// `n` raw UDP peers from 127.0.0.1, each handshaken with the node on `port`; all of them
+/// or the test fails.
+pub async fn raw_udp_peers(port: u16, n: usize) -> Vec<Arc<UdpSocket>> {
+    let socks: Vec<Arc<UdpSocket>> = handshaken_sockets(Ipv4Addr::LOCALHOST.into(), port, n)
+        .await
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    assert_eq!(socks.len(), n);
+    socks
+}
+
 /// Spawns one task per socket recording, for each datagram it receives (at most `max`),
 /// what `keep` extracts from the decoded message. Abort the tasks when done.
 pub fn record_peers<T: Send + 'static>(
