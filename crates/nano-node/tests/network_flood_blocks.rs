@@ -7,7 +7,6 @@
 mod consensus_support;
 mod network_support;
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
 use nano_messages::{ConfirmAck, Message, Publish, Vote};
 use nano_node::node::{Node, NodeOptions};
 use nano_node::test_utils::dev_node_config;
-use network_support::{node_addr, raw_udp_peers, record_peers, wait_until, PeerLog};
+use network_support::{raw_udp_peers, record_peers, send_datagram, wait_until, PeerLog};
 use tokio::net::UdpSocket;
 
 const PEERS: usize = 20;
@@ -40,13 +39,7 @@ fn count(log: &Log, f: impl Fn(&(usize, Got)) -> bool) -> usize {
 }
 
 async fn send(sock: &UdpSocket, node: &Node, msg: Message) {
-    let to = node_addr(
-        Ipv4Addr::LOCALHOST.into(),
-        node.local_endpoint().unwrap().port(),
-    );
-    sock.send_to(&msg.to_bytes(Network::Dev).unwrap(), to)
-        .await
-        .unwrap();
+    send_datagram(sock, node.local_endpoint().unwrap().port(), &msg).await;
 }
 
 fn final_vote(key: &KeyPair, block: &Block) -> Message {

@@ -8,7 +8,6 @@
 mod consensus_support;
 mod network_support;
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use nano_ledger::test_support::{dev_genesis_key, test_key, Chain};
 use nano_messages::{ConfirmAck, Message, Vote};
 use nano_node::node::{Node, NodeOptions};
 use nano_node::test_utils::dev_node_config;
-use network_support::{node_addr, raw_udp_peers, record_peers, wait_until, PeerLog};
+use network_support::{raw_udp_peers, record_peers, send_datagram, wait_until, PeerLog};
 use tokio::net::UdpSocket;
 
 const PEERS: usize = 20;
@@ -80,13 +79,7 @@ async fn vote(sock: &UdpSocket, node: &Node, key: &KeyPair, block: &Block) {
         vote: Vote::new_final(key, vec![block.hash()]),
         rebroadcast: false,
     }));
-    let to = node_addr(
-        Ipv4Addr::LOCALHOST.into(),
-        node.local_endpoint().unwrap().port(),
-    );
-    sock.send_to(&msg.to_bytes(Network::Dev).unwrap(), to)
-        .await
-        .unwrap();
+    send_datagram(sock, node.local_endpoint().unwrap().port(), &msg).await;
 }
 
 fn count(acks: &Acks, f: impl Fn(&(usize, Account, bool)) -> bool) -> usize {

@@ -364,6 +364,14 @@ pub async fn send_unframeable_header(src: IpAddr, port: u16) {
 /// What peers received: (peer index, what the test keeps of a message).
 pub type PeerLog<T> = Arc<Mutex<Vec<(usize, T)>>>;
 
+/// Sends `msg` as one datagram from a raw peer's `sock` to the node on 127.0.0.1:`port`.
+pub async fn send_datagram(sock: &UdpSocket, port: u16, msg: &Message) {
+    let to = node_addr(Ipv4Addr::LOCALHOST.into(), port);
+    sock.send_to(&msg.to_bytes(Network::Dev).unwrap(), to)
+        .await
+        .unwrap();
+}
+
 /// `n` raw UDP peers from 127.0.0.1, each handshaken with the node on `port`; all of them
 /// or the test fails.
 pub async fn raw_udp_peers(port: u16, n: usize) -> Vec<Arc<UdpSocket>> {
