@@ -231,7 +231,9 @@ pub(crate) fn bound(v: u64) -> usize {
     usize::try_from(v).unwrap_or(usize::MAX).max(1)
 }
 
-/// The store's fixed count of named LMDB databases (the reference's default).
+/// The reference's default of `node.lmdb.max_databases`, the only value accepted (a
+/// reference config file may carry it): the store's tables are fixed and it sets LMDB's
+/// limit on them itself.
 pub const LMDB_MAX_DATABASES: u32 = 128;
 
 fn cores() -> u32 {
@@ -484,12 +486,12 @@ impl DaemonConfig {
                 "node.max_work_generate_multiplier must be >= 1".into(),
             ));
         }
-        // The store opens a fixed number of named databases (enough for every table and
-        // an upgrade's old ones); another value would be silently ignored.
+        // The store opens a fixed set of named databases under its own limit (enough for
+        // every table and an upgrade's old one); another value would be silently ignored.
         if n.lmdb.max_databases != LMDB_MAX_DATABASES {
             return Err(ConfigError::Invalid(format!(
-                "node.lmdb.max_databases = {} is not supported: this node always opens \
-                 {LMDB_MAX_DATABASES} (remove the key)",
+                "node.lmdb.max_databases = {} is not supported: this node's ledger has a \
+                 fixed set of tables and sets LMDB's limit itself (remove the key)",
                 n.lmdb.max_databases
             )));
         }
