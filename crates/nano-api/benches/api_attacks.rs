@@ -27,7 +27,10 @@
 //! The legitimate client (from 127.0.0.2, another host than the attackers) alternates
 //! `account_info` (answered inline) and `account_balance` (a slow action, on the pool),
 //! one at a time, [`PROBES`] of each per phase or until [`PHASE_LIMIT`], each request
-//! given [`PROBE_TIMEOUT`]. Run: `cargo bench -p nano-api --bench api_attacks`.
+//! given [`PROBE_TIMEOUT`]. Run: `cargo bench -p nano-api --bench api_attacks`;
+//! `API_ATTACKS=pairs` runs only rounds of quiet, one-address flood and 64-address flood,
+//! each flood against its own round's quiet phase, and prints the medians of the ratios
+//! ([`API_ATTACKS_PAIRS`](PAIRS) rounds, 8 by default).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -73,6 +76,14 @@ const ATTACKER_THREADS: &str = "attacker";
 const NICE: &str = "API_ATTACKS_NICE";
 /// The attacker child's nice value in the isolated phase.
 const ISOLATED_NICE: i32 = 19;
+/// Environment variable choosing a shorter run: `pairs` runs only rounds of quiet and
+/// the two `receivable` floods ([`flood_pairs`]).
+const MODE: &str = "API_ATTACKS";
+/// Environment variable giving the rounds of `pairs` ([`DEFAULT_PAIRS`] by default).
+const PAIRS: &str = "API_ATTACKS_PAIRS";
+/// Rounds of `pairs` by default: enough for a median on a machine whose quiet rounds
+/// differ by a third from each other.
+const DEFAULT_PAIRS: usize = 8;
 
 /// `VmRSS` or `VmHWM` of process `pid` ("self" for this one) in MiB.
 fn mem(pid: &str, field: &str) -> f64 {
@@ -483,6 +494,115 @@ impl Drop for RssPeak {
     }
 }
 
+/// One phase's figures: (account_info, account_balance, server CPU ms per legitimate
+/// request).
+type PhaseFigures = (Figures, Figures, f64);
+
+/// Runs one flood phase: the attacker child flooding `receivable` from `sources`
+/// addresses at `nice`, probed once it has run for two seconds; the pool drained after.
+#[allow(clippy::too_many_arguments)]
+fn flood_phase(
+    run_phase: &impl Fn(&str, Option<&(Figures, Figures)>, Option<&Attackers>) -> PhaseFigures,
+    pool: &nano_api::worker_pool::WorkerPool,
+    rpc: SocketAddr,
+    target: &PublicKey,
+    sources: usize,
+    nice: i32,
+    name: &str,
+    quiet: &(Figures, Figures),
+) -> PhaseFigures {
+    let child = Attackers::start(
+        format!("flood {rpc} {sources} {}", target.encode_account()),
+        nice,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (a0, b0, t0) = (child.get(1), child.get(2), Instant::now());
+    let figures = run_phase(name, Some(quiet), Some(&child));
+    println!(
+        "  flood: {} receivable answers, {} refused as busy in {:.1?}",
+        child.get(1) - a0,
+        child.get(2) - b0,
+        t0.elapsed()
+    );
+    child.stop();
+    // Let the pool drain before the next phase.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pool.in_flight() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    figures
+}
+
+/// The median of `v` (the lower middle for an even count); zero when empty.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
+}
+
+/// [`MODE`] `pairs`: [`PAIRS`] rounds of a quiet phase then the one-address and the
+/// 64-address `receivable` floods, each flood against its own round's quiet phase (the
+/// load of other processes drifts between rounds); prints the per-round ratios and their
+/// medians.
+fn flood_pairs(
+    run_phase: &impl Fn(&str, Option<&(Figures, Figures)>, Option<&Attackers>) -> PhaseFigures,
+    pool: &nano_api::worker_pool::WorkerPool,
+    rpc: SocketAddr,
+    target: &PublicKey,
+) {
+    let rounds: usize = std::env::var(PAIRS)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_PAIRS)
+        .clamp(1, 50);
+    // Per flood kind: (info p50, balance p50, info p99, balance p99, CPU) ratios.
+    let mut ratios: [Vec<[f64; 5]>; 2] = Default::default();
+    let mut quiet_cpu = Vec::new();
+    let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    for round in 1..=rounds {
+        let (qi, qs, qcpu) = run_phase(&format!("round {round} quiet"), None, None);
+        quiet_cpu.push(qcpu);
+        let quiet = (qi, qs);
+        for (k, sources) in [1, FLOODERS].into_iter().enumerate() {
+            let name = format!("round {round} flood from {sources} address(es)");
+            let (i, s, cpu) = flood_phase(run_phase, pool, rpc, target, sources, 0, &name, &quiet);
+            ratios[k].push([
+                r(i.p50, quiet.0.p50),
+                r(s.p50, quiet.1.p50),
+                r(i.p99, quiet.0.p99),
+                r(s.p99, quiet.1.p99),
+                cpu / qcpu.max(1e-9),
+            ]);
+        }
+    }
+    println!(
+        "quiet: server CPU per legitimate request, median {:.3} ms",
+        median(quiet_cpu)
+    );
+    for (k, sources) in [1, FLOODERS].into_iter().enumerate() {
+        let col = |j: usize| median(ratios[k].iter().map(|x| x[j]).collect());
+        let each = |j: usize| {
+            ratios[k]
+                .iter()
+                .map(|x| format!("{:.2}", x[j]))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "flood from {sources} address(es), medians of {rounds} rounds against the same \
+             round's quiet: account_info p50 {:.2}x [{}] p99 {:.2}x; account_balance p50 \
+             {:.2}x [{}] p99 {:.2}x; server CPU per legitimate request {:.2}x [{}]",
+            col(0),
+            each(0),
+            col(2),
+            col(1),
+            each(1),
+            col(3),
+            col(4),
+            each(4),
+        );
+    }
+}
+
 fn ratio(now: Duration, base: Duration) -> String {
     if base.is_zero() {
         return String::new();
@@ -570,7 +690,7 @@ fn main() {
     let run_phase = |name: &str,
                      quiet: Option<&(Figures, Figures)>,
                      child: Option<&Attackers>|
-     -> (Figures, Figures) {
+     -> (Figures, Figures, f64) {
         let peak = RssPeak::start();
         let (s0, a0, r0) = own_cpu();
         let c0 = child.map_or(0.0, |c| c.cpu());
@@ -611,12 +731,17 @@ fn main() {
                 c.rss()
             )),
         );
-        (inline, slow)
+        (inline, slow, (s1 - s0) * 1000.0 / legit as f64)
     };
 
     // A first round warms the server up (connections, caches, pool threads) unreported.
     probe_rt.block_on(probe(rpc, &genesis));
-    let quiet = run_phase("quiet", None, None);
+    if std::env::var(MODE).is_ok_and(|m| m == "pairs") {
+        flood_pairs(&run_phase, pool, rpc, &target);
+        return;
+    }
+    let (qi, qs, _) = run_phase("quiet", None, None);
+    let quiet = (qi, qs);
     // The same again: how far two quiet rounds differ on this machine (its noise).
     run_phase("quiet again", Some(&quiet), None);
 
@@ -698,25 +823,7 @@ fn main() {
         ),
     ] {
         pool.set_refusal_spacing(spacing);
-        let child = Attackers::start(
-            format!("flood {rpc} {sources} {}", target.encode_account()),
-            nice,
-        );
-        std::thread::sleep(Duration::from_secs(2));
-        let (a0, b0, t0) = (child.get(1), child.get(2), Instant::now());
-        run_phase(name, Some(&quiet), Some(&child));
-        println!(
-            "  flood: {} receivable answers, {} refused as busy in {:.1?}",
-            child.get(1) - a0,
-            child.get(2) - b0,
-            t0.elapsed()
-        );
-        child.stop();
-        // Let the pool drain before the next phase.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while pool.in_flight() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        flood_phase(&run_phase, pool, rpc, &target, sources, nice, name, &quiet);
     }
     pool.set_refusal_spacing(paced);
     println!(
