@@ -146,7 +146,9 @@ pub const ACTIONS: &[Action] = &[
     Action::new("delegators", ledger::delegators).slow(),
     Action::new("delegators_count", ledger::delegators_count).slow(),
     Action::new("representatives", ledger::representatives).slow(),
-    Action::new("receivable", ledger::receivable).slow(),
+    Action::new("receivable", ledger::receivable)
+        .text(ledger::receivable_text)
+        .slow(),
     Action::new("pending", ledger::receivable)
         .deprecated()
         .slow(),

@@ -21,7 +21,7 @@ pub use accounts::{
 pub use blocks::{block_account, block_count, block_info, blocks, blocks_info, chain, successors};
 pub use history::account_history;
 pub(crate) use history::history_entry;
-pub use receivable::{accounts_receivable, receivable, receivable_exists};
+pub use receivable::{accounts_receivable, receivable, receivable_exists, receivable_text};
 pub(crate) use receivable::{receivable_value, ConfirmedFilter};
 pub use representatives::{account_weight, delegators, delegators_count, representatives};
 
