@@ -4,6 +4,11 @@ natural size, and the pages that belong to no table (free list, never-used tail)
 
 Usage: scripts/ledger-pages.py <path/to/data.ldb> [blocks]
 
+Then the free list by the transaction that freed the pages (read from the file's raw
+pages: LMDB's free-list table is not reachable through its API), newest first: a page
+freed by transaction T can be reused from T+2 on, and only once no reader began before
+T, so pages freed long before the last commit show a reader that held them.
+
 Reads the file read-only without the lock file (run it on a ledger no node is writing).
 "Natural" is what the table's rows take packed into leaf pages completely: per row the
 key, the value, LMDB's 8-byte node header and its 2-byte slot in the page's offset
@@ -12,6 +17,7 @@ over the leaf pages the table really has, so 0.69 is the usual result of random-
 inserts (ln 2) and 1.00 a table written in key order with MDB_APPEND.
 """
 import os
+import struct
 import sys
 
 import lmdb
@@ -71,6 +77,68 @@ def main():
     nat_total = sum(r[3] for r in rows)
     print(f"natural total {nat_total} pages = {nat_total * psize} bytes"
           + (f" = {nat_total * psize / blocks:.1f} bytes/block; file {file_size / blocks:.1f} bytes/block" if blocks else ""))
+    print_free_list(path)
+
+
+def free_list(path):
+    """(last txnid, [(txnid that freed them, page count)], pages of the free list's own
+    B-tree) from the newest meta page. LMDB's layout (mdb.c): a 16-byte page header
+    (pgno, pad, flags, lower, upper), meta at offset 16 (magic, version, address, map
+    size, the free and main DB records of 48 bytes each, last page, txnid); free-list
+    keys are 8-byte txnids, values ID lists (count, then page numbers), often on
+    overflow pages."""
+    with open(path, "rb") as f:
+        head = f.read(8192)
+        psize = 4096
+        metas = []
+        for i in range(2):
+            m = head[i * psize + 16:]
+            free_db = struct.unpack_from("<IHHQQQQQ", m, 24)
+            last_pg, txnid = struct.unpack_from("<QQ", m, 24 + 96)
+            metas.append((txnid, free_db, last_pg))
+        txnid, free_db, _ = max(metas)
+        root = free_db[7]
+        own = free_db[3] + free_db[4] + free_db[5]
+        out = []
+
+        def page(n):
+            f.seek(n * psize)
+            return f.read(psize)
+
+        def walk(n):
+            pg = page(n)
+            flags, lower = struct.unpack_from("<HH", pg, 10)
+            for i in range((lower - 16) // 2):
+                off = struct.unpack_from("<H", pg, 16 + 2 * i)[0]
+                lo, hi, nflags, ksize = struct.unpack_from("<HHHH", pg, off)
+                key = pg[off + 8:off + 8 + ksize]
+                if flags & 0x01:  # branch: the child's page number in lo/hi/flags
+                    walk(lo | hi << 16 | nflags << 32)
+                    continue
+                dsize = lo | hi << 16
+                data = pg[off + 8 + ksize:off + 8 + ksize + dsize]
+                if nflags & 0x01:  # F_BIGDATA: the value is on overflow pages
+                    ov = struct.unpack_from("<Q", data)[0]
+                    f.seek(ov * psize + 16)
+                    data = f.read(dsize)
+                count = struct.unpack_from("<Q", data)[0]
+                out.append((struct.unpack_from("<Q", key)[0], count))
+
+        if root != 0xFFFFFFFFFFFFFFFF:
+            walk(root)
+    return txnid, sorted(out, reverse=True), own
+
+
+def print_free_list(path):
+    txnid, rows, own = free_list(path)
+    total = sum(c for _, c in rows)
+    print(f"free list: {total} pages in {len(rows)} records (+{own} pages of its own B-tree);"
+          f" last transaction {txnid}")
+    for t, c in rows[:12]:
+        print(f"  freed by txn {t} ({txnid - t} before the last): {c} pages")
+    if len(rows) > 12:
+        rest = rows[12:]
+        print(f"  {len(rest)} older records: {sum(c for _, c in rest)} pages")
 
 
 if __name__ == "__main__":
