@@ -318,16 +318,6 @@ fn page_size() -> usize {
 }
 impl Tables {
     /// Every table, in [`TABLE_NAMES`] order.
-    /// Pages the reference tables take (branch, leaf and overflow), as `txn` sees them.
-    pub(crate) fn pages_in_use(&self, txn: &heed::RoTxn<'_>) -> Result<u64> {
-        let mut pages = 0u64;
-        for db in self.all() {
-            let st = db.stat(txn)?;
-            pages += (st.branch_pages + st.leaf_pages + st.overflow_pages) as u64;
-        }
-        Ok(pages)
-    }
-
     pub(crate) fn all(&self) -> [&Db; 10] {
         [
             &self.blocks,

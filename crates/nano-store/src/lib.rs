@@ -33,7 +33,7 @@ pub use heed::DatabaseStat;
 pub use store::confirmation_log::{
     ConfirmationOrigin, ConfirmationRecord, DEFAULT_CONFIRMATION_HISTORY,
 };
-pub use store::{online_weight_key, ReadTxn, Store, Txn, WriteTxn, WRITE_BATCH_MIN};
+pub use store::{online_weight_key, ReadTxn, Store, Txn, WriteTxn};
 
 /// Why the store could not do what was asked. Ledger rule violations are not errors of
 /// the store; these are I/O, corruption and identity problems.

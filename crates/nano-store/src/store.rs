@@ -8,7 +8,7 @@ use std::fs;
 use std::net::SocketAddrV6;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use heed::{EnvFlags, WithoutTls};
@@ -47,30 +47,7 @@ pub struct Store {
     weights: RwLock<HashMap<Account, Amount>>,
     cemented: AtomicU64,
     conf_log: confirmation_log::ConfirmationLog,
-    /// [`Store::write_batch_limit`] as of the last commit.
-    batch_limit: AtomicUsize,
 }
-
-/// Pages a new block rewrites in a write transaction of a few dozen blocks: its own
-/// leaf in `blocks` (keys are hashes, so a random page), its account's leaf, a
-/// `pending` leaf, one or two `rep_weights` leaves, and a share of the branch pages
-/// above them. Measured at 100,000 blocks (BENCHMARKS.md): 16-block batches freed 79
-/// pages per commit, 32-block ones ~235 (both about 5-7 per block).
-const PAGES_REWRITTEN_PER_BLOCK: u64 = 5;
-
-/// How many times the ledger's pages in use the pages of one write batch may be. LMDB
-/// copies every page a transaction changes and can reuse the old copy only two commits
-/// later, so the file keeps the last two batches' rewritten pages free for good: with
-/// batches of at most 1/160 of the ledger's pages, that free space stays near 1/80 of
-/// the ledger (about 7 bytes per block at the reference format's ~550), which is what
-/// the reference node's file carries after a sync of small batches (559 bytes per block
-/// against 547 of tables at 100,000 blocks).
-const BATCH_PAGES_SHARE_DIVISOR: u64 = 160;
-
-/// The smallest write batch [`Store::write_batch_limit`] asks for, however small the
-/// ledger: below it, one commit (two fsyncs) per handful of blocks would cost far more
-/// time than the few pages it saves on a ledger of a few megabytes.
-pub const WRITE_BATCH_MIN: usize = 16;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -202,16 +179,8 @@ impl Store {
             weights: RwLock::new(HashMap::new()),
             cemented: AtomicU64::new(0),
             conf_log,
-            batch_limit: AtomicUsize::new(WRITE_BATCH_MIN),
         };
         store.load_caches()?;
-        {
-            let r = store.read_txn()?;
-            let pages = store.t.pages_in_use(r.raw())?;
-            store
-                .batch_limit
-                .store(batch_limit_for(pages), Ordering::Release);
-        }
         crate::migrate::remove_old_layout(path, &options.progress)?;
         Ok(store)
     }
@@ -292,16 +261,6 @@ impl Store {
     /// page counts; its entries are the named tables): RPC `stats` of type `database`.
     pub fn database_stat(&self) -> heed::DatabaseStat {
         self.env.unnamed_database_stat()
-    }
-
-    /// Most new blocks a caller should write in one transaction now, so that the pages
-    /// a commit rewrites stay a small share of the ledger (see
-    /// [`BATCH_PAGES_SHARE_DIVISOR`]): [`WRITE_BATCH_MIN`] on a small ledger, growing
-    /// with the ledger's pages in use (about 16 at 100,000 blocks, 170 at a million,
-    /// 1,000 at six million). The caller's own maximum still applies on top. Updated at
-    /// every commit.
-    pub fn write_batch_limit(&self) -> usize {
-        self.batch_limit.load(Ordering::Acquire)
     }
 
     /// Size in bytes of the ledger file on disk.
@@ -662,14 +621,6 @@ impl Store {
     }
 }
 
-/// [`Store::write_batch_limit`] for a ledger of `pages` pages in use.
-fn batch_limit_for(pages: u64) -> usize {
-    let blocks = pages / (BATCH_PAGES_SHARE_DIVISOR * PAGES_REWRITTEN_PER_BLOCK);
-    usize::try_from(blocks)
-        .unwrap_or(usize::MAX)
-        .max(WRITE_BATCH_MIN)
-}
-
 impl<'s> WriteTxn<'s> {
     pub fn store(&self) -> &'s Store {
         self.store
@@ -684,15 +635,7 @@ impl<'s> WriteTxn<'s> {
             weights,
             cemented_delta,
         } = self;
-        // Read before the commit consumes the transaction: the page counts it sees
-        // include its own writes. A failed count only leaves the old limit.
-        let pages = store.t.pages_in_use(&txn).ok();
         txn.commit()?;
-        if let Some(pages) = pages {
-            store
-                .batch_limit
-                .store(batch_limit_for(pages), Ordering::Release);
-        }
         if !weights.is_empty() {
             let mut cache = store.weights.write().unwrap_or_else(|e| e.into_inner());
             for (rep, w) in weights {
@@ -927,22 +870,5 @@ impl<'s> WriteTxn<'s> {
         let t = self.t();
         Ok(t.online_weight
             .delete(&mut self.txn, &timestamp.to_be_bytes())?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A small ledger gets the smallest batch; the limit then grows in proportion to the
-    /// pages in use, so a batch's rewritten pages stay the same share of the file.
-    #[test]
-    fn batch_limit_follows_the_ledger_pages() {
-        assert_eq!(batch_limit_for(0), WRITE_BATCH_MIN);
-        assert_eq!(batch_limit_for(13_400), WRITE_BATCH_MIN);
-        let per_block = BATCH_PAGES_SHARE_DIVISOR * PAGES_REWRITTEN_PER_BLOCK;
-        assert_eq!(batch_limit_for(per_block * 100), 100);
-        assert_eq!(batch_limit_for(per_block * 1024 + 1), 1024);
-        assert!(batch_limit_for(1_400_000) > batch_limit_for(140_000));
     }
 }

@@ -20,21 +20,15 @@ fn acct(b: u8) -> Account {
     Account::from_bytes([b; 32])
 }
 
-/// The dev genesis block's sideband.
-fn genesis_sideband(store: &Store) -> BlockSideband {
+/// Writes the dev genesis block and account, as the ledger does on a fresh store.
+fn init_genesis(store: &Store, txn: &mut nano_store::WriteTxn<'_>) {
     let p = store.network().params();
-    BlockSideband {
+    let sideband = BlockSideband {
         account: p.genesis_account,
         height: 1,
         balance: p.genesis_amount,
         ..Default::default()
-    }
-}
-
-/// Writes the dev genesis block and account, as the ledger does on a fresh store.
-fn init_genesis(store: &Store, txn: &mut nano_store::WriteTxn<'_>) {
-    let p = store.network().params();
-    let sideband = genesis_sideband(store);
+    };
     txn.put_block_parts(&p.genesis_hash, &p.genesis, &sideband)
         .unwrap();
     txn.put_account(
@@ -403,41 +397,4 @@ fn every_sync_mode_reaches_lmdb_and_commits_survive_reopening() {
         assert_eq!(store.peer_count(&r).unwrap(), 1);
         assert_eq!(store.block_count(&r).unwrap(), 1);
     }
-}
-
-/// A fresh ledger asks for the smallest write batches; once it holds tens of megabytes
-/// the limit has grown past it (it is recomputed at every commit), so the pages a batch
-/// rewrites stay a small share of the file.
-#[test]
-fn write_batch_limit_grows_with_the_ledger() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();
-    assert_eq!(store.write_batch_limit(), nano_store::WRITE_BATCH_MIN);
-    let p = store.network().params();
-    let sideband = genesis_sideband(&store);
-    // Keys spread like hashes, so pages split as in a real ledger.
-    for chunk in 0..20u64 {
-        let mut txn = store.write_txn().unwrap();
-        for i in 0..10_000u64 {
-            let n = (chunk * 10_000 + i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let mut h = [0u8; 32];
-            h[..8].copy_from_slice(&n.to_be_bytes());
-            txn.put_block_parts(&BlockHash::from_bytes(h), &p.genesis, &sideband)
-                .unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    assert!(
-        store.write_batch_limit() > nano_store::WRITE_BATCH_MIN,
-        "limit {} after 200,000 blocks",
-        store.write_batch_limit()
-    );
-    let reopened_limit = {
-        let path = store.path().to_path_buf();
-        drop(store);
-        Store::open(&path, Network::Dev, &opts())
-            .unwrap()
-            .write_batch_limit()
-    };
-    assert!(reopened_limit > nano_store::WRITE_BATCH_MIN);
 }

@@ -42,8 +42,7 @@ pub const BLOCK_PRIORITY_LOCAL: usize = 16;
 /// per batch left 27.5 k free pages (113 bytes per block) and 271 MB anonymous memory,
 /// 1024 left 9.7 k (40 bytes per block) and 233 MB; 256 (the reference's batch size)
 /// halved the sync rate on this machine's disk. The free pages do not grow with the
-/// ledger, so the bound matters less as it grows; while the ledger is small the store's
-/// `write_batch_limit` (proportional to the ledger's pages) caps the batch further.
+/// ledger, so the bound matters less as it grows.
 pub const BLOCK_BATCH_MAX: usize = 1024;
 /// Longest a write transaction is held for a batch (reference `block_processor_batch_max_time`
 /// is 500 ms), so cementing and forced blocks are not delayed longer than that.

@@ -69,13 +69,7 @@ impl Shared {
                 }
                 let forced = std::mem::take(&mut q.forced);
                 let cement = std::mem::take(&mut q.cement);
-                // The store keeps a small ledger's batches small (its file would
-                // otherwise carry two large batches' rewritten pages as free space).
-                let limit = self
-                    .config
-                    .batch_max
-                    .min(self.ledger.store().write_batch_limit());
-                let batch = q.pop_batch(limit);
+                let batch = q.pop_batch(self.config.batch_max);
                 (forced, cement, batch)
             };
             if self.is_stopped() {
