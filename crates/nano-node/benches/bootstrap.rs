@@ -22,6 +22,12 @@
 //! `stats` `objects`), sampled every second, and every minute the counts at that
 //! moment (those of at least 1,000 entries). `NANO_BOOTSTRAP_BENCH_WRAP="heaptrack -o
 //! <file>"` runs the children under a command (a heap profiler) instead of directly.
+//! `NANO_BOOTSTRAP_BENCH_STOP=<n>` ends the sync once the syncing ledger holds `n`
+//! blocks (the first part of a large ledger's sync, cheaply);
+//! `NANO_BOOTSTRAP_BENCH_BLOCKING_MAX=<n>` sets the syncing node's
+//! `account_sets.blocking_max` (so the blocked set fills early). The CSV's `received`
+//! column counts the blocks the syncing node received (re-downloads show as received
+//! running ahead of blocks).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,6 +109,11 @@ fn status_bytes(key: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// A bench setting from the environment (none when unset or not a number).
+fn env_usize(key: &str) -> Option<usize> {
+    std::env::var(key).ok().and_then(|v| v.parse().ok())
+}
+
 fn peak_rss() -> u64 {
     status_bytes("VmHWM:")
 }
@@ -116,12 +127,13 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     let mut co = NodeOptions::new(config(vec![peer]), Network::Dev, &dir);
     co.bootstrap.enable_ascending = ascending;
     co.bootstrap.interval = Duration::from_secs(1);
-    if let Some(n) = std::env::var("NANO_BOOTSTRAP_BENCH_BATCH")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
+    if let Some(n) = env_usize("NANO_BOOTSTRAP_BENCH_BATCH") {
         co.tune = Some(Arc::new(move |c| c.batch_max = n));
     }
+    if let Some(n) = env_usize("NANO_BOOTSTRAP_BENCH_BLOCKING_MAX") {
+        co.bootstrap.blocking_max = n;
+    }
+    let total = env_usize("NANO_BOOTSTRAP_BENCH_STOP").map_or(total, |n| total.min(n as u64));
     let started = Instant::now();
     let client = Node::start_with(co).await.unwrap();
     let limit = Duration::from_secs(60) + Duration::from_millis(total); // 1 ms per block
@@ -160,9 +172,13 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
                     big.join(" ")
                 );
             }
+            let received = client
+                .bootstrap
+                .as_ref()
+                .map_or(0, |b| b.status().blocks_received);
             let _ = writeln!(
                 out,
-                "sample {:.3} {got} {now_anon}",
+                "sample {:.3} {got} {now_anon} {received}",
                 started.elapsed().as_secs_f64()
             );
             let _ = out.flush();
@@ -351,7 +367,10 @@ async fn run(blocks: u64, ascending: bool) {
         std::io::BufWriter::new(std::fs::File::create(base.with_extension("csv")).unwrap());
     {
         use std::io::Write;
-        let _ = writeln!(csv, "seconds,blocks,anonymous_rss_bytes\n0.000,1,0");
+        let _ = writeln!(
+            csv,
+            "seconds,blocks,anonymous_rss_bytes,received\n0.000,1,0,0"
+        );
     }
     // The server keeps serving on this runtime while the child syncs.
     loop {
@@ -362,7 +381,7 @@ async fn run(blocks: u64, ascending: bool) {
                     "sample" => {
                         use std::io::Write;
                         samples.push((f[1].parse().unwrap(), f[2].parse().unwrap()));
-                        let _ = writeln!(csv, "{},{},{}", f[1], f[2], f[3]);
+                        let _ = writeln!(csv, "{},{},{},{}", f[1], f[2], f[3], f[4]);
                         last_anon = f[3].to_string();
                         let _ = csv.flush();
                     }
@@ -422,7 +441,7 @@ async fn run(blocks: u64, ascending: bool) {
     );
     {
         use std::io::Write;
-        let _ = writeln!(csv, "{secs:.3},{got},{last_anon}");
+        let _ = writeln!(csv, "{secs:.3},{got},{last_anon},{received}");
         let _ = csv.flush();
     }
     std::fs::write(
