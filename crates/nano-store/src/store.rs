@@ -45,6 +45,9 @@ pub struct Store {
     t: Tables,
     network: Network,
     weights: RwLock<HashMap<Account, Amount>>,
+    /// Bumped each time the weights cache changes, so a pass over every weight (the
+    /// representative tiers) can be skipped when nothing moved since the last one.
+    weights_generation: AtomicU64,
     cemented: AtomicU64,
     conf_log: confirmation_log::ConfirmationLog,
 }
@@ -177,6 +180,7 @@ impl Store {
             t,
             network,
             weights: RwLock::new(HashMap::new()),
+            weights_generation: AtomicU64::new(0),
             cemented: AtomicU64::new(0),
             conf_log,
         };
@@ -201,6 +205,7 @@ impl Store {
             cemented += ConfirmationHeightInfo::decode(v)?.height;
         }
         *self.weights.write().unwrap_or_else(|e| e.into_inner()) = w;
+        self.weights_generation.fetch_add(1, Ordering::AcqRel);
         self.cemented.store(cemented, Ordering::Release);
         Ok(())
     }
@@ -533,6 +538,11 @@ impl Store {
         f(&self.weights.read().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Changes whenever the cached weights do (see [`Store::with_rep_weights_cached`]).
+    pub fn rep_weights_generation(&self) -> u64 {
+        self.weights_generation.load(Ordering::Acquire)
+    }
+
     /// A copy of every non-zero weight as of the last commit.
     pub fn rep_weights_cached(&self) -> HashMap<Account, Amount> {
         self.weights
@@ -645,6 +655,7 @@ impl<'s> WriteTxn<'s> {
                     cache.insert(rep, w);
                 }
             }
+            store.weights_generation.fetch_add(1, Ordering::AcqRel);
         }
         if cemented_delta != 0 {
             let cur = store.cemented.load(Ordering::Acquire) as i128;

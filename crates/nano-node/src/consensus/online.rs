@@ -15,7 +15,7 @@
 //! from the ledger's representative weights every [`rep_tiers_interval`], looked up per
 //! vote.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use nano_core::{Account, Amount};
@@ -82,52 +82,41 @@ pub fn rep_tiers_interval(network: nano_core::Network) -> Duration {
     }
 }
 
-/// Representatives above each tier's threshold, as last computed. Bounded: tier 1
-/// needs more than 1/1000 of the trended weight, so it holds at most 1000 × supply /
-/// trended accounts.
+/// Representatives above the tier 1 threshold and their tier, as last computed: one
+/// entry per representative (three sets, one per tier, held a tier 3 representative
+/// three times, and at 800k representatives cost three inserts each per pass).
+/// Bounded: tier 1 needs more than 1/1000 of the trended weight, so it holds at most
+/// 1000 × supply / trended accounts.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RepTiers {
-    tier_1: HashSet<Account>,
-    tier_2: HashSet<Account>,
-    tier_3: HashSet<Account>,
+    tiers: HashMap<Account, RepTier>,
 }
 
 impl RepTiers {
     /// Tiers of the representatives in `weights` against the `trended` online weight
     /// (reference `rep_tiers::calculate_tiers`).
     pub fn compute(weights: impl IntoIterator<Item = (Account, Amount)>, trended: Amount) -> Self {
-        let mut t = RepTiers::default();
-        for (rep, weight) in weights {
-            let tier = RepTier::of(weight, trended);
-            if tier >= RepTier::Tier1 {
-                t.tier_1.insert(rep);
-            }
-            if tier >= RepTier::Tier2 {
-                t.tier_2.insert(rep);
-            }
-            if tier >= RepTier::Tier3 {
-                t.tier_3.insert(rep);
-            }
-        }
-        t
+        let tiers = weights
+            .into_iter()
+            .map(|(rep, weight)| (rep, RepTier::of(weight, trended)))
+            .filter(|(_, tier)| *tier >= RepTier::Tier1)
+            .collect();
+        RepTiers { tiers }
     }
 
     /// The tier `rep` had when the tiers were last computed.
     pub fn tier(&self, rep: &Account) -> RepTier {
-        if self.tier_3.contains(rep) {
-            RepTier::Tier3
-        } else if self.tier_2.contains(rep) {
-            RepTier::Tier2
-        } else if self.tier_1.contains(rep) {
-            RepTier::Tier1
-        } else {
-            RepTier::None
-        }
+        self.tiers.get(rep).copied().unwrap_or(RepTier::None)
     }
 
     /// Representatives in tiers 1, 2 and 3.
     pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.tier_1.len(), self.tier_2.len(), self.tier_3.len())
+        let at_least = |t: RepTier| self.tiers.values().filter(|v| **v >= t).count();
+        (
+            at_least(RepTier::Tier1),
+            at_least(RepTier::Tier2),
+            at_least(RepTier::Tier3),
+        )
     }
 }
 
