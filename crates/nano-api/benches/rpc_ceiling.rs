@@ -19,7 +19,11 @@
 //! during the case (all threads but the IPC client's) over the requests answered. On a
 //! shared machine the rate follows whatever else runs, while the CPU a request costs
 //! moves much less, so the CPU fraction (ceiling's cost over the case's) tells whether a
-//! change made the path cheaper when the rates are too noisy to say.
+//! change made the path cheaper when the rates are too noisy to say. That time is also
+//! printed as its user and kernel parts, with the server threads' context switches per
+//! request: a case and its replay ceiling move the same bytes through the same stack, so
+//! a difference in kernel time or switches per request is how the load was scheduled,
+//! while the node's own work shows in user time.
 //!
 //! Before loading, each HTTP case's router and its replay ceiling's router are also
 //! called in this process (no socket, no HTTP parsing or writing) on one thread, and the
@@ -192,6 +196,7 @@ fn main() {
                     "round {round}  {:<40} {:>9.0} req/s        | server CPU {:>5.1} us/req",
                     "  (its replay ceiling)", m.rate, m.us_per_req
                 );
+                println!("{:<49} {}", "", split_text(&m));
                 m
             });
             let m = measure(&dir, &client_rt, &unix, c.port, &c.load, secs);
@@ -218,12 +223,14 @@ fn main() {
                 m.us_per_req,
                 100.0 * f.ceiling.1,
             );
+            println!("{:<49} {}", "", split_text(&m));
             figures[i].push(f);
         }
     }
     println!(
         "\nsummary per round: req/s (fraction of that round's 44-byte ceiling); \
-         server CPU us/req (the 44-byte ceiling's cost over this one's); \
+         server CPU us/req (the 44-byte ceiling's cost over this one's) and its user and \
+         kernel parts with the server threads' context switches per request; \
          for HTTP cases also the replay ceiling's req/s and CPU us/req and the same \
          fractions against it"
     );
@@ -238,6 +245,14 @@ fn main() {
             "{:<40} {}",
             "",
             join(&|x| format!("{:.1} ({:.0}%)", x.m.us_per_req, 100.0 * x.ceiling.1))
+        );
+        println!(
+            "{:<40} {}",
+            "  user + kernel us/req, switches/req",
+            join(&|x| format!(
+                "{:.1} + {:.1}, {:.2}",
+                x.m.user_us, x.m.sys_us, x.m.switches
+            ))
         );
         if f.iter().all(|x| x.replay.is_some()) && !f.is_empty() {
             let r = |x: &Figure| x.replay.expect("checked above");
@@ -255,11 +270,17 @@ fn main() {
     }
 }
 
-/// One load run: the rate and the server's CPU time per request.
+/// One load run: the rate and the server's CPU time per request, and that time's split
+/// into user and kernel time and the server threads' context switches per request (a
+/// case and its replay ceiling move the same bytes, so extra kernel time or switches
+/// per request are scheduling, not the node's own work).
 #[derive(Clone, Copy)]
 struct Measured {
     rate: f64,
     us_per_req: f64,
+    user_us: f64,
+    sys_us: f64,
+    switches: f64,
 }
 
 impl Default for Measured {
@@ -267,6 +288,9 @@ impl Default for Measured {
         Measured {
             rate: f64::NAN,
             us_per_req: f64::NAN,
+            user_us: f64::NAN,
+            sys_us: f64::NAN,
+            switches: f64::NAN,
         }
     }
 }
@@ -279,6 +303,14 @@ impl Measured {
             ceiling.us_per_req / self.us_per_req,
         )
     }
+}
+
+/// A run's CPU split, as printed under its figure.
+fn split_text(m: &Measured) -> String {
+    format!(
+        "of which user {:.1} us/req, kernel {:.1} us/req; {:.2} context switches/req",
+        m.user_us, m.sys_us, m.switches
+    )
 }
 
 /// One case's figures in one round: against the 44-byte ceiling, and against its replay
@@ -299,45 +331,81 @@ fn measure(
     load: &Load,
     secs: u64,
 ) -> Measured {
-    let cpu_before = server_cpu_ticks();
+    let before = server_cpu();
     let (rate, requests) = match load {
         Load::Wrk { path, body } => wrk(dir.path(), port, path, body, secs),
         Load::Ipc { body } => client_rt.block_on(ipc_load(unix, body, secs)),
     };
-    let cpu_us = (server_cpu_ticks() - cpu_before) as f64 * 1e6 / TICKS_PER_SEC;
+    let after = server_cpu();
+    let per_req = |ticks: u64| ticks as f64 * 1e6 / TICKS_PER_SEC / requests as f64;
+    let (user, sys) = (
+        after.user.saturating_sub(before.user),
+        after.sys.saturating_sub(before.sys),
+    );
     Measured {
         rate,
-        us_per_req: cpu_us / requests as f64,
+        us_per_req: per_req(user + sys),
+        user_us: per_req(user),
+        sys_us: per_req(sys),
+        switches: after.switches.saturating_sub(before.switches) as f64 / requests as f64,
     }
 }
 
 /// Linux's `USER_HZ`, the unit of the CPU times in `/proc/*/stat`.
 const TICKS_PER_SEC: f64 = 100.0;
 
-/// CPU time (user + system) of this process, less that of the IPC client's threads, in
-/// ticks; 0 where `/proc` is missing (the CPU figures then read as 0).
-fn server_cpu_ticks() -> u64 {
-    let all = std::fs::read_to_string("/proc/self/stat")
-        .map(|s| stat_ticks(&s).1)
-        .unwrap_or(0);
-    let mut client = 0;
-    for t in std::fs::read_dir("/proc/self/task").into_iter().flatten() {
-        let Ok(t) = t else { continue };
-        if let Ok(s) = std::fs::read_to_string(t.path().join("stat")) {
-            let (name, ticks) = stat_ticks(&s);
-            // The kernel keeps 15 bytes of a thread's name.
-            if CLIENT_THREAD.starts_with(&name) && !name.is_empty() {
-                client += ticks;
-            }
-        }
-    }
-    all.saturating_sub(client)
+/// The server's CPU time and context switches so far.
+#[derive(Default)]
+struct ServerCpu {
+    /// User time of this process less the IPC client threads', in ticks.
+    user: u64,
+    /// Kernel time, likewise.
+    sys: u64,
+    /// Voluntary and involuntary context switches of the live threads but the IPC
+    /// client's (a thread that ended takes its count with it; the server's threads live
+    /// for the whole run).
+    switches: u64,
 }
 
-/// The name and utime + stime of a `/proc/*/stat` line.
-fn stat_ticks(stat: &str) -> (String, u64) {
+/// 0 where `/proc` is missing (the CPU figures then read as 0).
+fn server_cpu() -> ServerCpu {
+    let (_, user, sys) = std::fs::read_to_string("/proc/self/stat")
+        .map(|s| stat_ticks(&s))
+        .unwrap_or_default();
+    let mut cpu = ServerCpu {
+        user,
+        sys,
+        switches: 0,
+    };
+    for t in std::fs::read_dir("/proc/self/task").into_iter().flatten() {
+        let Ok(t) = t else { continue };
+        let Ok(s) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let (name, user, sys) = stat_ticks(&s);
+        // The kernel keeps 15 bytes of a thread's name.
+        if CLIENT_THREAD.starts_with(&name) && !name.is_empty() {
+            cpu.user = cpu.user.saturating_sub(user);
+            cpu.sys = cpu.sys.saturating_sub(sys);
+            continue;
+        }
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        cpu.switches += status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches")
+                    || l.starts_with("nonvoluntary_ctxt_switches")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    cpu
+}
+
+/// The name, utime and stime of a `/proc/*/stat` line.
+fn stat_ticks(stat: &str) -> (String, u64, u64) {
     let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-        return (String::new(), 0);
+        return (String::new(), 0, 0);
     };
     let name = stat[open + 1..close].to_string();
     // After the name: state is field 3 of the line, utime 14 and stime 15.
@@ -347,7 +415,7 @@ fn stat_ticks(stat: &str) -> (String, u64) {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    (name, field(14) + field(15))
+    (name, field(14), field(15))
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
