@@ -14,7 +14,15 @@
 //! - a message that is not an object at `/api/v2/<Type>` (empty, a string, a number, a
 //!   boolean): `expecting: { instead got: <token>`;
 //! - a message without one of its type's required fields: `required field is missing:
-//!   <field> in <Type>`.
+//!   <field> in <Type>`;
+//! - a message before its `message_type` with another member between them: the parser
+//!   skips the message to read the type from the next member, and refuses that member
+//!   (`missing type field for this union value: message`);
+//! - `credentials`, `correlation_id` or a string field of the message given a number, a
+//!   boolean, an array or an object: `expecting: string constant instead got: <token>`.
+//!
+//! A `null` member is an absent one to the parser (a `null` message too, see
+//! [`super::schema::normalize`]).
 //!
 //! Every other malformed envelope keeps this node's own text (see [`super::schema`]).
 //! Headers are written into the wrapped text JSON-escaped (the reference copies them as
@@ -80,22 +88,7 @@ pub fn wrapped_body_refusal(text: &[u8], body_start: usize) -> Option<V2Error> {
         // Nothing but blanks: the wrapper's closing brace.
         return Some(refusal_at(text, end, "expecting: { instead got: }"));
     }
-    let got = match text[start] {
-        b'"' => "string constant".into(),
-        b'-' | b'0'..=b'9' => {
-            let number = &text[start..end];
-            serde_json::from_slice::<serde_json::Number>(number).ok()?;
-            if number.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
-                "float constant".into()
-            } else {
-                "integer constant".into()
-            }
-        }
-        _ if matches!(&text[start..end], b"true" | b"false") => {
-            String::from_utf8_lossy(&text[start..end]).into_owned()
-        }
-        _ => return None,
-    };
+    let got = scalar_token_name(&text[start..end])?;
     // A string must be a whole JSON string, the rest of the body only blanks.
     let rest = &text[end..text.len() - 1];
     if !rest
@@ -114,6 +107,25 @@ pub fn wrapped_body_refusal(text: &[u8], body_start: usize) -> Option<V2Error> {
     ))
 }
 
+/// How the parser names a string, number or boolean token in its errors (`string
+/// constant`, `integer constant`, `float constant`, the word itself); `None` for any
+/// other token.
+fn scalar_token_name(token: &[u8]) -> Option<String> {
+    Some(match token.first()? {
+        b'"' => "string constant".into(),
+        b'-' | b'0'..=b'9' => {
+            serde_json::from_slice::<serde_json::Number>(token).ok()?;
+            if token.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+                "float constant".into()
+            } else {
+                "integer constant".into()
+            }
+        }
+        _ if matches!(token, b"true" | b"false") => String::from_utf8_lossy(token).into_owned(),
+        _ => return None,
+    })
+}
+
 /// The reference's refusal of a JSON envelope object `env` (parsed from `text`) that it
 /// refuses before any message is handled, for the cases this module covers; `None`
 /// otherwise.
@@ -122,13 +134,22 @@ pub fn envelope_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
     if let Some(e) = unknown_type(text, &m) {
         return Some(e);
     }
-    if env.get("message_type").is_some() {
-        return None;
-    }
-    let Some(i) = m
+    let message = m
         .iter()
-        .position(|x| x.key == "message" && &text[x.value.0..x.value.1] != b"null")
-    else {
+        .position(|x| x.key == "message" && &text[x.value.0..x.value.1] != b"null");
+    if env.get("message_type").is_some() {
+        // A message before its type is skipped to read the type, which must be the very
+        // next member; otherwise the parser fails on that member as without a type.
+        let typed = m.iter().position(|x| x.key == "message_type")?;
+        let i = message.filter(|i| *i < typed && m[i + 1].key != "message_type")?;
+        let (_, colon) = token(text, m[i + 1].key_end)?;
+        return Some(refusal_at(
+            text,
+            colon,
+            "missing type field for this union value: message",
+        ));
+    }
+    let Some(i) = message else {
         return Some(V2Error::new(CODE_GENERIC, "Unknown message type"));
     };
     Some(match m.get(i + 1) {
@@ -152,37 +173,87 @@ pub fn envelope_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
 /// The reference's refusal of a JSON envelope object `env` read from `text`, for the
 /// cases this module covers; `None` when it would go on (or refuse otherwise).
 pub fn refusal(text: &[u8], env: &Value) -> Option<V2Error> {
-    envelope_refusal(text, env).or_else(|| missing_field(text, env))
+    envelope_refusal(text, env).or_else(|| field_refusal(text, env))
 }
 
-/// The reference's text for a message of `env` (read from `text`) without one of its
-/// type's required fields, when nothing else is wrong with it (the parser would name a
-/// wrong field first; that keeps this node's text).
-fn missing_field(text: &[u8], env: &Value) -> Option<V2Error> {
-    let type_name = env.get("message_type")?.as_str()?;
-    let def = schema::message_def(type_name)?;
-    let message = env.get("message")?.as_object()?;
-    let field = def
-        .fields
-        .iter()
-        .find(|f| f.required && message.get(f.name).is_none_or(Value::is_null))?;
-    // Only when nothing else is wrong with the envelope: with the field given (every
-    // required field of the schema is a string), it reads.
-    if !matches!(field.kind, schema::Kind::Str) {
-        return None;
-    }
-    let mut given = env.clone();
-    given["message"][field.name] = Value::String(String::new());
-    super::Request::from_json_value(&given).ok()?;
+/// The first refusal the parser meets in the fields of an envelope whose type it knows,
+/// in text order (where it stops reading):
+/// - `credentials`, `correlation_id` or a string field of the message given a number, a
+///   boolean, an array or an object (`null` is an absent field): `expecting: string
+///   constant instead got: <token>`, just past that token;
+/// - a required field missing from the message: `required field is missing: <field> in
+///   <Type>`, checked at the message's end, just past the token after it.
+///
+/// Only when nothing else is wrong with the envelope (with those fields given as strings
+/// it reads); a member given twice keeps this node's text (the parser refuses it on its
+/// own terms).
+fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
+    let def = schema::message_def(env.get("message_type")?.as_str()?)?;
     let (m, _) = members(text)?;
-    let message = m.iter().find(|x| x.key == "message")?;
-    // The table's end, and the token the parser reads after it.
-    let (_, end) = token(text, message.value.1)?;
-    Some(refusal_at(
-        text,
-        end,
-        &format!("required field is missing: {} in {}", field.name, def.name),
-    ))
+    let not_a_string =
+        |(start, end): (usize, usize)| text[start] != b'"' && &text[start..end] != b"null";
+    let mismatch = |start: usize| -> Option<(usize, String)> {
+        let (_, end) = token(text, start)?;
+        let got = match text[start] {
+            b'[' => "[".to_string(),
+            b'{' => "{".to_string(),
+            _ => scalar_token_name(&text[start..end])?,
+        };
+        Some((
+            end,
+            format!("expecting: string constant instead got: {got}"),
+        ))
+    };
+    let mut given = env.clone();
+    // (just past the token where the parser stops, what it says)
+    let mut errors: Vec<(usize, String)> = Vec::new();
+    for (i, x) in m.iter().enumerate() {
+        if m[..i].iter().any(|y| y.key == x.key) {
+            return None;
+        }
+        if matches!(x.key.as_str(), "credentials" | "correlation_id") && not_a_string(x.value) {
+            errors.push(mismatch(x.value.0)?);
+            given[x.key.as_str()] = Value::String(String::new());
+        }
+        if x.key != "message" || text[x.value.0] != b'{' {
+            continue;
+        }
+        let message = given.get_mut("message").and_then(Value::as_object_mut)?;
+        let (inner, _) = members_from(text, x.value.0)?;
+        for (j, y) in inner.iter().enumerate() {
+            if inner[..j].iter().any(|z| z.key == y.key) {
+                return None;
+            }
+            let field = def.fields.iter().find(|f| f.name == y.key);
+            if field.is_some_and(|f| matches!(f.kind, schema::Kind::Str)) && not_a_string(y.value) {
+                errors.push(mismatch(y.value.0)?);
+                message.insert(y.key.clone(), Value::String(String::new()));
+            }
+        }
+        let missing: Vec<&schema::Field> = def
+            .fields
+            .iter()
+            .filter(|f| f.required && message.get(f.name).is_none_or(Value::is_null))
+            .collect();
+        if let Some(first) = missing.first() {
+            // The table's end, and the token the parser reads after it.
+            let (_, end) = token(text, x.value.1)?;
+            errors.push((
+                end,
+                format!("required field is missing: {} in {}", first.name, def.name),
+            ));
+        }
+        // Every required field of the schema is a string: given, the message reads.
+        for f in missing {
+            if !matches!(f.kind, schema::Kind::Str) {
+                return None;
+            }
+            message.insert(f.name.into(), Value::String(String::new()));
+        }
+    }
+    let (end, what) = errors.into_iter().min_by_key(|e| e.0)?;
+    super::Request::from_json_value(&given).ok()?;
+    Some(refusal_at(text, end, &what))
 }
 
 /// `message_type` as a string naming no member of the union: the first such word.
@@ -229,7 +300,12 @@ struct Member {
 /// The top-level members of a JSON object text, and where its closing brace lies; `None`
 /// when the text is no well-formed object.
 fn members(text: &[u8]) -> Option<(Vec<Member>, usize)> {
-    let (open, mut at) = token(text, 0)?;
+    members_from(text, 0)
+}
+
+/// [`members`] of the object opening at or after `from` in `text`.
+fn members_from(text: &[u8], from: usize) -> Option<(Vec<Member>, usize)> {
+    let (open, mut at) = token(text, from)?;
     if text[open] != b'{' {
         return None;
     }
@@ -438,6 +514,112 @@ mod tests {
         assert_eq!(refused_any(wrong), "");
         let fine = r#"{"message_type": "AccountWeight", "message": {"account": "x"}}"#;
         assert_eq!(refused_any(fine), "");
+    }
+
+    #[test]
+    fn string_fields_given_another_token() {
+        let got = |value: &str| {
+            refused_any(&format!(
+                r#"{{"message_type": "AccountWeight", "message": {{"account": {value}}}}}"#
+            ))
+        };
+        // The column is just past the token: `..."account": ` is 57 bytes.
+        for (value, end, name) in [
+            ("1", 58, "integer constant"),
+            ("-1.5", 61, "float constant"),
+            ("true", 61, "true"),
+            ("[\"x\"]", 58, "["),
+            ("{}", 58, "{"),
+        ] {
+            assert_eq!(
+                got(value),
+                format!(
+                    "Invalid message format: 1: {end}: error: expecting: string constant instead got: {name}"
+                ),
+                "{value}"
+            );
+        }
+        // null is an absent field: the required field is missing at the table's end.
+        assert_eq!(
+            got("null"),
+            "Invalid message format: 1: 63: error: required field is missing: account in AccountWeight"
+        );
+        // The envelope's own strings; the first refusal in the text is the one answered.
+        assert_eq!(
+            refused_any(r#"{"correlation_id": 7, "message_type": "IsAlive"}"#),
+            "Invalid message format: 1: 20: error: expecting: string constant instead got: integer constant"
+        );
+        assert_eq!(
+            refused_any(
+                "{\"message_type\": \"AccountWeight\",\n\"message\": {\"account\": \"x\"},\n\"credentials\": false, \"correlation_id\": 1}"
+            ),
+            "Invalid message format: 3: 20: error: expecting: string constant instead got: false"
+        );
+        assert_eq!(
+            refused_any(
+                r#"{"credentials": false, "message_type": "AccountWeight", "message": {}}"#
+            ),
+            "Invalid message format: 1: 21: error: expecting: string constant instead got: false"
+        );
+        // A required field missing is found at the message's end, before what follows it.
+        assert_eq!(
+            refused_any(
+                "{\"message_type\": \"AccountWeight\",\n\"message\": {\"x\": false},\n\"credentials\": false}"
+            ),
+            "Invalid message format: 2: 24: error: required field is missing: account in AccountWeight"
+        );
+        // Another error in the envelope keeps this node's text; so does a member given
+        // twice. A string where one is expected is no refusal.
+        assert_eq!(
+            refused_any(
+                r#"{"message_type": "ServiceStop", "message": {"restart": "x"}, "credentials": 1}"#
+            ),
+            ""
+        );
+        assert_eq!(
+            refused_any(
+                r#"{"message_type": "AccountWeight", "message": {"account": 1, "account": "x"}}"#
+            ),
+            ""
+        );
+        assert_eq!(
+            refused_any(
+                r#"{"message_type": "AccountWeight", "message": {"account": "1"}, "credentials": "k"}"#
+            ),
+            ""
+        );
+    }
+
+    #[test]
+    fn a_message_before_its_type_needs_the_type_next() {
+        assert_eq!(
+            refused(r#"{"message": {}, "credentials": "k", "message_type": "IsAlive"}"#),
+            "Invalid message format: 1: 30: error: missing type field for this union value: message"
+        );
+        assert_eq!(
+            refused(r#"{"message": {}, "message_type": "IsAlive", "credentials": "k"}"#),
+            ""
+        );
+        assert_eq!(
+            refused(r#"{"message": null, "credentials": "k", "message_type": "IsAlive"}"#),
+            ""
+        );
+        assert_eq!(
+            refused(r#"{"credentials": "k", "message_type": "IsAlive", "message": {}}"#),
+            ""
+        );
+    }
+
+    #[test]
+    fn a_null_message_is_an_absent_one() {
+        for text in [
+            r#"{"message_type": "IsAlive", "message": null}"#,
+            r#"{"message_type": "IsAlive"}"#,
+        ] {
+            let r = crate::api_v2::Request::from_json(text.as_bytes()).expect(text);
+            assert_eq!(r.message_type, "IsAlive");
+            assert!(r.message.is_empty());
+        }
     }
 
     fn refused_any(envelope: &str) -> String {

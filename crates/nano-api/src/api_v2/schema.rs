@@ -348,7 +348,8 @@ fn normalize_at(def: &TableDef, v: &Value, depth: usize) -> Result<Map<String, V
                     ))
                 }
             };
-            match (member, obj.get(name)) {
+            // A `null` message is an absent one, as the reference's parser skips it.
+            match (member, obj.get(name).filter(|v| !v.is_null())) {
                 (Some(t), Some(val)) => {
                     out.insert(type_key, Value::String(t.name.into()));
                     out.insert(name.into(), Value::Object(normalize_at(t, val, depth + 1)?));
