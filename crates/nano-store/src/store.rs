@@ -3,13 +3,13 @@
 //! [`Store`] taking any transaction (`&impl Txn`), so the ledger reads through its own
 //! write transaction and sees its uncommitted writes; writes are methods of [`WriteTxn`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::SocketAddrV6;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use heed::{EnvFlags, WithoutTls};
 use nano_core::{Account, Amount, BlockHash, Network, QualifiedRoot};
@@ -45,9 +45,10 @@ pub struct Store {
     t: Tables,
     network: Network,
     weights: RwLock<HashMap<Account, Amount>>,
-    /// Bumped each time the weights cache changes, so a pass over every weight (the
-    /// representative tiers) can be skipped when nothing moved since the last one.
-    weights_generation: AtomicU64,
+    /// Representatives whose cached weight changed since the last
+    /// [`Store::take_weight_changes`]: what something derived from every weight (the
+    /// representative tiers) must look at again, instead of the whole cache.
+    weight_changes: Mutex<WeightChanges>,
     cemented: AtomicU64,
     conf_log: confirmation_log::ConfirmationLog,
 }
@@ -105,6 +106,21 @@ impl Txn for WriteTxn<'_> {
 
 /// Rows written per transaction by [`Store::rebuild_into`].
 const REBUILD_BATCH: u64 = 65_536;
+
+/// Changed representatives remembered between two [`Store::take_weight_changes`];
+/// beyond it only "too many" is: the taker then passes over the whole cache, which
+/// costs about what that many changes would (64 Ki: ~2 MB of accounts; a sync changes
+/// at most two weights per block, so the tiers' 500 ms interval stays within it below
+/// 130k blocks/s).
+const WEIGHT_CHANGES_MAX: usize = 65_536;
+
+/// See [`Store::take_weight_changes`].
+#[derive(Debug)]
+struct WeightChanges {
+    reps: HashSet<Account>,
+    /// More than [`WEIGHT_CHANGES_MAX`] changed, or the cache was loaded whole.
+    all: bool,
+}
 
 impl Store {
     /// Opens or creates the ledger file `path` (conventionally `<data_dir>/data.ldb`)
@@ -180,7 +196,10 @@ impl Store {
             t,
             network,
             weights: RwLock::new(HashMap::new()),
-            weights_generation: AtomicU64::new(0),
+            weight_changes: Mutex::new(WeightChanges {
+                reps: HashSet::new(),
+                all: true,
+            }),
             cemented: AtomicU64::new(0),
             conf_log,
         };
@@ -205,7 +224,10 @@ impl Store {
             cemented += ConfirmationHeightInfo::decode(v)?.height;
         }
         *self.weights.write().unwrap_or_else(|e| e.into_inner()) = w;
-        self.weights_generation.fetch_add(1, Ordering::AcqRel);
+        self.weight_changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .all = true;
         self.cemented.store(cemented, Ordering::Release);
         Ok(())
     }
@@ -538,9 +560,19 @@ impl Store {
         f(&self.weights.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Changes whenever the cached weights do (see [`Store::with_rep_weights_cached`]).
-    pub fn rep_weights_generation(&self) -> u64 {
-        self.weights_generation.load(Ordering::Acquire)
+    /// The representatives whose cached weight changed since the last call (in no
+    /// order), or None when the whole cache must be looked at (first call, or too many
+    /// changed). For one taker: the representative tiers.
+    pub fn take_weight_changes(&self) -> Option<Vec<Account>> {
+        let mut c = self
+            .weight_changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let reps = std::mem::take(&mut c.reps);
+        if std::mem::replace(&mut c.all, false) {
+            return None;
+        }
+        Some(reps.into_iter().collect())
     }
 
     /// A copy of every non-zero weight as of the last commit.
@@ -648,6 +680,19 @@ impl<'s> WriteTxn<'s> {
         txn.commit()?;
         if !weights.is_empty() {
             let mut cache = store.weights.write().unwrap_or_else(|e| e.into_inner());
+            {
+                let mut c = store
+                    .weight_changes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if !c.all {
+                    c.reps.extend(weights.keys().copied());
+                    if c.reps.len() > WEIGHT_CHANGES_MAX {
+                        c.reps = HashSet::new();
+                        c.all = true;
+                    }
+                }
+            }
             for (rep, w) in weights {
                 if w.is_zero() {
                     cache.remove(&rep);
@@ -655,7 +700,6 @@ impl<'s> WriteTxn<'s> {
                     cache.insert(rep, w);
                 }
             }
-            store.weights_generation.fetch_add(1, Ordering::AcqRel);
         }
         if cemented_delta != 0 {
             let cur = store.cemented.load(Ordering::Acquire) as i128;

@@ -156,6 +156,43 @@ fn aborted_writes_leave_no_trace_and_caches_follow_commits() {
 }
 
 #[test]
+fn weight_changes_list_the_representatives_committed_since_the_last_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();
+    // Loaded whole at open: the first taker looks at every weight.
+    assert_eq!(store.take_weight_changes(), None);
+    assert_eq!(store.take_weight_changes(), Some(vec![]));
+    let mut txn = store.write_txn().unwrap();
+    txn.put_rep_weight(&acct(1), Amount(10)).unwrap();
+    txn.abort();
+    assert_eq!(
+        store.take_weight_changes(),
+        Some(vec![]),
+        "aborted: no change"
+    );
+    for (rep, w) in [(1, 10), (2, 20), (1, 0)] {
+        let mut txn = store.write_txn().unwrap();
+        txn.put_rep_weight(&acct(rep), Amount(w)).unwrap();
+        txn.commit().unwrap();
+    }
+    let mut changed = store.take_weight_changes().unwrap();
+    changed.sort();
+    assert_eq!(changed, vec![acct(1), acct(2)]);
+    assert_eq!(store.take_weight_changes(), Some(vec![]));
+    // More than the bound at once: the taker is told to look at everything.
+    let mut txn = store.write_txn().unwrap();
+    for i in 0..70_000u32 {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&i.to_be_bytes());
+        txn.put_rep_weight(&Account::from_bytes(b), Amount(1))
+            .unwrap();
+    }
+    txn.commit().unwrap();
+    assert_eq!(store.take_weight_changes(), None);
+    assert_eq!(store.take_weight_changes(), Some(vec![]));
+}
+
+#[test]
 fn accounts_iterate_in_key_order_and_pending_by_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();

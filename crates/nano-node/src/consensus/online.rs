@@ -104,6 +104,22 @@ impl RepTiers {
         RepTiers { tiers }
     }
 
+    /// Sets the tier of each representative of `weights` (its weight now) against
+    /// `trended`, the weight the others were computed against: what a whole
+    /// [`RepTiers::compute`] would give when only these weights changed.
+    pub fn update(
+        &mut self,
+        weights: impl IntoIterator<Item = (Account, Amount)>,
+        trended: Amount,
+    ) {
+        for (rep, weight) in weights {
+            match RepTier::of(weight, trended) {
+                RepTier::None => self.tiers.remove(&rep),
+                tier => self.tiers.insert(rep, tier),
+            };
+        }
+    }
+
     /// The tier `rep` had when the tiers were last computed.
     pub fn tier(&self, rep: &Account) -> RepTier {
         self.tiers.get(rep).copied().unwrap_or(RepTier::None)
@@ -353,6 +369,37 @@ mod tests {
         assert_eq!(t.tier(&a), RepTier::Tier1);
         assert_eq!(t.tier(&b), RepTier::Tier1);
         assert_eq!(t.tier(&c), RepTier::None);
+    }
+
+    #[test]
+    fn updating_the_changed_weights_gives_the_tiers_of_a_whole_pass() {
+        let acc = |b: u8| Account::from_bytes([b; 32]);
+        let trended = Amount(1_000_000);
+        let before = [
+            (acc(1), Amount(50_001)),
+            (acc(2), Amount(10_001)),
+            (acc(3), Amount(1001)),
+            (acc(4), Amount(1000)),
+        ];
+        // 1 loses its weight, 3 rises to tier 3, 4 to tier 1, 5 is new in tier 2.
+        let changes = [
+            (acc(1), Amount(0)),
+            (acc(3), Amount(60_000)),
+            (acc(4), Amount(1001)),
+            (acc(5), Amount(20_000)),
+        ];
+        let mut t = RepTiers::compute(before, trended);
+        t.update(changes, trended);
+        let after = [
+            (acc(2), Amount(10_001)),
+            (acc(3), Amount(60_000)),
+            (acc(4), Amount(1001)),
+            (acc(5), Amount(20_000)),
+        ];
+        assert_eq!(t, RepTiers::compute(after, trended));
+        assert_eq!(t.tier(&acc(1)), RepTier::None);
+        assert_eq!(t.tier(&acc(3)), RepTier::Tier3);
+        assert_eq!(t.sizes(), (4, 3, 1));
     }
 
     #[test]
