@@ -1,5 +1,6 @@
 //! Read-only `--debug_*` commands and `--validate_blocks`: they open an existing ledger
-//! (meant for a stopped node's data path; a missing ledger is an error, never created)
+//! read-only (LMDB's `MDB_RDONLY`: the file cannot change; a missing ledger is an error,
+//! never created; one that needs an upgrade or migration is refused)
 //! and write to `out` as they go, so a dump of a large ledger streams instead of being
 //! collected in memory.
 //!
@@ -28,10 +29,10 @@ use nano_ledger::{BlockSubtype, Ledger, PendingKey};
 use serde_json::json;
 
 use crate::daemon::LedgerAt;
-use crate::maintenance::open_existing;
+use crate::maintenance::open_existing_read_only;
 
 fn open(at: &LedgerAt) -> Result<Ledger> {
-    open_existing(at, &at.path())
+    open_existing_read_only(at, &at.path())
 }
 
 pub fn block_count(at: &LedgerAt, out: &mut dyn Write) -> Result<()> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nano_core::{Account, BlockHash, Network, PublicKey, QualifiedRoot, RawKey};
-use nano_ledger::Ledger;
+use nano_ledger::{Ledger, StoreError};
 use nano_wallet::{Restore, WalletId, Wallets, WalletsConfig};
 
 use crate::daemon::{initialize, LedgerAt};
@@ -34,6 +34,29 @@ pub(crate) fn open_existing(at: &LedgerAt, ledger: &Path) -> Result<Ledger> {
         bail!("No ledger found at {}", ledger.display());
     }
     Ok(Ledger::open_with(ledger, at.network, &at.options)?)
+}
+
+/// [`open_existing`] for the commands that only read: a current ledger is opened
+/// read-only, so checking a downloaded snapshot leaves it byte for byte as it was. A
+/// ledger of an older store version or this node's earlier directory layout is opened
+/// as [`open_existing`] does, upgrading or migrating it with progress first, as every
+/// command of the reference node upgrades the ledger it opens.
+pub(crate) fn open_existing_read_only(at: &LedgerAt, ledger: &Path) -> Result<Ledger> {
+    if !ledger.exists() {
+        bail!("No ledger found at {}", ledger.display());
+    }
+    match Ledger::open_read_only(ledger, at.network, &at.options) {
+        Ok(l) => Ok(l),
+        Err(e)
+            if matches!(
+                e.cause(),
+                StoreError::Upgrade { .. } | StoreError::Migrate(_)
+            ) =>
+        {
+            open_existing(at, ledger)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn open_wallets(network: Network, dir: &Path) -> Result<Wallets> {

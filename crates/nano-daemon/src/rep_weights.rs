@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 use nano_core::{Account, Amount};
 
 use crate::daemon::LedgerAt;
-use crate::maintenance::open_existing;
+use crate::maintenance::open_existing_read_only;
 
 /// Reference `Mxrb_ratio`: the unit the report's totals are given in.
 const MNANO: u128 = 10u128.pow(30);
@@ -200,7 +200,7 @@ fn entry(m: &Mismatch, in_mnano: bool) -> String {
 
 /// `--compare_rep_weights` on the ledger of `at`.
 pub fn compare_rep_weights(at: &LedgerAt, out: &mut dyn Write) -> Result<()> {
-    let l = open_existing(at, &at.path())?;
+    let l = open_existing_read_only(at, &at.path())?;
     let t = l.read_txn()?;
     let s = l.store();
     // One entry per representative (thousands on the live network), not per account.

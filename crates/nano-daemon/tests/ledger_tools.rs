@@ -616,6 +616,32 @@ fn an_upgrade_run_by_a_command_reports_progress_on_stderr_and_in_the_node_log() 
 
 // ---- --compare_rep_weights -----------------------------------------------------------
 
+/// The checking and dump commands open a current ledger read-only: run on a reference
+/// snapshot they answer, and the file is byte for byte what it was (no table of this
+/// node's added, nothing rewritten).
+#[test]
+fn checking_commands_leave_a_snapshot_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    nano_ledger::test_support::reference_fixture("reference-ledger-dev-5k", &d.join("data.ldb"));
+    let before = std::fs::read(data_file(d)).unwrap();
+    for args in [
+        &["--validate_blocks", "--silent"][..],
+        &["--compare_rep_weights"],
+        &["--debug_block_count"],
+        &["--debug_dump_representatives"],
+    ] {
+        let (ok, out, err) = nano_node(d, args);
+        assert!(ok, "{args:?}: {out}{err}");
+        assert!(
+            std::fs::read(data_file(d)).unwrap() == before,
+            "{args:?} changed the file"
+        );
+    }
+    let (_, out, _) = nano_node(d, &["--debug_block_count"]);
+    assert_eq!(out, "Block count: 5007\n");
+}
+
 #[test]
 fn compare_rep_weights_passes_the_reference_fixture_and_names_a_tampered_weight() {
     let dir = tempfile::tempdir().unwrap();

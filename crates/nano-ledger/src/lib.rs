@@ -234,6 +234,19 @@ impl Ledger {
         Self::new(Store::open(path, network, options)?)
     }
 
+    /// Opens an existing ledger file read-only ([`Store::open_read_only`]): for the tools
+    /// that check or dump a ledger and must leave the file exactly as it was. Nothing is
+    /// written, not even the genesis block of an empty ledger.
+    pub fn open_read_only(
+        path: &Path,
+        network: Network,
+        options: &StoreOptions,
+    ) -> Result<Ledger, StoreError> {
+        let store = Store::open_read_only(path, network, options)?;
+        let params = store.network().params();
+        Ok(Ledger { store, params })
+    }
+
     /// Wraps an opened store, writing the network's genesis block when `accounts` is
     /// empty, as the reference does (the store already refused a ledger of another
     /// network).

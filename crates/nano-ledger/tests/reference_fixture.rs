@@ -198,6 +198,58 @@ fn the_reference_fixture_opens_with_every_expected_fact() {
     );
 }
 
+/// A read-only open (what `--validate_blocks` and the other checking tools use) reads
+/// every fact, cannot write, creates none of this node's extra tables (the confirmation
+/// log reads as empty), and leaves the file byte for byte as it was.
+#[test]
+fn a_read_only_open_reads_the_fixture_and_leaves_it_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.ldb");
+    let e = unpack("reference-ledger-dev-5k", &path);
+    let before = sha(&path);
+    let tables_before = table_names(&path);
+    {
+        let store = Store::open_read_only(&path, Network::Dev, &opts()).unwrap();
+        check_facts(&store, &e);
+        let r = store.read_txn().unwrap();
+        assert_eq!(store.confirmation_head(&r).unwrap(), None);
+        assert!(store.confirmations_from(&r, 1, 10).unwrap().is_empty());
+        assert!(
+            store.write_txn().is_err(),
+            "a read-only store has no writer"
+        );
+    }
+    assert!(sha(&path) == before, "the file is unchanged");
+    assert_eq!(table_names(&path), tables_before);
+    // Another network is refused as by a normal open.
+    let err = Store::open_read_only(&path, Network::Live, &opts()).unwrap_err();
+    assert!(
+        matches!(err.cause(), StoreError::WrongNetwork { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}
+
+/// A file that needs the upgrade (which writes) is refused by a read-only open, which
+/// names the version and leaves the file alone.
+#[test]
+fn a_read_only_open_refuses_a_file_that_needs_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.ldb");
+    unpack("reference-ledger-dev-5k", &path);
+    make_older(&path, 22);
+    let before = sha(&path);
+    let err = Store::open_read_only(&path, Network::Dev, &opts()).unwrap_err();
+    assert!(
+        matches!(err.cause(), StoreError::Upgrade { from: 22, .. }),
+        "{err}"
+    );
+    assert!(sha(&path) == before, "the file is unchanged");
+}
+
 #[test]
 fn the_partially_cemented_fixture_reads_missing_heights_as_zero() {
     let dir = tempfile::tempdir().unwrap();

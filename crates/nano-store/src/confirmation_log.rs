@@ -67,10 +67,11 @@ pub struct ConfirmationRecord {
     pub origin: ConfirmationOrigin,
 }
 
-/// The log's table handles and its size limit.
+/// The log's table handles and its size limit. The handles are `None` only in a
+/// read-only open of a file that has no log (a reference snapshot): it reads as empty.
 pub(super) struct ConfirmationLog {
-    log: Db,
-    cursors: Db,
+    log: Option<Db>,
+    cursors: Option<Db>,
     limit: std::sync::atomic::AtomicU64,
     /// Cleared only by benchmarks that measure what the log costs the cementing writer.
     enabled: std::sync::atomic::AtomicBool,
@@ -87,12 +88,33 @@ impl ConfirmationLog {
                 Ok(CommitOrAbort::<_, ()>::Commit((log, cursors)))
             })?
             .unwrap_commit();
-        Ok(ConfirmationLog {
+        Ok(Self::with(Some(log), Some(cursors)))
+    }
+
+    /// Opens both tables without writing (a read-only environment); a table the file
+    /// lacks reads as empty.
+    pub(super) fn open_existing(env: &heed::Env<heed::WithoutTls>) -> Result<ConfirmationLog> {
+        Ok(Self::with(
+            crate::env::open_table(env, LOG_TABLE)?,
+            crate::env::open_table(env, CURSOR_TABLE)?,
+        ))
+    }
+
+    fn with(log: Option<Db>, cursors: Option<Db>) -> ConfirmationLog {
+        ConfirmationLog {
             log,
             cursors,
             limit: std::sync::atomic::AtomicU64::new(DEFAULT_CONFIRMATION_HISTORY),
             enabled: std::sync::atomic::AtomicBool::new(true),
-        })
+        }
+    }
+
+    /// Both tables, for writing (a read-only store has no writer, so never absent there).
+    fn writable(&self) -> Result<(&Db, &Db)> {
+        match (&self.log, &self.cursors) {
+            (Some(l), Some(c)) => Ok((l, c)),
+            _ => Err(corrupt("the confirmation log tables are missing".into())),
+        }
     }
 
     /// Copies both tables into `out` of another environment (store rebuilds).
@@ -103,7 +125,9 @@ impl ConfirmationLog {
         out: &ConfirmationLog,
     ) -> Result<u64> {
         let mut rows = 0;
-        for (from, to) in [(&self.log, &out.log), (&self.cursors, &out.cursors)] {
+        let (out_log, out_cursors) = out.writable()?;
+        for (from, to) in [(&self.log, out_log), (&self.cursors, out_cursors)] {
+            let Some(from) = from else { continue };
             let mut txn = env.write_txn()?;
             for item in from.iter(src.raw())? {
                 let (k, v) = item?;
@@ -164,8 +188,9 @@ impl Store {
                 return Ok(());
             }
             let end = (head - limit + 1).min(oldest + TRIM_BATCH);
+            let (log, _) = self.conf_log.writable()?;
             for s in oldest..end {
-                self.conf_log.log.delete(&mut txn.txn, &s.to_be_bytes())?;
+                log.delete(&mut txn.txn, &s.to_be_bytes())?;
             }
             txn.commit()?;
         }
@@ -189,7 +214,10 @@ impl Store {
 
     /// The newest sequence number written, `None` before the first confirmation.
     pub fn confirmation_head<T: Txn>(&self, txn: &T) -> Result<Option<u64>> {
-        match self.conf_log.log.last(txn.raw())? {
+        let Some(log) = &self.conf_log.log else {
+            return Ok(None);
+        };
+        match log.last(txn.raw())? {
             Some((k, _)) => Ok(Some(decode_seq(k)?)),
             None => Ok(None),
         }
@@ -197,7 +225,10 @@ impl Store {
 
     /// The oldest sequence number still in the history.
     pub fn confirmation_oldest<T: Txn>(&self, txn: &T) -> Result<Option<u64>> {
-        match self.conf_log.log.first(txn.raw())? {
+        let Some(log) = &self.conf_log.log else {
+            return Ok(None);
+        };
+        match log.first(txn.raw())? {
             Some((k, _)) => Ok(Some(decode_seq(k)?)),
             None => Ok(None),
         }
@@ -216,7 +247,10 @@ impl Store {
             std::ops::Bound::Unbounded,
         );
         let mut out = Vec::with_capacity(max.min(4096));
-        for item in self.conf_log.log.range(txn.raw(), &range)?.take(max) {
+        let Some(log) = &self.conf_log.log else {
+            return Ok(out);
+        };
+        for item in log.range(txn.raw(), &range)?.take(max) {
             let (k, v) = item?;
             out.push(decode_record(k, v)?);
         }
@@ -225,7 +259,10 @@ impl Store {
 
     /// The last sequence the consumer `name` recorded as delivered.
     pub fn confirmation_cursor<T: Txn>(&self, txn: &T, name: &str) -> Result<Option<u64>> {
-        match self.conf_log.cursors.get(txn.raw(), name.as_bytes())? {
+        let Some(cursors) = &self.conf_log.cursors else {
+            return Ok(None);
+        };
+        match cursors.get(txn.raw(), name.as_bytes())? {
             Some(v) => Ok(Some(decode_seq(v).map_err(|_| StoreError::Corrupt {
                 table: CURSOR_TABLE,
                 detail: format!("cursor {name:?} of {} bytes", v.len()),
@@ -249,11 +286,12 @@ impl WriteTxn<'_> {
         if !log.enabled.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(0);
         }
+        let (table, _) = log.writable()?;
         let seq = store.confirmation_head(self)?.map_or(1, |h| h + 1);
         let mut v = [0u8; 33];
         v[0] = origin.to_byte();
         v[1..].copy_from_slice(&hash.0);
-        log.log.put_with_flags(
+        table.put_with_flags(
             &mut self.txn,
             heed::PutFlags::APPEND,
             &seq.to_be_bytes(),
@@ -261,15 +299,14 @@ impl WriteTxn<'_> {
         )?;
         let limit = log.limit.load(std::sync::atomic::Ordering::Relaxed);
         if seq > limit {
-            log.log
-                .delete(&mut self.txn, &(seq - limit).to_be_bytes())?;
+            table.delete(&mut self.txn, &(seq - limit).to_be_bytes())?;
         }
         Ok(seq)
     }
 
     /// Records that consumer `name` has delivered everything up to `sequence`.
     pub fn put_confirmation_cursor(&mut self, name: &str, sequence: u64) -> Result<()> {
-        let cursors = self.store.conf_log.cursors;
+        let (_, cursors) = self.store.conf_log.writable()?;
         cursors.put(&mut self.txn, name.as_bytes(), &sequence.to_be_bytes())?;
         Ok(())
     }

@@ -276,6 +276,23 @@ pub(crate) fn decode_version(v: &[u8]) -> Result<u32> {
 /// Opens the LMDB environment of the ledger file `path` (`MDB_NOSUBDIR`, so LMDB's lock
 /// file is `<path>-lock`), with the reference's flags.
 pub(crate) fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env<WithoutTls>> {
+    open_env_with(path, options, EnvFlags::empty())
+}
+
+/// [`open_env`] with LMDB's `MDB_RDONLY`: the data file is opened and mapped read-only
+/// (only the lock file is written, to register the reader).
+pub(crate) fn open_env_read_only(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<heed::Env<WithoutTls>> {
+    open_env_with(path, options, EnvFlags::READ_ONLY)
+}
+
+fn open_env_with(
+    path: &Path,
+    options: &StoreOptions,
+    extra: EnvFlags,
+) -> Result<heed::Env<WithoutTls>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.exists() {
             std::fs::DirBuilder::new()
@@ -300,7 +317,8 @@ pub(crate) fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env<
             EnvFlags::NO_SUB_DIR
                 | EnvFlags::NO_READ_AHEAD
                 | EnvFlags::NO_MEM_INIT
-                | options.sync.flags(),
+                | options.sync.flags()
+                | extra,
         );
         Ok(opts.open(path)?)
     }

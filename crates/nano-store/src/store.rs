@@ -191,6 +191,91 @@ impl Store {
         // This node's extra tables (the reference ignores them), created only once the
         // file passed every check.
         let conf_log = confirmation_log::ConfirmationLog::open(&env)?;
+        let store = Self::assemble(env, t, network, conf_log)?;
+        crate::migrate::remove_old_layout(path, &options.progress)?;
+        Ok(store)
+    }
+
+    /// Opens an existing ledger file for reading only: LMDB's `MDB_RDONLY` opens and maps
+    /// the data file read-only, so nothing done through this store can change it (a
+    /// write transaction fails). For the tools that check or dump a ledger, such as a
+    /// downloaded snapshot before the node runs on it. The same refusals as
+    /// [`Store::open`]; a file that needs an upgrade or a migration is refused too, since
+    /// both write (the node does them at its next start). This node's confirmation log
+    /// reads as empty in a file that has none.
+    pub fn open_read_only(path: &Path, network: Network, options: &StoreOptions) -> Result<Store> {
+        Self::open_read_only_inner(path, network, options).map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
+    }
+
+    fn open_read_only_inner(
+        path: &Path,
+        network: Network,
+        options: &StoreOptions,
+    ) -> Result<Store> {
+        if path.is_dir() {
+            return Err(StoreError::Migrate(
+                "this is the earlier directory layout; start the node once to migrate it \
+                 (a read-only open does not write)"
+                    .into(),
+            ));
+        }
+        if !path.exists() {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no ledger file",
+            )));
+        }
+        crate::file_check::check_file(path)?;
+        let env = crate::env::open_env_read_only(path, options)?;
+        let version = match open_table(&env, "meta")? {
+            None => None,
+            Some(meta) => {
+                let r = env.read_txn()?;
+                let v = meta.get(&r, &META_VERSION_KEY)?.map(decode_version);
+                v.transpose()?
+            }
+        };
+        match version {
+            None => {
+                return Err(StoreError::Corrupt {
+                    table: "meta",
+                    detail: "no store version (not a ledger this node or the reference wrote)"
+                        .into(),
+                })
+            }
+            Some(v) if v > STORE_VERSION => {
+                return Err(StoreError::VersionTooNew {
+                    found: v,
+                    supported: STORE_VERSION,
+                })
+            }
+            Some(v) if v < STORE_VERSION => {
+                return Err(StoreError::Upgrade {
+                    from: v,
+                    reason: format!(
+                        "it needs the upgrade to version {STORE_VERSION}, which writes; start \
+                         the node once to upgrade it (a read-only open does not write)"
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+        check_network(&env, network)?;
+        let t = open_tables(&env)?;
+        let conf_log = confirmation_log::ConfirmationLog::open_existing(&env)?;
+        Self::assemble(env, t, network, conf_log)
+    }
+
+    /// The store over an opened environment, with its caches loaded.
+    fn assemble(
+        env: heed::Env<WithoutTls>,
+        t: Tables,
+        network: Network,
+        conf_log: confirmation_log::ConfirmationLog,
+    ) -> Result<Store> {
         let store = Store {
             env,
             t,
@@ -204,7 +289,6 @@ impl Store {
             conf_log,
         };
         store.load_caches()?;
-        crate::migrate::remove_old_layout(path, &options.progress)?;
         Ok(store)
     }
 
