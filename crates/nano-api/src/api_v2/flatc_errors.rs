@@ -19,7 +19,10 @@
 //!   skips the message to read the type from the next member, and refuses that member
 //!   (`missing type field for this union value: message`);
 //! - `credentials`, `correlation_id` or a string field of the message given a number, a
-//!   boolean, an array or an object: `expecting: string constant instead got: <token>`.
+//!   boolean, an array or an object: `expecting: string constant instead got: <token>`;
+//! - a message written as a list (its fields in declaration order, which the parser
+//!   accepts) with more elements than fields (`too many unnamed fields in nested array`)
+//!   or fewer (`wrong number of unnamed fields in table vector`).
 //!
 //! A `null` member is an absent one to the parser (a `null` message too, see
 //! [`super::schema::normalize`]).
@@ -215,19 +218,72 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             errors.push(mismatch(x.value.0)?);
             given[x.key.as_str()] = Value::String(String::new());
         }
-        if x.key != "message" || text[x.value.0] != b'{' {
+        if x.key != "message" {
             continue;
         }
-        let message = given.get_mut("message").and_then(Value::as_object_mut)?;
-        let (inner, _) = members_from(text, x.value.0)?;
-        for (j, y) in inner.iter().enumerate() {
-            if inner[..j].iter().any(|z| z.key == y.key) {
-                return None;
+        let is_str = |name: &str| {
+            def.fields
+                .iter()
+                .any(|f| f.name == name && matches!(f.kind, schema::Kind::Str))
+        };
+        // The message's fields as (name, where its value lies); a list stops where the
+        // parser refuses its length.
+        let mut fields: Vec<(String, (usize, usize))> = Vec::new();
+        let mut count_refused = false;
+        match text[x.value.0] {
+            b'{' => {
+                let (inner, _) = members_from(text, x.value.0)?;
+                for (j, y) in inner.iter().enumerate() {
+                    if inner[..j].iter().any(|z| z.key == y.key) {
+                        return None;
+                    }
+                    fields.push((y.key.clone(), y.value));
+                }
             }
-            let field = def.fields.iter().find(|f| f.name == y.key);
-            if field.is_some_and(|f| matches!(f.kind, schema::Kind::Str)) && not_a_string(y.value) {
-                errors.push(mismatch(y.value.0)?);
-                message.insert(y.key.clone(), Value::String(String::new()));
+            b'[' => {
+                let (items, close) = elements_from(text, x.value.0)?;
+                let names = schema::declared_fields(def);
+                for &(start, end) in &items {
+                    let Some((name, scalar)) = names.get(fields.len()) else {
+                        // Checked as the element's first token is read.
+                        let (_, first) = token(text, start)?;
+                        errors.push((first, "too many unnamed fields in nested array".into()));
+                        count_refused = true;
+                        break;
+                    };
+                    if &text[start..end] == b"null" {
+                        if *scalar {
+                            return None;
+                        }
+                        continue;
+                    }
+                    fields.push((name.clone(), (start, end)));
+                }
+                if !count_refused && fields.len() != names.len() {
+                    // Checked once the closing bracket is passed and the next token read.
+                    let (_, after) = token(text, close + 1)?;
+                    errors.push((
+                        after,
+                        "wrong number of unnamed fields in table vector".into(),
+                    ));
+                    count_refused = true;
+                }
+                let mut listed = serde_json::Map::new();
+                for (name, (start, end)) in &fields {
+                    listed.insert(
+                        name.clone(),
+                        serde_json::from_slice(&text[*start..*end]).ok()?,
+                    );
+                }
+                given["message"] = Value::Object(listed);
+            }
+            _ => continue,
+        }
+        let message = given.get_mut("message").and_then(Value::as_object_mut)?;
+        for (name, value) in &fields {
+            if is_str(name) && not_a_string(*value) {
+                errors.push(mismatch(value.0)?);
+                message.insert(name.clone(), Value::String(String::new()));
             }
         }
         let missing: Vec<&schema::Field> = def
@@ -235,7 +291,7 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             .iter()
             .filter(|f| f.required && message.get(f.name).is_none_or(Value::is_null))
             .collect();
-        if let Some(first) = missing.first() {
+        if let Some(first) = missing.first().filter(|_| !count_refused) {
             // The table's end, and the token the parser reads after it.
             let (_, end) = token(text, x.value.1)?;
             errors.push((
@@ -301,6 +357,31 @@ struct Member {
 /// when the text is no well-formed object.
 fn members(text: &[u8]) -> Option<(Vec<Member>, usize)> {
     members_from(text, 0)
+}
+
+/// Where each element of the JSON array opening at or after `from` in `text` lies, and
+/// where its closing bracket lies; `None` when the text is no well-formed array.
+fn elements_from(text: &[u8], from: usize) -> Option<(Vec<(usize, usize)>, usize)> {
+    let (open, mut at) = token(text, from)?;
+    if text[open] != b'[' {
+        return None;
+    }
+    let mut out = Vec::new();
+    // Each round moves past an element, a comma or the closing bracket.
+    loop {
+        let (start, end) = token(text, at)?;
+        match text[start] {
+            b']' => return Some((out, start)),
+            b',' => {
+                at = end;
+                continue;
+            }
+            _ => {}
+        }
+        let value_end = value_end(text, start)?;
+        out.push((start, value_end));
+        at = value_end;
+    }
 }
 
 /// [`members`] of the object opening at or after `from` in `text`.
@@ -607,6 +688,56 @@ mod tests {
         assert_eq!(
             refused(r#"{"credentials": "k", "message_type": "IsAlive", "message": {}}"#),
             ""
+        );
+    }
+
+    #[test]
+    fn messages_written_as_lists() {
+        let listed = |list: &str| {
+            refused_any(&format!(
+                r#"{{"message_type": "AccountWeight", "message": {list}}}"#
+            ))
+        };
+        // `..."message": ` is 45 bytes: the list opens at column 46.
+        assert_eq!(
+            listed("[]"),
+            "Invalid message format: 1: 48: error: wrong number of unnamed fields in table vector"
+        );
+        assert_eq!(
+            listed(r#"["x", "y"]"#),
+            "Invalid message format: 1: 54: error: too many unnamed fields in nested array"
+        );
+        assert_eq!(
+            listed("[1]"),
+            "Invalid message format: 1: 47: error: expecting: string constant instead got: integer constant"
+        );
+        // A null takes no field: the next element is the account.
+        assert_eq!(listed(r#"[null, "x"]"#), "");
+        let r = crate::api_v2::Request::from_json(
+            br#"{"message_type": "AccountWeight", "message": [null, "x"]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.message["account"], "x");
+        assert_eq!(r.message.len(), 1);
+        // ServiceStop is (service_name, restart): the null is skipped, so `true` is read
+        // as the name, and one field is left.
+        assert_eq!(
+            refused_any(r#"{"message_type": "ServiceStop", "message": [null, true]}"#),
+            "Invalid message format: 1: 54: error: expecting: string constant instead got: true"
+        );
+        let r = crate::api_v2::Request::from_json(
+            br#"{"message_type": "ServiceStop", "message": ["n", true]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.message["service_name"], "n");
+        assert_eq!(r.message["restart"], true);
+        // A table of no fields is an empty list.
+        let r = crate::api_v2::Request::from_json(br#"{"message_type": "IsAlive", "message": []}"#)
+            .unwrap();
+        assert_eq!(r.message_type, "IsAlive");
+        assert_eq!(
+            refused_any(r#"{"message_type": "IsAlive", "message": [{}]}"#),
+            "Invalid message format: 1: 41: error: too many unnamed fields in nested array"
         );
     }
 

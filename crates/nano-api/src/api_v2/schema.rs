@@ -293,7 +293,8 @@ pub static ENVELOPE: TableDef = TableDef {
 const MAX_DEPTH: usize = 8;
 
 /// Checks a JSON value against a table and returns it in canonical form: fields in schema
-/// order, enums by name, unions as `<field>_type` (name) + `<field>`. Unknown fields are
+/// order, enums by name, unions as `<field>_type` (name) + `<field>`. A table may also be
+/// written as a list of its fields ([`positional`]), as the reference's parser reads it. Unknown fields are
 /// skipped (the reference's `skip_unexpected_fields_in_json` default). The error text
 /// names the offending field.
 pub fn normalize(def: &TableDef, v: &Value) -> Result<Map<String, Value>, String> {
@@ -304,8 +305,14 @@ fn normalize_at(def: &TableDef, v: &Value, depth: usize) -> Result<Map<String, V
     if depth > MAX_DEPTH {
         return Err(format!("{}: nesting too deep", def.name));
     }
-    let Value::Object(obj) = v else {
-        return Err(format!("{} must be a JSON object", def.name));
+    let listed;
+    let obj = match v {
+        Value::Object(obj) => obj,
+        Value::Array(items) => {
+            listed = positional(def, items)?;
+            &listed
+        }
+        _ => return Err(format!("{} must be a JSON object", def.name)),
     };
     let mut out = Map::new();
     for field in def.fields {
@@ -424,6 +431,59 @@ fn normalize_at(def: &TableDef, v: &Value, depth: usize) -> Result<Map<String, V
             Union(_) => unreachable!("handled above"),
         };
         out.insert(name.into(), norm);
+    }
+    Ok(out)
+}
+
+/// The names a table's fields take in the schema's declaration order, as the reference's
+/// parser numbers them: a union is two fields, its type (`<name>_type`) then its value.
+/// With whether each holds a scalar (a `null` there is not an absent field).
+pub fn declared_fields(def: &TableDef) -> Vec<(String, bool)> {
+    let mut out = Vec::with_capacity(def.fields.len() + 1);
+    for f in def.fields {
+        match f.kind {
+            Union(_) => {
+                out.push((format!("{}_type", f.name), true));
+                out.push((f.name.to_string(), false));
+            }
+            Bool(_) | U64 | I32 | Enum(..) => out.push((f.name.to_string(), true)),
+            Str | Table(_) | StrVec => out.push((f.name.to_string(), false)),
+        }
+    }
+    out
+}
+
+/// A table written as a JSON array, which the reference's parser reads as its fields in
+/// declaration order ([`declared_fields`]): the same table as an object. A `null` element
+/// where a non-scalar field is due is skipped without taking that field, as the parser
+/// skips it; the fields taken must then be exactly the table's.
+pub fn positional(def: &TableDef, items: &[Value]) -> Result<Map<String, Value>, String> {
+    let names = declared_fields(def);
+    let mut out = Map::new();
+    let mut taken = 0;
+    for item in items {
+        let Some((name, scalar)) = names.get(taken) else {
+            return Err(format!(
+                "too many unnamed fields in nested array ({})",
+                def.name
+            ));
+        };
+        if item.is_null() {
+            if *scalar {
+                return Err(format!("field '{name}' of {} cannot be null", def.name));
+            }
+            continue;
+        }
+        out.insert(name.clone(), item.clone());
+        taken += 1;
+    }
+    if taken != names.len() {
+        return Err(format!(
+            "wrong number of unnamed fields in table vector ({}: {} of {})",
+            def.name,
+            taken,
+            names.len()
+        ));
     }
     Ok(out)
 }
