@@ -37,6 +37,9 @@ pub struct RpcConfig {
     /// Extension: slow requests one client (source address, or IPC Unix connection) may
     /// have waiting; beyond them that client's request is refused.
     pub slow_action_client_queue: u32,
+    /// Extension: slow requests one client may have running at once
+    /// ([`crate::worker_pool::default_client_threads`]).
+    pub slow_action_client_threads: u32,
     /// Extension: nice steps the slow-action workers run below the rest of the process
     /// ([`crate::worker_priority`]).
     pub slow_action_nice: u32,
@@ -79,6 +82,7 @@ const DOCS: &[(&str, &str)] = &[
     ("slow_action_threads", "Threads that run slow actions (scans of receivables, chains, wallets or the ledger; work; key derivation; block processing) for HTTP and IPC requests, apart from the threads that drive peering. Also read by the node for its IPC server when RPC runs as a child process. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_queue", "Slow requests that may wait for a free thread; a slow request beyond them is answered at once with an error instead of waiting, unless another client has at least two more waiting than its own client: then that client's newest waiting request is answered with the error instead and this one takes its place. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_client_queue", "Slow requests one client may have waiting, out of slow_action_queue. A client is a source IPv4 address or IPv6 /64 (HTTP, IPC over TCP) or one IPC Unix-socket connection; a free thread serves the client that used the least thread time lately, so clients flooding expensive requests delay one making cheap requests by about one running request, and beyond this many waiting a client is refused at once. The reference node has no such setting.\ntype:uint32,[1..]"),
+    ("slow_action_client_threads", "Slow requests one client (as for slow_action_client_queue) may have running at once, even while other threads are idle: a client flooding scans keeps at most this many threads busy, so the others stay free for everyone else's slow requests. Default: half of slow_action_threads, rounded up; a value above slow_action_threads means no limit. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_nice", "How many nice steps (0 to 19) the slow-action threads run below the rest of the process, under the SCHED_BATCH policy: while scans keep every core busy, the threads that serve peering and answer quick requests still get nearly all the CPU they ask for, and the scans get the rest. 0 leaves them at the process's priority. Linux only (elsewhere only 0 is accepted). The reference node lowers its work-generation threads only.\ntype:uint32,[0..19]"),
     ("slow_action_light_threads", "Threads, besides slow_action_threads and at the process's own priority, that run only the slow requests of clients whose recent slow requests were all short (at most 20 ms each for the last minute, at least one of them) and who have none running: a wallet checking balances is answered at once while every other thread holds a long scan. 0 disables. The reference node has no such setting.\ntype:uint32"),
     ("server_threads", "Threads of the runtime that runs the node's RPC, IPC and WebSocket servers, apart from the runtime that drives peering, so that a flood of API requests and the node's peering do not wait for each other's tasks. 0 runs the servers on the node's runtime, as the reference node does. Read by the node only; a child nano_rpc uses process.io_threads.\ntype:uint32"),
@@ -107,6 +111,9 @@ impl RpcConfig {
             slow_action_threads: crate::worker_pool::default_threads() as u32,
             slow_action_queue: crate::worker_pool::DEFAULT_QUEUE as u32,
             slow_action_client_queue: crate::worker_pool::DEFAULT_CLIENT_QUEUE as u32,
+            slow_action_client_threads: crate::worker_pool::default_client_threads(
+                crate::worker_pool::default_threads(),
+            ) as u32,
             slow_action_nice: crate::worker_priority::DEFAULT_NICE,
             slow_action_light_threads: crate::worker_pool::DEFAULT_LIGHT_THREADS as u32,
             server_threads: DEFAULT_SERVER_THREADS,
@@ -148,6 +155,10 @@ impl RpcConfig {
                 "slow_action_client_queue",
                 u64::from(cfg.slow_action_client_queue),
             ),
+            (
+                "slow_action_client_threads",
+                u64::from(cfg.slow_action_client_threads),
+            ),
             ("max_response_size", cfg.max_response_size),
         ] {
             if v == 0 {
@@ -187,6 +198,7 @@ impl RpcConfig {
             self.slow_action_client_queue as usize,
         )
         .with_nice(self.slow_action_nice)
+        .with_client_threads(self.slow_action_client_threads as usize)
         .with_light_threads(self.slow_action_light_threads as usize);
         ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
     }
@@ -231,6 +243,7 @@ mod tests {
                 "slow_action_threads=2".into(),
                 "slow_action_queue=3".into(),
                 "slow_action_client_queue=1".into(),
+                "slow_action_client_threads=1".into(),
                 "slow_action_nice=3".into(),
                 "slow_action_light_threads=2".into(),
             ],
@@ -249,6 +262,11 @@ mod tests {
             (2, 3, 1, 3)
         );
         assert_eq!(pool.light_threads(), 2);
+        assert_eq!(pool.client_threads(), 1);
+        let mut ctx = crate::ApiContext::new(Network::Dev);
+        RpcConfig::defaults(Network::Dev).apply_to(&mut ctx);
+        let threads = ctx.slow_actions.threads();
+        assert!(ctx.slow_actions.client_threads() < threads || threads == 1);
         let e = RpcConfig::from_sources(Network::Dev, None, &["slow_action_nice=20".into()])
             .unwrap_err();
         assert!(e.to_string().contains("slow_action_nice"), "{e}");
@@ -256,6 +274,7 @@ mod tests {
             "slow_action_threads=0",
             "slow_action_queue=0",
             "slow_action_client_queue=0",
+            "slow_action_client_threads=0",
             "max_response_size=0",
         ] {
             let e = RpcConfig::from_sources(Network::Dev, None, &[zero.into()]).unwrap_err();

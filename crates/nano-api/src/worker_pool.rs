@@ -27,6 +27,12 @@
 //! refused ([`BUSY`]) instead of the newcomer: the clients with the most queued pay for
 //! the full queue, not whoever comes next.
 //!
+//! One named client may have at most half the workers running its jobs
+//! ([`default_client_threads`], `slow_action_client_threads`), even when the others are
+//! idle: a flood from one address leaves the rest of the pool free, so another client's
+//! slow call starts at once rather than when one of the flood's scans ends, and the
+//! flood's scans take at most that share of the CPU the pool can use.
+//!
 //! The workers run at a lower CPU priority ([`crate::worker_priority`]), so a flood of
 //! scans cannot take the CPU from the threads that answer cheap requests; but a slow
 //! request still waits for a worker, and during a flood every worker holds a scan. So
@@ -84,6 +90,15 @@ pub const HEAVY_FOR: Duration = Duration::from_secs(60);
 
 /// Light-lane threads by default: one suffices for cheap jobs taken one per client.
 pub const DEFAULT_LIGHT_THREADS: usize = 1;
+
+/// Slow-action workers one client may hold at once by default: half of them (rounded
+/// up), so while one address floods scans the other half stays free for everyone else's
+/// slow calls, which then start at once instead of after one of the flood's scans ends;
+/// with one worker, that worker. A wallet backend's concurrent calls still run two or
+/// more at a time on the default four workers.
+pub fn default_client_threads(threads: usize) -> usize {
+    threads.div_ceil(2).max(1)
+}
 
 /// Worker time below which a client counts as new.
 const FORGOTTEN: Duration = Duration::from_millis(1);
@@ -160,6 +175,8 @@ impl Shared {
 
 struct State {
     waiting: FairQueue<Client, Job>,
+    /// Jobs one named client may have running at once ([`default_client_threads`]).
+    client_threads: usize,
     /// Running jobs and recent worker time of clients (bounded: see
     /// [`REMEMBERED_CLIENTS`]).
     clients: HashMap<Client, Usage>,
@@ -207,23 +224,34 @@ impl Usage {
 }
 
 impl State {
-    fn new(waiting: FairQueue<Client, Job>) -> State {
+    fn new(waiting: FairQueue<Client, Job>, client_threads: usize) -> State {
         State {
             waiting,
+            client_threads: client_threads.max(1),
             clients: HashMap::new(),
             closed: false,
         }
     }
 
     /// The waiting client to serve next: fewest jobs running, then least recent worker
-    /// time, then lowest key; only light clients for a light-lane thread.
+    /// time, then lowest key; only clients below their share of running jobs (the
+    /// unnamed in-process caller has none), and only light clients for a light-lane
+    /// thread.
     fn next_client(&self, now: Instant, light_only: bool) -> Option<Client> {
         let rank = |c: &Client| match self.clients.get(c) {
             Some(u) => (u.running, u.seconds_at(now)),
             None => (0, 0.0),
         };
-        let eligible =
-            |c: &Client| !light_only || self.clients.get(c).is_some_and(|u| u.light_at(now));
+        let below_share = |c: &Client| {
+            *c == Client::Unnamed
+                || self
+                    .clients
+                    .get(c)
+                    .is_none_or(|u| u.running < self.client_threads)
+        };
+        let eligible = |c: &Client| {
+            below_share(c) && (!light_only || self.clients.get(c).is_some_and(|u| u.light_at(now)))
+        };
         let mut best: Option<(Client, (usize, f64))> = None;
         for c in self.waiting.waiting_sources().filter(|c| eligible(c)) {
             let r = rank(c);
@@ -316,6 +344,8 @@ pub struct WorkerPool {
     threads: usize,
     queue: usize,
     client_queue: usize,
+    /// Jobs one named client may have running at once.
+    client_threads: usize,
     /// Threads at the starting thread's priority that serve light clients only.
     light_threads: usize,
     /// Nice steps the workers run below the thread that starts them
@@ -342,12 +372,13 @@ impl WorkerPool {
     }
 
     /// A pool whose clients may each have at most `client_queue` jobs waiting (at least
-    /// one).
+    /// one) and [`default_client_threads`] running.
     pub fn with_client_queue(threads: usize, queue: usize, client_queue: usize) -> WorkerPool {
         WorkerPool {
             threads: threads.max(1),
             queue,
             client_queue: client_queue.max(1),
+            client_threads: default_client_threads(threads.max(1)),
             light_threads: 0,
             nice: crate::worker_priority::DEFAULT_NICE,
             shared: OnceLock::new(),
@@ -375,6 +406,17 @@ impl WorkerPool {
 
     pub fn nice(&self) -> u32 {
         self.nice
+    }
+
+    /// The same pool with each named client allowed at most `client_threads` running
+    /// jobs (at least one; more than the threads means no limit).
+    pub fn with_client_threads(mut self, client_threads: usize) -> WorkerPool {
+        self.client_threads = client_threads.max(1);
+        self
+    }
+
+    pub fn client_threads(&self) -> usize {
+        self.client_threads
     }
 
     /// The same pool with `light_threads` light-lane threads besides its workers (see
@@ -425,13 +467,17 @@ impl WorkerPool {
                 // peer) need the runtime of the server that started the pool.
                 let rt = tokio::runtime::Handle::try_current().ok();
                 let (client_queue, nice) = (self.client_queue, self.nice);
+                let client_threads = self.client_threads;
                 let limits = move |_: &Client| SourceLimits {
                     max: client_queue,
                     priority: 1,
                 };
                 let shared = Arc::new(Shared {
                     // Admission already holds the total to the limit.
-                    state: Mutex::new(State::new(FairQueue::new(self.limit(), Box::new(limits)))),
+                    state: Mutex::new(State::new(
+                        FairQueue::new(self.limit(), Box::new(limits)),
+                        client_threads,
+                    )),
                     ready: Condvar::new(),
                     light_threads: self.light_threads,
                 });
@@ -596,8 +642,11 @@ impl Done {
 
 /// One worker (a light-lane thread if `light_only`): takes the next client's job (see
 /// [`State::next_client`]) until the pool is dropped and its queues are empty, and
-/// charges the client the time the job took.
+/// charges the client the time the job held the thread, less its waits for a CPU
+/// ([`crate::thread_time`]): a cheap call preempted on a busy machine keeps its client
+/// light.
 fn work(shared: &Shared, light_only: bool) {
+    let clock = crate::thread_time::ThreadClock::for_current_thread();
     loop {
         let (client, job) = {
             let Ok(mut st) = shared.state.lock() else {
@@ -616,13 +665,18 @@ fn work(shared: &Shared, light_only: bool) {
                 };
             }
         };
-        let started = Instant::now();
+        let started = clock.start();
         job(true);
-        let now = Instant::now();
+        let held = clock.held_since(&started);
         let Ok(mut st) = shared.state.lock() else {
             return;
         };
-        st.finished(client, now - started, now);
+        st.finished(client, held, Instant::now());
+        // A client at its share, or off the light lane now, may have jobs that no
+        // sleeping thread took when they arrived.
+        if st.waiting.len_of(&client) > 0 {
+            shared.ready.notify_all();
+        }
     }
 }
 
@@ -788,13 +842,16 @@ mod tests {
     }
 
     fn state() -> State {
-        State::new(FairQueue::new(
-            1000,
-            Box::new(|_: &Client| SourceLimits {
-                max: 100,
-                priority: 1,
-            }),
-        ))
+        State::new(
+            FairQueue::new(
+                1000,
+                Box::new(|_: &Client| SourceLimits {
+                    max: 100,
+                    priority: 1,
+                }),
+            ),
+            usize::MAX,
+        )
     }
 
     fn queue_jobs(st: &mut State, client: Client, n: usize) {
@@ -1074,6 +1131,47 @@ mod tests {
         }
         assert!(wait_for(|| pool.in_flight() == 0));
         assert_eq!(order.lock().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn one_client_holds_at_most_its_share_of_the_workers() {
+        let pool = WorkerPool::with_client_queue(4, 100, 50);
+        assert_eq!(pool.client_threads(), 2);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (release, gate) = channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let (flooder, second, third) = (ip(1), ip(2), ip(3));
+        let flood = gated(&pool, &[flooder; 10], &order, &gate);
+        assert!(flood.iter().all(|r| r.is_ok()));
+        assert!(wait_for(|| order.lock().unwrap().len() == 2));
+        // Two workers stay free for the others while the flood's two calls still run.
+        assert_eq!(gated(&pool, &[second], &order, &gate), vec![Ok(())]);
+        assert!(wait_for(|| order.lock().unwrap().len() == 3));
+        assert_eq!(gated(&pool, &[third], &order, &gate), vec![Ok(())]);
+        assert!(wait_for(|| order.lock().unwrap().len() == 4));
+        {
+            let o = order.lock().unwrap();
+            assert_eq!(o.iter().filter(|c| **c == flooder).count(), 2, "{o:?}");
+            assert_eq!(o[2..], [second, third]);
+        }
+        assert_eq!(pool.waiting_of(&flooder), 8);
+        for _ in 0..12 {
+            release.send(()).unwrap();
+        }
+        assert!(wait_for(|| pool.in_flight() == 0));
+        assert_eq!(order.lock().unwrap().len(), 12);
+        // The unnamed in-process caller has no share: it may use every worker.
+        let (release, gate) = channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        gated(&pool, &[Client::Unnamed; 4], &order, &gate);
+        assert!(wait_for(|| order.lock().unwrap().len() == 4));
+        for _ in 0..4 {
+            release.send(()).unwrap();
+        }
+        assert!(wait_for(|| pool.in_flight() == 0));
+        assert_eq!(default_client_threads(1), 1);
+        assert_eq!(default_client_threads(3), 2);
     }
 
     #[test]
