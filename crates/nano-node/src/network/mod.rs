@@ -661,6 +661,9 @@ impl Inner {
                     Some(udp_send::Refused::ChannelShare) => {
                         self.stats.inc("drop", "udp_channel_share", "out")
                     }
+                    Some(udp_send::Refused::AddressShare) => {
+                        self.stats.inc("drop", "udp_address_share", "out")
+                    }
                     None => {}
                 }
                 false

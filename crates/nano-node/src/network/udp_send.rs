@@ -6,7 +6,8 @@
 //! peer bounded nothing the shared socket does not, and cost a system call and a task
 //! wake-up per datagram: a block flooded to 16 peers was 16 of each.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -37,6 +38,18 @@ const BACKGROUND_PER_CHANNEL: usize = 2;
 /// share it loses its own newest ones, and seven eighths stay for everyone else.
 pub(super) const CHANNEL_SHARE: usize = REALTIME_LIMIT / 8;
 
+/// Most datagrams the channels of one IP address may have waiting together: one
+/// channel's share. A network may allow many channels per address (dev: 256; live: 4),
+/// and each would otherwise bring its own share, so that one host with many source ports
+/// could fill the queue with datagrams for itself as many hosts would.
+pub(super) const ADDRESS_SHARE: usize = CHANNEL_SHARE;
+
+/// Most datagrams the channels of one subnetwork (IPv4 /24, IPv6 /64, as the channel
+/// caps count them) may have waiting together: two addresses' shares, so one operator's
+/// block of addresses holds at most a quarter of the realtime bound and at least four
+/// subnetworks are needed to fill it.
+pub(super) const SUBNET_SHARE: usize = 2 * ADDRESS_SHARE;
+
 /// Datagrams handed to the kernel in one system call: enough to spread the call's cost
 /// over a whole flood, few enough that one call holds a runtime worker only for about a
 /// tenth of a millisecond.
@@ -54,14 +67,57 @@ pub(super) struct Queued {
 pub(super) enum Refused {
     /// Its channel already holds [`CHANNEL_SHARE`] waiting datagrams.
     ChannelShare,
+    /// Its channel's address holds [`ADDRESS_SHARE`], or its subnetwork
+    /// [`SUBNET_SHARE`], waiting datagrams.
+    AddressShare,
     /// Its traffic class is full for all channels together.
     Full,
 }
 
-/// The node's one queue of datagrams for UDP channels, with each channel's share.
+/// The node's one queue of datagrams for UDP channels, with each channel's, address's and
+/// subnetwork's share.
 pub(super) struct UdpQueue {
     queue: SendQueue<Queued>,
     share: usize,
+    /// Waiting datagrams per address and per subnetwork. Only addresses with a datagram
+    /// waiting have an entry, so each map holds at most as many as the queue.
+    held: std::sync::Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    per_address: HashMap<Ipv6Addr, usize>,
+    per_subnet: HashMap<[u8; 16], usize>,
+}
+
+impl Held {
+    /// Counts one more datagram for `ip` unless its address or subnetwork is at its
+    /// share.
+    fn take(&mut self, ip: &Ipv6Addr) -> bool {
+        let subnet = super::subnetwork(ip);
+        let address = self.per_address.get(ip).copied().unwrap_or(0);
+        let net = self.per_subnet.get(&subnet).copied().unwrap_or(0);
+        if address >= ADDRESS_SHARE || net >= SUBNET_SHARE {
+            return false;
+        }
+        self.per_address.insert(*ip, address + 1);
+        self.per_subnet.insert(subnet, net + 1);
+        true
+    }
+
+    /// Gives back one datagram's place of `ip`.
+    fn give(&mut self, ip: &Ipv6Addr) {
+        fn less<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, k: &K) {
+            if let Some(n) = m.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(k);
+                }
+            }
+        }
+        less(&mut self.per_address, ip);
+        less(&mut self.per_subnet, &super::subnetwork(ip));
+    }
 }
 
 /// The queue for a node holding at most `channel_cap` UDP channels.
@@ -73,20 +129,32 @@ pub(super) fn new_queue(channel_cap: usize) -> UdpQueue {
             (channel_cap * BACKGROUND_PER_CHANNEL).max(256),
         ]),
         share: CHANNEL_SHARE,
+        held: Default::default(),
     }
 }
 
 impl UdpQueue {
-    /// Queues `d` unless its channel is at its share or its class is full.
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `d` unless its channel, address or subnetwork is at its share or its class
+    /// is full.
     pub(super) fn push(&self, d: Queued, traffic: TrafficType) -> Result<(), Refused> {
         let ch = d.ch.clone();
+        let ip = *ch.info.endpoint.ip();
         if ch.udp_queued.fetch_add(1, Ordering::Relaxed) >= self.share {
             ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
             return Err(Refused::ChannelShare);
         }
+        if !self.held().take(&ip) {
+            ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(Refused::AddressShare);
+        }
         if self.queue.push(d, traffic) {
             Ok(())
         } else {
+            self.held().give(&ip);
             ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
             Err(Refused::Full)
         }
@@ -95,7 +163,7 @@ impl UdpQueue {
     /// Waits for the next datagram; None once `token` is cancelled.
     async fn pop(&self, token: &tokio_util::sync::CancellationToken) -> Option<Queued> {
         let d = self.queue.pop(token).await?;
-        d.ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
+        self.given_back(std::slice::from_ref(&d));
         Some(d)
     }
 
@@ -103,10 +171,17 @@ impl UdpQueue {
     fn pop_into(&self, out: &mut Vec<Queued>, max: usize) -> usize {
         let from = out.len();
         let n = self.queue.pop_into(out, max);
-        for d in &out[from..] {
-            d.ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.given_back(&out[from..]);
         n
+    }
+
+    /// Returns the places of datagrams taken from the queue.
+    fn given_back(&self, taken: &[Queued]) {
+        let mut held = self.held();
+        for d in taken {
+            d.ch.udp_queued.fetch_sub(1, Ordering::Relaxed);
+            held.give(d.ch.info.endpoint.ip());
+        }
     }
 }
 
@@ -318,8 +393,11 @@ mod tests {
     }
 
     fn udp_channel(id: u64, port: u16) -> Arc<Channel> {
-        let ep =
-            std::net::SocketAddrV6::new(std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port, 0, 0);
+        udp_channel_at(id, std::net::Ipv4Addr::new(10, 0, id as u8, 1), port)
+    }
+
+    fn udp_channel_at(id: u64, ip: std::net::Ipv4Addr, port: u16) -> Arc<Channel> {
+        let ep = std::net::SocketAddrV6::new(ip.to_ipv6_mapped(), port, 0, 0);
         Arc::new(Channel::new(
             crate::interfaces::ChannelInfo {
                 id,
@@ -356,6 +434,7 @@ mod tests {
                 Ok(()) => {}
                 Err(Refused::ChannelShare) => refused_share += 1,
                 Err(Refused::Full) => panic!("the shared queue filled"),
+                Err(Refused::AddressShare) => panic!("the channel's share comes first"),
             }
         }
         assert_eq!(attacker.udp_queued.load(Ordering::Relaxed), CHANNEL_SHARE);
@@ -390,7 +469,9 @@ mod tests {
                 match q.push(datagram(ch), TrafficType::Realtime) {
                     Ok(()) => queued += 1,
                     Err(Refused::Full) => full += 1,
-                    Err(Refused::ChannelShare) => panic!("below the share"),
+                    Err(Refused::ChannelShare | Refused::AddressShare) => {
+                        panic!("below the share")
+                    }
                 }
             }
         }
@@ -401,6 +482,69 @@ mod tests {
             0,
             "a refused datagram holds no share"
         );
+    }
+
+    /// Pushes `n` realtime datagrams round-robin over `channels`: (queued, refused by an
+    /// address or subnetwork share).
+    fn flood(q: &UdpQueue, channels: &[Arc<Channel>], n: usize) -> (usize, usize) {
+        let (mut queued, mut address) = (0, 0);
+        for i in 0..n {
+            match q.push(
+                datagram(&channels[i % channels.len()]),
+                TrafficType::Realtime,
+            ) {
+                Ok(()) => queued += 1,
+                Err(Refused::AddressShare) => address += 1,
+                Err(e) => panic!("{e:?} before the address share"),
+            }
+        }
+        (queued, address)
+    }
+
+    #[test]
+    fn many_source_ports_of_one_address_hold_one_address_share() {
+        let q = new_queue(512);
+        let host = std::net::Ipv4Addr::new(192, 0, 2, 7);
+        let ports: Vec<_> = (0..256)
+            .map(|i| udp_channel_at(100 + i, host, 10_000 + i as u16))
+            .collect();
+        // Each of the 256 channels stays far below its own share; together they hold
+        // one address's.
+        assert_eq!(
+            flood(&q, &ports, REALTIME_LIMIT),
+            (ADDRESS_SHARE, REALTIME_LIMIT - ADDRESS_SHARE)
+        );
+        let honest = udp_channel(1, 1000);
+        for _ in 0..CHANNEL_SHARE {
+            assert_eq!(q.push(datagram(&honest), TrafficType::Realtime), Ok(()));
+        }
+        // Sending gives the address's places back.
+        let mut out = Vec::new();
+        q.pop_into(&mut out, 10);
+        assert!(out
+            .iter()
+            .all(|d| d.ch.info.endpoint.ip() == &host.to_ipv6_mapped()));
+        assert_eq!(flood(&q, &ports, 20), (10, 10));
+    }
+
+    #[test]
+    fn the_addresses_of_one_subnetwork_hold_one_subnetwork_share() {
+        let q = new_queue(512);
+        // 16 addresses of 198.51.100.0/24, 8 ports each.
+        let block: Vec<_> = (0..128u64)
+            .map(|i| {
+                let ip = std::net::Ipv4Addr::new(198, 51, 100, (i / 8) as u8 + 1);
+                udp_channel_at(100 + i, ip, 20_000 + i as u16)
+            })
+            .collect();
+        assert_eq!(
+            flood(&q, &block, REALTIME_LIMIT),
+            (SUBNET_SHARE, REALTIME_LIMIT - SUBNET_SHARE)
+        );
+        // The next /24 is another subnetwork: an address there has its whole share.
+        let next = std::net::Ipv4Addr::new(198, 51, 101, 1);
+        let ports = [udp_channel_at(1, next, 1000), udp_channel_at(2, next, 1001)];
+        assert_eq!(flood(&q, &ports, ADDRESS_SHARE + 2), (ADDRESS_SHARE, 2));
     }
 
     #[test]
