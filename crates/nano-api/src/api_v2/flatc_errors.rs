@@ -27,7 +27,8 @@
 //! A `null` member is an absent one to the parser (a `null` message too, see
 //! [`super::schema::normalize`]).
 //!
-//! Every other malformed envelope keeps this node's own text (see [`super::schema`]).
+//! A text that is not valid JSON is walked by [`super::flatc_syntax`]; every other
+//! malformed envelope keeps this node's own text (see [`super::schema`]).
 //! Headers are written into the wrapped text JSON-escaped (the reference copies them as
 //! they are, so a header with a quote breaks its envelope); only the positions of such
 //! requests differ.
@@ -113,7 +114,7 @@ pub fn wrapped_body_refusal(text: &[u8], body_start: usize) -> Option<V2Error> {
 /// How the parser names a string, number or boolean token in its errors (`string
 /// constant`, `integer constant`, `float constant`, the word itself); `None` for any
 /// other token.
-fn scalar_token_name(token: &[u8]) -> Option<String> {
+pub(super) fn scalar_token_name(token: &[u8]) -> Option<String> {
     Some(match token.first()? {
         b'"' => "string constant".into(),
         b'-' | b'0'..=b'9' => {
@@ -335,7 +336,7 @@ fn unknown_type(text: &[u8], m: &[Member]) -> Option<V2Error> {
 }
 
 /// `Invalid message format: <line>: <column>: error: <what>`, at `end` in `text`.
-fn refusal_at(text: &[u8], end: usize, what: &str) -> V2Error {
+pub(super) fn refusal_at(text: &[u8], end: usize, what: &str) -> V2Error {
     let before = &text[..end];
     let line = 1 + before.iter().filter(|&&c| c == b'\n').count();
     let line_start = before
@@ -422,7 +423,7 @@ fn members_from(text: &[u8], from: usize) -> Option<(Vec<Member>, usize)> {
 /// The next token at or after `from`, as the parser splits the text: a punctuation
 /// character, a string with its quotes, or a run of other characters (a number or a
 /// word). `None` at the end of the text.
-fn token(text: &[u8], from: usize) -> Option<(usize, usize)> {
+pub(super) fn token(text: &[u8], from: usize) -> Option<(usize, usize)> {
     let start = from + text.get(from..)?.iter().position(|c| !is_blank(*c))?;
     let end = match text[start] {
         b'{' | b'}' | b'[' | b']' | b',' | b':' => start + 1,

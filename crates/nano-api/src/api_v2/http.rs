@@ -51,16 +51,30 @@ pub fn envelope_from_http(
             return Err(super::error_json(&e, None));
         }
     }
-    let parsed: Value = serde_json::from_slice(body).map_err(|e| {
-        let text = match name {
-            Some(_) => format!("not valid JSON: {e}"),
-            None => super::unparsable_envelope(body, &e),
-        };
-        fail(format!("Invalid message format: {text}"), corr.clone())
-    })?;
-    let mut env = match name {
-        Some(n) => serde_json::json!({"message_type": n, "message": parsed}),
-        None => parsed,
+    let mut env = match (serde_json::from_slice::<Value>(body), &wrapped, name) {
+        (Ok(parsed), _, Some(n)) => serde_json::json!({"message_type": n, "message": parsed}),
+        (Ok(parsed), _, None) => parsed,
+        // The reference reads the wrapped text, not the body: a body that is no JSON may
+        // still complete a JSON envelope there (members after the message), and a refusal
+        // names its place in that text.
+        (Err(e), Some((text, _)), _) => match serde_json::from_slice::<Value>(text) {
+            Ok(env) => env,
+            Err(_) => {
+                let e = super::flatc_syntax::syntax_refusal(text).unwrap_or_else(|| {
+                    V2Error::new(
+                        CODE_GENERIC,
+                        format!("Invalid message format: not valid JSON: {e}"),
+                    )
+                });
+                return Err(super::error_json(&e, corr));
+            }
+        },
+        (Err(e), None, _) => {
+            return Err(super::error_json(
+                &super::unparsable_envelope(body, &e),
+                corr,
+            ))
+        }
     };
     if env.is_object() {
         let text = wrapped.as_ref().map_or(body, |(t, _)| t.as_slice());
@@ -244,5 +258,41 @@ async fn run(
     match super::Request::from_json_value(&env) {
         Ok(req) => http_response(&s.handle(&req, None)),
         Err((e, corr)) => http_answer(super::error_json(&e, corr)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(name: &str, body: &str) -> Result<Value, Value> {
+        envelope_from_http(Some(name), &HeaderMap::new(), body.as_bytes())
+            .map_err(|text| serde_json::from_slice(&text).unwrap())
+    }
+
+    #[test]
+    fn a_body_is_read_inside_its_wrapper() {
+        // Not JSON alone: refused where the reference's parser stops in the wrapped text
+        // `{"message_type": "AccountWeight", "message": <body>}`.
+        let e = envelope("AccountWeight", r#"{"account": "x",}"#).unwrap_err();
+        assert_eq!(
+            e["message"]["message"],
+            "Invalid message format: 1: 62: error: expecting: string constant instead got: }"
+        );
+        // Not JSON alone, but it completes the wrapped envelope: read as it is there.
+        let env = envelope(
+            "AccountWeight",
+            r#"{"account": "x"}, "correlation_id": "c""#,
+        )
+        .unwrap();
+        assert_eq!(env["message"]["account"], "x");
+        assert_eq!(env["correlation_id"], "c");
+        // A shape the walk does not follow keeps this node's text.
+        let e = envelope("IsAlive", "{'x' 1}").unwrap_err();
+        let text = e["message"]["message"].as_str().unwrap();
+        assert!(
+            text.starts_with("Invalid message format: not valid JSON: "),
+            "{text}"
+        );
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod fb;
 pub mod flatc_errors;
+pub mod flatc_syntax;
 pub mod http;
 pub mod schema;
 
@@ -94,12 +95,14 @@ pub fn not_an_envelope(body: &[u8]) -> Option<String> {
     ))
 }
 
-/// The text (after "Invalid message format: ") for an envelope body that is not JSON:
-/// the reference's for an empty body, else the JSON error.
-pub(crate) fn unparsable_envelope(body: &[u8], e: &serde_json::Error) -> String {
+/// The refusal of an envelope text that is not JSON: the reference's for an empty body or
+/// for the first token its parser cannot take ([`flatc_syntax`]), else this node's text
+/// with the JSON error.
+pub(crate) fn unparsable_envelope(body: &[u8], e: &serde_json::Error) -> V2Error {
     match not_an_envelope(body) {
-        Some(t) if body.iter().all(u8::is_ascii_whitespace) => t,
-        _ => format!("not valid JSON: {e}"),
+        Some(t) if body.iter().all(u8::is_ascii_whitespace) => V2Error::format(t),
+        _ => flatc_syntax::syntax_refusal(body)
+            .unwrap_or_else(|| V2Error::format(format!("not valid JSON: {e}"))),
     }
 }
 
@@ -153,8 +156,8 @@ impl Request {
     /// Parses a JSON envelope (IPC encoding 4 / `/api/v2`). On failure the correlation id,
     /// if one could be read, comes back with the error so the answer still carries it.
     pub fn from_json(body: &[u8]) -> Result<Request, (V2Error, Option<String>)> {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| (V2Error::format(unparsable_envelope(body, &e)), None))?;
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| (unparsable_envelope(body, &e), None))?;
         if !v.is_object() {
             let text = not_an_envelope(body).unwrap_or_default();
             return Err((V2Error::format(text), None));
