@@ -62,6 +62,13 @@ const DEPS_MAX: usize = 4096;
 /// (~4 MB) cover far more than the requests sent within one cooldown (3 s), which the
 /// per-channel request limit paces.
 const DEP_ASKED_MAX: usize = 65_536;
+/// Blocks asked for in an account's first pull (from its open block): the reference's
+/// initial account priority (2), which sizes its pulls. Most accounts open with a
+/// receive; one whose source is not in the ledger yet blocks, and everything pulled
+/// after that receive waits in the bounded gap table, where most of it is dropped and
+/// fetched again once the source arrives. A first pull of two blocks risks little;
+/// the account's next pull (full size) waits until these are processed.
+const FIRST_PULL_COUNT: u8 = 2;
 /// Accounts of each list `debug_bootstrap_priority_info` shows: a diagnostic answer of
 /// bounded size (a few hundred kB of JSON), however long the queue.
 const PRIORITY_INFO_MAX: usize = 4096;
@@ -85,6 +92,8 @@ enum Kind {
     Blocks {
         account: Account,
         start: Start,
+        /// Blocks asked for.
+        count: u8,
     },
     /// Which account holds `dep`.
     Info {
@@ -106,6 +115,9 @@ struct Outcome {
     channel: ChannelId,
     /// What a receive of this block needs (link / source), for gap_source.
     dep: Option<BlockHash>,
+    /// Set on the last block of a full first pull: the block the account's pull
+    /// continues from once this one has gone in.
+    next: Option<BlockHash>,
     status: ProcessStatus,
 }
 
@@ -136,6 +148,9 @@ struct Asc<'a> {
     /// (account, when, local head at the previous look).
     recheck: VecDeque<(Account, Instant, Option<BlockHash>)>,
     deps: VecDeque<BlockHash>,
+    /// Full first pulls whose last block has not been answered yet: their accounts
+    /// continue after that, so the round is not over while any are out.
+    continuing: usize,
     settle: Settle,
     settled: bool,
     /// Accounts pulled to the end this round: the dependency walker leaves them alone
@@ -180,6 +195,7 @@ pub(crate) async fn run(
         outstanding: HashMap::new(),
         recheck: VecDeque::new(),
         deps: VecDeque::new(),
+        continuing: 0,
         settle: Settle::new(),
         settled: false,
         // Accounts remembered as pulled to the end this round. The memory only spares
@@ -404,14 +420,19 @@ impl Asc<'_> {
                 Start::Hash(h) => (HashOrAccount(h.0), HashType::Block),
                 Start::Account => (HashOrAccount(p.account.0), HashType::Account),
             };
+            let count = match start {
+                Start::Account => FIRST_PULL_COUNT.min(self.sh.config.max_pull_count),
+                Start::Hash(_) => self.sh.config.max_pull_count,
+            };
             let payload = AscPullReqPayload::Blocks {
                 start: s,
-                count: self.sh.config.max_pull_count,
+                count,
                 start_type: ty,
             };
             let kind = Kind::Blocks {
                 account: p.account,
                 start,
+                count,
             };
             if self.send(ch, payload, kind) {
                 self.busy.insert(p.account);
@@ -461,7 +482,7 @@ impl Asc<'_> {
     /// Puts the work of a lost request back.
     fn retry(&mut self, kind: Kind) {
         match kind {
-            Kind::Blocks { account, start } => {
+            Kind::Blocks { account, start, .. } => {
                 self.busy.remove(&account);
                 let from = match start {
                     Start::Hash(h) => Some(h),
@@ -494,9 +515,14 @@ impl Asc<'_> {
             .sample("bootstrap_tag_duration", round_trip_ms, (0, timeout_ms));
         self.last_activity = Instant::now();
         match (req.kind, ack.payload) {
-            (Kind::Blocks { account, start }, AscPullAckPayload::Blocks(blocks)) => {
-                self.on_blocks(ch, account, start, blocks)
-            }
+            (
+                Kind::Blocks {
+                    account,
+                    start,
+                    count,
+                },
+                AscPullAckPayload::Blocks(blocks),
+            ) => self.on_blocks(ch, account, start, count, blocks),
             (Kind::Info { dep }, AscPullAckPayload::AccountInfo(info)) => {
                 let pulling =
                     self.busy.contains(&info.account) || self.queued.contains(&info.account);
@@ -587,11 +613,21 @@ impl Asc<'_> {
         } else {
             None
         };
+        // Shown at once: with two-block first pulls a scanned batch of accounts can be
+        // pulled within one maintenance period, and RPC would never see it queued.
+        self.publish_priorities();
     }
 
-    fn on_blocks(&mut self, ch: ChannelId, account: Account, start: Start, blocks: Vec<Block>) {
+    fn on_blocks(
+        &mut self,
+        ch: ChannelId,
+        account: Account,
+        start: Start,
+        count: u8,
+        blocks: Vec<Block>,
+    ) {
         self.busy.remove(&account);
-        let max = self.sh.config.max_pull_count as usize;
+        let max = count as usize;
         let mut skip = 0;
         let mut ok = blocks.len() <= max;
         match start {
@@ -634,8 +670,13 @@ impl Asc<'_> {
             .counters
             .received
             .fetch_add(fresh as u64, Ordering::Relaxed);
-        for b in blocks.into_iter().skip(skip) {
+        // A full first pull continues once its last block has been processed, and only
+        // if that went in: a first block blocked on its source stops the account there.
+        let wait = full && start == Start::Account && fresh > 0;
+        for (i, b) in blocks.into_iter().skip(skip).enumerate() {
             let dep = dependency_of(&b);
+            let next = if wait && i + 1 == fresh { last } else { None };
+            self.continuing += usize::from(next.is_some());
             let tx = self.out_tx.clone();
             self.sh.submitter.submit(
                 b,
@@ -644,10 +685,14 @@ impl Asc<'_> {
                         account,
                         channel: ch,
                         dep,
+                        next,
                         status,
                     });
                 })),
             );
+        }
+        if wait {
+            return;
         }
         if full {
             if !self.blocked.contains_key(&account) {
@@ -683,6 +728,32 @@ impl Asc<'_> {
         }
     }
 
+    /// The last block of `account`'s full first pull was processed with `status`.
+    fn continue_first_pull(&mut self, account: Account, from: BlockHash, status: &ProcessStatus) {
+        if self.blocked.contains_key(&account) {
+            // Continues once its dependency arrives (`unblock`).
+            return;
+        }
+        match status {
+            Ok(BlockStatus::Progress | BlockStatus::Old) => self.enqueue(
+                Pull {
+                    account,
+                    from: Some(from),
+                },
+                true,
+            ),
+            // Parked behind its first block, which could not be blocked (the blocked
+            // set is full): looked at again as an unblocked account is.
+            Ok(BlockStatus::GapPrevious | BlockStatus::GapSource) => {
+                let soon = Instant::now() + Duration::from_millis(500);
+                self.recheck.push_back((account, soon, None));
+            }
+            // Refused by a full processor (queued again from the ledger head by
+            // `count_outcome`), rejected, or the node stopping.
+            _ => {}
+        }
+    }
+
     /// Whether the blocks pulled for `account` this round are still to come: some
     /// unanswered, or the last one received parked in the gap table.
     fn on_the_way(&self, account: &Account) -> bool {
@@ -715,6 +786,10 @@ impl Asc<'_> {
 
     fn on_outcome(&mut self, o: Outcome) {
         self.count_outcome(&o);
+        if let Some(from) = o.next {
+            self.continuing = self.continuing.saturating_sub(1);
+            self.continue_first_pull(o.account, from, &o.status);
+        }
         if let Some(n) = self.outstanding.get_mut(&o.account) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -982,6 +1057,7 @@ impl Asc<'_> {
             && self.queue.is_empty()
             && self.recheck.is_empty()
             && self.requests.is_empty()
+            && self.continuing == 0
             && self.sh.submitter.outstanding() == 0;
         drained
             && (self.blocked.is_empty() || self.last_progress.elapsed() > BLOCKED_GRACE)
