@@ -144,7 +144,7 @@ async fn bad_payloads_get_errors_and_the_session_continues() {
         ),
         (
             br#"{"message_type": 99, "message": {}}"#,
-            format("unknown Message type 99 in field 'message_type' of Envelope"),
+            format("1: 33: error: illegal type id for: message"),
         ),
         (
             br#"{"message_type": "AccountWeight", "message": {"account": 5}}"#,

@@ -20,6 +20,9 @@
 //!   (`missing type field for this union value: message`);
 //! - `credentials`, `correlation_id` or a string field of the message given a number, a
 //!   boolean, an array or an object: `expecting: string constant instead got: <token>`;
+//! - `message_type` as a number naming no member: `illegal type id for: message` (or
+//!   `invalid number` above a byte) as the message is read, `Unknown message type`
+//!   without a message;
 //! - a message written as a list (its fields in declaration order, which the parser
 //!   accepts) with more elements than fields (`too many unnamed fields in nested array`)
 //!   or fewer (`wrong number of unnamed fields in table vector`).
@@ -145,13 +148,15 @@ pub fn envelope_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
         // A message before its type is skipped to read the type, which must be the very
         // next member; otherwise the parser fails on that member as without a type.
         let typed = m.iter().position(|x| x.key == "message_type")?;
-        let i = message.filter(|i| *i < typed && m[i + 1].key != "message_type")?;
-        let (_, colon) = token(text, m[i + 1].key_end)?;
-        return Some(refusal_at(
-            text,
-            colon,
-            "missing type field for this union value: message",
-        ));
+        if let Some(i) = message.filter(|i| *i < typed && m[i + 1].key != "message_type") {
+            let (_, colon) = token(text, m[i + 1].key_end)?;
+            return Some(refusal_at(
+                text,
+                colon,
+                "missing type field for this union value: message",
+            ));
+        }
+        return type_code_refusal(text, env, message.map(|i| &m[i]));
     }
     let Some(i) = message else {
         return Some(V2Error::new(CODE_GENERIC, "Unknown message type"));
@@ -172,6 +177,39 @@ pub fn envelope_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             )
         }
     })
+}
+
+/// `message_type` given as a number naming no member of the union (0, `NONE`, excepted:
+/// the reference cannot answer it). With a message, the parser refuses the type as it
+/// starts reading the message (`illegal type id for: message`, or `invalid number` above
+/// a byte); without one it reads, and no handler takes the type (`Unknown message type`).
+/// Only when the envelope's other members read (they come first or do not matter).
+fn type_code_refusal(text: &[u8], env: &Value, message: Option<&Member>) -> Option<V2Error> {
+    let code = env.get("message_type")?.as_u64().filter(|c| *c > 0)?;
+    if u8::try_from(code).is_ok_and(|c| schema::MESSAGE.by_code(c).is_some()) {
+        return None;
+    }
+    let plain = |key: &str, ok: fn(&Value) -> bool| env.get(key).is_none_or(ok);
+    if !(plain("credentials", |v| v.is_string() || v.is_null())
+        && plain("correlation_id", |v| v.is_string() || v.is_null())
+        && plain("time", |v| v.is_u64()))
+    {
+        return None;
+    }
+    let Some(message) = message else {
+        return (code <= u64::from(u8::MAX))
+            .then(|| V2Error::new(CODE_GENERIC, "Unknown message type"));
+    };
+    let (_, end) = token(text, message.value.0)?;
+    Some(refusal_at(
+        text,
+        end,
+        &if code <= u64::from(u8::MAX) {
+            "illegal type id for: message".to_string()
+        } else {
+            format!("invalid number: \"{code}\", constant does not fit [0; 255]")
+        },
+    ))
 }
 
 /// The reference's refusal of a JSON envelope object `env` read from `text`, for the
@@ -740,6 +778,49 @@ mod tests {
             refused_any(r#"{"message_type": "IsAlive", "message": [{}]}"#),
             "Invalid message format: 1: 41: error: too many unnamed fields in nested array"
         );
+    }
+
+    #[test]
+    fn type_codes_naming_no_message() {
+        let parser = |w: &str| format!("Invalid message format: {w}");
+        let cases = [
+            (
+                r#"{"message_type": 99, "message": {}}"#,
+                parser("1: 33: error: illegal type id for: message"),
+            ),
+            (
+                r#"{"message_type": 99, "message": "x"}"#,
+                parser("1: 35: error: illegal type id for: message"),
+            ),
+            (
+                r#"{"message": {"a": 1}, "message_type": 99}"#,
+                parser("1: 13: error: illegal type id for: message"),
+            ),
+            (
+                r#"{"message_type": 256, "message": {}}"#,
+                parser("1: 34: error: invalid number: \"256\", constant does not fit [0; 255]"),
+            ),
+            // Without a message the envelope reads; no handler takes the type.
+            (
+                r#"{"message_type": 99, "message": null}"#,
+                "Unknown message type".into(),
+            ),
+            (r#"{"message_type": 99}"#, "Unknown message type".into()),
+            // A member's code is that member; 0 and a wrong member before keep this
+            // node's text.
+            (
+                r#"{"message_type": 6, "message": {"account": "x"}}"#,
+                String::new(),
+            ),
+            (r#"{"message_type": 0, "message": {}}"#, String::new()),
+            (
+                r#"{"credentials": 1, "message_type": 99, "message": {}}"#,
+                String::new(),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(refused(text), want, "{text}");
+        }
     }
 
     #[test]
