@@ -179,15 +179,35 @@ async fn an_address_at_its_connection_cap_is_listed_until_a_slot_frees() {
     assert!(!node.net.kernel_filtered(true).contains(&mapped));
     never_accepted(&node, IpAddr::V4(src), port).await;
     assert_eq!(node.stats.get("tcp", "refused_ip_limit", "in"), 0);
+    // The dev network's per-subnetwork cap equals its per-IP cap: 127.0.0.0/24 is full
+    // too, so another address of it is dropped in the kernel as well.
+    assert_eq!(params_subnet_cap(), per_ip);
+    let subnet = Ipv4Addr::new(127, 0, 0, 0).to_ipv6_mapped();
+    assert!(
+        wait_until(Duration::from_secs(10), || node
+            .net
+            .kernel_filtered_subnets()
+            .contains(&subnet))
+        .await,
+        "the full subnetwork is listed"
+    );
+    let neighbour = Ipv4Addr::new(127, 0, 0, 7);
+    assert!(!node
+        .net
+        .kernel_filtered(false)
+        .contains(&neighbour.to_ipv6_mapped()));
+    never_accepted(&node, IpAddr::V4(neighbour), port).await;
+    assert_eq!(node.stats.get("tcp", "refused_subnetwork_limit", "in"), 0);
 
     held.pop();
     assert!(
         wait_until(Duration::from_secs(10), || !node
             .net
             .kernel_filtered(false)
-            .contains(&mapped))
+            .contains(&mapped)
+            && node.net.kernel_filtered_subnets().is_empty())
         .await,
-        "below the cap: no longer listed"
+        "below the caps: no longer listed"
     );
     accepted(&node, IpAddr::V4(src), port).await;
     drop(held);
@@ -215,4 +235,8 @@ async fn an_ipv6_source_is_dropped_too() {
     // An IPv4 peer is unaffected by the IPv6 entry.
     accepted(&node, Ipv4Addr::LOCALHOST.into(), port).await;
     node.shutdown().await;
+}
+
+fn params_subnet_cap() -> usize {
+    Network::Dev.params().max_peers_per_subnetwork
 }

@@ -83,7 +83,8 @@ pub struct Admission {
     cooldown: Duration,
     state: Mutex<State>,
     /// Woken when the set of addresses refused outright changes (a strike, an address
-    /// reaching or leaving its per-IP cap), for the kernel filter to follow.
+    /// reaching or leaving its per-IP cap, a subnetwork its per-subnetwork cap), for the
+    /// kernel filter to follow.
     pub changed: tokio::sync::Notify,
 }
 
@@ -162,8 +163,10 @@ impl Admission {
         s.total += 1;
         let n = s.per_ip.entry(ip).or_default();
         *n += 1;
-        let reached_cap = *n == self.per_ip_max;
-        *s.per_subnet.entry(subnet).or_default() += 1;
+        let mut reached_cap = *n == self.per_ip_max;
+        let m = s.per_subnet.entry(subnet).or_default();
+        *m += 1;
+        reached_cap |= *m == self.per_subnet_max;
         drop(s);
         if reached_cap {
             self.changed.notify_one();
@@ -177,9 +180,11 @@ impl Admission {
     fn release(&self, ip: &Ipv6Addr) {
         let mut s = self.lock();
         s.total = s.total.saturating_sub(1);
-        let was_at_cap = self.per_ip_max > 0 && s.per_ip.get(ip) == Some(&self.per_ip_max);
+        let subnet = subnetwork(ip);
+        let was_at_cap = (self.per_ip_max > 0 && s.per_ip.get(ip) == Some(&self.per_ip_max))
+            || (self.per_subnet_max > 0 && s.per_subnet.get(&subnet) == Some(&self.per_subnet_max));
         decrement(&mut s.per_ip, ip);
-        decrement(&mut s.per_subnet, &subnetwork(ip));
+        decrement(&mut s.per_subnet, &subnet);
         drop(s);
         if was_at_cap {
             self.changed.notify_one();
@@ -218,6 +223,22 @@ impl Admission {
             list.extend(full.take(room));
         }
         (list, ends)
+    }
+
+    /// The subnetworks (IPv4 /24, IPv6 /64, as their network addresses) at their
+    /// per-subnetwork cap, for the listener's kernel filter: any new connection from
+    /// them would be refused; at most `max`.
+    pub fn full_subnets(&self, max: usize) -> Vec<Ipv6Addr> {
+        if self.per_subnet_max == 0 {
+            return Vec::new();
+        }
+        let s = self.lock();
+        s.per_subnet
+            .iter()
+            .filter(|(_, n)| **n >= self.per_subnet_max)
+            .map(|(net, _)| Ipv6Addr::from(*net))
+            .take(max)
+            .collect()
     }
 
     /// Open inbound connections in all.

@@ -11,8 +11,10 @@
 //! cooled-down and excluded addresses before they are queued for the receive loop.
 //!
 //! The program lists addresses one after another (a few instructions each, run for every
-//! packet reaching the socket), so it holds at most [`KERNEL_FILTER_MAX_ADDRESSES`]; the
-//! rest are still refused at `accept` as before. Connections accepted from the listener
+//! packet reaching the socket), then the listener's subnetworks at their connection cap
+//! (IPv4 /24, IPv6 /64, compared under a mask), so it holds at most
+//! [`KERNEL_FILTER_MAX_ADDRESSES`] entries; the rest are still refused at `accept` as
+//! before. Connections accepted from the listener
 //! inherit its filter; admitted ones have it detached, so their packets do not pay for it.
 //! Elsewhere than Linux, or when the kernel refuses the program, nothing is filtered and
 //! admission refuses at `accept` alone.
@@ -23,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use super::Inner;
 
-/// Most addresses one filter program lists. Each IPv6 address takes 9 instructions and
-/// each IPv4 one 2, and the kernel runs them in order for every packet reaching the
+/// Most entries (addresses and subnetworks) one filter program lists. Each IPv6 address
+/// takes 9 instructions, each IPv6 subnetwork 5 and each IPv4 address or subnetwork 2, and the kernel runs them in order for every packet reaching the
 /// socket (every SYN for the listener, every datagram for UDP): 256 keeps the program
 /// (at most 2,312 instructions) well under the kernel's 4,096 and its cost per packet
 /// a fraction of a refused connection's. When more are refused, the ones refused the
@@ -66,11 +68,17 @@ fn rebuild(inner: &Inner) -> Option<Instant> {
     let (listener, ends) = inner
         .admission
         .refused_addresses(true, KERNEL_FILTER_MAX_ADDRESSES);
+    let full = inner
+        .admission
+        .full_subnets(KERNEL_FILTER_MAX_ADDRESSES - listener.len());
     let (udp, _) = inner
         .admission
         .refused_addresses(false, KERNEL_FILTER_MAX_ADDRESSES);
-    for (which, list) in [(Socket::Listener, listener), (Socket::Udp, udp)] {
-        match inner.kernel_filter.set(which, &list) {
+    for (which, list, subnets) in [
+        (Socket::Listener, listener, full),
+        (Socket::Udp, udp, Vec::new()),
+    ] {
+        match inner.kernel_filter.set(which, &list, &subnets) {
             Ok(true) => inner.stats.inc("kernel_filter", "rebuilt", which.as_str()),
             Ok(false) => {}
             Err(e) => {
@@ -89,6 +97,8 @@ struct Target {
     fd: std::os::fd::OwnedFd,
     /// What the current program lists, so an unchanged set is not re-attached.
     listed: Vec<Ipv6Addr>,
+    /// The subnetworks it lists, as their network addresses.
+    subnets: Vec<Ipv6Addr>,
 }
 
 /// The filters on the node's sockets. Cheap when disabled or empty.
@@ -100,9 +110,10 @@ pub struct KernelFilter {
     targets: Mutex<()>,
 }
 
-/// Which socket a filter goes on: the listener lists over-cap addresses too (a new
-/// connection from them would be refused), the UDP socket only cooled-down and excluded
-/// ones (its datagrams from an address at its channel cap include its peers' own).
+/// Which socket a filter goes on: the listener lists over-cap addresses and subnetworks
+/// too (a new connection from them would be refused), the UDP socket only cooled-down and
+/// excluded ones (its datagrams from an address at its channel cap include its peers'
+/// own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Socket {
     Listener = 0,
@@ -144,6 +155,7 @@ impl KernelFilter {
         self.lock()[which as usize] = Some(Target {
             fd,
             listed: Vec::new(),
+            subnets: Vec::new(),
         });
         true
     }
@@ -153,51 +165,73 @@ impl KernelFilter {
         self.targets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Replaces the filter on `which` by one dropping packets from `addrs` (at most
-    /// [`KERNEL_FILTER_MAX_ADDRESSES`] of them are listed). Ok(false) when nothing changed
-    /// or there is no such socket; an error when the kernel refused the program.
-    pub fn set(&self, which: Socket, addrs: &[Ipv6Addr]) -> std::io::Result<bool> {
+    /// Replaces the filter on `which` by one dropping packets from `addrs` and from the
+    /// subnetworks whose network addresses are `subnets` (at most
+    /// [`KERNEL_FILTER_MAX_ADDRESSES`] entries in all are listed, addresses first).
+    /// Ok(false) when nothing changed or there is no such socket; an error when the
+    /// kernel refused the program.
+    pub fn set(
+        &self,
+        which: Socket,
+        addrs: &[Ipv6Addr],
+        subnets: &[Ipv6Addr],
+    ) -> std::io::Result<bool> {
         #[cfg(target_os = "linux")]
         {
             if !self.enabled {
                 return Ok(false);
             }
             let addrs = &addrs[..addrs.len().min(KERNEL_FILTER_MAX_ADDRESSES)];
+            let room = KERNEL_FILTER_MAX_ADDRESSES - addrs.len();
+            let subnets = &subnets[..subnets.len().min(room)];
             let mut t = self.lock();
             let Some(target) = t[which as usize].as_mut() else {
                 return Ok(false);
             };
-            if target.listed == addrs {
+            if target.listed == addrs && target.subnets == subnets {
                 return Ok(false);
             }
             use std::os::fd::AsFd;
-            if addrs.is_empty() {
+            if addrs.is_empty() && subnets.is_empty() {
                 linux::detach(target.fd.as_fd())?;
             } else {
-                linux::attach(target.fd.as_fd(), &program(addrs))?;
+                linux::attach(target.fd.as_fd(), &program(addrs, subnets))?;
             }
             target.listed = addrs.to_vec();
+            target.subnets = subnets.to_vec();
             Ok(true)
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let _ = (which, addrs);
+            let _ = (which, addrs, subnets);
             Ok(false)
         }
     }
 
+    /// The subnetworks (network addresses) the filter on `which` drops now.
+    pub fn listed_subnets(&self, which: Socket) -> Vec<Ipv6Addr> {
+        self.listing(which, true)
+    }
+
     /// The addresses the filter on `which` drops now.
     pub fn listed(&self, which: Socket) -> Vec<Ipv6Addr> {
+        self.listing(which, false)
+    }
+
+    fn listing(&self, which: Socket, subnets: bool) -> Vec<Ipv6Addr> {
         #[cfg(target_os = "linux")]
         {
             self.lock()[which as usize]
                 .as_ref()
-                .map(|t| t.listed.clone())
+                .map(|t| match subnets {
+                    true => t.subnets.clone(),
+                    false => t.listed.clone(),
+                })
                 .unwrap_or_default()
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let _ = which;
+            let _ = (which, subnets);
             Vec::new()
         }
     }
@@ -227,6 +261,10 @@ const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JA: u16 = 0x05;
 const BPF_RET_K: u16 = 0x06;
+/// `BPF_ALU | BPF_AND | BPF_K`: the accumulator masked by a constant.
+const BPF_ALU_AND_K: u16 = 0x04 | 0x50;
+/// An IPv4 subnetwork's mask: its first 24 bits (as admission counts subnetworks).
+const IPV4_SUBNET_MASK: u32 = 0xffff_ff00;
 /// Loads relative to the network header, whatever the socket type's data offset
 /// (`SKF_NET_OFF`), and the packet's link-layer protocol (`SKF_AD_OFF + SKF_AD_PROTOCOL`).
 const SKF_NET_OFF: i32 = -0x10_0000;
@@ -257,16 +295,14 @@ fn load_net(offset: i32) -> Insn {
     insn(BPF_LD_W_ABS, 0, 0, (SKF_NET_OFF + offset) as u32)
 }
 
-/// The program dropping packets whose source is one of `addrs` (IPv4-mapped addresses
-/// match IPv4 packets, which is how a dual-stack socket sees IPv4 peers) and accepting
-/// everything else.
-pub fn program(addrs: &[Ipv6Addr]) -> Vec<Insn> {
-    let v4: Vec<u32> = addrs
+/// The IPv4 ones of `addrs` (IPv4-mapped) as numbers, and the others as four words.
+fn by_family(addrs: &[Ipv6Addr]) -> (Vec<u32>, Vec<[u32; 4]>) {
+    let v4 = addrs
         .iter()
         .filter_map(|a| a.to_ipv4_mapped())
         .map(u32::from)
         .collect();
-    let v6: Vec<[u32; 4]> = addrs
+    let v6 = addrs
         .iter()
         .filter(|a| a.to_ipv4_mapped().is_none())
         .map(|a| {
@@ -274,18 +310,41 @@ pub fn program(addrs: &[Ipv6Addr]) -> Vec<Insn> {
             std::array::from_fn(|i| u32::from_be_bytes(o[i * 4..i * 4 + 4].try_into().unwrap()))
         })
         .collect();
+    (v4, v6)
+}
+
+/// The program dropping packets whose source is one of `addrs`, or in one of the
+/// subnetworks whose network addresses are `subnets` (an IPv4 /24 or an IPv6 /64, as
+/// [`super::subnetwork`] gives them), and accepting everything else. IPv4-mapped
+/// addresses match IPv4 packets, which is how a dual-stack socket sees IPv4 peers.
+pub fn program(addrs: &[Ipv6Addr], subnets: &[Ipv6Addr]) -> Vec<Insn> {
+    let (v4, v6) = by_family(addrs);
+    let (v4_nets, v6_nets) = by_family(subnets);
     let mut p = vec![
         insn(BPF_LD_W_ABS, 0, 0, SKF_AD_PROTOCOL as u32),
         // IPv4: over the jump to the IPv6 part.
         insn(BPF_JMP_JEQ_K, 1, 0, ETH_P_IP),
     ];
-    // The IPv4 part: a load, two instructions per address, the accept.
-    let v4_len = 1 + 2 * v4.len() + 1;
+    // The IPv4 part: a load, two instructions per address, then the source masked to
+    // its /24 and two per subnetwork, the accept.
+    let nets_len = if v4_nets.is_empty() {
+        0
+    } else {
+        1 + 2 * v4_nets.len()
+    };
+    let v4_len = 1 + 2 * v4.len() + nets_len + 1;
     p.push(insn(BPF_JMP_JA, 0, 0, v4_len as u32));
     p.push(load_net(IPV4_SRC));
     for a in &v4 {
         p.push(insn(BPF_JMP_JEQ_K, 0, 1, *a));
         p.push(insn(BPF_RET_K, 0, 0, DROP));
+    }
+    if !v4_nets.is_empty() {
+        p.push(insn(BPF_ALU_AND_K, 0, 0, IPV4_SUBNET_MASK));
+        for net in &v4_nets {
+            p.push(insn(BPF_JMP_JEQ_K, 0, 1, net & IPV4_SUBNET_MASK));
+            p.push(insn(BPF_RET_K, 0, 0, DROP));
+        }
     }
     p.push(insn(BPF_RET_K, 0, 0, ACCEPT));
     // The IPv6 part (the accumulator still holds the protocol; neither family is
@@ -296,6 +355,15 @@ pub fn program(addrs: &[Ipv6Addr]) -> Vec<Insn> {
     for words in &v6 {
         for (i, w) in words.iter().enumerate() {
             let skip = (7 - 2 * i) as u8;
+            p.push(load_net(IPV6_SRC + 4 * i as i32));
+            p.push(insn(BPF_JMP_JEQ_K, 0, skip, *w));
+        }
+        p.push(insn(BPF_RET_K, 0, 0, DROP));
+    }
+    // A /64 compares the first two words only.
+    for words in &v6_nets {
+        for (i, w) in words[..2].iter().enumerate() {
+            let skip = (3 - 2 * i) as u8;
             p.push(load_net(IPV6_SRC + 4 * i as i32));
             p.push(insn(BPF_JMP_JEQ_K, 0, skip, *w));
         }
@@ -378,7 +446,7 @@ mod tests {
             (0..KERNEL_FILTER_MAX_ADDRESSES as u16 / 2)
                 .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i)),
         );
-        let p = program(&addrs);
+        let p = program(&addrs, &[]);
         assert!(p.len() < 4096);
         for (i, ins) in p.iter().enumerate() {
             if ins.code == BPF_JMP_JEQ_K {
@@ -392,7 +460,7 @@ mod tests {
         let v6: Vec<Ipv6Addr> = (0..KERNEL_FILTER_MAX_ADDRESSES as u16)
             .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, i))
             .collect();
-        assert_eq!(program(&v6).len(), 9 * KERNEL_FILTER_MAX_ADDRESSES + 8);
+        assert_eq!(program(&v6, &[]).len(), 9 * KERNEL_FILTER_MAX_ADDRESSES + 8);
     }
 
     /// Runs a classic BPF program over an IP header the way the kernel's loads see it.
@@ -416,6 +484,10 @@ mod tests {
                     pc += 1 + if a == ins.k { ins.jt } else { ins.jf } as usize;
                 }
                 BPF_JMP_JA => pc += 1 + ins.k as usize,
+                BPF_ALU_AND_K => {
+                    a &= ins.k;
+                    pc += 1;
+                }
                 BPF_RET_K => return ins.k,
                 c => panic!("unexpected opcode {c:#x}"),
             }
@@ -447,7 +519,7 @@ mod tests {
             .map(|a| a.to_ipv6_mapped())
             .chain(listed_v6)
             .collect();
-        let p = program(&addrs);
+        let p = program(&addrs, &[]);
         for a in listed_v4 {
             assert_eq!(run(&p, ETH_P_IP, &v4_header(a)), DROP, "{a}");
         }
@@ -469,11 +541,56 @@ mod tests {
         // Neither IPv4 nor IPv6: accepted.
         assert_eq!(run(&p, 0x0806, &v6_header(Ipv6Addr::LOCALHOST)), ACCEPT);
         // An empty list accepts everything.
-        let empty = program(&[]);
+        let empty = program(&[], &[]);
         assert_eq!(run(&empty, ETH_P_IP, &v4_header(listed_v4[0])), ACCEPT);
         assert_eq!(
             run(&empty, ETH_P_IPV6, &v6_header(Ipv6Addr::LOCALHOST)),
             ACCEPT
+        );
+    }
+
+    #[test]
+    fn drops_the_listed_subnetworks_of_both_families_only() {
+        let addr = Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped();
+        let v4_net = super::super::subnetwork(&Ipv4Addr::new(192, 0, 2, 77).to_ipv6_mapped());
+        let v6_net = super::super::subnetwork(&Ipv6Addr::new(0x2001, 0xdb8, 7, 9, 1, 2, 3, 4));
+        let nets = [Ipv6Addr::from(v4_net), Ipv6Addr::from(v6_net)];
+        let p = program(&[addr], &nets);
+        for a in [
+            Ipv4Addr::new(192, 0, 2, 0),
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 255),
+            Ipv4Addr::new(10, 0, 0, 1),
+        ] {
+            assert_eq!(run(&p, ETH_P_IP, &v4_header(a)), DROP, "{a}");
+        }
+        for a in [
+            Ipv4Addr::new(192, 0, 3, 1),
+            Ipv4Addr::new(192, 1, 2, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+        ] {
+            assert_eq!(run(&p, ETH_P_IP, &v4_header(a)), ACCEPT, "{a}");
+        }
+        for a in [
+            Ipv6Addr::new(0x2001, 0xdb8, 7, 9, 0, 0, 0, 0),
+            Ipv6Addr::new(0x2001, 0xdb8, 7, 9, 0xffff, 1, 2, 3),
+        ] {
+            assert_eq!(run(&p, ETH_P_IPV6, &v6_header(a)), DROP, "{a}");
+        }
+        for a in [
+            Ipv6Addr::new(0x2001, 0xdb8, 7, 8, 1, 2, 3, 4),
+            Ipv6Addr::new(0x2001, 0xdb9, 7, 9, 1, 2, 3, 4),
+            Ipv6Addr::LOCALHOST,
+        ] {
+            assert_eq!(run(&p, ETH_P_IPV6, &v6_header(a)), ACCEPT, "{a}");
+        }
+        // A full list of subnetworks of both families fits the kernel's limit.
+        let many: Vec<Ipv6Addr> = (0..KERNEL_FILTER_MAX_ADDRESSES as u16)
+            .map(|i| Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 0))
+            .collect();
+        assert_eq!(
+            program(&[], &many).len(),
+            5 * KERNEL_FILTER_MAX_ADDRESSES + 8
         );
     }
 }

@@ -343,6 +343,13 @@ impl NetworkService {
         self.inner.kernel_filter.listed(which)
     }
 
+    /// The subnetworks (network addresses) the kernel filter on the listener drops now.
+    pub fn kernel_filtered_subnets(&self) -> Vec<Ipv6Addr> {
+        self.inner
+            .kernel_filter
+            .listed_subnets(kernel_filter::Socket::Listener)
+    }
+
     /// The bound peering port (0 before [`Self::start`]).
     pub fn local_port(&self) -> u16 {
         self.inner.port.load(Ordering::Relaxed)
