@@ -20,6 +20,10 @@
 //!   (`missing type field for this union value: message`);
 //! - `credentials`, `correlation_id` or a string field of the message given a number, a
 //!   boolean, an array or an object: `expecting: string constant instead got: <token>`;
+//! - a boolean field of the message given something the parser does not read as a byte
+//!   (0–255, as a number or a string, or `true`/`false`): a float, list or object as it
+//!   is read (`Cannot assign token starting with '<token>' to value of <bool> type.`),
+//!   anything else (`null` too) when the message is built (`invalid number: "<text>"`);
 //! - `message_type` as a number naming no member: `illegal type id for: message` (or
 //!   `invalid number` above a byte) as the message is read, `Unknown message type`
 //!   without a message;
@@ -319,10 +323,31 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             _ => continue,
         }
         let message = given.get_mut("message").and_then(Value::as_object_mut)?;
+        let is_bool = |name: &str| {
+            def.fields
+                .iter()
+                .any(|f| f.name == name && matches!(f.kind, schema::Kind::Bool(_)))
+        };
+        // Boolean values the parser takes now and checks as numbers when it builds the
+        // table, after the required fields.
+        let mut at_build: Vec<String> = Vec::new();
         for (name, value) in &fields {
             if is_str(name) && not_a_string(*value) {
                 errors.push(mismatch(value.0)?);
                 message.insert(name.clone(), Value::String(String::new()));
+            }
+            if is_bool(name) {
+                match bool_value(&text[value.0..value.1])? {
+                    BoolValue::Taken => {}
+                    BoolValue::Refused(what) => {
+                        errors.push((token(text, value.0)?.1, what));
+                        message.insert(name.clone(), Value::Bool(false));
+                    }
+                    BoolValue::RefusedAtBuild(what) => {
+                        at_build.push(what);
+                        message.insert(name.clone(), Value::Bool(false));
+                    }
+                }
             }
         }
         let missing: Vec<&schema::Field> = def
@@ -345,10 +370,91 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             }
             message.insert(f.name.into(), Value::String(String::new()));
         }
+        // The order of two such checks is the builder's; one is answered.
+        match at_build.len() {
+            0 => {}
+            1 if !count_refused => {
+                let (_, end) = token(text, x.value.1)?;
+                errors.push((end, at_build.remove(0)));
+            }
+            _ => return None,
+        }
     }
     let (end, what) = errors.into_iter().min_by_key(|e| e.0)?;
     super::Request::from_json_value(&given).ok()?;
     Some(refusal_at(text, end, &what))
+}
+
+/// What the parser makes of a boolean field's value text.
+pub(super) enum BoolValue {
+    Taken,
+    /// Refused as the value is read, just past its token.
+    Refused(String),
+    /// Taken as read, refused when the table is built.
+    RefusedAtBuild(String),
+}
+
+/// The reference parser's reading of a boolean field's JSON value `v`: `true`, `false`,
+/// or a byte (0–255) as a number or a string; anything else is refused, a float or a
+/// list or object as it is read, a word or a string or a number out of range (and
+/// `null`, which is no absent field for a scalar) when the table is built. `None` for a
+/// string the parser refuses on other terms (escapes, bytes outside ASCII, spaces first).
+pub(super) fn bool_value(v: &[u8]) -> Option<BoolValue> {
+    let cannot = |what: &str| {
+        BoolValue::Refused(format!(
+            "Cannot assign token starting with '{what}' to value of <bool> type."
+        ))
+    };
+    let invalid = |text: &str| BoolValue::RefusedAtBuild(format!("invalid number: \"{text}\""));
+    let number = |text: &str| -> BoolValue {
+        match text.parse::<i128>() {
+            Ok(n) if (0..=255).contains(&n) => BoolValue::Taken,
+            Ok(_) => BoolValue::RefusedAtBuild(format!(
+                "invalid number: \"{text}\", constant does not fit [0; 255]"
+            )),
+            Err(_) => invalid(text),
+        }
+    };
+    Some(match v.first()? {
+        b'[' => cannot("["),
+        b'{' => cannot("{"),
+        b'"' => {
+            let inner = &v[1..v.len() - 1];
+            if inner
+                .iter()
+                .any(|&c| c == b'\\' || !(b' '..=b'~').contains(&c))
+                || inner.first() == Some(&b' ')
+            {
+                return None;
+            }
+            // The words are matched before trailing spaces are cut.
+            if inner == b"true" || inner == b"false" {
+                return Some(BoolValue::Taken);
+            }
+            let text = std::str::from_utf8(inner).ok()?.trim_end_matches(' ');
+            match text {
+                _ if text
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || c == b'-' || c == b'+')
+                    && !text.is_empty() =>
+                {
+                    number(text)
+                }
+                _ => invalid(text),
+            }
+        }
+        b'-' | b'0'..=b'9' => {
+            let text = std::str::from_utf8(v).ok()?;
+            match scalar_token_name(v)?.as_str() {
+                "float constant" => cannot("float constant"),
+                _ => number(text),
+            }
+        }
+        _ => match v {
+            b"true" | b"false" => BoolValue::Taken,
+            _ => invalid(std::str::from_utf8(v).ok()?),
+        },
+    })
 }
 
 /// `message_type` as a string naming no member of the union: the first such word.
@@ -629,9 +735,13 @@ mod tests {
             refused_any(env),
             "Invalid message format: 1: 54: error: required field is missing: account in AccountWeight"
         );
-        // A wrong field found first keeps this node's text; a present field, no refusal.
+        // A boolean the parser refuses only when it builds the table comes after the
+        // required fields; a present field, no refusal.
         let wrong = r#"{"message_type": "ServiceStop", "message": {"restart": "x"}}"#;
-        assert_eq!(refused_any(wrong), "");
+        assert_eq!(
+            refused_any(wrong),
+            "Invalid message format: 1: 60: error: required field is missing: service_name in ServiceStop"
+        );
         let fine = r#"{"message_type": "AccountWeight", "message": {"account": "x"}}"#;
         assert_eq!(refused_any(fine), "");
     }
@@ -688,13 +798,13 @@ mod tests {
             ),
             "Invalid message format: 2: 24: error: required field is missing: account in AccountWeight"
         );
-        // Another error in the envelope keeps this node's text; so does a member given
-        // twice. A string where one is expected is no refusal.
+        // The message's end comes first; a member given twice keeps this node's text. A
+        // string where one is expected is no refusal.
         assert_eq!(
             refused_any(
                 r#"{"message_type": "ServiceStop", "message": {"restart": "x"}, "credentials": 1}"#
             ),
-            ""
+            "Invalid message format: 1: 60: error: required field is missing: service_name in ServiceStop"
         );
         assert_eq!(
             refused_any(
@@ -777,6 +887,61 @@ mod tests {
         assert_eq!(
             refused_any(r#"{"message_type": "IsAlive", "message": [{}]}"#),
             "Invalid message format: 1: 41: error: too many unnamed fields in nested array"
+        );
+    }
+
+    #[test]
+    fn boolean_fields_read_as_bytes() {
+        let stop = |v: &str| {
+            format!(
+                r#"{{"message_type": "ServiceStop", "message": {{"service_name": "a", "restart": {v}}}}}"#
+            )
+        };
+        let parser = |w: &str| format!("Invalid message format: {w}");
+        let cases = [
+            ("2", String::new()),
+            ("\"1\"", String::new()),
+            ("\"+1\"", String::new()),
+            ("\"TRUE\"", parser("1: 84: error: invalid number: \"TRUE\"")),
+            ("\"true \"", parser("1: 85: error: invalid number: \"true\"")),
+            ("\"1.5\"", parser("1: 83: error: invalid number: \"1.5\"")),
+            ("null", parser("1: 82: error: invalid number: \"null\"")),
+            (
+                "-1",
+                parser("1: 80: error: invalid number: \"-1\", constant does not fit [0; 255]"),
+            ),
+            (
+                "1.5",
+                parser("1: 79: error: Cannot assign token starting with 'float constant' to value of <bool> type."),
+            ),
+            (
+                "[]",
+                parser("1: 77: error: Cannot assign token starting with '[' to value of <bool> type."),
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(refused_any(&stop(v)), want, "{v}");
+        }
+        // Checked when the message is built: before a member after the message.
+        assert_eq!(
+            refused_any(
+                r#"{"message_type": "ServiceStop", "message": {"restart": "x", "service_name": "a"}, "credentials": 1}"#
+            ),
+            parser("1: 81: error: invalid number: \"x\"")
+        );
+        for (v, restart) in [("2", true), ("\" 0\"", false), ("\"1 \"", true)] {
+            let r = crate::api_v2::Request::from_json(stop(v).as_bytes()).expect(v);
+            assert_eq!(r.message["restart"], restart, "{v}");
+        }
+        // A word is no JSON: the walk of such texts refuses it where the parser does.
+        let e = crate::api_v2::Request::from_json(
+            br#"{"message_type": "TopicServiceStop", "message": {"unsubscribe": nope, "x": }}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.0.message
+                .starts_with("Invalid message format: not valid JSON"),
+            "{e:?}"
         );
     }
 

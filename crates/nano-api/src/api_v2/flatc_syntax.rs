@@ -12,7 +12,7 @@
 //! own text. Positions are [`super::flatc_errors`]'s: line, and the column just past the
 //! token the parser was looking at.
 
-use super::flatc_errors::{refusal_at, scalar_token_name, token};
+use super::flatc_errors::{bool_value, refusal_at, scalar_token_name, token, BoolValue};
 use super::schema::{self, Kind, TableDef};
 use super::V2Error;
 
@@ -215,12 +215,18 @@ impl Walker<'_> {
                 // Values the parser takes as they are; the rest (enums, quoted numbers,
                 // values out of range) has rules of its own, some checked only at the
                 // table's end.
-                Kind::Bool(_) | Kind::U64 | Kind::I32 | Kind::Enum(..) => {
+                Kind::Bool(_) => {
+                    let (_, start, end) = self.peek()?;
+                    match bool_value(&self.text[start..end]) {
+                        Some(BoolValue::Taken) => self.next(),
+                        Some(BoolValue::Refused(what)) => Err(Stop::Refused(end, what)),
+                        Some(BoolValue::RefusedAtBuild(_)) | None => Err(Stop::NotWalked),
+                    }
+                }
+                Kind::U64 | Kind::I32 | Kind::Enum(..) => {
                     let (kind, start, end) = self.peek()?;
                     let t = &self.text[start..end];
                     let plain = match (f.kind, kind) {
-                        (Kind::Bool(_), Tok::Word) => t == b"true" || t == b"false",
-                        (Kind::Bool(_), Tok::Number) => t.iter().all(u8::is_ascii_digit),
                         (Kind::U64, Tok::Number) => {
                             std::str::from_utf8(t).is_ok_and(|n| n.parse::<u64>().is_ok())
                         }

@@ -396,11 +396,17 @@ fn normalize_at(def: &TableDef, v: &Value, depth: usize) -> Result<Map<String, V
                 Value::String(_) => val.clone(),
                 _ => return Err(bad("a string")),
             },
+            // As the reference's parser takes a bool: a byte, as a number or a string
+            // (spaces around it cut), any but 0 true.
             Bool(_) => match val {
                 Value::Bool(_) => val.clone(),
-                Value::Number(n) if n.as_u64() == Some(0) => Value::Bool(false),
-                Value::Number(n) if n.as_u64() == Some(1) => Value::Bool(true),
+                Value::Number(n) if n.as_u64().is_some_and(|n| n <= 255) => {
+                    Value::Bool(n.as_u64() != Some(0))
+                }
                 Value::String(s) if s == "true" || s == "false" => Value::Bool(s == "true"),
+                Value::String(s) if s.trim().parse::<u8>().is_ok() => {
+                    Value::Bool(s.trim().parse::<u8>() != Ok(0))
+                }
                 _ => return Err(bad("a boolean")),
             },
             U64 => match scalar_u64(val) {
