@@ -8,7 +8,52 @@ use std::sync::Arc;
 
 use common::{ledger_fixture as fixture, post, start_with};
 use nano_core::Amount;
+use nano_ledger::{Ledger, StoreOptions};
 use serde_json::json;
+
+/// The ledger keeps in memory only representatives at or above the vote minimum (as
+/// the reference); the weight actions answer a lighter one (account A, 1,000 raw) the
+/// same as when every representative was cached, reading its weight from the table.
+#[test]
+fn light_representatives_answer_the_same_when_only_heavy_ones_are_cached() {
+    let f = fixture();
+    let path = f._dir.path().join("data.ldb");
+    let a = f.a.account;
+    let genesis = f.genesis.account;
+    let requests = [
+        json!({"action": "account_weight", "account": a.encode_account()}),
+        json!({"action": "account_weight", "account": genesis.encode_account()}),
+        json!({"action": "delegators", "account": a.encode_account()}),
+        json!({"action": "delegators_count", "account": a.encode_account()}),
+        json!({"action": "representatives"}),
+        json!({"action": "representatives", "sorting": "true"}),
+        json!({"action": "account_info", "account": a.encode_account(), "weight": "true"}),
+    ];
+    let answers = |ledger: Arc<Ledger>| {
+        let rpc = start_with(false, Some(ledger));
+        requests
+            .iter()
+            .map(|r| post(rpc.addr, r.clone()))
+            .collect::<Vec<_>>()
+    };
+    let every_rep_cached = answers(f.ledger.clone());
+    assert_eq!(every_rep_cached[0]["weight"], "1000");
+    assert_eq!(
+        every_rep_cached[4]["representatives"][a.encode_account()],
+        "1000"
+    );
+    let common::LedgerFixture { _dir, ledger, .. } = f;
+    drop(ledger);
+    let options = StoreOptions {
+        rep_weight_cache_minimum: Amount::nano(10).unwrap(),
+        ..StoreOptions::default()
+    };
+    let ledger = Arc::new(Ledger::open_with(&path, nano_core::Network::Dev, &options).unwrap());
+    assert!(ledger
+        .store()
+        .with_rep_weights_cached(|w| w.contains_key(&genesis) && !w.contains_key(&a)));
+    assert_eq!(answers(ledger), every_rep_cached);
+}
 
 #[test]
 fn account_queries() {

@@ -55,6 +55,11 @@ impl LedgerAt {
                 eprintln!("{line}");
                 tracing::info!(target: "nano_store", "{line}");
             }))),
+            // As the node: only representatives whose votes count are kept in memory.
+            rep_weight_cache_minimum: nano_core::Amount::decode_dec(
+                &config.node.representative_vote_weight_minimum,
+            )
+            .unwrap_or_default(),
             ..config.node.lmdb.store_options()
         };
         Ok(LedgerAt {

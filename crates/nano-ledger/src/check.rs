@@ -179,13 +179,17 @@ impl Ledger {
         Ok(report)
     }
 
-    /// True if the cached weights equal the persisted ones (they may differ only while a
-    /// write transaction is open, or after an aborted commit).
+    /// True if the cached weights equal the persisted ones at or above the cache's
+    /// minimum (they may differ only while a write transaction is open, or after an
+    /// aborted commit).
     pub fn weights_cache_matches<T: Txn>(&self, txn: &T) -> Result<bool, LedgerError> {
+        let minimum = self.store.rep_weight_cache_minimum();
         let mut table = HashMap::new();
         for r in self.store.iter_rep_weights(txn)? {
             let (rep, w) = r?;
-            table.insert(rep, w);
+            if w >= minimum {
+                table.insert(rep, w);
+            }
         }
         Ok(table == self.store.rep_weights_cached())
     }

@@ -271,7 +271,9 @@ impl Ledger {
             .map_or(Amount::ZERO, |i| i.balance))
     }
 
-    /// Voting weight as of the last commit (from memory).
+    /// Voting weight as of the last commit: from memory for a representative at or
+    /// above the store's cache minimum (the vote minimum), from the table for a lighter
+    /// one.
     pub fn weight(&self, rep: &Account) -> Amount {
         self.store.rep_weight_cached(rep)
     }

@@ -136,6 +136,11 @@ impl Node {
         let params = network.params();
         let store_options = StoreOptions {
             progress: Some(store_progress_to_log()),
+            // Only representatives whose votes count stay in memory, as in the reference.
+            rep_weight_cache_minimum: Amount::decode_dec(
+                &config.representative_vote_weight_minimum,
+            )
+            .unwrap_or_default(),
             ..config.lmdb.store_options()
         };
         let ledger = Arc::new(Ledger::open_with(

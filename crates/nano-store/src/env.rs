@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use heed::types::Bytes;
 use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, WithoutTls};
+use nano_core::Amount;
 
 use crate::{Result, StoreError};
 
@@ -105,6 +106,12 @@ pub struct StoreOptions {
     pub sync: LmdbSync,
     /// Where upgrade and migration progress goes (nowhere when `None`).
     pub progress: Option<Progress>,
+    /// Representatives at or above this weight are kept in memory (the reference's
+    /// `representative_vote_weight_minimum`, which the node passes: votes of lighter
+    /// ones are not counted, so only their weight queries need them, and those read the
+    /// table). Zero keeps every representative, for tools and tests that open a ledger
+    /// without a node config.
+    pub rep_weight_cache_minimum: Amount,
 }
 
 impl Default for StoreOptions {
@@ -118,6 +125,7 @@ impl Default for StoreOptions {
             max_readers: 512,
             sync: LmdbSync::Always,
             progress: None,
+            rep_weight_cache_minimum: Amount::ZERO,
         }
     }
 }

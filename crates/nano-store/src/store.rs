@@ -44,7 +44,11 @@ pub struct Store {
     env: heed::Env<WithoutTls>,
     t: Tables,
     network: Network,
+    /// The weights of the representatives at or above `weight_minimum` as of the last
+    /// commit; lighter ones are read from the table when asked.
     weights: RwLock<HashMap<Account, Amount>>,
+    /// [`StoreOptions::rep_weight_cache_minimum`].
+    weight_minimum: Amount,
     /// Representatives whose cached weight changed since the last
     /// [`Store::take_weight_changes`]: what something derived from every weight (the
     /// representative tiers) must look at again, instead of the whole cache.
@@ -191,7 +195,7 @@ impl Store {
         // This node's extra tables (the reference ignores them), created only once the
         // file passed every check.
         let conf_log = confirmation_log::ConfirmationLog::open(&env)?;
-        let store = Self::assemble(env, t, network, conf_log)?;
+        let store = Self::assemble(env, t, network, conf_log, options)?;
         crate::migrate::remove_old_layout(path, &options.progress)?;
         Ok(store)
     }
@@ -266,7 +270,7 @@ impl Store {
         check_network(&env, network)?;
         let t = open_tables(&env)?;
         let conf_log = confirmation_log::ConfirmationLog::open_existing(&env)?;
-        Self::assemble(env, t, network, conf_log)
+        Self::assemble(env, t, network, conf_log, options)
     }
 
     /// The store over an opened environment, with its caches loaded.
@@ -275,12 +279,14 @@ impl Store {
         t: Tables,
         network: Network,
         conf_log: confirmation_log::ConfirmationLog,
+        options: &StoreOptions,
     ) -> Result<Store> {
         let store = Store {
             env,
             t,
             network,
             weights: RwLock::new(HashMap::new()),
+            weight_minimum: options.rep_weight_cache_minimum,
             weight_changes: Mutex::new(WeightChanges {
                 reps: HashSet::new(),
                 all: true,
@@ -297,10 +303,10 @@ impl Store {
         let mut w = HashMap::new();
         for item in self.t.rep_weights.iter(txn.raw())? {
             let (k, v) = item?;
-            w.insert(
-                decode_account("rep_weights", k)?,
-                decode_amount("rep_weights", v)?,
-            );
+            let weight = decode_amount("rep_weights", v)?;
+            if self.caches_weight(weight) {
+                w.insert(decode_account("rep_weights", k)?, weight);
+            }
         }
         let mut cemented = 0u64;
         for item in self.t.confirmation_height.iter(txn.raw())? {
@@ -626,20 +632,43 @@ impl Store {
         }
     }
 
-    /// Weight as of the last commit, from memory: what vote tallying uses.
+    /// Weight as of the last commit: from memory for a representative at or above
+    /// [`StoreOptions::rep_weight_cache_minimum`] (every vote tallied), read from the
+    /// table for a lighter one (zero if that read fails: the store is then failing
+    /// for every reader, and the error surfaces on the next transaction).
     pub fn rep_weight_cached(&self, rep: &Account) -> Amount {
-        self.weights
+        if let Some(w) = self
+            .weights
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(rep)
-            .copied()
+        {
+            return *w;
+        }
+        if self.weight_minimum.is_zero() {
+            return Amount::ZERO;
+        }
+        self.read_txn()
+            .and_then(|t| self.rep_weight(&t, rep))
             .unwrap_or_default()
     }
 
-    /// Runs `f` over every non-zero weight as of the last commit, without copying them:
-    /// the cache holds every representative (hundreds of thousands on a large ledger),
-    /// and a copy for a periodic pass over it would allocate its whole size each time.
-    /// Commits wait for `f` to return.
+    /// Whether the cache holds a representative of this weight: the reference keeps
+    /// those at or above the minimum, and none of zero.
+    fn caches_weight(&self, weight: Amount) -> bool {
+        !weight.is_zero() && weight >= self.weight_minimum
+    }
+
+    /// The weight below which representatives are not cached
+    /// ([`StoreOptions::rep_weight_cache_minimum`]).
+    pub fn rep_weight_cache_minimum(&self) -> Amount {
+        self.weight_minimum
+    }
+
+    /// Runs `f` over the cached weights (every representative at or above
+    /// [`StoreOptions::rep_weight_cache_minimum`]) as of the last commit, without
+    /// copying them: a periodic pass that copied would allocate the whole cache each
+    /// time. Commits wait for `f` to return.
     pub fn with_rep_weights_cached<R>(&self, f: impl FnOnce(&HashMap<Account, Amount>) -> R) -> R {
         f(&self.weights.read().unwrap_or_else(|e| e.into_inner()))
     }
@@ -659,7 +688,8 @@ impl Store {
         Some(reps.into_iter().collect())
     }
 
-    /// A copy of every non-zero weight as of the last commit.
+    /// A copy of the cached weights (every representative at or above
+    /// [`StoreOptions::rep_weight_cache_minimum`]) as of the last commit.
     pub fn rep_weights_cached(&self) -> HashMap<Account, Amount> {
         self.weights
             .read()
@@ -778,10 +808,10 @@ impl<'s> WriteTxn<'s> {
                 }
             }
             for (rep, w) in weights {
-                if w.is_zero() {
-                    cache.remove(&rep);
-                } else {
+                if store.caches_weight(w) {
                     cache.insert(rep, w);
+                } else {
+                    cache.remove(&rep);
                 }
             }
         }

@@ -435,3 +435,65 @@ fn every_sync_mode_reaches_lmdb_and_commits_survive_reopening() {
         assert_eq!(store.block_count(&r).unwrap(), 1);
     }
 }
+
+/// With a cache minimum (the node's `representative_vote_weight_minimum`), only
+/// representatives at or above it stay in memory, as in the reference; a lighter one's
+/// weight is still answered, from the table. A weight crossing the minimum moves the
+/// representative in or out of the cache at commit, and a reopen loads the same set.
+#[test]
+fn only_representatives_at_the_minimum_are_cached_and_lighter_ones_read_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.ldb");
+    let options = StoreOptions {
+        rep_weight_cache_minimum: Amount(100),
+        ..opts()
+    };
+    let cached = |store: &Store| {
+        let mut v =
+            store.with_rep_weights_cached(|w| w.iter().map(|(a, x)| (*a, *x)).collect::<Vec<_>>());
+        v.sort();
+        v
+    };
+    let store = Store::open(&path, Network::Dev, &options).unwrap();
+    assert_eq!(store.rep_weight_cache_minimum(), Amount(100));
+    let mut txn = store.write_txn().unwrap();
+    txn.put_rep_weight(&acct(1), Amount(1_000)).unwrap();
+    txn.put_rep_weight(&acct(2), Amount(10)).unwrap();
+    txn.put_rep_weight(&acct(3), Amount(100)).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(
+        cached(&store),
+        vec![(acct(1), Amount(1_000)), (acct(3), Amount(100))]
+    );
+    assert_eq!(store.rep_weight_cached(&acct(1)), Amount(1_000));
+    assert_eq!(
+        store.rep_weight_cached(&acct(2)),
+        Amount(10),
+        "from the table"
+    );
+    assert_eq!(store.rep_weight_cached(&acct(9)), Amount::ZERO);
+
+    // acct(1) falls below the minimum, acct(2) rises to it.
+    let mut txn = store.write_txn().unwrap();
+    txn.put_rep_weight(&acct(1), Amount(99)).unwrap();
+    txn.put_rep_weight(&acct(2), Amount(500)).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(
+        cached(&store),
+        vec![(acct(2), Amount(500)), (acct(3), Amount(100))]
+    );
+    assert_eq!(store.rep_weight_cached(&acct(1)), Amount(99));
+    assert_eq!(store.rep_weight_cached(&acct(2)), Amount(500));
+    drop(store);
+
+    let store = Store::open(&path, Network::Dev, &options).unwrap();
+    assert_eq!(
+        cached(&store),
+        vec![(acct(2), Amount(500)), (acct(3), Amount(100))]
+    );
+    assert_eq!(store.rep_weight_cached(&acct(1)), Amount(99));
+    drop(store);
+    // Without a minimum every representative is cached.
+    let store = Store::open(&path, Network::Dev, &opts()).unwrap();
+    assert_eq!(cached(&store).len(), 3);
+}

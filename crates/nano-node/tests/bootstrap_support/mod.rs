@@ -120,10 +120,14 @@ pub fn frontiers(l: &Ledger) -> BTreeMap<Account, BlockHash> {
         .collect()
 }
 
+/// Every representative's weight, from the table (the cache holds only those at or
+/// above the vote minimum).
 pub fn weights(l: &Ledger) -> BTreeMap<Account, Amount> {
+    let txn = l.read_txn().unwrap();
     l.store()
-        .rep_weights_cached()
-        .into_iter()
+        .iter_rep_weights(&txn)
+        .unwrap()
+        .map(|r| r.unwrap())
         .filter(|(_, w)| !w.is_zero())
         .collect()
 }
