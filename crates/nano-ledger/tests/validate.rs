@@ -192,3 +192,44 @@ fn a_missing_block_breaks_links_and_totals() {
         "{text:#?}"
     );
 }
+
+/// Signatures are checked per part together (one combined check, each alone only when
+/// it fails): among hundreds of good blocks spread over threads, the two with a bad
+/// signature are the only ones reported, each once, whatever the thread count.
+#[test]
+fn bad_signatures_among_many_are_each_reported_once() {
+    let (_d, ledger) = new_ledger();
+    let mut g = Chain::dev_genesis();
+    let mut sends = Vec::new();
+    for i in 0..300u32 {
+        let blk = g.send(&test_key(100 + i).public(), 1);
+        ok(&ledger, &blk);
+        sends.push(blk.hash());
+    }
+    let mut w = ledger.write_txn().unwrap();
+    for h in [sends[17], sends[250]] {
+        let mut stored = ledger.store().block(&w, &h).unwrap().unwrap();
+        let mut sig = stored.block.signature().0;
+        sig[5] ^= 0x40;
+        stored.block.set_signature(Signature(sig));
+        w.put_block(&h, &stored).unwrap();
+    }
+    w.commit().unwrap();
+    for threads in [1, 2, 4] {
+        let (sum, problems) = validate(&ledger, threads);
+        let mut bad: Vec<BlockHash> = problems
+            .iter()
+            .filter(|p| p.message == "invalid signature")
+            .map(|p| match p.subject {
+                Subject::Block(h) => h,
+                _ => panic!("{p}"),
+            })
+            .collect();
+        bad.sort();
+        let mut want = vec![sends[17], sends[250]];
+        want.sort();
+        assert_eq!(bad, want, "threads {threads}: {problems:#?}");
+        assert_eq!(sum.problems, 2, "threads {threads}: {problems:#?}");
+        assert_eq!(sum.blocks, 301);
+    }
+}
