@@ -2,8 +2,9 @@
 //!
 //! One round: a frontier scan asks a peer for 1000 (account, head) pairs at a time and
 //! queues every account whose head we do not have; queued accounts are pulled forward
-//! from our head (or from the open block) 128 blocks per request, a full answer being
-//! followed at once by the next request from its last block, spread over all good
+//! from our head 128 blocks per request, a full answer being followed at once by the
+//! next request from its last block (an account new to the ledger is first asked for
+//! two blocks from its open block, and continued once those went in), spread over all good
 //! channels (at most `channel_limit` unanswered per channel, `max_requests` overall),
 //! and only while the block processor has room. A receive whose source is missing blocks
 //! its account; the dependency walker asks a peer which account holds the source
