@@ -151,14 +151,7 @@ impl Store {
             crate::file_check::check_file(path)?;
         }
         let env = open_env(path, options)?;
-        let version = match open_table(&env, "meta")? {
-            None => None,
-            Some(meta) => {
-                let r = env.read_txn()?;
-                let v = meta.get(&r, &META_VERSION_KEY)?.map(decode_version);
-                v.transpose()?
-            }
-        };
+        let version = stored_version(&env)?;
         let t = match version {
             None => {
                 if let Some(blocks) = open_table(&env, "blocks")? {
@@ -234,14 +227,7 @@ impl Store {
         }
         crate::file_check::check_file(path)?;
         let env = crate::env::open_env_read_only(path, options)?;
-        let version = match open_table(&env, "meta")? {
-            None => None,
-            Some(meta) => {
-                let r = env.read_txn()?;
-                let v = meta.get(&r, &META_VERSION_KEY)?.map(decode_version);
-                v.transpose()?
-            }
-        };
+        let version = stored_version(&env)?;
         match version {
             None => {
                 return Err(StoreError::Corrupt {
@@ -774,6 +760,20 @@ impl Store {
 
     pub fn online_weight_count<T: Txn>(&self, txn: &T) -> Result<u64> {
         Ok(self.t.online_weight.len(txn.raw())?)
+    }
+}
+
+/// The store version the file records in `meta`, `None` for a file without one (new,
+/// or not a ledger): read the same way by the read-write and the read-only open.
+fn stored_version(env: &heed::Env<WithoutTls>) -> Result<Option<u32>> {
+    match open_table(env, "meta")? {
+        None => Ok(None),
+        Some(meta) => {
+            let r = env.read_txn()?;
+            meta.get(&r, &META_VERSION_KEY)?
+                .map(decode_version)
+                .transpose()
+        }
     }
 }
 
