@@ -15,7 +15,8 @@
 //! further receive with a missing source (its next block parked on the ledger head)
 //! blocks on that source; the scan skips accounts the walker already pulled; only a
 //! chain whose last block received is nowhere (the bounded gap table dropped it) is
-//! pulled from its ledger head again, once the processor has settled.
+//! pulled from its ledger head again, once the processor has settled or its head stood
+//! still through the recheck list's backoff (`recheck.rs`).
 //!
 //! Answers are checked before anything is submitted: they must start where asked and
 //! chain (each block's previous is the one before). A peer that breaks that, or whose
@@ -40,6 +41,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::recent_map::RecentMap;
+use super::recheck::RecheckList;
 use super::shrink::shrink_sparse;
 use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
 use crate::consensus::{ProcessStatus, RecentSet, SubmitError};
@@ -145,9 +147,8 @@ struct Asc<'a> {
     /// Blocks submitted and not yet answered, per account. `pulled_to` is kept while
     /// any are out: a gap answer may still block the account.
     outstanding: HashMap<Account, u32>,
-    /// Unblocked accounts to look at again once released blocks had time to land:
-    /// (account, when, local head at the previous look).
-    recheck: VecDeque<(Account, Instant, Option<BlockHash>)>,
+    /// Unblocked accounts to look at again once released blocks had time to land.
+    recheck: RecheckList,
     deps: VecDeque<BlockHash>,
     /// Full first pulls whose last block has not been answered yet: their accounts
     /// continue after that, so the round is not over while any are out.
@@ -194,7 +195,7 @@ pub(crate) async fn run(
         blocked_order: VecDeque::new(),
         pulled_to: RecentMap::new(accounts_max(&sh.config)),
         outstanding: HashMap::new(),
-        recheck: VecDeque::new(),
+        recheck: RecheckList::new(),
         deps: VecDeque::new(),
         continuing: 0,
         settle: Settle::new(),
@@ -746,8 +747,7 @@ impl Asc<'_> {
             // Parked behind its first block, which could not be blocked (the blocked
             // set is full): looked at again as an unblocked account is.
             Ok(BlockStatus::GapPrevious | BlockStatus::GapSource) => {
-                let soon = Instant::now() + Duration::from_millis(500);
-                self.recheck.push_back((account, soon, None));
+                self.recheck.push_new(account, Instant::now());
             }
             // Refused by a full processor (queued again from the ledger head by
             // `count_outcome`), rejected, or the node stopping.
@@ -859,7 +859,13 @@ impl Asc<'_> {
             self.last_maintain = now;
             self.publish_priorities();
             self.shrink_sets();
+            let was_settled = self.settled;
             self.settled = self.settle.settled(self.sh);
+            if self.settled && !was_settled {
+                // The backoff was for while the processor was busy: what still waits
+                // is decided now.
+                self.recheck.flush();
+            }
             let timeout = self.sh.config.request_timeout;
             let expired: Vec<u64> = self
                 .requests
@@ -899,7 +905,7 @@ impl Asc<'_> {
         shrink_sparse(&mut self.blocked);
         shrink_sparse(&mut self.blocked_order);
         shrink_sparse(&mut self.outstanding);
-        shrink_sparse(&mut self.recheck);
+        self.recheck.shrink();
         shrink_sparse(&mut self.deps);
         shrink_sparse(&mut self.requests);
     }
@@ -948,10 +954,10 @@ impl Asc<'_> {
             }
         }
         drop(txn);
-        let soon = Instant::now() + Duration::from_millis(500);
+        let now = Instant::now();
         for a in ready {
             self.blocked.remove(&a);
-            self.recheck.push_back((a, soon, None));
+            self.recheck.push_new(a, now);
         }
         for d in waiting.into_iter().take(256) {
             self.ask_dependency(d);
@@ -960,10 +966,11 @@ impl Asc<'_> {
 
     /// Unblocked accounts whose released blocks had time to be processed: continue
     /// from the last block received if it landed; while the head still moves, wait;
-    /// otherwise pull from the local head.
+    /// otherwise pull from the local head (once the processor settled, or once the
+    /// head stood still through every wait of the backoff, see [`super::recheck`]).
     fn recheck_due(&mut self) {
         let now = Instant::now();
-        if self.recheck.front().is_none_or(|(_, t, _)| *t > now) {
+        if !self.recheck.any_due(now) {
             return;
         }
         let Ok(mut txn) = self.sh.ledger.read_txn() else {
@@ -973,19 +980,14 @@ impl Asc<'_> {
         let mut later = Vec::new();
         let mut pulls = Vec::new();
         let mut waits = Vec::new();
-        let mut looked = 0usize;
-        while let Some(&(account, t, seen)) = self.recheck.front() {
-            if t > now {
-                break;
-            }
+        for (looked, r) in self.recheck.take_due(now).into_iter().enumerate() {
             // A fresh snapshot now and then (see `SCAN_LOOKUPS_PER_TXN`).
-            looked += 1;
-            if looked % nano_store::SCAN_LOOKUPS_PER_TXN == 0 {
+            if (looked + 1) % nano_store::SCAN_LOOKUPS_PER_TXN == 0 {
                 if let Ok(fresh) = self.sh.ledger.read_txn() {
                     txn = fresh;
                 }
             }
-            self.recheck.pop_front();
+            let account = r.account;
             if self.blocked.contains_key(&account) || self.busy.contains(&account) {
                 continue;
             }
@@ -998,9 +1000,9 @@ impl Asc<'_> {
             if let Some(dep) = self.sh.submitter.waiting_at(&root) {
                 if self.sh.ledger.block_exists(&txn, &dep).unwrap_or(false) {
                     // Being released: look again once it landed.
-                    later.push((account, now + Duration::from_millis(500), seen_now));
+                    later.push((r, seen_now));
                 } else {
-                    waits.push((account, dep));
+                    waits.push((r, seen_now, dep));
                 }
                 continue;
             }
@@ -1020,10 +1022,10 @@ impl Asc<'_> {
                         self.forget(&account);
                     }
                 }
-                // First look, the processor is still busy, or the head moved since
-                // the last look: give it time.
-                None if seen != seen_now || !idle => {
-                    later.push((account, now + Duration::from_millis(500), seen_now));
+                // First look, or the head moved since the last look, or the processor
+                // is still busy and the backoff has not run out: give it time.
+                None if r.seen != seen_now || (!idle && !r.exhausted(seen_now)) => {
+                    later.push((r, seen_now));
                 }
                 // Nothing waits on the head, nothing moves and the last block
                 // received is not in the ledger: what was parked has been dropped
@@ -1038,15 +1040,17 @@ impl Asc<'_> {
         // Their sources are asked for by `unblock` in turn, not all at once here: that
         // pulls many more accounts early, whose own receives then crowd the gap table
         // (at 1M blocks: about a third more blocks dropped and fetched again).
-        for (account, dep) in waits {
-            if !self.block_on(account, dep) {
-                later.push((account, now + Duration::from_millis(500), None));
+        for (r, seen_now, dep) in waits {
+            if !self.block_on(r.account, dep) {
+                later.push((r, seen_now));
             }
         }
         for p in pulls {
             self.enqueue(p, true);
         }
-        self.recheck.extend(later);
+        for (r, seen_now) in later {
+            self.recheck.again(r, seen_now, now);
+        }
     }
 
     fn finished(&self) -> bool {

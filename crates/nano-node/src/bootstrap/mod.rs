@@ -24,6 +24,7 @@
 pub mod ascending;
 pub mod legacy;
 mod recent_map;
+mod recheck;
 pub mod server;
 mod shrink;
 #[cfg(any(test, feature = "test-utils"))]
