@@ -8,7 +8,10 @@
 //! A filter on a listening socket sees its SYNs: a dropped SYN never becomes a
 //! connection, so the sender's `connect` only retries and times out, and the node's
 //! runtime never hears of it. On the UDP socket the filter drops the datagrams of
-//! cooled-down and excluded addresses before they are queued for the receive loop.
+//! cooled-down and excluded addresses, and of addresses and subnetworks over their
+//! receive budget (`udp_budget`) until its window ends, before they are queued for the
+//! receive loop; of an address over its handshake budget it drops only the node_id
+//! handshakes (comparing the message type byte), so its channels are still heard.
 //!
 //! The program lists addresses one after another (a few instructions each, run for every
 //! packet reaching the socket), then the listener's subnetworks at their connection cap
@@ -53,6 +56,7 @@ pub(super) async fn follow_admission(inner: Arc<Inner>) {
         tokio::select! {
             _ = inner.token.cancelled() => break,
             _ = inner.admission.changed.notified() => {}
+            _ = inner.udp_budget.changed.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
         tokio::select! {
@@ -71,14 +75,24 @@ fn rebuild(inner: &Inner) -> Option<Instant> {
     let full = inner
         .admission
         .full_subnets(KERNEL_FILTER_MAX_ADDRESSES - listener.len());
-    let (udp, _) = inner
+    // The UDP socket's refusals (the same strikes, so `ends` covers them), then the
+    // addresses and subnetworks over their receive budget, and the addresses over their
+    // handshake budget, until the budget's window ends.
+    let (mut udp, _) = inner
         .admission
         .refused_addresses(false, KERNEL_FILTER_MAX_ADDRESSES);
-    for (which, list, subnets) in [
-        (Socket::Listener, listener, full),
-        (Socket::Udp, udp, Vec::new()),
+    let over = inner.udp_budget.over_budget(Instant::now());
+    for a in over.addresses {
+        if !udp.contains(&a) {
+            udp.push(a);
+        }
+    }
+    let ends = [ends, over.ends].into_iter().flatten().min();
+    for (which, list, subnets, handshakes) in [
+        (Socket::Listener, listener, full, Vec::new()),
+        (Socket::Udp, udp, over.subnets, over.handshakes),
     ] {
-        match inner.kernel_filter.set(which, &list, &subnets) {
+        match inner.kernel_filter.set(which, &list, &subnets, &handshakes) {
             Ok(true) => inner.stats.inc("kernel_filter", "rebuilt", which.as_str()),
             Ok(false) => {}
             Err(e) => {
@@ -99,6 +113,8 @@ struct Target {
     listed: Vec<Ipv6Addr>,
     /// The subnetworks it lists, as their network addresses.
     subnets: Vec<Ipv6Addr>,
+    /// The addresses whose node_id handshakes it drops.
+    handshakes: Vec<Ipv6Addr>,
 }
 
 /// The filters on the node's sockets. Cheap when disabled or empty.
@@ -111,9 +127,9 @@ pub struct KernelFilter {
 }
 
 /// Which socket a filter goes on: the listener lists over-cap addresses and subnetworks
-/// too (a new connection from them would be refused), the UDP socket only cooled-down and
-/// excluded ones (its datagrams from an address at its channel cap include its peers'
-/// own).
+/// too (a new connection from them would be refused), the UDP socket cooled-down and
+/// excluded ones and those over their receive budget, not those at a channel cap (its
+/// datagrams from an address at its channel cap include its peers' own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Socket {
     Listener = 0,
@@ -156,6 +172,7 @@ impl KernelFilter {
             fd,
             listed: Vec::new(),
             subnets: Vec::new(),
+            handshakes: Vec::new(),
         });
         true
     }
@@ -166,15 +183,17 @@ impl KernelFilter {
     }
 
     /// Replaces the filter on `which` by one dropping packets from `addrs` and from the
-    /// subnetworks whose network addresses are `subnets` (at most
-    /// [`KERNEL_FILTER_MAX_ADDRESSES`] entries in all are listed, addresses first).
-    /// Ok(false) when nothing changed or there is no such socket; an error when the
-    /// kernel refused the program.
+    /// subnetworks whose network addresses are `subnets`, and node_id handshake
+    /// datagrams from `handshakes` (UDP only; at most [`KERNEL_FILTER_MAX_ADDRESSES`]
+    /// entries in all are listed, addresses first, then subnetworks). Ok(false) when
+    /// nothing changed or there is no such socket; an error when the kernel refused the
+    /// program.
     pub fn set(
         &self,
         which: Socket,
         addrs: &[Ipv6Addr],
         subnets: &[Ipv6Addr],
+        handshakes: &[Ipv6Addr],
     ) -> std::io::Result<bool> {
         #[cfg(target_os = "linux")]
         {
@@ -184,54 +203,69 @@ impl KernelFilter {
             let addrs = &addrs[..addrs.len().min(KERNEL_FILTER_MAX_ADDRESSES)];
             let room = KERNEL_FILTER_MAX_ADDRESSES - addrs.len();
             let subnets = &subnets[..subnets.len().min(room)];
+            let room = room - subnets.len();
+            let handshakes = match which {
+                Socket::Udp => &handshakes[..handshakes.len().min(room)],
+                Socket::Listener => &[],
+            };
             let mut t = self.lock();
             let Some(target) = t[which as usize].as_mut() else {
                 return Ok(false);
             };
-            if target.listed == addrs && target.subnets == subnets {
+            if target.listed == addrs
+                && target.subnets == subnets
+                && target.handshakes == handshakes
+            {
                 return Ok(false);
             }
             use std::os::fd::AsFd;
-            if addrs.is_empty() && subnets.is_empty() {
+            if addrs.is_empty() && subnets.is_empty() && handshakes.is_empty() {
                 linux::detach(target.fd.as_fd())?;
             } else {
-                linux::attach(target.fd.as_fd(), &program(addrs, subnets))?;
+                linux::attach(target.fd.as_fd(), &program(addrs, subnets, handshakes))?;
             }
             target.listed = addrs.to_vec();
             target.subnets = subnets.to_vec();
+            target.handshakes = handshakes.to_vec();
             Ok(true)
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let _ = (which, addrs, subnets);
+            let _ = (which, addrs, subnets, handshakes);
             Ok(false)
         }
     }
 
     /// The subnetworks (network addresses) the filter on `which` drops now.
     pub fn listed_subnets(&self, which: Socket) -> Vec<Ipv6Addr> {
-        self.listing(which, true)
+        self.listing(which, Listing::Subnets)
     }
 
     /// The addresses the filter on `which` drops now.
     pub fn listed(&self, which: Socket) -> Vec<Ipv6Addr> {
-        self.listing(which, false)
+        self.listing(which, Listing::Addresses)
     }
 
-    fn listing(&self, which: Socket, subnets: bool) -> Vec<Ipv6Addr> {
+    /// The addresses whose node_id handshakes the filter on `which` drops now.
+    pub fn listed_handshakes(&self, which: Socket) -> Vec<Ipv6Addr> {
+        self.listing(which, Listing::Handshakes)
+    }
+
+    fn listing(&self, which: Socket, what: Listing) -> Vec<Ipv6Addr> {
         #[cfg(target_os = "linux")]
         {
             self.lock()[which as usize]
                 .as_ref()
-                .map(|t| match subnets {
-                    true => t.subnets.clone(),
-                    false => t.listed.clone(),
+                .map(|t| match what {
+                    Listing::Addresses => t.listed.clone(),
+                    Listing::Subnets => t.subnets.clone(),
+                    Listing::Handshakes => t.handshakes.clone(),
                 })
                 .unwrap_or_default()
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let _ = (which, subnets);
+            let _ = (which, what);
             Vec::new()
         }
     }
@@ -243,6 +277,14 @@ impl KernelFilter {
             *self.lock() = [None, None];
         }
     }
+}
+
+/// Which of a filter's lists to read.
+#[derive(Clone, Copy)]
+enum Listing {
+    Addresses,
+    Subnets,
+    Handshakes,
 }
 
 /// Removes an inherited filter from an accepted connection, so an admitted peer's
@@ -258,6 +300,8 @@ pub fn detach_inherited(fd: std::os::fd::BorrowedFd<'_>) {
 /// Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
 /// `BPF_LD | BPF_W | BPF_ABS` (the first two are 0).
 const BPF_LD_W_ABS: u16 = 0x20;
+/// `BPF_LD | BPF_B | BPF_ABS`: one byte of the packet.
+const BPF_LD_B_ABS: u16 = 0x30;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JA: u16 = 0x05;
 const BPF_RET_K: u16 = 0x06;
@@ -274,6 +318,10 @@ const ETH_P_IPV6: u32 = 0x86dd;
 /// Offsets of the source address in the IPv4 and IPv6 headers.
 const IPV4_SRC: i32 = 12;
 const IPV6_SRC: i32 = 8;
+/// Where a datagram's message type is for a UDP socket's filter, which sees the packet
+/// from its UDP header (8 bytes) on.
+const UDP_MESSAGE_TYPE: u32 = 8 + super::udp_budget::MESSAGE_TYPE_OFFSET as u32;
+const NODE_ID_HANDSHAKE: u32 = nano_messages::MessageType::NodeIdHandshake as u32;
 const ACCEPT: u32 = u32::MAX;
 const DROP: u32 = 0;
 
@@ -315,24 +363,34 @@ fn by_family(addrs: &[Ipv6Addr]) -> (Vec<u32>, Vec<[u32; 4]>) {
 
 /// The program dropping packets whose source is one of `addrs`, or in one of the
 /// subnetworks whose network addresses are `subnets` (an IPv4 /24 or an IPv6 /64, as
-/// [`super::subnetwork`] gives them), and accepting everything else. IPv4-mapped
-/// addresses match IPv4 packets, which is how a dual-stack socket sees IPv4 peers.
-pub fn program(addrs: &[Ipv6Addr], subnets: &[Ipv6Addr]) -> Vec<Insn> {
+/// [`super::subnetwork`] gives them), and the node_id handshake datagrams of
+/// `handshakes` (for the UDP socket: its message type byte is compared), accepting
+/// everything else. IPv4-mapped addresses match IPv4 packets, which is how a dual-stack
+/// socket sees IPv4 peers. Handshake entries come after the subnetworks, so an address
+/// in a dropped subnetwork is dropped whatever it sends.
+pub fn program(addrs: &[Ipv6Addr], subnets: &[Ipv6Addr], handshakes: &[Ipv6Addr]) -> Vec<Insn> {
     let (v4, v6) = by_family(addrs);
     let (v4_nets, v6_nets) = by_family(subnets);
+    let (v4_hs, v6_hs) = by_family(handshakes);
     let mut p = vec![
         insn(BPF_LD_W_ABS, 0, 0, SKF_AD_PROTOCOL as u32),
         // IPv4: over the jump to the IPv6 part.
         insn(BPF_JMP_JEQ_K, 1, 0, ETH_P_IP),
     ];
     // The IPv4 part: a load, two instructions per address, then the source masked to
-    // its /24 and two per subnetwork, the accept.
+    // its /24 and two per subnetwork, then the source again and two per handshake entry,
+    // the accept.
     let nets_len = if v4_nets.is_empty() {
         0
     } else {
         1 + 2 * v4_nets.len()
     };
-    let v4_len = 1 + 2 * v4.len() + nets_len + 1;
+    let hs_len = if v4_hs.is_empty() {
+        0
+    } else {
+        1 + 2 * v4_hs.len()
+    };
+    let v4_len = 1 + 2 * v4.len() + nets_len + hs_len + 1;
     p.push(insn(BPF_JMP_JA, 0, 0, v4_len as u32));
     p.push(load_net(IPV4_SRC));
     for a in &v4 {
@@ -346,6 +404,16 @@ pub fn program(addrs: &[Ipv6Addr], subnets: &[Ipv6Addr]) -> Vec<Insn> {
             p.push(insn(BPF_RET_K, 0, 0, DROP));
         }
     }
+    // Jumps to the handshake check at the end are patched once its place is known.
+    let mut to_check = Vec::new();
+    if !v4_hs.is_empty() {
+        p.push(load_net(IPV4_SRC));
+        for a in &v4_hs {
+            p.push(insn(BPF_JMP_JEQ_K, 0, 1, *a));
+            to_check.push(p.len());
+            p.push(insn(BPF_JMP_JA, 0, 0, 0));
+        }
+    }
     p.push(insn(BPF_RET_K, 0, 0, ACCEPT));
     // The IPv6 part (the accumulator still holds the protocol; neither family is
     // accepted): each address compares its four words, a mismatch skipping to the next
@@ -353,24 +421,42 @@ pub fn program(addrs: &[Ipv6Addr], subnets: &[Ipv6Addr]) -> Vec<Insn> {
     p.push(insn(BPF_JMP_JEQ_K, 1, 0, ETH_P_IPV6));
     p.push(insn(BPF_RET_K, 0, 0, ACCEPT));
     for words in &v6 {
-        for (i, w) in words.iter().enumerate() {
-            let skip = (7 - 2 * i) as u8;
-            p.push(load_net(IPV6_SRC + 4 * i as i32));
-            p.push(insn(BPF_JMP_JEQ_K, 0, skip, *w));
-        }
+        push_v6_match(&mut p, words);
         p.push(insn(BPF_RET_K, 0, 0, DROP));
     }
     // A /64 compares the first two words only.
     for words in &v6_nets {
-        for (i, w) in words[..2].iter().enumerate() {
-            let skip = (3 - 2 * i) as u8;
-            p.push(load_net(IPV6_SRC + 4 * i as i32));
-            p.push(insn(BPF_JMP_JEQ_K, 0, skip, *w));
-        }
+        push_v6_match(&mut p, &words[..2]);
         p.push(insn(BPF_RET_K, 0, 0, DROP));
     }
+    for words in &v6_hs {
+        push_v6_match(&mut p, words);
+        to_check.push(p.len());
+        p.push(insn(BPF_JMP_JA, 0, 0, 0));
+    }
     p.push(insn(BPF_RET_K, 0, 0, ACCEPT));
+    if !to_check.is_empty() {
+        let check = p.len();
+        for at in to_check {
+            p[at].k = (check - at - 1) as u32;
+        }
+        p.push(insn(BPF_LD_B_ABS, 0, 0, UDP_MESSAGE_TYPE));
+        p.push(insn(BPF_JMP_JEQ_K, 0, 1, NODE_ID_HANDSHAKE));
+        p.push(insn(BPF_RET_K, 0, 0, DROP));
+        p.push(insn(BPF_RET_K, 0, 0, ACCEPT));
+    }
     p
+}
+
+/// Compares the source's first `words.len()` IPv6 words with `words`; a mismatch jumps
+/// over the instruction that follows.
+fn push_v6_match(p: &mut Vec<Insn>, words: &[u32]) {
+    let n = words.len();
+    for (i, w) in words.iter().enumerate() {
+        let skip = (2 * (n - i) - 1) as u8;
+        p.push(load_net(IPV6_SRC + 4 * i as i32));
+        p.push(insn(BPF_JMP_JEQ_K, 0, skip, *w));
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -446,7 +532,7 @@ mod tests {
             (0..KERNEL_FILTER_MAX_ADDRESSES as u16 / 2)
                 .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i)),
         );
-        let p = program(&addrs, &[]);
+        let p = program(&addrs, &[], &[]);
         assert!(p.len() < 4096);
         for (i, ins) in p.iter().enumerate() {
             if ins.code == BPF_JMP_JEQ_K {
@@ -460,11 +546,20 @@ mod tests {
         let v6: Vec<Ipv6Addr> = (0..KERNEL_FILTER_MAX_ADDRESSES as u16)
             .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, i))
             .collect();
-        assert_eq!(program(&v6, &[]).len(), 9 * KERNEL_FILTER_MAX_ADDRESSES + 8);
+        assert_eq!(
+            program(&v6, &[], &[]).len(),
+            9 * KERNEL_FILTER_MAX_ADDRESSES + 8
+        );
     }
 
     /// Runs a classic BPF program over an IP header the way the kernel's loads see it.
     fn run(p: &[Insn], proto: u32, net: &[u8]) -> u32 {
+        run_udp(p, proto, net, &[])
+    }
+
+    /// As [`run`], with `udp` (the UDP header and payload) where the program's absolute
+    /// loads read, as on a UDP socket.
+    fn run_udp(p: &[Insn], proto: u32, net: &[u8], udp: &[u8]) -> u32 {
         let mut a: u32 = 0;
         let mut pc = 0;
         for _ in 0..10_000 {
@@ -478,6 +573,14 @@ mod tests {
                         let off = (k - SKF_NET_OFF) as usize;
                         u32::from_be_bytes(net[off..off + 4].try_into().unwrap())
                     };
+                    pc += 1;
+                }
+                BPF_LD_B_ABS => {
+                    // A load past the packet ends the program with a drop.
+                    let Some(b) = udp.get(ins.k as usize) else {
+                        return DROP;
+                    };
+                    a = u32::from(*b);
                     pc += 1;
                 }
                 BPF_JMP_JEQ_K => {
@@ -519,7 +622,7 @@ mod tests {
             .map(|a| a.to_ipv6_mapped())
             .chain(listed_v6)
             .collect();
-        let p = program(&addrs, &[]);
+        let p = program(&addrs, &[], &[]);
         for a in listed_v4 {
             assert_eq!(run(&p, ETH_P_IP, &v4_header(a)), DROP, "{a}");
         }
@@ -541,7 +644,7 @@ mod tests {
         // Neither IPv4 nor IPv6: accepted.
         assert_eq!(run(&p, 0x0806, &v6_header(Ipv6Addr::LOCALHOST)), ACCEPT);
         // An empty list accepts everything.
-        let empty = program(&[], &[]);
+        let empty = program(&[], &[], &[]);
         assert_eq!(run(&empty, ETH_P_IP, &v4_header(listed_v4[0])), ACCEPT);
         assert_eq!(
             run(&empty, ETH_P_IPV6, &v6_header(Ipv6Addr::LOCALHOST)),
@@ -555,7 +658,7 @@ mod tests {
         let v4_net = super::super::subnetwork(&Ipv4Addr::new(192, 0, 2, 77).to_ipv6_mapped());
         let v6_net = super::super::subnetwork(&Ipv6Addr::new(0x2001, 0xdb8, 7, 9, 1, 2, 3, 4));
         let nets = [Ipv6Addr::from(v4_net), Ipv6Addr::from(v6_net)];
-        let p = program(&[addr], &nets);
+        let p = program(&[addr], &nets, &[]);
         for a in [
             Ipv4Addr::new(192, 0, 2, 0),
             Ipv4Addr::new(192, 0, 2, 1),
@@ -589,8 +692,73 @@ mod tests {
             .map(|i| Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 0))
             .collect();
         assert_eq!(
-            program(&[], &many).len(),
+            program(&[], &many, &[]).len(),
             5 * KERNEL_FILTER_MAX_ADDRESSES + 8
+        );
+    }
+
+    /// A UDP header then a message header of type `ty`.
+    fn datagram(ty: nano_messages::MessageType) -> Vec<u8> {
+        let mut d = vec![0u8; 8];
+        d.extend(nano_messages::Header::new(nano_core::Network::Dev, ty, 0).encode());
+        d
+    }
+
+    #[test]
+    fn handshake_entries_drop_only_handshakes_of_their_addresses() {
+        use nano_messages::MessageType::{Keepalive, NodeIdHandshake, Publish};
+        let hs_v4 = Ipv4Addr::new(203, 0, 113, 9);
+        let hs_v6 = Ipv6Addr::new(0x2001, 0xdb8, 5, 0, 0, 0, 0, 1);
+        // In a dropped subnetwork too: dropped whatever it sends.
+        let in_net = Ipv4Addr::new(192, 0, 2, 4);
+        let full = Ipv4Addr::new(10, 0, 0, 1);
+        let net = Ipv6Addr::from(super::super::subnetwork(&in_net.to_ipv6_mapped()));
+        let p = program(
+            &[full.to_ipv6_mapped()],
+            &[net],
+            &[hs_v4.to_ipv6_mapped(), hs_v6, in_net.to_ipv6_mapped()],
+        );
+        let hs = datagram(NodeIdHandshake);
+        for other in [Keepalive, Publish] {
+            let d = datagram(other);
+            assert_eq!(run_udp(&p, ETH_P_IP, &v4_header(hs_v4), &d), ACCEPT);
+            assert_eq!(run_udp(&p, ETH_P_IPV6, &v6_header(hs_v6), &d), ACCEPT);
+            assert_eq!(run_udp(&p, ETH_P_IP, &v4_header(in_net), &d), DROP);
+            assert_eq!(run_udp(&p, ETH_P_IP, &v4_header(full), &d), DROP);
+        }
+        assert_eq!(run_udp(&p, ETH_P_IP, &v4_header(hs_v4), &hs), DROP);
+        assert_eq!(run_udp(&p, ETH_P_IPV6, &v6_header(hs_v6), &hs), DROP);
+        // Unlisted sources send handshakes freely.
+        let other_v6 = Ipv6Addr::new(0x2001, 0xdb8, 5, 0, 0, 0, 0, 2);
+        assert_eq!(run_udp(&p, ETH_P_IPV6, &v6_header(other_v6), &hs), ACCEPT);
+        let other_v4 = Ipv4Addr::new(203, 0, 113, 10);
+        assert_eq!(run_udp(&p, ETH_P_IP, &v4_header(other_v4), &hs), ACCEPT);
+        // Handshake entries add a reload and two instructions per IPv4 address, nine per
+        // IPv6 address, and the four of the check block.
+        assert_eq!(
+            program(&[full.to_ipv6_mapped()], &[net], &[]).len() + 4 + 1 + 2 * 2 + 9,
+            p.len()
+        );
+        // A full list of IPv6 handshake entries stays within the kernel's limit, and
+        // every jump lands inside the program.
+        let many: Vec<Ipv6Addr> = (0..KERNEL_FILTER_MAX_ADDRESSES as u16)
+            .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 1, i))
+            .collect();
+        let p = program(&[], &[], &many);
+        assert!(p.len() < 4096);
+        for (i, ins) in p.iter().enumerate() {
+            let to = match ins.code {
+                BPF_JMP_JA => i + 1 + ins.k as usize,
+                BPF_JMP_JEQ_K => i + 1 + ins.jt.max(ins.jf) as usize,
+                _ => continue,
+            };
+            assert!(to < p.len(), "jump out of the program at {i}");
+        }
+        let last = *many.last().unwrap();
+        assert_eq!(run_udp(&p, ETH_P_IPV6, &v6_header(last), &hs), DROP);
+        assert_eq!(
+            run_udp(&p, ETH_P_IPV6, &v6_header(last), &datagram(Keepalive)),
+            ACCEPT
         );
     }
 }

@@ -13,7 +13,8 @@
 //! [`endpoint`] (address rules), [`node_id`] (identity file), [`channel`]
 //! (channels and queues), `registry` (the channel table and its UDP index),
 //! `handshake` (syn cookies), `tcp` and `udp` (transports; `udp_send` batches what is
-//! sent to UDP channels),
+//! sent to UDP channels, `udp_budget` bounds what one address or subnetwork may have
+//! the UDP receive loop handle),
 //! `peering` (keepalive, dialling, persistence), [`rep_crawler`], [`telemetry`],
 //! [`filter`], [`bootstrap`] (the hand-off trait).
 
@@ -33,6 +34,7 @@ pub mod rep_crawler;
 mod tcp;
 pub mod telemetry;
 mod udp;
+mod udp_budget;
 mod udp_send;
 
 use std::io;
@@ -80,7 +82,9 @@ pub struct NetworkFlags {
     pub disable_rep_crawler: bool,
     pub disable_telemetry: bool,
     /// Messages per second accepted from one channel (0 = unlimited); a peer exceeding
-    /// it by more than a second's worth within a second is disconnected.
+    /// it by more than a second's worth within a second is disconnected. Over UDP it is
+    /// also what one address may send, all its source ports together (twice that for a
+    /// subnetwork), before the rest of the second's datagrams are dropped (`udp_budget`).
     pub inbound_messages_per_sec: u64,
     /// How often the representative crawler queries peers (default: 1 s dev, 7 s else).
     pub rep_crawler_period: Option<Duration>,
@@ -149,6 +153,8 @@ pub(crate) struct Inner {
     filter: DuplicateFilter,
     bandwidth: BandwidthLimiter,
     udp_handshakes: TokenBucket,
+    /// What each address and subnetwork may make the UDP receive loop handle.
+    udp_budget: udp_budget::ReceiveBudget,
     port: AtomicU16,
     udp: OnceLock<Arc<UdpSocket>>,
     /// What waits to be sent to UDP channels (all of them share the socket).
@@ -181,6 +187,12 @@ impl NetworkService {
         let exclusion_period = init.flags.exclusion_period;
         let cooldown = init.flags.misbehaviour_cooldown;
         let kernel_filter = init.flags.kernel_filter;
+        let udp_budget = udp_budget::ReceiveBudget::new(
+            init.flags
+                .inbound_messages_per_sec
+                .saturating_mul(udp_budget::WINDOW.as_secs()),
+            params.max_peers_per_ip,
+        );
         let bandwidth = BandwidthLimiter::new(&init.config);
         let inner = Inner {
             params,
@@ -199,6 +211,7 @@ impl NetworkService {
             filter: DuplicateFilter::new(256 * 1024),
             bandwidth,
             udp_handshakes: TokenBucket::new(500),
+            udp_budget,
             port: AtomicU16::new(0),
             udp: OnceLock::new(),
             udp_out: udp_send::new_queue(init.config.tcp_incoming_connections_max as usize),
@@ -341,6 +354,22 @@ impl NetworkService {
             kernel_filter::Socket::Listener
         };
         self.inner.kernel_filter.listed(which)
+    }
+
+    /// The addresses whose node_id handshakes the kernel filter on the UDP socket drops
+    /// now (over their handshake budget).
+    pub fn kernel_filtered_handshakes(&self) -> Vec<Ipv6Addr> {
+        self.inner
+            .kernel_filter
+            .listed_handshakes(kernel_filter::Socket::Udp)
+    }
+
+    /// The subnetworks (network addresses) the kernel filter on the UDP socket drops now
+    /// (over their receive budget).
+    pub fn kernel_filtered_udp_subnets(&self) -> Vec<Ipv6Addr> {
+        self.inner
+            .kernel_filter
+            .listed_subnets(kernel_filter::Socket::Udp)
     }
 
     /// The subnetworks (network addresses) the kernel filter on the listener drops now.

@@ -15,6 +15,7 @@ use tokio::net::UdpSocket;
 use super::channel::Transport;
 use super::endpoint::{self, from_wire_endpoint};
 use super::handshake::{self, verify_response};
+use super::udp_budget::Verdict;
 use super::Inner;
 
 pub(super) async fn bind(inner: &Inner, port: u16) -> std::io::Result<UdpSocket> {
@@ -105,6 +106,15 @@ fn on_datagram(inner: &Arc<Inner>, data: &[u8], from: SocketAddrV6) {
     // address can be forged, and a strike would let anyone exclude a victim.
     if inner.admission.is_excluded(from.ip()) {
         inner.stats.inc("drop", "udp_excluded", "in");
+        return;
+    }
+    // Many source ports of one host are one host: its address and subnetwork have a
+    // budget of datagrams (and of handshakes) per window, charged before any decoding.
+    let verdict = inner
+        .udp_budget
+        .charge(from.ip(), data, std::time::Instant::now());
+    if verdict != Verdict::Pass {
+        inner.stats.inc("drop", verdict.as_str(), "in");
         return;
     }
     // The header alone says whether the datagram can be used; the body is decoded (and
