@@ -29,8 +29,10 @@
 //! one at a time, [`PROBES`] of each per phase or until [`PHASE_LIMIT`], each request
 //! given [`PROBE_TIMEOUT`]. Run: `cargo bench -p nano-api --bench api_attacks`;
 //! `API_ATTACKS=pairs` runs only rounds of quiet, one-address flood and 64-address flood,
-//! each flood against its own round's quiet phase, and prints the medians of the ratios
-//! ([`API_ATTACKS_PAIRS`](PAIRS) rounds, 8 by default).
+//! each flood once without and once with the slow pool's thread-time budgets, each
+//! against its own round's quiet phase, and prints the medians of the ratios
+//! ([`API_ATTACKS_PAIRS`](PAIRS) rounds, 8 by default). The other phases run the pool as
+//! the config's defaults set it, budgets included.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -46,6 +48,7 @@ use nano_api::access::AccessControl;
 use nano_api::api_v2::V2Service;
 use nano_api::ipc::server::{IpcServer, TransportOptions};
 use nano_api::websocket::{WebsocketServer, WebsocketSettings};
+use nano_api::worker_pool::Budgets;
 use nano_api::{ApiContext, RpcConfig};
 use nano_core::{Network, PublicKey};
 use nano_ledger::Ledger;
@@ -495,8 +498,8 @@ impl Drop for RssPeak {
 }
 
 /// One phase's figures: (account_info, account_balance, server CPU ms per legitimate
-/// request).
-type PhaseFigures = (Figures, Figures, f64);
+/// request, server CPU seconds per second of the phase).
+type PhaseFigures = (Figures, Figures, f64, f64);
 
 /// Runs one flood phase: the attacker child flooding `receivable` from `sources`
 /// addresses at `nice`, probed once it has run for two seconds; the pool drained after.
@@ -525,11 +528,15 @@ fn flood_phase(
         t0.elapsed()
     );
     child.stop();
-    // Let the pool drain before the next phase.
+    // Let the pool drain before the next phase, without the budgets (which would keep
+    // the flood's queued scans for many seconds after it stopped).
+    let budgets = pool.budgets();
+    pool.set_budgets(Budgets::NONE);
     let deadline = Instant::now() + Duration::from_secs(60);
     while pool.in_flight() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    pool.set_budgets(budgets);
     figures
 }
 
@@ -540,9 +547,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// [`MODE`] `pairs`: [`PAIRS`] rounds of a quiet phase then the one-address and the
-/// 64-address `receivable` floods, each flood against its own round's quiet phase (the
-/// load of other processes drifts between rounds); prints the per-round ratios and their
-/// medians.
+/// 64-address `receivable` floods, each once without the pool's thread-time budgets and
+/// once with the defaults ([`Budgets::defaults`]; the order alternating between rounds),
+/// each flood against its own round's quiet phase (the load of other processes drifts
+/// between rounds); prints the per-round ratios and their medians, and the server's CPU
+/// per second of each phase (what the flood costs the node, which the budgets bound).
 fn flood_pairs(
     run_phase: &impl Fn(&str, Option<&(Figures, Figures)>, Option<&Attackers>) -> PhaseFigures,
     pool: &nano_api::worker_pool::WorkerPool,
@@ -554,31 +563,50 @@ fn flood_pairs(
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_PAIRS)
         .clamp(1, 50);
-    // Per flood kind: (info p50, balance p50, info p99, balance p99, CPU) ratios.
-    let mut ratios: [Vec<[f64; 5]>; 2] = Default::default();
-    let mut quiet_cpu = Vec::new();
+    let kinds = [
+        (1, Budgets::NONE, "1 address, no budgets"),
+        (1, Budgets::defaults(), "1 address, budgets"),
+        (FLOODERS, Budgets::NONE, "64 addresses, no budgets"),
+        (FLOODERS, Budgets::defaults(), "64 addresses, budgets"),
+    ];
+    // Per kind: (info p50, balance p50, info p99, balance p99, CPU per legitimate
+    // request, server CPU per second) ratios (the last a plain figure).
+    let mut ratios: Vec<Vec<[f64; 6]>> = vec![Vec::new(); kinds.len()];
+    let (mut quiet_cpu, mut quiet_cores) = (Vec::new(), Vec::new());
     let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     for round in 1..=rounds {
-        let (qi, qs, qcpu) = run_phase(&format!("round {round} quiet"), None, None);
+        let (qi, qs, qcpu, qcores) = run_phase(&format!("round {round} quiet"), None, None);
         quiet_cpu.push(qcpu);
+        quiet_cores.push(qcores);
         let quiet = (qi, qs);
-        for (k, sources) in [1, FLOODERS].into_iter().enumerate() {
-            let name = format!("round {round} flood from {sources} address(es)");
-            let (i, s, cpu) = flood_phase(run_phase, pool, rpc, target, sources, 0, &name, &quiet);
+        let mut order: Vec<usize> = (0..kinds.len()).collect();
+        if round % 2 == 0 {
+            // Budgets first in even rounds: off/on and on/off pairs cancel the drift.
+            order = vec![1, 0, 3, 2];
+        }
+        for k in order {
+            let (sources, budgets, label) = kinds[k];
+            pool.set_budgets(budgets);
+            let name = format!("round {round} flood from {label}");
+            let (i, s, cpu, cores) =
+                flood_phase(run_phase, pool, rpc, target, sources, 0, &name, &quiet);
             ratios[k].push([
                 r(i.p50, quiet.0.p50),
                 r(s.p50, quiet.1.p50),
                 r(i.p99, quiet.0.p99),
                 r(s.p99, quiet.1.p99),
                 cpu / qcpu.max(1e-9),
+                cores,
             ]);
         }
     }
+    pool.set_budgets(Budgets::defaults());
     println!(
-        "quiet: server CPU per legitimate request, median {:.3} ms",
-        median(quiet_cpu)
+        "quiet: server CPU per legitimate request, median {:.3} ms; server CPU {:.3} s per s",
+        median(quiet_cpu),
+        median(quiet_cores)
     );
-    for (k, sources) in [1, FLOODERS].into_iter().enumerate() {
+    for (k, (_, budgets, label)) in kinds.iter().enumerate() {
         let col = |j: usize| median(ratios[k].iter().map(|x| x[j]).collect());
         let each = |j: usize| {
             ratios[k]
@@ -588,17 +616,22 @@ fn flood_pairs(
                 .join(" ")
         };
         println!(
-            "flood from {sources} address(es), medians of {rounds} rounds against the same \
-             round's quiet: account_info p50 {:.2}x [{}] p99 {:.2}x; account_balance p50 \
-             {:.2}x [{}] p99 {:.2}x; server CPU per legitimate request {:.2}x [{}]",
+            "flood from {label} ({budgets:?}), medians of {rounds} rounds against the same \
+             round's quiet: account_info p50 {:.2}x [{}] p99 {:.2}x [{}]; account_balance p50 \
+             {:.2}x [{}] p99 {:.2}x [{}]; server CPU per legitimate request {:.2}x [{}]; \
+             server CPU {:.3} s per s [{}]",
             col(0),
             each(0),
             col(2),
+            each(2),
             col(1),
             each(1),
             col(3),
+            each(3),
             col(4),
             each(4),
+            col(5),
+            each(5),
         );
     }
 }
@@ -676,12 +709,13 @@ fn main() {
     let pool = &v2.ctx.slow_actions;
     println!(
         "setup: {RECEIVABLES} receivables; slow pool {} threads at nice +{}, {} light-lane \
-         threads, {} waiting, {} per client; {} cores; RSS {:.1} MiB",
+         threads, {} waiting, {} per client, budgets {:?}; {} cores; RSS {:.1} MiB",
         pool.threads(),
         pool.nice(),
         pool.light_threads(),
         pool.queue(),
         pool.client_queue(),
+        pool.budgets(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         mem("self", "VmRSS:")
     );
@@ -690,22 +724,25 @@ fn main() {
     let run_phase = |name: &str,
                      quiet: Option<&(Figures, Figures)>,
                      child: Option<&Attackers>|
-     -> (Figures, Figures, f64) {
+     -> PhaseFigures {
         let peak = RssPeak::start();
+        let charged0 = pool.charged();
         let (s0, a0, r0) = own_cpu();
         let c0 = child.map_or(0.0, |c| c.cpu());
         let t0 = Instant::now();
         let (inline, slow) = probe_rt.block_on(probe(rpc, &genesis));
         let took = t0.elapsed();
         let (s1, a1, r1) = own_cpu();
+        let charged = (pool.charged() - charged0).as_secs_f64();
         let c1 = child.map_or(0.0, |c| c.cpu());
         let base = |f: fn(&(Figures, Figures)) -> Duration| quiet.map_or(Duration::ZERO, f);
         let legit = (inline.answered + slow.answered).max(1);
         println!(
             "{name}: account_info p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
              account_balance p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
-             {took:.1?}; CPU s: server {:.2} ({:.2} ms per legitimate request), in-process \
-             attackers {:.2}, child attackers {:.2}, rest {:.2}; server RSS peak {:.1} MiB{}",
+             {took:.1?}; CPU s: server {:.2} ({:.2} ms per legitimate request, {:.3} s per s; \
+             slow pool's jobs charged {:.3} s per s), in-process attackers {:.2}, child attackers {:.2}, rest {:.2}; server RSS peak \
+             {:.1} MiB{}",
             inline.p50,
             ratio(inline.p50, base(|q| q.0.p50)),
             inline.p99,
@@ -722,6 +759,8 @@ fn main() {
             slow.failed,
             s1 - s0,
             (s1 - s0) * 1000.0 / legit as f64,
+            (s1 - s0) / took.as_secs_f64().max(1e-9),
+            charged / took.as_secs_f64().max(1e-9),
             a1 - a0,
             c1 - c0,
             r1 - r0,
@@ -731,7 +770,12 @@ fn main() {
                 c.rss()
             )),
         );
-        (inline, slow, (s1 - s0) * 1000.0 / legit as f64)
+        (
+            inline,
+            slow,
+            (s1 - s0) * 1000.0 / legit as f64,
+            (s1 - s0) / took.as_secs_f64().max(1e-9),
+        )
     };
 
     // A first round warms the server up (connections, caches, pool threads) unreported.
@@ -740,7 +784,7 @@ fn main() {
         flood_pairs(&run_phase, pool, rpc, &target);
         return;
     }
-    let (qi, qs, _) = run_phase("quiet", None, None);
+    let (qi, qs, _, _) = run_phase("quiet", None, None);
     let quiet = (qi, qs);
     // The same again: how far two quiet rounds differ on this machine (its noise).
     run_phase("quiet again", Some(&quiet), None);

@@ -23,6 +23,7 @@ pub mod node_glue;
 pub mod refusal_pace;
 pub mod response_cap;
 pub mod rpc_config;
+pub mod thread_budget;
 pub mod thread_time;
 pub mod websocket;
 pub mod work_generation;

@@ -42,14 +42,23 @@
 //! A client that calls `account_balance` is served at once however many scans run; a
 //! flooding address is kept off the lane by its first scan, and a new address must make
 //! a cheap call before it may use the lane once.
+//!
+//! Clients that are not light are also held to budgets of thread time
+//! ([`crate::thread_budget`]): each client its own (`slow_action_client_budget`), all of
+//! them together the pool's (`slow_action_budget`). A job of a client over either budget
+//! waits in its client's queue until the budget refills, so a flood of scans costs the
+//! node the configured share of its CPU, not what the machine leaves idle; the queue's
+//! bounds then refuse the rest.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nano_node::consensus::fair_queue::{FairQueue, Rejected, SourceLimits};
+
+use crate::thread_budget::Bucket;
 
 /// The answer when the slow-action pool cannot take another request.
 pub const BUSY: &str = "Too many slow requests in progress (slow_action_threads, slow_action_queue or this client's slow_action_client_queue of config-rpc.toml are full); try again later";
@@ -99,6 +108,10 @@ pub const DEFAULT_LIGHT_THREADS: usize = 1;
 pub fn default_client_threads(threads: usize) -> usize {
     threads.div_ceil(2).max(1)
 }
+
+/// The shortest sleep of a thread waiting for a budget to refill: refills are computed
+/// to the nanosecond, and a thread woken a hair early must not spin.
+const MIN_WAIT: Duration = Duration::from_millis(1);
 
 /// Worker time below which a client counts as new.
 const FORGOTTEN: Duration = Duration::from_millis(1);
@@ -158,6 +171,8 @@ struct Shared {
     state: Mutex<State>,
     ready: Condvar,
     light_threads: usize,
+    /// [`WorkerPool::charged`].
+    charged: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -182,6 +197,35 @@ struct State {
     clients: HashMap<Client, Usage>,
     /// Set when the pool is dropped: workers finish what is queued, then exit.
     closed: bool,
+    budgets: Budgets,
+    /// The budget all clients share ([`Budgets::pool`]).
+    pool_bucket: Bucket,
+}
+
+/// Thread time per second clients that are not light may use (None: no budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// Each named client's own.
+    pub client: Option<Duration>,
+    /// All named clients' together.
+    pub pool: Option<Duration>,
+}
+
+impl Budgets {
+    /// No budgets: clients use what the other bounds allow.
+    pub const NONE: Budgets = Budgets {
+        client: None,
+        pool: None,
+    };
+
+    /// The configuration's defaults: [`crate::thread_budget::DEFAULT_CLIENT_BUDGET`] and
+    /// [`crate::thread_budget::default_pool_budget`].
+    pub fn defaults() -> Budgets {
+        Budgets {
+            client: Some(crate::thread_budget::DEFAULT_CLIENT_BUDGET),
+            pool: Some(crate::thread_budget::default_pool_budget()),
+        }
+    }
 }
 
 /// What the pool knows of one client's use of it.
@@ -195,16 +239,19 @@ struct Usage {
     light_jobs: u32,
     /// Until when a job longer than [`LIGHT_JOB`] keeps the client off the light lane.
     heavy_until: Option<Instant>,
+    /// The client's own budget ([`Budgets::client`]).
+    bucket: Bucket,
 }
 
 impl Usage {
-    fn new(now: Instant) -> Usage {
+    fn new(now: Instant, budget: Option<Duration>) -> Usage {
         Usage {
             running: 0,
             seconds: 0.0,
             at: now,
             light_jobs: 0,
             heavy_until: None,
+            bucket: Bucket::full(budget.unwrap_or_default(), now),
         }
     }
 
@@ -224,33 +271,75 @@ impl Usage {
 }
 
 impl State {
-    fn new(waiting: FairQueue<Client, Job>, client_threads: usize) -> State {
+    fn new(waiting: FairQueue<Client, Job>, client_threads: usize, budgets: Budgets) -> State {
+        let now = Instant::now();
         State {
             waiting,
             client_threads: client_threads.max(1),
             clients: HashMap::new(),
             closed: false,
+            budgets,
+            pool_bucket: Bucket::full(budgets.pool.unwrap_or_default(), now),
         }
+    }
+
+    /// How long `client`'s next job must wait for the budgets (zero: it may start; None:
+    /// a zero budget in debt, never). Light clients and the unnamed in-process caller
+    /// are not held to them.
+    fn budget_wait(&self, client: &Client, now: Instant) -> Option<Duration> {
+        let usage = self.clients.get(client);
+        if *client == Client::Unnamed || usage.is_some_and(|u| u.light_at(now)) {
+            return Some(Duration::ZERO);
+        }
+        let own = match (usage, self.budgets.client) {
+            (Some(u), Some(r)) => u.bucket.ready_in(r, now)?,
+            _ => Duration::ZERO,
+        };
+        let shared = match self.budgets.pool {
+            Some(r) => self.pool_bucket.ready_in(r, now)?,
+            None => Duration::ZERO,
+        };
+        Some(own.max(shared))
+    }
+
+    /// How long until a waiting client that is held back by a budget only may start a
+    /// job (None: none is, or it never will).
+    fn next_budget_refill(&self, now: Instant) -> Option<Duration> {
+        if self.budgets == Budgets::NONE {
+            return None;
+        }
+        self.waiting
+            .waiting_sources()
+            .filter(|c| self.below_share(c))
+            .filter_map(|c| self.budget_wait(c, now))
+            .filter(|w| !w.is_zero())
+            .min()
+    }
+
+    /// Whether `c` has fewer jobs running than its share (the unnamed in-process caller
+    /// has none).
+    fn below_share(&self, c: &Client) -> bool {
+        *c == Client::Unnamed
+            || self
+                .clients
+                .get(c)
+                .is_none_or(|u| u.running < self.client_threads)
     }
 
     /// The waiting client to serve next: fewest jobs running, then least recent worker
     /// time, then lowest key; only clients below their share of running jobs (the
-    /// unnamed in-process caller has none), and only light clients for a light-lane
-    /// thread.
+    /// unnamed in-process caller has none) and within the budgets
+    /// ([`Self::budget_wait`]), and only light clients for a light-lane thread.
     fn next_client(&self, now: Instant, light_only: bool) -> Option<Client> {
         let rank = |c: &Client| match self.clients.get(c) {
             Some(u) => (u.running, u.seconds_at(now)),
             None => (0, 0.0),
         };
-        let below_share = |c: &Client| {
-            *c == Client::Unnamed
-                || self
-                    .clients
-                    .get(c)
-                    .is_none_or(|u| u.running < self.client_threads)
-        };
+        let within_budget = |c: &Client| self.budget_wait(c, now) == Some(Duration::ZERO);
         let eligible = |c: &Client| {
-            below_share(c) && (!light_only || self.clients.get(c).is_some_and(|u| u.light_at(now)))
+            self.below_share(c)
+                && (!light_only || self.clients.get(c).is_some_and(|u| u.light_at(now)))
+                && within_budget(c)
         };
         let mut best: Option<(Client, (usize, f64))> = None;
         for c in self.waiting.waiting_sources().filter(|c| eligible(c)) {
@@ -297,16 +386,28 @@ impl State {
         if self.waiting.len_of(&client) == 0 {
             self.waiting.retain_sources(|c| *c != client);
         }
-        let u = self.clients.entry(client).or_insert(Usage::new(now));
+        let budget = self.budgets.client;
+        let u = self
+            .clients
+            .entry(client)
+            .or_insert(Usage::new(now, budget));
         u.running += 1;
         Some((client, job))
     }
 
     /// Records that one of `client`'s jobs ran for `used`.
     fn finished(&mut self, client: Client, used: Duration, now: Instant) {
+        if let Some(r) = self.budgets.pool {
+            if client != Client::Unnamed {
+                self.pool_bucket.charge(r, used, now);
+            }
+        }
         let Some(u) = self.clients.get_mut(&client) else {
             return;
         };
+        if let Some(r) = self.budgets.client {
+            u.bucket.charge(r, used, now);
+        }
         u.running = u.running.saturating_sub(1);
         u.seconds = u.seconds_at(now) + used.as_secs_f64();
         u.at = now;
@@ -318,13 +419,15 @@ impl State {
         if self.clients.len() > REMEMBERED_CLIENTS {
             let waiting = &self.waiting;
             let faded = FORGOTTEN.as_secs_f64();
-            // A client kept off the light lane is remembered while it is: forgotten, it
-            // would need only one cheap call to be light again.
+            let budget = self.budgets.client;
+            // A client kept off the light lane, or in debt to its budget, is remembered
+            // while it is: forgotten, it would start afresh.
             self.clients.retain(|c, u| {
                 u.running > 0
                     || waiting.len_of(c) > 0
                     || u.seconds_at(now) >= faded
                     || u.heavy_at(now)
+                    || budget.is_some_and(|r| !u.bucket.allows(r, now))
             });
         }
         if self.clients.len() > REMEMBERED_CLIENTS {
@@ -356,6 +459,11 @@ pub struct WorkerPool {
     in_flight: Arc<AtomicUsize>,
     /// When each client's refusals from [`Self::run`] are answered.
     refusals: crate::refusal_pace::RefusalPace,
+    /// The budgets the pool starts with ([`Self::set_budgets`] changes those of a
+    /// started pool).
+    budgets: Mutex<Budgets>,
+    /// Thread time charged to named clients' jobs so far, in nanoseconds.
+    charged: Arc<AtomicU64>,
 }
 
 impl Default for WorkerPool {
@@ -384,7 +492,41 @@ impl WorkerPool {
             shared: OnceLock::new(),
             in_flight: Arc::new(AtomicUsize::new(0)),
             refusals: crate::refusal_pace::RefusalPace::new(crate::refusal_pace::REFUSAL_SPACING),
+            budgets: Mutex::new(Budgets::NONE),
+            charged: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The same pool with thread-time budgets for clients that are not light (see the
+    /// module docs; [`Budgets::default`], none, unless set).
+    pub fn with_budgets(self, budgets: Budgets) -> WorkerPool {
+        self.set_budgets(budgets);
+        self
+    }
+
+    /// Changes the budgets from now on, for a started pool too (benchmarks compare
+    /// with and without in one run).
+    pub fn set_budgets(&self, budgets: Budgets) {
+        if let Ok(mut b) = self.budgets.lock() {
+            *b = budgets;
+        }
+        if let Some(Some(shared)) = self.shared.get() {
+            if let Ok(mut st) = shared.state.lock() {
+                st.budgets = budgets;
+            }
+            // Jobs held back by a budget that is now gone or larger may start.
+            shared.ready.notify_all();
+        }
+    }
+
+    /// Thread time charged to named clients' jobs since the pool started: what the
+    /// budgets bound (benchmarks, diagnostics).
+    pub fn charged(&self) -> Duration {
+        Duration::from_nanos(self.charged.load(Ordering::Relaxed))
+    }
+
+    pub fn budgets(&self) -> Budgets {
+        self.budgets.lock().map_or(Budgets::NONE, |b| *b)
     }
 
     /// One client's refusals from [`Self::run`] are answered at least `spacing` apart
@@ -477,9 +619,11 @@ impl WorkerPool {
                     state: Mutex::new(State::new(
                         FairQueue::new(self.limit(), Box::new(limits)),
                         client_threads,
+                        self.budgets(),
                     )),
                     ready: Condvar::new(),
                     light_threads: self.light_threads,
+                    charged: self.charged.clone(),
                 });
                 for i in 0..self.threads + self.light_threads {
                     let (shared, rt) = (shared.clone(), rt.clone());
@@ -659,15 +803,27 @@ fn work(shared: &Shared, light_only: bool) {
                 if st.closed {
                     return;
                 }
-                st = match shared.ready.wait(st) {
-                    Ok(g) => g,
-                    Err(_) => return,
+                // A job held back by a budget only starts when the budget has refilled,
+                // which no other thread signals.
+                st = match st.next_budget_refill(Instant::now()) {
+                    Some(refill) => match shared.ready.wait_timeout(st, refill.max(MIN_WAIT)) {
+                        Ok((g, _)) => g,
+                        Err(_) => return,
+                    },
+                    None => match shared.ready.wait(st) {
+                        Ok(g) => g,
+                        Err(_) => return,
+                    },
                 };
             }
         };
         let started = clock.start();
         job(true);
         let held = clock.held_since(&started);
+        if client != Client::Unnamed {
+            let ns = u64::try_from(held.as_nanos()).unwrap_or(u64::MAX);
+            shared.charged.fetch_add(ns, Ordering::Relaxed);
+        }
         let Ok(mut st) = shared.state.lock() else {
             return;
         };
@@ -683,7 +839,7 @@ fn work(shared: &Shared, light_only: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc::channel;
+    use std::sync::mpsc::{channel, RecvTimeoutError};
 
     #[test]
     fn holds_threads_plus_queue_jobs_and_refuses_the_next() {
@@ -842,6 +998,10 @@ mod tests {
     }
 
     fn state() -> State {
+        state_with(Budgets::NONE)
+    }
+
+    fn state_with(budgets: Budgets) -> State {
         State::new(
             FairQueue::new(
                 1000,
@@ -851,6 +1011,7 @@ mod tests {
                 }),
             ),
             usize::MAX,
+            budgets,
         )
     }
 
@@ -1172,6 +1333,127 @@ mod tests {
         assert!(wait_for(|| pool.in_flight() == 0));
         assert_eq!(default_client_threads(1), 1);
         assert_eq!(default_client_threads(3), 2);
+    }
+
+    #[test]
+    fn a_client_over_its_budget_waits_while_others_run() {
+        let now = Instant::now();
+        let mut st = state_with(Budgets {
+            client: Some(Duration::from_millis(250)),
+            pool: None,
+        });
+        let (flooder, other) = (ip(1), ip(2));
+        // One scan of a second: 0.25 s in the bucket, 0.75 s of debt, repaid in 3 s.
+        charge(&mut st, flooder, 1, Duration::from_secs(1), now);
+        queue_jobs(&mut st, flooder, 2);
+        queue_jobs(&mut st, other, 1);
+        assert_eq!(st.take(now, false).map(|x| x.0), Some(other));
+        assert!(st.take(now, false).is_none(), "the flooder is in debt");
+        assert_eq!(st.next_budget_refill(now), Some(Duration::from_secs(3)));
+        let later = now + Duration::from_secs(3);
+        assert_eq!(st.take(later, false).map(|x| x.0), Some(flooder));
+        // Its next job waits for this one's charge, not for the refill alone.
+        st.finished(flooder, Duration::from_millis(500), later);
+        assert!(st.take(later, false).is_none());
+        assert_eq!(st.next_budget_refill(later), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn the_pool_budget_holds_back_heavy_clients_but_not_light_ones() {
+        let now = Instant::now();
+        let mut st = state_with(Budgets {
+            client: None,
+            pool: Some(Duration::from_millis(500)),
+        });
+        let flooders: Vec<Client> = (10..13).map(ip).collect();
+        let (light, unnamed) = (ip(2), Client::Unnamed);
+        charge(&mut st, light, 3, Duration::from_micros(300), now);
+        // Three addresses, one scan each within no budget of their own: 1.2 s of the
+        // pool's 0.5 s bucket, 0.7 s of debt (1.4 s to repay, plus the cheap calls').
+        for &f in &flooders {
+            queue_jobs(&mut st, f, 1);
+        }
+        for _ in &flooders {
+            let (f, _) = st.take(now, false).unwrap();
+            assert!(flooders.contains(&f));
+        }
+        for &f in &flooders {
+            st.finished(f, Duration::from_millis(400), now);
+            queue_jobs(&mut st, f, 1);
+        }
+        queue_jobs(&mut st, light, 1);
+        queue_jobs(&mut st, unnamed, 1);
+        let mut took: Vec<Client> = (0..2).map(|_| st.take(now, false).unwrap().0).collect();
+        took.sort();
+        assert_eq!(
+            took,
+            vec![light, unnamed],
+            "light and in-process callers go on"
+        );
+        assert!(
+            st.take(now, false).is_none(),
+            "every flooder waits for the pool"
+        );
+        let refill = st.next_budget_refill(now).unwrap();
+        assert!(
+            refill > Duration::from_millis(1400) && refill < Duration::from_millis(1410),
+            "{refill:?}"
+        );
+        assert!(flooders.contains(&st.take(now + refill, false).unwrap().0));
+    }
+
+    #[test]
+    fn a_job_held_back_by_its_budget_starts_on_refill_or_when_the_budget_goes() {
+        // A 20 ms job against 1 ms a second: about 19 s of debt.
+        let tight = Budgets {
+            client: Some(Duration::from_millis(1)),
+            pool: None,
+        };
+        let pool = WorkerPool::new(2, 10).with_budgets(tight);
+        assert_eq!(pool.budgets(), tight);
+        let client = ip(1);
+        let (tx, rx) = channel();
+        let job = |n: u32| {
+            let tx = tx.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(20));
+                tx.send(n).unwrap();
+            }
+        };
+        pool.try_spawn(client, job(1)).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(1));
+        assert!(wait_for(|| pool.in_flight() == 1 || pool.in_flight() == 0));
+        pool.try_spawn(client, job(2)).unwrap();
+        // Two idle workers, yet the job waits: the debt takes 19 s to repay.
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(300)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        assert_eq!(pool.waiting_of(&client), 1);
+        pool.set_budgets(Budgets::NONE);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(2));
+        // A budget that refills within a fraction of a second wakes a sleeping worker
+        // by itself: a 20 ms job against 100 ms a second is repaid in about 0.1 s.
+        assert!(wait_for(|| pool.in_flight() == 0));
+        pool.set_budgets(Budgets {
+            client: Some(Duration::from_millis(100)),
+            pool: Some(Duration::from_millis(100)),
+        });
+        for n in 3..6 {
+            pool.try_spawn(client, job(n)).unwrap();
+        }
+        let mut got: Vec<u32> = (3..6)
+            .map(|_| rx.recv_timeout(Duration::from_secs(30)).unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![3, 4, 5]);
+        // Five jobs that each slept 20 ms are charged at least that (each once its
+        // worker is back from it, just after its answer).
+        assert!(
+            wait_for(|| pool.charged() >= Duration::from_millis(100)),
+            "{:?}",
+            pool.charged()
+        );
     }
 
     #[test]

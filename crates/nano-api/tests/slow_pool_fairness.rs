@@ -6,8 +6,8 @@
 //! timings: under first-come first-served the legitimate call would wait behind
 //! generations that never end and never answer. When the shared queue is full, another
 //! client's call takes the place of the flooder's newest, which is refused. Behind the
-//! forwarding `nano_rpc` front the node keys by the HTTP client it names. Real servers
-//! on 127.0.0.1.
+//! forwarding `nano_rpc` front the node keys by the HTTP client it names. A client over
+//! its thread-time budget waits while another is served. Real servers on 127.0.0.1.
 
 mod common;
 
@@ -203,6 +203,30 @@ fn v2_service(dir: &std::path::Path) -> Arc<V2Service> {
     V2Service::new(Arc::new(context(dir)), access)
 }
 
+/// [`v2_service`] with its own slow-action pool.
+fn v2_with_pool(dir: &std::path::Path, pool: WorkerPool) -> Arc<V2Service> {
+    let mut ctx = context(dir);
+    ctx.slow_actions = pool;
+    let access = Arc::new(AccessControl::load(dir).unwrap());
+    V2Service::new(Arc::new(ctx), access)
+}
+
+/// The RPC config of these tests: any port of 127.0.0.1, control allowed (`work_cancel`).
+fn test_config() -> RpcConfig {
+    let mut cfg = RpcConfig::defaults(Network::Dev);
+    cfg.address = "127.0.0.1".into();
+    cfg.port = 0;
+    cfg.enable_control = true;
+    cfg
+}
+
+/// An HTTP RPC server of `v2` ([`test_config`]); its address.
+async fn serve_http(v2: &Arc<V2Service>) -> SocketAddr {
+    nano_api::http::serve_with_v2(v2.clone(), &test_config(), std::future::pending())
+        .await
+        .unwrap()
+}
+
 fn context(dir: &std::path::Path) -> ApiContext {
     let mut ctx = ApiContext::new(Network::Dev);
     ctx.ledger = Some(Arc::new(
@@ -218,13 +242,7 @@ fn context(dir: &std::path::Path) -> ApiContext {
 async fn over_http_a_flood_from_one_address_does_not_delay_another() {
     let dir = tempfile::tempdir().unwrap();
     let v2 = v2_service(dir.path());
-    let mut cfg = RpcConfig::defaults(Network::Dev);
-    cfg.address = "127.0.0.1".into();
-    cfg.port = 0;
-    cfg.enable_control = true;
-    let rpc = nano_api::http::serve_with_v2(v2.clone(), &cfg, std::future::pending())
-        .await
-        .unwrap();
+    let rpc = serve_http(&v2).await;
     let genesis = Network::Dev.params().genesis_account.encode_account();
     legit_call_is_served_ahead_of_a_flood(Door::Http(rpc), &v2.ctx, &genesis).await;
 }
@@ -261,20 +279,12 @@ async fn over_ipc_tcp_a_flood_from_one_address_does_not_delay_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_a_full_queue_evicts_the_flooders_newest_call() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ctx = context(dir.path());
     // The shared queue holds exactly the flooder's own queue.
-    ctx.slow_actions = WorkerPool::with_client_queue(1, QUEUED, CLIENT_QUEUE);
-    let access = Arc::new(AccessControl::load(dir.path()).unwrap());
-    let v2 = V2Service::new(Arc::new(ctx), access);
-    let mut cfg = RpcConfig::defaults(Network::Dev);
-    cfg.address = "127.0.0.1".into();
-    cfg.port = 0;
-    cfg.enable_control = true;
-    let door = Door::Http(
-        nano_api::http::serve_with_v2(v2.clone(), &cfg, std::future::pending())
-            .await
-            .unwrap(),
+    let v2 = v2_with_pool(
+        dir.path(),
+        WorkerPool::with_client_queue(1, QUEUED, CLIENT_QUEUE),
     );
+    let door = Door::Http(serve_http(&v2).await);
     let pool = &v2.ctx.slow_actions;
     let (flooder, legit) = (
         Client::from_ip(FLOODER.into()),
@@ -328,14 +338,69 @@ async fn behind_nano_rpc_a_flood_from_one_address_does_not_delay_another() {
         connections,
         std::time::Duration::from_secs(300),
     ));
-    let mut cfg = RpcConfig::defaults(Network::Dev);
-    cfg.address = "127.0.0.1".into();
-    cfg.port = 0;
-    cfg.enable_control = true;
-    let front = nano_api::ipc::forward::serve(pool, &cfg, std::future::pending())
+    let front = nano_api::ipc::forward::serve(pool, &test_config(), std::future::pending())
         .await
         .unwrap();
     let genesis = Network::Dev.params().genesis_account.encode_account();
     legit_call_is_served_ahead_of_a_flood(Door::Http(front), &v2.ctx, &genesis).await;
     ipc.stop();
+}
+
+/// A client that used its thread-time budget has its next slow call held in its queue
+/// while a worker is idle, and another address is served at once; the held call runs
+/// when the budget allows (here: when it is lifted). Over HTTP, keyed by source address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_an_address_over_its_thread_budget_waits_while_another_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    // One millisecond a second: a generation held for 100 ms leaves about 100 s of debt.
+    let budgets = nano_api::worker_pool::Budgets {
+        client: Some(std::time::Duration::from_millis(1)),
+        pool: None,
+    };
+    let v2 = v2_with_pool(
+        dir.path(),
+        WorkerPool::with_client_queue(2, 16, CLIENT_QUEUE).with_budgets(budgets),
+    );
+    let door = Door::Http(serve_http(&v2).await);
+    let (ctx, pool) = (&v2.ctx, &v2.ctx.slow_actions);
+    let genesis = Network::Dev.params().genesis_account.encode_account();
+    let balance = json!({"action": "account_balance", "account": genesis});
+    let flooder = Client::from_ip(FLOODER.into());
+    let canceller = Ipv4Addr::new(127, 0, 0, 4);
+
+    let generation = tokio::spawn(call(door, FLOODER, generate(0)));
+    assert!(wait_until(|| generating(ctx) == 1).await);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let cancelled = call(
+        door,
+        canceller,
+        json!({"action": "work_cancel", "hash": hash(0)}),
+    )
+    .await;
+    assert!(cancelled.get("error").is_none(), "{cancelled}");
+    assert_eq!(generation.await.unwrap()["error"], "Cancelled");
+    assert!(wait_until(|| pool.in_flight() == 0).await);
+
+    // Both workers idle, yet the flooder's cheap call waits for its budget.
+    let held = tokio::spawn(call(door, FLOODER, balance.clone()));
+    assert!(wait_until(|| pool.waiting_of(&flooder) == 1).await);
+    let other = call(door, LEGIT, balance.clone()).await;
+    assert_eq!(
+        other["balance"],
+        nano_core::Amount::MAX.to_string(),
+        "{other}"
+    );
+    assert_eq!(pool.waiting_of(&flooder), 1, "still held by its budget");
+    assert!(!held.is_finished());
+
+    pool.set_budgets(nano_api::worker_pool::Budgets::NONE);
+    let answer = tokio::time::timeout(common::WAIT, held)
+        .await
+        .expect("held call runs once the budget is lifted")
+        .unwrap();
+    assert_eq!(
+        answer["balance"],
+        nano_core::Amount::MAX.to_string(),
+        "{answer}"
+    );
 }
