@@ -30,6 +30,13 @@
 //! thread's CPU time per request is printed for both: their difference is the node's own
 //! work per request, a figure that other processes on the machine barely move.
 //!
+//! With `API_BENCH_COUNT_ALLOCS=1` it also counts heap allocations (in this process, by
+//! a counting global allocator) and prints them per request, in process and under load:
+//! an allocation the node makes beyond its replay ceiling's is work the in-process loop
+//! may not show at its real cost under load (another thread frees it, the allocator's
+//! caches are cold). Off by default, as the count itself costs an atomic add per
+//! allocation on every thread.
+//!
 //! Run: `cargo bench -p nano-api --bench rpc_ceiling` (env `API_BENCH_SECS`, default 8,
 //! per case; `API_BENCH_ROUNDS`, default 3; `API_BENCH_ONLY`, a part of a case name: only
 //! the ceilings and the cases whose name contains it, e.g. to profile one path).
@@ -52,6 +59,49 @@ use nano_api::{ApiContext, RpcConfig};
 use nano_core::Network;
 use nano_node::node::{Node, NodeOptions};
 use nano_node::DaemonConfig;
+
+/// The system allocator, counting allocations while [`COUNT_ALLOCS`] is set.
+struct CountingAlloc;
+
+/// Whether [`CountingAlloc`] counts (`API_BENCH_COUNT_ALLOCS=1`).
+static COUNT_ALLOCS: AtomicBool = AtomicBool::new(false);
+
+/// Allocations (and reallocations, each a new block) counted so far.
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed to the system allocator unchanged; the count has no
+// effect on the memory handed out.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if COUNT_ALLOCS.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `alloc` is the system allocator's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from the system allocator through this one.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if COUNT_ALLOCS.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: as for `alloc`.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if COUNT_ALLOCS.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: `ptr` and `layout` came from this allocator; the caller's contract
+        // for `realloc` is the system allocator's.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// Concurrent connections of every case: wrk's `-c8`, and the IPC client's.
 const CONNECTIONS: usize = 8;
@@ -80,6 +130,10 @@ struct Case {
 fn main() {
     let secs: u64 = env_or("API_BENCH_SECS", 8);
     let rounds: usize = env_or("API_BENCH_ROUNDS", 3);
+    COUNT_ALLOCS.store(
+        env_or("API_BENCH_COUNT_ALLOCS", 0u8) == 1,
+        Ordering::Relaxed,
+    );
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("wrk is not installed (Debian: apt-get install wrk)");
         std::process::exit(2);
@@ -173,13 +227,14 @@ fn main() {
                     answer.body.len(),
                     answer.headers.iter().map(|(k, _)| k).collect::<Vec<_>>()
                 );
-                let case_us = in_process_us(&servers.rpc_app, path, body);
-                let replay_us = in_process_us(&replay_router(&answer), path, body);
+                let (case_us, case_allocs) = in_process_us(&servers.rpc_app, path, body);
+                let (replay_us, replay_allocs) = in_process_us(&replay_router(&answer), path, body);
                 println!(
                     "{:<40} in process: {case_us:.2} us/req, its replay router {replay_us:.2} \
-                     (the node's own work: {:.2} us/req)",
+                     (the node's own work: {:.2} us/req){}",
                     "",
-                    case_us - replay_us
+                    case_us - replay_us,
+                    allocs_text(case_allocs, replay_allocs)
                 );
                 Some(server_rt.block_on(start_replay(&answer)).port())
             }
@@ -281,6 +336,9 @@ struct Measured {
     user_us: f64,
     sys_us: f64,
     switches: f64,
+    /// Heap allocations of this process per request (0 unless counted; for IPC the
+    /// in-process client's are included).
+    allocs: f64,
 }
 
 impl Default for Measured {
@@ -291,6 +349,7 @@ impl Default for Measured {
             user_us: f64::NAN,
             sys_us: f64::NAN,
             switches: f64::NAN,
+            allocs: f64::NAN,
         }
     }
 }
@@ -305,12 +364,26 @@ impl Measured {
     }
 }
 
-/// A run's CPU split, as printed under its figure.
+/// A run's CPU split, as printed under its figure (with its allocations when counted).
 fn split_text(m: &Measured) -> String {
+    let allocs = if COUNT_ALLOCS.load(Ordering::Relaxed) {
+        format!("; {:.1} allocations/req", m.allocs)
+    } else {
+        String::new()
+    };
     format!(
-        "of which user {:.1} us/req, kernel {:.1} us/req; {:.2} context switches/req",
+        "of which user {:.1} us/req, kernel {:.1} us/req; {:.2} context switches/req{allocs}",
         m.user_us, m.sys_us, m.switches
     )
+}
+
+/// The in-process allocation counts of a case and its replay router, when counted.
+fn allocs_text(case: f64, replay: f64) -> String {
+    if COUNT_ALLOCS.load(Ordering::Relaxed) {
+        format!("; allocations/req: {case:.1}, its replay router {replay:.1}")
+    } else {
+        String::new()
+    }
 }
 
 /// One case's figures in one round: against the 44-byte ceiling, and against its replay
@@ -332,11 +405,13 @@ fn measure(
     secs: u64,
 ) -> Measured {
     let before = server_cpu();
+    let allocs_before = ALLOCS.load(Ordering::Relaxed);
     let (rate, requests) = match load {
         Load::Wrk { path, body } => wrk(dir.path(), port, path, body, secs),
         Load::Ipc { body } => client_rt.block_on(ipc_load(unix, body, secs)),
     };
     let after = server_cpu();
+    let allocs = ALLOCS.load(Ordering::Relaxed) - allocs_before;
     let per_req = |ticks: u64| ticks as f64 * 1e6 / TICKS_PER_SEC / requests as f64;
     let (user, sys) = (
         after.user.saturating_sub(before.user),
@@ -348,6 +423,7 @@ fn measure(
         user_us: per_req(user),
         sys_us: per_req(sys),
         switches: after.switches.saturating_sub(before.switches) as f64 / requests as f64,
+        allocs: allocs as f64 / requests as f64,
     }
 }
 
@@ -591,8 +667,9 @@ const IN_PROCESS_BATCHES: usize = 5;
 
 /// The CPU time this thread spends per request when `app` answers POSTs of `body` to
 /// `path` in this process (no socket, no HTTP parsing or writing: the router, the
-/// handler and the answer's body), in microseconds, the cheapest of several batches.
-fn in_process_us(app: &Router, path: &str, body: &str) -> f64 {
+/// handler and the answer's body), in microseconds, the cheapest of several batches; and
+/// the heap allocations per request of all batches (0 unless counted).
+fn in_process_us(app: &Router, path: &str, body: &str) -> (f64, f64) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -614,7 +691,8 @@ fn in_process_us(app: &Router, path: &str, body: &str) -> f64 {
             assert!(!text.is_empty());
         }
     };
-    rt.block_on(async {
+    let allocs_before = ALLOCS.load(Ordering::Relaxed);
+    let best = rt.block_on(async {
         let mut best = f64::INFINITY;
         for _ in 0..IN_PROCESS_BATCHES {
             let before = thread_cpu_ns();
@@ -625,7 +703,12 @@ fn in_process_us(app: &Router, path: &str, body: &str) -> f64 {
             best = best.min(ns / 1000.0);
         }
         best
-    })
+    });
+    let allocs = ALLOCS.load(Ordering::Relaxed) - allocs_before;
+    (
+        best,
+        allocs as f64 / (IN_PROCESS_BATCH as usize * IN_PROCESS_BATCHES) as f64,
+    )
 }
 
 /// This thread's CPU time, in nanoseconds.
