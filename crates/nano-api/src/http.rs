@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -26,6 +26,8 @@ struct Shared {
     allowed_origins: Arc<Vec<String>>,
     /// `rpc.logging.log_rpc`: each request is logged at info level (debug otherwise).
     log_rpc: bool,
+    /// `max_request_size`: the largest request body.
+    max_body: usize,
 }
 
 /// The router serving RPC v1 at every path, and `/api/v2` with the built-in access rules.
@@ -51,12 +53,12 @@ pub fn router_with_v2(v2: Arc<crate::api_v2::V2Service>, cfg: &RpcConfig) -> Rou
         max_depth: cfg.max_json_depth as usize,
         allowed_origins: Arc::new(cfg.allowed_origins.clone()),
         log_rpc: cfg.logging.log_rpc,
+        max_body: cfg.max_request_size as usize,
     };
     Router::new()
         .route("/metrics", axum::routing::get(metrics))
         .route("/", any(handle))
         .route("/{*path}", any(handle))
-        .layer(DefaultBodyLimit::max(cfg.max_request_size as usize))
         .with_state(shared)
         .merge(crate::api_v2::http::routes(
             v2,
@@ -130,11 +132,9 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    // The `Bytes` extractor itself, so the body limit and its refusal stay axum's, and
-    // come first, as when it was an argument of this handler.
-    let body = match Bytes::from_request(req, &s).await {
-        Ok(b) => b,
-        Err(refusal) => return refusal.into_response(),
+    // The body's size is checked first, before the preflight and method.
+    let Some(body) = whole_body(req.into_body(), s.max_body).await else {
+        return crate::bounded_http::body_refused(s.max_body);
     };
     // CORS preflight and method check are shared with /api/v2 (same port).
     if let Some(resp) = preflight {
@@ -177,6 +177,41 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
     json_text_response(text)
 }
 
+/// The whole request body, `None` past `max` bytes or when it breaks off. Read here
+/// rather than through axum's body-limit layer and `Bytes` extractor: behind the bounded
+/// server (every listener of the node) the body arrives whole in one frame, which is
+/// taken as it is, where the layer cost a boxed service clone, a request extension, a
+/// boxed limited body and a collecting buffer per request.
+async fn whole_body(mut body: Body, max: usize) -> Option<Bytes> {
+    if body.size_hint().lower() > max as u64 {
+        return None;
+    }
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    // Bounded: every turn takes a frame of a body whose total is capped at `max`.
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let Ok(data) = frame.ok()?.into_data() else {
+            continue; // trailers
+        };
+        let total = first.as_ref().map_or(0, Bytes::len) + joined.len() + data.len();
+        if total > max {
+            return None;
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            earlier => {
+                if let Some(e) = earlier {
+                    joined.extend_from_slice(&e);
+                }
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Some(first.unwrap_or_else(|| joined.into()))
+}
+
 /// Binds the configured address and serves until `shutdown` resolves.
 pub async fn serve(
     ctx: Arc<ApiContext>,
@@ -207,7 +242,48 @@ pub async fn serve_with_v2(
 
 #[cfg(test)]
 mod tests {
-    use super::{loggable, request_logged};
+    use super::{loggable, request_logged, whole_body};
+    use axum::body::{Body, Bytes};
+
+    fn read(body: Body, max: usize) -> Option<Bytes> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(whole_body(body, max))
+    }
+
+    /// A body arriving in the given frames, as a streamed request would.
+    fn frames(parts: &[&'static str]) -> Body {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = parts
+            .iter()
+            .map(|p| Ok(Bytes::from_static(p.as_bytes())))
+            .collect();
+        Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    #[test]
+    fn bodies_are_read_whole_up_to_the_cap() {
+        assert_eq!(
+            read(Body::from("{\"a\":1}"), 7),
+            Some(Bytes::from("{\"a\":1}"))
+        );
+        assert_eq!(read(Body::from("{\"a\":1}"), 6), None);
+        assert_eq!(read(Body::empty(), 0), Some(Bytes::new()));
+        assert_eq!(
+            read(frames(&["ab", "", "cd", "e"]), 5),
+            Some(Bytes::from("abcde"))
+        );
+        assert_eq!(read(frames(&["ab", "cd", "e"]), 4), None);
+        assert_eq!(read(frames(&["", "xyz"]), 3), Some(Bytes::from("xyz")));
+        let broken: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from_static(b"ab")),
+            Err(std::io::Error::other("reset")),
+        ];
+        assert_eq!(
+            read(Body::from_stream(futures::stream::iter(broken)), 9),
+            None
+        );
+    }
 
     #[test]
     fn requests_are_logged_where_a_subscriber_takes_their_level() {

@@ -166,14 +166,7 @@ async fn read_body(
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(_)) => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body larger than {} bytes or broken",
-                limits.max_body
-            ),
-        )
-            .into_response(),
+        Ok(Err(_)) => body_refused(limits.max_body),
         Err(_) => {
             counters.body_timeouts.fetch_add(1, Ordering::Relaxed);
             let mut r = (
@@ -188,6 +181,17 @@ async fn read_body(
             r
         }
     }
+}
+
+/// The answer to a request body over `max_body` bytes (or one that broke off), here and
+/// from a handler that reads its body itself with the same cap (a router called without
+/// this server in front), so both refuse alike.
+pub fn body_refused(max_body: usize) -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body larger than {max_body} bytes or broken"),
+    )
+        .into_response()
 }
 
 /// A socket that holds its connection slot and fails with `TimedOut` after the idle
