@@ -20,10 +20,16 @@
 //!   (`missing type field for this union value: message`);
 //! - `credentials`, `correlation_id` or a string field of the message given a number, a
 //!   boolean, an array or an object: `expecting: string constant instead got: <token>`;
-//! - a boolean field of the message given something the parser does not read as a byte
-//!   (0–255, as a number or a string, or `true`/`false`): a float, list or object as it
-//!   is read (`Cannot assign token starting with '<token>' to value of <bool> type.`),
-//!   anything else (`null` too) when the message is built (`invalid number: "<text>"`);
+//! - a boolean or integer field of the message (or the envelope's `time`) given
+//!   something the parser does not read as that number (a boolean: a byte, 0–255, as a
+//!   number or a string, or `true`/`false`): a float, list or object as it is read
+//!   (`Cannot assign token starting with '<token>' to value of <type> type.`), a word or
+//!   a string starting with a letter for an integer as it is read (`enum values need to
+//!   be qualified by an enum type`), anything else (`null` too) when the table is built
+//!   (`invalid number: "<text>"`, with `, constant does not fit [<min>; <max>]` for a
+//!   number out of range);
+//! - a field of the envelope or the message given twice: `field set more than once:
+//!   <field>`;
 //! - `message_type` as a number naming no member: `illegal type id for: message` (or
 //!   `invalid number` above a byte) as the message is read, `Unknown message type`
 //!   without a message;
@@ -227,12 +233,20 @@ pub fn refusal(text: &[u8], env: &Value) -> Option<V2Error> {
 /// - `credentials`, `correlation_id` or a string field of the message given a number, a
 ///   boolean, an array or an object (`null` is an absent field): `expecting: string
 ///   constant instead got: <token>`, just past that token;
+/// - a boolean or integer field of the message, or the envelope's `time`, given what the
+///   parser does not take as that number ([`scalar_value`]): as it is read, or when the
+///   table is built (the message: just past the token after it; the envelope: at the
+///   end of the text);
+/// - a field (of the schema; unknown members are skipped) of the envelope or of the
+///   message set a second time: `field set more than once: <field>`, just past the token
+///   after the second value;
 /// - a required field missing from the message: `required field is missing: <field> in
 ///   <Type>`, checked at the message's end, just past the token after it.
 ///
-/// Only when nothing else is wrong with the envelope (with those fields given as strings
-/// it reads); a member given twice keeps this node's text (the parser refuses it on its
-/// own terms).
+/// Only when nothing else is wrong with the envelope (with those fields given as it
+/// takes them it reads); `message_type` or `message` given twice, or an enum or table
+/// field of the message, keep this node's text (the parser reads them on terms of their
+/// own).
 fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
     let def = schema::message_def(env.get("message_type")?.as_str()?)?;
     let (m, _) = members(text)?;
@@ -253,13 +267,41 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
     let mut given = env.clone();
     // (just past the token where the parser stops, what it says)
     let mut errors: Vec<(usize, String)> = Vec::new();
+    // A refusal of the envelope's `time` when the envelope is built, after its end.
+    let mut envelope_at_build: Option<String> = None;
     for (i, x) in m.iter().enumerate() {
         if m[..i].iter().any(|y| y.key == x.key) {
-            return None;
+            let field = schema::ENVELOPE.fields.iter().find(|f| f.name == x.key);
+            match field.map(|f| f.kind) {
+                // The union's type and message: looked up (and ahead) by rules of their
+                // own.
+                _ if x.key == "message_type" => return None,
+                Some(schema::Kind::Union(_)) => return None,
+                Some(kind) => {
+                    if let Some(e) = set_twice(text, &m[..i], x, kind)? {
+                        errors.push(e);
+                    }
+                }
+                // Not in the schema: skipped, as often as it comes.
+                None => {}
+            }
         }
         if matches!(x.key.as_str(), "credentials" | "correlation_id") && not_a_string(x.value) {
             errors.push(mismatch(x.value.0)?);
             given[x.key.as_str()] = Value::String(String::new());
+        }
+        if x.key == "time" {
+            match scalar_value(&text[x.value.0..x.value.1], Scalar::U64)? {
+                ScalarValue::Taken => {}
+                ScalarValue::Refused(what) => {
+                    errors.push((token(text, x.value.0)?.1, what));
+                    given["time"] = Value::from(0u64);
+                }
+                ScalarValue::RefusedAtBuild(what) => {
+                    envelope_at_build = Some(what);
+                    given["time"] = Value::from(0u64);
+                }
+            }
         }
         if x.key != "message" {
             continue;
@@ -277,11 +319,32 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             b'{' => {
                 let (inner, _) = members_from(text, x.value.0)?;
                 for (j, y) in inner.iter().enumerate() {
-                    if inner[..j].iter().any(|z| z.key == y.key) {
-                        return None;
+                    let field = def.fields.iter().find(|f| f.name == y.key);
+                    if let Some(f) = field.filter(|_| inner[..j].iter().any(|z| z.key == y.key)) {
+                        // Enums and tables have refusals of their own not walked here.
+                        if !matches!(f.kind, schema::Kind::Str) && Scalar::of(f.kind).is_none() {
+                            return None;
+                        }
+                        if let Some(e) = set_twice(text, &inner[..j], y, f.kind)? {
+                            errors.push(e);
+                        }
                     }
                     fields.push((y.key.clone(), y.value));
                 }
+                // The message as the parser holds it: of a field given twice, the value
+                // that set it last (a null that sets nothing does not replace it).
+                let mut held = serde_json::Map::new();
+                for (name, (start, end)) in &fields {
+                    let value: Value = serde_json::from_slice(&text[*start..*end]).ok()?;
+                    let scalar = def
+                        .fields
+                        .iter()
+                        .any(|f| f.name == name && Scalar::of(f.kind).is_some());
+                    if !value.is_null() || scalar || !held.contains_key(name) {
+                        held.insert(name.clone(), value);
+                    }
+                }
+                given["message"] = Value::Object(held);
             }
             b'[' => {
                 let (items, close) = elements_from(text, x.value.0)?;
@@ -323,12 +386,13 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             _ => continue,
         }
         let message = given.get_mut("message").and_then(Value::as_object_mut)?;
-        let is_bool = |name: &str| {
+        let scalar = |name: &str| {
             def.fields
                 .iter()
-                .any(|f| f.name == name && matches!(f.kind, schema::Kind::Bool(_)))
+                .find(|f| f.name == name)
+                .and_then(|f| Scalar::of(f.kind))
         };
-        // Boolean values the parser takes now and checks as numbers when it builds the
+        // Scalar values the parser takes now and checks as numbers when it builds the
         // table, after the required fields.
         let mut at_build: Vec<String> = Vec::new();
         for (name, value) in &fields {
@@ -336,16 +400,21 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
                 errors.push(mismatch(value.0)?);
                 message.insert(name.clone(), Value::String(String::new()));
             }
-            if is_bool(name) {
-                match bool_value(&text[value.0..value.1])? {
-                    BoolValue::Taken => {}
-                    BoolValue::Refused(what) => {
+            if let Some(kind) = scalar(name) {
+                // What stands in for a refused value, so the rest of the message reads.
+                let zero = match kind {
+                    Scalar::Bool => Value::Bool(false),
+                    Scalar::U64 | Scalar::I32 => Value::from(0u64),
+                };
+                match scalar_value(&text[value.0..value.1], kind)? {
+                    ScalarValue::Taken => {}
+                    ScalarValue::Refused(what) => {
                         errors.push((token(text, value.0)?.1, what));
-                        message.insert(name.clone(), Value::Bool(false));
+                        message.insert(name.clone(), zero);
                     }
-                    BoolValue::RefusedAtBuild(what) => {
+                    ScalarValue::RefusedAtBuild(what) => {
                         at_build.push(what);
-                        message.insert(name.clone(), Value::Bool(false));
+                        message.insert(name.clone(), zero);
                     }
                 }
             }
@@ -380,13 +449,37 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             _ => return None,
         }
     }
+    if let Some(what) = envelope_at_build {
+        // Past the envelope's closing brace is the end of the text.
+        errors.push((text.len(), what));
+    }
     let (end, what) = errors.into_iter().min_by_key(|e| e.0)?;
     super::Request::from_json_value(&given).ok()?;
     Some(refusal_at(text, end, &what))
 }
 
-/// What the parser makes of a boolean field's value text.
-pub(super) enum BoolValue {
+/// `x`, a member of a table whose members before it are `before`, naming a field of
+/// `kind` that one of them already set: the parser's `field set more than once: <name>`,
+/// checked once the value is read, so just past the token after it. `Some(None)` when
+/// the parser takes it (a `null` given to a field that holds no scalar sets nothing, so
+/// neither occurrence counts then).
+fn set_twice(
+    text: &[u8],
+    before: &[Member],
+    x: &Member,
+    kind: schema::Kind,
+) -> Option<Option<(usize, String)>> {
+    let scalar = Scalar::of(kind).is_some();
+    let sets = |m: &Member| scalar || &text[m.value.0..m.value.1] != b"null";
+    if !sets(x) || !before.iter().any(|y| y.key == x.key && sets(y)) {
+        return Some(None);
+    }
+    let (_, end) = token(text, x.value.1)?;
+    Some(Some((end, format!("field set more than once: {}", x.key))))
+}
+
+/// What the parser makes of a scalar field's value text.
+pub(super) enum ScalarValue {
     Taken,
     /// Refused as the value is read, just past its token.
     Refused(String),
@@ -394,27 +487,88 @@ pub(super) enum BoolValue {
     RefusedAtBuild(String),
 }
 
-/// The reference parser's reading of a boolean field's JSON value `v`: `true`, `false`,
-/// or a byte (0–255) as a number or a string; anything else is refused, a float or a
-/// list or object as it is read, a word or a string or a number out of range (and
-/// `null`, which is no absent field for a scalar) when the table is built. `None` for a
-/// string the parser refuses on other terms (escapes, bytes outside ASCII, spaces first).
-pub(super) fn bool_value(v: &[u8]) -> Option<BoolValue> {
+/// The scalar types of the schema's fields, as the reference's parser reads them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scalar {
+    Bool,
+    /// `ulong`.
+    U64,
+    /// `int`.
+    I32,
+}
+
+impl Scalar {
+    /// The type's name in the parser's errors.
+    fn name(self) -> &'static str {
+        match self {
+            Scalar::Bool => "bool",
+            Scalar::U64 => "ulong",
+            Scalar::I32 => "int",
+        }
+    }
+
+    /// The type's range as the parser prints it when a constant does not fit.
+    fn interval(self) -> &'static str {
+        match self {
+            Scalar::Bool => "[0; 255]",
+            Scalar::U64 => "[0; 18446744073709551615]",
+            Scalar::I32 => "[-2147483648; 2147483647]",
+        }
+    }
+
+    /// The scalar a field of `kind` holds (enums excepted: their names have rules of
+    /// their own).
+    pub(super) fn of(kind: schema::Kind) -> Option<Scalar> {
+        match kind {
+            schema::Kind::Bool(_) => Some(Scalar::Bool),
+            schema::Kind::U64 => Some(Scalar::U64),
+            schema::Kind::I32 => Some(Scalar::I32),
+            _ => None,
+        }
+    }
+}
+
+/// The reference parser's reading of a boolean field's JSON value `v` ([`scalar_value`]).
+pub(super) fn bool_value(v: &[u8]) -> Option<ScalarValue> {
+    scalar_value(v, Scalar::Bool)
+}
+
+/// The reference parser's reading of a scalar field's JSON value `v`:
+/// - `[` or `{`, or a float for any of them: refused as it is read (`Cannot assign token
+///   starting with '<token>' to value of <type> type.`);
+/// - a boolean field takes `true` and `false` (as words or strings);
+/// - an integer field refuses a word or a string starting with a letter as it is read,
+///   as it takes it for enum value names (`enum values need to be qualified by an enum
+///   type`), `null` excepted;
+/// - everything else is taken as text (a string less its trailing spaces) and turned
+///   into a number when the table is built ([`built_number`]): `null` and any text that
+///   is no whole integer give `invalid number: "<text>"`, a number out of the type's range
+///   adds `, constant does not fit [<min>; <max>]`.
+///
+/// `None` for a string the parser refuses on other terms (escapes, bytes outside ASCII,
+/// spaces first) and for enum value names qualified by a type (`Type.value`).
+pub(super) fn scalar_value(v: &[u8], scalar: Scalar) -> Option<ScalarValue> {
     let cannot = |what: &str| {
-        BoolValue::Refused(format!(
-            "Cannot assign token starting with '{what}' to value of <bool> type."
+        ScalarValue::Refused(format!(
+            "Cannot assign token starting with '{what}' to value of <{}> type.",
+            scalar.name()
         ))
     };
-    let invalid = |text: &str| BoolValue::RefusedAtBuild(format!("invalid number: \"{text}\""));
-    let number = |text: &str| -> BoolValue {
-        match text.parse::<i128>() {
-            Ok(n) if (0..=255).contains(&n) => BoolValue::Taken,
-            Ok(_) => BoolValue::RefusedAtBuild(format!(
-                "invalid number: \"{text}\", constant does not fit [0; 255]"
-            )),
-            Err(_) => invalid(text),
+    let enum_name = |text: &[u8]| -> Option<ScalarValue> {
+        let word = text.split(|&c| c == b' ').next().unwrap_or_default();
+        if word.contains(&b'.') {
+            return None;
         }
+        Some(ScalarValue::Refused(
+            "enum values need to be qualified by an enum type".into(),
+        ))
     };
+    let at_build = |text: &str| match built_number(text, scalar) {
+        Ok(()) => ScalarValue::Taken,
+        Err(what) => ScalarValue::RefusedAtBuild(what),
+    };
+    let identifier_start =
+        |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
     Some(match v.first()? {
         b'[' => cannot("["),
         b'{' => cannot("{"),
@@ -428,33 +582,99 @@ pub(super) fn bool_value(v: &[u8]) -> Option<BoolValue> {
                 return None;
             }
             // The words are matched before trailing spaces are cut.
-            if inner == b"true" || inner == b"false" {
-                return Some(BoolValue::Taken);
+            if scalar == Scalar::Bool && (inner == b"true" || inner == b"false") {
+                return Some(ScalarValue::Taken);
             }
-            let text = std::str::from_utf8(inner).ok()?.trim_end_matches(' ');
-            match text {
-                _ if text
-                    .bytes()
-                    .all(|c| c.is_ascii_digit() || c == b'-' || c == b'+')
-                    && !text.is_empty() =>
-                {
-                    number(text)
-                }
-                _ => invalid(text),
+            if scalar != Scalar::Bool && inner != b"null" && identifier_start(inner.first()) {
+                return enum_name(inner);
             }
+            at_build(std::str::from_utf8(inner).ok()?.trim_end_matches(' '))
         }
-        b'-' | b'0'..=b'9' => {
-            let text = std::str::from_utf8(v).ok()?;
-            match scalar_token_name(v)?.as_str() {
-                "float constant" => cannot("float constant"),
-                _ => number(text),
-            }
-        }
+        b'-' | b'0'..=b'9' => match scalar_token_name(v)?.as_str() {
+            "float constant" => cannot("float constant"),
+            _ => at_build(std::str::from_utf8(v).ok()?),
+        },
         _ => match v {
-            b"true" | b"false" => BoolValue::Taken,
-            _ => invalid(std::str::from_utf8(v).ok()?),
+            b"true" | b"false" if scalar == Scalar::Bool => ScalarValue::Taken,
+            b"null" => at_build("null"),
+            _ if scalar != Scalar::Bool && identifier_start(v.first()) => enum_name(v)?,
+            _ => at_build(std::str::from_utf8(v).ok()?),
         },
     })
+}
+
+/// Digits past the point where a magnitude is surely out of every range here.
+const MAX_SCALAR_DIGITS: usize = 40;
+
+/// What the reference's conversion of a scalar's text makes of it when the table is built
+/// (`strtoll`/`strtoull` through FlatBuffers' checks): a whole integer, with an optional
+/// sign, in decimal or (`0x` where the first digit is) hex; the error text otherwise.
+/// `ulong` comes from `strtoull` (a negative number wraps and is refused as not fitting,
+/// `-0` is taken), the narrower types from a 64-bit signed reading (saturated) then
+/// checked against their range.
+fn built_number(text: &str, scalar: Scalar) -> Result<(), String> {
+    let invalid = || Err(format!("invalid number: \"{text}\""));
+    let no_fit = || {
+        Err(format!(
+            "invalid number: \"{text}\", constant does not fit {}",
+            scalar.interval()
+        ))
+    };
+    let b = text.as_bytes();
+    // The base: hex when the first digit is a 0 followed by an x.
+    let first_digit = b.iter().position(u8::is_ascii_digit);
+    let hex =
+        first_digit.is_some_and(|i| b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')));
+    let (negative, rest) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let digits = match rest {
+        [b'0', b'x' | b'X', d, ..] if hex && d.is_ascii_hexdigit() => &rest[2..],
+        _ => rest,
+    };
+    let radix = if hex { 16 } else { 10 };
+    if digits.is_empty() || !digits.iter().all(|c| char::from(*c).is_digit(radix)) {
+        return invalid();
+    }
+    // Leading zeros change nothing; a magnitude past 128 bits saturates.
+    let significant = {
+        let z = digits.iter().take_while(|c| **c == b'0').count();
+        &digits[z.min(digits.len() - 1)..]
+    };
+    let magnitude = if significant.len() > MAX_SCALAR_DIGITS {
+        u128::MAX
+    } else {
+        significant.iter().fold(0u128, |m, c| {
+            m.saturating_mul(radix.into())
+                .saturating_add(char::from(*c).to_digit(radix).unwrap_or(0).into())
+        })
+    };
+    match scalar {
+        Scalar::U64 => {
+            if magnitude > u128::from(u64::MAX) || (negative && magnitude != 0) {
+                return no_fit();
+            }
+            Ok(())
+        }
+        Scalar::Bool | Scalar::I32 => {
+            let signed: i128 = if negative {
+                -(magnitude.min(1 << 63) as i128)
+            } else {
+                magnitude.min(i64::MAX as u128) as i128
+            };
+            let (min, max) = match scalar {
+                Scalar::Bool => (0, 255),
+                _ => (i128::from(i32::MIN), i128::from(i32::MAX)),
+            };
+            if (min..=max).contains(&signed) {
+                Ok(())
+            } else {
+                no_fit()
+            }
+        }
+    }
 }
 
 /// `message_type` as a string naming no member of the union: the first such word.
@@ -798,8 +1018,9 @@ mod tests {
             ),
             "Invalid message format: 2: 24: error: required field is missing: account in AccountWeight"
         );
-        // The message's end comes first; a member given twice keeps this node's text. A
-        // string where one is expected is no refusal.
+        // The message's end comes first. A member given twice is refused after its
+        // second value, so a wrong first value is the refusal. A string where one is
+        // expected is no refusal.
         assert_eq!(
             refused_any(
                 r#"{"message_type": "ServiceStop", "message": {"restart": "x"}, "credentials": 1}"#
@@ -810,7 +1031,7 @@ mod tests {
             refused_any(
                 r#"{"message_type": "AccountWeight", "message": {"account": 1, "account": "x"}}"#
             ),
-            ""
+            "Invalid message format: 1: 58: error: expecting: string constant instead got: integer constant"
         );
         assert_eq!(
             refused_any(
@@ -942,6 +1163,116 @@ mod tests {
             e.0.message
                 .starts_with("Invalid message format: not valid JSON"),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn fields_set_twice() {
+        let parser = |w: &str| format!("Invalid message format: {w}");
+        let cases = [
+            // Just past the token after the second value.
+            (
+                r#"{"message_type": "AccountWeight", "message": {"account": "a", "account": "b"}}"#,
+                parser("1: 77: error: field set more than once: account"),
+            ),
+            (
+                r#"{"credentials": "k", "message_type": "IsAlive", "credentials": "j"}"#,
+                parser("1: 67: error: field set more than once: credentials"),
+            ),
+            (
+                r#"{"time": 1, "message_type": "IsAlive", "time": 2, "credentials": "k"}"#,
+                parser("1: 49: error: field set more than once: time"),
+            ),
+            // A scalar's null sets it.
+            (
+                r#"{"message_type": "ServiceStop", "message": {"service_name": "a", "restart": null, "restart": true}}"#,
+                parser("1: 98: error: field set more than once: restart"),
+            ),
+            // A null string sets nothing, and members outside the schema are skipped.
+            (
+                r#"{"message_type": "AccountWeight", "message": {"account": null, "account": "b"}}"#,
+                String::new(),
+            ),
+            (
+                r#"{"message_type": "AccountWeight", "message": {"account": "a", "account": null}}"#,
+                String::new(),
+            ),
+            (
+                r#"{"message_type": "AccountWeight", "message": {"account": "a", "x": 1, "x": 2}, "y": 1, "y": 2}"#,
+                String::new(),
+            ),
+            // The union's members, and tables, keep this node's text.
+            (
+                r#"{"message_type": "IsAlive", "message_type": "IsAlive"}"#,
+                String::new(),
+            ),
+            (
+                r#"{"message_type": "TopicConfirmation", "message": {"options": {}, "options": {}}}"#,
+                String::new(),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(refused_any(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn integer_fields_read_as_the_parser_reads_them() {
+        let parser = |w: &str| format!("Invalid message format: {w}");
+        let timed = |v: &str| format!(r#"{{"message_type": "IsAlive", "time": {v}}}"#);
+        // `{"message_type": "IsAlive", "time": ` is 36 bytes.
+        let cases = [
+            ("7", String::new()),
+            ("\"7\"", String::new()),
+            ("\"0x10\"", String::new()),
+            ("\"+5 \"", String::new()),
+            ("-0", String::new()),
+            ("18446744073709551615", String::new()),
+            (
+                "1.5",
+                parser("1: 39: error: Cannot assign token starting with 'float constant' to value of <ulong> type."),
+            ),
+            ("[1]", parser("1: 37: error: Cannot assign token starting with '[' to value of <ulong> type.")),
+            ("\"abc\"", parser("1: 41: error: enum values need to be qualified by an enum type")),
+            ("true", parser("1: 40: error: enum values need to be qualified by an enum type")),
+            // Refused when the envelope is built: at the end of the text.
+            (
+                "-1",
+                parser("1: 39: error: invalid number: \"-1\", constant does not fit [0; 18446744073709551615]"),
+            ),
+            (
+                "18446744073709551616",
+                parser("1: 57: error: invalid number: \"18446744073709551616\", constant does not fit [0; 18446744073709551615]"),
+            ),
+            ("null", parser("1: 41: error: invalid number: \"null\"")),
+            ("\"1e3\"", parser("1: 42: error: invalid number: \"1e3\"")),
+            ("\"\"", parser("1: 39: error: invalid number: \"\"")),
+        ];
+        for (v, want) in cases {
+            assert_eq!(refused_any(&timed(v)), want, "{v}");
+        }
+        // A message's integer, when the message is built: just past the token after it.
+        let error = |v: &str| {
+            refused_any(&format!(
+                r#"{{"message_type": "Error", "message": {{"code": {v}}}}}"#
+            ))
+        };
+        assert_eq!(
+            error("2147483648"),
+            parser("1: 58: error: invalid number: \"2147483648\", constant does not fit [-2147483648; 2147483647]")
+        );
+        assert_eq!(error("-2147483648"), "");
+        assert_eq!(error("\"-0x10\""), "");
+        assert_eq!(
+            error("\"0x\""),
+            parser("1: 52: error: invalid number: \"0x\"")
+        );
+        // A refusal as the value is read comes before one when the table is built.
+        assert_eq!(
+            refused_any(
+                r#"{"message_type": "Error", "message": {"code": null, "category": false}}"#
+            ),
+            parser("1: 69: error: enum values need to be qualified by an enum type")
         );
     }
 

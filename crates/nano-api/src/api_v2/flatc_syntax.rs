@@ -12,7 +12,7 @@
 //! own text. Positions are [`super::flatc_errors`]'s: line, and the column just past the
 //! token the parser was looking at.
 
-use super::flatc_errors::{bool_value, refusal_at, scalar_token_name, token, BoolValue};
+use super::flatc_errors::{bool_value, refusal_at, scalar_token_name, token, ScalarValue};
 use super::schema::{self, Kind, TableDef};
 use super::V2Error;
 
@@ -218,9 +218,9 @@ impl Walker<'_> {
                 Kind::Bool(_) => {
                     let (_, start, end) = self.peek()?;
                     match bool_value(&self.text[start..end]) {
-                        Some(BoolValue::Taken) => self.next(),
-                        Some(BoolValue::Refused(what)) => Err(Stop::Refused(end, what)),
-                        Some(BoolValue::RefusedAtBuild(_)) | None => Err(Stop::NotWalked),
+                        Some(ScalarValue::Taken) => self.next(),
+                        Some(ScalarValue::Refused(what)) => Err(Stop::Refused(end, what)),
+                        Some(ScalarValue::RefusedAtBuild(_)) | None => Err(Stop::NotWalked),
                     }
                 }
                 Kind::U64 | Kind::I32 | Kind::Enum(..) => {
