@@ -48,6 +48,7 @@
 
 use serde_json::Value;
 
+use super::scalars::Scalar;
 use super::{schema, V2Error, CODE_GENERIC};
 
 /// The answer the reference writes by hand when its parser refuses an envelope (an
@@ -322,7 +323,7 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
                     let field = def.fields.iter().find(|f| f.name == y.key);
                     if let Some(f) = field.filter(|_| inner[..j].iter().any(|z| z.key == y.key)) {
                         // Enums and tables have refusals of their own not walked here.
-                        if !matches!(f.kind, schema::Kind::Str) && Scalar::of(f.kind).is_none() {
+                        if !matches!(f.kind, schema::Kind::Str) && scalar_of(f.kind).is_none() {
                             return None;
                         }
                         if let Some(e) = set_twice(text, &inner[..j], y, f.kind)? {
@@ -339,7 +340,7 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
                     let scalar = def
                         .fields
                         .iter()
-                        .any(|f| f.name == name && Scalar::of(f.kind).is_some());
+                        .any(|f| f.name == name && scalar_of(f.kind).is_some());
                     if !value.is_null() || scalar || !held.contains_key(name) {
                         held.insert(name.clone(), value);
                     }
@@ -390,7 +391,7 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             def.fields
                 .iter()
                 .find(|f| f.name == name)
-                .and_then(|f| Scalar::of(f.kind))
+                .and_then(|f| scalar_of(f.kind))
         };
         // Scalar values the parser takes now and checks as numbers when it builds the
         // table, after the required fields.
@@ -469,7 +470,7 @@ fn set_twice(
     x: &Member,
     kind: schema::Kind,
 ) -> Option<Option<(usize, String)>> {
-    let scalar = Scalar::of(kind).is_some();
+    let scalar = scalar_of(kind).is_some();
     let sets = |m: &Member| scalar || &text[m.value.0..m.value.1] != b"null";
     if !sets(x) || !before.iter().any(|y| y.key == x.key && sets(y)) {
         return Some(None);
@@ -487,44 +488,14 @@ pub(super) enum ScalarValue {
     RefusedAtBuild(String),
 }
 
-/// The scalar types of the schema's fields, as the reference's parser reads them.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Scalar {
-    Bool,
-    /// `ulong`.
-    U64,
-    /// `int`.
-    I32,
-}
-
-impl Scalar {
-    /// The type's name in the parser's errors.
-    fn name(self) -> &'static str {
-        match self {
-            Scalar::Bool => "bool",
-            Scalar::U64 => "ulong",
-            Scalar::I32 => "int",
-        }
-    }
-
-    /// The type's range as the parser prints it when a constant does not fit.
-    fn interval(self) -> &'static str {
-        match self {
-            Scalar::Bool => "[0; 255]",
-            Scalar::U64 => "[0; 18446744073709551615]",
-            Scalar::I32 => "[-2147483648; 2147483647]",
-        }
-    }
-
-    /// The scalar a field of `kind` holds (enums excepted: their names have rules of
-    /// their own).
-    pub(super) fn of(kind: schema::Kind) -> Option<Scalar> {
-        match kind {
-            schema::Kind::Bool(_) => Some(Scalar::Bool),
-            schema::Kind::U64 => Some(Scalar::U64),
-            schema::Kind::I32 => Some(Scalar::I32),
-            _ => None,
-        }
+/// The scalar a field of `kind` holds (enums excepted: their names have rules of their
+/// own).
+fn scalar_of(kind: schema::Kind) -> Option<Scalar> {
+    match kind {
+        schema::Kind::Bool(_) => Some(Scalar::Bool),
+        schema::Kind::U64 => Some(Scalar::U64),
+        schema::Kind::I32 => Some(Scalar::I32),
+        _ => None,
     }
 }
 
@@ -541,7 +512,7 @@ pub(super) fn bool_value(v: &[u8]) -> Option<ScalarValue> {
 ///   as it takes it for enum value names (`enum values need to be qualified by an enum
 ///   type`), `null` excepted;
 /// - everything else is taken as text (a string less its trailing spaces) and turned
-///   into a number when the table is built ([`built_number`]): `null` and any text that
+///   into a number when the table is built ([`Scalar::parse`]): `null` and any text that
 ///   is no whole integer give `invalid number: "<text>"`, a number out of the type's range
 ///   adds `, constant does not fit [<min>; <max>]`.
 ///
@@ -563,8 +534,8 @@ pub(super) fn scalar_value(v: &[u8], scalar: Scalar) -> Option<ScalarValue> {
             "enum values need to be qualified by an enum type".into(),
         ))
     };
-    let at_build = |text: &str| match built_number(text, scalar) {
-        Ok(()) => ScalarValue::Taken,
+    let at_build = |text: &str| match scalar.parse(text) {
+        Ok(_) => ScalarValue::Taken,
         Err(what) => ScalarValue::RefusedAtBuild(what),
     };
     let identifier_start =
@@ -601,80 +572,6 @@ pub(super) fn scalar_value(v: &[u8], scalar: Scalar) -> Option<ScalarValue> {
             _ => at_build(std::str::from_utf8(v).ok()?),
         },
     })
-}
-
-/// Digits past the point where a magnitude is surely out of every range here.
-const MAX_SCALAR_DIGITS: usize = 40;
-
-/// What the reference's conversion of a scalar's text makes of it when the table is built
-/// (`strtoll`/`strtoull` through FlatBuffers' checks): a whole integer, with an optional
-/// sign, in decimal or (`0x` where the first digit is) hex; the error text otherwise.
-/// `ulong` comes from `strtoull` (a negative number wraps and is refused as not fitting,
-/// `-0` is taken), the narrower types from a 64-bit signed reading (saturated) then
-/// checked against their range.
-fn built_number(text: &str, scalar: Scalar) -> Result<(), String> {
-    let invalid = || Err(format!("invalid number: \"{text}\""));
-    let no_fit = || {
-        Err(format!(
-            "invalid number: \"{text}\", constant does not fit {}",
-            scalar.interval()
-        ))
-    };
-    let b = text.as_bytes();
-    // The base: hex when the first digit is a 0 followed by an x.
-    let first_digit = b.iter().position(u8::is_ascii_digit);
-    let hex =
-        first_digit.is_some_and(|i| b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')));
-    let (negative, rest) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
-    let digits = match rest {
-        [b'0', b'x' | b'X', d, ..] if hex && d.is_ascii_hexdigit() => &rest[2..],
-        _ => rest,
-    };
-    let radix = if hex { 16 } else { 10 };
-    if digits.is_empty() || !digits.iter().all(|c| char::from(*c).is_digit(radix)) {
-        return invalid();
-    }
-    // Leading zeros change nothing; a magnitude past 128 bits saturates.
-    let significant = {
-        let z = digits.iter().take_while(|c| **c == b'0').count();
-        &digits[z.min(digits.len() - 1)..]
-    };
-    let magnitude = if significant.len() > MAX_SCALAR_DIGITS {
-        u128::MAX
-    } else {
-        significant.iter().fold(0u128, |m, c| {
-            m.saturating_mul(radix.into())
-                .saturating_add(char::from(*c).to_digit(radix).unwrap_or(0).into())
-        })
-    };
-    match scalar {
-        Scalar::U64 => {
-            if magnitude > u128::from(u64::MAX) || (negative && magnitude != 0) {
-                return no_fit();
-            }
-            Ok(())
-        }
-        Scalar::Bool | Scalar::I32 => {
-            let signed: i128 = if negative {
-                -(magnitude.min(1 << 63) as i128)
-            } else {
-                magnitude.min(i64::MAX as u128) as i128
-            };
-            let (min, max) = match scalar {
-                Scalar::Bool => (0, 255),
-                _ => (i128::from(i32::MIN), i128::from(i32::MAX)),
-            };
-            if (min..=max).contains(&signed) {
-                Ok(())
-            } else {
-                no_fit()
-            }
-        }
-    }
 }
 
 /// `message_type` as a string naming no member of the union: the first such word.
@@ -1150,7 +1047,13 @@ mod tests {
             ),
             parser("1: 81: error: invalid number: \"x\"")
         );
-        for (v, restart) in [("2", true), ("\" 0\"", false), ("\"1 \"", true)] {
+        for (v, restart) in [
+            ("2", true),
+            ("\" 0\"", false),
+            ("\"1 \"", true),
+            ("\"0x0\"", false),
+            ("\"0X1\"", true),
+        ] {
             let r = crate::api_v2::Request::from_json(stop(v).as_bytes()).expect(v);
             assert_eq!(r.message["restart"], restart, "{v}");
         }
@@ -1263,6 +1166,19 @@ mod tests {
         );
         assert_eq!(error("-2147483648"), "");
         assert_eq!(error("\"-0x10\""), "");
+        // What the parser takes, the node takes with the same value.
+        for (v, code) in [
+            ("\"-0x10\"", -16),
+            ("\" +7 \"", 7),
+            ("\"0x7fffffff\"", i32::MAX),
+        ] {
+            let text = format!(r#"{{"message_type": "Error", "message": {{"code": {v}}}}}"#);
+            let r = crate::api_v2::Request::from_json(text.as_bytes()).expect(v);
+            assert_eq!(r.message["code"], code, "{v}");
+        }
+        for v in ["\"0x10\"", "\"+5 \"", "\"007\""] {
+            crate::api_v2::Request::from_json(timed(v).as_bytes()).expect(v);
+        }
         assert_eq!(
             error("\"0x\""),
             parser("1: 52: error: invalid number: \"0x\"")

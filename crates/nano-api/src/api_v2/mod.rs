@@ -11,6 +11,7 @@ pub mod fb;
 pub mod flatc_errors;
 pub mod flatc_syntax;
 pub mod http;
+pub mod scalars;
 pub mod schema;
 
 use std::collections::{HashMap, HashSet};

@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Value};
 
+use super::scalars::Scalar;
+
 /// What a field holds.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -397,25 +399,36 @@ fn normalize_at(def: &TableDef, v: &Value, depth: usize) -> Result<Map<String, V
                 _ => return Err(bad("a string")),
             },
             // As the reference's parser takes a bool: a byte, as a number or a string
-            // (spaces around it cut), any but 0 true.
+            // (read as it reads numbers, [`Scalar::parse`]), any but 0 true.
             Bool(_) => match val {
                 Value::Bool(_) => val.clone(),
                 Value::Number(n) if n.as_u64().is_some_and(|n| n <= 255) => {
                     Value::Bool(n.as_u64() != Some(0))
                 }
                 Value::String(s) if s == "true" || s == "false" => Value::Bool(s == "true"),
-                Value::String(s) if s.trim().parse::<u8>().is_ok() => {
-                    Value::Bool(s.trim().parse::<u8>() != Ok(0))
-                }
+                Value::String(s) => match string_number(s, Scalar::Bool) {
+                    Some(n) => Value::Bool(n != 0),
+                    None => return Err(bad("a boolean")),
+                },
                 _ => return Err(bad("a boolean")),
             },
-            U64 => match scalar_u64(val) {
-                Some(n) => Value::from(n),
-                None => return Err(bad("an unsigned integer")),
+            U64 => match val {
+                Value::Number(n) if n.is_u64() => val.clone(),
+                Value::String(s) => match string_number(s, Scalar::U64) {
+                    Some(n) => Value::from(n as u64),
+                    None => return Err(bad("an unsigned integer")),
+                },
+                _ => return Err(bad("an unsigned integer")),
             },
-            I32 => match scalar_i64(val).and_then(|n| i32::try_from(n).ok()) {
-                Some(n) => Value::from(n),
-                None => return Err(bad("a 32-bit integer")),
+            I32 => match val {
+                Value::Number(n) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) => {
+                    val.clone()
+                }
+                Value::String(s) => match string_number(s, Scalar::I32) {
+                    Some(n) => Value::from(n as i32),
+                    None => return Err(bad("a 32-bit integer")),
+                },
+                _ => return Err(bad("a 32-bit integer")),
             },
             Enum(names, _) => {
                 let idx = match val {
@@ -497,17 +510,16 @@ pub fn positional(def: &TableDef, items: &[Value]) -> Result<Map<String, Value>,
 fn scalar_u64(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
+        Value::String(s) => string_number(s, Scalar::U64).map(|n| n as u64),
         _ => None,
     }
 }
 
-fn scalar_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
+/// A number given as a JSON string, as the reference's parser reads it: blanks around it
+/// cut (`strtoll` skips those before, the parser cuts the spaces after), then
+/// [`Scalar::parse`].
+fn string_number(s: &str, scalar: Scalar) -> Option<i128> {
+    scalar.parse(s.trim()).ok()
 }
 
 /// A message table by name (`AccountWeight`, ...).
