@@ -1176,9 +1176,11 @@ mod tests {
             let r = crate::api_v2::Request::from_json(text.as_bytes()).expect(v);
             assert_eq!(r.message["code"], code, "{v}");
         }
-        for v in ["\"0x10\"", "\"+5 \"", "\"007\""] {
+        for v in ["\"0x10\"", "\"+5 \"", "\"007\"", "\"  9\""] {
             crate::api_v2::Request::from_json(timed(v).as_bytes()).expect(v);
         }
+        // A string with an escape or a control character is no number to it.
+        assert!(crate::api_v2::Request::from_json(timed("\"5\\t\"").as_bytes()).is_err());
         assert_eq!(
             error("\"0x\""),
             parser("1: 52: error: invalid number: \"0x\"")

@@ -515,11 +515,14 @@ fn scalar_u64(v: &Value) -> Option<u64> {
     }
 }
 
-/// A number given as a JSON string, as the reference's parser reads it: blanks around it
-/// cut (`strtoll` skips those before, the parser cuts the spaces after), then
-/// [`Scalar::parse`].
+/// A number given as a JSON string, as the reference's parser reads it: printable ASCII
+/// only (it refuses other strings for a number), spaces before it skipped (by
+/// `strtoll`) and after it cut (by the parser), then [`Scalar::parse`].
 fn string_number(s: &str, scalar: Scalar) -> Option<i128> {
-    scalar.parse(s.trim()).ok()
+    if !s.bytes().all(|c| (b' '..=b'~').contains(&c)) {
+        return None;
+    }
+    scalar.parse(s.trim_matches(' ')).ok()
 }
 
 /// A message table by name (`AccountWeight`, ...).
