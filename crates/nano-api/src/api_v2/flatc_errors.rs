@@ -405,7 +405,7 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
                 // What stands in for a refused value, so the rest of the message reads.
                 let zero = match kind {
                     Scalar::Bool => Value::Bool(false),
-                    Scalar::U64 | Scalar::I32 => Value::from(0u64),
+                    Scalar::U64 | Scalar::I32 | Scalar::I8 => Value::from(0u64),
                 };
                 match scalar_value(&text[value.0..value.1], kind)? {
                     ScalarValue::Taken => {}
@@ -418,6 +418,31 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
                         message.insert(name.clone(), zero);
                     }
                 }
+            }
+            // Refused enum and table values stand as absent ones, so the rest reads.
+            let v = &text[value.0..value.1];
+            match def.fields.iter().find(|f| f.name == name).map(|f| f.kind) {
+                Some(schema::Kind::Enum(names, _)) => match enum_value(v, names)? {
+                    ScalarValue::Taken => {}
+                    ScalarValue::Refused(what) => {
+                        errors.push((token(text, value.0)?.1, what));
+                        message.remove(name);
+                    }
+                    ScalarValue::RefusedAtBuild(what) => {
+                        at_build.push(what);
+                        message.remove(name);
+                    }
+                },
+                // A table expects its opening brace (a list is a table too, `null` none).
+                Some(schema::Kind::Table(_)) if !matches!(v[0], b'{' | b'[') && v != b"null" => {
+                    let got = scalar_token_name(v)?;
+                    errors.push((
+                        token(text, value.0)?.1,
+                        format!("expecting: {{ instead got: {got}"),
+                    ));
+                    message.remove(name);
+                }
+                _ => {}
             }
         }
         let missing: Vec<&schema::Field> = def
@@ -486,6 +511,56 @@ pub(super) enum ScalarValue {
     Refused(String),
     /// Taken as read, refused when the table is built.
     RefusedAtBuild(String),
+}
+
+/// The parser's reading of an enum field's (a `byte` under its names') JSON value `v`:
+/// words (a string or a bare word starting with a letter) each looked up as read,
+/// `unknown enum value: <word>` for the first it lacks; a float, list or object refused
+/// as read; a number (or a string of one) checked against the byte's range when the
+/// table is built, and `null` refused then. `None` where this node's reading differs
+/// from the parser's without a refusal to reproduce (several names, which the parser
+/// ORs together; a number naming no value, which it keeps), and for a string it refuses
+/// on other terms.
+fn enum_value(v: &[u8], names: &[&str]) -> Option<ScalarValue> {
+    let word_start = |w: &[u8]| {
+        w.first()
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+    };
+    let words = |text: &[u8]| -> Option<ScalarValue> {
+        let text = std::str::from_utf8(text).ok()?;
+        if let Some(unknown) = text.split(' ').find(|w| !names.contains(w)) {
+            return Some(ScalarValue::Refused(format!(
+                "unknown enum value: {unknown}"
+            )));
+        }
+        // One name is this node's reading too; several are ORed by the parser.
+        (text.split(' ').count() == 1).then_some(ScalarValue::Taken)
+    };
+    let inner = match v.first()? {
+        b'"' => &v[1..v.len() - 1],
+        _ => v,
+    };
+    if inner != b"null" && word_start(inner) {
+        if v[0] == b'"'
+            && inner
+                .iter()
+                .any(|&c| c == b'\\' || !(b' '..=b'~').contains(&c))
+        {
+            return None;
+        }
+        return words(inner);
+    }
+    match scalar_value(v, Scalar::I8)? {
+        // A number the parser keeps: this node takes it only when it names a value.
+        ScalarValue::Taken => {
+            let text = std::str::from_utf8(inner).ok()?.trim_matches(' ');
+            let n = Scalar::I8.parse(text).ok()?;
+            (0..names.len() as i128)
+                .contains(&n)
+                .then_some(ScalarValue::Taken)
+        }
+        other => Some(other),
+    }
 }
 
 /// The scalar a field of `kind` holds (enums excepted: their names have rules of their
@@ -1192,6 +1267,70 @@ mod tests {
             ),
             parser("1: 69: error: enum values need to be qualified by an enum type")
         );
+    }
+
+    #[test]
+    fn enum_and_table_fields_given_another_token() {
+        let parser = |w: &str| format!("Invalid message format: {w}");
+        let topic = |v: &str| {
+            refused_any(&format!(
+                r#"{{"message_type": "TopicConfirmation", "message": {{"options": {v}}}}}"#
+            ))
+        };
+        assert_eq!(
+            topic("5"),
+            parser("1: 62: error: expecting: { instead got: integer constant")
+        );
+        assert_eq!(
+            topic("\"x\""),
+            parser("1: 64: error: expecting: { instead got: string constant")
+        );
+        assert_eq!(
+            topic("true"),
+            parser("1: 65: error: expecting: { instead got: true")
+        );
+        for v in ["null", "{}", "{\"confirmation_type_filter\": \"active\"}"] {
+            assert_eq!(topic(v), "", "{v}");
+        }
+        let event = |v: &str| {
+            format!(
+                r#"{{"message_type": "EventConfirmation", "message": {{"confirmation_type": {v}}}}}"#
+            )
+        };
+        let cases = [
+            ("\"nope\"", parser("1: 77: error: unknown enum value: nope")),
+            ("\"active_quorum nope\"", parser("1: 91: error: unknown enum value: nope")),
+            ("true", parser("1: 75: error: unknown enum value: true")),
+            (
+                "1.5",
+                parser("1: 74: error: Cannot assign token starting with 'float constant' to value of <byte> type."),
+            ),
+            ("[1]", parser("1: 72: error: Cannot assign token starting with '[' to value of <byte> type.")),
+            // When the message is built: just past the token after it.
+            (
+                "200",
+                parser("1: 76: error: invalid number: \"200\", constant does not fit [-128; 127]"),
+            ),
+            ("null", parser("1: 77: error: invalid number: \"null\"")),
+            (
+                "\"-129\"",
+                parser("1: 79: error: invalid number: \"-129\", constant does not fit [-128; 127]"),
+            ),
+            // Taken by both; names ORed together, or a number naming no value, keep this
+            // node's text.
+            ("\"inactive\"", String::new()),
+            ("2", String::new()),
+            ("\"active_quorum inactive\"", String::new()),
+            ("5", String::new()),
+        ];
+        for (v, want) in cases {
+            assert_eq!(refused_any(&event(v)), want, "{v}");
+        }
+        // A number, or a string of one, names the value of that index, as in the parser.
+        for v in ["2", "\"2\"", "\" 0x2 \"", "\"inactive\""] {
+            let r = crate::api_v2::Request::from_json(event(v).as_bytes()).expect(v);
+            assert_eq!(r.message["confirmation_type"], "inactive", "{v}");
+        }
     }
 
     #[test]

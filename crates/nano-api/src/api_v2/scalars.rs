@@ -12,6 +12,8 @@ pub enum Scalar {
     U64,
     /// `int`.
     I32,
+    /// `byte`, the type under the schema's enums.
+    I8,
 }
 
 /// Digits past the point where a magnitude is surely out of every range here.
@@ -24,6 +26,7 @@ impl Scalar {
             Scalar::Bool => "bool",
             Scalar::U64 => "ulong",
             Scalar::I32 => "int",
+            Scalar::I8 => "byte",
         }
     }
 
@@ -33,6 +36,7 @@ impl Scalar {
             Scalar::Bool => "[0; 255]",
             Scalar::U64 => "[0; 18446744073709551615]",
             Scalar::I32 => "[-2147483648; 2147483647]",
+            Scalar::I8 => "[-128; 127]",
         }
     }
 
@@ -90,7 +94,7 @@ impl Scalar {
                 }
                 Ok(magnitude as i128)
             }
-            Scalar::Bool | Scalar::I32 => {
+            Scalar::Bool | Scalar::I32 | Scalar::I8 => {
                 let signed: i128 = if negative {
                     -(magnitude.min(1 << 63) as i128)
                 } else {
@@ -98,6 +102,7 @@ impl Scalar {
                 };
                 let (min, max) = match self {
                     Scalar::Bool => (0, 255),
+                    Scalar::I8 => (-128, 127),
                     _ => (i128::from(i32::MIN), i128::from(i32::MAX)),
                 };
                 if (min..=max).contains(&signed) {
@@ -125,6 +130,7 @@ mod tests {
         assert_eq!(ok(Scalar::I32, "-2147483648"), -2147483648);
         assert_eq!(ok(Scalar::I32, "-0x10"), -16);
         assert_eq!(ok(Scalar::Bool, "255"), 255);
+        assert_eq!(ok(Scalar::I8, "-128"), -128);
         let fit = |s: Scalar, t: &str| {
             format!(
                 "invalid number: \"{t}\", constant does not fit {}",
@@ -141,6 +147,8 @@ mod tests {
             (Scalar::I32, "-99999999999999999999999"),
             (Scalar::Bool, "256"),
             (Scalar::Bool, "-1"),
+            (Scalar::I8, "128"),
+            (Scalar::I8, "-129"),
         ] {
             assert_eq!(s.parse(t), Err(fit(s, t)), "{t}");
         }

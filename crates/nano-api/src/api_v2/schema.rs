@@ -431,10 +431,17 @@ fn normalize_at(def: &TableDef, v: &Value, depth: usize) -> Result<Map<String, V
                 _ => return Err(bad("a 32-bit integer")),
             },
             Enum(names, _) => {
+                // A name, or a number (as the reference's parser reads one) naming a value.
+                let number = match val {
+                    Value::String(s) if s.starts_with(|c: char| c.is_ascii_alphabetic()) => None,
+                    Value::String(s) => string_number(s, Scalar::I8),
+                    Value::Number(n) => n.as_u64().map(i128::from),
+                    _ => None,
+                };
                 let idx = match val {
-                    Value::String(s) => names.iter().position(|x| x == s),
-                    _ => scalar_u64(val)
-                        .map(|n| n as usize)
+                    Value::String(s) if number.is_none() => names.iter().position(|x| x == s),
+                    _ => number
+                        .and_then(|n| usize::try_from(n).ok())
                         .filter(|n| *n < names.len()),
                 };
                 match idx {
@@ -505,14 +512,6 @@ pub fn positional(def: &TableDef, items: &[Value]) -> Result<Map<String, Value>,
         ));
     }
     Ok(out)
-}
-
-fn scalar_u64(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => string_number(s, Scalar::U64).map(|n| n as u64),
-        _ => None,
-    }
 }
 
 /// A number given as a JSON string, as the reference's parser reads it: printable ASCII
