@@ -17,7 +17,10 @@
 //! - `idle`: 2,500 TCP connections from 127.0.0.2 that never send a byte, each renewed
 //!   when the node closes it (after a 1 s pause when refused at once);
 //! - `udp`: UDP on; 5,000 sockets on 127.0.0.3 (5,000 source ports), each completing the
-//!   node_id handshake and then sending a keepalive every second;
+//!   node_id handshake and then sending a keepalive every second (the clock starts once
+//!   the attacker holds its address's channel cap, or after [`UDP_CHANNELS_WAIT`]);
+//! - `udp-nobudget`: the same against a node with the UDP receive budget off
+//!   (`NetworkFlags::udp_receive_budget`): the before/after of that change in one run;
 //! - `junk`: 16 connections at a time sending unframeable headers as fast as the node
 //!   reads them, each from the next of 254 addresses 127.0.1.x once the node closes it
 //!   (or once its connect has waited [`JUNK_CONNECT_WAIT`]: a cooled-down address's SYNs
@@ -45,7 +48,7 @@
 //! number of timed sends (default 12,000 over 1,200 accounts: a few seconds at the quiet
 //! rate, so the RPC percentiles rest on thousands of requests), `PEER_ATTACK_ROUNDS` how often the runs repeat
 //! (default 3; medians are printed at the end), `PEER_ATTACKS` which runs (comma-separated
-//! names, default all five; `quiet` always runs first, as every ratio is against it),
+//! names, default all six; `quiet` always runs first, as every ratio is against it),
 //! `PEER_ATTACK_STATS` (set) prints every node counter that moved in the timed window
 //! and the CPU time of each thread name.
 
@@ -68,6 +71,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const IDLE_CONNECTIONS: usize = 2_500;
 const UDP_PORTS: usize = 5_000;
+/// Longest wait, after the attack started, for the UDP attacker to hold its address's
+/// channel cap before the clock starts (it is printed either way).
+const UDP_CHANNELS_WAIT: Duration = Duration::from_secs(60);
 const JUNK_CONNECTIONS: usize = 16;
 /// How long a junk slot waits for its connection before moving to the next address.
 /// Short, as an attacker would choose once its SYNs go unanswered.
@@ -95,10 +101,11 @@ const FOLLOWER_ENV: &str = "PEER_ATTACK_FOLLOWER";
 /// Set in the follower child process: the cemented count at which it stops.
 const FOLLOWER_TARGET_ENV: &str = "PEER_ATTACK_FOLLOWER_TARGET";
 
-const ATTACKS: [Attack; 5] = [
+const ATTACKS: [Attack; 6] = [
     Attack::Quiet,
     Attack::Idle,
     Attack::Udp,
+    Attack::UdpNoBudget,
     Attack::Junk,
     Attack::JunkUnfiltered,
 ];
@@ -108,6 +115,7 @@ enum Attack {
     Quiet,
     Idle,
     Udp,
+    UdpNoBudget,
     Junk,
     JunkUnfiltered,
 }
@@ -118,6 +126,7 @@ impl Attack {
             Attack::Quiet => "quiet",
             Attack::Idle => "idle",
             Attack::Udp => "udp",
+            Attack::UdpNoBudget => "udp-nobudget",
             Attack::Junk => "junk",
             Attack::JunkUnfiltered => "junk-nofilter",
         }
@@ -237,6 +246,7 @@ async fn start_node(
     dir: &std::path::Path,
     udp: bool,
     kernel_filter: bool,
+    udp_receive_budget: bool,
 ) -> (Arc<Node>, SocketAddr) {
     let mut c = DaemonConfig::defaults(Network::Dev).node;
     c.peering_port = 0;
@@ -246,6 +256,7 @@ async fn start_node(
     c.representative_key = nano_core::network::DEV_GENESIS_PRIVATE_KEY.into();
     let mut options = NodeOptions::new(c, Network::Dev, dir);
     options.network_flags.kernel_filter = kernel_filter;
+    options.network_flags.udp_receive_budget = udp_receive_budget;
     let node = Node::start_with(options).await.expect("node starts");
     let mut ctx = ApiContext::new(Network::Dev);
     ctx.ledger = Some(node.ledger.clone());
@@ -450,7 +461,7 @@ fn start_attack(
                             tasks.spawn(idle_slot(port, s.clone(), c.clone()));
                         }
                     }
-                    Attack::Udp => {
+                    Attack::Udp | Attack::UdpNoBudget => {
                         for _ in 0..UDP_PORTS {
                             tasks.spawn(udp_peer(port, s.clone(), c.clone()));
                         }
@@ -466,6 +477,13 @@ fn start_attack(
             });
         });
     (stop, Some(spawned.expect("attack thread")), count)
+}
+
+fn udp_channels(node: &Node) -> usize {
+    node.peers()
+        .iter()
+        .filter(|p| p.transport == nano_node::network::Transport::Udp)
+        .count()
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -636,8 +654,9 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
         .expect("runtime");
     let (node, rpc) = rt.block_on(start_node(
         dir.path(),
-        attack == Attack::Udp,
+        matches!(attack, Attack::Udp | Attack::UdpNoBudget),
         attack != Attack::JunkUnfiltered,
+        attack != Attack::UdpNoBudget,
     ));
     let port = node.local_endpoint().expect("peering").port();
     let setup_heads: Vec<_> = w.setup.iter().map(Block::hash).collect();
@@ -664,8 +683,25 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
     reset_peak_rss();
     let rss_at_start = proc_status_kib("VmRSS:") as f64 / 1024.0;
     let (stop_attack, attacker, achieved) = start_attack(phase, port);
-    // Let the attack reach its pace before the clock starts.
+    // Let the attack reach its pace before the clock starts; the UDP attacker also gets
+    // to hold all the channels its address may (its own handshake flood spends the
+    // address's handshake budget, so they take a while to form), as an attacker would
+    // before flooding.
     std::thread::sleep(Duration::from_secs(2));
+    if matches!(attack, Attack::Udp | Attack::UdpNoBudget) {
+        let cap = Network::Dev.params().max_peers_per_ip;
+        let waited = Instant::now();
+        while udp_channels(&node) < cap && waited.elapsed() < UDP_CHANNELS_WAIT {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        println!(
+            "  {}: the attacker held {} of {cap} UDP channels after {:.1} s more",
+            phase.label(),
+            udp_channels(&node),
+            waited.elapsed().as_secs_f64()
+        );
+    }
+    let udp_at_start = udp_channels(&node);
     let stop_probe = Arc::new(AtomicBool::new(false));
     let sp = stop_probe.clone();
     let prober = std::thread::Builder::new()
@@ -684,6 +720,7 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
     let cemented = rt.block_on(submit_and_wait(&node, &w.timed, &w.heads));
     let elapsed = t.elapsed().as_secs_f64();
     let cpu_after = CpuSample::now();
+    let udp_at_end = udp_channels(&node);
     let junk_during = (
         JUNK_ATTEMPTS.load(Ordering::Relaxed) - junk_before.0,
         JUNK_CONNECTED.load(Ordering::Relaxed) - junk_before.1,
@@ -723,13 +760,10 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
                 .map(|n| n.inbound_connections_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))))
                 .unwrap_or(0)
         ),
-        Attack::Udp => format!(
-            "{} of {UDP_PORTS} ports completed a handshake; node holds {} UDP channels, refused {} at the per-IP cap, {} handshake answers rate-limited",
+        Attack::Udp | Attack::UdpNoBudget => format!(
+            "{} of {UDP_PORTS} ports completed a handshake; node held {udp_at_start} UDP channels when the clock started, {udp_at_end} when it stopped, {} now, refused {} at the per-IP cap, {} handshake answers rate-limited",
             achieved.load(Ordering::Relaxed),
-            node.peers()
-                .iter()
-                .filter(|p| p.transport == nano_node::network::Transport::Udp)
-                .count(),
+            udp_channels(&node),
             st.get("udp", "refused_channel_ip_limit", "in"),
             st.get("drop", "udp_handshake_rate", "in"),
         ),

@@ -99,6 +99,10 @@ pub struct NetworkFlags {
     /// Drop packets from refused addresses in the kernel ([`kernel_filter`]; Linux
     /// only). Off, they are refused at `accept` and in the UDP receive loop alone.
     pub kernel_filter: bool,
+    /// Charge UDP datagrams to their address's and subnetwork's receive budget
+    /// (`udp_budget`). Off only to measure what the budget buys: then one host's many
+    /// source ports are bounded by each channel's rate and the handshake caps alone.
+    pub udp_receive_budget: bool,
 }
 
 impl Default for NetworkFlags {
@@ -113,6 +117,7 @@ impl Default for NetworkFlags {
             exclusion_period: Duration::from_secs(3600),
             misbehaviour_cooldown: MISBEHAVIOUR_COOLDOWN,
             kernel_filter: true,
+            udp_receive_budget: true,
         }
     }
 }

@@ -110,12 +110,14 @@ fn on_datagram(inner: &Arc<Inner>, data: &[u8], from: SocketAddrV6) {
     }
     // Many source ports of one host are one host: its address and subnetwork have a
     // budget of datagrams (and of handshakes) per window, charged before any decoding.
-    let verdict = inner
-        .udp_budget
-        .charge(from.ip(), data, std::time::Instant::now());
-    if verdict != Verdict::Pass {
-        inner.stats.inc("drop", verdict.as_str(), "in");
-        return;
+    if inner.flags.udp_receive_budget {
+        let verdict = inner
+            .udp_budget
+            .charge(from.ip(), data, std::time::Instant::now());
+        if verdict != Verdict::Pass {
+            inner.stats.inc("drop", verdict.as_str(), "in");
+            return;
+        }
     }
     // The header alone says whether the datagram can be used; the body is decoded (and
     // allocated) only for a handshake or a message from a known peer within its rate.
