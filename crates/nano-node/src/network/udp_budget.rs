@@ -10,6 +10,11 @@
 //! the budget the rest of the window's datagrams are dropped, and the address or
 //! subnetwork is listed for the kernel filter on the UDP socket (`kernel_filter`) until
 //! the window ends, so they stop costing the node a receive at all.
+//!
+//! A datagram's source address can be forged: whoever forges another address's
+//! datagrams spends that address's budgets too (cheaply for handshakes: 16 a second on
+//! live). What it buys is that address's UDP traffic with this node for the window, not
+//! its TCP channels, and no strike or exclusion.
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
