@@ -8,6 +8,7 @@ pub mod confirmation_history;
 pub mod consensus;
 pub mod container_info;
 pub mod events;
+pub(crate) mod hash_churn;
 pub mod interfaces;
 pub mod network;
 pub mod node;

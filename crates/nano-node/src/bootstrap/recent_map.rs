@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
 use super::shrink::shrink_sparse;
+use crate::hash_churn::reclaim_deleted;
 
 /// The order queue is compacted once it holds twice (the live keys + this), within
 /// twice the bound: the slack keeps a map of few live keys from compacting on every
@@ -39,6 +40,8 @@ impl<K: Hash + Eq + Copy, V> RecentMap<K, V> {
             *old = v;
             return;
         }
+        // Held at its bound with churn: keep the slots it needs (see `hash_churn`).
+        reclaim_deleted(&mut self.map);
         self.map.insert(k, v);
         self.order.push_back(k);
         self.trim();

@@ -258,6 +258,8 @@ impl<T: std::hash::Hash + Eq + Copy> RecentSet<T> {
     }
     /// True if `h` was not seen before.
     pub(crate) fn insert(&mut self, h: T) -> bool {
+        // Held at its bound with churn: keep the slots it needs (see `hash_churn`).
+        crate::hash_churn::reclaim_deleted(&mut self.set);
         if !self.set.insert(h) {
             return false;
         }

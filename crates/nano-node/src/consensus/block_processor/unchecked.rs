@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use nano_core::{Block, BlockHash, Root};
 
 use super::BlockSource;
+use crate::hash_churn::reclaim_deleted;
 
 /// A block waiting for `dependency`.
 #[derive(Debug, Clone)]
@@ -69,6 +70,12 @@ impl Unchecked {
     /// Keeps `item` until `dependency` arrives. Returns false for a block already waiting.
     pub fn insert(&mut self, dependency: BlockHash, item: UncheckedItem) -> bool {
         let hash = item.block.hash();
+        // The table sits at its bound for a whole sync, every block in evicting or
+        // releasing one: without this its four tables double (see `hash_churn`).
+        reclaim_deleted(&mut self.hashes);
+        reclaim_deleted(&mut self.arrived);
+        reclaim_deleted(&mut self.by_root);
+        reclaim_deleted(&mut self.by_dependency);
         if !self.hashes.insert(hash) {
             return false;
         }
@@ -196,6 +203,15 @@ impl Unchecked {
         })
     }
 
+    /// Entries the four hash tables can hold before they must rehash (their slots).
+    #[cfg(test)]
+    fn table_capacity(&self) -> usize {
+        self.hashes.capacity()
+            + self.arrived.capacity()
+            + self.by_root.capacity()
+            + self.by_dependency.capacity()
+    }
+
     pub fn clear(&mut self) {
         self.arrived.clear();
         self.by_dependency.clear();
@@ -295,6 +311,51 @@ mod tests {
         let got = u.take(&blocks[4].previous());
         assert_eq!(got.len(), 1);
         assert_eq!(u.len(), 2);
+    }
+
+    /// At its bound with churn (a sync: every block in evicts or releases one), the
+    /// table keeps the slots its entries need: 4,096 entries fit tables of 8,192 slots
+    /// (room for 7,168 each); without `reclaim_deleted` their deleted slots made them
+    /// double.
+    #[test]
+    fn a_full_table_with_churn_keeps_its_slots() {
+        use nano_core::{Amount, Link, PublicKey, Signature, StateBlock};
+        let bound = 4096;
+        let mut u = Unchecked::new(bound);
+        let block = |n: u128| {
+            Block::State(StateBlock {
+                account: PublicKey::ZERO,
+                previous: BlockHash::ZERO,
+                representative: PublicKey::ZERO,
+                balance: Amount(n),
+                link: Link::ZERO,
+                signature: Signature::ZERO,
+                work: 0,
+            })
+        };
+        let dep = |n: u128| {
+            let mut b = [0u8; 32];
+            b[..16].copy_from_slice(&n.to_be_bytes());
+            BlockHash::from_bytes(b)
+        };
+        let mut most = 0;
+        for n in 0..300_000u128 {
+            let b = block(n);
+            // Half wait on their own dependency, released later; half are evicted.
+            u.insert(
+                dep(n),
+                UncheckedItem {
+                    block: b,
+                    source: BlockSource::Bootstrap,
+                },
+            );
+            if n % 2 == 0 && n >= 1000 {
+                u.take(&dep(n - 1000));
+            }
+            most = most.max(u.table_capacity());
+        }
+        assert!(u.len() <= bound);
+        assert!(most <= 4 * 7168, "slots for {most} entries");
     }
 
     #[test]
