@@ -32,6 +32,17 @@ async fn restarted_node_continues_without_refetching() {
     client.stop().await;
     let first = client.bootstrap.as_ref().unwrap().status();
     drop(client);
+    // The saved state is the JSON the next start reads: the scan position and the
+    // accounts still to pull.
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cdir.path().join("bootstrap_ascending.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(saved["cursor"].is_null() || saved["cursor"].as_str().is_some_and(|c| c.len() == 64));
+    let pending = saved["pending"].as_array().unwrap();
+    assert!(pending.iter().all(|a| a
+        .as_str()
+        .is_some_and(|s| nano_core::Account::decode_hex(s).is_ok())));
 
     // Second run on the same directory.
     let client = start_client(cdir.path(), &[&server], true).await;
