@@ -125,6 +125,8 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         opts.network,
         opts.data_dir.display()
     );
+    // A long-running node gives its allocator's free pages back (see `heap_trim`).
+    nano_node::heap_trim::start_heap_trimmer();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("nano")

@@ -24,6 +24,8 @@
 //! <file>"` runs the children under a command (a heap profiler) instead of directly.
 //! `NANO_BOOTSTRAP_BENCH_STOP=<n>` ends the sync once the syncing ledger holds `n`
 //! blocks (the first part of a large ledger's sync, cheaply);
+//! `NANO_BOOTSTRAP_BENCH_TRIM=0` keeps the syncing child from giving its allocator's
+//! free pages back (the daemon does, see `nano_node::heap_trim`);
 //! `NANO_BOOTSTRAP_BENCH_BLOCKING_MAX=<n>` sets the syncing node's
 //! `account_sets.blocking_max` (so the blocked set fills early). The CSV's `received`
 //! column counts the blocks the syncing node received (re-downloads show as received
@@ -134,6 +136,11 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
         co.bootstrap.blocking_max = n;
     }
     let total = env_usize("NANO_BOOTSTRAP_BENCH_STOP").map_or(total, |n| total.min(n as u64));
+    // As the daemon does; `NANO_BOOTSTRAP_BENCH_TRIM=0` leaves the freed memory in the
+    // allocator (to measure what trimming gives back).
+    if std::env::var("NANO_BOOTSTRAP_BENCH_TRIM").as_deref() != Ok("0") {
+        nano_node::heap_trim::start_heap_trimmer();
+    }
     let started = Instant::now();
     let client = Node::start_with(co).await.unwrap();
     let limit = Duration::from_secs(60) + Duration::from_millis(total); // 1 ms per block

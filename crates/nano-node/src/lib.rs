@@ -9,6 +9,7 @@ pub mod consensus;
 pub mod container_info;
 pub mod events;
 pub(crate) mod hash_churn;
+pub mod heap_trim;
 pub mod interfaces;
 pub mod network;
 pub mod node;
