@@ -29,7 +29,7 @@
 //! one at a time, [`PROBES`] of each per phase or until [`PHASE_LIMIT`], each request
 //! given [`PROBE_TIMEOUT`]. Run: `cargo bench -p nano-api --bench api_attacks`;
 //! `API_ATTACKS=pairs` runs only rounds of quiet, one-address flood and 64-address flood,
-//! each flood once without and once with the slow pool's thread-time budgets, each
+//! each flood once without and once with the slow pool's CPU-time budgets, each
 //! against its own round's quiet phase, and prints the medians of the ratios
 //! ([`API_ATTACKS_PAIRS`](PAIRS) rounds, 8 by default). The other phases run the pool as
 //! the config's defaults set it, budgets included.
@@ -547,7 +547,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// [`MODE`] `pairs`: [`PAIRS`] rounds of a quiet phase then the one-address and the
-/// 64-address `receivable` floods, each once without the pool's thread-time budgets and
+/// 64-address `receivable` floods, each once without the pool's CPU-time budgets and
 /// once with the defaults ([`Budgets::defaults`]; the order alternating between rounds),
 /// each flood against its own round's quiet phase (the load of other processes drifts
 /// between rounds); prints the per-round ratios and their medians, and the server's CPU

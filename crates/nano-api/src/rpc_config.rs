@@ -46,8 +46,8 @@ pub struct RpcConfig {
     /// Extension: threads at the process's priority that run light clients' slow
     /// actions only ([`crate::worker_pool`]).
     pub slow_action_light_threads: u32,
-    /// Extension: milliseconds of slow-action thread time per second one client that is
-    /// not light may use (0: no budget; [`crate::thread_budget`]).
+    /// Extension: milliseconds of CPU time per second one client's slow actions may use
+    /// unless it is light (0: no budget; [`crate::cpu_budget`]).
     pub slow_action_client_budget: u32,
     /// Extension: the same for all clients together.
     pub slow_action_budget: u32,
@@ -90,8 +90,8 @@ const DOCS: &[(&str, &str)] = &[
     ("slow_action_client_threads", "Slow requests one client (as for slow_action_client_queue) may have running at once, even while other threads are idle: a client flooding scans keeps at most this many threads busy, so the others stay free for everyone else's slow requests. Default: half of slow_action_threads, rounded up; a value above slow_action_threads means no limit. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_nice", "How many nice steps (0 to 19) the slow-action threads run below the rest of the process, under the SCHED_BATCH policy: while scans keep every core busy, the threads that serve peering and answer quick requests still get nearly all the CPU they ask for, and the scans get the rest. 0 leaves them at the process's priority. Linux only (elsewhere only 0 is accepted). The reference node lowers its work-generation threads only.\ntype:uint32,[0..19]"),
     ("slow_action_light_threads", "Threads, besides slow_action_threads and at the process's own priority, that run only the slow requests of clients whose recent slow requests were all short (at most 20 ms each for the last minute, at least one of them) and who have none running: a wallet checking balances is answered at once while every other thread holds a long scan. 0 disables. The reference node has no such setting.\ntype:uint32"),
-    ("slow_action_client_budget", "Milliseconds of slow-action thread time per second that one client (as for slow_action_client_queue) may use, unless all its slow requests in the last minute were short (as for slow_action_light_threads). A client that has used its budget has its next slow requests wait in its queue until the budget refills (it holds at most one second's worth), so one address flooding scans costs the node this much CPU, not whatever is idle. 0: no budget. Default 250 (a quarter of a core: about nine receivable calls a second over an account with 200,000 receivables on a 2-core machine). The reference node has no such setting.\ntype:milliseconds per second"),
-    ("slow_action_budget", "Milliseconds of slow-action thread time per second that all clients together may use, with the same exemption and the same waiting as slow_action_client_budget: many addresses flooding scans, each within its own budget, cost the node at most this much CPU. 0: no budget. Default 250 per core of the machine. The reference node has no such setting.\ntype:milliseconds per second"),
+    ("slow_action_client_budget", "Milliseconds of CPU time per second that one client's slow requests (client as for slow_action_client_queue) may use, counting time on a CPU only (not waits for work or the block processor), unless all its slow requests in the last minute were short (as for slow_action_light_threads). A client that has used its budget has its next slow requests wait in its queue until the budget refills (it holds at most one second's worth), so one address flooding scans costs the node this much CPU, not whatever is idle. 0: no budget. Default 250 (a quarter of a core: about nine receivable calls a second over an account with 200,000 receivables on a 2-core machine). The reference node has no such setting.\ntype:milliseconds per second"),
+    ("slow_action_budget", "Milliseconds of CPU time per second that all clients' slow requests together may use, with the same exemption and the same waiting as slow_action_client_budget: many addresses flooding scans, each within its own budget, cost the node at most this much CPU. 0: no budget. Default 250 per core of the machine. The reference node has no such setting.\ntype:milliseconds per second"),
     ("server_threads", "Threads of the runtime that runs the node's RPC, IPC and WebSocket servers, apart from the runtime that drives peering, so that a flood of API requests and the node's peering do not wait for each other's tasks. 0 runs the servers on the node's runtime, as the reference node does. Read by the node only; a child nano_rpc uses process.io_threads.\ntype:uint32"),
     ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
@@ -123,8 +123,8 @@ impl RpcConfig {
             ) as u32,
             slow_action_nice: crate::worker_priority::DEFAULT_NICE,
             slow_action_light_threads: crate::worker_pool::DEFAULT_LIGHT_THREADS as u32,
-            slow_action_client_budget: budget_ms(crate::thread_budget::DEFAULT_CLIENT_BUDGET),
-            slow_action_budget: budget_ms(crate::thread_budget::default_pool_budget()),
+            slow_action_client_budget: budget_ms(crate::cpu_budget::DEFAULT_CLIENT_BUDGET),
+            slow_action_budget: budget_ms(crate::cpu_budget::default_pool_budget()),
             server_threads: DEFAULT_SERVER_THREADS,
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE as u64,
             process: RpcProcess {

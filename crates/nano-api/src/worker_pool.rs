@@ -43,8 +43,8 @@
 //! flooding address is kept off the lane by its first scan, and a new address must make
 //! a cheap call before it may use the lane once.
 //!
-//! Clients that are not light are also held to budgets of thread time
-//! ([`crate::thread_budget`]): each client its own (`slow_action_client_budget`), all of
+//! Clients that are not light are also held to budgets of CPU time
+//! ([`crate::cpu_budget`]): each client its own (`slow_action_client_budget`), all of
 //! them together the pool's (`slow_action_budget`). A job of a client over either budget
 //! waits in its client's queue until the budget refills, so a flood of scans costs the
 //! node the configured share of its CPU, not what the machine leaves idle; the queue's
@@ -58,10 +58,11 @@ use std::time::{Duration, Instant};
 
 use nano_node::consensus::fair_queue::{FairQueue, Rejected, SourceLimits};
 
-use crate::thread_budget::Bucket;
+use crate::cpu_budget::Bucket;
+use crate::thread_time::Used;
 
 /// The answer when the slow-action pool cannot take another request.
-pub const BUSY: &str = "Too many slow requests in progress (slow_action_threads, slow_action_queue or this client's slow_action_client_queue of config-rpc.toml are full); try again later";
+pub const BUSY: &str = "Too many slow requests in progress (slow_action_threads, slow_action_queue or this client's slow_action_client_queue of config-rpc.toml are full; a queue waiting for slow_action_client_budget or slow_action_budget fills too); try again later";
 
 /// Slow requests waiting for a worker by default. A slow action takes milliseconds to
 /// seconds; with this many queued, a new one would wait tens of seconds behind them on a
@@ -202,7 +203,8 @@ struct State {
     pool_bucket: Bucket,
 }
 
-/// Thread time per second clients that are not light may use (None: no budget).
+/// CPU time per second the jobs of clients that are not light may use (None: no
+/// budget).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budgets {
     /// Each named client's own.
@@ -218,12 +220,12 @@ impl Budgets {
         pool: None,
     };
 
-    /// The configuration's defaults: [`crate::thread_budget::DEFAULT_CLIENT_BUDGET`] and
-    /// [`crate::thread_budget::default_pool_budget`].
+    /// The configuration's defaults: [`crate::cpu_budget::DEFAULT_CLIENT_BUDGET`] and
+    /// [`crate::cpu_budget::default_pool_budget`].
     pub fn defaults() -> Budgets {
         Budgets {
-            client: Some(crate::thread_budget::DEFAULT_CLIENT_BUDGET),
-            pool: Some(crate::thread_budget::default_pool_budget()),
+            client: Some(crate::cpu_budget::DEFAULT_CLIENT_BUDGET),
+            pool: Some(crate::cpu_budget::default_pool_budget()),
         }
     }
 }
@@ -395,19 +397,21 @@ impl State {
         Some((client, job))
     }
 
-    /// Records that one of `client`'s jobs ran for `used`.
-    fn finished(&mut self, client: Client, used: Duration, now: Instant) {
+    /// Records what one of `client`'s jobs used: its share and lane by the time it held
+    /// its thread, its budgets by its time on a CPU.
+    fn finished(&mut self, client: Client, used: Used, now: Instant) {
         if let Some(r) = self.budgets.pool {
             if client != Client::Unnamed {
-                self.pool_bucket.charge(r, used, now);
+                self.pool_bucket.charge(r, used.cpu, now);
             }
         }
         let Some(u) = self.clients.get_mut(&client) else {
             return;
         };
         if let Some(r) = self.budgets.client {
-            u.bucket.charge(r, used, now);
+            u.bucket.charge(r, used.cpu, now);
         }
+        let used = used.held;
         u.running = u.running.saturating_sub(1);
         u.seconds = u.seconds_at(now) + used.as_secs_f64();
         u.at = now;
@@ -462,7 +466,7 @@ pub struct WorkerPool {
     /// The budgets the pool starts with ([`Self::set_budgets`] changes those of a
     /// started pool).
     budgets: Mutex<Budgets>,
-    /// Thread time charged to named clients' jobs so far, in nanoseconds.
+    /// CPU time charged to named clients' jobs so far, in nanoseconds.
     charged: Arc<AtomicU64>,
 }
 
@@ -497,7 +501,7 @@ impl WorkerPool {
         }
     }
 
-    /// The same pool with thread-time budgets for clients that are not light (see the
+    /// The same pool with CPU-time budgets for clients that are not light (see the
     /// module docs; [`Budgets::default`], none, unless set).
     pub fn with_budgets(self, budgets: Budgets) -> WorkerPool {
         self.set_budgets(budgets);
@@ -519,8 +523,8 @@ impl WorkerPool {
         }
     }
 
-    /// Thread time charged to named clients' jobs since the pool started: what the
-    /// budgets bound (benchmarks, diagnostics).
+    /// CPU time charged to named clients' jobs since the pool started: what the budgets
+    /// bound (benchmarks, diagnostics).
     pub fn charged(&self) -> Duration {
         Duration::from_nanos(self.charged.load(Ordering::Relaxed))
     }
@@ -819,15 +823,16 @@ fn work(shared: &Shared, light_only: bool) {
         };
         let started = clock.start();
         job(true);
-        let held = clock.held_since(&started);
-        if client != Client::Unnamed {
-            let ns = u64::try_from(held.as_nanos()).unwrap_or(u64::MAX);
-            shared.charged.fetch_add(ns, Ordering::Relaxed);
-        }
+        let used = clock.used_since(&started);
         let Ok(mut st) = shared.state.lock() else {
             return;
         };
-        st.finished(client, held, Instant::now());
+        st.finished(client, used, Instant::now());
+        // After the budgets are charged, so that a caller who sees the count sees them.
+        if client != Client::Unnamed {
+            let ns = u64::try_from(used.cpu.as_nanos()).unwrap_or(u64::MAX);
+            shared.charged.fetch_add(ns, Ordering::Relaxed);
+        }
         // A client at its share, or off the light lane now, may have jobs that no
         // sleeping thread took when they arrived.
         if st.waiting.len_of(&client) > 0 {
@@ -934,6 +939,11 @@ mod tests {
         });
     }
 
+    /// A job that was on a CPU all the time it held its thread.
+    fn ran(d: Duration) -> Used {
+        Used { held: d, cpu: d }
+    }
+
     fn ip(last: u8) -> Client {
         Client::from_ip(IpAddr::from([127, 0, 0, last]))
     }
@@ -1027,7 +1037,7 @@ mod tests {
         for _ in 0..n {
             let (c, _) = st.take(now, false).unwrap();
             assert_eq!(c, client);
-            st.finished(c, each, now);
+            st.finished(c, ran(each), now);
         }
     }
 
@@ -1247,12 +1257,12 @@ mod tests {
         assert_eq!(st.take(now, true).map(|x| x.0), Some(cheap));
         // One job running: the cheap client's second waits for a worker.
         assert!(st.take(now, true).is_none());
-        st.finished(cheap, Duration::from_micros(300), now);
+        st.finished(cheap, ran(Duration::from_micros(300)), now);
         assert_eq!(st.take(now, true).map(|x| x.0), Some(cheap));
-        st.finished(cheap, Duration::from_micros(300), now);
+        st.finished(cheap, ran(Duration::from_micros(300)), now);
         // A worker takes anyone: the new client first (no time used).
         assert_eq!(st.take(now, false).map(|x| x.0), Some(new));
-        st.finished(new, Duration::from_micros(300), now);
+        st.finished(new, ran(Duration::from_micros(300)), now);
         // Now with a cheap record, the new client may use the lane too.
         assert_eq!(st.take(now, true).map(|x| x.0), Some(new));
         assert!(st.take(now, true).is_none());
@@ -1353,9 +1363,33 @@ mod tests {
         let later = now + Duration::from_secs(3);
         assert_eq!(st.take(later, false).map(|x| x.0), Some(flooder));
         // Its next job waits for this one's charge, not for the refill alone.
-        st.finished(flooder, Duration::from_millis(500), later);
+        st.finished(flooder, ran(Duration::from_millis(500)), later);
         assert!(st.take(later, false).is_none());
         assert_eq!(st.next_budget_refill(later), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn budgets_charge_time_on_a_cpu_not_waits() {
+        let now = Instant::now();
+        let mut st = state_with(Budgets {
+            client: Some(Duration::from_millis(250)),
+            pool: Some(Duration::from_millis(250)),
+        });
+        let (waiter, other) = (ip(1), ip(2));
+        // Five seconds waiting for work generated elsewhere, 2 ms of it on a CPU.
+        queue_jobs(&mut st, waiter, 2);
+        let (c, _) = st.take(now, false).unwrap();
+        let waited = Used {
+            held: Duration::from_secs(5),
+            cpu: Duration::from_millis(2),
+        };
+        st.finished(c, waited, now);
+        assert_eq!(st.take(now, false).map(|x| x.0), Some(waiter));
+        // Its share of the workers still counts the wait: another client goes first.
+        st.finished(waiter, ran(Duration::from_micros(300)), now);
+        queue_jobs(&mut st, waiter, 1);
+        queue_jobs(&mut st, other, 1);
+        assert_eq!(st.take(now, false).map(|x| x.0), Some(other));
     }
 
     #[test]
@@ -1378,7 +1412,7 @@ mod tests {
             assert!(flooders.contains(&f));
         }
         for &f in &flooders {
-            st.finished(f, Duration::from_millis(400), now);
+            st.finished(f, ran(Duration::from_millis(400)), now);
             queue_jobs(&mut st, f, 1);
         }
         queue_jobs(&mut st, light, 1);
@@ -1402,9 +1436,10 @@ mod tests {
         assert!(flooders.contains(&st.take(now + refill, false).unwrap().0));
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_job_held_back_by_its_budget_starts_on_refill_or_when_the_budget_goes() {
-        // A 20 ms job against 1 ms a second: about 19 s of debt.
+        // A job of 20 ms on a CPU against 1 ms a second: about 19 s of debt.
         let tight = Budgets {
             client: Some(Duration::from_millis(1)),
             pool: None,
@@ -1416,7 +1451,7 @@ mod tests {
         let job = |n: u32| {
             let tx = tx.clone();
             move || {
-                std::thread::sleep(Duration::from_millis(20));
+                crate::thread_time::spin_cpu(Duration::from_millis(20));
                 tx.send(n).unwrap();
             }
         };
@@ -1433,7 +1468,7 @@ mod tests {
         pool.set_budgets(Budgets::NONE);
         assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(2));
         // A budget that refills within a fraction of a second wakes a sleeping worker
-        // by itself: a 20 ms job against 100 ms a second is repaid in about 0.1 s.
+        // by itself: 20 ms on a CPU against 100 ms a second is repaid in about 0.1 s.
         assert!(wait_for(|| pool.in_flight() == 0));
         pool.set_budgets(Budgets {
             client: Some(Duration::from_millis(100)),
@@ -1447,7 +1482,7 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, vec![3, 4, 5]);
-        // Five jobs that each slept 20 ms are charged at least that (each once its
+        // Five jobs of 20 ms on a CPU each are charged at least that (each once its
         // worker is back from it, just after its answer).
         assert!(
             wait_for(|| pool.charged() >= Duration::from_millis(100)),

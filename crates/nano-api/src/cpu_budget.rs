@@ -1,11 +1,14 @@
-//! Budgets of slow-action thread time ([`crate::worker_pool`]): how much worker time per
-//! second one client, and all clients together, may use for long jobs. A flood of scans
+//! Budgets of slow-action CPU time ([`crate::worker_pool`]): how much time on a CPU per
+//! second the jobs of one client, and of all clients together, may use. Time on a CPU,
+//! not time holding a worker: a job that waits (for work generated on the work pool, or
+//! for the block processor) costs the machine next to nothing, and the pool's other
+//! bounds already cover the threads it holds. A flood of scans
 //! that are each within every other bound (one address, two running, a full queue of its
 //! own) still takes whatever CPU the machine leaves, for as long as it lasts; with a
 //! budget the flood's share is set by configuration, and the jobs beyond it wait in the
 //! flooder's own bounded queue (then are refused) instead of running.
 //!
-//! A budget is a bucket of thread time refilled at its rate and holding at most
+//! A budget is a bucket of CPU time refilled at its rate and holding at most
 //! [`BURST`] of it. A job may start while its bucket is not in debt; it is charged what it
 //! used when it ends, so a job longer than the bucket holds runs whole and then keeps its
 //! client waiting until the debt is repaid: the long-run average stays at the rate.
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 /// within a second or two.
 pub const BURST: Duration = Duration::from_secs(1);
 
-/// Thread time one client may use per second by default: a quarter of one core. That is
+/// CPU time one client's jobs may use per second by default: a quarter of one core. That is
 /// about nine `receivable` calls a second over an account with 200,000 receivables (27 ms
 /// each on a 2-core machine) and hundreds over ordinary accounts, while one address
 /// flooding scans takes at most a quarter of a core, not whatever the machine leaves.
@@ -25,7 +28,7 @@ pub const BURST: Duration = Duration::from_secs(1);
 /// [`crate::worker_pool`]'s light clients).
 pub const DEFAULT_CLIENT_BUDGET: Duration = Duration::from_millis(250);
 
-/// Thread time all clients together may use per second by default, per core: a quarter
+/// CPU time all clients' jobs together may use per second by default, per core: a quarter
 /// of the machine, so that a flood of scans from many addresses (each within its own
 /// budget) leaves three quarters of every core to the node and to everyone else.
 pub const DEFAULT_POOL_BUDGET_PER_CORE: Duration = Duration::from_millis(250);
@@ -40,13 +43,13 @@ pub fn default_pool_budget() -> Duration {
 /// follow a rate changed at run time without rewriting them.
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
-    /// Seconds of thread time available as of `at` (negative: in debt).
+    /// Seconds of CPU time available as of `at` (negative: in debt).
     balance: f64,
     at: Instant,
 }
 
 impl Bucket {
-    /// A full bucket for budget `rate` (thread time per second).
+    /// A full bucket for budget `rate` (CPU time per second).
     pub fn full(rate: Duration, now: Instant) -> Bucket {
         Bucket {
             balance: capacity(rate),
