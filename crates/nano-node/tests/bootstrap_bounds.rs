@@ -56,6 +56,8 @@ async fn configured_sync_bounds_hold_through_a_whole_sync() {
             let bound = match name {
                 "targets" | "pulled_to" | "tries" => PRIORITIES_MAX + BLOCKING_MAX,
                 "done" => PRIORITIES_MAX,
+                // Accounts looked at again after leaving the blocked set.
+                "recheck" => BLOCKING_MAX,
                 // The blocked accounts' look-up order: each blocked account once.
                 "blocked_order" => BLOCKING_MAX,
                 _ => continue,

@@ -199,7 +199,7 @@ pub(crate) async fn run(
         blocked_order: VecDeque::new(),
         pulled_to: RecentMap::new(accounts_max(&sh.config)),
         outstanding: HashMap::new(),
-        recheck: RecheckList::new(),
+        recheck: RecheckList::new(sh.config.blocking_max),
         deps: VecDeque::new(),
         continuing: 0,
         settle: Settle::new(),
@@ -750,9 +750,19 @@ impl Asc<'_> {
                 true,
             ),
             // Parked behind its first block, which could not be blocked (the blocked
-            // set is full): looked at again as an unblocked account is.
+            // set is full): looked at again as an unblocked account is, or, with that
+            // list full too, pulled again later from the start (two blocks fetched
+            // twice at worst).
             Ok(BlockStatus::GapPrevious | BlockStatus::GapSource) => {
-                self.recheck.push_new(account, Instant::now());
+                if !self.recheck.push_new(account, Instant::now()) {
+                    self.enqueue(
+                        Pull {
+                            account,
+                            from: None,
+                        },
+                        false,
+                    );
+                }
             }
             // Refused by a full processor (queued again from the ledger head by
             // `count_outcome`), rejected, or the node stopping.
@@ -963,8 +973,13 @@ impl Asc<'_> {
         drop(txn);
         let now = Instant::now();
         for a in ready {
-            self.blocked.remove(&a);
-            self.recheck.push_new(a, now);
+            // With the recheck list full it stays blocked (its dependency is there, so
+            // the next pass finds it ready again).
+            if self.recheck.push_new(a, now) {
+                self.blocked.remove(&a);
+            } else {
+                self.blocked_order.push_back(a);
+            }
         }
         for d in waiting.into_iter().take(256) {
             self.ask_dependency(d);

@@ -53,6 +53,9 @@ pub(crate) struct RecheckList {
     /// Everything is due at the next take (the processor settled: the backoff was only
     /// for while it was busy).
     flush: bool,
+    /// At most this many accounts wait (the caller's `blocking_max`: the list holds
+    /// accounts leaving the blocked set, or that could not enter it).
+    max: usize,
 }
 
 fn delay(level: usize) -> Duration {
@@ -60,10 +63,12 @@ fn delay(level: usize) -> Duration {
 }
 
 impl RecheckList {
-    pub fn new() -> Self {
+    /// A list of at most `max` accounts.
+    pub fn new(max: usize) -> Self {
         RecheckList {
             levels: Default::default(),
             flush: false,
+            max,
         }
     }
 
@@ -75,8 +80,12 @@ impl RecheckList {
         self.levels.iter().all(VecDeque::is_empty)
     }
 
-    /// A first look at `account` after the shortest delay.
-    pub fn push_new(&mut self, account: Account, now: Instant) {
+    /// A first look at `account` after the shortest delay; false (and nothing added)
+    /// when the list is full.
+    pub fn push_new(&mut self, account: Account, now: Instant) -> bool {
+        if self.len() >= self.max {
+            return false;
+        }
         self.levels[0].push_back((
             now + RECHECK_FIRST,
             Recheck {
@@ -85,6 +94,7 @@ impl RecheckList {
                 level: 0,
             },
         ));
+        true
     }
 
     /// Another look at `prev`'s account, which now has its head at `seen_now`: soon if
@@ -158,7 +168,7 @@ mod tests {
     #[test]
     fn a_still_head_waits_twice_as_long_each_look_and_a_moving_one_starts_over() {
         let t0 = Instant::now();
-        let mut list = RecheckList::new();
+        let mut list = RecheckList::new(100);
         list.push_new(account(1), t0);
         assert!(!list.any_due(t0));
         let mut now = t0 + RECHECK_FIRST;
@@ -194,7 +204,7 @@ mod tests {
     #[test]
     fn a_flush_makes_every_entry_due_once() {
         let t0 = Instant::now();
-        let mut list = RecheckList::new();
+        let mut list = RecheckList::new(100);
         for n in 0..5 {
             list.push_new(account(n), t0);
         }
@@ -218,9 +228,25 @@ mod tests {
     }
 
     #[test]
+    fn a_full_list_refuses_new_accounts_but_keeps_those_it_holds() {
+        let t0 = Instant::now();
+        let mut list = RecheckList::new(2);
+        assert!(list.push_new(account(1), t0));
+        assert!(list.push_new(account(2), t0));
+        assert!(!list.push_new(account(3), t0));
+        assert_eq!(list.len(), 2);
+        // Taken out and put back: still both held.
+        for r in list.take_due(t0 + RECHECK_FIRST) {
+            list.again(r, head(1), t0 + RECHECK_FIRST);
+        }
+        assert_eq!(list.len(), 2);
+        assert!(!list.push_new(account(3), t0));
+    }
+
+    #[test]
     fn entries_come_out_in_due_order_within_a_level() {
         let t0 = Instant::now();
-        let mut list = RecheckList::new();
+        let mut list = RecheckList::new(100);
         for n in 0..3u8 {
             list.push_new(account(n), t0 + Duration::from_millis(u64::from(n) * 100));
         }
