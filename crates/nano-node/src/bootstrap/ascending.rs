@@ -750,19 +750,19 @@ impl Asc<'_> {
                 true,
             ),
             // Parked behind its first block, which could not be blocked (the blocked
-            // set is full): looked at again as an unblocked account is, or, with that
-            // list full too, pulled again later from the start (two blocks fetched
-            // twice at worst).
-            Ok(BlockStatus::GapPrevious | BlockStatus::GapSource) => {
-                if !self.recheck.push_new(account, Instant::now()) {
-                    self.enqueue(
-                        Pull {
-                            account,
-                            from: None,
-                        },
-                        false,
-                    );
-                }
+            // set is full): the guard puts it in the recheck list, to be looked at
+            // again as an unblocked account is. With that list full too it is pulled
+            // again later from the start (two blocks fetched twice at worst).
+            Ok(BlockStatus::GapPrevious | BlockStatus::GapSource)
+                if !self.recheck.push_new(account, Instant::now()) =>
+            {
+                self.enqueue(
+                    Pull {
+                        account,
+                        from: None,
+                    },
+                    false,
+                );
             }
             // Refused by a full processor (queued again from the ledger head by
             // `count_outcome`), rejected, or the node stopping.
