@@ -15,6 +15,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 
+use hashbrown::HashTable;
+
 /// Tables under this many entries are left to grow as they do: their slots are
 /// small, and rebuilding them would only add work.
 const RECLAIM_FLOOR: usize = 1024;
@@ -70,6 +72,27 @@ pub(crate) fn reclaim_deleted<T: Rebuild>(t: &mut T) {
     }
 }
 
+/// [`reclaim_deleted`] for a table of slab indices (`hashbrown::HashTable<u32>`, as the
+/// gap table and the ascending client's maps keep), followed by the insert of `value`
+/// at `hash`: a rebuild needs the hash of the record each index names, which `rehash`
+/// gives.
+pub(crate) fn insert_index(
+    t: &mut HashTable<u32>,
+    hash: u64,
+    value: u32,
+    rehash: impl Fn(&u32) -> u64,
+) {
+    let len = t.len();
+    if len >= RECLAIM_FLOOR && len >= t.capacity() {
+        let mut fresh = HashTable::with_capacity(len + 1 + len / 4);
+        for &i in t.iter() {
+            fresh.insert_unique(rehash(&i), i, &rehash);
+        }
+        *t = fresh;
+    }
+    t.insert_unique(hash, value, rehash);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +142,29 @@ mod tests {
         let before = small.capacity();
         reclaim_deleted(&mut small);
         assert_eq!(small.capacity(), before);
+    }
+
+    #[test]
+    fn a_churned_index_keeps_its_buckets() {
+        // An index of 65,536 live records under churn, as the gap table at its bound.
+        let hash = |i: &u32| u64::from(*i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let live = 65_536u32;
+        let mut t: HashTable<u32> = HashTable::new();
+        let mut most = 0;
+        for i in 0..live * 20 {
+            insert_index(&mut t, hash(&i), i, hash);
+            if i >= live {
+                let old = i - live;
+                let Ok(e) = t.find_entry(hash(&old), |&j| j == old) else {
+                    panic!("{old} indexed");
+                };
+                e.remove();
+            }
+            most = most.max(t.capacity());
+        }
+        assert_eq!(t.len(), live as usize);
+        assert!(most <= 114_688, "capacity {most}");
+        let last = live * 20 - 1;
+        assert_eq!(t.find(hash(&last), |&j| j == last), Some(&last));
     }
 }
