@@ -727,6 +727,7 @@ fn main() {
      -> PhaseFigures {
         let peak = RssPeak::start();
         let charged0 = pool.charged();
+        let light0 = pool.light_served();
         let (s0, a0, r0) = own_cpu();
         let c0 = child.map_or(0.0, |c| c.cpu());
         let t0 = Instant::now();
@@ -734,13 +735,14 @@ fn main() {
         let took = t0.elapsed();
         let (s1, a1, r1) = own_cpu();
         let charged = (pool.charged() - charged0).as_secs_f64();
+        let light = pool.light_served() - light0;
         let c1 = child.map_or(0.0, |c| c.cpu());
         let base = |f: fn(&(Figures, Figures)) -> Duration| quiet.map_or(Duration::ZERO, f);
         let legit = (inline.answered + slow.answered).max(1);
         println!(
             "{name}: account_info p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
-             account_balance p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
-             {took:.1?}; CPU s: server {:.2} ({:.2} ms per legitimate request, {:.3} s per s; \
+             account_balance p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}, {light} \
+             on the light lane); {took:.1?}; CPU s: server {:.2} ({:.2} ms per legitimate request, {:.3} s per s; \
              slow pool's jobs charged {:.3} s per s), in-process attackers {:.2}, child attackers {:.2}, rest {:.2}; server RSS peak \
              {:.1} MiB{}",
             inline.p50,

@@ -174,6 +174,8 @@ struct Shared {
     light_threads: usize,
     /// [`WorkerPool::charged`].
     charged: Arc<AtomicU64>,
+    /// [`WorkerPool::light_served`].
+    light_served: AtomicU64,
 }
 
 impl Shared {
@@ -529,6 +531,16 @@ impl WorkerPool {
         Duration::from_nanos(self.charged.load(Ordering::Relaxed))
     }
 
+    /// Jobs the light-lane threads have run since the pool started (benchmarks,
+    /// diagnostics: how many of a cheap client's calls ran on the lane, at the process's
+    /// priority, rather than on a lowered worker).
+    pub fn light_served(&self) -> u64 {
+        match self.shared.get() {
+            Some(Some(s)) => s.light_served.load(Ordering::Relaxed),
+            _ => 0,
+        }
+    }
+
     pub fn budgets(&self) -> Budgets {
         self.budgets.lock().map_or(Budgets::NONE, |b| *b)
     }
@@ -628,6 +640,7 @@ impl WorkerPool {
                     ready: Condvar::new(),
                     light_threads: self.light_threads,
                     charged: self.charged.clone(),
+                    light_served: AtomicU64::new(0),
                 });
                 for i in 0..self.threads + self.light_threads {
                     let (shared, rt) = (shared.clone(), rt.clone());
@@ -821,6 +834,9 @@ fn work(shared: &Shared, light_only: bool) {
                 };
             }
         };
+        if light_only {
+            shared.light_served.fetch_add(1, Ordering::Relaxed);
+        }
         let started = clock.start();
         job(true);
         let used = clock.used_since(&started);
@@ -1297,6 +1313,11 @@ mod tests {
         assert!(wait_for(|| order.lock().unwrap().len() == 2));
         assert_eq!(order.lock().unwrap()[1], legit);
         assert_eq!(pool.waiting_of(&flooder), 3);
+        assert_eq!(
+            pool.light_served(),
+            1,
+            "only the legitimate call ran on the lane"
+        );
         for _ in 0..5 {
             release.send(()).unwrap();
         }
