@@ -501,6 +501,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The ledger's map size: the bench's ledger holds the genesis block only, and the
+/// default map (256 GiB of address space) cannot be reserved under valgrind, which the
+/// in-process measure is run under to count instructions per request.
+const BENCH_MAP_SIZE: u64 = 1 << 30;
+
 /// A dev node with RPC (and `/api/v2`) on 127.0.0.1 and IPC on a Unix socket, and the
 /// bare ceiling server.
 /// The servers of a run, and the RPC router for the in-process measure.
@@ -517,6 +522,7 @@ async fn start_servers(dir: &Path) -> Servers {
     let mut c = DaemonConfig::defaults(Network::Dev).node;
     c.peering_port = 0;
     c.enable_udp = false;
+    c.lmdb.map_size = BENCH_MAP_SIZE;
     let node = Node::start_with(NodeOptions::new(c, Network::Dev, &dir.join("node")))
         .await
         .expect("node starts");

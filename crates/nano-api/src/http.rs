@@ -182,7 +182,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
 /// server (every listener of the node) the body arrives whole in one frame, which is
 /// taken as it is, where the layer cost a boxed service clone, a request extension, a
 /// boxed limited body and a collecting buffer per request.
-async fn whole_body(mut body: Body, max: usize) -> Option<Bytes> {
+pub(crate) async fn whole_body(mut body: Body, max: usize) -> Option<Bytes> {
     if body.size_hint().lower() > max as u64 {
         return None;
     }

@@ -253,9 +253,11 @@ fn v2_account_weight_answers_as_the_envelope_route() {
         "{}".to_string(),
         "{oops".to_string(),
     ];
-    let header_sets: [&[(&str, &str)]; 3] = [
+    let header_sets: [&[(&str, &str)]; 4] = [
         &[],
         &[("Nano-Correlation-Id", "c-9")],
+        // Characters the answer's JSON text escapes.
+        &[("Nano-Correlation-Id", r#"c-9 "q"#)],
         &[("Nano-Api-Key", "stranger"), ("Nano-Correlation-Id", "c-9")],
     ];
     for headers in header_sets {

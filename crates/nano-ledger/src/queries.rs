@@ -59,6 +59,15 @@ impl Ledger {
         self.store.block(txn, hash)
     }
 
+    /// The block's type and `previous` (zero for an open block), without decoding it.
+    pub fn block_type_and_previous<T: Txn>(
+        &self,
+        txn: &T,
+        hash: &BlockHash,
+    ) -> Result<Option<(nano_core::BlockType, BlockHash)>, StoreError> {
+        self.store.block_type_and_previous(txn, hash)
+    }
+
     /// The block with its sideband, subtype, amount and confirmation status.
     pub fn block_info<T: Txn>(
         &self,

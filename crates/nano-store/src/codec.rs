@@ -355,6 +355,21 @@ impl StoredBlock {
         let sideband = BlockSideband::decode_for(block.block_type(), &b[1..used], &b[used..])?;
         Ok(StoredBlock { block, sideband })
     }
+    /// Reads only the block's type and its `previous` field (zero for an open block),
+    /// skipping the rest: what a walk down a chain needs at each step.
+    pub fn decode_type_and_previous(b: &[u8]) -> Result<(BlockType, BlockHash), StoreError> {
+        let t = stored_type(b)?;
+        if b.len() < successor_offset(t) {
+            return Err(corrupt("blocks", format!("value of {} bytes", b.len())));
+        }
+        // Where `previous` sits in each type's wire body (after the type byte).
+        let at = match t {
+            BlockType::Open => return Ok((t, BlockHash::ZERO)),
+            BlockType::State => 1 + 32,
+            _ => 1,
+        };
+        Ok((t, BlockHash(arr(b, at))))
+    }
     /// Reads only the sideband, skipping block decoding.
     pub fn decode_sideband(b: &[u8]) -> Result<BlockSideband, StoreError> {
         let t = stored_type(b)?;
@@ -473,6 +488,74 @@ mod tests {
         assert_eq!(StoredBlock::decode_sideband(&enc).unwrap(), sb);
         assert!(StoredBlock::decode(&enc[..enc.len() - 1]).is_err());
         assert!(StoredBlock::decode_sideband(&enc[..enc.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn type_and_previous_are_read_without_the_block() {
+        use nano_core::{
+            ChangeBlock, Link, OpenBlock, PublicKey, ReceiveBlock, SendBlock, Signature, StateBlock,
+        };
+        let (prev, key) = (BlockHash([7; 32]), PublicKey([8; 32]));
+        let sig = Signature([9; 64]);
+        let blocks = [
+            Block::Send(SendBlock {
+                previous: prev,
+                destination: key,
+                balance: Amount(3),
+                signature: sig,
+                work: 1,
+            }),
+            Block::Receive(ReceiveBlock {
+                previous: prev,
+                source: BlockHash([6; 32]),
+                signature: sig,
+                work: 1,
+            }),
+            Block::Open(OpenBlock {
+                source: BlockHash([6; 32]),
+                representative: key,
+                account: PublicKey([5; 32]),
+                signature: sig,
+                work: 1,
+            }),
+            Block::Change(ChangeBlock {
+                previous: prev,
+                representative: key,
+                signature: sig,
+                work: 1,
+            }),
+            Block::State(StateBlock {
+                account: PublicKey([5; 32]),
+                previous: prev,
+                representative: key,
+                balance: Amount(3),
+                link: Link([4; 32]),
+                signature: sig,
+                work: 1,
+            }),
+        ];
+        for block in blocks {
+            let sb = BlockSideband {
+                successor: BlockHash([2; 32]),
+                account: PublicKey([5; 32]),
+                height: 2,
+                timestamp: 4,
+                balance: Amount(3),
+                details: BlockDetails::default(),
+                source_epoch: Epoch::Epoch0,
+            };
+            let enc = StoredBlock::encode_parts(&block, &sb);
+            let expected = (block.block_type(), block.previous());
+            assert_eq!(
+                StoredBlock::decode_type_and_previous(&enc).unwrap(),
+                expected
+            );
+            let body_end = successor_offset(block.block_type());
+            assert!(StoredBlock::decode_type_and_previous(&enc[..body_end]).is_ok());
+            assert!(StoredBlock::decode_type_and_previous(&enc[..body_end - 1]).is_err());
+        }
+        assert!(StoredBlock::decode_type_and_previous(&[]).is_err());
+        assert!(StoredBlock::decode_type_and_previous(&[0; 300]).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use heed::{EnvFlags, WithoutTls};
-use nano_core::{Account, Amount, BlockHash, Network, QualifiedRoot};
+use nano_core::{Account, Amount, BlockHash, BlockType, Network, QualifiedRoot};
 
 use crate::codec::{
     decode_account, decode_amount, decode_endpoint, decode_hash, decode_qualified_root, decode_u64,
@@ -451,6 +451,19 @@ impl Store {
     pub fn block<T: Txn>(&self, txn: &T, hash: &BlockHash) -> Result<Option<StoredBlock>> {
         match self.t.blocks.get(txn.raw(), &hash.0)? {
             Some(v) => Ok(Some(StoredBlock::decode(v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The block's type and `previous` alone: cheaper than [`Store::block`] for a walk
+    /// down a chain.
+    pub fn block_type_and_previous<T: Txn>(
+        &self,
+        txn: &T,
+        hash: &BlockHash,
+    ) -> Result<Option<(BlockType, BlockHash)>> {
+        match self.t.blocks.get(txn.raw(), &hash.0)? {
+            Some(v) => Ok(Some(StoredBlock::decode_type_and_previous(v)?)),
             None => Ok(None),
         }
     }

@@ -9,8 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::any;
@@ -98,11 +97,15 @@ pub fn envelope_from_http(
 
 /// A header's value as text, when it is set, printable and not empty.
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    header_str(headers, name).map(str::to_string)
+}
+
+/// [`header_text`] in place.
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 /// An answer in JSON text as HTTP (the text is read for its correlation id): for answers
@@ -166,42 +169,58 @@ pub fn preflight(method: &Method) -> Option<HttpResponse> {
     None
 }
 
-/// Routes `/api/v2` and `/api/v2/{message}` to `service` in this process.
-/// Requests from web pages whose origin is not in `allowed_origins` may not send
-/// state-changing messages ([`crate::browser_origin`]).
+/// Routes `/api/v2` and `/api/v2/{message}` to `service` in this process, bodies up to
+/// `max_body` bytes. Requests from web pages whose origin is not in `allowed_origins` may
+/// not send state-changing messages ([`crate::browser_origin`]).
 pub fn routes(service: Arc<V2Service>, max_body: usize, allowed_origins: Vec<String>) -> Router {
     Router::new()
         .route("/api/v2", any(envelope_route))
         .route("/api/v2/", any(envelope_route))
         .route("/api/v2/{message}", any(message_route))
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state((service, Arc::new(allowed_origins)))
+        .with_state(Gateway {
+            service,
+            allowed: Arc::new(allowed_origins),
+            max_body,
+        })
 }
 
-type V2State = (Arc<V2Service>, Arc<Vec<String>>);
-
-async fn envelope_route(
-    State(s): State<V2State>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> HttpResponse {
-    run(s, None, method, headers, body).await
+/// What the gateway's routes share.
+#[derive(Clone)]
+struct Gateway {
+    service: Arc<V2Service>,
+    allowed: Arc<Vec<String>>,
+    /// `max_request_size`: the largest request body.
+    max_body: usize,
 }
 
-async fn message_route(
-    State(s): State<V2State>,
-    Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> HttpResponse {
-    if name == "AccountWeight" && method == Method::POST {
-        if let Some(answer) = account_weight(&s.0, &headers, &body) {
+/// Both routes take the whole request and read its body themselves under the same cap
+/// as RPC v1 ([`crate::http::whole_body`]), and its method and headers in place: axum's
+/// body-limit layer and the `HeaderMap` and `Bytes` extractors cost a boxed service, a
+/// copy of every header and a collecting buffer per request.
+async fn envelope_route(State(g): State<Gateway>, req: Request) -> HttpResponse {
+    let (parts, body) = req.into_parts();
+    let Some(body) = crate::http::whole_body(body, g.max_body).await else {
+        return crate::bounded_http::body_refused(g.max_body);
+    };
+    run(&g, None, &parts.method, &parts.headers, &body)
+}
+
+async fn message_route(State(g): State<Gateway>, req: Request) -> HttpResponse {
+    let (mut parts, body) = req.into_parts();
+    let Some(body) = crate::http::whole_body(body, g.max_body).await else {
+        return crate::bounded_http::body_refused(g.max_body);
+    };
+    // The raw path equals this only when the decoded message name is `AccountWeight`.
+    if parts.method == Method::POST && parts.uri.path() == "/api/v2/AccountWeight" {
+        if let Some(answer) = account_weight(&g.service, &parts.headers, &body) {
             return answer;
         }
     }
-    run(s, Some(name), method, headers, body).await
+    let name = match Path::<String>::from_request_parts(&mut parts, &g).await {
+        Ok(Path(name)) => name,
+        Err(rejection) => return rejection.into_response(),
+    };
+    run(&g, Some(name), &parts.method, &parts.headers, &body)
 }
 
 /// The `/api/v2/AccountWeight` message when it is the plain `{"account": "<text>"}`
@@ -215,9 +234,9 @@ struct PlainAccountWeight<'a> {
 
 /// `/api/v2/AccountWeight` answered straight from the body's account, without the
 /// envelope, its schema normalization and the `Request` maps: the same answer as
-/// [`run`]'s, since for this message form [`run`] ends in the same
-/// [`V2Service::handle_account_weight`] with the same credentials, correlation id and
-/// account. `None` for every other body (another field, a second `account`, a value
+/// [`run`]'s, since for this message form [`run`] ends in [`V2Service::handle`]'s
+/// `AccountWeight` answer, which [`V2Service::account_weight_text`] writes as text for
+/// the same credentials, correlation id and account. `None` for every other body (another field, a second `account`, a value
 /// that is not a string, not an object, not JSON), which [`run`] then answers, so its
 /// error texts stay the only ones. No browser-origin check: `AccountWeight` changes
 /// nothing ([`crate::browser_origin::v2_refused_type`] says so, checked here too).
@@ -229,34 +248,34 @@ fn account_weight(service: &V2Service, headers: &HeaderMap, body: &[u8]) -> Opti
         return None;
     }
     let message: PlainAccountWeight<'_> = serde_json::from_slice(body).ok()?;
-    let credentials = header_text(headers, API_KEY_HEADER).unwrap_or_default();
-    let corr = header_text(headers, CORRELATION_HEADER);
-    let answer = service.handle_account_weight(&credentials, corr, &message.account);
-    Some(http_response(&answer))
+    let credentials = header_str(headers, API_KEY_HEADER).unwrap_or_default();
+    let corr = header_str(headers, CORRELATION_HEADER);
+    let text = service.account_weight_text(credentials, corr, &message.account);
+    Some(with_headers(text, corr))
 }
 
-async fn run(
-    (s, allowed): V2State,
+fn run(
+    g: &Gateway,
     name: Option<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
 ) -> HttpResponse {
-    if let Some(r) = preflight(&method) {
+    if let Some(r) = preflight(method) {
         return r;
     }
-    let env = match envelope_from_http(name.as_deref(), &headers, &body) {
+    let env = match envelope_from_http(name.as_deref(), headers, body) {
         Ok(env) => env,
         Err(answer) => return http_answer(answer),
     };
-    if let Some(answer) = crate::browser_origin::v2_refusal(&headers, &allowed, &env) {
+    if let Some(answer) = crate::browser_origin::v2_refusal(headers, &g.allowed, &env) {
         return http_answer(answer);
     }
     // Every /api/v2 message is a lookup or a flag (one ledger read at most), so it is
     // answered inline like v1's cheap actions: a trip through the blocking pool cost
     // more than the answer itself.
     match super::Request::from_json_value(&env) {
-        Ok(req) => http_response(&s.handle(&req, None)),
+        Ok(req) => http_response(&g.service.handle(&req, None)),
         Err((e, corr)) => http_answer(super::error_json(&e, corr)),
     }
 }

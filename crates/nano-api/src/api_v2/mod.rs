@@ -697,6 +697,12 @@ impl V2Service {
 
     /// The `AccountWeight` answer: the voting weight the ledger holds for `account`.
     fn account_weight(&self, account: &str) -> Result<(&'static str, Value), V2Error> {
+        let weight = self.voting_weight(account)?;
+        Ok(("AccountWeightResponse", json!({"voting_weight": weight})))
+    }
+
+    /// The voting weight the ledger holds for `account`, in decimal.
+    fn voting_weight(&self, account: &str) -> Result<String, V2Error> {
         let Ok(rep) = nano_core::PublicKey::decode_account(account) else {
             return Err(V2Error::new(CODE_BAD_ACCOUNT, "Bad account number"));
         };
@@ -704,25 +710,44 @@ impl V2Service {
             .ctx
             .ledger()
             .map_err(|e| V2Error::new(CODE_GENERIC, e.0))?;
-        let weight = ledger.weight(&rep).encode_dec();
-        Ok(("AccountWeightResponse", json!({"voting_weight": weight})))
+        Ok(ledger.weight(&rep).encode_dec())
     }
 
-    /// What [`Self::handle`] answers to an `AccountWeight` request of these credentials,
-    /// correlation id and account, for a front door that read the three without building
-    /// a [`Request`] (the `/api/v2/AccountWeight` gateway's fast path).
-    pub fn handle_account_weight(
+    /// The JSON text [`Self::handle`] answers to an `AccountWeight` request of these
+    /// credentials, correlation id and account (the same bytes as its
+    /// [`Response::to_json`], at this time), for a front door that read the three without
+    /// building a [`Request`] (the `/api/v2/AccountWeight` gateway's fast path). The
+    /// answer is written straight to text: no message map, no `Value`.
+    pub fn account_weight_text(
         &self,
         credentials: &str,
-        correlation_id: Option<String>,
+        correlation_id: Option<&str>,
         account: &str,
-    ) -> Response {
-        let answer = self
+    ) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Weight<'a> {
+            voting_weight: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            time: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            correlation_id: Option<&'a str>,
+            message_type: &'static str,
+            message: Weight<'a>,
+        }
+        let weight = self
             .admit("AccountWeight", credentials)
-            .and_then(|()| self.account_weight(account));
-        match answer {
-            Ok((t, m)) => Response::new(t, m, correlation_id),
-            Err(e) => Response::error(&e, correlation_id),
+            .and_then(|()| self.voting_weight(account));
+        match weight {
+            Ok(w) => serde_json::to_vec(&Envelope {
+                time: now_ms(),
+                correlation_id,
+                message_type: "AccountWeightResponse",
+                message: Weight { voting_weight: &w },
+            })
+            .unwrap_or_default(),
+            Err(e) => Response::error(&e, correlation_id.map(str::to_string)).to_json(),
         }
     }
 

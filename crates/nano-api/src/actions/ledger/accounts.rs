@@ -31,17 +31,19 @@ fn representative_block(
     t: &ReadTxn<'_>,
     hash: &BlockHash,
 ) -> Result<BlockHash, RpcError> {
+    use nano_core::BlockType;
     let mut cur = *hash;
-    // Bounded by the chain length; each step moves to an older block.
+    // Bounded by the chain length; each step moves to an older block. Only the type and
+    // `previous` are read: the types that carry a representative end the walk.
     while !cur.is_zero() {
-        let b = l
-            .block(t, &cur)
+        let (kind, previous) = l
+            .block_type_and_previous(t, &cur)
             .map_err(internal)?
             .ok_or_else(|| RpcError::new(msg::INTERNAL))?;
-        if b.block.representative_field().is_some() {
+        if matches!(kind, BlockType::Open | BlockType::Change | BlockType::State) {
             return Ok(cur);
         }
-        cur = b.block.previous();
+        cur = previous;
     }
     Err(RpcError::new(msg::INTERNAL))
 }
