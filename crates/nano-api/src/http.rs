@@ -136,25 +136,10 @@ fn log_request(log_rpc: bool, line: &str) {
 /// it pretty-printed), every string kept byte for byte, so the log line reads as the
 /// general way's compact rendering of the same request.
 fn compact_json(text: &[u8]) -> String {
-    let mut out = Vec::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in text {
-        if in_string {
-            out.push(b);
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-            out.push(b);
-        } else if !b.is_ascii_whitespace() {
-            out.push(b);
-        }
-    }
+    let out: Vec<u8> = crate::json::string_aware(text)
+        .filter(|&(c, in_str)| in_str || !c.is_ascii_whitespace())
+        .map(|(c, _)| c)
+        .collect();
     String::from_utf8_lossy(&out).into_owned()
 }
 

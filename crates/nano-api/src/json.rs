@@ -131,13 +131,12 @@ pub fn block_in(r: &Req) -> Result<nano_core::Block, RpcError> {
     nano_core::Block::from_json(obj).map_err(|_| RpcError::new(msg::BLOCK_INVALID))
 }
 
-/// Nesting depth of `{`/`[` in a JSON text, ignoring string contents; checked before
-/// parsing so deep input never reaches the parser's recursion.
-pub fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_str = false;
-    let mut escaped = false;
-    for &c in body {
+/// Each byte of a JSON text with whether it belongs to a string (both quotes included):
+/// the one place that reads JSON's string escapes for the checks that scan raw text
+/// before (or instead of) parsing it.
+pub(crate) fn string_aware(text: &[u8]) -> impl Iterator<Item = (u8, bool)> + '_ {
+    let (mut in_str, mut escaped) = (false, false);
+    text.iter().map(move |&c| {
         if in_str {
             if escaped {
                 escaped = false;
@@ -146,10 +145,23 @@ pub fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
             } else if c == b'"' {
                 in_str = false;
             }
+            (c, true)
+        } else {
+            in_str = c == b'"';
+            (c, in_str)
+        }
+    })
+}
+
+/// Nesting depth of `{`/`[` in a JSON text, ignoring string contents; checked before
+/// parsing so deep input never reaches the parser's recursion.
+pub fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    for (c, in_str) in string_aware(body) {
+        if in_str {
             continue;
         }
         match c {
-            b'"' => in_str = true,
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
