@@ -13,6 +13,7 @@ pub mod heap_trim;
 pub mod interfaces;
 pub mod network;
 pub mod node;
+pub(crate) mod recent_map;
 pub mod stats;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;

@@ -39,13 +39,14 @@ use nano_messages::{
 };
 use tokio::sync::mpsc;
 
-use super::recent_map::RecentMap;
+use super::blocked::BlockedSet;
 use super::recheck::RecheckList;
 use super::shrink::shrink_sparse;
 use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
-use crate::consensus::{ProcessStatus, RecentSet, SubmitError};
+use crate::consensus::{ProcessStatus, SubmitError};
 use crate::hash_churn::reclaim_deleted;
 use crate::interfaces::{ChannelId, ChannelInfo, Outbound, TrafficType};
+use crate::recent_map::{RecentMap, RecentSet};
 
 const FRONTIERS_PER_REQUEST: u16 = 1000;
 /// The scan pauses while this many accounts wait to be pulled.
@@ -138,10 +139,9 @@ struct Asc<'a> {
     /// retries from another peer).
     targets: RecentMap<Account, BlockHash>,
     tries: RecentMap<Account, u8>,
-    blocked: HashMap<Account, BlockHash>,
-    /// The blocked accounts in the order they are looked at (a window per tick, so
-    /// every one is looked at however many there are).
-    blocked_order: VecDeque<Account>,
+    /// The blocked accounts, each with the block it waits for, in the order they are
+    /// looked at again.
+    blocked: BlockedSet,
     /// The last block received for each account being pulled: after a dependency
     /// arrives, the block processor releases what waited for it by itself, so the pull
     /// continues from here instead of fetching those blocks again.
@@ -195,8 +195,7 @@ pub(crate) async fn run(
         busy: HashSet::new(),
         targets: RecentMap::new(accounts_max(&sh.config)),
         tries: RecentMap::new(accounts_max(&sh.config)),
-        blocked: HashMap::new(),
-        blocked_order: VecDeque::new(),
+        blocked: BlockedSet::new(sh.config.blocking_max),
         pulled_to: RecentMap::new(accounts_max(&sh.config)),
         outstanding: HashMap::new(),
         recheck: RecheckList::new(sh.config.blocking_max),
@@ -461,7 +460,7 @@ impl Asc<'_> {
             self.dep_asked.len(),
             self.tries.len(),
             self.done.len(),
-            self.blocked_order.len(),
+            self.blocked.len(),
         ];
         for (gauge, n) in c.sets.iter().zip(sizes) {
             gauge.store(n, Ordering::Relaxed);
@@ -917,8 +916,6 @@ impl Asc<'_> {
         shrink_sparse(&mut self.queue);
         shrink_sparse(&mut self.queued);
         shrink_sparse(&mut self.busy);
-        shrink_sparse(&mut self.blocked);
-        shrink_sparse(&mut self.blocked_order);
         shrink_sparse(&mut self.outstanding);
         self.recheck.shrink();
         shrink_sparse(&mut self.deps);
@@ -927,16 +924,7 @@ impl Asc<'_> {
 
     /// Blocks `account` on `dep`; false when `blocking_max` accounts are blocked already.
     fn block_on(&mut self, account: Account, dep: BlockHash) -> bool {
-        if self.blocked.len() >= self.sh.config.blocking_max && !self.blocked.contains_key(&account)
-        {
-            return false;
-        }
-        // Held near its bound with churn for most of a sync (see `hash_churn`).
-        reclaim_deleted(&mut self.blocked);
-        if self.blocked.insert(account, dep).is_none() {
-            self.blocked_order.push_back(account);
-        }
-        true
+        self.blocked.block(account, dep)
     }
 
     /// Accounts whose dependency arrived are queued again; the others ask again (a
@@ -950,24 +938,18 @@ impl Asc<'_> {
         };
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
-        for i in 1..=self.blocked_order.len().min(8192) {
+        // Each account looked at goes to the back of the turn.
+        for (i, (account, dep)) in (1..).zip(self.blocked.take_turns(8192)) {
             // A fresh snapshot now and then (see `SCAN_LOOKUPS_PER_TXN`).
             if i % nano_store::SCAN_LOOKUPS_PER_TXN == 0 {
                 if let Ok(fresh) = self.sh.ledger.read_txn() {
                     txn = fresh;
                 }
             }
-            let Some(account) = self.blocked_order.pop_front() else {
-                break;
-            };
-            let Some(dep) = self.blocked.get(&account) else {
-                continue;
-            };
-            if self.sh.ledger.block_exists(&txn, dep).unwrap_or(false) {
+            if self.sh.ledger.block_exists(&txn, &dep).unwrap_or(false) {
                 ready.push(account);
             } else {
-                waiting.push(*dep);
-                self.blocked_order.push_back(account);
+                waiting.push(dep);
             }
         }
         drop(txn);
@@ -978,7 +960,7 @@ impl Asc<'_> {
             if self.recheck.push_new(a, now) {
                 self.blocked.remove(&a);
             } else {
-                self.blocked_order.push_back(a);
+                self.blocked.send_back(&a);
             }
         }
         for d in waiting.into_iter().take(256) {
@@ -1102,7 +1084,7 @@ impl Asc<'_> {
             .iter()
             .map(|p| p.account)
             .chain(self.busy.iter().copied())
-            .chain(self.blocked.keys().copied())
+            .chain(self.blocked.iter().map(|(a, _)| a))
             .take(SAVED_ACCOUNTS_MAX);
         // The JSON text written straight out (hex needs no escaping): built as a list
         // of strings and a JSON value, the state took ~20 MB for a moment every five
@@ -1151,11 +1133,7 @@ impl Asc<'_> {
                 .enumerate()
                 .map(|(i, p)| (p.account, (n - i) as u64))
                 .collect(),
-            self.blocked
-                .iter()
-                .take(PRIORITY_INFO_MAX)
-                .map(|(a, d)| (*a, *d))
-                .collect(),
+            self.blocked.iter().take(PRIORITY_INFO_MAX).collect(),
         );
         *lock(&self.sh.priority_snapshot) = snapshot;
     }

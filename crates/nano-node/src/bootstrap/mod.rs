@@ -22,8 +22,8 @@
 //! [`BootstrapStatus`].
 
 pub mod ascending;
+mod blocked;
 pub mod legacy;
-mod recent_map;
 mod recheck;
 pub mod server;
 mod shrink;

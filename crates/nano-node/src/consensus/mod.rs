@@ -40,7 +40,6 @@ mod notify;
 pub mod online;
 pub mod votes;
 
-use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -58,6 +57,7 @@ use crate::events::{EventBus, NodeEvent};
 use crate::interfaces::{ChannelId, ChannelInfo, Inbound, Outbound};
 use crate::stats::Stats;
 
+pub(crate) use crate::recent_map::RecentSet;
 pub use block_processor::unchecked::UncheckedEntry;
 pub use elections::election::{Behavior, ElectionSummary, Tally};
 pub use online::{OnlineWeightSource, QuorumInfo};
@@ -239,44 +239,6 @@ pub type ActiveElectionInfo = ElectionSummary;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Bounded set of recently seen items (vote hashes, accounts), oldest forgotten first.
-pub(crate) struct RecentSet<T = BlockHash> {
-    set: HashSet<T>,
-    order: VecDeque<T>,
-    max: usize,
-}
-
-impl<T: std::hash::Hash + Eq + Copy> RecentSet<T> {
-    pub(crate) fn new(max: usize) -> Self {
-        RecentSet {
-            set: HashSet::new(),
-            order: VecDeque::new(),
-            max,
-        }
-    }
-    /// True if `h` was not seen before.
-    pub(crate) fn insert(&mut self, h: T) -> bool {
-        // Held at its bound with churn: keep the slots it needs (see `hash_churn`).
-        crate::hash_churn::reclaim_deleted(&mut self.set);
-        if !self.set.insert(h) {
-            return false;
-        }
-        self.order.push_back(h);
-        while self.order.len() > self.max {
-            if let Some(o) = self.order.pop_front() {
-                self.set.remove(&o);
-            }
-        }
-        true
-    }
-    pub(crate) fn contains(&self, h: &T) -> bool {
-        self.set.contains(h)
-    }
-    pub(crate) fn len(&self) -> usize {
-        self.set.len()
-    }
 }
 
 /// State shared by the writer thread, the consensus thread and callers.
