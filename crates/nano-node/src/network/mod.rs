@@ -29,6 +29,7 @@ pub mod kernel_filter;
 pub(crate) mod limiter;
 pub mod node_id;
 mod peering;
+mod quick_ack;
 mod registry;
 pub mod rep_crawler;
 mod tcp;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures::{SinkExt, StreamExt};
 use nano_messages::{Frame, Message, MessageCodec};
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::codec::{Framed, FramedRead};
 
@@ -20,6 +20,7 @@ use super::bootstrap::BootstrapConnection;
 use super::channel::{Channel, Transport};
 use super::endpoint::{self, from_wire_endpoint};
 use super::handshake::{self, verify_response, HandshakeFailure};
+use super::quick_ack::QuickAckRead;
 use super::Inner;
 
 /// Binds `[::]:port` dual-stack (falling back to `0.0.0.0` where IPv6 is unavailable).
@@ -443,7 +444,7 @@ async fn run_channel(
     let link = link_of(conn.get_ref());
     let parts = conn.into_parts();
     let (r, w) = parts.io.into_split();
-    let mut reader = FramedRead::new(r, parts.codec);
+    let mut reader = FramedRead::new(QuickAckRead::new(r), parts.codec);
     *reader.read_buffer_mut() = parts.read_buf;
     inner
         .tracker
@@ -459,7 +460,7 @@ async fn run_channel(
 async fn read_loop(
     inner: &Arc<Inner>,
     ch: &Arc<Channel>,
-    mut reader: FramedRead<OwnedReadHalf, MessageCodec>,
+    mut reader: FramedRead<QuickAckRead, MessageCodec>,
     link: Option<(SocketAddrV6, SocketAddrV6)>,
 ) {
     loop {
