@@ -3,17 +3,26 @@
 //! `<base>.2.log`, and so on, keeping at most `rotation_count` files in all (the current
 //! one included). `max_size == 0` or `rotation_count == 0` disables rotation.
 //!
-//! Every `write` goes straight to the file (no buffer to lose on a crash), under a mutex,
-//! so one formatted event (one `write` from `tracing_subscriber::fmt`) is never split
-//! between two files. A file opened again at start is appended to. Rotation errors are
+//! Two ways in, both taking one whole record (one formatted event) under a mutex, so a
+//! record is never split between two files: `Write::write` writes the record through to
+//! the file at once (no buffer to lose on a crash), and [`RotatingFile::append`] keeps it
+//! in a buffer of [`FILE_BUFFER_BYTES`] until the buffer fills, [`Write::flush`] is called
+//! or the file rotates (the buffered bytes go into the file they were counted for before
+//! it is renamed). The log writer thread ([`crate::log_writer`]) appends and flushes on
+//! its own schedule. A file opened again at start is appended to. Rotation errors are
 //! reported once on standard error and writing continues in the current file.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tracing_subscriber::fmt::writer::MakeWriter;
+
+/// The file's write buffer for [`RotatingFile::append`]: large enough that a busy node's
+/// lines (~100-500 bytes each) go out in a few writes per flush interval, small against
+/// the node's memory.
+pub const FILE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// A shared handle to a size-rotated log file; clones write to the same file.
 #[derive(Clone, Debug)]
@@ -27,7 +36,7 @@ struct Inner {
     base: String,
     max_size: u64,
     rotation_count: u32,
-    file: Option<File>,
+    file: Option<BufWriter<File>>,
     size: u64,
     reported: bool,
 }
@@ -64,6 +73,13 @@ impl RotatingFile {
         })
     }
 
+    /// Adds one whole record to the file's buffer (rotating first if it would pass
+    /// `max_size`); it reaches the file when the buffer fills, on [`Write::flush`] or
+    /// at the next rotation.
+    pub fn append(&self, record: &[u8]) -> io::Result<()> {
+        self.lock().write_record(record)
+    }
+
     /// The file being written.
     pub fn path(&self) -> PathBuf {
         let g = self.lock();
@@ -94,7 +110,7 @@ impl Inner {
             .append(true)
             .open(self.path_of(0))?;
         self.size = f.metadata()?.len();
-        self.file = Some(f);
+        self.file = Some(BufWriter::with_capacity(FILE_BUFFER_BYTES, f));
         Ok(())
     }
 
@@ -122,7 +138,11 @@ impl Inner {
     /// Shifts every file up by one (deleting those that would exceed the count) and
     /// starts an empty current file.
     fn rotate(&mut self) -> io::Result<()> {
-        self.file = None;
+        // The buffered records were counted for this file: they go into it before it
+        // is renamed.
+        if let Some(mut f) = self.file.take() {
+            f.flush()?;
+        }
         let keep = u64::from(self.rotation_count);
         for (n, path) in self.rotated_files()? {
             if n + 1 >= keep {
@@ -163,8 +183,11 @@ impl Inner {
 }
 
 impl Write for &RotatingFile {
+    /// One whole record, written through to the file.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.lock().write_record(buf)?;
+        let mut g = self.lock();
+        g.write_record(buf)?;
+        g.file.as_mut().expect("opened by write_record").flush()?;
         Ok(buf.len())
     }
 
@@ -302,6 +325,28 @@ mod tests {
         f.write_all(b"next\n").unwrap();
         assert_eq!(read(dir.path(), "node.1.log"), "before\nafter\n");
         assert_eq!(read(dir.path(), "node.log"), "next\n");
+    }
+
+    #[test]
+    fn appended_records_wait_for_a_flush_or_a_rotation_and_land_in_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = RotatingFile::open(dir.path(), "node", 20, 3).unwrap();
+        f.append(b"0123456789\n").unwrap();
+        f.append(b"abcdefgh\n").unwrap();
+        // Buffered: not in the file yet.
+        assert_eq!(read(dir.path(), "node.log"), "");
+        // The next record rotates: the buffered two go into the file they were counted
+        // for, which becomes node.1.log; the new one waits in the new file's buffer.
+        f.append(b"X\n").unwrap();
+        assert_eq!(names(dir.path()), ["node.1.log", "node.log"]);
+        assert_eq!(read(dir.path(), "node.1.log"), "0123456789\nabcdefgh\n");
+        assert_eq!(read(dir.path(), "node.log"), "");
+        f.flush().unwrap();
+        assert_eq!(read(dir.path(), "node.log"), "X\n");
+        // A write-through record after buffered ones keeps their order.
+        f.append(b"Y\n").unwrap();
+        f.write_all(b"Z\n").unwrap();
+        assert_eq!(read(dir.path(), "node.log"), "X\nY\nZ\n");
     }
 
     #[test]

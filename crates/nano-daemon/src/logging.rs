@@ -1,6 +1,8 @@
 //! Installs the `tracing` subscriber of `nano_node --daemon` and `nano_rpc` from
 //! `config-log.toml` (see [`crate::log_config`]): one level filter, a console sink
-//! (standard output or error) and a size-rotated file sink in `<data_path>/log/`.
+//! (standard output or error) and a size-rotated file sink in `<data_path>/log/`. Lines
+//! are formatted on the thread that logs and written by the log writer thread
+//! ([`crate::log_writer`]); [`finish`] writes out what is queued at exit.
 //!
 //! A log file that cannot be opened is not fatal: the problem is logged and the console
 //! is used (turned on if the file disabled it). A bad config file or a bad `NANO_LOG` /
@@ -8,14 +10,32 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::log_config::{LogConfig, LogConfigError};
 use crate::log_file::RotatingFile;
+use crate::log_writer::{Bounds, LogWriter, Sink};
+
+/// The installed subscriber's writer, for [`finish`] and the panic hook.
+static WRITER: Mutex<Option<LogWriter>> = Mutex::new(None);
+
+/// How long a panicking thread waits for the queued lines to be written.
+const PANIC_FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// Writes and flushes every log line queued so far and stops the log writer: called by
+/// the binaries once their command has returned (a clean shutdown loses no line). Lines
+/// logged afterwards are not written. Does nothing if no subscriber was installed here.
+pub fn finish() {
+    let w = WRITER.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(w) = w {
+        w.finish();
+    }
+}
 
 /// Which program logs: chooses the defaults, the file name and the override flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +201,7 @@ fn init_sinks(
     }
     let path = sinks.file.as_ref().map(|f| f.path());
 
+    let mut outs = Vec::new();
     let console = sinks.console.map(|c| {
         let colors = c.colors
             && if c.to_cerr {
@@ -188,20 +209,31 @@ fn init_sinks(
             } else {
                 std::io::stdout().is_terminal()
             };
-        let writer = if c.to_cerr {
-            BoxMakeWriter::new(std::io::stderr)
+        outs.push(if c.to_cerr {
+            Sink::Stderr
         } else {
-            BoxMakeWriter::new(std::io::stdout)
-        };
+            Sink::Stdout
+        });
+        (outs.len() - 1, colors)
+    });
+    let file = sinks.file.map(|f| {
+        outs.push(Sink::File(f));
+        outs.len() - 1
+    });
+    let writer = LogWriter::start(outs, Bounds::DEFAULT).map_err(|e| LogConfigError {
+        origin: "log writer".into(),
+        message: format!("cannot start the log writer thread: {e}"),
+    })?;
+    let console = console.map(|(i, colors)| {
         tracing_subscriber::fmt::layer()
             .with_target(false)
             .with_ansi(colors)
-            .with_writer(writer)
+            .with_writer(writer.sink(i))
     });
-    let file = sinks.file.map(|f| {
+    let file = file.map(|i| {
         tracing_subscriber::fmt::layer()
             .with_ansi(false)
-            .with_writer(f)
+            .with_writer(writer.sink(i))
     });
     let installed = tracing_subscriber::registry()
         .with(filter)
@@ -209,6 +241,22 @@ fn init_sinks(
         .with(file)
         .try_init()
         .is_ok();
+    if installed {
+        *WRITER.lock().unwrap_or_else(|p| p.into_inner()) = Some(writer);
+        // A panic's own message goes to standard error; the lines logged before it are
+        // written out too, so they are not lost if the panic ends the process.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            if let Ok(g) = WRITER.try_lock() {
+                if let Some(w) = g.as_ref() {
+                    w.flush(PANIC_FLUSH_WAIT);
+                }
+            }
+        }));
+    } else {
+        writer.finish();
+    }
     if installed && with_console {
         if let Some(p) = &path {
             tracing::info!("logging to file {}", p.display());

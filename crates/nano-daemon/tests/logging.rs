@@ -92,6 +92,56 @@ fn daemon_writes_its_startup_lines_to_the_log_file() {
     assert_eq!(entries, ["node.log"]);
 }
 
+/// Log lines are written by the log writer thread, in batches: every request line logged
+/// before a SIGTERM is in the file and on standard output once the daemon has stopped.
+#[test]
+fn a_clean_shutdown_writes_every_queued_line_to_the_file_and_the_console() {
+    const REQUESTS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config-log.toml"),
+        "[log]\ndefault_level = \"info\"\n[log.console]\nenable = true\ncolors = false\n[log.file]\nenable = true\n",
+    )
+    .unwrap();
+    let out_path = dir.path().join("stdout.txt");
+    let mut d = common::start_daemon_to(
+        dir.path(),
+        false,
+        common::free_port(),
+        &["--config".into(), "node.peering_port=0".into()],
+        Stdio::from(std::fs::File::create(&out_path).unwrap()),
+    );
+    for i in 0..REQUESTS {
+        let r = common::rpc(d.rpc, json!({"action": "block_count", "id": i.to_string()}));
+        assert_eq!(r["count"], "1");
+    }
+    // SAFETY: kill only sends a signal to the child this test started.
+    assert_eq!(
+        unsafe { libc::kill(d.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = wait_exit(&mut d.child, 30).expect("daemon exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let file = read(&dir.path().join("log").join("node.log"));
+    let console = read(&out_path);
+    for (name, text) in [("node.log", &file), ("stdout", &console)] {
+        let ids: Vec<usize> = text
+            .lines()
+            .filter_map(|l| l.split_once("Request: {\"action\":\"block_count\",\"id\":\""))
+            .map(|(_, rest)| rest.split('"').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            (0..REQUESTS).collect::<Vec<_>>(),
+            "{name}: every request line, in order"
+        );
+        assert!(
+            text.contains("node stopped"),
+            "{name}: the shutdown lines too"
+        );
+    }
+}
+
 /// Runs `nano_node --daemon --network dev` in `dir` and expects it to refuse to start.
 fn refused(dir: &Path, env: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nano_node"));

@@ -5,7 +5,10 @@ use clap::Parser;
 
 fn main() {
     let args = nano_daemon::cli::Args::parse();
-    match nano_daemon::cli::run(&args) {
+    let result = nano_daemon::cli::run(&args);
+    // The log lines still queued are written before the process ends.
+    nano_daemon::logging::finish();
+    match result {
         Ok(out) => print!("{out}"),
         Err(e) => {
             eprintln!("Error: {e:#}");

@@ -37,7 +37,10 @@ struct Args {
 const IPC_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() {
-    if let Err(e) = run() {
+    let result = run();
+    // The log lines still queued are written before the process ends.
+    nano_daemon::logging::finish();
+    if let Err(e) = result {
         eprintln!("Error: {e:#}");
         std::process::exit(1);
     }

@@ -57,6 +57,17 @@ pub fn start_daemon(dir: &Path, control: bool, extra: &[String]) -> Daemon {
 }
 
 pub fn start_daemon_on(dir: &Path, control: bool, port: u16, extra: &[String]) -> Daemon {
+    start_daemon_to(dir, control, port, extra, Stdio::null())
+}
+
+/// [`start_daemon_on`] with the daemon's standard output going to `stdout`.
+pub fn start_daemon_to(
+    dir: &Path,
+    control: bool,
+    port: u16,
+    extra: &[String],
+    stdout: Stdio,
+) -> Daemon {
     let mut args: Vec<String> = vec![
         "--daemon".into(),
         "--network".into(),
@@ -77,7 +88,7 @@ pub fn start_daemon_on(dir: &Path, control: bool, port: u16, extra: &[String]) -
     args.extend(extra.iter().cloned());
     let child = Command::new(env!("CARGO_BIN_EXE_nano_node"))
         .args(&args)
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
