@@ -178,6 +178,12 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
                     started.elapsed().as_secs_f64(),
                     big.join(" ")
                 );
+                let _ = writeln!(
+                    out,
+                    "pulls_now {:.0} {got} {}",
+                    started.elapsed().as_secs_f64(),
+                    pull_counts(&client)
+                );
             }
             let received = client
                 .bootstrap
@@ -193,6 +199,7 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     }
     let secs = started.elapsed().as_secs_f64();
     let st = client.bootstrap.as_ref().unwrap().status();
+    let pulls = pull_counts(&client);
     let rss = peak_rss();
     anon = anon.max(status_bytes("RssAnon:"));
     client.stop().await;
@@ -200,11 +207,61 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     let bytes = std::fs::metadata(dir.join("data.ldb")).map_or(0, |m| m.len());
     let peaks: Vec<String> = peaks.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let _ = writeln!(out, "containers {}", peaks.join(" "));
+    let _ = writeln!(out, "pulls {pulls}");
     let _ = writeln!(
         out,
         "done {secs:.3} {got} {rss} {bytes} {} {} {anon}",
         st.blocks_received, st.blocks_duplicate
     );
+}
+
+/// The ascending client's pull counters (`reason.what=n`, see the node's
+/// `bootstrap::pull_stats`), one line.
+/// With them, every block processor outcome of the node (`ledger.<status>`, blocks
+/// released from the gap table included), the gap table's size, and the CPU seconds
+/// of the block processor thread so far (`writer_cpu`, from `/proc`): what the
+/// processor spent on blocks that did not go in.
+fn pull_counts(node: &Node) -> String {
+    let mut parts: Vec<String> = node
+        .bootstrap
+        .as_ref()
+        .map(|b| b.pull_counts())
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for st in ["progress", "old", "gap_previous", "gap_source"] {
+        parts.push(format!(
+            "ledger.{st}={}",
+            node.stats.get("ledger", st, "in")
+        ));
+    }
+    parts.push(format!("unchecked={}", node.consensus.unchecked_len()));
+    parts.push(format!("writer_cpu={:.1}", thread_cpu("block_processor")));
+    parts.join(" ")
+}
+
+/// User + system CPU seconds of this process's threads named `name` (`/proc`, 100
+/// ticks a second).
+fn thread_cpu(name: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut ticks = 0u64;
+    for t in dir.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is the 3rd, utime the 14th.
+        if let Some(rest) = stat.rsplit_once(')').map(|r| r.1) {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            ticks += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            ticks += f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    ticks as f64 / 100.0
 }
 
 /// Folds the counts of a container tree (`{"name": {"child": {"count": "n"}}}`) into
@@ -394,6 +451,13 @@ async fn run(blocks: u64, ascending: bool) {
                     }
                     "done" => done = Some(f[1..].iter().map(|v| v.parse().unwrap()).collect()),
                     "containers" => println!("  peak container entries: {}", f[1..].join(" ")),
+                    "pulls" => println!("  pulls by reason: {}", f[1..].join(" ")),
+                    "pulls_now" if f.len() >= 3 => println!(
+                        "  at {} s, {} blocks, pulls by reason: {}",
+                        f[1],
+                        f[2],
+                        f[3..].join(" ")
+                    ),
                     "containers_now" if f.len() >= 4 => println!(
                         "  at {} s, {} blocks, anonymous RSS {:.0} MB: {}",
                         f[1],

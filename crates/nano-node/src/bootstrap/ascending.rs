@@ -40,6 +40,7 @@ use nano_messages::{
 use tokio::sync::mpsc;
 
 use super::blocked::BlockedSet;
+use super::pull_stats::Why;
 use super::recheck::RecheckList;
 use super::shrink::shrink_sparse;
 use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
@@ -87,6 +88,7 @@ struct Pull {
     /// Continue from this block (inclusive on the wire; we skip it); `None`: from the
     /// local head, or the open block when the account is new.
     from: Option<BlockHash>,
+    why: Why,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +104,7 @@ enum Kind {
         start: Start,
         /// Blocks asked for.
         count: u8,
+        why: Why,
     },
     /// Which account holds `dep`.
     Info {
@@ -127,6 +130,7 @@ struct Outcome {
     /// continues from once this one has gone in.
     next: Option<BlockHash>,
     status: ProcessStatus,
+    why: Why,
 }
 
 struct Asc<'a> {
@@ -294,6 +298,7 @@ impl Asc<'_> {
             if p.from.is_some() {
                 if let Some(q) = self.queue.iter_mut().find(|q| q.account == p.account) {
                     q.from = p.from;
+                    q.why = p.why;
                 }
             }
             return;
@@ -439,8 +444,10 @@ impl Asc<'_> {
                 account: p.account,
                 start,
                 count,
+                why: p.why,
             };
             if self.send(ch, payload, kind) {
+                self.sh.counters.pulls.pull(p.why);
                 self.busy.insert(p.account);
             } else {
                 self.queue.push_front(p);
@@ -494,7 +501,14 @@ impl Asc<'_> {
                     Start::Hash(h) => Some(h),
                     Start::Account => None,
                 };
-                self.enqueue(Pull { account, from }, true);
+                self.enqueue(
+                    Pull {
+                        account,
+                        from,
+                        why: Why::Requeue,
+                    },
+                    true,
+                );
             }
             Kind::Frontiers { .. } => self.frontier_inflight = false,
             Kind::Info { .. } => {}
@@ -526,9 +540,10 @@ impl Asc<'_> {
                     account,
                     start,
                     count,
+                    why,
                 },
                 AscPullAckPayload::Blocks(blocks),
-            ) => self.on_blocks(ch, account, start, count, blocks),
+            ) => self.on_blocks(ch, account, start, (count, why), blocks),
             (Kind::Info { dep }, AscPullAckPayload::AccountInfo(info)) => {
                 let pulling =
                     self.busy.contains(&info.account) || self.queued.contains(&info.account);
@@ -563,6 +578,7 @@ impl Asc<'_> {
                             Pull {
                                 account: info.account,
                                 from: None,
+                                why: Why::Dependency,
                             },
                             true,
                         );
@@ -609,6 +625,7 @@ impl Asc<'_> {
                     Pull {
                         account: *account,
                         from: None,
+                        why: Why::Scan,
                     },
                     false,
                 );
@@ -629,7 +646,7 @@ impl Asc<'_> {
         ch: ChannelId,
         account: Account,
         start: Start,
-        count: u8,
+        (count, why): (u8, Why),
         blocks: Vec<Block>,
     ) {
         self.busy.remove(&account);
@@ -658,7 +675,14 @@ impl Asc<'_> {
                 Start::Hash(h) => Some(h),
                 Start::Account => None,
             };
-            self.enqueue(Pull { account, from }, true);
+            self.enqueue(
+                Pull {
+                    account,
+                    from,
+                    why: Why::Requeue,
+                },
+                true,
+            );
             self.punish(ch, "blocks do not chain from the requested start");
             return;
         }
@@ -676,6 +700,15 @@ impl Asc<'_> {
             .counters
             .received
             .fetch_add(fresh as u64, Ordering::Relaxed);
+        let parked = blocks
+            .iter()
+            .skip(skip)
+            .filter(|b| self.sh.submitter.parked(&b.hash()))
+            .count();
+        self.sh
+            .counters
+            .pulls
+            .received(why, fresh as u64, parked as u64);
         // A full first pull continues once its last block has been processed, and only
         // if that went in: a first block blocked on its source stops the account there.
         let wait = full && start == Start::Account && fresh > 0;
@@ -693,6 +726,7 @@ impl Asc<'_> {
                         dep,
                         next,
                         status,
+                        why,
                     });
                 })),
             );
@@ -706,6 +740,7 @@ impl Asc<'_> {
                     Pull {
                         account,
                         from: last,
+                        why: Why::Continue,
                     },
                     true,
                 );
@@ -723,6 +758,7 @@ impl Asc<'_> {
                         Pull {
                             account,
                             from: last,
+                            why: Why::Retry,
                         },
                         false,
                     );
@@ -745,6 +781,7 @@ impl Asc<'_> {
                 Pull {
                     account,
                     from: Some(from),
+                    why: Why::AfterFirst,
                 },
                 true,
             ),
@@ -759,6 +796,7 @@ impl Asc<'_> {
                     Pull {
                         account,
                         from: None,
+                        why: Why::Requeue,
                     },
                     false,
                 );
@@ -816,6 +854,7 @@ impl Asc<'_> {
 
     fn count_outcome(&mut self, o: &Outcome) {
         let c = &self.sh.counters;
+        c.pulls.outcome(o.why, &o.status);
         match &o.status {
             Ok(BlockStatus::Progress) => {
                 c.processed.fetch_add(1, Ordering::Relaxed);
@@ -844,6 +883,7 @@ impl Asc<'_> {
                     Pull {
                         account: o.account,
                         from: None,
+                        why: Why::Requeue,
                     },
                     false,
                 );
@@ -1021,6 +1061,7 @@ impl Asc<'_> {
                         pulls.push(Pull {
                             account,
                             from: Some(p),
+                            why: Why::Landed,
                         });
                     } else {
                         self.forget(&account);
@@ -1037,6 +1078,7 @@ impl Asc<'_> {
                 None => pulls.push(Pull {
                     account,
                     from: None,
+                    why: Why::Refetch,
                 }),
             }
         }
@@ -1174,6 +1216,7 @@ impl Asc<'_> {
                 Pull {
                     account,
                     from: None,
+                    why: Why::Resume,
                 },
                 false,
             );

@@ -24,6 +24,7 @@
 pub mod ascending;
 mod blocked;
 pub mod legacy;
+mod pull_stats;
 mod recheck;
 pub mod server;
 mod shrink;
@@ -298,6 +299,8 @@ pub(crate) struct Counters {
     pub legacy_pulls: AtomicUsize,
     /// Whether the running legacy scan has received frontiers.
     pub frontiers_started: AtomicBool,
+    /// What the ascending client's pulls brought, by why they were sent.
+    pub pulls: pull_stats::PullStats,
 }
 
 /// Holds one unit of a gauge while alive (a connection open, a worker idle), so every
@@ -808,6 +811,12 @@ impl Bootstrap {
             .zip(&c.sets)
             .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
             .collect()
+    }
+
+    /// What the ascending client's pulls brought, by why each was sent (non-zero
+    /// counters as `reason.what`, since the node started): for the bootstrap bench.
+    pub fn pull_counts(&self) -> Vec<(String, u64)> {
+        self.shared.counters.pulls.list()
     }
 
     pub fn status(&self) -> BootstrapStatus {
