@@ -80,8 +80,6 @@ impl Bounds {
 
 struct Record {
     sink: usize,
-    /// A warning or error: flushed as soon as it is written.
-    urgent: bool,
     bytes: Vec<u8>,
 }
 
@@ -93,6 +91,10 @@ struct State {
     flush_requested: u64,
     flushed: u64,
     stop: bool,
+    /// The writer sleeps until woken (nothing was written in its last interval).
+    idle: bool,
+    /// The writer was woken and has not taken the queue yet.
+    woken: bool,
 }
 
 struct Shared {
@@ -127,14 +129,23 @@ impl Shared {
             return;
         }
         g.bytes += bytes.len();
-        g.records.push_back(Record {
-            sink,
-            urgent,
-            bytes,
-        });
-        if g.records.len() == 1 {
-            self.wake_writer.notify_one();
+        g.records.push_back(Record { sink, bytes });
+        // The writer runs on its own every FLUSH_INTERVAL while lines come in; a line
+        // only wakes it (a futex call and a switch) when it sleeps idle, for a warning
+        // or error, or at half the bounds, so it is woken at most once per batch.
+        if !g.woken
+            && (g.idle
+                || urgent
+                || g.records.len() >= self.bounds.lines / 2
+                || g.bytes >= self.bounds.bytes / 2)
+        {
+            self.wake(&mut g);
         }
+    }
+
+    fn wake(&self, g: &mut State) {
+        g.woken = true;
+        self.wake_writer.notify_one();
     }
 }
 
@@ -156,6 +167,8 @@ impl LogWriter {
                 flush_requested: 0,
                 flushed: 0,
                 stop: false,
+                idle: false,
+                woken: false,
             }),
             wake_writer: Condvar::new(),
             room: Condvar::new(),
@@ -190,7 +203,7 @@ impl LogWriter {
         }
         g.flush_requested += 1;
         let target = g.flush_requested;
-        self.shared.wake_writer.notify_one();
+        self.shared.wake(&mut g);
         while g.flushed < target && !g.stop {
             let now = Instant::now();
             if now >= deadline {
@@ -221,7 +234,7 @@ impl LogWriter {
         {
             let mut g = self.shared.lock();
             g.stop = true;
-            self.shared.wake_writer.notify_one();
+            self.shared.wake(&mut g);
             self.shared.room.notify_all();
         }
         if let Some(t) = self.thread.take() {
@@ -381,20 +394,19 @@ fn wait_report(new: u64, total: u64, bounds: Bounds) -> Vec<u8> {
 
 fn write_loop(shared: &Shared, mut outs: Vec<Out>) {
     let mut batch: VecDeque<Record> = VecDeque::new();
-    // When the oldest unflushed line was written.
-    let mut dirty_since: Option<Instant> = None;
+    // While lines come in, the writer wakes on its own at this time.
+    let mut next_round: Option<Instant> = None;
     let mut reported_waited = 0u64;
     let mut last_report: Option<Instant> = None;
     loop {
-        let (stop, flush_target, waited) = {
+        let (stop, flush_target, flush_pending, waited) = {
             let mut g = shared.lock();
             loop {
-                if !g.records.is_empty() || g.stop || g.flush_requested > g.flushed {
+                if g.woken || g.stop {
                     break;
                 }
-                match dirty_since {
-                    Some(t) => {
-                        let due = t + FLUSH_INTERVAL;
+                match next_round {
+                    Some(due) => {
                         let now = Instant::now();
                         if now >= due {
                             break;
@@ -405,27 +417,35 @@ fn write_loop(shared: &Shared, mut outs: Vec<Out>) {
                             .unwrap_or_else(|p| p.into_inner())
                             .0;
                     }
+                    None if !g.records.is_empty() => break,
                     None => {
+                        g.idle = true;
                         g = shared
                             .wake_writer
                             .wait(g)
-                            .unwrap_or_else(|p| p.into_inner())
+                            .unwrap_or_else(|p| p.into_inner());
                     }
                 }
             }
+            g.idle = false;
+            g.woken = false;
             std::mem::swap(&mut batch, &mut g.records);
             g.bytes = 0;
             shared.room.notify_all();
-            (g.stop, g.flush_requested, g.waited)
+            (
+                g.stop,
+                g.flush_requested,
+                g.flush_requested > g.flushed,
+                g.waited,
+            )
         };
-        let mut urgent = false;
+        let wrote = !batch.is_empty();
         for r in batch.drain(..) {
             if let Some(out) = outs.get_mut(r.sink) {
                 out.write(&r.bytes);
-                urgent |= r.urgent;
-                dirty_since.get_or_insert_with(Instant::now);
             }
         }
+        let mut report = false;
         if waited > reported_waited
             && (stop || last_report.is_none_or(|t| t.elapsed() >= WAIT_REPORT_INTERVAL))
         {
@@ -435,15 +455,14 @@ fn write_loop(shared: &Shared, mut outs: Vec<Out>) {
             }
             reported_waited = waited;
             last_report = Some(Instant::now());
-            urgent = true;
+            report = true;
         }
-        let due = dirty_since.is_some_and(|t| t.elapsed() >= FLUSH_INTERVAL);
-        let requested = flush_target > shared.lock().flushed;
-        if stop || urgent || due || requested {
+        // Every round that wrote flushes: rounds come at most once per interval (or
+        // per half-full queue), so a busy node's lines go out a buffer at a time.
+        if wrote || report || stop || flush_pending {
             for out in outs.iter_mut() {
                 out.flush();
             }
-            dirty_since = None;
             let mut g = shared.lock();
             g.flushed = g.flushed.max(flush_target);
             shared.room.notify_all();
@@ -451,6 +470,8 @@ fn write_loop(shared: &Shared, mut outs: Vec<Out>) {
         if stop {
             return;
         }
+        // Lines came in: look again after an interval instead of being woken per line.
+        next_round = wrote.then(|| Instant::now() + FLUSH_INTERVAL);
     }
 }
 
