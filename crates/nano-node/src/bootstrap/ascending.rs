@@ -6,8 +6,12 @@
 //! next request from its last block (an account new to the ledger is first asked for
 //! two blocks from its open block, and continued once those went in), spread over all good
 //! channels (at most `channel_limit` unanswered per channel, `max_requests` overall),
-//! and only while the block processor has room. A receive whose source is missing blocks
-//! its account; the dependency walker asks a peer which account holds the source
+//! and only while the block processor has room. An answer is submitted only up to its
+//! first receive whose source is neither in the ledger nor submitted (`missing_source`);
+//! that receive and the rest of the answer, which the processor would only find waiting
+//! and park, go to its gap table directly (signatures and work checked here), so the
+//! processor takes each block once, when it can go in. A receive whose source is missing
+//! blocks its account; the dependency walker asks a peer which account holds the source
 //! (account_info by block hash) and queues that account; once the source is in the
 //! ledger the block processor releases what waited for it in its gap table, and the
 //! account is looked at again when that has landed. Blocks received once are not asked
@@ -40,6 +44,7 @@ use nano_messages::{
 use tokio::sync::mpsc;
 
 use super::blocked::BlockedSet;
+use super::missing_source::first_missing_source;
 use super::pull_stats::Why;
 use super::recheck::RecheckList;
 use super::shrink::shrink_sparse;
@@ -131,6 +136,8 @@ struct Outcome {
     next: Option<BlockHash>,
     status: ProcessStatus,
     why: Why,
+    /// The block's hash (it leaves `submitted`).
+    hash: BlockHash,
 }
 
 struct Asc<'a> {
@@ -155,6 +162,11 @@ struct Asc<'a> {
     /// Blocks submitted and not yet answered, per account. `pulled_to` is kept while
     /// any are out: a gap answer may still block the account.
     outstanding: HashMap<Account, u32>,
+    /// The blocks submitted and not yet answered: a receive of one of them goes in
+    /// after it, so a chain is not cut there (see [`Asc::cut_at_missing_source`]). As
+    /// many as the processor holds of ours: pulls stop at `block_processor_threshold`
+    /// blocks, and at most `max_requests` answers come in beyond that.
+    submitted: HashSet<BlockHash>,
     /// Unblocked accounts to look at again once released blocks had time to land.
     recheck: RecheckList,
     deps: VecDeque<BlockHash>,
@@ -202,6 +214,7 @@ pub(crate) async fn run(
         blocked: BlockedSet::new(sh.config.blocking_max),
         pulled_to: RecentMap::new(accounts_max(&sh.config)),
         outstanding: HashMap::new(),
+        submitted: HashSet::new(),
         recheck: RecheckList::new(sh.config.blocking_max),
         deps: VecDeque::new(),
         continuing: 0,
@@ -686,20 +699,26 @@ impl Asc<'_> {
             self.punish(ch, "blocks do not chain from the requested start");
             return;
         }
+        let received = blocks.len().saturating_sub(skip);
         let full = blocks.len() >= max;
         let last = blocks.last().map(|b| b.hash()).or(match start {
             Start::Hash(h) => Some(h),
             Start::Account => None,
         });
+        let mut blocks = blocks;
+        let cut = self.cut_at_missing_source(account, start, &mut blocks, skip);
         let fresh = blocks.len().saturating_sub(skip);
-        if let (true, Some(l)) = (fresh > 0, last) {
+        if let (true, Some(l)) = (received > 0, last) {
             self.pulled_to.insert(account, l);
+        }
+        if fresh > 0 {
             *self.outstanding.entry(account).or_default() += fresh as u32;
         }
         self.sh
             .counters
             .received
-            .fetch_add(fresh as u64, Ordering::Relaxed);
+            .fetch_add(received as u64, Ordering::Relaxed);
+        self.sh.counters.pulls.cut(why, (received - fresh) as u64);
         let parked = blocks
             .iter()
             .skip(skip)
@@ -711,9 +730,12 @@ impl Asc<'_> {
             .received(why, fresh as u64, parked as u64);
         // A full first pull continues once its last block has been processed, and only
         // if that went in: a first block blocked on its source stops the account there.
-        let wait = full && start == Start::Account && fresh > 0;
+        let wait = full && start == Start::Account && fresh > 0 && cut.is_none();
+        reclaim_deleted(&mut self.submitted);
         for (i, b) in blocks.into_iter().skip(skip).enumerate() {
             let dep = dependency_of(&b);
+            let hash = b.hash();
+            self.submitted.insert(hash);
             let next = if wait && i + 1 == fresh { last } else { None };
             self.continuing += usize::from(next.is_some());
             let tx = self.out_tx.clone();
@@ -727,9 +749,16 @@ impl Asc<'_> {
                         next,
                         status,
                         why,
+                        hash,
                     });
                 })),
             );
+        }
+        if let Some((dep, tail)) = cut {
+            // After the blocks before it were submitted: the account's blocks go to the
+            // processor in chain order.
+            self.sh.submitter.park_chain(dep, tail);
+            return;
         }
         if wait {
             return;
@@ -768,6 +797,57 @@ impl Asc<'_> {
             }
             _ => self.forget(&account),
         }
+    }
+
+    /// Cuts `blocks` (a checked answer for `account`, the first `skip` of them already
+    /// in the ledger) before its first receive whose source is neither in the ledger
+    /// nor submitted and unanswered (see [`super::missing_source`]), blocks the account
+    /// on that source and returns the source and the blocks cut off, to be parked in
+    /// the gap table directly: submitted, the processor would check each of them (the
+    /// signature, a ledger lookup) only to park it, and check it again when it is
+    /// released (on the 10M bench ledger that was half its time per block). Nothing is
+    /// cut while the blocked set is full, or when a block cut off fails the checks the
+    /// processor would make (it goes to the processor, which excludes its peer).
+    fn cut_at_missing_source(
+        &mut self,
+        account: Account,
+        start: Start,
+        blocks: &mut Vec<Block>,
+        skip: usize,
+    ) -> Option<(BlockHash, Vec<Block>)> {
+        let txn = self.sh.ledger.read_txn().ok()?;
+        let params = self.sh.ledger.params();
+        let start_balance = match start {
+            Start::Hash(_) => blocks.first().and_then(|b| b.balance_field()),
+            Start::Account => None,
+        };
+        let submitted = &self.submitted;
+        let ledger = &self.sh.ledger;
+        let k = first_missing_source(
+            blocks,
+            skip,
+            start_balance,
+            |l| params.epoch_of_link(l).is_some(),
+            |h| submitted.contains(h) || ledger.block_exists(&txn, h).unwrap_or(true),
+        )?;
+        drop(txn);
+        let dep = dependency_of(&blocks[k])?;
+        // Checked here as the processor would (it parks them unchecked): a peer sending
+        // forged blocks is excluded for them (they go to the processor), not left to
+        // fill the gap table. Epoch blocks (another signer) are not parked.
+        let valid = blocks[k..].iter().all(|b| {
+            b.link_field()
+                .is_none_or(|l| params.epoch_of_link(&l).is_none())
+                && params
+                    .work
+                    .validate_entry(&b.root(), b.work(), b.is_state())
+                && b.verify_signature(&account)
+        });
+        if !valid || !self.block_on(account, dep) {
+            return None;
+        }
+        self.ask_dependency(dep);
+        Some((dep, blocks.split_off(k)))
     }
 
     /// The last block of `account`'s full first pull was processed with `status`.
@@ -838,6 +918,7 @@ impl Asc<'_> {
     }
 
     fn on_outcome(&mut self, o: Outcome) {
+        self.submitted.remove(&o.hash);
         self.count_outcome(&o);
         if let Some(from) = o.next {
             self.continuing = self.continuing.saturating_sub(1);
@@ -957,6 +1038,7 @@ impl Asc<'_> {
         shrink_sparse(&mut self.queued);
         shrink_sparse(&mut self.busy);
         shrink_sparse(&mut self.outstanding);
+        shrink_sparse(&mut self.submitted);
         self.recheck.shrink();
         shrink_sparse(&mut self.deps);
         shrink_sparse(&mut self.requests);

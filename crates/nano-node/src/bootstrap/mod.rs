@@ -24,6 +24,7 @@
 pub mod ascending;
 mod blocked;
 pub mod legacy;
+mod missing_source;
 mod pull_stats;
 mod recheck;
 pub mod server;
@@ -345,6 +346,11 @@ impl Submitter {
     /// [`Consensus::unchecked_dependency_at`]).
     pub fn waiting_at(&self, root: &Root) -> Option<BlockHash> {
         self.consensus.unchecked_dependency_at(root)
+    }
+
+    /// Parks `chain` behind `dependency` (see [`Consensus::park_chain`]).
+    pub fn park_chain(&self, dependency: BlockHash, chain: Vec<Block>) {
+        self.consensus.park_chain(dependency, chain)
     }
 
     /// Whether the block `hash` waits in the gap table.

@@ -65,7 +65,7 @@ impl Why {
 }
 
 /// What is counted per reason.
-const WHAT: [&str; 8] = [
+const WHAT: [&str; 9] = [
     "pulls",
     "received",
     "progress",
@@ -74,6 +74,7 @@ const WHAT: [&str; 8] = [
     "gap_source",
     "other",
     "parked_already",
+    "cut",
 ];
 const PULLS: usize = 0;
 const RECEIVED: usize = 1;
@@ -83,6 +84,7 @@ const GAP_PREVIOUS: usize = 4;
 const GAP_SOURCE: usize = 5;
 const OTHER: usize = 6;
 const PARKED_ALREADY: usize = 7;
+const CUT: usize = 8;
 
 /// The counters (since the node started).
 #[derive(Default)]
@@ -105,6 +107,12 @@ impl PullStats {
     pub fn received(&self, why: Why, fresh: u64, parked: u64) {
         self.add(why, RECEIVED, fresh);
         self.add(why, PARKED_ALREADY, parked);
+    }
+
+    /// `n` received blocks parked in the gap table directly, not submitted: the answer
+    /// was cut before a receive whose source is missing.
+    pub fn cut(&self, why: Why, n: u64) {
+        self.add(why, CUT, n);
     }
 
     /// The block processor's answer for one received block.
@@ -148,6 +156,7 @@ mod tests {
         s.outcome(Why::Continue, &Ok(BlockStatus::GapPrevious));
         s.outcome(Why::Refetch, &Ok(BlockStatus::Progress));
         s.outcome(Why::Refetch, &Err(SubmitError::Overloaded));
+        s.cut(Why::Scan, 2);
         let l = s.list();
         let get = |k: &str| l.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
         assert_eq!(get("continue.pulls"), Some(1));
@@ -156,8 +165,9 @@ mod tests {
         assert_eq!(get("continue.gap_previous"), Some(2));
         assert_eq!(get("refetch.progress"), Some(1));
         assert_eq!(get("refetch.other"), Some(1));
+        assert_eq!(get("scan.cut"), Some(2));
         // Zero counters are left out.
         assert_eq!(get("scan.pulls"), None);
-        assert_eq!(l.len(), 6);
+        assert_eq!(l.len(), 7);
     }
 }

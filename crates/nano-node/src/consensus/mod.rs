@@ -589,6 +589,41 @@ impl Consensus {
         lock(&self.shared.unchecked).dependency_at(root)
     }
 
+    /// Parks `chain` in the gap table without processing it: its first block waits for
+    /// `dependency`, each later one for the block before it. For bootstrap, which has
+    /// checked the blocks' signatures and work and knows the first one's source is
+    /// missing: the processor would only find that and park them itself. If
+    /// `dependency` went in meanwhile, what waits for it is processed at once.
+    pub fn park_chain(&self, dependency: BlockHash, chain: Vec<Block>) {
+        {
+            let mut u = lock(&self.shared.unchecked);
+            let mut dep = dependency;
+            for block in chain {
+                let hash = block.hash();
+                u.insert(
+                    dep,
+                    block_processor::unchecked::UncheckedItem {
+                        block,
+                        source: BlockSource::Bootstrap,
+                    },
+                );
+                dep = hash;
+            }
+        }
+        let arrived = self.shared.ledger.read_txn().ok().is_some_and(|t| {
+            self.shared
+                .ledger
+                .block_exists(&t, &dependency)
+                .unwrap_or(false)
+        });
+        if arrived {
+            let released = lock(&self.shared.unchecked).take(&dependency);
+            for item in released {
+                self.submit(item.block, BlockSource::Unchecked, None);
+            }
+        }
+    }
+
     /// Whether the block `hash` waits in the gap table.
     pub fn unchecked_contains(&self, hash: &BlockHash) -> bool {
         lock(&self.shared.unchecked).contains(hash)
