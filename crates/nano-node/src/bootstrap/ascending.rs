@@ -301,6 +301,21 @@ fn dependency_of(b: &Block) -> Option<BlockHash> {
 }
 
 impl Asc<'_> {
+    /// A request that got no usable answer is asked again first, from the same start,
+    /// so the account does not lose its turn to a peer's failure.
+    fn requeue_request(&mut self, account: Account, start: Start) {
+        let from = match start {
+            Start::Hash(h) => Some(h),
+            Start::Account => None,
+        };
+        let pull = Pull {
+            account,
+            from,
+            why: Why::Requeue,
+        };
+        self.enqueue(pull, true);
+    }
+
     fn enqueue(&mut self, p: Pull, front: bool) {
         if self.busy.contains(&p.account) {
             return;
@@ -510,18 +525,7 @@ impl Asc<'_> {
         match kind {
             Kind::Blocks { account, start, .. } => {
                 self.busy.remove(&account);
-                let from = match start {
-                    Start::Hash(h) => Some(h),
-                    Start::Account => None,
-                };
-                self.enqueue(
-                    Pull {
-                        account,
-                        from,
-                        why: Why::Requeue,
-                    },
-                    true,
-                );
+                self.requeue_request(account, start);
             }
             Kind::Frontiers { .. } => self.frontier_inflight = false,
             Kind::Info { .. } => {}
@@ -684,18 +688,7 @@ impl Asc<'_> {
             .iter()
             .all(|b| b.account_field().is_none_or(|a| a == account));
         if !ok {
-            let from = match start {
-                Start::Hash(h) => Some(h),
-                Start::Account => None,
-            };
-            self.enqueue(
-                Pull {
-                    account,
-                    from,
-                    why: Why::Requeue,
-                },
-                true,
-            );
+            self.requeue_request(account, start);
             self.punish(ch, "blocks do not chain from the requested start");
             return;
         }
