@@ -187,6 +187,39 @@ fn bad_blocks_are_rejected_before_the_ledger() {
     assert_eq!(a.consensus.unchecked_len(), 0);
 }
 
+/// Bootstrap parks the tail of an answer behind a missing source itself
+/// (`Consensus::park_chain`): the parked blocks go in once their dependency does, in
+/// chain order, and are checked by the processor then (a forged one stays out).
+#[test]
+fn parked_chains_go_in_after_their_dependency_and_are_checked_then() {
+    let (_tmp, _hub, nodes) = cluster(1);
+    let a = &nodes[0];
+    let blocks = chain_blocks(5);
+    let mut forged = blocks[3].clone();
+    forged.set_signature(nano_core::Signature([1; 64]));
+    // Dependency missing: all three wait, none is in the ledger.
+    a.consensus.park_chain(
+        blocks[0].hash(),
+        vec![blocks[1].clone(), blocks[2].clone(), forged],
+    );
+    assert_eq!(a.consensus.unchecked_len(), 3);
+    assert!(!a.exists(&blocks[1].hash()));
+    assert_eq!(a.process(blocks[0].clone()), BlockStatus::Progress);
+    let h2 = blocks[2].hash();
+    assert!(wait_until(DEADLINE, || a.exists(&h2)
+        && a.consensus.unchecked_len() == 0));
+    // Dependency already in the ledger: released at once. The genuine block 3 goes in
+    // (the forged copy, released before it, was refused) and block 4 after it.
+    a.consensus
+        .park_chain(h2, vec![blocks[3].clone(), blocks[4].clone()]);
+    let h4 = blocks[4].hash();
+    assert!(wait_until(DEADLINE, || a.exists(&h4)));
+    let txn = a.ledger.read_txn().unwrap();
+    let stored = a.ledger.block(&txn, &blocks[3].hash()).unwrap().unwrap();
+    assert_eq!(stored.block.signature(), blocks[3].signature());
+    assert_eq!(a.consensus.unchecked_len(), 0);
+}
+
 #[test]
 fn send_on_b_is_cemented_on_all_three() {
     let (_tmp, _hub, nodes) = cluster(3);
