@@ -16,7 +16,7 @@
 //! whole chain in one election. This node's own representative does not vote for that
 //! head until the rules allow it.
 
-use nano_core::{Account, Block};
+use nano_core::{Account, Amount, Block};
 use nano_ledger::Txn;
 
 use super::bucket::{
@@ -137,62 +137,79 @@ impl Shared {
     /// Offers the first uncemented block of each account to its bucket, starts
     /// optimistic elections for long uncemented chains, then starts what the buckets
     /// allow. Returns how many accounts had an uncemented block.
+    ///
+    /// The accounts are read and offered a part at a time: a backlog step hands
+    /// 10,000 accounts, and their candidate blocks all read first were a transient
+    /// buffer of ~8 MB every second of a sync. Offering part by part gives the same
+    /// buckets and elections: a first block offered and an optimistic head started are
+    /// different blocks, and offering touches no election.
     pub(crate) fn activate_accounts(&self, accounts: &[Account]) -> usize {
         if accounts.is_empty() {
             return 0;
         }
-        // A fresh snapshot per part, so a long list does not keep the writer's freed
-        // pages from being reused (see `SCAN_LOOKUPS_PER_TXN`).
-        let mut spans: Vec<Span> = Vec::new();
-        for part in accounts.chunks(nano_store::SCAN_LOOKUPS_PER_TXN) {
-            let Ok(txn) = self.ledger.read_txn() else {
-                return 0;
-            };
-            spans.extend(part.iter().filter_map(|a| self.unconfirmed_span(&txn, a)));
-        }
-        let unconfirmed = spans.len();
         let winners = self.winners_vacancy();
         let delta = self.quorum_delta();
         let mut fx = Effects::default();
+        let mut unconfirmed = 0;
+        // A fresh snapshot per part, so a long list does not keep the writer's freed
+        // pages from being reused (see `SCAN_LOOKUPS_PER_TXN`).
+        for part in accounts.chunks(nano_store::SCAN_LOOKUPS_PER_TXN) {
+            let spans: Vec<Span> = {
+                let Ok(txn) = self.ledger.read_txn() else {
+                    break;
+                };
+                part.iter()
+                    .filter_map(|a| self.unconfirmed_span(&txn, a))
+                    .collect()
+            };
+            unconfirmed += spans.len();
+            let mut active = lock(&self.active);
+            self.offer_spans(&mut active, spans, winners, delta, &mut fx);
+        }
         {
             let mut active = lock(&self.active);
-            {
-                let mut sched = lock(&self.priority);
-                let max_blocks = sched.limits.max_blocks;
-                for c in spans.iter().filter_map(|s| s.first.as_ref()) {
-                    let h = c.block.hash();
-                    if active.contains_hash(&h) || active.recently_confirmed(&h) {
-                        continue;
-                    }
-                    let i = bucket_index(&sched.minimums, c.balance);
-                    let added = sched.buckets[i].push(c.time, c.block.clone(), max_blocks);
-                    let detail = if added { "activated" } else { "activate_full" };
-                    self.stats.inc("election_scheduler", detail, "in");
-                }
-            }
-            for head in spans.into_iter().filter_map(|s| s.long_head) {
-                let h = head.hash();
-                if active.contains_hash(&h)
-                    || active.recently_confirmed(&h)
-                    || active.vacancy(Behavior::Optimistic).min(winners) <= 0
-                {
-                    continue;
-                }
-                if self.start_election_as(
-                    &mut active,
-                    head,
-                    delta,
-                    &mut fx,
-                    Behavior::Optimistic,
-                    None,
-                ) {
-                    self.stats.inc("election_scheduler", "optimistic", "in");
-                }
-            }
             self.start_from_buckets(&mut active, winners, delta, &mut fx);
         }
         self.dispatch(fx);
         unconfirmed
+    }
+
+    /// Offers each span's first block to its bucket, then starts the optimistic
+    /// elections of its long heads.
+    fn offer_spans(
+        &self,
+        active: &mut ActiveElections,
+        spans: Vec<Span>,
+        winners: i64,
+        delta: Amount,
+        fx: &mut Effects,
+    ) {
+        {
+            let mut sched = lock(&self.priority);
+            let max_blocks = sched.limits.max_blocks;
+            for c in spans.iter().filter_map(|s| s.first.as_ref()) {
+                let h = c.block.hash();
+                if active.contains_hash(&h) || active.recently_confirmed(&h) {
+                    continue;
+                }
+                let i = bucket_index(&sched.minimums, c.balance);
+                let added = sched.buckets[i].push(c.time, c.block.clone(), max_blocks);
+                let detail = if added { "activated" } else { "activate_full" };
+                self.stats.inc("election_scheduler", detail, "in");
+            }
+        }
+        for head in spans.into_iter().filter_map(|s| s.long_head) {
+            let h = head.hash();
+            if active.contains_hash(&h)
+                || active.recently_confirmed(&h)
+                || active.vacancy(Behavior::Optimistic).min(winners) <= 0
+            {
+                continue;
+            }
+            if self.start_election_as(active, head, delta, fx, Behavior::Optimistic, None) {
+                self.stats.inc("election_scheduler", "optimistic", "in");
+            }
+        }
     }
 
     /// Starts elections for the candidates the buckets' rules allow (after elections
@@ -362,6 +379,36 @@ mod tests {
         f.consensus.shared.activate_accounts(&f.accounts);
         assert_eq!(f.started(), vec![1, 3]);
         assert_eq!(f.queued(), 2);
+    }
+
+    /// More accounts than one read part (600 against `SCAN_LOOKUPS_PER_TXN` = 256),
+    /// activity times shuffled: the bucket keeps the 100 least recently active of all
+    /// parts, each offer counted as the bucket's order decides it, and only then do
+    /// elections start, for the two least recently active of the whole list.
+    #[test]
+    fn a_list_longer_than_one_read_part_is_offered_whole_before_elections_start() {
+        let n = 2 * nano_store::SCAN_LOOKUPS_PER_TXN + 88;
+        let times: Vec<u64> = (0..n as u64).map(|i| (i * 7919) % n as u64).collect();
+        let f = fixture(&times, limits(1, 2), 5000);
+        assert_eq!(f.consensus.shared.activate_accounts(&f.accounts), n);
+        // The model: a set of at most 100 times; an offer sorting last when full is
+        // refused.
+        let mut kept = std::collections::BTreeSet::new();
+        let (mut added, mut full) = (0, 0);
+        for t in &times {
+            kept.insert(*t);
+            if kept.len() > 100 && kept.pop_last() == Some(*t) {
+                full += 1;
+            } else {
+                added += 1;
+            }
+        }
+        assert_eq!(f.stat("election_scheduler", "activated"), added);
+        assert_eq!(f.stat("election_scheduler", "activate_full"), full);
+        assert!(full > 0);
+        let lowest: Vec<usize> = (0..n).filter(|i| times[*i] < 2).collect();
+        assert_eq!(f.started(), lowest);
+        assert_eq!(f.queued(), 98);
     }
 
     #[test]
