@@ -45,6 +45,7 @@ use tokio::sync::mpsc;
 
 use super::blocked::BlockedSet;
 use super::missing_source::first_missing_source;
+use super::pull_queue::{Pull, PullQueue};
 use super::pull_stats::Why;
 use super::recheck::RecheckList;
 use super::shrink::shrink_sparse;
@@ -86,15 +87,6 @@ const PRIORITY_INFO_MAX: usize = 4096;
 /// at start: enough to resume where a round stopped (the rest are found again by the
 /// scan), in a file of a few MB.
 const SAVED_ACCOUNTS_MAX: usize = 65_536;
-
-#[derive(Debug, Clone, Copy)]
-struct Pull {
-    account: Account,
-    /// Continue from this block (inclusive on the wire; we skip it); `None`: from the
-    /// local head, or the open block when the account is new.
-    from: Option<BlockHash>,
-    why: Why,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Start {
@@ -142,8 +134,7 @@ struct Outcome {
 
 struct Asc<'a> {
     sh: &'a Arc<Shared>,
-    queue: VecDeque<Pull>,
-    queued: HashSet<Account>,
+    queue: PullQueue,
     busy: HashSet<Account>,
     /// The head a peer reported for each account being pulled, and the pulls that
     /// ended short of it; bounded by [`accounts_max`] (a forgotten target only costs the
@@ -206,8 +197,7 @@ pub(crate) async fn run(
     let now = Instant::now();
     let mut a = Asc {
         sh,
-        queue: VecDeque::new(),
-        queued: HashSet::new(),
+        queue: PullQueue::new(),
         busy: HashSet::new(),
         targets: RecentMap::new(accounts_max(&sh.config)),
         tries: RecentMap::new(accounts_max(&sh.config)),
@@ -320,26 +310,8 @@ impl Asc<'_> {
         if self.busy.contains(&p.account) {
             return;
         }
-        reclaim_deleted(&mut self.queued);
-        if !self.queued.insert(p.account) {
-            // Already queued: a continuation wins over a fresh start.
-            if p.from.is_some() {
-                if let Some(q) = self.queue.iter_mut().find(|q| q.account == p.account) {
-                    q.from = p.from;
-                    q.why = p.why;
-                }
-            }
-            return;
-        }
-        if self.queue.len() >= self.sh.config.priorities_max {
-            self.queued.remove(&p.account);
-            return;
-        }
-        if front {
-            self.queue.push_front(p);
-        } else {
-            self.queue.push_back(p);
-        }
+        // Already queued: a continuation wins over a fresh start.
+        self.queue.push(p, front, self.sh.config.priorities_max);
     }
 
     fn new_id(&mut self) -> u64 {
@@ -432,7 +404,6 @@ impl Asc<'_> {
             let Some(p) = self.queue.pop_front() else {
                 break;
             };
-            self.queued.remove(&p.account);
             if self.busy.contains(&p.account) || self.blocked.contains_key(&p.account) {
                 continue;
             }
@@ -451,8 +422,7 @@ impl Asc<'_> {
                 }
             }
             let Some(ch) = self.pick_channel() else {
-                self.queue.push_front(p);
-                self.queued.insert(p.account);
+                self.queue.put_back(p);
                 break;
             };
             let (s, ty) = match start {
@@ -478,8 +448,7 @@ impl Asc<'_> {
                 self.sh.counters.pulls.pull(p.why);
                 self.busy.insert(p.account);
             } else {
-                self.queue.push_front(p);
-                self.queued.insert(p.account);
+                self.queue.put_back(p);
                 break;
             }
         }
@@ -563,7 +532,7 @@ impl Asc<'_> {
             ) => self.on_blocks(ch, account, start, (count, why), blocks),
             (Kind::Info { dep }, AscPullAckPayload::AccountInfo(info)) => {
                 let pulling =
-                    self.busy.contains(&info.account) || self.queued.contains(&info.account);
+                    self.busy.contains(&info.account) || self.queue.contains(&info.account);
                 let pulled =
                     self.done.contains(&info.account) || self.pulled_to.contains_key(&info.account);
                 // Pulled this round, yet the block asked for is neither in the ledger nor
@@ -904,7 +873,7 @@ impl Asc<'_> {
     fn all_answered(&mut self, account: &Account) {
         let idle = !self.blocked.contains_key(account)
             && !self.busy.contains(account)
-            && !self.queued.contains(account);
+            && !self.queue.contains(account);
         if idle && self.done.contains(account) {
             self.pulled_to.remove(account);
         }
@@ -1028,7 +997,6 @@ impl Asc<'_> {
     /// the most it ever held.
     fn shrink_sets(&mut self) {
         shrink_sparse(&mut self.queue);
-        shrink_sparse(&mut self.queued);
         shrink_sparse(&mut self.busy);
         shrink_sparse(&mut self.outstanding);
         shrink_sparse(&mut self.submitted);

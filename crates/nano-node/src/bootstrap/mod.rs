@@ -25,6 +25,7 @@ pub mod ascending;
 mod blocked;
 pub mod legacy;
 mod missing_source;
+mod pull_queue;
 mod pull_stats;
 mod recheck;
 pub mod server;
