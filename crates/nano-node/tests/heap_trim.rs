@@ -13,10 +13,38 @@ fn rss_anon() -> u64 {
     kb * 1024
 }
 
+/// With the threshold fixed, 1 MiB blocks freed after a 16 MiB one (which would have
+/// raised glibc's own threshold above them) leave the RSS at once, no trim needed:
+/// each had its own mapping, not a place between small live blocks in an arena.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn large_blocks_freed_leave_at_once() {
+    use nano_node::heap_trim::fix_mmap_threshold;
+    assert!(fix_mmap_threshold());
+    let big = vec![3u8; 16 << 20];
+    assert_eq!(big[(16 << 20) - 1], 3);
+    drop(big);
+    let mut large = Vec::new();
+    let mut small = Vec::new();
+    for i in 0..32u8 {
+        large.push(vec![i; 1 << 20]);
+        small.push(Box::new([i; 64]));
+    }
+    let held = rss_anon();
+    drop(large);
+    let after = rss_anon();
+    assert!(
+        held - after >= 24 << 20,
+        "RssAnon {held} -> {after}: under 24 MiB left with 32 MiB freed"
+    );
+    assert!(small.iter().enumerate().all(|(i, b)| b[63] == i as u8));
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn freed_pages_inside_the_heap_are_given_back() {
     use nano_node::heap_trim::{start_heap_trimmer, trim_heap};
+    // First, while nothing else allocates in this process (one test here).
+    large_blocks_freed_leave_at_once();
     // 64 MB in small blocks, written so they are resident; then every block but one
     // in 64 is freed. The survivors keep the freed runs inside the heap, where the
     // allocator keeps them (only its top is returned by a free).
