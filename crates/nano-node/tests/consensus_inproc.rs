@@ -187,6 +187,50 @@ fn bad_blocks_are_rejected_before_the_ledger() {
     assert_eq!(a.consensus.unchecked_len(), 0);
 }
 
+/// The checker thread checks queued blocks beside the writer: a burst of more than two
+/// write batches submitted at once (as bootstrap does) gets every answer, in chain order;
+/// a forged block in the middle is refused with `bad_signature` and stays out, so the
+/// blocks after it wait as gap blocks; the queue drains to nothing.
+#[test]
+fn checked_beside_the_writer_every_block_answered_forged_one_refused() {
+    let (_tmp, _hub, nodes) = cluster(1);
+    let a = &nodes[0];
+    let n = 2 * nano_node::consensus::limits::BLOCK_BATCH_MAX + 100;
+    let forged_at = nano_node::consensus::limits::BLOCK_BATCH_MAX + 50;
+    let mut blocks = chain_blocks(n);
+    blocks[forged_at].set_signature(nano_core::Signature([1; 64]));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, b) in blocks.iter().enumerate() {
+        let tx = tx.clone();
+        let queued = a.consensus.submit(
+            b.clone(),
+            nano_node::consensus::BlockSource::Bootstrap,
+            Some(Box::new(move |status| {
+                let _ = tx.send((i, status));
+            })),
+        );
+        assert!(queued, "block {i} refused by the queue");
+    }
+    let mut answers = vec![None; n];
+    for _ in 0..n {
+        let (i, status) = rx
+            .recv_timeout(DEADLINE)
+            .expect("an answer for every block");
+        answers[i] = Some(status.expect("processed, not refused"));
+    }
+    for (i, st) in answers.iter().enumerate() {
+        let want = match i.cmp(&forged_at) {
+            std::cmp::Ordering::Less => BlockStatus::Progress,
+            std::cmp::Ordering::Equal => BlockStatus::BadSignature,
+            std::cmp::Ordering::Greater => BlockStatus::GapPrevious,
+        };
+        assert_eq!(*st, Some(want), "block {i}");
+    }
+    assert!(a.exists(&blocks[forged_at - 1].hash()));
+    assert!(!a.exists(&blocks[forged_at].hash()));
+    assert_eq!(a.consensus.queue_len(), 0);
+}
+
 /// Bootstrap parks the tail of an answer behind a missing source itself
 /// (`Consensus::park_chain`): the parked blocks go in once their dependency does, in
 /// chain order, and are checked by the processor then (a forged one stays out).

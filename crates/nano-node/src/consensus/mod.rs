@@ -259,7 +259,10 @@ pub(crate) struct Shared {
     pub(crate) vote_cache: Mutex<VoteCache>,
     pub(crate) unchecked: Mutex<Unchecked>,
     pub(crate) queue: Mutex<WriterQueue>,
+    /// Wakes the writer: checked blocks, confirmed elections or forced blocks to write.
     pub(crate) writer_cv: Condvar,
+    /// Wakes the checker: blocks queued, or room for checked ones.
+    pub(crate) checker_cv: Condvar,
     pub(crate) inbox: Mutex<Inbox>,
     pub(crate) inbox_cv: Condvar,
     pub(crate) generator: Mutex<Generator>,
@@ -362,6 +365,7 @@ impl Consensus {
             unchecked: Mutex::new(Unchecked::new(config.unchecked_max)),
             queue: Mutex::new(WriterQueue::new(&config)),
             writer_cv: Condvar::new(),
+            checker_cv: Condvar::new(),
             inbox: Mutex::new(Inbox::default()),
             inbox_cv: Condvar::new(),
             generator: Mutex::new(Generator::default()),
@@ -432,13 +436,19 @@ impl Consensus {
         self.shared.reps().iter().map(|k| k.public()).collect()
     }
 
-    /// Starts the writer and consensus threads; the backlog walk schedules accounts with
-    /// uncemented blocks left from a previous run.
+    /// Starts the checker, writer and consensus threads; the backlog walk schedules
+    /// accounts with uncemented blocks left from a previous run.
     pub fn start(&self) -> std::io::Result<()> {
         let mut t = lock(&self.threads);
         if !t.is_empty() {
             return Ok(());
         }
+        let s = self.shared.clone();
+        t.push(
+            std::thread::Builder::new()
+                .name("block_checker".into())
+                .spawn(move || s.run_checker())?,
+        );
         let s = self.shared.clone();
         t.push(
             std::thread::Builder::new()
@@ -454,10 +464,11 @@ impl Consensus {
         Ok(())
     }
 
-    /// Stops both threads; queued submissions are answered with [`SubmitError::Stopped`].
+    /// Stops the threads; queued submissions are answered with [`SubmitError::Stopped`].
     pub fn stop(&self) {
         self.shared.stopped.store(true, Ordering::Release);
         self.shared.writer_cv.notify_all();
+        self.shared.checker_cv.notify_all();
         self.shared.inbox_cv.notify_all();
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
         for t in threads {

@@ -2,10 +2,11 @@
 //!
 //! Blocks wait in a bounded queue per source and are taken round robin (local
 //! submissions get a larger share), so one busy peer cannot starve RPC or other peers.
-//! Each batch is checked before the write transaction opens (entry work threshold,
-//! signatures of state blocks verified together with `verify_batch`), then processed in
-//! one write transaction bounded in count and time; one commit (one fsync) covers the
-//! whole batch. The same transaction cements the winners of elections confirmed since the
+//! The [`checker`] thread takes them from there and checks what needs no ledger (entry
+//! work threshold, signatures of state blocks verified together with `verify_batch`)
+//! while the writer thread writes the previous batch; the writer processes each checked
+//! batch in one write transaction bounded in count and time; one commit (one fsync)
+//! covers the whole batch. The same transaction cements the winners of elections confirmed since the
 //! last batch. Outcomes go to the submitters after the commit, so a `progress` answer
 //! means the block is durable.
 //!
@@ -16,18 +17,20 @@
 //! the event bus. Cementing a winner cements its uncemented dependents with it and
 //! activates the next block of each account it touched.
 //!
-//! Parts: [`queue`] (per-source bounded queue), [`unchecked`] (gap blocks),
+//! Parts: [`queue`] (per-source bounded queue), [`checker`] (checks beside the writer),
+//! [`unchecked`] (gap blocks),
 //! [`cementing`] (confirmed winners), [`forced`] (rollback and replace).
 
 pub(crate) mod cementing;
+pub(crate) mod checker;
 pub(crate) mod forced;
 pub(crate) mod queue;
 pub mod unchecked;
 
 use std::collections::HashSet;
+use std::sync::{Condvar, MutexGuard};
 use std::time::Instant;
 
-use nano_core::keys::{verify_batch, VerifyItem};
 use nano_core::{Account, Amount, Block, BlockHash};
 use nano_ledger::{BlockStatus, ProcessError, Processed};
 
@@ -37,7 +40,7 @@ use crate::consensus::notify::block_json;
 use crate::consensus::{lock, BlockSource, Done, Shared, SubmitError};
 use crate::events::NodeEvent;
 use forced::ledger_block_at_root;
-use queue::Entry;
+use queue::{Check, Entry, WriterQueue};
 use unchecked::UncheckedItem;
 
 /// The dependency a gap block waits for.
@@ -56,24 +59,36 @@ fn dependency(block: &Block, status: BlockStatus) -> Option<BlockHash> {
 type Outcome = Result<Processed, BlockStatus>;
 
 impl Shared {
+    /// The queue once `idle` is false for the waiting thread (or the node stops);
+    /// `cv` is that thread's condition variable, waited on in 200 ms steps.
+    pub(crate) fn wait_queue(
+        &self,
+        cv: &Condvar,
+        idle: fn(&WriterQueue) -> bool,
+    ) -> MutexGuard<'_, WriterQueue> {
+        let mut q = lock(&self.queue);
+        while idle(&q) && !self.is_stopped() {
+            q = cv
+                .wait_timeout(q, std::time::Duration::from_millis(200))
+                .map(|r| r.0)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        q
+    }
+
     pub(crate) fn run_writer(&self) {
         while !self.is_stopped() {
             let (forced, cement, batch) = {
-                let mut q = lock(&self.queue);
-                while q.idle() && !self.is_stopped() {
-                    q = self
-                        .writer_cv
-                        .wait_timeout(q, std::time::Duration::from_millis(200))
-                        .map(|r| r.0)
-                        .unwrap_or_else(|e| e.into_inner().0);
-                }
+                let mut q = self.wait_queue(&self.writer_cv, WriterQueue::idle);
                 let forced = std::mem::take(&mut q.forced);
                 let cement = std::mem::take(&mut q.cement);
-                let batch = q.pop_batch(self.config.batch_max);
+                let batch = q.pop_checked(self.config.batch_max);
                 (forced, cement, batch)
             };
+            // Room for the checker's next batch.
+            self.checker_cv.notify_one();
             if self.is_stopped() {
-                for e in batch {
+                for (e, _) in batch {
                     if let Some(d) = e.done {
                         d(Err(SubmitError::Stopped));
                     }
@@ -92,66 +107,24 @@ impl Shared {
         }
     }
 
-    /// Entry checks done before the write transaction: `Err(status)` rejects, `Ok(true)`
-    /// means the signature is already verified.
-    pub(crate) fn precheck(&self, batch: &[Entry]) -> Vec<Result<bool, BlockStatus>> {
-        let hashes: Vec<BlockHash> = batch.iter().map(|e| e.block.hash()).collect();
-        let mut out: Vec<Result<bool, BlockStatus>> = Vec::with_capacity(batch.len());
-        let mut items = Vec::new();
-        let mut item_idx = Vec::new();
-        let sigs: Vec<_> = batch.iter().map(|e| e.block.signature()).collect();
-        for (i, e) in batch.iter().enumerate() {
-            let b = &e.block;
-            if !self
-                .params
-                .work
-                .validate_entry(&b.root(), b.work(), b.is_state())
-            {
-                out.push(Err(BlockStatus::InsufficientWork));
-                continue;
-            }
-            match b {
-                // Epoch blocks are signed by the epoch signer; the ledger decides which
-                // rule applies, so they (and legacy blocks, whose signer is the chain's
-                // owner) are verified inside `process`.
-                Block::State(sb) if self.params.epoch_of_link(&sb.link).is_none() => {
-                    out.push(Ok(true));
-                    items.push(VerifyItem {
-                        key: &sb.account,
-                        msg: &hashes[i].0,
-                        sig: &sigs[i],
-                    });
-                    item_idx.push(i);
-                }
-                _ => out.push(Ok(false)),
-            }
-        }
-        let valid = verify_batch(&items);
-        for (k, ok) in valid.into_iter().enumerate() {
-            if !ok {
-                out[item_idx[k]] = Err(BlockStatus::BadSignature);
-            }
-        }
-        out
-    }
-
-    pub(crate) fn process_batch(&self, batch: Vec<Entry>, cement: Vec<Confirmed>) {
+    /// Writes a batch of checked entries (and cements `cement`) in one write transaction.
+    pub(crate) fn process_batch(&self, batch: Vec<(Entry, Check)>, cement: Vec<Confirmed>) {
         if batch.is_empty() && cement.is_empty() {
             return;
         }
-        let checks = self.precheck(&batch);
         let mut txn = match self.ledger.write_txn() {
             Ok(t) => t,
             Err(e) => {
-                self.fail_batch(batch, &e.to_string());
+                let entries = batch.into_iter().map(|(e, _)| e).collect();
+                self.fail_batch(entries, &e.to_string());
                 return;
             }
         };
         let started = Instant::now();
         let mut results: Vec<(Entry, Outcome)> = Vec::with_capacity(batch.len());
-        let mut rest: Vec<Entry> = Vec::new();
+        let mut rest: Vec<(Entry, Check)> = Vec::new();
         let mut store_error: Option<String> = None;
-        let mut iter = batch.into_iter().zip(checks);
+        let mut iter = batch.into_iter();
         for (entry, check) in iter.by_ref() {
             let outcome = match check {
                 Err(st) => Err(st),
@@ -166,7 +139,7 @@ impl Shared {
                         Err(ProcessError::Rejected(st)) => Err(st),
                         Err(ProcessError::Store(e)) => {
                             store_error = Some(e.to_string());
-                            rest.push(entry);
+                            rest.push((entry, check));
                             break;
                         }
                     }
@@ -177,18 +150,18 @@ impl Shared {
                 break;
             }
         }
-        rest.extend(iter.map(|(e, _)| e));
+        rest.extend(iter);
         if let Some(err) = store_error {
             drop(txn);
             let mut all: Vec<Entry> = results.into_iter().map(|(e, _)| e).collect();
-            all.extend(rest);
+            all.extend(rest.into_iter().map(|(e, _)| e));
             self.fail_batch(all, &err);
             // Cement requests are retried with the next batch.
             lock(&self.queue).cement.extend(cement);
             return;
         }
         if !rest.is_empty() {
-            lock(&self.queue).push_front(rest);
+            lock(&self.queue).push_front_checked(rest);
         }
         let (cemented, retry) = self.cement_in(&mut txn, cement);
         if let Err(e) = txn.commit() {
@@ -354,7 +327,7 @@ impl Shared {
         });
         match pushed {
             Ok(()) => {
-                self.writer_cv.notify_one();
+                self.checker_cv.notify_one();
                 true
             }
             Err((done, why)) => {

@@ -1,10 +1,12 @@
 //! The block processor's queue: one [`FairQueue`] sub-queue per source (local, each
-//! peer, unchecked, bootstrap) with the shares of [`limits`], plus the confirmed
+//! peer, unchecked, bootstrap) with the shares of [`limits`], the blocks the checker
+//! thread took from it and checked (at most one write batch), plus the confirmed
 //! elections and forced blocks waiting for the writer.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use nano_core::Block;
+use nano_ledger::BlockStatus;
 
 use super::forced::Forced;
 use crate::consensus::elections::Confirmed;
@@ -19,9 +21,22 @@ pub(crate) struct Entry {
     pub done: Option<Done>,
 }
 
-/// Everything the writer thread works on.
+/// An entry's checks made before the write transaction (see
+/// [`Shared::precheck`](crate::consensus::Shared::precheck)): `Err(status)` rejects,
+/// `Ok(true)` means its signature is verified.
+pub(crate) type Check = Result<bool, BlockStatus>;
+
+/// Everything the checker and writer threads work on.
 pub(crate) struct WriterQueue {
     blocks: FairQueue<BlockSource, Entry>,
+    /// Entries the checker took from `blocks` and checked, in the order taken; the
+    /// writer takes them from the front. At most `checked_max` (one write batch), so the
+    /// fair queue's round robin and bounds still decide what waits.
+    checked: VecDeque<(Entry, Check)>,
+    checked_max: usize,
+    /// Entries the checker holds while it checks them (counted so `total` never
+    /// reports an empty queue while blocks are on their way to the writer).
+    in_check: usize,
     pub cement: Vec<Confirmed>,
     pub forced: Vec<Forced>,
 }
@@ -55,17 +70,51 @@ impl WriterQueue {
         });
         WriterQueue {
             blocks: FairQueue::new(config.queue_max, limits),
+            checked: VecDeque::new(),
+            checked_max: config.batch_max.max(1),
+            in_check: 0,
             cement: Vec::new(),
             forced: Vec::new(),
         }
     }
 
+    /// Blocks queued, being checked, or checked and waiting for the writer.
     pub fn total(&self) -> usize {
-        self.blocks.len()
+        self.blocks.len() + self.in_check + self.checked.len()
     }
 
+    /// Nothing for the writer: no checked block, confirmed election or forced block.
     pub(crate) fn idle(&self) -> bool {
-        self.blocks.is_empty() && self.cement.is_empty() && self.forced.is_empty()
+        self.checked.is_empty() && self.cement.is_empty() && self.forced.is_empty()
+    }
+
+    /// Nothing for the checker: no queued block, or the checked entries fill a batch.
+    pub(crate) fn checker_idle(&self) -> bool {
+        self.blocks.is_empty() || self.checked.len() + self.in_check >= self.checked_max
+    }
+
+    /// Up to a batch of queued entries (what the checked entries leave room for) in
+    /// weighted round robin over sources, for the checker; they count in `total` until
+    /// [`WriterQueue::push_checked`] hands them on.
+    pub(crate) fn take_for_check(&mut self, max: usize) -> Vec<Entry> {
+        let room = self
+            .checked_max
+            .saturating_sub(self.checked.len() + self.in_check);
+        let batch = self.pop_batch(max.min(room));
+        self.in_check += batch.len();
+        batch
+    }
+
+    /// The checker's results for entries taken with [`WriterQueue::take_for_check`].
+    pub(crate) fn push_checked(&mut self, checked: Vec<(Entry, Check)>) {
+        self.in_check = self.in_check.saturating_sub(checked.len());
+        self.checked.extend(checked);
+    }
+
+    /// Up to `max` checked entries, oldest first, for the writer.
+    pub(crate) fn pop_checked(&mut self, max: usize) -> Vec<(Entry, Check)> {
+        let n = max.min(self.checked.len());
+        self.checked.drain(..n).collect()
     }
 
     /// Queues `e` unless its source (or the whole queue) is full; then its callback is
@@ -76,14 +125,15 @@ impl WriterQueue {
             .map_err(|(e, why)| (e.done, why))
     }
 
-    /// Puts entries back at the front of their queues (a batch ran out of time).
-    pub(crate) fn push_front(&mut self, entries: Vec<Entry>) {
-        self.blocks
-            .push_front(entries.into_iter().map(|e| (e.source, e)).collect());
+    /// Puts checked entries back in front of the others (a batch ran out of time).
+    pub(crate) fn push_front_checked(&mut self, entries: Vec<(Entry, Check)>) {
+        for e in entries.into_iter().rev() {
+            self.checked.push_front(e);
+        }
     }
 
     /// Up to `max` entries in weighted round robin over sources.
-    pub(crate) fn pop_batch(&mut self, max: usize) -> Vec<Entry> {
+    fn pop_batch(&mut self, max: usize) -> Vec<Entry> {
         self.blocks
             .pop_batch(max)
             .into_iter()
@@ -100,7 +150,8 @@ impl WriterQueue {
     }
 
     pub fn drain_all(&mut self) -> (Vec<Entry>, Vec<Forced>) {
-        let entries = self.blocks.drain().into_iter().map(|(_, e)| e).collect();
+        let mut entries: Vec<Entry> = self.checked.drain(..).map(|(e, _)| e).collect();
+        entries.extend(self.blocks.drain().into_iter().map(|(_, e)| e));
         self.cement.clear();
         (entries, std::mem::take(&mut self.forced))
     }
@@ -152,5 +203,43 @@ mod tests {
             [None, None, None, Some(Rejected::GlobalFull)]
         );
         assert_eq!(q.total(), 8);
+    }
+
+    /// The checked stage holds at most one write batch: the checker takes only what
+    /// leaves room for it, the entries it holds count as queued, and the writer gets
+    /// them in the order taken (those put back first).
+    #[test]
+    fn checked_entries_stay_within_one_batch_and_in_order() {
+        let mut config = ConsensusConfig::for_network(nano_core::Network::Dev);
+        config.batch_max = 4;
+        let mut q = WriterQueue::new(&config);
+        let mut c = Chain::dev_genesis();
+        let blocks: Vec<Block> = (0..10).map(|i| c.send(&test_key(i).public(), 1)).collect();
+        for b in &blocks {
+            assert!(q.push(entry(b, BlockSource::Bootstrap)).is_ok());
+        }
+        assert!(q.idle() && !q.checker_idle());
+        let taken = q.take_for_check(100);
+        assert_eq!(taken.len(), 4);
+        // Taken but not yet checked: still counted, and no room for more.
+        assert_eq!(q.total(), 10);
+        assert!(q.checker_idle() && q.take_for_check(100).is_empty());
+        q.push_checked(taken.into_iter().map(|e| (e, Ok(true))).collect());
+        assert!(!q.idle() && q.checker_idle());
+        let mut first = q.pop_checked(3);
+        assert_eq!(first.len(), 3);
+        // Room for three again.
+        assert_eq!(q.take_for_check(100).len(), 3);
+        let rest = first.split_off(1);
+        q.push_front_checked(rest);
+        let order: Vec<_> = q
+            .pop_checked(10)
+            .iter()
+            .map(|(e, _)| e.block.hash())
+            .collect();
+        let want: Vec<_> = blocks[1..4].iter().map(|b| b.hash()).collect();
+        assert_eq!(order, want);
+        let (left, _) = q.drain_all();
+        assert_eq!(left.len(), 3);
     }
 }
