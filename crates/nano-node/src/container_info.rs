@@ -93,7 +93,10 @@ impl Consensus {
         let active = lock(&s.active).len();
         let vote_cache = lock(&s.vote_cache).len();
         let unchecked = lock(&s.unchecked).len();
-        let queue = lock(&s.queue).total();
+        let (queue, checked) = {
+            let q = lock(&s.queue);
+            (q.queued_len(), q.checked_len())
+        };
         let candidates: usize = lock(&s.priority).bucket_sizes().iter().sum();
         ContainerInfo::Composite {
             name: "consensus",
@@ -110,6 +113,7 @@ impl Consensus {
                     size_of::<crate::consensus::block_processor::unchecked::UncheckedItem>(),
                 ),
                 ContainerInfo::leaf("block_processor", queue, size_of::<nano_core::Block>()),
+                ContainerInfo::leaf("block_checked", checked, size_of::<nano_core::Block>()),
                 ContainerInfo::leaf(
                     "priority_candidates",
                     candidates,

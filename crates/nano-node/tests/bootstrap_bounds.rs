@@ -1,6 +1,7 @@
 //! The memory bounds of sync are configuration, and they hold: a fresh node whose
 //! ascending client may queue 64 accounts and block 32, whose gap table holds 512
-//! blocks and whose block processor queues 256 bootstrap blocks, syncs the generated
+//! blocks and whose block processor queues 256 bootstrap blocks (and holds at most one
+//! write batch checked for the writer), syncs the generated
 //! ledger (thousands of accounts, most of them receiving from accounts not pulled
 //! yet) to the same ledger, and none of those structures is ever seen above its bound.
 
@@ -76,6 +77,12 @@ async fn configured_sync_bounds_hold_through_a_whole_sync() {
         assert!(
             queued <= (SYSTEM_QUEUE_MAX + UNCHECKED_MAX) as usize,
             "block processor queue = {queued}"
+        );
+        // Taken from that queue by the checker: at most one write batch waits checked.
+        let checked = count(&tree, &["node", "consensus", "block_checked"]);
+        assert!(
+            checked <= nano_node::consensus::limits::BLOCK_BATCH_MAX,
+            "checked, waiting for the writer = {checked}"
         );
         peak_blocked = peak_blocked.max(st.blocked);
         peak_unchecked = peak_unchecked.max(unchecked);

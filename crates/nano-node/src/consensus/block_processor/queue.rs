@@ -80,7 +80,17 @@ impl WriterQueue {
 
     /// Blocks queued, being checked, or checked and waiting for the writer.
     pub fn total(&self) -> usize {
-        self.blocks.len() + self.in_check + self.checked.len()
+        self.blocks.len() + self.checked_len()
+    }
+
+    /// Blocks in the fair queue (within its per-source and global bounds).
+    pub fn queued_len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Blocks the checker holds or checked, waiting for the writer: at most one batch.
+    pub fn checked_len(&self) -> usize {
+        self.in_check + self.checked.len()
     }
 
     /// Nothing for the writer: no checked block, confirmed election or forced block.
