@@ -9,6 +9,7 @@
 pub mod address;
 pub mod amount;
 pub mod blocks;
+pub mod civil_date;
 pub mod epoch;
 pub mod hash;
 pub mod keys;

@@ -12,6 +12,7 @@ pub mod ledger_lock;
 pub mod limits;
 pub mod log_config;
 pub mod log_file;
+pub mod log_format;
 pub mod log_writer;
 pub mod logging;
 pub mod maintenance;

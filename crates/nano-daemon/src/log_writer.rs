@@ -1,10 +1,13 @@
-//! The log writer: formatted log lines leave the thread that logged them (an RPC request's
-//! thread, a node thread) through a bounded queue, and one thread of its own writes them
-//! to the sinks (standard output or error, the rotating file) in batches.
+//! The log writer: log events leave the thread that logged them (an RPC request's
+//! thread, a node thread) through a bounded queue, and one thread of its own formats
+//! them and writes the lines to the sinks (standard output or error, the rotating file)
+//! in batches.
 //!
-//! Formatting stays on the logging thread (`tracing_subscriber::fmt` borrows the event);
-//! what moves off it is the copy into the sinks and the write system calls: one
-//! `write(2)` per line per sink before, a few per [`FLUSH_INTERVAL`] now.
+//! The logging thread keeps only the event's fields, rendered once
+//! ([`crate::log_format::QueueLayer`]); the writer thread formats each sink's line from
+//! them (time, level, target) and makes the write system calls: before, each line was
+//! formatted once per sink on the logging thread and written with one `write(2)` per
+//! line per sink; now a few writes per [`FLUSH_INTERVAL`].
 //!
 //! **When the writer falls behind** (a sink slower than the node logs, e.g. a full disk
 //! or a terminal that is not read), a thread that logs waits for room in the queue: the
@@ -31,6 +34,7 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::writer::MakeWriter;
 
 use crate::log_file::RotatingFile;
+use crate::log_format::{write_line, Clock, LineStyle, LogEvent, QueueLayer};
 
 /// Lines the queue holds before a thread that logs waits: the default queue size of
 /// spdlog's async logger; at the ~20k request lines per second seen under `wrk` it is
@@ -78,9 +82,20 @@ impl Bounds {
     };
 }
 
-struct Record {
-    sink: usize,
-    bytes: Vec<u8>,
+enum Record {
+    /// A line already formatted, for one sink.
+    Line { sink: usize, bytes: Vec<u8> },
+    /// An event, written to every sink in its style.
+    Event(LogEvent),
+}
+
+impl Record {
+    fn size(&self) -> usize {
+        match self {
+            Record::Line { bytes, .. } => bytes.len(),
+            Record::Event(e) => e.size(),
+        }
+    }
 }
 
 struct State {
@@ -97,7 +112,7 @@ struct State {
     woken: bool,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     /// The writer waits here for lines, a flush request or the stop.
     wake_writer: Condvar,
@@ -113,11 +128,21 @@ impl Shared {
 
     fn push(&self, sink: usize, urgent: bool, line: &[u8]) {
         let bytes = line.to_vec();
+        self.push_record(Record::Line { sink, bytes }, urgent);
+    }
+
+    pub(crate) fn push_event(&self, event: LogEvent) {
+        let urgent = event.urgent();
+        self.push_record(Record::Event(event), urgent);
+    }
+
+    fn push_record(&self, record: Record, urgent: bool) {
+        let size = record.size();
         let mut g = self.lock();
         let mut counted = false;
         while !g.stop
             && (g.records.len() >= self.bounds.lines
-                || (g.bytes > 0 && g.bytes.saturating_add(bytes.len()) > self.bounds.bytes))
+                || (g.bytes > 0 && g.bytes.saturating_add(size) > self.bounds.bytes))
         {
             if !counted {
                 counted = true;
@@ -128,8 +153,8 @@ impl Shared {
         if g.stop {
             return;
         }
-        g.bytes += bytes.len();
-        g.records.push_back(Record { sink, bytes });
+        g.bytes += size;
+        g.records.push_back(record);
         // The writer runs on its own every FLUSH_INTERVAL while lines come in; a line
         // only wakes it (a futex call and a switch) when it sleeps idle, for a warning
         // or error, or at half the bounds, so it is woken at most once per batch.
@@ -157,8 +182,9 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the writer thread for `sinks` (a line names its sink by index).
-    pub fn start(sinks: Vec<Sink>, bounds: Bounds) -> io::Result<LogWriter> {
+    /// Starts the writer thread for `sinks`, each writing events in its style (a line
+    /// queued through [`LogWriter::sink`] names its sink by index).
+    pub fn start(sinks: Vec<(Sink, LineStyle)>, bounds: Bounds) -> io::Result<LogWriter> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 records: VecDeque::new(),
@@ -174,7 +200,10 @@ impl LogWriter {
             room: Condvar::new(),
             bounds,
         });
-        let outs = sinks.into_iter().map(Out::new).collect();
+        let outs = sinks
+            .into_iter()
+            .map(|(s, style)| (Out::new(s), style))
+            .collect();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("log writer".into())
@@ -185,7 +214,14 @@ impl LogWriter {
         })
     }
 
-    /// The `tracing_subscriber` writer for the sink at `index`.
+    /// The `tracing` layer whose events this writer writes to every sink.
+    pub fn layer(&self) -> QueueLayer {
+        QueueLayer {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A `tracing_subscriber` writer of ready lines for the sink at `index`.
     pub fn sink(&self, index: usize) -> QueueWriter {
         QueueWriter {
             shared: self.shared.clone(),
@@ -392,8 +428,10 @@ fn wait_report(new: u64, total: u64, bounds: Bounds) -> Vec<u8> {
     .into_bytes()
 }
 
-fn write_loop(shared: &Shared, mut outs: Vec<Out>) {
+fn write_loop(shared: &Shared, mut outs: Vec<(Out, LineStyle)>) {
     let mut batch: VecDeque<Record> = VecDeque::new();
+    let mut clock = Clock::default();
+    let mut line = Vec::new();
     // While lines come in, the writer wakes on its own at this time.
     let mut next_round: Option<Instant> = None;
     let mut reported_waited = 0u64;
@@ -441,16 +479,30 @@ fn write_loop(shared: &Shared, mut outs: Vec<Out>) {
         };
         let wrote = !batch.is_empty();
         for r in batch.drain(..) {
-            if let Some(out) = outs.get_mut(r.sink) {
-                out.write(&r.bytes);
+            match r {
+                Record::Line { sink, bytes } => {
+                    if let Some((out, _)) = outs.get_mut(sink) {
+                        out.write(&bytes);
+                    }
+                }
+                Record::Event(e) => {
+                    for (out, style) in outs.iter_mut() {
+                        line.clear();
+                        write_line(&mut line, &mut clock, &e, *style);
+                        out.write(&line);
+                    }
+                }
             }
+        }
+        if line.capacity() > CONSOLE_BUFFER_BYTES {
+            line = Vec::new();
         }
         let mut report = false;
         if waited > reported_waited
             && (stop || last_report.is_none_or(|t| t.elapsed() >= WAIT_REPORT_INTERVAL))
         {
             let line = wait_report(waited - reported_waited, waited, shared.bounds);
-            for out in outs.iter_mut() {
+            for (out, _) in outs.iter_mut() {
                 out.write(&line);
             }
             reported_waited = waited;
@@ -460,7 +512,7 @@ fn write_loop(shared: &Shared, mut outs: Vec<Out>) {
         // Every round that wrote flushes: rounds come at most once per interval (or
         // per half-full queue), so a busy node's lines go out a buffer at a time.
         if wrote || report || stop || flush_pending {
-            for out in outs.iter_mut() {
+            for (out, _) in outs.iter_mut() {
                 out.flush();
             }
             let mut g = shared.lock();
@@ -518,7 +570,8 @@ mod tests {
     fn finish_writes_every_line_queued_from_every_thread_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = RotatingFile::open(dir.path(), "node", 0, 0).unwrap();
-        let w = LogWriter::start(vec![Sink::File(file)], Bounds::DEFAULT).unwrap();
+        let w =
+            LogWriter::start(vec![(Sink::File(file), LineStyle::FILE)], Bounds::DEFAULT).unwrap();
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let q = w.sink(0);
@@ -551,7 +604,11 @@ mod tests {
             lines: 4,
             bytes: 1 << 20,
         };
-        let w = LogWriter::start(vec![Sink::Other(Box::new(sink.clone()))], bounds).unwrap();
+        let w = LogWriter::start(
+            vec![(Sink::Other(Box::new(sink.clone())), LineStyle::FILE)],
+            bounds,
+        )
+        .unwrap();
         let q = w.sink(0);
         let producer = std::thread::spawn(move || {
             for i in 0..20 {
@@ -624,7 +681,11 @@ mod tests {
             lines: 100,
             bytes: 16,
         };
-        let w = LogWriter::start(vec![Sink::Other(Box::new(sink.clone()))], bounds).unwrap();
+        let w = LogWriter::start(
+            vec![(Sink::Other(Box::new(sink.clone())), LineStyle::FILE)],
+            bounds,
+        )
+        .unwrap();
         let q = w.sink(0);
         let long = format!("{}\n", "x".repeat(100));
         for _ in 0..3 {
@@ -643,7 +704,10 @@ mod tests {
         let file = RotatingFile::open(dir.path(), "node", 0, 0).unwrap();
         let other = Collect::default();
         let w = LogWriter::start(
-            vec![Sink::Other(Box::new(other.clone())), Sink::File(file)],
+            vec![
+                (Sink::Other(Box::new(other.clone())), LineStyle::FILE),
+                (Sink::File(file), LineStyle::FILE),
+            ],
             Bounds::DEFAULT,
         )
         .unwrap();
@@ -669,7 +733,8 @@ mod tests {
     fn rotation_through_the_writer_keeps_every_line_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = RotatingFile::open(dir.path(), "node", 100, 50).unwrap();
-        let w = LogWriter::start(vec![Sink::File(file)], Bounds::DEFAULT).unwrap();
+        let w =
+            LogWriter::start(vec![(Sink::File(file), LineStyle::FILE)], Bounds::DEFAULT).unwrap();
         let lines: Vec<String> = (0..200).map(|i| format!("line {i:04}\n")).collect();
         let q = w.sink(0);
         for l in &lines {

@@ -1,8 +1,9 @@
 //! Installs the `tracing` subscriber of `nano_node --daemon` and `nano_rpc` from
 //! `config-log.toml` (see [`crate::log_config`]): one level filter, a console sink
-//! (standard output or error) and a size-rotated file sink in `<data_path>/log/`. Lines
-//! are formatted on the thread that logs and written by the log writer thread
-//! ([`crate::log_writer`]); [`finish`] writes out what is queued at exit.
+//! (standard output or error) and a size-rotated file sink in `<data_path>/log/`. The
+//! thread that logs keeps the event's fields ([`crate::log_format`]); the log writer
+//! thread ([`crate::log_writer`]) formats and writes each sink's line; [`finish`] writes
+//! out what is queued at exit.
 //!
 //! A log file that cannot be opened is not fatal: the problem is logged and the console
 //! is used (turned on if the file disabled it). A bad config file or a bad `NANO_LOG` /
@@ -19,6 +20,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::log_config::{LogConfig, LogConfigError};
 use crate::log_file::RotatingFile;
+use crate::log_format::LineStyle;
 use crate::log_writer::{Bounds, LogWriter, Sink};
 
 /// The installed subscriber's writer, for [`finish`] and the panic hook.
@@ -202,43 +204,38 @@ fn init_sinks(
     let path = sinks.file.as_ref().map(|f| f.path());
 
     let mut outs = Vec::new();
-    let console = sinks.console.map(|c| {
+    if let Some(c) = sinks.console {
         let colors = c.colors
             && if c.to_cerr {
                 std::io::stderr().is_terminal()
             } else {
                 std::io::stdout().is_terminal()
             };
-        outs.push(if c.to_cerr {
+        let sink = if c.to_cerr {
             Sink::Stderr
         } else {
             Sink::Stdout
-        });
-        (outs.len() - 1, colors)
-    });
-    let file = sinks.file.map(|f| {
-        outs.push(Sink::File(f));
-        outs.len() - 1
-    });
+        };
+        outs.push((
+            sink,
+            LineStyle {
+                target: false,
+                ansi: colors,
+            },
+        ));
+    }
+    if let Some(f) = sinks.file {
+        outs.push((Sink::File(f), LineStyle::FILE));
+    }
     let writer = LogWriter::start(outs, Bounds::DEFAULT).map_err(|e| LogConfigError {
         origin: "log writer".into(),
         message: format!("cannot start the log writer thread: {e}"),
     })?;
-    let console = console.map(|(i, colors)| {
-        tracing_subscriber::fmt::layer()
-            .with_target(false)
-            .with_ansi(colors)
-            .with_writer(writer.sink(i))
-    });
-    let file = file.map(|i| {
-        tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .with_writer(writer.sink(i))
-    });
+    // One layer for both sinks: each event is taken once, and each sink's line (the
+    // console's without the target) is formatted by the writer thread.
     let installed = tracing_subscriber::registry()
         .with(filter)
-        .with(console)
-        .with(file)
+        .with(writer.layer())
         .try_init()
         .is_ok();
     if installed {
