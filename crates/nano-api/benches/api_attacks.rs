@@ -160,6 +160,7 @@ async fn post(addr: SocketAddr, body: &str) -> Option<String> {
 }
 
 struct Figures {
+    mean: Duration,
     p50: Duration,
     p99: Duration,
     answered: usize,
@@ -173,7 +174,9 @@ fn figures(mut l: Vec<Duration>, refused: usize, failed: usize) -> Figures {
         l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1)))
             .copied()
     };
+    let total: Duration = l.iter().sum();
     Figures {
+        mean: total / u32::try_from(l.len().max(1)).unwrap_or(u32::MAX),
         p50: at(0.5).unwrap_or_default(),
         p99: at(0.99).unwrap_or_default(),
         answered: l.len(),
@@ -728,6 +731,7 @@ fn main() {
         let peak = RssPeak::start();
         let charged0 = pool.charged();
         let light0 = pool.light_served();
+        let short0 = pool.short_jobs();
         let (s0, a0, r0) = own_cpu();
         let c0 = child.map_or(0.0, |c| c.cpu());
         let t0 = Instant::now();
@@ -736,6 +740,7 @@ fn main() {
         let (s1, a1, r1) = own_cpu();
         let charged = (pool.charged() - charged0).as_secs_f64();
         let light = pool.light_served() - light0;
+        let short = pool.short_jobs().since(&short0);
         let c1 = child.map_or(0.0, |c| c.cpu());
         let base = |f: fn(&(Figures, Figures)) -> Duration| quiet.map_or(Duration::ZERO, f);
         let legit = (inline.answered + slow.answered).max(1);
@@ -771,6 +776,19 @@ fn main() {
                 "; attacker child RSS {:.1} MiB",
                 c.rss()
             )),
+        );
+        let n = u32::try_from(short.count.max(1)).unwrap_or(u32::MAX);
+        let (waited, ran) = (short.waited / n, short.ran / n);
+        println!(
+            "  pool's short jobs: {} ({} on the light lane), mean queue wait {waited:?} \
+             (<=100us/1ms/10ms/more: {:?}), mean run {ran:?}, jobs running at start {:.2}; \
+             account_balance mean {:?}, of which outside the pool {:?}",
+            short.count,
+            short.on_lane,
+            short.waits,
+            short.busy_at_start as f64 / f64::from(n),
+            slow.mean,
+            slow.mean.saturating_sub(waited + ran),
         );
         (
             inline,

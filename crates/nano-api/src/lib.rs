@@ -17,6 +17,7 @@ pub mod cpu_budget;
 pub mod error;
 pub mod http;
 pub mod ipc;
+pub mod job_timing;
 pub mod json;
 pub mod latency;
 pub mod metrics;

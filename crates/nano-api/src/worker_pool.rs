@@ -167,6 +167,12 @@ pub enum PoolError {
 /// without running).
 type Job = Box<dyn FnOnce(bool) + Send>;
 
+/// A job in its client's queue, with when it was queued ([`crate::job_timing`]).
+struct Queued {
+    job: Job,
+    at: Instant,
+}
+
 /// What the workers share: the waiting jobs and the signal that one arrived.
 struct Shared {
     state: Mutex<State>,
@@ -176,6 +182,10 @@ struct Shared {
     charged: Arc<AtomicU64>,
     /// [`WorkerPool::light_served`].
     light_served: AtomicU64,
+    /// Jobs running now, on any thread ([`crate::job_timing`]).
+    running: AtomicUsize,
+    /// [`WorkerPool::short_jobs`].
+    short_jobs: crate::job_timing::Recorder,
 }
 
 impl Shared {
@@ -192,7 +202,7 @@ impl Shared {
 }
 
 struct State {
-    waiting: FairQueue<Client, Job>,
+    waiting: FairQueue<Client, Queued>,
     /// Jobs one named client may have running at once ([`default_client_threads`]).
     client_threads: usize,
     /// Running jobs and recent worker time of clients (bounded: see
@@ -275,7 +285,7 @@ impl Usage {
 }
 
 impl State {
-    fn new(waiting: FairQueue<Client, Job>, client_threads: usize, budgets: Budgets) -> State {
+    fn new(waiting: FairQueue<Client, Queued>, client_threads: usize, budgets: Budgets) -> State {
         let now = Instant::now();
         State {
             waiting,
@@ -382,7 +392,7 @@ impl State {
 
     /// Takes the next job to run (of a light client only for a light-lane thread) and
     /// counts it as running for its client.
-    fn take(&mut self, now: Instant, light_only: bool) -> Option<(Client, Job)> {
+    fn take(&mut self, now: Instant, light_only: bool) -> Option<(Client, Queued)> {
         let client = self.next_client(now, light_only)?;
         let job = self.waiting.pop_from(&client)?;
         // A client's queue goes once it is empty, so the queue map holds only clients
@@ -541,6 +551,14 @@ impl WorkerPool {
         }
     }
 
+    /// Where the short jobs' time went since the pool started ([`crate::job_timing`]).
+    pub fn short_jobs(&self) -> crate::job_timing::ShortJobs {
+        match self.shared.get() {
+            Some(Some(s)) => s.short_jobs.totals(),
+            _ => Default::default(),
+        }
+    }
+
     pub fn budgets(&self) -> Budgets {
         self.budgets.lock().map_or(Budgets::NONE, |b| *b)
     }
@@ -641,6 +659,8 @@ impl WorkerPool {
                     light_threads: self.light_threads,
                     charged: self.charged.clone(),
                     light_served: AtomicU64::new(0),
+                    running: AtomicUsize::new(0),
+                    short_jobs: Default::default(),
                 });
                 for i in 0..self.threads + self.light_threads {
                     let (shared, rt) = (shared.clone(), rt.clone());
@@ -713,7 +733,10 @@ impl WorkerPool {
                 None => return Err(PoolError::Busy),
             }
         };
-        let job = make(Done(self.in_flight.clone()));
+        let job = Queued {
+            job: make(Done(self.in_flight.clone())),
+            at: Instant::now(),
+        };
         if let Err((_, why)) = st.waiting.push(client, job) {
             drop(st);
             // The job never ran: undo its count here.
@@ -725,8 +748,8 @@ impl WorkerPool {
         let evicted = victim.and_then(|v| st.waiting.pop_back_from(&v));
         drop(st);
         shared.wake();
-        if let Some(job) = evicted {
-            job(false);
+        if let Some(evicted) = evicted {
+            (evicted.job)(false);
         }
         Ok(())
     }
@@ -809,7 +832,7 @@ impl Done {
 fn work(shared: &Shared, light_only: bool) {
     let clock = crate::thread_time::ThreadClock::for_current_thread();
     loop {
-        let (client, job) = {
+        let (client, queued) = {
             let Ok(mut st) = shared.state.lock() else {
                 return;
             };
@@ -837,9 +860,16 @@ fn work(shared: &Shared, light_only: bool) {
         if light_only {
             shared.light_served.fetch_add(1, Ordering::Relaxed);
         }
+        let busy = shared.running.fetch_add(1, Ordering::Relaxed);
         let started = clock.start();
-        job(true);
+        let waited = queued.at.elapsed();
+        (queued.job)(true);
+        let ran = queued.at.elapsed().saturating_sub(waited);
         let used = clock.used_since(&started);
+        shared.running.fetch_sub(1, Ordering::Relaxed);
+        if ran <= LIGHT_JOB {
+            shared.short_jobs.record(waited, ran, busy, light_only);
+        }
         let Ok(mut st) = shared.state.lock() else {
             return;
         };
@@ -1043,7 +1073,11 @@ mod tests {
 
     fn queue_jobs(st: &mut State, client: Client, n: usize) {
         for _ in 0..n {
-            assert!(st.waiting.push(client, Box::new(|_| {})).is_ok());
+            let job = Queued {
+                job: Box::new(|_| {}),
+                at: Instant::now(),
+            };
+            assert!(st.waiting.push(client, job).is_ok());
         }
     }
 
