@@ -57,10 +57,12 @@ fn a_full_pool_refuses_slow_calls_while_peering_and_cheap_calls_go_on() {
     // The next slow call is refused at once, further ones a refusal spacing apart
     // (`refusal_pace`); none is queued.
     for i in 0..3 {
+        // accounts_balances always goes to the pool (account_balance of an account
+        // with few receivables is answered inline: `actions::INLINE_SCAN`).
         let refused = post(
             rpc,
-            json!({"action": "account_balance", "account":
-            "nano_1111111111111111111111111111111111111111111111111111hifc8npp"}),
+            json!({"action": "accounts_balances", "accounts":
+            ["nano_1111111111111111111111111111111111111111111111111111hifc8npp"]}),
         );
         assert_eq!(refused["error"], BUSY, "call {i}: {refused}");
     }

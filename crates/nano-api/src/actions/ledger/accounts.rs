@@ -5,7 +5,7 @@ use nano_core::{Account, Amount, BlockHash, PublicKey};
 use nano_ledger::{Ledger, ReadTxn};
 use serde_json::{Map, Value};
 
-use super::receivable::receivable_sum;
+use super::receivable::{receivable_sum, receivable_sum_within};
 use super::{accounts_list, epoch_version, opt_threshold, read, required_count};
 use crate::actions::{internal, obj, TextAnswer};
 use crate::answer_text::ObjectText;
@@ -192,17 +192,33 @@ fn balance_entry(
     a: &Account,
     only_confirmed: bool,
 ) -> Result<Value, RpcError> {
+    // No account has usize::MAX receivables: the entry is always complete.
+    balance_entry_within(l, t, a, only_confirmed, usize::MAX)?
+        .ok_or_else(|| internal("receivable scan without a bound stopped"))
+}
+
+/// [`balance_entry`] if the account has at most `most` receivables, else None.
+fn balance_entry_within(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    only_confirmed: bool,
+    most: usize,
+) -> Result<Option<Value>, RpcError> {
     let balance = if only_confirmed {
         confirmed_balance(l, t, a)?
     } else {
         l.account_balance(t, a).map_err(internal)?
     };
-    let recv = receivable_sum(l, t, a, only_confirmed)?.encode_dec();
-    Ok(obj([
+    let Some(recv) = receivable_sum_within(l, t, a, only_confirmed, most)? else {
+        return Ok(None);
+    };
+    let recv = recv.encode_dec();
+    Ok(Some(obj([
         ("balance", balance.encode_dec().into()),
         ("pending", recv.clone().into()),
         ("receivable", recv.into()),
-    ]))
+    ])))
 }
 
 pub fn account_balance(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
@@ -211,6 +227,21 @@ pub fn account_balance(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
     let t = read(l)?;
     balance_entry(l, &t, &a, only_confirmed)
+}
+
+/// [`account_balance`] when the account has at most `most` receivables (the answer is
+/// then the same), else None: what it costs is known only by scanning, and this scan
+/// stops early.
+pub fn account_balance_within(
+    ctx: &ApiContext,
+    r: &Req,
+    most: usize,
+) -> Result<Option<Value>, RpcError> {
+    let l = ctx.ledger()?;
+    let a = json::account(r, "account")?;
+    let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    let t = read(l)?;
+    balance_entry_within(l, &t, &a, only_confirmed, most)
 }
 
 pub fn accounts_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {

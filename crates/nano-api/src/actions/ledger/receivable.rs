@@ -20,18 +20,35 @@ pub(super) fn receivable_sum(
     a: &Account,
     only_confirmed: bool,
 ) -> Result<Amount, RpcError> {
+    // No account has usize::MAX receivables: the sum always ends.
+    receivable_sum_within(l, t, a, only_confirmed, usize::MAX)?
+        .ok_or_else(|| internal("receivable scan without a bound stopped"))
+}
+
+/// [`receivable_sum`] if the account has at most `most` receivables; None, having read
+/// `most + 1` of them, if it has more.
+pub(super) fn receivable_sum_within(
+    l: &Ledger,
+    t: &ReadTxn<'_>,
+    a: &Account,
+    only_confirmed: bool,
+    most: usize,
+) -> Result<Option<Amount>, RpcError> {
     let mut total = Amount::ZERO;
-    for entry in l.receivables_from(t, a).map_err(internal)? {
+    for (read, entry) in l.receivables_from(t, a).map_err(internal)?.enumerate() {
         let (key, info) = entry.map_err(internal)?;
         if key.account != *a {
             break;
+        }
+        if read >= most {
+            return Ok(None);
         }
         if only_confirmed && !l.block_confirmed(t, &key.hash).map_err(internal)? {
             continue;
         }
         total = total.checked_add(info.amount).unwrap_or(Amount::MAX);
     }
-    Ok(total)
+    Ok(Some(total))
 }
 
 /// One receivable entry beyond the plain hash: the amount alone, or an object with the
