@@ -15,13 +15,15 @@
 //! names other than the message are not italic (the fields are rendered once, plainly).
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_log::NormalizeEvent;
-use tracing_subscriber::fmt::format::{DefaultFields, Writer};
+use tracing_subscriber::fmt::format::{DefaultFields, DefaultVisitor, Writer};
 use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
@@ -132,13 +134,12 @@ where
                 Cow::Borrowed(event.metadata().target()),
             ),
         };
-        let mut fields = String::new();
-        if DefaultFields::new()
-            .format_fields(Writer::new(&mut fields), event)
-            .is_err()
-        {
-            return;
-        }
+        let mut fields = Fields {
+            out: String::new(),
+            is_empty: true,
+        };
+        event.record(&mut fields);
+        let fields = fields.out;
         let mut spans = Vec::new();
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
@@ -157,6 +158,106 @@ where
             spans,
             fields,
         });
+    }
+}
+
+/// Renders an event's fields as `tracing_subscriber`'s [`DefaultFields`] does. The message
+/// (a request's whole line under `log_rpc`) is written here: `DefaultFields` passes it
+/// character by character through its escaping of terminal control characters, which
+/// cost most of a logged request's formatting; here it is written in one piece and
+/// escaped the same way only when it holds such a character. Other fields go to
+/// `DefaultFields`' own visitor.
+struct Fields {
+    out: String,
+    is_empty: bool,
+}
+
+impl Fields {
+    fn pad(&mut self) {
+        if !std::mem::take(&mut self.is_empty) {
+            self.out.push(' ');
+        }
+    }
+
+    /// Lets `DefaultFields`' visitor write one field after the ones written so far.
+    fn delegate(&mut self, field: &Field, record: impl FnOnce(&mut DefaultVisitor<'_>, &Field)) {
+        // Fields of a `log` record's metadata: not written (the visitor skips them too).
+        if field.name().starts_with("log.") {
+            return;
+        }
+        let mut v = DefaultVisitor::new(Writer::new(&mut self.out), self.is_empty);
+        record(&mut v, field);
+        self.is_empty = false;
+    }
+
+    fn message(&mut self, value: &dyn std::fmt::Debug) {
+        self.pad();
+        let start = self.out.len();
+        let _ = write!(self.out, "{value:?}");
+        if needs_escape(&self.out[start..]) {
+            let raw = self.out.split_off(start);
+            escape_into(&mut self.out, &raw);
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message(value);
+        } else {
+            self.delegate(field, |v, f| v.record_debug(f, value));
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message(&format_args!("{value}"));
+        } else {
+            self.delegate(field, |v, f| v.record_str(f, value));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.delegate(field, |v, f| v.record_i64(f, value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.delegate(field, |v, f| v.record_u64(f, value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.delegate(field, |v, f| v.record_bool(f, value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.delegate(field, |v, f| v.record_error(f, value));
+    }
+}
+
+/// Whether `s` may hold a character the log escapes: ESC, BEL, BS, FF, DEL or a C1
+/// control (U+0080-U+009F, UTF-8 lead byte 0xC2; other 0xC2 characters only cost the
+/// exact check).
+fn needs_escape(s: &str) -> bool {
+    s.bytes()
+        .any(|b| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2))
+}
+
+/// `raw` with the characters a terminal could act on written as escapes, as
+/// `tracing_subscriber` writes them (`\x1b`, `\u{9b}`).
+fn escape_into(out: &mut String, raw: &str) {
+    for c in raw.chars() {
+        match c {
+            '\x1b' => out.push_str("\\x1b"),
+            '\x07' => out.push_str("\\x07"),
+            '\x08' => out.push_str("\\x08"),
+            '\x0c' => out.push_str("\\x0c"),
+            '\x7f' => out.push_str("\\x7f"),
+            '\u{80}'..='\u{9f}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
     }
 }
 
@@ -357,7 +458,8 @@ mod tests {
             "write failed"
         );
         tracing::debug!(target: "network", r#type = "keepalive");
-        tracing::trace!("trace line with escape \x1b[31m inside");
+        tracing::trace!("trace line with escapes \x1b[31m \u{9b} \x7f \u{a9} inside");
+        tracing::info!(text = "field \x1b[0m", "message {}", "\x07 in an argument");
         let outer = tracing::info_span!("election", root = "ABC", votes = tracing::field::Empty);
         let _o = outer.enter();
         outer.record("votes", 7);
@@ -415,7 +517,7 @@ mod tests {
         }
         for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
             let (o, t) = (mask_times(&o.text()), mask_times(&t.text()));
-            assert_eq!(o.lines().count(), 8, "{o}");
+            assert_eq!(o.lines().count(), 9, "{o}");
             if i < 2 {
                 assert_eq!(o, t, "sink {i}");
             } else {
