@@ -28,9 +28,10 @@ pub const HEAP_TRIM_INTERVAL: Duration = Duration::from_secs(5);
 /// and its pages stay resident after the free, until a trim, as holes between live
 /// blocks. Fixed here, the threshold stays put: measured on the 100,000-block
 /// ascending sync from RsNano, the peak anonymous RSS fell from 44–46 MB to 36–37 MB
-/// (mappings of 64 KiB and 512 KiB did no better) at no loss of sync rate (see
-/// BENCHMARKS.md). A block this large costs a page fault per page touched either way;
-/// the mapping adds two system calls, negligible at this size.
+/// (mappings of 64 KiB and 512 KiB did no better), and at 1M from ~100 to ~84 MB. The
+/// cost: a fresh mapping faults in every page it touches, where a reused arena block
+/// did not; on the 1M bench about 5 s more system CPU per million blocks, the sync rate
+/// equal within the machine's noise (see BENCHMARKS.md).
 pub const MMAP_THRESHOLD: usize = 128 * 1024;
 
 /// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD`] (which also stops glibc from
