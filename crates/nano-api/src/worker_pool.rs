@@ -88,9 +88,13 @@ pub const USAGE_HALF_LIFE: Duration = Duration::from_secs(10);
 const REMEMBERED_CLIENTS: usize = 4096;
 
 /// The longest job that keeps its client light (served by the light lane): cheap lookups
-/// take well under a millisecond, a scan over thousands of entries or any work
-/// generation longer.
-pub const LIGHT_JOB: Duration = Duration::from_millis(20);
+/// take well under a millisecond (and `account_balance` on an account with few
+/// receivables no longer reaches the pool), a scan over tens of thousands of entries or
+/// any work generation longer. At 20 ms a flood's 200,000-entry `receivable` scan
+/// sometimes qualified on a fast core, which kept its address on the lane and outside
+/// the CPU budgets; 5 ms also bounds what a legitimate cheap call waits behind one
+/// light-lane job.
+pub const LIGHT_JOB: Duration = Duration::from_millis(5);
 
 /// How long a client whose job ran longer than [`LIGHT_JOB`] stays off the light lane.
 /// An attacker with many addresses can put one scan per address on the lane per period
