@@ -297,6 +297,14 @@ fn v2_account_weight_answers_as_the_envelope_route() {
             );
         }
     }
+    // The name percent-encoded reaches the `{message}` route, not `AccountWeight`'s own:
+    // the same answers.
+    for m in [&plain, &messages[5], &messages[11]] {
+        let headers = &[("Nano-Correlation-Id", "c-9")];
+        let (_, _, own) = post_at(rpc.addr, "/api/v2/AccountWeight", headers, m.as_bytes());
+        let (_, _, encoded) = post_at(rpc.addr, "/api/v2/Account%57eight", headers, m.as_bytes());
+        assert_eq!(timeless(&own), timeless(&encoded), "{m}");
+    }
     // The values themselves.
     let (_, _, text) = post_at(rpc.addr, "/api/v2/AccountWeight", &[], plain.as_bytes());
     let v: Value = serde_json::from_str(&text).unwrap();

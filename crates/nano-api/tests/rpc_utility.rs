@@ -572,6 +572,22 @@ fn cors_preflight_and_method_check() {
     );
     let get = req("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(get.starts_with("http/1.1 405"), "{get}");
+    // The same at `/api/v2`, on `AccountWeight`'s own route and the `{message}` route.
+    for path in ["/api/v2/AccountWeight", "/api/v2/IsAlive"] {
+        let pre = req(&format!(
+            "OPTIONS {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(pre.starts_with("http/1.1 200"), "{path}: {pre}");
+        assert!(
+            pre.contains("access-control-allow-methods: post, options"),
+            "{path}: {pre}"
+        );
+        let get = req(&format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(get.starts_with("http/1.1 405"), "{path}: {get}");
+        assert!(get.ends_with("can only post requests"), "{path}: {get}");
+    }
 }
 
 #[test]

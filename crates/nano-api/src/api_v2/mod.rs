@@ -223,6 +223,32 @@ pub struct Response {
     pub message: Map<String, Value>,
 }
 
+/// Room for an `AccountWeightResponse` envelope without a correlation id (at most 20
+/// digits of time, 39 of weight and 79 bytes of fixed text), so the buffer never grows.
+const ACCOUNT_WEIGHT_ANSWER_ROOM: usize = 160;
+
+/// The `AccountWeightResponse` envelope's JSON text, written piece by piece: the bytes of
+/// [`Response::to_json`] for the same time, correlation id and weight (the members in its
+/// order, both strings escaped by serde_json as there), without a message map and a
+/// serializer growing its buffer from empty.
+fn account_weight_answer(time: u64, correlation_id: Option<&str>, weight: &str) -> Vec<u8> {
+    let room = ACCOUNT_WEIGHT_ANSWER_ROOM + correlation_id.map_or(0, |c| 2 * c.len() + 20);
+    let mut out = Vec::with_capacity(room);
+    out.extend_from_slice(b"{\"time\":");
+    // Writing a number or a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &time);
+    if let Some(c) = correlation_id {
+        out.extend_from_slice(b",\"correlation_id\":");
+        let _ = serde_json::to_writer(&mut out, c);
+    }
+    out.extend_from_slice(
+        b",\"message_type\":\"AccountWeightResponse\",\"message\":{\"voting_weight\":",
+    );
+    let _ = serde_json::to_writer(&mut out, weight);
+    out.extend_from_slice(b"}}");
+    out
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -724,29 +750,11 @@ impl V2Service {
         correlation_id: Option<&str>,
         account: &str,
     ) -> Vec<u8> {
-        #[derive(serde::Serialize)]
-        struct Weight<'a> {
-            voting_weight: &'a str,
-        }
-        #[derive(serde::Serialize)]
-        struct Envelope<'a> {
-            time: u64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            correlation_id: Option<&'a str>,
-            message_type: &'static str,
-            message: Weight<'a>,
-        }
         let weight = self
             .admit("AccountWeight", credentials)
             .and_then(|()| self.voting_weight(account));
         match weight {
-            Ok(w) => serde_json::to_vec(&Envelope {
-                time: now_ms(),
-                correlation_id,
-                message_type: "AccountWeightResponse",
-                message: Weight { voting_weight: &w },
-            })
-            .unwrap_or_default(),
+            Ok(w) => account_weight_answer(now_ms(), correlation_id, &w),
             Err(e) => Response::error(&e, correlation_id.map(str::to_string)).to_json(),
         }
     }
@@ -782,6 +790,34 @@ mod tests {
                 String::from_utf8(r.to_json()).unwrap(),
                 String::from_utf8(canonical).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn account_weight_text_is_the_envelope_text() {
+        let long = "c".repeat(300);
+        let corrs = [
+            None,
+            Some("c-9"),
+            Some("c \"q\" \\ \n\u{1} é"),
+            Some(long.as_str()),
+        ];
+        let weights = ["0", "12", "340282366920938463463374607431768211455"];
+        for corr in corrs {
+            for w in weights {
+                for time in [0, 1_765_000_000_000, u64::MAX] {
+                    let mut r = Response::new(
+                        "AccountWeightResponse",
+                        json!({"voting_weight": w}),
+                        corr.map(str::to_string),
+                    );
+                    r.time = time;
+                    assert_eq!(
+                        String::from_utf8(account_weight_answer(time, corr, w)).unwrap(),
+                        String::from_utf8(r.to_json()).unwrap()
+                    );
+                }
+            }
         }
     }
 }
