@@ -38,10 +38,8 @@ pub fn v1_refused(req: &Req) -> bool {
 /// The v2 messages (an envelope from [`crate::api_v2::http::envelope_from_http`]) a
 /// foreign page may not send.
 pub fn v2_refused(envelope: &Value) -> bool {
-    envelope
-        .get("message_type")
-        .and_then(Value::as_str)
-        .is_some_and(v2_refused_type)
+    // The type as the message is read: by name, by ORed names or by its code.
+    crate::api_v2::schema::envelope_message_def(envelope).is_some_and(|t| v2_refused_type(t.name))
 }
 
 /// Whether a foreign page may not send v2 messages of this type.
@@ -66,6 +64,34 @@ pub fn v2_refusal(headers: &HeaderMap, allowed: &[String], envelope: &Value) -> 
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn service_stop_is_refused_however_its_type_is_written() {
+        use serde_json::json;
+        // ServiceStop is member 11; TopicConfirmation (8) | IsAlive (3) = 11.
+        for t in [
+            json!("ServiceStop"),
+            json!(11),
+            json!("TopicConfirmation IsAlive"),
+        ] {
+            assert!(
+                v2_refused(&json!({"message_type": t, "message": {}})),
+                "{t}"
+            );
+        }
+        for t in [
+            json!("IsAlive"),
+            json!(3),
+            json!("Error Success"),
+            json!(99),
+            json!("Nope"),
+        ] {
+            assert!(
+                !v2_refused(&json!({"message_type": t, "message": {}})),
+                "{t}"
+            );
+        }
+    }
 
     #[test]
     fn foreign_origins() {

@@ -30,9 +30,11 @@
 //!   number out of range);
 //! - a field of the envelope or the message given twice: `field set more than once:
 //!   <field>`;
-//! - `message_type` as a number naming no member: `illegal type id for: message` (or
-//!   `invalid number` above a byte) as the message is read, `Unknown message type`
-//!   without a message;
+//! - `message_type` as a number naming no member, or as several member names whose
+//!   codes OR into no member's (the parser reads an enum text as space-separated names
+//!   and ORs their values): `illegal type id for: message` (or `invalid number` above a
+//!   byte) as the message is read, `Unknown message type` without a message; names that
+//!   OR into a member's code are read as that member;
 //! - a message written as a list (its fields in declaration order, which the parser
 //!   accepts) with more elements than fields (`too many unnamed fields in nested array`)
 //!   or fewer (`wrong number of unnamed fields in table vector`).
@@ -190,13 +192,18 @@ pub fn envelope_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
     })
 }
 
-/// `message_type` given as a number naming no member of the union (0, `NONE`, excepted:
+/// `message_type` given as a number naming no member of the union, or as names (each a
+/// member) whose ORed codes name none (0, `NONE`, excepted:
 /// the reference cannot answer it). With a message, the parser refuses the type as it
 /// starts reading the message (`illegal type id for: message`, or `invalid number` above
 /// a byte); without one it reads, and no handler takes the type (`Unknown message type`).
 /// Only when the envelope's other members read (they come first or do not matter).
 fn type_code_refusal(text: &[u8], env: &Value, message: Option<&Member>) -> Option<V2Error> {
-    let code = env.get("message_type")?.as_u64().filter(|c| *c > 0)?;
+    let code = match env.get("message_type")? {
+        Value::String(names) => schema::MESSAGE.ored_code(names).map(u64::from),
+        v => v.as_u64(),
+    }
+    .filter(|c| *c > 0)?;
     if u8::try_from(code).is_ok_and(|c| schema::MESSAGE.by_code(c).is_some()) {
         return None;
     }
@@ -249,7 +256,7 @@ pub fn refusal(text: &[u8], env: &Value) -> Option<V2Error> {
 /// field of the message, keep this node's text (the parser reads them on terms of their
 /// own).
 fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
-    let def = schema::message_def(env.get("message_type")?.as_str()?)?;
+    let def = schema::envelope_message_def(env)?;
     let (m, _) = members(text)?;
     let not_a_string =
         |(start, end): (usize, usize)| text[start] != b'"' && &text[start..end] != b"null";
@@ -591,8 +598,11 @@ pub(super) fn bool_value(v: &[u8]) -> Option<ScalarValue> {
 ///   is no whole integer give `invalid number: "<text>"`, a number out of the type's range
 ///   adds `, constant does not fit [<min>; <max>]`.
 ///
-/// `None` for a string the parser refuses on other terms (escapes, bytes outside ASCII,
-/// spaces first) and for enum value names qualified by a type (`Type.value`).
+/// A string's escapes are read first: `"1\u0032"` is the text `12`.
+///
+/// `None` for a string the parser refuses on other terms (bytes outside printable ASCII,
+/// as sent or escaped; spaces first) and for enum value names qualified by a type
+/// (`Type.value`).
 pub(super) fn scalar_value(v: &[u8], scalar: Scalar) -> Option<ScalarValue> {
     let cannot = |what: &str| {
         ScalarValue::Refused(format!(
@@ -619,12 +629,15 @@ pub(super) fn scalar_value(v: &[u8], scalar: Scalar) -> Option<ScalarValue> {
         b'[' => cannot("["),
         b'{' => cannot("{"),
         b'"' => {
-            let inner = &v[1..v.len() - 1];
-            if inner
-                .iter()
-                .any(|&c| c == b'\\' || !(b' '..=b'~').contains(&c))
-                || inner.first() == Some(&b' ')
-            {
+            // The parser reads the string's escapes first (those of JSON, in a text that
+            // is valid JSON), and the value from what they stand for.
+            let unescaped: String;
+            let mut inner = &v[1..v.len() - 1];
+            if inner.contains(&b'\\') {
+                unescaped = serde_json::from_slice(v).ok()?;
+                inner = unescaped.as_bytes();
+            }
+            if inner.iter().any(|&c| !(b' '..=b'~').contains(&c)) || inner.first() == Some(&b' ') {
                 return None;
             }
             // The words are matched before trailing spaces are cut.
@@ -1254,8 +1267,30 @@ mod tests {
         for v in ["\"0x10\"", "\"+5 \"", "\"007\"", "\"  9\""] {
             crate::api_v2::Request::from_json(timed(v).as_bytes()).expect(v);
         }
-        // A string with an escape or a control character is no number to it.
+        // A string with a control character (escaped or not) is no number to it.
         assert!(crate::api_v2::Request::from_json(timed("\"5\\t\"").as_bytes()).is_err());
+        // Other escapes are read first, and the value from what they stand for.
+        let cases = [
+            (r#""1\u0032""#, String::new()),
+            (r#""\u0031\u0032""#, String::new()),
+            (
+                r#""1\u0041""#,
+                parser("1: 46: error: invalid number: \"1A\""),
+            ),
+            (r#""\/5""#, parser("1: 42: error: invalid number: \"/5\"")),
+            (r#""5\\""#, parser("1: 42: error: invalid number: \"5\\\"")),
+            (
+                r#""\u0061b""#,
+                parser("1: 45: error: enum values need to be qualified by an enum type"),
+            ),
+            (r#""\u00e9""#, String::new()),
+        ];
+        for (v, want) in cases {
+            assert_eq!(refused_any(&timed(v)), want, "{v}");
+        }
+        for v in [r#""1\u0032""#, r#""\u0031\u0032""#] {
+            crate::api_v2::Request::from_json(timed(v).as_bytes()).expect(v);
+        }
         assert_eq!(
             error("\"0x\""),
             parser("1: 52: error: invalid number: \"0x\"")
@@ -1373,6 +1408,48 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(refused(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn type_names_ored_together() {
+        let parser = |w: &str| format!("Invalid message format: {w}");
+        // TopicServiceStop (12) | IsAlive (3) = 15: no member.
+        let cases = [
+            (
+                r#"{"message_type": "TopicServiceStop IsAlive", "message": {}}"#,
+                parser("1: 57: error: illegal type id for: message"),
+            ),
+            (
+                r#"{"message": {}, "message_type": "TopicServiceStop IsAlive"}"#,
+                parser("1: 13: error: illegal type id for: message"),
+            ),
+            (
+                r#"{"message_type": "TopicServiceStop IsAlive"}"#,
+                "Unknown message type".into(),
+            ),
+            // A word naming no member is refused as it is read, before any OR.
+            (
+                r#"{"message_type": "IsAlive Nope", "message": {}}"#,
+                parser("1: 31: error: unknown enum value: Nope"),
+            ),
+            // IsAlive (3) | AccountWeight (6) = 7: AccountWeightResponse, whose required
+            // field the message lacks.
+            (
+                r#"{"message_type": "IsAlive AccountWeight", "message": {"account": "x"}}"#,
+                parser("1: 70: error: required field is missing: voting_weight in AccountWeightResponse"),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(refused_any(text), want, "{text}");
+        }
+        // Error (1) | Success (2) = IsAlive (3); NONE adds nothing.
+        for text in [
+            r#"{"message_type": "Error Success"}"#,
+            r#"{"message_type": "Success NONE IsAlive", "message": {}}"#,
+        ] {
+            let r = crate::api_v2::Request::from_json(text.as_bytes()).expect(text);
+            assert_eq!(r.message_type, "IsAlive", "{text}");
         }
     }
 

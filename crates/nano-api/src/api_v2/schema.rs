@@ -71,6 +71,18 @@ impl UnionDef {
             .checked_sub(1)
             .and_then(|i| self.members.get(i).copied())
     }
+    /// The type code of a type written as several names separated by single spaces, as
+    /// the reference's parser reads an enum text: each name a member (or `NONE`), their
+    /// codes ORed. `None` for one name (see [`Self::by_name`]) or an unknown word.
+    pub fn ored_code(&self, names: &str) -> Option<u8> {
+        if !names.contains(' ') {
+            return None;
+        }
+        names.split(' ').try_fold(0u8, |code, word| match word {
+            "NONE" => Some(code),
+            _ => self.by_name(word).map(|(c, _)| code | c),
+        })
+    }
 }
 
 const fn f(name: &'static str, id: u16, kind: Kind) -> Field {
@@ -325,12 +337,17 @@ fn normalize_at(def: &TableDef, v: &Value, depth: usize) -> Result<Map<String, V
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => match u.by_name(s) {
                     Some((_, t)) => Some(t),
-                    None => {
-                        return Err(format!(
-                            "unknown {} type {s:?} in field '{type_key}' of {}",
-                            u.name, def.name
-                        ))
-                    }
+                    // Names ORed into a member's code are that member (into 0, none).
+                    None => match u.ored_code(s) {
+                        Some(0) => None,
+                        Some(c) if u.by_code(c).is_some() => u.by_code(c),
+                        _ => {
+                            return Err(format!(
+                                "unknown {} type {s:?} in field '{type_key}' of {}",
+                                u.name, def.name
+                            ))
+                        }
+                    },
                 },
                 Some(Value::Number(n)) => match n.as_u64().filter(|c| *c <= u8::MAX as u64) {
                     Some(0) => None,
@@ -527,4 +544,15 @@ fn string_number(s: &str, scalar: Scalar) -> Option<i128> {
 /// A message table by name (`AccountWeight`, ...).
 pub fn message_def(name: &str) -> Option<&'static TableDef> {
     MESSAGE.by_name(name).map(|(_, t)| t)
+}
+
+/// The message type an envelope's `message_type` names as the reference reads it: a
+/// member's name, several names whose codes OR into a member's code, or that code as a
+/// number.
+pub fn envelope_message_def(envelope: &Value) -> Option<&'static TableDef> {
+    match envelope.get("message_type")? {
+        Value::String(s) => message_def(s).or_else(|| MESSAGE.by_code(MESSAGE.ored_code(s)?)),
+        Value::Number(n) => MESSAGE.by_code(u8::try_from(n.as_u64()?).ok()?),
+        _ => None,
+    }
 }
