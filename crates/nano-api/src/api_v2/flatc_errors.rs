@@ -28,8 +28,8 @@
 //!   be qualified by an enum type`), anything else (`null` too) when the table is built
 //!   (`invalid number: "<text>"`, with `, constant does not fit [<min>; <max>]` for a
 //!   number out of range);
-//! - a field of the envelope or the message given twice: `field set more than once:
-//!   <field>`;
+//! - a field of the envelope or the message given twice, `message_type` and `message`
+//!   too (the message is read by the first type): `field set more than once: <field>`;
 //! - `message_type` as a number naming no member, or as several member names whose
 //!   codes OR into no member's (the parser reads an enum text as space-separated names
 //!   and ORs their values): `illegal type id for: message` (or `invalid number` above a
@@ -169,7 +169,11 @@ pub fn envelope_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
                 "missing type field for this union value: message",
             ));
         }
-        return type_code_refusal(text, env, message.map(|i| &m[i]));
+        // The parser reads the message by the first type given (a second one it refuses
+        // once read, see [`field_refusal`]).
+        let first: Value =
+            serde_json::from_slice(&text[m[typed].value.0..m[typed].value.1]).ok()?;
+        return type_code_refusal(text, env, &first, message.map(|i| &m[i]));
     }
     let Some(i) = message else {
         return Some(V2Error::new(CODE_GENERIC, "Unknown message type"));
@@ -198,8 +202,13 @@ pub fn envelope_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
 /// starts reading the message (`illegal type id for: message`, or `invalid number` above
 /// a byte); without one it reads, and no handler takes the type (`Unknown message type`).
 /// Only when the envelope's other members read (they come first or do not matter).
-fn type_code_refusal(text: &[u8], env: &Value, message: Option<&Member>) -> Option<V2Error> {
-    let code = match env.get("message_type")? {
+fn type_code_refusal(
+    text: &[u8],
+    env: &Value,
+    message_type: &Value,
+    message: Option<&Member>,
+) -> Option<V2Error> {
+    let code = match message_type {
         Value::String(names) => schema::MESSAGE.ored_code(names).map(u64::from),
         v => v.as_u64(),
     }
@@ -251,13 +260,30 @@ pub fn refusal(text: &[u8], env: &Value) -> Option<V2Error> {
 /// - a required field missing from the message: `required field is missing: <field> in
 ///   <Type>`, checked at the message's end, just past the token after it.
 ///
+/// - `message_type` or `message` given a second time (not `null`): the same, the
+///   message read by the first type (a second message after its own refusals).
+///
 /// Only when nothing else is wrong with the envelope (with those fields given as it
-/// takes them it reads); `message_type` or `message` given twice, or an enum or table
-/// field of the message, keep this node's text (the parser reads them on terms of their
-/// own).
+/// takes them it reads); an enum or table field of the message given twice, a later
+/// `message_type` with a word naming no member, and a second message that is no table
+/// keep this node's text (the parser reads them on terms of their own).
 fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
-    let def = schema::envelope_message_def(env)?;
     let (m, _) = members(text)?;
+    // The parser reads the message by the first type given, and refuses a second one.
+    let types: Vec<Value> = m
+        .iter()
+        .filter(|x| x.key == "message_type")
+        .map(|x| serde_json::from_slice(&text[x.value.0..x.value.1]).ok())
+        .collect::<Option<_>>()?;
+    let def = schema::message_type_def(types.first()?)?;
+    // A later type with a word naming no member is refused as it is read, on terms
+    // not walked here.
+    if !types
+        .iter()
+        .all(|t| t.is_number() || schema::message_type_def(t).is_some())
+    {
+        return None;
+    }
     let not_a_string =
         |(start, end): (usize, usize)| text[start] != b'"' && &text[start..end] != b"null";
     let mismatch = |start: usize| -> Option<(usize, String)> {
@@ -273,17 +299,33 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
         ))
     };
     let mut given = env.clone();
+    given["message_type"] = types[0].clone();
     // (just past the token where the parser stops, what it says)
     let mut errors: Vec<(usize, String)> = Vec::new();
     // A refusal of the envelope's `time` when the envelope is built, after its end.
     let mut envelope_at_build: Option<String> = None;
     for (i, x) in m.iter().enumerate() {
+        // A second message is refused once read whole: after its own refusals.
+        let mut message_twice = None;
         if m[..i].iter().any(|y| y.key == x.key) {
             let field = schema::ENVELOPE.fields.iter().find(|f| f.name == x.key);
             match field.map(|f| f.kind) {
-                // The union's type and message: looked up (and ahead) by rules of their
-                // own.
-                _ if x.key == "message_type" => return None,
+                // The union's type or message given a second time: refused as any field
+                // once read (the message is read by the first type). A `null` keeps
+                // this node's text (the type is a scalar to the parser, the message not).
+                _ if x.key == "message_type" || x.key == "message" => {
+                    let null = |y: &Member| &text[y.value.0..y.value.1] == b"null";
+                    if null(x) || m[..i].iter().any(|y| y.key == x.key && null(y)) {
+                        return None;
+                    }
+                    let (_, end) = token(text, x.value.1)?;
+                    let e = (end, format!("field set more than once: {}", x.key));
+                    if x.key == "message" {
+                        message_twice = Some(e);
+                    } else {
+                        errors.push(e);
+                    }
+                }
                 Some(schema::Kind::Union(_)) => return None,
                 Some(kind) => {
                     if let Some(e) = set_twice(text, &m[..i], x, kind)? {
@@ -391,6 +433,7 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
                 }
                 given["message"] = Value::Object(listed);
             }
+            _ if message_twice.is_some() => return None,
             _ => continue,
         }
         let message = given.get_mut("message").and_then(Value::as_object_mut)?;
@@ -481,6 +524,7 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             }
             _ => return None,
         }
+        errors.extend(message_twice);
     }
     if let Some(what) = envelope_at_build {
         // Past the envelope's closing brace is the end of the text.
@@ -1192,10 +1236,11 @@ mod tests {
                 r#"{"message_type": "AccountWeight", "message": {"account": "a", "x": 1, "x": 2}, "y": 1, "y": 2}"#,
                 String::new(),
             ),
-            // The union's members, and tables, keep this node's text.
+            // The union's type too, with or without a message (see
+            // `union_members_given_twice`); tables keep this node's text.
             (
                 r#"{"message_type": "IsAlive", "message_type": "IsAlive"}"#,
-                String::new(),
+                parser("1: 54: error: field set more than once: message_type"),
             ),
             (
                 r#"{"message_type": "TopicConfirmation", "message": {"options": {}, "options": {}}}"#,
@@ -1450,6 +1495,48 @@ mod tests {
         ] {
             let r = crate::api_v2::Request::from_json(text.as_bytes()).expect(text);
             assert_eq!(r.message_type, "IsAlive", "{text}");
+        }
+    }
+
+    #[test]
+    fn union_members_given_twice() {
+        let parser = |w: &str| format!("Invalid message format: {w}");
+        let twice = |what: &str, at: usize| {
+            parser(&format!("1: {at}: error: field set more than once: {what}"))
+        };
+        let cases = [
+            // Just past the token after the second value.
+            (
+                r#"{"message_type": "IsAlive", "message_type": "AccountWeight", "message": {}}"#,
+                twice("message_type", 60),
+            ),
+            (
+                r#"{"message": {}, "message_type": "IsAlive", "message_type": "IsAlive"}"#,
+                twice("message_type", 69),
+            ),
+            // The message is read by the first type; a later one naming no member is
+            // refused only once read.
+            (
+                r#"{"message_type": "IsAlive", "message": {}, "message_type": 99}"#,
+                twice("message_type", 62),
+            ),
+            (
+                r#"{"message_type": "IsAlive", "message": {}, "message": {}}"#,
+                twice("message", 57),
+            ),
+            // The second message's own refusal first, at the same place.
+            (
+                r#"{"message_type": "AccountWeight", "message": {"account": "x"}, "message": {}}"#,
+                parser("1: 77: error: required field is missing: account in AccountWeight"),
+            ),
+            // A `null` keeps this node's text.
+            (
+                r#"{"message_type": "IsAlive", "message": {}, "message": null}"#,
+                String::new(),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(refused_any(text), want, "{text}");
         }
     }
 

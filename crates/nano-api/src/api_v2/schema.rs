@@ -550,7 +550,12 @@ pub fn message_def(name: &str) -> Option<&'static TableDef> {
 /// member's name, several names whose codes OR into a member's code, or that code as a
 /// number.
 pub fn envelope_message_def(envelope: &Value) -> Option<&'static TableDef> {
-    match envelope.get("message_type")? {
+    message_type_def(envelope.get("message_type")?)
+}
+
+/// The message type a `message_type` value names (see [`envelope_message_def`]).
+pub fn message_type_def(message_type: &Value) -> Option<&'static TableDef> {
+    match message_type {
         Value::String(s) => message_def(s).or_else(|| MESSAGE.by_code(MESSAGE.ored_code(s)?)),
         Value::Number(n) => MESSAGE.by_code(u8::try_from(n.as_u64()?).ok()?),
         _ => None,
