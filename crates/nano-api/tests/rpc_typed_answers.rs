@@ -113,6 +113,18 @@ fn http_text_is_the_value_answer_byte_for_byte() {
         nano_api::actions::dispatch_text(&rpc.ctx, texts[0].as_bytes(), origin, 0),
         json!({"error": "Max JSON depth exceeded"})
     );
+    // A deep value where the plain form wants a flag or a text is not its form (the
+    // plain route does not scan the depth): the general way refuses its depth.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for field in ["weight", "account", "x"] {
+        let t = format!(r#"{{"action":"account_info","{field}":{deep}}}"#);
+        assert!(nano_api::actions::plain_query(&rpc.ctx, t.as_bytes(), 20).is_none());
+        assert_eq!(
+            nano_api::actions::dispatch_text(&rpc.ctx, t.as_bytes(), origin, 20),
+            json!({"error": "Max JSON depth exceeded"}),
+            "{field}"
+        );
+    }
 
     // Keys in the reference's order: without flags, and with every optional one.
     let answer_keys = |req: Value| keys(&post_raw(rpc.addr, req.to_string().as_bytes()).1);
