@@ -43,6 +43,7 @@ use nano_messages::{
 };
 use tokio::sync::mpsc;
 
+use super::account_heads::{AccountHeads, Head};
 use super::blocked::BlockedSet;
 use super::missing_source::first_missing_source;
 use super::pull_queue::{Pull, PullQueue};
@@ -136,21 +137,19 @@ struct Asc<'a> {
     sh: &'a Arc<Shared>,
     queue: PullQueue,
     busy: HashSet<Account>,
-    /// The head a peer reported for each account being pulled, and the pulls that
-    /// ended short of it; bounded by [`accounts_max`] (a forgotten target only costs the
-    /// retries from another peer).
-    targets: RecentMap<Account, BlockHash>,
+    /// Per account being pulled: the head a peer reported (`Head::Target`; a forgotten
+    /// target only costs the retries from another peer) and the last block received
+    /// (`Head::PulledTo`: after a dependency arrives, the block processor releases what
+    /// waited for it by itself, so the pull continues from here instead of fetching
+    /// those blocks again; a forgotten entry costs a pull from the ledger head, blocks
+    /// fetched twice, never a block missed). Each bounded by [`accounts_max`].
+    heads: AccountHeads,
+    /// The pulls that ended short of the target.
     tries: RecentMap<Account, u8>,
     /// The blocked accounts, each with the block it waits for, in the order they are
     /// looked at again.
     blocked: BlockedSet,
-    /// The last block received for each account being pulled: after a dependency
-    /// arrives, the block processor releases what waited for it by itself, so the pull
-    /// continues from here instead of fetching those blocks again.
-    /// Bounded by [`accounts_max`]: a forgotten entry costs a pull from the ledger head
-    /// (blocks fetched twice), never a block missed.
-    pulled_to: RecentMap<Account, BlockHash>,
-    /// Blocks submitted and not yet answered, per account. `pulled_to` is kept while
+    /// Blocks submitted and not yet answered, per account. `Head::PulledTo` is kept while
     /// any are out: a gap answer may still block the account.
     outstanding: HashMap<Account, u32>,
     /// The blocks submitted and not yet answered: a receive of one of them goes in
@@ -199,10 +198,9 @@ pub(crate) async fn run(
         sh,
         queue: PullQueue::new(),
         busy: HashSet::new(),
-        targets: RecentMap::new(accounts_max(&sh.config)),
+        heads: AccountHeads::new(accounts_max(&sh.config)),
         tries: RecentMap::new(accounts_max(&sh.config)),
         blocked: BlockedSet::new(sh.config.blocking_max),
-        pulled_to: RecentMap::new(accounts_max(&sh.config)),
         outstanding: HashMap::new(),
         submitted: HashSet::new(),
         recheck: RecheckList::new(sh.config.blocking_max),
@@ -414,9 +412,9 @@ impl Asc<'_> {
                     _ => Start::Account,
                 },
             };
-            if let (Start::Hash(h), Some(t)) = (start, self.targets.get(&p.account)) {
+            if let (Start::Hash(h), Some(t)) = (start, self.heads.get(Head::Target, &p.account)) {
                 if h == *t {
-                    self.targets.remove(&p.account);
+                    self.heads.remove(Head::Target, &p.account);
                     self.tries.remove(&p.account);
                     continue;
                 }
@@ -457,8 +455,8 @@ impl Asc<'_> {
         c.blocked.store(self.blocked.len(), Ordering::Relaxed);
         c.in_flight.store(self.requests.len(), Ordering::Relaxed);
         let sizes = [
-            self.targets.len(),
-            self.pulled_to.len(),
+            self.heads.len(Head::Target),
+            self.heads.len(Head::PulledTo),
             self.outstanding.len(),
             self.recheck.len(),
             self.dep_asked.len(),
@@ -533,8 +531,8 @@ impl Asc<'_> {
             (Kind::Info { dep }, AscPullAckPayload::AccountInfo(info)) => {
                 let pulling =
                     self.busy.contains(&info.account) || self.queue.contains(&info.account);
-                let pulled =
-                    self.done.contains(&info.account) || self.pulled_to.contains_key(&info.account);
+                let pulled = self.done.contains(&info.account)
+                    || self.heads.contains_key(Head::PulledTo, &info.account);
                 // Pulled this round, yet the block asked for is neither in the ledger nor
                 // parked in the gap table, and nothing moves: the bounded gap table
                 // dropped it, so that chain is fetched again from the ledger head.
@@ -559,7 +557,8 @@ impl Asc<'_> {
                         .and_then(|t| self.sh.ledger.block_exists(&t, &info.head).ok())
                         .unwrap_or(false);
                     if !have && !info.head.is_zero() {
-                        self.targets.get_or_insert_with(info.account, || info.head);
+                        self.heads
+                            .get_or_insert_with(Head::Target, info.account, || info.head);
                         self.enqueue(
                             Pull {
                                 account: info.account,
@@ -606,7 +605,7 @@ impl Asc<'_> {
                 if self.on_the_way(account) {
                     continue;
                 }
-                self.targets.insert(*account, *head);
+                self.heads.insert(Head::Target, *account, *head);
                 self.enqueue(
                     Pull {
                         account: *account,
@@ -671,7 +670,7 @@ impl Asc<'_> {
         let cut = self.cut_at_missing_source(account, start, &mut blocks, skip);
         let fresh = blocks.len().saturating_sub(skip);
         if let (true, Some(l)) = (received > 0, last) {
-            self.pulled_to.insert(account, l);
+            self.heads.insert(Head::PulledTo, account, l);
         }
         if fresh > 0 {
             *self.outstanding.entry(account).or_default() += fresh as u32;
@@ -739,7 +738,7 @@ impl Asc<'_> {
             return;
         }
         // The peer has nothing beyond `last`.
-        match self.targets.get(&account) {
+        match self.heads.get(Head::Target, &account) {
             Some(t) if Some(*t) != last => {
                 let tries = self.tries.get_or_insert_with(account, || 0);
                 *tries += 1;
@@ -854,18 +853,18 @@ impl Asc<'_> {
     fn on_the_way(&self, account: &Account) -> bool {
         self.outstanding.contains_key(account)
             || self
-                .pulled_to
-                .get(account)
+                .heads
+                .get(Head::PulledTo, account)
                 .is_some_and(|p| self.sh.submitter.parked(p))
     }
 
     /// The account is as complete as peers can make it.
     fn forget(&mut self, account: &Account) {
-        self.targets.remove(account);
+        self.heads.remove(Head::Target, account);
         self.tries.remove(account);
         self.done.insert(*account);
         if !self.blocked.contains_key(account) && !self.outstanding.contains_key(account) {
-            self.pulled_to.remove(account);
+            self.heads.remove(Head::PulledTo, account);
         }
     }
 
@@ -875,7 +874,7 @@ impl Asc<'_> {
             && !self.busy.contains(account)
             && !self.queue.contains(account);
         if idle && self.done.contains(account) {
-            self.pulled_to.remove(account);
+            self.heads.remove(Head::PulledTo, account);
         }
     }
 
@@ -1094,13 +1093,17 @@ impl Asc<'_> {
                 continue;
             }
             let landed = self
-                .pulled_to
-                .get(&account)
+                .heads
+                .get(Head::PulledTo, &account)
                 .copied()
                 .filter(|p| self.sh.ledger.block_exists(&txn, p).unwrap_or(false));
             match landed {
                 Some(p) => {
-                    if self.targets.get(&account).is_some_and(|t| *t != p) {
+                    if self
+                        .heads
+                        .get(Head::Target, &account)
+                        .is_some_and(|t| *t != p)
+                    {
                         pulls.push(Pull {
                             account,
                             from: Some(p),

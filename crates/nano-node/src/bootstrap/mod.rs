@@ -21,6 +21,7 @@
 //! ([`NodeEvent::Bootstrap`], the reference WebSocket `bootstrap` shape) and in
 //! [`BootstrapStatus`].
 
+mod account_heads;
 pub mod ascending;
 mod blocked;
 pub mod legacy;
