@@ -14,6 +14,7 @@ pub mod interfaces;
 pub mod network;
 pub mod node;
 pub(crate) mod recent_map;
+pub(crate) mod recent_set;
 pub mod stats;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;

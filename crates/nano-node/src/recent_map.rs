@@ -1,9 +1,10 @@
-//! A map, and a set, that keep at most a fixed number of entries, forgetting the oldest
-//! inserted first: for what the ascending bootstrap client remembers per account or per
-//! dependency (pull targets, the last block received, when a dependency was asked, the
-//! accounts pulled to the end, the blocked accounts), and the votes seen recently,
-//! where forgetting an entry costs at most a request, a re-download or a vote checked
-//! twice, and an unbounded map would grow with the ledger's accounts over a round.
+//! A map that keeps at most a fixed number of entries, forgetting the oldest inserted
+//! first: for what the ascending bootstrap client remembers per account or per
+//! dependency (the pull retries, when a dependency was asked, the blocked accounts;
+//! the pull targets and last blocks received share a record per account, see
+//! `bootstrap::account_heads`; sets of this kind are [`crate::recent_set`]), where
+//! forgetting an entry costs at most a request or a re-download, and an unbounded map
+//! would grow with the ledger's accounts over a round.
 //!
 //! These maps hold up to `priorities_max + blocking_max` (512 Ki) accounts each during
 //! a large sync, so the layout is chosen for memory: the entries live in one slab of
@@ -19,35 +20,6 @@ use std::hash::{BuildHasher, Hash};
 use hashbrown::HashTable;
 
 use crate::hash_churn::insert_index;
-
-/// A set of at most a fixed number of items, oldest forgotten first: a [`RecentMap`] of
-/// no values, so an item costs its key, two links and its index slot (about 50 bytes
-/// for a 32-byte key, where a std set and an order queue took about 100).
-#[derive(Debug)]
-pub(crate) struct RecentSet<T = nano_core::BlockHash>(RecentMap<T, ()>);
-
-impl<T: Hash + Eq + Copy> RecentSet<T> {
-    pub(crate) fn new(max: usize) -> Self {
-        RecentSet(RecentMap::new(max))
-    }
-
-    /// True if `item` was not in the set (it is now, as the newest).
-    pub(crate) fn insert(&mut self, item: T) -> bool {
-        if self.0.contains_key(&item) {
-            return false;
-        }
-        self.0.add(item, ());
-        true
-    }
-
-    pub(crate) fn contains(&self, item: &T) -> bool {
-        self.0.contains_key(item)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-}
 
 /// The end of the order list.
 const NIL: u32 = u32::MAX;
@@ -320,6 +292,14 @@ pub(crate) fn test_rng(seed: u64) -> impl FnMut(u64) -> u64 {
     }
 }
 
+/// 32 bytes that differ for every `n` (an account or hash for the model tests).
+#[cfg(test)]
+pub(crate) fn test_key(n: u64) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&n.to_le_bytes());
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,57 +462,6 @@ mod tests {
                 assert!(compacted, "the run never compacted the slab");
             }
         }
-    }
-
-    /// Random inserts over a key space larger than the bound: every answer equals a set
-    /// and a queue of the insertion order that forget the front when full (the set's
-    /// former layout).
-    #[test]
-    fn set_matches_a_set_and_queue() {
-        for (max, keys) in [(1usize, 3u64), (64, 200), (5_000, 8_000)] {
-            let mut set = RecentSet::new(max);
-            let mut model: (
-                std::collections::HashSet<u64>,
-                std::collections::VecDeque<u64>,
-            ) = Default::default();
-            let mut rnd = test_rng(0x51_7CC1_B727_220A ^ max as u64);
-            for op in 0..40_000u64 {
-                let k = rnd(keys);
-                let fresh = model.0.insert(k);
-                if fresh {
-                    model.1.push_back(k);
-                    if model.1.len() > max {
-                        let old = model.1.pop_front().unwrap();
-                        model.0.remove(&old);
-                    }
-                }
-                assert_eq!(set.insert(k), fresh, "insert at {op}");
-                assert_eq!(set.len(), model.0.len());
-                let probe = (k * 7 + op) % keys;
-                assert_eq!(set.contains(&probe), model.0.contains(&probe), "at {op}");
-            }
-            assert!(set.0.iter().map(|(k, _)| k).eq(model.1.iter().copied()));
-        }
-    }
-
-    /// A set of 32-byte items at its bound (the ascending client's accounts pulled to
-    /// the end, the votes seen): its 40-byte record, the slab's growth room and the
-    /// index, under 64 bytes per item, where a std set and an order queue took about 100.
-    #[test]
-    fn set_memory_per_item_at_the_bound() {
-        let bound = 100_000;
-        let mut set = RecentSet::new(bound);
-        let mut most = 0;
-        for n in 0..400_000u64 {
-            let mut item = [0u8; 32];
-            item[..8].copy_from_slice(&n.to_le_bytes());
-            assert!(set.insert(item));
-            most = most.max(set.0.heap_bytes());
-        }
-        assert_eq!(set.len(), bound);
-        let per_item = most / bound;
-        eprintln!("recent set of 32-byte items: {per_item} bytes per item at its bound");
-        assert!(per_item < 64, "{per_item} bytes per item");
     }
 
     /// At its bound with churn (accounts coming and going while the map stays full),

@@ -316,19 +316,15 @@ impl AccountHeads {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recent_map::{test_rng, RecentMap};
+    use crate::recent_map::{test_key, test_rng, RecentMap};
 
     fn account(n: u64) -> Account {
-        let mut b = [0u8; 32];
-        b[..8].copy_from_slice(&n.to_le_bytes());
-        Account::from_bytes(b)
+        Account::from_bytes(test_key(n))
     }
 
+    /// Distinct from every account's bytes.
     fn hash(n: u64) -> BlockHash {
-        let mut b = [0u8; 32];
-        b[..8].copy_from_slice(&n.to_le_bytes());
-        b[31] = 1;
-        BlockHash(b)
+        BlockHash::from_bytes(test_key(n | 1 << 63))
     }
 
     /// Random inserts, updates, counted updates and removals in both maps over a small

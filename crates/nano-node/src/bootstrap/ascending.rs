@@ -54,7 +54,8 @@ use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
 use crate::consensus::{ProcessStatus, SubmitError};
 use crate::hash_churn::reclaim_deleted;
 use crate::interfaces::{ChannelId, ChannelInfo, Outbound, TrafficType};
-use crate::recent_map::{RecentMap, RecentSet};
+use crate::recent_map::RecentMap;
+use crate::recent_set::RecentSet;
 
 const FRONTIERS_PER_REQUEST: u16 = 1000;
 /// The scan pauses while this many accounts wait to be pulled.

@@ -57,7 +57,7 @@ use crate::events::{EventBus, NodeEvent};
 use crate::interfaces::{ChannelId, ChannelInfo, Inbound, Outbound};
 use crate::stats::Stats;
 
-pub(crate) use crate::recent_map::RecentSet;
+pub(crate) use crate::recent_set::RecentSet;
 pub use block_processor::unchecked::UncheckedEntry;
 pub use elections::election::{Behavior, ElectionSummary, Tally};
 pub use online::{OnlineWeightSource, QuorumInfo};
