@@ -89,7 +89,9 @@ impl AccountHeads {
             index: HashTable::new(),
             orders: [empty; 2],
             hasher: RandomState::new(),
-            max: max.clamp(1, ABSENT as usize - 1),
+            // Records number at most twice the bound (an account in one map each), and
+            // their indices stay below the markers.
+            max: max.clamp(1, (ABSENT as usize - 1) / 2),
         }
     }
 
