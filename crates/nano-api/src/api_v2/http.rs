@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::any;
 use axum::Router;
@@ -21,6 +21,11 @@ use super::{Response, V2Error, V2Service, CODE_GENERIC};
 pub const API_KEY_HEADER: &str = "nano-api-key";
 pub const CORRELATION_HEADER: &str = "nano-correlation-id";
 
+/// The two header names, parsed when compiled: a lookup by text parses the name on
+/// every request.
+const API_KEY_NAME: HeaderName = HeaderName::from_static(API_KEY_HEADER);
+const CORRELATION_NAME: HeaderName = HeaderName::from_static(CORRELATION_HEADER);
+
 /// Builds the JSON envelope of an HTTP request: `name` is the path's message name for
 /// `/api/v2/<name>` (the body is then the message), `None` for `/api/v2` (the body is the
 /// envelope). Header values fill in credentials and correlation id the body leaves out.
@@ -30,8 +35,8 @@ pub fn envelope_from_http(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, Vec<u8>> {
-    let header = |h: &str| header_text(headers, h);
-    let corr = header(CORRELATION_HEADER);
+    let header = |h: &HeaderName| header_text(headers, h);
+    let corr = header(&CORRELATION_NAME);
     let fail = |msg: String, corr: Option<String>| {
         super::error_json(&V2Error::new(CODE_GENERIC, msg), corr)
     };
@@ -40,7 +45,7 @@ pub fn envelope_from_http(
     let wrapped = name.map(|n| {
         super::flatc_errors::wrapped_envelope(
             n,
-            header(API_KEY_HEADER).as_deref(),
+            header(&API_KEY_NAME).as_deref(),
             corr.as_deref(),
             body,
         )
@@ -86,7 +91,7 @@ pub fn envelope_from_http(
         let text = super::not_an_envelope(body).unwrap_or_default();
         return Err(fail(format!("Invalid message format: {text}"), corr));
     };
-    if let Some(k) = header(API_KEY_HEADER) {
+    if let Some(k) = header(&API_KEY_NAME) {
         obj.entry("credentials").or_insert(Value::String(k));
     }
     if let Some(c) = corr {
@@ -96,12 +101,12 @@ pub fn envelope_from_http(
 }
 
 /// A header's value as text, when it is set, printable and not empty.
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     header_str(headers, name).map(str::to_string)
 }
 
 /// [`header_text`] in place.
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -137,7 +142,7 @@ fn with_headers(body: Vec<u8>, corr: Option<&str>) -> HttpResponse {
         HeaderValue::from_static("*"),
     );
     if let Some(v) = corr.and_then(|c| HeaderValue::from_str(c).ok()) {
-        h.insert(CORRELATION_HEADER, v);
+        h.insert(CORRELATION_NAME, v);
     }
     resp
 }
@@ -261,8 +266,8 @@ fn account_weight(service: &V2Service, headers: &HeaderMap, body: &[u8]) -> Opti
         return None;
     }
     let message: PlainAccountWeight<'_> = serde_json::from_slice(body).ok()?;
-    let credentials = header_str(headers, API_KEY_HEADER).unwrap_or_default();
-    let corr = header_str(headers, CORRELATION_HEADER);
+    let credentials = header_str(headers, &API_KEY_NAME).unwrap_or_default();
+    let corr = header_str(headers, &CORRELATION_NAME);
     let text = service.account_weight_text(credentials, corr, &message.account);
     Some(with_headers(text, corr))
 }
