@@ -264,6 +264,61 @@ fn parked_chains_go_in_after_their_dependency_and_are_checked_then() {
     assert_eq!(a.consensus.unchecked_len(), 0);
 }
 
+/// A watcher (the ascending bootstrap client) hears of every send the writer inserts,
+/// with its destination: submitted ones after their own answer, and ones released from
+/// the gap table (which answer nobody); receives are not reported.
+#[test]
+fn inserted_sends_are_reported_to_a_watcher_after_their_answers() {
+    let (_tmp, _hub, nodes) = cluster(1);
+    let a = &nodes[0];
+    a.consensus.watch_inserted_sends(true);
+    let key = test_key(1);
+    let to = key.public();
+    let sends = chain_blocks(4);
+    let mut opened = Chain::unopened(key);
+    let open = opened.receive(&sends[0].hash(), 1, nano_core::Epoch::Epoch0);
+    // Two sends wait in the gap table for the first, and go in when it does.
+    a.consensus
+        .park_chain(sends[0].hash(), vec![sends[1].clone(), sends[2].clone()]);
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let submit = |b: &Block| {
+        let answered = answered.clone();
+        let queued = a.consensus.submit(
+            b.clone(),
+            nano_node::consensus::BlockSource::Bootstrap,
+            Some(Box::new(move |st| {
+                assert_eq!(st.unwrap(), BlockStatus::Progress);
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })),
+        );
+        assert!(queued);
+    };
+    submit(&sends[0]);
+    let mut heard = Vec::new();
+    let mut buf = Vec::new();
+    let mut take_until = |last: BlockHash, answers: usize| {
+        wait_until(DEADLINE, || {
+            assert!(!a.consensus.take_inserted_sends(&mut buf), "none missed");
+            for s in &buf {
+                if s.0 == sends[0].hash() || s.0 == sends[3].hash() {
+                    // Its own answer came first.
+                    assert!(answered.load(std::sync::atomic::Ordering::SeqCst) >= answers);
+                }
+            }
+            heard.extend(buf.drain(..));
+            heard.last().is_some_and(|s| s.0 == last)
+        })
+    };
+    assert!(take_until(sends[2].hash(), 1), "heard {heard:?}");
+    // The open is a receive: only the send after it is reported.
+    submit(&open);
+    submit(&sends[3]);
+    assert!(take_until(sends[3].hash(), 3), "heard {heard:?}");
+    let want: Vec<(BlockHash, nano_core::Account)> = sends.iter().map(|s| (s.hash(), to)).collect();
+    assert_eq!(heard, want);
+    assert!(a.exists(&open.hash()));
+}
+
 #[test]
 fn send_on_b_is_cemented_on_all_three() {
     let (_tmp, _hub, nodes) = cluster(3);

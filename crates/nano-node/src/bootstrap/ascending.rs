@@ -14,7 +14,9 @@
 //! blocks its account; the dependency walker asks a peer which account holds the source
 //! (account_info by block hash) and queues that account; once the source is in the
 //! ledger the block processor releases what waited for it in its gap table, and the
-//! account is looked at again when that has landed. Blocks received once are not asked
+//! account is looked at again when that has landed (the processor reports the sends it
+//! inserts, which free their receivers at once; a slow pass over the blocked accounts
+//! catches what no report covers, see `unblock.rs`). Blocks received once are not asked
 //! for again while they are on their way: a chain whose released blocks stopped at a
 //! further receive with a missing source (its next block parked on the ledger head)
 //! blocks on that source; the scan skips accounts the walker already pulled; only a
@@ -50,6 +52,7 @@ use super::pull_queue::{Pull, PullQueue};
 use super::pull_stats::Why;
 use super::recheck::RecheckList;
 use super::shrink::shrink_sparse;
+use super::unblock::{fallback_pass, free_by_sends, FALLBACK_WINDOW, FULL_WINDOW};
 use super::{lock, next_account, AttemptInfo, ProgressLog, Settle, Shared};
 use crate::consensus::{ProcessStatus, SubmitError};
 use crate::hash_churn::reclaim_deleted;
@@ -89,6 +92,9 @@ const PRIORITY_INFO_MAX: usize = 4096;
 /// at start: enough to resume where a round stopped (the rest are found again by the
 /// scan), in a file of a few MB.
 const SAVED_ACCOUNTS_MAX: usize = 65_536;
+/// The reported sends' buffer keeps its allocation up to this many (256 kB): far more
+/// than are reported in one 10 ms turn of the loop, so only a burst frees it.
+const SENDS_BUFFER_KEPT: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Start {
@@ -160,6 +166,11 @@ struct Asc<'a> {
     submitted: HashSet<BlockHash>,
     /// Unblocked accounts to look at again once released blocks had time to land.
     recheck: RecheckList,
+    /// The sends the processor reported inserted since the last look (reused buffer).
+    sends: Vec<(BlockHash, Account)>,
+    /// Reports were missed (the processor's list was full): the next fallback pass looks
+    /// at a full window.
+    sends_missed: bool,
     deps: VecDeque<BlockHash>,
     /// Full first pulls whose last block has not been answered yet: their accounts
     /// continue after that, so the round is not over while any are out.
@@ -205,6 +216,8 @@ pub(crate) async fn run(
         outstanding: HashMap::new(),
         submitted: HashSet::new(),
         recheck: RecheckList::new(sh.config.blocking_max),
+        sends: Vec::new(),
+        sends_missed: false,
         deps: VecDeque::new(),
         continuing: 0,
         settle: Settle::new(),
@@ -236,6 +249,7 @@ pub(crate) async fn run(
         next_id: rand::random::<u64>() | 1,
     };
     a.load_state();
+    sh.submitter.watch_sends(true);
     let mut log = ProgressLog::new();
     loop {
         tokio::select! {
@@ -253,12 +267,17 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
+        // The reported sends are taken before the outcomes are read: the processor
+        // reports a batch's sends after its outcomes, so an account one of those
+        // outcomes blocks is blocked before its send is looked for.
+        a.sends_missed |= sh.submitter.take_sends(&mut a.sends);
         for _ in 0..65_536 {
             match a.out_rx.try_recv() {
                 Ok(o) => a.on_outcome(o),
                 Err(_) => break,
             }
         }
+        a.free_by_sends();
         a.maintain();
         a.dispatch();
         log.tick(sh, attempt);
@@ -266,6 +285,7 @@ pub(crate) async fn run(
             break;
         }
     }
+    sh.submitter.watch_sends(false);
     a.save_state();
     sh.counters.priorities.store(0, Ordering::Relaxed);
     sh.counters.blocked.store(0, Ordering::Relaxed);
@@ -1010,8 +1030,24 @@ impl Asc<'_> {
         self.blocked.block(account, dep)
     }
 
-    /// Accounts whose dependency arrived are queued again; the others ask again (a
-    /// window of them per call, in turn).
+    /// Accounts whose send the processor reported inserted are looked at again.
+    fn free_by_sends(&mut self) {
+        if self.sends.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        free_by_sends(&mut self.blocked, &mut self.recheck, &self.sends, now);
+        self.sends.clear();
+        // A burst the client fell behind on leaves a large buffer (it goes back to the
+        // processor's list at the next take).
+        if self.sends.capacity() > SENDS_BUFFER_KEPT {
+            self.sends = Vec::new();
+        }
+    }
+
+    /// The fallback pass (see `unblock.rs`): accounts whose dependency is in the ledger
+    /// are looked at again; the others ask again. A full window once the processor has
+    /// settled or reports were missed, a small one while reports free the accounts.
     fn unblock(&mut self) {
         if self.blocked.is_empty() {
             return;
@@ -1019,34 +1055,26 @@ impl Asc<'_> {
         let Ok(mut txn) = self.sh.ledger.read_txn() else {
             return;
         };
-        let mut ready = Vec::new();
-        let mut waiting = Vec::new();
-        // Each account looked at goes to the back of the turn.
-        for (i, (account, dep)) in (1..).zip(self.blocked.take_turns(8192)) {
+        let window = if self.settled || std::mem::take(&mut self.sends_missed) {
+            FULL_WINDOW
+        } else {
+            FALLBACK_WINDOW
+        };
+        let ledger = &self.sh.ledger;
+        let mut looked = 0;
+        let exists = |dep: &BlockHash| {
+            looked += 1;
             // A fresh snapshot now and then (see `SCAN_LOOKUPS_PER_TXN`).
-            if i % nano_store::SCAN_LOOKUPS_PER_TXN == 0 {
-                if let Ok(fresh) = self.sh.ledger.read_txn() {
+            if looked % nano_store::SCAN_LOOKUPS_PER_TXN == 0 {
+                if let Ok(fresh) = ledger.read_txn() {
                     txn = fresh;
                 }
             }
-            if self.sh.ledger.block_exists(&txn, &dep).unwrap_or(false) {
-                ready.push(account);
-            } else {
-                waiting.push(dep);
-            }
-        }
-        drop(txn);
+            ledger.block_exists(&txn, dep).unwrap_or(false)
+        };
         let now = Instant::now();
-        for a in ready {
-            // With the recheck list full it stays blocked (its dependency is there, so
-            // the next pass finds it ready again).
-            if self.recheck.push_new(a, now) {
-                self.blocked.remove(&a);
-            } else {
-                self.blocked.send_back(&a);
-            }
-        }
-        for d in waiting.into_iter().take(256) {
+        let waiting = fallback_pass(&mut self.blocked, &mut self.recheck, window, exists, now);
+        for d in waiting {
             self.ask_dependency(d);
         }
     }

@@ -39,8 +39,8 @@ impl BlockedSet {
         true
     }
 
-    #[cfg(test)]
-    fn get(&self, account: &Account) -> Option<&BlockHash> {
+    /// The dependency `account` is blocked on.
+    pub(crate) fn get(&self, account: &Account) -> Option<&BlockHash> {
         self.map.get(account)
     }
 

@@ -33,6 +33,7 @@ pub mod server;
 mod shrink;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_ledger;
+mod unblock;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -358,6 +359,17 @@ impl Submitter {
     /// Whether the block `hash` waits in the gap table.
     pub fn parked(&self, hash: &BlockHash) -> bool {
         self.consensus.unchecked_contains(hash)
+    }
+
+    /// Starts or stops keeping the sends the processor inserts (see
+    /// [`Consensus::watch_inserted_sends`]).
+    pub fn watch_sends(&self, on: bool) {
+        self.consensus.watch_inserted_sends(on)
+    }
+
+    /// The sends inserted since the last call; true if some were not kept.
+    pub fn take_sends(&self, into: &mut Vec<(BlockHash, Account)>) -> bool {
+        self.consensus.take_inserted_sends(into)
     }
 
     pub fn saturated(&self) -> bool {

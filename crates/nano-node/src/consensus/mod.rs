@@ -62,6 +62,7 @@ pub use block_processor::unchecked::UncheckedEntry;
 pub use elections::election::{Behavior, ElectionSummary, Tally};
 pub use online::{OnlineWeightSource, QuorumInfo};
 
+use block_processor::inserted_sends::InsertedSends;
 use block_processor::queue::WriterQueue;
 use block_processor::unchecked::Unchecked;
 use elections::active::ActiveElections;
@@ -258,6 +259,8 @@ pub(crate) struct Shared {
     pub(crate) hinted: Mutex<HintedCooldowns>,
     pub(crate) vote_cache: Mutex<VoteCache>,
     pub(crate) unchecked: Mutex<Unchecked>,
+    /// A leaf lock: taken alone, once per batch by the writer.
+    pub(crate) inserted_sends: Mutex<InsertedSends>,
     pub(crate) queue: Mutex<WriterQueue>,
     /// Wakes the writer: checked blocks, confirmed elections or forced blocks to write.
     pub(crate) writer_cv: Condvar,
@@ -363,6 +366,7 @@ impl Consensus {
                 limits::VOTE_CACHE_VOTERS,
             )),
             unchecked: Mutex::new(Unchecked::new(config.unchecked_max)),
+            inserted_sends: Mutex::new(InsertedSends::default()),
             queue: Mutex::new(WriterQueue::new(&config)),
             writer_cv: Condvar::new(),
             checker_cv: Condvar::new(),
@@ -633,6 +637,18 @@ impl Consensus {
                 self.submit(item.block, BlockSource::Unchecked, None);
             }
         }
+    }
+
+    /// Starts (`true`) or stops keeping the sends the writer inserts, for
+    /// [`Consensus::take_inserted_sends`] (one watcher: the ascending bootstrap client).
+    pub fn watch_inserted_sends(&self, on: bool) {
+        lock(&self.shared.inserted_sends).watch(on);
+    }
+
+    /// The sends (hash, destination) inserted since the last call while watched, into
+    /// `into`; true if some were not kept (the list is bounded).
+    pub fn take_inserted_sends(&self, into: &mut Vec<(BlockHash, Account)>) -> bool {
+        lock(&self.shared.inserted_sends).take(into)
     }
 
     /// Whether the block `hash` waits in the gap table.

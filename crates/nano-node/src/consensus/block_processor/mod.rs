@@ -18,12 +18,13 @@
 //! activates the next block of each account it touched.
 //!
 //! Parts: [`queue`] (per-source bounded queue), [`checker`] (checks beside the writer),
-//! [`unchecked`] (gap blocks),
+//! [`unchecked`] (gap blocks), [`inserted_sends`] (sends inserted, for bootstrap),
 //! [`cementing`] (confirmed winners), [`forced`] (rollback and replace).
 
 pub(crate) mod cementing;
 pub(crate) mod checker;
 pub(crate) mod forced;
+pub(crate) mod inserted_sends;
 pub(crate) mod queue;
 pub mod unchecked;
 
@@ -199,6 +200,9 @@ impl Shared {
         let notify = self.events.has_subscribers();
         let mut released = Vec::new();
         let mut progress = 0u64;
+        // Sends inserted, for the bootstrap client when it watches (see [`inserted_sends`]).
+        let watching_sends = lock(&self.inserted_sends).watching();
+        let mut sends = Vec::new();
         // Submitters hear back after elections started, so an RPC caller that asks about
         // the block next finds its election.
         let mut replies: Vec<(Done, BlockStatus)> = Vec::new();
@@ -232,6 +236,11 @@ impl Shared {
             match outcome {
                 Ok(p) => {
                     progress += 1;
+                    if watching_sends {
+                        if let Some(d) = inserted_sends::send_destination(&entry.block, &p) {
+                            sends.push((p.hash, d));
+                        }
+                    }
                     if notify {
                         self.publish(NodeEvent::NewUnconfirmedBlock {
                             block: block_json(&entry.block, p.subtype),
@@ -282,6 +291,12 @@ impl Shared {
         self.dispatch(fx);
         for (d, status) in replies {
             d(Ok(status));
+        }
+        // After the replies: a bootstrap client that finds these sends has heard every
+        // outcome before them, so an account blocked by one of those outcomes is blocked
+        // when its send is looked at.
+        if !sends.is_empty() {
+            lock(&self.inserted_sends).extend(&sends);
         }
     }
 
