@@ -305,7 +305,7 @@ fn inserted_sends_are_reported_to_a_watcher_after_their_answers() {
                     assert!(answered.load(std::sync::atomic::Ordering::SeqCst) >= answers);
                 }
             }
-            heard.extend(buf.drain(..));
+            heard.append(&mut buf);
             heard.last().is_some_and(|s| s.0 == last)
         })
     };

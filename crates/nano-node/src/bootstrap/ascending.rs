@@ -47,7 +47,7 @@ use tokio::sync::mpsc;
 
 use super::account_heads::{AccountHeads, Head};
 use super::blocked::BlockedSet;
-use super::missing_source::first_missing_source;
+use super::missing_source::{first_missing_source, signed_by};
 use super::pull_queue::{Pull, PullQueue};
 use super::pull_stats::Why;
 use super::recheck::RecheckList;
@@ -823,8 +823,7 @@ impl Asc<'_> {
                 && params
                     .work
                     .validate_entry(&b.root(), b.work(), b.is_state())
-                && b.verify_signature(&account)
-        });
+        }) && signed_by(&blocks[k..], &account);
         if !valid || !self.block_on(account, dep) {
             return None;
         }

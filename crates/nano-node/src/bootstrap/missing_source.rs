@@ -8,7 +8,8 @@
 //! only up to such a receive and park the rest directly (see `ascending::on_blocks`),
 //! so the processor does not check those blocks twice.
 
-use nano_core::{Amount, Block, BlockHash, Link};
+use nano_core::keys::{verify_batch, VerifyItem};
+use nano_core::{Account, Amount, Block, BlockHash, Link, Signature};
 
 /// The source a block receives from, if it is a receive (or open). `prev_balance`: the
 /// chain's balance before the block (zero before an open), `None` when unknown (after
@@ -58,10 +59,56 @@ pub(crate) fn first_missing_source(
     None
 }
 
+/// Whether every block of `blocks` (the part of a chain to be parked) is signed by
+/// `signer`, the signatures verified as one batch, as the block processor's checker
+/// does: one at a time they were the ascending client's largest cost on the 10M bench
+/// ledger once the unblock pass had gone (BENCHMARKS.md).
+pub(crate) fn signed_by(blocks: &[Block], signer: &Account) -> bool {
+    let hashes: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
+    let sigs: Vec<Signature> = blocks.iter().map(Block::signature).collect();
+    let items: Vec<VerifyItem<'_>> = hashes
+        .iter()
+        .zip(&sigs)
+        .map(|(h, sig)| VerifyItem {
+            key: signer,
+            msg: &h.0,
+            sig,
+        })
+        .collect();
+    verify_batch(&items).into_iter().all(|ok| ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nano_core::{PublicKey, Signature, StateBlock};
+    use nano_core::{PublicKey, StateBlock};
+    use nano_ledger::test_support::{test_key, Chain};
+
+    /// A signed chain passes as a batch and one by one; one forged signature anywhere,
+    /// or another signer, fails it.
+    #[test]
+    fn a_batch_of_signatures_fails_on_any_forged_one() {
+        let key = test_key(3);
+        let mut g = Chain::dev_genesis();
+        let to = key.public();
+        let mut blocks: Vec<Block> = (0..9).map(|_| g.send(&to, 1)).collect();
+        let signer = nano_ledger::test_support::dev_genesis_key().public();
+        assert!(blocks.iter().all(|b| b.verify_signature(&signer)));
+        assert!(signed_by(&blocks, &signer));
+        assert!(signed_by(&blocks[..2], &signer), "below the batch size");
+        assert!(!signed_by(&blocks, &to), "another signer");
+        for at in [0, 4, 8] {
+            let mut forged = blocks.clone();
+            forged[at].set_signature(Signature([1; 64]));
+            assert!(!signed_by(&forged, &signer), "forged at {at}");
+        }
+        let other = blocks[2].signature();
+        blocks[1].set_signature(other);
+        assert!(
+            !signed_by(&blocks[..3], &signer),
+            "a signature of another block"
+        );
+    }
 
     fn state(previous: BlockHash, balance: u128, link: [u8; 32]) -> Block {
         Block::State(StateBlock {
