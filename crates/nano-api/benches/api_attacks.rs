@@ -24,10 +24,12 @@
 //! Quiet is measured twice in a row (after a warm-up round) and again between the attacks,
 //! so the report shows this machine's noise next to each attack's effect.
 //!
-//! The legitimate client (from 127.0.0.2, another host than the attackers) alternates
-//! `account_info` (answered inline) and `account_balance` (a slow action, on the pool),
-//! one at a time, [`PROBES`] of each per phase or until [`PHASE_LIMIT`], each request
-//! given [`PROBE_TIMEOUT`]. Run: `cargo bench -p nano-api --bench api_attacks`;
+//! The legitimate client (from 127.0.0.2, another host than the attackers) sends in turn
+//! `account_info` (answered inline), `account_balance`, `accounts_balances` of three
+//! accounts and `wallet_balances` of a three-account wallet (slow actions whose cheap
+//! calls the front door may answer inline), one at a time [`PROBE_GAP`] apart,
+//! [`PROBES`] of each per phase (`API_ATTACKS_PROBES`) or until [`PHASE_LIMIT`], each
+//! request given [`PROBE_TIMEOUT`]; each p99 is printed with its 95% interval. Run: `cargo bench -p nano-api --bench api_attacks`;
 //! `API_ATTACKS=pairs` runs only rounds of quiet, one-address flood and 64-address flood,
 //! each flood once without and once with the slow pool's CPU-time budgets, each
 //! against its own round's quiet phase, and prints the medians of the ratios
@@ -36,6 +38,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/tail.rs"]
+mod tail;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -57,10 +61,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const SLOW_CLIENTS: usize = 500;
 const FLOODERS: usize = 64;
 const RECEIVABLES: u64 = 200_000;
-/// Legitimate requests per action per phase (fewer if the phase runs out of time).
-const PROBES: usize = 100;
-/// Gap between two legitimate requests.
-const PROBE_GAP: Duration = Duration::from_millis(10);
+/// Legitimate requests per action per phase by default (fewer if the phase runs out of
+/// time): a p99 over 1,000 answers is the tenth slowest, where over 100 it was the
+/// slowest one or two and moved 0.2–29x between rounds on a quiet machine.
+const PROBES: usize = 1_000;
+/// Environment variable giving the legitimate requests per action per phase.
+const PROBES_ENV: &str = "API_ATTACKS_PROBES";
+/// Gap between two legitimate requests: paced, so that the prober samples the server
+/// rather than loading it (about 400 requests a second in all).
+const PROBE_GAP: Duration = Duration::from_millis(2);
 /// A legitimate request not answered by then counts as timed out.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The probes of one phase stop after this long, answered or not.
@@ -162,7 +171,7 @@ async fn post(addr: SocketAddr, body: &str) -> Option<String> {
 struct Figures {
     mean: Duration,
     p50: Duration,
-    p99: Duration,
+    p99: tail::Quantile<Duration>,
     answered: usize,
     refused: usize,
     failed: usize,
@@ -170,42 +179,46 @@ struct Figures {
 
 fn figures(mut l: Vec<Duration>, refused: usize, failed: usize) -> Figures {
     l.sort();
-    let at = |q: f64| {
-        l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1)))
-            .copied()
-    };
     let total: Duration = l.iter().sum();
     Figures {
         mean: total / u32::try_from(l.len().max(1)).unwrap_or(u32::MAX),
-        p50: at(0.5).unwrap_or_default(),
-        p99: at(0.99).unwrap_or_default(),
+        p50: tail::quantile(&l, 0.5).value,
+        p99: tail::quantile(&l, 0.99),
         answered: l.len(),
         refused,
         failed,
     }
 }
 
-/// Up to PROBES of each legitimate request, alternating, within PHASE_LIMIT; (inline,
-/// slow) figures over the answered ones (a refusal is an answer, counted apart too).
-async fn probe(rpc: SocketAddr, genesis: &str) -> (Figures, Figures) {
-    let info = format!(r#"{{"action":"account_info","account":"{genesis}"}}"#);
-    let balance = format!(r#"{{"action":"account_balance","account":"{genesis}"}}"#);
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    let (mut refused, mut failed) = ([0; 2], [0; 2]);
+/// One kind of legitimate request: its action's name, its body, and a text every answer
+/// that is not a refusal holds.
+struct Probe {
+    action: &'static str,
+    body: String,
+    key: &'static str,
+}
+
+/// Up to [`PROBES_ENV`] of each legitimate request, in turn, within PHASE_LIMIT; figures
+/// per kind over the answered ones (a refusal is an answer, counted apart too).
+async fn probe(rpc: SocketAddr, kinds: &[Probe]) -> Vec<Figures> {
+    let rounds: usize = std::env::var(PROBES_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PROBES)
+        .max(1);
+    let mut lat = vec![Vec::new(); kinds.len()];
+    let (mut refused, mut failed) = (vec![0; kinds.len()], vec![0; kinds.len()]);
     let end = Instant::now() + PHASE_LIMIT;
-    for _ in 0..PROBES {
+    for _ in 0..rounds {
         if Instant::now() >= end {
             break;
         }
-        for (i, (body, lat, key)) in [(&info, &mut a, "frontier"), (&balance, &mut b, "balance")]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, kind) in kinds.iter().enumerate() {
             let t0 = Instant::now();
-            match post(rpc, body).await {
+            match post(rpc, &kind.body).await {
                 Some(answer) => {
-                    lat.push(t0.elapsed());
-                    if !answer.contains(key) {
+                    lat[i].push(t0.elapsed());
+                    if !answer.contains(kind.key) {
                         refused[i] += 1;
                     }
                 }
@@ -214,10 +227,10 @@ async fn probe(rpc: SocketAddr, genesis: &str) -> (Figures, Figures) {
             tokio::time::sleep(PROBE_GAP).await;
         }
     }
-    (
-        figures(a, refused[0], failed[0]),
-        figures(b, refused[1], failed[1]),
-    )
+    lat.into_iter()
+        .zip(refused.into_iter().zip(failed))
+        .map(|(l, (r, f))| figures(l, r, f))
+        .collect()
 }
 
 /// One slow client: trickles `prefix` then filler, reconnecting when closed, until stop.
@@ -500,22 +513,23 @@ impl Drop for RssPeak {
     }
 }
 
-/// One phase's figures: (account_info, account_balance, server CPU ms per legitimate
-/// request, server CPU seconds per second of the phase).
-type PhaseFigures = (Figures, Figures, f64, f64);
+/// One phase's figures: (per kind of legitimate request, in [`Probe`] order: account_info,
+/// account_balance, then the others; server CPU ms per legitimate request, server CPU
+/// seconds per second of the phase).
+type PhaseFigures = (Vec<Figures>, f64, f64);
 
 /// Runs one flood phase: the attacker child flooding `receivable` from `sources`
 /// addresses at `nice`, probed once it has run for two seconds; the pool drained after.
 #[allow(clippy::too_many_arguments)]
 fn flood_phase(
-    run_phase: &impl Fn(&str, Option<&(Figures, Figures)>, Option<&Attackers>) -> PhaseFigures,
+    run_phase: &impl Fn(&str, Option<&[Figures]>, Option<&Attackers>) -> PhaseFigures,
     pool: &nano_api::worker_pool::WorkerPool,
     rpc: SocketAddr,
     target: &PublicKey,
     sources: usize,
     nice: i32,
     name: &str,
-    quiet: &(Figures, Figures),
+    quiet: &[Figures],
 ) -> PhaseFigures {
     let child = Attackers::start(
         format!("flood {rpc} {sources} {}", target.encode_account()),
@@ -549,17 +563,24 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
 }
 
+/// One flood phase of [`flood_pairs`]: per action (p50 ratio, p99 ratio, p99 in µs), then
+/// the server's CPU per legitimate request as a ratio to quiet and its CPU per second.
+type PairRow = (Vec<[f64; 3]>, f64, f64);
+
 /// [`MODE`] `pairs`: [`PAIRS`] rounds of a quiet phase then the one-address and the
 /// 64-address `receivable` floods, each once without the pool's CPU-time budgets and
 /// once with the defaults ([`Budgets::defaults`]; the order alternating between rounds),
 /// each flood against its own round's quiet phase (the load of other processes drifts
-/// between rounds); prints the per-round ratios and their medians, and the server's CPU
-/// per second of each phase (what the flood costs the node, which the budgets bound).
+/// between rounds); prints per kind of legitimate request the per-round ratios and their
+/// medians, the p99 itself across rounds (median and range, the quiet phases' too: the
+/// figure's confidence), and the server's CPU per second of each phase (what the flood
+/// costs the node, which the budgets bound).
 fn flood_pairs(
-    run_phase: &impl Fn(&str, Option<&(Figures, Figures)>, Option<&Attackers>) -> PhaseFigures,
+    run_phase: &impl Fn(&str, Option<&[Figures]>, Option<&Attackers>) -> PhaseFigures,
     pool: &nano_api::worker_pool::WorkerPool,
     rpc: SocketAddr,
     target: &PublicKey,
+    actions: &[&str],
 ) {
     let rounds: usize = std::env::var(PAIRS)
         .ok()
@@ -572,16 +593,19 @@ fn flood_pairs(
         (FLOODERS, Budgets::NONE, "64 addresses, no budgets"),
         (FLOODERS, Budgets::defaults(), "64 addresses, budgets"),
     ];
-    // Per kind: (info p50, balance p50, info p99, balance p99, CPU per legitimate
-    // request, server CPU per second) ratios (the last a plain figure).
-    let mut ratios: Vec<Vec<[f64; 6]>> = vec![Vec::new(); kinds.len()];
+    let mut rows: Vec<Vec<PairRow>> = vec![Vec::new(); kinds.len()];
     let (mut quiet_cpu, mut quiet_cores) = (Vec::new(), Vec::new());
+    // Per action, each round's quiet p50 and p99 in µs.
+    let mut quiet_tail: Vec<Vec<[f64; 2]>> = vec![Vec::new(); actions.len()];
     let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
     for round in 1..=rounds {
-        let (qi, qs, qcpu, qcores) = run_phase(&format!("round {round} quiet"), None, None);
+        let (quiet, qcpu, qcores) = run_phase(&format!("round {round} quiet"), None, None);
         quiet_cpu.push(qcpu);
         quiet_cores.push(qcores);
-        let quiet = (qi, qs);
+        for (j, f) in quiet.iter().enumerate() {
+            quiet_tail[j].push([us(f.p50), us(f.p99.value)]);
+        }
         let mut order: Vec<usize> = (0..kinds.len()).collect();
         if round % 2 == 0 {
             // Budgets first in even rounds: off/on and on/off pairs cancel the drift.
@@ -591,51 +615,66 @@ fn flood_pairs(
             let (sources, budgets, label) = kinds[k];
             pool.set_budgets(budgets);
             let name = format!("round {round} flood from {label}");
-            let (i, s, cpu, cores) =
+            let (f, cpu, cores) =
                 flood_phase(run_phase, pool, rpc, target, sources, 0, &name, &quiet);
-            ratios[k].push([
-                r(i.p50, quiet.0.p50),
-                r(s.p50, quiet.1.p50),
-                r(i.p99, quiet.0.p99),
-                r(s.p99, quiet.1.p99),
-                cpu / qcpu.max(1e-9),
-                cores,
-            ]);
+            let per_action = f
+                .iter()
+                .zip(&quiet)
+                .map(|(f, q)| {
+                    [
+                        r(f.p50, q.p50),
+                        r(f.p99.value, q.p99.value),
+                        us(f.p99.value),
+                    ]
+                })
+                .collect();
+            rows[k].push((per_action, cpu / qcpu.max(1e-9), cores));
         }
     }
     pool.set_budgets(Budgets::defaults());
+    let show = |(m, lo, hi): (f64, f64, f64)| format!("{m:.0} [{lo:.0}-{hi:.0}]");
     println!(
         "quiet: server CPU per legitimate request, median {:.3} ms; server CPU {:.3} s per s",
         median(quiet_cpu),
         median(quiet_cores)
     );
+    for (j, action) in actions.iter().enumerate() {
+        let col = |c: usize| quiet_tail[j].iter().map(|x| x[c]).collect::<Vec<_>>();
+        println!(
+            "quiet {action}, median [range] of {rounds} rounds: p50 {} us, p99 {} us",
+            show(tail::spread(&col(0))),
+            show(tail::spread(&col(1))),
+        );
+    }
     for (k, (_, budgets, label)) in kinds.iter().enumerate() {
-        let col = |j: usize| median(ratios[k].iter().map(|x| x[j]).collect());
-        let each = |j: usize| {
-            ratios[k]
-                .iter()
-                .map(|x| format!("{:.2}", x[j]))
+        let each = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.2}"))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        let cpu: Vec<f64> = rows[k].iter().map(|x| x.1).collect();
+        let cores: Vec<f64> = rows[k].iter().map(|x| x.2).collect();
         println!(
             "flood from {label} ({budgets:?}), medians of {rounds} rounds against the same \
-             round's quiet: account_info p50 {:.2}x [{}] p99 {:.2}x [{}]; account_balance p50 \
-             {:.2}x [{}] p99 {:.2}x [{}]; server CPU per legitimate request {:.2}x [{}]; \
-             server CPU {:.3} s per s [{}]",
-            col(0),
-            each(0),
-            col(2),
-            each(2),
-            col(1),
-            each(1),
-            col(3),
-            each(3),
-            col(4),
-            each(4),
-            col(5),
-            each(5),
+             round's quiet: server CPU per legitimate request {:.2}x [{}]; server CPU {:.3} s \
+             per s [{}]",
+            median(cpu.clone()),
+            each(&cpu),
+            median(cores.clone()),
+            each(&cores),
         );
+        for (j, action) in actions.iter().enumerate() {
+            let col = |c: usize| rows[k].iter().map(|x| x.0[j][c]).collect::<Vec<_>>();
+            println!(
+                "  {action}: p50 {:.2}x [{}]; p99 {:.2}x [{}]; p99 {} us",
+                median(col(0)),
+                each(&col(0)),
+                median(col(1)),
+                each(&col(1)),
+                show(tail::spread(&col(2))),
+            );
+        }
     }
 }
 
@@ -674,9 +713,61 @@ fn main() {
     let target = PublicKey([7u8; 32]);
     common::put_receivable_rows(&ledger, target, RECEIVABLES);
     let genesis = Network::Dev.params().genesis_account.encode_account();
+    // A small wallet: the genesis account and two more (no receivables).
+    let wallets = Arc::new(
+        nano_wallet::Wallets::open(
+            dir.path().join("wallets"),
+            nano_wallet::WalletsConfig::dev(),
+        )
+        .unwrap(),
+    );
+    let wallet = wallets.create(PublicKey([0u8; 32])).unwrap();
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        others.push(
+            wallets
+                .deterministic_insert(wallet)
+                .unwrap()
+                .encode_account(),
+        );
+    }
+    // The legitimate requests, in turn: a single-account lookup answered inline, the
+    // same account's balance (a slow action answered inline when the account has few
+    // receivables), and two more slow actions' cheap calls: the balances of three
+    // accounts and of the three-account wallet.
+    let probes = [
+        Probe {
+            action: "account_info",
+            body: format!(r#"{{"action":"account_info","account":"{genesis}"}}"#),
+            key: "frontier",
+        },
+        Probe {
+            action: "account_balance",
+            body: format!(r#"{{"action":"account_balance","account":"{genesis}"}}"#),
+            key: "balance",
+        },
+        Probe {
+            action: "accounts_balances",
+            body: format!(
+                r#"{{"action":"accounts_balances","accounts":["{genesis}","{}","{}"]}}"#,
+                others[0], others[1]
+            ),
+            key: "balances",
+        },
+        Probe {
+            action: "wallet_balances",
+            body: format!(
+                r#"{{"action":"wallet_balances","wallet":"{}"}}"#,
+                wallet.encode_hex()
+            ),
+            key: "balances",
+        },
+    ];
+    let actions: Vec<&str> = probes.iter().map(|p| p.action).collect();
 
     let mut ctx = ApiContext::new(Network::Dev);
     ctx.ledger = Some(ledger);
+    ctx.wallets = Some(wallets);
     let access = Arc::new(AccessControl::load(dir.path()).unwrap());
     let mut cfg = RpcConfig::defaults(Network::Dev);
     cfg.address = "127.0.0.1".into();
@@ -725,7 +816,7 @@ fn main() {
 
     // One phase: probes while `attack` runs; prints figures against `quiet`.
     let run_phase = |name: &str,
-                     quiet: Option<&(Figures, Figures)>,
+                     quiet: Option<&[Figures]>,
                      child: Option<&Attackers>|
      -> PhaseFigures {
         let peak = RssPeak::start();
@@ -735,35 +826,18 @@ fn main() {
         let (s0, a0, r0) = own_cpu();
         let c0 = child.map_or(0.0, |c| c.cpu());
         let t0 = Instant::now();
-        let (inline, slow) = probe_rt.block_on(probe(rpc, &genesis));
+        let figures = probe_rt.block_on(probe(rpc, &probes));
         let took = t0.elapsed();
         let (s1, a1, r1) = own_cpu();
         let charged = (pool.charged() - charged0).as_secs_f64();
         let light = pool.light_served() - light0;
         let short = pool.short_jobs().since(&short0);
         let c1 = child.map_or(0.0, |c| c.cpu());
-        let base = |f: fn(&(Figures, Figures)) -> Duration| quiet.map_or(Duration::ZERO, f);
-        let legit = (inline.answered + slow.answered).max(1);
+        let legit = figures.iter().map(|f| f.answered).sum::<usize>().max(1);
         println!(
-            "{name}: account_info p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}); \
-             account_balance p50 {:?}{} p99 {:?}{} (answered {} refused {} failed {}, {light} \
-             on the light lane); {took:.1?}; CPU s: server {:.2} ({:.2} ms per legitimate request, {:.3} s per s; \
+            "{name}: {took:.1?}; CPU s: server {:.2} ({:.2} ms per legitimate request, {:.3} s per s; \
              slow pool's jobs charged {:.3} s per s), in-process attackers {:.2}, child attackers {:.2}, rest {:.2}; server RSS peak \
-             {:.1} MiB{}",
-            inline.p50,
-            ratio(inline.p50, base(|q| q.0.p50)),
-            inline.p99,
-            ratio(inline.p99, base(|q| q.0.p99)),
-            inline.answered,
-            inline.refused,
-            inline.failed,
-            slow.p50,
-            ratio(slow.p50, base(|q| q.1.p50)),
-            slow.p99,
-            ratio(slow.p99, base(|q| q.1.p99)),
-            slow.answered,
-            slow.refused,
-            slow.failed,
+             {:.1} MiB{}; {light} slow-pool jobs of the legitimate client on the light lane",
             s1 - s0,
             (s1 - s0) * 1000.0 / legit as f64,
             (s1 - s0) / took.as_secs_f64().max(1e-9),
@@ -777,37 +851,50 @@ fn main() {
                 c.rss()
             )),
         );
+        for (i, (f, p)) in figures.iter().zip(&probes).enumerate() {
+            let q = quiet.and_then(|q| q.get(i));
+            println!(
+                "  {}: p50 {:?}{} p99 {:?} [95% {:?}-{:?}, the slowest {}]{} mean {:?} (answered {} refused {} failed {})",
+                p.action,
+                f.p50,
+                q.map_or(String::new(), |q| ratio(f.p50, q.p50)),
+                f.p99.value,
+                f.p99.low,
+                f.p99.high,
+                f.p99.above,
+                q.map_or(String::new(), |q| ratio(f.p99.value, q.p99.value)),
+                f.mean,
+                f.answered,
+                f.refused,
+                f.failed,
+            );
+        }
         let n = u32::try_from(short.count.max(1)).unwrap_or(u32::MAX);
         let (waited, ran) = (short.waited / n, short.ran / n);
         println!(
             "  pool's short jobs: {} ({} on the light lane), mean queue wait {waited:?} \
-             (<=100us/1ms/10ms/more: {:?}), mean run {ran:?}, jobs running at start {:.2}; \
-             account_balance mean {:?}, of which outside the pool {:?}",
+             (<=100us/1ms/10ms/more: {:?}), mean run {ran:?}, jobs running at start {:.2}",
             short.count,
             short.on_lane,
             short.waits,
             short.busy_at_start as f64 / f64::from(n),
-            slow.mean,
-            slow.mean.saturating_sub(waited + ran),
         );
         (
-            inline,
-            slow,
+            figures,
             (s1 - s0) * 1000.0 / legit as f64,
             (s1 - s0) / took.as_secs_f64().max(1e-9),
         )
     };
 
     // A first round warms the server up (connections, caches, pool threads) unreported.
-    probe_rt.block_on(probe(rpc, &genesis));
+    probe_rt.block_on(probe(rpc, &probes));
     if std::env::var(MODE).is_ok_and(|m| m == "pairs") {
-        flood_pairs(&run_phase, pool, rpc, &target);
+        flood_pairs(&run_phase, pool, rpc, &target, &actions);
         return;
     }
-    let (qi, qs, _, _) = run_phase("quiet", None, None);
-    let quiet = (qi, qs);
+    let (quiet, _, _) = run_phase("quiet", None, None);
     // The same again: how far two quiet rounds differ on this machine (its noise).
-    run_phase("quiet again", Some(&quiet), None);
+    run_phase("quiet again", Some(quiet.as_slice()), None);
 
     // Slow clients, attackers on a runtime of this process.
     let stop = Arc::new(AtomicBool::new(false));
@@ -820,7 +907,7 @@ fn main() {
     println!("slow clients connected: {}", open.load(Ordering::Relaxed));
     run_phase(
         "500 slow clients each on RPC, WebSocket, IPC (attackers in this process)",
-        Some(&quiet),
+        Some(quiet.as_slice()),
         None,
     );
     stop.store(true, Ordering::Relaxed);
@@ -835,13 +922,13 @@ fn main() {
     println!("slow clients connected: {}", child.get(0));
     run_phase(
         "500 slow clients each on RPC, WebSocket, IPC (attackers in a child process)",
-        Some(&quiet),
+        Some(quiet.as_slice()),
         Some(&child),
     );
     child.stop();
     std::thread::sleep(TRICKLE * 2);
 
-    run_phase("quiet after the slow clients", Some(&quiet), None);
+    run_phase("quiet after the slow clients", Some(quiet.as_slice()), None);
 
     // Slow-action floods, attackers in a child process: (sources, refusals paced,
     // attackers' nice value, name).

@@ -5,7 +5,8 @@
 //! its own votes), serving RPC. In each run a chain of sends is submitted and timed until
 //! cemented (sends spread over accounts opened before the clock starts: confirmed blocks
 //! per second), while an RPC client on its own thread sends `block_count` over one
-//! keep-alive connection 1,000 times a second (latency p50/p99). The node's CPU time in
+//! keep-alive connection 1,000 times a second (latency p50, and p99 with its 95% interval
+//! per round and over the rounds' answers pooled). The node's CPU time in
 //! that window (the process's, less the attacker's and the client's threads; the RPC
 //! server's share is in it) is printed per confirmed block: on a shared machine it moves
 //! far less than the rate, which depends on what CPU the other processes leave. Peak RSS
@@ -54,6 +55,8 @@
 
 #[path = "../../nano-node/tests/network_support/mod.rs"]
 mod network_support;
+#[path = "support/tail.rs"]
+mod tail;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -170,6 +173,9 @@ struct Report {
     follower_timed: u64,
     p50_us: u64,
     p99_us: u64,
+    /// Every answer's latency in µs, ascending: the p99's interval, and the rounds'
+    /// answers pooled for one over all of them.
+    latencies: Vec<u64>,
     requests: usize,
     peak_rss_mib: f64,
     /// Peak RSS minus the RSS when the run's attack started.
@@ -797,6 +803,7 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
         p50_us: percentile(&lat, 0.5),
         p99_us: percentile(&lat, 0.99),
         requests: lat.len(),
+        latencies: lat,
         peak_rss_mib,
         growth_mib: peak_rss_mib - rss_at_start,
         attack: attack_words,
@@ -844,6 +851,8 @@ fn main() {
     // Per attack: [CPS, p50, p99, RSS growth, node CPU ms per block, follower CPS (0 when
     // it did not cement everything)] of every round, for the medians.
     let mut all: Vec<Vec<[f64; 6]>> = vec![Vec::new(); phases.len()];
+    // Per attack: every round's answer latencies (µs), for a p99 over all of them.
+    let mut pooled: Vec<Vec<u64>> = vec![Vec::new(); phases.len()];
     for round in 1..=rounds {
         let mut quiet: Option<Report> = None;
         for (i, &phase) in phases.iter().enumerate() {
@@ -873,6 +882,8 @@ fn main() {
                     )
                 })
                 .unwrap_or_default();
+            let p99 = tail::quantile(&r.latencies, 0.99);
+            pooled[i].extend_from_slice(&r.latencies);
             let follower = match r.follower_cps {
                 Some(f) => format!("follower {f:.0} confirmed blocks/s"),
                 None => format!(
@@ -883,7 +894,7 @@ fn main() {
                 ),
             };
             println!(
-                "round {round} {:>5}: {:.0} confirmed blocks/s, {follower}; CPU s node {:.2} ({node_ms_per_block:.3} ms/block), attacker {:.2}, prober {:.2}; RPC block_count p50 {} µs p99 {} µs over {} requests; peak RSS {:.1} MiB (+{:.1} MiB during the run){vs}{}{}",
+                "round {round} {:>5}: {:.0} confirmed blocks/s, {follower}; CPU s node {:.2} ({node_ms_per_block:.3} ms/block), attacker {:.2}, prober {:.2}; RPC block_count p50 {} µs p99 {} µs [95% {}-{} µs, the slowest {}] over {} requests; peak RSS {:.1} MiB (+{:.1} MiB during the run){vs}{}{}",
                 phase.label(),
                 r.cps,
                 r.node_cpu_s,
@@ -891,6 +902,9 @@ fn main() {
                 r.prober_cpu_s,
                 r.p50_us,
                 r.p99_us,
+                p99.low,
+                p99.high,
+                p99.above,
                 r.requests,
                 r.peak_rss_mib,
                 r.growth_mib,
@@ -911,6 +925,9 @@ fn main() {
         })
     };
     let [qc, q50, q99, _, qcpu, qf] = medians(&all[0]);
+    let mut quiet_pooled = pooled[0].clone();
+    quiet_pooled.sort_unstable();
+    let quiet_pooled = tail::quantile(&quiet_pooled, 0.99);
     for (i, phase) in phases.iter().enumerate() {
         if all[i].is_empty() {
             continue;
@@ -924,6 +941,20 @@ fn main() {
             cpu / qcpu.max(1e-9),
             p50 / q50.max(1.0),
             p99 / q99.max(1.0)
+        );
+        let p99s: Vec<f64> = all[i].iter().map(|r| r[2]).collect();
+        let (mid, low, high) = tail::spread(&p99s);
+        let mut lat = std::mem::take(&mut pooled[i]);
+        lat.sort_unstable();
+        let p = tail::quantile(&lat, 0.99);
+        println!(
+            "  p99 across the {rounds} rounds: median {mid:.0} µs [{low:.0}-{high:.0}]; over the rounds' {} answers pooled: {} µs [95% {}-{}] ({:.2}x the quiet runs' pooled {} µs)",
+            lat.len(),
+            p.value,
+            p.low,
+            p.high,
+            p.value as f64 / quiet_pooled.value.max(1) as f64,
+            quiet_pooled.value,
         );
     }
 }
