@@ -5,7 +5,9 @@
 //! thousands of receivables, confirmed-only or not. Over HTTP, with every pool slot
 //! taken (so that any call handed to the pool is refused), a call on an account with
 //! [`INLINE_SCAN`] receivables is answered and one with a receivable more is refused: the
-//! bound is where the mechanism says it is. No timings are asserted.
+//! bound is where the mechanism says it is. `accounts_balances` is bounded the same way,
+//! each named account counting one entry and each receivable read one, across the list.
+//! No timings are asserted.
 
 mod common;
 
@@ -28,12 +30,22 @@ fn account(i: usize) -> PublicKey {
     PublicKey([10 + i as u8; 32])
 }
 
-fn req(account: &str, only_confirmed: Option<&str>) -> nano_api::json::Req {
-    let mut r = json!({"action": "account_balance", "account": account});
+/// `body` with `include_only_confirmed` set to `only_confirmed` when given.
+fn with_confirmed(
+    mut body: serde_json::Value,
+    only_confirmed: Option<&str>,
+) -> nano_api::json::Req {
     if let Some(c) = only_confirmed {
-        r["include_only_confirmed"] = c.into();
+        body["include_only_confirmed"] = c.into();
     }
-    r.as_object().unwrap().clone()
+    body.as_object().unwrap().clone()
+}
+
+fn req(account: &str, only_confirmed: Option<&str>) -> nano_api::json::Req {
+    with_confirmed(
+        json!({"action": "account_balance", "account": account}),
+        only_confirmed,
+    )
 }
 
 #[test]
@@ -90,25 +102,36 @@ fn the_bounded_balance_is_the_full_scans_answer_or_none() {
     );
 }
 
+/// An RPC server over `ledger` whose slow pool (one worker, no light lane, no queue) runs
+/// a job that holds every slot until the returned sender is used, so that any call handed
+/// to the pool is refused.
+fn rpc_with_every_pool_slot_taken(
+    ledger: &Arc<nano_ledger::Ledger>,
+) -> (common::TestRpc, std::sync::mpsc::Sender<()>) {
+    let mut ctx = nano_api::ApiContext::new(nano_core::Network::Dev);
+    ctx.ledger = Some(ledger.clone());
+    ctx.slow_actions = WorkerPool::with_client_queue(1, 0, 1);
+    let rpc = common::start_ctx(false, ctx);
+    let (release, gate) = channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    rpc.ctx
+        .slow_actions
+        .try_spawn(Client::Unnamed, move || {
+            let _ = gate.lock().unwrap().recv();
+        })
+        .unwrap();
+    assert!(common::wait_until(|| rpc.ctx.slow_actions.in_flight() == 1));
+    (rpc, release)
+}
+
 #[test]
 fn over_http_the_bound_decides_inline_or_pool() {
     let f = common::ledger_fixture();
     let (at_bound, over) = (account(0), account(1));
     common::put_receivable_rows(&f.ledger, at_bound, INLINE_SCAN as u64);
     common::put_receivable_rows(&f.ledger, over, INLINE_SCAN as u64 + 1);
-    let mut ctx = nano_api::ApiContext::new(nano_core::Network::Dev);
-    ctx.ledger = Some(f.ledger.clone());
-    // One worker, no light lane, no queue: one job takes every slot.
-    ctx.slow_actions = WorkerPool::with_client_queue(1, 0, 1);
-    let rpc = common::start_ctx(false, ctx);
+    let (rpc, release) = rpc_with_every_pool_slot_taken(&f.ledger);
     let pool = &rpc.ctx.slow_actions;
-    let (release, gate) = channel::<()>();
-    let gate = Arc::new(Mutex::new(gate));
-    pool.try_spawn(Client::Unnamed, move || {
-        let _ = gate.lock().unwrap().recv();
-    })
-    .unwrap();
-    assert!(common::wait_until(|| pool.in_flight() == 1));
 
     let expected = |a: &PublicKey, only: Option<&str>| {
         dispatch(
@@ -143,4 +166,118 @@ fn over_http_the_bound_decides_inline_or_pool() {
     let answer = call(&over, Some("false"));
     assert_eq!(answer, expected(&over, Some("false")));
     assert_eq!(answer["receivable"], (INLINE_SCAN + 1).to_string());
+}
+
+fn balances_req(accounts: &[String], only_confirmed: Option<&str>) -> nano_api::json::Req {
+    with_confirmed(
+        json!({"action": "accounts_balances", "accounts": accounts}),
+        only_confirmed,
+    )
+}
+
+#[test]
+fn the_bounded_accounts_balances_is_the_full_answer_or_none() {
+    let f = common::ledger_fixture();
+    let k = INLINE_SCAN;
+    // Accounts whose receivables leave room for exactly one more account in the bound.
+    let near = account(0);
+    common::put_receivable_rows(&f.ledger, near, k as u64 - 2);
+    let large = account(1);
+    common::put_receivable_rows(&f.ledger, large, 5_000);
+    let mut ctx = nano_api::ApiContext::new(nano_core::Network::Dev);
+    ctx.ledger = Some(f.ledger.clone());
+    let entry = action("accounts_balances").unwrap();
+    let bounded = entry
+        .bounded
+        .expect("accounts_balances is tried inline first");
+    let (genesis, b) = (
+        f.genesis.account.encode_account(),
+        f.b_account.encode_account(),
+    );
+    let bad = "nano_not_an_account".to_string();
+    // (list, entries it costs: one per account plus its receivables).
+    let lists: Vec<(Vec<String>, usize)> = vec![
+        (vec![genesis.clone()], 1),
+        (vec![genesis.clone(), b.clone(), bad.clone()], 4),
+        (vec![near.encode_account(), genesis.clone()], k),
+        (
+            vec![near.encode_account(), genesis.clone(), b.clone()],
+            k + 2,
+        ),
+        (
+            vec![near.encode_account(), bad.clone(), genesis.clone()],
+            k + 1,
+        ),
+        (vec![genesis.clone(); k], k),
+        (vec![genesis.clone(); k + 1], k + 1),
+        (vec![large.encode_account()], 5_001),
+        (vec![bad.clone()], 1),
+    ];
+    for (list, cost) in &lists {
+        for only in [None, Some("true"), Some("false")] {
+            let r = balances_req(list, only);
+            let full = (entry.handler)(&ctx, &r).unwrap();
+            let within = bounded(&ctx, &r, k).unwrap();
+            if *cost <= k {
+                assert_eq!(within.as_ref(), Some(&full), "{list:?} {only:?}");
+            } else {
+                assert_eq!(within, None, "{list:?} ({cost} entries) {only:?}");
+            }
+        }
+    }
+    // The answers carry what the ledger holds: B's unconfirmed send of 500 raw counts
+    // only when unconfirmed sends are asked for.
+    let r = balances_req(std::slice::from_ref(&b), Some("false"));
+    let within = bounded(&ctx, &r, k).unwrap().unwrap();
+    assert_eq!(within["balances"][&b]["receivable"], "500", "{within}");
+    let r = balances_req(std::slice::from_ref(&b), None);
+    let within = bounded(&ctx, &r, k).unwrap().unwrap();
+    assert_eq!(within["balances"][&b]["receivable"], "0", "{within}");
+    // Bad input answers the same error either way.
+    let mut missing = balances_req(&[], None);
+    missing.remove("accounts");
+    assert_eq!(
+        bounded(&ctx, &missing, k).unwrap_err().to_json(),
+        (entry.handler)(&ctx, &missing).unwrap_err().to_json()
+    );
+}
+
+#[test]
+fn over_http_accounts_balances_within_the_bound_is_answered_inline() {
+    let f = common::ledger_fixture();
+    let near = account(0);
+    common::put_receivable_rows(&f.ledger, near, INLINE_SCAN as u64 - 2);
+    let (rpc, release) = rpc_with_every_pool_slot_taken(&f.ledger);
+    let pool = &rpc.ctx.slow_actions;
+    let genesis = f.genesis.account.encode_account();
+    let at_bound = vec![near.encode_account(), genesis.clone()];
+    let over = vec![near.encode_account(), genesis, f.b_account.encode_account()];
+    let origin = Origin {
+        control: false,
+        allow_unsafe: false,
+    };
+    let call = |list: &[String]| {
+        common::post(
+            rpc.addr,
+            json!({"action": "accounts_balances", "accounts": list, "include_only_confirmed": "false"}),
+        )
+    };
+    let answer = call(&at_bound);
+    assert_eq!(
+        answer,
+        dispatch(&rpc.ctx, &balances_req(&at_bound, Some("false")), origin)
+    );
+    assert_eq!(
+        answer["balances"][near.encode_account()]["receivable"],
+        (INLINE_SCAN - 2).to_string()
+    );
+    let refused = call(&over);
+    assert_eq!(refused["error"], BUSY, "{refused}");
+    release.send(()).unwrap();
+    assert!(common::wait_until(|| pool.in_flight() == 0));
+    let answer = call(&over);
+    assert_eq!(
+        answer,
+        dispatch(&rpc.ctx, &balances_req(&over, Some("false")), origin)
+    );
 }

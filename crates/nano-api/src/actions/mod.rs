@@ -33,7 +33,7 @@ pub type TextHandler = fn(&ApiContext, &Req, usize) -> Result<Vec<u8>, RpcError>
 pub type BoundedHandler = fn(&ApiContext, &Req, usize) -> Result<Option<Value>, RpcError>;
 
 /// Entries a slow action whose cost is set by what it scans (`account_balance`: the
-/// account's receivables) reads on the front door's thread before the request goes to
+/// account's receivables; `accounts_balances`: its accounts and their receivables) reads on the front door's thread before the request goes to
 /// the slow pool ([`crate::worker_pool`]). What such a call costs is known only by
 /// scanning, and most accounts have a handful of receivables: answered inline like
 /// `account_info`, the cheap call takes no turn on the pool, where under a flood of
@@ -151,7 +151,8 @@ pub const ACTIONS: &[Action] = &[
     // ledger queries
     typed!("account_info", ledger::account_info),
     Action::new("account_balance", ledger::account_balance).bounded(ledger::account_balance_within),
-    Action::new("accounts_balances", ledger::accounts_balances).slow(),
+    Action::new("accounts_balances", ledger::accounts_balances)
+        .bounded(ledger::accounts_balances_within),
     Action::new("accounts_frontiers", ledger::accounts_frontiers).slow(),
     Action::new("accounts_representatives", ledger::accounts_representatives).slow(),
     Action::new("account_block_count", ledger::account_block_count),

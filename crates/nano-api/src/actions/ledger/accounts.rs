@@ -193,24 +193,26 @@ fn balance_entry(
     only_confirmed: bool,
 ) -> Result<Value, RpcError> {
     // No account has usize::MAX receivables: the entry is always complete.
-    balance_entry_within(l, t, a, only_confirmed, usize::MAX)?
+    let mut unbounded = usize::MAX;
+    balance_entry_within(l, t, a, only_confirmed, &mut unbounded)?
         .ok_or_else(|| internal("receivable scan without a bound stopped"))
 }
 
-/// [`balance_entry`] if the account has at most `most` receivables, else None.
+/// [`balance_entry`] if the account's receivables fit in `budget` entries (taken from
+/// it), else None.
 fn balance_entry_within(
     l: &Ledger,
     t: &ReadTxn<'_>,
     a: &Account,
     only_confirmed: bool,
-    most: usize,
+    budget: &mut usize,
 ) -> Result<Option<Value>, RpcError> {
     let balance = if only_confirmed {
         confirmed_balance(l, t, a)?
     } else {
         l.account_balance(t, a).map_err(internal)?
     };
-    let Some(recv) = receivable_sum_within(l, t, a, only_confirmed, most)? else {
+    let Some(recv) = receivable_sum_within(l, t, a, only_confirmed, budget)? else {
         return Ok(None);
     };
     let recv = recv.encode_dec();
@@ -241,20 +243,49 @@ pub fn account_balance_within(
     let a = json::account(r, "account")?;
     let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
     let t = read(l)?;
-    balance_entry_within(l, &t, &a, only_confirmed, most)
+    let mut budget = most;
+    balance_entry_within(l, &t, &a, only_confirmed, &mut budget)
 }
 
 pub fn accounts_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    // No request names usize::MAX entries: the answer is always complete.
+    accounts_balances_within(ctx, r, usize::MAX)?
+        .ok_or_else(|| internal("accounts_balances without a bound stopped"))
+}
+
+/// [`accounts_balances`] when the named accounts and their receivables come to at most
+/// `most` entries (each account counts one, for its lookups, and each receivable read
+/// one), else None: a few accounts with a handful of receivables are answered like one
+/// `account_balance`, a long list or a large account goes to the pool.
+pub fn accounts_balances_within(
+    ctx: &ApiContext,
+    r: &Req,
+    most: usize,
+) -> Result<Option<Value>, RpcError> {
     let l = ctx.ledger()?;
     let only_confirmed = opt_bool(r, "include_only_confirmed", true)?;
+    if r.get("accounts")
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.len() > most)
+    {
+        return Ok(None);
+    }
     let t = read(l)?;
+    let mut budget = most;
     let mut balances = Map::new();
     let mut errors = Map::new();
     for s in accounts_list(r)? {
+        let Some(left) = budget.checked_sub(1) else {
+            return Ok(None);
+        };
+        budget = left;
         match PublicKey::decode_account(&s) {
-            Ok(a) => {
-                balances.insert(s, balance_entry(l, &t, &a, only_confirmed)?);
-            }
+            Ok(a) => match balance_entry_within(l, &t, &a, only_confirmed, &mut budget)? {
+                Some(entry) => {
+                    balances.insert(s, entry);
+                }
+                None => return Ok(None),
+            },
             Err(_) => {
                 errors.insert(s, msg::BAD_ACCOUNT.into());
             }
@@ -267,7 +298,7 @@ pub fn accounts_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
     if !errors.is_empty() {
         out.insert("errors".into(), Value::Object(errors));
     }
-    Ok(Value::Object(out))
+    Ok(Some(Value::Object(out)))
 }
 
 /// Shared by accounts_frontiers and accounts_representatives: one value per account, with

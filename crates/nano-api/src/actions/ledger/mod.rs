@@ -14,9 +14,9 @@ mod representatives;
 pub(crate) use accounts::ledger_entry;
 pub use accounts::{
     account_balance, account_balance_within, account_block_count, account_count, account_info,
-    account_info_of, account_representative, accounts_balances, accounts_frontiers,
-    accounts_representatives, available_supply, frontiers, ledger_action, ledger_too_many,
-    AccountInfoQuery, LEDGER_MAX_COUNT,
+    account_info_of, account_representative, accounts_balances, accounts_balances_within,
+    accounts_frontiers, accounts_representatives, available_supply, frontiers, ledger_action,
+    ledger_too_many, AccountInfoQuery, LEDGER_MAX_COUNT,
 };
 pub use blocks::{block_account, block_count, block_info, blocks, blocks_info, chain, successors};
 pub use history::account_history;

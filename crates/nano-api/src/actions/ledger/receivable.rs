@@ -21,28 +21,31 @@ pub(super) fn receivable_sum(
     only_confirmed: bool,
 ) -> Result<Amount, RpcError> {
     // No account has usize::MAX receivables: the sum always ends.
-    receivable_sum_within(l, t, a, only_confirmed, usize::MAX)?
+    let mut unbounded = usize::MAX;
+    receivable_sum_within(l, t, a, only_confirmed, &mut unbounded)?
         .ok_or_else(|| internal("receivable scan without a bound stopped"))
 }
 
-/// [`receivable_sum`] if the account has at most `most` receivables; None, having read
-/// `most + 1` of them, if it has more.
+/// [`receivable_sum`] if the account's receivables fit in `budget` entries, which the
+/// entries read are taken from (so that one budget can bound the scans of several
+/// accounts); None, the budget spent, if they do not.
 pub(super) fn receivable_sum_within(
     l: &Ledger,
     t: &ReadTxn<'_>,
     a: &Account,
     only_confirmed: bool,
-    most: usize,
+    budget: &mut usize,
 ) -> Result<Option<Amount>, RpcError> {
     let mut total = Amount::ZERO;
-    for (read, entry) in l.receivables_from(t, a).map_err(internal)?.enumerate() {
+    for entry in l.receivables_from(t, a).map_err(internal)? {
         let (key, info) = entry.map_err(internal)?;
         if key.account != *a {
             break;
         }
-        if read >= most {
+        if *budget == 0 {
             return Ok(None);
         }
+        *budget -= 1;
         if only_confirmed && !l.block_confirmed(t, &key.hash).map_err(internal)? {
             continue;
         }
