@@ -5,8 +5,9 @@
 //! thousands of receivables, confirmed-only or not. Over HTTP, with every pool slot
 //! taken (so that any call handed to the pool is refused), a call on an account with
 //! [`INLINE_SCAN`] receivables is answered and one with a receivable more is refused: the
-//! bound is where the mechanism says it is. `accounts_balances` is bounded the same way,
-//! each named account counting one entry and each receivable read one, across the list.
+//! bound is where the mechanism says it is. `accounts_balances` and `wallet_balances` are
+//! bounded the same way, each account counting one entry and each receivable read one,
+//! across the list or the wallet.
 //! No timings are asserted.
 
 mod common;
@@ -279,5 +280,85 @@ fn over_http_accounts_balances_within_the_bound_is_answered_inline() {
     assert_eq!(
         answer,
         dispatch(&rpc.ctx, &balances_req(&over, Some("false")), origin)
+    );
+}
+
+#[test]
+fn the_bounded_wallet_balances_is_the_full_answer_or_none() {
+    let f = common::ledger_fixture();
+    let k = INLINE_SCAN;
+    let near = account(0);
+    common::put_receivable_rows(&f.ledger, near, k as u64 - 2);
+    let dir = tempfile::tempdir().unwrap();
+    let wallets = Arc::new(
+        nano_wallet::Wallets::open(dir.path(), nano_wallet::WalletsConfig::dev()).unwrap(),
+    );
+    // (watched accounts, entries the wallet costs: one per account plus its receivables;
+    // wallet_balances counts unconfirmed receivables too, so B's send counts).
+    let many: Vec<PublicKey> = (0..=k).map(|i| PublicKey([100 + i as u8; 32])).collect();
+    let cases: Vec<(Vec<PublicKey>, usize)> = vec![
+        (vec![], 0),
+        (vec![f.b_account], 2),
+        (vec![near, f.genesis.account], k),
+        (vec![near, f.genesis.account, f.a.account], k + 1),
+        (many[..k].to_vec(), k),
+        (many.clone(), k + 1),
+    ];
+    let mut ctx = nano_api::ApiContext::new(nano_core::Network::Dev);
+    ctx.ledger = Some(f.ledger.clone());
+    ctx.wallets = Some(wallets.clone());
+    let entry = action("wallet_balances").unwrap();
+    let bounded = entry
+        .bounded
+        .expect("wallet_balances is tried inline first");
+    for (watched, cost) in &cases {
+        let id = wallets.create(PublicKey([0; 32])).unwrap();
+        wallets.insert_watch(id, watched).unwrap();
+        for threshold in [None, Some("1")] {
+            let mut body = json!({"action": "wallet_balances", "wallet": id.encode_hex()});
+            if let Some(t) = threshold {
+                body["threshold"] = t.into();
+            }
+            let r = body.as_object().unwrap().clone();
+            let full = (entry.handler)(&ctx, &r).unwrap();
+            assert_eq!(
+                full["balances"].as_object().map(|m| m.len()),
+                Some(if threshold.is_some() {
+                    watched
+                        .iter()
+                        .filter(|a| **a == f.genesis.account || **a == f.a.account)
+                        .count()
+                } else {
+                    watched.len()
+                }),
+                "{full}"
+            );
+            let within = bounded(&ctx, &r, k).unwrap();
+            // Below the threshold an account costs its lookup only.
+            if *cost <= k || threshold.is_some() && watched.len() <= k {
+                assert_eq!(within.as_ref(), Some(&full), "{watched:?} {threshold:?}");
+            } else {
+                assert_eq!(within, None, "{watched:?} ({cost} entries) {threshold:?}");
+            }
+        }
+    }
+    // What the answers hold: near's receivables and B's unconfirmed send.
+    for (watched, expected) in [(near, (k - 2).to_string()), (f.b_account, "500".into())] {
+        let id = wallets.create(PublicKey([0; 32])).unwrap();
+        wallets.insert_watch(id, &[watched]).unwrap();
+        let r = json!({"action": "wallet_balances", "wallet": id.encode_hex()});
+        let within = bounded(&ctx, r.as_object().unwrap(), k).unwrap().unwrap();
+        assert_eq!(
+            within["balances"][watched.encode_account()]["receivable"],
+            expected,
+            "{within}"
+        );
+    }
+    // Bad input answers the same error either way.
+    let bad = json!({"action": "wallet_balances", "wallet": "00"});
+    let bad = bad.as_object().unwrap();
+    assert_eq!(
+        bounded(&ctx, bad, k).unwrap_err().to_json(),
+        (entry.handler)(&ctx, bad).unwrap_err().to_json()
     );
 }

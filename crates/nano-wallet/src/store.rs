@@ -482,6 +482,30 @@ impl Wallets {
             .collect())
     }
 
+    /// [`Self::accounts`] if the wallet has at most `most` accounts, else None, having
+    /// read one more: for a caller that answers small wallets at once and hands larger
+    /// ones to a pool.
+    pub fn accounts_within(&self, id: WalletId, most: usize) -> Result<Option<Vec<Account>>> {
+        let txn = self.read()?;
+        self.require_wallet(&txn, &id)?;
+        let mut out = Vec::new();
+        for item in self
+            .entries
+            .prefix_iter(&txn, &tag_prefix(&id, TAG_ACCOUNT))?
+        {
+            if out.len() == most {
+                return Ok(None);
+            }
+            let (k, v) = item?;
+            let account = Account::from_slice(&k[33..])
+                .ok_or_else(|| WalletError::Corrupt("malformed account key".into()))?;
+            // Decoded as `accounts` decodes it, so that both fail alike on a bad record.
+            AccountRecord::decode(v)?;
+            out.push(account);
+        }
+        Ok(Some(out))
+    }
+
     /// Accounts with their key kind and cached work (`wallet_info`, `wallet_work_get`).
     pub fn account_entries(&self, id: WalletId) -> Result<Vec<WalletAccount>> {
         let txn = self.read()?;

@@ -33,7 +33,8 @@ pub type TextHandler = fn(&ApiContext, &Req, usize) -> Result<Vec<u8>, RpcError>
 pub type BoundedHandler = fn(&ApiContext, &Req, usize) -> Result<Option<Value>, RpcError>;
 
 /// Entries a slow action whose cost is set by what it scans (`account_balance`: the
-/// account's receivables; `accounts_balances`: its accounts and their receivables) reads on the front door's thread before the request goes to
+/// account's receivables; `accounts_balances` and `wallet_balances`: the accounts and
+/// their receivables) reads on the front door's thread before the request goes to
 /// the slow pool ([`crate::worker_pool`]). What such a call costs is known only by
 /// scanning, and most accounts have a handful of receivables: answered inline like
 /// `account_info`, the cheap call takes no turn on the pool, where under a flood of
@@ -244,7 +245,7 @@ pub const ACTIONS: &[Action] = &[
         .slow(),
     Action::new("wallet_info", wallet::wallet_info).slow(),
     Action::new("wallet_balance_total", wallet::wallet_info).slow(),
-    Action::new("wallet_balances", wallet::wallet_balances).slow(),
+    Action::new("wallet_balances", wallet::wallet_balances).bounded(wallet::wallet_balances_within),
     Action::new("wallet_frontiers", wallet::wallet_frontiers).slow(),
     Action::new("wallet_receivable", wallet::wallet_receivable).slow(),
     Action::new("wallet_pending", wallet::wallet_receivable)

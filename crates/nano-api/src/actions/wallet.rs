@@ -7,6 +7,7 @@ use nano_ledger::{Ledger, ReadTxn};
 use nano_wallet::{Restore, WalletError, WalletId};
 use serde_json::{Map, Value};
 
+use super::ledger::receivable_sum_within;
 use super::wallet_lookup::{wallet_id, werr};
 use super::{internal, obj};
 use crate::context::ApiContext;
@@ -396,6 +397,19 @@ pub fn wallet_info(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
 }
 
 pub fn wallet_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
+    // No wallet holds usize::MAX entries: the answer is always complete.
+    wallet_balances_within(ctx, r, usize::MAX)?
+        .ok_or_else(|| internal("wallet_balances without a bound stopped"))
+}
+
+/// [`wallet_balances`] when the wallet's accounts and their receivables come to at most
+/// `most` entries (each account one, each receivable read one), else None: a small
+/// wallet is answered like `account_balance`, a large one goes to the pool.
+pub fn wallet_balances_within(
+    ctx: &ApiContext,
+    r: &Req,
+    most: usize,
+) -> Result<Option<Value>, RpcError> {
     let w = ctx.wallets()?;
     let l = ctx.ledger()?;
     let id = wallet_id(w, r)?;
@@ -404,13 +418,20 @@ pub fn wallet_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
         None => Amount::ZERO,
     };
     let t = l.read_txn().map_err(internal)?;
+    let Some(accounts) = w.accounts_within(id, most).map_err(werr)? else {
+        return Ok(None);
+    };
+    let mut budget = most - accounts.len();
     let mut m = Map::new();
-    for a in w.accounts(id).map_err(werr)? {
+    for a in accounts {
         let bal = l.account_balance(&t, &a).map_err(internal)?;
         if bal < threshold {
             continue;
         }
-        let recv = l.receivable_total(&t, &a).map_err(internal)?.encode_dec();
+        let Some(recv) = receivable_sum_within(l, &t, &a, false, &mut budget)? else {
+            return Ok(None);
+        };
+        let recv = recv.encode_dec();
         m.insert(
             a.encode_account(),
             obj([
@@ -420,7 +441,7 @@ pub fn wallet_balances(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {
             ]),
         );
     }
-    Ok(obj([("balances", Value::Object(m))]))
+    Ok(Some(obj([("balances", Value::Object(m))])))
 }
 
 pub fn wallet_frontiers(ctx: &ApiContext, r: &Req) -> Result<Value, RpcError> {

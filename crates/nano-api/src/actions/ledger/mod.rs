@@ -22,7 +22,7 @@ pub use blocks::{block_account, block_count, block_info, blocks, blocks_info, ch
 pub use history::account_history;
 pub(crate) use history::history_entry;
 pub use receivable::{accounts_receivable, receivable, receivable_exists, receivable_text};
-pub(crate) use receivable::{receivable_value, ConfirmedFilter};
+pub(crate) use receivable::{receivable_sum_within, receivable_value, ConfirmedFilter};
 pub use representatives::{account_weight, delegators, delegators_count, representatives};
 
 use nano_core::Amount;

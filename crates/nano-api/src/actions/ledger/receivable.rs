@@ -29,7 +29,7 @@ pub(super) fn receivable_sum(
 /// [`receivable_sum`] if the account's receivables fit in `budget` entries, which the
 /// entries read are taken from (so that one budget can bound the scans of several
 /// accounts); None, the budget spent, if they do not.
-pub(super) fn receivable_sum_within(
+pub(crate) fn receivable_sum_within(
     l: &Ledger,
     t: &ReadTxn<'_>,
     a: &Account,
