@@ -57,12 +57,12 @@ fn a_full_pool_refuses_slow_calls_while_peering_and_cheap_calls_go_on() {
     // The next slow call is refused at once, further ones a refusal spacing apart
     // (`refusal_pace`); none is queued.
     for i in 0..3 {
-        // accounts_balances always goes to the pool (account_balance of an account
-        // with few receivables is answered inline: `actions::INLINE_SCAN`).
+        // More accounts than are answered inline (`actions::INLINE_SCAN`): a pool call.
         let refused = post(
             rpc,
-            json!({"action": "accounts_balances", "accounts":
-            ["nano_1111111111111111111111111111111111111111111111111111hifc8npp"]}),
+            common::pooled_balances(
+                "nano_1111111111111111111111111111111111111111111111111111hifc8npp",
+            ),
         );
         assert_eq!(refused["error"], BUSY, "call {i}: {refused}");
     }

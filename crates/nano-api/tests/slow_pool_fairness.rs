@@ -97,11 +97,11 @@ fn generating(ctx: &ApiContext) -> usize {
     ctx.work_in_progress.lock().unwrap().len()
 }
 
-/// The legitimate client's slow call: `accounts_balances` of genesis, which always goes to
-/// the pool (`account_balance` of an account with few receivables is answered inline,
-/// `nano_api::actions::INLINE_SCAN`).
+/// The legitimate client's slow call: `accounts_balances` of genesis and enough other
+/// accounts that it goes to the pool (a call of at most `nano_api::actions::INLINE_SCAN`
+/// entries is answered on the request thread).
 fn balances() -> Value {
-    json!({"action": "accounts_balances", "accounts": [genesis()]})
+    common::pooled_balances(&genesis())
 }
 
 fn genesis() -> String {

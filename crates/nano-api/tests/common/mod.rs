@@ -259,3 +259,16 @@ pub fn ledger_fixture() -> LedgerFixture {
         open_a: open_a.hash(),
     }
 }
+
+/// An `accounts_balances` call that always goes to the slow pool: `first` and
+/// `INLINE_SCAN` unopened accounts, one more entry than is answered on the request
+/// thread (`nano_api::actions::INLINE_SCAN`).
+pub fn pooled_balances(first: &str) -> Value {
+    let mut accounts = vec![first.to_string()];
+    accounts.extend((0..nano_api::actions::INLINE_SCAN).map(|i| {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+        nano_core::PublicKey::from_bytes(b).encode_account()
+    }));
+    serde_json::json!({"action": "accounts_balances", "accounts": accounts})
+}
