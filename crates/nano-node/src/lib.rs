@@ -18,5 +18,6 @@ pub(crate) mod recent_set;
 pub mod stats;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
+pub(crate) mod wire_block;
 
 pub use config::{ConfigError, DaemonConfig, NodeConfig};

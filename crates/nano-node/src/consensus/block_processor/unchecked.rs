@@ -14,7 +14,9 @@
 //! dependency are linked lists through the records, so eviction and release cost O(1)
 //! however many blocks wait for the same hash. Measured at the bound, the earlier form
 //! (four std maps keyed by hash plus an eviction queue) took about 920 bytes per block;
-//! this one takes the record (`Waiting`) plus about 30 bytes of index.
+//! this one takes the record (`Waiting`) plus about 30 bytes of index. The record holds
+//! the block in its wire form ([`WireBlock`]) and its arrival as 32-bit Unix seconds:
+//! 320 bytes against 352 with the decoded block.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -24,6 +26,7 @@ use nano_core::{Block, BlockHash, Root};
 
 use super::BlockSource;
 use crate::hash_churn::insert_index;
+use crate::wire_block::WireBlock;
 
 /// A block waiting for `dependency`.
 #[derive(Debug, Clone)]
@@ -53,12 +56,13 @@ const COMPACT_FLOOR: usize = 4096;
 /// waiting for the same dependency.
 #[derive(Debug)]
 struct Waiting {
-    block: Block,
+    block: WireBlock,
     source: BlockSource,
     /// Kept, not recomputed: every probe of the hash index compares it.
     hash: BlockHash,
     dependency: BlockHash,
-    arrived: u64,
+    /// Unix seconds (32 bits last until 2106).
+    arrived: u32,
     older: u32,
     newer: u32,
     /// The blocks waiting for one dependency form a ring in arrival order; the
@@ -149,7 +153,7 @@ impl Unchecked {
         }
         let root = item.block.root();
         let record = Waiting {
-            block: item.block,
+            block: WireBlock::new(&item.block),
             source: item.source,
             hash,
             dependency,
@@ -276,7 +280,7 @@ impl Unchecked {
             let next = self.at(i).dep_next;
             let w = self.remove(i);
             items.push(UncheckedItem {
-                block: w.block,
+                block: w.block.block(),
                 source: w.source,
             });
             // The ring closes behind each removal: its last record points at itself.
@@ -360,7 +364,7 @@ impl Unchecked {
             .take(max)
             .map(|&i| {
                 let w = self.at(i);
-                (w.dependency, w.block.clone(), w.source)
+                (w.dependency, w.block.block(), w.source)
             })
             .collect()
     }
@@ -411,15 +415,16 @@ fn entry_of(w: &Waiting) -> UncheckedEntry {
     UncheckedEntry {
         dependency: w.dependency,
         hash: w.hash,
-        block: w.block.clone(),
-        arrived: w.arrived,
+        block: w.block.block(),
+        arrived: u64::from(w.arrived),
     }
 }
 
-fn unix_now() -> u64 {
+/// Unix seconds, held at `u32::MAX` past 2106.
+fn unix_now() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -465,7 +470,7 @@ mod tests {
         let mut c = Chain::dev_genesis();
         let blocks: Vec<Block> = (0..6).map(|i| c.send(&test_key(i).public(), 1)).collect();
         let mut u = Unchecked::new(16);
-        let before = unix_now();
+        let before = u64::from(unix_now());
         // Each block waits for its previous block.
         for b in &blocks {
             assert!(u.insert(b.previous(), item(b)));
@@ -479,7 +484,7 @@ mod tests {
         assert_eq!(got, want);
         assert!(all
             .iter()
-            .all(|e| e.arrived >= before && e.arrived <= unix_now()));
+            .all(|e| e.arrived >= before && e.arrived <= u64::from(unix_now())));
         assert!(all.iter().all(|e| e.block.hash() == e.hash));
         // From the third key on, at most two.
         let from = u.entries(&want[2].0, 2);
@@ -749,6 +754,8 @@ mod tests {
         let record = std::mem::size_of::<Option<Waiting>>();
         let per_block = most / bound;
         eprintln!("gap table: {per_block} bytes per block at its bound (record {record})");
+        // The block in its wire form: 352 bytes with the decoded block.
+        assert!(record <= 320, "record {record}");
         assert!(
             per_block <= record + 48,
             "{per_block} bytes per block (record {record})"
