@@ -39,7 +39,9 @@
 //!
 //! Run: `cargo bench -p nano-api --bench rpc_ceiling` (env `API_BENCH_SECS`, default 8,
 //! per case; `API_BENCH_ROUNDS`, default 3; `API_BENCH_ONLY`, a part of a case name: only
-//! the ceilings and the cases whose name contains it, e.g. to profile one path).
+//! the ceilings and the cases whose name contains it, e.g. to profile one path;
+//! `API_BENCH_EXTERNAL`, other nodes' RPC URLs to load in the same rounds, see
+//! [`EXTERNAL_ENV`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,17 +116,53 @@ const CONSTANT_BODY: &str = r#"{"count":"1","unchecked":"0","cemented":"1"}"#;
 
 enum Load {
     /// wrk POSTs `body` to `path`.
-    Wrk { path: &'static str, body: String },
+    Wrk { path: String, body: String },
     /// The IPC client sends `body` (encoding 1) over the Unix socket.
     Ipc { body: String },
 }
 
 struct Case {
-    name: &'static str,
+    name: String,
     /// The 44-byte ceiling's own row (its fraction is 1 by definition).
     ceiling: bool,
-    port: u16,
+    /// Where the HTTP load goes: `127.0.0.1:<port>` for this process's servers, the
+    /// host of an `API_BENCH_EXTERNAL` URL for another node (unused for IPC).
+    host: String,
+    /// Another process's server: no replay ceiling or in-process measure; its CPU time is
+    /// that of the process listening on its port (`external_pid`), when one is found.
+    external: bool,
+    external_pid: Option<u32>,
     load: Load,
+}
+
+/// The environment variable naming other nodes' RPC URLs to load in every round with
+/// the same wrk command, e.g. `rsnano=http://[::1]:45700/,daemon=http://[::1]:45600/`
+/// (comma-separated, each `label=URL` or a bare URL): a comparison with another node
+/// counts only when both ran in the same run on this machine, next to the same ceiling.
+const EXTERNAL_ENV: &str = "API_BENCH_EXTERNAL";
+
+/// The external nodes of [`EXTERNAL_ENV`]: (label, host, path) of each `http://` URL.
+fn external_nodes() -> Vec<(String, String, String)> {
+    let list = std::env::var(EXTERNAL_ENV).unwrap_or_default();
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (label, url) = match entry.split_once('=') {
+                Some((l, u)) if !l.contains("://") => (l.trim(), u.trim()),
+                _ => (entry, entry),
+            };
+            let Some(rest) = url.strip_prefix("http://") else {
+                eprintln!("{EXTERNAL_ENV}: {url:?} is not an http:// URL");
+                std::process::exit(2);
+            };
+            let (host, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            (label.to_string(), host.to_string(), path.to_string())
+        })
+        .collect()
 }
 
 fn main() {
@@ -158,55 +196,83 @@ fn main() {
         .genesis_account
         .encode_account();
     let only = std::env::var("API_BENCH_ONLY").unwrap_or_default();
-    let cases: Vec<Case> = [
+    let local = |name: &str, port: u16, path: &str, body: String| Case {
+        name: name.into(),
+        ceiling: false,
+        host: format!("127.0.0.1:{port}"),
+        external: false,
+        external_pid: None,
+        load: Load::Wrk {
+            path: path.into(),
+            body,
+        },
+    };
+    let block_count = r#"{"action":"block_count"}"#.to_string();
+    let account_info = format!(r#"{{"action":"account_info","account":"{genesis}"}}"#);
+    let mut cases = vec![
         Case {
-            name: "ceiling: bare axum/hyper, 44-byte body",
             ceiling: true,
-            port: ceiling.port(),
-            load: Load::Wrk {
-                path: "/",
-                body: r#"{"action":"block_count"}"#.into(),
-            },
+            ..local(
+                "ceiling: bare axum/hyper, 44-byte body",
+                ceiling.port(),
+                "/",
+                block_count.clone(),
+            )
         },
+        local("HTTP RPC block_count", rpc.port(), "/", block_count.clone()),
+        local(
+            "HTTP RPC account_info",
+            rpc.port(),
+            "/",
+            account_info.clone(),
+        ),
+        local(
+            "HTTP /api/v2/AccountWeight",
+            rpc.port(),
+            "/api/v2/AccountWeight",
+            format!(r#"{{"account":"{genesis}"}}"#),
+        ),
         Case {
-            name: "HTTP RPC block_count",
+            name: "IPC Unix socket block_count (enc. 1)".into(),
             ceiling: false,
-            port: rpc.port(),
-            load: Load::Wrk {
-                path: "/",
-                body: r#"{"action":"block_count"}"#.into(),
-            },
-        },
-        Case {
-            name: "HTTP RPC account_info",
-            ceiling: false,
-            port: rpc.port(),
-            load: Load::Wrk {
-                path: "/",
-                body: format!(r#"{{"action":"account_info","account":"{genesis}"}}"#),
-            },
-        },
-        Case {
-            name: "HTTP /api/v2/AccountWeight",
-            ceiling: false,
-            port: rpc.port(),
-            load: Load::Wrk {
-                path: "/api/v2/AccountWeight",
-                body: format!(r#"{{"account":"{genesis}"}}"#),
-            },
-        },
-        Case {
-            name: "IPC Unix socket block_count (enc. 1)",
-            ceiling: false,
-            port: 0,
+            host: String::new(),
+            external: false,
+            external_pid: None,
             load: Load::Ipc {
-                body: r#"{"action":"block_count"}"#.into(),
+                body: block_count.clone(),
             },
         },
-    ]
-    .into_iter()
-    .filter(|c| c.ceiling || c.name.contains(only.as_str()))
-    .collect();
+    ];
+    // Other nodes, loaded with the same two RPC requests (the dev genesis account).
+    for (label, host, path) in external_nodes() {
+        let pid = listening_pid(&host);
+        println!(
+            "external {label}: {host}, {}",
+            pid.map_or("no process found listening there: rate only".into(), |p| {
+                format!("served by process {p} (its CPU time per request is measured)")
+            })
+        );
+        for (action, body) in [
+            ("block_count", &block_count),
+            ("account_info", &account_info),
+        ] {
+            cases.push(Case {
+                name: format!("external {label} {action}"),
+                ceiling: false,
+                host: host.clone(),
+                external: true,
+                external_pid: pid,
+                load: Load::Wrk {
+                    path: path.clone(),
+                    body: body.clone(),
+                },
+            });
+        }
+    }
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .filter(|c| c.ceiling || c.name.contains(only.as_str()))
+        .collect();
     println!(
         "{CONNECTIONS} connections, {secs} s per case, {rounds} rounds alternating; \
          wrk -t2 -c{CONNECTIONS}; machine: {} cores",
@@ -217,7 +283,15 @@ fn main() {
         .iter()
         .map(|c| match &c.load {
             Load::Wrk { path, body } => {
-                let answer = probe(c.port, path, body);
+                let answer = probe(&c.host, path, body);
+                if c.external {
+                    println!(
+                        "{:<40} answer: {} bytes of body (another process)",
+                        c.name,
+                        answer.body.len()
+                    );
+                    return None;
+                }
                 if c.ceiling {
                     return None;
                 }
@@ -246,7 +320,8 @@ fn main() {
         let mut ceiling = Measured::default();
         for (i, c) in cases.iter().enumerate() {
             let replay = replays[i].map(|port| {
-                let m = measure(&dir, &client_rt, &unix, port, &c.load, secs);
+                let host = format!("127.0.0.1:{port}");
+                let m = measure(&dir, &client_rt, &unix, &host, &c.load, secs);
                 println!(
                     "round {round}  {:<40} {:>9.0} req/s        | server CPU {:>5.1} us/req",
                     "  (its replay ceiling)", m.rate, m.us_per_req
@@ -254,7 +329,25 @@ fn main() {
                 println!("{:<49} {}", "", split_text(&m));
                 m
             });
-            let m = measure(&dir, &client_rt, &unix, c.port, &c.load, secs);
+            let pid_before = c.external_pid.map(process_ticks);
+            let mut m = measure(&dir, &client_rt, &unix, &c.host, &c.load, secs);
+            if c.external {
+                // This process's CPU time says nothing of another's: that process's own
+                // (all its threads, its background work included), or none.
+                let ticks = c
+                    .external_pid
+                    .map(process_ticks)
+                    .zip(pid_before)
+                    .map(|(a, b)| a.saturating_sub(b));
+                m = Measured {
+                    rate: m.rate,
+                    requests: m.requests,
+                    us_per_req: ticks.map_or(f64::NAN, |t| {
+                        t as f64 * 1e6 / TICKS_PER_SEC / m.requests as f64
+                    }),
+                    ..Measured::default()
+                };
+            }
             if c.ceiling {
                 ceiling = m;
             }
@@ -270,15 +363,22 @@ fn main() {
                     100.0 * cpu
                 )
             });
+            let whose = if c.external {
+                "its process's"
+            } else {
+                "server"
+            };
             println!(
-                "round {round}  {:<40} {:>9.0} req/s {:>5.1}% | server CPU {:>5.1} us/req {:>5.1}% of 44-byte ceiling's{replay_text}",
+                "round {round}  {:<40} {:>9.0} req/s {:>5.1}% | {whose} CPU {:>5.1} us/req {:>5.1}% of 44-byte ceiling's{replay_text}",
                 c.name,
                 m.rate,
                 100.0 * f.ceiling.0,
                 m.us_per_req,
                 100.0 * f.ceiling.1,
             );
-            println!("{:<49} {}", "", split_text(&m));
+            if !c.external {
+                println!("{:<49} {}", "", split_text(&m));
+            }
             figures[i].push(f);
         }
     }
@@ -296,6 +396,28 @@ fn main() {
             c.name,
             join(&|x| format!("{:.0} ({:.0}%)", x.m.rate, 100.0 * x.ceiling.0))
         );
+        if c.external {
+            println!(
+                "{:<40} {}",
+                "  its process's CPU us/req",
+                join(&|x| format!("{:.1} ({:.0}%)", x.m.us_per_req, 100.0 * x.ceiling.1))
+            );
+            // This process's node answering the same request in the same round, over it.
+            let action = c.name.rsplit(' ').next().unwrap_or_default();
+            let ours = cases
+                .iter()
+                .position(|o| !o.external && o.name == format!("HTTP RPC {action}"));
+            if let Some(o) = ours {
+                let ratios = f
+                    .iter()
+                    .zip(&figures[o])
+                    .map(|(x, y)| format!("{:.2}", y.m.rate / x.m.rate))
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                println!("{:<40} {ratios}", format!("  HTTP RPC {action} / this"));
+            }
+            continue;
+        }
         println!(
             "{:<40} {}",
             "",
@@ -332,6 +454,8 @@ fn main() {
 #[derive(Clone, Copy)]
 struct Measured {
     rate: f64,
+    /// Requests answered during the run.
+    requests: u64,
     us_per_req: f64,
     user_us: f64,
     sys_us: f64,
@@ -345,6 +469,7 @@ impl Default for Measured {
     fn default() -> Self {
         Measured {
             rate: f64::NAN,
+            requests: 0,
             us_per_req: f64::NAN,
             user_us: f64::NAN,
             sys_us: f64::NAN,
@@ -400,14 +525,14 @@ fn measure(
     dir: &tempfile::TempDir,
     client_rt: &tokio::runtime::Runtime,
     unix: &Path,
-    port: u16,
+    host: &str,
     load: &Load,
     secs: u64,
 ) -> Measured {
     let before = server_cpu();
     let allocs_before = ALLOCS.load(Ordering::Relaxed);
     let (rate, requests) = match load {
-        Load::Wrk { path, body } => wrk(dir.path(), port, path, body, secs),
+        Load::Wrk { path, body } => wrk(dir.path(), host, path, body, secs),
         Load::Ipc { body } => client_rt.block_on(ipc_load(unix, body, secs)),
     };
     let after = server_cpu();
@@ -419,6 +544,7 @@ fn measure(
     );
     Measured {
         rate,
+        requests,
         us_per_req: per_req(user + sys),
         user_us: per_req(user),
         sys_us: per_req(sys),
@@ -492,6 +618,52 @@ fn stat_ticks(stat: &str) -> (String, u64, u64) {
             .unwrap_or(0)
     };
     (name, field(14), field(15))
+}
+
+/// User plus kernel time of process `pid` so far, in ticks (0 once it is gone).
+fn process_ticks(pid: u32) -> u64 {
+    let (_, user, sys) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| stat_ticks(&s))
+        .unwrap_or_default();
+    user + sys
+}
+
+/// The process listening on `host`'s TCP port (`[::1]:45700`, `127.0.0.1:7076`): the
+/// listening socket's inode from `/proc/net/tcp6` and `tcp`, then the process holding
+/// it among `/proc/*/fd`. `None` when the port is not local or the process cannot be
+/// read (another user's, without the right to read its descriptors).
+fn listening_pid(host: &str) -> Option<u32> {
+    let port: u16 = host.rsplit(':').next()?.parse().ok()?;
+    /// State `0A` in `/proc/net/tcp*` is a listening socket.
+    const LISTEN: &str = "0A";
+    let inodes: Vec<String> = ["/proc/net/tcp6", "/proc/net/tcp"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let local_port = f.get(1)?.rsplit(':').next()?;
+                    (u16::from_str_radix(local_port, 16).ok()? == port && *f.get(3)? == LISTEN)
+                        .then(|| f.get(9).map(|i| format!("socket:[{i}]")))
+                        .flatten()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
+        let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+        let fds = std::fs::read_dir(p.path().join("fd")).ok()?;
+        fds.flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+            .then_some(pid)
+    })
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -583,12 +755,13 @@ const STACK_HEADERS: &[&str] = &["date", "content-length", "connection", "transf
 
 /// Checks once that `path` answers `body` with a 200 and no error (wrk only sees
 /// status codes, and the RPC answers errors with 200), and returns the answer.
-fn probe(port: u16, path: &str, body: &str) -> Answer {
+fn probe(host: &str, path: &str, body: &str) -> Answer {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = std::net::TcpStream::connect(host)
+        .unwrap_or_else(|e| panic!("{host}: cannot connect: {e}"));
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -730,7 +903,7 @@ fn thread_cpu_ns() -> u64 {
 }
 
 /// Requests per second and requests wrk reports for POSTs of `body` to `path`.
-fn wrk(dir: &Path, port: u16, path: &str, body: &str, secs: u64) -> (f64, u64) {
+fn wrk(dir: &Path, host: &str, path: &str, body: &str, secs: u64) -> (f64, u64) {
     let script = dir.join("post.lua");
     let lua = format!(
         "wrk.method = \"POST\"\nwrk.body = {body:?}\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
@@ -744,7 +917,7 @@ fn wrk(dir: &Path, port: u16, path: &str, body: &str, secs: u64) -> (f64, u64) {
             "-s",
         ])
         .arg(&script)
-        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .arg(format!("http://{host}{path}"))
         .output()
         .expect("wrk runs");
     let text = String::from_utf8_lossy(&out.stdout);
