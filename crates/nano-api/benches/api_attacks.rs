@@ -802,10 +802,11 @@ fn main() {
     let listeners = [rpc, ws_addr, ipc_addr];
     let pool = &v2.ctx.slow_actions;
     println!(
-        "setup: {RECEIVABLES} receivables; slow pool {} threads at nice +{}, {} light-lane \
+        "setup: {RECEIVABLES} receivables; slow pool {} threads at nice +{} ({:?}), {} light-lane \
          threads, {} waiting, {} per client, budgets {:?}; {} cores; RSS {:.1} MiB",
         pool.threads(),
         pool.nice(),
+        pool.lowering().policy(),
         pool.light_threads(),
         pool.queue(),
         pool.client_queue(),

@@ -471,9 +471,9 @@ pub struct WorkerPool {
     client_threads: usize,
     /// Threads at the starting thread's priority that serve light clients only.
     light_threads: usize,
-    /// Nice steps the workers run below the thread that starts them
-    /// ([`crate::worker_priority`]).
-    nice: u32,
+    /// How far below the thread that starts them the workers run: nice steps and
+    /// policy ([`crate::worker_priority`]).
+    lowering: crate::worker_priority::Lowering,
     shared: OnceLock<Option<Arc<Shared>>>,
     /// Jobs accepted and not yet finished (queued or running).
     in_flight: Arc<AtomicUsize>,
@@ -508,7 +508,7 @@ impl WorkerPool {
             client_queue: client_queue.max(1),
             client_threads: default_client_threads(threads.max(1)),
             light_threads: 0,
-            nice: crate::worker_priority::DEFAULT_NICE,
+            lowering: crate::worker_priority::Lowering::DEFAULT,
             shared: OnceLock::new(),
             in_flight: Arc::new(AtomicUsize::new(0)),
             refusals: crate::refusal_pace::RefusalPace::new(crate::refusal_pace::REFUSAL_SPACING),
@@ -578,14 +578,25 @@ impl WorkerPool {
     }
 
     /// The same pool with its workers `nice` steps below the thread that starts them
-    /// (0: at its priority).
+    /// (0 without the idle policy: at its priority).
     pub fn with_nice(mut self, nice: u32) -> WorkerPool {
-        self.nice = nice;
+        self.lowering.nice = nice;
         self
     }
 
     pub fn nice(&self) -> u32 {
-        self.nice
+        self.lowering.nice
+    }
+
+    /// The same pool with its workers under `SCHED_IDLE` (`idle`) or not
+    /// ([`crate::worker_priority::DEFAULT_IDLE`]).
+    pub fn with_idle_policy(mut self, idle: bool) -> WorkerPool {
+        self.lowering.idle = idle;
+        self
+    }
+
+    pub fn lowering(&self) -> crate::worker_priority::Lowering {
+        self.lowering
     }
 
     /// The same pool with each named client allowed at most `client_threads` running
@@ -646,7 +657,7 @@ impl WorkerPool {
                 // Actions that drive the node's async API (forced `process`, dialing a
                 // peer) need the runtime of the server that started the pool.
                 let rt = tokio::runtime::Handle::try_current().ok();
-                let (client_queue, nice) = (self.client_queue, self.nice);
+                let (client_queue, lowering) = (self.client_queue, self.lowering);
                 let client_threads = self.client_threads;
                 let limits = move |_: &Client| SourceLimits {
                     max: client_queue,
@@ -675,7 +686,7 @@ impl WorkerPool {
                     };
                     let spawned = std::thread::Builder::new().name(name).spawn(move || {
                         if !light {
-                            if let Err(e) = crate::worker_priority::lower_current_thread(nice) {
+                            if let Err(e) = crate::worker_priority::lower_current_thread(lowering) {
                                 if i == 0 {
                                     tracing::warn!("slow-action workers keep their priority: {e}");
                                 }
@@ -1191,29 +1202,64 @@ mod tests {
         assert_eq!(order.lock().unwrap().len(), 5);
     }
 
+    /// (nice, policy) of the calling thread as the kernel reports it in
+    /// `/proc/thread-self/stat` (fields 19 and 41), independently of the calls that set them.
+    #[cfg(target_os = "linux")]
+    fn kernel_view() -> (i32, i32) {
+        let text = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields after "pid (comm) " start at field 3.
+        let rest: Vec<&str> = text[text.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        (rest[19 - 3].parse().unwrap(), rest[41 - 3].parse().unwrap())
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
-    fn workers_run_below_the_starting_thread_under_sched_batch() {
-        let (own_nice, own_batch) = crate::worker_priority::current_thread().unwrap();
-        assert!(!own_batch);
+    fn workers_run_below_the_starting_thread_as_configured() {
+        use crate::worker_priority::{Lowering, DEFAULT_IDLE, DEFAULT_NICE};
+        let (own_nice, own_policy) = kernel_view();
+        assert_eq!(own_policy, libc::SCHED_OTHER);
+        // What a job's thread and a thread the job starts (work generation's) report.
         let seen = |pool: WorkerPool| {
             let (tx, rx) = channel();
             pool.try_spawn(Client::Unnamed, move || {
-                let _ = tx.send(crate::worker_priority::current_thread().unwrap());
+                let child = std::thread::spawn(kernel_view).join().unwrap();
+                let _ = tx.send((kernel_view(), child));
             })
             .unwrap();
-            rx.recv_timeout(Duration::from_secs(30)).unwrap()
+            let (worker, child) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+            assert_eq!(worker, child, "a thread a job starts inherits its priority");
+            worker
         };
+        // The defaults: +10 under SCHED_BATCH.
+        assert_eq!((DEFAULT_NICE, DEFAULT_IDLE), (10, false));
+        assert_eq!(WorkerPool::new(1, 1).lowering(), Lowering::DEFAULT);
         assert_eq!(
-            seen(WorkerPool::new(1, 1).with_nice(3)),
-            ((own_nice + 3).min(19), true)
+            seen(WorkerPool::new(1, 1)),
+            ((own_nice + 10).min(19), libc::SCHED_BATCH)
         );
-        assert_eq!(seen(WorkerPool::new(1, 1).with_nice(0)), (own_nice, false));
+        assert_eq!(
+            seen(WorkerPool::new(1, 1).with_nice(3).with_idle_policy(true)),
+            ((own_nice + 3).min(19), libc::SCHED_IDLE)
+        );
+        assert_eq!(
+            seen(WorkerPool::new(1, 1).with_nice(3).with_idle_policy(false)),
+            ((own_nice + 3).min(19), libc::SCHED_BATCH)
+        );
+        assert_eq!(
+            seen(WorkerPool::new(1, 1).with_nice(0).with_idle_policy(true)),
+            (own_nice, libc::SCHED_IDLE)
+        );
+        assert_eq!(
+            seen(WorkerPool::new(1, 1).with_nice(0).with_idle_policy(false)),
+            (own_nice, libc::SCHED_OTHER)
+        );
+        // The wallet's work precomputation runs on a pool with the defaults.
+        let ctx = crate::ApiContext::new(nano_core::Network::Dev);
+        assert_eq!(ctx.precompute.lowering(), Lowering::DEFAULT);
         // The starting thread itself is untouched.
-        assert_eq!(
-            crate::worker_priority::current_thread().unwrap(),
-            (own_nice, false)
-        );
+        assert_eq!(kernel_view(), (own_nice, libc::SCHED_OTHER));
     }
 
     #[test]
