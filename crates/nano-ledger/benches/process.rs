@@ -53,7 +53,7 @@ fn many_accounts(accounts: usize, rounds: usize) -> Vec<Block> {
 fn run(name: &str, blocks: &[Block], verify: bool) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Ledger::open_with(
-        dir.path(),
+        &dir.path().join("data.ldb"),
         Network::Dev,
         &StoreOptions {
             map_size: 8 << 30,

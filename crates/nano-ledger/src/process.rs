@@ -67,6 +67,26 @@ impl Ledger {
         Ok(self.store.block_exists(txn, hash)? || self.store.pruned_exists(txn, hash)?)
     }
 
+    /// The receivable `key` names, else why a receive of it fails: `GapSource` when
+    /// its source is neither in the ledger nor pruned, `Unreceivable` when it is (the
+    /// reference's order of checks). A receivable exists only for a send the ledger
+    /// holds or held, so the source is looked up only when there is none: one lookup
+    /// in the blocks table and one in the pruned table fewer per receive written.
+    fn receivable_for_receive<T: Txn>(
+        &self,
+        txn: &T,
+        key: &PendingKey,
+    ) -> Result<Result<PendingInfo, BlockStatus>, StoreError> {
+        if let Some(p) = self.store.pending(txn, key)? {
+            return Ok(Ok(p));
+        }
+        if self.block_or_pruned_exists(txn, &key.hash)? {
+            Ok(Err(BlockStatus::Unreceivable))
+        } else {
+            Ok(Err(BlockStatus::GapSource))
+        }
+    }
+
     fn sig_ok(check: bool, signer: &Account, hash: &BlockHash, block: &Block) -> bool {
         !check || verify(signer, &hash.0, &block.signature())
     }
@@ -227,12 +247,10 @@ impl Ledger {
         if !is_send {
             if !b.link.is_zero() {
                 let source = b.link.as_block_hash();
-                if !self.block_or_pruned_exists(txn, &source)? {
-                    return reject(BlockStatus::GapSource);
-                }
                 let key = PendingKey::new(b.account, source);
-                let Some(pending) = self.store.pending(txn, &key)? else {
-                    return reject(BlockStatus::Unreceivable);
+                let pending = match self.receivable_for_receive(txn, &key)? {
+                    Ok(p) => p,
+                    Err(st) => return reject(st),
                 };
                 if amount != pending.amount {
                     return reject(BlockStatus::BalanceMismatch);
@@ -520,12 +538,10 @@ impl Ledger {
         if !Self::sig_ok(check_sig, &account, &hash, block) {
             return reject(BlockStatus::BadSignature);
         }
-        if !self.block_or_pruned_exists(txn, &b.source)? {
-            return reject(BlockStatus::GapSource);
-        }
         let key = PendingKey::new(account, b.source);
-        let Some(pending) = self.store.pending(txn, &key)? else {
-            return reject(BlockStatus::Unreceivable);
+        let pending = match self.receivable_for_receive(txn, &key)? {
+            Ok(p) => p,
+            Err(st) => return reject(st),
         };
         // Legacy blocks cannot receive sends made at epoch 1 or later.
         if pending.epoch != Epoch::Epoch0 {
@@ -584,15 +600,17 @@ impl Ledger {
         if !Self::sig_ok(check_sig, &b.account, &hash, block) {
             return reject(BlockStatus::BadSignature);
         }
-        if !self.block_or_pruned_exists(txn, &b.source)? {
+        let key = PendingKey::new(b.account, b.source);
+        let pending = self.receivable_for_receive(txn, &key)?;
+        if pending == Err(BlockStatus::GapSource) {
             return reject(BlockStatus::GapSource);
         }
         if self.store.account(txn, &b.account)?.is_some() {
             return reject(BlockStatus::Fork);
         }
-        let key = PendingKey::new(b.account, b.source);
-        let Some(pending) = self.store.pending(txn, &key)? else {
-            return reject(BlockStatus::Unreceivable);
+        let pending = match pending {
+            Ok(p) => p,
+            Err(st) => return reject(st),
         };
         if b.account.is_zero() {
             return reject(BlockStatus::OpenedBurnAccount);

@@ -29,7 +29,10 @@
 //! `NANO_BOOTSTRAP_BENCH_BLOCKING_MAX=<n>` sets the syncing node's
 //! `account_sets.blocking_max` (so the blocked set fills early). The CSV's `received`
 //! column counts the blocks the syncing node received (re-downloads show as received
-//! running ahead of blocks).
+//! running ahead of blocks). Every 10 s the child prints its pull counters with the
+//! ascending client's `unblock.*` counters: accounts blocked, how they got free (the
+//! processor's report of their send or the fallback pass), the wait from blocking to
+//! freeing of a sample of them per way, and the accounts blocked at that moment.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,6 +157,8 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     // The containers' counts now, printed every minute: a run stopped part-way (a long
     // sync) still shows which structures grew with the ledger and which held.
     let mut next_listing = Duration::from_secs(60);
+    // The pull and unblock counters (the blocked accounts now among them) every 10 s.
+    let mut next_pulls = Duration::from_secs(10);
     while got < total && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(20)).await;
         got = count(&client.ledger);
@@ -178,6 +183,9 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
                     started.elapsed().as_secs_f64(),
                     big.join(" ")
                 );
+            }
+            if started.elapsed() >= next_pulls {
+                next_pulls += Duration::from_secs(10);
                 let _ = writeln!(
                     out,
                     "pulls_now {:.0} {got} {}",

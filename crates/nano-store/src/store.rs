@@ -878,10 +878,15 @@ impl<'s> WriteTxn<'s> {
     }
 
     /// Rewrites only the successor field of a stored block. Returns false if the block
-    /// does not exist.
+    /// does not exist. One search of the blocks table: the record is read and written
+    /// back through the same cursor (a get and a put searched the tree twice, for every
+    /// block written after its predecessor).
     pub fn set_successor(&mut self, hash: &BlockHash, successor: &BlockHash) -> Result<bool> {
         let t = self.t();
-        let Some(v) = t.blocks.get(&self.txn, &hash.0)? else {
+        let key = &hash.0[..];
+        let range = (Bound::Included(key), Bound::Included(key));
+        let mut at_key = t.blocks.range_mut(&mut self.txn, &range)?;
+        let Some((_, v)) = at_key.next().transpose()? else {
             return Ok(false);
         };
         let mut v = v.to_vec();
@@ -900,8 +905,10 @@ impl<'s> WriteTxn<'s> {
             });
         }
         v[at..at + 32].copy_from_slice(&successor.0);
-        t.blocks.put(&mut self.txn, &hash.0, &v)?;
-        Ok(true)
+        // SAFETY: the cursor stands on `hash` (the range holds that key only), and
+        // neither the key nor the value written borrows from the database (`v` is a
+        // copy).
+        Ok(unsafe { at_key.put_current(&hash.0, &v)? })
     }
 
     pub fn del_block(&mut self, hash: &BlockHash) -> Result<bool> {

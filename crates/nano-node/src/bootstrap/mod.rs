@@ -34,6 +34,7 @@ mod shrink;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_ledger;
 mod unblock;
+mod unblock_stats;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -305,6 +306,8 @@ pub(crate) struct Counters {
     pub frontiers_started: AtomicBool,
     /// What the ascending client's pulls brought, by why they were sent.
     pub pulls: pull_stats::PullStats,
+    /// How the ascending client's blocked accounts got free, and their waits.
+    pub unblock: unblock_stats::UnblockStats,
 }
 
 /// Holds one unit of a gauge while alive (a connection open, a worker idle), so every
@@ -835,8 +838,17 @@ impl Bootstrap {
 
     /// What the ascending client's pulls brought, by why each was sent (non-zero
     /// counters as `reason.what`, since the node started): for the bootstrap bench.
+    /// With them, how blocked accounts got free and the accounts blocked now
+    /// (`unblock.*`, see `unblock_stats`).
     pub fn pull_counts(&self) -> Vec<(String, u64)> {
-        self.shared.counters.pulls.list()
+        let c = &self.shared.counters;
+        let mut out = c.pulls.list();
+        out.extend(c.unblock.list());
+        out.push((
+            "unblock.blocked_now".to_string(),
+            c.blocked.load(Ordering::Relaxed) as u64,
+        ));
+        out
     }
 
     pub fn status(&self) -> BootstrapStatus {

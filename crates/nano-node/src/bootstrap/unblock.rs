@@ -38,6 +38,7 @@ pub(crate) fn free_by_sends(
     recheck: &mut RecheckList,
     sends: &[(BlockHash, Account)],
     now: Instant,
+    mut on_freed: impl FnMut(&Account),
 ) -> usize {
     if blocked.is_empty() {
         return 0;
@@ -46,6 +47,7 @@ pub(crate) fn free_by_sends(
     for (hash, to) in sends {
         if blocked.get(to) == Some(hash) && recheck.push_new(*to, now) {
             blocked.remove(to);
+            on_freed(to);
             freed += 1;
         }
     }
@@ -61,6 +63,7 @@ pub(crate) fn fallback_pass(
     window: usize,
     mut exists: impl FnMut(&BlockHash) -> bool,
     now: Instant,
+    mut on_freed: impl FnMut(&Account),
 ) -> Vec<BlockHash> {
     let mut ready = Vec::new();
     let mut waiting = Vec::new();
@@ -76,6 +79,7 @@ pub(crate) fn fallback_pass(
         // next pass finds it ready again).
         if recheck.push_new(a, now) {
             blocked.remove(&a);
+            on_freed(&a);
         } else {
             blocked.send_back(&a);
         }
@@ -109,10 +113,16 @@ mod tests {
         assert!(blocked.block(account(2), hash(20)));
         // Other sends, or the right hash to another account, free nobody.
         let others = [(hash(11), account(1)), (hash(10), account(3))];
-        assert_eq!(free_by_sends(&mut blocked, &mut recheck, &others, now), 0);
+        assert_eq!(
+            free_by_sends(&mut blocked, &mut recheck, &others, now, |_| {}),
+            0
+        );
         assert_eq!(blocked.len(), 2);
         let sends = [(hash(10), account(1))];
-        assert_eq!(free_by_sends(&mut blocked, &mut recheck, &sends, now), 1);
+        assert_eq!(
+            free_by_sends(&mut blocked, &mut recheck, &sends, now, |_| {}),
+            1
+        );
         assert!(!blocked.contains_key(&account(1)));
         assert!(blocked.contains_key(&account(2)));
         let due = recheck.take_due(now + RECHECK_FIRST);
@@ -133,12 +143,25 @@ mod tests {
         let ledger: HashSet<BlockHash> = [hash(10)].into();
         // Reported before the account blocked: nobody waited for it then.
         assert_eq!(
-            free_by_sends(&mut blocked, &mut recheck, &[(hash(10), account(1))], now),
+            free_by_sends(
+                &mut blocked,
+                &mut recheck,
+                &[(hash(10), account(1))],
+                now,
+                |_| {}
+            ),
             0
         );
         assert!(blocked.block(account(1), hash(10)));
         assert!(blocked.block(account(2), hash(20)));
-        let missing = fallback_pass(&mut blocked, &mut recheck, 16, |h| ledger.contains(h), now);
+        let missing = fallback_pass(
+            &mut blocked,
+            &mut recheck,
+            16,
+            |h| ledger.contains(h),
+            now,
+            |_| {},
+        );
         assert_eq!(missing, [hash(20)]);
         assert!(!blocked.contains_key(&account(1)));
         assert!(blocked.contains_key(&account(2)));
@@ -157,14 +180,19 @@ mod tests {
             assert_eq!(taken, n <= 4, "account {n}");
         }
         let sends: Vec<_> = (1..=4).map(|n| (hash(n + 100), account(n))).collect();
-        assert_eq!(free_by_sends(&mut blocked, &mut recheck, &sends, now), 1);
+        assert_eq!(
+            free_by_sends(&mut blocked, &mut recheck, &sends, now, |_| {}),
+            1
+        );
         assert_eq!((blocked.len(), recheck.len()), (3, 1));
         let all = |_: &BlockHash| true;
-        assert!(fallback_pass(&mut blocked, &mut recheck, FULL_WINDOW, all, now).is_empty());
+        assert!(
+            fallback_pass(&mut blocked, &mut recheck, FULL_WINDOW, all, now, |_| {}).is_empty()
+        );
         assert_eq!((blocked.len(), recheck.len()), (3, 1));
         // The list empties (its account looked at): the next pass frees one more.
         assert_eq!(recheck.take_due(now + RECHECK_FIRST).len(), 1);
-        fallback_pass(&mut blocked, &mut recheck, FULL_WINDOW, all, now);
+        fallback_pass(&mut blocked, &mut recheck, FULL_WINDOW, all, now, |_| {});
         assert_eq!((blocked.len(), recheck.len()), (2, 1));
     }
 
@@ -198,6 +226,7 @@ mod tests {
                 false
             },
             now,
+            |_| {},
         );
         assert_eq!(looked, (0..300).map(dep).collect::<Vec<_>>());
         assert_eq!(missing.len(), ASK_AGAIN_MAX);
@@ -211,6 +240,7 @@ mod tests {
                 false
             },
             now,
+            |_| {},
         );
         assert_eq!(looked, (300..600).map(dep).collect::<Vec<_>>());
     }
