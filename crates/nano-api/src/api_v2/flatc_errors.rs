@@ -37,7 +37,16 @@
 //!   OR into a member's code are read as that member;
 //! - a message written as a list (its fields in declaration order, which the parser
 //!   accepts) with more elements than fields (`too many unnamed fields in nested array`)
-//!   or fewer (`wrong number of unnamed fields in table vector`).
+//!   or fewer (`wrong number of unnamed fields in table vector`);
+//! - all of the above for the fields of a table inside the message (`TopicConfirmation`'s
+//!   `options`, `EventConfirmation`'s `election_info`), where the parser meets them: its
+//!   numbers and required fields are checked at its own end, before the message's next
+//!   field; a list of strings given another token (`expecting: [ instead got: <token>`)
+//!   or holding one (`expecting: string constant instead got: <token>`). Unknown fields
+//!   are skipped at every depth (the reference's `skip_unexpected_fields_in_json`
+//!   default; its `unknown field: <name>` comes only with that option off, which this
+//!   node does not offer). A union inside the message (`block` with `block_type`) keeps
+//!   this node's text.
 //!
 //! A `null` member is an absent one to the parser (a `null` message too, see
 //! [`super::schema::normalize`]).
@@ -263,10 +272,15 @@ pub fn refusal(text: &[u8], env: &Value) -> Option<V2Error> {
 /// - `message_type` or `message` given a second time (not `null`): the same, the
 ///   message read by the first type (a second message after its own refusals).
 ///
+/// - the same inside a table the message holds (`TopicConfirmation`'s `options`,
+///   `EventConfirmation`'s `election_info`), checked where the parser reads it
+///   ([`table_refusals`]); a list of strings given another token (`expecting: [ instead
+///   got: <token>`) or holding one (`expecting: string constant instead got: <token>`).
+///
 /// Only when nothing else is wrong with the envelope (with those fields given as it
-/// takes them it reads); an enum or table field of the message given twice, a later
-/// `message_type` with a word naming no member, and a second message that is no table
-/// keep this node's text (the parser reads them on terms of their own).
+/// takes them it reads); an enum field given twice, a union member inside the message
+/// (`block`), a later `message_type` with a word naming no member, and a second message
+/// that is no table keep this node's text (the parser reads them on terms of their own).
 fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
     let (m, _) = members(text)?;
     // The parser reads the message by the first type given, and refuses a second one.
@@ -286,18 +300,6 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
     }
     let not_a_string =
         |(start, end): (usize, usize)| text[start] != b'"' && &text[start..end] != b"null";
-    let mismatch = |start: usize| -> Option<(usize, String)> {
-        let (_, end) = token(text, start)?;
-        let got = match text[start] {
-            b'[' => "[".to_string(),
-            b'{' => "{".to_string(),
-            _ => scalar_token_name(&text[start..end])?,
-        };
-        Some((
-            end,
-            format!("expecting: string constant instead got: {got}"),
-        ))
-    };
     let mut given = env.clone();
     given["message_type"] = types[0].clone();
     // (just past the token where the parser stops, what it says)
@@ -337,7 +339,7 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
             }
         }
         if matches!(x.key.as_str(), "credentials" | "correlation_id") && not_a_string(x.value) {
-            errors.push(mismatch(x.value.0)?);
+            errors.push(expecting(text, x.value.0, "string constant")?);
             given[x.key.as_str()] = Value::String(String::new());
         }
         if x.key == "time" {
@@ -356,174 +358,12 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
         if x.key != "message" {
             continue;
         }
-        let is_str = |name: &str| {
-            def.fields
-                .iter()
-                .any(|f| f.name == name && matches!(f.kind, schema::Kind::Str))
-        };
-        // The message's fields as (name, where its value lies); a list stops where the
-        // parser refuses its length.
-        let mut fields: Vec<(String, (usize, usize))> = Vec::new();
-        let mut count_refused = false;
         match text[x.value.0] {
-            b'{' => {
-                let (inner, _) = members_from(text, x.value.0)?;
-                for (j, y) in inner.iter().enumerate() {
-                    let field = def.fields.iter().find(|f| f.name == y.key);
-                    if let Some(f) = field.filter(|_| inner[..j].iter().any(|z| z.key == y.key)) {
-                        // Enums and tables have refusals of their own not walked here.
-                        if !matches!(f.kind, schema::Kind::Str) && scalar_of(f.kind).is_none() {
-                            return None;
-                        }
-                        if let Some(e) = set_twice(text, &inner[..j], y, f.kind)? {
-                            errors.push(e);
-                        }
-                    }
-                    fields.push((y.key.clone(), y.value));
-                }
-                // The message as the parser holds it: of a field given twice, the value
-                // that set it last (a null that sets nothing does not replace it).
-                let mut held = serde_json::Map::new();
-                for (name, (start, end)) in &fields {
-                    let value: Value = serde_json::from_slice(&text[*start..*end]).ok()?;
-                    let scalar = def
-                        .fields
-                        .iter()
-                        .any(|f| f.name == name && scalar_of(f.kind).is_some());
-                    if !value.is_null() || scalar || !held.contains_key(name) {
-                        held.insert(name.clone(), value);
-                    }
-                }
-                given["message"] = Value::Object(held);
-            }
-            b'[' => {
-                let (items, close) = elements_from(text, x.value.0)?;
-                let names = schema::declared_fields(def);
-                for &(start, end) in &items {
-                    let Some((name, scalar)) = names.get(fields.len()) else {
-                        // Checked as the element's first token is read.
-                        let (_, first) = token(text, start)?;
-                        errors.push((first, "too many unnamed fields in nested array".into()));
-                        count_refused = true;
-                        break;
-                    };
-                    if &text[start..end] == b"null" {
-                        if *scalar {
-                            return None;
-                        }
-                        continue;
-                    }
-                    fields.push((name.clone(), (start, end)));
-                }
-                if !count_refused && fields.len() != names.len() {
-                    // Checked once the closing bracket is passed and the next token read.
-                    let (_, after) = token(text, close + 1)?;
-                    errors.push((
-                        after,
-                        "wrong number of unnamed fields in table vector".into(),
-                    ));
-                    count_refused = true;
-                }
-                let mut listed = serde_json::Map::new();
-                for (name, (start, end)) in &fields {
-                    listed.insert(
-                        name.clone(),
-                        serde_json::from_slice(&text[*start..*end]).ok()?,
-                    );
-                }
-                given["message"] = Value::Object(listed);
-            }
+            b'{' | b'[' => {}
             _ if message_twice.is_some() => return None,
             _ => continue,
         }
-        let message = given.get_mut("message").and_then(Value::as_object_mut)?;
-        let scalar = |name: &str| {
-            def.fields
-                .iter()
-                .find(|f| f.name == name)
-                .and_then(|f| scalar_of(f.kind))
-        };
-        // Scalar values the parser takes now and checks as numbers when it builds the
-        // table, after the required fields.
-        let mut at_build: Vec<String> = Vec::new();
-        for (name, value) in &fields {
-            if is_str(name) && not_a_string(*value) {
-                errors.push(mismatch(value.0)?);
-                message.insert(name.clone(), Value::String(String::new()));
-            }
-            if let Some(kind) = scalar(name) {
-                // What stands in for a refused value, so the rest of the message reads.
-                let zero = match kind {
-                    Scalar::Bool => Value::Bool(false),
-                    Scalar::U64 | Scalar::I32 | Scalar::I8 => Value::from(0u64),
-                };
-                match scalar_value(&text[value.0..value.1], kind)? {
-                    ScalarValue::Taken => {}
-                    ScalarValue::Refused(what) => {
-                        errors.push((token(text, value.0)?.1, what));
-                        message.insert(name.clone(), zero);
-                    }
-                    ScalarValue::RefusedAtBuild(what) => {
-                        at_build.push(what);
-                        message.insert(name.clone(), zero);
-                    }
-                }
-            }
-            // Refused enum and table values stand as absent ones, so the rest reads.
-            let v = &text[value.0..value.1];
-            match def.fields.iter().find(|f| f.name == name).map(|f| f.kind) {
-                Some(schema::Kind::Enum(names, _)) => match enum_value(v, names)? {
-                    ScalarValue::Taken => {}
-                    ScalarValue::Refused(what) => {
-                        errors.push((token(text, value.0)?.1, what));
-                        message.remove(name);
-                    }
-                    ScalarValue::RefusedAtBuild(what) => {
-                        at_build.push(what);
-                        message.remove(name);
-                    }
-                },
-                // A table expects its opening brace (a list is a table too, `null` none).
-                Some(schema::Kind::Table(_)) if !matches!(v[0], b'{' | b'[') && v != b"null" => {
-                    let got = scalar_token_name(v)?;
-                    errors.push((
-                        token(text, value.0)?.1,
-                        format!("expecting: {{ instead got: {got}"),
-                    ));
-                    message.remove(name);
-                }
-                _ => {}
-            }
-        }
-        let missing: Vec<&schema::Field> = def
-            .fields
-            .iter()
-            .filter(|f| f.required && message.get(f.name).is_none_or(Value::is_null))
-            .collect();
-        if let Some(first) = missing.first().filter(|_| !count_refused) {
-            // The table's end, and the token the parser reads after it.
-            let (_, end) = token(text, x.value.1)?;
-            errors.push((
-                end,
-                format!("required field is missing: {} in {}", first.name, def.name),
-            ));
-        }
-        // Every required field of the schema is a string: given, the message reads.
-        for f in missing {
-            if !matches!(f.kind, schema::Kind::Str) {
-                return None;
-            }
-            message.insert(f.name.into(), Value::String(String::new()));
-        }
-        // The order of two such checks is the builder's; one is answered.
-        match at_build.len() {
-            0 => {}
-            1 if !count_refused => {
-                let (_, end) = token(text, x.value.1)?;
-                errors.push((end, at_build.remove(0)));
-            }
-            _ => return None,
-        }
+        given["message"] = Value::Object(table_refusals(text, def, x.value, &mut errors)?);
         errors.extend(message_twice);
     }
     if let Some(what) = envelope_at_build {
@@ -533,6 +373,223 @@ fn field_refusal(text: &[u8], env: &Value) -> Option<V2Error> {
     let (end, what) = errors.into_iter().min_by_key(|e| e.0)?;
     super::Request::from_json_value(&given).ok()?;
     Some(refusal_at(text, end, &what))
+}
+
+/// Where the parser stops (just past the token it was looking at) and what it says.
+type Refusal = (usize, String);
+
+/// The parser's refusals inside a table of type `def` whose value (an object, or a list
+/// of its fields) lies at `span` in `text`, pushed to `errors` in the order the parser
+/// meets them (one at the same place as a later one comes first), and the table as this
+/// node then reads it: a refused value stands as an absent or zero one, so the rest
+/// reads. A field holding a table is walked the same way, where the parser reads it
+/// (its required fields and built numbers are checked at its own end, before the fields
+/// after it); a list of strings checks each element.
+///
+/// `None` where this node's reading differs from the parser's without a refusal to
+/// reproduce, or the parser refuses on terms not walked here: an enum field given twice,
+/// two numbers refused when one table is built (the builder's order), a `null` for a
+/// scalar in a list, a union field's member (its refusals keep this node's text).
+fn table_refusals(
+    text: &[u8],
+    def: &schema::TableDef,
+    span: (usize, usize),
+    errors: &mut Vec<Refusal>,
+) -> Option<serde_json::Map<String, Value>> {
+    let field_of = |name: &str| def.fields.iter().find(|f| f.name == name);
+    // The fields as (name, where its value lies, its `field set more than once`
+    // refusal); a list stops where the parser refuses its length.
+    let mut fields: Vec<(String, (usize, usize), Option<Refusal>)> = Vec::new();
+    let mut count_refused = false;
+    let mut held = serde_json::Map::new();
+    match text[span.0] {
+        b'{' => {
+            let (inner, _) = members_from(text, span.0)?;
+            for (j, y) in inner.iter().enumerate() {
+                let mut twice = None;
+                if let Some(f) =
+                    field_of(&y.key).filter(|_| inner[..j].iter().any(|z| z.key == y.key))
+                {
+                    // Enums have refusals of their own not walked here.
+                    if matches!(f.kind, schema::Kind::Enum(..) | schema::Kind::Union(_)) {
+                        return None;
+                    }
+                    twice = set_twice(text, &inner[..j], y, f.kind)?;
+                }
+                fields.push((y.key.clone(), y.value, twice));
+            }
+            // The table as the parser holds it: of a field given twice, the value that
+            // set it last (a null that sets nothing does not replace it).
+            for (name, (start, end), _) in &fields {
+                let value: Value = serde_json::from_slice(&text[*start..*end]).ok()?;
+                let scalar = field_of(name).is_some_and(|f| scalar_of(f.kind).is_some());
+                if !value.is_null() || scalar || !held.contains_key(name) {
+                    held.insert(name.clone(), value);
+                }
+            }
+        }
+        b'[' => {
+            let (items, close) = elements_from(text, span.0)?;
+            let names = schema::declared_fields(def);
+            for &(start, end) in &items {
+                let Some((name, scalar)) = names.get(fields.len()) else {
+                    // Checked as the element's first token is read.
+                    let (_, first) = token(text, start)?;
+                    errors.push((first, "too many unnamed fields in nested array".into()));
+                    count_refused = true;
+                    break;
+                };
+                if &text[start..end] == b"null" {
+                    if *scalar {
+                        return None;
+                    }
+                    continue;
+                }
+                fields.push((name.clone(), (start, end), None));
+            }
+            if !count_refused && fields.len() != names.len() {
+                // Checked once the closing bracket is passed and the next token read.
+                let (_, after) = token(text, close + 1)?;
+                errors.push((
+                    after,
+                    "wrong number of unnamed fields in table vector".into(),
+                ));
+                count_refused = true;
+            }
+            for (name, (start, end), _) in &fields {
+                held.insert(
+                    name.clone(),
+                    serde_json::from_slice(&text[*start..*end]).ok()?,
+                );
+            }
+        }
+        _ => return None,
+    }
+    let not_a_string =
+        |(start, end): (usize, usize)| text[start] != b'"' && &text[start..end] != b"null";
+    // Scalar values the parser takes now and checks as numbers when it builds the
+    // table, after the required fields.
+    let mut at_build: Vec<String> = Vec::new();
+    for (name, value, twice) in &fields {
+        let v = &text[value.0..value.1];
+        match field_of(name).map(|f| f.kind) {
+            Some(schema::Kind::Str) if not_a_string(*value) => {
+                errors.push(expecting(text, value.0, "string constant")?);
+                held.insert(name.clone(), Value::String(String::new()));
+            }
+            Some(kind @ (schema::Kind::Bool(_) | schema::Kind::U64 | schema::Kind::I32)) => {
+                let scalar = scalar_of(kind)?;
+                // What stands in for a refused value, so the rest of the table reads.
+                let zero = match scalar {
+                    Scalar::Bool => Value::Bool(false),
+                    Scalar::U64 | Scalar::I32 | Scalar::I8 => Value::from(0u64),
+                };
+                match scalar_value(v, scalar)? {
+                    ScalarValue::Taken => {}
+                    ScalarValue::Refused(what) => {
+                        errors.push((token(text, value.0)?.1, what));
+                        held.insert(name.clone(), zero);
+                    }
+                    ScalarValue::RefusedAtBuild(what) => {
+                        at_build.push(what);
+                        held.insert(name.clone(), zero);
+                    }
+                }
+            }
+            // Refused enum and table values stand as absent ones.
+            Some(schema::Kind::Enum(names, _)) => match enum_value(v, names)? {
+                ScalarValue::Taken => {}
+                ScalarValue::Refused(what) => {
+                    errors.push((token(text, value.0)?.1, what));
+                    held.remove(name);
+                }
+                ScalarValue::RefusedAtBuild(what) => {
+                    at_build.push(what);
+                    held.remove(name);
+                }
+            },
+            Some(schema::Kind::Table(t)) if v != b"null" => {
+                // A table expects its opening brace (a list is a table too).
+                if matches!(v[0], b'{' | b'[') {
+                    let inner = table_refusals(text, t, *value, errors)?;
+                    // Of a table given twice, the last that sets it is held.
+                    let last = fields
+                        .iter()
+                        .rev()
+                        .find(|f| &f.0 == name && &text[f.1 .0..f.1 .1] != b"null")?;
+                    if *value == last.1 {
+                        held.insert(name.clone(), Value::Object(inner));
+                    }
+                } else {
+                    errors.push(expecting(text, value.0, "{")?);
+                    held.remove(name);
+                }
+            }
+            Some(schema::Kind::StrVec) if v != b"null" => {
+                // A list expects its opening bracket, then a string for each element.
+                let refused = if v[0] == b'[' {
+                    let (items, _) = elements_from(text, value.0)?;
+                    items
+                        .iter()
+                        .find(|(start, _)| text[*start] != b'"')
+                        .map(|(start, _)| expecting(text, *start, "string constant"))
+                } else {
+                    Some(expecting(text, value.0, "["))
+                };
+                if let Some(e) = refused {
+                    errors.push(e?);
+                    held.remove(name);
+                }
+            }
+            _ => {}
+        }
+        // Checked once the value is read.
+        errors.extend(twice.clone());
+    }
+    let missing: Vec<&schema::Field> = def
+        .fields
+        .iter()
+        .filter(|f| f.required && held.get(f.name).is_none_or(Value::is_null))
+        .collect();
+    if let Some(first) = missing.first().filter(|_| !count_refused) {
+        // The table's end, and the token the parser reads after it.
+        let (_, end) = token(text, span.1)?;
+        errors.push((
+            end,
+            format!("required field is missing: {} in {}", first.name, def.name),
+        ));
+    }
+    // Every required field of the schema is a string: given, the table reads.
+    for f in missing {
+        if !matches!(f.kind, schema::Kind::Str) {
+            return None;
+        }
+        held.insert(f.name.into(), Value::String(String::new()));
+    }
+    // The order of two such checks is the builder's; one is answered.
+    match at_build.len() {
+        0 => {}
+        1 if !count_refused => {
+            let (_, end) = token(text, span.1)?;
+            errors.push((end, at_build.remove(0)));
+        }
+        _ => return None,
+    }
+    Some(held)
+}
+
+/// `expecting: <what> instead got: <token>`, just past the token starting at `start`
+/// (as the parser names it: a punctuation character, `string constant`, `integer
+/// constant`, `float constant` or the word itself).
+fn expecting(text: &[u8], start: usize, what: &str) -> Option<(usize, String)> {
+    let (_, end) = token(text, start)?;
+    let got = match text[start] {
+        b'[' => "[".to_string(),
+        b'{' => "{".to_string(),
+        _ if &text[start..end] == b"null" => "null".to_string(),
+        _ => scalar_token_name(&text[start..end])?,
+    };
+    Some((end, format!("expecting: {what} instead got: {got}")))
 }
 
 /// `x`, a member of a table whose members before it are `before`, naming a field of
@@ -878,6 +935,7 @@ fn value_end(text: &[u8], start: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn text_of(e: Option<V2Error>) -> String {
         e.map(|e| e.message).unwrap_or_default()
@@ -1237,14 +1295,15 @@ mod tests {
                 String::new(),
             ),
             // The union's type too, with or without a message (see
-            // `union_members_given_twice`); tables keep this node's text.
+            // `union_members_given_twice`); a table too (see
+            // `refusals_inside_a_nested_table`).
             (
                 r#"{"message_type": "IsAlive", "message_type": "IsAlive"}"#,
                 parser("1: 54: error: field set more than once: message_type"),
             ),
             (
                 r#"{"message_type": "TopicConfirmation", "message": {"options": {}, "options": {}}}"#,
-                String::new(),
+                parser("1: 79: error: field set more than once: options"),
             ),
         ];
         for (text, want) in cases {
@@ -1410,6 +1469,127 @@ mod tests {
         for v in ["2", "\"2\"", "\" 0x2 \"", "\"inactive\""] {
             let r = crate::api_v2::Request::from_json(event(v).as_bytes()).expect(v);
             assert_eq!(r.message["confirmation_type"], "inactive", "{v}");
+        }
+    }
+
+    #[test]
+    fn refusals_inside_a_nested_table() {
+        let parser = |w: &str| format!("Invalid message format: {w}");
+        let topic = |options: &str| {
+            format!(
+                r#"{{"message_type": "TopicConfirmation", "message": {{"options": {options}}}}}"#
+            )
+        };
+        // `...{"options": ` is 61 bytes: the nested table opens at column 62.
+        let cases = [
+            (
+                topic(r#"{"confirmation_type_filter": "nope"}"#),
+                parser("1: 96: error: unknown enum value: nope"),
+            ),
+            (
+                topic(r#"{"all_local_accounts": 1.5}"#),
+                parser("1: 87: error: Cannot assign token starting with 'float constant' to value of <bool> type."),
+            ),
+            (
+                topic(r#"{"accounts": "x"}"#),
+                parser("1: 77: error: expecting: [ instead got: string constant"),
+            ),
+            (
+                topic(r#"{"accounts": {}}"#),
+                parser("1: 75: error: expecting: [ instead got: {"),
+            ),
+            (
+                topic(r#"{"accounts": [1]}"#),
+                parser("1: 76: error: expecting: string constant instead got: integer constant"),
+            ),
+            (
+                topic(r#"{"accounts": ["a", {"b": 1}]}"#),
+                parser("1: 81: error: expecting: string constant instead got: {"),
+            ),
+            (
+                topic(r#"{"accounts": [null]}"#),
+                parser("1: 79: error: expecting: string constant instead got: null"),
+            ),
+            // Numbers are checked when the nested table is built: at its end, before
+            // the fields after it.
+            (
+                topic(r#"{"include_block": 300}"#),
+                parser("1: 84: error: invalid number: \"300\", constant does not fit [0; 255]"),
+            ),
+            (
+                r#"{"message_type": "TopicConfirmation", "message": {"options": {"include_block": "x"}, "unsubscribe": [1]}}"#.into(),
+                parser("1: 84: error: invalid number: \"x\""),
+            ),
+            // The first refusal in text order: the nested table's before the message's.
+            (
+                r#"{"message_type": "TopicConfirmation", "message": {"options": {"accounts": 1}, "unsubscribe": 1.5}}"#.into(),
+                parser("1: 75: error: expecting: [ instead got: integer constant"),
+            ),
+            (
+                topic(r#"{"all_local_accounts": true, "all_local_accounts": false}"#),
+                parser("1: 118: error: field set more than once: all_local_accounts"),
+            ),
+            // The nested table given twice: each read whole, then refused.
+            (
+                r#"{"message_type": "TopicConfirmation", "message": {"options": {"include_block": "x"}, "options": {}}}"#.into(),
+                parser("1: 84: error: invalid number: \"x\""),
+            ),
+            (
+                r#"{"message_type": "TopicConfirmation", "message": {"options": {}, "options": {"accounts": 1}}}"#.into(),
+                parser("1: 90: error: expecting: [ instead got: integer constant"),
+            ),
+            (
+                r#"{"message_type": "TopicConfirmation", "message": {"options": {}, "options": {}}}"#.into(),
+                parser("1: 79: error: field set more than once: options"),
+            ),
+            // A nested table written as a list of its five fields.
+            (
+                topic(r#"["all", true]"#),
+                parser("1: 75: error: wrong number of unnamed fields in table vector"),
+            ),
+            // Lines are counted across the nesting.
+            (
+                "{\"message_type\": \"TopicConfirmation\",\n \"message\": {\"options\":\n  {\"accounts\": [\n\"a\", false]}}}".into(),
+                parser("4: 10: error: expecting: string constant instead got: false"),
+            ),
+            // ElectionInfo inside EventConfirmation.
+            (
+                r#"{"message_type": "EventConfirmation", "message": {"election_info": {"duration": "abc"}}}"#.into(),
+                parser("1: 85: error: enum values need to be qualified by an enum type"),
+            ),
+            (
+                r#"{"message_type": "EventConfirmation", "message": {"election_info": {"time": -1}}}"#.into(),
+                parser("1: 80: error: invalid number: \"-1\", constant does not fit [0; 18446744073709551615]"),
+            ),
+            (
+                r#"{"message_type": "EventConfirmation", "message": {"election_info": {"tally": 5}}}"#.into(),
+                parser("1: 78: error: expecting: string constant instead got: integer constant"),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(refused_any(&text), want, "{text}");
+        }
+        // Taken by both, with the values the parser reads: unknown fields (skipped at any
+        // depth), numbers as strings, a list of the five fields, a `null` list.
+        let taken = [
+            (
+                topic(r#"{"nope": {"deep": [1, {}]}, "include_block": "0", "accounts": ["a"]}"#),
+                json!({"options": {"include_block": false, "accounts": ["a"]}}),
+            ),
+            (
+                topic(r#"["active", 1, ["b", "c"], false, "1"]"#),
+                json!({"options": {"confirmation_type_filter": "active", "all_local_accounts": true,
+                    "accounts": ["b", "c"], "include_block": false, "include_election_info": true}}),
+            ),
+            (
+                topic(r#"{"accounts": null, "confirmation_type_filter": 4}"#),
+                json!({"options": {"confirmation_type_filter": "inactive"}}),
+            ),
+        ];
+        for (text, want) in taken {
+            assert_eq!(refused_any(&text), "", "{text}");
+            let r = crate::api_v2::Request::from_json(text.as_bytes()).expect(&text);
+            assert_eq!(Value::Object(r.message), want, "{text}");
         }
     }
 
