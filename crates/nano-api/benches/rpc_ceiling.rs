@@ -25,6 +25,14 @@
 //! a difference in kernel time or switches per request is how the load was scheduled,
 //! while the node's own work shows in user time.
 //!
+//! wrk runs on the same cores as the server, so its own CPU time per request (its
+//! process's user and kernel time, read from this process's waited-for children's times
+//! in `/proc/self/stat`) bounds every HTTP case: no server can answer more than the
+//! cores' time over wrk's and its own CPU per request. Each HTTP case prints that bound,
+//! and the one of a server of no cost; for an external node it prints what twice that
+//! node's rate would leave a server per request once wrk has taken its share (wrk's
+//! cost as against this process's node), next to the 44-byte ceiling's and this node's.
+//!
 //! Before loading, each HTTP case's router and its replay ceiling's router are also
 //! called in this process (no socket, no HTTP parsing or writing) on one thread, and the
 //! thread's CPU time per request is printed for both: their difference is the node's own
@@ -315,6 +323,7 @@ fn main() {
             Load::Ipc { .. } => None,
         })
         .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mut figures = vec![Vec::new(); cases.len()];
     for round in 1..=rounds {
         let mut ceiling = Measured::default();
@@ -334,17 +343,28 @@ fn main() {
             if c.external {
                 // This process's CPU time says nothing of another's: that process's own
                 // (all its threads, its background work included), or none.
-                let ticks = c
-                    .external_pid
-                    .map(process_ticks)
-                    .zip(pid_before)
-                    .map(|(a, b)| a.saturating_sub(b));
+                let ticks = c.external_pid.map(process_ticks).zip(pid_before).map(
+                    |((user, sys), (user_before, sys_before))| {
+                        (
+                            user.saturating_sub(user_before),
+                            sys.saturating_sub(sys_before),
+                        )
+                    },
+                );
+                let per_req = |t: Option<u64>| {
+                    t.map_or(f64::NAN, |t| {
+                        t as f64 * 1e6 / TICKS_PER_SEC / m.requests as f64
+                    })
+                };
                 m = Measured {
                     rate: m.rate,
                     requests: m.requests,
-                    us_per_req: ticks.map_or(f64::NAN, |t| {
-                        t as f64 * 1e6 / TICKS_PER_SEC / m.requests as f64
-                    }),
+                    us_per_req: per_req(ticks.map(|(u, s)| u + s)),
+                    user_us: per_req(ticks.map(|(u, _)| u)),
+                    sys_us: per_req(ticks.map(|(_, s)| s)),
+                    wrk_us: m.wrk_us,
+                    wrk_user_us: m.wrk_user_us,
+                    wrk_sys_us: m.wrk_sys_us,
                     ..Measured::default()
                 };
             }
@@ -376,8 +396,16 @@ fn main() {
                 m.us_per_req,
                 100.0 * f.ceiling.1,
             );
-            if !c.external {
+            if c.external {
+                println!(
+                    "{:<49} of which user {:.1} us/req, kernel {:.1} us/req",
+                    "", m.user_us, m.sys_us
+                );
+            } else {
                 println!("{:<49} {}", "", split_text(&m));
+            }
+            if m.wrk_us.is_finite() {
+                println!("{:<49} {}", "", bound_text(&m, cores));
             }
             figures[i].push(f);
         }
@@ -396,12 +424,34 @@ fn main() {
             c.name,
             join(&|x| format!("{:.0} ({:.0}%)", x.m.rate, 100.0 * x.ceiling.0))
         );
+        // A row of per-round figures under a label.
+        let row = |label: &str, g: &dyn Fn(&Figure) -> String| println!("{label:<40} {}", join(g));
+        let wrk_line = || {
+            row("  wrk CPU us/req (user + kernel)", &|x| {
+                let m = &x.m;
+                format!(
+                    "{:.1} ({:.1} + {:.1})",
+                    m.wrk_us, m.wrk_user_us, m.wrk_sys_us
+                )
+            });
+            row("  CPU bound req/s (no-cost server's)", &|x| {
+                let (all, wrk_only) = (
+                    x.m.cpu_bound(cores, x.m.us_per_req),
+                    x.m.cpu_bound(cores, 0.0),
+                );
+                format!("{all:.0} ({wrk_only:.0})")
+            });
+        };
         if c.external {
             println!(
                 "{:<40} {}",
                 "  its process's CPU us/req",
                 join(&|x| format!("{:.1} ({:.0}%)", x.m.us_per_req, 100.0 * x.ceiling.1))
             );
+            row("  its process's user + kernel us/req", &|x| {
+                format!("{:.1} + {:.1}", x.m.user_us, x.m.sys_us)
+            });
+            wrk_line();
             // This process's node answering the same request in the same round, over it.
             let action = c.name.rsplit(' ').next().unwrap_or_default();
             let ours = cases
@@ -415,6 +465,28 @@ fn main() {
                     .collect::<Vec<_>>()
                     .join(" / ");
                 println!("{:<40} {ratios}", format!("  HTTP RPC {action} / this"));
+                // Twice this node's rate under the same wrk on the same cores: what is
+                // left of the cores' time per request once wrk has taken its share (wrk's
+                // cost per request as against this process's node), against the
+                // 44-byte ceiling's and this process's node's CPU per request.
+                let ceiling = cases.iter().position(|o| o.ceiling);
+                let twice = f
+                    .iter()
+                    .zip(&figures[o])
+                    .enumerate()
+                    .map(|(round, (x, ours))| {
+                        let target = 2.0 * x.m.rate;
+                        let allowed = cores * 1e6 / target - ours.m.wrk_us;
+                        let ceiling_us =
+                            ceiling.map_or(f64::NAN, |k| figures[k][round].m.us_per_req);
+                        format!(
+                            "{target:.0}: {allowed:.1} (ceiling {ceiling_us:.1}, ours {:.1})",
+                            ours.m.us_per_req
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                println!("{:<40} {twice}", "  2x this req/s: server us/req allowed");
             }
             continue;
         }
@@ -423,6 +495,9 @@ fn main() {
             "",
             join(&|x| format!("{:.1} ({:.0}%)", x.m.us_per_req, 100.0 * x.ceiling.1))
         );
+        if f.iter().all(|x| x.m.wrk_us.is_finite()) {
+            wrk_line();
+        }
         println!(
             "{:<40} {}",
             "  user + kernel us/req, switches/req",
@@ -463,6 +538,11 @@ struct Measured {
     /// Heap allocations of this process per request (0 unless counted; for IPC the
     /// in-process client's are included).
     allocs: f64,
+    /// wrk's own CPU time per request (its process's user and kernel time over the
+    /// run), and its user and kernel parts; NaN for IPC, which wrk does not load.
+    wrk_us: f64,
+    wrk_user_us: f64,
+    wrk_sys_us: f64,
 }
 
 impl Default for Measured {
@@ -475,6 +555,9 @@ impl Default for Measured {
             sys_us: f64::NAN,
             switches: f64::NAN,
             allocs: f64::NAN,
+            wrk_us: f64::NAN,
+            wrk_user_us: f64::NAN,
+            wrk_sys_us: f64::NAN,
         }
     }
 }
@@ -486,6 +569,14 @@ impl Measured {
             self.rate / ceiling.rate,
             ceiling.us_per_req / self.us_per_req,
         )
+    }
+
+    /// The most requests per second any server could answer under this run's wrk on
+    /// `cores` cores that wrk shares with it: all the cores' time over wrk's and the
+    /// server's CPU time per request; with a server of no cost at all (`server_us` 0),
+    /// wrk's own bound.
+    fn cpu_bound(&self, cores: f64, server_us: f64) -> f64 {
+        cores * 1e6 / (self.wrk_us + server_us)
     }
 }
 
@@ -499,6 +590,23 @@ fn split_text(m: &Measured) -> String {
     format!(
         "of which user {:.1} us/req, kernel {:.1} us/req; {:.2} context switches/req{allocs}",
         m.user_us, m.sys_us, m.switches
+    )
+}
+
+/// wrk's CPU per request in a run and the rate the cores' time allows with it: all
+/// `cores` cores' time over wrk's and the server's CPU time per request, and over
+/// wrk's alone (a server of no cost): no server can pass the latter under this wrk on
+/// this machine.
+fn bound_text(m: &Measured, cores: f64) -> String {
+    format!(
+        "wrk CPU {:.1} us/req (user {:.1}, kernel {:.1}); wrk + server {:.1} us/req: \
+         at most {:.0} req/s on {cores} cores, {:.0} with a server of no cost",
+        m.wrk_us,
+        m.wrk_user_us,
+        m.wrk_sys_us,
+        m.wrk_us + m.us_per_req,
+        m.cpu_bound(cores, m.us_per_req),
+        m.cpu_bound(cores, 0.0)
     )
 }
 
@@ -531,9 +639,15 @@ fn measure(
 ) -> Measured {
     let before = server_cpu();
     let allocs_before = ALLOCS.load(Ordering::Relaxed);
-    let (rate, requests) = match load {
-        Load::Wrk { path, body } => wrk(dir.path(), host, path, body, secs),
-        Load::Ipc { body } => client_rt.block_on(ipc_load(unix, body, secs)),
+    let (rate, requests, wrk_ticks) = match load {
+        Load::Wrk { path, body } => {
+            let (rate, requests, ticks) = wrk(dir.path(), host, path, body, secs);
+            (rate, requests, Some(ticks))
+        }
+        Load::Ipc { body } => {
+            let (rate, requests) = client_rt.block_on(ipc_load(unix, body, secs));
+            (rate, requests, None)
+        }
     };
     let after = server_cpu();
     let allocs = ALLOCS.load(Ordering::Relaxed) - allocs_before;
@@ -550,6 +664,9 @@ fn measure(
         sys_us: per_req(sys),
         switches: after.switches.saturating_sub(before.switches) as f64 / requests as f64,
         allocs: allocs as f64 / requests as f64,
+        wrk_us: wrk_ticks.map_or(f64::NAN, |(u, s)| per_req(u + s)),
+        wrk_user_us: wrk_ticks.map_or(f64::NAN, |(u, _)| per_req(u)),
+        wrk_sys_us: wrk_ticks.map_or(f64::NAN, |(_, s)| per_req(s)),
     }
 }
 
@@ -606,26 +723,42 @@ fn server_cpu() -> ServerCpu {
 
 /// The name, utime and stime of a `/proc/*/stat` line.
 fn stat_ticks(stat: &str) -> (String, u64, u64) {
-    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-        return (String::new(), 0, 0);
-    };
-    let name = stat[open + 1..close].to_string();
-    // After the name: state is field 3 of the line, utime 14 and stime 15.
-    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let field = |n: usize| {
-        rest.get(n - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (name, field(14), field(15))
+    let name = stat
+        .find('(')
+        .zip(stat.rfind(')'))
+        .map_or(String::new(), |(open, close)| {
+            stat[open + 1..close].to_string()
+        });
+    (name, stat_field(stat, 14), stat_field(stat, 15))
 }
 
-/// User plus kernel time of process `pid` so far, in ticks (0 once it is gone).
-fn process_ticks(pid: u32) -> u64 {
+/// Field `n` of a `/proc/*/stat` line as proc(5) numbers them (utime 14, stime 15, the
+/// waited-for children's cutime 16 and cstime 17); 0 when absent.
+fn stat_field(stat: &str, n: usize) -> u64 {
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    // After the name comes field 3, the state.
+    stat[close + 1..]
+        .split_whitespace()
+        .nth(n - 3)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User and kernel time of process `pid` so far, in ticks (0 once it is gone).
+fn process_ticks(pid: u32) -> (u64, u64) {
     let (_, user, sys) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| stat_ticks(&s))
         .unwrap_or_default();
-    user + sys
+    (user, sys)
+}
+
+/// User and kernel time of this process's children that it waited for, in ticks: wrk's,
+/// as each run ends before the next starts.
+fn children_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    (stat_field(&stat, 16), stat_field(&stat, 17))
 }
 
 /// The process listening on `host`'s TCP port (`[::1]:45700`, `127.0.0.1:7076`): the
@@ -902,13 +1035,15 @@ fn thread_cpu_ns() -> u64 {
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
-/// Requests per second and requests wrk reports for POSTs of `body` to `path`.
-fn wrk(dir: &Path, host: &str, path: &str, body: &str, secs: u64) -> (f64, u64) {
+/// Requests per second and requests wrk reports for POSTs of `body` to `path`, and wrk's
+/// own user and kernel time in ticks.
+fn wrk(dir: &Path, host: &str, path: &str, body: &str, secs: u64) -> (f64, u64, (u64, u64)) {
     let script = dir.join("post.lua");
     let lua = format!(
         "wrk.method = \"POST\"\nwrk.body = {body:?}\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
     );
     std::fs::write(&script, lua).unwrap();
+    let before = children_ticks();
     let out = Command::new("wrk")
         .args([
             "-t2",
@@ -920,6 +1055,7 @@ fn wrk(dir: &Path, host: &str, path: &str, body: &str, secs: u64) -> (f64, u64) 
         .arg(format!("http://{host}{path}"))
         .output()
         .expect("wrk runs");
+    let after = children_ticks();
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("Non-2xx") || text.contains("Socket errors") {
         panic!("wrk saw failures:\n{text}");
@@ -936,7 +1072,7 @@ fn wrk(dir: &Path, host: &str, path: &str, body: &str, secs: u64) -> (f64, u64) 
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
-    (rate, requests)
+    (rate, requests, (after.0 - before.0, after.1 - before.1))
 }
 
 /// Requests per second and requests of 8 IPC clients on persistent Unix socket
