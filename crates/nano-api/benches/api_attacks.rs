@@ -35,9 +35,23 @@
 //! against its own round's quiet phase, and prints the medians of the ratios
 //! ([`API_ATTACKS_PAIRS`](PAIRS) rounds, 8 by default). The other phases run the pool as
 //! the config's defaults set it, budgets included.
+//!
+//! `pairs` also measures each flood against a ceiling in the same round: the same prober
+//! against bare servers on the node's stack replaying the node's answer to each probe
+//! (`support/replay.rs`, as rpc_ceiling's replay ceilings), while spinning threads take
+//! the CPU the flood's threads took (the attacker child's and the node's, each at its
+//! nice value and policy, the node's runtime less what it used to serve the quiet
+//! probes; `support/competing.rs`). On a machine where attacker, node and prober share
+//! two cores, "within 10% of quiet" asks for more than any server gets; "within 10% of a
+//! bare server under the same CPU competition" is what the node's own code can be held
+//! to, and the bench prints both.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/competing.rs"]
+mod competing;
+#[path = "support/replay.rs"]
+mod replay;
 #[path = "support/tail.rs"]
 mod tail;
 
@@ -82,6 +96,8 @@ const CHILD_LIFE: Duration = Duration::from_secs(300);
 const ROLE: &str = "API_ATTACKS_ROLE";
 /// Threads of the server's runtime (tokio workers and blocking threads).
 const SERVER_THREADS: &str = "srv";
+/// Threads of the ceiling's runtime: the bare servers replaying the node's answers.
+const CEILING_THREADS: &str = "ceiling";
 /// Threads of the in-process attackers' runtime.
 const ATTACKER_THREADS: &str = "attacker";
 /// Environment variable giving an attacker child the nice value to run at.
@@ -129,7 +145,10 @@ fn own_cpu() -> (f64, f64, f64) {
     {
         let text = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
         if let Some((name, s)) = stat_cpu(&text) {
-            if name.starts_with(SERVER_THREADS) || name.starts_with("rpc slow") {
+            if name.starts_with(SERVER_THREADS)
+                || name.starts_with("rpc slow")
+                || name.starts_with(CEILING_THREADS)
+            {
                 server += s;
             } else if name.starts_with(ATTACKER_THREADS) {
                 attackers += s;
@@ -198,9 +217,10 @@ struct Probe {
     key: &'static str,
 }
 
-/// Up to [`PROBES_ENV`] of each legitimate request, in turn, within PHASE_LIMIT; figures
-/// per kind over the answered ones (a refusal is an answer, counted apart too).
-async fn probe(rpc: SocketAddr, kinds: &[Probe]) -> Vec<Figures> {
+/// Up to [`PROBES_ENV`] of each legitimate request, in turn, within PHASE_LIMIT, each
+/// kind sent to its address in `at` (the node's RPC, or that kind's replay ceiling);
+/// figures per kind over the answered ones (a refusal is an answer, counted apart too).
+async fn probe(at: &[SocketAddr], kinds: &[Probe]) -> Vec<Figures> {
     let rounds: usize = std::env::var(PROBES_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -215,7 +235,7 @@ async fn probe(rpc: SocketAddr, kinds: &[Probe]) -> Vec<Figures> {
         }
         for (i, kind) in kinds.iter().enumerate() {
             let t0 = Instant::now();
-            match post(rpc, &kind.body).await {
+            match post(at[i], &kind.body).await {
                 Some(answer) => {
                     lat[i].push(t0.elapsed());
                     if !answer.contains(kind.key) {
@@ -461,6 +481,10 @@ impl Attackers {
         child_cpu(self.child.id())
     }
 
+    fn threads(&self) -> Vec<competing::ThreadStat> {
+        competing::threads(&self.child.id().to_string())
+    }
+
     fn rss(&self) -> f64 {
         mem(&self.child.id().to_string(), "VmRSS:")
     }
@@ -513,16 +537,46 @@ impl Drop for RssPeak {
     }
 }
 
-/// One phase's figures: (per kind of legitimate request, in [`Probe`] order: account_info,
-/// account_balance, then the others; server CPU ms per legitimate request, server CPU
-/// seconds per second of the phase).
-type PhaseFigures = (Vec<Figures>, f64, f64);
+/// One phase's figures.
+struct PhaseFigures {
+    /// Per kind of legitimate request, in [`Probe`] order: account_info, account_balance,
+    /// then the others.
+    figures: Vec<Figures>,
+    /// Server CPU ms per legitimate request.
+    cpu_per_request: f64,
+    /// Server CPU seconds per second of the phase.
+    cores: f64,
+    /// Every thread's CPU use in the phase, this process's (labelled "node") and the
+    /// attacker child's ("attacker"), but the prober's, the ceiling's and the spinners'.
+    uses: Vec<competing::Use>,
+    /// The machine's 1-minute load average when the phase ended.
+    load: f64,
+}
+
+/// How a phase is run: its name, the quiet figures it is compared with, the attacker
+/// child whose CPU it counts, and where each kind of probe goes.
+trait RunPhase:
+    Fn(&str, Option<&[Figures]>, Option<&Attackers>, &[SocketAddr]) -> PhaseFigures
+{
+}
+impl<F: Fn(&str, Option<&[Figures]>, Option<&Attackers>, &[SocketAddr]) -> PhaseFigures> RunPhase
+    for F
+{
+}
+
+/// The machine's 1-minute load average (0 where `/proc/loadavg` is missing).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
 
 /// Runs one flood phase: the attacker child flooding `receivable` from `sources`
 /// addresses at `nice`, probed once it has run for two seconds; the pool drained after.
 #[allow(clippy::too_many_arguments)]
 fn flood_phase(
-    run_phase: &impl Fn(&str, Option<&[Figures]>, Option<&Attackers>) -> PhaseFigures,
+    run_phase: &impl RunPhase,
     pool: &nano_api::worker_pool::WorkerPool,
     rpc: SocketAddr,
     target: &PublicKey,
@@ -537,7 +591,7 @@ fn flood_phase(
     );
     std::thread::sleep(Duration::from_secs(2));
     let (a0, b0, t0) = (child.get(1), child.get(2), Instant::now());
-    let figures = run_phase(name, Some(quiet), Some(&child));
+    let figures = run_phase(name, Some(quiet), Some(&child), &vec![rpc; quiet.len()]);
     println!(
         "  flood: {} receivable answers, {} refused as busy in {:.1?}",
         child.get(1) - a0,
@@ -563,22 +617,116 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
 }
 
-/// One flood phase of [`flood_pairs`]: per action (p50 ratio, p99 ratio, p99 in µs), then
-/// the server's CPU per legitimate request as a ratio to quiet and its CPU per second.
-type PairRow = (Vec<[f64; 3]>, f64, f64);
+/// Where the probes go: the node's RPC for every kind, or each kind's replay ceiling.
+#[derive(Clone, Copy)]
+struct Targets<'a> {
+    node: &'a [SocketAddr],
+    ceiling: &'a [SocketAddr],
+}
 
-/// [`MODE`] `pairs`: [`PAIRS`] rounds of a quiet phase then the one-address and the
-/// 64-address `receivable` floods, each once without the pool's CPU-time budgets and
-/// once with the defaults ([`Budgets::defaults`]; the order alternating between rounds),
-/// each flood against its own round's quiet phase (the load of other processes drifts
-/// between rounds); prints per kind of legitimate request the per-round ratios and their
-/// medians, the p99 itself across rounds (median and range, the quiet phases' too: the
-/// figure's confidence), and the server's CPU per second of each phase (what the flood
-/// costs the node, which the budgets bound).
+/// Threads using less than this many cores in a flood phase are not reproduced in its
+/// ceiling phase (the bench's own samplers and readers).
+const SPIN_FLOOR: f64 = 0.005;
+
+/// The competing load a flood put on the machine besides the probes' own service: every
+/// thread of `flood.uses` (node and attacker child), the server runtime's threads less
+/// what they used in the same round's `quiet` phase (serving the probes, which the
+/// ceiling's own runtime does in its phase), scaled down in proportion.
+fn competing_load(flood: &PhaseFigures, quiet: &PhaseFigures) -> Vec<competing::Use> {
+    let runtime = format!("node {SERVER_THREADS}");
+    let sum = |p: &PhaseFigures| -> f64 {
+        p.uses
+            .iter()
+            .filter(|u| u.who == runtime)
+            .map(|u| u.cores)
+            .sum()
+    };
+    let (in_flood, in_quiet) = (sum(flood), sum(quiet));
+    let keep = if in_flood > 0.0 {
+        (1.0 - in_quiet / in_flood).max(0.0)
+    } else {
+        0.0
+    };
+    flood
+        .uses
+        .iter()
+        .map(|u| {
+            let mut u = u.clone();
+            if u.who == runtime {
+                u.cores *= keep;
+            }
+            u
+        })
+        .collect()
+}
+
+/// A ceiling phase: the probes against each kind's replay ceiling while spinners
+/// reproduce `load` ([`competing`]); returns the figures and the cores the spinners
+/// asked for and got.
+fn ceiling_phase(
+    run_phase: &impl RunPhase,
+    at: &[SocketAddr],
+    name: &str,
+    quiet: &[Figures],
+    load: &[competing::Use],
+) -> (PhaseFigures, f64, f64) {
+    // Bounded: the spinners stop by themselves after the longest phase.
+    let spinners = competing::spin(load, SPIN_FLOOR, PHASE_LIMIT + Duration::from_secs(10));
+    // The flood phases probe once the flood has run for a while; the spinners need only
+    // to have started.
+    std::thread::sleep(Duration::from_millis(200));
+    let figures = run_phase(name, Some(quiet), None, at);
+    let (mut asked, mut got, mut failed) = (0.0, 0.0, Vec::new());
+    for (u, r) in spinners.stop() {
+        asked += u.cores.min(1.0);
+        match r {
+            Ok(c) => got += c,
+            Err(e) => failed.push(format!("{}: {e}", u.who)),
+        }
+    }
+    println!(
+        "  competing load reproduced by spinners: asked {asked:.3} cores, got {got:.3}{}",
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!("; could not take their priority: {}", failed.join(", "))
+        }
+    );
+    (figures, asked, got)
+}
+
+/// One flood kind in one round of [`flood_pairs`]: the flood against the node, the
+/// ceiling under the flood's competing load, the cores the spinners asked for and got,
+/// and whether the ceiling ran first.
+struct PairRow {
+    flood: PhaseFigures,
+    ceiling: PhaseFigures,
+    asked: f64,
+    got: f64,
+    ceiling_first: bool,
+}
+
+/// [`MODE`] `pairs`: [`PAIRS`] rounds of a quiet phase, a quiet phase of the ceiling
+/// (each probe against a bare server on the same stack replaying the node's answer to
+/// it, [`replay`]), then the one-address and the 64-address `receivable` floods, each
+/// once without the pool's CPU-time budgets and once with the defaults
+/// ([`Budgets::defaults`]; the order alternating between rounds). Each flood is paired
+/// with a ceiling phase under the same competing CPU: the CPU the flood's threads (the
+/// node's, less its runtime's quiet share, and the attacker child's) used per second,
+/// per thread with its nice value and policy, reproduced by spinning threads
+/// ([`competing`]); in odd rounds the flood runs first and its ceiling takes the load
+/// just measured, in even rounds the ceiling runs first with the previous round's.
+/// Prints per kind of legitimate request the per-round ratios and their medians: each
+/// flood against its own round's quiet phase, each ceiling against the round's quiet
+/// ceiling, and each flood against its ceiling (the question: is the node's latency under
+/// attack within 10% of what a bare server gets under the same CPU competition on this
+/// machine); the p99 itself across rounds (median and range), the server's CPU per second
+/// of each phase (what the flood costs the node, which the budgets bound) and the load
+/// average.
 fn flood_pairs(
-    run_phase: &impl Fn(&str, Option<&[Figures]>, Option<&Attackers>) -> PhaseFigures,
+    run_phase: &impl RunPhase,
     pool: &nano_api::worker_pool::WorkerPool,
-    rpc: SocketAddr,
+    at: Targets,
     target: &PublicKey,
     actions: &[&str],
 ) {
@@ -587,25 +735,24 @@ fn flood_pairs(
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_PAIRS)
         .clamp(1, 50);
+    let rpc = at.node[0];
     let kinds = [
         (1, Budgets::NONE, "1 address, no budgets"),
         (1, Budgets::defaults(), "1 address, budgets"),
         (FLOODERS, Budgets::NONE, "64 addresses, no budgets"),
         (FLOODERS, Budgets::defaults(), "64 addresses, budgets"),
     ];
-    let mut rows: Vec<Vec<PairRow>> = vec![Vec::new(); kinds.len()];
-    let (mut quiet_cpu, mut quiet_cores) = (Vec::new(), Vec::new());
-    // Per action, each round's quiet p50 and p99 in µs.
-    let mut quiet_tail: Vec<Vec<[f64; 2]>> = vec![Vec::new(); actions.len()];
-    let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let mut rows: Vec<Vec<PairRow>> = kinds.iter().map(|_| Vec::new()).collect();
+    let mut loads: Vec<Option<Vec<competing::Use>>> = vec![None; kinds.len()];
+    let (mut quiets, mut ceiling_quiets) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let (quiet, qcpu, qcores) = run_phase(&format!("round {round} quiet"), None, None);
-        quiet_cpu.push(qcpu);
-        quiet_cores.push(qcores);
-        for (j, f) in quiet.iter().enumerate() {
-            quiet_tail[j].push([us(f.p50), us(f.p99.value)]);
-        }
+        let quiet = run_phase(&format!("round {round} quiet"), None, None, at.node);
+        let ceiling_quiet = run_phase(
+            &format!("round {round} ceiling, quiet"),
+            Some(&quiet.figures),
+            None,
+            at.ceiling,
+        );
         let mut order: Vec<usize> = (0..kinds.len()).collect();
         if round % 2 == 0 {
             // Budgets first in even rounds: off/on and on/off pairs cancel the drift.
@@ -615,64 +762,190 @@ fn flood_pairs(
             let (sources, budgets, label) = kinds[k];
             pool.set_budgets(budgets);
             let name = format!("round {round} flood from {label}");
-            let (f, cpu, cores) =
-                flood_phase(run_phase, pool, rpc, target, sources, 0, &name, &quiet);
-            let per_action = f
-                .iter()
-                .zip(&quiet)
-                .map(|(f, q)| {
-                    [
-                        r(f.p50, q.p50),
-                        r(f.p99.value, q.p99.value),
-                        us(f.p99.value),
-                    ]
-                })
-                .collect();
-            rows[k].push((per_action, cpu / qcpu.max(1e-9), cores));
+            let ceiling_name =
+                format!("round {round} ceiling under the load of the flood from {label}");
+            let flood = |loads: &mut Vec<Option<Vec<competing::Use>>>| {
+                let f = flood_phase(
+                    run_phase,
+                    pool,
+                    rpc,
+                    target,
+                    sources,
+                    0,
+                    &name,
+                    &quiet.figures,
+                );
+                let load = competing_load(&f, &quiet);
+                println!("  competing load: {}", competing::describe(&load));
+                loads[k] = Some(load);
+                f
+            };
+            let ceiling = |load: &[competing::Use]| {
+                ceiling_phase(
+                    run_phase,
+                    at.ceiling,
+                    &ceiling_name,
+                    &ceiling_quiet.figures,
+                    load,
+                )
+            };
+            let row = match loads[k].clone() {
+                Some(previous) if round % 2 == 0 => {
+                    let (c, asked, got) = ceiling(&previous);
+                    let f = flood(&mut loads);
+                    PairRow {
+                        flood: f,
+                        ceiling: c,
+                        asked,
+                        got,
+                        ceiling_first: true,
+                    }
+                }
+                _ => {
+                    let f = flood(&mut loads);
+                    let load = loads[k].clone().unwrap_or_default();
+                    let (c, asked, got) = ceiling(&load);
+                    PairRow {
+                        flood: f,
+                        ceiling: c,
+                        asked,
+                        got,
+                        ceiling_first: false,
+                    }
+                }
+            };
+            rows[k].push(row);
         }
+        quiets.push(quiet);
+        ceiling_quiets.push(ceiling_quiet);
     }
     pool.set_budgets(Budgets::defaults());
+    pairs_report(&kinds, &rows, &quiets, &ceiling_quiets, actions);
+}
+
+/// Prints [`flood_pairs`]'s medians (see there).
+fn pairs_report(
+    kinds: &[(usize, Budgets, &str)],
+    rows: &[Vec<PairRow>],
+    quiets: &[PhaseFigures],
+    ceiling_quiets: &[PhaseFigures],
+    actions: &[&str],
+) {
+    let rounds = quiets.len();
+    let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
     let show = |(m, lo, hi): (f64, f64, f64)| format!("{m:.0} [{lo:.0}-{hi:.0}]");
+    let each = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let of = |phases: &[&PhaseFigures], f: &dyn Fn(&PhaseFigures) -> f64| -> Vec<f64> {
+        phases.iter().map(|p| f(p)).collect()
+    };
+    let loads: Vec<f64> = quiets
+        .iter()
+        .chain(ceiling_quiets)
+        .chain(rows.iter().flatten().flat_map(|x| [&x.flood, &x.ceiling]))
+        .map(|p| p.load)
+        .collect();
+    let (_, lo, hi) = tail::spread(&loads);
+    println!("load average (1 min) at the phases' ends: {lo:.2}-{hi:.2}");
+    let q: Vec<&PhaseFigures> = quiets.iter().collect();
+    let cq: Vec<&PhaseFigures> = ceiling_quiets.iter().collect();
     println!(
         "quiet: server CPU per legitimate request, median {:.3} ms; server CPU {:.3} s per s",
-        median(quiet_cpu),
-        median(quiet_cores)
+        median(of(&q, &|p| p.cpu_per_request)),
+        median(of(&q, &|p| p.cores))
     );
     for (j, action) in actions.iter().enumerate() {
-        let col = |c: usize| quiet_tail[j].iter().map(|x| x[c]).collect::<Vec<_>>();
+        let col = |ps: &[&PhaseFigures], f: &dyn Fn(&Figures) -> Duration| -> Vec<f64> {
+            ps.iter().map(|p| us(f(&p.figures[j]))).collect()
+        };
         println!(
-            "quiet {action}, median [range] of {rounds} rounds: p50 {} us, p99 {} us",
-            show(tail::spread(&col(0))),
-            show(tail::spread(&col(1))),
+            "quiet {action}, median [range] of {rounds} rounds: node p50 {} us, p99 {} us; \
+             ceiling p50 {} us, p99 {} us",
+            show(tail::spread(&col(&q, &|f| f.p50))),
+            show(tail::spread(&col(&q, &|f| f.p99.value))),
+            show(tail::spread(&col(&cq, &|f| f.p50))),
+            show(tail::spread(&col(&cq, &|f| f.p99.value))),
         );
     }
     for (k, (_, budgets, label)) in kinds.iter().enumerate() {
-        let each = |v: &[f64]| {
-            v.iter()
-                .map(|x| format!("{x:.2}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+        let rows = &rows[k];
+        let per_round = |f: &dyn Fn(&PairRow, usize) -> f64| -> Vec<f64> {
+            rows.iter().enumerate().map(|(i, x)| f(x, i)).collect()
         };
-        let cpu: Vec<f64> = rows[k].iter().map(|x| x.1).collect();
-        let cores: Vec<f64> = rows[k].iter().map(|x| x.2).collect();
+        let cpu = per_round(&|x, i| x.flood.cpu_per_request / quiets[i].cpu_per_request.max(1e-9));
+        let cores = per_round(&|x, _| x.flood.cores);
+        let asked = per_round(&|x, _| x.asked);
+        let got = per_round(&|x, _| x.got);
         println!(
             "flood from {label} ({budgets:?}), medians of {rounds} rounds against the same \
              round's quiet: server CPU per legitimate request {:.2}x [{}]; server CPU {:.3} s \
-             per s [{}]",
+             per s [{}]; competing load reproduced for its ceiling: asked {:.3} cores [{}], \
+             got {:.3} [{}]; ceiling first in rounds {:?}",
             median(cpu.clone()),
             each(&cpu),
             median(cores.clone()),
             each(&cores),
+            median(asked.clone()),
+            each(&asked),
+            median(got.clone()),
+            each(&got),
+            rows.iter()
+                .enumerate()
+                .filter(|(_, x)| x.ceiling_first)
+                .map(|(i, _)| i + 1)
+                .collect::<Vec<_>>(),
         );
         for (j, action) in actions.iter().enumerate() {
-            let col = |c: usize| rows[k].iter().map(|x| x.0[j][c]).collect::<Vec<_>>();
+            // (p50, p99) of the flood's and of the ceiling's phase.
+            let fl = |x: &PairRow| {
+                let f = &x.flood.figures[j];
+                (f.p50, f.p99.value)
+            };
+            let ce = |x: &PairRow| {
+                let f = &x.ceiling.figures[j];
+                (f.p50, f.p99.value)
+            };
+            let p50 = per_round(&|x, i| r(fl(x).0, quiets[i].figures[j].p50));
+            let p99 = per_round(&|x, i| r(fl(x).1, quiets[i].figures[j].p99.value));
+            let c50 = per_round(&|x, i| r(ce(x).0, ceiling_quiets[i].figures[j].p50));
+            let c99 = per_round(&|x, i| r(ce(x).1, ceiling_quiets[i].figures[j].p99.value));
+            let fc50 = per_round(&|x, _| r(fl(x).0, ce(x).0));
+            let fc99 = per_round(&|x, _| r(fl(x).1, ce(x).1));
+            let abs =
+                |f: &dyn Fn(&PairRow) -> Duration| show(tail::spread(&per_round(&|x, _| us(f(x)))));
             println!(
-                "  {action}: p50 {:.2}x [{}]; p99 {:.2}x [{}]; p99 {} us",
-                median(col(0)),
-                each(&col(0)),
-                median(col(1)),
-                each(&col(1)),
-                show(tail::spread(&col(2))),
+                "  {action}: node p50 {:.2}x [{}]; p99 {:.2}x [{}] of quiet; node p50 {} us, \
+                 p99 {} us",
+                median(p50.clone()),
+                each(&p50),
+                median(p99.clone()),
+                each(&p99),
+                abs(&|x| fl(x).0),
+                abs(&|x| fl(x).1),
+            );
+            println!(
+                "    ceiling under the same load: p50 {:.2}x [{}]; p99 {:.2}x [{}] of the quiet \
+                 ceiling; ceiling p50 {} us, p99 {} us",
+                median(c50.clone()),
+                each(&c50),
+                median(c99.clone()),
+                each(&c99),
+                abs(&|x| ce(x).0),
+                abs(&|x| ce(x).1),
+            );
+            let m99 = median(fc99.clone());
+            println!(
+                "    node under attack against the ceiling under the same load: p50 {:.2}x [{}]; \
+                 p99 {m99:.2}x [{}]: p99 {} 10% of the ceiling's",
+                median(fc50.clone()),
+                each(&fc50),
+                each(&fc99),
+                if m99 <= 1.10 { "within" } else { "not within" },
             );
         }
     }
@@ -818,7 +1091,8 @@ fn main() {
     // One phase: probes while `attack` runs; prints figures against `quiet`.
     let run_phase = |name: &str,
                      quiet: Option<&[Figures]>,
-                     child: Option<&Attackers>|
+                     child: Option<&Attackers>,
+                     at: &[SocketAddr]|
      -> PhaseFigures {
         let peak = RssPeak::start();
         let charged0 = pool.charged();
@@ -826,9 +1100,36 @@ fn main() {
         let short0 = pool.short_jobs();
         let (s0, a0, r0) = own_cpu();
         let c0 = child.map_or(0.0, |c| c.cpu());
+        let (threads0, child_threads0) = (
+            competing::threads("self"),
+            child.map(|c| c.threads()).unwrap_or_default(),
+        );
         let t0 = Instant::now();
-        let figures = probe_rt.block_on(probe(rpc, &probes));
+        let figures = probe_rt.block_on(probe(at, &probes));
         let took = t0.elapsed();
+        let (threads1, child_threads1) = (
+            competing::threads("self"),
+            child.map(|c| c.threads()).unwrap_or_default(),
+        );
+        let prober = std::process::id();
+        let mut uses: Vec<competing::Use> = competing::uses(
+            "node",
+            &threads0,
+            &threads1
+                .into_iter()
+                .filter(|t| {
+                    t.tid != prober && t.name != "spinner" && !t.name.starts_with(CEILING_THREADS)
+                })
+                .collect::<Vec<_>>(),
+            took,
+        );
+        uses.extend(competing::uses(
+            "attacker",
+            &child_threads0,
+            &child_threads1,
+            took,
+        ));
+        let load = load_average();
         let (s1, a1, r1) = own_cpu();
         let charged = (pool.charged() - charged0).as_secs_f64();
         let light = pool.light_served() - light0;
@@ -836,7 +1137,7 @@ fn main() {
         let c1 = child.map_or(0.0, |c| c.cpu());
         let legit = figures.iter().map(|f| f.answered).sum::<usize>().max(1);
         println!(
-            "{name}: {took:.1?}; CPU s: server {:.2} ({:.2} ms per legitimate request, {:.3} s per s; \
+            "{name}: {took:.1?}, load average {load:.2}; CPU s: server {:.2} ({:.2} ms per legitimate request, {:.3} s per s; \
              slow pool's jobs charged {:.3} s per s), in-process attackers {:.2}, child attackers {:.2}, rest {:.2}; server RSS peak \
              {:.1} MiB{}; {light} slow-pool jobs of the legitimate client on the light lane",
             s1 - s0,
@@ -880,22 +1181,50 @@ fn main() {
             short.waits,
             short.busy_at_start as f64 / f64::from(n),
         );
-        (
+        PhaseFigures {
             figures,
-            (s1 - s0) * 1000.0 / legit as f64,
-            (s1 - s0) / took.as_secs_f64().max(1e-9),
-        )
+            cpu_per_request: (s1 - s0) * 1000.0 / legit as f64,
+            cores: (s1 - s0) / took.as_secs_f64().max(1e-9),
+            uses,
+            load,
+        }
     };
 
     // A first round warms the server up (connections, caches, pool threads) unreported.
-    probe_rt.block_on(probe(rpc, &probes));
+    let node_at = vec![rpc; probes.len()];
+    probe_rt.block_on(probe(&node_at, &probes));
     if std::env::var(MODE).is_ok_and(|m| m == "pairs") {
-        flood_pairs(&run_phase, pool, rpc, &target, &actions);
+        // Each probe's replay ceiling: a bare server on the node's stack, on a runtime
+        // like the node's, answering a constant copy of the answer the node gave it.
+        let ceiling_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(CEILING_THREADS)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ceiling_at: Vec<SocketAddr> = probes
+            .iter()
+            .map(|p| {
+                let answer = replay::capture(&rpc.to_string(), "/", &p.body);
+                println!(
+                    "{}: replay ceiling answers {} bytes of body",
+                    p.action,
+                    answer.body.len()
+                );
+                ceiling_rt.block_on(replay::start_replay(&answer))
+            })
+            .collect();
+        let at = Targets {
+            node: &node_at,
+            ceiling: &ceiling_at,
+        };
+        flood_pairs(&run_phase, pool, at, &target, &actions);
+        drop(ceiling_rt);
         return;
     }
-    let (quiet, _, _) = run_phase("quiet", None, None);
+    let quiet = run_phase("quiet", None, None, &node_at).figures;
     // The same again: how far two quiet rounds differ on this machine (its noise).
-    run_phase("quiet again", Some(quiet.as_slice()), None);
+    run_phase("quiet again", Some(quiet.as_slice()), None, &node_at);
 
     // Slow clients, attackers on a runtime of this process.
     let stop = Arc::new(AtomicBool::new(false));
@@ -910,6 +1239,7 @@ fn main() {
         "500 slow clients each on RPC, WebSocket, IPC (attackers in this process)",
         Some(quiet.as_slice()),
         None,
+        &node_at,
     );
     stop.store(true, Ordering::Relaxed);
     std::thread::sleep(TRICKLE * 2);
@@ -925,11 +1255,17 @@ fn main() {
         "500 slow clients each on RPC, WebSocket, IPC (attackers in a child process)",
         Some(quiet.as_slice()),
         Some(&child),
+        &node_at,
     );
     child.stop();
     std::thread::sleep(TRICKLE * 2);
 
-    run_phase("quiet after the slow clients", Some(quiet.as_slice()), None);
+    run_phase(
+        "quiet after the slow clients",
+        Some(quiet.as_slice()),
+        None,
+        &node_at,
+    );
 
     // Slow-action floods, attackers in a child process: (sources, refusals paced,
     // attackers' nice value, name).

@@ -51,6 +51,9 @@
 //! `API_BENCH_EXTERNAL`, other nodes' RPC URLs to load in the same rounds, see
 //! [`EXTERNAL_ENV`]).
 
+#[path = "support/replay.rs"]
+mod replay;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -69,6 +72,7 @@ use nano_api::{ApiContext, RpcConfig};
 use nano_core::Network;
 use nano_node::node::{Node, NodeOptions};
 use nano_node::DaemonConfig;
+use replay::{capture, replay_router, start_replay};
 
 /// The system allocator, counting allocations while [`COUNT_ALLOCS`] is set.
 struct CountingAlloc;
@@ -291,7 +295,7 @@ fn main() {
         .iter()
         .map(|c| match &c.load {
             Load::Wrk { path, body } => {
-                let answer = probe(&c.host, path, body);
+                let answer = capture(&c.host, path, body);
                 if c.external {
                     println!(
                         "{:<40} answer: {} bytes of body (another process)",
@@ -874,101 +878,6 @@ async fn start_servers(dir: &Path) -> Servers {
         _node: node,
         _ipc: ipc,
     }
-}
-
-/// An answer as the probe received it: the headers a replay repeats, and the body.
-struct Answer {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-/// Headers of an answer that the serving stack writes itself (per answer or per
-/// connection), so a replay does not repeat them.
-const STACK_HEADERS: &[&str] = &["date", "content-length", "connection", "transfer-encoding"];
-
-/// Checks once that `path` answers `body` with a 200 and no error (wrk only sees
-/// status codes, and the RPC answers errors with 200), and returns the answer.
-fn probe(host: &str, path: &str, body: &str) -> Answer {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(host)
-        .unwrap_or_else(|e| panic!("{host}: cannot connect: {e}"));
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 200")
-            && !answer.contains("\"error\"")
-            && !answer.contains("\"Error\""),
-        "{path} {body}: {answer}"
-    );
-    let (head, body) = answer
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("{path}: no end of head in {answer:?}"));
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .filter(|(k, _)| !STACK_HEADERS.contains(&k.as_str()))
-        .collect();
-    Answer {
-        headers,
-        body: body.as_bytes().to_vec(),
-    }
-}
-
-/// A bare server on the same stack as the 44-byte ceiling answering a constant copy of
-/// `answer` at every path.
-async fn start_replay(answer: &Answer) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let limits = RpcConfig::defaults(Network::Dev).http_limits();
-    nano_api::bounded_http::spawn_serve(
-        listener,
-        replay_router(answer),
-        limits,
-        std::future::pending(),
-    );
-    addr
-}
-
-/// The router of a replay ceiling.
-fn replay_router(answer: &Answer) -> Router {
-    use axum::http::{HeaderName, HeaderValue};
-    use axum::response::IntoResponse;
-    let headers: Arc<Vec<(HeaderName, HeaderValue)>> = Arc::new(
-        answer
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    HeaderValue::from_str(v).unwrap(),
-                )
-            })
-            .collect(),
-    );
-    let body = axum::body::Bytes::from(answer.body.clone());
-    // Built as the node builds its answers: the body, then each header inserted.
-    let reply = move || {
-        let (headers, body) = (headers.clone(), body.clone());
-        async move {
-            let mut r = body.into_response();
-            for (k, v) in headers.iter() {
-                r.headers_mut().insert(k.clone(), v.clone());
-            }
-            r
-        }
-    };
-    Router::new()
-        .route("/", any(reply.clone()))
-        .route("/{*path}", any(reply))
 }
 
 /// Requests each batch of the in-process measure sends.
