@@ -33,6 +33,16 @@
 //! ascending client's `unblock.*` counters: accounts blocked, how they got free (the
 //! processor's report of their send or the fallback pass), the wait from blocking to
 //! freeing of a sample of them per way, and the accounts blocked at that moment.
+//!
+//! What the sync pays per block in bytes and waits, load-independently: every 10 s
+//! (a log line and a row of `sync-<blocks>-<mode>-io.csv`) and per million blocks (the
+//! summary) the child reports the syncing process's `/proc` I/O (bytes written and read,
+//! write calls, page faults) and the block processor's writer thread: its CPU, its
+//! run-queue wait and the rest of the wall time it was blocked (`schedstat`), and, from
+//! the processor's own phase counters, how that time splits between waiting for
+//! blocks, processing them and the LMDB commit (wall, CPU, page faults, blocking waits
+//! and pages written per commit). At each million it prints every table's B-tree
+//! (depth, branch, leaf and overflow pages, entries).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -159,9 +169,35 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     let mut next_listing = Duration::from_secs(60);
     // The pull and unblock counters (the blocked accounts now among them) every 10 s.
     let mut next_pulls = Duration::from_secs(10);
+    // The writer's and the process's I/O counters every 10 s and at each million.
+    let mut next_io = Duration::ZERO;
+    let mut next_mark = IO_MARK_STEP;
+    let mut marked = 0u64;
     while got < total && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(20)).await;
         got = count(&client.ledger);
+        if started.elapsed() >= next_io {
+            next_io += IO_INTERVAL;
+            let _ = writeln!(
+                out,
+                "io now {:.3} {got} {}",
+                started.elapsed().as_secs_f64(),
+                io_counters(&client)
+            );
+        }
+        if got >= next_mark {
+            while got >= next_mark {
+                next_mark += IO_MARK_STEP;
+            }
+            marked = got;
+            let _ = writeln!(
+                out,
+                "io mark {:.3} {got} {}",
+                started.elapsed().as_secs_f64(),
+                io_counters(&client)
+            );
+            let _ = writeln!(out, "tables {got} {}", table_stats(&client.ledger));
+        }
         if started.elapsed() >= next {
             next += Duration::from_secs(1);
             let now_anon = status_bytes("RssAnon:");
@@ -206,6 +242,11 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    // The end as a mark too (the last part-million of a stopped or smaller run).
+    if got > marked {
+        let _ = writeln!(out, "io mark {secs:.3} {got} {}", io_counters(&client));
+        let _ = writeln!(out, "tables {got} {}", table_stats(&client.ledger));
+    }
     let st = client.bootstrap.as_ref().unwrap().status();
     let pulls = pull_counts(&client);
     let rss = peak_rss();
@@ -270,6 +311,236 @@ fn thread_cpu(name: &str) -> f64 {
         }
     }
     ticks as f64 / 100.0
+}
+
+/// How often the child prints its I/O counters (`io now`), and the step of its marks
+/// (`io mark`, with the tables' page counts).
+const IO_INTERVAL: Duration = Duration::from_secs(10);
+const IO_MARK_STEP: u64 = 1_000_000;
+
+/// The id of this process's thread named `name` (the first one found).
+fn thread_id(name: &str) -> Option<String> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            (comm.trim() == name).then(|| t.file_name().to_string_lossy().into_owned())
+        })
+}
+
+/// `key: value` lines of a `/proc` file (`io`) as `prefix.key=value`.
+fn proc_keyed(path: &str, prefix: &str, keys: &[&str], out: &mut Vec<String>) {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    for l in s.lines() {
+        if let Some((k, v)) = l.split_once(':') {
+            if keys.contains(&k) {
+                out.push(format!("{prefix}.{k}={}", v.trim()));
+            }
+        }
+    }
+}
+
+/// A `/proc/.../stat` file's fields after the parenthesised name, by their numbers in
+/// proc(5) (`minflt` 10, `majflt` 12, `utime` 14, `stime` 15, ticks of 10 ms).
+fn proc_stat(path: &str, prefix: &str, out: &mut Vec<String>) {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let Some(rest) = s.rsplit_once(')').map(|r| r.1) else {
+        return;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // The first field after the name is field 3 of proc(5).
+    for (name, n) in [("minflt", 10), ("majflt", 12), ("utime", 14), ("stime", 15)] {
+        if let Some(v) = f.get(n - 3) {
+            out.push(format!("{prefix}.{name}={v}"));
+        }
+    }
+}
+
+/// The syncing process's I/O and the writer thread's time, one line of `key=value`
+/// (all totals since start): the process's `/proc/self/io` (`proc.*`) and faults; the
+/// writer thread's `schedstat` (`writer.run_ns` on a CPU, `writer.wait_ns` runnable
+/// waiting for one; the rest of the wall time it was blocked), faults and CPU ticks,
+/// its own `io` (`writer.write_bytes`: what it sent to the disk); the block processor's
+/// phases (`ws.*`, see `writer_stats`); the file's last used page.
+fn io_counters(node: &Node) -> String {
+    let mut out = Vec::new();
+    let io_keys = [
+        "rchar",
+        "wchar",
+        "syscr",
+        "syscw",
+        "read_bytes",
+        "write_bytes",
+    ];
+    proc_keyed("/proc/self/io", "proc", &io_keys, &mut out);
+    proc_stat("/proc/self/stat", "proc", &mut out);
+    if let Some(tid) = thread_id("block_processor") {
+        let task = format!("/proc/self/task/{tid}");
+        let sched = std::fs::read_to_string(format!("{task}/schedstat")).unwrap_or_default();
+        let f: Vec<&str> = sched.split_whitespace().collect();
+        if f.len() >= 3 {
+            out.push(format!("writer.run_ns={}", f[0]));
+            out.push(format!("writer.wait_ns={}", f[1]));
+            out.push(format!("writer.slices={}", f[2]));
+        }
+        proc_stat(&format!("{task}/stat"), "writer", &mut out);
+        proc_keyed(&format!("{task}/io"), "writer", &io_keys, &mut out);
+    }
+    let (ios, sectors) = disk_writes();
+    out.push(format!("disk.writes={ios}"));
+    out.push(format!("disk.sectors_written={sectors}"));
+    for (k, v) in node.consensus.writer_stats() {
+        out.push(format!("ws.{k}={v}"));
+    }
+    out.push(format!("last_page={}", node.ledger.store().last_page()));
+    out.join(" ")
+}
+
+/// Write requests completed and 512-byte sectors written by the machine's disks
+/// (`/proc/diskstats`, whole disks in `/sys/block`, loop and RAM devices left out):
+/// what reached the devices, from every process, so the sync's own only on a quiet
+/// machine. (`/proc/<pid>/io` `write_bytes` cannot say it: it counts a page-cache folio
+/// whole when a write dirties part of it, and ext4 here caches files in large folios,
+/// so a 4 KiB `pwrite` counted up to tens of KiB that writeback never wrote.)
+fn disk_writes() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/diskstats").unwrap_or_default();
+    let (mut ios, mut sectors) = (0, 0);
+    for l in s.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let Some(name) = f.get(2) else { continue };
+        let whole = Path::new("/sys/block").join(name).exists();
+        if !whole || name.starts_with("loop") || name.starts_with("ram") || name.starts_with("zram")
+        {
+            continue;
+        }
+        ios += f.get(7).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        sectors += f.get(9).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    (ios, sectors)
+}
+
+/// Each table's B-tree as `name=depth/branch pages/leaf pages/overflow pages/entries`.
+fn table_stats(ledger: &Ledger) -> String {
+    match ledger.store().table_stats() {
+        Ok(t) => t
+            .iter()
+            .filter(|(_, s)| s.entries > 0)
+            .map(|(n, s)| {
+                format!(
+                    "{n}={}/{}/{}/{}/{}",
+                    s.depth, s.branch_pages, s.leaf_pages, s.overflow_pages, s.entries
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        Err(e) => format!("error={e}"),
+    }
+}
+
+/// One `io` line's counters by name.
+type IoSample = std::collections::BTreeMap<String, f64>;
+
+fn parse_io(secs: &str, blocks: &str, kv: &[&str]) -> IoSample {
+    let mut m: IoSample = kv
+        .iter()
+        .filter_map(|p| p.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect();
+    m.insert("secs".into(), secs.parse().unwrap_or(0.0));
+    m.insert("blocks".into(), blocks.parse().unwrap_or(0.0));
+    m
+}
+
+/// What the sync spent between two `io` samples, per block synced and per commit:
+/// `(name, value)` in a fixed order (the columns of the interval and per-million rows).
+fn io_interval(a: &IoSample, b: &IoSample) -> Vec<(&'static str, f64)> {
+    let d = |k: &str| b.get(k).copied().unwrap_or(0.0) - a.get(k).copied().unwrap_or(0.0);
+    let wall = d("secs").max(1e-9);
+    let blocks = d("blocks").max(1.0);
+    let commits = d("ws.commits").max(1.0);
+    let wall_ns = wall * 1e9;
+    let phase_cpu = |p: &str| d(&format!("ws.{p}.user_ns")) + d(&format!("ws.{p}.sys_ns"));
+    let blocked = wall_ns - d("writer.run_ns") - d("writer.wait_ns");
+    vec![
+        ("blocks_per_s", d("blocks") / wall),
+        // The whole syncing process (both its reads and writes of the ledger file).
+        // What LMDB handed to the kernel: the writer's `pwrite` bytes (its `wchar`), in
+        // 4 KiB pages; and what reached the disks (machine-wide, see `disk_writes`).
+        ("lmdb_pages_per_block", d("writer.wchar") / 4096.0 / blocks),
+        (
+            "disk_bytes_per_block",
+            d("disk.sectors_written") * 512.0 / blocks,
+        ),
+        ("disk_writes_per_block", d("disk.writes") / blocks),
+        (
+            "proc_dirtied_bytes_per_block",
+            d("proc.write_bytes") / blocks,
+        ),
+        ("proc_syscw_per_block", d("proc.syscw") / blocks),
+        ("proc_read_bytes_per_block", d("proc.read_bytes") / blocks),
+        ("proc_majflt_per_block", d("proc.majflt") / blocks),
+        (
+            "file_growth_bytes_per_block",
+            d("last_page") * 4096.0 / blocks,
+        ),
+        // The writer thread: CPU, run-queue wait and blocked, as shares of the wall time.
+        ("writer_cpu_us_per_block", d("writer.run_ns") / 1e3 / blocks),
+        ("writer_on_cpu", d("writer.run_ns") / wall_ns),
+        ("writer_runqueue", d("writer.wait_ns") / wall_ns),
+        ("writer_blocked", blocked / wall_ns),
+        ("writer_idle_wait", d("ws.idle.wall_ns") / wall_ns),
+        ("writer_begin", d("ws.begin.wall_ns") / wall_ns),
+        ("writer_process", d("ws.process.wall_ns") / wall_ns),
+        ("writer_commit", d("ws.commit.wall_ns") / wall_ns),
+        ("writer_after", d("ws.after.wall_ns") / wall_ns),
+        ("writer_minflt_per_block", d("writer.minflt") / blocks),
+        ("writer_majflt_per_block", d("writer.majflt") / blocks),
+        // Commits: how many, how big, and where their time goes.
+        ("commits_per_s", d("ws.commits") / wall),
+        ("blocks_per_commit", d("ws.blocks") / commits),
+        (
+            "lmdb_pages_per_commit",
+            d("writer.wchar") / 4096.0 / commits,
+        ),
+        (
+            "disk_mb_per_s",
+            d("disk.sectors_written") * 512.0 / 1e6 / wall,
+        ),
+        ("commit_ms", d("ws.commit.wall_ns") / 1e6 / commits),
+        ("commit_cpu_ms", phase_cpu("commit") / 1e6 / commits),
+        (
+            "commit_off_cpu_ms",
+            (d("ws.commit.wall_ns") - phase_cpu("commit")) / 1e6 / commits,
+        ),
+        ("commit_blocks_waits", d("ws.commit.vcsw") / commits),
+        (
+            "process_cpu_us_per_block",
+            phase_cpu("process") / 1e3 / blocks,
+        ),
+        (
+            "process_off_cpu_us_per_block",
+            (d("ws.process.wall_ns") - phase_cpu("process")) / 1e3 / blocks,
+        ),
+        ("process_majflt_per_block", d("ws.process.majflt") / blocks),
+        ("process_minflt_per_block", d("ws.process.minflt") / blocks),
+        ("after_cpu_us_per_block", phase_cpu("after") / 1e3 / blocks),
+    ]
+}
+
+/// Prints an `io_interval` as one `name=value` line.
+fn io_line(label: &str, row: &[(&'static str, f64)]) -> String {
+    let parts: Vec<String> = row
+        .iter()
+        .map(|(k, v)| {
+            if v.abs() >= 100.0 {
+                format!("{k}={v:.0}")
+            } else {
+                format!("{k}={v:.3}")
+            }
+        })
+        .collect();
+    format!("{label} {}", parts.join(" "))
 }
 
 /// Folds the counts of a container tree (`{"name": {"child": {"count": "n"}}}`) into
@@ -444,6 +715,15 @@ async fn run(blocks: u64, ascending: bool) {
             "seconds,blocks,anonymous_rss_bytes,received\n0.000,1,0,0"
         );
     }
+    // The I/O samples: every 10 s (each interval a row of `sync-<blocks>-<mode>-io.csv`
+    // and a log line) and at each million (the summary's rows).
+    let mut io_csv = std::io::BufWriter::new(
+        std::fs::File::create(work.join(format!("sync-{blocks}-{mode}-io.csv"))).unwrap(),
+    );
+    let mut io_prev: Option<IoSample> = None;
+    let mut io_header = false;
+    let mut io_marks: Vec<IoSample> = Vec::new();
+    let mut tables: Vec<String> = Vec::new();
     // The server keeps serving on this runtime while the child syncs.
     loop {
         match rx.try_recv() {
@@ -456,6 +736,39 @@ async fn run(blocks: u64, ascending: bool) {
                         let _ = writeln!(csv, "{},{},{},{}", f[1], f[2], f[3], f[4]);
                         last_anon = f[3].to_string();
                         let _ = csv.flush();
+                    }
+                    "io" if f.len() >= 4 => {
+                        use std::io::Write;
+                        let cur = parse_io(f[2], f[3], &f[4..]);
+                        if io_marks.is_empty() {
+                            io_marks.push(cur.clone());
+                        }
+                        if f[1] == "mark" {
+                            io_marks.push(cur);
+                            continue;
+                        }
+                        if let Some(prev) = &io_prev {
+                            let row = io_interval(prev, &cur);
+                            if !io_header {
+                                io_header = true;
+                                let names: Vec<&str> = row.iter().map(|r| r.0).collect();
+                                let _ = writeln!(io_csv, "seconds,blocks,{}", names.join(","));
+                            }
+                            let vals: Vec<String> =
+                                row.iter().map(|r| format!("{:.4}", r.1)).collect();
+                            let _ = writeln!(io_csv, "{},{},{}", f[2], f[3], vals.join(","));
+                            let _ = io_csv.flush();
+                            println!("  io at {} s, {} blocks: {}", f[2], f[3], io_line("", &row));
+                        }
+                        io_prev = Some(cur);
+                    }
+                    "tables" if f.len() >= 2 => {
+                        println!(
+                            "  tables at {} blocks (depth/branch/leaf/overflow/entries): {}",
+                            f[1],
+                            f[2..].join(" ")
+                        );
+                        tables.push(format!("{} {}", f[1], f[2..].join(" ")));
                     }
                     "done" => done = Some(f[1..].iter().map(|v| v.parse().unwrap()).collect()),
                     "containers" => println!("  peak container entries: {}", f[1..].join(" ")),
@@ -533,6 +846,15 @@ async fn run(blocks: u64, ascending: bool) {
     .unwrap();
     println!("  samples: {}", base.with_extension("csv").display());
     println!(
+        "  I/O every 10 s: {}",
+        work.join(format!("sync-{blocks}-{mode}-io.csv")).display()
+    );
+    print_io_per_mark(&io_marks);
+    println!("  tables at each mark (blocks: name=depth/branch/leaf/overflow/entries):");
+    for t in &tables {
+        println!("  {t}");
+    }
+    println!(
         "  blocks/s per {step} blocks: {}",
         per_step_rates(&samples, step_of(total))
             .iter()
@@ -541,6 +863,25 @@ async fn run(blocks: u64, ascending: bool) {
             .join(" / "),
         step = step_of(total)
     );
+}
+
+/// The I/O figures between consecutive marks (each million, and the end), one row
+/// each, with the first one's bytes and writer CPU per block for comparison.
+fn print_io_per_mark(marks: &[IoSample]) {
+    if marks.len() < 2 {
+        return;
+    }
+    println!("  I/O and the writer per million (each row: from the previous mark to this one):");
+    for w in marks.windows(2) {
+        let row = io_interval(&w[0], &w[1]);
+        println!(
+            "  {}",
+            io_line(
+                &format!("to {:.0} blocks ({:.0} s):", w[1]["blocks"], w[1]["secs"]),
+                &row
+            )
+        );
+    }
 }
 
 /// The step of the printed rate series: 100,000 blocks (10 steps at 1M, 100 at 10M).

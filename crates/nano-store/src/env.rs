@@ -143,6 +143,25 @@ pub(crate) struct Tables {
     pub(crate) meta: Db,
 }
 
+impl Tables {
+    /// Each table with its LMDB name, in [`TABLE_NAMES`] order.
+    pub(crate) fn named(&self) -> [(&'static str, Db); 10] {
+        let t = [
+            self.blocks,
+            self.accounts,
+            self.pending,
+            self.confirmation_height,
+            self.rep_weights,
+            self.final_votes,
+            self.online_weight,
+            self.peers,
+            self.pruned,
+            self.meta,
+        ];
+        std::array::from_fn(|i| (TABLE_NAMES[i], t[i]))
+    }
+}
+
 /// The ten tables of a version-24 reference ledger, by their LMDB names.
 pub(crate) const TABLE_NAMES: [&str; 10] = [
     "blocks",

@@ -366,6 +366,24 @@ impl Store {
         self.env.unnamed_database_stat()
     }
 
+    /// LMDB's statistics of each of the ten tables by name (B-tree depth, branch, leaf
+    /// and overflow pages, entries), read in one read transaction: how each tree grows
+    /// with the ledger, for benches of the write path.
+    pub fn table_stats(&self) -> Result<Vec<(&'static str, heed::DatabaseStat)>> {
+        let r = self.env.read_txn()?;
+        self.t
+            .named()
+            .into_iter()
+            .map(|(name, db)| Ok((name, db.stat(&r)?)))
+            .collect()
+    }
+
+    /// The number of the last page in use in the file (LMDB's `me_last_pgno`): the
+    /// file's used size in pages, free pages included.
+    pub fn last_page(&self) -> usize {
+        self.env.info().last_page_number
+    }
+
     /// Size in bytes of the ledger file on disk.
     pub fn file_size(&self) -> Result<u64> {
         Ok(self.env.real_disk_size()?)

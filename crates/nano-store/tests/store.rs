@@ -497,3 +497,40 @@ fn only_representatives_at_the_minimum_are_cached_and_lighter_ones_read_the_tabl
     let store = Store::open(&path, Network::Dev, &opts()).unwrap();
     assert_eq!(cached(&store).len(), 3);
 }
+
+#[test]
+fn table_stats_follow_each_tree_and_the_last_page_grows_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data.ldb"), Network::Dev, &opts()).unwrap();
+    let before = store.last_page();
+    let mut txn = store.write_txn().unwrap();
+    init_genesis(&store, &mut txn);
+    // 2,000 accounts of ~130 bytes each: more than one leaf page, so a branch page too.
+    for i in 0..2000u32 {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&i.to_be_bytes());
+        txn.put_account(&Account::from_bytes(k), &AccountInfo::default())
+            .unwrap();
+    }
+    txn.commit().unwrap();
+    let stats = store.table_stats().unwrap();
+    let names: Vec<&str> = stats.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names[0], "blocks");
+    assert_eq!(names[9], "meta");
+    let of = |name: &str| stats.iter().find(|(n, _)| *n == name).unwrap().1;
+    assert_eq!(of("accounts").entries, 2001);
+    assert!(of("accounts").depth >= 2, "{:?}", of("accounts"));
+    assert!(of("accounts").branch_pages >= 1);
+    assert!(of("accounts").leaf_pages >= 2);
+    assert_eq!(of("blocks").entries, 1);
+    assert_eq!(of("blocks").depth, 1);
+    assert_eq!(of("pending").entries, 0);
+    assert_eq!(of("meta").entries, 1);
+    let used: usize = stats
+        .iter()
+        .map(|(_, s)| s.branch_pages + s.leaf_pages + s.overflow_pages)
+        .sum();
+    assert!(store.last_page() > before);
+    assert!(store.last_page() >= used, "{} < {used}", store.last_page());
+}

@@ -285,6 +285,8 @@ pub(crate) struct Shared {
     /// fetchers feeding one block processor only overfill it.
     pub(crate) gap_fetch_paused: AtomicBool,
     pub(crate) stopped: AtomicBool,
+    /// The writer thread's time, faults and bytes written by phase.
+    pub(crate) writer_stats: block_processor::writer_stats::WriterStats,
 }
 
 impl Shared {
@@ -387,6 +389,7 @@ impl Consensus {
             )),
             gap_fetch_paused: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            writer_stats: Default::default(),
             ledger,
             config,
         };
@@ -591,6 +594,13 @@ impl Consensus {
     /// Blocks waiting in the processor queue.
     pub fn queue_len(&self) -> usize {
         lock(&self.shared.queue).total()
+    }
+
+    /// The writer thread's totals since start, by phase (idle, begin, process, commit,
+    /// after; each wall and CPU time, page faults, context switches, bytes written) and
+    /// the commits and blocks written: for the bootstrap bench.
+    pub fn writer_stats(&self) -> Vec<(String, u64)> {
+        self.shared.writer_stats.snapshot()
     }
 
     /// Gap blocks waiting for a dependency.

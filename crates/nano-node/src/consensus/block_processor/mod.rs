@@ -19,7 +19,8 @@
 //!
 //! Parts: [`queue`] (per-source bounded queue), [`checker`] (checks beside the writer),
 //! [`unchecked`] (gap blocks), [`inserted_sends`] (sends inserted, for bootstrap),
-//! [`cementing`] (confirmed winners), [`forced`] (rollback and replace).
+//! [`cementing`] (confirmed winners), [`forced`] (rollback and replace), [`writer_stats`]
+//! (the writer's time, faults and bytes written per phase, for the bootstrap bench).
 
 pub(crate) mod cementing;
 pub(crate) mod checker;
@@ -27,8 +28,10 @@ pub(crate) mod forced;
 pub(crate) mod inserted_sends;
 pub(crate) mod queue;
 pub mod unchecked;
+pub(crate) mod writer_stats;
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Condvar, MutexGuard};
 use std::time::Instant;
 
@@ -43,6 +46,7 @@ use crate::events::NodeEvent;
 use forced::ledger_block_at_root;
 use queue::{Check, Entry, WriterQueue};
 use unchecked::UncheckedItem;
+use writer_stats::PhaseStart;
 
 /// The dependency a gap block waits for.
 fn dependency(block: &Block, status: BlockStatus) -> Option<BlockHash> {
@@ -79,6 +83,7 @@ impl Shared {
 
     pub(crate) fn run_writer(&self) {
         while !self.is_stopped() {
+            let idle = PhaseStart::now();
             let (forced, cement, batch) = {
                 let mut q = self.wait_queue(&self.writer_cv, WriterQueue::idle);
                 let forced = std::mem::take(&mut q.forced);
@@ -86,6 +91,7 @@ impl Shared {
                 let batch = q.pop_checked(self.config.batch_max);
                 (forced, cement, batch)
             };
+            self.writer_stats.idle.end(&idle);
             // Room for the checker's next batch.
             self.checker_cv.notify_one();
             if self.is_stopped() {
@@ -113,7 +119,11 @@ impl Shared {
         if batch.is_empty() && cement.is_empty() {
             return;
         }
-        let mut txn = match self.ledger.write_txn() {
+        let ws = &self.writer_stats;
+        let phase = PhaseStart::now();
+        let txn = self.ledger.write_txn();
+        let phase = ws.begin.end(&phase);
+        let mut txn = match txn {
             Ok(t) => t,
             Err(e) => {
                 let entries = batch.into_iter().map(|(e, _)| e).collect();
@@ -165,16 +175,22 @@ impl Shared {
             lock(&self.queue).push_front_checked(rest);
         }
         let (cemented, retry) = self.cement_in(&mut txn, cement);
-        if let Err(e) = txn.commit() {
+        let phase = ws.process.end(&phase);
+        let committed = txn.commit();
+        let phase = ws.commit.end(&phase);
+        if let Err(e) = committed {
             let all: Vec<Entry> = results.into_iter().map(|(e, _)| e).collect();
             self.fail_batch(all, &e.to_string());
             return;
         }
+        ws.commits.fetch_add(1, Ordering::Relaxed);
+        ws.blocks.fetch_add(results.len() as u64, Ordering::Relaxed);
         for f in retry {
             self.force(f.block, f.done, f.confirmed);
         }
         self.after_batch(results);
         self.after_cement(cemented);
+        ws.after.end(&phase);
     }
 
     pub(crate) fn fail_batch(&self, entries: Vec<Entry>, err: &str) {
