@@ -472,25 +472,38 @@ fn main() {
                 // Twice this node's rate under the same wrk on the same cores: what is
                 // left of the cores' time per request once wrk has taken its share (wrk's
                 // cost per request as against this process's node), against the
-                // 44-byte ceiling's and this process's node's CPU per request.
+                // 44-byte ceiling's and this process's node's CPU per request. Twice the
+                // rate it reached, and twice the rate its CPU allows (its own and wrk's
+                // per request; what it reaches on a quiet machine, where the rate is
+                // bound by the cores, while on a loaded one the rate is not).
                 let ceiling = cases.iter().position(|o| o.ceiling);
-                let twice = f
-                    .iter()
-                    .zip(&figures[o])
-                    .enumerate()
-                    .map(|(round, (x, ours))| {
-                        let target = 2.0 * x.m.rate;
-                        let allowed = cores * 1e6 / target - ours.m.wrk_us;
-                        let ceiling_us =
-                            ceiling.map_or(f64::NAN, |k| figures[k][round].m.us_per_req);
-                        format!(
-                            "{target:.0}: {allowed:.1} (ceiling {ceiling_us:.1}, ours {:.1})",
-                            ours.m.us_per_req
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" / ");
-                println!("{:<40} {twice}", "  2x this req/s: server us/req allowed");
+                let twice = |target: &dyn Fn(&Figure) -> f64| {
+                    f.iter()
+                        .zip(&figures[o])
+                        .enumerate()
+                        .map(|(round, (x, ours))| {
+                            let target = target(x);
+                            let allowed = cores * 1e6 / target - ours.m.wrk_us;
+                            let ceiling_us =
+                                ceiling.map_or(f64::NAN, |k| figures[k][round].m.us_per_req);
+                            format!(
+                                "{target:.0}: {allowed:.1} (ceiling {ceiling_us:.1}, ours {:.1})",
+                                ours.m.us_per_req
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                };
+                println!(
+                    "{:<40} {}",
+                    "  2x this req/s: server us/req allowed",
+                    twice(&|x| 2.0 * x.m.rate)
+                );
+                println!(
+                    "{:<40} {}",
+                    "  2x its CPU bound: server us/req allowed",
+                    twice(&|x| 2.0 * x.m.cpu_bound(cores, x.m.us_per_req))
+                );
             }
             continue;
         }
