@@ -4,10 +4,12 @@
 //! same nice value and policy while a bare server is probed, so that the bare server
 //! faces the CPU competition the node faced during the attack on this machine.
 //!
-//! A spinner spins while its thread's own CPU clock is behind its share of the time
-//! since it started and sleeps while ahead; it catches up at most [`MAX_DEBT`] of time it
-//! was kept off the CPU: like the attack's threads it gets what the scheduler gives it,
-//! which it reports next to what it asked for.
+//! A spinner, once its thread's own CPU clock is behind its share of the time since it
+//! started, spins in a burst as long as its use's mean time slice (the attack's scan
+//! workers hold a CPU for milliseconds at a time, which a woken thread waits behind) and
+//! sleeps while ahead; it catches up at most [`MAX_DEBT`] of time it was kept off the
+//! CPU: like the attack's threads it gets what the scheduler gives it, which it reports
+//! next to what it asked for.
 
 #![allow(dead_code)]
 
@@ -23,6 +25,8 @@ pub struct ThreadStat {
     pub name: String,
     /// Time on a CPU so far (`schedstat`'s first field, in nanoseconds).
     pub cpu: Duration,
+    /// Times it was given a CPU so far (`schedstat`'s third field).
+    pub slices: u64,
     pub nice: i32,
     /// The kernel's policy number: 0 `SCHED_OTHER`, 3 `SCHED_BATCH`, 5 `SCHED_IDLE`.
     pub policy: i32,
@@ -48,15 +52,16 @@ pub fn threads(pid: &str) -> Vec<ThreadStat> {
         // Fields after "pid (comm) ": the state is field 3 of stat, so field n is at n - 3.
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<i32>().ok());
-        let cpu_ns = sched
+        let sched: Vec<u64> = sched
             .split_whitespace()
-            .next()
-            .and_then(|f| f.parse::<u64>().ok());
-        if let (Some(nice), Some(policy), Some(ns)) = (field(19), field(41), cpu_ns) {
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if let (Some(nice), Some(policy), &[ns, _, slices]) = (field(19), field(41), &sched[..]) {
             out.push(ThreadStat {
                 tid,
                 name: stat[open + 1..close].to_string(),
                 cpu: Duration::from_nanos(ns),
+                slices,
                 nice,
                 policy,
             });
@@ -74,6 +79,10 @@ pub struct Use {
     pub policy: i32,
     /// CPU seconds per second of the window.
     pub cores: f64,
+    /// Its mean time on a CPU each time it got one: a scan worker holds the CPU for
+    /// milliseconds at a time, a thread answering small requests for microseconds, and a
+    /// woken thread waits behind the first kind longer.
+    pub slice: Duration,
 }
 
 /// Each thread's CPU seconds per second between `before` and `after` (the same process)
@@ -88,15 +97,18 @@ pub fn uses(
     after
         .iter()
         .map(|a| {
-            let b = before
+            let (cpu, slices) = before
                 .iter()
                 .find(|b| b.tid == a.tid)
-                .map_or(Duration::ZERO, |b| b.cpu);
+                .map_or((Duration::ZERO, 0), |b| (b.cpu, b.slices));
+            let cpu = a.cpu.saturating_sub(cpu);
+            let slices = a.slices.saturating_sub(slices).max(1);
             Use {
                 who: format!("{process} {}", a.name),
                 nice: a.nice,
                 policy: a.policy,
-                cores: a.cpu.saturating_sub(b).as_secs_f64() / secs,
+                cores: cpu.as_secs_f64() / secs,
+                slice: cpu / u32::try_from(slices).unwrap_or(u32::MAX),
             }
         })
         .collect()
@@ -104,7 +116,7 @@ pub fn uses(
 
 /// `uses` summed by who, nice value and policy, as one line.
 pub fn describe(uses: &[Use]) -> String {
-    let mut groups: Vec<(String, i32, i32, f64, usize)> = Vec::new();
+    let mut groups: Vec<(String, i32, i32, f64, usize, Duration)> = Vec::new();
     for u in uses {
         // Thread names differ by a number at the end within one pool.
         let who = u
@@ -117,15 +129,16 @@ pub fn describe(uses: &[Use]) -> String {
             Some(g) => {
                 g.3 += u.cores;
                 g.4 += 1;
+                g.5 = g.5.max(u.slice);
             }
-            None => groups.push((who.to_string(), u.nice, u.policy, u.cores, 1)),
+            None => groups.push((who.to_string(), u.nice, u.policy, u.cores, 1, u.slice)),
         }
     }
     groups
         .iter()
-        .map(|(who, nice, policy, cores, n)| {
+        .map(|(who, nice, policy, cores, n, slice)| {
             format!(
-                "{who} x{n} (nice {nice}, {}) {cores:.3}",
+                "{who} x{n} (nice {nice}, {}) {cores:.3}, mean slice up to {slice:.1?}",
                 policy_name(*policy)
             )
         })
@@ -151,6 +164,9 @@ pub const MAX_DEBT: Duration = Duration::from_millis(50);
 
 /// The longest a spinner sleeps before it looks at its share again.
 pub const PERIOD: Duration = Duration::from_millis(10);
+
+/// Bounds of a spinner's burst (its use's mean slice).
+pub const BURST: (Duration, Duration) = (Duration::from_micros(50), Duration::from_millis(50));
 
 /// Running spinners.
 pub struct Spinners {
@@ -200,6 +216,9 @@ pub fn spin(uses: &[Use], floor: f64, life: Duration) -> Spinners {
         .map(|u| {
             let (use_, stop) = (u.clone(), stop.clone());
             let cores = u.cores.min(1.0);
+            // Spun ahead of its share by this much before it sleeps: alone on a core, a
+            // burst as long as the use's mean slice.
+            let ahead = u.slice.clamp(BURST.0, BURST.1).mul_f64(1.0 - cores);
             let handle = std::thread::Builder::new()
                 .name("spinner".into())
                 .spawn(move || {
@@ -214,9 +233,18 @@ pub fn spin(uses: &[Use], floor: f64, life: Duration) -> Spinners {
                             forgiven += due - used - MAX_DEBT;
                         }
                         if due > used {
-                            // About 10-50 µs of work between two looks at the clocks.
-                            for i in 0..20_000u64 {
-                                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                            // One burst: until ahead of the share (or stopped, or too far
+                            // behind to catch up).
+                            while !stop.load(Ordering::Relaxed) {
+                                // About 10-50 µs of work between two looks at the clocks.
+                                for i in 0..20_000u64 {
+                                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                                }
+                                let due = start.elapsed().mul_f64(cores).saturating_sub(forgiven);
+                                let used = thread_cpu() - begin;
+                                if used >= due + ahead || due > used + MAX_DEBT {
+                                    break;
+                                }
                             }
                         } else {
                             std::thread::sleep((used - due).div_f64(cores).min(PERIOD));
