@@ -45,6 +45,11 @@
 //! two cores, "within 10% of quiet" asks for more than any server gets; "within 10% of a
 //! bare server under the same CPU competition" is what the node's own code can be held
 //! to, and the bench prints both.
+//!
+//! `API_ATTACKS=slow` does the same for the slow-client phases: rounds of a quiet phase,
+//! then the slow clients (in this process, then in a child process) each paired with a
+//! ceiling phase under the CPU that attack's threads took, in the same alternating order
+//! and with the same report (per-round ratios and their medians, peak RSS per phase).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -105,7 +110,8 @@ const NICE: &str = "API_ATTACKS_NICE";
 /// The attacker child's nice value in the isolated phase.
 const ISOLATED_NICE: i32 = 19;
 /// Environment variable choosing a shorter run: `pairs` runs only rounds of quiet and
-/// the two `receivable` floods ([`flood_pairs`]).
+/// the two `receivable` floods ([`flood_pairs`]), `slow` only rounds of quiet and the
+/// slow-client phases ([`slow_pairs`]), each with its ceilings.
 const MODE: &str = "API_ATTACKS";
 /// Environment variable giving the rounds of `pairs` ([`DEFAULT_PAIRS`] by default).
 const PAIRS: &str = "API_ATTACKS_PAIRS";
@@ -551,6 +557,9 @@ struct PhaseFigures {
     uses: Vec<competing::Use>,
     /// The machine's 1-minute load average when the phase ended.
     load: f64,
+    /// This process's peak RSS during the phase, MiB (the server's, and the in-process
+    /// attackers' when they run).
+    rss_peak: f64,
 }
 
 /// How a phase is run: its name, the quiet figures it is compared with, the attacker
@@ -695,8 +704,8 @@ fn ceiling_phase(
     (figures, asked, got)
 }
 
-/// One flood kind in one round of [`flood_pairs`]: the flood against the node, the
-/// ceiling under the flood's competing load, the cores the spinners asked for and got,
+/// One attack kind in one round of [`ceiling_pairs`]: the attack against the node, the
+/// ceiling under the attack's competing load, the cores the spinners asked for and got,
 /// and whether the ceiling ran first.
 struct PairRow {
     flood: PhaseFigures,
@@ -706,42 +715,46 @@ struct PairRow {
     ceiling_first: bool,
 }
 
-/// [`MODE`] `pairs`: [`PAIRS`] rounds of a quiet phase, a quiet phase of the ceiling
-/// (each probe against a bare server on the same stack replaying the node's answer to
-/// it, [`replay`]), then the one-address and the 64-address `receivable` floods, each
-/// once without the pool's CPU-time budgets and once with the defaults
-/// ([`Budgets::defaults`]; the order alternating between rounds). Each flood is paired
-/// with a ceiling phase under the same competing CPU: the CPU the flood's threads (the
-/// node's, less its runtime's quiet share, and the attacker child's) used per second,
-/// per thread with its nice value and policy, reproduced by spinning threads
-/// ([`competing`]); in odd rounds the flood runs first and its ceiling takes the load
-/// just measured, in even rounds the ceiling runs first with the previous round's.
-/// Prints per kind of legitimate request the per-round ratios and their medians: each
-/// flood against its own round's quiet phase, each ceiling against the round's quiet
-/// ceiling, and each flood against its ceiling (the question: is the node's latency under
-/// attack within 10% of what a bare server gets under the same CPU competition on this
-/// machine); the p99 itself across rounds (median and range), the server's CPU per second
-/// of each phase (what the flood costs the node, which the budgets bound) and the load
-/// average.
-fn flood_pairs(
+/// How one phase of an attack runs against the node, given the phase's name and the
+/// round's quiet figures.
+type AttackPhase<'a> = Box<dyn Fn(&str, &[Figures]) -> PhaseFigures + 'a>;
+
+/// One kind of attack paired with its ceiling by [`ceiling_pairs`]: its label (phase
+/// names and the report), what the report adds after the label, and its phase.
+struct AttackKind<'a> {
+    label: String,
+    note: String,
+    phase: AttackPhase<'a>,
+}
+
+/// What [`ceiling_pairs`] measured: per kind its rows, one a round; per round the node's
+/// and the ceiling's quiet phase.
+struct Pairs {
+    rows: Vec<Vec<PairRow>>,
+    quiets: Vec<PhaseFigures>,
+    ceiling_quiets: Vec<PhaseFigures>,
+}
+
+/// [`PAIRS`] rounds of a quiet phase, a quiet phase of the ceiling (each probe against a
+/// bare server on the same stack replaying the node's answer to it, [`replay`]), then
+/// each of `kinds` against the node, paired with a ceiling phase under the same competing
+/// CPU: the CPU the attack's threads (the node's, less its runtime's quiet share, and the
+/// attacker child's) used per second, per thread with its nice value and policy,
+/// reproduced by spinning threads ([`competing`]). In odd rounds the attack runs first
+/// and its ceiling takes the load just measured; in even rounds the ceiling runs first
+/// with the previous round's, and the kinds run in `even_order` (off/on and on/off pairs
+/// cancel the machine's drift).
+fn ceiling_pairs(
     run_phase: &impl RunPhase,
-    pool: &nano_api::worker_pool::WorkerPool,
     at: Targets,
-    target: &PublicKey,
-    actions: &[&str],
-) {
+    kinds: &[AttackKind],
+    even_order: &[usize],
+) -> Pairs {
     let rounds: usize = std::env::var(PAIRS)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_PAIRS)
         .clamp(1, 50);
-    let rpc = at.node[0];
-    let kinds = [
-        (1, Budgets::NONE, "1 address, no budgets"),
-        (1, Budgets::defaults(), "1 address, budgets"),
-        (FLOODERS, Budgets::NONE, "64 addresses, no budgets"),
-        (FLOODERS, Budgets::defaults(), "64 addresses, budgets"),
-    ];
     let mut rows: Vec<Vec<PairRow>> = kinds.iter().map(|_| Vec::new()).collect();
     let mut loads: Vec<Option<Vec<competing::Use>>> = vec![None; kinds.len()];
     let (mut quiets, mut ceiling_quiets) = (Vec::new(), Vec::new());
@@ -753,28 +766,18 @@ fn flood_pairs(
             None,
             at.ceiling,
         );
-        let mut order: Vec<usize> = (0..kinds.len()).collect();
-        if round % 2 == 0 {
-            // Budgets first in even rounds: off/on and on/off pairs cancel the drift.
-            order = vec![1, 0, 3, 2];
-        }
+        let order: Vec<usize> = if round % 2 == 0 {
+            even_order.to_vec()
+        } else {
+            (0..kinds.len()).collect()
+        };
         for k in order {
-            let (sources, budgets, label) = kinds[k];
-            pool.set_budgets(budgets);
-            let name = format!("round {round} flood from {label}");
+            let kind = &kinds[k];
+            let name = format!("round {round} {}", kind.label);
             let ceiling_name =
-                format!("round {round} ceiling under the load of the flood from {label}");
-            let flood = |loads: &mut Vec<Option<Vec<competing::Use>>>| {
-                let f = flood_phase(
-                    run_phase,
-                    pool,
-                    rpc,
-                    target,
-                    sources,
-                    0,
-                    &name,
-                    &quiet.figures,
-                );
+                format!("round {round} ceiling under the load of the {}", kind.label);
+            let attack = |loads: &mut Vec<Option<Vec<competing::Use>>>| {
+                let f = (kind.phase)(&name, &quiet.figures);
                 let load = competing_load(&f, &quiet);
                 println!("  competing load: {}", competing::describe(&load));
                 loads[k] = Some(load);
@@ -792,7 +795,7 @@ fn flood_pairs(
             let row = match loads[k].clone() {
                 Some(previous) if round % 2 == 0 => {
                     let (c, asked, got) = ceiling(&previous);
-                    let f = flood(&mut loads);
+                    let f = attack(&mut loads);
                     PairRow {
                         flood: f,
                         ceiling: c,
@@ -802,7 +805,7 @@ fn flood_pairs(
                     }
                 }
                 _ => {
-                    let f = flood(&mut loads);
+                    let f = attack(&mut loads);
                     let load = loads[k].clone().unwrap_or_default();
                     let (c, asked, got) = ceiling(&load);
                     PairRow {
@@ -819,18 +822,146 @@ fn flood_pairs(
         quiets.push(quiet);
         ceiling_quiets.push(ceiling_quiet);
     }
-    pool.set_budgets(Budgets::defaults());
-    pairs_report(&kinds, &rows, &quiets, &ceiling_quiets, actions);
+    Pairs {
+        rows,
+        quiets,
+        ceiling_quiets,
+    }
 }
 
-/// Prints [`flood_pairs`]'s medians (see there).
-fn pairs_report(
-    kinds: &[(usize, Budgets, &str)],
-    rows: &[Vec<PairRow>],
-    quiets: &[PhaseFigures],
-    ceiling_quiets: &[PhaseFigures],
+/// [`MODE`] `pairs`: [`ceiling_pairs`] of the one-address and the 64-address `receivable`
+/// floods, each once without the pool's CPU-time budgets and once with the defaults
+/// ([`Budgets::defaults`]; the order alternating between rounds). Prints per kind of
+/// legitimate request the per-round ratios and their medians: each flood against its own
+/// round's quiet phase, each ceiling against the round's quiet ceiling, and each flood
+/// against its ceiling (the question: is the node's latency under attack within 10% of
+/// what a bare server gets under the same CPU competition on this machine); the p99
+/// itself across rounds (median and range), the server's CPU per second of each phase
+/// (what the flood costs the node, which the budgets bound) and the load average.
+fn flood_pairs(
+    run_phase: &impl RunPhase,
+    pool: &nano_api::worker_pool::WorkerPool,
+    at: Targets,
+    target: &PublicKey,
     actions: &[&str],
 ) {
+    let rpc = at.node[0];
+    let kinds: Vec<AttackKind> = [
+        (1, Budgets::NONE, "1 address, no budgets"),
+        (1, Budgets::defaults(), "1 address, budgets"),
+        (FLOODERS, Budgets::NONE, "64 addresses, no budgets"),
+        (FLOODERS, Budgets::defaults(), "64 addresses, budgets"),
+    ]
+    .into_iter()
+    .map(|(sources, budgets, label)| AttackKind {
+        label: format!("flood from {label}"),
+        note: format!(" ({budgets:?})"),
+        phase: Box::new(move |name: &str, quiet: &[Figures]| {
+            pool.set_budgets(budgets);
+            flood_phase(run_phase, pool, rpc, target, sources, 0, name, quiet)
+        }),
+    })
+    .collect();
+    // Budgets first in even rounds.
+    let pairs = ceiling_pairs(run_phase, at, &kinds, &[1, 0, 3, 2]);
+    pool.set_budgets(Budgets::defaults());
+    pairs_report(&kinds, &pairs, actions);
+}
+
+/// The slow-client phases' names.
+const SLOW_IN_PROCESS: &str =
+    "500 slow clients each on RPC, WebSocket, IPC (attackers in this process)";
+const SLOW_IN_CHILD: &str =
+    "500 slow clients each on RPC, WebSocket, IPC (attackers in a child process)";
+
+/// Where the slow clients go: the node's RPC, WebSocket and IPC TCP listeners.
+type Listeners = [SocketAddr; 3];
+
+/// A phase of [`SLOW_CLIENTS`] slow clients on each listener, the attackers on `attack_rt`
+/// in this process; the probes start once they are connected (or after 30 s).
+fn slow_phase_in_process(
+    run_phase: &impl RunPhase,
+    attack_rt: &tokio::runtime::Runtime,
+    listeners: Listeners,
+    name: &str,
+    quiet: &[Figures],
+) -> PhaseFigures {
+    let stop = Arc::new(AtomicBool::new(false));
+    let open = Arc::new(AtomicUsize::new(0));
+    spawn_slow_clients(attack_rt, listeners, &stop, &open);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while open.load(Ordering::Relaxed) < 3 * SLOW_CLIENTS && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("slow clients connected: {}", open.load(Ordering::Relaxed));
+    let figures = run_phase(name, Some(quiet), None, &vec![listeners[0]; quiet.len()]);
+    stop.store(true, Ordering::Relaxed);
+    std::thread::sleep(TRICKLE * 2);
+    figures
+}
+
+/// The same with the slow clients in an attacker child process (its threads' CPU is
+/// measured apart from the server's).
+fn slow_phase_child(
+    run_phase: &impl RunPhase,
+    [rpc, ws, ipc]: Listeners,
+    name: &str,
+    quiet: &[Figures],
+) -> PhaseFigures {
+    let child = Attackers::start(format!("slow {rpc} {ws} {ipc}"), 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.get(0) < 3 * SLOW_CLIENTS as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("slow clients connected: {}", child.get(0));
+    let figures = run_phase(name, Some(quiet), Some(&child), &vec![rpc; quiet.len()]);
+    child.stop();
+    std::thread::sleep(TRICKLE * 2);
+    figures
+}
+
+/// [`MODE`] `slow`: [`ceiling_pairs`] of the slow-client phases (500 slow clients each on
+/// RPC, WebSocket and IPC, the attackers in this process, then in a child process), each
+/// against a replay ceiling under the CPU the attack's threads took (the slow clients
+/// themselves and what the node spent on them beyond serving the probes; nice values,
+/// policies and slice lengths as measured). The slow clients' cost to the node is held
+/// connections and timers more than CPU; a ceiling under the same CPU asks whether that
+/// costs the legitimate client anything a bare server on the same cores would not pay.
+fn slow_pairs(
+    run_phase: &impl RunPhase,
+    attack_rt: &tokio::runtime::Runtime,
+    at: Targets,
+    listeners: Listeners,
+    actions: &[&str],
+) {
+    let kinds = [
+        AttackKind {
+            label: SLOW_IN_PROCESS.into(),
+            note: String::new(),
+            phase: Box::new(|name: &str, quiet: &[Figures]| {
+                slow_phase_in_process(run_phase, attack_rt, listeners, name, quiet)
+            }),
+        },
+        AttackKind {
+            label: SLOW_IN_CHILD.into(),
+            note: String::new(),
+            phase: Box::new(|name: &str, quiet: &[Figures]| {
+                slow_phase_child(run_phase, listeners, name, quiet)
+            }),
+        },
+    ];
+    let pairs = ceiling_pairs(run_phase, at, &kinds, &[1, 0]);
+    pairs_report(&kinds, &pairs, actions);
+}
+
+/// Prints [`ceiling_pairs`]'s medians (see [`flood_pairs`]), and each kind's peak RSS
+/// against the quiet phases'.
+fn pairs_report(kinds: &[AttackKind], pairs: &Pairs, actions: &[&str]) {
+    let Pairs {
+        rows,
+        quiets,
+        ceiling_quiets,
+    } = pairs;
     let rounds = quiets.len();
     let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     let us = |d: Duration| d.as_secs_f64() * 1e6;
@@ -872,8 +1003,24 @@ fn pairs_report(
             show(tail::spread(&col(&cq, &|f| f.p99.value))),
         );
     }
-    for (k, (_, budgets, label)) in kinds.iter().enumerate() {
+    let rss = |ps: &mut dyn Iterator<Item = &PhaseFigures>| {
+        let v: Vec<f64> = ps.map(|p| p.rss_peak).collect();
+        let (m, lo, hi) = tail::spread(&v);
+        format!("{m:.1} [{lo:.1}-{hi:.1}]")
+    };
+    println!(
+        "quiet: peak RSS of this process, median [range]: {} MiB",
+        rss(&mut quiets.iter())
+    );
+    for (k, kind) in kinds.iter().enumerate() {
+        let (label, note) = (&kind.label, &kind.note);
         let rows = &rows[k];
+        println!(
+            "{label}: peak RSS of this process, median [range]: {} MiB; in its ceiling \
+             phases {} MiB",
+            rss(&mut rows.iter().map(|x| &x.flood)),
+            rss(&mut rows.iter().map(|x| &x.ceiling)),
+        );
         let per_round = |f: &dyn Fn(&PairRow, usize) -> f64| -> Vec<f64> {
             rows.iter().enumerate().map(|(i, x)| f(x, i)).collect()
         };
@@ -882,7 +1029,7 @@ fn pairs_report(
         let asked = per_round(&|x, _| x.asked);
         let got = per_round(&|x, _| x.got);
         println!(
-            "flood from {label} ({budgets:?}), medians of {rounds} rounds against the same \
+            "{label}{note}, medians of {rounds} rounds against the same \
              round's quiet: server CPU per legitimate request {:.2}x [{}]; server CPU {:.3} s \
              per s [{}]; competing load reproduced for its ceiling: asked {:.3} cores [{}], \
              got {:.3} [{}]; ceiling first in rounds {:?}",
@@ -1187,13 +1334,15 @@ fn main() {
             cores: (s1 - s0) / took.as_secs_f64().max(1e-9),
             uses,
             load,
+            rss_peak: peak.mib(),
         }
     };
 
     // A first round warms the server up (connections, caches, pool threads) unreported.
     let node_at = vec![rpc; probes.len()];
     probe_rt.block_on(probe(&node_at, &probes));
-    if std::env::var(MODE).is_ok_and(|m| m == "pairs") {
+    let mode = std::env::var(MODE).unwrap_or_default();
+    if mode == "pairs" || mode == "slow" {
         // Each probe's replay ceiling: a bare server on the node's stack, on a runtime
         // like the node's, answering a constant copy of the answer the node gave it.
         let ceiling_rt = tokio::runtime::Builder::new_multi_thread()
@@ -1218,48 +1367,19 @@ fn main() {
             node: &node_at,
             ceiling: &ceiling_at,
         };
-        flood_pairs(&run_phase, pool, at, &target, &actions);
+        if mode == "pairs" {
+            flood_pairs(&run_phase, pool, at, &target, &actions);
+        } else {
+            slow_pairs(&run_phase, &attack_rt, at, listeners, &actions);
+        }
         drop(ceiling_rt);
         return;
     }
     let quiet = run_phase("quiet", None, None, &node_at).figures;
     // The same again: how far two quiet rounds differ on this machine (its noise).
     run_phase("quiet again", Some(quiet.as_slice()), None, &node_at);
-
-    // Slow clients, attackers on a runtime of this process.
-    let stop = Arc::new(AtomicBool::new(false));
-    let open = Arc::new(AtomicUsize::new(0));
-    spawn_slow_clients(&attack_rt, listeners, &stop, &open);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while open.load(Ordering::Relaxed) < 3 * SLOW_CLIENTS && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    println!("slow clients connected: {}", open.load(Ordering::Relaxed));
-    run_phase(
-        "500 slow clients each on RPC, WebSocket, IPC (attackers in this process)",
-        Some(quiet.as_slice()),
-        None,
-        &node_at,
-    );
-    stop.store(true, Ordering::Relaxed);
-    std::thread::sleep(TRICKLE * 2);
-
-    // The same, attackers in a child process.
-    let child = Attackers::start(format!("slow {rpc} {ws_addr} {ipc_addr}"), 0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.get(0) < 3 * SLOW_CLIENTS as u64 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    println!("slow clients connected: {}", child.get(0));
-    run_phase(
-        "500 slow clients each on RPC, WebSocket, IPC (attackers in a child process)",
-        Some(quiet.as_slice()),
-        Some(&child),
-        &node_at,
-    );
-    child.stop();
-    std::thread::sleep(TRICKLE * 2);
-
+    slow_phase_in_process(&run_phase, &attack_rt, listeners, SLOW_IN_PROCESS, &quiet);
+    slow_phase_child(&run_phase, listeners, SLOW_IN_CHILD, &quiet);
     run_phase(
         "quiet after the slow clients",
         Some(quiet.as_slice()),

@@ -52,7 +52,21 @@
 //! names, default all six; `quiet` always runs first, as every ratio is against it),
 //! `PEER_ATTACK_STATS` (set) prints every node counter that moved in the timed window
 //! and the CPU time of each thread name.
+//!
+//! With `PEER_ATTACK_CEILINGS` set, every attack (but the niced runs) is paired with a
+//! **ceiling** run in the same round: the same node configuration and workload with no
+//! attacker, while spinning threads take the CPU the attacker's thread took in the
+//! attack's timed window (cores, nice value, policy and slice length as measured;
+//! `support/competing.rs`). On this bench's machine the attacker shares the node's two
+//! cores; the ceiling is the node under that CPU competition without the attack's
+//! packets, so "attack against its ceiling" is what the node's handling of the packets
+//! costs. In odd rounds the attack runs first and its ceiling takes the load just
+//! measured; in even rounds the ceiling runs first with the previous round's. The end of
+//! the run prints, per attack, the medians of the per-round ratios attack/ceiling
+//! (confirmed blocks/s, RPC p50 and p99) and the p99 over the rounds' answers pooled.
 
+#[path = "support/competing.rs"]
+mod competing;
 #[path = "../../nano-node/tests/network_support/mod.rs"]
 mod network_support;
 #[path = "support/tail.rs"]
@@ -90,6 +104,11 @@ const ISOLATED_NICE: i32 = 19;
 /// Thread names that tell the attacker's and the RPC prober's CPU time apart from the
 /// node's (everything else in the process).
 const ATTACK_THREAD: &str = "attack";
+/// The name `competing::spin` gives its threads: their CPU is not the node's either.
+const SPINNER_THREAD: &str = "spinner";
+/// A spinner stops by itself after this long (the longest timed window, 600 s, and the
+/// setup around it), whatever happens to the run.
+const SPINNER_LIFE: Duration = Duration::from_secs(660);
 /// The legitimate RPC client's pace: a steady 1,000 requests a second. A client sending
 /// back to back would take whatever CPU is free, so the confirmation rate would measure
 /// how much the client got rather than what the attack costs.
@@ -137,17 +156,21 @@ impl Attack {
 }
 
 /// One run of the bench: an attack, with the attacker at its normal priority or
-/// niced (`PEER_ATTACK_ISOLATED`).
+/// niced (`PEER_ATTACK_ISOLATED`), or the attack's ceiling (`PEER_ATTACK_CEILINGS`): its
+/// node configuration with spinners in the attacker's place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Phase {
     attack: Attack,
     niced: bool,
+    ceiling: bool,
 }
 
 impl Phase {
     fn label(self) -> String {
         if self.niced {
             format!("{} (nice {ISOLATED_NICE})", self.attack.name())
+        } else if self.ceiling {
+            format!("{} ceiling", self.attack.name())
         } else {
             self.attack.name().to_string()
         }
@@ -187,6 +210,9 @@ struct Report {
     node_cpu_s: f64,
     attack_cpu_s: f64,
     prober_cpu_s: f64,
+    /// The attacker thread's use of the CPU in the timed window (what its ceiling's
+    /// spinners reproduce); empty without an attacker.
+    attack_load: Vec<competing::Use>,
 }
 
 fn proc_status_kib(field: &str) -> u64 {
@@ -650,7 +676,9 @@ impl Follower {
     }
 }
 
-fn run(phase: Phase, w: &SpreadSends) -> Report {
+/// One run of `phase` over the workload `w`; a ceiling run reproduces `load` (the
+/// attacker's measured use of the CPU) with spinners where the attack would run.
+fn run(phase: Phase, w: &SpreadSends, load: &[competing::Use]) -> Report {
     let attack = phase.attack;
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -688,13 +716,28 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
     );
     reset_peak_rss();
     let rss_at_start = proc_status_kib("VmRSS:") as f64 / 1024.0;
-    let (stop_attack, attacker, achieved) = start_attack(phase, port);
+    let (stop_attack, attacker, achieved) = if phase.ceiling {
+        start_attack(
+            Phase {
+                attack: Attack::Quiet,
+                ..phase
+            },
+            port,
+        )
+    } else {
+        start_attack(phase, port)
+    };
+    // The ceiling's spinners: every use of the attacker's (a thread that used less than
+    // 0.1% of a core is left out).
+    let spinners = phase
+        .ceiling
+        .then(|| competing::spin(load, 0.001, SPINNER_LIFE));
     // Let the attack reach its pace before the clock starts; the UDP attacker also gets
     // to hold all the channels its address may (its own handshake flood spends the
     // address's handshake budget, so they take a while to form), as an attacker would
     // before flooding.
     std::thread::sleep(Duration::from_secs(2));
-    if matches!(attack, Attack::Udp | Attack::UdpNoBudget) {
+    if !phase.ceiling && matches!(attack, Attack::Udp | Attack::UdpNoBudget) {
         let cap = Network::Dev.params().max_peers_per_ip;
         let waited = Instant::now();
         while udp_channels(&node) < cap && waited.elapsed() < UDP_CHANNELS_WAIT {
@@ -720,12 +763,38 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
         JUNK_CONNECTED.load(Ordering::Relaxed),
     );
     let stats_before = node.stats.snapshot();
+    let threads_before = competing::threads("self");
     let cpu_before = CpuSample::now();
     let t = Instant::now();
     let t_unix = unix_ms();
     let cemented = rt.block_on(submit_and_wait(&node, &w.timed, &w.heads));
     let elapsed = t.elapsed().as_secs_f64();
     let cpu_after = CpuSample::now();
+    let attack_threads: Vec<competing::ThreadStat> = competing::threads("self")
+        .into_iter()
+        .filter(|t| t.name == ATTACK_THREAD)
+        .collect();
+    let attack_load = competing::uses(
+        "attacker",
+        &threads_before,
+        &attack_threads,
+        Duration::from_secs_f64(elapsed),
+    );
+    let spinner_cpu_s = cpu_after.thread(SPINNER_THREAD) - cpu_before.thread(SPINNER_THREAD);
+    let spun = spinners.map(|sp| {
+        let (mut asked, mut got) = (0.0, 0.0);
+        for (u, r) in sp.stop() {
+            asked += u.cores.min(1.0);
+            match r {
+                Ok(c) => got += c,
+                Err(e) => println!(
+                    "  {}: a spinner could not take its priority: {e}",
+                    phase.label()
+                ),
+            }
+        }
+        (asked, got)
+    });
     let udp_at_end = udp_channels(&node);
     let junk_during = (
         JUNK_ATTEMPTS.load(Ordering::Relaxed) - junk_before.0,
@@ -745,7 +814,8 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
         cpu_after.thread(ATTACK_THREAD) - cpu_before.thread(ATTACK_THREAD),
         cpu_after.thread(PROBER_THREAD) - cpu_before.thread(PROBER_THREAD),
     );
-    let node_cpu_s = (cpu_after.total - cpu_before.total) - attack_cpu_s - prober_cpu_s;
+    let node_cpu_s =
+        (cpu_after.total - cpu_before.total) - attack_cpu_s - prober_cpu_s - spinner_cpu_s;
     let mut lat = prober.join().unwrap_or_default();
     let during = achieved.load(Ordering::Relaxed) - achieved_before;
     // The follower catches up under the attack, which is still running.
@@ -757,6 +827,12 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
     let peak_rss_mib = proc_status_kib("VmHWM:") as f64 / 1024.0;
     let st = &node.stats;
     let attack_words = match attack {
+        _ if phase.ceiling => format!(
+            "spinners in the attacker's place: {}; asked {:.3} cores, got {:.3}",
+            competing::describe(load),
+            spun.map_or(0.0, |s| s.0),
+            spun.map_or(0.0, |s| s.1)
+        ),
         Attack::Quiet => String::new(),
         Attack::Idle => format!(
             "{during} idle connections opened during the timed run; node refused {} at the per-IP cap, holds {} from 127.0.0.2",
@@ -810,6 +886,7 @@ fn run(phase: Phase, w: &SpreadSends) -> Report {
         node_cpu_s,
         attack_cpu_s,
         prober_cpu_s,
+        attack_load,
     }
 }
 
@@ -833,20 +910,30 @@ fn main() {
         Err(_) => ATTACKS.to_vec(),
     };
     let isolated = std::env::var_os("PEER_ATTACK_ISOLATED").is_some();
+    let ceilings = std::env::var_os("PEER_ATTACK_CEILINGS").is_some();
     let phases: Vec<Phase> = chosen
         .iter()
         .flat_map(|&attack| {
-            let niced = (isolated && attack != Attack::Quiet).then_some(Phase {
-                attack,
-                niced: true,
-            });
-            std::iter::once(Phase {
+            let plain = Phase {
                 attack,
                 niced: false,
-            })
-            .chain(niced)
+                ceiling: false,
+            };
+            let attacked = attack != Attack::Quiet;
+            let ceiling = (ceilings && attacked).then_some(Phase {
+                ceiling: true,
+                ..plain
+            });
+            let niced = (isolated && attacked).then_some(Phase {
+                niced: true,
+                ..plain
+            });
+            std::iter::once(plain).chain(ceiling).chain(niced)
         })
         .collect();
+    // Per attack, the attacker's use of the CPU in its latest run: what its ceiling
+    // reproduces.
+    let mut loads: Vec<(Attack, Vec<competing::Use>)> = Vec::new();
     let w = spread_sends(n, (n / 10).max(1), 5_000);
     // Per attack: [CPS, p50, p99, RSS growth, node CPU ms per block, follower CPS (0 when
     // it did not cement everything)] of every round, for the medians.
@@ -855,9 +942,28 @@ fn main() {
     let mut pooled: Vec<Vec<u64>> = vec![Vec::new(); phases.len()];
     for round in 1..=rounds {
         let mut quiet: Option<Report> = None;
-        for (i, &phase) in phases.iter().enumerate() {
+        // Even rounds run each ceiling before its attack, with the previous round's load.
+        let mut order: Vec<usize> = (0..phases.len()).collect();
+        if round % 2 == 0 {
+            for i in 1..phases.len() {
+                if phases[i].ceiling && order[i - 1] == i - 1 {
+                    order.swap(i - 1, i);
+                }
+            }
+        }
+        for i in order {
+            let phase = phases[i];
             let attack = phase.attack;
-            let r = run(phase, &w);
+            let load = loads
+                .iter()
+                .find(|(a, _)| *a == attack)
+                .map(|(_, l)| l.clone())
+                .unwrap_or_default();
+            let r = run(phase, &w, &load);
+            if !phase.ceiling && !phase.niced && attack != Attack::Quiet {
+                loads.retain(|(a, _)| *a != attack);
+                loads.push((attack, r.attack_load.clone()));
+            }
             let node_ms_per_block = r.node_cpu_s * 1000.0 / w.timed.len() as f64;
             all[i].push([
                 r.cps,
@@ -925,9 +1031,12 @@ fn main() {
         })
     };
     let [qc, q50, q99, _, qcpu, qf] = medians(&all[0]);
-    let mut quiet_pooled = pooled[0].clone();
-    quiet_pooled.sort_unstable();
-    let quiet_pooled = tail::quantile(&quiet_pooled, 0.99);
+    for lat in &mut pooled {
+        lat.sort_unstable();
+    }
+    let pooled_p99: Vec<tail::Quantile<u64>> =
+        pooled.iter().map(|l| tail::quantile(l, 0.99)).collect();
+    let quiet_pooled = pooled_p99[0];
     for (i, phase) in phases.iter().enumerate() {
         if all[i].is_empty() {
             continue;
@@ -944,17 +1053,60 @@ fn main() {
         );
         let p99s: Vec<f64> = all[i].iter().map(|r| r[2]).collect();
         let (mid, low, high) = tail::spread(&p99s);
-        let mut lat = std::mem::take(&mut pooled[i]);
-        lat.sort_unstable();
-        let p = tail::quantile(&lat, 0.99);
+        let p = pooled_p99[i];
         println!(
             "  p99 across the {rounds} rounds: median {mid:.0} µs [{low:.0}-{high:.0}]; over the rounds' {} answers pooled: {} µs [95% {}-{}] ({:.2}x the quiet runs' pooled {} µs)",
-            lat.len(),
+            pooled[i].len(),
             p.value,
             p.low,
             p.high,
             p.value as f64 / quiet_pooled.value.max(1) as f64,
             quiet_pooled.value,
+        );
+    }
+    // Each attack against its ceiling: medians of the per-round ratios.
+    for (c, ceiling) in phases.iter().enumerate().filter(|(_, p)| p.ceiling) {
+        let Some(a) = phases
+            .iter()
+            .position(|p| p.attack == ceiling.attack && !p.ceiling && !p.niced)
+        else {
+            continue;
+        };
+        let ratios = |k: usize| -> Vec<f64> {
+            all[a]
+                .iter()
+                .zip(&all[c])
+                .map(|(x, y)| x[k] / y[k].max(1e-9))
+                .collect()
+        };
+        let show = |v: Vec<f64>| {
+            let each: Vec<String> = v.iter().map(|x| format!("{x:.2}")).collect();
+            format!("{:.2}x [{}]", tail::spread(&v).0, each.join(" "))
+        };
+        let cps = ratios(0);
+        let (cps_median, ..) = tail::spread(&cps);
+        let p99 = ratios(2);
+        let (p99_median, ..) = tail::spread(&p99);
+        let within = |m: f64, worse_above: bool| {
+            let ok = if worse_above { m <= 1.10 } else { m >= 0.90 };
+            if ok {
+                "within 10%"
+            } else {
+                "not within 10%"
+            }
+        };
+        println!(
+            "{} against its ceiling (the same CPU competition without the attack's packets), medians of the per-round ratios: confirmed blocks/s {} ({}); node CPU per block {}; RPC p50 {}; p99 {} ({}); p99 pooled {} µs against {} µs ({:.2}x)",
+            ceiling.attack.name(),
+            show(cps),
+            within(cps_median, false),
+            show(ratios(4)),
+            show(ratios(1)),
+            show(p99),
+            within(p99_median, true),
+            pooled_p99[a].value,
+            pooled_p99[c].value,
+            pooled_p99[a].value as f64 / pooled_p99[c].value.max(1) as f64,
         );
     }
 }
