@@ -51,7 +51,9 @@
 //! (default 3; medians are printed at the end), `PEER_ATTACKS` which runs (comma-separated
 //! names, default all six; `quiet` always runs first, as every ratio is against it),
 //! `PEER_ATTACK_STATS` (set) prints every node counter that moved in the timed window
-//! and the CPU time of each thread name.
+//! and the CPU time of each thread name. The RPC server runs on a runtime of its own
+//! with the daemon's default `server_threads`; `PEER_ATTACK_SHARED_RUNTIME` (set) runs it
+//! on the node's runtime, as the reference does (and this bench did before).
 //!
 //! With `PEER_ATTACK_CEILINGS` set, every attack (but the niced runs) is paired with a
 //! **ceiling** run in the same round: the same node configuration and workload with no
@@ -274,11 +276,14 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Starts the attacked node and its RPC server, on `api` when given (the daemon's own
+/// runtime for the API servers, `server_threads`), else on the node's runtime.
 async fn start_node(
     dir: &std::path::Path,
     udp: bool,
     kernel_filter: bool,
     udp_receive_budget: bool,
+    api: Option<tokio::runtime::Handle>,
 ) -> (Arc<Node>, SocketAddr) {
     let mut c = DaemonConfig::defaults(Network::Dev).node;
     c.peering_port = 0;
@@ -298,9 +303,13 @@ async fn start_node(
     let mut cfg = RpcConfig::defaults(Network::Dev);
     cfg.address = "127.0.0.1".into();
     cfg.port = 0;
-    let rpc = nano_api::http::serve(Arc::new(ctx), &cfg, std::future::pending())
-        .await
-        .expect("rpc");
+    let serve =
+        async move { nano_api::http::serve(Arc::new(ctx), &cfg, std::future::pending()).await };
+    let rpc = match api {
+        Some(h) => h.spawn(serve).await.expect("rpc task"),
+        None => serve.await,
+    }
+    .expect("rpc");
     (node, rpc)
 }
 
@@ -686,11 +695,25 @@ fn run(phase: Phase, w: &SpreadSends, load: &[competing::Use]) -> Report {
         .enable_all()
         .build()
         .expect("runtime");
+    // The API servers' runtime as the daemon starts it by default (`server_threads`);
+    // `PEER_ATTACK_SHARED_RUNTIME` serves the RPC on the node's runtime instead (as the
+    // reference does, and as this bench did before).
+    let threads = RpcConfig::defaults(Network::Dev).server_threads as usize;
+    let api_rt =
+        (std::env::var_os("PEER_ATTACK_SHARED_RUNTIME").is_none() && threads > 0).then(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .thread_name("nano api")
+                .build()
+                .expect("API runtime")
+        });
     let (node, rpc) = rt.block_on(start_node(
         dir.path(),
         matches!(attack, Attack::Udp | Attack::UdpNoBudget),
         attack != Attack::JunkUnfiltered,
         attack != Attack::UdpNoBudget,
+        api_rt.as_ref().map(|r| r.handle().clone()),
     ));
     let port = node.local_endpoint().expect("peering").port();
     let setup_heads: Vec<_> = w.setup.iter().map(Block::hash).collect();
@@ -870,6 +893,7 @@ fn run(phase: Phase, w: &SpreadSends, load: &[competing::Use]) -> Report {
         let _ = a.join();
     }
     rt.block_on(node.stop());
+    drop(api_rt);
     assert!(cemented, "{}: not everything cemented", attack.name());
     lat.sort_unstable();
     Report {
