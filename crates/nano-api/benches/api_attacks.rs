@@ -50,6 +50,9 @@
 //! then the slow clients (in this process, then in a child process) each paired with a
 //! ceiling phase under the CPU that attack's threads took, in the same alternating order
 //! and with the same report (per-round ratios and their medians, peak RSS per phase).
+//! `API_ATTACKS_SPIN_CONTROL=<cores>` adds a control kind to it: no attack, only a
+//! spinner of that many cores in this process while the node is probed, paired with a
+//! ceiling without one (does a spinner's presence alone change a server's tail?).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -950,8 +953,57 @@ fn slow_pairs(
             }),
         },
     ];
-    let pairs = ceiling_pairs(run_phase, at, &kinds, &[1, 0]);
+    let mut kinds = Vec::from(kinds);
+    if let Some(cores) = std::env::var(SPIN_CONTROL)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        kinds.push(AttackKind {
+            label: format!("no attack, a spinner of {cores} cores in this process"),
+            note: String::new(),
+            phase: Box::new(move |name: &str, quiet: &[Figures]| {
+                spin_control_phase(run_phase, at.node, cores, name, quiet)
+            }),
+        });
+    }
+    let even: Vec<usize> = (0..kinds.len()).rev().collect();
+    let pairs = ceiling_pairs(run_phase, at, &kinds, &even);
     pairs_report(&kinds, &pairs, actions);
+}
+
+/// Environment variable that adds to `slow` a control kind: no attack, only a spinner
+/// of that many cores in this process while the node is probed
+/// ([`spin_control_phase`]).
+const SPIN_CONTROL: &str = "API_ATTACKS_SPIN_CONTROL";
+
+/// The control: the node probed while one spinner ([`competing::spin`], at this
+/// process's nice value, 30 µs bursts like the slow clients' threads) takes `cores`, and
+/// nothing else runs. The ceilings' spinners are left out of the competing load a phase
+/// measures, so its ceiling runs without one: the pair asks whether a spinner taking a
+/// few percent of a core changes a server's tail by its presence alone.
+fn spin_control_phase(
+    run_phase: &impl RunPhase,
+    node: &[SocketAddr],
+    cores: f64,
+    name: &str,
+    quiet: &[Figures],
+) -> PhaseFigures {
+    // SAFETY: getpriority only reads; PRIO_PROCESS 0 is this process.
+    let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let control = competing::Use {
+        who: "control".into(),
+        nice,
+        policy: 0,
+        cores,
+        slice: Duration::from_micros(30),
+    };
+    let spinners = competing::spin(&[control], 0.0, PHASE_LIMIT + Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200));
+    let figures = run_phase(name, Some(quiet), None, node);
+    for (_, r) in spinners.stop() {
+        println!("  control spinner got {r:?} cores");
+    }
+    figures
 }
 
 /// Prints [`ceiling_pairs`]'s medians (see [`flood_pairs`]), and each kind's peak RSS
