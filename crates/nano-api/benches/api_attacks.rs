@@ -53,6 +53,11 @@
 //! `API_ATTACKS_SPIN_CONTROL=<cores>` adds a control kind to it: no attack, only a
 //! spinner of that many cores in this process while the node is probed, paired with a
 //! ceiling without one (does a spinner's presence alone change a server's tail?).
+//!
+//! `API_ATTACKS_STAGES=1` splits each probe slower than a millisecond into stages inside
+//! the node (`support/stages.rs`); `API_ATTACKS_LARGE_ANSWERS=runtime` writes the RPC's
+//! large answers from the server's runtime instead of the large-answer thread
+//! (`nano_http::LargeAnswer`), for a before/after in one binary.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -60,6 +65,8 @@ mod common;
 mod competing;
 #[path = "support/replay.rs"]
 mod replay;
+#[path = "support/stages.rs"]
+mod stages;
 #[path = "support/tail.rs"]
 mod tail;
 
@@ -118,6 +125,10 @@ const ISOLATED_NICE: i32 = 19;
 const MODE: &str = "API_ATTACKS";
 /// Environment variable giving the rounds of `pairs` ([`DEFAULT_PAIRS`] by default).
 const PAIRS: &str = "API_ATTACKS_PAIRS";
+/// Environment variable: `runtime` writes the RPC's large answers from the server's
+/// runtime, as before the large-answer thread (`nano_http::LargeAnswer`), for a
+/// before/after in one binary.
+const LARGE_ANSWERS: &str = "API_ATTACKS_LARGE_ANSWERS";
 /// Rounds of `pairs` by default: enough for a median on a machine whose quiet rounds
 /// differ by a third from each other.
 const DEFAULT_PAIRS: usize = 8;
@@ -176,19 +187,29 @@ fn child_cpu(pid: u32) -> f64 {
 
 /// One request on a new connection from 127.0.0.2; the answer, or None on error or
 /// after [`PROBE_TIMEOUT`].
-async fn post(addr: SocketAddr, body: &str) -> Option<String> {
+/// With the exchange's time stamps ([`stages`]).
+async fn post(addr: SocketAddr, body: &str) -> Option<(String, stages::Client)> {
     let exchange = async {
+        let start = Instant::now();
         let s = tokio::net::TcpSocket::new_v4().ok()?;
         s.bind("127.0.0.2:0".parse().ok()?).ok()?;
         let mut c = s.connect(addr).await.ok()?;
+        let connected = Instant::now();
         let req = format!(
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         c.write_all(req.as_bytes()).await.ok()?;
+        let sent = Instant::now();
         let mut out = Vec::new();
         c.read_to_end(&mut out).await.ok()?;
-        Some(String::from_utf8_lossy(&out).into_owned())
+        let stamps = stages::Client {
+            start,
+            connected,
+            sent,
+            done: Instant::now(),
+        };
+        Some((String::from_utf8_lossy(&out).into_owned(), stamps))
     };
     tokio::time::timeout(PROBE_TIMEOUT, exchange)
         .await
@@ -238,6 +259,7 @@ async fn probe(at: &[SocketAddr], kinds: &[Probe]) -> Vec<Figures> {
     let mut lat = vec![Vec::new(); kinds.len()];
     let (mut refused, mut failed) = (vec![0; kinds.len()], vec![0; kinds.len()]);
     let end = Instant::now() + PHASE_LIMIT;
+    let mut split = stages::Split::default();
     for _ in 0..rounds {
         if Instant::now() >= end {
             break;
@@ -245,8 +267,11 @@ async fn probe(at: &[SocketAddr], kinds: &[Probe]) -> Vec<Figures> {
         for (i, kind) in kinds.iter().enumerate() {
             let t0 = Instant::now();
             match post(at[i], &kind.body).await {
-                Some(answer) => {
+                Some((answer, stamps)) => {
                     lat[i].push(t0.elapsed());
+                    if stages::on() {
+                        split.add(&stamps);
+                    }
                     if !answer.contains(kind.key) {
                         refused[i] += 1;
                     }
@@ -255,6 +280,10 @@ async fn probe(at: &[SocketAddr], kinds: &[Probe]) -> Vec<Figures> {
             }
             tokio::time::sleep(PROBE_GAP).await;
         }
+    }
+    let line = split.describe();
+    if !line.is_empty() {
+        println!("  {line}");
     }
     lat.into_iter()
         .zip(refused.into_iter().zip(failed))
@@ -1162,9 +1191,12 @@ fn main() {
         attacker_main(&role);
         return;
     }
+    let stamped = stages::enable_from_env();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(SERVER_THREADS)
+        .on_thread_park(stages::parked)
+        .on_thread_unpark(stages::unparked)
         .enable_all()
         .build()
         .unwrap();
@@ -1247,9 +1279,24 @@ fn main() {
     cfg.apply_to(&mut ctx);
     let v2 = V2Service::new(Arc::new(ctx), access);
     let (rpc, ws_addr, ipc_addr, _ws, _ipc) = server_rt.block_on(async {
-        let rpc = nano_api::http::serve_with_v2(v2.clone(), &cfg, std::future::pending())
-            .await
-            .unwrap();
+        // As `serve_with_v2`, with the stage stamps' layer inside the router if asked,
+        // and large answers written from the listener's runtime if asked.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut app = nano_api::http::router_with_v2(v2.clone(), &cfg);
+        if stamped {
+            app = app.layer(axum::middleware::from_fn(stages::layer));
+        }
+        let mut limits = cfg.http_limits();
+        if std::env::var(LARGE_ANSWERS).is_ok_and(|v| v == "runtime") {
+            limits.large_answer = None;
+        }
+        println!(
+            "RPC answers of {:?} bytes or more written from the large-answer thread; stage stamps {}",
+            limits.large_answer,
+            if stamped { "on" } else { "off" }
+        );
+        let rpc = listener.local_addr().unwrap();
+        nano_api::bounded_http::spawn_serve(listener, app, limits, std::future::pending());
         let bus = nano_node::events::EventBus::default();
         let ws = WebsocketServer::bind(
             "127.0.0.1",

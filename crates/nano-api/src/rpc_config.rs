@@ -205,6 +205,7 @@ impl RpcConfig {
             read_timeout: std::time::Duration::from_secs(self.read_timeout),
             idle_timeout: Some(std::time::Duration::from_secs(self.idle_timeout)),
             max_body: self.max_request_size as usize,
+            large_answer: Some(crate::bounded_http::LARGE_ANSWER),
         }
     }
 

@@ -3,7 +3,9 @@
 //! to text: over HTTP, every combination of count, offset, threshold, source,
 //! min_version and sorting answers the bytes a model of the reference's rules gives over
 //! the whole list, the same bytes as the deprecated `pending` (the `Value` rendering),
-//! and the size cap turns a larger answer into the cap's error.
+//! and the size cap turns a larger answer into the cap's error. A listing long enough to
+//! be written from the large-answer thread arrives whole, on a kept-alive connection that
+//! goes on answering.
 
 mod common;
 
@@ -285,4 +287,82 @@ fn accounts_receivable_reads_each_account_up_to_its_count() {
             }
         }
     }
+}
+
+/// Receivables for a listing over `nano_http::LARGE_ANSWER` bytes.
+const LARGE_ROWS: u64 = 3_000;
+
+/// One request on a kept-alive connection; the answer's body (read to its
+/// `Content-Length`).
+fn keep_alive_post(s: &mut std::net::TcpStream, req: &Value) -> String {
+    use std::io::{Read, Write};
+    let body = req.to_string();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if buf.len() >= end + 4 + len {
+                assert_eq!(buf.len(), end + 4 + len, "nothing past the answer");
+                return String::from_utf8(buf[end + 4..].to_vec()).unwrap();
+            }
+        }
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before the answer's end");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_large_listing_arrives_whole_and_its_connection_keeps_answering() {
+    let target = PublicKey([7u8; 32]);
+    let (_dir, ledger) = ledger_with(&[(target, LARGE_ROWS)]);
+    let all: Vec<_> = (0..LARGE_ROWS).map(|i| row(target, i)).collect();
+    let mut ctx = ApiContext::new(Network::Dev);
+    ctx.ledger = Some(ledger);
+    let rpc = start_ctx(false, ctx);
+    let req = json!({"action": "receivable", "account": target.encode_account(),
+        "include_only_confirmed": "false", "include_active": "true", "source": "true",
+        "min_version": "true"});
+    let want = model(&all, None, 0, 0, true, true, false).to_string();
+    assert!(
+        want.len() >= nano_api::bounded_http::LARGE_ANSWER,
+        "{}",
+        want.len()
+    );
+    let mut s = std::net::TcpStream::connect(rpc.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(keep_alive_post(&mut s, &req), want);
+    assert_eq!(keep_alive_post(&mut s, &req), want);
+    let small = json!({"action": "receivable", "account": target.encode_account(),
+        "include_only_confirmed": "false", "include_active": "true", "count": "1"});
+    assert_eq!(
+        keep_alive_post(&mut s, &small),
+        model(&all, Some(1), 0, 0, false, false, false).to_string()
+    );
+    // The answers went out from the large-answer thread.
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n == nano_api::bounded_http::LARGE_ANSWER_THREAD_NAME),
+        "{names:?}"
+    );
 }

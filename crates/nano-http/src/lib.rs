@@ -18,16 +18,23 @@
 //! Every request carries its connection's peer address as the extension
 //! `ConnectInfo<SocketAddr>` (what axum's `ConnectInfo` extractor reads), so handlers can
 //! treat clients apart (the RPC's slow-action pool queues per client).
+//!
+//! An answer of [`HttpLimits::large_answer`] bytes or more moves its connection off the
+//! listener's runtime onto the one thread that writes large answers
+//! ([`LARGE_ANSWER_THREADS`]), where the connection stays. Writing a 13 MB answer into a
+//! loopback socket holds the thread that does it for milliseconds per system call; on the
+//! listener's runtime that thread is one of the few workers every other connection needs,
+//! and a cheap request arriving meanwhile waits behind the write.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -53,6 +60,9 @@ pub struct HttpLimits {
     pub idle_timeout: Option<Duration>,
     /// Largest request body.
     pub max_body: usize,
+    /// Answers at least this long are written from the large-answer thread
+    /// ([`LargeAnswer`]); `None`: every answer from the listener's runtime.
+    pub large_answer: Option<usize>,
 }
 
 /// Counters of one listener, for tests and operators.
@@ -121,10 +131,13 @@ async fn serve(
             counters.clone(),
         ));
         let app = app.clone();
+        let large = LargeAnswer(Arc::new(AtomicBool::new(false)));
+        let moving = large.clone();
         let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let mut req = req.map(Body::new);
-            req.extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
+            let ext = req.extensions_mut();
+            ext.insert(axum::extract::ConnectInfo(peer));
+            ext.insert(large.clone());
             tower_service::Service::call(&mut app.clone(), req)
         });
         let mut stop = stop_rx.clone();
@@ -134,18 +147,151 @@ async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
                 .keep_alive(true);
-            let conn = builder.serve_connection(io, svc).with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = async { stop.wait_for(|v| *v).await.map(|_| ()) } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+            let mut conn = Box::pin(builder.serve_connection(io, svc).with_upgrades());
+            if drive(&mut conn, &mut stop, Some(&moving.0)).await {
+                match large_answer_runtime() {
+                    Some(rt) => {
+                        rt.spawn(async move { drive(&mut conn, &mut stop, None).await });
+                    }
+                    None => {
+                        drive(&mut conn, &mut stop, None).await;
+                    }
                 }
             }
         });
     }
     let _ = stop_tx.send(true);
+}
+
+/// The default of [`HttpLimits::large_answer`]: on loopback a write of this size takes
+/// about as long as a cheap request's whole service (a few hundred microseconds), so
+/// smaller answers are not worth the move, and larger ones would hold a listener worker
+/// for longer.
+pub const LARGE_ANSWER: usize = 256 * 1024;
+
+/// Threads writing large answers, for every listener of the process: one. Their writes
+/// are what takes the time (the answers are built before, on the caller's own threads),
+/// and a loopback socket takes a 13 MB answer in a few milliseconds, so one thread writes
+/// hundreds a second; a remote client's answer waits for its network, not for the thread.
+pub const LARGE_ANSWER_THREADS: usize = 1;
+
+/// The thread name of the large-answer runtime.
+pub const LARGE_ANSWER_THREAD_NAME: &str = "http-large";
+
+/// Request extension set by the server: moves the request's connection, before a large
+/// answer is written, to the large-answer thread, where the connection stays until it
+/// closes (a client that asked one large answer is likely to ask more). The server does
+/// it for answers whose body is known to be [`HttpLimits::large_answer`] bytes or more;
+/// a handler streaming a large answer may call it itself.
+#[derive(Clone, Debug)]
+pub struct LargeAnswer(Arc<AtomicBool>);
+
+impl LargeAnswer {
+    /// Moves the connection that carries this request to the large-answer thread (once;
+    /// later calls return at once). Call before returning an answer of [`LARGE_ANSWER`]
+    /// bytes or more: the handler yields once, and its connection's task hands the
+    /// connection over to the large-answer runtime, which finishes the request there.
+    pub async fn move_connection(&self) {
+        if !self.0.swap(true, Ordering::AcqRel) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Whether the connection has been asked to move (it moves at its next wait).
+    pub fn moved(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// A marker that belongs to no connection (for handlers called without this server).
+    pub fn detached() -> Self {
+        LargeAnswer(Arc::new(AtomicBool::new(false)))
+    }
+}
+
+/// The runtime of the large-answer thread, started on first use; `None` if its thread
+/// could not be started (the connection then stays where it is).
+fn large_answer_runtime() -> Option<&'static tokio::runtime::Handle> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Handle>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(LARGE_ANSWER_THREADS)
+                .thread_name(LARGE_ANSWER_THREAD_NAME)
+                .enable_all()
+                .build();
+            match rt {
+                Ok(rt) => {
+                    let handle = rt.handle().clone();
+                    // Kept for the process's life: dropping a runtime from inside another
+                    // runtime's task is not allowed, and listeners come and go.
+                    std::mem::forget(rt);
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::warn!("large-answer runtime not started: {e}");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Serves `conn` until it ends (false) or, when `moving` is given, until it has been
+/// asked to move and waits (true: the caller moves it). On shutdown, in-flight requests
+/// get two seconds.
+async fn drive<C>(
+    conn: &mut Pin<Box<C>>,
+    stop: &mut watch::Receiver<bool>,
+    moving: Option<&AtomicBool>,
+) -> bool
+where
+    C: GracefulConnection,
+{
+    enum Next {
+        Done,
+        Move,
+        Stop,
+    }
+    let next = {
+        let run = std::future::poll_fn(|cx| match conn.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(Next::Done),
+            Poll::Pending if moving.is_some_and(|m| m.load(Ordering::Acquire)) => {
+                Poll::Ready(Next::Move)
+            }
+            Poll::Pending => Poll::Pending,
+        });
+        tokio::select! {
+            n = run => n,
+            _ = async { stop.wait_for(|v| *v).await.map(|_| ()) } => Next::Stop,
+        }
+    };
+    match next {
+        Next::Done => false,
+        Next::Move => true,
+        Next::Stop => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.as_mut()).await;
+            false
+        }
+    }
+}
+
+/// A served connection: a future that can be asked to finish gracefully.
+trait GracefulConnection: Future {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> GracefulConnection for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown(self)
+    }
 }
 
 /// Reads the whole body under the read timeout and size cap before the handler runs, so
@@ -163,8 +309,17 @@ async fn read_body(
     .await
     {
         Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            let large = parts.extensions.get::<LargeAnswer>().cloned();
+            let resp = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            let at_least = resp.body().size_hint().lower();
+            if let (Some(large), Some(min)) = (large, limits.large_answer) {
+                if at_least >= min as u64 {
+                    large.move_connection().await;
+                }
+            }
+            resp
         }
         Ok(Err(_)) => body_refused(limits.max_body),
         Err(_) => {
@@ -298,5 +453,128 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::sync::Mutex;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The large test answer: longer than [`LARGE_ANSWER`], no two neighbouring bytes alike.
+    fn large_body() -> Vec<u8> {
+        (0..3 * LARGE_ANSWER + 7).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// Reads one response with a `Content-Length` from `s`: (head, body).
+    async fn response(s: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+        let mut buf = Vec::new();
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before the head");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("content-length");
+        let mut body = buf.split_off(head_end);
+        while body.len() < len {
+            let mut chunk = vec![0u8; 64 * 1024];
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before the body's end");
+            body.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(body.len(), len, "no more than the announced body");
+        (head, body)
+    }
+
+    /// The thread that ran each handler, in order.
+    type Threads = Arc<Mutex<Vec<String>>>;
+
+    fn app(threads: Threads) -> Router {
+        let name = || std::thread::current().name().unwrap_or("").to_string();
+        let (t1, t2) = (threads.clone(), threads);
+        Router::new()
+            .route(
+                "/small",
+                get(move || async move {
+                    t1.lock().unwrap().push(name());
+                    "small"
+                }),
+            )
+            .route(
+                "/large",
+                get(move || async move {
+                    t2.lock().unwrap().push(name());
+                    large_body()
+                }),
+            )
+    }
+
+    #[test]
+    fn a_large_answer_moves_its_connection_and_arrives_whole() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("listener")
+            .enable_all()
+            .build()
+            .unwrap();
+        let threads: Threads = Arc::default();
+        let limits = HttpLimits {
+            max_connections: 8,
+            header_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(30)),
+            max_body: 1024,
+            large_answer: Some(LARGE_ANSWER),
+        };
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            spawn_serve(
+                listener,
+                app(threads.clone()),
+                limits,
+                std::future::pending(),
+            );
+            let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+            let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut b = tokio::net::TcpStream::connect(addr).await.unwrap();
+            // Connection a: small, large, large, small; b: small after a moved.
+            for path in ["/small", "/large", "/large", "/small"] {
+                a.write_all(get(path).as_bytes()).await.unwrap();
+                let (head, body) = response(&mut a).await;
+                assert!(head.starts_with("http/1.1 200"), "{head}");
+                if path == "/large" {
+                    assert!(body == large_body(), "the large answer, byte for byte");
+                } else {
+                    assert_eq!(body, b"small");
+                }
+            }
+            b.write_all(get("/small").as_bytes()).await.unwrap();
+            assert_eq!(response(&mut b).await.1, b"small");
+        });
+        let ran = threads.lock().unwrap().clone();
+        // The first large answer's handler starts on the listener's runtime; from then on
+        // connection a is served by the large-answer thread; b stays.
+        assert_eq!(
+            ran,
+            [
+                "listener",
+                "listener",
+                LARGE_ANSWER_THREAD_NAME,
+                LARGE_ANSWER_THREAD_NAME,
+                "listener"
+            ]
+        );
     }
 }

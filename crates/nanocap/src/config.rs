@@ -96,6 +96,7 @@ impl WebConfig {
             read_timeout: std::time::Duration::from_secs(self.read_timeout),
             idle_timeout: Some(std::time::Duration::from_secs(self.idle_timeout)),
             max_body: WEB_MAX_BODY,
+            large_answer: Some(nano_http::LARGE_ANSWER),
         }
     }
 

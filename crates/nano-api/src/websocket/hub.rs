@@ -87,6 +87,7 @@ impl WebsocketSettings {
                 idle_timeout: None,
                 // The upgrade request has no body.
                 max_body: 64 * 1024,
+                large_answer: Some(crate::bounded_http::LARGE_ANSWER),
             },
         }
     }
