@@ -662,7 +662,7 @@ const DOCS: &[(&str, &str)] = &[
     ("node.block_processor.max_system_queue", "Maximum number of blocks to queue from bootstrap.\ntype:uint64,[1..]"),
     ("node.block_processor.max_local_queue", "Maximum number of blocks to queue from this node's own components (RPC process, wallets); further submissions are answered as overloaded (an extension).\ntype:uint64,[1..]"),
     ("node.block_processor.max_queue", "Maximum number of blocks queued from all sources together (an extension).\ntype:uint64,[1..]"),
-    ("node.block_processor.batch_size", "Most blocks written in one write transaction (an extension). Larger batches sync faster on slow disks; the ledger file keeps about two batches of rewritten pages free, and LMDB keeps the largest batch's dirty pages in memory.\ntype:uint64,[1..]"),
+    ("node.block_processor.batch_size", "Most blocks written in one write transaction. Larger batches sync faster on slow disks; the ledger file keeps about two batches of rewritten pages free, and LMDB keeps the largest batch's dirty pages in memory, so while the ledger file is small fewer are taken (one block per 256 of its pages, at least 64).\ntype:uint64,[1..]"),
     ("node.block_processor.cementing_batch_size", "Most blocks cemented in one write transaction (an extension): a long unconfirmed chain is cemented over as many transactions as it takes.\ntype:uint64,[1..]"),
     ("node.httpcallback.address", "Callback address.\ntype:string,ip"),
     ("node.httpcallback.port", "Callback port number.\ntype:uint16"),

@@ -32,18 +32,35 @@ pub const BLOCK_QUEUE_GLOBAL: usize = 128 * 1024;
 pub const BLOCK_PRIORITY_LIVE: usize = 1;
 pub const BLOCK_PRIORITY_BOOTSTRAP: usize = 8;
 pub const BLOCK_PRIORITY_LOCAL: usize = 16;
-/// Most blocks per write transaction. One commit (one fsync) covers them all, so a
-/// larger batch syncs faster; but every page a transaction rewrites is copied, and LMDB
-/// can reuse the old copy only two commits later, so the ledger file carries about two
+/// Most blocks per write transaction: the default of `node.block_processor.batch_size`
+/// (the reference's key, whose default is 256: the most blocks its block processor takes
+/// into one write transaction). One commit (one fsync) covers them all, so a larger
+/// batch syncs faster; but every page a transaction rewrites is copied, and LMDB can
+/// reuse the old copy only two commits later, so the ledger file carries about two
 /// batches' worth of rewritten pages as free pages for good, and LMDB keeps the largest
 /// batch's dirty pages allocated in memory for as long as the node runs. Blocks land on
 /// random pages (keys are hashes): about four to five pages per block at a million
 /// blocks. Measured on a 1,000,000-block ascending sync (BENCHMARKS.md): 4096 blocks
 /// per batch left 27.5 k free pages (113 bytes per block) and 271 MB anonymous memory,
 /// 1024 left 9.7 k (40 bytes per block) and 233 MB; 256 (the reference's batch size)
-/// halved the sync rate on this machine's disk. The free pages do not grow with the
-/// ledger, so the bound matters less as it grows.
+/// halved the sync rate on this machine's disk. On a small ledger the same two batches
+/// are a large share of the file, so the writer takes fewer than this there
+/// ([`BLOCK_BATCH_FILE_PAGES`]).
 pub const BLOCK_BATCH_MAX: usize = 1024;
+/// Ledger-file pages per block of write batch: the writer takes at most one block per
+/// this many pages the file holds (and at least [`BLOCK_BATCH_MIN`], at most the
+/// configured batch). The file keeps about two batches of rewritten pages free (about
+/// four pages per block each), so free pages stay near 2 × 4 / 256 ≈ 3% of the file
+/// however large it is, and LMDB's dirty pages of a batch (kept allocated) near 1.5% of
+/// it. At 100,000 blocks (a 14 k-page file) this gives the floor: 1024-block batches had
+/// left 31% of that file free (776–785 bytes per block, RsNano 605–609) and 64-block
+/// batches 583 bytes per block. A 10M sync reaches the full 1024 at about 1 GiB of file
+/// (about 1.7M blocks), where a batch's fsync is what the larger batch saves.
+pub const BLOCK_BATCH_FILE_PAGES: usize = 256;
+/// The fewest blocks the file rule sets per write transaction (a new or small ledger):
+/// below this each commit's fsync costs more than the free pages it saves (64-block
+/// batches synced 100,000 blocks at 583 bytes per block, the reference format's size).
+pub const BLOCK_BATCH_MIN: usize = 64;
 /// Longest a write transaction is held for a batch (reference `block_processor_batch_max_time`
 /// is 500 ms), so cementing and forced blocks are not delayed longer than that.
 pub const BLOCK_BATCH_MAX_TIME_MS: u64 = 500;

@@ -5,7 +5,8 @@
 //! The [`checker`] thread takes them from there and checks what needs no ledger (entry
 //! work threshold, signatures of state blocks verified together with `verify_batch`)
 //! while the writer thread writes the previous batch; the writer processes each checked
-//! batch in one write transaction bounded in count and time; one commit (one fsync)
+//! batch in one write transaction bounded in count ([`batch_bound`]: fewer blocks while
+//! the ledger file is small) and time; one commit (one fsync)
 //! covers the whole batch. The same transaction cements the winners of elections confirmed since the
 //! last batch. Outcomes go to the submitters after the commit, so a `progress` answer
 //! means the block is durable.
@@ -17,11 +18,13 @@
 //! the event bus. Cementing a winner cements its uncemented dependents with it and
 //! activates the next block of each account it touched.
 //!
-//! Parts: [`queue`] (per-source bounded queue), [`checker`] (checks beside the writer),
+//! Parts: [`queue`] (per-source bounded queue), [`batch_bound`] (blocks per write
+//! transaction), [`checker`] (checks beside the writer),
 //! [`unchecked`] (gap blocks), [`inserted_sends`] (sends inserted, for bootstrap),
 //! [`cementing`] (confirmed winners), [`forced`] (rollback and replace), [`writer_stats`]
 //! (the writer's time, faults and bytes written per phase, for the bootstrap bench).
 
+pub(crate) mod batch_bound;
 pub(crate) mod cementing;
 pub(crate) mod checker;
 pub(crate) mod forced;
@@ -84,11 +87,15 @@ impl Shared {
     pub(crate) fn run_writer(&self) {
         while !self.is_stopped() {
             let idle = PhaseStart::now();
+            let bound = batch_bound::write_batch_bound(
+                self.config.batch_max,
+                self.ledger.store().last_page(),
+            );
             let (forced, cement, batch) = {
                 let mut q = self.wait_queue(&self.writer_cv, WriterQueue::idle);
                 let forced = std::mem::take(&mut q.forced);
                 let cement = std::mem::take(&mut q.cement);
-                let batch = q.pop_checked(self.config.batch_max);
+                let batch = q.pop_checked(bound);
                 (forced, cement, batch)
             };
             self.writer_stats.idle.end(&idle);
@@ -185,6 +192,8 @@ impl Shared {
         }
         ws.commits.fetch_add(1, Ordering::Relaxed);
         ws.blocks.fetch_add(results.len() as u64, Ordering::Relaxed);
+        ws.largest_batch
+            .fetch_max(results.len() as u64, Ordering::Relaxed);
         for f in retry {
             self.force(f.block, f.done, f.confirmed);
         }

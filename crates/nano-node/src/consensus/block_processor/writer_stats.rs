@@ -132,6 +132,8 @@ pub(crate) struct WriterStats {
     pub(crate) commits: AtomicU64,
     /// Blocks taken through committed transactions (whatever their outcome).
     pub(crate) blocks: AtomicU64,
+    /// The most blocks one committed transaction took (see `batch_bound`).
+    pub(crate) largest_batch: AtomicU64,
 }
 
 impl WriterStats {
@@ -140,6 +142,10 @@ impl WriterStats {
         let mut out = vec![
             ("commits".to_string(), self.commits.load(Ordering::Relaxed)),
             ("blocks".to_string(), self.blocks.load(Ordering::Relaxed)),
+            (
+                "largest_batch".to_string(),
+                self.largest_batch.load(Ordering::Relaxed),
+            ),
         ];
         for (name, p) in [
             ("idle", &self.idle),
