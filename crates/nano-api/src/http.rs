@@ -255,7 +255,7 @@ pub async fn serve_with_v2(
             format!("rpc address {:?}: {e}", cfg.address),
         )
     })?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(addr, cfg.port)).await?;
+    let listener = nano_http::bind_listener(SocketAddr::new(addr, cfg.port))?;
     let local = listener.local_addr()?;
     let app = router_with_v2(v2, cfg);
     crate::bounded_http::spawn_serve(listener, app, cfg.http_limits(), shutdown);

@@ -163,6 +163,27 @@ async fn serve(
     let _ = stop_tx.send(true);
 }
 
+/// Connections the kernel completes and queues for a listener before it accepts them.
+/// tokio's `TcpListener::bind` asks for 128, and a burst of connections beyond that (500
+/// slow clients opened at once, a client pool reconnecting) overflows the queue: the
+/// kernel drops the next SYN, and a legitimate client that sent it waits for its
+/// retransmission, a whole second. 1024 is what the node's peering listener asks for;
+/// the kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a TCP listener for an API server as tokio's `TcpListener::bind` does (address
+/// reuse, so a restarted node rebinds while old connections linger in TIME_WAIT), but
+/// with [`LISTEN_BACKLOG`].
+pub fn bind_listener(addr: std::net::SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The default of [`HttpLimits::large_answer`]: on loopback a write of this size takes
 /// about as long as a cheap request's whole service (a few hundred microseconds), so
 /// smaller answers are not worth the move, and larger ones would hold a listener worker
@@ -462,6 +483,44 @@ mod tests {
     use axum::routing::get;
     use std::sync::Mutex;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The kernel's own record of a listener's queue bound (for a listening socket,
+    /// `tcpi_sacked` of `TCP_INFO` is its `sk_max_ack_backlog`).
+    fn kernel_backlog(l: &tokio::net::TcpListener) -> u32 {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `info` is a plain C struct the kernel fills up to `len` bytes; `len`
+        // tells it the struct's size, and the fd is a live socket borrowed from `l`.
+        unsafe {
+            let mut info: libc::tcp_info = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+            let rc = libc::getsockopt(
+                l.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            );
+            assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
+            info.tcpi_sacked
+        }
+    }
+
+    #[tokio::test]
+    async fn api_listeners_queue_a_burst_of_connections() {
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .expect("somaxconn")
+            .trim()
+            .parse()
+            .expect("somaxconn is a number");
+        for addr in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(l) = bind_listener(addr.parse().unwrap()) else {
+                // A host without IPv6 loopback: the IPv4 case still checks the bound.
+                assert_ne!(addr, "127.0.0.1:0", "IPv4 loopback must bind");
+                continue;
+            };
+            assert_eq!(kernel_backlog(&l), LISTEN_BACKLOG.min(somaxconn), "{addr}");
+        }
+    }
 
     /// The large test answer: longer than [`LARGE_ANSWER`], no two neighbouring bytes alike.
     fn large_body() -> Vec<u8> {

@@ -91,7 +91,7 @@ pub fn router(state: Shared) -> Router {
 
 /// Binds and serves under `limits` until the process ends.
 pub async fn serve(state: Shared, addr: SocketAddr, limits: HttpLimits) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = nano_http::bind_listener(addr)?;
     eprintln!("nanocap: web console on http://{}", listener.local_addr()?);
     let (task, _) = serve_on(listener, state, limits);
     task.await?;

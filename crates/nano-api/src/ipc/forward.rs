@@ -222,7 +222,7 @@ pub async fn serve(
             format!("rpc address {:?}: {e}", cfg.address),
         )
     })?;
-    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::new(ip, cfg.port)).await?;
+    let listener = nano_http::bind_listener(std::net::SocketAddr::new(ip, cfg.port))?;
     let local = listener.local_addr()?;
     let app = router(pool, cfg);
     crate::bounded_http::spawn_serve(listener, app, cfg.http_limits(), shutdown);

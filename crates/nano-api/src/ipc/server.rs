@@ -140,7 +140,7 @@ impl IpcServer {
         addr: SocketAddr,
         opts: TransportOptions,
     ) -> io::Result<SocketAddr> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = nano_http::bind_listener(addr)?;
         let local = listener.local_addr()?;
         self.tcp.push(local);
         let (v2, sessions, mut stop) = (

@@ -262,7 +262,7 @@ async fn bind_listener(address: &str, port: u16) -> io::Result<TcpListener> {
         format!("invalid websocket address {address:?}"),
     );
     for a in bind_candidates(address, port) {
-        match TcpListener::bind(a).await {
+        match nano_http::bind_listener(a) {
             Ok(l) => return Ok(l),
             Err(e) => last = e,
         }
