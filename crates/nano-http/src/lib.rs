@@ -217,16 +217,6 @@ impl LargeAnswer {
             tokio::task::yield_now().await;
         }
     }
-
-    /// Whether the connection has been asked to move (it moves at its next wait).
-    pub fn moved(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-
-    /// A marker that belongs to no connection (for handlers called without this server).
-    pub fn detached() -> Self {
-        LargeAnswer(Arc::new(AtomicBool::new(false)))
-    }
 }
 
 /// The runtime of the large-answer thread, started on first use; `None` if its thread
