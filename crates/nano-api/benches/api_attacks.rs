@@ -58,7 +58,13 @@
 //! the node (`support/stages.rs`); `API_ATTACKS_LARGE_ANSWERS=runtime` writes the RPC's
 //! large answers from the server's runtime instead of the large-answer thread
 //! (`nano_http::LargeAnswer`), for a before/after in one binary.
+//!
+//! `BENCH_AWAKE=1` keeps every CPU busy with a `SCHED_IDLE` spinner through every phase
+//! (`support/awake.rs`), so quiet, attack and ceiling phases pay no idle virtual CPU's
+//! wake-up; each phase prints the cores the spinners took.
 
+#[path = "support/awake.rs"]
+mod awake;
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "support/competing.rs"]
@@ -1191,6 +1197,11 @@ fn main() {
         attacker_main(&role);
         return;
     }
+    if awake::child_main() {
+        return;
+    }
+    // Started before the setup so that it runs through every phase (`BENCH_AWAKE`).
+    let keep_awake = awake::from_env();
     let stamped = stages::enable_from_env();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1345,6 +1356,7 @@ fn main() {
         let light0 = pool.light_served();
         let short0 = pool.short_jobs();
         let (s0, a0, r0) = own_cpu();
+        let awake0 = keep_awake.as_ref().map(awake::KeepAwake::cpu);
         let c0 = child.map_or(0.0, |c| c.cpu());
         let (threads0, child_threads0) = (
             competing::threads("self"),
@@ -1399,6 +1411,10 @@ fn main() {
                 c.rss()
             )),
         );
+        if let (Some(k), Some(k0)) = (&keep_awake, awake0) {
+            let cores = (k.cpu() - k0) / took.as_secs_f64().max(1e-9);
+            println!("  keep-awake spinners took {cores:.3} cores");
+        }
         for (i, (f, p)) in figures.iter().zip(&probes).enumerate() {
             let q = quiet.and_then(|q| q.get(i));
             println!(
@@ -1472,6 +1488,9 @@ fn main() {
             slow_pairs(&run_phase, &attack_rt, at, listeners, &actions);
         }
         drop(ceiling_rt);
+        if let Some(k) = keep_awake {
+            k.stop();
+        }
         return;
     }
     let quiet = run_phase("quiet", None, None, &node_at).figures;
@@ -1538,4 +1557,7 @@ fn main() {
         mem("self", "VmHWM:")
     );
     drop(attack_rt);
+    if let Some(k) = keep_awake {
+        k.stop();
+    }
 }

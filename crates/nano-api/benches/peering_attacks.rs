@@ -66,7 +66,12 @@
 //! measured; in even rounds the ceiling runs first with the previous round's. The end of
 //! the run prints, per attack, the medians of the per-round ratios attack/ceiling
 //! (confirmed blocks/s, RPC p50 and p99) and the p99 over the rounds' answers pooled.
+//!
+//! `BENCH_AWAKE=1` keeps every CPU busy with a `SCHED_IDLE` spinner through all rounds and
+//! phases (`support/awake.rs`): the quiet figure without the idle virtual CPUs' wake-ups.
 
+#[path = "support/awake.rs"]
+mod awake;
 #[path = "support/competing.rs"]
 mod competing;
 #[path = "../../nano-node/tests/network_support/mod.rs"]
@@ -923,6 +928,11 @@ fn main() {
         follower_main(port.parse().expect("follower port"), target);
         return;
     }
+    if awake::child_main() {
+        return;
+    }
+    // Runs through every round and phase (`BENCH_AWAKE`).
+    let keep_awake = awake::from_env();
     let setting = |k: &str, d: u64| std::env::var(k).map_or(d, |v| v.parse().unwrap_or(d));
     let n = setting("PEER_ATTACK_BLOCKS", 12_000) as usize;
     let rounds = setting("PEER_ATTACK_ROUNDS", 3).max(1);
@@ -1132,5 +1142,8 @@ fn main() {
             pooled_p99[c].value,
             pooled_p99[a].value as f64 / pooled_p99[c].value.max(1) as f64,
         );
+    }
+    if let Some(k) = keep_awake {
+        k.stop();
     }
 }

@@ -176,7 +176,7 @@ pub struct Spinners {
 }
 
 /// The calling thread's CPU time (its own CPU clock).
-fn thread_cpu() -> Duration {
+pub fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
