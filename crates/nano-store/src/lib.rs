@@ -22,6 +22,7 @@ mod env;
 mod file_check;
 pub mod migrate;
 mod store;
+pub mod tail;
 mod upgrade;
 
 pub use codec::{

@@ -23,6 +23,7 @@ use crate::env::{
     create_tables, decode_version, open_env, open_table, open_tables, version_value, LmdbSync,
     StoreOptions, Tables, META_VERSION_KEY, STORE_VERSION, STORE_VERSION_MINIMUM,
 };
+use crate::tail::FileTail;
 use crate::upgrade::{check_network, upgrade};
 
 #[path = "confirmation_log.rs"]
@@ -55,6 +56,10 @@ pub struct Store {
     weight_changes: Mutex<WeightChanges>,
     cemented: AtomicU64,
     conf_log: confirmation_log::ConfirmationLog,
+    /// The file's next pages written ahead of LMDB (see [`crate::tail`]); None for a
+    /// read-only store and under `MDB_WRITEMAP` (LMDB then sizes the file to its map and
+    /// writes through the map).
+    tail: Option<FileTail>,
 }
 
 impl std::fmt::Debug for Store {
@@ -188,7 +193,12 @@ impl Store {
         // This node's extra tables (the reference ignores them), created only once the
         // file passed every check.
         let conf_log = confirmation_log::ConfirmationLog::open(&env)?;
-        let store = Self::assemble(env, t, network, conf_log, options)?;
+        let mut store = Self::assemble(env, t, network, conf_log, options)?;
+        if store.env.get_flags()? & EnvFlags::WRITE_MAP.bits() == 0 {
+            let info = store.env.info();
+            let page_size = u64::from(store.database_stat().page_size);
+            store.tail = FileTail::open(path, page_size, info.map_size as u64);
+        }
         crate::migrate::remove_old_layout(path, &options.progress)?;
         Ok(store)
     }
@@ -279,6 +289,7 @@ impl Store {
             }),
             cemented: AtomicU64::new(0),
             conf_log,
+            tail: None,
         };
         store.load_caches()?;
         Ok(store)
@@ -324,8 +335,13 @@ impl Store {
     }
 
     pub fn write_txn(&self) -> Result<WriteTxn<'_>> {
+        let txn = self.env.write_txn()?;
+        // Before the transaction writes anything, with LMDB's writer lock held.
+        if let Some(tail) = &self.tail {
+            tail.extend(self.last_page() as u64);
+        }
         Ok(WriteTxn {
-            txn: self.env.write_txn()?,
+            txn,
             store: self,
             weights: HashMap::new(),
             cemented_delta: 0,
