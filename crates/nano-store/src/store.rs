@@ -839,6 +839,9 @@ impl<'s> WriteTxn<'s> {
             cemented_delta,
         } = self;
         txn.commit()?;
+        if let Some(tail) = &store.tail {
+            tail.arm();
+        }
         if !weights.is_empty() {
             let mut cache = store.weights.write().unwrap_or_else(|e| e.into_inner());
             {

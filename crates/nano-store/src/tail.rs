@@ -12,8 +12,9 @@
 //! rewritten and synced, the same file filled in 4 KiB writes 4.3–4.7 µs; the sync's
 //! writer paid 7.7–10 µs per page in its commits (BENCHMARKS.md, Bootstrap).
 //!
-//! What is written: zero pages past LMDB's last used page, from inside a write
-//! transaction before it writes anything (so LMDB's writer lock is held: no other
+//! What is written: zero pages past LMDB's last used page, once the store has committed
+//! a transaction (opening a ledger and closing it leaves the file as it was), from
+//! inside each later write transaction before it writes anything (so LMDB's writer lock is held: no other
 //! transaction, in this process or another, writes or grows the file meanwhile, and
 //! every page written is one no committed state uses; this transaction's own pages
 //! past the end are written by its commit, after these). The file's pages in use and
@@ -59,6 +60,10 @@ pub(crate) struct FileTail {
     /// Set after a failed write: the tail is an optimisation, never a reason for a
     /// transaction to fail, so a full disk stops it (LMDB reports the disk itself).
     failed: AtomicBool,
+    /// Set once this store committed a transaction: until then no tail is written, so
+    /// opening a ledger (whose first write transaction is usually aborted) and closing
+    /// it leaves the file as it was.
+    armed: AtomicBool,
 }
 
 /// One zero page of the largest page size LMDB uses.
@@ -80,7 +85,13 @@ impl FileTail {
             map_pages: map_size / page_size,
             written_to: AtomicU64::new(len.div_ceil(page_size)),
             failed: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
         })
+    }
+
+    /// Called after each commit: from then on the tail is kept.
+    pub(crate) fn arm(&self) {
+        self.armed.store(true, Ordering::Relaxed);
     }
 
     /// Writes zero pages, one per write, from past `last_page` (LMDB's last used page
@@ -88,7 +99,7 @@ impl FileTail {
     /// [`tail_pages`] past it; pages written before are left alone. Returns the pages
     /// written.
     pub(crate) fn extend(&self, last_page: u64) -> u64 {
-        if self.failed.load(Ordering::Relaxed) {
+        if self.failed.load(Ordering::Relaxed) || !self.armed.load(Ordering::Relaxed) {
             return 0;
         }
         let end = (last_page + 1 + tail_pages(last_page)).min(self.map_pages);
@@ -131,6 +142,10 @@ mod tests {
         // Three pages of "LMDB data".
         std::fs::write(&path, vec![7u8; 3 * 4096]).unwrap();
         let tail = FileTail::open(&path, 4096, 1 << 30).unwrap();
+        // Nothing before the store's first commit.
+        assert_eq!(tail.extend(2), 0);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 4096);
+        tail.arm();
         // Last used page 2: pages 3..3+16 are written, the data untouched.
         assert_eq!(tail.extend(2), TAIL_PAGES_MIN);
         let bytes = std::fs::read(&path).unwrap();
@@ -152,6 +167,7 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, vec![7u8; 4096]).unwrap();
         let tail = FileTail::open(&path, 4096, 10 * 4096).unwrap();
+        tail.arm();
         assert_eq!(tail.extend(0), 9);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 10 * 4096);
     }
