@@ -69,6 +69,9 @@
 //!
 //! `BENCH_AWAKE=1` keeps every CPU busy with a `SCHED_IDLE` spinner through all rounds and
 //! phases (`support/awake.rs`): the quiet figure without the idle virtual CPUs' wake-ups.
+//! Caution: on the 2-core VM it lowered this bench's confirmed blocks/s several times over
+//! and raised the node's CPU per block (BENCHMARKS.md, "The peering attacks with every
+//! phase awake"), for a reason not found; its figures are not the plain run's.
 
 #[path = "support/awake.rs"]
 mod awake;
