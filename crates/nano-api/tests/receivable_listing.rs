@@ -353,16 +353,27 @@ fn a_large_listing_arrives_whole_and_its_connection_keeps_answering() {
         keep_alive_post(&mut s, &small),
         model(&all, Some(1), 0, 0, false, false, false).to_string()
     );
-    // The answers went out from the large-answer thread.
-    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+    // The answers went out from the large-answer thread, which runs under SCHED_IDLE
+    // (policy 5: field 41 of its stat, the 39th after the comm).
+    let threads: Vec<(String, Option<i32>)> = std::fs::read_dir("/proc/self/task")
         .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|n| n.trim().to_string())
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+            let policy = stat[close + 2..]
+                .split_whitespace()
+                .nth(41 - 3)
+                .and_then(|f| f.parse().ok());
+            Some((stat[open + 1..close].to_string(), policy))
+        })
         .collect();
+    let large: Vec<_> = threads
+        .iter()
+        .filter(|(n, _)| n == nano_api::bounded_http::LARGE_ANSWER_THREAD_NAME)
+        .collect();
+    assert!(!large.is_empty(), "{threads:?}");
     assert!(
-        names
-            .iter()
-            .any(|n| n == nano_api::bounded_http::LARGE_ANSWER_THREAD_NAME),
-        "{names:?}"
+        large.iter().all(|(_, p)| *p == Some(libc::SCHED_IDLE)),
+        "{large:?}"
     );
 }

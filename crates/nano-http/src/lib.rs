@@ -13,7 +13,9 @@
 //!   after the same time);
 //! - must deliver each request body within [`HttpLimits::read_timeout`], and no more than
 //!   [`HttpLimits::max_body`] bytes of it;
-//! - is closed after [`HttpLimits::idle_timeout`] without a byte moving either way.
+//! - is closed after [`HttpLimits::idle_timeout`] without a byte moving either way;
+//! - hands the kernel at most [`MAX_WRITE`] bytes per write system call, so that a large
+//!   answer's writes do not keep a core inside the kernel for milliseconds.
 //!
 //! Every request carries its connection's peer address as the extension
 //! `ConnectInfo<SocketAddr>` (what axum's `ConnectInfo` extractor reads), so handlers can
@@ -24,7 +26,9 @@
 //! ([`LARGE_ANSWER_THREADS`]), where the connection stays. Writing a 13 MB answer into a
 //! loopback socket holds the thread that does it for milliseconds per system call; on the
 //! listener's runtime that thread is one of the few workers every other connection needs,
-//! and a cheap request arriving meanwhile waits behind the write.
+//! and a cheap request arriving meanwhile waits behind the write. The large-answer thread
+//! runs under `SCHED_IDLE` ([`large_answer_priority`]), so its writes do not hold a core a
+//! thread of the node's other work is woken for either.
 
 use std::future::Future;
 use std::io;
@@ -199,6 +203,46 @@ pub const LARGE_ANSWER_THREADS: usize = 1;
 /// The thread name of the large-answer runtime.
 pub const LARGE_ANSWER_THREAD_NAME: &str = "http-large";
 
+/// The CPU priority of the large-answer thread: `SCHED_IDLE` (Linux, per thread).
+///
+/// What the thread does is write answers a scan has already built, and under a flood of
+/// scans (`receivable` of an account with 200,000 receivables, 13 MB each) those writes
+/// are CPU the flood takes. At the process's priority, a runtime worker woken for a cheap
+/// request on the core where the thread writes waits for the write's time slice (a few
+/// milliseconds); at a lower nice value under `SCHED_OTHER` or `SCHED_BATCH` it still
+/// waits for that slice, the scheduler only shortening the thread's share over time.
+/// Under `SCHED_IDLE` a woken thread of any other policy takes the core at once, and the
+/// kernel counts a core running only idle-policy threads as free when it places a woken
+/// thread (BENCHMARKS.md, "The large-answer thread under SCHED_IDLE").
+///
+/// The cost, for a legitimate large answer (a wallet's or an explorer's long listing):
+/// it is written only with CPU no other thread of normal policy wants, so while a flood's
+/// scans or the block processor keep every core busy it waits behind them, getting the
+/// idle policy's sliver (weight 3 against 1,024 at nice 0) until they pause. Such a
+/// client waits for its scan already (the slow-action pool queues it behind the flood's
+/// scans), and an answer that size is not a latency-critical request; the cheap requests
+/// every client and the node's own peering need are.
+pub mod large_answer_priority {
+    /// Moves the calling thread to `SCHED_IDLE`; needs no privilege (a thread may always
+    /// lower itself). Elsewhere than Linux: unsupported, the thread keeps its priority.
+    pub fn lower_current_thread() -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: pid 0 is the calling thread; param outlives the call.
+            if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        }
+        #[cfg(not(target_os = "linux"))]
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "per-thread priority is set on Linux only",
+        ))
+    }
+}
+
 /// Request extension set by the server: moves the request's connection, before a large
 /// answer is written, to the large-answer thread, where the connection stays until it
 /// closes (a client that asked one large answer is likely to ask more). The server does
@@ -228,6 +272,11 @@ fn large_answer_runtime() -> Option<&'static tokio::runtime::Handle> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(LARGE_ANSWER_THREADS)
                 .thread_name(LARGE_ANSWER_THREAD_NAME)
+                .on_thread_start(|| {
+                    if let Err(e) = large_answer_priority::lower_current_thread() {
+                        tracing::warn!("large-answer thread left at the process's priority: {e}");
+                    }
+                })
                 .enable_all()
                 .build();
             match rt {
@@ -421,12 +470,44 @@ impl<S: AsyncRead + Unpin> AsyncRead for LimitedStream<S> {
     }
 }
 
+/// The most bytes handed to the kernel in one write system call. A kernel built or
+/// booted without preemption of kernel code (`preempt=none`, this bench machine's and
+/// many server distributions' default) lets a thread inside a system call keep its
+/// core until the call returns, whatever the thread's priority, and one `writev` of a
+/// 13 MB answer into a loopback socket copied up to the send buffer's 4 MiB
+/// (`net.ipv4.tcp_wmem`) and held the core 1–4.3 ms, while a runtime worker woken for a
+/// cheap request waited for it (BENCHMARKS.md, "The large-answer thread under
+/// SCHED_IDLE"). 64 KiB takes tens of microseconds; answers below it (every cheap
+/// answer) go out in one call as before, and a large one costs a system call per 64 KiB,
+/// a few microseconds each against the copy's own time.
+pub const MAX_WRITE: usize = 64 * 1024;
+
+/// The first [`MAX_WRITE`] bytes of `bufs`: `None` when they are no more than that
+/// already (the common case, with nothing to build).
+fn capped<'a>(bufs: &'a [io::IoSlice<'a>]) -> Option<Vec<io::IoSlice<'a>>> {
+    if bufs.iter().map(|b| b.len()).sum::<usize>() <= MAX_WRITE {
+        return None;
+    }
+    let mut left = MAX_WRITE;
+    let mut out = Vec::new();
+    for b in bufs {
+        if left == 0 {
+            break;
+        }
+        let n = b.len().min(left);
+        out.push(io::IoSlice::new(&b[..n]));
+        left -= n;
+    }
+    Some(out)
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let data = &data[..data.len().min(MAX_WRITE)];
         match Pin::new(&mut self.inner).poll_write(cx, data) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
@@ -451,6 +532,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let capped = capped(bufs);
+        let bufs = capped.as_deref().unwrap_or(bufs);
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
@@ -510,6 +593,120 @@ mod tests {
             };
             assert_eq!(kernel_backlog(&l), LISTEN_BACKLOG.min(somaxconn), "{addr}");
         }
+    }
+
+    /// The calling thread's scheduling policy as the kernel reports it in
+    /// `/proc/thread-self/stat` (field 41).
+    fn policy_in_proc() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+        // Field 3 (the state) is the first after the comm, so field 41 is the 39th.
+        after_comm
+            .split_whitespace()
+            .nth(41 - 3)
+            .and_then(|f| f.parse().ok())
+            .expect("policy field")
+    }
+
+    #[test]
+    fn the_large_answer_thread_runs_under_the_idle_policy() {
+        let rt = large_answer_runtime().expect("large-answer runtime started");
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let name = std::thread::current().name().map(str::to_string);
+            // SAFETY: pid 0 is the calling thread.
+            let policy = unsafe { libc::sched_getscheduler(0) };
+            tx.send((name, policy, policy_in_proc())).unwrap();
+        });
+        let (name, policy, in_proc) = rx.recv().expect("the task ran");
+        assert_eq!(name.as_deref(), Some(LARGE_ANSWER_THREAD_NAME));
+        assert_eq!(policy, libc::SCHED_IDLE, "sched_getscheduler");
+        assert_eq!(in_proc, libc::SCHED_IDLE, "/proc/thread-self/stat");
+        // The test's own thread is left as it was.
+        assert_eq!(policy_in_proc(), libc::SCHED_OTHER);
+    }
+
+    /// A socket stand-in that takes whatever it is given and records each call's size.
+    #[derive(Default)]
+    struct Recorder {
+        bytes: Vec<u8>,
+        calls: Vec<usize>,
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.bytes.extend_from_slice(data);
+            self.calls.push(data.len());
+            Poll::Ready(Ok(data.len()))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let n = bufs.iter().map(|b| b.len()).sum();
+            for b in bufs {
+                self.bytes.extend_from_slice(b);
+            }
+            self.calls.push(n);
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn no_write_hands_the_kernel_more_than_max_write() {
+        let slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let mut s = LimitedStream::new(Recorder::default(), slot, None, Arc::default());
+        let body = large_body();
+        // Plain writes: a small one passes whole, a large one goes out in pieces.
+        s.write_all(b"small").await.unwrap();
+        s.write_all(&body).await.unwrap();
+        // Vectored, as hyper writes a head and a body: capped across the slices.
+        let head = b"HTTP/1.1 200 OK\r\n\r\n";
+        let (mut at_head, mut at_body) = (0, 0);
+        while at_head < head.len() || at_body < body.len() {
+            let bufs = [
+                io::IoSlice::new(&head[at_head..]),
+                io::IoSlice::new(&body[at_body..]),
+            ];
+            let mut n = s.write_vectored(&bufs).await.unwrap();
+            assert!(n > 0);
+            let h = n.min(head.len() - at_head);
+            at_head += h;
+            n -= h;
+            at_body += n;
+        }
+        let rec = s.inner;
+        assert_eq!(rec.calls[0], 5, "a small write whole");
+        assert!(rec.calls.iter().all(|&n| n <= MAX_WRITE), "{:?}", rec.calls);
+        // Full pieces while there was more than a piece to write.
+        assert_eq!(rec.calls[1], MAX_WRITE);
+        assert_eq!(
+            rec.calls.iter().filter(|&&n| n == MAX_WRITE).count(),
+            2 * (body.len() / MAX_WRITE)
+        );
+        let mut want = b"small".to_vec();
+        want.extend_from_slice(&body);
+        want.extend_from_slice(head);
+        want.extend_from_slice(&body);
+        assert!(rec.bytes == want, "the same bytes in the same order");
     }
 
     /// The large test answer: longer than [`LARGE_ANSWER`], no two neighbouring bytes alike.
