@@ -68,7 +68,25 @@ pub fn router_with_v2(v2: Arc<crate::api_v2::V2Service>, cfg: &RpcConfig) -> Rou
 }
 
 fn json_text_response(text: Vec<u8>) -> Response {
-    let mut resp = (StatusCode::OK, text).into_response();
+    json_headers((StatusCode::OK, text).into_response())
+}
+
+/// A slow action's answer, which holds its place in the pool's answer memory until the
+/// connection has taken it ([`crate::answer_body`]).
+fn answer_response(answer: crate::actions::Answer) -> Response {
+    match answer.held {
+        None => json_text_response(answer.text),
+        Some(held) => json_headers(
+            (
+                StatusCode::OK,
+                axum::body::Body::new(crate::answer_body::HeldBody::new(answer.text, held)),
+            )
+                .into_response(),
+        ),
+    }
+}
+
+fn json_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -180,13 +198,14 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
     if let (true, Ok(req)) = (logged, &parsed) {
         log_request(s.log_rpc, &loggable(req));
     }
-    let text = match parsed {
-        Err(e) => e.to_string().into_bytes(),
+    let answer: crate::actions::Answer = match parsed {
+        Err(e) => e.to_string().into_bytes().into(),
         Ok(req) if foreign && crate::browser_origin::v1_refused(&req) => {
             crate::error::RpcError::new(crate::browser_origin::ORIGIN_REFUSED)
                 .to_json()
                 .to_string()
                 .into_bytes()
+                .into()
         }
         Ok(req) => {
             // The slow-action pool queues per client: the connection's source address
@@ -196,7 +215,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         }
     };
     s.ctx.rpc_latency.record(started.elapsed());
-    json_text_response(text)
+    answer_response(answer)
 }
 
 /// The whole request body, `None` past `max` bytes or when it breaks off. Read here

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod actions;
+pub mod answer_body;
 pub(crate) mod answer_text;
 pub mod api_v2;
 pub mod async_process;

@@ -54,6 +54,11 @@ pub struct RpcConfig {
     pub slow_action_client_budget: u32,
     /// Extension: the same for all clients together.
     pub slow_action_budget: u32,
+    /// Extension: bytes of one client's slow-action answers held until written above
+    /// which its next slow request waits (0: no limit; [`crate::worker_pool`]).
+    pub slow_action_client_answer_memory: u64,
+    /// Extension: the same for all clients together.
+    pub slow_action_answer_memory: u64,
     /// Extension: threads of the node's runtime for its RPC, IPC and WebSocket servers
     /// (0: they share the runtime that drives peering).
     pub server_threads: u32,
@@ -97,6 +102,8 @@ const DOCS: &[(&str, &str)] = &[
     ("slow_action_client_budget", "Milliseconds of CPU time per second that one client's slow requests (client as for slow_action_client_queue) may use, counting time on a CPU only (not waits for work or the block processor), unless all its slow requests in the last minute were short (as for slow_action_light_threads). A client that has used its budget has its next slow requests wait in its queue until the budget refills (it holds at most one second's worth), so one address flooding scans costs the node this much CPU, not whatever is idle. 0: no budget. Default 250 (a quarter of a core: about nine receivable calls a second over an account with 200,000 receivables on a 2-core machine). The reference node has no such setting.\ntype:milliseconds per second"),
     ("slow_action_budget", "Milliseconds of CPU time per second that all clients' slow requests together may use, with the same exemption and the same waiting as slow_action_client_budget: many addresses flooding scans, each within its own budget, cost the node at most this much CPU. 0: no budget. Default 250 per core of the machine. The reference node has no such setting.\ntype:milliseconds per second"),
     ("server_threads", "Threads of the runtime that runs the node's RPC, IPC and WebSocket servers, apart from the runtime that drives peering, so that a flood of API requests and the node's peering do not wait for each other's tasks. 0 runs the servers on the node's runtime, as the reference node does. Read by the node only; a child nano_rpc uses process.io_threads.\ntype:uint32"),
+    ("slow_action_client_answer_memory", "Bytes of one client's slow-request answers (client as for slow_action_client_queue) held in memory until its connections have taken them. While a client holds this much (it asked for large answers and reads them slowly, or not at all), its next slow requests wait in its queue, then are refused. 0: no limit. Default 67108864 (64 MiB: two answers of the default max_response_size). The reference node has no such setting.\ntype:uint64"),
+    ("slow_action_answer_memory", "Bytes of all clients' slow-request answers held in memory until taken by their connections; while they hold this much, every slow request waits, then is refused. The answers in memory stay below this plus one answer of at most max_response_size per slow-action thread, however many connections read slowly. 0: no limit. Default 268435456 (256 MiB). The reference node has no such setting.\ntype:uint64"),
     ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
@@ -130,6 +137,9 @@ impl RpcConfig {
             slow_action_light_threads: crate::worker_pool::DEFAULT_LIGHT_THREADS as u32,
             slow_action_client_budget: budget_ms(crate::cpu_budget::DEFAULT_CLIENT_BUDGET),
             slow_action_budget: budget_ms(crate::cpu_budget::default_pool_budget()),
+            slow_action_client_answer_memory: crate::worker_pool::DEFAULT_CLIENT_ANSWER_MEMORY
+                as u64,
+            slow_action_answer_memory: crate::worker_pool::DEFAULT_ANSWER_MEMORY as u64,
             server_threads: DEFAULT_SERVER_THREADS,
             max_response_size: crate::response_cap::DEFAULT_MAX_RESPONSE as u64,
             process: RpcProcess {
@@ -224,6 +234,10 @@ impl RpcConfig {
         .with_budgets(crate::worker_pool::Budgets {
             client: per_second(self.slow_action_client_budget),
             pool: per_second(self.slow_action_budget),
+        })
+        .with_answer_memory(crate::worker_pool::AnswerMemory {
+            client: bytes_limit(self.slow_action_client_answer_memory),
+            total: bytes_limit(self.slow_action_answer_memory),
         });
         ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
     }
@@ -259,6 +273,11 @@ fn per_second(ms: u32) -> Option<std::time::Duration> {
     (ms > 0).then(|| std::time::Duration::from_millis(u64::from(ms)))
 }
 
+/// A byte limit from the config (0: none).
+fn bytes_limit(bytes: u64) -> Option<usize> {
+    (bytes > 0).then(|| usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +303,8 @@ mod tests {
                 "slow_action_light_threads=2".into(),
                 "slow_action_client_budget=0".into(),
                 "slow_action_budget=700".into(),
+                "slow_action_client_answer_memory=0".into(),
+                "slow_action_answer_memory=1000".into(),
             ],
         )
         .unwrap();
@@ -309,6 +330,13 @@ mod tests {
                 pool: Some(std::time::Duration::from_millis(700)),
             }
         );
+        assert_eq!(
+            pool.answer_memory(),
+            crate::worker_pool::AnswerMemory {
+                client: None,
+                total: Some(1000),
+            }
+        );
         let mut ctx = crate::ApiContext::new(Network::Dev);
         RpcConfig::defaults(Network::Dev).apply_to(&mut ctx);
         let threads = ctx.slow_actions.threads();
@@ -319,6 +347,10 @@ mod tests {
         assert_eq!(
             ctx.slow_actions.budgets(),
             crate::worker_pool::Budgets::defaults()
+        );
+        assert_eq!(
+            ctx.slow_actions.answer_memory(),
+            crate::worker_pool::AnswerMemory::DEFAULT
         );
         assert!(ctx.slow_actions.client_threads() < threads || threads == 1);
         let e = RpcConfig::from_sources(Network::Dev, None, &["slow_action_nice=20".into()])

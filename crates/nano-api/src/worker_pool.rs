@@ -49,6 +49,16 @@
 //! waits in its client's queue until the budget refills, so a flood of scans costs the
 //! node the configured share of its CPU, not what the machine leaves idle; the queue's
 //! bounds then refuse the rest.
+//!
+//! Every slow action's answer is held in memory until its connection has written it, and a
+//! client that asks and then reads slowly (or not at all: the idle timeout counts any byte)
+//! keeps it there. The pool counts those bytes per client ([`AnswerMemory`]) and starts no
+//! job of a client holding [`AnswerMemory::client`] or more, nor of anyone while all
+//! clients together hold [`AnswerMemory::total`] or more: the jobs wait in their queues
+//! (then are refused) until answers are written or their connections close. The answers
+//! in memory are then bounded by the configuration (the total, plus one answer of at most
+//! `max_response_size` per running job), not by how many connections an attacker keeps
+//! reading slowly.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -62,7 +72,7 @@ use crate::cpu_budget::Bucket;
 use crate::thread_time::Used;
 
 /// The answer when the slow-action pool cannot take another request.
-pub const BUSY: &str = "Too many slow requests in progress (slow_action_threads, slow_action_queue or this client's slow_action_client_queue of config-rpc.toml are full; a queue waiting for slow_action_client_budget or slow_action_budget fills too); try again later";
+pub const BUSY: &str = "Too many slow requests in progress (slow_action_threads, slow_action_queue or this client's slow_action_client_queue of config-rpc.toml are full; a queue waiting for slow_action_client_budget or slow_action_budget, or for answers not yet read to be taken (slow_action_client_answer_memory, slow_action_answer_memory), fills too); try again later";
 
 /// Slow requests waiting for a worker by default. A slow action takes milliseconds to
 /// seconds; with this many queued, a new one would wait tens of seconds behind them on a
@@ -217,6 +227,86 @@ struct State {
     budgets: Budgets,
     /// The budget all clients share ([`Budgets::pool`]).
     pool_bucket: Bucket,
+    /// Bytes of answers not yet written, per client and in all.
+    held: HashMap<Client, usize>,
+    held_total: usize,
+    memory: AnswerMemory,
+}
+
+/// Bytes of slow-action answers held in memory until written above which no further job
+/// starts (None: no limit): see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerMemory {
+    /// One named client's answers.
+    pub client: Option<usize>,
+    /// All clients' answers together.
+    pub total: Option<usize>,
+}
+
+/// Bytes of unwritten answers one client may hold before its next slow request waits, by
+/// default: two answers of the default `max_response_size` (32 MiB), so a wallet backend
+/// reading its large answers at any ordinary speed never meets it, while one address that
+/// asks for large answers and does not read them holds at most this much plus what its
+/// running jobs produce.
+pub const DEFAULT_CLIENT_ANSWER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Bytes of unwritten answers all clients together may hold before every slow request
+/// waits, by default: four clients at their own bound. With the default pool (four
+/// workers and a light-lane thread, answers of at most 32 MiB) the answers in memory stay
+/// under 256 + 5 × 32 = 416 MiB however many connections read slowly, where without it
+/// 1,024 connections (`connections_max`) could hold 32 GiB.
+pub const DEFAULT_ANSWER_MEMORY: usize = 256 * 1024 * 1024;
+
+impl AnswerMemory {
+    /// No limits.
+    pub const NONE: AnswerMemory = AnswerMemory {
+        client: None,
+        total: None,
+    };
+
+    /// [`DEFAULT_CLIENT_ANSWER_MEMORY`] and [`DEFAULT_ANSWER_MEMORY`].
+    pub const DEFAULT: AnswerMemory = AnswerMemory {
+        client: Some(DEFAULT_CLIENT_ANSWER_MEMORY),
+        total: Some(DEFAULT_ANSWER_MEMORY),
+    };
+}
+
+/// A slow action's answer held in memory: its bytes count against its client's and the
+/// pool's [`AnswerMemory`] until this is dropped (when the answer has been handed to the
+/// socket, or its connection closed).
+pub struct HeldAnswer {
+    shared: Arc<Shared>,
+    client: Client,
+    bytes: usize,
+}
+
+impl HeldAnswer {
+    /// The bytes counted.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for HeldAnswer {
+    fn drop(&mut self) {
+        if self.bytes == 0 {
+            return;
+        }
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.release(&self.client, self.bytes);
+        }
+        // A job waiting for the memory may start now.
+        self.shared.ready.notify_all();
+    }
+}
+
+impl std::fmt::Debug for HeldAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldAnswer")
+            .field("client", &self.client)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
 }
 
 /// CPU time per second the jobs of clients that are not light may use (None: no
@@ -289,7 +379,12 @@ impl Usage {
 }
 
 impl State {
-    fn new(waiting: FairQueue<Client, Queued>, client_threads: usize, budgets: Budgets) -> State {
+    fn new(
+        waiting: FairQueue<Client, Queued>,
+        client_threads: usize,
+        budgets: Budgets,
+        memory: AnswerMemory,
+    ) -> State {
         let now = Instant::now();
         State {
             waiting,
@@ -298,6 +393,39 @@ impl State {
             closed: false,
             budgets,
             pool_bucket: Bucket::full(budgets.pool.unwrap_or_default(), now),
+            held: HashMap::new(),
+            held_total: 0,
+            memory,
+        }
+    }
+
+    /// Whether `c`'s answers not yet written leave room for another job: under the pool's
+    /// total, and for a named client under its own limit.
+    fn within_memory(&self, c: &Client) -> bool {
+        let total = self.memory.total.is_none_or(|max| self.held_total < max);
+        let own = *c == Client::Unnamed
+            || self
+                .memory
+                .client
+                .is_none_or(|max| self.held.get(c).copied().unwrap_or(0) < max);
+        total && own
+    }
+
+    /// Counts `bytes` of `c`'s answer as held.
+    fn hold(&mut self, c: Client, bytes: usize) {
+        *self.held.entry(c).or_insert(0) += bytes;
+        self.held_total += bytes;
+    }
+
+    /// Gives back `bytes` of `c`'s held answers; a client holding none is forgotten (the
+    /// map holds only clients with answers in memory, at most one per open connection).
+    fn release(&mut self, c: &Client, bytes: usize) {
+        self.held_total = self.held_total.saturating_sub(bytes);
+        if let Some(h) = self.held.get_mut(c) {
+            *h = h.saturating_sub(bytes);
+            if *h == 0 {
+                self.held.remove(c);
+            }
         }
     }
 
@@ -358,6 +486,7 @@ impl State {
             self.below_share(c)
                 && (!light_only || self.clients.get(c).is_some_and(|u| u.light_at(now)))
                 && within_budget(c)
+                && self.within_memory(c)
         };
         let mut best: Option<(Client, (usize, f64))> = None;
         for c in self.waiting.waiting_sources().filter(|c| eligible(c)) {
@@ -482,6 +611,8 @@ pub struct WorkerPool {
     /// The budgets the pool starts with ([`Self::set_budgets`] changes those of a
     /// started pool).
     budgets: Mutex<Budgets>,
+    /// The answer-memory limits the pool starts with ([`Self::set_answer_memory`]).
+    memory: Mutex<AnswerMemory>,
     /// CPU time charged to named clients' jobs so far, in nanoseconds.
     charged: Arc<AtomicU64>,
 }
@@ -513,7 +644,44 @@ impl WorkerPool {
             in_flight: Arc::new(AtomicUsize::new(0)),
             refusals: crate::refusal_pace::RefusalPace::new(crate::refusal_pace::REFUSAL_SPACING),
             budgets: Mutex::new(Budgets::NONE),
+            memory: Mutex::new(AnswerMemory::NONE),
             charged: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The same pool with limits on the bytes of answers held until written (see the
+    /// module docs; none unless set).
+    pub fn with_answer_memory(self, memory: AnswerMemory) -> WorkerPool {
+        self.set_answer_memory(memory);
+        self
+    }
+
+    /// Changes the answer-memory limits from now on, for a started pool too.
+    pub fn set_answer_memory(&self, memory: AnswerMemory) {
+        if let Ok(mut m) = self.memory.lock() {
+            *m = memory;
+        }
+        if let Some(Some(shared)) = self.shared.get() {
+            if let Ok(mut st) = shared.state.lock() {
+                st.memory = memory;
+            }
+            shared.ready.notify_all();
+        }
+    }
+
+    /// The answer-memory limits.
+    pub fn answer_memory(&self) -> AnswerMemory {
+        self.memory.lock().map_or(AnswerMemory::NONE, |m| *m)
+    }
+
+    /// Bytes of answers held until written now, of all clients and of `client` (tests,
+    /// diagnostics).
+    pub fn held_answer_bytes(&self, client: &Client) -> (usize, usize) {
+        match self.shared.get() {
+            Some(Some(s)) => s.state.lock().map_or((0, 0), |st| {
+                (st.held_total, st.held.get(client).copied().unwrap_or(0))
+            }),
+            _ => (0, 0),
         }
     }
 
@@ -669,6 +837,7 @@ impl WorkerPool {
                         FairQueue::new(self.limit(), Box::new(limits)),
                         client_threads,
                         self.budgets(),
+                        self.answer_memory(),
                     )),
                     ready: Condvar::new(),
                     light_threads: self.light_threads,
@@ -816,6 +985,40 @@ impl WorkerPool {
         }
         submitted?;
         done_rx.await.map_err(|_| PoolError::Failed)?
+    }
+
+    /// [`Self::run`] for a job whose result is an answer to be written to `client`: the
+    /// answer comes with its [`HeldAnswer`], which the caller keeps until the answer has
+    /// been handed to the socket, so that the client's further jobs wait while it holds
+    /// the configured [`AnswerMemory`].
+    pub async fn run_answer<F>(
+        &self,
+        client: Client,
+        job: F,
+    ) -> Result<(Vec<u8>, HeldAnswer), PoolError>
+    where
+        F: FnOnce() -> Vec<u8> + Send + 'static,
+    {
+        let shared = self.shared().ok_or(PoolError::Failed)?.clone();
+        self.run(client, move || {
+            let answer = job();
+            // Counted on the worker, before the caller can see it: the job after this one
+            // is admitted knowing the answer is held.
+            let bytes = match shared.state.lock() {
+                Ok(mut st) => {
+                    st.hold(client, answer.len());
+                    answer.len()
+                }
+                Err(_) => 0,
+            };
+            let held = HeldAnswer {
+                shared,
+                client,
+                bytes,
+            };
+            (answer, held)
+        })
+        .await
     }
 }
 
@@ -1083,6 +1286,7 @@ mod tests {
             ),
             usize::MAX,
             budgets,
+            AnswerMemory::NONE,
         )
     }
 
@@ -1448,6 +1652,59 @@ mod tests {
         assert!(wait_for(|| pool.in_flight() == 0));
         assert_eq!(default_client_threads(1), 1);
         assert_eq!(default_client_threads(3), 2);
+    }
+
+    /// Answers held until written count per client and in all: a client at its own
+    /// limit waits while another runs; everyone waits while the total is reached; each
+    /// waiting job starts when enough is released.
+    #[test]
+    fn a_client_holding_its_answer_memory_waits_until_its_answers_are_released() {
+        // Multi-threaded: the spawned callers submit while this thread polls the pool.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let pool = Arc::new(WorkerPool::new(2, 8).with_answer_memory(AnswerMemory {
+            client: Some(100),
+            total: Some(250),
+        }));
+        let [a, b, c] = [1, 2, 3].map(|i| Client::from_ip(IpAddr::from([10, 0, 0, i])));
+        rt.block_on(async {
+            let (text, held_a) = pool.run_answer(a, || vec![0u8; 150]).await.unwrap();
+            assert_eq!((text.len(), held_a.bytes()), (150, 150));
+            assert_eq!(pool.held_answer_bytes(&a), (150, 150));
+            let spawn = |client: Client, len: usize| {
+                let p = pool.clone();
+                tokio::spawn(async move { p.run_answer(client, move || vec![1u8; len]).await })
+            };
+            // a is at its own limit: its next job waits while b's runs.
+            let next_a = spawn(a, 10);
+            assert!(wait_for(|| pool.waiting_of(&a) == 1));
+            let (_, held_b) = pool.run_answer(b, || vec![0u8; 120]).await.unwrap();
+            assert_eq!(pool.held_answer_bytes(&b), (270, 120));
+            // The total (270 of 250) holds c back too, though c holds nothing.
+            let next_c = spawn(c, 1);
+            assert!(wait_for(|| pool.waiting_of(&c) == 1));
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!((pool.waiting_of(&a), pool.waiting_of(&c)), (1, 1));
+            // b's answer written: the total (150) lets c run, a is still at its own.
+            drop(held_b);
+            let (_, held_c) = next_c.await.unwrap().unwrap();
+            assert_eq!(pool.waiting_of(&a), 1);
+            assert!(!next_a.is_finished());
+            drop(held_a);
+            let (_, held_a2) = next_a.await.unwrap().unwrap();
+            assert_eq!(pool.held_answer_bytes(&a), (11, 10));
+            drop((held_c, held_a2));
+            assert_eq!(pool.held_answer_bytes(&a), (0, 0));
+            // Without limits nothing waits.
+            pool.set_answer_memory(AnswerMemory::NONE);
+            let (_, big) = pool.run_answer(a, || vec![0u8; 1000]).await.unwrap();
+            let (_, more) = pool.run_answer(a, || vec![0u8; 1000]).await.unwrap();
+            assert_eq!(pool.held_answer_bytes(&a), (2000, 2000));
+            drop((big, more));
+        });
     }
 
     #[test]

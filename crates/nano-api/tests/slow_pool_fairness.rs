@@ -7,7 +7,8 @@
 //! generations that never end and never answer. When the shared queue is full, another
 //! client's call takes the place of the flooder's newest, which is refused. Behind the
 //! forwarding `nano_rpc` front the node keys by the HTTP client it names. A client over
-//! its CPU budget waits while another is served. Real servers on 127.0.0.1.
+//! its CPU budget, or holding an answer it does not read, waits while another is served.
+//! Real servers on 127.0.0.1.
 
 mod common;
 
@@ -419,4 +420,87 @@ async fn over_http_an_address_over_its_cpu_budget_waits_while_another_is_served(
         nano_core::Amount::MAX.to_string(),
         "{answer}"
     );
+}
+
+/// An answer not yet taken by its connection counts against its client's answer memory:
+/// an address that asked for a large answer and does not read it has its next slow call
+/// wait in its queue while another address is served at once; when the unread
+/// connection closes, the memory is given back and the waiting call runs. Over HTTP,
+/// keyed by source address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_an_address_holding_an_unread_answer_waits_while_another_is_served() {
+    // A `receivable` answer of about 13 MB: more than the loopback socket buffers and
+    // hyper's write buffer take from an unread connection, so megabytes stay held.
+    const ROWS: u64 = 200_000;
+    const CLIENT_LIMIT: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let memory = nano_api::worker_pool::AnswerMemory {
+        client: Some(CLIENT_LIMIT),
+        total: None,
+    };
+    let v2 = v2_with_pool(
+        dir.path(),
+        WorkerPool::with_client_queue(2, 16, CLIENT_QUEUE).with_answer_memory(memory),
+    );
+    let target = nano_core::PublicKey([7u8; 32]);
+    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let addr = serve_http(&v2).await;
+    let door = Door::Http(addr);
+    let pool = &v2.ctx.slow_actions;
+    let flooder = Client::from_ip(FLOODER.into());
+
+    // The flooder asks and never reads.
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::new(FLOODER.into(), 0)).unwrap();
+    let mut unread = s.connect(addr).await.unwrap();
+    let body = json!({"action": "receivable", "account": target.encode_account(),
+        "count": ROWS.to_string(), "include_only_confirmed": "false", "include_active": "true"})
+    .to_string();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    unread.write_all(head.as_bytes()).await.unwrap();
+    unread.write_all(body.as_bytes()).await.unwrap();
+    assert!(wait_until(|| pool.held_answer_bytes(&flooder).1 > 0).await);
+    // The connection takes what the kernel and hyper buffer, then stops: the rest is
+    // still held (polled for a while, it never falls to the limit).
+    let answer_len = pool.held_answer_bytes(&flooder).1;
+    assert!(answer_len > 10_000_000, "{answer_len}");
+    assert!(wait_until(|| pool.in_flight() == 0).await);
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let (total, own) = pool.held_answer_bytes(&flooder);
+        assert!(own >= CLIENT_LIMIT, "{own}");
+        assert_eq!(total, own);
+    }
+
+    // Its next slow call waits while a worker is idle; another address is served.
+    let held = tokio::spawn(call(door, FLOODER, balances()));
+    assert!(wait_until(|| pool.waiting_of(&flooder) == 1).await);
+    let other = call(door, LEGIT, balances()).await;
+    assert_eq!(
+        *genesis_balance(&other),
+        nano_core::Amount::MAX.to_string(),
+        "{other}"
+    );
+    assert_eq!(
+        pool.waiting_of(&flooder),
+        1,
+        "still held by its unread answer"
+    );
+    assert!(!held.is_finished());
+
+    // Closed unread: the memory comes back and the waiting call runs.
+    drop(unread);
+    let answer = tokio::time::timeout(common::WAIT, held)
+        .await
+        .expect("the waiting call runs once the unread answer is gone")
+        .unwrap();
+    assert_eq!(
+        *genesis_balance(&answer),
+        nano_core::Amount::MAX.to_string(),
+        "{answer}"
+    );
+    assert!(wait_until(|| pool.held_answer_bytes(&flooder) == (0, 0)).await);
 }

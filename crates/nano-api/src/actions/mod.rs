@@ -643,31 +643,49 @@ pub async fn answer(
     req: Req,
     origin: Origin,
     client: crate::worker_pool::Client,
-) -> Vec<u8> {
+) -> Answer {
     use crate::worker_pool::{PoolError, BUSY};
     let cap = ctx.max_response_size;
     let entry = match admit(&req, origin) {
         Ok(entry) => entry,
-        Err(e) => return crate::response_cap::to_json_capped(&e.to_json(), cap),
+        Err(e) => return crate::response_cap::to_json_capped(&e.to_json(), cap).into(),
     };
     if !slow_request(entry, &req) {
-        return run_v1_text(ctx, entry, &req, cap);
+        return run_v1_text(ctx, entry, &req, cap).into();
     }
     if let Some(bounded) = entry.bounded {
         if let Some(answer) = bounded(ctx, &req, INLINE_SCAN).transpose() {
-            return v1_text(entry, &req, answer, cap);
+            return v1_text(entry, &req, answer, cap).into();
         }
     }
     let c = ctx.clone();
     let job = move || run_v1_text(&c, entry, &req, cap);
     let refusal = |text: &str| RpcError::new(text).to_json().to_string().into_bytes();
-    match ctx.slow_actions.run(client, job).await {
-        Ok(bytes) => bytes,
+    match ctx.slow_actions.run_answer(client, job).await {
+        Ok((text, held)) => Answer {
+            text,
+            held: Some(held),
+        },
         Err(PoolError::Busy) => {
             ctx.stats.inc("rpc", "slow_action_busy", "in");
-            refusal(BUSY)
+            refusal(BUSY).into()
         }
-        Err(PoolError::Failed) => refusal(msg::INTERNAL),
+        Err(PoolError::Failed) => refusal(msg::INTERNAL).into(),
+    }
+}
+
+/// An RPC v1 answer as JSON text, with, for a slow action's, its place in the pool's
+/// answer memory ([`crate::worker_pool::HeldAnswer`]): the front door keeps `held` until
+/// the text has been handed to the socket.
+#[derive(Debug)]
+pub struct Answer {
+    pub text: Vec<u8>,
+    pub held: Option<crate::worker_pool::HeldAnswer>,
+}
+
+impl From<Vec<u8>> for Answer {
+    fn from(text: Vec<u8>) -> Answer {
+        Answer { text, held: None }
     }
 }
 

@@ -330,14 +330,17 @@ pub async fn session<R, W>(
         ) {
             break;
         }
-        let answer = match enc {
+        // A slow action's answer keeps its place in the pool's answer memory
+        // (`_held`) until its frame has been written, at the end of this turn.
+        let (answer, _held) = match enc {
             Encoding::JsonV1 | Encoding::JsonV1Unsafe => {
                 let origin = Origin {
                     control: true,
                     allow_unsafe: v2.ctx.network == nano_core::Network::Dev
                         || (enc == Encoding::JsonV1Unsafe && opts.allow_unsafe),
                 };
-                run_v1(&v2, payload, origin, client).await
+                let a = run_v1(&v2, payload, origin, client).await;
+                (a.text, a.held)
             }
             Encoding::FlatBuffers | Encoding::FlatBuffersJson => {
                 event_encoding.store(enc as u8, Ordering::Relaxed);
@@ -355,7 +358,7 @@ pub async fn session<R, W>(
                         l
                     }
                 };
-                run_v2(&v2, enc, payload, l).await
+                (run_v2(&v2, enc, payload, l).await, None)
             }
         };
         if answer.len() > MAX_PAYLOAD {
@@ -404,13 +407,19 @@ async fn run_v2(
         .unwrap_or_default()
 }
 
-async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin, client: Client) -> Vec<u8> {
+async fn run_v1(
+    v2: &Arc<V2Service>,
+    payload: Vec<u8>,
+    origin: Origin,
+    client: Client,
+) -> crate::actions::Answer {
     use crate::error::{msg, RpcError};
     if crate::json::json_depth_exceeds(&payload, IPC_MAX_JSON_DEPTH) {
         return RpcError::new(msg::MAX_DEPTH)
             .to_json()
             .to_string()
-            .into_bytes();
+            .into_bytes()
+            .into();
     }
     match serde_json::from_slice::<serde_json::Value>(&payload) {
         // Slow actions on the bounded pool, the rest on the session's task, as over HTTP.
@@ -427,7 +436,8 @@ async fn run_v1(v2: &Arc<V2Service>, payload: Vec<u8>, origin: Origin, client: C
         _ => RpcError::new(msg::UNABLE_TO_PARSE_JSON)
             .to_json()
             .to_string()
-            .into_bytes(),
+            .into_bytes()
+            .into(),
     }
 }
 
