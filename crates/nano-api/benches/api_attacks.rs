@@ -54,6 +54,17 @@
 //! spinner of that many cores in this process while the node is probed, paired with a
 //! ceiling without one (does a spinner's presence alone change a server's tail?).
 //!
+//! `API_ATTACKS=readers` runs a quiet phase, then slow readers: [`READERS`] connections
+//! from 64 addresses (127.0.2.x) each asking `receivable` over the 200,000 receivables
+//! (an answer of about 13 MB) and reading [`READ_CHUNK`] bytes a second of it, alternately
+//! without and with the slow pool's answer-memory limits (the config's defaults:
+//! `nano_api::worker_pool::AnswerMemory::DEFAULT`), and prints per phase the server's
+//! peak RSS and the bytes of answers it held at the end, next to the legitimate latency.
+//!
+//! Every mode runs the server process with the daemon's allocator setting
+//! (`nano_node::heap_trim::start_heap_trimmer`: glibc's mmap threshold fixed and free
+//! pages given back), so its RSS is what the daemon's would be.
+//!
 //! `API_ATTACKS_STAGES=1` splits each probe slower than a millisecond into stages inside
 //! the node (`support/stages.rs`); `API_ATTACKS_LARGE_ANSWERS=runtime` writes the RPC's
 //! large answers from the server's runtime instead of the large-answer thread
@@ -95,6 +106,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SLOW_CLIENTS: usize = 500;
 const FLOODERS: usize = 64;
+/// Slow-reader connections of `API_ATTACKS=readers`, four per address: at 13 MB an
+/// answer, what the node would hold if each kept its answer in memory is 3.3 GB.
+const READERS: usize = 256;
+/// Bytes a slow reader reads per [`READ_GAP`]: enough to keep its connection from the
+/// idle timeout, far too little to drain an answer within the run.
+const READ_CHUNK: usize = 1024;
+const READ_GAP: Duration = Duration::from_secs(1);
 const RECEIVABLES: u64 = 200_000;
 /// Legitimate requests per action per phase by default (fewer if the phase runs out of
 /// time): a p99 over 1,000 answers is the tenth slowest, where over 100 it was the
@@ -421,6 +439,54 @@ async fn flooder(
     }
 }
 
+/// One slow reader: asks for the flood's `receivable` answer, then reads [`READ_CHUNK`]
+/// bytes per [`READ_GAP`] until stopped; asks again on a new connection when refused or
+/// closed. Counts the KiB read and the refusals.
+async fn slow_reader(
+    rpc: SocketAddr,
+    source: std::net::Ipv4Addr,
+    body: Arc<String>,
+    stop: Arc<AtomicBool>,
+    counts: Arc<[AtomicU64; 2]>,
+) {
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    while !stop.load(Ordering::Relaxed) {
+        let connected = async {
+            let s = tokio::net::TcpSocket::new_v4().ok()?;
+            // A small receive buffer, so the kernel does not drain the answer for it.
+            s.set_recv_buffer_size(4096).ok()?;
+            s.bind(SocketAddr::new(source.into(), 0)).ok()?;
+            s.connect(rpc).await.ok()
+        };
+        let Some(mut c) = connected.await else {
+            tokio::time::sleep(READ_GAP).await;
+            continue;
+        };
+        if c.write_all(req.as_bytes()).await.is_err() {
+            continue;
+        }
+        let mut first = true;
+        while !stop.load(Ordering::Relaxed) {
+            let mut chunk = [0u8; READ_CHUNK];
+            let n = match c.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if first && chunk[..n].windows(12).any(|w| w == b"Too many slo") {
+                counts[1].fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            first = false;
+            counts[0].fetch_add(n as u64, Ordering::Relaxed);
+            tokio::time::sleep(READ_GAP).await;
+        }
+        tokio::time::sleep(READ_GAP).await;
+    }
+}
+
 /// The attacker child: runs its role until its stdin closes or CHILD_LIFE passes,
 /// printing progress lines for the parent.
 fn attacker_main(role: &str) {
@@ -464,6 +530,17 @@ fn attacker_main(role: &str) {
                 };
                 let (b, s, c) = (body.clone(), stop.clone(), counts.clone());
                 rt.spawn(flooder(addr(1), source, b, s, c));
+            }
+        }
+        Some(&"readers") => {
+            let body = Arc::new(format!(
+                r#"{{"action":"receivable","account":"{}","include_only_confirmed":"false","include_active":"true"}}"#,
+                words[2]
+            ));
+            for i in 0..READERS {
+                let source = std::net::Ipv4Addr::new(127, 0, 2, (i % 64) as u8 + 1);
+                let (b, s, c) = (body.clone(), stop.clone(), counts.clone());
+                rt.spawn(slow_reader(addr(1), source, b, s, c));
             }
         }
         _ => panic!("unknown role {role:?}"),
@@ -657,6 +734,46 @@ fn flood_phase(
     pool.set_budgets(budgets);
     figures
 }
+
+/// A phase of [`READERS`] slow readers (attackers in a child process), with the pool's
+/// answer memory as `memory`; prints the bytes of answers the pool held at the end and
+/// waits, after the readers are gone, until it holds none.
+fn readers_phase(
+    run_phase: &impl RunPhase,
+    pool: &nano_api::worker_pool::WorkerPool,
+    rpc: SocketAddr,
+    target: &PublicKey,
+    memory: nano_api::worker_pool::AnswerMemory,
+    name: &str,
+    quiet: &[Figures],
+) -> PhaseFigures {
+    pool.set_answer_memory(memory);
+    let child = Attackers::start(format!("readers {rpc} {}", target.encode_account()), 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let (r0, b0) = (child.get(1), child.get(2));
+    let figures = run_phase(name, Some(quiet), Some(&child), &vec![rpc; quiet.len()]);
+    let everyone = nano_api::worker_pool::Client::Unnamed;
+    println!(
+        "  readers: answer memory {memory:?}; held at the end {:.1} MiB of answers; read {:.1} MiB, {} refused as busy",
+        pool.held_answer_bytes(&everyone).0 as f64 / MIB,
+        (child.get(1) - r0) as f64 / MIB,
+        child.get(2) - b0,
+    );
+    child.stop();
+    let budgets = pool.budgets();
+    pool.set_budgets(Budgets::NONE);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (pool.in_flight() > 0 || pool.held_answer_bytes(&everyone).0 > 0)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pool.set_budgets(budgets);
+    pool.set_answer_memory(nano_api::worker_pool::AnswerMemory::DEFAULT);
+    figures
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// The median of `v` (the lower middle for an even count); zero when empty.
 fn median(mut v: Vec<f64>) -> f64 {
@@ -1200,6 +1317,8 @@ fn main() {
     if awake::child_main() {
         return;
     }
+    // The daemon's allocator setting (`nano_daemon::daemon` starts it likewise).
+    nano_node::heap_trim::start_heap_trimmer();
     // Started before the setup so that it runs through every phase (`BENCH_AWAKE`).
     let keep_awake = awake::from_env();
     let stamped = stages::enable_from_env();
@@ -1457,6 +1576,35 @@ fn main() {
     let node_at = vec![rpc; probes.len()];
     probe_rt.block_on(probe(&node_at, &probes));
     let mode = std::env::var(MODE).unwrap_or_default();
+    if mode == "readers" {
+        use nano_api::worker_pool::AnswerMemory;
+        let quiet = run_phase("quiet", None, None, &node_at).figures;
+        // Without, with, with, without: the machine's drift falls on both sides.
+        for (memory, name) in [
+            (
+                AnswerMemory::NONE,
+                "256 slow readers, no answer-memory limits",
+            ),
+            (
+                AnswerMemory::DEFAULT,
+                "256 slow readers, answer-memory limits (defaults)",
+            ),
+            (
+                AnswerMemory::DEFAULT,
+                "256 slow readers, answer-memory limits (defaults), again",
+            ),
+            (
+                AnswerMemory::NONE,
+                "256 slow readers, no answer-memory limits, again",
+            ),
+        ] {
+            readers_phase(&run_phase, pool, rpc, &target, memory, name, &quiet);
+        }
+        if let Some(k) = keep_awake {
+            k.stop();
+        }
+        return;
+    }
     if mode == "pairs" || mode == "slow" {
         // Each probe's replay ceiling: a bare server on the node's stack, on a runtime
         // like the node's, answering a constant copy of the answer the node gave it.
