@@ -1,6 +1,6 @@
-//! The HTTP body of a slow action's answer, which keeps the answer's place in the
-//! slow-action pool's answer memory ([`crate::worker_pool::HeldAnswer`]) until the last of
-//! its bytes has been taken by the connection.
+//! The HTTP body of an answer that keeps its place in an answer memory
+//! ([`crate::answer_memory`]: the slow-action pool's [`crate::worker_pool::HeldAnswer`],
+//! or `nano_rpc`'s count) until the last of its bytes has been taken by the connection.
 //!
 //! hyper takes a body frame only when its write buffer has room, so handing the answer
 //! over in frames of [`FRAME`] bytes makes "taken" follow "written": while a client does
@@ -15,22 +15,21 @@ use std::task::{Context, Poll};
 use axum::body::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
-use crate::worker_pool::HeldAnswer;
-
 /// Bytes handed to the connection per frame: hyper's write buffer holds a few hundred KiB
 /// before it stops taking frames, so a frame this size keeps the held count within about
 /// half a MiB of what is still unwritten, at one frame per 256 KiB.
 pub const FRAME: usize = 256 * 1024;
 
-/// An answer handed over in [`FRAME`]-byte frames, holding its [`HeldAnswer`] until the
-/// last frame is taken (or the body is dropped with its connection).
-pub struct HeldBody {
+/// An answer handed over in [`FRAME`]-byte frames, holding `held` (whose drop gives the
+/// answer's bytes back) until the last frame is taken (or the body is dropped with its
+/// connection).
+pub struct HeldBody<G> {
     rest: Bytes,
-    held: Option<HeldAnswer>,
+    held: Option<G>,
 }
 
-impl HeldBody {
-    pub fn new(text: Vec<u8>, held: HeldAnswer) -> HeldBody {
+impl<G> HeldBody<G> {
+    pub fn new(text: Vec<u8>, held: G) -> HeldBody<G> {
         HeldBody {
             rest: Bytes::from(text),
             held: Some(held),
@@ -38,7 +37,10 @@ impl HeldBody {
     }
 }
 
-impl Body for HeldBody {
+// No field is pinned: `rest` and `held` are moved and dropped freely.
+impl<G> Unpin for HeldBody<G> {}
+
+impl<G> Body for HeldBody<G> {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 

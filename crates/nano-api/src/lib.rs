@@ -5,6 +5,7 @@
 pub mod access;
 pub mod actions;
 pub mod answer_body;
+pub mod answer_memory;
 pub(crate) mod answer_text;
 pub mod api_v2;
 pub mod async_process;

@@ -103,7 +103,7 @@ const DOCS: &[(&str, &str)] = &[
     ("slow_action_budget", "Milliseconds of CPU time per second that all clients' slow requests together may use, with the same exemption and the same waiting as slow_action_client_budget: many addresses flooding scans, each within its own budget, cost the node at most this much CPU. 0: no budget. Default 250 per core of the machine. The reference node has no such setting.\ntype:milliseconds per second"),
     ("server_threads", "Threads of the runtime that runs the node's RPC, IPC and WebSocket servers, apart from the runtime that drives peering, so that a flood of API requests and the node's peering do not wait for each other's tasks. 0 runs the servers on the node's runtime, as the reference node does. Read by the node only; a child nano_rpc uses process.io_threads.\ntype:uint32"),
     ("slow_action_client_answer_memory", "Bytes of one client's slow-request answers (client as for slow_action_client_queue) held in memory until its connections have taken them. While a client holds this much (it asked for large answers and reads them slowly, or not at all), its next slow requests wait in its queue, then are refused. 0: no limit. Default 67108864 (64 MiB: two answers of the default max_response_size). The reference node has no such setting.\ntype:uint64"),
-    ("slow_action_answer_memory", "Bytes of all clients' slow-request answers held in memory until taken by their connections; while they hold this much, every slow request waits, then is refused. The answers in memory stay below this plus one answer of at most max_response_size per slow-action thread, however many connections read slowly. 0: no limit. Default 268435456 (256 MiB). The reference node has no such setting.\ntype:uint64"),
+    ("slow_action_answer_memory", "Bytes of all clients' slow-request answers held in memory until taken by their connections; while they hold this much, every slow request waits, then is refused. A separate nano_rpc process counts the v1 answers it has not yet written to its clients against the same two limits and refuses a client's request at once while that client, or everyone, holds them. The answers in memory stay below this plus one answer of at most max_response_size per slow-action thread, however many connections read slowly. 0: no limit. Default 268435456 (256 MiB). The reference node has no such setting.\ntype:uint64"),
     ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
@@ -235,11 +235,17 @@ impl RpcConfig {
             client: per_second(self.slow_action_client_budget),
             pool: per_second(self.slow_action_budget),
         })
-        .with_answer_memory(crate::worker_pool::AnswerMemory {
+        .with_answer_memory(self.answer_memory());
+        ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
+    }
+
+    /// The answer-memory limits ([`crate::answer_memory`]) of the slow-action pool and of
+    /// `nano_rpc`'s front.
+    pub fn answer_memory(&self) -> crate::answer_memory::AnswerMemory {
+        crate::answer_memory::AnswerMemory {
             client: bytes_limit(self.slow_action_client_answer_memory),
             total: bytes_limit(self.slow_action_answer_memory),
-        });
-        ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
+        }
     }
 
     /// Defaults, then `config-rpc.toml` in `data_dir` if present, then `--rpcconfig`.

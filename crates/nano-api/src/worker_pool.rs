@@ -68,6 +68,8 @@ use std::time::{Duration, Instant};
 
 use nano_node::consensus::fair_queue::{FairQueue, Rejected, SourceLimits};
 
+use crate::answer_memory::HeldBytes;
+pub use crate::answer_memory::{AnswerMemory, DEFAULT_ANSWER_MEMORY, DEFAULT_CLIENT_ANSWER_MEMORY};
 use crate::cpu_budget::Bucket;
 use crate::thread_time::Used;
 
@@ -228,47 +230,8 @@ struct State {
     /// The budget all clients share ([`Budgets::pool`]).
     pool_bucket: Bucket,
     /// Bytes of answers not yet written, per client and in all.
-    held: HashMap<Client, usize>,
-    held_total: usize,
+    held: HeldBytes,
     memory: AnswerMemory,
-}
-
-/// Bytes of slow-action answers held in memory until written above which no further job
-/// starts (None: no limit): see the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerMemory {
-    /// One named client's answers.
-    pub client: Option<usize>,
-    /// All clients' answers together.
-    pub total: Option<usize>,
-}
-
-/// Bytes of unwritten answers one client may hold before its next slow request waits, by
-/// default: two answers of the default `max_response_size` (32 MiB), so a wallet backend
-/// reading its large answers at any ordinary speed never meets it, while one address that
-/// asks for large answers and does not read them holds at most this much plus what its
-/// running jobs produce.
-pub const DEFAULT_CLIENT_ANSWER_MEMORY: usize = 64 * 1024 * 1024;
-
-/// Bytes of unwritten answers all clients together may hold before every slow request
-/// waits, by default: four clients at their own bound. With the default pool (four
-/// workers and a light-lane thread, answers of at most 32 MiB) the answers in memory stay
-/// under 256 + 5 × 32 = 416 MiB however many connections read slowly, where without it
-/// 1,024 connections (`connections_max`) could hold 32 GiB.
-pub const DEFAULT_ANSWER_MEMORY: usize = 256 * 1024 * 1024;
-
-impl AnswerMemory {
-    /// No limits.
-    pub const NONE: AnswerMemory = AnswerMemory {
-        client: None,
-        total: None,
-    };
-
-    /// [`DEFAULT_CLIENT_ANSWER_MEMORY`] and [`DEFAULT_ANSWER_MEMORY`].
-    pub const DEFAULT: AnswerMemory = AnswerMemory {
-        client: Some(DEFAULT_CLIENT_ANSWER_MEMORY),
-        total: Some(DEFAULT_ANSWER_MEMORY),
-    };
 }
 
 /// A slow action's answer held in memory: its bytes count against its client's and the
@@ -293,7 +256,7 @@ impl Drop for HeldAnswer {
             return;
         }
         if let Ok(mut st) = self.shared.state.lock() {
-            st.release(&self.client, self.bytes);
+            st.held.release(&self.client, self.bytes);
         }
         // A job waiting for the memory may start now.
         self.shared.ready.notify_all();
@@ -393,39 +356,8 @@ impl State {
             closed: false,
             budgets,
             pool_bucket: Bucket::full(budgets.pool.unwrap_or_default(), now),
-            held: HashMap::new(),
-            held_total: 0,
+            held: HeldBytes::default(),
             memory,
-        }
-    }
-
-    /// Whether `c`'s answers not yet written leave room for another job: under the pool's
-    /// total, and for a named client under its own limit.
-    fn within_memory(&self, c: &Client) -> bool {
-        let total = self.memory.total.is_none_or(|max| self.held_total < max);
-        let own = *c == Client::Unnamed
-            || self
-                .memory
-                .client
-                .is_none_or(|max| self.held.get(c).copied().unwrap_or(0) < max);
-        total && own
-    }
-
-    /// Counts `bytes` of `c`'s answer as held.
-    fn hold(&mut self, c: Client, bytes: usize) {
-        *self.held.entry(c).or_insert(0) += bytes;
-        self.held_total += bytes;
-    }
-
-    /// Gives back `bytes` of `c`'s held answers; a client holding none is forgotten (the
-    /// map holds only clients with answers in memory, at most one per open connection).
-    fn release(&mut self, c: &Client, bytes: usize) {
-        self.held_total = self.held_total.saturating_sub(bytes);
-        if let Some(h) = self.held.get_mut(c) {
-            *h = h.saturating_sub(bytes);
-            if *h == 0 {
-                self.held.remove(c);
-            }
         }
     }
 
@@ -486,7 +418,7 @@ impl State {
             self.below_share(c)
                 && (!light_only || self.clients.get(c).is_some_and(|u| u.light_at(now)))
                 && within_budget(c)
-                && self.within_memory(c)
+                && self.held.allows(&self.memory, c)
         };
         let mut best: Option<(Client, (usize, f64))> = None;
         for c in self.waiting.waiting_sources().filter(|c| eligible(c)) {
@@ -678,9 +610,10 @@ impl WorkerPool {
     /// diagnostics).
     pub fn held_answer_bytes(&self, client: &Client) -> (usize, usize) {
         match self.shared.get() {
-            Some(Some(s)) => s.state.lock().map_or((0, 0), |st| {
-                (st.held_total, st.held.get(client).copied().unwrap_or(0))
-            }),
+            Some(Some(s)) => s
+                .state
+                .lock()
+                .map_or((0, 0), |st| (st.held.total(), st.held.of(client))),
             _ => (0, 0),
         }
     }
@@ -1006,7 +939,7 @@ impl WorkerPool {
             // is admitted knowing the answer is held.
             let bytes = match shared.state.lock() {
                 Ok(mut st) => {
-                    st.hold(client, answer.len());
+                    st.held.hold(client, answer.len());
                     answer.len()
                 }
                 Err(_) => 0,

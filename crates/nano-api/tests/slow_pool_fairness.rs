@@ -450,18 +450,7 @@ async fn over_http_an_address_holding_an_unread_answer_waits_while_another_is_se
     let flooder = Client::from_ip(FLOODER.into());
 
     // The flooder asks and never reads.
-    let s = tokio::net::TcpSocket::new_v4().unwrap();
-    s.bind(SocketAddr::new(FLOODER.into(), 0)).unwrap();
-    let mut unread = s.connect(addr).await.unwrap();
-    let body = json!({"action": "receivable", "account": target.encode_account(),
-        "count": ROWS.to_string(), "include_only_confirmed": "false", "include_active": "true"})
-    .to_string();
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    unread.write_all(head.as_bytes()).await.unwrap();
-    unread.write_all(body.as_bytes()).await.unwrap();
+    let unread = ask_unread(addr, &target, ROWS).await;
     assert!(wait_until(|| pool.held_answer_bytes(&flooder).1 > 0).await);
     // The connection takes what the kernel and hyper buffer, then stops: the rest is
     // still held (polled for a while, it never falls to the limit).
@@ -503,4 +492,93 @@ async fn over_http_an_address_holding_an_unread_answer_waits_while_another_is_se
         "{answer}"
     );
     assert!(wait_until(|| pool.held_answer_bytes(&flooder) == (0, 0)).await);
+}
+
+/// Sends the flooder's `receivable` over `rows` receivables of `target` on a new
+/// connection to `addr`, whose answer the caller then does not read.
+async fn ask_unread(
+    addr: SocketAddr,
+    target: &nano_core::PublicKey,
+    rows: u64,
+) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::new(FLOODER.into(), 0)).unwrap();
+    let mut unread = s.connect(addr).await.unwrap();
+    let body = json!({"action": "receivable", "account": target.encode_account(),
+        "count": rows.to_string(), "include_only_confirmed": "false", "include_active": "true"})
+    .to_string();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    unread.write_all(head.as_bytes()).await.unwrap();
+    unread.write_all(body.as_bytes()).await.unwrap();
+    unread
+}
+
+/// Behind `nano_rpc`, which holds the node's answer until its HTTP client takes it: an
+/// address holding an unread answer there is refused at once (the pool's busy text) while
+/// another address is served, and is served again once its unread connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nano_rpc_an_address_holding_an_unread_answer_is_refused_while_another_is_served() {
+    use nano_api::ipc::client::{IpcPool, IpcTarget};
+    // About 13 MB: more than the sockets and hyper take from an unread connection.
+    const ROWS: u64 = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let target = nano_core::PublicKey([7u8; 32]);
+    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let (mut ipc, ipc_addr) = ipc_tcp(&v2).await;
+    let pool = Arc::new(IpcPool::new(
+        IpcTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port: ipc_addr.port(),
+        },
+        4,
+        std::time::Duration::from_secs(300),
+    ));
+    let mut cfg = test_config();
+    cfg.slow_action_client_answer_memory = 1024 * 1024;
+    let front = nano_api::ipc::forward::serve(pool, &cfg, std::future::pending())
+        .await
+        .unwrap();
+    let door = Door::Http(front);
+    let refused = |a: &Value| a["error"].as_str() == Some(BUSY);
+
+    let unread = ask_unread(front, &target, ROWS).await;
+    // Served until the answer reaches the front, refused from then on.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let mut answer = call(door, FLOODER, balances()).await;
+    while !refused(&answer) && tokio::time::Instant::now() < deadline {
+        assert_eq!(
+            *genesis_balance(&answer),
+            nano_core::Amount::MAX.to_string(),
+            "{answer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        answer = call(door, FLOODER, balances()).await;
+    }
+    assert!(refused(&answer), "{answer}");
+    let other = call(door, LEGIT, balances()).await;
+    assert_eq!(
+        *genesis_balance(&other),
+        nano_core::Amount::MAX.to_string(),
+        "{other}"
+    );
+    assert!(refused(&call(door, FLOODER, balances()).await));
+
+    // Closed unread: served again.
+    drop(unread);
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let mut answer = call(door, FLOODER, balances()).await;
+    while refused(&answer) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        answer = call(door, FLOODER, balances()).await;
+    }
+    assert_eq!(
+        *genesis_balance(&answer),
+        nano_core::Amount::MAX.to_string(),
+        "{answer}"
+    );
+    ipc.stop();
 }

@@ -6,9 +6,17 @@
 //! process does; the node trusts its IPC clients. Each v1 request carries the HTTP
 //! client's address ([`super::FORWARDED_CLIENT`]), so the node's slow-action pool is fair
 //! between the clients behind this process as it is between its own HTTP clients.
+//!
+//! The node counts a slow answer as held only until it has written it to this process;
+//! here the answer waits for the HTTP client. So this front counts the bytes of v1 answers
+//! its connections have not yet taken ([`crate::answer_memory`], the same
+//! `slow_action_client_answer_memory` and `slow_action_answer_memory` keys) and refuses a
+//! client's v1 request with the pool's busy text while that client, or everyone, holds
+//! the limit: a client reading slowly on many connections cannot make this process hold
+//! `connections_max` answers.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
@@ -21,6 +29,7 @@ use serde_json::Value;
 
 use super::client::IpcPool;
 use super::Encoding;
+use crate::answer_memory::{AnswerMemory, HeldBytes};
 use crate::api_v2::http::{envelope_from_http, http_answer, preflight};
 use crate::api_v2::{Response as V2Response, V2Error, CODE_GENERIC};
 use crate::error::{msg, RpcError};
@@ -35,6 +44,23 @@ struct Fwd {
     enable_control: bool,
     max_depth: usize,
     allowed_origins: Arc<Vec<String>>,
+    memory: AnswerMemory,
+    held: Arc<Mutex<HeldBytes>>,
+}
+
+/// One v1 answer's bytes in [`Fwd::held`], given back when dropped (with its body).
+struct Held {
+    held: Arc<Mutex<HeldBytes>>,
+    client: crate::worker_pool::Client,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Ok(mut h) = self.held.lock() {
+            h.release(&self.client, self.bytes);
+        }
+    }
 }
 
 /// The router of `nano_rpc`.
@@ -44,6 +70,8 @@ pub fn router(pool: Arc<IpcPool>, cfg: &RpcConfig) -> Router {
         enable_control: cfg.enable_control,
         max_depth: cfg.max_json_depth as usize,
         allowed_origins: Arc::new(cfg.allowed_origins.clone()),
+        memory: cfg.answer_memory(),
+        held: Arc::new(Mutex::new(HeldBytes::default())),
     };
     Router::new()
         .route("/api/v2", any(v2_envelope))
@@ -56,7 +84,10 @@ pub fn router(pool: Arc<IpcPool>, cfg: &RpcConfig) -> Router {
 }
 
 fn json_text(body: Vec<u8>) -> Response {
-    let mut resp = (StatusCode::OK, body).into_response();
+    json_headers((StatusCode::OK, body).into_response())
+}
+
+fn json_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -127,10 +158,35 @@ async fn v1(
         Err(text) => return v1_error(text),
     };
     let payload = rewritten.as_deref().unwrap_or(&body);
-    let named = peer.and_then(|p| name_client(payload, p.0 .0.ip()));
+    let peer_ip = peer.map(|p| p.0 .0.ip());
+    let client = peer_ip.map_or(crate::worker_pool::Client::Unnamed, |ip| {
+        crate::worker_pool::Client::from_ip(ip)
+    });
+    let allowed = s.held.lock().is_ok_and(|h| h.allows(&s.memory, &client));
+    if !allowed {
+        return v1_error(crate::worker_pool::BUSY);
+    }
+    let named = peer_ip.and_then(|ip| name_client(payload, ip));
     let payload = named.as_deref().unwrap_or(payload);
     match s.pool.request(Encoding::JsonV1, payload).await {
-        Ok(answer) => json_text(answer),
+        Ok(answer) => {
+            let bytes = answer.len();
+            if let Ok(mut h) = s.held.lock() {
+                h.hold(client, bytes);
+            }
+            let held = Held {
+                held: s.held.clone(),
+                client,
+                bytes,
+            };
+            json_headers(
+                (
+                    StatusCode::OK,
+                    axum::body::Body::new(crate::answer_body::HeldBody::new(answer, held)),
+                )
+                    .into_response(),
+            )
+        }
         Err(e) => {
             tracing::warn!("nano_rpc: IPC request failed: {e}");
             v1_error(NODE_UNREACHABLE)

@@ -1,0 +1,128 @@
+//! Bytes of RPC answers held in memory until their connections have taken them, per
+//! client and in all, and the limits above which a client's next request waits (the
+//! node's slow-action pool, [`crate::worker_pool`]) or is refused (`nano_rpc`'s front,
+//! [`crate::ipc::forward`]).
+//!
+//! An answer stays in memory until its connection has taken it, and a server's idle
+//! timeout counts any byte, so a client that asks for large answers and reads them slowly
+//! (or not at all) on many connections holds `connections_max` × `max_response_size`
+//! (32 GiB by default) unless the bytes held are counted and bounded.
+
+use std::collections::HashMap;
+
+use crate::worker_pool::Client;
+
+/// Bytes of answers held in memory until taken by their connections above which a
+/// client's next request waits or is refused (None: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerMemory {
+    /// One named client's answers.
+    pub client: Option<usize>,
+    /// All clients' answers together.
+    pub total: Option<usize>,
+}
+
+/// Bytes of unwritten answers one client may hold before its next slow request waits, by
+/// default: two answers of the default `max_response_size` (32 MiB), so a wallet backend
+/// reading its large answers at any ordinary speed never meets it, while one address that
+/// asks for large answers and does not read them holds at most this much plus what its
+/// running jobs produce.
+pub const DEFAULT_CLIENT_ANSWER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Bytes of unwritten answers all clients together may hold before every slow request
+/// waits, by default: four clients at their own bound. With the default pool (four
+/// workers and a light-lane thread, answers of at most 32 MiB) the answers in memory stay
+/// under 256 + 5 × 32 = 416 MiB however many connections read slowly, where without it
+/// 1,024 connections (`connections_max`) could hold 32 GiB.
+pub const DEFAULT_ANSWER_MEMORY: usize = 256 * 1024 * 1024;
+
+impl AnswerMemory {
+    /// No limits.
+    pub const NONE: AnswerMemory = AnswerMemory {
+        client: None,
+        total: None,
+    };
+
+    /// [`DEFAULT_CLIENT_ANSWER_MEMORY`] and [`DEFAULT_ANSWER_MEMORY`].
+    pub const DEFAULT: AnswerMemory = AnswerMemory {
+        client: Some(DEFAULT_CLIENT_ANSWER_MEMORY),
+        total: Some(DEFAULT_ANSWER_MEMORY),
+    };
+}
+
+/// Bytes held per client and in all. The map holds only clients with bytes held: at most
+/// one answer per open connection, so it is bounded by the connection cap.
+#[derive(Debug, Default)]
+pub struct HeldBytes {
+    per_client: HashMap<Client, usize>,
+    total: usize,
+}
+
+impl HeldBytes {
+    /// Whether `c` may be given another answer under `limits`: all clients under the
+    /// total, and a named client under its own limit (the unnamed in-process caller has
+    /// no connection to read slowly on).
+    pub fn allows(&self, limits: &AnswerMemory, c: &Client) -> bool {
+        let total = limits.total.is_none_or(|max| self.total < max);
+        let own = *c == Client::Unnamed || limits.client.is_none_or(|max| self.of(c) < max);
+        total && own
+    }
+
+    /// Counts `bytes` of an answer to `c` as held.
+    pub fn hold(&mut self, c: Client, bytes: usize) {
+        *self.per_client.entry(c).or_insert(0) += bytes;
+        self.total += bytes;
+    }
+
+    /// Gives back `bytes` of `c`'s; a client holding none is forgotten.
+    pub fn release(&mut self, c: &Client, bytes: usize) {
+        self.total = self.total.saturating_sub(bytes);
+        if let Some(h) = self.per_client.get_mut(c) {
+            *h = h.saturating_sub(bytes);
+            if *h == 0 {
+                self.per_client.remove(c);
+            }
+        }
+    }
+
+    /// Bytes held for `c`.
+    pub fn of(&self, c: &Client) -> usize {
+        self.per_client.get(c).copied().unwrap_or(0)
+    }
+
+    /// Bytes held for all clients.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_is_held_at_its_own_limit_and_everyone_at_the_total() {
+        let limits = AnswerMemory {
+            client: Some(100),
+            total: Some(250),
+        };
+        let [a, b] = [1, 2].map(|i| Client::from_ip(std::net::IpAddr::from([10, 0, 0, i])));
+        let mut h = HeldBytes::default();
+        h.hold(a, 99);
+        assert!(h.allows(&limits, &a));
+        h.hold(a, 1);
+        assert!(!h.allows(&limits, &a) && h.allows(&limits, &b));
+        h.hold(b, 150);
+        assert_eq!((h.total(), h.of(&b)), (250, 150));
+        assert!(!h.allows(&limits, &b) && !h.allows(&limits, &Client::Unnamed));
+        h.release(&b, 150);
+        assert!(h.allows(&limits, &b) && h.allows(&limits, &Client::Unnamed));
+        // The unnamed caller is held to the total only.
+        h.hold(Client::Unnamed, 500);
+        assert!(!h.allows(&limits, &b));
+        h.release(&Client::Unnamed, 500);
+        h.release(&a, 100);
+        assert_eq!((h.total(), h.per_client.len()), (0, 0));
+        assert!(h.allows(&AnswerMemory::NONE, &a));
+    }
+}
