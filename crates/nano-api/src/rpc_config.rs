@@ -43,6 +43,9 @@ pub struct RpcConfig {
     /// Extension: nice steps the slow-action workers run below the rest of the process
     /// ([`crate::worker_priority`]).
     pub slow_action_nice: u32,
+    /// Extension: cores the slow-action workers and the large-answer thread leave to the
+    /// rest of the process ([`nano_http::background_cpus`]).
+    pub slow_action_spare_cores: u32,
     /// Extension: the slow-action workers under `SCHED_IDLE` rather than `SCHED_BATCH`
     /// ([`crate::worker_priority::DEFAULT_IDLE`]).
     pub slow_action_idle_policy: bool,
@@ -98,6 +101,7 @@ const DOCS: &[(&str, &str)] = &[
     ("slow_action_client_threads", "Slow requests one client (as for slow_action_client_queue) may have running at once, even while other threads are idle: a client flooding scans keeps at most this many threads busy, so the others stay free for everyone else's slow requests. Default: half of slow_action_threads, rounded up; a value above slow_action_threads means no limit. The reference node has no such setting.\ntype:uint32,[1..]"),
     ("slow_action_nice", "How many nice steps (0 to 19) the slow-action threads run below the rest of the process, under the SCHED_BATCH policy (unless slow_action_idle_policy): while scans keep every core busy, the threads that serve peering and answer quick requests still get nearly all the CPU they ask for, and the scans get the rest. 0 leaves them at the process's priority. Linux only (elsewhere only 0 is accepted). The reference node lowers its work-generation threads only.\ntype:uint32,[0..19]"),
     ("slow_action_idle_policy", "Run the slow-action threads (and the wallet's work precomputation) under the SCHED_IDLE policy: a thread serving peering or a quick request that wakes on a core running a scan takes it at once, instead of waiting for the scan's time slice, and a core running only scans counts as free. The cost: scans, and work generation requested by RPC, then run only on CPU time the node's other threads leave, so on a node whose block processing keeps every core busy they wait for it. false (the default) uses SCHED_BATCH with slow_action_nice; a bench on a shared 2-core machine showed no gain in the tail latency of quick requests under scan floods with true. Linux only (elsewhere only false is accepted). The reference node has no such setting.\ntype:bool"),
+    ("slow_action_spare_cores", "Cores the slow-request workers and the thread that writes large answers leave to the rest of the node: they run on the cores the node may use except the first this many, so a thread woken to answer a cheap request or to drive peering finds a core where no scan runs. With no more cores than this, they run everywhere. 0: every core. Default 1. The reference node has no such setting.\ntype:uint32"),
     ("slow_action_light_threads", "Threads, besides slow_action_threads and at the process's own priority, that run only the slow requests of clients whose recent slow requests were all short (at most 5 ms each for the last minute, at least one of them) and who have none running: a wallet checking balances is answered at once while every other thread holds a long scan. 0 disables. The reference node has no such setting.\ntype:uint32"),
     ("slow_action_client_budget", "Milliseconds of CPU time per second that one client's slow requests (client as for slow_action_client_queue) may use, counting time on a CPU only (not waits for work or the block processor), unless all its slow requests in the last minute were short (as for slow_action_light_threads). A client that has used its budget has its next slow requests wait in its queue until the budget refills (it holds at most one second's worth), so one address flooding scans costs the node this much CPU, not whatever is idle. 0: no budget. Default 250 (a quarter of a core: about nine receivable calls a second over an account with 200,000 receivables on a 2-core machine). The reference node has no such setting.\ntype:milliseconds per second"),
     ("slow_action_budget", "Milliseconds of CPU time per second that all clients' slow requests together may use, with the same exemption and the same waiting as slow_action_client_budget: many addresses flooding scans, each within its own budget, cost the node at most this much CPU. 0: no budget. Default 250 per core of the machine. The reference node has no such setting.\ntype:milliseconds per second"),
@@ -134,6 +138,7 @@ impl RpcConfig {
             ) as u32,
             slow_action_nice: crate::worker_priority::DEFAULT_NICE,
             slow_action_idle_policy: crate::worker_priority::DEFAULT_IDLE,
+            slow_action_spare_cores: nano_http::background_cpus::DEFAULT_SPARE_CORES as u32,
             slow_action_light_threads: crate::worker_pool::DEFAULT_LIGHT_THREADS as u32,
             slow_action_client_budget: budget_ms(crate::cpu_budget::DEFAULT_CLIENT_BUDGET),
             slow_action_budget: budget_ms(crate::cpu_budget::default_pool_budget()),
@@ -229,6 +234,7 @@ impl RpcConfig {
         )
         .with_nice(self.slow_action_nice)
         .with_idle_policy(self.slow_action_idle_policy)
+        .with_spare_cores(self.slow_action_spare_cores as usize)
         .with_client_threads(self.slow_action_client_threads as usize)
         .with_light_threads(self.slow_action_light_threads as usize)
         .with_budgets(crate::worker_pool::Budgets {
@@ -237,6 +243,8 @@ impl RpcConfig {
         })
         .with_answer_memory(self.answer_memory());
         ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
+        // The large-answer thread is the process's: the last config applied sets it.
+        nano_http::background_cpus::set_spare_cores(self.slow_action_spare_cores as usize);
     }
 
     /// The answer-memory limits ([`crate::answer_memory`]) of the slow-action pool and of
@@ -306,6 +314,7 @@ mod tests {
                 "slow_action_client_threads=1".into(),
                 "slow_action_nice=3".into(),
                 "slow_action_idle_policy=true".into(),
+                "slow_action_spare_cores=0".into(),
                 "slow_action_light_threads=2".into(),
                 "slow_action_client_budget=0".into(),
                 "slow_action_budget=700".into(),
@@ -327,6 +336,7 @@ mod tests {
             (2, 3, 1, 3)
         );
         assert!(pool.lowering().idle);
+        assert_eq!(pool.spare_cores(), 0);
         assert_eq!(pool.light_threads(), 2);
         assert_eq!(pool.client_threads(), 1);
         assert_eq!(
@@ -357,6 +367,10 @@ mod tests {
         assert_eq!(
             ctx.slow_actions.answer_memory(),
             crate::worker_pool::AnswerMemory::DEFAULT
+        );
+        assert_eq!(
+            ctx.slow_actions.spare_cores(),
+            nano_http::background_cpus::DEFAULT_SPARE_CORES
         );
         assert!(ctx.slow_actions.client_threads() < threads || threads == 1);
         let e = RpcConfig::from_sources(Network::Dev, None, &["slow_action_nice=20".into()])

@@ -33,8 +33,9 @@
 //! slow call starts at once rather than when one of the flood's scans ends, and the
 //! flood's scans take at most that share of the CPU the pool can use.
 //!
-//! The workers run at a lower CPU priority ([`crate::worker_priority`]), so a flood of
-//! scans cannot take the CPU from the threads that answer cheap requests; but a slow
+//! The workers run at a lower CPU priority ([`crate::worker_priority`]) and off the first
+//! core ([`nano_http::background_cpus`]), so a flood of scans cannot take the CPU from the
+//! threads that answer cheap requests; but a slow
 //! request still waits for a worker, and during a flood every worker holds a scan. So
 //! the pool also has light-lane threads, at the process's own priority, that take only
 //! the jobs of *light* clients: those with nothing running whose finished jobs were all
@@ -535,6 +536,9 @@ pub struct WorkerPool {
     /// How far below the thread that starts them the workers run: nice steps and
     /// policy ([`crate::worker_priority`]).
     lowering: crate::worker_priority::Lowering,
+    /// Cores of the process's allowed set the workers (not the light lane) leave to the
+    /// rest of it ([`nano_http::background_cpus`]).
+    spare_cores: usize,
     shared: OnceLock<Option<Arc<Shared>>>,
     /// Jobs accepted and not yet finished (queued or running).
     in_flight: Arc<AtomicUsize>,
@@ -572,6 +576,7 @@ impl WorkerPool {
             client_threads: default_client_threads(threads.max(1)),
             light_threads: 0,
             lowering: crate::worker_priority::Lowering::DEFAULT,
+            spare_cores: nano_http::background_cpus::DEFAULT_SPARE_CORES,
             shared: OnceLock::new(),
             in_flight: Arc::new(AtomicUsize::new(0)),
             refusals: crate::refusal_pace::RefusalPace::new(crate::refusal_pace::REFUSAL_SPACING),
@@ -700,6 +705,18 @@ impl WorkerPool {
         self.lowering
     }
 
+    /// The same pool with its workers (not the light lane) kept off the first `spare` of
+    /// the cores the starting thread may use ([`nano_http::background_cpus`]; 0: on every
+    /// core).
+    pub fn with_spare_cores(mut self, spare: usize) -> WorkerPool {
+        self.spare_cores = spare;
+        self
+    }
+
+    pub fn spare_cores(&self) -> usize {
+        self.spare_cores
+    }
+
     /// The same pool with each named client allowed at most `client_threads` running
     /// jobs (at least one; more than the threads means no limit).
     pub fn with_client_threads(mut self, client_threads: usize) -> WorkerPool {
@@ -759,6 +776,7 @@ impl WorkerPool {
                 // peer) need the runtime of the server that started the pool.
                 let rt = tokio::runtime::Handle::try_current().ok();
                 let (client_queue, lowering) = (self.client_queue, self.lowering);
+                let spare_cores = self.spare_cores;
                 let client_threads = self.client_threads;
                 let limits = move |_: &Client| SourceLimits {
                     max: client_queue,
@@ -792,6 +810,11 @@ impl WorkerPool {
                                 if i == 0 {
                                     tracing::warn!("slow-action workers keep their priority: {e}");
                                 }
+                            }
+                            let confined =
+                                nano_http::background_cpus::confine_current_thread(spare_cores);
+                            if let (Err(e), 0) = (confined, i) {
+                                tracing::warn!("slow-action workers run on every core: {e}");
                             }
                         }
                         let _in_runtime = rt.as_ref().map(|h| h.enter());
@@ -1349,6 +1372,70 @@ mod tests {
             .split_whitespace()
             .collect();
         (rest[19 - 3].parse().unwrap(), rest[41 - 3].parse().unwrap())
+    }
+
+    /// The workers run on the cores the starting thread may use less the first spare
+    /// ones; the light lane, and a pool without spare cores, on all of them.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn workers_leave_the_spare_cores_and_the_light_lane_does_not() {
+        use nano_http::background_cpus::{current_thread_cpus, DEFAULT_SPARE_CORES};
+        let allowed = current_thread_cpus().unwrap();
+        let without_first = |n: usize| {
+            if allowed.len() > n {
+                allowed[n..].to_vec()
+            } else {
+                allowed.clone()
+            }
+        };
+        let cpus_of_a_job = |pool: &WorkerPool, light: bool| {
+            let (tx, rx) = channel();
+            let client = Client::from_ip(IpAddr::from([10, 0, 0, 9]));
+            if light {
+                // A cheap finished job makes the client light; with the one worker then
+                // held, only the light lane can take its next job.
+                let (done_tx, done_rx) = channel();
+                pool.try_spawn(client, move || {
+                    let _ = done_tx.send(());
+                })
+                .unwrap();
+                done_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+                assert!(wait_for(|| pool.in_flight() == 0));
+                let (gate_tx, gate_rx) = channel::<()>();
+                let (held_tx, held_rx) = channel();
+                pool.try_spawn(Client::Unnamed, move || {
+                    let _ = held_tx.send(());
+                    let _ = gate_rx.recv();
+                })
+                .unwrap();
+                held_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+                let t = tx.clone();
+                pool.try_spawn(client, move || {
+                    let _ = t.send(current_thread_cpus().unwrap());
+                })
+                .unwrap();
+                let cpus = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+                let _ = gate_tx.send(());
+                return cpus;
+            }
+            pool.try_spawn(client, move || {
+                let _ = tx.send(current_thread_cpus().unwrap());
+            })
+            .unwrap();
+            rx.recv_timeout(Duration::from_secs(30)).unwrap()
+        };
+        let pool = WorkerPool::new(1, 4);
+        assert_eq!(pool.spare_cores(), DEFAULT_SPARE_CORES);
+        assert_eq!(
+            cpus_of_a_job(&pool, false),
+            without_first(DEFAULT_SPARE_CORES)
+        );
+        assert_eq!(
+            cpus_of_a_job(&WorkerPool::new(1, 4).with_spare_cores(0), false),
+            allowed
+        );
+        let lane = WorkerPool::new(1, 4).with_light_threads(1);
+        assert_eq!(cpus_of_a_job(&lane, true), allowed);
     }
 
     #[cfg(target_os = "linux")]

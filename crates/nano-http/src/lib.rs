@@ -28,7 +28,10 @@
 //! listener's runtime that thread is one of the few workers every other connection needs,
 //! and a cheap request arriving meanwhile waits behind the write. The large-answer thread
 //! runs under `SCHED_IDLE` ([`large_answer_priority`]), so its writes do not hold a core a
-//! thread of the node's other work is woken for either.
+//! thread of the node's other work is woken for either, and it leaves the first cores to
+//! the rest of the process ([`background_cpus`]).
+
+pub mod background_cpus;
 
 use std::future::Future;
 use std::io;
@@ -275,6 +278,10 @@ fn large_answer_runtime() -> Option<&'static tokio::runtime::Handle> {
                 .on_thread_start(|| {
                     if let Err(e) = large_answer_priority::lower_current_thread() {
                         tracing::warn!("large-answer thread left at the process's priority: {e}");
+                    }
+                    let spare = background_cpus::spare_cores();
+                    if let Err(e) = background_cpus::confine_current_thread(spare) {
+                        tracing::warn!("large-answer thread left on every core: {e}");
                     }
                 })
                 .enable_all()
@@ -610,18 +617,28 @@ mod tests {
 
     #[test]
     fn the_large_answer_thread_runs_under_the_idle_policy() {
+        // The default spare core (no test of this binary changes it).
+        let allowed = background_cpus::current_thread_cpus().unwrap();
         let rt = large_answer_runtime().expect("large-answer runtime started");
         let (tx, rx) = std::sync::mpsc::channel();
         rt.spawn(async move {
             let name = std::thread::current().name().map(str::to_string);
             // SAFETY: pid 0 is the calling thread.
             let policy = unsafe { libc::sched_getscheduler(0) };
-            tx.send((name, policy, policy_in_proc())).unwrap();
+            let cpus = background_cpus::current_thread_cpus().unwrap();
+            tx.send((name, policy, policy_in_proc(), cpus)).unwrap();
         });
-        let (name, policy, in_proc) = rx.recv().expect("the task ran");
+        let (name, policy, in_proc, cpus) = rx.recv().expect("the task ran");
         assert_eq!(name.as_deref(), Some(LARGE_ANSWER_THREAD_NAME));
         assert_eq!(policy, libc::SCHED_IDLE, "sched_getscheduler");
         assert_eq!(in_proc, libc::SCHED_IDLE, "/proc/thread-self/stat");
+        let spare = background_cpus::DEFAULT_SPARE_CORES;
+        let expected = if allowed.len() > spare {
+            allowed[spare..].to_vec()
+        } else {
+            allowed
+        };
+        assert_eq!(cpus, expected, "the large-answer thread's cores");
     }
 
     /// A socket stand-in that takes whatever it is given and records each call's size.
