@@ -8,9 +8,10 @@
 //! for milliseconds, behind the nice +10 `SCHED_BATCH` scan workers (69–70% of the time
 //! waited) and the `SCHED_IDLE` large-answer thread (10–16%): the kernel let them finish
 //! their time on that core first. With those threads kept off one core, a woken request
-//! thread finds that core free of them, and the legitimate p99 under the floods with the
-//! default budgets fell from 2.4–5.2 ms to 0.5–3.4 ms (one address) and 0.6–1.2 ms (64
-//! addresses), alternated runs of the same binary.
+//! thread finds that core free of them: in alternated runs before and after, the median
+//! legitimate p99 under the floods fell from 3.1–4.6 ms to 0.5–3.6 ms (8× under the
+//! 64-address flood without budgets, 1.9× under the one-address flood with the default
+//! budgets; BENCHMARKS.md, "Four ways to schedule the slow-pool workers").
 //!
 //! The cost: scans and large-answer writes use at most the other cores, so on 2 cores one
 //! client's scans run at most on one core (with the default CPU budgets they take less
