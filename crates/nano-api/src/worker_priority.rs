@@ -27,7 +27,11 @@ pub const DEFAULT_NICE: u32 = if cfg!(target_os = "linux") { 10 } else { 0 };
 /// 1,024 at nice 0), so on a node whose block processor keeps every core busy, scans and
 /// RPC work generation wait for it. Off by default: in the api_attacks bench on a shared
 /// 2-core machine it showed no gain in the legitimate p99 under scan floods (BENCHMARKS.md,
-/// "Slow-action workers under SCHED_IDLE"), so the cost is not paid by default.
+/// "Slow-action workers under SCHED_IDLE"); on a quieter machine later it did cut the
+/// floods' tails in one-round runs, as did keeping the workers off the first core, which
+/// is the default instead since it keeps the scans' fair share on the other cores
+/// (`nano_http::background_cpus`; BENCHMARKS.md, "Four ways to schedule the slow-pool
+/// workers").
 pub const DEFAULT_IDLE: bool = false;
 
 /// The largest nice increment: Linux nice values end at 19, so more would be clamped.
