@@ -243,7 +243,13 @@ impl RpcConfig {
         })
         .with_answer_memory(self.answer_memory());
         ctx.max_response_size = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
-        // The large-answer thread is the process's: the last config applied sets it.
+        self.apply_to_process();
+    }
+
+    /// Sets what this config governs in the whole process: the cores the large-answer
+    /// thread leaves free (the thread is the process's: the last config applied sets
+    /// it). `nano_rpc`, which executes no action, applies only this.
+    pub fn apply_to_process(&self) {
         nano_http::background_cpus::set_spare_cores(self.slow_action_spare_cores as usize);
     }
 

@@ -65,6 +65,10 @@ fn run() -> Result<()> {
     )?;
     let cfg = RpcConfig::load(network, &data_dir, &args.rpcconfig)
         .with_context(|| format!("loading config-rpc.toml from {}", data_dir.display()))?;
+    // Its answers pass through this process too: large ones get their own mappings and
+    // their writer leaves the first cores free, as in the node.
+    nano_node::heap_trim::start_heap_trimmer();
+    cfg.apply_to_process();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.process.io_threads.max(1) as usize)
         .enable_all()
