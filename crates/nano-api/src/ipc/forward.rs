@@ -170,10 +170,13 @@ async fn v1(
     let payload = named.as_deref().unwrap_or(payload);
     match s.pool.request(Encoding::JsonV1, payload).await {
         Ok(answer) => {
-            let bytes = answer.len();
-            if let Ok(mut h) = s.held.lock() {
-                h.hold(client, bytes);
-            }
+            let bytes = match s.held.lock() {
+                Ok(mut h) => {
+                    h.hold(client, answer.len());
+                    answer.len()
+                }
+                Err(_) => 0,
+            };
             let held = Held {
                 held: s.held.clone(),
                 client,
