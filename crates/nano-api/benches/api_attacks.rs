@@ -403,6 +403,29 @@ async fn read_response(c: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Opti
     Some(first)
 }
 
+/// An HTTP/1.1 POST of `body` to `/`, kept alive.
+fn keep_alive_post(body: &str) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A connection to `rpc` from `source` (with a receive buffer of `recv_buffer` bytes if
+/// given); None if it cannot be made.
+async fn connect_from(
+    rpc: SocketAddr,
+    source: std::net::Ipv4Addr,
+    recv_buffer: Option<u32>,
+) -> Option<tokio::net::TcpStream> {
+    let s = tokio::net::TcpSocket::new_v4().ok()?;
+    if let Some(n) = recv_buffer {
+        s.set_recv_buffer_size(n).ok()?;
+    }
+    s.bind(SocketAddr::new(source.into(), 0)).ok()?;
+    s.connect(rpc).await.ok()
+}
+
 /// One flooder: `receivable` back to back on a keep-alive connection from `source`.
 async fn flooder(
     rpc: SocketAddr,
@@ -411,17 +434,9 @@ async fn flooder(
     stop: Arc<AtomicBool>,
     counts: Arc<[AtomicU64; 2]>,
 ) {
-    let req = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let req = keep_alive_post(&body);
     while !stop.load(Ordering::Relaxed) {
-        let connected = async {
-            let s = tokio::net::TcpSocket::new_v4().ok()?;
-            s.bind(SocketAddr::new(source.into(), 0)).ok()?;
-            s.connect(rpc).await.ok()
-        };
-        let Some(mut c) = connected.await else {
+        let Some(mut c) = connect_from(rpc, source, None).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -449,19 +464,10 @@ async fn slow_reader(
     stop: Arc<AtomicBool>,
     counts: Arc<[AtomicU64; 2]>,
 ) {
-    let req = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let req = keep_alive_post(&body);
     while !stop.load(Ordering::Relaxed) {
-        let connected = async {
-            let s = tokio::net::TcpSocket::new_v4().ok()?;
-            // A small receive buffer, so the kernel does not drain the answer for it.
-            s.set_recv_buffer_size(4096).ok()?;
-            s.bind(SocketAddr::new(source.into(), 0)).ok()?;
-            s.connect(rpc).await.ok()
-        };
-        let Some(mut c) = connected.await else {
+        // A small receive buffer, so the kernel does not drain the answer for it.
+        let Some(mut c) = connect_from(rpc, source, Some(4096)).await else {
             tokio::time::sleep(READ_GAP).await;
             continue;
         };
