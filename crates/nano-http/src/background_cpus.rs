@@ -8,10 +8,11 @@
 //! for milliseconds, behind the nice +10 `SCHED_BATCH` scan workers (69–70% of the time
 //! waited) and the `SCHED_IDLE` large-answer thread (10–16%): the kernel let them finish
 //! their time on that core first. With those threads kept off one core, a woken request
-//! thread finds that core free of them: in alternated runs before and after, the median
-//! legitimate p99 under the floods fell from 3.1–4.6 ms to 0.5–3.6 ms (8× under the
-//! 64-address flood without budgets, 1.9× under the one-address flood with the default
-//! budgets; BENCHMARKS.md, "Four ways to schedule the slow-pool workers").
+//! thread finds that core free of them: in separate runs of the binaries before and after,
+//! alternated (two each, not one run with both sides), the median legitimate p99 under the
+//! floods was 3.1–4.6 ms before and 0.5–3.6 ms after (8× lower under the 64-address flood
+//! without budgets, 1.9× under the one-address flood with the default budgets, the others
+//! within the runs' spread; BENCHMARKS.md, "Four ways to schedule the slow-pool workers").
 //!
 //! The cost: scans and large-answer writes use at most the other cores, so on 2 cores one
 //! client's scans run at most on one core (with the default CPU budgets they take less
