@@ -57,9 +57,13 @@
 //! `API_ATTACKS=readers` runs a quiet phase, then slow readers: [`READERS`] connections
 //! from 64 addresses (127.0.2.x) each asking `receivable` over the 200,000 receivables
 //! (an answer of about 13 MB) and reading [`READ_CHUNK`] bytes a second of it, alternately
-//! without and with the slow pool's answer-memory limits (the config's defaults:
-//! `nano_api::worker_pool::AnswerMemory::DEFAULT`), and prints per phase the server's
-//! peak RSS and the bytes of answers it held at the end, next to the legitimate latency.
+//! without and with the minimum read rate of held answers (both with the answer-memory
+//! limits at the config's defaults: `nano_api::worker_pool::AnswerMemory::DEFAULT`), and
+//! prints per phase the server's peak RSS, the bytes of answers it held at the end, and
+//! what a legitimate client whose calls go to the slow pool ([`PooledCaller`]) got, next
+//! to the legitimate latency; `API_ATTACKS_READERS=limits` alternates without and with the
+//! memory limits instead. Give the phases time (`API_ATTACKS_PROBES=4000`, about a minute
+//! each): the default rate gives a 13 MB answer 35 s.
 //!
 //! Every mode runs the server process with the daemon's allocator setting
 //! (`nano_node::heap_trim::start_heap_trimmer`: glibc's mmap threshold fixed and free
@@ -741,6 +745,81 @@ fn flood_phase(
     figures
 }
 
+/// The legitimate client of the readers phases whose calls go to the slow pool (the
+/// probes' actions are all answered inline): is the pool still serving anyone while the
+/// readers hold the answer memory?
+const POOLED_SOURCE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 3);
+/// The pause between the pooled client's calls (one at a time).
+const POOLED_GAP: Duration = Duration::from_millis(250);
+
+/// [`POOLED_SOURCE`]'s calls through one phase, one at a time: each answered call's
+/// latency, the refused ones, and whether one was still waiting when the phase ended.
+struct PooledCaller {
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: std::thread::JoinHandle<(Vec<Duration>, usize, Option<Duration>)>,
+}
+
+impl PooledCaller {
+    fn start(rpc: SocketAddr, body: String) -> PooledCaller {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let req = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let (mut answered, mut refused) = (Vec::new(), 0);
+                loop {
+                    let started = Instant::now();
+                    let call = async {
+                        let mut c = connect_from(rpc, POOLED_SOURCE, None).await?;
+                        c.write_all(req.as_bytes()).await.ok()?;
+                        let mut out = Vec::new();
+                        c.read_to_end(&mut out).await.ok()?;
+                        Some(out.windows(10).any(|w| w == b"\"balances\""))
+                    };
+                    tokio::select! {
+                        r = call => match r {
+                            Some(true) => answered.push(started.elapsed()),
+                            _ => refused += 1,
+                        },
+                        _ = stopped.wait_for(|v| *v) => {
+                            return (answered, refused, Some(started.elapsed()));
+                        }
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(POOLED_GAP) => {}
+                        _ = stopped.wait_for(|v| *v) => return (answered, refused, None),
+                    }
+                }
+            })
+        });
+        PooledCaller { stop, thread }
+    }
+
+    /// Stops the client and prints what it got.
+    fn finish(self) {
+        let _ = self.stop.send(true);
+        let (mut answered, refused, cut) = self.thread.join().unwrap();
+        answered.sort();
+        let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        println!(
+            "  pooled legitimate calls (accounts_balances from {POOLED_SOURCE}, one at a time): {} answered (p50 {:.1} ms, max {:.1} ms), {refused} refused or failed{}",
+            answered.len(),
+            ms(answered.get(answered.len().saturating_sub(1) / 2)),
+            ms(answered.last()),
+            cut.map_or(String::new(), |d| format!(
+                ", one still waiting at the end after {:.1} s",
+                d.as_secs_f64()
+            )),
+        );
+    }
+}
+
 /// A phase of [`READERS`] slow readers (attackers in a child process), with the pool's
 /// answer memory as `memory`; prints the bytes of answers the pool held at the end and
 /// waits, after the readers are gone, until it holds none.
@@ -749,15 +828,17 @@ fn readers_phase(
     pool: &nano_api::worker_pool::WorkerPool,
     rpc: SocketAddr,
     target: &PublicKey,
-    memory: nano_api::worker_pool::AnswerMemory,
-    name: &str,
+    (memory, name): (nano_api::worker_pool::AnswerMemory, &str),
     quiet: &[Figures],
+    pooled_body: &str,
 ) -> PhaseFigures {
     pool.set_answer_memory(memory);
     let child = Attackers::start(format!("readers {rpc} {}", target.encode_account()), 0);
     std::thread::sleep(Duration::from_secs(2));
     let (r0, b0) = (child.get(1), child.get(2));
+    let pooled = PooledCaller::start(rpc, pooled_body.to_string());
     let figures = run_phase(name, Some(quiet), Some(&child), &vec![rpc; quiet.len()]);
+    pooled.finish();
     let everyone = nano_api::worker_pool::Client::Unnamed;
     println!(
         "  readers: answer memory {memory:?}; held at the end {:.1} MiB of answers; read {:.1} MiB, {} refused as busy",
@@ -1585,26 +1666,71 @@ fn main() {
     if mode == "readers" {
         use nano_api::worker_pool::AnswerMemory;
         let quiet = run_phase("quiet", None, None, &node_at).figures;
+        let mut accounts = vec![genesis.clone()];
+        accounts.extend((0..=nano_api::actions::INLINE_SCAN).map(|i| {
+            let mut b = [0u8; 32];
+            b[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+            PublicKey::from_bytes(b).encode_account()
+        }));
+        let pooled_body =
+            serde_json::json!({"action": "accounts_balances", "accounts": accounts}).to_string();
+        let no_rate = AnswerMemory {
+            min_rate: None,
+            ..AnswerMemory::DEFAULT
+        };
+        // API_ATTACKS_READERS=limits: the phases without limits at all (the node's memory
+        // then the attacker's to set) and with the limits but no minimum read rate.
+        let phases: &[(AnswerMemory, &str)] =
+            if std::env::var("API_ATTACKS_READERS").as_deref() == Ok("limits") {
+                &[
+                    (
+                        AnswerMemory::NONE,
+                        "256 slow readers, no answer-memory limits",
+                    ),
+                    (
+                        AnswerMemory::DEFAULT,
+                        "256 slow readers, answer-memory limits (defaults)",
+                    ),
+                    (
+                        AnswerMemory::DEFAULT,
+                        "256 slow readers, answer-memory limits (defaults), again",
+                    ),
+                    (
+                        AnswerMemory::NONE,
+                        "256 slow readers, no answer-memory limits, again",
+                    ),
+                ]
+            } else {
+                &[
+                    (
+                        no_rate,
+                        "256 slow readers, memory limits, no minimum read rate",
+                    ),
+                    (
+                        AnswerMemory::DEFAULT,
+                        "256 slow readers, memory limits and minimum read rate (defaults)",
+                    ),
+                    (
+                        AnswerMemory::DEFAULT,
+                        "256 slow readers, memory limits and minimum read rate (defaults), again",
+                    ),
+                    (
+                        no_rate,
+                        "256 slow readers, memory limits, no minimum read rate, again",
+                    ),
+                ]
+            };
         // Without, with, with, without: the machine's drift falls on both sides.
-        for (memory, name) in [
-            (
-                AnswerMemory::NONE,
-                "256 slow readers, no answer-memory limits",
-            ),
-            (
-                AnswerMemory::DEFAULT,
-                "256 slow readers, answer-memory limits (defaults)",
-            ),
-            (
-                AnswerMemory::DEFAULT,
-                "256 slow readers, answer-memory limits (defaults), again",
-            ),
-            (
-                AnswerMemory::NONE,
-                "256 slow readers, no answer-memory limits, again",
-            ),
-        ] {
-            readers_phase(&run_phase, pool, rpc, &target, memory, name, &quiet);
+        for &(memory, name) in phases {
+            readers_phase(
+                &run_phase,
+                pool,
+                rpc,
+                &target,
+                (memory, name),
+                &quiet,
+                &pooled_body,
+            );
         }
         if let Some(k) = keep_awake {
             k.stop();

@@ -7,6 +7,14 @@
 //! timeout counts any byte, so a client that asks for large answers and reads them slowly
 //! (or not at all) on many connections holds `connections_max` × `max_response_size`
 //! (32 GiB by default) unless the bytes held are counted and bounded.
+//!
+//! Bounding the bytes bounds the memory, not the wait: a few addresses that each hold
+//! their limit with connections they never read keep the total full, and every other
+//! client's slow request waits behind them. So an HTTP answer counted here must also be
+//! taken by its connection at [`AnswerMemory::min_rate`] (after [`ANSWER_GRACE`]), or the
+//! connection is closed and its bytes given back ([`AnswerMemory::take_within`],
+//! enforced by the server through `nano_http::AnswerDeadline`). IPC needs no such rule:
+//! its server already writes each answer frame within its `io_timeout`.
 
 use std::collections::HashMap;
 
@@ -20,6 +28,12 @@ pub struct AnswerMemory {
     pub client: Option<usize>,
     /// All clients' answers together.
     pub total: Option<usize>,
+    /// Bytes per second at which a connection must take a held HTTP answer (after
+    /// [`ANSWER_GRACE`]); None: as slowly as the idle timeout lets it.
+    pub min_rate: Option<usize>,
+    /// Time on top of the answer's size at `min_rate` ([`ANSWER_GRACE`]; set apart from
+    /// it only by tests, which would otherwise wait it out).
+    pub grace: std::time::Duration,
 }
 
 /// Bytes of unwritten answers one client may hold before its next slow request waits, by
@@ -36,18 +50,53 @@ pub const DEFAULT_CLIENT_ANSWER_MEMORY: usize = 64 * 1024 * 1024;
 /// 1,024 connections (`connections_max`) could hold 32 GiB.
 pub const DEFAULT_ANSWER_MEMORY: usize = 256 * 1024 * 1024;
 
+/// The rate, by default, at which a connection must take a held answer: 512 KiB/s
+/// (4 Mbit/s), so a 13 MB `receivable` listing has 35 s (with the grace). A client on any
+/// link an RPC client is run over reads faster; one that does not is closed, and to keep
+/// the 256 MiB total full an attacker must read about 20 such answers at once at this
+/// rate (10 MiB/s), where without the rule one byte every few minutes per connection did.
+pub const DEFAULT_ANSWER_MIN_RATE: usize = 512 * 1024;
+
+/// Time a connection has to take a held answer on top of its size at the minimum rate:
+/// a small answer is not held to milliseconds, and a client busy with the previous
+/// answer, or a network with a slow start, is not closed for it.
+pub const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl AnswerMemory {
     /// No limits.
     pub const NONE: AnswerMemory = AnswerMemory {
         client: None,
         total: None,
+        min_rate: None,
+        grace: ANSWER_GRACE,
     };
 
-    /// [`DEFAULT_CLIENT_ANSWER_MEMORY`] and [`DEFAULT_ANSWER_MEMORY`].
+    /// [`DEFAULT_CLIENT_ANSWER_MEMORY`], [`DEFAULT_ANSWER_MEMORY`] and
+    /// [`DEFAULT_ANSWER_MIN_RATE`].
     pub const DEFAULT: AnswerMemory = AnswerMemory {
         client: Some(DEFAULT_CLIENT_ANSWER_MEMORY),
         total: Some(DEFAULT_ANSWER_MEMORY),
+        min_rate: Some(DEFAULT_ANSWER_MIN_RATE),
+        grace: ANSWER_GRACE,
     };
+
+    /// The time a connection has to take a held answer of `bytes`: the grace plus
+    /// `bytes` at [`AnswerMemory::min_rate`]; None without a minimum rate.
+    pub fn take_within(&self, bytes: usize) -> Option<std::time::Duration> {
+        let rate = self.min_rate?.max(1);
+        Some(self.grace + std::time::Duration::from_secs_f64(bytes as f64 / rate as f64))
+    }
+
+    /// Arms `deadline` (the server's, for the connection the answer goes to) for an
+    /// answer of `bytes`; the guard disarms it when the answer has been taken.
+    pub fn arm(
+        &self,
+        deadline: Option<&nano_http::AnswerDeadline>,
+        bytes: usize,
+    ) -> Option<nano_http::ArmedDeadline> {
+        let within = self.take_within(bytes)?;
+        Some(deadline?.arm(tokio::time::Instant::now() + within))
+    }
 }
 
 /// Bytes held per client and in all. The map holds only clients with bytes held: at most
@@ -105,6 +154,7 @@ mod tests {
         let limits = AnswerMemory {
             client: Some(100),
             total: Some(250),
+            ..AnswerMemory::NONE
         };
         let [a, b] = [1, 2].map(|i| Client::from_ip(std::net::IpAddr::from([10, 0, 0, i])));
         let mut h = HeldBytes::default();
@@ -124,5 +174,17 @@ mod tests {
         h.release(&a, 100);
         assert_eq!((h.total(), h.per_client.len()), (0, 0));
         assert!(h.allows(&AnswerMemory::NONE, &a));
+    }
+
+    #[test]
+    fn a_held_answer_has_the_grace_plus_its_size_at_the_minimum_rate() {
+        let m = AnswerMemory::DEFAULT;
+        assert_eq!(m.take_within(0), Some(ANSWER_GRACE));
+        let thirteen_mb = 13 * 1024 * 1024;
+        assert_eq!(
+            m.take_within(thirteen_mb),
+            Some(ANSWER_GRACE + std::time::Duration::from_secs(26))
+        );
+        assert_eq!(AnswerMemory::NONE.take_within(thirteen_mb), None);
     }
 }

@@ -72,17 +72,20 @@ fn json_text_response(text: Vec<u8>) -> Response {
 }
 
 /// A slow action's answer, which holds its place in the pool's answer memory until the
-/// connection has taken it ([`crate::answer_body`]).
-fn answer_response(answer: crate::actions::Answer) -> Response {
+/// connection has taken it ([`crate::answer_body`]), and must be taken before the
+/// connection's `deadline` armed for it ([`crate::answer_memory::AnswerMemory::arm`]).
+fn answer_response(
+    answer: crate::actions::Answer,
+    memory: &crate::answer_memory::AnswerMemory,
+    deadline: Option<&nano_http::AnswerDeadline>,
+) -> Response {
     match answer.held {
         None => json_text_response(answer.text),
-        Some(held) => json_headers(
-            (
-                StatusCode::OK,
-                axum::body::Body::new(crate::answer_body::HeldBody::new(answer.text, held)),
-            )
-                .into_response(),
-        ),
+        Some(held) => {
+            let armed = memory.arm(deadline, answer.text.len());
+            let body = crate::answer_body::HeldBody::new(answer.text, (held, armed));
+            json_headers((StatusCode::OK, axum::body::Body::new(body)).into_response())
+        }
     }
 }
 
@@ -170,6 +173,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    let deadline = req.extensions().get::<nano_http::AnswerDeadline>().cloned();
     // The body's size is checked first, before the preflight and method.
     let Some(body) = whole_body(req.into_body(), s.max_body).await else {
         return crate::bounded_http::body_refused(s.max_body);
@@ -215,7 +219,8 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         }
     };
     s.ctx.rpc_latency.record(started.elapsed());
-    answer_response(answer)
+    let memory = s.ctx.slow_actions.answer_memory();
+    answer_response(answer, &memory, deadline.as_ref())
 }
 
 /// The whole request body, `None` past `max` bytes or when it breaks off. Read here

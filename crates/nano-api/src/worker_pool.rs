@@ -1688,6 +1688,7 @@ mod tests {
         let pool = Arc::new(WorkerPool::new(2, 8).with_answer_memory(AnswerMemory {
             client: Some(100),
             total: Some(250),
+            ..AnswerMemory::NONE
         }));
         let [a, b, c] = [1, 2, 3].map(|i| Client::from_ip(IpAddr::from([10, 0, 0, i])));
         rt.block_on(async {

@@ -436,7 +436,7 @@ async fn over_http_an_address_holding_an_unread_answer_waits_while_another_is_se
     let dir = tempfile::tempdir().unwrap();
     let memory = nano_api::worker_pool::AnswerMemory {
         client: Some(CLIENT_LIMIT),
-        total: None,
+        ..nano_api::worker_pool::AnswerMemory::NONE
     };
     let v2 = v2_with_pool(
         dir.path(),
@@ -492,6 +492,69 @@ async fn over_http_an_address_holding_an_unread_answer_waits_while_another_is_se
         "{answer}"
     );
     assert!(wait_until(|| pool.held_answer_bytes(&flooder) == (0, 0)).await);
+}
+
+/// Bounding the answer memory alone lets a client that never reads keep the total full,
+/// so every other client's slow call waits for as long as the connection stays open. With
+/// a minimum rate, the server closes a connection that has not taken its answer by the
+/// grace plus the answer's size at that rate: the memory comes back and the waiting call
+/// of another address runs, without the unread client doing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_an_unread_answer_is_closed_at_its_deadline_and_the_waiting_call_runs() {
+    const ROWS: u64 = 200_000;
+    const TOTAL: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    // 13 MB at 64 MiB/s is 0.2 s; the grace leaves time to see the other call wait.
+    let memory = nano_api::worker_pool::AnswerMemory {
+        client: None,
+        total: Some(TOTAL),
+        min_rate: Some(64 << 20),
+        grace: std::time::Duration::from_secs(3),
+    };
+    let v2 = v2_with_pool(
+        dir.path(),
+        WorkerPool::with_client_queue(2, 16, CLIENT_QUEUE).with_answer_memory(memory),
+    );
+    let target = nano_core::PublicKey([7u8; 32]);
+    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let addr = serve_http(&v2).await;
+    let pool = &v2.ctx.slow_actions;
+    let (flooder, legit) = (
+        Client::from_ip(FLOODER.into()),
+        Client::from_ip(LEGIT.into()),
+    );
+
+    let mut unread = ask_unread(addr, &target, ROWS).await;
+    assert!(wait_until(|| pool.held_answer_bytes(&flooder).1 > TOTAL).await);
+    assert!(wait_until(|| pool.in_flight() == 0).await);
+    // Everyone is held by the total: the other address's call waits.
+    let waiting = tokio::spawn(call(Door::Http(addr), LEGIT, balances()));
+    assert!(wait_until(|| pool.waiting_of(&legit) == 1).await);
+    assert!(!waiting.is_finished());
+
+    // The server closes the unread connection at its deadline; the call then runs.
+    let answer = tokio::time::timeout(common::WAIT, waiting)
+        .await
+        .expect("the waiting call runs once the unread connection is closed")
+        .unwrap();
+    assert_eq!(
+        *genesis_balance(&answer),
+        nano_core::Amount::MAX.to_string(),
+        "{answer}"
+    );
+    assert!(wait_until(|| pool.held_answer_bytes(&flooder) == (0, 0)).await);
+    // What the unread connection can still read is what its buffers held: it ends short
+    // of the 13 MB answer.
+    let mut got = 0usize;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        match tokio::time::timeout(common::WAIT, unread.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got += n,
+            Err(_) => panic!("the unread connection was not closed"),
+        }
+    }
+    assert!(got < 10_000_000, "read {got} bytes of a closed answer");
 }
 
 /// Sends the flooder's `receivable` over `rows` receivables of `target` on a new
@@ -580,5 +643,69 @@ async fn behind_nano_rpc_an_address_holding_an_unread_answer_is_refused_while_an
         nano_core::Amount::MAX.to_string(),
         "{answer}"
     );
+    ipc.stop();
+}
+
+/// `nano_rpc` holds the node's answer until its own HTTP client takes it, under the same
+/// minimum rate: an address that does not read is refused while its answer is held, and
+/// once the front closes the unread connection at its deadline (the grace, 10 s, plus the
+/// answer at the configured rate) the same address is served again, its unread connection
+/// never closed by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nano_rpc_an_unread_answer_is_closed_at_its_deadline() {
+    use nano_api::ipc::client::{IpcPool, IpcTarget};
+    const ROWS: u64 = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let target = nano_core::PublicKey([7u8; 32]);
+    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let (mut ipc, ipc_addr) = ipc_tcp(&v2).await;
+    let pool = Arc::new(IpcPool::new(
+        IpcTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port: ipc_addr.port(),
+        },
+        4,
+        std::time::Duration::from_secs(300),
+    ));
+    let mut cfg = test_config();
+    cfg.slow_action_client_answer_memory = 1024 * 1024;
+    // 13 MB at 64 MiB/s: the deadline is the grace and a fifth of a second.
+    cfg.slow_action_answer_min_rate = 64 << 20;
+    let front = nano_api::ipc::forward::serve(pool, &cfg, std::future::pending())
+        .await
+        .unwrap();
+    let door = Door::Http(front);
+    let refused = |a: &Value| a["error"].as_str() == Some(BUSY);
+
+    let mut unread = ask_unread(front, &target, ROWS).await;
+    let until = tokio::time::Instant::now() + common::WAIT;
+    let mut answer = call(door, FLOODER, balances()).await;
+    while !refused(&answer) && tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        answer = call(door, FLOODER, balances()).await;
+    }
+    assert!(refused(&answer), "held by its unread answer: {answer}");
+    // Served again once the front has closed the unread connection.
+    let until = tokio::time::Instant::now() + common::WAIT;
+    while refused(&answer) && tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = call(door, FLOODER, balances()).await;
+    }
+    assert_eq!(
+        *genesis_balance(&answer),
+        nano_core::Amount::MAX.to_string(),
+        "{answer}"
+    );
+    let mut got = 0usize;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        match tokio::time::timeout(common::WAIT, unread.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got += n,
+            Err(_) => panic!("the unread connection was not closed"),
+        }
+    }
+    assert!(got < 10_000_000, "read {got} bytes of a closed answer");
     ipc.stop();
 }

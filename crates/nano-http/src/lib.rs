@@ -14,6 +14,8 @@
 //! - must deliver each request body within [`HttpLimits::read_timeout`], and no more than
 //!   [`HttpLimits::max_body`] bytes of it;
 //! - is closed after [`HttpLimits::idle_timeout`] without a byte moving either way;
+//! - is closed when a handler's [`AnswerDeadline`] for its answer passes before the
+//!   connection has taken the answer (a client reading a held answer too slowly);
 //! - hands the kernel at most [`MAX_WRITE`] bytes per write system call, so that a large
 //!   answer's writes do not keep a core inside the kernel for milliseconds.
 //!
@@ -31,7 +33,10 @@
 //! thread of the node's other work is woken for either, and it leaves the first cores to
 //! the rest of the process ([`background_cpus`]).
 
+pub mod answer_deadline;
 pub mod background_cpus;
+
+pub use answer_deadline::{AnswerDeadline, ArmedDeadline};
 
 use std::future::Future;
 use std::io;
@@ -82,6 +87,8 @@ pub struct HttpCounters {
     pub body_timeouts: AtomicU64,
     /// Connections closed for inactivity.
     pub idle_closed: AtomicU64,
+    /// Connections closed because an answer was not taken by its [`AnswerDeadline`].
+    pub late_answers_closed: AtomicU64,
 }
 
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves; then in-flight
@@ -140,14 +147,17 @@ async fn serve(
         let app = app.clone();
         let large = LargeAnswer(Arc::new(AtomicBool::new(false)));
         let moving = large.clone();
+        let (deadline, mut late) = AnswerDeadline::new();
         let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let mut req = req.map(Body::new);
             let ext = req.extensions_mut();
             ext.insert(axum::extract::ConnectInfo(peer));
             ext.insert(large.clone());
+            ext.insert(deadline.clone());
             tower_service::Service::call(&mut app.clone(), req)
         });
         let mut stop = stop_rx.clone();
+        let counters = counters.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -155,13 +165,26 @@ async fn serve(
                 .header_read_timeout(limits.header_timeout)
                 .keep_alive(true);
             let mut conn = Box::pin(builder.serve_connection(io, svc).with_upgrades());
-            if drive(&mut conn, &mut stop, Some(&moving.0)).await {
+            let ends = Ends {
+                stop: &mut stop,
+                late: &mut late,
+                counters: &counters,
+            };
+            if drive(&mut conn, ends, Some(&moving.0)).await {
+                let run = async move {
+                    let ends = Ends {
+                        stop: &mut stop,
+                        late: &mut late,
+                        counters: &counters,
+                    };
+                    drive(&mut conn, ends, None).await
+                };
                 match large_answer_runtime() {
                     Some(rt) => {
-                        rt.spawn(async move { drive(&mut conn, &mut stop, None).await });
+                        rt.spawn(run);
                     }
                     None => {
-                        drive(&mut conn, &mut stop, None).await;
+                        run.await;
                     }
                 }
             }
@@ -303,14 +326,19 @@ fn large_answer_runtime() -> Option<&'static tokio::runtime::Handle> {
         .as_ref()
 }
 
+/// What ends a connection besides itself: the server's shutdown and its answer's
+/// deadline.
+struct Ends<'a> {
+    stop: &'a mut watch::Receiver<bool>,
+    late: &'a mut watch::Receiver<answer_deadline::Slot>,
+    counters: &'a HttpCounters,
+}
+
 /// Serves `conn` until it ends (false) or, when `moving` is given, until it has been
 /// asked to move and waits (true: the caller moves it). On shutdown, in-flight requests
-/// get two seconds.
-async fn drive<C>(
-    conn: &mut Pin<Box<C>>,
-    stop: &mut watch::Receiver<bool>,
-    moving: Option<&AtomicBool>,
-) -> bool
+/// get two seconds; when an armed answer deadline passes, the connection is dropped at
+/// once (false), and with it the answer's unwritten rest.
+async fn drive<C>(conn: &mut Pin<Box<C>>, ends: Ends<'_>, moving: Option<&AtomicBool>) -> bool
 where
     C: GracefulConnection,
 {
@@ -318,7 +346,13 @@ where
         Done,
         Move,
         Stop,
+        Late,
     }
+    let Ends {
+        stop,
+        late,
+        counters,
+    } = ends;
     let next = {
         let run = std::future::poll_fn(|cx| match conn.as_mut().poll(cx) {
             Poll::Ready(_) => Poll::Ready(Next::Done),
@@ -330,11 +364,16 @@ where
         tokio::select! {
             n = run => n,
             _ = async { stop.wait_for(|v| *v).await.map(|_| ()) } => Next::Stop,
+            _ = answer_deadline::passed(late) => Next::Late,
         }
     };
     match next {
         Next::Done => false,
         Next::Move => true,
+        Next::Late => {
+            counters.late_answers_closed.fetch_add(1, Ordering::Relaxed);
+            false
+        }
         Next::Stop => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.as_mut()).await;
@@ -837,5 +876,107 @@ mod tests {
                 "listener"
             ]
         );
+    }
+
+    /// An answer handed over in frames that keeps its deadline armed until its last frame
+    /// is taken.
+    struct Guarded {
+        rest: axum::body::Bytes,
+        guard: Option<ArmedDeadline>,
+    }
+
+    impl HttpBody for Guarded {
+        type Data = axum::body::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+            if self.rest.is_empty() {
+                self.guard = None;
+                return Poll::Ready(None);
+            }
+            let n = self.rest.len().min(256 * 1024);
+            let frame = self.rest.split_to(n);
+            if self.rest.is_empty() {
+                self.guard = None;
+            }
+            Poll::Ready(Some(Ok(hyper::body::Frame::data(frame))))
+        }
+
+        fn size_hint(&self) -> hyper::body::SizeHint {
+            hyper::body::SizeHint::with_exact(self.rest.len() as u64)
+        }
+    }
+
+    /// Bytes of the deadline test's answer: far more than loopback's socket buffers hold,
+    /// so a client that does not read leaves most of it unwritten.
+    const DEADLINE_ANSWER: usize = 32 << 20;
+
+    fn deadline_app() -> Router {
+        let answer = |within: Duration| {
+            move |axum::Extension(d): axum::Extension<AnswerDeadline>| async move {
+                let guard = d.arm(Instant::now() + within);
+                Body::new(Guarded {
+                    rest: vec![7u8; DEADLINE_ANSWER].into(),
+                    guard: Some(guard),
+                })
+            }
+        };
+        Router::new()
+            .route("/short", get(answer(Duration::from_millis(300))))
+            .route("/long", get(answer(Duration::from_secs(60))))
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_does_not_take_its_answer_by_the_deadline_is_closed() {
+        let limits = HttpLimits {
+            max_connections: 8,
+            header_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(30)),
+            max_body: 1024,
+            // On this runtime, so the reader below is not held up by an idle-priority
+            // thread on a busy test machine.
+            large_answer: None,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_, counters) = spawn_serve(listener, deadline_app(), limits, std::future::pending());
+        let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+
+        // A client that asks and does not read: closed once its deadline passes.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(get("/short").as_bytes()).await.unwrap();
+        let mut waited = 0;
+        while counters.late_answers_closed.load(Ordering::Relaxed) == 0 {
+            assert!(waited < 100, "not closed within 10 s of a 300 ms deadline");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        // What it can still read is what was in the socket buffers: the connection ends
+        // short of the answer.
+        let mut got = 0usize;
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), slow.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => got += n,
+                Err(_) => panic!("the closed connection neither ended nor failed"),
+            }
+        }
+        assert!(got < DEADLINE_ANSWER, "read {got} bytes of a closed answer");
+
+        // A client that reads is given the whole answer, and its deadline never fires.
+        let mut fair = tokio::net::TcpStream::connect(addr).await.unwrap();
+        fair.write_all(get("/long").as_bytes()).await.unwrap();
+        let (head, body) = response(&mut fair).await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert_eq!(body.len(), DEADLINE_ANSWER);
+        // The same connection answers again: it was not closed.
+        fair.write_all(get("/long").as_bytes()).await.unwrap();
+        assert_eq!(response(&mut fair).await.1.len(), DEADLINE_ANSWER);
+        assert_eq!(counters.late_answers_closed.load(Ordering::Relaxed), 1);
     }
 }

@@ -145,6 +145,7 @@ fn gate_v1(
 async fn v1(
     State(s): State<Fwd>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    deadline: Option<Extension<nano_http::AnswerDeadline>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -182,13 +183,9 @@ async fn v1(
                 client,
                 bytes,
             };
-            json_headers(
-                (
-                    StatusCode::OK,
-                    axum::body::Body::new(crate::answer_body::HeldBody::new(answer, held)),
-                )
-                    .into_response(),
-            )
+            let armed = s.memory.arm(deadline.as_ref().map(|d| &d.0), answer.len());
+            let body = crate::answer_body::HeldBody::new(answer, (held, armed));
+            json_headers((StatusCode::OK, axum::body::Body::new(body)).into_response())
         }
         Err(e) => {
             tracing::warn!("nano_rpc: IPC request failed: {e}");
