@@ -14,6 +14,9 @@ use std::task::{Context, Poll};
 
 use axum::body::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
+use nano_http::ArmedDeadline;
+
+use crate::answer_memory::ClosedLate;
 
 /// Bytes handed to the connection per frame: hyper's write buffer holds a few hundred KiB
 /// before it stops taking frames, so a frame this size keeps the held count within about
@@ -21,26 +24,45 @@ use hyper::body::{Body, Frame, SizeHint};
 pub const FRAME: usize = 256 * 1024;
 
 /// An answer handed over in [`FRAME`]-byte frames, holding `held` (whose drop gives the
-/// answer's bytes back) until the last frame is taken (or the body is dropped with its
-/// connection).
-pub struct HeldBody<G> {
+/// answer's bytes back) and `armed` (the connection's deadline for it) until the last
+/// frame is taken, or the body is dropped with its connection: then, if the deadline had
+/// passed (the server closed the connection for it), `held` learns it was closed late.
+pub struct HeldBody<G: ClosedLate> {
     rest: Bytes,
     held: Option<G>,
+    armed: Option<ArmedDeadline>,
 }
 
-impl<G> HeldBody<G> {
-    pub fn new(text: Vec<u8>, held: G) -> HeldBody<G> {
+impl<G: ClosedLate> HeldBody<G> {
+    pub fn new(text: Vec<u8>, held: G, armed: Option<ArmedDeadline>) -> HeldBody<G> {
         HeldBody {
             rest: Bytes::from(text),
             held: Some(held),
+            armed,
+        }
+    }
+
+    /// The whole answer is with the connection: the hold and the deadline end.
+    fn taken(&mut self) {
+        self.held = None;
+        self.armed = None;
+    }
+}
+
+impl<G: ClosedLate> Drop for HeldBody<G> {
+    fn drop(&mut self) {
+        if let (Some(held), Some(armed)) = (&mut self.held, &self.armed) {
+            if armed.passed() {
+                held.closed_late();
+            }
         }
     }
 }
 
-// No field is pinned: `rest` and `held` are moved and dropped freely.
-impl<G> Unpin for HeldBody<G> {}
+// No field is pinned: `rest`, `held` and `armed` are moved and dropped freely.
+impl<G: ClosedLate> Unpin for HeldBody<G> {}
 
-impl<G> Body for HeldBody<G> {
+impl<G: ClosedLate> Body for HeldBody<G> {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
@@ -49,14 +71,13 @@ impl<G> Body for HeldBody<G> {
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if self.rest.is_empty() {
-            self.held = None;
+            self.taken();
             return Poll::Ready(None);
         }
         let n = self.rest.len().min(FRAME);
         let frame = self.rest.split_to(n);
         if self.rest.is_empty() {
-            // The whole answer is with the connection now.
-            self.held = None;
+            self.taken();
         }
         Poll::Ready(Some(Ok(Frame::data(frame))))
     }

@@ -15,8 +15,14 @@
 //! connection is closed and its bytes given back ([`AnswerMemory::take_within`],
 //! enforced by the server through `nano_http::AnswerDeadline`). IPC needs no such rule:
 //! its server already writes each answer frame within its `io_timeout`.
+//!
+//! Closing alone only makes the hold periodic: the client asks again at once, and the
+//! node's own scans fill the memory for it again. So a client one of whose connections
+//! was closed that way cools off for [`LATE_ANSWER_COOLDOWN`]: its slow requests wait
+//! (or, behind `nano_rpc`, are refused) meanwhile, and the memory goes to the others.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::worker_pool::Client;
 
@@ -33,7 +39,9 @@ pub struct AnswerMemory {
     pub min_rate: Option<usize>,
     /// Time on top of the answer's size at `min_rate` ([`ANSWER_GRACE`]; set apart from
     /// it only by tests, which would otherwise wait it out).
-    pub grace: std::time::Duration,
+    pub grace: Duration,
+    /// How long a client closed late waits ([`LATE_ANSWER_COOLDOWN`]; likewise).
+    pub cooldown: Duration,
 }
 
 /// Bytes of unwritten answers one client may hold before its next slow request waits, by
@@ -60,7 +68,28 @@ pub const DEFAULT_ANSWER_MIN_RATE: usize = 512 * 1024;
 /// Time a connection has to take a held answer on top of its size at the minimum rate:
 /// a small answer is not held to milliseconds, and a client busy with the previous
 /// answer, or a network with a slow start, is not closed for it.
-pub const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+pub const ANSWER_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a client one of whose connections was closed for not taking its answer in
+/// time has its slow requests wait: longer than the deadline of the largest default
+/// answer (10 s + 32 MiB at 512 KiB/s = 74 s) would keep a legitimate slow reader out
+/// for long; shorter than the hold it punishes would let an attacker with a handful of
+/// addresses keep the total full by taking turns. A minute makes one that never reads
+/// hold the memory about a third of the time with the same addresses.
+pub const LATE_ANSWER_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// Clients remembered as cooling off at most: an entry per client closed within the last
+/// [`LATE_ANSWER_COOLDOWN`], at most one per connection the servers accepted, so with
+/// the connection caps (1,024 per listener by default) this is never reached by
+/// connections open at once; expired entries are dropped first, and past the bound a
+/// further client is not remembered (it is still closed at its deadline).
+pub const COOLING_CLIENTS_MAX: usize = 4096;
+
+/// An answer's hold that learns its connection was closed for not taking it in time.
+pub trait ClosedLate {
+    /// Called once, before the hold is dropped.
+    fn closed_late(&mut self);
+}
 
 impl AnswerMemory {
     /// No limits.
@@ -69,6 +98,7 @@ impl AnswerMemory {
         total: None,
         min_rate: None,
         grace: ANSWER_GRACE,
+        cooldown: LATE_ANSWER_COOLDOWN,
     };
 
     /// [`DEFAULT_CLIENT_ANSWER_MEMORY`], [`DEFAULT_ANSWER_MEMORY`] and
@@ -78,13 +108,14 @@ impl AnswerMemory {
         total: Some(DEFAULT_ANSWER_MEMORY),
         min_rate: Some(DEFAULT_ANSWER_MIN_RATE),
         grace: ANSWER_GRACE,
+        cooldown: LATE_ANSWER_COOLDOWN,
     };
 
     /// The time a connection has to take a held answer of `bytes`: the grace plus
     /// `bytes` at [`AnswerMemory::min_rate`]; None without a minimum rate.
-    pub fn take_within(&self, bytes: usize) -> Option<std::time::Duration> {
+    pub fn take_within(&self, bytes: usize) -> Option<Duration> {
         let rate = self.min_rate?.max(1);
-        Some(self.grace + std::time::Duration::from_secs_f64(bytes as f64 / rate as f64))
+        Some(self.grace + Duration::from_secs_f64(bytes as f64 / rate as f64))
     }
 
     /// Arms `deadline` (the server's, for the connection the answer goes to) for an
@@ -99,22 +130,49 @@ impl AnswerMemory {
     }
 }
 
-/// Bytes held per client and in all. The map holds only clients with bytes held: at most
-/// one answer per open connection, so it is bounded by the connection cap.
+/// Bytes held per client and in all, and the clients cooling off. The byte map holds
+/// only clients with bytes held: at most one answer per open connection, so it is
+/// bounded by the connection cap; the cooling map by [`COOLING_CLIENTS_MAX`].
 #[derive(Debug, Default)]
 pub struct HeldBytes {
     per_client: HashMap<Client, usize>,
     total: usize,
+    cooling: HashMap<Client, Instant>,
 }
 
 impl HeldBytes {
-    /// Whether `c` may be given another answer under `limits`: all clients under the
-    /// total, and a named client under its own limit (the unnamed in-process caller has
-    /// no connection to read slowly on).
-    pub fn allows(&self, limits: &AnswerMemory, c: &Client) -> bool {
+    /// Whether `c` may be given another answer under `limits` at `now`: all clients under
+    /// the total, and a named client under its own limit and not cooling off (the
+    /// unnamed in-process caller has no connection to read slowly on).
+    pub fn allows(&self, limits: &AnswerMemory, c: &Client, now: Instant) -> bool {
         let total = limits.total.is_none_or(|max| self.total < max);
-        let own = *c == Client::Unnamed || limits.client.is_none_or(|max| self.of(c) < max);
+        let own = *c == Client::Unnamed
+            || (limits.client.is_none_or(|max| self.of(c) < max)
+                && self.cooling_for(c, now).is_none());
         total && own
+    }
+
+    /// Makes `c` wait until `until` ([`LATE_ANSWER_COOLDOWN`] after a connection of its
+    /// was closed late).
+    pub fn cool_off(&mut self, c: Client, until: Instant) {
+        if c == Client::Unnamed {
+            return;
+        }
+        if self.cooling.len() >= COOLING_CLIENTS_MAX && !self.cooling.contains_key(&c) {
+            let now = Instant::now();
+            self.cooling.retain(|_, t| *t > now);
+            if self.cooling.len() >= COOLING_CLIENTS_MAX {
+                return;
+            }
+        }
+        let t = self.cooling.entry(c).or_insert(until);
+        *t = (*t).max(until);
+    }
+
+    /// How long `c` still cools off at `now` (None: it does not).
+    pub fn cooling_for(&self, c: &Client, now: Instant) -> Option<Duration> {
+        let until = *self.cooling.get(c)?;
+        (until > now).then(|| until - now)
     }
 
     /// Counts `bytes` of an answer to `c` as held.
@@ -158,22 +216,23 @@ mod tests {
         };
         let [a, b] = [1, 2].map(|i| Client::from_ip(std::net::IpAddr::from([10, 0, 0, i])));
         let mut h = HeldBytes::default();
+        let now = Instant::now();
         h.hold(a, 99);
-        assert!(h.allows(&limits, &a));
+        assert!(h.allows(&limits, &a, now));
         h.hold(a, 1);
-        assert!(!h.allows(&limits, &a) && h.allows(&limits, &b));
+        assert!(!h.allows(&limits, &a, now) && h.allows(&limits, &b, now));
         h.hold(b, 150);
         assert_eq!((h.total(), h.of(&b)), (250, 150));
-        assert!(!h.allows(&limits, &b) && !h.allows(&limits, &Client::Unnamed));
+        assert!(!h.allows(&limits, &b, now) && !h.allows(&limits, &Client::Unnamed, now));
         h.release(&b, 150);
-        assert!(h.allows(&limits, &b) && h.allows(&limits, &Client::Unnamed));
+        assert!(h.allows(&limits, &b, now) && h.allows(&limits, &Client::Unnamed, now));
         // The unnamed caller is held to the total only.
         h.hold(Client::Unnamed, 500);
-        assert!(!h.allows(&limits, &b));
+        assert!(!h.allows(&limits, &b, now));
         h.release(&Client::Unnamed, 500);
         h.release(&a, 100);
         assert_eq!((h.total(), h.per_client.len()), (0, 0));
-        assert!(h.allows(&AnswerMemory::NONE, &a));
+        assert!(h.allows(&AnswerMemory::NONE, &a, now));
     }
 
     #[test]
@@ -183,8 +242,50 @@ mod tests {
         let thirteen_mb = 13 * 1024 * 1024;
         assert_eq!(
             m.take_within(thirteen_mb),
-            Some(ANSWER_GRACE + std::time::Duration::from_secs(26))
+            Some(ANSWER_GRACE + Duration::from_secs(26))
         );
         assert_eq!(AnswerMemory::NONE.take_within(thirteen_mb), None);
+    }
+
+    #[test]
+    fn a_client_closed_late_waits_out_its_cooldown_and_others_do_not() {
+        let [a, b] = [1, 2].map(|i| Client::from_ip(std::net::IpAddr::from([10, 0, 0, i])));
+        let limits = AnswerMemory::DEFAULT;
+        let mut h = HeldBytes::default();
+        let now = Instant::now();
+        h.cool_off(a, now + Duration::from_secs(60));
+        // A shorter cooldown later does not shorten it.
+        h.cool_off(a, now + Duration::from_secs(1));
+        assert_eq!(h.cooling_for(&a, now), Some(Duration::from_secs(60)));
+        assert!(!h.allows(&limits, &a, now));
+        assert!(h.allows(&limits, &b, now));
+        assert!(h.allows(&limits, &a, now + Duration::from_secs(60)));
+        // The in-process caller never cools off.
+        h.cool_off(Client::Unnamed, now + Duration::from_secs(60));
+        assert!(h.allows(&limits, &Client::Unnamed, now));
+    }
+
+    #[test]
+    fn the_cooling_clients_are_bounded_and_expired_ones_make_room() {
+        let mut h = HeldBytes::default();
+        let now = Instant::now();
+        let client =
+            |i: usize| Client::from_ip(std::net::IpAddr::from((i as u32 + 1).to_be_bytes()));
+        for i in 0..COOLING_CLIENTS_MAX {
+            h.cool_off(client(i), now + Duration::from_secs(60));
+        }
+        // Full of live entries: a further client is not remembered.
+        let extra = client(COOLING_CLIENTS_MAX);
+        h.cool_off(extra, now + Duration::from_secs(60));
+        assert_eq!(h.cooling_for(&extra, now), None);
+        assert_eq!(h.cooling.len(), COOLING_CLIENTS_MAX);
+        // Once entries have expired, they make room.
+        let mut h2 = HeldBytes::default();
+        for i in 0..COOLING_CLIENTS_MAX {
+            h2.cool_off(client(i), now);
+        }
+        h2.cool_off(extra, Instant::now() + Duration::from_secs(60));
+        assert_eq!(h2.cooling.len(), 1);
+        assert!(h2.cooling_for(&extra, Instant::now()).is_some());
     }
 }

@@ -83,7 +83,7 @@ fn answer_response(
         None => json_text_response(answer.text),
         Some(held) => {
             let armed = memory.arm(deadline, answer.text.len());
-            let body = crate::answer_body::HeldBody::new(answer.text, (held, armed));
+            let body = crate::answer_body::HeldBody::new(answer.text, held, armed);
             json_headers((StatusCode::OK, axum::body::Body::new(body)).into_response())
         }
     }

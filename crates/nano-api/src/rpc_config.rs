@@ -111,7 +111,7 @@ const DOCS: &[(&str, &str)] = &[
     ("server_threads", "Threads of the runtime that runs the node's RPC, IPC and WebSocket servers, apart from the runtime that drives peering, so that a flood of API requests and the node's peering do not wait for each other's tasks. 0 runs the servers on the node's runtime, as the reference node does. Read by the node only; a child nano_rpc uses process.io_threads.\ntype:uint32"),
     ("slow_action_client_answer_memory", "Bytes of one client's slow-request answers (client as for slow_action_client_queue) held in memory until its connections have taken them. While a client holds this much (it asked for large answers and reads them slowly, or not at all), its next slow requests wait in its queue, then are refused. 0: no limit. Default 67108864 (64 MiB: two answers of the default max_response_size). The reference node has no such setting.\ntype:uint64"),
     ("slow_action_answer_memory", "Bytes of all clients' slow-request answers held in memory until taken by their connections; while they hold this much, every slow request waits, then is refused. A separate nano_rpc process counts the v1 answers it has not yet written to its clients against the same two limits and refuses a client's request at once while that client, or everyone, holds them. The answers in memory stay below this plus one answer of at most max_response_size per slow-action thread, however many connections read slowly. 0: no limit. Default 268435456 (256 MiB). The reference node has no such setting.\ntype:uint64"),
-    ("slow_action_answer_min_rate", "Bytes per second at which an HTTP connection must take the answer to a slow request held in memory (those counted by slow_action_answer_memory), in nano_rpc too: a connection that has not taken the whole answer within 10 seconds plus its size at this rate is closed, and its bytes given back, so connections that ask and read a byte now and then cannot keep the answer memory full while other clients wait. IPC answers are held to the IPC io_timeout instead. 0: no minimum (the idle timeout alone). Default 524288 (512 KiB/s: 35 s for a 13 MB answer). The reference node has no such setting.\ntype:uint64"),
+    ("slow_action_answer_min_rate", "Bytes per second at which an HTTP connection must take the answer to a slow request held in memory (those counted by slow_action_answer_memory), in nano_rpc too: a connection that has not taken the whole answer within 10 seconds plus its size at this rate is closed, its bytes given back, and its client's slow requests wait (behind nano_rpc: are refused) for the next 60 seconds, so connections that ask and read a byte now and then cannot keep the answer memory full while other clients wait. IPC answers are held to the IPC io_timeout instead. 0: no minimum (the idle timeout alone). Default 524288 (512 KiB/s: 35 s for a 13 MB answer). The reference node has no such setting.\ntype:uint64"),
     ("max_response_size", "Largest answer in bytes; a larger one is replaced by an error asking for fewer entries (the reference node sends any size).\ntype:uint64,[1..]"),
     ("process.io_threads", "Number of threads used to serve IO.\ntype:uint32"),
     ("process.ipc_address", "Address of IPC server.\ntype:string,ip"),
@@ -266,6 +266,7 @@ impl RpcConfig {
             total: bytes_limit(self.slow_action_answer_memory),
             min_rate: bytes_limit(self.slow_action_answer_min_rate),
             grace: crate::answer_memory::ANSWER_GRACE,
+            cooldown: crate::answer_memory::LATE_ANSWER_COOLDOWN,
         }
     }
 
@@ -367,6 +368,7 @@ mod tests {
                 total: Some(1000),
                 min_rate: Some(4096),
                 grace: crate::answer_memory::ANSWER_GRACE,
+                cooldown: crate::answer_memory::LATE_ANSWER_COOLDOWN,
             }
         );
         let mut ctx = crate::ApiContext::new(Network::Dev);

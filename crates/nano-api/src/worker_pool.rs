@@ -242,6 +242,8 @@ pub struct HeldAnswer {
     shared: Arc<Shared>,
     client: Client,
     bytes: usize,
+    /// Its connection was closed for not taking it in time: the client cools off.
+    late: bool,
 }
 
 impl HeldAnswer {
@@ -251,13 +253,23 @@ impl HeldAnswer {
     }
 }
 
+impl crate::answer_memory::ClosedLate for HeldAnswer {
+    fn closed_late(&mut self) {
+        self.late = true;
+    }
+}
+
 impl Drop for HeldAnswer {
     fn drop(&mut self) {
-        if self.bytes == 0 {
+        if self.bytes == 0 && !self.late {
             return;
         }
         if let Ok(mut st) = self.shared.state.lock() {
             st.held.release(&self.client, self.bytes);
+            if self.late {
+                let until = Instant::now() + st.memory.cooldown;
+                st.held.cool_off(self.client, until);
+            }
         }
         // A job waiting for the memory may start now.
         self.shared.ready.notify_all();
@@ -395,6 +407,24 @@ impl State {
             .min()
     }
 
+    /// How long until a waiting client's cooldown ends (None: none cools off). Nothing
+    /// else signals its end to a waiting worker.
+    fn next_cooldown_end(&self, now: Instant) -> Option<Duration> {
+        self.waiting
+            .waiting_sources()
+            .filter_map(|c| self.held.cooling_for(c, now))
+            .min()
+    }
+
+    /// How long a worker with nothing to take may sleep before something changes that no
+    /// other thread signals: a budget refilled or a cooldown ended (None: until woken).
+    fn next_wake(&self, now: Instant) -> Option<Duration> {
+        match (self.next_budget_refill(now), self.next_cooldown_end(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Whether `c` has fewer jobs running than its share (the unnamed in-process caller
     /// has none).
     fn below_share(&self, c: &Client) -> bool {
@@ -419,7 +449,7 @@ impl State {
             self.below_share(c)
                 && (!light_only || self.clients.get(c).is_some_and(|u| u.light_at(now)))
                 && within_budget(c)
-                && self.held.allows(&self.memory, c)
+                && self.held.allows(&self.memory, c, now)
         };
         let mut best: Option<(Client, (usize, f64))> = None;
         for c in self.waiting.waiting_sources().filter(|c| eligible(c)) {
@@ -620,6 +650,18 @@ impl WorkerPool {
                 .lock()
                 .map_or((0, 0), |st| (st.held.total(), st.held.of(client))),
             _ => (0, 0),
+        }
+    }
+
+    /// Whether `client` cools off after a connection of its was closed for not taking
+    /// its answer in time ([`crate::answer_memory::LATE_ANSWER_COOLDOWN`]).
+    pub fn cooling_off(&self, client: &Client) -> bool {
+        match self.shared.get() {
+            Some(Some(s)) => s
+                .state
+                .lock()
+                .is_ok_and(|st| st.held.cooling_for(client, Instant::now()).is_some()),
+            _ => false,
         }
     }
 
@@ -971,6 +1013,7 @@ impl WorkerPool {
                 shared,
                 client,
                 bytes,
+                late: false,
             };
             (answer, held)
         })
@@ -1017,9 +1060,9 @@ fn work(shared: &Shared, light_only: bool) {
                 if st.closed {
                     return;
                 }
-                // A job held back by a budget only starts when the budget has refilled,
-                // which no other thread signals.
-                st = match st.next_budget_refill(Instant::now()) {
+                // A job held back by a budget or a cooldown only starts when the budget
+                // has refilled or the cooldown ended, which no other thread signals.
+                st = match st.next_wake(Instant::now()) {
                     Some(refill) => match shared.ready.wait_timeout(st, refill.max(MIN_WAIT)) {
                         Ok((g, _)) => g,
                         Err(_) => return,
@@ -1677,6 +1720,46 @@ mod tests {
     /// Answers held until written count per client and in all: a client at its own
     /// limit waits while another runs; everyone waits while the total is reached; each
     /// waiting job starts when enough is released.
+    #[test]
+    fn a_client_whose_answer_was_closed_late_waits_out_its_cooldown_while_others_run() {
+        use crate::answer_memory::ClosedLate;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cooldown = Duration::from_millis(400);
+        let pool = Arc::new(WorkerPool::new(2, 8).with_answer_memory(AnswerMemory {
+            cooldown,
+            ..AnswerMemory::DEFAULT
+        }));
+        let [a, b] = [1, 2].map(|i| Client::from_ip(IpAddr::from([10, 0, 0, i])));
+        rt.block_on(async {
+            // An answer given back normally: no cooldown.
+            let (_, held) = pool.run_answer(a, || vec![0u8; 10]).await.unwrap();
+            drop(held);
+            assert!(!pool.cooling_off(&a));
+            // Its connection closed late: a cools off, its next job waits while b's runs.
+            let (_, mut held) = pool.run_answer(a, || vec![0u8; 10]).await.unwrap();
+            held.closed_late();
+            let closed = Instant::now();
+            drop(held);
+            assert!(pool.cooling_off(&a));
+            assert_eq!(pool.held_answer_bytes(&a), (0, 0));
+            let p = pool.clone();
+            let next_a = tokio::spawn(async move { p.run_answer(a, || vec![1u8; 3]).await });
+            assert!(wait_for(|| pool.waiting_of(&a) == 1));
+            let (text, _) = pool.run_answer(b, || vec![2u8; 5]).await.unwrap();
+            assert_eq!(text.len(), 5);
+            assert!(!next_a.is_finished());
+            // When the cooldown ends, a waiting worker starts a's job without being woken.
+            let (text, _) = next_a.await.unwrap().unwrap();
+            assert_eq!(text, [1u8; 3]);
+            assert!(closed.elapsed() >= cooldown);
+            assert!(!pool.cooling_off(&a));
+        });
+    }
+
     #[test]
     fn a_client_holding_its_answer_memory_waits_until_its_answers_are_released() {
         // Multi-threaded: the spawned callers submit while this thread polls the pool.

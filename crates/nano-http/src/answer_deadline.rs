@@ -32,6 +32,7 @@ pub struct AnswerDeadline(Arc<watch::Sender<Slot>>);
 pub struct ArmedDeadline {
     slot: Arc<watch::Sender<Slot>>,
     id: u64,
+    by: Instant,
 }
 
 impl AnswerDeadline {
@@ -52,7 +53,16 @@ impl AnswerDeadline {
         ArmedDeadline {
             slot: self.0.clone(),
             id,
+            by,
         }
+    }
+}
+
+impl ArmedDeadline {
+    /// Whether its time has come: a handler dropping its answer with the connection can
+    /// tell a close for lateness from the client going away.
+    pub fn passed(&self) -> bool {
+        Instant::now() >= self.by
     }
 }
 
@@ -101,14 +111,16 @@ mod tests {
         let start = Instant::now();
         // Armed then disarmed: nothing passes, however long.
         let guard = d.arm(start + Duration::from_secs(1));
+        assert!(!guard.passed());
         drop(guard);
         let waited = tokio::time::timeout(Duration::from_secs(5), passed(&mut rx)).await;
         assert!(waited.is_err(), "a disarmed deadline must not pass");
         // Armed and kept: passes at its time.
         let at = Instant::now() + Duration::from_secs(2);
-        let _guard = d.arm(at);
+        let guard = d.arm(at);
         passed(&mut rx).await;
         assert_eq!(Instant::now(), at);
+        assert!(guard.passed());
     }
 
     #[tokio::test(start_paused = true)]

@@ -48,17 +48,30 @@ struct Fwd {
     held: Arc<Mutex<HeldBytes>>,
 }
 
-/// One v1 answer's bytes in [`Fwd::held`], given back when dropped (with its body).
+/// One v1 answer's bytes in [`Fwd::held`], given back when dropped (with its body); a
+/// client whose connection was closed for not taking it in time cools off.
 struct Held {
     held: Arc<Mutex<HeldBytes>>,
     client: crate::worker_pool::Client,
     bytes: usize,
+    late: bool,
+    cooldown: std::time::Duration,
+}
+
+impl crate::answer_memory::ClosedLate for Held {
+    fn closed_late(&mut self) {
+        self.late = true;
+    }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         if let Ok(mut h) = self.held.lock() {
             h.release(&self.client, self.bytes);
+            if self.late {
+                let until = std::time::Instant::now() + self.cooldown;
+                h.cool_off(self.client, until);
+            }
         }
     }
 }
@@ -163,7 +176,11 @@ async fn v1(
     let client = peer_ip.map_or(crate::worker_pool::Client::Unnamed, |ip| {
         crate::worker_pool::Client::from_ip(ip)
     });
-    let allowed = s.held.lock().is_ok_and(|h| h.allows(&s.memory, &client));
+    let now = std::time::Instant::now();
+    let allowed = s
+        .held
+        .lock()
+        .is_ok_and(|h| h.allows(&s.memory, &client, now));
     if !allowed {
         return v1_error(crate::worker_pool::BUSY);
     }
@@ -182,9 +199,11 @@ async fn v1(
                 held: s.held.clone(),
                 client,
                 bytes,
+                late: false,
+                cooldown: s.memory.cooldown,
             };
             let armed = s.memory.arm(deadline.as_ref().map(|d| &d.0), answer.len());
-            let body = crate::answer_body::HeldBody::new(answer, (held, armed));
+            let body = crate::answer_body::HeldBody::new(answer, held, armed);
             json_headers((StatusCode::OK, axum::body::Body::new(body)).into_response())
         }
         Err(e) => {
