@@ -76,6 +76,9 @@ impl<G: ClosedLate> Body for HeldBody<G> {
         }
         let n = self.rest.len().min(FRAME);
         let frame = self.rest.split_to(n);
+        if let Some(held) = &mut self.held {
+            held.took(n);
+        }
         if self.rest.is_empty() {
             self.taken();
         }

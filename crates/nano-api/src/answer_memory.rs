@@ -22,6 +22,8 @@
 //! (or, behind `nano_rpc`, are refused) meanwhile, and the memory goes to the others.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::worker_pool::Client;
@@ -89,6 +91,20 @@ pub const COOLING_CLIENTS_MAX: usize = 4096;
 pub trait ClosedLate {
     /// Called once, before the hold is dropped.
     fn closed_late(&mut self);
+
+    /// Called as the connection takes `bytes` more of the answer.
+    fn took(&mut self, _bytes: usize) {}
+}
+
+/// One held answer watched for its pace: it may be closed before its deadline when
+/// others wait for the memory ([`HeldBytes::close_furthest_behind`]).
+#[derive(Debug)]
+struct Watched {
+    client: Client,
+    bytes: usize,
+    since: Instant,
+    taken: Arc<AtomicUsize>,
+    closer: Option<nano_http::Closer>,
 }
 
 impl AnswerMemory {
@@ -138,6 +154,11 @@ pub struct HeldBytes {
     per_client: HashMap<Client, usize>,
     total: usize,
     cooling: HashMap<Client, Instant>,
+    /// The answers held, by id (one per held answer, so bounded like `per_client`).
+    watched: HashMap<u64, Watched>,
+    next_id: u64,
+    /// The answer asked to close and not yet given back: one at a time.
+    closing: Option<u64>,
 }
 
 impl HeldBytes {
@@ -145,11 +166,85 @@ impl HeldBytes {
     /// the total, and a named client under its own limit and not cooling off (the
     /// unnamed in-process caller has no connection to read slowly on).
     pub fn allows(&self, limits: &AnswerMemory, c: &Client, now: Instant) -> bool {
-        let total = limits.total.is_none_or(|max| self.total < max);
-        let own = *c == Client::Unnamed
+        !self.total_full(limits) && self.allows_own(limits, c, now)
+    }
+
+    /// Whether all clients together hold the total.
+    pub fn total_full(&self, limits: &AnswerMemory) -> bool {
+        limits.total.is_some_and(|max| self.total >= max)
+    }
+
+    /// Whether `c` is under its own limit and not cooling off.
+    pub fn allows_own(&self, limits: &AnswerMemory, c: &Client, now: Instant) -> bool {
+        *c == Client::Unnamed
             || (limits.client.is_none_or(|max| self.of(c) < max)
-                && self.cooling_for(c, now).is_none());
-        total && own
+                && self.cooling_for(c, now).is_none())
+    }
+
+    /// Registers an answer of `bytes` to `c` handed over at `since`; its id and the count
+    /// of its bytes taken, for [`Self::close_furthest_behind`].
+    pub fn watch(&mut self, c: Client, bytes: usize, since: Instant) -> (u64, Arc<AtomicUsize>) {
+        self.next_id += 1;
+        let taken = Arc::new(AtomicUsize::new(0));
+        let w = Watched {
+            client: c,
+            bytes,
+            since,
+            taken: taken.clone(),
+            closer: None,
+        };
+        self.watched.insert(self.next_id, w);
+        (self.next_id, taken)
+    }
+
+    /// Gives the answer `id` the handle that closes its connection.
+    pub fn set_closer(&mut self, id: u64, closer: nano_http::Closer) {
+        if let Some(w) = self.watched.get_mut(&id) {
+            w.closer = Some(closer);
+        }
+    }
+
+    /// Forgets the answer `id` (taken, or its connection gone).
+    pub fn unwatch(&mut self, id: u64) {
+        self.watched.remove(&id);
+        if self.closing == Some(id) {
+            self.closing = None;
+        }
+    }
+
+    /// Closes the connection of the held answer furthest behind [`AnswerMemory::min_rate`]
+    /// (past its grace, fewer bytes taken than the rate asks), unless one asked before is
+    /// still being closed: called while others wait for the total, so they need not wait
+    /// for its deadline. Returns whether one was asked to close.
+    pub fn close_furthest_behind(&mut self, limits: &AnswerMemory, now: Instant) -> bool {
+        let Some(rate) = limits.min_rate else {
+            return false;
+        };
+        if self.closing.is_some() {
+            return false;
+        }
+        let deficit = |w: &Watched| {
+            let reading = now
+                .checked_duration_since(w.since)?
+                .checked_sub(limits.grace)?;
+            let due = (reading.as_secs_f64() * rate as f64).min(w.bytes as f64);
+            let behind = due - w.taken.load(Ordering::Relaxed) as f64;
+            (behind > 0.0).then_some(behind)
+        };
+        let furthest = self
+            .watched
+            .iter()
+            .filter(|(_, w)| w.client != Client::Unnamed && w.closer.is_some())
+            .filter_map(|(id, w)| Some((*id, deficit(w)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let Some((id, _)) = furthest else {
+            return false;
+        };
+        if let Some(c) = self.watched.get(&id).and_then(|w| w.closer.as_ref()) {
+            c.close_now();
+        }
+        self.closing = Some(id);
+        true
     }
 
     /// Makes `c` wait until `until` ([`LATE_ANSWER_COOLDOWN`] after a connection of its
@@ -287,5 +382,52 @@ mod tests {
         h2.cool_off(extra, Instant::now() + Duration::from_secs(60));
         assert_eq!(h2.cooling.len(), 1);
         assert!(h2.cooling_for(&extra, Instant::now()).is_some());
+    }
+
+    #[test]
+    fn the_answer_furthest_behind_the_rate_past_its_grace_is_closed_one_at_a_time() {
+        let limits = AnswerMemory {
+            min_rate: Some(1000),
+            grace: Duration::from_secs(10),
+            ..AnswerMemory::DEFAULT
+        };
+        let [a, b, c] = [1, 2, 3].map(|i| Client::from_ip(std::net::IpAddr::from([10, 0, 0, i])));
+        let mut h = HeldBytes::default();
+        let t0 = Instant::now();
+        let deadline = |h: &mut HeldBytes, id: u64| {
+            let d = nano_http::AnswerDeadline::unwatched();
+            let armed = d.arm(tokio::time::Instant::now() + Duration::from_secs(3600));
+            h.set_closer(id, armed.closer());
+            armed
+        };
+        // a: 100 kB, nothing taken; b: 100 kB, all the rate asks taken; c: just handed over.
+        let (ia, _) = h.watch(a, 100_000, t0);
+        let (ib, tb) = h.watch(b, 100_000, t0);
+        let (ic, _) = h.watch(c, 100_000, t0 + Duration::from_secs(19));
+        let (da, db, dc) = (
+            deadline(&mut h, ia),
+            deadline(&mut h, ib),
+            deadline(&mut h, ic),
+        );
+        tb.store(10_000, Ordering::Relaxed);
+        // Within the grace: nobody is behind.
+        assert!(!h.close_furthest_behind(&limits, t0 + Duration::from_secs(9)));
+        // 20 s in, 10 s past the grace: 10 kB due; a is behind, b is not, c is in its grace.
+        let now = t0 + Duration::from_secs(20);
+        assert!(h.close_furthest_behind(&limits, now));
+        assert!(da.passed() && !db.passed() && !dc.passed());
+        // One at a time: nothing more until a's is given back.
+        tb.store(0, Ordering::Relaxed);
+        assert!(!h.close_furthest_behind(&limits, now));
+        h.unwatch(ia);
+        assert!(h.close_furthest_behind(&limits, now));
+        assert!(db.passed() && !dc.passed());
+        // Without a minimum rate nothing is closed early.
+        h.unwatch(ib);
+        let no_rate = AnswerMemory {
+            min_rate: None,
+            ..AnswerMemory::DEFAULT
+        };
+        assert!(!h.close_furthest_behind(&no_rate, t0 + Duration::from_secs(99)));
     }
 }

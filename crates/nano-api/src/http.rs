@@ -83,6 +83,9 @@ fn answer_response(
         None => json_text_response(answer.text),
         Some(held) => {
             let armed = memory.arm(deadline, answer.text.len());
+            if let Some(a) = &armed {
+                held.set_closer(a.closer());
+            }
             let body = crate::answer_body::HeldBody::new(answer.text, held, armed);
             json_headers((StatusCode::OK, axum::body::Body::new(body)).into_response())
         }

@@ -131,6 +131,11 @@ pub fn default_client_threads(threads: usize) -> usize {
 /// to the nanosecond, and a thread woken a hair early must not spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
 
+/// While a job waits for the total answer memory, how often a worker looks for a held
+/// answer that has fallen behind the minimum rate: answers pass their grace, and fall
+/// behind, without any thread signalling it; a second is short beside the grace (10 s).
+const PACE_CHECK: Duration = Duration::from_secs(1);
+
 /// Worker time below which a client counts as new.
 const FORGOTTEN: Duration = Duration::from_millis(1);
 
@@ -244,6 +249,9 @@ pub struct HeldAnswer {
     bytes: usize,
     /// Its connection was closed for not taking it in time: the client cools off.
     late: bool,
+    /// Its id among the pool's watched answers, and its bytes taken so far.
+    id: u64,
+    taken: Arc<AtomicUsize>,
 }
 
 impl HeldAnswer {
@@ -251,20 +259,30 @@ impl HeldAnswer {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// Lets the pool close this answer's connection early when others wait for the
+    /// memory and it is behind the minimum rate.
+    pub fn set_closer(&self, closer: nano_http::Closer) {
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.held.set_closer(self.id, closer);
+        }
+    }
 }
 
 impl crate::answer_memory::ClosedLate for HeldAnswer {
     fn closed_late(&mut self) {
         self.late = true;
     }
+
+    fn took(&mut self, bytes: usize) {
+        self.taken.fetch_add(bytes, Ordering::Relaxed);
+    }
 }
 
 impl Drop for HeldAnswer {
     fn drop(&mut self) {
-        if self.bytes == 0 && !self.late {
-            return;
-        }
         if let Ok(mut st) = self.shared.state.lock() {
+            st.held.unwatch(self.id);
             st.held.release(&self.client, self.bytes);
             if self.late {
                 let until = Instant::now() + st.memory.cooldown;
@@ -417,12 +435,30 @@ impl State {
     }
 
     /// How long a worker with nothing to take may sleep before something changes that no
-    /// other thread signals: a budget refilled or a cooldown ended (None: until woken).
+    /// other thread signals: a budget refilled, a cooldown ended, or (while a job waits
+    /// for the total answer memory) a held answer fell behind the minimum rate (None:
+    /// until woken).
     fn next_wake(&self, now: Instant) -> Option<Duration> {
-        match (self.next_budget_refill(now), self.next_cooldown_end(now)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let pace = self.waits_for_total(now).then_some(PACE_CHECK);
+        [
+            self.next_budget_refill(now),
+            self.next_cooldown_end(now),
+            pace,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Whether a waiting client that could otherwise start a job is held back by the
+    /// total answer memory only.
+    fn waits_for_total(&self, now: Instant) -> bool {
+        self.held.total_full(&self.memory)
+            && self.waiting.waiting_sources().any(|c| {
+                self.below_share(c)
+                    && self.budget_wait(c, now) == Some(Duration::ZERO)
+                    && self.held.allows_own(&self.memory, c, now)
+            })
     }
 
     /// Whether `c` has fewer jobs running than its share (the unnamed in-process caller
@@ -1002,18 +1038,21 @@ impl WorkerPool {
             let answer = job();
             // Counted on the worker, before the caller can see it: the job after this one
             // is admitted knowing the answer is held.
-            let bytes = match shared.state.lock() {
+            let (bytes, id, taken) = match shared.state.lock() {
                 Ok(mut st) => {
                     st.held.hold(client, answer.len());
-                    answer.len()
+                    let (id, taken) = st.held.watch(client, answer.len(), Instant::now());
+                    (answer.len(), id, taken)
                 }
-                Err(_) => 0,
+                Err(_) => (0, 0, Arc::default()),
             };
             let held = HeldAnswer {
                 shared,
                 client,
                 bytes,
                 late: false,
+                id,
+                taken,
             };
             (answer, held)
         })
@@ -1059,6 +1098,13 @@ fn work(shared: &Shared, light_only: bool) {
                 }
                 if st.closed {
                     return;
+                }
+                // Others wait for the memory held answers keep: the one furthest behind the
+                // minimum rate need not keep it until its deadline.
+                let now = Instant::now();
+                if st.waits_for_total(now) {
+                    let memory = st.memory;
+                    st.held.close_furthest_behind(&memory, now);
                 }
                 // A job held back by a budget or a cooldown only starts when the budget
                 // has refilled or the cooldown ended, which no other thread signals.

@@ -502,17 +502,44 @@ async fn over_http_an_address_holding_an_unread_answer_waits_while_another_is_se
 /// client's own next call then waits out its cooldown while the other is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_an_unread_answer_is_closed_at_its_deadline_and_the_waiting_call_runs() {
-    const ROWS: u64 = 200_000;
-    const TOTAL: usize = 1024 * 1024;
-    let dir = tempfile::tempdir().unwrap();
     // 13 MB at 64 MiB/s is 0.2 s; the grace leaves time to see the other call wait.
-    let memory = nano_api::worker_pool::AnswerMemory {
+    waiting_call_runs_once_the_unread_answer_is_closed(nano_api::worker_pool::AnswerMemory {
         client: None,
         total: Some(TOTAL),
         min_rate: Some(64 << 20),
         grace: std::time::Duration::from_secs(3),
         cooldown: std::time::Duration::from_secs(300),
-    };
+    })
+    .await;
+}
+
+/// While another client's call waits for the total, the pool does not wait for the unread
+/// answer's deadline (here 1 s + 13 MB at 384 KiB/s = 33 s, past [`common::WAIT`]): it
+/// closes the answer as soon as it is behind that rate, once the bytes the sockets took
+/// (a few MB) are used up, well within the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_waiting_call_closes_the_unread_answer_behind_the_rate_before_its_deadline() {
+    waiting_call_runs_once_the_unread_answer_is_closed(nano_api::worker_pool::AnswerMemory {
+        client: None,
+        total: Some(TOTAL),
+        min_rate: Some(384 << 10),
+        grace: std::time::Duration::from_secs(1),
+        cooldown: std::time::Duration::from_secs(300),
+    })
+    .await;
+}
+
+/// The answer memory's total in the tests of unread answers: less than one 13 MB answer.
+const TOTAL: usize = 1024 * 1024;
+
+/// An address asks for a 13 MB answer and never reads it, holding the total (`memory`);
+/// another address's call waits, and runs once the server closes the unread connection
+/// (by its deadline or as furthest behind the rate); the unread client then cools off.
+async fn waiting_call_runs_once_the_unread_answer_is_closed(
+    memory: nano_api::worker_pool::AnswerMemory,
+) {
+    const ROWS: u64 = 200_000;
+    let dir = tempfile::tempdir().unwrap();
     let v2 = v2_with_pool(
         dir.path(),
         WorkerPool::with_client_queue(2, 16, CLIENT_QUEUE).with_answer_memory(memory),

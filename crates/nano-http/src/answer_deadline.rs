@@ -32,7 +32,28 @@ pub struct AnswerDeadline(Arc<watch::Sender<Slot>>);
 pub struct ArmedDeadline {
     slot: Arc<watch::Sender<Slot>>,
     id: u64,
-    by: Instant,
+}
+
+/// A handle that brings an armed deadline forward to now: whoever holds it (the
+/// slow-action pool, short of memory) can have the server close that connection at once.
+#[derive(Clone, Debug)]
+pub struct Closer {
+    slot: Arc<watch::Sender<Slot>>,
+    id: u64,
+}
+
+impl Closer {
+    /// Closes the connection now, if the answer it was given for is still not taken.
+    pub fn close_now(&self) {
+        let now = Instant::now();
+        self.slot.send_if_modified(|s| {
+            let mine = s.id == self.id && s.by.is_some();
+            if mine {
+                s.by = Some(now);
+            }
+            mine
+        });
+    }
 }
 
 impl AnswerDeadline {
@@ -40,6 +61,12 @@ impl AnswerDeadline {
     pub(crate) fn new() -> (AnswerDeadline, watch::Receiver<Slot>) {
         let (tx, rx) = watch::channel(Slot::default());
         (AnswerDeadline(Arc::new(tx)), rx)
+    }
+
+    /// A deadline no server watches: arming and closing it act on nothing (tests, and
+    /// callers without a connection).
+    pub fn unwatched() -> AnswerDeadline {
+        AnswerDeadline::new().0
     }
 
     /// Closes the connection at `by` unless the guard is dropped before.
@@ -53,16 +80,25 @@ impl AnswerDeadline {
         ArmedDeadline {
             slot: self.0.clone(),
             id,
-            by,
         }
     }
 }
 
 impl ArmedDeadline {
-    /// Whether its time has come: a handler dropping its answer with the connection can
-    /// tell a close for lateness from the client going away.
+    /// Whether its time has come (or was brought forward by a [`Closer`]): a handler
+    /// dropping its answer with the connection can tell a close for lateness from the
+    /// client going away.
     pub fn passed(&self) -> bool {
-        Instant::now() >= self.by
+        let s = *self.slot.borrow();
+        s.id == self.id && s.by.is_some_and(|by| Instant::now() >= by)
+    }
+
+    /// A handle that closes the connection now while this is armed.
+    pub fn closer(&self) -> Closer {
+        Closer {
+            slot: self.slot.clone(),
+            id: self.id,
+        }
     }
 }
 
@@ -121,6 +157,25 @@ mod tests {
         passed(&mut rx).await;
         assert_eq!(Instant::now(), at);
         assert!(guard.passed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closer_brings_its_own_deadline_forward_and_no_other() {
+        let (d, mut rx) = AnswerDeadline::new();
+        let first = d.arm(Instant::now() + Duration::from_secs(100));
+        let stale = first.closer();
+        drop(first);
+        let second = d.arm(Instant::now() + Duration::from_secs(100));
+        // The first answer's closer no longer reaches the connection.
+        stale.close_now();
+        let waited = tokio::time::timeout(Duration::from_secs(5), passed(&mut rx)).await;
+        assert!(waited.is_err() && !second.passed());
+        // The second's does, at once.
+        let start = Instant::now();
+        second.closer().close_now();
+        passed(&mut rx).await;
+        assert_eq!(Instant::now(), start);
+        assert!(second.passed());
     }
 
     #[tokio::test(start_paused = true)]

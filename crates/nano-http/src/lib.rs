@@ -36,7 +36,7 @@
 pub mod answer_deadline;
 pub mod background_cpus;
 
-pub use answer_deadline::{AnswerDeadline, ArmedDeadline};
+pub use answer_deadline::{AnswerDeadline, ArmedDeadline, Closer};
 
 use std::future::Future;
 use std::io;
