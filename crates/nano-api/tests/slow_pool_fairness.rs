@@ -586,15 +586,7 @@ async fn waiting_call_runs_once_the_unread_answer_is_closed(
     assert!(!again.is_finished() && pool.waiting_of(&flooder) == 1);
     // What the unread connection can still read is what its buffers held: it ends short
     // of the 13 MB answer.
-    let mut got = 0usize;
-    let mut chunk = vec![0u8; 1 << 20];
-    loop {
-        match tokio::time::timeout(common::WAIT, unread.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => got += n,
-            Err(_) => panic!("the unread connection was not closed"),
-        }
-    }
+    let got = read_until_closed(&mut unread).await;
     assert!(got < 10_000_000, "read {got} bytes of a closed answer");
 }
 
@@ -625,27 +617,15 @@ async fn ask_unread(
 /// another address is served, and is served again once its unread connection closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_nano_rpc_an_address_holding_an_unread_answer_is_refused_while_another_is_served() {
-    use nano_api::ipc::client::{IpcPool, IpcTarget};
     // About 13 MB: more than the sockets and hyper take from an unread connection.
     const ROWS: u64 = 200_000;
     let dir = tempfile::tempdir().unwrap();
     let v2 = v2_service(dir.path());
     let target = nano_core::PublicKey([7u8; 32]);
     common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
-    let (mut ipc, ipc_addr) = ipc_tcp(&v2).await;
-    let pool = Arc::new(IpcPool::new(
-        IpcTarget::Tcp {
-            host: "127.0.0.1".into(),
-            port: ipc_addr.port(),
-        },
-        4,
-        std::time::Duration::from_secs(300),
-    ));
     let mut cfg = test_config();
     cfg.slow_action_client_answer_memory = 1024 * 1024;
-    let front = nano_api::ipc::forward::serve(pool, &cfg, std::future::pending())
-        .await
-        .unwrap();
+    let (mut ipc, front) = nano_rpc_front(&v2, &cfg).await;
     let door = Door::Http(front);
     let refused = |a: &Value| a["error"].as_str() == Some(BUSY);
 
@@ -694,28 +674,16 @@ async fn behind_nano_rpc_an_address_holding_an_unread_answer_is_refused_while_an
 /// refused for its cooldown while another is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_nano_rpc_an_unread_answer_is_closed_at_its_deadline() {
-    use nano_api::ipc::client::{IpcPool, IpcTarget};
     const ROWS: u64 = 200_000;
     let dir = tempfile::tempdir().unwrap();
     let v2 = v2_service(dir.path());
     let target = nano_core::PublicKey([7u8; 32]);
     common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
-    let (mut ipc, ipc_addr) = ipc_tcp(&v2).await;
-    let pool = Arc::new(IpcPool::new(
-        IpcTarget::Tcp {
-            host: "127.0.0.1".into(),
-            port: ipc_addr.port(),
-        },
-        4,
-        std::time::Duration::from_secs(300),
-    ));
     let mut cfg = test_config();
     cfg.slow_action_client_answer_memory = 1024 * 1024;
     // 13 MB at 64 MiB/s: the deadline is the grace and a fifth of a second.
     cfg.slow_action_answer_min_rate = 64 << 20;
-    let front = nano_api::ipc::forward::serve(pool, &cfg, std::future::pending())
-        .await
-        .unwrap();
+    let (mut ipc, front) = nano_rpc_front(&v2, &cfg).await;
     let door = Door::Http(front);
     let refused = |a: &Value| a["error"].as_str() == Some(BUSY);
 
@@ -730,15 +698,7 @@ async fn behind_nano_rpc_an_unread_answer_is_closed_at_its_deadline() {
     // Still unread past its deadline (armed before the front refused: 10 s and a fifth),
     // with a margin for a loaded machine; reading earlier would take the whole answer.
     tokio::time::sleep(std::time::Duration::from_secs(15)).await;
-    let mut got = 0usize;
-    let mut chunk = vec![0u8; 1 << 20];
-    loop {
-        match tokio::time::timeout(common::WAIT, unread.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => got += n,
-            Err(_) => panic!("the unread connection was not closed"),
-        }
-    }
+    let got = read_until_closed(&mut unread).await;
     assert!(got < 10_000_000, "read {got} bytes of a closed answer");
     // Its memory is given back, but the address cools off (a minute by default): still
     // refused, while another address is served.
@@ -751,4 +711,37 @@ async fn behind_nano_rpc_an_unread_answer_is_closed_at_its_deadline() {
     );
     assert!(refused(&call(door, FLOODER, balances()).await));
     ipc.stop();
+}
+
+/// A `nano_rpc` front under `cfg` forwarding to an IPC server of `v2`: the IPC server (to
+/// stop) and the front's address.
+async fn nano_rpc_front(v2: &Arc<V2Service>, cfg: &RpcConfig) -> (IpcServer, SocketAddr) {
+    use nano_api::ipc::client::{IpcPool, IpcTarget};
+    let (ipc, ipc_addr) = ipc_tcp(v2).await;
+    let pool = Arc::new(IpcPool::new(
+        IpcTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port: ipc_addr.port(),
+        },
+        4,
+        std::time::Duration::from_secs(300),
+    ));
+    let front = nano_api::ipc::forward::serve(pool, cfg, std::future::pending())
+        .await
+        .unwrap();
+    (ipc, front)
+}
+
+/// Reads `s` until the server closes it (or fails it); the bytes read. Panics if it is
+/// still open after [`common::WAIT`] without a byte.
+async fn read_until_closed(s: &mut tokio::net::TcpStream) -> usize {
+    let mut got = 0usize;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        match tokio::time::timeout(common::WAIT, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return got,
+            Ok(Ok(n)) => got += n,
+            Err(_) => panic!("the connection was not closed"),
+        }
+    }
 }

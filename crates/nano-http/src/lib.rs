@@ -797,6 +797,18 @@ mod tests {
         (head, body)
     }
 
+    /// Limits no test request comes near, but for where large answers are written.
+    fn test_limits(large_answer: Option<usize>) -> HttpLimits {
+        HttpLimits {
+            max_connections: 8,
+            header_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(30)),
+            max_body: 1024,
+            large_answer,
+        }
+    }
+
     /// The thread that ran each handler, in order.
     type Threads = Arc<Mutex<Vec<String>>>;
 
@@ -829,14 +841,7 @@ mod tests {
             .build()
             .unwrap();
         let threads: Threads = Arc::default();
-        let limits = HttpLimits {
-            max_connections: 8,
-            header_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(30),
-            idle_timeout: Some(Duration::from_secs(30)),
-            max_body: 1024,
-            large_answer: Some(LARGE_ANSWER),
-        };
+        let limits = test_limits(Some(LARGE_ANSWER));
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -931,16 +936,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_that_does_not_take_its_answer_by_the_deadline_is_closed() {
-        let limits = HttpLimits {
-            max_connections: 8,
-            header_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(30),
-            idle_timeout: Some(Duration::from_secs(30)),
-            max_body: 1024,
-            // On this runtime, so the reader below is not held up by an idle-priority
-            // thread on a busy test machine.
-            large_answer: None,
-        };
+        // On this runtime, so the reader below is not held up by an idle-priority thread
+        // on a busy test machine.
+        let limits = test_limits(None);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (_, counters) = spawn_serve(listener, deadline_app(), limits, std::future::pending());
