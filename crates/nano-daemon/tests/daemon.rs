@@ -4,17 +4,12 @@
 //! runtime (`server_threads`) or on the node's.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::free_port;
 
 fn post(addr: SocketAddr, body: &str) -> Option<serde_json::Value> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
