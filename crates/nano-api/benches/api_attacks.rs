@@ -62,7 +62,9 @@
 //! prints per phase the server's peak RSS, the bytes of answers it held at the end, and
 //! what a legitimate client whose calls go to the slow pool ([`PooledCaller`]) got, next
 //! to the legitimate latency; `API_ATTACKS_READERS=limits` alternates without and with the
-//! memory limits instead. Give the phases time (`API_ATTACKS_PROBES=4000`, about a minute
+//! memory limits instead, and `API_ATTACKS_READERS=front` sends the readers, the pooled
+//! client and the probes through a `nano_rpc` front (`nano_api::ipc::forward`, over IPC
+//! to this node) instead, after a quiet phase through it. Give the phases time (`API_ATTACKS_PROBES=4000`, about a minute
 //! each): the default rate gives a 13 MB answer 35 s.
 //!
 //! Every mode runs the server process with the daemon's allocator setting
@@ -858,6 +860,89 @@ fn readers_phase(
     pool.set_budgets(budgets);
     pool.set_answer_memory(nano_api::worker_pool::AnswerMemory::DEFAULT);
     figures
+}
+
+/// Threads of the `nano_rpc` fronts' runtime (`API_ATTACKS_READERS=front`).
+const FRONT_THREADS: &str = "srv-front";
+
+/// `API_ATTACKS_READERS=front`: the readers, the pooled client and the probes all go to
+/// a `nano_rpc` front (on its own runtime, forwarding over IPC to this node as the
+/// `nano_rpc` process does), which holds the answers until its connections take them: a
+/// quiet phase through it, then the readers alternately without and with the minimum
+/// read rate (two fronts, one per setting, the answer memory otherwise at its defaults).
+fn front_phases(
+    run_phase: &impl RunPhase,
+    ipc: SocketAddr,
+    cfg: &RpcConfig,
+    target: &PublicKey,
+    pooled_body: &str,
+    no_rate: nano_api::worker_pool::AnswerMemory,
+    kinds: usize,
+) {
+    use nano_api::ipc::client::{IpcPool, IpcTarget};
+    use nano_api::ipc::front_memory::FrontMemory;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(FRONT_THREADS)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fronts = [no_rate, nano_api::worker_pool::AnswerMemory::DEFAULT].map(|limits| {
+        let memory = FrontMemory::new(limits);
+        let pool = Arc::new(IpcPool::new(
+            IpcTarget::Tcp {
+                host: "127.0.0.1".into(),
+                port: ipc.port(),
+            },
+            cfg.process.num_ipc_connections as usize,
+            Duration::from_secs(300),
+        ));
+        let at = rt
+            .block_on(nano_api::ipc::forward::serve_with_memory(
+                pool,
+                cfg,
+                memory.clone(),
+                std::future::pending(),
+            ))
+            .unwrap();
+        (at, memory)
+    });
+    let quiet = run_phase(
+        "quiet, through nano_rpc",
+        None,
+        None,
+        &vec![fronts[1].0; kinds],
+    )
+    .figures;
+    let phases = [
+        (0, "256 slow readers through nano_rpc, memory limits, no minimum read rate"),
+        (1, "256 slow readers through nano_rpc, memory limits and minimum read rate (defaults)"),
+        (1, "256 slow readers through nano_rpc, memory limits and minimum read rate (defaults), again"),
+        (0, "256 slow readers through nano_rpc, memory limits, no minimum read rate, again"),
+    ];
+    let everyone = nano_api::worker_pool::Client::Unnamed;
+    for (i, name) in phases {
+        let (at, memory) = &fronts[i];
+        let child = Attackers::start(format!("readers {at} {}", target.encode_account()), 0);
+        std::thread::sleep(Duration::from_secs(2));
+        let (r0, b0) = (child.get(1), child.get(2));
+        let pooled = PooledCaller::start(*at, pooled_body.to_string());
+        run_phase(name, Some(&quiet), Some(&child), &vec![*at; kinds]);
+        pooled.finish();
+        println!(
+            "  front: answer memory {:?}; held at the end {:.1} MiB of answers, {} requests in line; read {:.1} MiB, {} refused as busy",
+            memory.limits(),
+            memory.held_bytes(&everyone).1 as f64 / MIB,
+            memory.waiting(),
+            (child.get(1) - r0) as f64 / MIB,
+            child.get(2) - b0,
+        );
+        child.stop();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while memory.held_bytes(&everyone).1 > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -1720,6 +1805,21 @@ fn main() {
                     ),
                 ]
             };
+        if std::env::var("API_ATTACKS_READERS").as_deref() == Ok("front") {
+            front_phases(
+                &run_phase,
+                ipc_addr,
+                &cfg,
+                &target,
+                &pooled_body,
+                no_rate,
+                probes.len(),
+            );
+            if let Some(k) = keep_awake {
+                k.stop();
+            }
+            return;
+        }
         // Without, with, with, without: the machine's drift falls on both sides.
         for &(memory, name) in phases {
             readers_phase(

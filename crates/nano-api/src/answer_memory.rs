@@ -80,6 +80,11 @@ pub const ANSWER_GRACE: Duration = Duration::from_secs(10);
 /// hold the memory about a third of the time with the same addresses.
 pub const LATE_ANSWER_COOLDOWN: Duration = Duration::from_secs(60);
 
+/// While a request waits for the total answer memory, how often the held answer that has
+/// fallen behind the minimum rate is looked for: answers pass their grace, and fall
+/// behind, without anything signalling it; a second is short beside the grace (10 s).
+pub const PACE_CHECK: Duration = Duration::from_secs(1);
+
 /// Clients remembered as cooling off at most: an entry per client closed within the last
 /// [`LATE_ANSWER_COOLDOWN`], at most one per connection the servers accepted, so with
 /// the connection caps (1,024 per listener by default) this is never reached by

@@ -131,11 +131,6 @@ pub fn default_client_threads(threads: usize) -> usize {
 /// to the nanosecond, and a thread woken a hair early must not spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
 
-/// While a job waits for the total answer memory, how often a worker looks for a held
-/// answer that has fallen behind the minimum rate: answers pass their grace, and fall
-/// behind, without any thread signalling it; a second is short beside the grace (10 s).
-const PACE_CHECK: Duration = Duration::from_secs(1);
-
 /// Worker time below which a client counts as new.
 const FORGOTTEN: Duration = Duration::from_millis(1);
 
@@ -439,7 +434,9 @@ impl State {
     /// for the total answer memory) a held answer fell behind the minimum rate (None:
     /// until woken).
     fn next_wake(&self, now: Instant) -> Option<Duration> {
-        let pace = self.waits_for_total(now).then_some(PACE_CHECK);
+        let pace = self
+            .waits_for_total(now)
+            .then_some(crate::answer_memory::PACE_CHECK);
         [
             self.next_budget_refill(now),
             self.next_cooldown_end(now),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use nano_api::access::AccessControl;
 use nano_api::api_v2::V2Service;
+use nano_api::ipc::front_memory::FrontMemory;
 use nano_api::ipc::server::{IpcServer, TransportOptions};
 use nano_api::ipc::Encoding;
 use nano_api::worker_pool::{Client, WorkerPool, BUSY};
@@ -713,9 +714,72 @@ async fn behind_nano_rpc_an_unread_answer_is_closed_at_its_deadline() {
     ipc.stop();
 }
 
+/// Behind `nano_rpc`, while an address holds the total with an answer it does not read,
+/// another address's call waits in the front's line instead of being refused, and the
+/// front closes the unread answer once it is behind the rate, though its deadline (1 s +
+/// 13 MB at 384 KiB/s = 33 s) is past the front's wait (30 s): the call is answered, and
+/// the address closed late is then refused for its cooldown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nano_rpc_a_waiting_call_closes_the_unread_answer_behind_the_rate() {
+    const ROWS: u64 = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let target = nano_core::PublicKey([7u8; 32]);
+    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let memory = FrontMemory::new(nano_api::worker_pool::AnswerMemory {
+        client: None,
+        total: Some(TOTAL),
+        min_rate: Some(384 << 10),
+        grace: std::time::Duration::from_secs(1),
+        cooldown: std::time::Duration::from_secs(300),
+    });
+    let (mut ipc, front) = nano_rpc_front_with(&v2, &test_config(), memory.clone()).await;
+    let door = Door::Http(front);
+    let refused = |a: &Value| a["error"].as_str() == Some(BUSY);
+
+    let mut unread = ask_unread(front, &target, ROWS).await;
+    let flooder = Client::from_ip(FLOODER.into());
+    assert!(wait_until(|| memory.held_bytes(&flooder).0 > TOTAL).await);
+
+    // Everyone is held by the total: the other address waits in line, and is answered.
+    let waiting = tokio::spawn(call(door, LEGIT, balances()));
+    assert!(wait_until(|| memory.waiting() == 1).await);
+    assert!(!waiting.is_finished());
+    let other = tokio::time::timeout(common::WAIT, waiting)
+        .await
+        .expect("the waiting call is let through once the unread answer is closed")
+        .unwrap();
+    assert_eq!(
+        *genesis_balance(&other),
+        nano_core::Amount::MAX.to_string(),
+        "{other}"
+    );
+    let got = read_until_closed(&mut unread).await;
+    assert!(got < 10_000_000, "read {got} bytes of a closed answer");
+    assert!(wait_until(|| memory.held_bytes(&flooder) == (0, 0)).await);
+    // Closed late, the address cools off while the other is served.
+    assert!(refused(&call(door, FLOODER, balances()).await));
+    let again = call(door, LEGIT, balances()).await;
+    assert_eq!(
+        *genesis_balance(&again),
+        nano_core::Amount::MAX.to_string(),
+        "{again}"
+    );
+    ipc.stop();
+}
+
 /// A `nano_rpc` front under `cfg` forwarding to an IPC server of `v2`: the IPC server (to
 /// stop) and the front's address.
 async fn nano_rpc_front(v2: &Arc<V2Service>, cfg: &RpcConfig) -> (IpcServer, SocketAddr) {
+    nano_rpc_front_with(v2, cfg, FrontMemory::new(cfg.answer_memory())).await
+}
+
+/// [`nano_rpc_front`] with the front's answer memory set apart from `cfg`.
+async fn nano_rpc_front_with(
+    v2: &Arc<V2Service>,
+    cfg: &RpcConfig,
+    memory: Arc<FrontMemory>,
+) -> (IpcServer, SocketAddr) {
     use nano_api::ipc::client::{IpcPool, IpcTarget};
     let (ipc, ipc_addr) = ipc_tcp(v2).await;
     let pool = Arc::new(IpcPool::new(
@@ -726,9 +790,10 @@ async fn nano_rpc_front(v2: &Arc<V2Service>, cfg: &RpcConfig) -> (IpcServer, Soc
         4,
         std::time::Duration::from_secs(300),
     ));
-    let front = nano_api::ipc::forward::serve(pool, cfg, std::future::pending())
-        .await
-        .unwrap();
+    let front =
+        nano_api::ipc::forward::serve_with_memory(pool, cfg, memory, std::future::pending())
+            .await
+            .unwrap();
     (ipc, front)
 }
 

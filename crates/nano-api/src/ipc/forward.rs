@@ -9,14 +9,14 @@
 //!
 //! The node counts a slow answer as held only until it has written it to this process;
 //! here the answer waits for the HTTP client. So this front counts the bytes of v1 answers
-//! its connections have not yet taken ([`crate::answer_memory`], the same
-//! `slow_action_client_answer_memory` and `slow_action_answer_memory` keys) and refuses a
-//! client's v1 request with the pool's busy text while that client, or everyone, holds
-//! the limit: a client reading slowly on many connections cannot make this process hold
-//! `connections_max` answers.
+//! its connections have not yet taken ([`super::front_memory`], under the same
+//! `slow_action_client_answer_memory`, `slow_action_answer_memory` and
+//! `slow_action_answer_min_rate` keys): a client reading slowly on many connections
+//! cannot make this process hold `connections_max` answers, and one that does not read
+//! cannot keep the others out for long.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
@@ -28,8 +28,8 @@ use axum::Router;
 use serde_json::Value;
 
 use super::client::IpcPool;
+use super::front_memory::FrontMemory;
 use super::Encoding;
-use crate::answer_memory::{AnswerMemory, HeldBytes};
 use crate::api_v2::http::{envelope_from_http, http_answer, preflight};
 use crate::api_v2::{Response as V2Response, V2Error, CODE_GENERIC};
 use crate::error::{msg, RpcError};
@@ -44,47 +44,22 @@ struct Fwd {
     enable_control: bool,
     max_depth: usize,
     allowed_origins: Arc<Vec<String>>,
-    memory: AnswerMemory,
-    held: Arc<Mutex<HeldBytes>>,
-}
-
-/// One v1 answer's bytes in [`Fwd::held`], given back when dropped (with its body); a
-/// client whose connection was closed for not taking it in time cools off.
-struct Held {
-    held: Arc<Mutex<HeldBytes>>,
-    client: crate::worker_pool::Client,
-    bytes: usize,
-    late: bool,
-    cooldown: std::time::Duration,
-}
-
-impl crate::answer_memory::ClosedLate for Held {
-    fn closed_late(&mut self) {
-        self.late = true;
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Ok(mut h) = self.held.lock() {
-            h.release(&self.client, self.bytes);
-            if self.late {
-                let until = std::time::Instant::now() + self.cooldown;
-                h.cool_off(self.client, until);
-            }
-        }
-    }
+    memory: Arc<FrontMemory>,
 }
 
 /// The router of `nano_rpc`.
 pub fn router(pool: Arc<IpcPool>, cfg: &RpcConfig) -> Router {
+    router_with_memory(pool, cfg, FrontMemory::new(cfg.answer_memory()))
+}
+
+/// [`router`] counting its answers in `memory` (whose limits replace `cfg`'s).
+fn router_with_memory(pool: Arc<IpcPool>, cfg: &RpcConfig, memory: Arc<FrontMemory>) -> Router {
     let st = Fwd {
         pool,
         enable_control: cfg.enable_control,
         max_depth: cfg.max_json_depth as usize,
         allowed_origins: Arc::new(cfg.allowed_origins.clone()),
-        memory: cfg.answer_memory(),
-        held: Arc::new(Mutex::new(HeldBytes::default())),
+        memory,
     };
     Router::new()
         .route("/api/v2", any(v2_envelope))
@@ -176,33 +151,21 @@ async fn v1(
     let client = peer_ip.map_or(crate::worker_pool::Client::Unnamed, |ip| {
         crate::worker_pool::Client::from_ip(ip)
     });
-    let now = std::time::Instant::now();
-    let allowed = s
-        .held
-        .lock()
-        .is_ok_and(|h| h.allows(&s.memory, &client, now));
-    if !allowed {
+    let Some(admitted) = s.memory.admit(client).await else {
         return v1_error(crate::worker_pool::BUSY);
-    }
+    };
     let named = peer_ip.and_then(|ip| name_client(payload, ip));
     let payload = named.as_deref().unwrap_or(payload);
     match s.pool.request(Encoding::JsonV1, payload).await {
         Ok(answer) => {
-            let bytes = match s.held.lock() {
-                Ok(mut h) => {
-                    h.hold(client, answer.len());
-                    answer.len()
-                }
-                Err(_) => 0,
-            };
-            let held = Held {
-                held: s.held.clone(),
-                client,
-                bytes,
-                late: false,
-                cooldown: s.memory.cooldown,
-            };
-            let armed = s.memory.arm(deadline.as_ref().map(|d| &d.0), answer.len());
+            let held = admitted.hold(answer.len());
+            let armed = s
+                .memory
+                .limits()
+                .arm(deadline.as_ref().map(|d| &d.0), answer.len());
+            if let Some(a) = &armed {
+                held.set_closer(a.closer());
+            }
             let body = crate::answer_body::HeldBody::new(answer, held, armed);
             json_headers((StatusCode::OK, axum::body::Body::new(body)).into_response())
         }
@@ -291,6 +254,18 @@ pub async fn serve(
     cfg: &RpcConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<std::net::SocketAddr> {
+    serve_with_memory(pool, cfg, FrontMemory::new(cfg.answer_memory()), shutdown).await
+}
+
+/// [`serve`] counting its answers in `memory`, which the caller keeps to watch it (tests
+/// and benchmarks; its limits replace `cfg`'s, and may shorten the grace and the
+/// cooldown, which are not configuration keys).
+pub async fn serve_with_memory(
+    pool: Arc<IpcPool>,
+    cfg: &RpcConfig,
+    memory: Arc<FrontMemory>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<std::net::SocketAddr> {
     let ip: std::net::IpAddr = cfg.address.parse().map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -299,7 +274,7 @@ pub async fn serve(
     })?;
     let listener = nano_http::bind_listener(std::net::SocketAddr::new(ip, cfg.port))?;
     let local = listener.local_addr()?;
-    let app = router(pool, cfg);
+    let app = router_with_memory(pool, cfg, memory);
     crate::bounded_http::spawn_serve(listener, app, cfg.http_limits(), shutdown);
     Ok(local)
 }

@@ -6,10 +6,12 @@
 //! Encodings: 1 RPC v1 JSON, 2 RPC v1 JSON with unsafe actions (if the transport allows
 //! them), 3 IPC 2.0 FlatBuffers, 4 IPC 2.0 JSON envelopes. [`server`] serves them,
 //! [`client`] speaks them (the `nano_rpc` process and tests), [`forward`] is the HTTP front
-//! of the out-of-process RPC server.
+//! of the out-of-process RPC server, [`front_memory`] its count of the answers its
+//! connections have not taken.
 
 pub mod client;
 pub mod forward;
+pub mod front_memory;
 pub mod server;
 
 /// First preamble byte.

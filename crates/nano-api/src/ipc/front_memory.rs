@@ -1,0 +1,362 @@
+//! `nano_rpc`'s answer memory: the bytes of v1 answers its HTTP connections have not yet
+//! taken ([`crate::answer_memory`]), and the admission of each v1 request against them.
+//!
+//! The node's slow-action pool counts an answer only until it has written it to
+//! `nano_rpc`, so here is where a client that does not read holds memory. A client at its
+//! own limit, or cooling off, is refused at once (the pool's busy text). While everyone
+//! together holds the total, a request waits in line (at most [`FRONT_MEMORY_WAIT`]),
+//! and the answer furthest behind the minimum rate is closed meanwhile, as the pool does
+//! for its waiting jobs. The line is let through one request at a time, the client
+//! holding the fewest bytes first: the slot a closed answer frees is worth a few MB, and
+//! letting every waiter through at once would hand it to whoever asks most often, that
+//! is, to the clients that do not read.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::answer_memory::{AnswerMemory, ClosedLate, HeldBytes, PACE_CHECK};
+use crate::worker_pool::Client;
+
+/// How long a v1 request waits in line for the total answer memory before it is refused:
+/// long enough for a held answer that is not being read to pass its grace (10 s) and fall
+/// behind the minimum rate by more than the sockets took of it, so the wait ends with a
+/// close rather than a refusal; each waiting request keeps a connection, and the server's
+/// connection cap bounds them.
+pub const FRONT_MEMORY_WAIT: Duration = Duration::from_secs(30);
+
+/// The answer memory of one `nano_rpc` front, shared by its handlers.
+pub struct FrontMemory {
+    limits: AnswerMemory,
+    state: Mutex<FrontState>,
+    /// Signalled when held bytes are given back or the line moves.
+    moved: Notify,
+}
+
+#[derive(Default)]
+struct FrontState {
+    held: HeldBytes,
+    /// The requests waiting for the total, by ticket (arrival order), with their client:
+    /// one per waiting request, so bounded by the server's connection cap.
+    line: BTreeMap<u64, Client>,
+    next_ticket: u64,
+    /// A request let through from the line whose answer is not counted yet: the line
+    /// waits for it, so one freed slot goes to one request.
+    from_line: bool,
+}
+
+impl FrontState {
+    /// Whether the request holding `ticket` (None: not in line) for `c` is next: no other
+    /// waiter's client holds fewer bytes, or as many and came earlier.
+    fn is_next(&self, ticket: Option<u64>, c: &Client) -> bool {
+        let mine = (self.held.of(c), ticket.unwrap_or(u64::MAX));
+        self.line
+            .iter()
+            .filter(|(t, _)| Some(**t) != ticket)
+            .all(|(t, other)| (self.held.of(other), *t) > mine)
+    }
+}
+
+/// A request let through: its answer is counted with [`Admitted::hold`]; dropped without
+/// it (the node did not answer), it lets the line move on.
+pub struct Admitted {
+    memory: Arc<FrontMemory>,
+    client: Client,
+    from_line: bool,
+}
+
+/// A place in line, given up when the request is let through, refused or dropped (its
+/// client went away).
+struct InLine<'a> {
+    memory: &'a FrontMemory,
+    ticket: Option<u64>,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket {
+            self.memory.lock().line.remove(&t);
+            self.memory.moved.notify_waiters();
+        }
+    }
+}
+
+impl FrontMemory {
+    pub fn new(limits: AnswerMemory) -> Arc<FrontMemory> {
+        Arc::new(FrontMemory {
+            limits,
+            state: Mutex::new(FrontState::default()),
+            moved: Notify::new(),
+        })
+    }
+
+    /// The limits it enforces.
+    pub fn limits(&self) -> &AnswerMemory {
+        &self.limits
+    }
+
+    /// A poisoned lock only means a handler panicked while counting; the counts are still
+    /// whole numbers, so they are used as they are.
+    fn lock(&self) -> MutexGuard<'_, FrontState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets a v1 request of `c` through, after waiting in line while everyone holds the
+    /// total; None (refuse it) when `c` holds its own limit or cools off, or the wait
+    /// passed [`FRONT_MEMORY_WAIT`].
+    pub async fn admit(self: &Arc<Self>, c: Client) -> Option<Admitted> {
+        let until = tokio::time::Instant::now() + FRONT_MEMORY_WAIT;
+        let mut place = InLine {
+            memory: self,
+            ticket: None,
+        };
+        loop {
+            let moved = self.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            let left = {
+                let mut st = self.lock();
+                let now = std::time::Instant::now();
+                if !st.held.allows_own(&self.limits, &c, now) {
+                    return None;
+                }
+                let in_line = place.ticket.is_some() || !st.line.is_empty() || st.from_line;
+                let full = st.held.total_full(&self.limits);
+                if !in_line && !full {
+                    return Some(self.admitted(c, false));
+                }
+                if !full && !st.from_line && st.is_next(place.ticket, &c) {
+                    st.from_line = true;
+                    drop(st);
+                    drop(place);
+                    return Some(self.admitted(c, true));
+                }
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                if place.ticket.is_none() {
+                    st.next_ticket += 1;
+                    let t = st.next_ticket;
+                    st.line.insert(t, c);
+                    place.ticket = Some(t);
+                }
+                if full {
+                    // Nothing signals an answer falling behind the rate: look again each
+                    // PACE_CHECK while the line waits.
+                    let limits = self.limits;
+                    st.held.close_furthest_behind(&limits, now);
+                }
+                left
+            };
+            let _ = tokio::time::timeout(left.min(PACE_CHECK), moved).await;
+        }
+    }
+
+    fn admitted(self: &Arc<Self>, client: Client, from_line: bool) -> Admitted {
+        Admitted {
+            memory: self.clone(),
+            client,
+            from_line,
+        }
+    }
+
+    /// Bytes held for `c` and in all.
+    pub fn held_bytes(&self, c: &Client) -> (usize, usize) {
+        let st = self.lock();
+        (st.held.of(c), st.held.total())
+    }
+
+    /// Requests waiting in line.
+    pub fn waiting(&self) -> usize {
+        self.lock().line.len()
+    }
+}
+
+impl Admitted {
+    /// Counts the answer of `bytes` as held until the returned hold is dropped (with the
+    /// body that hands it to the connection).
+    pub fn hold(self, bytes: usize) -> Held {
+        let (id, taken) = {
+            let mut st = self.memory.lock();
+            st.held.hold(self.client, bytes);
+            st.held.watch(self.client, bytes, std::time::Instant::now())
+        };
+        Held {
+            memory: self.memory.clone(),
+            client: self.client,
+            bytes,
+            late: false,
+            id,
+            taken,
+        }
+        // `self` drops here and lets the line move on, now that the answer is counted.
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if self.from_line {
+            self.memory.lock().from_line = false;
+            self.memory.moved.notify_waiters();
+        }
+    }
+}
+
+/// One v1 answer's bytes in the front's memory, given back when dropped (with its
+/// body); a client whose connection was closed for not taking it in time cools off.
+pub struct Held {
+    memory: Arc<FrontMemory>,
+    client: Client,
+    bytes: usize,
+    late: bool,
+    id: u64,
+    taken: Arc<AtomicUsize>,
+}
+
+impl Held {
+    /// Lets the line close this answer's connection early when it waits for the memory
+    /// and the answer is behind the minimum rate.
+    pub fn set_closer(&self, closer: nano_http::Closer) {
+        self.memory.lock().held.set_closer(self.id, closer);
+    }
+}
+
+impl ClosedLate for Held {
+    fn closed_late(&mut self) {
+        self.late = true;
+    }
+
+    fn took(&mut self, bytes: usize) {
+        self.taken.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        {
+            let mut st = self.memory.lock();
+            st.held.unwatch(self.id);
+            st.held.release(&self.client, self.bytes);
+            if self.late {
+                let until = std::time::Instant::now() + self.memory.limits.cooldown;
+                st.held.cool_off(self.client, until);
+            }
+        }
+        self.memory.moved.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(i: u8) -> Client {
+        Client::from_ip(std::net::IpAddr::from([10, 0, 0, i]))
+    }
+
+    fn limits() -> AnswerMemory {
+        AnswerMemory {
+            client: Some(1_000),
+            total: Some(100),
+            ..AnswerMemory::NONE
+        }
+    }
+
+    /// Lets spawned admissions run until they wait.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_the_total_a_request_is_let_through_at_once_and_counted() {
+        let m = FrontMemory::new(limits());
+        let a = m.admit(client(1)).await.expect("let through");
+        let held = a.hold(60);
+        assert_eq!(m.held_bytes(&client(1)), (60, 60));
+        drop(held);
+        assert_eq!(m.held_bytes(&client(1)), (0, 0));
+        assert_eq!(m.waiting(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_at_its_own_limit_is_refused_at_once() {
+        let m = FrontMemory::new(AnswerMemory {
+            client: Some(50),
+            total: None,
+            ..AnswerMemory::NONE
+        });
+        let _held = m.admit(client(1)).await.unwrap().hold(50);
+        let started = tokio::time::Instant::now();
+        assert!(m.admit(client(1)).await.is_none());
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert!(m.admit(client(2)).await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_line_goes_one_at_a_time_the_client_holding_least_first() {
+        let m = FrontMemory::new(limits());
+        let first = m.admit(client(1)).await.unwrap().hold(50);
+        let second = m.admit(client(1)).await.unwrap().hold(50);
+        // The flooder asks again, then another client: both wait for the total.
+        let again = tokio::spawn({
+            let m = m.clone();
+            async move { m.admit(client(1)).await.map(|a| a.hold(1)) }
+        });
+        settle().await;
+        let other = tokio::spawn({
+            let m = m.clone();
+            async move { m.admit(client(2)).await }
+        });
+        settle().await;
+        assert_eq!(m.waiting(), 2);
+        assert!(!again.is_finished() && !other.is_finished());
+
+        // One answer given back: the flooder still holds 50, the other client none, so
+        // the other goes first though it came second, and alone until its answer counts.
+        drop(first);
+        settle().await;
+        assert!(other.is_finished() && !again.is_finished());
+        let admitted = other
+            .await
+            .unwrap()
+            .expect("the other client is let through");
+        let _held = admitted.hold(10);
+        let _again = again.await.unwrap().expect("then the flooder's request");
+        assert_eq!(m.held_bytes(&client(2)), (10, 61));
+        assert_eq!(m.waiting(), 0);
+        drop(second);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_is_refused_when_its_wait_is_over_and_leaves_the_line() {
+        let m = FrontMemory::new(limits());
+        let _flooder = m.admit(client(1)).await.unwrap().hold(100);
+        let started = tokio::time::Instant::now();
+        assert!(m.admit(client(2)).await.is_none());
+        assert!(started.elapsed() >= FRONT_MEMORY_WAIT);
+        assert_eq!(m.waiting(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_dropped_while_waiting_leaves_the_line() {
+        let m = FrontMemory::new(limits());
+        let flooder = m.admit(client(1)).await.unwrap().hold(100);
+        let waiter = tokio::spawn({
+            let m = m.clone();
+            async move { m.admit(client(2)).await.is_some() }
+        });
+        settle().await;
+        assert_eq!(m.waiting(), 1);
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(m.waiting(), 0);
+        drop(flooder);
+        assert!(m.admit(client(3)).await.is_some(), "nobody left in line");
+    }
+}
