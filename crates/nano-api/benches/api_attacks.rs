@@ -888,7 +888,6 @@ fn front_phases(
         .build()
         .unwrap();
     let fronts = [no_rate, nano_api::worker_pool::AnswerMemory::DEFAULT].map(|limits| {
-        let memory = FrontMemory::new(limits);
         let pool = Arc::new(IpcPool::new(
             IpcTarget::Tcp {
                 host: "127.0.0.1".into(),
@@ -897,6 +896,7 @@ fn front_phases(
             cfg.process.num_ipc_connections as usize,
             Duration::from_secs(300),
         ));
+        let memory = FrontMemory::new(limits, pool.size());
         let at = rt
             .block_on(nano_api::ipc::forward::serve_with_memory(
                 pool,

@@ -726,13 +726,16 @@ async fn behind_nano_rpc_a_waiting_call_closes_the_unread_answer_behind_the_rate
     let v2 = v2_service(dir.path());
     let target = nano_core::PublicKey([7u8; 32]);
     common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
-    let memory = FrontMemory::new(nano_api::worker_pool::AnswerMemory {
-        client: None,
-        total: Some(TOTAL),
-        min_rate: Some(384 << 10),
-        grace: std::time::Duration::from_secs(1),
-        cooldown: std::time::Duration::from_secs(300),
-    });
+    let memory = FrontMemory::new(
+        nano_api::worker_pool::AnswerMemory {
+            client: None,
+            total: Some(TOTAL),
+            min_rate: Some(384 << 10),
+            grace: std::time::Duration::from_secs(1),
+            cooldown: std::time::Duration::from_secs(300),
+        },
+        FRONT_IPC_CONNECTIONS,
+    );
     let (mut ipc, front) = nano_rpc_front_with(&v2, &test_config(), memory.clone()).await;
     let door = Door::Http(front);
     let refused = |a: &Value| a["error"].as_str() == Some(BUSY);
@@ -768,10 +771,55 @@ async fn behind_nano_rpc_a_waiting_call_closes_the_unread_answer_behind_the_rate
     ipc.stop();
 }
 
+/// An answer's size is known only once the node has sent it, so requests arriving together
+/// under the total would each bring one: `nano_rpc` lets at most one request per IPC
+/// connection through before their answers count, and the others wait in line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nano_rpc_unread_requests_arriving_together_bring_one_answer_per_ipc_connection() {
+    const ROWS: u64 = 200_000;
+    const REQUESTS: usize = 3 * FRONT_IPC_CONNECTIONS;
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let target = nano_core::PublicKey([7u8; 32]);
+    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let memory = FrontMemory::new(
+        nano_api::worker_pool::AnswerMemory {
+            client: None,
+            total: Some(TOTAL),
+            ..nano_api::worker_pool::AnswerMemory::NONE
+        },
+        FRONT_IPC_CONNECTIONS,
+    );
+    let (mut ipc, front) = nano_rpc_front_with(&v2, &test_config(), memory.clone()).await;
+    let mut unread = Vec::new();
+    for _ in 0..REQUESTS {
+        unread.push(ask_unread(front, &target, ROWS).await);
+    }
+    let flooder = Client::from_ip(FLOODER.into());
+    let in_line = REQUESTS - FRONT_IPC_CONNECTIONS;
+    assert!(wait_until(|| memory.waiting() == in_line).await);
+    // The ones let through are answered (each answer about 13 MB, over the total alone).
+    let answer = 12_000_000;
+    assert!(
+        wait_until(|| memory.held_bytes(&flooder).0 > FRONT_IPC_CONNECTIONS * answer).await,
+        "held {:?}",
+        memory.held_bytes(&flooder)
+    );
+    let (held, _) = memory.held_bytes(&flooder);
+    assert!(held < (FRONT_IPC_CONNECTIONS + 1) * answer, "held {held}");
+    assert_eq!(memory.waiting(), in_line);
+    drop(unread);
+    ipc.stop();
+}
+
+/// The IPC connections of the tests' `nano_rpc` fronts.
+const FRONT_IPC_CONNECTIONS: usize = 4;
+
 /// A `nano_rpc` front under `cfg` forwarding to an IPC server of `v2`: the IPC server (to
 /// stop) and the front's address.
 async fn nano_rpc_front(v2: &Arc<V2Service>, cfg: &RpcConfig) -> (IpcServer, SocketAddr) {
-    nano_rpc_front_with(v2, cfg, FrontMemory::new(cfg.answer_memory())).await
+    let memory = FrontMemory::new(cfg.answer_memory(), FRONT_IPC_CONNECTIONS);
+    nano_rpc_front_with(v2, cfg, memory).await
 }
 
 /// [`nano_rpc_front`] with the front's answer memory set apart from `cfg`.
@@ -787,7 +835,7 @@ async fn nano_rpc_front_with(
             host: "127.0.0.1".into(),
             port: ipc_addr.port(),
         },
-        4,
+        FRONT_IPC_CONNECTIONS,
         std::time::Duration::from_secs(300),
     ));
     let front =

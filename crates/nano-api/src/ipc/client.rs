@@ -130,6 +130,7 @@ pub struct IpcPool {
     target: IpcTarget,
     idle: Mutex<Vec<IpcClient>>,
     permits: Semaphore,
+    size: usize,
     timeout: Duration,
 }
 
@@ -139,8 +140,14 @@ impl IpcPool {
             target,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(size.max(1)),
+            size: size.max(1),
             timeout,
         }
+    }
+
+    /// Requests it carries at once.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     async fn connect(&self) -> io::Result<IpcClient> {

@@ -49,7 +49,8 @@ struct Fwd {
 
 /// The router of `nano_rpc`.
 pub fn router(pool: Arc<IpcPool>, cfg: &RpcConfig) -> Router {
-    router_with_memory(pool, cfg, FrontMemory::new(cfg.answer_memory()))
+    let memory = FrontMemory::new(cfg.answer_memory(), pool.size());
+    router_with_memory(pool, cfg, memory)
 }
 
 /// [`router`] counting its answers in `memory` (whose limits replace `cfg`'s).
@@ -254,7 +255,8 @@ pub async fn serve(
     cfg: &RpcConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<std::net::SocketAddr> {
-    serve_with_memory(pool, cfg, FrontMemory::new(cfg.answer_memory()), shutdown).await
+    let memory = FrontMemory::new(cfg.answer_memory(), pool.size());
+    serve_with_memory(pool, cfg, memory, shutdown).await
 }
 
 /// [`serve`] counting its answers in `memory`, which the caller keeps to watch it (tests

@@ -3,13 +3,17 @@
 //!
 //! The node's slow-action pool counts an answer only until it has written it to
 //! `nano_rpc`, so here is where a client that does not read holds memory. A client at its
-//! own limit, or cooling off, is refused at once (the pool's busy text). While everyone
-//! together holds the total, a request waits in line (at most [`FRONT_MEMORY_WAIT`]),
-//! and the answer furthest behind the minimum rate is closed meanwhile, as the pool does
-//! for its waiting jobs. The line is let through one request at a time, the client
-//! holding the fewest bytes first: the slot a closed answer frees is worth a few MB, and
-//! letting every waiter through at once would hand it to whoever asks most often, that
-//! is, to the clients that do not read.
+//! own limit, or cooling off, is refused at once (the pool's busy text). An answer's size
+//! is known only once the node has sent it, so the requests let through and not yet
+//! answered are bounded too (by the IPC connections, which bound them anyway): the
+//! answers in memory stay under the total plus one answer per such request, where 256
+//! requests arriving together under the total would each bring a 13 MB answer. While
+//! everyone together holds the total, or those requests are all out, a request waits in
+//! line (at most [`FRONT_MEMORY_WAIT`]) and the answer furthest behind the minimum rate is
+//! closed meanwhile, as the pool does for its waiting jobs. The line is let through the
+//! client holding the fewest bytes first: the room a closed answer frees is worth a few
+//! MB, and in arrival order it would go to whoever asks most often, that is, to the
+//! clients that do not read.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +35,8 @@ pub const FRONT_MEMORY_WAIT: Duration = Duration::from_secs(30);
 /// The answer memory of one `nano_rpc` front, shared by its handlers.
 pub struct FrontMemory {
     limits: AnswerMemory,
+    /// Requests let through and not yet answered, at most.
+    in_flight_max: usize,
     state: Mutex<FrontState>,
     /// Signalled when held bytes are given back or the line moves.
     moved: Notify,
@@ -43,9 +49,8 @@ struct FrontState {
     /// one per waiting request, so bounded by the server's connection cap.
     line: BTreeMap<u64, Client>,
     next_ticket: u64,
-    /// A request let through from the line whose answer is not counted yet: the line
-    /// waits for it, so one freed slot goes to one request.
-    from_line: bool,
+    /// Requests let through whose answers are not counted yet.
+    in_flight: usize,
 }
 
 impl FrontState {
@@ -61,11 +66,10 @@ impl FrontState {
 }
 
 /// A request let through: its answer is counted with [`Admitted::hold`]; dropped without
-/// it (the node did not answer), it lets the line move on.
+/// it (the node did not answer), it gives its place among those in flight back.
 pub struct Admitted {
     memory: Arc<FrontMemory>,
     client: Client,
-    from_line: bool,
 }
 
 /// A place in line, given up when the request is let through, refused or dropped (its
@@ -85,9 +89,12 @@ impl Drop for InLine<'_> {
 }
 
 impl FrontMemory {
-    pub fn new(limits: AnswerMemory) -> Arc<FrontMemory> {
+    /// `in_flight_max`: the front's IPC connections (each carries one request at a time,
+    /// so more in flight would only wait for one).
+    pub fn new(limits: AnswerMemory, in_flight_max: usize) -> Arc<FrontMemory> {
         Arc::new(FrontMemory {
             limits,
+            in_flight_max: in_flight_max.max(1),
             state: Mutex::new(FrontState::default()),
             moved: Notify::new(),
         })
@@ -105,8 +112,8 @@ impl FrontMemory {
     }
 
     /// Lets a v1 request of `c` through, after waiting in line while everyone holds the
-    /// total; None (refuse it) when `c` holds its own limit or cools off, or the wait
-    /// passed [`FRONT_MEMORY_WAIT`].
+    /// total or the requests in flight are at their bound; None (refuse it) when `c` holds
+    /// its own limit or cools off, or the wait passed [`FRONT_MEMORY_WAIT`].
     pub async fn admit(self: &Arc<Self>, c: Client) -> Option<Admitted> {
         let until = tokio::time::Instant::now() + FRONT_MEMORY_WAIT;
         let mut place = InLine {
@@ -123,16 +130,16 @@ impl FrontMemory {
                 if !st.held.allows_own(&self.limits, &c, now) {
                     return None;
                 }
-                let in_line = place.ticket.is_some() || !st.line.is_empty() || st.from_line;
                 let full = st.held.total_full(&self.limits);
-                if !in_line && !full {
-                    return Some(self.admitted(c, false));
-                }
-                if !full && !st.from_line && st.is_next(place.ticket, &c) {
-                    st.from_line = true;
+                let room = !full && st.in_flight < self.in_flight_max;
+                if room && st.is_next(place.ticket, &c) {
+                    st.in_flight += 1;
                     drop(st);
                     drop(place);
-                    return Some(self.admitted(c, true));
+                    return Some(Admitted {
+                        memory: self.clone(),
+                        client: c,
+                    });
                 }
                 let left = until.saturating_duration_since(tokio::time::Instant::now());
                 if left.is_zero() {
@@ -153,14 +160,6 @@ impl FrontMemory {
                 left
             };
             let _ = tokio::time::timeout(left.min(PACE_CHECK), moved).await;
-        }
-    }
-
-    fn admitted(self: &Arc<Self>, client: Client, from_line: bool) -> Admitted {
-        Admitted {
-            memory: self.clone(),
-            client,
-            from_line,
         }
     }
 
@@ -193,16 +192,14 @@ impl Admitted {
             id,
             taken,
         }
-        // `self` drops here and lets the line move on, now that the answer is counted.
+        // `self` drops here and gives its place in flight back, now that the answer counts.
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        if self.from_line {
-            self.memory.lock().from_line = false;
-            self.memory.moved.notify_waiters();
-        }
+        self.memory.lock().in_flight -= 1;
+        self.memory.moved.notify_waiters();
     }
 }
 
@@ -275,7 +272,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn under_the_total_a_request_is_let_through_at_once_and_counted() {
-        let m = FrontMemory::new(limits());
+        let m = FrontMemory::new(limits(), 4);
         let a = m.admit(client(1)).await.expect("let through");
         let held = a.hold(60);
         assert_eq!(m.held_bytes(&client(1)), (60, 60));
@@ -286,11 +283,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_client_at_its_own_limit_is_refused_at_once() {
-        let m = FrontMemory::new(AnswerMemory {
-            client: Some(50),
-            total: None,
-            ..AnswerMemory::NONE
-        });
+        let m = FrontMemory::new(
+            AnswerMemory {
+                client: Some(50),
+                total: None,
+                ..AnswerMemory::NONE
+            },
+            4,
+        );
         let _held = m.admit(client(1)).await.unwrap().hold(50);
         let started = tokio::time::Instant::now();
         assert!(m.admit(client(1)).await.is_none());
@@ -299,8 +299,9 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_line_goes_one_at_a_time_the_client_holding_least_first() {
-        let m = FrontMemory::new(limits());
+    async fn the_line_goes_the_client_holding_least_first() {
+        // One request in flight at a time, so the order shows.
+        let m = FrontMemory::new(limits(), 1);
         let first = m.admit(client(1)).await.unwrap().hold(50);
         let second = m.admit(client(1)).await.unwrap().hold(50);
         // The flooder asks again, then another client: both wait for the total.
@@ -334,8 +335,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn requests_let_through_and_not_answered_are_bounded_whatever_the_memory() {
+        let m = FrontMemory::new(AnswerMemory::NONE, 2);
+        let a = m.admit(client(1)).await.unwrap();
+        let _b = m.admit(client(2)).await.unwrap();
+        let third = tokio::spawn({
+            let m = m.clone();
+            async move { m.admit(client(3)).await.is_some() }
+        });
+        settle().await;
+        assert_eq!(m.waiting(), 1);
+        // The first answer is counted (or its request failed): the third goes.
+        let _held = a.hold(5);
+        assert!(third.await.unwrap());
+        assert_eq!(m.waiting(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_waiter_is_refused_when_its_wait_is_over_and_leaves_the_line() {
-        let m = FrontMemory::new(limits());
+        let m = FrontMemory::new(limits(), 4);
         let _flooder = m.admit(client(1)).await.unwrap().hold(100);
         let started = tokio::time::Instant::now();
         assert!(m.admit(client(2)).await.is_none());
@@ -345,7 +363,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_request_dropped_while_waiting_leaves_the_line() {
-        let m = FrontMemory::new(limits());
+        let m = FrontMemory::new(limits(), 4);
         let flooder = m.admit(client(1)).await.unwrap().hold(100);
         let waiter = tokio::spawn({
             let m = m.clone();
