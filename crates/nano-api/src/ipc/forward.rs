@@ -159,7 +159,9 @@ async fn v1(
     let payload = named.as_deref().unwrap_or(payload);
     match s.pool.request(Encoding::JsonV1, payload).await {
         Ok(answer) => {
-            let held = admitted.hold(answer.len());
+            let Some(held) = admitted.hold(answer.len()) else {
+                return v1_error(crate::worker_pool::BUSY);
+            };
             let armed = s
                 .memory
                 .limits()

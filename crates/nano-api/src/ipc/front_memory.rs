@@ -3,17 +3,23 @@
 //!
 //! The node's slow-action pool counts an answer only until it has written it to
 //! `nano_rpc`, so here is where a client that does not read holds memory. A client at its
-//! own limit, or cooling off, is refused at once (the pool's busy text). An answer's size
-//! is known only once the node has sent it, so the requests let through and not yet
-//! answered are bounded too (by the IPC connections, which bound them anyway): the
-//! answers in memory stay under the total plus one answer per such request, where 256
-//! requests arriving together under the total would each bring a 13 MB answer. While
-//! everyone together holds the total, or those requests are all out, a request waits in
-//! line (at most [`FRONT_MEMORY_WAIT`]) and the answer furthest behind the minimum rate is
-//! closed meanwhile, as the pool does for its waiting jobs. The line is let through the
-//! client holding the fewest bytes first: the room a closed answer frees is worth a few
-//! MB, and in arrival order it would go to whoever asks most often, that is, to the
-//! clients that do not read.
+//! own limit, or cooling off, is refused at once (the pool's busy text).
+//!
+//! An answer's size is known only once the node has sent it, so the front cannot wait
+//! for room before asking the node, as the pool waits before running a job. Instead:
+//! - the requests let through and not yet answered are bounded (by the IPC connections,
+//!   which carry one each anyway), where 256 requests arriving together under the total
+//!   would each bring a 13 MB answer;
+//! - while everyone together holds the total, a client that holds answers itself waits in
+//!   line (at most [`FRONT_MEMORY_WAIT`]), and the answer furthest behind the minimum rate
+//!   is closed meanwhile, as the pool does for its waiting jobs; a client that holds
+//!   nothing (one that reads its answers) is let through, and its answer handed over if
+//!   it is at most [`SMALL_ANSWER`], refused with the busy text if larger. So lookups keep
+//!   being answered while slow readers hold the memory, and a large answer still waits
+//!   for room, which closing the readers that fall behind makes.
+//!
+//! The line is let through the client holding the fewest bytes first: in arrival order the
+//! places would go to whoever asks most often, that is, to the clients that do not read.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,12 +31,17 @@ use tokio::sync::Notify;
 use crate::answer_memory::{AnswerMemory, ClosedLate, HeldBytes, PACE_CHECK};
 use crate::worker_pool::Client;
 
-/// How long a v1 request waits in line for the total answer memory before it is refused:
-/// long enough for a held answer that is not being read to pass its grace (10 s) and fall
-/// behind the minimum rate by more than the sockets took of it, so the wait ends with a
-/// close rather than a refusal; each waiting request keeps a connection, and the server's
-/// connection cap bounds them.
+/// How long a v1 request waits in line before it is refused: long enough for a held answer
+/// that is not being read to pass its grace (10 s) and fall behind the minimum rate by
+/// more than the sockets took of it, so a wait for the total ends with a close rather than
+/// a refusal; each waiting request keeps a connection, and the server's connection cap
+/// bounds them.
 pub const FRONT_MEMORY_WAIT: Duration = Duration::from_secs(30);
+
+/// The largest answer handed over while everyone holds the total: every lookup's answer
+/// (`account_info`, balances, `block_info`, a short history) fits, and the server's
+/// connection cap (1,024 by default) of them is 64 MiB on top of the total.
+pub const SMALL_ANSWER: usize = 64 * 1024;
 
 /// The answer memory of one `nano_rpc` front, shared by its handlers.
 pub struct FrontMemory {
@@ -45,8 +56,8 @@ pub struct FrontMemory {
 #[derive(Default)]
 struct FrontState {
     held: HeldBytes,
-    /// The requests waiting for the total, by ticket (arrival order), with their client:
-    /// one per waiting request, so bounded by the server's connection cap.
+    /// The requests waiting, by ticket (arrival order), with their client: one per waiting
+    /// request, so bounded by the server's connection cap.
     line: BTreeMap<u64, Client>,
     next_ticket: u64,
     /// Requests let through whose answers are not counted yet.
@@ -111,9 +122,10 @@ impl FrontMemory {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lets a v1 request of `c` through, after waiting in line while everyone holds the
-    /// total or the requests in flight are at their bound; None (refuse it) when `c` holds
-    /// its own limit or cools off, or the wait passed [`FRONT_MEMORY_WAIT`].
+    /// Lets a v1 request of `c` through, after waiting in line while the requests in
+    /// flight are at their bound, or everyone holds the total and so does `c`; None
+    /// (refuse it) when `c` holds its own limit or cools off, or the wait passed
+    /// [`FRONT_MEMORY_WAIT`].
     pub async fn admit(self: &Arc<Self>, c: Client) -> Option<Admitted> {
         let until = tokio::time::Instant::now() + FRONT_MEMORY_WAIT;
         let mut place = InLine {
@@ -131,7 +143,7 @@ impl FrontMemory {
                     return None;
                 }
                 let full = st.held.total_full(&self.limits);
-                let room = !full && st.in_flight < self.in_flight_max;
+                let room = st.in_flight < self.in_flight_max && !(full && st.held.of(&c) > 0);
                 if room && st.is_next(place.ticket, &c) {
                     st.in_flight += 1;
                     drop(st);
@@ -153,7 +165,7 @@ impl FrontMemory {
                 }
                 if full {
                     // Nothing signals an answer falling behind the rate: look again each
-                    // PACE_CHECK while the line waits.
+                    // PACE_CHECK while someone waits for the total.
                     let limits = self.limits;
                     st.held.close_furthest_behind(&limits, now);
                 }
@@ -177,21 +189,25 @@ impl FrontMemory {
 
 impl Admitted {
     /// Counts the answer of `bytes` as held until the returned hold is dropped (with the
-    /// body that hands it to the connection).
-    pub fn hold(self, bytes: usize) -> Held {
+    /// body that hands it to the connection); None (refuse it) if it is larger than
+    /// [`SMALL_ANSWER`] and everyone holds the total.
+    pub fn hold(self, bytes: usize) -> Option<Held> {
         let (id, taken) = {
             let mut st = self.memory.lock();
+            if bytes > SMALL_ANSWER && st.held.total_full(&self.memory.limits) {
+                return None;
+            }
             st.held.hold(self.client, bytes);
             st.held.watch(self.client, bytes, std::time::Instant::now())
         };
-        Held {
+        Some(Held {
             memory: self.memory.clone(),
             client: self.client,
             bytes,
             late: false,
             id,
             taken,
-        }
+        })
         // `self` drops here and gives its place in flight back, now that the answer counts.
     }
 }
@@ -257,7 +273,7 @@ mod tests {
 
     fn limits() -> AnswerMemory {
         AnswerMemory {
-            client: Some(1_000),
+            client: Some(1_000_000),
             total: Some(100),
             ..AnswerMemory::NONE
         }
@@ -270,11 +286,20 @@ mod tests {
         }
     }
 
+    /// `m.admit(c)` on a task of its own, holding an answer of `bytes` once let through.
+    fn spawn_admit(
+        m: &Arc<FrontMemory>,
+        c: Client,
+        bytes: usize,
+    ) -> tokio::task::JoinHandle<Option<Held>> {
+        let m = m.clone();
+        tokio::spawn(async move { m.admit(c).await?.hold(bytes) })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn under_the_total_a_request_is_let_through_at_once_and_counted() {
         let m = FrontMemory::new(limits(), 4);
-        let a = m.admit(client(1)).await.expect("let through");
-        let held = a.hold(60);
+        let held = m.admit(client(1)).await.unwrap().hold(60).unwrap();
         assert_eq!(m.held_bytes(&client(1)), (60, 60));
         drop(held);
         assert_eq!(m.held_bytes(&client(1)), (0, 0));
@@ -299,39 +324,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_line_goes_the_client_holding_least_first() {
-        // One request in flight at a time, so the order shows.
-        let m = FrontMemory::new(limits(), 1);
-        let first = m.admit(client(1)).await.unwrap().hold(50);
-        let second = m.admit(client(1)).await.unwrap().hold(50);
-        // The flooder asks again, then another client: both wait for the total.
-        let again = tokio::spawn({
-            let m = m.clone();
-            async move { m.admit(client(1)).await.map(|a| a.hold(1)) }
-        });
+    async fn while_the_total_is_held_a_client_holding_nothing_gets_small_answers_only() {
+        let m = FrontMemory::new(limits(), 4);
+        let _reader = m.admit(client(1)).await.unwrap().hold(100).unwrap();
+        // The reader itself waits; another client is let through at once.
+        let again = spawn_admit(&m, client(1), 1);
         settle().await;
-        let other = tokio::spawn({
-            let m = m.clone();
-            async move { m.admit(client(2)).await }
-        });
-        settle().await;
-        assert_eq!(m.waiting(), 2);
-        assert!(!again.is_finished() && !other.is_finished());
-
-        // One answer given back: the flooder still holds 50, the other client none, so
-        // the other goes first though it came second, and alone until its answer counts.
-        drop(first);
-        settle().await;
-        assert!(other.is_finished() && !again.is_finished());
-        let admitted = other
-            .await
-            .unwrap()
-            .expect("the other client is let through");
-        let _held = admitted.hold(10);
-        let _again = again.await.unwrap().expect("then the flooder's request");
-        assert_eq!(m.held_bytes(&client(2)), (10, 61));
-        assert_eq!(m.waiting(), 0);
-        drop(second);
+        assert_eq!(m.waiting(), 1);
+        let other = m.admit(client(2)).await.expect("let through");
+        assert!(
+            other.hold(SMALL_ANSWER + 1).is_none(),
+            "a large answer is refused"
+        );
+        let small = m.admit(client(2)).await.unwrap().hold(SMALL_ANSWER);
+        assert!(small.is_some(), "a small one is handed over");
+        assert_eq!(m.held_bytes(&client(2)), (SMALL_ANSWER, 100 + SMALL_ANSWER));
+        assert!(!again.is_finished());
     }
 
     #[tokio::test(start_paused = true)]
@@ -339,24 +347,48 @@ mod tests {
         let m = FrontMemory::new(AnswerMemory::NONE, 2);
         let a = m.admit(client(1)).await.unwrap();
         let _b = m.admit(client(2)).await.unwrap();
-        let third = tokio::spawn({
-            let m = m.clone();
-            async move { m.admit(client(3)).await.is_some() }
-        });
+        let third = spawn_admit(&m, client(3), 5);
         settle().await;
         assert_eq!(m.waiting(), 1);
         // The first answer is counted (or its request failed): the third goes.
         let _held = a.hold(5);
-        assert!(third.await.unwrap());
+        assert!(third.await.unwrap().is_some());
         assert_eq!(m.waiting(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_line_goes_the_client_holding_least_first() {
+        // One request in flight at a time, so the order shows.
+        let m = FrontMemory::new(AnswerMemory::NONE, 1);
+        let _earlier = m.admit(client(1)).await.unwrap().hold(50);
+        let out = m.admit(client(3)).await.unwrap();
+        // A client holding an answer asks, then one holding none: both wait.
+        let holder = spawn_admit(&m, client(1), 1);
+        settle().await;
+        let other = tokio::spawn({
+            let m = m.clone();
+            async move { m.admit(client(2)).await }
+        });
+        settle().await;
+        assert_eq!(m.waiting(), 2);
+
+        // The place in flight comes back: the client holding none goes first though it
+        // came second, and alone, since its request then takes the place until it counts.
+        drop(out);
+        settle().await;
+        assert!(other.is_finished() && !holder.is_finished());
+        let _held = other.await.unwrap().expect("let through").hold(10);
+        let _also = holder.await.unwrap().expect("then the holder");
+        assert_eq!(m.held_bytes(&client(2)), (10, 61));
+        assert!(m.admit(client(4)).await.is_some(), "then a newcomer");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_waiter_is_refused_when_its_wait_is_over_and_leaves_the_line() {
         let m = FrontMemory::new(limits(), 4);
-        let _flooder = m.admit(client(1)).await.unwrap().hold(100);
+        let _reader = m.admit(client(1)).await.unwrap().hold(100);
         let started = tokio::time::Instant::now();
-        assert!(m.admit(client(2)).await.is_none());
+        assert!(m.admit(client(1)).await.is_none());
         assert!(started.elapsed() >= FRONT_MEMORY_WAIT);
         assert_eq!(m.waiting(), 0);
     }
@@ -364,17 +396,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_request_dropped_while_waiting_leaves_the_line() {
         let m = FrontMemory::new(limits(), 4);
-        let flooder = m.admit(client(1)).await.unwrap().hold(100);
-        let waiter = tokio::spawn({
-            let m = m.clone();
-            async move { m.admit(client(2)).await.is_some() }
-        });
+        let reader = m.admit(client(1)).await.unwrap().hold(100);
+        let waiter = spawn_admit(&m, client(1), 1);
         settle().await;
         assert_eq!(m.waiting(), 1);
         waiter.abort();
         let _ = waiter.await;
         assert_eq!(m.waiting(), 0);
-        drop(flooder);
-        assert!(m.admit(client(3)).await.is_some(), "nobody left in line");
+        drop(reader);
+        assert!(m.admit(client(1)).await.is_some(), "nobody left in line");
     }
 }
