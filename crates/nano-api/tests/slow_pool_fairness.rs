@@ -718,7 +718,8 @@ async fn behind_nano_rpc_an_unread_answer_is_closed_at_its_deadline() {
 /// another address that holds nothing is still answered, but only small answers (a large
 /// one is refused); the address holding the total waits in line, and the front closes its
 /// unread answer once it is behind the rate, well before its deadline (1 s + 13 MB at
-/// 256 KiB/s = 49 s, past [`common::WAIT`]), and then refuses it for its cooldown.
+/// 256 KiB/s = 49 s, past [`common::WAIT`]), then refuses it for its cooldown, and the
+/// large answer refused before is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_nano_rpc_the_total_held_by_an_unread_answer_leaves_small_answers_to_others() {
     const ROWS: u64 = 200_000;
@@ -753,7 +754,7 @@ async fn behind_nano_rpc_the_total_held_by_an_unread_answer_leaves_small_answers
     );
     let large = json!({"action": "receivable", "account": target.encode_account(),
         "count": ROWS.to_string(), "include_only_confirmed": "false", "include_active": "true"});
-    let answer = call(door, LEGIT, large).await;
+    let answer = call(door, LEGIT, large.clone()).await;
     assert!(
         refused(&answer),
         "not refused: {} bytes",
@@ -777,6 +778,10 @@ async fn behind_nano_rpc_the_total_held_by_an_unread_answer_leaves_small_answers
         .unwrap()
         .unwrap();
     assert!(refused(&answer), "{answer}");
+    // There is room now: the large answer refused before is served.
+    let answer = call(door, LEGIT, large).await;
+    let listed = answer["blocks"].as_array().map_or(0, |b| b.len());
+    assert_eq!(listed as u64, ROWS);
     ipc.stop();
 }
 

@@ -14,14 +14,17 @@
 //!   line (at most [`FRONT_MEMORY_WAIT`]), and the answer furthest behind the minimum rate
 //!   is closed meanwhile, as the pool does for its waiting jobs; a client that holds
 //!   nothing (one that reads its answers) is let through, and its answer handed over if
-//!   it is at most [`SMALL_ANSWER`], refused with the busy text if larger. So lookups keep
-//!   being answered while slow readers hold the memory, and a large answer still waits
-//!   for room, which closing the readers that fall behind makes.
+//!   it is at most [`SMALL_ANSWER`], refused with the busy text if larger. A client refused
+//!   that way then waits in line for room like one holding answers (else it would keep
+//!   the IPC connections busy with scans whose answers are thrown away), and, holding
+//!   nothing, gets the room first. So lookups keep being answered while slow readers hold
+//!   the memory, and a large answer waits for the room that closing the readers that fall
+//!   behind makes.
 //!
 //! The line is let through the client holding the fewest bytes first: in arrival order the
 //! places would go to whoever asks most often, that is, to the clients that do not read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -43,6 +46,12 @@ pub const FRONT_MEMORY_WAIT: Duration = Duration::from_secs(30);
 /// connection cap (1,024 by default) of them is 64 MiB on top of the total.
 pub const SMALL_ANSWER: usize = 64 * 1024;
 
+/// Clients remembered as waiting for room (their large answer was refused while everyone
+/// held the total): one per address, so past the connection cap (1,024) only when many
+/// addresses take turns; past the bound a further one is not remembered, and its large
+/// answers are refused each time instead.
+pub const WANTING_ROOM_MAX: usize = 4096;
+
 /// The answer memory of one `nano_rpc` front, shared by its handlers.
 pub struct FrontMemory {
     limits: AnswerMemory,
@@ -62,16 +71,26 @@ struct FrontState {
     next_ticket: u64,
     /// Requests let through whose answers are not counted yet.
     in_flight: usize,
+    /// Clients whose large answer was refused while everyone held the total, until one of
+    /// their requests is let through again (at most [`WANTING_ROOM_MAX`]).
+    wanting_room: HashSet<Client>,
 }
 
 impl FrontState {
+    /// Whether `c` waits for room: everyone holds the total, and `c` holds answers itself
+    /// or had a large one refused.
+    fn waits_for_room(&self, limits: &AnswerMemory, c: &Client) -> bool {
+        self.held.total_full(limits) && (self.held.of(c) > 0 || self.wanting_room.contains(c))
+    }
+
     /// Whether the request holding `ticket` (None: not in line) for `c` is next: no other
-    /// waiter's client holds fewer bytes, or as many and came earlier.
-    fn is_next(&self, ticket: Option<u64>, c: &Client) -> bool {
+    /// waiter that could go now (one waiting for room cannot) is of a client holding fewer
+    /// bytes, or as many and came earlier.
+    fn is_next(&self, limits: &AnswerMemory, ticket: Option<u64>, c: &Client) -> bool {
         let mine = (self.held.of(c), ticket.unwrap_or(u64::MAX));
         self.line
             .iter()
-            .filter(|(t, _)| Some(**t) != ticket)
+            .filter(|(t, other)| Some(**t) != ticket && !self.waits_for_room(limits, other))
             .all(|(t, other)| (self.held.of(other), *t) > mine)
     }
 }
@@ -143,9 +162,11 @@ impl FrontMemory {
                     return None;
                 }
                 let full = st.held.total_full(&self.limits);
-                let room = st.in_flight < self.in_flight_max && !(full && st.held.of(&c) > 0);
-                if room && st.is_next(place.ticket, &c) {
+                let room =
+                    st.in_flight < self.in_flight_max && !st.waits_for_room(&self.limits, &c);
+                if room && st.is_next(&self.limits, place.ticket, &c) {
                     st.in_flight += 1;
+                    st.wanting_room.remove(&c);
                     drop(st);
                     drop(place);
                     return Some(Admitted {
@@ -190,11 +211,14 @@ impl FrontMemory {
 impl Admitted {
     /// Counts the answer of `bytes` as held until the returned hold is dropped (with the
     /// body that hands it to the connection); None (refuse it) if it is larger than
-    /// [`SMALL_ANSWER`] and everyone holds the total.
+    /// [`SMALL_ANSWER`] and everyone holds the total: the client then waits for room.
     pub fn hold(self, bytes: usize) -> Option<Held> {
         let (id, taken) = {
             let mut st = self.memory.lock();
             if bytes > SMALL_ANSWER && st.held.total_full(&self.memory.limits) {
+                if st.wanting_room.len() < WANTING_ROOM_MAX {
+                    st.wanting_room.insert(self.client);
+                }
                 return None;
             }
             st.held.hold(self.client, bytes);
@@ -336,10 +360,39 @@ mod tests {
             other.hold(SMALL_ANSWER + 1).is_none(),
             "a large answer is refused"
         );
-        let small = m.admit(client(2)).await.unwrap().hold(SMALL_ANSWER);
+        let small = m.admit(client(3)).await.unwrap().hold(SMALL_ANSWER);
         assert!(small.is_some(), "a small one is handed over");
-        assert_eq!(m.held_bytes(&client(2)), (SMALL_ANSWER, 100 + SMALL_ANSWER));
+        assert_eq!(m.held_bytes(&client(3)), (SMALL_ANSWER, 100 + SMALL_ANSWER));
         assert!(!again.is_finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_refused_a_large_answer_waits_for_room_without_holding_up_others() {
+        let m = FrontMemory::new(limits(), 4);
+        let reader = m.admit(client(1)).await.unwrap().hold(100).unwrap();
+        assert!(m
+            .admit(client(2))
+            .await
+            .unwrap()
+            .hold(SMALL_ANSWER + 1)
+            .is_none());
+        // It asks again: it waits for room, and a third client is not held up behind it.
+        let again = spawn_admit(&m, client(2), 7);
+        settle().await;
+        assert_eq!(m.waiting(), 1);
+        let third = m.admit(client(3)).await.expect("let through");
+        let _third = third.hold(10).expect("a small answer");
+        assert!(!again.is_finished());
+        // Room: it goes (ahead of the reader, whose own next request still waits).
+        let reader_again = spawn_admit(&m, client(1), 1);
+        settle().await;
+        drop(reader);
+        let _room = again
+            .await
+            .unwrap()
+            .expect("let through once there is room");
+        let _next = reader_again.await.unwrap().expect("then the reader");
+        assert_eq!(m.held_bytes(&client(2)), (7, 18));
     }
 
     #[tokio::test(start_paused = true)]
