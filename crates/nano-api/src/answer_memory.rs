@@ -20,8 +20,16 @@
 //! node's own scans fill the memory for it again. So a client one of whose connections
 //! was closed that way cools off for [`LATE_ANSWER_COOLDOWN`]: its slow requests wait
 //! (or, behind `nano_rpc`, are refused) meanwhile, and the memory goes to the others.
+//!
+//! While everyone together holds the total, only the clients that hold answers themselves
+//! wait for room ([`HeldBytes::waits_for_room`]): a client that holds nothing reads its
+//! answers, and its requests run, their answers handed over if at most [`SMALL_ANSWER`].
+//! An answer's size is known only once it is made, so a larger one is then refused
+//! ([`HeldBytes::refuses`]) and its client waits for room like the holders from then on,
+//! getting it first since it holds nothing. So lookups keep being answered while slow
+//! readers hold the memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,6 +92,18 @@ pub const LATE_ANSWER_COOLDOWN: Duration = Duration::from_secs(60);
 /// fallen behind the minimum rate is looked for: answers pass their grace, and fall
 /// behind, without anything signalling it; a second is short beside the grace (10 s).
 pub const PACE_CHECK: Duration = Duration::from_secs(1);
+
+/// The largest answer handed over while everyone holds the total, to a client holding no
+/// answers: every lookup's answer (`account_info`, balances, `block_info`, a short
+/// history) fits, and the connection cap (1,024 per listener by default) of them is
+/// 64 MiB on top of the total.
+pub const SMALL_ANSWER: usize = 64 * 1024;
+
+/// Clients remembered as waiting for room (their large answer was refused while everyone
+/// held the total): one per address, so past the connection caps only when many
+/// addresses take turns; past the bound a further one is not remembered, and its large
+/// answers are refused each time instead.
+pub const WANTING_ROOM_MAX: usize = 4096;
 
 /// Clients remembered as cooling off at most: an entry per client closed within the last
 /// [`LATE_ANSWER_COOLDOWN`], at most one per connection the servers accepted, so with
@@ -151,9 +171,10 @@ impl AnswerMemory {
     }
 }
 
-/// Bytes held per client and in all, and the clients cooling off. The byte map holds
-/// only clients with bytes held: at most one answer per open connection, so it is
-/// bounded by the connection cap; the cooling map by [`COOLING_CLIENTS_MAX`].
+/// Bytes held per client and in all, the clients cooling off and those waiting for room.
+/// The byte map holds only clients with bytes held: at most one answer per open
+/// connection, so it is bounded by the connection cap; the cooling map by
+/// [`COOLING_CLIENTS_MAX`], the waiting set by [`WANTING_ROOM_MAX`].
 #[derive(Debug, Default)]
 pub struct HeldBytes {
     per_client: HashMap<Client, usize>,
@@ -164,14 +185,43 @@ pub struct HeldBytes {
     next_id: u64,
     /// The answer asked to close and not yet given back: one at a time.
     closing: Option<u64>,
+    /// Clients whose large answer was refused while everyone held the total, until one of
+    /// their requests runs again.
+    wanting_room: HashSet<Client>,
 }
 
 impl HeldBytes {
-    /// Whether `c` may be given another answer under `limits` at `now`: all clients under
-    /// the total, and a named client under its own limit and not cooling off (the
-    /// unnamed in-process caller has no connection to read slowly on).
+    /// Whether a request of `c` may run under `limits` at `now`: a named client under its
+    /// own limit and not cooling off (the unnamed in-process caller has no connection to
+    /// read slowly on), and not waiting for room ([`Self::waits_for_room`]).
     pub fn allows(&self, limits: &AnswerMemory, c: &Client, now: Instant) -> bool {
-        !self.total_full(limits) && self.allows_own(limits, c, now)
+        !self.waits_for_room(limits, c) && self.allows_own(limits, c, now)
+    }
+
+    /// Whether `c`'s requests wait for room: everyone holds the total, and `c` holds
+    /// answers itself, or had a large one refused ([`Self::refuses`]), or is the unnamed
+    /// in-process caller (held to the total alone).
+    pub fn waits_for_room(&self, limits: &AnswerMemory, c: &Client) -> bool {
+        self.total_full(limits)
+            && (*c == Client::Unnamed || self.of(c) > 0 || self.wanting_room.contains(c))
+    }
+
+    /// Whether an answer of `bytes` to `c`, just made, is refused instead of handed over:
+    /// larger than [`SMALL_ANSWER`] while everyone holds the total, to a named client (the
+    /// unnamed caller's requests start only under the total). `c` then waits for room.
+    pub fn refuses(&mut self, limits: &AnswerMemory, c: Client, bytes: usize) -> bool {
+        if c == Client::Unnamed || bytes <= SMALL_ANSWER || !self.total_full(limits) {
+            return false;
+        }
+        if self.wanting_room.len() < WANTING_ROOM_MAX {
+            self.wanting_room.insert(c);
+        }
+        true
+    }
+
+    /// A request of `c` runs: it no longer waits for room.
+    pub fn started(&mut self, c: &Client) {
+        self.wanting_room.remove(c);
     }
 
     /// Whether all clients together hold the total.
@@ -308,6 +358,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_large_answer_is_refused_while_the_total_is_held_and_its_client_then_waits_for_room() {
+        let limits = AnswerMemory {
+            total: Some(100),
+            ..AnswerMemory::NONE
+        };
+        let [a, b] = [1, 2].map(|i| Client::from_ip(std::net::IpAddr::from([10, 0, 0, i])));
+        let mut h = HeldBytes::default();
+        let now = Instant::now();
+        h.hold(a, 100);
+        assert!(h.allows(&limits, &b, now));
+        assert!(!h.refuses(&limits, b, SMALL_ANSWER));
+        assert!(h.refuses(&limits, b, SMALL_ANSWER + 1));
+        assert!(!h.allows(&limits, &b, now) && h.waits_for_room(&limits, &b));
+        // Room: it goes, and any answer is handed over.
+        h.release(&a, 100);
+        assert!(h.allows(&limits, &b, now) && !h.refuses(&limits, b, 1 << 20));
+        // Once a request of it ran, it is forgotten.
+        h.started(&b);
+        h.hold(a, 100);
+        assert!(h.allows(&limits, &b, now));
+    }
+
+    #[test]
     fn a_client_is_held_at_its_own_limit_and_everyone_at_the_total() {
         let limits = AnswerMemory {
             client: Some(100),
@@ -328,7 +401,13 @@ mod tests {
         assert!(h.allows(&limits, &b, now) && h.allows(&limits, &Client::Unnamed, now));
         // The unnamed caller is held to the total only.
         h.hold(Client::Unnamed, 500);
-        assert!(!h.allows(&limits, &b, now));
+        assert!(!h.allows(&limits, &Client::Unnamed, now));
+        // While the total is held, a client holding nothing still goes; one holding
+        // answers, though under its own limit, waits for room.
+        assert!(h.allows(&limits, &b, now));
+        h.hold(b, 1);
+        assert!(!h.allows(&limits, &b, now) && h.waits_for_room(&limits, &b));
+        h.release(&b, 1);
         h.release(&Client::Unnamed, 500);
         h.release(&a, 100);
         assert_eq!((h.total(), h.per_client.len()), (0, 0));

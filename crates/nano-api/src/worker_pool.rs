@@ -448,13 +448,14 @@ impl State {
     }
 
     /// Whether a waiting client that could otherwise start a job is held back by the
-    /// total answer memory only.
+    /// total answer memory only ([`HeldBytes::waits_for_room`]).
     fn waits_for_total(&self, now: Instant) -> bool {
         self.held.total_full(&self.memory)
             && self.waiting.waiting_sources().any(|c| {
                 self.below_share(c)
                     && self.budget_wait(c, now) == Some(Duration::ZERO)
                     && self.held.allows_own(&self.memory, c, now)
+                    && self.held.waits_for_room(&self.memory, c)
             })
     }
 
@@ -524,6 +525,7 @@ impl State {
     fn take(&mut self, now: Instant, light_only: bool) -> Option<(Client, Queued)> {
         let client = self.next_client(now, light_only)?;
         let job = self.waiting.pop_from(&client)?;
+        self.held.started(&client);
         // A client's queue goes once it is empty, so the queue map holds only clients
         // with jobs waiting (at most threads + queue of them).
         if self.waiting.len_of(&client) == 0 {
@@ -1021,7 +1023,8 @@ impl WorkerPool {
     /// [`Self::run`] for a job whose result is an answer to be written to `client`: the
     /// answer comes with its [`HeldAnswer`], which the caller keeps until the answer has
     /// been handed to the socket, so that the client's further jobs wait while it holds
-    /// the configured [`AnswerMemory`].
+    /// the configured [`AnswerMemory`]. [`PoolError::Busy`] also when the answer is
+    /// refused for its size while everyone holds the total ([`HeldBytes::refuses`]).
     pub async fn run_answer<F>(
         &self,
         client: Client,
@@ -1037,6 +1040,10 @@ impl WorkerPool {
             // is admitted knowing the answer is held.
             let (bytes, id, taken) = match shared.state.lock() {
                 Ok(mut st) => {
+                    let memory = st.memory;
+                    if st.held.refuses(&memory, client, answer.len()) {
+                        return None;
+                    }
                     st.held.hold(client, answer.len());
                     let (id, taken) = st.held.watch(client, answer.len(), Instant::now());
                     (answer.len(), id, taken)
@@ -1051,9 +1058,10 @@ impl WorkerPool {
                 id,
                 taken,
             };
-            (answer, held)
+            Some((answer, held))
         })
-        .await
+        .await?
+        .ok_or(PoolError::Busy)
     }
 }
 
@@ -1830,20 +1838,29 @@ mod tests {
             assert!(wait_for(|| pool.waiting_of(&a) == 1));
             let (_, held_b) = pool.run_answer(b, || vec![0u8; 120]).await.unwrap();
             assert_eq!(pool.held_answer_bytes(&b), (270, 120));
-            // The total (270 of 250) holds c back too, though c holds nothing.
+            // The total (270 of 250) does not hold c back, which holds nothing: its small
+            // answer is handed over, a large one refused...
+            let (small, held_c) = pool.run_answer(c, || vec![1u8; 1]).await.unwrap();
+            assert_eq!(small, [1u8]);
+            drop(held_c);
+            let large = pool
+                .run_answer(c, || vec![0u8; crate::answer_memory::SMALL_ANSWER + 1])
+                .await;
+            assert!(matches!(large, Err(PoolError::Busy)));
+            // ...and then c waits for room like a client holding answers.
             let next_c = spawn(c, 1);
             assert!(wait_for(|| pool.waiting_of(&c) == 1));
             std::thread::sleep(Duration::from_millis(50));
             assert_eq!((pool.waiting_of(&a), pool.waiting_of(&c)), (1, 1));
             // b's answer written: the total (150) lets c run, a is still at its own.
             drop(held_b);
-            let (_, held_c) = next_c.await.unwrap().unwrap();
+            let (_, held_c2) = next_c.await.unwrap().unwrap();
             assert_eq!(pool.waiting_of(&a), 1);
             assert!(!next_a.is_finished());
             drop(held_a);
             let (_, held_a2) = next_a.await.unwrap().unwrap();
             assert_eq!(pool.held_answer_bytes(&a), (11, 10));
-            drop((held_c, held_a2));
+            drop((held_c2, held_a2));
             assert_eq!(pool.held_answer_bytes(&a), (0, 0));
             // Without limits nothing waits.
             pool.set_answer_memory(AnswerMemory::NONE);

@@ -496,19 +496,20 @@ async fn over_http_an_address_holding_an_unread_answer_waits_while_another_is_se
 }
 
 /// Bounding the answer memory alone lets a client that never reads keep the total full,
-/// so every other client's slow call waits for as long as the connection stays open. With
-/// a minimum rate, the server closes a connection that has not taken its answer by the
-/// grace plus the answer's size at that rate: the memory comes back and the waiting call
-/// of another address runs, without the unread client doing anything; the unread
+/// so every other client's large answers wait for as long as the connection stays open.
+/// With a minimum rate, the server closes a connection that has not taken its answer by
+/// the grace plus the answer's size at that rate: the memory comes back and the waiting
+/// call of another address runs, without the unread client doing anything; the unread
 /// client's own next call then waits out its cooldown while the other is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_an_unread_answer_is_closed_at_its_deadline_and_the_waiting_call_runs() {
-    // 13 MB at 64 MiB/s is 0.2 s; the grace leaves time to see the other call wait.
+    // 13 MB at 64 MiB/s is 0.2 s; the grace leaves time for the other address's large
+    // answer to be refused and its next call to wait.
     waiting_call_runs_once_the_unread_answer_is_closed(nano_api::worker_pool::AnswerMemory {
         client: None,
         total: Some(TOTAL),
         min_rate: Some(64 << 20),
-        grace: std::time::Duration::from_secs(3),
+        grace: std::time::Duration::from_secs(8),
         cooldown: std::time::Duration::from_secs(300),
     })
     .await;
@@ -533,9 +534,11 @@ async fn over_http_a_waiting_call_closes_the_unread_answer_behind_the_rate_befor
 /// The answer memory's total in the tests of unread answers: less than one 13 MB answer.
 const TOTAL: usize = 1024 * 1024;
 
-/// An address asks for a 13 MB answer and never reads it, holding the total (`memory`);
-/// another address's call waits, and runs once the server closes the unread connection
-/// (by its deadline or as furthest behind the rate); the unread client then cools off.
+/// An address asks for a 13 MB answer and never reads it, holding the total (`memory`).
+/// Another address, holding nothing, is still served small answers, but its large one is
+/// refused, and its next one waits, then runs once the server closes the unread
+/// connection (by its deadline or as furthest behind the rate); the unread client then
+/// cools off.
 async fn waiting_call_runs_once_the_unread_answer_is_closed(
     memory: nano_api::worker_pool::AnswerMemory,
 ) {
@@ -548,6 +551,7 @@ async fn waiting_call_runs_once_the_unread_answer_is_closed(
     let target = nano_core::PublicKey([7u8; 32]);
     common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
     let addr = serve_http(&v2).await;
+    let door = Door::Http(addr);
     let pool = &v2.ctx.slow_actions;
     let (flooder, legit) = (
         Client::from_ip(FLOODER.into()),
@@ -557,28 +561,37 @@ async fn waiting_call_runs_once_the_unread_answer_is_closed(
     let mut unread = ask_unread(addr, &target, ROWS).await;
     assert!(wait_until(|| pool.held_answer_bytes(&flooder).1 > TOTAL).await);
     assert!(wait_until(|| pool.in_flight() == 0).await);
-    // Everyone is held by the total: the other address's call waits.
-    let waiting = tokio::spawn(call(Door::Http(addr), LEGIT, balances()));
+    // Everyone is held by the total: the other address, holding nothing, is served
+    // small answers; a large one is refused.
+    let other = call(door, LEGIT, balances()).await;
+    assert_eq!(
+        *genesis_balance(&other),
+        nano_core::Amount::MAX.to_string(),
+        "{other}"
+    );
+    let large = json!({"action": "receivable", "account": target.encode_account(),
+        "count": ROWS.to_string(), "include_only_confirmed": "false", "include_active": "true"});
+    let refused = call(door, LEGIT, large.clone()).await;
+    assert_eq!(refused["error"].as_str(), Some(BUSY));
+    // Asked again, it waits for room.
+    let waiting = tokio::spawn(call(door, LEGIT, large));
     assert!(wait_until(|| pool.waiting_of(&legit) == 1).await);
     assert!(!waiting.is_finished());
 
-    // The server closes the unread connection at its deadline; the call then runs.
+    // The server closes the unread connection; the call then runs.
     let answer = tokio::time::timeout(common::WAIT, waiting)
         .await
         .expect("the waiting call runs once the unread connection is closed")
         .unwrap();
-    assert_eq!(
-        *genesis_balance(&answer),
-        nano_core::Amount::MAX.to_string(),
-        "{answer}"
-    );
+    let listed = answer["blocks"].as_array().map_or(0, |b| b.len());
+    assert_eq!(listed as u64, ROWS);
     assert!(wait_until(|| pool.held_answer_bytes(&flooder) == (0, 0)).await);
     // Closed late, the flooder cools off: its next call waits while the other address
     // is served again.
     assert!(pool.cooling_off(&flooder));
-    let again = tokio::spawn(call(Door::Http(addr), FLOODER, balances()));
+    let again = tokio::spawn(call(door, FLOODER, balances()));
     assert!(wait_until(|| pool.waiting_of(&flooder) == 1).await);
-    let other = call(Door::Http(addr), LEGIT, balances()).await;
+    let other = call(door, LEGIT, balances()).await;
     assert_eq!(
         *genesis_balance(&other),
         nano_core::Amount::MAX.to_string(),

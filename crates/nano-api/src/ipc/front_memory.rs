@@ -24,14 +24,14 @@
 //! The line is let through the client holding the fewest bytes first: in arrival order the
 //! places would go to whoever asks most often, that is, to the clients that do not read.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::answer_memory::{AnswerMemory, ClosedLate, HeldBytes, PACE_CHECK};
+use crate::answer_memory::{AnswerMemory, ClosedLate, HeldBytes, PACE_CHECK, SMALL_ANSWER};
 use crate::worker_pool::Client;
 
 /// How long a v1 request waits in line before it is refused: long enough for a held answer
@@ -40,17 +40,6 @@ use crate::worker_pool::Client;
 /// a refusal; each waiting request keeps a connection, and the server's connection cap
 /// bounds them.
 pub const FRONT_MEMORY_WAIT: Duration = Duration::from_secs(30);
-
-/// The largest answer handed over while everyone holds the total: every lookup's answer
-/// (`account_info`, balances, `block_info`, a short history) fits, and the server's
-/// connection cap (1,024 by default) of them is 64 MiB on top of the total.
-pub const SMALL_ANSWER: usize = 64 * 1024;
-
-/// Clients remembered as waiting for room (their large answer was refused while everyone
-/// held the total): one per address, so past the connection cap (1,024) only when many
-/// addresses take turns; past the bound a further one is not remembered, and its large
-/// answers are refused each time instead.
-pub const WANTING_ROOM_MAX: usize = 4096;
 
 /// The answer memory of one `nano_rpc` front, shared by its handlers.
 pub struct FrontMemory {
@@ -71,18 +60,9 @@ struct FrontState {
     next_ticket: u64,
     /// Requests let through whose answers are not counted yet.
     in_flight: usize,
-    /// Clients whose large answer was refused while everyone held the total, until one of
-    /// their requests is let through again (at most [`WANTING_ROOM_MAX`]).
-    wanting_room: HashSet<Client>,
 }
 
 impl FrontState {
-    /// Whether `c` waits for room: everyone holds the total, and `c` holds answers itself
-    /// or had a large one refused.
-    fn waits_for_room(&self, limits: &AnswerMemory, c: &Client) -> bool {
-        self.held.total_full(limits) && (self.held.of(c) > 0 || self.wanting_room.contains(c))
-    }
-
     /// Whether the request holding `ticket` (None: not in line) for `c` is next: no other
     /// waiter that could go now (one waiting for room cannot) is of a client holding fewer
     /// bytes, or as many and came earlier.
@@ -90,7 +70,7 @@ impl FrontState {
         let mine = (self.held.of(c), ticket.unwrap_or(u64::MAX));
         self.line
             .iter()
-            .filter(|(t, other)| Some(**t) != ticket && !self.waits_for_room(limits, other))
+            .filter(|(t, other)| Some(**t) != ticket && !self.held.waits_for_room(limits, other))
             .all(|(t, other)| (self.held.of(other), *t) > mine)
     }
 }
@@ -163,10 +143,10 @@ impl FrontMemory {
                 }
                 let full = st.held.total_full(&self.limits);
                 let room =
-                    st.in_flight < self.in_flight_max && !st.waits_for_room(&self.limits, &c);
+                    st.in_flight < self.in_flight_max && !st.held.waits_for_room(&self.limits, &c);
                 if room && st.is_next(&self.limits, place.ticket, &c) {
                     st.in_flight += 1;
-                    st.wanting_room.remove(&c);
+                    st.held.started(&c);
                     drop(st);
                     drop(place);
                     return Some(Admitted {
@@ -215,10 +195,8 @@ impl Admitted {
     pub fn hold(self, bytes: usize) -> Option<Held> {
         let (id, taken) = {
             let mut st = self.memory.lock();
-            if bytes > SMALL_ANSWER && st.held.total_full(&self.memory.limits) {
-                if st.wanting_room.len() < WANTING_ROOM_MAX {
-                    st.wanting_room.insert(self.client);
-                }
+            let limits = self.memory.limits;
+            if st.held.refuses(&limits, self.client, bytes) {
                 return None;
             }
             st.held.hold(self.client, bytes);
