@@ -563,16 +563,7 @@ async fn waiting_call_runs_once_the_unread_answer_is_closed(
     assert!(wait_until(|| pool.in_flight() == 0).await);
     // Everyone is held by the total: the other address, holding nothing, is served
     // small answers; a large one is refused.
-    let other = call(door, LEGIT, balances()).await;
-    assert_eq!(
-        *genesis_balance(&other),
-        nano_core::Amount::MAX.to_string(),
-        "{other}"
-    );
-    let large = json!({"action": "receivable", "account": target.encode_account(),
-        "count": ROWS.to_string(), "include_only_confirmed": "false", "include_active": "true"});
-    let refused = call(door, LEGIT, large.clone()).await;
-    assert_eq!(refused["error"].as_str(), Some(BUSY));
+    let large = small_served_large_refused(door, &target, ROWS).await;
     // Asked again, it waits for room.
     let waiting = tokio::spawn(call(door, LEGIT, large));
     assert!(wait_until(|| pool.waiting_of(&legit) == 1).await);
@@ -604,6 +595,41 @@ async fn waiting_call_runs_once_the_unread_answer_is_closed(
     assert!(got < 10_000_000, "read {got} bytes of a closed answer");
 }
 
+/// A service ([`v2_service`]) whose ledger holds `rows` receivables of one account; that
+/// account.
+fn v2_with_receivables(dir: &std::path::Path, rows: u64) -> (Arc<V2Service>, nano_core::PublicKey) {
+    let v2 = v2_service(dir);
+    let target = nano_core::PublicKey([7u8; 32]);
+    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, rows);
+    (v2, target)
+}
+
+/// `receivable` listing all `rows` receivables of `target` (about 13 MB at 200,000).
+fn receivable_all(target: &nano_core::PublicKey, rows: u64) -> Value {
+    json!({"action": "receivable", "account": target.encode_account(),
+        "count": rows.to_string(), "include_only_confirmed": "false", "include_active": "true"})
+}
+
+/// While the flooder's unread answer holds the total: [`LEGIT`], holding nothing, is
+/// served a small answer and refused a large one ([`receivable_all`]); that request.
+async fn small_served_large_refused(door: Door, target: &nano_core::PublicKey, rows: u64) -> Value {
+    let other = call(door, LEGIT, balances()).await;
+    assert_eq!(
+        *genesis_balance(&other),
+        nano_core::Amount::MAX.to_string(),
+        "{other}"
+    );
+    let large = receivable_all(target, rows);
+    let answer = call(door, LEGIT, large.clone()).await;
+    let len = answer.to_string().len();
+    assert_eq!(
+        answer["error"].as_str(),
+        Some(BUSY),
+        "not refused: {len} bytes"
+    );
+    large
+}
+
 /// Sends the flooder's `receivable` over `rows` receivables of `target` on a new
 /// connection to `addr`, whose answer the caller then does not read.
 async fn ask_unread(
@@ -614,9 +640,7 @@ async fn ask_unread(
     let s = tokio::net::TcpSocket::new_v4().unwrap();
     s.bind(SocketAddr::new(FLOODER.into(), 0)).unwrap();
     let mut unread = s.connect(addr).await.unwrap();
-    let body = json!({"action": "receivable", "account": target.encode_account(),
-        "count": rows.to_string(), "include_only_confirmed": "false", "include_active": "true"})
-    .to_string();
+    let body = receivable_all(target, rows).to_string();
     let head = format!(
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -634,9 +658,7 @@ async fn behind_nano_rpc_an_address_holding_an_unread_answer_is_refused_while_an
     // About 13 MB: more than the sockets and hyper take from an unread connection.
     const ROWS: u64 = 200_000;
     let dir = tempfile::tempdir().unwrap();
-    let v2 = v2_service(dir.path());
-    let target = nano_core::PublicKey([7u8; 32]);
-    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let (v2, target) = v2_with_receivables(dir.path(), ROWS);
     let mut cfg = test_config();
     cfg.slow_action_client_answer_memory = 1024 * 1024;
     let (mut ipc, front) = nano_rpc_front(&v2, &cfg).await;
@@ -690,9 +712,7 @@ async fn behind_nano_rpc_an_address_holding_an_unread_answer_is_refused_while_an
 async fn behind_nano_rpc_an_unread_answer_is_closed_at_its_deadline() {
     const ROWS: u64 = 200_000;
     let dir = tempfile::tempdir().unwrap();
-    let v2 = v2_service(dir.path());
-    let target = nano_core::PublicKey([7u8; 32]);
-    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let (v2, target) = v2_with_receivables(dir.path(), ROWS);
     let mut cfg = test_config();
     cfg.slow_action_client_answer_memory = 1024 * 1024;
     // 13 MB at 64 MiB/s: the deadline is the grace and a fifth of a second.
@@ -737,9 +757,7 @@ async fn behind_nano_rpc_an_unread_answer_is_closed_at_its_deadline() {
 async fn behind_nano_rpc_the_total_held_by_an_unread_answer_leaves_small_answers_to_others() {
     const ROWS: u64 = 200_000;
     let dir = tempfile::tempdir().unwrap();
-    let v2 = v2_service(dir.path());
-    let target = nano_core::PublicKey([7u8; 32]);
-    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let (v2, target) = v2_with_receivables(dir.path(), ROWS);
     let memory = FrontMemory::new(
         nano_api::worker_pool::AnswerMemory {
             client: None,
@@ -759,20 +777,7 @@ async fn behind_nano_rpc_the_total_held_by_an_unread_answer_leaves_small_answers
     assert!(wait_until(|| memory.held_bytes(&flooder).0 > TOTAL).await);
 
     // Everyone is held by the total: another address is answered, small answers only.
-    let other = call(door, LEGIT, balances()).await;
-    assert_eq!(
-        *genesis_balance(&other),
-        nano_core::Amount::MAX.to_string(),
-        "{other}"
-    );
-    let large = json!({"action": "receivable", "account": target.encode_account(),
-        "count": ROWS.to_string(), "include_only_confirmed": "false", "include_active": "true"});
-    let answer = call(door, LEGIT, large.clone()).await;
-    assert!(
-        refused(&answer),
-        "not refused: {} bytes",
-        answer.to_string().len()
-    );
+    let large = small_served_large_refused(door, &target, ROWS).await;
     assert_eq!(memory.held_bytes(&Client::from_ip(LEGIT.into())).0, 0);
 
     // The address holding the total waits in line; meanwhile its unread answer falls
@@ -807,9 +812,7 @@ async fn behind_nano_rpc_unread_requests_arriving_together_bring_one_answer_per_
     const ROWS: u64 = 200_000;
     const REQUESTS: usize = 3 * FRONT_IPC_CONNECTIONS;
     let dir = tempfile::tempdir().unwrap();
-    let v2 = v2_service(dir.path());
-    let target = nano_core::PublicKey([7u8; 32]);
-    common::put_receivable_rows(v2.ctx.ledger.as_ref().unwrap(), target, ROWS);
+    let (v2, target) = v2_with_receivables(dir.path(), ROWS);
     let memory = FrontMemory::new(
         nano_api::worker_pool::AnswerMemory {
             client: None,

@@ -14,7 +14,7 @@
 //!   line (at most [`FRONT_MEMORY_WAIT`]), and the answer furthest behind the minimum rate
 //!   is closed meanwhile, as the pool does for its waiting jobs; a client that holds
 //!   nothing (one that reads its answers) is let through, and its answer handed over if
-//!   it is at most [`SMALL_ANSWER`], refused with the busy text if larger. A client refused
+//!   it is at most [`SMALL_ANSWER`](crate::answer_memory::SMALL_ANSWER), refused with the busy text if larger. A client refused
 //!   that way then waits in line for room like one holding answers (else it would keep
 //!   the IPC connections busy with scans whose answers are thrown away), and, holding
 //!   nothing, gets the room first. So lookups keep being answered while slow readers hold
@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::answer_memory::{AnswerMemory, ClosedLate, HeldBytes, PACE_CHECK, SMALL_ANSWER};
+use crate::answer_memory::{AnswerMemory, ClosedLate, HeldBytes, PACE_CHECK};
 use crate::worker_pool::Client;
 
 /// How long a v1 request waits in line before it is refused: long enough for a held answer
@@ -191,7 +191,7 @@ impl FrontMemory {
 impl Admitted {
     /// Counts the answer of `bytes` as held until the returned hold is dropped (with the
     /// body that hands it to the connection); None (refuse it) if it is larger than
-    /// [`SMALL_ANSWER`] and everyone holds the total: the client then waits for room.
+    /// [`SMALL_ANSWER`](crate::answer_memory::SMALL_ANSWER) and everyone holds the total: the client then waits for room.
     pub fn hold(self, bytes: usize) -> Option<Held> {
         let (id, taken) = {
             let mut st = self.memory.lock();
@@ -268,6 +268,7 @@ impl Drop for Held {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answer_memory::SMALL_ANSWER;
 
     fn client(i: u8) -> Client {
         Client::from_ip(std::net::IpAddr::from([10, 0, 0, i]))
