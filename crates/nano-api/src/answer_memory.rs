@@ -100,9 +100,10 @@ pub const PACE_CHECK: Duration = Duration::from_secs(1);
 pub const SMALL_ANSWER: usize = 64 * 1024;
 
 /// Clients remembered as waiting for room (their large answer was refused while everyone
-/// held the total): one per address, so past the connection caps only when many
-/// addresses take turns; past the bound a further one is not remembered, and its large
-/// answers are refused each time instead.
+/// held the total): one per address, forgotten when one of its requests runs or any
+/// answer is made under the total, so past the connection caps only when many addresses
+/// take turns within one stretch of full memory; past the bound a further one is not
+/// remembered, and its large answers are refused each time instead.
 pub const WANTING_ROOM_MAX: usize = 4096;
 
 /// Clients remembered as cooling off at most: an entry per client closed within the last
@@ -210,7 +211,15 @@ impl HeldBytes {
     /// larger than [`SMALL_ANSWER`] while everyone holds the total, to a named client (the
     /// unnamed caller's requests start only under the total). `c` then waits for room.
     pub fn refuses(&mut self, limits: &AnswerMemory, c: Client, bytes: usize) -> bool {
-        if c == Client::Unnamed || bytes <= SMALL_ANSWER || !self.total_full(limits) {
+        if !self.total_full(limits) {
+            // An answer made under the total: whoever waited for room has it, and a
+            // client refused earlier that never came back is not kept until the bound.
+            if !self.wanting_room.is_empty() {
+                self.wanting_room.clear();
+            }
+            return false;
+        }
+        if c == Client::Unnamed || bytes <= SMALL_ANSWER {
             return false;
         }
         if self.wanting_room.len() < WANTING_ROOM_MAX {
@@ -376,6 +385,12 @@ mod tests {
         assert!(h.allows(&limits, &b, now) && !h.refuses(&limits, b, 1 << 20));
         // Once a request of it ran, it is forgotten.
         h.started(&b);
+        h.hold(a, 100);
+        assert!(h.allows(&limits, &b, now));
+        // And once any answer is made under the total.
+        assert!(h.refuses(&limits, b, SMALL_ANSWER + 1));
+        h.release(&a, 100);
+        assert!(!h.refuses(&limits, a, 10));
         h.hold(a, 100);
         assert!(h.allows(&limits, &b, now));
     }
