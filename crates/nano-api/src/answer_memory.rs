@@ -334,6 +334,16 @@ impl HeldBytes {
         (until > now).then(|| until - now)
     }
 
+    /// Gives back the held answer `id` of `bytes` to `c` (taken, or its connection gone);
+    /// `cooldown` if its connection was closed for not taking it in time.
+    pub fn give_back(&mut self, id: u64, c: &Client, bytes: usize, cooldown: Option<Duration>) {
+        self.unwatch(id);
+        self.release(c, bytes);
+        if let Some(d) = cooldown {
+            self.cool_off(*c, Instant::now() + d);
+        }
+    }
+
     /// Counts `bytes` of an answer to `c` as held.
     pub fn hold(&mut self, c: Client, bytes: usize) {
         *self.per_client.entry(c).or_insert(0) += bytes;

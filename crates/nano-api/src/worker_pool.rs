@@ -277,12 +277,9 @@ impl crate::answer_memory::ClosedLate for HeldAnswer {
 impl Drop for HeldAnswer {
     fn drop(&mut self) {
         if let Ok(mut st) = self.shared.state.lock() {
-            st.held.unwatch(self.id);
-            st.held.release(&self.client, self.bytes);
-            if self.late {
-                let until = Instant::now() + st.memory.cooldown;
-                st.held.cool_off(self.client, until);
-            }
+            let cooldown = self.late.then_some(st.memory.cooldown);
+            st.held
+                .give_back(self.id, &self.client, self.bytes, cooldown);
         }
         // A job waiting for the memory may start now.
         self.shared.ready.notify_all();

@@ -253,13 +253,10 @@ impl ClosedLate for Held {
 impl Drop for Held {
     fn drop(&mut self) {
         {
+            let cooldown = self.late.then_some(self.memory.limits.cooldown);
             let mut st = self.memory.lock();
-            st.held.unwatch(self.id);
-            st.held.release(&self.client, self.bytes);
-            if self.late {
-                let until = std::time::Instant::now() + self.memory.limits.cooldown;
-                st.held.cool_off(self.client, until);
-            }
+            st.held
+                .give_back(self.id, &self.client, self.bytes, cooldown);
         }
         self.memory.moved.notify_waiters();
     }
