@@ -76,6 +76,12 @@
 //! large answers from the server's runtime instead of the large-answer thread
 //! (`nano_http::LargeAnswer`), for a before/after in one binary.
 //!
+//! `API_ATTACKS_ATTACKERS_APART=1` keeps the attacker children off the first core, which
+//! the node leaves to its request threads (its slow-action workers and large-answer
+//! thread run on the others): attackers elsewhere on the network take none of the
+//! node's CPU, and here they then take none of the core its requests are served on. The
+//! ceiling phases' spinners are not moved, so their ratios do not apply to such a run.
+//!
 //! `BENCH_AWAKE=1` keeps every CPU busy with a `SCHED_IDLE` spinner through every phase
 //! (`support/awake.rs`), so quiet, attack and ceiling phases pay no idle virtual CPU's
 //! wake-up; each phase prints the cores the spinners took.
@@ -149,6 +155,17 @@ const ATTACKER_THREADS: &str = "attacker";
 const NICE: &str = "API_ATTACKS_NICE";
 /// The attacker child's nice value in the isolated phase.
 const ISOLATED_NICE: i32 = 19;
+/// Environment variable: `1` keeps every attacker child off the cores the node leaves to
+/// its request threads (the first `slow_action_spare_cores`, as the node's slow-action
+/// workers are), as attackers on other machines would be; the prober and the server
+/// keep every core. `both` makes `pairs` run each flood with the default budgets twice,
+/// the attackers on every core and kept apart, for a comparison in one run.
+const ATTACKERS_APART: &str = "API_ATTACKS_ATTACKERS_APART";
+
+/// Whether attacker children start apart ([`ATTACKERS_APART`] `1`).
+fn attackers_apart() -> bool {
+    std::env::var(ATTACKERS_APART).is_ok_and(|v| v == "1")
+}
 /// Environment variable choosing a shorter run: `pairs` runs only rounds of quiet and
 /// the two `receivable` floods ([`flood_pairs`]), `slow` only rounds of quiet and the
 /// slow-client phases ([`slow_pairs`]), each with its ceilings.
@@ -508,6 +525,13 @@ fn attacker_main(role: &str) {
         let r = unsafe { libc::nice(n) };
         assert!(r >= 0, "nice: {}", std::io::Error::last_os_error());
     }
+    if attackers_apart() {
+        // Before any other thread starts: threads inherit their creator's affinity.
+        let spare = nano_http::background_cpus::DEFAULT_SPARE_CORES;
+        let cores = nano_http::background_cpus::confine_current_thread(spare)
+            .expect("attacker child's affinity");
+        eprintln!("attacker child on cores {cores:?}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -582,9 +606,15 @@ struct Attackers {
 
 impl Attackers {
     fn start(role: String, nice: i32) -> Attackers {
+        Self::start_placed(role, nice, attackers_apart())
+    }
+
+    /// [`Self::start`], kept off the node's request core if `apart` ([`ATTACKERS_APART`]).
+    fn start_placed(role: String, nice: i32, apart: bool) -> Attackers {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .env(ROLE, role)
             .env(NICE, nice.to_string())
+            .env(ATTACKERS_APART, if apart { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -709,7 +739,8 @@ fn load_average() -> f64 {
 }
 
 /// Runs one flood phase: the attacker child flooding `receivable` from `sources`
-/// addresses at `nice`, probed once it has run for two seconds; the pool drained after.
+/// addresses at `nice` (kept off the node's request core if `apart`), probed once it has
+/// run for two seconds; the pool drained after.
 #[allow(clippy::too_many_arguments)]
 fn flood_phase(
     run_phase: &impl RunPhase,
@@ -717,13 +748,14 @@ fn flood_phase(
     rpc: SocketAddr,
     target: &PublicKey,
     sources: usize,
-    nice: i32,
+    (nice, apart): (i32, bool),
     name: &str,
     quiet: &[Figures],
 ) -> PhaseFigures {
-    let child = Attackers::start(
+    let child = Attackers::start_placed(
         format!("flood {rpc} {sources} {}", target.encode_account()),
         nice,
+        apart,
     );
     std::thread::sleep(Duration::from_secs(2));
     let (a0, b0, t0) = (child.get(1), child.get(2), Instant::now());
@@ -1173,22 +1205,54 @@ fn flood_pairs(
     actions: &[&str],
 ) {
     let rpc = at.node[0];
-    let kinds: Vec<AttackKind> = [
-        (1, Budgets::NONE, "1 address, no budgets"),
-        (1, Budgets::defaults(), "1 address, budgets"),
-        (FLOODERS, Budgets::NONE, "64 addresses, no budgets"),
-        (FLOODERS, Budgets::defaults(), "64 addresses, budgets"),
-    ]
-    .into_iter()
-    .map(|(sources, budgets, label)| AttackKind {
-        label: format!("flood from {label}"),
-        note: format!(" ({budgets:?})"),
-        phase: Box::new(move |name: &str, quiet: &[Figures]| {
-            pool.set_budgets(budgets);
-            flood_phase(run_phase, pool, rpc, target, sources, 0, name, quiet)
-        }),
-    })
-    .collect();
+    let apart = attackers_apart();
+    let floods = if std::env::var(ATTACKERS_APART).is_ok_and(|v| v == "both") {
+        vec![
+            (1, Budgets::defaults(), false, "1 address, budgets"),
+            (
+                1,
+                Budgets::defaults(),
+                true,
+                "1 address, budgets, attackers apart",
+            ),
+            (
+                FLOODERS,
+                Budgets::defaults(),
+                false,
+                "64 addresses, budgets",
+            ),
+            (
+                FLOODERS,
+                Budgets::defaults(),
+                true,
+                "64 addresses, budgets, attackers apart",
+            ),
+        ]
+    } else {
+        vec![
+            (1, Budgets::NONE, apart, "1 address, no budgets"),
+            (1, Budgets::defaults(), apart, "1 address, budgets"),
+            (FLOODERS, Budgets::NONE, apart, "64 addresses, no budgets"),
+            (
+                FLOODERS,
+                Budgets::defaults(),
+                apart,
+                "64 addresses, budgets",
+            ),
+        ]
+    };
+    let kinds: Vec<AttackKind> = floods
+        .into_iter()
+        .map(|(sources, budgets, apart, label)| AttackKind {
+            label: format!("flood from {label}"),
+            note: format!(" ({budgets:?})"),
+            phase: Box::new(move |name: &str, quiet: &[Figures]| {
+                pool.set_budgets(budgets);
+                let placed = (0, apart);
+                flood_phase(run_phase, pool, rpc, target, sources, placed, name, quiet)
+            }),
+        })
+        .collect();
     // Budgets first in even rounds.
     let pairs = ceiling_pairs(run_phase, at, &kinds, &[1, 0, 3, 2]);
     pool.set_budgets(Budgets::defaults());
@@ -1929,7 +1993,16 @@ fn main() {
         ),
     ] {
         pool.set_refusal_spacing(spacing);
-        flood_phase(&run_phase, pool, rpc, &target, sources, nice, name, &quiet);
+        flood_phase(
+            &run_phase,
+            pool,
+            rpc,
+            &target,
+            sources,
+            (nice, attackers_apart()),
+            name,
+            &quiet,
+        );
     }
     pool.set_refusal_spacing(paced);
     println!(

@@ -637,17 +637,7 @@ async fn ask_unread(
     target: &nano_core::PublicKey,
     rows: u64,
 ) -> tokio::net::TcpStream {
-    let s = tokio::net::TcpSocket::new_v4().unwrap();
-    s.bind(SocketAddr::new(FLOODER.into(), 0)).unwrap();
-    let mut unread = s.connect(addr).await.unwrap();
-    let body = receivable_all(target, rows).to_string();
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    unread.write_all(head.as_bytes()).await.unwrap();
-    unread.write_all(body.as_bytes()).await.unwrap();
-    unread
+    send_unread(addr, "/", &receivable_all(target, rows).to_string()).await
 }
 
 /// Behind `nano_rpc`, which holds the node's answer until its HTTP client takes it: an
@@ -843,6 +833,101 @@ async fn behind_nano_rpc_unread_requests_arriving_together_bring_one_answer_per_
     assert!(memory.waiting() >= in_line);
     drop(unread);
     ipc.stop();
+}
+
+/// Behind `nano_rpc`, a `/api/v2` answer counts in the front's memory like a v1 answer: an
+/// envelope echoes its request's correlation id, so an address asking with a long one and
+/// not reading holds it; over its own limit it is refused (an `Error` envelope with the
+/// busy text) while another address is answered, and served again once its unread
+/// connection closes and the bytes are given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nano_rpc_an_unread_v2_answer_counts_in_the_front_memory() {
+    const CLIENT_LIMIT: usize = 1024 * 1024;
+    // Echoed in the answer's body and its header: more than the sockets take unread.
+    const CORRELATION: usize = 8 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = v2_service(dir.path());
+    let memory = FrontMemory::new(
+        nano_api::worker_pool::AnswerMemory {
+            client: Some(CLIENT_LIMIT),
+            ..nano_api::worker_pool::AnswerMemory::NONE
+        },
+        FRONT_IPC_CONNECTIONS,
+    );
+    let (mut ipc, front) = nano_rpc_front_with(&v2, &test_config(), memory.clone()).await;
+    let is_alive = json!({"message_type": "IsAlive", "message": {}});
+    let alive = |a: &Value| a["message_type"] == "IsAlive";
+
+    let long = json!({"message_type": "IsAlive", "message": {},
+        "correlation_id": "c".repeat(CORRELATION)});
+    let unread = send_unread(front, "/api/v2", &long.to_string()).await;
+    let flooder = Client::from_ip(FLOODER.into());
+    assert!(
+        wait_until(|| memory.held_bytes(&flooder).0 > CORRELATION).await,
+        "held {:?}",
+        memory.held_bytes(&flooder)
+    );
+
+    let refused = call_v2(front, FLOODER, &is_alive).await;
+    assert_eq!(refused["message_type"], "Error", "{refused}");
+    assert_eq!(
+        refused["message"]["message"].as_str(),
+        Some(BUSY),
+        "{refused}"
+    );
+    let other = call_v2(front, LEGIT, &is_alive).await;
+    assert!(alive(&other), "{other}");
+    assert_eq!(memory.held_bytes(&Client::from_ip(LEGIT.into())).0, 0);
+
+    drop(unread);
+    assert!(wait_until(|| memory.held_bytes(&flooder) == (0, 0)).await);
+    let again = call_v2(front, FLOODER, &is_alive).await;
+    assert!(alive(&again), "{again}");
+    ipc.stop();
+}
+
+/// One `/api/v2` envelope from `source` on a new connection to `addr`; the answer.
+async fn call_v2(addr: SocketAddr, source: Ipv4Addr, envelope: &Value) -> Value {
+    let mut c = send_unread_from(
+        addr,
+        source,
+        "/api/v2",
+        &envelope.to_string(),
+        "Connection: close\r\n",
+    )
+    .await;
+    let mut resp = Vec::new();
+    c.read_to_end(&mut resp).await.unwrap();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let json = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+/// Posts `body` to `path` of `addr` from [`FLOODER`] on a new connection, which the caller
+/// then does not read.
+async fn send_unread(addr: SocketAddr, path: &str, body: &str) -> tokio::net::TcpStream {
+    send_unread_from(addr, FLOODER, path, body, "").await
+}
+
+/// Posts `body` to `path` of `addr` from `source`, with `extra` header lines; the
+/// connection.
+async fn send_unread_from(
+    addr: SocketAddr,
+    source: Ipv4Addr,
+    path: &str,
+    body: &str,
+    extra: &str,
+) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::new(source.into(), 0)).unwrap();
+    let mut c = s.connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{extra}\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    c.write_all(body.as_bytes()).await.unwrap();
+    c
 }
 
 /// The IPC connections of the tests' `nano_rpc` fronts.

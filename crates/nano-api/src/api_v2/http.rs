@@ -116,12 +116,24 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> 
 /// An answer in JSON text as HTTP (the text is read for its correlation id): for answers
 /// that arrive as text, from the node over IPC or from a refusal.
 pub fn http_answer(body: Vec<u8>) -> HttpResponse {
-    let corr = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+    let corr = answer_correlation(&body);
+    with_headers(body, corr.as_deref())
+}
+
+/// The correlation id of an answer envelope in JSON text, read before the text is handed
+/// to a body that owns it ([`http_answer_with_body`]).
+pub fn answer_correlation(text: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(text).ok().and_then(|v| {
         v.get("correlation_id")
             .and_then(Value::as_str)
             .map(str::to_string)
-    });
-    with_headers(body, corr.as_deref())
+    })
+}
+
+/// [`http_answer`] whose text is sent by `body` (`nano_rpc` counts its answers until its
+/// client has taken them, so the text travels inside the body that gives the bytes back).
+pub fn http_answer_with_body(body: axum::body::Body, corr: Option<&str>) -> HttpResponse {
+    with_headers(body, corr)
 }
 
 /// An answer envelope as HTTP, its correlation id taken from the envelope itself.
@@ -130,7 +142,7 @@ pub fn http_response(answer: &Response) -> HttpResponse {
 }
 
 /// The JSON body with CORS, and the correlation id echoed in a header.
-fn with_headers(body: Vec<u8>, corr: Option<&str>) -> HttpResponse {
+fn with_headers(body: impl IntoResponse, corr: Option<&str>) -> HttpResponse {
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert(

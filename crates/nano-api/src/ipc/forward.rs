@@ -8,7 +8,7 @@
 //! between the clients behind this process as it is between its own HTTP clients.
 //!
 //! The node counts a slow answer as held only until it has written it to this process;
-//! here the answer waits for the HTTP client. So this front counts the bytes of v1 answers
+//! here the answer waits for the HTTP client. So this front counts the bytes of the answers (v1 and v2)
 //! its connections have not yet taken ([`super::front_memory`], under the same
 //! `slow_action_client_answer_memory`, `slow_action_answer_memory` and
 //! `slow_action_answer_min_rate` keys): a client reading slowly on many connections
@@ -30,7 +30,9 @@ use serde_json::Value;
 use super::client::IpcPool;
 use super::front_memory::FrontMemory;
 use super::Encoding;
-use crate::api_v2::http::{envelope_from_http, http_answer, preflight};
+use crate::api_v2::http::{
+    answer_correlation, envelope_from_http, http_answer, http_answer_with_body, preflight,
+};
 use crate::api_v2::{Response as V2Response, V2Error, CODE_GENERIC};
 use crate::error::{msg, RpcError};
 use crate::rpc_config::RpcConfig;
@@ -148,35 +150,52 @@ async fn v1(
         Err(text) => return v1_error(text),
     };
     let payload = rewritten.as_deref().unwrap_or(&body);
+    let client = client_of(peer.as_ref());
     let peer_ip = peer.map(|p| p.0 .0.ip());
-    let client = peer_ip.map_or(crate::worker_pool::Client::Unnamed, |ip| {
-        crate::worker_pool::Client::from_ip(ip)
-    });
     let Some(admitted) = s.memory.admit(client).await else {
         return v1_error(crate::worker_pool::BUSY);
     };
     let named = peer_ip.and_then(|ip| name_client(payload, ip));
     let payload = named.as_deref().unwrap_or(payload);
     match s.pool.request(Encoding::JsonV1, payload).await {
-        Ok(answer) => {
-            let Some(held) = admitted.hold(answer.len()) else {
-                return v1_error(crate::worker_pool::BUSY);
-            };
-            let armed = s
-                .memory
-                .limits()
-                .arm(deadline.as_ref().map(|d| &d.0), answer.len());
-            if let Some(a) = &armed {
-                held.set_closer(a.closer());
-            }
-            let body = crate::answer_body::HeldBody::new(answer, held, armed);
-            json_headers((StatusCode::OK, axum::body::Body::new(body)).into_response())
-        }
+        Ok(answer) => match held_body(&s, admitted, deadline, answer) {
+            Some(body) => json_headers((StatusCode::OK, body).into_response()),
+            None => v1_error(crate::worker_pool::BUSY),
+        },
         Err(e) => {
             tracing::warn!("nano_rpc: IPC request failed: {e}");
             v1_error(NODE_UNREACHABLE)
         }
     }
+}
+
+/// The body handing `answer` to the HTTP client, its bytes counted in the front's memory
+/// until taken (and its connection closed if it falls behind the minimum rate); None when
+/// the memory refuses it (a large answer while the total is held).
+fn held_body(
+    s: &Fwd,
+    admitted: super::front_memory::Admitted,
+    deadline: Option<Extension<nano_http::AnswerDeadline>>,
+    answer: Vec<u8>,
+) -> Option<axum::body::Body> {
+    let held = admitted.hold(answer.len())?;
+    let armed = s
+        .memory
+        .limits()
+        .arm(deadline.as_ref().map(|d| &d.0), answer.len());
+    if let Some(a) = &armed {
+        held.set_closer(a.closer());
+    }
+    let body = crate::answer_body::HeldBody::new(answer, held, armed);
+    Some(axum::body::Body::new(body))
+}
+
+/// The client of a request for the front's memory and the node's pool: its address, or
+/// unnamed when the server gave none (tests calling the router directly).
+fn client_of(peer: Option<&Extension<ConnectInfo<SocketAddr>>>) -> crate::worker_pool::Client {
+    peer.map_or(crate::worker_pool::Client::Unnamed, |p| {
+        crate::worker_pool::Client::from_ip(p.0 .0.ip())
+    })
 }
 
 /// The request with [`super::FORWARDED_CLIENT`] set to `client` (replacing any value the
@@ -191,28 +210,43 @@ fn name_client(payload: &[u8], client: IpAddr) -> Option<Vec<u8>> {
     serde_json::to_vec(&req).ok()
 }
 
+/// What a v2 handler knows of its connection: the client's address and the answer's
+/// deadline, for the front's answer memory.
+type V2Conn = (
+    Option<Extension<ConnectInfo<SocketAddr>>>,
+    Option<Extension<nano_http::AnswerDeadline>>,
+);
+
 async fn v2_envelope(
     State(s): State<Fwd>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    deadline: Option<Extension<nano_http::AnswerDeadline>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    v2(s, None, method, headers, body).await
+    v2(s, None, (peer, deadline), method, headers, body).await
 }
 
 async fn v2_message(
     State(s): State<Fwd>,
     Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    deadline: Option<Extension<nano_http::AnswerDeadline>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    v2(s, Some(name), method, headers, body).await
+    v2(s, Some(name), (peer, deadline), method, headers, body).await
 }
 
+/// A v2 request forwarded as an envelope. Its answer counts in the front's memory like a
+/// v1 answer: v2 has no listing message, but an answer echoes the request's correlation
+/// id, which may be as long as the body limit allows.
 async fn v2(
     s: Fwd,
     name: Option<String>,
+    (peer, deadline): V2Conn,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -231,21 +265,32 @@ async fn v2(
     if let Some(answer) = crate::browser_origin::v2_refusal(&headers, &s.allowed_origins, &env) {
         return http_answer(answer);
     }
+    let corr = || {
+        env.get("correlation_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let refusal = |text: &str| {
+        http_answer(V2Response::error(&V2Error::new(CODE_GENERIC, text), corr()).to_json())
+    };
+    let Some(admitted) = s.memory.admit(client_of(peer.as_ref())).await else {
+        return refusal(crate::worker_pool::BUSY);
+    };
     match s
         .pool
         .request(Encoding::FlatBuffersJson, env.to_string().as_bytes())
         .await
     {
-        Ok(answer) => http_answer(answer),
+        Ok(answer) => {
+            let answer_corr = answer_correlation(&answer);
+            match held_body(&s, admitted, deadline, answer) {
+                Some(body) => http_answer_with_body(body, answer_corr.as_deref()),
+                None => refusal(crate::worker_pool::BUSY),
+            }
+        }
         Err(e) => {
             tracing::warn!("nano_rpc: IPC request failed: {e}");
-            let corr = env
-                .get("correlation_id")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            http_answer(
-                V2Response::error(&V2Error::new(CODE_GENERIC, NODE_UNREACHABLE), corr).to_json(),
-            )
+            refusal(NODE_UNREACHABLE)
         }
     }
 }

@@ -1,5 +1,5 @@
-//! `nano_rpc`'s answer memory: the bytes of v1 answers its HTTP connections have not yet
-//! taken ([`crate::answer_memory`]), and the admission of each v1 request against them.
+//! `nano_rpc`'s answer memory: the bytes of answers (v1 and v2) its HTTP connections have not yet
+//! taken ([`crate::answer_memory`]), and the admission of each request against them.
 //!
 //! The node's slow-action pool counts an answer only until it has written it to
 //! `nano_rpc`, so here is where a client that does not read holds memory. A client at its
@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 use crate::answer_memory::{AnswerMemory, ClosedLate, HeldBytes, PACE_CHECK};
 use crate::worker_pool::Client;
 
-/// How long a v1 request waits in line before it is refused: long enough for a held answer
+/// How long a request waits in line before it is refused: long enough for a held answer
 /// that is not being read to pass its grace (10 s) and fall behind the minimum rate by
 /// more than the sockets took of it, so a wait for the total ends with a close rather than
 /// a refusal; each waiting request keeps a connection, and the server's connection cap
@@ -121,7 +121,7 @@ impl FrontMemory {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lets a v1 request of `c` through, after waiting in line while the requests in
+    /// Lets a request of `c` through, after waiting in line while the requests in
     /// flight are at their bound, or everyone holds the total and so does `c`; None
     /// (refuse it) when `c` holds its own limit or cools off, or the wait passed
     /// [`FRONT_MEMORY_WAIT`].
@@ -221,7 +221,7 @@ impl Drop for Admitted {
     }
 }
 
-/// One v1 answer's bytes in the front's memory, given back when dropped (with its
+/// One answer's bytes in the front's memory, given back when dropped (with its
 /// body); a client whose connection was closed for not taking it in time cools off.
 pub struct Held {
     memory: Arc<FrontMemory>,
