@@ -32,7 +32,10 @@
 //! running ahead of blocks). Every 10 s the child prints its pull counters with the
 //! ascending client's `unblock.*` counters: accounts blocked, how they got free (the
 //! processor's report of their send or the fallback pass), the wait from blocking to
-//! freeing of a sample of them per way, and the accounts blocked at that moment.
+//! freeing of a sample of them per way, and the accounts blocked at that moment; and,
+//! sampled at every poll, what held the pulls back (`client.*`: requests in flight and
+//! the share of samples at `channel_limit`, blocks waiting for the processor and the
+//! share at `block_processor_threshold`, accounts queued).
 //!
 //! What the sync pays per block in bytes and waits, load-independently: every 10 s
 //! (a log line and a row of `sync-<blocks>-<mode>-io.csv`) and per million blocks (the
@@ -149,6 +152,7 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
         co.bootstrap.blocking_max = n;
     }
     let total = env_usize("NANO_BOOTSTRAP_BENCH_STOP").map_or(total, |n| total.min(n as u64));
+    let mut supply = SupplySamples::new(&co.bootstrap);
     // As the daemon does; `NANO_BOOTSTRAP_BENCH_TRIM=0` leaves the freed memory in the
     // allocator (to measure what trimming gives back).
     if std::env::var("NANO_BOOTSTRAP_BENCH_TRIM").as_deref() != Ok("0") {
@@ -176,6 +180,9 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     while got < total && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(20)).await;
         got = count(&client.ledger);
+        if let Some(b) = client.bootstrap.as_ref() {
+            supply.sample(&b.status());
+        }
         if started.elapsed() >= next_io {
             next_io += IO_INTERVAL;
             let _ = writeln!(
@@ -224,9 +231,10 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
                 next_pulls += Duration::from_secs(10);
                 let _ = writeln!(
                     out,
-                    "pulls_now {:.0} {got} {}",
+                    "pulls_now {:.0} {got} {} {}",
                     started.elapsed().as_secs_f64(),
-                    pull_counts(&client)
+                    pull_counts(&client),
+                    supply.take()
                 );
             }
             let received = client
@@ -262,6 +270,67 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
         "done {secs:.3} {got} {rss} {bytes} {} {} {anon}",
         st.blocks_received, st.blocks_duplicate
     );
+}
+
+/// What held the ascending client's pulls back, sampled at every poll (50 a second) and
+/// printed with the pull counters: the requests in flight (against `channel_limit` per
+/// channel: with the one serving peer, at most that many), the blocks submitted and not
+/// yet processed (the client sends no pulls from `block_processor_threshold` on), and the
+/// accounts queued. A client at its channel limit waits on round trips; one saturating the
+/// processor waits on the writer; one with neither has nothing it may pull.
+struct SupplySamples {
+    channel_limit: usize,
+    threshold: usize,
+    n: u64,
+    in_flight: u64,
+    at_limit: u64,
+    outstanding: u64,
+    saturated: u64,
+    priorities: u64,
+}
+
+impl SupplySamples {
+    fn new(c: &nano_node::bootstrap::BootstrapConfig) -> SupplySamples {
+        Self::with(c.channel_limit, c.block_processor_threshold)
+    }
+
+    fn with(channel_limit: usize, threshold: usize) -> SupplySamples {
+        SupplySamples {
+            channel_limit,
+            threshold,
+            n: 0,
+            in_flight: 0,
+            at_limit: 0,
+            outstanding: 0,
+            saturated: 0,
+            priorities: 0,
+        }
+    }
+
+    fn sample(&mut self, st: &nano_node::bootstrap::BootstrapStatus) {
+        self.n += 1;
+        self.in_flight += st.requests_in_flight as u64;
+        self.at_limit += u64::from(st.requests_in_flight >= self.channel_limit);
+        self.outstanding += st.processor_outstanding as u64;
+        self.saturated += u64::from(st.processor_outstanding >= self.threshold);
+        self.priorities += st.priorities as u64;
+    }
+
+    /// The means since the last call (`client.*` fields), and a new interval.
+    fn take(&mut self) -> String {
+        let n = self.n.max(1) as f64;
+        let line = format!(
+            "client.in_flight_mean={:.1} client.at_channel_limit={:.2} \
+             client.outstanding_mean={:.0} client.saturated={:.2} client.queued_mean={:.0}",
+            self.in_flight as f64 / n,
+            self.at_limit as f64 / n,
+            self.outstanding as f64 / n,
+            self.saturated as f64 / n,
+            self.priorities as f64 / n
+        );
+        *self = Self::with(self.channel_limit, self.threshold);
+        line
+    }
 }
 
 /// The ascending client's pull counters (`reason.what=n`, see the node's
