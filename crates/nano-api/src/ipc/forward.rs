@@ -8,9 +8,9 @@
 //! between the clients behind this process as it is between its own HTTP clients.
 //!
 //! The node counts a slow answer as held only until it has written it to this process;
-//! here the answer waits for the HTTP client. So this front counts the bytes of the answers (v1 and v2)
-//! its connections have not yet taken ([`super::front_memory`], under the same
-//! `slow_action_client_answer_memory`, `slow_action_answer_memory` and
+//! here the answer waits for the HTTP client. So this front counts the bytes of the
+//! answers (v1 and v2) its connections have not yet taken ([`super::front_memory`], under
+//! the same `slow_action_client_answer_memory`, `slow_action_answer_memory` and
 //! `slow_action_answer_min_rate` keys): a client reading slowly on many connections
 //! cannot make this process hold `connections_max` answers, and one that does not read
 //! cannot keep the others out for long.

@@ -1,5 +1,6 @@
-//! `nano_rpc`'s answer memory: the bytes of answers (v1 and v2) its HTTP connections have not yet
-//! taken ([`crate::answer_memory`]), and the admission of each request against them.
+//! `nano_rpc`'s answer memory: the bytes of answers (v1 and v2) its HTTP connections have
+//! not yet taken ([`crate::answer_memory`]), and the admission of each request against
+//! them.
 //!
 //! The node's slow-action pool counts an answer only until it has written it to
 //! `nano_rpc`, so here is where a client that does not read holds memory. A client at its
