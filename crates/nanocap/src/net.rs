@@ -28,13 +28,16 @@ pub mod linktype {
     pub const LINUX_SLL2: u32 = 276;
 }
 
-/// TCP control flags the reassembler cares about.
+/// TCP control flags the reassembler cares about, and the acknowledgement number (valid
+/// when `ack` is set): it tells the reassembler of the other direction which bytes the
+/// receiver got, so a hole the capture missed is known lost without waiting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpFlags {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
     pub ack: bool,
+    pub ack_no: u32,
 }
 
 /// Transport payload of one frame.
@@ -124,6 +127,7 @@ pub fn parse_frame(link_type: u32, data: &[u8]) -> Result<Option<Segment<'_>>, N
                 fin: tcp.fin(),
                 rst: tcp.rst(),
                 ack: tcp.ack(),
+                ack_no: tcp.acknowledgment_number(),
             },
             payload: tcp.payload(),
         },

@@ -195,6 +195,29 @@ impl Stream {
         }
     }
 
+    /// The receiver acknowledged this direction up to `ack`: a hole before bytes already
+    /// held, all of it acknowledged, was delivered to the receiver and will not be sent
+    /// again, so it is declared lost now instead of once [`MAX_OUT_OF_ORDER`] bytes wait
+    /// behind it (which a quiet direction may take minutes to reach, its messages held
+    /// meanwhile). A hole is declared only when bytes after it are held: a capture that
+    /// shows an acknowledgement just before the data it covers (directions reordered by a
+    /// mirror port) then still gets that data.
+    pub fn acked(&mut self, ack: u32) -> Delivery<'static> {
+        let mut out = Delivery::default();
+        if self.next_seq.is_none() || self.finished {
+            return out;
+        }
+        let acked = self.offset_of(ack);
+        while let Some((&off, _)) = self.pending.first_key_value() {
+            if i128::from(off) > acked {
+                break;
+            }
+            self.skip_hole(&mut out);
+        }
+        self.check_fin(&mut out);
+        out
+    }
+
     /// End of input (capture over or connection reset): releases every buffered byte,
     /// with gaps for the holes.
     pub fn flush(&mut self) -> Delivery<'static> {
@@ -247,6 +270,28 @@ mod tests {
         assert_eq!(collect(&s.push(110, false, false, b"xyz")), b"");
         assert_eq!(collect(&s.flush()), b"??????xyz");
         assert_eq!(s.buffered(), 0);
+    }
+
+    #[test]
+    fn a_hole_the_receiver_acknowledged_is_declared_lost_at_once() {
+        let mut s = Stream::default();
+        s.push(1000, true, false, b"");
+        assert_eq!(collect(&s.push(1001, false, false, b"abcd")), b"abcd");
+        // "efgh" (1005..1009) is never captured; "ijkl" waits behind the hole.
+        assert!(s.push(1009, false, false, b"ijkl").chunks.is_empty());
+        assert_eq!(s.buffered(), 4);
+        // Acknowledged only part of the hole: it may still come.
+        assert!(s.acked(1005).chunks.is_empty());
+        assert!(s.acked(1008).chunks.is_empty());
+        // The receiver has every byte before the held ones: the hole is lost.
+        let d = s.acked(1009);
+        assert_eq!(d.chunks[0], Chunk::Gap(4));
+        assert_eq!(d.chunks[1], Chunk::Owned(b"ijkl".to_vec()));
+        assert_eq!(s.buffered(), 0);
+        assert_eq!(s.offset(), 12);
+        // Nothing held: an acknowledgement alone declares nothing.
+        assert!(s.acked(2000).chunks.is_empty());
+        assert_eq!(collect(&s.push(1013, false, false, b"mnop")), b"mnop");
     }
 
     #[test]

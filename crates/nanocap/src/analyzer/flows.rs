@@ -192,6 +192,14 @@ impl Analyzer {
         let delivery = flow.dirs[d].stream.push(seq, flags.syn, flags.fin, payload);
         self.buffered = self.buffered + flow.dirs[d].stream.buffered() - before;
         Self::deliver(&mut self.em, ctx, flow, d, &delivery.chunks);
+        if flags.ack {
+            // What this side acknowledged of the other direction's bytes.
+            let other = 1 - d;
+            let before = flow.dirs[other].stream.buffered();
+            let delivery = flow.dirs[other].stream.acked(flags.ack_no);
+            self.buffered = self.buffered + flow.dirs[other].stream.buffered() - before;
+            Self::deliver(&mut self.em, ctx, flow, other, &delivery.chunks);
+        }
         if flow.dirs[0].stream.is_finished() && flow.dirs[1].stream.is_finished() {
             self.buffered -= Self::held(flow);
             Self::close(&mut self.em, ctx, flow, d, "close connection");
