@@ -398,6 +398,10 @@ impl Engine {
             }
             self.writer
                 .record_capture_stats(received, dropped, if_dropped);
+            // The stop ends the input as the end of a file does: bytes held behind a hole
+            // are released and a message cut off is reported, else they would wait for
+            // packets that a stopped capture never sees.
+            self.analyzer.finish(self.last_ts);
             self.hand_off();
             self.writer.flush();
         }
