@@ -231,10 +231,11 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
                 next_pulls += Duration::from_secs(10);
                 let _ = writeln!(
                     out,
-                    "pulls_now {:.0} {got} {} {}",
+                    "pulls_now {:.0} {got} {} {} {}",
                     started.elapsed().as_secs_f64(),
                     pull_counts(&client),
-                    supply.take()
+                    supply.take(),
+                    drop_counts(&client, "client")
                 );
             }
             let received = client
@@ -287,6 +288,9 @@ struct SupplySamples {
     outstanding: u64,
     saturated: u64,
     priorities: u64,
+    /// Requests sent and timed out so far, at the last `take` and at the last sample.
+    sent: (u64, u64),
+    timed_out: (u64, u64),
 }
 
 impl SupplySamples {
@@ -304,6 +308,8 @@ impl SupplySamples {
             outstanding: 0,
             saturated: 0,
             priorities: 0,
+            sent: (0, 0),
+            timed_out: (0, 0),
         }
     }
 
@@ -314,6 +320,8 @@ impl SupplySamples {
         self.outstanding += st.processor_outstanding as u64;
         self.saturated += u64::from(st.processor_outstanding >= self.threshold);
         self.priorities += st.priorities as u64;
+        self.sent.1 = st.requests_sent;
+        self.timed_out.1 = st.requests_timed_out;
     }
 
     /// The means since the last call (`client.*` fields), and a new interval.
@@ -321,16 +329,35 @@ impl SupplySamples {
         let n = self.n.max(1) as f64;
         let line = format!(
             "client.in_flight_mean={:.1} client.at_channel_limit={:.2} \
-             client.outstanding_mean={:.0} client.saturated={:.2} client.queued_mean={:.0}",
+             client.outstanding_mean={:.0} client.saturated={:.2} client.queued_mean={:.0} \
+             client.sent={} client.timed_out={}",
             self.in_flight as f64 / n,
             self.at_limit as f64 / n,
             self.outstanding as f64 / n,
             self.saturated as f64 / n,
-            self.priorities as f64 / n
+            self.priorities as f64 / n,
+            self.sent.1.saturating_sub(self.sent.0),
+            self.timed_out.1.saturating_sub(self.timed_out.0),
         );
+        let (sent, timed_out) = (self.sent.1, self.timed_out.1);
         *self = Self::with(self.channel_limit, self.threshold);
+        self.sent = (sent, sent);
+        self.timed_out = (timed_out, timed_out);
         line
     }
+}
+
+/// A node's drops, errors and asc_pull answers so far (`<who>.<kind>.<detail>.<dir>`): an
+/// answer dropped by either side leaves the client's request in flight until it times out.
+fn drop_counts(node: &Node, who: &str) -> String {
+    let parts: Vec<String> = node
+        .stats
+        .snapshot()
+        .into_iter()
+        .filter(|(kind, _, _, _)| matches!(kind.as_str(), "drop" | "error" | "asc_pull"))
+        .map(|(kind, detail, dir, n)| format!("{who}.{kind}.{detail}.{dir}={n}"))
+        .collect();
+    parts.join(" ")
 }
 
 /// The ascending client's pull counters (`reason.what=n`, see the node's
@@ -843,10 +870,11 @@ async fn run(blocks: u64, ascending: bool) {
                     "containers" => println!("  peak container entries: {}", f[1..].join(" ")),
                     "pulls" => println!("  pulls by reason: {}", f[1..].join(" ")),
                     "pulls_now" if f.len() >= 3 => println!(
-                        "  at {} s, {} blocks, pulls by reason: {}",
+                        "  at {} s, {} blocks, pulls by reason: {} {}",
                         f[1],
                         f[2],
-                        f[3..].join(" ")
+                        f[3..].join(" "),
+                        drop_counts(&server, "server")
                     ),
                     "containers_now" if f.len() >= 4 => println!(
                         "  at {} s, {} blocks, anonymous RSS {:.0} MB: {}",

@@ -46,6 +46,7 @@ use nano_messages::{
 use tokio::sync::mpsc;
 
 use super::account_heads::{AccountHeads, Head};
+use super::answer_timer::AnswerTimer;
 use super::blocked::BlockedSet;
 use super::missing_source::{first_missing_source, signed_by};
 use super::pull_queue::{Pull, PullQueue};
@@ -121,6 +122,15 @@ enum Kind {
     },
 }
 
+/// What the client keeps per channel it asks.
+#[derive(Default)]
+struct PerChannel {
+    /// Requests sent and neither answered nor presumed lost (at most `channel_limit`).
+    in_flight: usize,
+    /// When an unanswered request on this channel is presumed lost.
+    timer: AnswerTimer,
+}
+
 struct Req {
     channel: ChannelId,
     kind: Kind,
@@ -185,7 +195,7 @@ struct Asc<'a> {
     done: RecentSet<Account>,
     dep_asked: RecentMap<BlockHash, Instant>,
     requests: HashMap<u64, Req>,
-    per_channel: HashMap<ChannelId, usize>,
+    per_channel: HashMap<ChannelId, PerChannel>,
     channels: Vec<ChannelInfo>,
     channels_at: Instant,
     rr: usize,
@@ -357,7 +367,8 @@ impl Asc<'_> {
         for _ in 0..n {
             self.rr = (self.rr + 1) % n;
             let c = self.channels[self.rr].id;
-            if self.per_channel.get(&c).copied().unwrap_or(0) < self.sh.config.channel_limit {
+            let in_flight = self.per_channel.get(&c).map_or(0, |p| p.in_flight);
+            if in_flight < self.sh.config.channel_limit {
                 return Some(c);
             }
         }
@@ -371,7 +382,7 @@ impl Asc<'_> {
             return false;
         }
         self.sh.counters.requests.fetch_add(1, Ordering::Relaxed);
-        *self.per_channel.entry(ch).or_default() += 1;
+        self.per_channel.entry(ch).or_default().in_flight += 1;
         self.requests.insert(
             id,
             Req {
@@ -533,12 +544,14 @@ impl Asc<'_> {
             self.requests.insert(ack.id, req);
             return;
         }
-        if let Some(n) = self.per_channel.get_mut(&ch) {
-            *n = n.saturating_sub(1);
+        let round_trip = req.sent.elapsed();
+        if let Some(p) = self.per_channel.get_mut(&ch) {
+            p.in_flight = p.in_flight.saturating_sub(1);
+            p.timer.observe(round_trip);
         }
         let timeout_ms =
             i64::try_from(self.sh.config.request_timeout.as_millis()).unwrap_or(i64::MAX);
-        let round_trip_ms = i64::try_from(req.sent.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let round_trip_ms = i64::try_from(round_trip.as_millis()).unwrap_or(i64::MAX);
         self.sh
             .stats
             .sample("bootstrap_tag_duration", round_trip_ms, (0, timeout_ms));
@@ -985,18 +998,31 @@ impl Asc<'_> {
                 // is decided now.
                 self.recheck.flush();
             }
+            // A request is given up after its channel's answer timer (a few of that
+            // channel's round trips, at most `request_timeout`): see `answer_timer`.
             let timeout = self.sh.config.request_timeout;
+            let per_channel = &self.per_channel;
             let expired: Vec<u64> = self
                 .requests
                 .iter()
-                .filter(|(_, r)| now.duration_since(r.sent) > timeout)
+                .filter(|(_, r)| {
+                    let wait = per_channel
+                        .get(&r.channel)
+                        .map_or(timeout, |p| p.timer.lost_after(timeout));
+                    now.duration_since(r.sent) > wait
+                })
                 .map(|(id, _)| *id)
                 .collect();
             for id in expired {
                 if let Some(r) = self.requests.remove(&id) {
                     self.sh.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                    if let Some(n) = self.per_channel.get_mut(&r.channel) {
-                        *n = n.saturating_sub(1);
+                    if now.duration_since(r.sent) <= timeout {
+                        self.sh
+                            .stats
+                            .inc("bootstrap_ascending", "presumed_lost", "");
+                    }
+                    if let Some(p) = self.per_channel.get_mut(&r.channel) {
+                        p.in_flight = p.in_flight.saturating_sub(1);
                     }
                     self.retry(r.kind);
                 }

@@ -22,6 +22,7 @@
 //! [`BootstrapStatus`].
 
 mod account_heads;
+mod answer_timer;
 pub mod ascending;
 mod blocked;
 pub mod legacy;
