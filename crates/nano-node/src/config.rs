@@ -650,7 +650,7 @@ const DOCS: &[(&str, &str)] = &[
     ("node.bootstrap_ascending.channel_limit", "Maximum number of un-responded requests per channel.\ntype:uint64"),
     ("node.bootstrap_ascending.max_requests", "Maximum number of requests in flight.\ntype:uint64"),
     ("node.bootstrap_ascending.max_pull_count", "Number of blocks requested per pull (1..128).\ntype:uint64"),
-    ("node.bootstrap_ascending.request_timeout", "Timeout in milliseconds for an unanswered request.\ntype:milliseconds"),
+    ("node.bootstrap_ascending.request_timeout", "Timeout in milliseconds for an unanswered request: the longest one is waited for. A request is presumed lost sooner, after a few of its channel's round trips (at least 200 ms), since a peer over its bandwidth limit drops answers without a word.\ntype:milliseconds"),
     ("node.bootstrap_ascending.block_processor_threshold", "Pause requests while the block processor holds more than this many bootstrap blocks.\ntype:uint64"),
     ("node.bootstrap_ascending.throttle_wait", "Milliseconds to wait while the block processor holds more than block_processor_threshold bootstrap blocks.\ntype:milliseconds"),
     ("node.bootstrap_ascending.account_sets.cooldown", "Milliseconds before the same missing dependency is asked for again.\ntype:milliseconds"),
