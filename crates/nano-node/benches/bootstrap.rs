@@ -347,14 +347,20 @@ impl SupplySamples {
     }
 }
 
-/// A node's drops, errors and asc_pull answers so far (`<who>.<kind>.<detail>.<dir>`): an
-/// answer dropped by either side leaves the client's request in flight until it times out.
+/// A node's drops, errors, asc_pull answers and the ascending client's requests presumed
+/// lost or answered late so far (`<who>.<kind>.<detail>.<dir>`): an answer dropped by
+/// either side leaves the client's request in flight until it is presumed lost.
 fn drop_counts(node: &Node, who: &str) -> String {
     let parts: Vec<String> = node
         .stats
         .snapshot()
         .into_iter()
-        .filter(|(kind, _, _, _)| matches!(kind.as_str(), "drop" | "error" | "asc_pull"))
+        .filter(|(kind, _, _, _)| {
+            matches!(
+                kind.as_str(),
+                "drop" | "error" | "asc_pull" | "bootstrap_ascending"
+            )
+        })
         .map(|(kind, detail, dir, n)| format!("{who}.{kind}.{detail}.{dir}={n}"))
         .collect();
     parts.join(" ")

@@ -46,7 +46,7 @@ use nano_messages::{
 use tokio::sync::mpsc;
 
 use super::account_heads::{AccountHeads, Head};
-use super::answer_timer::AnswerTimer;
+use super::answer_timer::{AnswerKind, AnswerTimer};
 use super::blocked::BlockedSet;
 use super::missing_source::{first_missing_source, signed_by};
 use super::pull_queue::{Pull, PullQueue};
@@ -87,6 +87,10 @@ const DEP_ASKED_MAX: usize = 65_536;
 /// fetched again once the source arrives. A first pull of two blocks risks little;
 /// the account's next pull (full size) waits until these are processed.
 const FIRST_PULL_COUNT: u8 = 2;
+/// Requests presumed lost remembered with their channel and send time, so an answer that
+/// still comes teaches the channel's answer timer (`answer_timer`); the oldest forgotten
+/// first (~200 kB; forgetting one loses a round-trip sample, nothing else).
+const LATE_MAX: usize = 4096;
 /// Accounts of each list `debug_bootstrap_priority_info` shows: a diagnostic answer of
 /// bounded size (a few hundred kB of JSON), however long the queue.
 const PRIORITY_INFO_MAX: usize = 4096;
@@ -135,6 +139,16 @@ struct Req {
     channel: ChannelId,
     kind: Kind,
     sent: Instant,
+}
+
+impl Kind {
+    fn answer_kind(&self) -> AnswerKind {
+        match self {
+            Kind::Blocks { .. } => AnswerKind::Blocks,
+            Kind::Info { .. } => AnswerKind::AccountInfo,
+            Kind::Frontiers { .. } => AnswerKind::Frontiers,
+        }
+    }
 }
 
 struct Outcome {
@@ -196,6 +210,8 @@ struct Asc<'a> {
     dep_asked: RecentMap<BlockHash, Instant>,
     requests: HashMap<u64, Req>,
     per_channel: HashMap<ChannelId, PerChannel>,
+    /// Requests presumed lost: id → (channel, kind, sent).
+    late: RecentMap<u64, (ChannelId, AnswerKind, Instant)>,
     channels: Vec<ChannelInfo>,
     channels_at: Instant,
     rr: usize,
@@ -248,6 +264,7 @@ pub(crate) async fn run(
         dep_asked: RecentMap::new(DEP_ASKED_MAX),
         requests: HashMap::new(),
         per_channel: HashMap::new(),
+        late: RecentMap::new(LATE_MAX),
         channels: Vec::new(),
         channels_at: now - Duration::from_secs(10),
         rr: 0,
@@ -537,6 +554,7 @@ impl Asc<'_> {
 
     fn on_ack(&mut self, ch: ChannelId, ack: AscPullAck) {
         let Some(req) = self.requests.remove(&ack.id) else {
+            self.on_late_ack(ch, ack.id);
             return;
         };
         if req.channel != ch {
@@ -547,7 +565,7 @@ impl Asc<'_> {
         let round_trip = req.sent.elapsed();
         if let Some(p) = self.per_channel.get_mut(&ch) {
             p.in_flight = p.in_flight.saturating_sub(1);
-            p.timer.observe(round_trip);
+            p.timer.observe(req.kind.answer_kind(), round_trip);
         }
         let timeout_ms =
             i64::try_from(self.sh.config.request_timeout.as_millis()).unwrap_or(i64::MAX);
@@ -615,6 +633,24 @@ impl Asc<'_> {
                 self.retry(kind);
                 self.punish(ch, "answer of the wrong type");
             }
+        }
+    }
+
+    /// An answer to a request presumed lost: too late to use (it was asked again), but
+    /// its round trip tells the channel's timer to wait longer.
+    fn on_late_ack(&mut self, ch: ChannelId, id: u64) {
+        let Some((asked, kind, sent)) = self.late.get(&id).copied() else {
+            return;
+        };
+        if asked != ch {
+            return;
+        }
+        self.late.remove(&id);
+        self.sh
+            .stats
+            .inc("bootstrap_ascending", "answered_late", "");
+        if let Some(p) = self.per_channel.get_mut(&ch) {
+            p.timer.observe(kind, sent.elapsed());
         }
     }
 
@@ -1006,9 +1042,9 @@ impl Asc<'_> {
                 .requests
                 .iter()
                 .filter(|(_, r)| {
-                    let wait = per_channel
-                        .get(&r.channel)
-                        .map_or(timeout, |p| p.timer.lost_after(timeout));
+                    let wait = per_channel.get(&r.channel).map_or(timeout, |p| {
+                        p.timer.lost_after(r.kind.answer_kind(), timeout)
+                    });
                     now.duration_since(r.sent) > wait
                 })
                 .map(|(id, _)| *id)
@@ -1016,13 +1052,16 @@ impl Asc<'_> {
             for id in expired {
                 if let Some(r) = self.requests.remove(&id) {
                     self.sh.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                    let kind = r.kind.answer_kind();
                     if now.duration_since(r.sent) <= timeout {
                         self.sh
                             .stats
                             .inc("bootstrap_ascending", "presumed_lost", "");
+                        self.late.insert(id, (r.channel, kind, r.sent));
                     }
                     if let Some(p) = self.per_channel.get_mut(&r.channel) {
                         p.in_flight = p.in_flight.saturating_sub(1);
+                        p.timer.lost(kind, r.sent, now);
                     }
                     self.retry(r.kind);
                 }
