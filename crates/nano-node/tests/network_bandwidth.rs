@@ -184,3 +184,110 @@ async fn outbound_bytes_per_traffic_type_stay_under_their_limits() {
     );
     node.shutdown().await;
 }
+
+/// Bootstrap budget of the pacing test: 20 kB of answers may wait for it (100 ms of it),
+/// 10 kB of them for one channel.
+const PACED_RATE: u64 = 200_000;
+/// Bound on the test's sending loops (each ends long before by what it waits for).
+const OFFERS_MAX: usize = 10_000;
+
+/// Over the bootstrap budget, answers wait for it (up to the pacer's bound) instead of
+/// being dropped, and every one that waited reaches the peer within the limit; past the
+/// channel's share of the bound an answer is dropped and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_answers_over_the_budget_wait_for_it_up_to_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config(0, vec![]);
+    cfg.enable_udp = false;
+    cfg.bootstrap_bandwidth_limit = PACED_RATE;
+    cfg.bootstrap_bandwidth_burst_ratio = 1.0;
+    let flags = NetworkFlags {
+        disable_rep_crawler: true,
+        disable_telemetry: true,
+        ..NetworkFlags::default()
+    };
+    let t0 = Instant::now();
+    let node = start_node(dir.path(), cfg, flags).await;
+    let port = node.net.local_port();
+    let genesis = Network::Dev.params().genesis_hash;
+    let conn = raw_handshake(port, &KeyPair::random(), genesis)
+        .await
+        .expect("handshake");
+    assert!(wait_until(Duration::from_secs(10), || node.net.channels().len() == 1).await);
+    let ch = node.net.channels()[0].id;
+
+    let acks = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let (a, b) = (acks.clone(), bytes.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stop_reader = stop.clone();
+    let reader = tokio::spawn(async move {
+        let mut conn = conn;
+        loop {
+            let f = tokio::select! {
+                _ = stop_reader.cancelled() => break,
+                f = conn.next() => match f {
+                    Some(Ok(f)) => f,
+                    _ => break,
+                },
+            };
+            if f.header.message_type == MessageType::AscPullAck {
+                a.fetch_add(1, Ordering::Relaxed);
+                b.fetch_add((8 + f.payload.len()) as u64, Ordering::Relaxed);
+            }
+        }
+        conn
+    });
+
+    let blocks: Vec<_> = (0..8).map(dev_block).collect();
+    let ack = Message::AscPullAck(AscPullAck {
+        id: 9,
+        payload: AscPullAckPayload::Blocks(blocks),
+    });
+    // The bucket's burst passes at once; the answer after it waits for the budget.
+    let paced = || node.stats.get("bandwidth", "paced", "out");
+    let mut accepted = 0u64;
+    for _ in 0..OFFERS_MAX {
+        assert!(
+            node.net.send(ch, &ack, TrafficType::Bootstrap),
+            "an answer was dropped before any waited"
+        );
+        accepted += 1;
+        if paced() > 0 {
+            break;
+        }
+    }
+    assert_eq!(paced(), 1, "the burst ran out within {OFFERS_MAX} answers");
+    // More answers at once: they wait behind it until the channel's share is taken.
+    let mut refused = false;
+    for _ in 0..OFFERS_MAX {
+        if !node.net.send(ch, &ack, TrafficType::Bootstrap) {
+            refused = true;
+            break;
+        }
+        accepted += 1;
+    }
+    assert!(refused, "the pacer held {OFFERS_MAX} answers");
+    assert!(paced() >= 3, "only {} answers waited", paced());
+    assert_eq!(node.stats.get("drop", "paced_channel_full", "out"), 1);
+    assert_eq!(node.stats.get("drop", "asc_pull_ack", "out"), 1);
+
+    // Every answer accepted, those that waited included, reaches the peer.
+    let arrived = wait_until(Duration::from_secs(10), || {
+        acks.load(Ordering::Relaxed) == accepted
+    })
+    .await;
+    stop.cancel();
+    let _conn = reader.await.unwrap();
+    let elapsed = t0.elapsed().as_secs_f64();
+    assert!(
+        arrived,
+        "{} of {accepted} accepted answers arrived",
+        acks.load(Ordering::Relaxed)
+    );
+    // Waiting did not stretch the limit: what reached the wire fits the budget.
+    let bound = PACED_RATE as f64 * (1.0 + elapsed);
+    let on_wire = bytes.load(Ordering::Relaxed);
+    assert!(on_wire as f64 <= bound, "{on_wire} B > {bound:.0}");
+    node.shutdown().await;
+}

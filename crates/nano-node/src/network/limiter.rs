@@ -35,6 +35,38 @@ impl TokenBucket {
         }
     }
 
+    /// Tokens added per second (0: unlimited).
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Whether `n` tokens could ever be taken at once (a bucket smaller than `n` never
+    /// holds them; an unlimited one always does).
+    pub fn can_ever_take(&self, n: u64) -> bool {
+        self.rate <= 0.0 || n as f64 <= self.capacity
+    }
+
+    /// How long until `n` tokens are there at the current rate (zero if they are now);
+    /// `None` if they never will be ([`Self::can_ever_take`]).
+    pub fn time_until(&self, n: u64) -> Option<std::time::Duration> {
+        self.time_until_at(n, Instant::now())
+    }
+
+    /// As [`Self::time_until`] at the instant `now`.
+    pub fn time_until_at(&self, n: u64, now: Instant) -> Option<std::time::Duration> {
+        if !self.can_ever_take(n) {
+            return None;
+        }
+        if self.rate <= 0.0 {
+            return Some(std::time::Duration::ZERO);
+        }
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let have =
+            (s.0 + now.saturating_duration_since(s.1).as_secs_f64() * self.rate).min(self.capacity);
+        let missing = (n as f64 - have).max(0.0);
+        Some(std::time::Duration::from_secs_f64(missing / self.rate))
+    }
+
     /// Takes `n` tokens if available.
     pub fn try_take(&self, n: u64) -> bool {
         self.try_take_at(n, Instant::now())
@@ -88,6 +120,11 @@ impl BandwidthLimiter {
             TrafficType::Bootstrap => &self.bootstrap,
             TrafficType::Realtime | TrafficType::Background => &self.generic,
         }
+    }
+
+    /// The bucket of ascending-bootstrap traffic (the pacer waits on it).
+    pub(crate) fn bootstrap_bucket(&self) -> &TokenBucket {
+        &self.bootstrap
     }
 
     /// Takes `bytes` from the bucket of `traffic`; false when it is over its limit.

@@ -20,6 +20,7 @@
 
 mod admission;
 pub mod bootstrap;
+mod bootstrap_pacer;
 mod capture;
 pub mod channel;
 pub mod endpoint;
@@ -158,6 +159,8 @@ pub(crate) struct Inner {
     udp_cookies: SynCookies,
     filter: DuplicateFilter,
     bandwidth: BandwidthLimiter,
+    /// Bootstrap messages waiting for `bandwidth`'s bootstrap budget.
+    pacer: Arc<bootstrap_pacer::BootstrapPacer>,
     udp_handshakes: TokenBucket,
     /// What each address and subnetwork may make the UDP receive loop handle.
     udp_budget: udp_budget::ReceiveBudget,
@@ -216,6 +219,7 @@ impl NetworkService {
             udp_cookies: SynCookies::new(params.max_peers_per_ip),
             filter: DuplicateFilter::new(256 * 1024),
             bandwidth,
+            pacer: Arc::new(bootstrap_pacer::BootstrapPacer::default()),
             udp_handshakes: TokenBucket::new(500),
             udp_budget,
             port: AtomicU16::new(0),
@@ -284,6 +288,11 @@ impl NetworkService {
                 .add(kernel_filter::Socket::Listener, listener.as_fd());
         }
         inner.tracker.spawn(tcp::listen(inner.clone(), listener));
+        inner.tracker.spawn(bootstrap_pacer::run(
+            inner.clone(),
+            inner.pacer.clone(),
+            inner.token.clone(),
+        ));
         if inner.config.enable_udp {
             match udp::bind(inner, port).await {
                 Ok(sock) => {
@@ -661,17 +670,67 @@ impl Inner {
         &self,
         ch: &Arc<Channel>,
         bytes: Bytes,
-        kind: &str,
+        kind: &'static str,
         traffic: TrafficType,
         drop: DropPolicy,
     ) -> bool {
         if ch.is_closed() {
             return false;
         }
+        // Bootstrap messages over the budget wait for it (bounded) rather than being
+        // lost without a word; once some wait, the rest queue behind them.
+        let paced = traffic == TrafficType::Bootstrap
+            && drop == DropPolicy::Limiter
+            && ch.transport == Transport::Tcp;
+        if paced && self.pacer.is_waiting() {
+            return self.hold_for_budget(ch, bytes, kind);
+        }
         let pass = self.bandwidth.should_pass(bytes.len(), traffic);
         if !pass && drop == DropPolicy::Limiter {
+            if paced {
+                return self.hold_for_budget(ch, bytes, kind);
+            }
             self.stats.inc("drop", "bandwidth_limit", "out");
             self.stats.inc("drop", kind, "out");
+            return false;
+        }
+        self.queue_on_channel(ch, bytes, kind, traffic)
+    }
+
+    /// Hands a bootstrap message to the pacer; past its bounds it is dropped as before.
+    fn hold_for_budget(&self, ch: &Arc<Channel>, bytes: Bytes, kind: &'static str) -> bool {
+        match self
+            .pacer
+            .hold(self.bandwidth.bootstrap_bucket(), ch, bytes, kind)
+        {
+            Ok(()) => {
+                self.stats.inc("bandwidth", "paced", "out");
+                true
+            }
+            Err(full) => {
+                self.stats.inc("drop", "bandwidth_limit", "out");
+                self.stats.inc("drop", kind, "out");
+                let why = match full {
+                    bootstrap_pacer::Full::All => "paced_full",
+                    bootstrap_pacer::Full::Channel => "paced_channel_full",
+                    bootstrap_pacer::Full::TooLarge => "paced_too_large",
+                };
+                self.stats.inc("drop", why, "out");
+                false
+            }
+        }
+    }
+
+    /// Puts bytes that passed the bandwidth limit on the channel's send queue (TCP) or
+    /// the shared UDP queue; counts the message or the drop.
+    pub(crate) fn queue_on_channel(
+        &self,
+        ch: &Arc<Channel>,
+        bytes: Bytes,
+        kind: &'static str,
+        traffic: TrafficType,
+    ) -> bool {
+        if ch.is_closed() {
             return false;
         }
         let refused = match ch.transport {
