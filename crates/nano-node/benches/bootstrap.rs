@@ -347,8 +347,8 @@ impl SupplySamples {
     }
 }
 
-/// A node's drops, errors, asc_pull answers and the ascending client's requests presumed
-/// lost or answered late so far (`<who>.<kind>.<detail>.<dir>`): an answer dropped by
+/// A node's drops, errors, asc_pull answers, messages paced to the bandwidth budget and
+/// the ascending client's requests presumed lost or answered late so far (`<who>.<kind>.<detail>.<dir>`): an answer dropped by
 /// either side leaves the client's request in flight until it is presumed lost.
 fn drop_counts(node: &Node, who: &str) -> String {
     let parts: Vec<String> = node
@@ -358,7 +358,7 @@ fn drop_counts(node: &Node, who: &str) -> String {
         .filter(|(kind, _, _, _)| {
             matches!(
                 kind.as_str(),
-                "drop" | "error" | "asc_pull" | "bootstrap_ascending"
+                "drop" | "error" | "asc_pull" | "bootstrap_ascending" | "bandwidth"
             )
         })
         .map(|(kind, detail, dir, n)| format!("{who}.{kind}.{detail}.{dir}={n}"))
