@@ -30,23 +30,19 @@ struct WireBytes {
     publish: AtomicU64,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbound_bytes_per_traffic_type_stay_under_their_limits() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = dev_config(0, vec![]);
+/// A node with `cfg`'s limits (UDP, rep crawler and telemetry off) and one peer
+/// handshaken by hand: the node, that peer's channel and the peer's side of it.
+async fn node_with_one_peer(
+    dir: &std::path::Path,
+    mut cfg: nano_node::NodeConfig,
+) -> (TestNode, u64, RawConn) {
     cfg.enable_udp = false;
-    cfg.bandwidth_limit = GENERIC_RATE;
-    cfg.bandwidth_limit_burst_ratio = GENERIC_BURST;
-    cfg.bootstrap_bandwidth_limit = BOOTSTRAP_RATE;
-    cfg.bootstrap_bandwidth_burst_ratio = BOOTSTRAP_BURST;
     let flags = NetworkFlags {
         disable_rep_crawler: true,
         disable_telemetry: true,
         ..NetworkFlags::default()
     };
-    // The buckets start full when the node is built: the time budget counts from here.
-    let t0 = Instant::now();
-    let node = start_node(dir.path(), cfg, flags).await;
+    let node = start_node(dir, cfg, flags).await;
     let port = node.net.local_port();
     let genesis = Network::Dev.params().genesis_hash;
     let conn = raw_handshake(port, &KeyPair::random(), genesis)
@@ -54,35 +50,58 @@ async fn outbound_bytes_per_traffic_type_stay_under_their_limits() {
         .expect("handshake");
     assert!(wait_until(Duration::from_secs(10), || node.net.channels().len() == 1).await);
     let ch = node.net.channels()[0].id;
+    (node, ch, conn)
+}
 
-    // The peer counts every frame's bytes by traffic type (the handshake is done).
-    let wire = Arc::new(WireBytes::default());
-    let w = wire.clone();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let stop_reader = stop.clone();
-    let reader = tokio::spawn(async move {
+/// Reads the peer's side until `stop`, handing each frame's type and wire size to `count`.
+fn read_frames(
+    conn: RawConn,
+    stop: tokio_util::sync::CancellationToken,
+    mut count: impl FnMut(MessageType, u64) + Send + 'static,
+) -> tokio::task::JoinHandle<RawConn> {
+    tokio::spawn(async move {
         let mut conn = conn;
         loop {
             let f = tokio::select! {
-                _ = stop_reader.cancelled() => break,
+                _ = stop.cancelled() => break,
                 f = conn.next() => match f {
                     Some(Ok(f)) => f,
                     _ => break,
                 },
             };
-            let n = (8 + f.payload.len()) as u64;
-            match f.header.message_type {
-                MessageType::AscPullAck | MessageType::AscPullReq => {
-                    w.bootstrap.fetch_add(n, Ordering::Relaxed)
-                }
-                MessageType::Publish => {
-                    w.publish.fetch_add(n, Ordering::Relaxed);
-                    w.generic.fetch_add(n, Ordering::Relaxed)
-                }
-                _ => w.generic.fetch_add(n, Ordering::Relaxed),
-            };
+            count(f.header.message_type, (8 + f.payload.len()) as u64);
         }
         conn
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_bytes_per_traffic_type_stay_under_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config(0, vec![]);
+    cfg.bandwidth_limit = GENERIC_RATE;
+    cfg.bandwidth_limit_burst_ratio = GENERIC_BURST;
+    cfg.bootstrap_bandwidth_limit = BOOTSTRAP_RATE;
+    cfg.bootstrap_bandwidth_burst_ratio = BOOTSTRAP_BURST;
+    // The buckets start full when the node is built: the time budget counts from here.
+    let t0 = Instant::now();
+    let (node, ch, conn) = node_with_one_peer(dir.path(), cfg).await;
+
+    // The peer counts every frame's bytes by traffic type (the handshake is done).
+    let wire = Arc::new(WireBytes::default());
+    let w = wire.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let reader = read_frames(conn, stop.clone(), move |kind, n| {
+        match kind {
+            MessageType::AscPullAck | MessageType::AscPullReq => {
+                w.bootstrap.fetch_add(n, Ordering::Relaxed)
+            }
+            MessageType::Publish => {
+                w.publish.fetch_add(n, Ordering::Relaxed);
+                w.generic.fetch_add(n, Ordering::Relaxed)
+            }
+            _ => w.generic.fetch_add(n, Ordering::Relaxed),
+        };
     });
 
     let publish = |i: u32| {
@@ -198,45 +217,20 @@ const OFFERS_MAX: usize = 10_000;
 async fn bootstrap_answers_over_the_budget_wait_for_it_up_to_a_bound() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = dev_config(0, vec![]);
-    cfg.enable_udp = false;
     cfg.bootstrap_bandwidth_limit = PACED_RATE;
     cfg.bootstrap_bandwidth_burst_ratio = 1.0;
-    let flags = NetworkFlags {
-        disable_rep_crawler: true,
-        disable_telemetry: true,
-        ..NetworkFlags::default()
-    };
     let t0 = Instant::now();
-    let node = start_node(dir.path(), cfg, flags).await;
-    let port = node.net.local_port();
-    let genesis = Network::Dev.params().genesis_hash;
-    let conn = raw_handshake(port, &KeyPair::random(), genesis)
-        .await
-        .expect("handshake");
-    assert!(wait_until(Duration::from_secs(10), || node.net.channels().len() == 1).await);
-    let ch = node.net.channels()[0].id;
+    let (node, ch, conn) = node_with_one_peer(dir.path(), cfg).await;
 
     let acks = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let (a, b) = (acks.clone(), bytes.clone());
     let stop = tokio_util::sync::CancellationToken::new();
-    let stop_reader = stop.clone();
-    let reader = tokio::spawn(async move {
-        let mut conn = conn;
-        loop {
-            let f = tokio::select! {
-                _ = stop_reader.cancelled() => break,
-                f = conn.next() => match f {
-                    Some(Ok(f)) => f,
-                    _ => break,
-                },
-            };
-            if f.header.message_type == MessageType::AscPullAck {
-                a.fetch_add(1, Ordering::Relaxed);
-                b.fetch_add((8 + f.payload.len()) as u64, Ordering::Relaxed);
-            }
+    let reader = read_frames(conn, stop.clone(), move |kind, n| {
+        if kind == MessageType::AscPullAck {
+            a.fetch_add(1, Ordering::Relaxed);
+            b.fetch_add(n, Ordering::Relaxed);
         }
-        conn
     });
 
     let blocks: Vec<_> = (0..8).map(dev_block).collect();

@@ -179,20 +179,7 @@ mod tests {
 
     fn channel(id: u64) -> Arc<Channel> {
         let ep = std::net::SocketAddrV6::new(std::net::Ipv6Addr::LOCALHOST, 7000 + id as u16, 0, 0);
-        Arc::new(Channel::new(
-            crate::interfaces::ChannelInfo {
-                id,
-                endpoint: ep,
-                node_id: nano_core::PublicKey([id as u8; 32]),
-                protocol_version: 0x15,
-            },
-            super::super::channel::Transport::Tcp,
-            false,
-            Some(ep),
-            tokio_util::sync::CancellationToken::new(),
-            0,
-            0,
-        ))
+        Channel::for_test(id, ep, super::super::channel::Transport::Tcp)
     }
 
     fn msg(tag: u8, len: usize) -> Bytes {

@@ -208,6 +208,29 @@ impl InboundLimiter {
 }
 
 impl Channel {
+    /// A channel to `ep` that no socket backs, for unit tests of what queues on channels.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        id: u64,
+        ep: SocketAddrV6,
+        transport: Transport,
+    ) -> std::sync::Arc<Channel> {
+        std::sync::Arc::new(Channel::new(
+            ChannelInfo {
+                id,
+                endpoint: ep,
+                node_id: PublicKey([id as u8; 32]),
+                protocol_version: 0x15,
+            },
+            transport,
+            false,
+            Some(ep),
+            CancellationToken::new(),
+            0,
+            0,
+        ))
+    }
+
     /// `inbound_rate`: messages per second accepted from this peer (0 = unlimited).
     pub fn new(
         info: ChannelInfo,

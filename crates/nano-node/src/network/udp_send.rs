@@ -398,20 +398,7 @@ mod tests {
 
     fn udp_channel_at(id: u64, ip: std::net::Ipv4Addr, port: u16) -> Arc<Channel> {
         let ep = std::net::SocketAddrV6::new(ip.to_ipv6_mapped(), port, 0, 0);
-        Arc::new(Channel::new(
-            crate::interfaces::ChannelInfo {
-                id,
-                endpoint: ep,
-                node_id: nano_core::PublicKey([id as u8; 32]),
-                protocol_version: 0x15,
-            },
-            super::super::channel::Transport::Udp,
-            false,
-            Some(ep),
-            tokio_util::sync::CancellationToken::new(),
-            0,
-            0,
-        ))
+        Channel::for_test(id, ep, super::super::channel::Transport::Udp)
     }
 
     fn datagram(ch: &Arc<Channel>) -> Queued {
