@@ -22,6 +22,13 @@
 //!   the attacker holds its address's channel cap, or after [`UDP_CHANNELS_WAIT`]);
 //! - `udp-nobudget`: the same against a node with the UDP receive budget off
 //!   (`NetworkFlags::udp_receive_budget`): the before/after of that change in one run;
+//! - `udp-peers`: not an attack but its baseline: as many UDP peers from 127.0.0.3 as
+//!   `udp` ends up holding (the address's channel cap), each completing the handshake
+//!   and then sending one keepalive per keepalive period, as an honest peer does, and
+//!   nothing else. The node owes these peers its floods, votes and telemetry by the
+//!   reference's rules, so `udp` against `udp-peers` is what the attack's hostile part
+//!   (the other ports' handshakes, a keepalive for every datagram received) costs beyond
+//!   having that many peers;
 //! - `junk`: 16 connections at a time sending unframeable headers as fast as the node
 //!   reads them, each from the next of 254 addresses 127.0.1.x once the node closes it
 //!   (or once its connect has waited [`JUNK_CONNECT_WAIT`]: a cooled-down address's SYNs
@@ -49,7 +56,7 @@
 //! number of timed sends (default 12,000 over 1,200 accounts: a few seconds at the quiet
 //! rate, so the RPC percentiles rest on thousands of requests), `PEER_ATTACK_ROUNDS` how often the runs repeat
 //! (default 3; medians are printed at the end), `PEER_ATTACKS` which runs (comma-separated
-//! names, default all six; `quiet` always runs first, as every ratio is against it),
+//! names, default all seven; `quiet` always runs first, as every ratio is against it),
 //! `PEER_ATTACK_STATS` (set) prints every node counter that moved in the timed window
 //! and the CPU time of each thread name. The RPC server runs on a runtime of its own
 //! with the daemon's default `server_threads`; `PEER_ATTACK_SHARED_RUNTIME` (set) runs it
@@ -101,6 +108,10 @@ const UDP_PORTS: usize = 5_000;
 /// Longest wait, after the attack started, for the UDP attacker to hold its address's
 /// channel cap before the clock starts (it is printed either way).
 const UDP_CHANNELS_WAIT: Duration = Duration::from_secs(60);
+/// How long an honest UDP peer waits, after its handshake, for the node's first
+/// non-handshake datagram before it handshakes again: a few of the node's keepalive
+/// and telemetry periods on dev (1 s and 0.5 s).
+const HONEST_PEER_WAIT: Duration = Duration::from_secs(3);
 const JUNK_CONNECTIONS: usize = 16;
 /// How long a junk slot waits for its connection before moving to the next address.
 /// Short, as an attacker would choose once its SYNs go unanswered.
@@ -133,11 +144,12 @@ const FOLLOWER_ENV: &str = "PEER_ATTACK_FOLLOWER";
 /// Set in the follower child process: the cemented count at which it stops.
 const FOLLOWER_TARGET_ENV: &str = "PEER_ATTACK_FOLLOWER_TARGET";
 
-const ATTACKS: [Attack; 6] = [
+const ATTACKS: [Attack; 7] = [
     Attack::Quiet,
     Attack::Idle,
     Attack::Udp,
     Attack::UdpNoBudget,
+    Attack::UdpPeers,
     Attack::Junk,
     Attack::JunkUnfiltered,
 ];
@@ -148,6 +160,7 @@ enum Attack {
     Idle,
     Udp,
     UdpNoBudget,
+    UdpPeers,
     Junk,
     JunkUnfiltered,
 }
@@ -159,6 +172,7 @@ impl Attack {
             Attack::Idle => "idle",
             Attack::Udp => "udp",
             Attack::UdpNoBudget => "udp-nobudget",
+            Attack::UdpPeers => "udp-peers",
             Attack::Junk => "junk",
             Attack::JunkUnfiltered => "junk-nofilter",
         }
@@ -447,6 +461,63 @@ async fn udp_peer(port: u16, stop: Arc<AtomicBool>, established: Arc<AtomicU64>)
     }
 }
 
+/// One honest UDP peer of the `udp-peers` baseline: handshakes, then sends a keepalive
+/// once per keepalive period and reads whatever the node sends (so its socket buffer
+/// does not fill), answering nothing.
+async fn udp_honest_peer(port: u16, stop: Arc<AtomicBool>, established: Arc<AtomicU64>) {
+    let Ok(sock) = tokio::net::UdpSocket::bind("127.0.0.3:0").await else {
+        return;
+    };
+    let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let mut buf = vec![0u8; 2048];
+    let keepalive = Message::Keepalive(Box::<Keepalive>::default())
+        .to_bytes(Network::Dev)
+        .unwrap_or_default();
+    let period = Duration::from_millis(Network::Dev.params().keepalive_period_ms);
+    // A sent handshake answer may still be refused (the node's handshake budget), so the
+    // peer counts as established only once the node sends it something else (its
+    // keepalives and telemetry go to every channel each period), and handshakes again
+    // otherwise, as a peer that was not answered would.
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if !network_support::handshake_on(&sock, to).await {
+            continue;
+        }
+        let _ = sock.send_to(&keepalive, to).await;
+        let heard = tokio::time::timeout(HONEST_PEER_WAIT, async {
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    Ok((n, _)) => {
+                        if !matches!(
+                            nano_messages::decode_datagram(&buf[..n], Some(Network::Dev)),
+                            Ok((_, Message::NodeIdHandshake(_))) | Err(_)
+                        ) {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        })
+        .await
+        .is_ok();
+        if heard {
+            break;
+        }
+    }
+    established.fetch_add(1, Ordering::Relaxed);
+    while !stop.load(Ordering::Relaxed) {
+        let _ = sock.send_to(&keepalive, to).await;
+        let next = tokio::time::Instant::now() + period;
+        while tokio::time::timeout_at(next, sock.recv_from(&mut buf))
+            .await
+            .is_ok()
+        {}
+    }
+}
+
 /// One junk slot: from the next address, write unframeable headers until closed.
 async fn junk_slot(port: u16, first: u8, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
     let mut bad = Header::new(Network::Dev, MessageType::Keepalive, 0).encode();
@@ -513,6 +584,11 @@ fn start_attack(
                     Attack::Udp | Attack::UdpNoBudget => {
                         for _ in 0..UDP_PORTS {
                             tasks.spawn(udp_peer(port, s.clone(), c.clone()));
+                        }
+                    }
+                    Attack::UdpPeers => {
+                        for _ in 0..Network::Dev.params().max_peers_per_ip {
+                            tasks.spawn(udp_honest_peer(port, s.clone(), c.clone()));
                         }
                     }
                     Attack::Junk | Attack::JunkUnfiltered => {
@@ -718,7 +794,7 @@ fn run(phase: Phase, w: &SpreadSends, load: &[competing::Use]) -> Report {
         });
     let (node, rpc) = rt.block_on(start_node(
         dir.path(),
-        matches!(attack, Attack::Udp | Attack::UdpNoBudget),
+        matches!(attack, Attack::Udp | Attack::UdpNoBudget | Attack::UdpPeers),
         attack != Attack::JunkUnfiltered,
         attack != Attack::UdpNoBudget,
         api_rt.as_ref().map(|r| r.handle().clone()),
@@ -768,7 +844,7 @@ fn run(phase: Phase, w: &SpreadSends, load: &[competing::Use]) -> Report {
     // address's handshake budget, so they take a while to form), as an attacker would
     // before flooding.
     std::thread::sleep(Duration::from_secs(2));
-    if !phase.ceiling && matches!(attack, Attack::Udp | Attack::UdpNoBudget) {
+    if !phase.ceiling && matches!(attack, Attack::Udp | Attack::UdpNoBudget | Attack::UdpPeers) {
         let cap = Network::Dev.params().max_peers_per_ip;
         let waited = Instant::now();
         while udp_channels(&node) < cap && waited.elapsed() < UDP_CHANNELS_WAIT {
@@ -872,6 +948,10 @@ fn run(phase: Phase, w: &SpreadSends, load: &[competing::Use]) -> Report {
                 .as_ref()
                 .map(|n| n.inbound_connections_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))))
                 .unwrap_or(0)
+        ),
+        Attack::UdpPeers => format!(
+            "{} peers completed a handshake; node held {udp_at_start} UDP channels when the clock started, {udp_at_end} when it stopped",
+            achieved.load(Ordering::Relaxed),
         ),
         Attack::Udp | Attack::UdpNoBudget => format!(
             "{} of {UDP_PORTS} ports completed a handshake; node held {udp_at_start} UDP channels when the clock started, {udp_at_end} when it stopped, {} now, refused {} at the per-IP cap, {} handshake answers rate-limited",
