@@ -27,7 +27,9 @@
 //! `NANO_BOOTSTRAP_BENCH_TRIM=0` keeps the syncing child from giving its allocator's
 //! free pages back (the daemon does, see `nano_node::heap_trim`);
 //! `NANO_BOOTSTRAP_BENCH_BLOCKING_MAX=<n>` sets the syncing node's
-//! `account_sets.blocking_max` (so the blocked set fills early). The CSV's `received`
+//! `account_sets.blocking_max` (so the blocked set fills early);
+//! `NANO_BOOTSTRAP_BENCH_SYNC=<mode>` sets the syncing node's `node.lmdb.sync` (what an
+//! operator may trade of a commit's durability for its disk wait). The CSV's `received`
 //! column counts the blocks the syncing node received (re-downloads show as received
 //! running ahead of blocks). Every 10 s the child prints its pull counters with the
 //! ascending client's `unblock.*` counters: accounts blocked, how they got free (the
@@ -150,6 +152,13 @@ async fn child_sync(peer: String, dir: PathBuf, total: u64, ascending: bool) {
     }
     if let Some(n) = env_usize("NANO_BOOTSTRAP_BENCH_BLOCKING_MAX") {
         co.bootstrap.blocking_max = n;
+    }
+    if let Ok(mode) = std::env::var("NANO_BOOTSTRAP_BENCH_SYNC") {
+        assert!(
+            nano_store::LmdbSync::from_name(&mode).is_some(),
+            "NANO_BOOTSTRAP_BENCH_SYNC={mode} is not an lmdb.sync mode"
+        );
+        co.config.lmdb.sync = mode;
     }
     let total = env_usize("NANO_BOOTSTRAP_BENCH_STOP").map_or(total, |n| total.min(n as u64));
     let mut supply = SupplySamples::new(&co.bootstrap);
