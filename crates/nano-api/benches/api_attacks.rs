@@ -50,6 +50,8 @@
 //! then the slow clients (in this process, then in a child process) each paired with a
 //! ceiling phase under the CPU that attack's threads took, in the same alternating order
 //! and with the same report (per-round ratios and their medians, peak RSS per phase).
+//! `API_ATTACKS_SLOW_ON=rpc|ws|ipc` (comma-separated) puts the slow clients on those
+//! listeners only (the phases keep their labels; the run prints the listeners).
 //! `API_ATTACKS_SPIN_CONTROL=<cores>` adds a control kind to it: no attack, only a
 //! spinner of that many cores in this process while the node is probed, paired with a
 //! ceiling without one (does a spinner's presence alone change a server's tail?).
@@ -368,18 +370,40 @@ async fn slow_client(
     }
 }
 
-/// Starts SLOW_CLIENTS slow clients on each of the three listeners.
+/// Which listeners get slow clients: `API_ATTACKS_SLOW_ON` (a comma-separated subset of
+/// `rpc`, `ws`, `ipc`; all three when unset), to tell apart what each server's slow
+/// connections cost the probes.
+fn slow_listeners() -> [bool; 3] {
+    match std::env::var("API_ATTACKS_SLOW_ON") {
+        Ok(list) => {
+            let on = |n: &str| list.split(',').any(|x| x.trim() == n);
+            [on("rpc"), on("ws"), on("ipc")]
+        }
+        Err(_) => [true; 3],
+    }
+}
+
+/// How many slow clients [`spawn_slow_clients`] starts in all.
+fn slow_client_count() -> usize {
+    slow_listeners().iter().filter(|on| **on).count() * SLOW_CLIENTS
+}
+
+/// Starts SLOW_CLIENTS slow clients on each listener [`slow_listeners`] names.
 fn spawn_slow_clients(
     rt: &tokio::runtime::Runtime,
     [rpc, ws, ipc]: [SocketAddr; 3],
     stop: &Arc<AtomicBool>,
     open: &Arc<AtomicUsize>,
 ) {
-    for (addr, prefix) in [
+    let targets = [
         (rpc, &b"POST / HTTP/1.1\r\nHost: x"[..]),
         (ws, &b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket"[..]),
         (ipc, &b"N\x01\x00\x00\x00"[..]),
-    ] {
+    ];
+    for ((addr, prefix), on) in targets.into_iter().zip(slow_listeners()) {
+        if !on {
+            continue;
+        }
         for _ in 0..SLOW_CLIENTS {
             rt.spawn(slow_client(addr, prefix, stop.clone(), open.clone()));
         }
@@ -1281,7 +1305,7 @@ fn slow_phase_in_process(
     let open = Arc::new(AtomicUsize::new(0));
     spawn_slow_clients(attack_rt, listeners, &stop, &open);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while open.load(Ordering::Relaxed) < 3 * SLOW_CLIENTS && Instant::now() < deadline {
+    while open.load(Ordering::Relaxed) < slow_client_count() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     println!("slow clients connected: {}", open.load(Ordering::Relaxed));
@@ -1301,7 +1325,7 @@ fn slow_phase_child(
 ) -> PhaseFigures {
     let child = Attackers::start(format!("slow {rpc} {ws} {ipc}"), 0);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while child.get(0) < 3 * SLOW_CLIENTS as u64 && Instant::now() < deadline {
+    while child.get(0) < slow_client_count() as u64 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     println!("slow clients connected: {}", child.get(0));
@@ -1685,6 +1709,10 @@ fn main() {
         (rpc, ws.local_addr(), ipc_addr, ws, ipc)
     });
     let listeners = [rpc, ws_addr, ipc_addr];
+    println!(
+        "slow clients (when a phase has them) on RPC, WebSocket, IPC: {:?}",
+        slow_listeners()
+    );
     let pool = &v2.ctx.slow_actions;
     println!(
         "setup: {RECEIVABLES} receivables; slow pool {} threads at nice +{} ({:?}), {} light-lane \
