@@ -451,14 +451,19 @@ async fn udp_peer(port: u16, stop: Arc<AtomicBool>, established: Arc<AtomicU64>)
     if done {
         established.fetch_add(1, Ordering::Relaxed);
     }
-    let keepalive = Message::Keepalive(Box::<Keepalive>::default())
-        .to_bytes(Network::Dev)
-        .unwrap_or_default();
+    let keepalive = keepalive_datagram();
     while !stop.load(Ordering::Relaxed) {
         let _ = sock.send_to(&keepalive, to).await;
         // Drain what the node sends so the socket buffer does not fill.
         let _ = tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf)).await;
     }
+}
+
+/// An empty keepalive as a dev-network datagram, what the UDP attackers and peers send.
+fn keepalive_datagram() -> Vec<u8> {
+    Message::Keepalive(Box::<Keepalive>::default())
+        .to_bytes(Network::Dev)
+        .unwrap_or_default()
 }
 
 /// One honest UDP peer of the `udp-peers` baseline: handshakes, then sends a keepalive
@@ -470,9 +475,7 @@ async fn udp_honest_peer(port: u16, stop: Arc<AtomicBool>, established: Arc<Atom
     };
     let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
     let mut buf = vec![0u8; 2048];
-    let keepalive = Message::Keepalive(Box::<Keepalive>::default())
-        .to_bytes(Network::Dev)
-        .unwrap_or_default();
+    let keepalive = keepalive_datagram();
     let period = Duration::from_millis(Network::Dev.params().keepalive_period_ms);
     // A sent handshake answer may still be refused (the node's handshake budget), so the
     // peer counts as established only once the node sends it something else (its
@@ -483,6 +486,8 @@ async fn udp_honest_peer(port: u16, stop: Arc<AtomicBool>, established: Arc<Atom
             return;
         }
         if !network_support::handshake_on(&sock, to).await {
+            // A send that failed at once would otherwise retry in a busy loop.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
         let _ = sock.send_to(&keepalive, to).await;

@@ -47,7 +47,7 @@ pub const BLOCK_PRIORITY_LOCAL: usize = 16;
 /// are a large share of the file, so the writer takes fewer than this there
 /// ([`BLOCK_BATCH_FILE_PAGES`]). On a 10M-block sync to this project's benchmark disk
 /// (BENCHMARKS.md, run 22) 4096 shared more pages per batch (4.97 pages per block
-/// against 5.79) and synced 16% faster, but LMDB kept 65 MB more of dirty pages
+/// against 5.79) and synced 16% faster in one run against one, but LMDB kept 65 MB more of dirty pages
 /// allocated; the default stays at 1024 for memory, `batch_size` raises it.
 pub const BLOCK_BATCH_MAX: usize = 1024;
 /// Ledger-file pages per block of write batch: the writer takes at most one block per
