@@ -52,6 +52,9 @@
 //! and with the same report (per-round ratios and their medians, peak RSS per phase).
 //! `API_ATTACKS_SLOW_ON=rpc|ws|ipc` (comma-separated) puts the slow clients on those
 //! listeners only (the phases keep their labels; the run prints the listeners).
+//! `API_ATTACKS_SLOW_CEILING=readers` gives each slow phase a ceiling with the same slow
+//! clients on bare readers (accept, read each byte, never answer or time out) beside the
+//! replay servers, instead of spinners: the least any server pays for those bytes.
 //! `API_ATTACKS_SPIN_CONTROL=<cores>` adds a control kind to it: no attack, only a
 //! spinner of that many cores in this process while the node is probed, paired with a
 //! ceiling without one (does a spinner's presence alone change a server's tail?).
@@ -1108,6 +1111,9 @@ struct AttackKind<'a> {
     label: String,
     note: String,
     phase: AttackPhase<'a>,
+    /// When set, the ceiling phase runs this (the same attack aimed at bare servers
+    /// beside the replay ceilings) instead of spinners reproducing the attack's CPU.
+    ceiling_attack: Option<AttackPhase<'a>>,
 }
 
 /// What [`ceiling_pairs`] measured: per kind its rows, one a round; per round the node's
@@ -1166,14 +1172,15 @@ fn ceiling_pairs(
                 loads[k] = Some(load);
                 f
             };
-            let ceiling = |load: &[competing::Use]| {
-                ceiling_phase(
+            let ceiling = |load: &[competing::Use]| match &kind.ceiling_attack {
+                Some(attack) => (attack(&ceiling_name, &ceiling_quiet.figures), 0.0, 0.0),
+                None => ceiling_phase(
                     run_phase,
                     at.ceiling,
                     &ceiling_name,
                     &ceiling_quiet.figures,
                     load,
-                )
+                ),
             };
             let row = match loads[k].clone() {
                 Some(previous) if round % 2 == 0 => {
@@ -1275,6 +1282,7 @@ fn flood_pairs(
                 let placed = (0, apart);
                 flood_phase(run_phase, pool, rpc, target, sources, placed, name, quiet)
             }),
+            ceiling_attack: None,
         })
         .collect();
     // Budgets first in even rounds.
@@ -1293,11 +1301,13 @@ const SLOW_IN_CHILD: &str =
 type Listeners = [SocketAddr; 3];
 
 /// A phase of [`SLOW_CLIENTS`] slow clients on each listener, the attackers on `attack_rt`
-/// in this process; the probes start once they are connected (or after 30 s).
+/// in this process, while `probe_at` is probed; the probes start once they are connected
+/// (or after 30 s).
 fn slow_phase_in_process(
     run_phase: &impl RunPhase,
     attack_rt: &tokio::runtime::Runtime,
     listeners: Listeners,
+    probe_at: &[SocketAddr],
     name: &str,
     quiet: &[Figures],
 ) -> PhaseFigures {
@@ -1309,7 +1319,7 @@ fn slow_phase_in_process(
         std::thread::sleep(Duration::from_millis(20));
     }
     println!("slow clients connected: {}", open.load(Ordering::Relaxed));
-    let figures = run_phase(name, Some(quiet), None, &vec![listeners[0]; quiet.len()]);
+    let figures = run_phase(name, Some(quiet), None, probe_at);
     stop.store(true, Ordering::Relaxed);
     std::thread::sleep(TRICKLE * 2);
     figures
@@ -1320,6 +1330,7 @@ fn slow_phase_in_process(
 fn slow_phase_child(
     run_phase: &impl RunPhase,
     [rpc, ws, ipc]: Listeners,
+    probe_at: &[SocketAddr],
     name: &str,
     quiet: &[Figures],
 ) -> PhaseFigures {
@@ -1329,7 +1340,7 @@ fn slow_phase_child(
         std::thread::sleep(Duration::from_millis(20));
     }
     println!("slow clients connected: {}", child.get(0));
-    let figures = run_phase(name, Some(quiet), Some(&child), &vec![rpc; quiet.len()]);
+    let figures = run_phase(name, Some(quiet), Some(&child), probe_at);
     child.stop();
     std::thread::sleep(TRICKLE * 2);
     figures
@@ -1342,26 +1353,48 @@ fn slow_phase_child(
 /// policies and slice lengths as measured). The slow clients' cost to the node is held
 /// connections and timers more than CPU; a ceiling under the same CPU asks whether that
 /// costs the legitimate client anything a bare server on the same cores would not pay.
+///
+/// With `bare` (bare readers beside the replay ceilings, [`SLOW_CEILING`]), each ceiling
+/// phase instead has the same slow clients on the bare readers while the replay ceilings
+/// are probed: the ceiling pays for the same trickled bytes what holding a connection
+/// costs at the least (a read of each byte as it comes), so "node against its ceiling"
+/// is what the node's servers cost beyond that.
 fn slow_pairs(
     run_phase: &impl RunPhase,
     attack_rt: &tokio::runtime::Runtime,
     at: Targets,
     listeners: Listeners,
+    bare: Option<Listeners>,
     actions: &[&str],
 ) {
+    let note = if bare.is_some() {
+        " (ceiling: the same slow clients on bare readers, no spinners)".to_string()
+    } else {
+        String::new()
+    };
     let kinds = [
         AttackKind {
             label: SLOW_IN_PROCESS.into(),
-            note: String::new(),
+            note: note.clone(),
             phase: Box::new(|name: &str, quiet: &[Figures]| {
-                slow_phase_in_process(run_phase, attack_rt, listeners, name, quiet)
+                slow_phase_in_process(run_phase, attack_rt, listeners, at.node, name, quiet)
+            }),
+            ceiling_attack: bare.map(|bare| -> AttackPhase {
+                Box::new(move |name: &str, quiet: &[Figures]| {
+                    slow_phase_in_process(run_phase, attack_rt, bare, at.ceiling, name, quiet)
+                })
             }),
         },
         AttackKind {
             label: SLOW_IN_CHILD.into(),
-            note: String::new(),
+            note,
             phase: Box::new(|name: &str, quiet: &[Figures]| {
-                slow_phase_child(run_phase, listeners, name, quiet)
+                slow_phase_child(run_phase, listeners, at.node, name, quiet)
+            }),
+            ceiling_attack: bare.map(|bare| -> AttackPhase {
+                Box::new(move |name: &str, quiet: &[Figures]| {
+                    slow_phase_child(run_phase, bare, at.ceiling, name, quiet)
+                })
             }),
         },
     ];
@@ -1376,11 +1409,36 @@ fn slow_pairs(
             phase: Box::new(move |name: &str, quiet: &[Figures]| {
                 spin_control_phase(run_phase, at.node, cores, name, quiet)
             }),
+            ceiling_attack: None,
         });
     }
     let even: Vec<usize> = (0..kinds.len()).rev().collect();
     let pairs = ceiling_pairs(run_phase, at, &kinds, &even);
     pairs_report(&kinds, &pairs, actions);
+}
+
+/// Environment variable: `readers` makes `slow`'s ceiling phases run the same slow
+/// clients against bare readers ([`start_bare_reader`]) instead of spinners.
+const SLOW_CEILING: &str = "API_ATTACKS_SLOW_CEILING";
+
+/// Bytes a bare reader takes per read: more than a slow client ever has waiting.
+const BARE_READ: usize = 4096;
+
+/// The least a server can do for a connection that trickles a request: accept it and
+/// read each byte as it comes, holding the connection until the client closes it (no
+/// parsing, no answer, no timer, so no reconnects either: less than the node must do).
+async fn start_bare_reader() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; BARE_READ];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
 }
 
 /// Environment variable that adds to `slow` a control kind: no attack, only a spinner
@@ -1957,7 +2015,19 @@ fn main() {
         if mode == "pairs" {
             flood_pairs(&run_phase, pool, at, &target, &actions);
         } else {
-            slow_pairs(&run_phase, &attack_rt, at, listeners, &actions);
+            let bare = (std::env::var(SLOW_CEILING).as_deref() == Ok("readers")).then(|| {
+                ceiling_rt.block_on(async {
+                    [
+                        start_bare_reader().await,
+                        start_bare_reader().await,
+                        start_bare_reader().await,
+                    ]
+                })
+            });
+            if let Some(b) = bare {
+                println!("slow clients of the ceiling phases on bare readers at {b:?}");
+            }
+            slow_pairs(&run_phase, &attack_rt, at, listeners, bare, &actions);
         }
         drop(ceiling_rt);
         if let Some(k) = keep_awake {
@@ -1968,8 +2038,15 @@ fn main() {
     let quiet = run_phase("quiet", None, None, &node_at).figures;
     // The same again: how far two quiet rounds differ on this machine (its noise).
     run_phase("quiet again", Some(quiet.as_slice()), None, &node_at);
-    slow_phase_in_process(&run_phase, &attack_rt, listeners, SLOW_IN_PROCESS, &quiet);
-    slow_phase_child(&run_phase, listeners, SLOW_IN_CHILD, &quiet);
+    slow_phase_in_process(
+        &run_phase,
+        &attack_rt,
+        listeners,
+        &node_at,
+        SLOW_IN_PROCESS,
+        &quiet,
+    );
+    slow_phase_child(&run_phase, listeners, &node_at, SLOW_IN_CHILD, &quiet);
     run_phase(
         "quiet after the slow clients",
         Some(quiet.as_slice()),
