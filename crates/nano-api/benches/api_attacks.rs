@@ -54,7 +54,10 @@
 //! listeners only (the phases keep their labels; the run prints the listeners).
 //! `API_ATTACKS_SLOW_CEILING=readers` gives each slow phase a ceiling with the same slow
 //! clients on bare readers (accept, read each byte, never answer or time out) beside the
-//! replay servers, instead of spinners: the least any server pays for those bytes.
+//! replay servers, instead of spinners: the least any server pays for those bytes;
+//! `readers-timed` makes each bare reader also close its connections after the node's
+//! listener's timeout (RPC and WebSocket header timeouts, the IPC request deadline), so the
+//! floor pays the reconnects the node's timeouts cause.
 //! `API_ATTACKS_SPIN_CONTROL=<cores>` adds a control kind to it: no attack, only a
 //! spinner of that many cores in this process while the node is probed, paired with a
 //! ceiling without one (does a spinner's presence alone change a server's tail?).
@@ -1418,23 +1421,29 @@ fn slow_pairs(
 }
 
 /// Environment variable: `readers` makes `slow`'s ceiling phases run the same slow
-/// clients against bare readers ([`start_bare_reader`]) instead of spinners.
+/// clients against bare readers ([`start_bare_reader`]) instead of spinners;
+/// `readers-timed` gives the readers the node's listeners' timeouts.
 const SLOW_CEILING: &str = "API_ATTACKS_SLOW_CEILING";
 
 /// Bytes a bare reader takes per read: more than a slow client ever has waiting.
 const BARE_READ: usize = 4096;
 
 /// The least a server can do for a connection that trickles a request: accept it and
-/// read each byte as it comes, holding the connection until the client closes it (no
-/// parsing, no answer, no timer, so no reconnects either: less than the node must do).
-async fn start_bare_reader() -> SocketAddr {
+/// read each byte as it comes (no parsing, no answer), holding the connection until the
+/// client closes it or, with `hold`, until that long after it was accepted (as the
+/// node's timeouts close a slow client, which then reconnects).
+async fn start_bare_reader(hold: Option<Duration>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let mut buf = [0u8; BARE_READ];
-                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                let read_all = async { while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {} };
+                match hold {
+                    Some(h) => drop(tokio::time::timeout(h, read_all).await),
+                    None => read_all.await,
+                }
             });
         }
     });
@@ -1726,7 +1735,8 @@ fn main() {
     cfg.port = 0;
     cfg.apply_to(&mut ctx);
     let v2 = V2Service::new(Arc::new(ctx), access);
-    let (rpc, ws_addr, ipc_addr, _ws, _ipc) = server_rt.block_on(async {
+    // `timeouts`: when each listener closes a slow client (for `readers-timed`).
+    let (rpc, ws_addr, ipc_addr, _ws, _ipc, timeouts) = server_rt.block_on(async {
         // As `serve_with_v2`, with the stage stamps' layer inside the router if asked,
         // and large answers written from the listener's runtime if asked.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1746,14 +1756,11 @@ fn main() {
         let rpc = listener.local_addr().unwrap();
         nano_api::bounded_http::spawn_serve(listener, app, limits, std::future::pending());
         let bus = nano_node::events::EventBus::default();
-        let ws = WebsocketServer::bind(
-            "127.0.0.1",
-            0,
-            &bus,
-            WebsocketSettings::new(Network::Dev.params()),
-        )
-        .await
-        .unwrap();
+        let ws_settings = WebsocketSettings::new(Network::Dev.params());
+        let ws_header = ws_settings.limits.header_timeout;
+        let ws = WebsocketServer::bind("127.0.0.1", 0, &bus, ws_settings)
+            .await
+            .unwrap();
         let mut ipc = IpcServer::new(v2.clone());
         let opts = TransportOptions {
             io_timeout: Duration::from_secs(15),
@@ -1764,7 +1771,8 @@ fn main() {
             .bind_tcp("127.0.0.1:0".parse().unwrap(), opts)
             .await
             .unwrap();
-        (rpc, ws.local_addr(), ipc_addr, ws, ipc)
+        let timeouts = [limits.header_timeout, ws_header, opts.io_timeout];
+        (rpc, ws.local_addr(), ipc_addr, ws, ipc, timeouts)
     });
     let listeners = [rpc, ws_addr, ipc_addr];
     println!(
@@ -2015,12 +2023,17 @@ fn main() {
         if mode == "pairs" {
             flood_pairs(&run_phase, pool, at, &target, &actions);
         } else {
-            let bare = (std::env::var(SLOW_CEILING).as_deref() == Ok("readers")).then(|| {
+            let bare = match std::env::var(SLOW_CEILING).as_deref() {
+                Ok("readers") => Some([None; 3]),
+                Ok("readers-timed") => Some(timeouts.map(Some)),
+                _ => None,
+            }
+            .map(|holds| {
                 ceiling_rt.block_on(async {
                     [
-                        start_bare_reader().await,
-                        start_bare_reader().await,
-                        start_bare_reader().await,
+                        start_bare_reader(holds[0]).await,
+                        start_bare_reader(holds[1]).await,
+                        start_bare_reader(holds[2]).await,
                     ]
                 })
             });
