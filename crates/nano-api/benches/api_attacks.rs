@@ -2026,7 +2026,8 @@ fn main() {
             let bare = match std::env::var(SLOW_CEILING).as_deref() {
                 Ok("readers") => Some([None; 3]),
                 Ok("readers-timed") => Some(timeouts.map(Some)),
-                _ => None,
+                Ok(other) => panic!("{SLOW_CEILING}={other}: expected readers or readers-timed"),
+                Err(_) => None,
             }
             .map(|holds| {
                 ceiling_rt.block_on(async {
