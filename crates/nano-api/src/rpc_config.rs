@@ -226,6 +226,7 @@ impl RpcConfig {
             idle_timeout: Some(std::time::Duration::from_secs(self.idle_timeout)),
             max_body: self.max_request_size as usize,
             large_answer: Some(crate::bounded_http::LARGE_ANSWER),
+            slow_request: Some(crate::bounded_http::SLOW_REQUEST),
         }
     }
 

@@ -32,6 +32,14 @@
 //! runs under `SCHED_IDLE` ([`large_answer_priority`]), so its writes do not hold a core a
 //! thread of the node's other work is woken for either, and it leaves the first cores to
 //! the rest of the process ([`background_cpus`]).
+//!
+//! A connection whose request is still arriving [`HttpLimits::slow_request`] after its
+//! first byte moves to the same thread, for the same reason: a client that trickles its
+//! request (a slow network, or an attacker holding connections open a byte at a time)
+//! wakes the listener's runtime for every few bytes, and a thousand such clients wake it
+//! in bursts that a cheap request arriving meanwhile waits behind. On the background
+//! thread their bytes cost only the CPU no other thread wants; a legitimate request,
+//! which arrives in one or a few segments, never moves.
 
 pub mod answer_deadline;
 pub mod background_cpus;
@@ -75,7 +83,19 @@ pub struct HttpLimits {
     /// Answers at least this long are written from the large-answer thread
     /// ([`LargeAnswer`]); `None`: every answer from the listener's runtime.
     pub large_answer: Option<usize>,
+    /// A connection whose request is still arriving this long after its first byte is
+    /// served from the large-answer thread from then on ([`SLOW_REQUEST`]); `None`: never.
+    pub slow_request: Option<Duration>,
 }
+
+/// The default of [`HttpLimits::slow_request`]. A legitimate request arrives in one
+/// segment, or a few within a round trip when its body outgrows the client's window; the
+/// slowest common round trips (a satellite or a congested mobile link) are 600 ms, a
+/// continent's 150 ms. 250 ms moves a trickling client at its second or third byte (a
+/// byte every second or more keeps a connection open the longest for the least work),
+/// and a legitimate client that does move is still served, at the background thread's
+/// priority.
+pub const SLOW_REQUEST: Duration = Duration::from_millis(250);
 
 /// Counters of one listener, for tests and operators.
 #[derive(Debug, Default)]
@@ -89,6 +109,8 @@ pub struct HttpCounters {
     pub idle_closed: AtomicU64,
     /// Connections closed because an answer was not taken by its [`AnswerDeadline`].
     pub late_answers_closed: AtomicU64,
+    /// Connections moved to the large-answer thread because their request trickled.
+    pub slow_requests_moved: AtomicU64,
 }
 
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves; then in-flight
@@ -138,15 +160,14 @@ async fn serve(
         };
         counters.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(LimitedStream::new(
-            stream,
-            slot,
-            limits.idle_timeout,
-            counters.clone(),
-        ));
-        let app = app.clone();
         let large = LargeAnswer(Arc::new(AtomicBool::new(false)));
         let moving = large.clone();
+        let mut io = LimitedStream::new(stream, slot, limits.idle_timeout, counters.clone());
+        if let Some(after) = limits.slow_request {
+            io = io.moving_when_slow(after, moving.0.clone());
+        }
+        let io = TokioIo::new(io);
+        let app = app.clone();
         let (deadline, mut late) = AnswerDeadline::new();
         let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let mut req = req.map(Body::new);
@@ -462,6 +483,34 @@ pub struct LimitedStream<S> {
     _slot: OwnedSemaphorePermit,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
     counters: Arc<HttpCounters>,
+    slow: Option<SlowRequest>,
+}
+
+/// Tells a trickling request apart: a request counts from the first byte read after the
+/// last byte written (the answer to the one before), and when bytes still arrive
+/// `after` that, the connection is asked to move (the flag its task watches, the one a
+/// large answer sets too).
+struct SlowRequest {
+    after: Duration,
+    since: Option<Instant>,
+    moving: Arc<AtomicBool>,
+}
+
+impl SlowRequest {
+    /// Bytes were read: true when this read found the request slow and asked the move.
+    fn read(&mut self) -> bool {
+        let now = Instant::now();
+        match self.since {
+            None => {
+                self.since = Some(now);
+                false
+            }
+            Some(t) if now.duration_since(t) >= self.after => {
+                !self.moving.swap(true, Ordering::AcqRel)
+            }
+            Some(_) => false,
+        }
+    }
 }
 
 impl<S> LimitedStream<S> {
@@ -476,6 +525,33 @@ impl<S> LimitedStream<S> {
             _slot: slot,
             idle: idle.map(|d| (d, Box::pin(tokio::time::sleep(d)))),
             counters,
+            slow: None,
+        }
+    }
+
+    /// Sets `moving` once a request is still arriving `after` its first byte.
+    fn moving_when_slow(mut self, after: Duration, moving: Arc<AtomicBool>) -> Self {
+        self.slow = Some(SlowRequest {
+            after,
+            since: None,
+            moving,
+        });
+        self
+    }
+
+    fn bytes_read(&mut self) {
+        self.activity();
+        if self.slow.as_mut().is_some_and(SlowRequest::read) {
+            self.counters
+                .slow_requests_moved
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn bytes_written(&mut self) {
+        self.activity();
+        if let Some(slow) = &mut self.slow {
+            slow.since = None;
         }
     }
 
@@ -507,7 +583,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for LimitedStream<S> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
-                    self.activity();
+                    self.bytes_read();
                 }
                 Poll::Ready(r)
             }
@@ -557,7 +633,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
         match Pin::new(&mut self.inner).poll_write(cx, data) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
-                    self.activity();
+                    self.bytes_written();
                 }
                 Poll::Ready(r)
             }
@@ -583,7 +659,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
-                    self.activity();
+                    self.bytes_written();
                 }
                 Poll::Ready(r)
             }
@@ -806,6 +882,7 @@ mod tests {
             idle_timeout: Some(Duration::from_secs(30)),
             max_body: 1024,
             large_answer,
+            slow_request: Some(SLOW_REQUEST),
         }
     }
 
@@ -879,6 +956,62 @@ mod tests {
                 LARGE_ANSWER_THREAD_NAME,
                 LARGE_ANSWER_THREAD_NAME,
                 "listener"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trickling_request_moves_its_connection_and_a_whole_one_does_not() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("listener")
+            .enable_all()
+            .build()
+            .unwrap();
+        let threads: Threads = Arc::default();
+        let limits = test_limits(Some(LARGE_ANSWER));
+        let after = limits
+            .slow_request
+            .expect("the default moves slow requests");
+        let counters = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (_, counters) = spawn_serve(
+                listener,
+                app(threads.clone()),
+                limits,
+                std::future::pending(),
+            );
+            let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
+            // b: whole requests on a keep-alive connection, idle between them for longer
+            // than a request may take to arrive; never moves.
+            let mut b = tokio::net::TcpStream::connect(addr).await.unwrap();
+            for _ in 0..2 {
+                b.write_all(request).await.unwrap();
+                assert_eq!(response(&mut b).await.1, b"small");
+                tokio::time::sleep(after + Duration::from_millis(100)).await;
+            }
+            // a: the request in three parts, the second arriving after `after`: the
+            // connection moves before its head is complete, then asks again whole.
+            let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
+            a.write_all(&request[..7]).await.unwrap();
+            tokio::time::sleep(after + Duration::from_millis(50)).await;
+            a.write_all(&request[7..12]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            a.write_all(&request[12..]).await.unwrap();
+            assert_eq!(response(&mut a).await.1, b"small");
+            a.write_all(request).await.unwrap();
+            assert_eq!(response(&mut a).await.1, b"small");
+            counters
+        });
+        assert_eq!(counters.slow_requests_moved.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            threads.lock().unwrap().clone(),
+            [
+                "listener",
+                "listener",
+                LARGE_ANSWER_THREAD_NAME,
+                LARGE_ANSWER_THREAD_NAME
             ]
         );
     }

@@ -97,6 +97,7 @@ impl WebConfig {
             idle_timeout: Some(std::time::Duration::from_secs(self.idle_timeout)),
             max_body: WEB_MAX_BODY,
             large_answer: Some(nano_http::LARGE_ANSWER),
+            slow_request: Some(nano_http::SLOW_REQUEST),
         }
     }
 

@@ -88,6 +88,7 @@ impl WebsocketSettings {
                 // The upgrade request has no body.
                 max_body: 64 * 1024,
                 large_answer: Some(crate::bounded_http::LARGE_ANSWER),
+                slow_request: Some(crate::bounded_http::SLOW_REQUEST),
             },
         }
     }

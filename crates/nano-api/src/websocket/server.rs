@@ -253,6 +253,7 @@ fn ws_limits(config: &WebsocketConfig) -> HttpLimits {
         idle_timeout: (config.idle_timeout > 0).then(|| Duration::from_secs(config.idle_timeout)),
         max_body: 64 * 1024,
         large_answer: Some(crate::bounded_http::LARGE_ANSWER),
+        slow_request: Some(crate::bounded_http::SLOW_REQUEST),
     }
 }
 
