@@ -39,7 +39,9 @@
 //! wakes the listener's runtime for every few bytes, and a thousand such clients wake it
 //! in bursts that a cheap request arriving meanwhile waits behind. On the background
 //! thread their bytes cost only the CPU no other thread wants; a legitimate request,
-//! which arrives in one or a few segments, never moves.
+//! which arrives in one or a few segments, never moves. A moved connection's socket and
+//! idle timer are registered with the large-answer thread's runtime ([`Rebind`]), so
+//! its bytes no longer wake the listener's workers at all.
 
 pub mod answer_deadline;
 pub mod background_cpus;
@@ -320,6 +322,7 @@ fn large_answer_runtime() -> Option<&'static tokio::runtime::Handle> {
                 .worker_threads(LARGE_ANSWER_THREADS)
                 .thread_name(LARGE_ANSWER_THREAD_NAME)
                 .on_thread_start(|| {
+                    LARGE_ANSWER_THREAD.with(|c| c.set(true));
                     if let Err(e) = large_answer_priority::lower_current_thread() {
                         tracing::warn!("large-answer thread left at the process's priority: {e}");
                     }
@@ -479,7 +482,10 @@ pub fn body_refused(max_body: usize) -> Response {
 /// A socket that holds its connection slot and fails with `TimedOut` after the idle
 /// timeout passes without a byte read or written.
 pub struct LimitedStream<S> {
-    inner: S,
+    /// `None` only after a failed [`Rebind`], which ends the connection.
+    inner: Option<S>,
+    /// Whether `inner` is registered with the large-answer thread's runtime.
+    rebound: bool,
     _slot: OwnedSemaphorePermit,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
     counters: Arc<HttpCounters>,
@@ -521,7 +527,8 @@ impl<S> LimitedStream<S> {
         counters: Arc<HttpCounters>,
     ) -> Self {
         LimitedStream {
-            inner,
+            inner: Some(inner),
+            rebound: false,
             _slot: slot,
             idle: idle.map(|d| (d, Box::pin(tokio::time::sleep(d)))),
             counters,
@@ -537,6 +544,35 @@ impl<S> LimitedStream<S> {
             moving,
         });
         self
+    }
+
+    /// On the large-answer thread, first moves the socket's readiness and the idle timer
+    /// to that thread's runtime: left with the listener's runtime, every byte the moved
+    /// connection reads or writes would still wake a listener worker (its I/O driver
+    /// takes the event and hands it over), and every reset of the timer would lock the
+    /// listener's timer wheel from a thread that may be preempted while it holds it.
+    fn inner(&mut self) -> io::Result<Pin<&mut S>>
+    where
+        S: Rebind + Unpin,
+    {
+        if !self.rebound && on_large_answer_thread() {
+            self.rebound = true;
+            self.inner = match self.inner.take().map(Rebind::rebind) {
+                Some(Ok(s)) => Some(s),
+                Some(Err(e)) => return Err(e),
+                None => None,
+            };
+            if let Some((_, sleep)) = &mut self.idle {
+                *sleep = Box::pin(tokio::time::sleep_until(sleep.deadline()));
+            }
+        }
+        match &mut self.inner {
+            Some(s) => Ok(Pin::new(s)),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "socket lost in its move to the large-answer thread",
+            )),
+        }
     }
 
     fn bytes_read(&mut self) {
@@ -573,14 +609,18 @@ impl<S> LimitedStream<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for LimitedStream<S> {
+impl<S: AsyncRead + Rebind + Unpin> AsyncRead for LimitedStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+        let inner = match self.inner() {
+            Ok(s) => s,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        match inner.poll_read(cx, buf) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
                     self.bytes_read();
@@ -623,14 +663,18 @@ fn capped<'a>(bufs: &'a [io::IoSlice<'a>]) -> Option<Vec<io::IoSlice<'a>>> {
     Some(out)
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
+impl<S: AsyncWrite + Rebind + Unpin> AsyncWrite for LimitedStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let data = &data[..data.len().min(MAX_WRITE)];
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
+        let inner = match self.inner() {
+            Ok(s) => s,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        match inner.poll_write(cx, data) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
                     self.bytes_written();
@@ -642,11 +686,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        match self.inner() {
+            Ok(s) => s.poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        match self.inner() {
+            Ok(s) => s.poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     fn poll_write_vectored(
@@ -656,7 +706,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
     ) -> Poll<io::Result<usize>> {
         let capped = capped(bufs);
         let bufs = capped.as_deref().unwrap_or(bufs);
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+        let inner = match self.inner() {
+            Ok(s) => s,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        match inner.poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
                     self.bytes_written();
@@ -668,8 +722,31 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(S::is_write_vectored)
     }
+}
+
+/// A socket that can move its readiness registration to the runtime polling it now
+/// ([`LimitedStream`] on the large-answer thread).
+pub trait Rebind: Sized {
+    /// Deregisters from the runtime it was registered with and registers with the current
+    /// one; on error the socket is gone.
+    fn rebind(self) -> io::Result<Self>;
+}
+
+impl Rebind for tokio::net::TcpStream {
+    fn rebind(self) -> io::Result<Self> {
+        tokio::net::TcpStream::from_std(self.into_std()?)
+    }
+}
+
+thread_local! {
+    /// Set on the large-answer thread when it starts.
+    static LARGE_ANSWER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn on_large_answer_thread() -> bool {
+    LARGE_ANSWER_THREAD.with(|c| c.get())
 }
 
 #[cfg(test)]
@@ -800,6 +877,12 @@ mod tests {
         }
     }
 
+    impl Rebind for Recorder {
+        fn rebind(self) -> io::Result<Self> {
+            Ok(self)
+        }
+    }
+
     #[tokio::test]
     async fn no_write_hands_the_kernel_more_than_max_write() {
         let slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
@@ -823,7 +906,7 @@ mod tests {
             n -= h;
             at_body += n;
         }
-        let rec = s.inner;
+        let rec = s.inner.expect("never rebound off the large-answer thread");
         assert_eq!(rec.calls[0], 5, "a small write whole");
         assert!(rec.calls.iter().all(|&n| n <= MAX_WRITE), "{:?}", rec.calls);
         // Full pieces while there was more than a piece to write.
@@ -871,6 +954,19 @@ mod tests {
         }
         assert_eq!(body.len(), len, "no more than the announced body");
         (head, body)
+    }
+
+    /// Waits (at most 5 s) until `counters` have moved `n` slow requests: the move
+    /// happens as the read that counts it ends, so a byte sent after this arrives on
+    /// the large-answer thread.
+    async fn moved(counters: &HttpCounters, n: u64) {
+        for _ in 0..500 {
+            if counters.slow_requests_moved.load(Ordering::Relaxed) >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no slow request moved");
     }
 
     /// Limits no test request comes near, but for where large answers are written.
@@ -997,7 +1093,7 @@ mod tests {
             a.write_all(&request[..7]).await.unwrap();
             tokio::time::sleep(after + Duration::from_millis(50)).await;
             a.write_all(&request[7..12]).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            moved(&counters, 1).await;
             a.write_all(&request[12..]).await.unwrap();
             assert_eq!(response(&mut a).await.1, b"small");
             a.write_all(request).await.unwrap();
@@ -1013,6 +1109,74 @@ mod tests {
                 LARGE_ANSWER_THREAD_NAME,
                 LARGE_ANSWER_THREAD_NAME
             ]
+        );
+    }
+
+    #[test]
+    fn a_moved_connection_is_served_while_the_listeners_workers_are_busy() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("listener")
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let threads: Threads = Arc::default();
+        let limits = test_limits(Some(LARGE_ANSWER));
+        let after = limits
+            .slow_request
+            .expect("the default moves slow requests");
+        let (addr, counters) = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (_, counters) = spawn_serve(
+                listener,
+                app(threads.clone()),
+                limits,
+                std::future::pending(),
+            );
+            (addr, counters)
+        });
+        let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut a = client.block_on(async {
+            let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
+            a.write_all(&request[..7]).await.unwrap();
+            tokio::time::sleep(after + Duration::from_millis(50)).await;
+            a.write_all(&request[7..12]).await.unwrap();
+            moved(&counters, 1).await;
+            a.write_all(&request[12..]).await.unwrap();
+            assert_eq!(response(&mut a).await.1, b"small");
+            a
+        });
+        // Both listener workers blocked: nothing polls the listener runtime's I/O driver
+        // or timers until they are released.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let mut releases = Vec::new();
+        for _ in 0..2 {
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            releases.push(release);
+            let started_tx = started_tx.clone();
+            rt.spawn(async move {
+                started_tx.send(()).unwrap();
+                let _ = wait.recv();
+            });
+        }
+        for _ in 0..2 {
+            started.recv().unwrap();
+        }
+        let answer = client.block_on(async {
+            a.write_all(request).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(5), response(&mut a)).await
+        });
+        drop(releases);
+        let answer = answer.expect("answered without the listener's workers");
+        assert_eq!(answer.1, b"small");
+        assert_eq!(
+            threads.lock().unwrap().clone(),
+            [LARGE_ANSWER_THREAD_NAME, LARGE_ANSWER_THREAD_NAME]
         );
     }
 
