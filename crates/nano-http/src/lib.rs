@@ -45,8 +45,10 @@
 
 pub mod answer_deadline;
 pub mod background_cpus;
+pub mod moving;
 
 pub use answer_deadline::{AnswerDeadline, ArmedDeadline, Closer};
+pub use moving::{mark_slow, run_movable, Rebind, Rebinding};
 
 use std::future::Future;
 use std::io;
@@ -314,7 +316,7 @@ impl LargeAnswer {
 
 /// The runtime of the large-answer thread, started on first use; `None` if its thread
 /// could not be started (the connection then stays where it is).
-fn large_answer_runtime() -> Option<&'static tokio::runtime::Handle> {
+pub(crate) fn large_answer_runtime() -> Option<&'static tokio::runtime::Handle> {
     static RUNTIME: OnceLock<Option<tokio::runtime::Handle>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
@@ -322,7 +324,7 @@ fn large_answer_runtime() -> Option<&'static tokio::runtime::Handle> {
                 .worker_threads(LARGE_ANSWER_THREADS)
                 .thread_name(LARGE_ANSWER_THREAD_NAME)
                 .on_thread_start(|| {
-                    LARGE_ANSWER_THREAD.with(|c| c.set(true));
+                    moving::mark_large_answer_thread();
                     if let Err(e) = large_answer_priority::lower_current_thread() {
                         tracing::warn!("large-answer thread left at the process's priority: {e}");
                     }
@@ -482,10 +484,7 @@ pub fn body_refused(max_body: usize) -> Response {
 /// A socket that holds its connection slot and fails with `TimedOut` after the idle
 /// timeout passes without a byte read or written.
 pub struct LimitedStream<S> {
-    /// `None` only after a failed [`Rebind`], which ends the connection.
-    inner: Option<S>,
-    /// Whether `inner` is registered with the large-answer thread's runtime.
-    rebound: bool,
+    inner: Rebinding<S>,
     _slot: OwnedSemaphorePermit,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
     counters: Arc<HttpCounters>,
@@ -519,7 +518,7 @@ impl SlowRequest {
     }
 }
 
-impl<S> LimitedStream<S> {
+impl<S: Rebind + Unpin> LimitedStream<S> {
     fn new(
         inner: S,
         slot: OwnedSemaphorePermit,
@@ -527,8 +526,7 @@ impl<S> LimitedStream<S> {
         counters: Arc<HttpCounters>,
     ) -> Self {
         LimitedStream {
-            inner: Some(inner),
-            rebound: false,
+            inner: Rebinding::new(inner),
             _slot: slot,
             idle: idle.map(|d| (d, Box::pin(tokio::time::sleep(d)))),
             counters,
@@ -546,33 +544,17 @@ impl<S> LimitedStream<S> {
         self
     }
 
-    /// On the large-answer thread, first moves the socket's readiness and the idle timer
-    /// to that thread's runtime: left with the listener's runtime, every byte the moved
-    /// connection reads or writes would still wake a listener worker (its I/O driver
-    /// takes the event and hands it over), and every reset of the timer would lock the
-    /// listener's timer wheel from a thread that may be preempted while it holds it.
-    fn inner(&mut self) -> io::Result<Pin<&mut S>>
-    where
-        S: Rebind + Unpin,
-    {
-        if !self.rebound && on_large_answer_thread() {
-            self.rebound = true;
-            self.inner = match self.inner.take().map(Rebind::rebind) {
-                Some(Ok(s)) => Some(s),
-                Some(Err(e)) => return Err(e),
-                None => None,
-            };
+    /// On the large-answer thread, first moves the socket's readiness ([`Rebinding`]) and
+    /// the idle timer to that thread's runtime: left with the listener's, every reset of
+    /// the timer could lock the listener's timer wheel from a thread that may be
+    /// preempted while it holds it.
+    fn inner(&mut self) -> io::Result<Pin<&mut S>> {
+        if self.inner.settle()? {
             if let Some((_, sleep)) = &mut self.idle {
                 *sleep = Box::pin(tokio::time::sleep_until(sleep.deadline()));
             }
         }
-        match &mut self.inner {
-            Some(s) => Ok(Pin::new(s)),
-            None => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "socket lost in its move to the large-answer thread",
-            )),
-        }
+        self.inner.settled()
     }
 
     fn bytes_read(&mut self) {
@@ -722,31 +704,8 @@ impl<S: AsyncWrite + Rebind + Unpin> AsyncWrite for LimitedStream<S> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.as_ref().is_some_and(S::is_write_vectored)
+        self.inner.is_write_vectored()
     }
-}
-
-/// A socket that can move its readiness registration to the runtime polling it now
-/// ([`LimitedStream`] on the large-answer thread).
-pub trait Rebind: Sized {
-    /// Deregisters from the runtime it was registered with and registers with the current
-    /// one; on error the socket is gone.
-    fn rebind(self) -> io::Result<Self>;
-}
-
-impl Rebind for tokio::net::TcpStream {
-    fn rebind(self) -> io::Result<Self> {
-        tokio::net::TcpStream::from_std(self.into_std()?)
-    }
-}
-
-thread_local! {
-    /// Set on the large-answer thread when it starts.
-    static LARGE_ANSWER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn on_large_answer_thread() -> bool {
-    LARGE_ANSWER_THREAD.with(|c| c.get())
 }
 
 #[cfg(test)]
@@ -906,7 +865,10 @@ mod tests {
             n -= h;
             at_body += n;
         }
-        let rec = s.inner.expect("never rebound off the large-answer thread");
+        let rec = s
+            .inner
+            .into_inner()
+            .expect("never rebound off the large-answer thread");
         assert_eq!(rec.calls[0], 5, "a small write whole");
         assert!(rec.calls.iter().all(|&n| n <= MAX_WRITE), "{:?}", rec.calls);
         // Full pieces while there was more than a piece to write.

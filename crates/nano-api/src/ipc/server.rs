@@ -10,6 +10,9 @@
 //!   the rest of it (preamble, length, payload) must arrive within `io_timeout` of it, so a
 //!   client trickling bytes cannot hold a session; the answer must be taken within
 //!   `io_timeout` too. Bad preambles and oversized lengths close the session.
+//! * A session whose request is still arriving `nano_http::SLOW_REQUEST` after its first
+//!   byte moves, with its socket, to `nano_http`'s large-answer thread, off the runtime
+//!   that serves every other session and the node (as the HTTP listeners do).
 //! * At most `[node.ipc] connections_max` sessions are open at once (both transports);
 //!   further connections are closed at accept.
 //! * Slow RPC v1 requests queue in the slow-action pool per client: the source address
@@ -22,10 +25,11 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use nano_http::{mark_slow, run_movable, Rebinding, SLOW_REQUEST};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{watch, Mutex, Semaphore};
 use tokio::time::timeout;
@@ -160,13 +164,16 @@ impl IpcServer {
                             continue;
                         };
                         let _ = stream.set_nodelay(true);
-                        let (r, w) = stream.into_split();
+                        let (r, w) = tokio::io::split(Rebinding::new(stream));
                         let (v2, stop) = (v2.clone(), stop.clone());
                         let client = Client::from_ip(peer.ip());
-                        tokio::spawn(async move {
-                            session(v2, r, w, opts, client, stop).await;
+                        let moving = Arc::new(AtomicBool::new(false));
+                        let flag = moving.clone();
+                        let work = async move {
+                            session(v2, r, w, opts, client, stop, flag).await;
                             drop(permit);
-                        });
+                        };
+                        tokio::spawn(run_movable(work, moving));
                     }
                     Err(e) => {
                         tracing::warn!("IPC accept: {e}");
@@ -216,15 +223,18 @@ impl IpcServer {
                         let Ok(permit) = sessions.clone().try_acquire_owned() else {
                             continue;
                         };
-                        let (r, w) = stream.into_split();
+                        let (r, w) = tokio::io::split(Rebinding::new(stream));
                         let (v2, stop) = (v2.clone(), stop.clone());
                         // Unix peers have no address: each connection is its own client.
                         connections += 1;
                         let client = Client::Connection(connections);
-                        tokio::spawn(async move {
-                            session(v2, r, w, opts, client, stop).await;
+                        let moving = Arc::new(AtomicBool::new(false));
+                        let flag = moving.clone();
+                        let work = async move {
+                            session(v2, r, w, opts, client, stop, flag).await;
                             drop(permit);
-                        });
+                        };
+                        tokio::spawn(run_movable(work, moving));
                     }
                     Err(e) => {
                         tracing::warn!("IPC accept: {e}");
@@ -262,7 +272,10 @@ impl Drop for IpcServer {
 }
 
 /// One connection: requests in turn until the peer closes, misbehaves or the server stops.
-/// Its slow RPC v1 requests wait in `client`'s queue of the slow-action pool.
+/// Its slow RPC v1 requests wait in `client`'s queue of the slow-action pool. A request
+/// still arriving [`SLOW_REQUEST`] after its first byte sets `moving`, so that the session
+/// run by [`run_movable`] moves to the large-answer thread (`nano_http`'s reasons: a
+/// trickling client wakes the listener's runtime for every byte).
 pub async fn session<R, W>(
     v2: Arc<V2Service>,
     reader: R,
@@ -270,6 +283,7 @@ pub async fn session<R, W>(
     opts: TransportOptions,
     client: Client,
     mut stop: watch::Receiver<bool>,
+    moving: Arc<AtomicBool>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -296,11 +310,11 @@ pub async fn session<R, W>(
             _ = stop.changed() => break,
         }
         // The rest of the request must follow within `io_timeout` of its first byte.
-        let deadline = tokio::time::Instant::now() + opts.io_timeout;
-        if !matches!(
-            tokio::time::timeout_at(deadline, reader.read_exact(&mut pre[1..])).await,
-            Ok(Ok(_))
-        ) {
+        let first_at = tokio::time::Instant::now();
+        let deadline = first_at + opts.io_timeout;
+        let slow_at = first_at + SLOW_REQUEST;
+        let rest = mark_slow(reader.read_exact(&mut pre[1..]), slow_at, &moving);
+        if !matches!(tokio::time::timeout_at(deadline, rest).await, Ok(Ok(_))) {
             break;
         }
         let enc = match parse_preamble(pre) {
@@ -310,7 +324,8 @@ pub async fn session<R, W>(
                 break;
             }
         };
-        let len = match tokio::time::timeout_at(deadline, reader.read_u32()).await {
+        let len = mark_slow(reader.read_u32(), slow_at, &moving);
+        let len = match tokio::time::timeout_at(deadline, len).await {
             Ok(Ok(n)) => n as usize,
             _ => break,
         };
@@ -323,7 +338,7 @@ pub async fn session<R, W>(
         // (which the allocator may hand out from reused, zeroed and so resident memory).
         let mut payload = Vec::with_capacity(len.min(PAYLOAD_CHUNK));
         let mut limited = (&mut reader).take(len as u64);
-        let read = limited.read_to_end(&mut payload);
+        let read = mark_slow(limited.read_to_end(&mut payload), slow_at, &moving);
         if !matches!(
             tokio::time::timeout_at(deadline, read).await,
             Ok(Ok(n)) if n == len
