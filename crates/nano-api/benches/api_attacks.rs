@@ -220,8 +220,11 @@ fn own_cpu() -> (f64, f64, f64) {
     {
         let text = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
         if let Some((name, s)) = stat_cpu(&text) {
+            // The large-answer thread serves the node's moved connections (large answers,
+            // trickling requests): the server's work too.
             if name.starts_with(SERVER_THREADS)
                 || name.starts_with("rpc slow")
+                || name.starts_with(nano_api::bounded_http::LARGE_ANSWER_THREAD_NAME)
                 || name.starts_with(CEILING_THREADS)
             {
                 server += s;

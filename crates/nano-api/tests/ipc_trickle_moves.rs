@@ -54,25 +54,12 @@ fn a_trickling_session_is_served_while_the_listeners_workers_are_busy() {
         assert!(first["node_vendor"].is_string(), "{transport}: {first}");
         // Both listener workers blocked: only a session and socket moved to the
         // large-answer thread can answer now.
-        let (started_tx, started) = std::sync::mpsc::channel();
-        let mut releases = Vec::new();
-        for _ in 0..2 {
-            let (release, wait) = std::sync::mpsc::channel::<()>();
-            releases.push(release);
-            let started_tx = started_tx.clone();
-            rt.spawn(async move {
-                started_tx.send(()).unwrap();
-                let _ = wait.recv();
-            });
-        }
-        for _ in 0..2 {
-            started.recv().unwrap();
-        }
+        let held = nano_http::moving::hold_workers(&rt, 2);
         let second = client.block_on(async {
             s.write_all(&frame).await.unwrap();
             tokio::time::timeout(Duration::from_secs(5), answer(&mut *s)).await
         });
-        drop(releases);
+        drop(held);
         let second = second.unwrap_or_else(|_| panic!("{transport}: not answered"));
         assert_eq!(second, first, "{transport}");
     }

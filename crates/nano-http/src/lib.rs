@@ -967,25 +967,41 @@ mod tests {
             )
     }
 
-    #[test]
-    fn a_large_answer_moves_its_connection_and_arrives_whole() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+    /// The runtime a test's listener runs on: two workers, named "listener".
+    fn listener_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("listener")
             .enable_all()
             .build()
-            .unwrap();
-        let threads: Threads = Arc::default();
-        let limits = test_limits(Some(LARGE_ANSWER));
+            .unwrap()
+    }
+
+    /// Serves [`app`] on `rt` under `limits`: its address and counters.
+    fn serve_app(
+        rt: &tokio::runtime::Runtime,
+        threads: &Threads,
+        limits: HttpLimits,
+    ) -> (std::net::SocketAddr, Arc<HttpCounters>) {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            spawn_serve(
+            let (_, counters) = spawn_serve(
                 listener,
                 app(threads.clone()),
                 limits,
                 std::future::pending(),
             );
+            (addr, counters)
+        })
+    }
+
+    #[test]
+    fn a_large_answer_moves_its_connection_and_arrives_whole() {
+        let rt = listener_runtime();
+        let threads: Threads = Arc::default();
+        let (addr, _) = serve_app(&rt, &threads, test_limits(Some(LARGE_ANSWER)));
+        rt.block_on(async {
             let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
             let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
             let mut b = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -1020,26 +1036,14 @@ mod tests {
 
     #[test]
     fn a_trickling_request_moves_its_connection_and_a_whole_one_does_not() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("listener")
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = listener_runtime();
         let threads: Threads = Arc::default();
         let limits = test_limits(Some(LARGE_ANSWER));
         let after = limits
             .slow_request
             .expect("the default moves slow requests");
-        let counters = rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let (_, counters) = spawn_serve(
-                listener,
-                app(threads.clone()),
-                limits,
-                std::future::pending(),
-            );
+        let (addr, counters) = serve_app(&rt, &threads, limits);
+        rt.block_on(async {
             let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
             // b: whole requests on a keep-alive connection, idle between them for longer
             // than a request may take to arrive; never moves.
@@ -1060,7 +1064,6 @@ mod tests {
             assert_eq!(response(&mut a).await.1, b"small");
             a.write_all(request).await.unwrap();
             assert_eq!(response(&mut a).await.1, b"small");
-            counters
         });
         assert_eq!(counters.slow_requests_moved.load(Ordering::Relaxed), 1);
         assert_eq!(
@@ -1076,12 +1079,7 @@ mod tests {
 
     #[test]
     fn a_moved_connection_is_served_while_the_listeners_workers_are_busy() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("listener")
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = listener_runtime();
         let client = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1091,17 +1089,7 @@ mod tests {
         let after = limits
             .slow_request
             .expect("the default moves slow requests");
-        let (addr, counters) = rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let (_, counters) = spawn_serve(
-                listener,
-                app(threads.clone()),
-                limits,
-                std::future::pending(),
-            );
-            (addr, counters)
-        });
+        let (addr, counters) = serve_app(&rt, &threads, limits);
         let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
         let mut a = client.block_on(async {
             let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -1115,25 +1103,12 @@ mod tests {
         });
         // Both listener workers blocked: nothing polls the listener runtime's I/O driver
         // or timers until they are released.
-        let (started_tx, started) = std::sync::mpsc::channel();
-        let mut releases = Vec::new();
-        for _ in 0..2 {
-            let (release, wait) = std::sync::mpsc::channel::<()>();
-            releases.push(release);
-            let started_tx = started_tx.clone();
-            rt.spawn(async move {
-                started_tx.send(()).unwrap();
-                let _ = wait.recv();
-            });
-        }
-        for _ in 0..2 {
-            started.recv().unwrap();
-        }
+        let held = moving::hold_workers(&rt, 2);
         let answer = client.block_on(async {
             a.write_all(request).await.unwrap();
             tokio::time::timeout(Duration::from_secs(5), response(&mut a)).await
         });
-        drop(releases);
+        drop(held);
         let answer = answer.expect("answered without the listener's workers");
         assert_eq!(answer.1, b"small");
         assert_eq!(

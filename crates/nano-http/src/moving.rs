@@ -208,6 +208,34 @@ pub async fn mark_slow<F: Future>(read: F, at: Instant, moving: &AtomicBool) -> 
     .await
 }
 
+/// Workers of a runtime blocked until this is dropped ([`hold_workers`]).
+pub struct HeldWorkers {
+    /// Dropping a sender ends its worker's wait.
+    _release: Vec<std::sync::mpsc::Sender<()>>,
+}
+
+/// Blocks `n` of `rt`'s workers (each in a task that waits on a channel) and returns once
+/// all are blocked: with every worker held, nothing polls the runtime's I/O driver or
+/// timers, which shows that a moved connection needs none of them (tests of this crate
+/// and of the IPC sessions).
+pub fn hold_workers(rt: &tokio::runtime::Runtime, n: usize) -> HeldWorkers {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let mut releases = Vec::new();
+    for _ in 0..n {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        releases.push(release);
+        let started_tx = started_tx.clone();
+        rt.spawn(async move {
+            let _ = started_tx.send(());
+            let _ = wait.recv();
+        });
+    }
+    for _ in 0..n {
+        let _ = started.recv();
+    }
+    HeldWorkers { _release: releases }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,13 +301,7 @@ mod tests {
         );
         // The listener's only worker blocked: only a socket registered with the
         // large-answer thread's runtime can still hear the rest.
-        let (started_tx, started) = std::sync::mpsc::channel();
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        rt.spawn(async move {
-            started_tx.send(()).unwrap();
-            let _ = wait.recv();
-        });
-        started.recv().unwrap();
+        let held = hold_workers(&rt, 1);
         let answer = client_rt.block_on(async {
             client.write_all(b"bcd").await.unwrap();
             let mut ok = [0u8; 2];
@@ -287,7 +309,7 @@ mod tests {
                 .await
                 .map(|r| r.map(|_| ok))
         });
-        drop(release);
+        drop(held);
         assert_eq!(answer.expect("answered").unwrap(), *b"ok");
         let (first, rest, name) = rx.recv().unwrap();
         assert_eq!((&first, &rest), (b"a", b"bcd"));
