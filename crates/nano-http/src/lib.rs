@@ -931,6 +931,18 @@ mod tests {
         panic!("no slow request moved");
     }
 
+    /// Asks `GET /small` in three parts, the second `after` the first, the third once the
+    /// connection has moved (before its head was complete), and checks the answer.
+    async fn trickle(a: &mut tokio::net::TcpStream, after: Duration, counters: &HttpCounters) {
+        let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
+        a.write_all(&request[..7]).await.unwrap();
+        tokio::time::sleep(after + Duration::from_millis(50)).await;
+        a.write_all(&request[7..12]).await.unwrap();
+        moved(counters, 1).await;
+        a.write_all(&request[12..]).await.unwrap();
+        assert_eq!(response(a).await.1, b"small");
+    }
+
     /// Limits no test request comes near, but for where large answers are written.
     fn test_limits(large_answer: Option<usize>) -> HttpLimits {
         HttpLimits {
@@ -1056,12 +1068,7 @@ mod tests {
             // a: the request in three parts, the second arriving after `after`: the
             // connection moves before its head is complete, then asks again whole.
             let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
-            a.write_all(&request[..7]).await.unwrap();
-            tokio::time::sleep(after + Duration::from_millis(50)).await;
-            a.write_all(&request[7..12]).await.unwrap();
-            moved(&counters, 1).await;
-            a.write_all(&request[12..]).await.unwrap();
-            assert_eq!(response(&mut a).await.1, b"small");
+            trickle(&mut a, after, &counters).await;
             a.write_all(request).await.unwrap();
             assert_eq!(response(&mut a).await.1, b"small");
         });
@@ -1093,12 +1100,7 @@ mod tests {
         let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
         let mut a = client.block_on(async {
             let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
-            a.write_all(&request[..7]).await.unwrap();
-            tokio::time::sleep(after + Duration::from_millis(50)).await;
-            a.write_all(&request[7..12]).await.unwrap();
-            moved(&counters, 1).await;
-            a.write_all(&request[12..]).await.unwrap();
-            assert_eq!(response(&mut a).await.1, b"small");
+            trickle(&mut a, after, &counters).await;
             a
         });
         // Both listener workers blocked: nothing polls the listener runtime's I/O driver
