@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nano_http::{mark_slow, run_movable, Rebinding, SLOW_REQUEST};
+use nano_http::{mark_slow, run_movable, Rebind, Rebinding, SLOW_REQUEST};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{watch, Mutex, Semaphore};
 use tokio::time::timeout;
@@ -164,16 +164,8 @@ impl IpcServer {
                             continue;
                         };
                         let _ = stream.set_nodelay(true);
-                        let (r, w) = tokio::io::split(Rebinding::new(stream));
-                        let (v2, stop) = (v2.clone(), stop.clone());
                         let client = Client::from_ip(peer.ip());
-                        let moving = Arc::new(AtomicBool::new(false));
-                        let flag = moving.clone();
-                        let work = async move {
-                            session(v2, r, w, opts, client, stop, flag).await;
-                            drop(permit);
-                        };
-                        tokio::spawn(run_movable(work, moving));
+                        spawn_session(&v2, stream, opts, client, &stop, permit);
                     }
                     Err(e) => {
                         tracing::warn!("IPC accept: {e}");
@@ -223,18 +215,10 @@ impl IpcServer {
                         let Ok(permit) = sessions.clone().try_acquire_owned() else {
                             continue;
                         };
-                        let (r, w) = tokio::io::split(Rebinding::new(stream));
-                        let (v2, stop) = (v2.clone(), stop.clone());
                         // Unix peers have no address: each connection is its own client.
                         connections += 1;
                         let client = Client::Connection(connections);
-                        let moving = Arc::new(AtomicBool::new(false));
-                        let flag = moving.clone();
-                        let work = async move {
-                            session(v2, r, w, opts, client, stop, flag).await;
-                            drop(permit);
-                        };
-                        tokio::spawn(run_movable(work, moving));
+                        spawn_session(&v2, stream, opts, client, &stop, permit);
                     }
                     Err(e) => {
                         tracing::warn!("IPC accept: {e}");
@@ -269,6 +253,29 @@ impl Drop for IpcServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Serves an accepted connection in its own task, which may move to the large-answer
+/// thread ([`session`]); the session's slot is held until it ends.
+fn spawn_session<S>(
+    v2: &Arc<V2Service>,
+    stream: S,
+    opts: TransportOptions,
+    client: Client,
+    stop: &watch::Receiver<bool>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) where
+    S: AsyncRead + AsyncWrite + Rebind + Unpin + Send + 'static,
+{
+    let (r, w) = tokio::io::split(Rebinding::new(stream));
+    let (v2, stop) = (v2.clone(), stop.clone());
+    let moving = Arc::new(AtomicBool::new(false));
+    let flag = moving.clone();
+    let work = async move {
+        session(v2, r, w, opts, client, stop, flag).await;
+        drop(permit);
+    };
+    tokio::spawn(run_movable(work, moving));
 }
 
 /// One connection: requests in turn until the peer closes, misbehaves or the server stops.
