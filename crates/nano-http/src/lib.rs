@@ -113,7 +113,9 @@ pub struct HttpCounters {
     pub idle_closed: AtomicU64,
     /// Connections closed because an answer was not taken by its [`AnswerDeadline`].
     pub late_answers_closed: AtomicU64,
-    /// Connections moved to the large-answer thread because their request trickled.
+    /// Requests found still arriving `slow_request` after their first byte, at most one
+    /// per connection: the connection moves to the large-answer thread unless it is there
+    /// already, or has become a WebSocket (whose frames are counted alike but never move).
     pub slow_requests_moved: AtomicU64,
 }
 
