@@ -933,12 +933,13 @@ mod tests {
         panic!("no slow request moved");
     }
 
-    /// Asks `GET /small` in three parts, the second `after` the first, the third once the
-    /// connection has moved (before its head was complete), and checks the answer.
-    async fn trickle(a: &mut tokio::net::TcpStream, after: Duration, counters: &HttpCounters) {
+    /// Asks `GET /small` in three parts, the second over [`SLOW_REQUEST`] (the test limits')
+    /// after the first, the third once the connection has moved (before its head was
+    /// complete), and checks the answer.
+    async fn trickle(a: &mut tokio::net::TcpStream, counters: &HttpCounters) {
         let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
         a.write_all(&request[..7]).await.unwrap();
-        tokio::time::sleep(after + Duration::from_millis(50)).await;
+        tokio::time::sleep(SLOW_REQUEST + Duration::from_millis(50)).await;
         a.write_all(&request[7..12]).await.unwrap();
         moved(counters, 1).await;
         a.write_all(&request[12..]).await.unwrap();
@@ -1052,11 +1053,7 @@ mod tests {
     fn a_trickling_request_moves_its_connection_and_a_whole_one_does_not() {
         let rt = listener_runtime();
         let threads: Threads = Arc::default();
-        let limits = test_limits(Some(LARGE_ANSWER));
-        let after = limits
-            .slow_request
-            .expect("the default moves slow requests");
-        let (addr, counters) = serve_app(&rt, &threads, limits);
+        let (addr, counters) = serve_app(&rt, &threads, test_limits(Some(LARGE_ANSWER)));
         rt.block_on(async {
             let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
             // b: whole requests on a keep-alive connection, idle between them for longer
@@ -1065,12 +1062,12 @@ mod tests {
             for _ in 0..2 {
                 b.write_all(request).await.unwrap();
                 assert_eq!(response(&mut b).await.1, b"small");
-                tokio::time::sleep(after + Duration::from_millis(100)).await;
+                tokio::time::sleep(SLOW_REQUEST + Duration::from_millis(100)).await;
             }
             // a: the request in three parts, the second arriving after `after`: the
             // connection moves before its head is complete, then asks again whole.
             let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
-            trickle(&mut a, after, &counters).await;
+            trickle(&mut a, &counters).await;
             a.write_all(request).await.unwrap();
             assert_eq!(response(&mut a).await.1, b"small");
         });
@@ -1094,15 +1091,11 @@ mod tests {
             .build()
             .unwrap();
         let threads: Threads = Arc::default();
-        let limits = test_limits(Some(LARGE_ANSWER));
-        let after = limits
-            .slow_request
-            .expect("the default moves slow requests");
-        let (addr, counters) = serve_app(&rt, &threads, limits);
+        let (addr, counters) = serve_app(&rt, &threads, test_limits(Some(LARGE_ANSWER)));
         let request = b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
         let mut a = client.block_on(async {
             let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
-            trickle(&mut a, after, &counters).await;
+            trickle(&mut a, &counters).await;
             a
         });
         // Both listener workers blocked: nothing polls the listener runtime's I/O driver
